@@ -1,0 +1,95 @@
+import { open, rename, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { AuditEntry, EntryBody } from './entry.js';
+import { GENESIS_HASH, MAX_LINE_BYTES, lineOf, parseLine, seal } from './entry.js';
+import { lastLine, rotatedFiles } from './files.js';
+import { withLock } from './lock.js';
+
+/** The last entry of the chain: what the next entry links to. */
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+export interface AppendOptions {
+  readonly logPath: string;
+  /** The live file is rotated before an append once it has reached this size. */
+  readonly maxFileBytes: number;
+  readonly lockTimeoutMs: number;
+  readonly clock: () => Date;
+}
+
+/** Thrown when the log's last entry cannot be chained onto. */
+export class BrokenHeadError extends Error {}
+
+async function headOf(path: string): Promise<ChainHead | null> {
+  const line = await lastLine(path);
+  if (line === null) return null;
+  const parsed = parseLine(line);
+  if ('problem' in parsed) throw new BrokenHeadError(`last entry of ${path}: ${parsed.problem}`);
+  return { seq: parsed.entry.seq, hash: parsed.entry.hash };
+}
+
+async function currentHead(logPath: string): Promise<ChainHead> {
+  const live = await headOf(logPath);
+  if (live) return live;
+  const rotated = await rotatedFiles(logPath);
+  const newest = rotated[rotated.length - 1];
+  return (newest && (await headOf(newest.path))) ?? { seq: 0, hash: GENESIS_HASH };
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Moves the live file to the next rotated name; the chain runs on across files. */
+async function rotate(logPath: string): Promise<void> {
+  const rotated = await rotatedFiles(logPath);
+  const next = (rotated[rotated.length - 1]?.index ?? 0) + 1;
+  await rename(logPath, `${logPath}.${next}`);
+  await syncDirectory(dirname(logPath));
+}
+
+/**
+ * Appends one entry under the lock: reads the head, rotates if due, writes
+ * the line with one write and fsyncs it before returning. Never creates the
+ * log's directory: a missing directory is a failure the caller refuses on.
+ */
+export async function appendEntry(options: AppendOptions, body: EntryBody): Promise<AuditEntry> {
+  const { logPath } = options;
+  return withLock(`${logPath}.lock`, options.lockTimeoutMs, async () => {
+    const head = await currentHead(logPath);
+    let size = await sizeOf(logPath);
+    if (size > 0 && size >= options.maxFileBytes) {
+      await rotate(logPath);
+      size = 0;
+    }
+    const entry = seal(body, head.seq + 1, options.clock(), head.hash);
+    const line = Buffer.from(lineOf(entry) + '\n', 'utf8');
+    if (line.length > MAX_LINE_BYTES) throw new RangeError('audit entry exceeds the line bound');
+    const handle = await open(logPath, 'a', 0o640);
+    try {
+      const { bytesWritten } = await handle.write(line);
+      if (bytesWritten !== line.length) throw new Error('short write to the audit log');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    if (size === 0) await syncDirectory(dirname(logPath));
+    return entry;
+  });
+}

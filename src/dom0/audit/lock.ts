@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/*
+ * Serialises appends from the several dom0 service processes that write one
+ * log. Node has no flock, so the lock is a file created with O_EXCL that
+ * holds its owner's pid and a random token. A waiter may remove the lock only
+ * when its owner's pid no longer exists, and only while holding a second
+ * O_EXCL file (the breaker) and after reading the same dead owner's token
+ * again under it: two waiters can then never both break one stale lock, and
+ * nobody deletes a live owner's fresh lock. A lock file still empty after
+ * EMPTY_STALE_MS (its creator died before writing its pid), and a breaker
+ * older than BREAKER_STALE_MS (a breaker is held for one read and one
+ * unlink), are treated as stale. Waiting is bounded: past the deadline the
+ * caller gets an error, so a call is refused rather than logged unlocked.
+ */
+
+const EMPTY_STALE_MS = 10_000;
+const BREAKER_STALE_MS = 10_000;
+const OWNER = /^(\d+) ([0-9a-f]{32})\n$/;
+
+/** Thrown when the lock stays busy past the deadline. */
+export class LockBusyError extends Error {}
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException).code;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errno(err) === 'EPERM';
+  }
+}
+
+async function readOrNull(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+async function olderThan(path: string, ms: number): Promise<boolean> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs > ms;
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+async function unlinkIfPresent(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if (errno(err) !== 'ENOENT') throw err;
+  }
+}
+
+async function createExclusive(path: string, content: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(path, 'wx', 0o600);
+  } catch (err) {
+    if (errno(err) === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    await handle.writeFile(content);
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+async function isStale(path: string, seen: string): Promise<boolean> {
+  const owner = OWNER.exec(seen);
+  if (owner) return !alive(Number(owner[1]));
+  return olderThan(path, EMPTY_STALE_MS);
+}
+
+async function breakIfStale(path: string): Promise<void> {
+  const seen = await readOrNull(path);
+  if (seen === null || !(await isStale(path, seen))) return;
+  const breaker = `${path}.break`;
+  if (!(await createExclusive(breaker, `${process.pid}\n`))) {
+    if (await olderThan(breaker, BREAKER_STALE_MS)) await unlinkIfPresent(breaker);
+    return;
+  }
+  try {
+    if ((await readOrNull(path)) === seen) await unlinkIfPresent(path);
+  } finally {
+    await unlinkIfPresent(breaker);
+  }
+}
+
+/** Runs `work` holding the lock file `path`; throws LockBusyError after `timeoutMs`. */
+export async function withLock<T>(path: string, timeoutMs: number, work: () => Promise<T>): Promise<T> {
+  const mine = `${process.pid} ${randomBytes(16).toString('hex')}\n`;
+  const deadline = Date.now() + timeoutMs;
+  let delay = 1;
+  while (!(await createExclusive(path, mine))) {
+    await breakIfStale(path);
+    if (Date.now() > deadline) throw new LockBusyError(`audit log lock ${path} is busy`);
+    await sleep(delay);
+    delay = Math.min(delay * 2, 50);
+  }
+  try {
+    return await work();
+  } finally {
+    if ((await readOrNull(path)) === mine) await unlinkIfPresent(path);
+  }
+}

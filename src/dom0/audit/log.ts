@@ -1,0 +1,144 @@
+import { mkdir, open } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { AuditEntry, EntryFields, ResultClass } from './entry.js';
+import { makeBody } from './entry.js';
+import { appendEntry } from './append.js';
+import { auditLogPath } from './files.js';
+import type { AuditWitness } from './witness.js';
+import { defaultWitness } from './witness.js';
+
+export interface AuditOptions {
+  /** '/' on a real dom0; the simulated dom0's directory otherwise. */
+  readonly root: string;
+  /** Defaults to the journal when root is '/', to a file under root otherwise. */
+  readonly witness?: AuditWitness;
+  /** Told when the witness could not record a head; the append still stands. */
+  readonly onWitnessError?: (err: unknown) => void;
+  readonly maxFileBytes?: number;
+  readonly lockTimeoutMs?: number;
+  readonly clock?: () => Date;
+}
+
+/** What a service asks to do, logged before it acts. */
+export interface IntentFields {
+  readonly principal: string;
+  readonly operation: string;
+  readonly qubes?: readonly string[];
+  readonly keys?: readonly string[];
+}
+
+/** How the call ended; qubes and keys default to the intent's. */
+export interface OutcomeFields {
+  readonly result: ResultClass;
+  readonly detail?: string;
+  readonly qubes?: readonly string[];
+  readonly keys?: readonly string[];
+}
+
+/** A call refused before acting (no intent precedes it). */
+export interface RefusalFields extends IntentFields {
+  /** The reason code, for the operator only. */
+  readonly detail?: string;
+}
+
+/** Something the operator did from dom0 (tier, mode, restore, reap). */
+export interface OperatorFields extends IntentFields {
+  readonly result: ResultClass;
+  readonly detail?: string;
+}
+
+export interface AuditLog {
+  readonly path: string;
+  /** Logs the intent and resolves to its correlation id; rejects when it could not be logged (refuse then). */
+  intent(fields: IntentFields): Promise<string>;
+  /** Logs how the call ended; `correlation` must come from this object's intent(). */
+  outcome(correlation: string, fields: OutcomeFields): Promise<AuditEntry>;
+  refusal(fields: RefusalFields): Promise<AuditEntry>;
+  operator(fields: OperatorFields): Promise<AuditEntry>;
+}
+
+const DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024;
+const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
+
+/**
+ * Opens the audit log for appending. Every method resolves only once its
+ * entry is on disk (fsynced); any failure rejects, and the service framework
+ * turns a rejected intent into a refusal.
+ *
+ * The witness is written after the entry and outside the lock. Its failure
+ * does not undo or refuse the call: the entry is already durable, the agent
+ * cannot write either the log or the journal, and verify reports every entry
+ * past the last witnessed head, so a lagging witness is visible rather than
+ * silent. Refusing on it would let a journald hiccup stop every call.
+ */
+export function openAudit(options: AuditOptions): AuditLog {
+  const path = auditLogPath(options.root);
+  const witness = options.witness ?? defaultWitness(options.root);
+  const appendOptions = {
+    logPath: path,
+    maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+    lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+    clock: options.clock ?? (() => new Date()),
+  };
+  // Intents logged by this process, bounded as logged, awaiting their outcome.
+  const intents = new Map<string, IntentFields>();
+
+  async function append(fields: EntryFields): Promise<AuditEntry> {
+    const entry = await appendEntry(appendOptions, makeBody(fields));
+    try {
+      await witness.record({ seq: entry.seq, hash: entry.hash });
+    } catch (err) {
+      options.onWitnessError?.(err);
+    }
+    return entry;
+  }
+
+  return {
+    path,
+    async intent(fields) {
+      const entry = await append({ kind: 'intent', ...pick(fields), result: null });
+      intents.set(entry.correlation, { principal: entry.principal, operation: entry.operation, qubes: entry.qubes, keys: entry.keys });
+      return entry.correlation;
+    },
+    async outcome(correlation, fields) {
+      const intent = intents.get(correlation);
+      if (!intent) throw new Error('audit outcome for an intent this process did not log');
+      intents.delete(correlation);
+      return append({
+        kind: 'outcome',
+        principal: intent.principal,
+        operation: intent.operation,
+        correlation,
+        qubes: fields.qubes ?? intent.qubes,
+        keys: fields.keys ?? intent.keys,
+        result: fields.result,
+        detail: fields.detail ?? null,
+      });
+    },
+    async refusal(fields) {
+      return append({ kind: 'refusal', ...pick(fields), result: 'refused', detail: fields.detail ?? null });
+    },
+    async operator(fields) {
+      return append({ kind: 'operator', ...pick(fields), result: fields.result, detail: fields.detail ?? null });
+    },
+  };
+}
+
+/** Copies only the whitelisted members, whatever else the object carries. */
+function pick(fields: IntentFields): IntentFields {
+  return { principal: fields.principal, operation: fields.operation, qubes: fields.qubes, keys: fields.keys };
+}
+
+/**
+ * Creates the log's directory and an empty log (and the file witness's
+ * directory, for a non-'/' root). For the installer and the simulator;
+ * services never create it themselves.
+ */
+export async function initAuditLog(root: string): Promise<string> {
+  const path = auditLogPath(root);
+  await mkdir(dirname(path), { recursive: true, mode: 0o750 });
+  if (resolve(root) !== '/') await mkdir(join(root, 'var', 'lib', 'qmcp'), { recursive: true, mode: 0o750 });
+  const handle = await open(path, 'a', 0o640);
+  await handle.close();
+  return path;
+}
