@@ -1,0 +1,197 @@
+import type { AskAction, AllowAction, Rule } from './rule.js';
+import type { DomainIndex } from './system.js';
+import { indexSystem, isDom0, lookup, MissingDomain, uuidToName } from './system.js';
+import type { Token } from './tokens.js';
+import { dispvmTemplateOf, expandToken, parseToken, TokenError, tokenMatches } from './tokens.js';
+import type { Policy, PolicyRequest, Resolution, RuleLocation, SystemInfo } from './types.js';
+
+/** A refusal raised while evaluating; becomes a deny resolution. */
+class Refusal extends Error {
+  constructor(
+    readonly reason: string,
+    readonly notify = true,
+    readonly rule: RuleLocation | null = null,
+  ) {
+    super(reason);
+  }
+}
+
+interface Call {
+  service: string;
+  /** With its leading `+`. */
+  argument: string;
+  source: string;
+  /** The verified intended target. */
+  target: Token;
+  index: DomainIndex;
+}
+
+function where(rule: Rule): string {
+  return `${rule.origin.file}:${rule.origin.line}`;
+}
+
+/**
+ * Checks what the caller asked for: a name that does not exist becomes
+ * `@default`, and `@dispvm:X` needs X to be a disposable template.
+ */
+function verifyIntended(token: Token, index: DomainIndex): Token {
+  if (token.kind === 'name' && !index.has(token.text)) return { kind: 'default', text: '@default', value: '@default' };
+  if (token.kind === 'dispvmTemplate') {
+    const domain = index.get(token.value);
+    if (!domain || !domain.template_for_dispvms) throw new Refusal(`not a template for dispvm: ${token.value}`);
+  }
+  return token;
+}
+
+function intendedToken(text: string): Token {
+  try {
+    return parseToken(text, 'intended');
+  } catch (err) {
+    if (err instanceof TokenError) throw new Refusal(err.message);
+    throw err;
+  }
+}
+
+function matchesButTarget(rule: Rule, call: Call): boolean {
+  return (
+    (rule.service === null || rule.service === call.service) &&
+    (rule.argument === null || rule.argument === call.argument) &&
+    tokenMatches(rule.source, call.source, call.index)
+  );
+}
+
+/** A target reachable without starting anything. */
+function runningOrDom0(target: string, index: DomainIndex): boolean {
+  if (isDom0(target)) return true;
+  if (target.startsWith('@dispvm')) return false;
+  return lookup(index, target).power_state === 'Running';
+}
+
+/** The policy's rules in order; the first rule that matches decides. */
+export class RulePolicy implements Policy {
+  constructor(private readonly rules: readonly Rule[]) {}
+
+  evaluate(req: PolicyRequest, system: SystemInfo): Resolution {
+    try {
+      return this.resolve(req, indexSystem(system));
+    } catch (err) {
+      if (err instanceof Refusal) return { action: 'deny', reason: err.reason, notify: err.notify, rule: err.rule };
+      // qrexec fails the whole request when system info lacks a domain it needs.
+      if (err instanceof MissingDomain) return { action: 'deny', reason: err.message, notify: true, rule: null };
+      throw err;
+    }
+  }
+
+  private resolve(req: PolicyRequest, index: DomainIndex): Resolution {
+    const target = verifyIntended(intendedToken(req.target === '' ? '@default' : req.target), index);
+    const call: Call = { service: req.service, argument: `+${req.argument}`, source: req.source, target, index };
+    const rule = this.rules.find((r) => matchesButTarget(r, call) && tokenMatches(r.target, target, index, call.source));
+    if (!rule) throw new Refusal('no matching rule found');
+    const location: RuleLocation = { file: rule.origin.file, line: rule.origin.line };
+    switch (rule.action.kind) {
+      case 'deny':
+        throw new Refusal(`denied by policy ${where(rule)}`, rule.action.notify, location);
+      case 'allow':
+        return this.allow(rule, rule.action, call, location);
+      case 'ask':
+        return this.ask(rule, rule.action, call, location);
+    }
+  }
+
+  private allow(rule: Rule, action: AllowAction, call: Call, location: RuleLocation): Resolution {
+    const { index } = call;
+    let target = verifyIntended(action.target ? intendedToken(action.target.text) : call.target, index);
+    if (target.kind === 'default') {
+      throw new Refusal(`policy define 'allow' action at ${where(rule)} but no target is specified by caller or policy`, true, location);
+    }
+    if (target.kind === 'dispvm') {
+      const template = dispvmTemplateOf(index, call.source);
+      if (template === null) {
+        throw new Refusal(`policy define 'allow' action to @dispvm at ${where(rule)} but no DispVM base is set for this VM`, true, location);
+      }
+      target = template;
+    }
+    const text = target.kind === 'adminvm' ? 'dom0' : target.text;
+    if (!action.autostart && !runningOrDom0(text, index)) {
+      throw new Refusal(`target ${text} is denied because it would require autostart`, action.notify, location);
+    }
+    if (call.source === text) throw new Refusal('loopback qrexec connection not supported', true, location);
+    // qrexec looks the disposable template up when it connects; a dangling default_dispvm fails there.
+    if (target.kind === 'dispvmTemplate') lookup(index, target.value);
+    return {
+      action: 'allow',
+      target: isDom0(text) ? 'dom0' : text,
+      user: action.user,
+      autostart: action.autostart,
+      notify: action.notify,
+      rule: location,
+    };
+  }
+
+  private ask(rule: Rule, action: AskAction, call: Call, location: RuleLocation): Resolution {
+    const { index } = call;
+    let targets: string[];
+    if (action.target) targets = [isDom0(action.target.text) ? 'dom0' : action.target.text];
+    else targets = this.targetsForAsk(call);
+    if (!action.autostart) targets = targets.filter((t) => runningOrDom0(t, index));
+    if (targets.length === 0) {
+      throw new Refusal(`policy define 'ask' action at ${where(rule)} but no target is available to choose from`, true, location);
+    }
+    let defaultTarget: string | null = null;
+    const wanted = action.defaultTarget;
+    if (wanted?.kind === 'dispvm') defaultTarget = dispvmTemplateOf(index, call.source)?.text ?? null;
+    else if (wanted) defaultTarget = isDom0(wanted.text) ? 'dom0' : wanted.text;
+    // A default the dialog could not offer is dropped, as qrexec does with a warning.
+    if (defaultTarget !== null && !targets.includes(defaultTarget)) defaultTarget = null;
+    return {
+      action: 'ask',
+      targets,
+      defaultTarget,
+      user: action.user,
+      autostart: action.autostart,
+      notify: action.notify,
+      rule: location,
+    };
+  }
+
+  /**
+   * The choices for an `ask` without `target=`: every target that rules for
+   * this service, argument and source could allow, later rules first so that
+   * earlier denies take targets away; never the caller itself.
+   */
+  private targetsForAsk(call: Call): string[] {
+    const { index, source } = call;
+    const sourceDomain = lookup(index, source);
+    const sourceName = source.startsWith('uuid:') ? sourceDomain.name : source;
+    const sourceUuid = source.startsWith('uuid:') ? source : `uuid:${sourceDomain.uuid}`;
+    const targets = new Set<string>();
+    for (const rule of [...this.rules].reverse()) {
+      if (!matchesButTarget(rule, call)) continue;
+      const ruleTarget = (rule.action.kind === 'deny' ? null : rule.action.target) ?? rule.target;
+      const expansion = new Set<string>();
+      for (const candidate of expandToken(ruleTarget, index)) {
+        try {
+          expansion.add(uuidToName(index, candidate));
+        } catch (err) {
+          if (!(err instanceof MissingDomain)) throw err;
+        }
+      }
+      for (const t of expansion) {
+        if (rule.action.kind === 'deny') targets.delete(t);
+        else targets.add(t);
+      }
+    }
+    if (targets.delete('@dispvm')) {
+      const template = dispvmTemplateOf(index, source);
+      if (template) targets.add(template.text);
+    }
+    if (targets.delete('@adminvm')) targets.add('dom0');
+    targets.delete(sourceName);
+    targets.delete(sourceUuid);
+    for (const t of [...targets]) {
+      const name = t.startsWith('@dispvm:') ? t.slice(8) : t;
+      if (lookup(index, name).internal) targets.delete(t);
+    }
+    return [...targets].sort();
+  }
+}

@@ -1,0 +1,197 @@
+import type { DomainIndex } from './system.js';
+import { isDom0, lookup, MissingDomain, uuidToName } from './system.js';
+
+/**
+ * What a domain specification is. A qube name and `uuid:…` are both `name`;
+ * every `@keyword` and `*` has its own kind.
+ */
+export type TokenKind =
+  | 'name'
+  | 'wildcard'
+  | 'adminvm'
+  | 'anyvm'
+  | 'default'
+  | 'type'
+  | 'tag'
+  | 'dispvm'
+  | 'dispvmTemplate'
+  | 'dispvmTag';
+
+/**
+ * Where a token stands: the rule's source and target columns, the `target=`
+ * and `default_target=` parameters, or the target the caller asked for.
+ */
+export type Position = 'source' | 'target' | 'redirect' | 'intended';
+
+export interface Token {
+  readonly kind: TokenKind;
+  /** The token as written. */
+  readonly text: string;
+  /** For prefixed tokens the part after the prefix, else the whole text. */
+  readonly value: string;
+}
+
+/** Which kinds each position accepts. */
+export const ALLOWED: Readonly<Record<Position, ReadonlySet<TokenKind>>> = {
+  source: new Set<TokenKind>(['name', 'wildcard', 'adminvm', 'anyvm', 'type', 'tag', 'dispvmTemplate', 'dispvmTag']),
+  target: new Set<TokenKind>([
+    'name', 'wildcard', 'adminvm', 'anyvm', 'default', 'type', 'tag', 'dispvm', 'dispvmTemplate', 'dispvmTag',
+  ]),
+  redirect: new Set<TokenKind>(['name', 'adminvm', 'dispvm', 'dispvmTemplate']),
+  intended: new Set<TokenKind>(['name', 'adminvm', 'default', 'dispvm', 'dispvmTemplate']),
+};
+
+// Keyword spellings in the order qrexec tries them; for prefixes a longer one
+// is reached when the shorter one's value starts with '@'.
+const EXACT: readonly (readonly [string, TokenKind])[] = [
+  ['*', 'wildcard'],
+  ['@adminvm', 'adminvm'],
+  ['@anyvm', 'anyvm'],
+  ['@default', 'default'],
+  ['@dispvm', 'dispvm'],
+];
+const PREFIX: readonly (readonly [string, TokenKind])[] = [
+  ['@type:', 'type'],
+  ['@tag:', 'tag'],
+  ['@dispvm:', 'dispvmTemplate'],
+  ['@dispvm:@tag:', 'dispvmTag'],
+];
+
+const POSITION_NAME: Readonly<Record<Position, string>> = {
+  source: 'source',
+  target: 'target',
+  redirect: 'redirect',
+  intended: 'intendedtarget',
+};
+
+/** A token that is not valid where it stands; `message` is qrexec's wording. */
+export class TokenError extends Error {}
+
+/** Reads one token for a position, or throws TokenError. Names are not checked. */
+export function parseToken(text: string, position: Position): Token {
+  const allowed = ALLOWED[position];
+  if (text.length === 0) throw new TokenError(`invalid empty ${POSITION_NAME[position]} token`);
+  if (!text.startsWith('@') && text !== '*') return { kind: 'name', text, value: text };
+  for (const [exact, kind] of EXACT) {
+    if (allowed.has(kind) && text === exact) return { kind, text, value: text };
+  }
+  for (const [prefix, kind] of PREFIX) {
+    if (!allowed.has(kind) || !text.startsWith(prefix)) continue;
+    const value = text.slice(prefix.length);
+    if (value.length === 0) throw new TokenError(`invalid empty ${prefix} token: '${text}'`);
+    if (value.startsWith('@')) continue;
+    return { kind, text, value };
+  }
+  throw new TokenError(`invalid ${POSITION_NAME[position]} token: '${text}'`);
+}
+
+/** Equality that also accepts `uuid:X` for the domain whose uuid is X. */
+function sameDomain(index: DomainIndex, a: string, b: string): boolean {
+  if (a.startsWith('uuid:')) {
+    if (b.startsWith('uuid:')) return a === b;
+    const other = index.get(b);
+    return other !== undefined && a.slice(5) === other.uuid;
+  }
+  if (b.startsWith('uuid:')) {
+    const self = index.get(a);
+    return self !== undefined && b.slice(5) === self.uuid;
+  }
+  return a === b;
+}
+
+/** The `@dispvm:TEMPLATE` a plain `@dispvm` call from `source` means, or null. */
+export function dispvmTemplateOf(index: DomainIndex, source: string): Token | null {
+  const template = index.get(source)?.default_dispvm ?? null;
+  if (template === null) return null;
+  return { kind: 'dispvmTemplate', text: `@dispvm:${template}`, value: template };
+}
+
+/**
+ * Whether a rule token matches a request's source (a plain string) or its
+ * verified intended target (a token). `source` is given when matching targets.
+ */
+export function tokenMatches(token: Token, other: Token | string, index: DomainIndex, source?: string): boolean {
+  const text = typeof other === 'string' ? other : other.text;
+  const otherKind = typeof other === 'string' ? null : other.kind;
+  switch (token.kind) {
+    case 'name':
+    case 'default':
+      if (isDom0(token.text)) return isDom0(text);
+      return sameDomain(index, token.text, text);
+    case 'wildcard':
+      return true;
+    case 'adminvm':
+      return isDom0(text);
+    case 'anyvm':
+      return !isDom0(text);
+    case 'type':
+      return index.get(text)?.type === token.value;
+    case 'tag':
+      return index.get(text)?.tags.includes(token.value) ?? false;
+    case 'dispvm':
+      return token.text === text;
+    case 'dispvmTemplate': {
+      if (otherKind === 'dispvm' && source !== undefined) {
+        const template = dispvmTemplateOf(index, source);
+        // qrexec fails outright here rather than answering no.
+        if (template === null) throw new MissingDomain(`default_dispvm of ${source}`);
+        return sameDomain(index, token.text, template.text);
+      }
+      if (otherKind !== 'dispvmTemplate' || typeof other === 'string') return false;
+      return sameDomain(index, token.value, other.value);
+    }
+    case 'dispvmTag': {
+      let candidate: Token | null = typeof other === 'string' ? null : other;
+      if (candidate?.kind === 'dispvm' && source !== undefined) candidate = dispvmTemplateOf(index, source);
+      if (candidate?.kind !== 'dispvmTemplate') return false;
+      const domain = lookup(index, candidate.value);
+      return domain.template_for_dispvms && domain.tags.includes(token.value);
+    }
+  }
+}
+
+function* names(index: DomainIndex): Generator<[string, { template_for_dispvms: boolean; type: string; tags: string[] }]> {
+  for (const [key, domain] of index) if (!key.startsWith('uuid:')) yield [key, domain];
+}
+
+/**
+ * Every target a target or redirect token could stand for, for the choices of
+ * an `ask` dialog. Keywords stay keywords (`@adminvm`, `@dispvm`).
+ */
+export function expandToken(token: Token, index: DomainIndex): string[] {
+  const out: string[] = [];
+  switch (token.kind) {
+    case 'name':
+      if (index.has(token.text)) out.push(uuidToName(index, token.text));
+      break;
+    case 'wildcard':
+    case 'anyvm':
+      for (const [name, domain] of names(index)) {
+        if (token.kind === 'wildcard' || !isDom0(name)) out.push(name);
+        if (domain.template_for_dispvms) out.push(`@dispvm:${name}`);
+      }
+      out.push('@dispvm');
+      break;
+    case 'adminvm':
+    case 'dispvm':
+      out.push(token.text);
+      break;
+    case 'default':
+      break;
+    case 'type':
+      for (const [name, domain] of names(index)) if (domain.type === token.value) out.push(name);
+      break;
+    case 'tag':
+      for (const [name, domain] of names(index)) if (domain.tags.includes(token.value)) out.push(name);
+      break;
+    case 'dispvmTemplate':
+      if (lookup(index, token.value).template_for_dispvms) out.push(uuidToName(index, token.text));
+      break;
+    case 'dispvmTag':
+      for (const [name, domain] of names(index)) {
+        if (domain.tags.includes(token.value) && domain.template_for_dispvms) out.push(`@dispvm:${name}`);
+      }
+      break;
+  }
+  return out;
+}
