@@ -1,0 +1,149 @@
+import type { Readable } from 'node:stream';
+import type { AuditLog } from '../audit/index.js';
+import type { Qubesd } from '../qubesd.js';
+import { QubesdError } from '../qubesd.js';
+import { readBounded } from './bounded-input.js';
+import type { InputLimits } from './bounded-input.js';
+import { answer, answerError, refuse } from './output.js';
+import type { ServiceIo } from './output.js';
+import { ActionableError, Refusal } from './refusal.js';
+import { readServiceCall } from './request.js';
+import { acquireSlot } from './slots.js';
+import { Snapshot, atLeast } from './snapshot.js';
+import type { QubeFacts, ScopeRules, Tier } from './snapshot.js';
+
+/** A qube a call acts on, and the tier the agent needs over it. */
+export interface TargetNeed {
+  readonly name: string;
+  readonly tier: Tier;
+}
+
+export interface HandlerContext<I> {
+  readonly input: I;
+  readonly principal: string;
+  readonly qubesd: Qubesd;
+  readonly snapshot: Snapshot;
+  /** The checked targets, in the order targets() named them. */
+  readonly targets: readonly QubeFacts[];
+}
+
+/** One dom0 service: a table row plus one small handler. */
+export interface ServiceSpec<I> {
+  /** The capability-model operation this service implements (audit key). */
+  readonly operation: string;
+  /** Whether a call changes state (then it is audited with intent and outcome). */
+  readonly changesState: boolean;
+  /** Allowlisted shapes of argument and payload; null means refuse. */
+  parse(argument: string, payload: Buffer): I | null;
+  /** The visible qubes the call acts on and the tier each needs. */
+  targets(input: I): readonly TargetNeed[];
+  handle(ctx: HandlerContext<I>): Promise<unknown>;
+}
+
+export interface ServiceConfig {
+  readonly principal: string;
+  readonly scope: ScopeRules;
+  readonly limits: InputLimits;
+  readonly slotsDir: string;
+  readonly slotCount: number;
+}
+
+export interface ServiceRuntime {
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdin: Readable;
+  readonly io: ServiceIo;
+  readonly qubesd: Qubesd;
+  readonly audit: AuditLog;
+  /** Settings as read for this call; null when they are unusable (refuse). */
+  readonly config: ServiceConfig | null;
+  /** The operator's channel (journal): precise reasons, never shown to the caller. */
+  readonly log: (message: string) => void;
+}
+
+/**
+ * Runs one dom0 service call through the shared guards, in order: qrexec
+ * environment, caller, concurrency, bounded input, shape, scope and tier on
+ * one snapshot, audit intent, the operation, audit outcome. Every refusal is
+ * the uniform one; only in-scope ActionableErrors say more.
+ */
+export async function runService(
+  table: ReadonlyMap<string, ServiceSpec<unknown>>,
+  rt: ServiceRuntime,
+): Promise<number> {
+  const call = readServiceCall(rt.env);
+  const spec = call ? table.get(call.service) : undefined;
+  if (!call || !spec) {
+    rt.log('refused: not a known qmcp service call');
+    return refuse(rt.io);
+  }
+  const refusal = async (reason: string, qubes: string[] = []): Promise<number> => {
+    rt.log(`refused ${call.service} from ${call.caller}: ${reason}`);
+    try {
+      await rt.audit.refusal({ principal: call.caller, operation: spec.operation, qubes, detail: reason });
+    } catch (err) {
+      rt.log(`audit refusal entry failed: ${(err as Error).message}`);
+    }
+    return refuse(rt.io);
+  };
+
+  const config = rt.config;
+  if (!config) return refusal('settings unusable or model hash mismatch');
+  if (call.caller !== config.principal) return refusal('caller is not the principal');
+  const slot = acquireSlot(config.slotsDir, call.caller, config.slotCount);
+  if (!slot) return refusal('too many concurrent calls');
+  try {
+    const payload = await readBounded(rt.stdin, config.limits);
+    if (!payload) return refusal('payload too large or too slow');
+    const input = spec.parse(call.argument, payload);
+    if (input === null) return refusal('malformed argument or payload');
+
+    const snapshot = await Snapshot.take(rt.qubesd, config.scope);
+    const needs = spec.targets(input);
+    const targets: QubeFacts[] = [];
+    for (const need of needs) {
+      const q = snapshot.visible(need.name);
+      if (!q || !atLeast(snapshot.tier(q), need.tier)) {
+        return refusal(q ? `tier below ${need.tier}` : 'not visible', needs.map((n) => n.name));
+      }
+      targets.push(q);
+    }
+    const qubes = needs.map((n) => n.name);
+
+    let correlation: string | null = null;
+    if (spec.changesState) {
+      try {
+        correlation = await rt.audit.intent({ principal: call.caller, operation: spec.operation, qubes });
+      } catch (err) {
+        return refusal(`audit intent could not be written: ${(err as Error).message}`, qubes);
+      }
+    }
+    const finish = async (result: 'ok' | 'error' | 'failed' | 'refused', detail?: string): Promise<void> => {
+      if (correlation === null) return;
+      try {
+        await rt.audit.outcome(correlation, { result, ...(detail ? { detail } : {}) });
+      } catch (err) {
+        rt.log(`audit outcome entry failed: ${(err as Error).message}`);
+      }
+    };
+    try {
+      const result = await spec.handle({ input, principal: call.caller, qubesd: rt.qubesd, snapshot, targets });
+      await finish('ok');
+      return answer(rt.io, result);
+    } catch (err) {
+      if (err instanceof ActionableError) {
+        await finish('error', err.code);
+        return answerError(rt.io, err.code, err.message);
+      }
+      if (err instanceof Refusal) {
+        await finish('refused', err.reason);
+        return refusal(err.reason, qubes);
+      }
+      const cls = err instanceof QubesdError ? err.errorClass : (err as Error).name;
+      await finish('failed', cls);
+      rt.log(`${call.service} failed: ${cls}: ${(err as Error).message}`);
+      return refuse(rt.io);
+    }
+  } finally {
+    slot.release();
+  }
+}
