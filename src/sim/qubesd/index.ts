@@ -1,0 +1,75 @@
+/** The simulated qubesd: state, the Admin API socket and the internal socket. */
+import { join } from 'node:path';
+import type { PowerHooks } from './app.js';
+import { SimApp } from './app.js';
+import { internalMethods } from './internal.js';
+import { adminMethods } from './methods/index.js';
+import type { ApiServer } from './server.js';
+import { listenApi } from './server.js';
+import type { HostState } from './state.js';
+import { readStateFile } from './state.js';
+
+export type { PowerHooks } from './app.js';
+export { SimApp } from './app.js';
+export { StateFileError } from './state.js';
+
+export interface QubesdOptions {
+  /** The host directory: DIR/qubesd.sock, DIR/qubesd.internal.sock, DIR/state/qubes.json, policy under DIR/dom0. */
+  readonly dir: string;
+  /** Used only when DIR holds no state yet. */
+  readonly seed?: () => HostState;
+  readonly hooks?: PowerHooks;
+}
+
+export interface Qubesd {
+  readonly app: SimApp;
+  readonly socketPath: string;
+  readonly internalSocketPath: string;
+  readonly statePath: string;
+  close(): Promise<void>;
+}
+
+export function qubesdPaths(dir: string): { socket: string; internal: string; state: string; policyRoot: string } {
+  return {
+    socket: join(dir, 'qubesd.sock'),
+    internal: join(dir, 'qubesd.internal.sock'),
+    state: join(dir, 'state', 'qubes.json'),
+    policyRoot: join(dir, 'dom0'),
+  };
+}
+
+/**
+ * Loads (or seeds) the state and starts both sockets. Throws StateFileError
+ * when the state file exists but cannot be used; the file is left untouched.
+ */
+export async function startQubesd(opts: QubesdOptions): Promise<Qubesd> {
+  const paths = qubesdPaths(opts.dir);
+  const existing = readStateFile(paths.state);
+  const state = existing ?? (opts.seed ? opts.seed() : SimApp.emptyState());
+  if (existing) {
+    // a restarted host boots with every qube but dom0 powered off
+    for (const vm of state.vms) if (vm.klass !== 'AdminVM') vm.power = 'Halted';
+  }
+  const app = new SimApp(state, paths.state, opts.hooks ?? {});
+  app.save();
+  let admin: ApiServer | undefined;
+  let internal: ApiServer | undefined;
+  try {
+    admin = await listenApi(paths.socket, { app, methods: adminMethods, policyRoot: paths.policyRoot });
+    internal = await listenApi(paths.internal, { app, methods: internalMethods, policyRoot: null });
+  } catch (e) {
+    await admin?.close();
+    throw e;
+  }
+  const a = admin;
+  const i = internal;
+  return {
+    app,
+    socketPath: paths.socket,
+    internalSocketPath: paths.internal,
+    statePath: paths.state,
+    close: async () => {
+      await Promise.all([a.close(), i.close()]);
+    },
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * qubesd's socket server: framing, VM decoding, method flags, replies.
+ * Malformed input never throws out of here; each connection is independent.
+ */
+import type { Server, Socket } from 'node:net';
+import { createServer } from 'node:net';
+import { unlinkSync } from 'node:fs';
+import { qubeNameProblem } from '../../shared/names.js';
+import type { AdminRequest } from '../../shared/adminapi/wire.js';
+import { encodeEvent, encodeException, encodeOk, isAscii, MAX_REQUEST_BYTES, parseRequest } from '../../shared/adminapi/wire.js';
+import type { Policy } from '../../shared/policy/index.js';
+import { denyAllPolicy, loadPolicyFromRoot, PolicySyntaxError } from '../../shared/policy/index.js';
+import type { SimApp } from './app.js';
+import { err, QubesError } from './errors.js';
+import type { CallContext, MethodTable } from './methods/types.js';
+import type { VmState } from './state.js';
+
+/** A streaming client that stops reading is dropped past this much unsent data. */
+const MAX_PENDING_EVENT_BYTES = 8 * 1024 * 1024;
+const UUID_RE = /^uuid:[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]*$/;
+
+export interface ApiServerOptions {
+  readonly app: SimApp;
+  readonly methods: MethodTable;
+  /** The simulated dom0 root whose policy filters non-dom0 callers; null denies them everything. */
+  readonly policyRoot: string | null;
+}
+
+function decodeVm(app: SimApp, raw: Buffer): VmState {
+  if (!isAscii(raw)) throw new Error('UnicodeDecodeError');
+  const s = raw.toString('latin1');
+  if (s.startsWith('uuid:')) {
+    if (raw.length !== 41 || !UUID_RE.test(s)) throw err.invalidUuid(s.slice(5));
+    const vm = app.byUuid(s.slice(5));
+    if (!vm) throw err.vmNotFound(s);
+    return vm;
+  }
+  const problem = qubeNameProblem(s);
+  if (problem) throw err.value(problem);
+  const vm = app.get(s);
+  if (!vm) throw err.vmNotFound(s);
+  return vm;
+}
+
+function loadPolicy(root: string | null): Policy {
+  if (root === null) return denyAllPolicy(new PolicySyntaxError('(none)', 0, 'no policy configured'));
+  try {
+    return loadPolicyFromRoot(root);
+  } catch (e) {
+    if (e instanceof PolicySyntaxError) return denyAllPolicy(e);
+    return denyAllPolicy(new PolicySyntaxError(root, 0, (e as Error).message));
+  }
+}
+
+async function respond(opts: ApiServerOptions, sock: Socket, req: AdminRequest, closed: Promise<void>): Promise<void> {
+  const { app, methods } = opts;
+  try {
+    const src = decodeVm(app, req.src);
+    const dest = decodeVm(app, req.dest);
+    const def = Object.prototype.hasOwnProperty.call(methods, req.method) ? methods[req.method] : undefined;
+    if (!def) throw err.protocol(`no such method: '${req.method}'`);
+    if (def.wantsPayload === true && req.payload.length === 0) throw err.protocol('expected payload');
+    if (def.wantsPayload === false && req.payload.length !== 0) throw err.protocol('unexpected payload');
+    if (def.wantsArg === true && !req.arg) throw err.protocol('expected an argument');
+    if (def.wantsArg === false && req.arg) throw err.protocol('unexpected argument');
+    if (def.destAdminvm === true && dest.klass !== 'AdminVM') throw err.protocol('expected destination to be AdminVM');
+    if (def.destAdminvm === false && dest.klass === 'AdminVM') throw err.protocol('expected destination to not be AdminVM');
+    let policy: Policy | null | undefined;
+    const ctx: CallContext = {
+      app,
+      method: req.method,
+      src,
+      dest,
+      arg: req.arg,
+      payload: req.payload,
+      policy: () => {
+        if (src.klass === 'AdminVM') return null;
+        policy ??= loadPolicy(opts.policyRoot);
+        return policy;
+      },
+      sendEvent: (ev) => {
+        if (sock.destroyed) return;
+        sock.write(encodeEvent(ev));
+        if (sock.writableLength > MAX_PENDING_EVENT_BYTES) sock.destroy();
+      },
+      closed,
+    };
+    const result = await def.handler(ctx);
+    if (sock.destroyed) return;
+    if (def.streaming) {
+      sock.end();
+      return;
+    }
+    sock.end(encodeOk(result ?? null));
+  } catch (e) {
+    if (sock.destroyed) return;
+    if (e instanceof QubesError) {
+      sock.end(encodeException(e.className, e.message));
+      return;
+    }
+    // any other failure is what qubesd does with a non-Qubes exception: close, no bytes
+    sock.destroy();
+  }
+}
+
+function handleConnection(opts: ApiServerOptions, sock: Socket): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let done = false;
+  const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+  sock.on('error', () => sock.destroy());
+  sock.on('data', (chunk: Buffer) => {
+    if (done) return;
+    size += chunk.length;
+    if (size > MAX_REQUEST_BYTES) {
+      done = true;
+      sock.destroy();
+      return;
+    }
+    chunks.push(chunk);
+  });
+  sock.on('end', () => {
+    if (done) return;
+    done = true;
+    let req: AdminRequest;
+    try {
+      req = parseRequest(Buffer.concat(chunks));
+    } catch {
+      sock.destroy();
+      return;
+    }
+    void respond(opts, sock, req, closed);
+  });
+}
+
+export interface ApiServer {
+  readonly server: Server;
+  /** Stops listening, drops open connections and removes the socket file. */
+  close(): Promise<void>;
+}
+
+/** Listens on `path` (replacing a stale socket file) and resolves once ready. */
+export async function listenApi(path: string, opts: ApiServerOptions): Promise<ApiServer> {
+  const open = new Set<Socket>();
+  try {
+    unlinkSync(path);
+  } catch {
+    // no stale socket
+  }
+  const server = createServer({ allowHalfOpen: true }, (sock) => {
+    open.add(sock);
+    sock.once('close', () => open.delete(sock));
+    handleConnection(opts, sock);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    server,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const sock of open) sock.destroy();
+      });
+      try {
+        unlinkSync(path);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}

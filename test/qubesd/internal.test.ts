@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { TestHost } from './helpers.js';
+import { rawCall, removeDir, startTestHost } from './helpers.js';
+
+let h: TestHost;
+before(async () => {
+  h = await startTestHost();
+});
+after(async () => {
+  await h.close();
+  await removeDir(h.dir);
+});
+
+test('internal.GetSystemInfo answers on the internal socket only, in json.dumps format', async () => {
+  const reply = (await rawCall(h.qubesd.internalSocketPath, 'internal.GetSystemInfo+ dom0 name dom0\0')).toString('latin1');
+  assert.ok(reply.startsWith('0\0{"domains": {"dom0": {"internal": null, "tags": [], "type": "AdminVM", '), reply.slice(0, 120));
+  const info = JSON.parse(reply.slice(2)) as { domains: Record<string, Record<string, unknown>> };
+  assert.deepEqual(Object.keys(info.domains).slice(0, 2), ['dom0', 'dvm']);
+  assert.deepEqual(info.domains['dvm'], {
+    internal: null,
+    tags: ['ai-managed'],
+    type: 'AppVM',
+    template_for_dispvms: true,
+    default_dispvm: 'dvm',
+    icon: 'appvm-red',
+    label: '0xcc0000',
+    guivm: 'dom0',
+    relayvm: null,
+    transport_rpc: null,
+    power_state: 'Halted',
+    uuid: h.qubesd.app.get('dvm')?.uuid,
+  });
+  assert.equal(await h.call('internal.GetSystemInfo', 'dom0'), "2\0ProtocolError\0\0no such method: 'internal.GetSystemInfo'\0");
+  assert.equal((await rawCall(h.qubesd.internalSocketPath, 'admin.vm.List+ dom0 name dom0\0')).toString('latin1'), "2\0ProtocolError\0\0no such method: 'admin.vm.List'\0");
+});
