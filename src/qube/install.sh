@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the qmcp in-qube services into this qube: run it as root inside
+# an agent template; qubes based on the template get them at their next start.
+# With --simulated, also installs the qubes.Filecopy receiver and the
+# qvm-copy-to-vm sender of the simulator (a real template ships its own).
+# QMCP_INSTALL_ROOT installs into another root file system instead of /.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=${QMCP_INSTALL_ROOT:-}
+usr_local=${QMCP_INSTALL_USR_LOCAL:-$root/usr/local}
+simulated=0
+[ "${1-}" = --simulated ] && simulated=1
+
+mkdir -p "$root/etc/qubes-rpc"
+for service in qmcp.Exec qmcp.WriteFile qmcp.ReadFile qmcp.CopyTo; do
+  cp "$here/$service" "$root/etc/qubes-rpc/$service"
+  chmod 0755 "$root/etc/qubes-rpc/$service"
+done
+if [ "$simulated" = 1 ]; then
+  cp "$here/qubes.Filecopy" "$root/etc/qubes-rpc/qubes.Filecopy"
+  chmod 0755 "$root/etc/qubes-rpc/qubes.Filecopy"
+  mkdir -p "$usr_local/bin"
+  cp "$here/qvm-copy-to-vm" "$usr_local/bin/qvm-copy-to-vm"
+  chmod 0755 "$usr_local/bin/qvm-copy-to-vm"
+fi
+echo "qmcp in-qube services installed in $root/etc/qubes-rpc"

@@ -1,0 +1,233 @@
+// Encoder and decoder for the framing spoken by the in-qube services
+// (src/qube/). A message is a header of `key value` lines opened by
+// `qmcp 1` and closed by an empty line, then raw bytes. Arbitrary strings
+// travel base64-encoded so that POSIX sh can parse the header with `read -r`.
+
+export const INQUBE_PROTOCOL_VERSION = 1;
+
+const MAGIC = 'qmcp';
+const NEWLINE = 0x0a;
+
+/** Raised when a service answers with `status error`, or with a malformed reply. */
+export class InQubeError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'InQubeError';
+    this.code = code;
+  }
+}
+
+export type Bytes = string | Uint8Array;
+
+type HeaderField = readonly [key: string, value: string];
+
+function toBuffer(value: Bytes): Buffer {
+  return typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
+}
+
+// Arguments and paths cannot hold NUL in a process's argv or a file name.
+function encodeText(value: Bytes, what: string): string {
+  const buf = toBuffer(value);
+  if (buf.includes(0)) throw new TypeError(`${what} must not contain a NUL byte`);
+  return buf.toString('base64');
+}
+
+function encodeCount(value: number, what: string): string {
+  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`${what} must be a non-negative integer`);
+  return String(value);
+}
+
+function encodeMessage(fields: readonly HeaderField[], body?: Bytes): Buffer {
+  const lines = [`${MAGIC} ${INQUBE_PROTOCOL_VERSION}`, ...fields.map(([k, v]) => `${k} ${v}`), '', ''];
+  const header = Buffer.from(lines.join('\n'), 'ascii');
+  return body === undefined ? header : Buffer.concat([header, toBuffer(body)]);
+}
+
+/** A decoded reply: header fields (last value wins) and the bytes after the header. */
+export interface Reply {
+  readonly fields: ReadonlyMap<string, string>;
+  readonly body: Buffer;
+}
+
+export function decodeReply(data: Uint8Array): Reply {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const fields = new Map<string, string>();
+  let at = 0;
+  let first = true;
+  for (;;) {
+    const end = buf.indexOf(NEWLINE, at);
+    if (end < 0) throw new InQubeError('bad_reply', 'reply header is not terminated');
+    const line = buf.subarray(at, end).toString('latin1');
+    at = end + 1;
+    if (first) {
+      if (line !== `${MAGIC} ${INQUBE_PROTOCOL_VERSION}`) throw new InQubeError('bad_reply', 'reply is not a qmcp version 1 message');
+      first = false;
+      continue;
+    }
+    if (line === '') break;
+    const space = line.indexOf(' ');
+    if (space < 0) fields.set(line, '');
+    else fields.set(line.slice(0, space), line.slice(space + 1));
+  }
+  const reply: Reply = { fields, body: buf.subarray(at) };
+  if (fields.get('status') === 'error') {
+    throw new InQubeError(fields.get('error') ?? 'unknown', decodeText(reply, 'message') || 'the service reported an error');
+  }
+  if (fields.get('status') !== 'ok') throw new InQubeError('bad_reply', 'reply has no status');
+  return reply;
+}
+
+function decodeText(reply: Reply, key: string): string {
+  return Buffer.from(reply.fields.get(key) ?? '', 'base64').toString('utf8');
+}
+
+function decodeCount(reply: Reply, key: string): number {
+  const raw = reply.fields.get(key);
+  if (raw === undefined || !/^[0-9]{1,15}$/.test(raw)) throw new InQubeError('bad_reply', `reply field ${key} is missing or not a count`);
+  return Number(raw);
+}
+
+function decodeFlag(reply: Reply, key: string): boolean {
+  const raw = reply.fields.get(key);
+  if (raw !== '0' && raw !== '1') throw new InQubeError('bad_reply', `reply field ${key} is not a flag`);
+  return raw === '1';
+}
+
+function takeBytes(reply: Reply, offset: number, length: number): Buffer {
+  if (offset + length > reply.body.length) throw new InQubeError('bad_reply', 'reply body is shorter than its header says');
+  return reply.body.subarray(offset, offset + length);
+}
+
+// qmcp.Exec
+
+export interface ExecRequest {
+  /** The command as an argument vector (first element looked up on PATH). */
+  readonly argv?: readonly Bytes[];
+  /** The command as a shell string, run with `sh -c`. */
+  readonly shell?: Bytes;
+  readonly stdin?: Bytes;
+  /** Seconds before the command is stopped; 0 or absent means no limit. */
+  readonly timeoutSeconds?: number;
+  /** Bytes kept of each output stream. */
+  readonly outputLimit?: number;
+}
+
+export interface ExecResult {
+  readonly exitStatus: number;
+  readonly timedOut: boolean;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+  readonly stdoutTruncated: boolean;
+  readonly stderrTruncated: boolean;
+}
+
+export function encodeExecRequest(request: ExecRequest): Buffer {
+  const fields: HeaderField[] = [];
+  if ((request.argv === undefined) === (request.shell === undefined)) {
+    throw new TypeError('give exactly one of argv and shell');
+  }
+  if (request.argv !== undefined) {
+    if (request.argv.length === 0) throw new TypeError('argv must not be empty');
+    for (const arg of request.argv) fields.push(['argv', encodeText(arg, 'an argument')]);
+  }
+  if (request.shell !== undefined) fields.push(['shell', encodeText(request.shell, 'the shell command')]);
+  fields.push(['timeout', encodeCount(request.timeoutSeconds ?? 0, 'timeoutSeconds')]);
+  if (request.outputLimit !== undefined) fields.push(['limit', encodeCount(request.outputLimit, 'outputLimit')]);
+  return encodeMessage(fields, request.stdin ?? '');
+}
+
+export function decodeExecReply(data: Uint8Array): ExecResult {
+  const reply = decodeReply(data);
+  const stdoutSize = decodeCount(reply, 'stdout_size');
+  const stderrSize = decodeCount(reply, 'stderr_size');
+  return {
+    exitStatus: decodeCount(reply, 'exit'),
+    timedOut: decodeFlag(reply, 'timed_out'),
+    stdout: takeBytes(reply, 0, stdoutSize),
+    stderr: takeBytes(reply, stdoutSize, stderrSize),
+    stdoutTruncated: decodeFlag(reply, 'stdout_truncated'),
+    stderrTruncated: decodeFlag(reply, 'stderr_truncated'),
+  };
+}
+
+// qmcp.ReadFile
+
+export interface ReadFileRequest {
+  readonly path: Bytes;
+  readonly limit?: number;
+}
+
+export interface ReadFileResult {
+  /** The file's full size (for special files, the bytes read). */
+  readonly size: number;
+  readonly truncated: boolean;
+  readonly content: Buffer;
+}
+
+export function encodeReadFileRequest(request: ReadFileRequest): Buffer {
+  const fields: HeaderField[] = [['path', encodeText(request.path, 'the path')]];
+  if (request.limit !== undefined) fields.push(['limit', encodeCount(request.limit, 'limit')]);
+  return encodeMessage(fields);
+}
+
+export function decodeReadFileReply(data: Uint8Array): ReadFileResult {
+  const reply = decodeReply(data);
+  return {
+    size: decodeCount(reply, 'size'),
+    truncated: decodeFlag(reply, 'truncated'),
+    content: takeBytes(reply, 0, decodeCount(reply, 'length')),
+  };
+}
+
+// qmcp.WriteFile
+
+export interface WriteFileRequest {
+  readonly path: Bytes;
+  readonly content: Bytes;
+  /** Octal permission bits, e.g. 0o644. */
+  readonly mode?: number;
+  readonly createParents?: boolean;
+  readonly limit?: number;
+}
+
+export interface WriteFileResult {
+  readonly size: number;
+}
+
+export function encodeWriteFileRequest(request: WriteFileRequest): Buffer {
+  const mode = request.mode ?? 0o644;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new TypeError('mode must be within 0 and 0o7777');
+  const fields: HeaderField[] = [
+    ['path', encodeText(request.path, 'the path')],
+    ['mode', mode.toString(8).padStart(4, '0')],
+    ['parents', request.createParents === true ? '1' : '0'],
+  ];
+  if (request.limit !== undefined) fields.push(['limit', encodeCount(request.limit, 'limit')]);
+  return encodeMessage(fields, request.content);
+}
+
+export function decodeWriteFileReply(data: Uint8Array): WriteFileResult {
+  return { size: decodeCount(decodeReply(data), 'size') };
+}
+
+// qmcp.CopyTo+TARGET
+
+export interface CopyToRequest {
+  readonly paths: readonly Bytes[];
+}
+
+export interface CopyToResult {
+  /** What qvm-copy-to-vm wrote on stderr. */
+  readonly message: string;
+}
+
+export function encodeCopyToRequest(request: CopyToRequest): Buffer {
+  if (request.paths.length === 0) throw new TypeError('paths must not be empty');
+  return encodeMessage(request.paths.map((p) => ['path', encodeText(p, 'a path')] as const));
+}
+
+/** Throws InQubeError with code `copy_failed` when qvm-copy-to-vm failed. */
+export function decodeCopyToReply(data: Uint8Array): CopyToResult {
+  return { message: decodeText(decodeReply(data), 'message') };
+}

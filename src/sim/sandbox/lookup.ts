@@ -1,0 +1,24 @@
+// Adapts the simulated qubesd's collection of qubes to the sandbox layer's
+// lookup, structurally, so that either side can change its internals.
+import type { QubeShape } from './sandboxes.js';
+
+export interface QubeRegistry<V extends { readonly klass: string }> {
+  get(name: string): V | undefined;
+  propValue(vm: V, prop: string): unknown;
+}
+
+/**
+ * A lookup for QubeSandboxes over a registry that may exist only later
+ * (qubesd is started with the sandbox hooks, then gives its app).
+ */
+export function registryLookup<V extends { readonly klass: string }>(
+  registry: () => QubeRegistry<V> | undefined,
+): (name: string) => QubeShape | undefined {
+  return (name) => {
+    const app = registry();
+    const vm = app?.get(name);
+    if (app === undefined || vm === undefined) return undefined;
+    const template = app.propValue(vm, 'template');
+    return { klass: vm.klass, template: typeof template === 'string' ? template : null };
+  };
+}

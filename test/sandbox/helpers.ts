@@ -1,0 +1,87 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { BWRAP_MISSING_MESSAGE, findBwrap, QubeSandboxes } from '../../src/sim/sandbox/index.js';
+import type { QubeShape, ServiceCall } from '../../src/sim/sandbox/index.js';
+
+/** Sandbox tests skip, saying why, only when bwrap is absent. */
+export const skipWithoutBwrap: string | false = findBwrap() === undefined ? `skipped: ${BWRAP_MISSING_MESSAGE}` : false;
+
+export const FLEET: Readonly<Record<string, QubeShape>> = {
+  'tpl': { klass: 'TemplateVM' },
+  'app': { klass: 'AppVM', template: 'tpl' },
+  'app2': { klass: 'AppVM', template: 'tpl' },
+  'dvm-tpl': { klass: 'AppVM', template: 'tpl' },
+  'disp1': { klass: 'DispVM', template: 'dvm-tpl' },
+  'standalone': { klass: 'StandaloneVM' },
+};
+
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-sandbox-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function withSandboxes(fn: (s: QubeSandboxes, dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-sandbox-'));
+  const sandboxes = new QubeSandboxes({ dir, lookup: (name) => FLEET[name] });
+  try {
+    await fn(sandboxes, dir);
+  } finally {
+    await sandboxes.stopAll();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export interface Output {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function collect(child: ChildProcess, input = ''): Promise<Output> {
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (c: Buffer) => out.push(c));
+    child.stderr?.on('data', (c: Buffer) => err.push(c));
+    child.on('error', reject);
+    child.on('close', (status) =>
+      resolve({ status, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    );
+    child.stdin?.end(input);
+  });
+}
+
+/** Runs a shell command as root inside a running qube. */
+export function sh(sandboxes: QubeSandboxes, qube: string, script: string, input = ''): Promise<Output> {
+  return collect(sandboxes.spawn(qube, ['/bin/sh', '-c', script]), input);
+}
+
+export interface ServiceOutput {
+  readonly status: number;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+}
+
+export async function callService(
+  sandboxes: QubeSandboxes,
+  call: Omit<ServiceCall, 'stdin' | 'stdout' | 'stderr'>,
+  input: Uint8Array,
+): Promise<ServiceOutput> {
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  stdout.on('data', (c: Buffer) => out.push(c));
+  stderr.on('data', (c: Buffer) => err.push(c));
+  stdin.end(Buffer.from(input));
+  const status = await sandboxes.run({ ...call, stdin, stdout, stderr });
+  return { status, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+}
