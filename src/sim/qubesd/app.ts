@@ -20,6 +20,8 @@ export interface PowerHooks {
   afterStop?(vm: string): Promise<void> | void;
   /** Runs after a qube was removed. */
   afterRemove?(vm: string): Promise<void> | void;
+  /** Runs after a volume's content was cloned into another qube's volume. */
+  afterVolumeClone?(source: string, target: string, volume: string): Promise<void> | void;
 }
 
 /** One event as fired; `subject` is '' for app-level events. */
@@ -58,6 +60,11 @@ export class SimApp {
     this.props = { ...state.props };
     this.devices = state.devices ?? {};
     for (const vm of state.vms) this.vms.set(vm.name, vm);
+  }
+
+  /** Lets the storage behind a volume follow an admin.vm.volume.CloneTo. */
+  async volumeCloned(source: string, target: string, volume: string): Promise<void> {
+    await this.hooks.afterVolumeClone?.(source, target, volume);
   }
 
   static emptyState(): HostState {

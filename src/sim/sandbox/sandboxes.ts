@@ -192,10 +192,16 @@ export class QubeSandboxes implements QubeServiceHost {
 
   /** Gives a new qube a copy of another's storage (clone). */
   async cloneStorage(source: string, target: string): Promise<void> {
+    await this.afterVolumeClone(source, target, 'private');
+    await this.afterVolumeClone(source, target, 'root');
+  }
+
+  /** Follows admin.vm.volume.CloneTo: the volume's content is copied, as qubesd copies the disk. */
+  async afterVolumeClone(source: string, target: string, volume: string): Promise<void> {
     const from = qubeLayout(this.options.dir, source);
     const to = qubeLayout(this.options.dir, target);
-    await copyLayer(from.private, to.private);
-    if (existsSync(from.root)) await copyLayer(from.root, to.root);
+    if (volume === 'private') await copyLayer(from.private, to.private);
+    else if (volume === 'root' && existsSync(from.root)) await copyLayer(from.root, to.root);
   }
 
   /** Stops every running qube (simulator shutdown). */

@@ -80,7 +80,7 @@ export const volumeMethods: MethodTable = {
     pendingClones.set(token, { vm: ctx.dest, volume });
     return token;
   }),
-  'admin.vm.volume.CloneTo': m(true, true, null, (ctx) => {
+  'admin.vm.volume.CloneTo': m(true, true, null, async (ctx) => {
     const volume = volumeArg(ctx);
     for (const b of ctx.payload) if (b > 0x7f) throw err.protocol('Token contains non-ASCII characters');
     const token = ctx.payload.toString('latin1').trim();
@@ -95,6 +95,7 @@ export const volumeMethods: MethodTable = {
       to.usage = from.usage;
     }
     ctx.app.save();
+    await ctx.app.volumeCloned(src.vm.name, ctx.dest.name, volume);
     return null;
   }),
   'admin.vm.volume.Resize': m(true, true, null, (ctx) => {
