@@ -1,6 +1,11 @@
 import type { Command } from '../command.js';
 import { auditTailCommand, auditVerifyCommand } from './dom0-audit.js';
+import { dom0InstallCommand } from './dom0-install.js';
+import { tombstonesCommand } from './dom0-tombstones.js';
 import { policyEvalCommand } from './policy-eval.js';
+import { policyRenderCommand } from './policy-render.js';
+import { simAskCommand } from './sim-ask.js';
+import { simQrexecCommand } from './sim-qrexec.js';
 import { simStartCommand } from './sim-start.js';
 import { demoCommand } from './demo.js';
 
@@ -9,6 +14,11 @@ export const commands: readonly Command[] = [
   demoCommand,
   auditVerifyCommand,
   auditTailCommand,
+  dom0InstallCommand,
+  tombstonesCommand,
   policyEvalCommand,
+  policyRenderCommand,
   simStartCommand,
+  simQrexecCommand,
+  simAskCommand,
 ];

@@ -1,0 +1,90 @@
+import { parseArgs } from 'node:util';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { openAudit, quote } from '../../dom0/audit/index.js';
+import { readWriteSettings } from '../../dom0/create/settings.js';
+import { Qubesd } from '../../dom0/qubesd.js';
+import { listTombstones, reapTombstones, restoreTombstone, TombstoneError } from '../../dom0/tombstones/operator.js';
+import type { TombstoneOps } from '../../dom0/tombstones/operator.js';
+
+const DEFAULT_SOCKET = '/var/run/qubesd.sock';
+
+interface Parsed {
+  readonly root: string;
+  readonly socket: string;
+  readonly json: boolean;
+  readonly positionals: string[];
+}
+
+function parse(args: string[]): Parsed {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } },
+      allowPositionals: true,
+      strict: true,
+    });
+    return {
+      root: values.root ?? '/',
+      socket: values['qubesd-socket'] ?? DEFAULT_SOCKET,
+      json: values.json ?? false,
+      positionals,
+    };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function ops(p: Parsed): TombstoneOps {
+  const warn = (m: string): void => {
+    process.stderr.write(`qmcp: ${m}\n`);
+  };
+  return {
+    qubesd: new Qubesd(p.socket),
+    settings: readWriteSettings(p.root, warn),
+    audit: openAudit({ root: p.root }),
+  };
+}
+
+function out(text: string): void {
+  process.stdout.write(text + '\n');
+}
+
+export const tombstonesCommand: Command = {
+  path: ['dom0', 'tombstones'],
+  summary: 'list, restore or reap the qubes the agent removed (list | restore NAME | reap)',
+  async run(args) {
+    const p = parse(args);
+    const [verb, ...rest] = p.positionals;
+    if (verb === 'list' && rest.length === 0) {
+      const list = await listTombstones(new Qubesd(p.socket));
+      if (p.json) out(JSON.stringify(list.map(({ name, klass, state, since }) => ({ name, klass, state, since }))));
+      else if (list.length === 0) out('no tombstones');
+      else for (const t of list) out(`${quote(t.name)}  ${t.klass}  ${t.state}  since ${t.since ?? 'UNDATABLE'}`);
+      return 0;
+    }
+    if (verb === 'restore' && rest.length === 1) {
+      const name = rest[0] as string;
+      try {
+        await restoreTombstone(ops(p), name);
+      } catch (err) {
+        if (!(err instanceof TombstoneError)) throw err;
+        process.stderr.write(`qmcp: ${err.message}\n`);
+        return 1;
+      }
+      out(p.json ? JSON.stringify({ restored: name }) : `restored ${quote(name)} (untiered: umbrella only)`);
+      return 0;
+    }
+    if (verb === 'reap' && rest.length === 0) {
+      const result = await reapTombstones(ops(p), new Date());
+      if (p.json) out(JSON.stringify(result));
+      else {
+        if (result.refused) out(`reap refused: ${result.refused}`);
+        for (const n of result.reaped) out(`reaped ${quote(n)}`);
+        for (const k of result.kept) out(`kept ${quote(k.name)}: ${k.reason}`);
+      }
+      return result.refused ? 1 : 0;
+    }
+    throw new UsageError('usage: qmcp dom0 tombstones list|restore NAME|reap [--root DIR] [--qubesd-socket PATH] [--json]');
+  },
+};

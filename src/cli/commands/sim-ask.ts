@@ -1,0 +1,67 @@
+/** `qmcp sim ask list|allow ID [--target T]|deny ID --dir DIR`: the operator's answers to `ask` rules. */
+import { resolve } from 'node:path';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import type { AskControlReply, AskControlRequest } from '../../sim/qrexec/asks.js';
+import { askControl } from '../../sim/qrexec/asks.js';
+import { routerPaths } from '../../sim/qrexec/router.js';
+
+function parseArgs(args: string[]): { dir: string; req: AskControlRequest } {
+  let dir: string | undefined;
+  let target: string | undefined;
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    const value = (): string => {
+      const v = args[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--dir') dir = value();
+    else if (a.startsWith('--dir=')) dir = a.slice(6);
+    else if (a === '--target') target = value();
+    else if (a.startsWith('--target=')) target = a.slice(9);
+    else if (a.startsWith('-')) throw new UsageError(`unknown option: ${a}`);
+    else positional.push(a);
+  }
+  if (!dir) throw new UsageError('--dir DIR is required');
+  const [op, id, ...extra] = positional;
+  if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra[0]}`);
+  let req: AskControlRequest;
+  if (op === 'list' && id === undefined && target === undefined) req = { op: 'list' };
+  else if (op === 'allow' && id !== undefined) req = target === undefined ? { op: 'allow', id } : { op: 'allow', id, target };
+  else if (op === 'deny' && id !== undefined && target === undefined) req = { op: 'deny', id };
+  else throw new UsageError('expected: list | allow ID [--target T] | deny ID');
+  return { dir: resolve(dir), req };
+}
+
+export const simAskCommand: Command = {
+  path: ['sim', 'ask'],
+  summary: 'list or answer qrexec calls waiting for the operator (list | allow ID [--target T] | deny ID)',
+  async run(argv: string[]): Promise<number> {
+    const { dir, req } = parseArgs(argv);
+    let reply: AskControlReply;
+    try {
+      reply = await askControl(routerPaths(dir).askSocket, req);
+    } catch (e) {
+      console.error(`qmcp sim ask: cannot reach the simulator at ${dir}: ${(e as Error).message}`);
+      return 1;
+    }
+    if (!reply.ok) {
+      console.error(`qmcp sim ask: ${reply.error}`);
+      return 1;
+    }
+    if (req.op === 'list') {
+      for (const q of reply.asks ?? []) {
+        const arg = q.argument === '' ? '' : `+${q.argument}`;
+        const def = q.defaultTarget === null ? '' : ` default=${q.defaultTarget}`;
+        console.log(`${q.id}\t${q.source} -> ${q.target || '@default'}\t${q.service}${arg}\ttargets=${q.targets.join(',')}${def}`);
+      }
+    } else if (req.op === 'allow') {
+      console.log(`allowed ${req.id} to ${reply.target ?? ''}`);
+    } else {
+      console.log(`denied ${req.id}`);
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,180 @@
+/**
+ * The one create pipeline every create path runs (SPEC §4.5, 4.7, 4.10,
+ * 4.11): under the budget lock, make the qube hidden, strip what the
+ * platform propagated, configure it, check the caps against what was
+ * really made, apply the tags by rule, read everything back, and only then
+ * apply the umbrella. Any failure removes what was made; a removal that
+ * fails is made loud.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Qubesd } from '../qubesd.js';
+import { ActionableError, Refusal } from '../service/refusal.js';
+import type { QubeFacts } from '../service/snapshot.js';
+import { footprint, used, withinCaps } from './budget.js';
+import type { Footprint } from './budget.js';
+import type { WriteDeps } from './deps.js';
+import { stateDir } from './deps.js';
+import { acquireBudgetLock } from './lock.js';
+import { MARKERS } from './settings.js';
+import type { WriteSettings } from './settings.js';
+import { birthTags, isPlatformProvenance, ownerTag } from './tags.js';
+
+const DEFAULT_LOCK_WAIT_MS = 30_000;
+
+export interface BirthPlan {
+  readonly source: QubeFacts;
+  /** Keep the operator's propagating tags (clones only). */
+  readonly keepPropagating: boolean;
+  /** The netvm to set: a qube name, or null for none. */
+  readonly netvm: string | null;
+  /** The default_dispvm to set: a qube name, or null for none. */
+  readonly defaultDispvm: string | null;
+  /** The platform may give the umbrella at birth (disposables): hold the qube unstartable meanwhile. */
+  readonly holdHalted: boolean;
+  /** What the new qube is expected to add, checked before anything is made. */
+  readonly estimate: Footprint;
+  /** Makes the qube; resolves to its name. */
+  make(): Promise<string>;
+  /** Class-specific settings on the new (still hidden) qube. */
+  configure(name: string): Promise<void>;
+}
+
+export interface BirthContext {
+  readonly qubesd: Qubesd;
+  readonly principal: string;
+  readonly settings: WriteSettings;
+  readonly deps: WriteDeps;
+}
+
+/** An error whose name the runner records as the failure class in the audit log. */
+class RollbackFailed extends Error {
+  constructor(qube: string) {
+    super(`rollback of ${qube} failed`);
+    this.name = 'RollbackFailed';
+  }
+}
+
+async function addTag(q: Qubesd, name: string, tag: string): Promise<void> {
+  await q.call('admin.vm.tag.Set', name, tag);
+}
+
+async function setVmProp(q: Qubesd, name: string, prop: string, value: string | null): Promise<void> {
+  await q.call('admin.vm.property.Set', name, prop, value ?? '');
+}
+
+async function readTags(q: Qubesd, name: string): Promise<Set<string>> {
+  return new Set(await q.tags(name));
+}
+
+/** The tag set read back must be exactly `want`, apart from Qubes' own provenance tags. */
+function sameTags(have: ReadonlySet<string>, want: ReadonlySet<string>): boolean {
+  const mine = [...have].filter((t) => !isPlatformProvenance(t));
+  return mine.length === want.size && mine.every((t) => want.has(t));
+}
+
+async function verify(c: BirthContext, name: string, plan: BirthPlan, want: ReadonlySet<string>): Promise<void> {
+  if (!sameTags(await readTags(c.qubesd, name), want)) throw new Error('tags read back differ');
+  const netvm = await c.qubesd.property(name, 'netvm');
+  if (netvm.isDefault || netvm.value !== (plan.netvm ?? '')) throw new Error('netvm read back differs');
+  const dd = await c.qubesd.property(name, 'default_dispvm');
+  if (dd.isDefault || dd.value !== (plan.defaultDispvm ?? '')) throw new Error('default_dispvm read back differs');
+  if ((await c.qubesd.property(name, 'provides_network')).value !== 'False') throw new Error('provides_network set');
+  // A start that raced in before the qube was hidden fails the create: nothing incomplete may have run.
+  if (!/power_state=Halted/.test(await c.qubesd.call('admin.vm.CurrentState', name))) throw new Error('started while incomplete');
+}
+
+async function rollback(c: BirthContext, name: string): Promise<void> {
+  try {
+    const state = await c.qubesd.call('admin.vm.CurrentState', name);
+    if (!/power_state=Halted/.test(state)) await c.qubesd.call('admin.vm.Kill', name);
+  } catch {
+    // Halted already, or gone: the removal below says which.
+  }
+  try {
+    await c.qubesd.call('admin.vm.Remove', name);
+    return;
+  } catch (err) {
+    c.deps.log(`create rollback: removing ${name} failed: ${(err as Error).message}`);
+  }
+  // Loud half-state: hidden, marked for doctor, and a file beside the state.
+  for (const step of [
+    () => addTag(c.qubesd, name, MARKERS.incomplete),
+    () => addTag(c.qubesd, name, MARKERS.rollbackFailed),
+    () => c.qubesd.call('admin.vm.tag.Remove', name, c.settings.scope.umbrella),
+  ]) {
+    try {
+      await step();
+    } catch {
+      // Best effort: the marker file below stands regardless.
+    }
+  }
+  try {
+    const dir = join(stateDir(c.deps.root), 'rollback-failed');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, name), JSON.stringify({ qube: name, principal: c.principal, at: c.deps.now().toISOString() }) + '\n');
+  } catch (err) {
+    c.deps.log(`create rollback: marker file for ${name} failed: ${(err as Error).message}`);
+  }
+  throw new RollbackFailed(name);
+}
+
+/** Runs the pipeline; resolves to the new qube's name once it is complete and visible. */
+export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<string> {
+  const { qubesd, settings, deps } = c;
+  if (settings.poolCap === null || settings.privateCap === null) throw new Refusal('caps setting unusable');
+  if (settings.restrictionTags === null) throw new Refusal('restriction tags setting unusable');
+  const fault = (step: string): void => deps.fault?.(step);
+
+  const lock = await acquireBudgetLock(deps.root, deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
+  if (!lock) throw new Refusal('budget lock busy');
+  let name: string | null = null;
+  try {
+    if (!withinCaps(settings, await used(qubesd, settings, ownerTag(c.principal)), plan.estimate)) {
+      throw new ActionableError('over-budget', 'the disk budget has no room for this qube');
+    }
+    name = await plan.make();
+    fault('created');
+    // Hidden first: the platform may already have given it the umbrella.
+    await addTag(qubesd, name, MARKERS.incomplete);
+    if (plan.holdHalted) await qubesd.call('admin.vm.feature.Set', name, 'prohibit-start', 'qmcp: incomplete');
+    fault('hidden');
+
+    const want = birthTags(plan.source, settings, c.principal, plan.keepPropagating);
+    for (const t of await readTags(qubesd, name)) {
+      if (t === MARKERS.incomplete || isPlatformProvenance(t) || want.has(t)) continue;
+      await qubesd.call('admin.vm.tag.Remove', name, t);
+    }
+    fault('stripped');
+
+    await setVmProp(qubesd, name, 'netvm', plan.netvm);
+    await setVmProp(qubesd, name, 'default_dispvm', plan.defaultDispvm);
+    await plan.configure(name);
+    fault('configured');
+
+    const made = await footprint(qubesd, name);
+    if (!withinCaps(settings, await used(qubesd, settings, ownerTag(c.principal), name), made)) {
+      throw new ActionableError('over-budget', 'the disk budget has no room for this qube');
+    }
+
+    for (const t of want) await addTag(qubesd, name, t);
+    fault('tagged');
+    await verify(c, name, plan, new Set([...want, MARKERS.incomplete]));
+    fault('verified');
+
+    // The umbrella last; the qube turns visible when the hiding marker goes.
+    await addTag(qubesd, name, settings.scope.umbrella);
+    fault('umbrella');
+    if (plan.holdHalted) await qubesd.call('admin.vm.feature.Remove', name, 'prohibit-start');
+    await qubesd.call('admin.vm.tag.Remove', name, MARKERS.incomplete);
+    if (!sameTags(await readTags(qubesd, name), new Set([...want, settings.scope.umbrella]))) {
+      throw new Error('final tags read back differ');
+    }
+    return name;
+  } catch (err) {
+    if (name !== null) await rollback(c, name);
+    throw err;
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,54 @@
+/** What the write services need beyond the runner's context, injectable for tests. */
+import { spawn } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { WriteSettings } from './settings.js';
+import { readWriteSettings } from './settings.js';
+
+export interface WriteDeps {
+  /** The dom0 root ('/' on a real machine). */
+  readonly root: string;
+  settings(): WriteSettings;
+  /** The operator's journal. */
+  log(message: string): void;
+  now(): Date;
+  /** Test seam: called at each named step of a create; a throw is an injected fault. */
+  fault?(step: string): void;
+  /** How long to wait for the budget lock before refusing, ms. */
+  readonly lockWaitMs?: number;
+}
+
+/** The operator's channel for a service process; never stderr, which reaches the caller. */
+function operatorLog(root: string): (message: string) => void {
+  if (root === '/') {
+    return (message) => {
+      const child = spawn('logger', ['-t', 'qmcp-service', '--', message], { stdio: 'ignore' });
+      child.on('error', () => undefined);
+    };
+  }
+  const path = join(root, 'var', 'log', 'qmcp', 'service.log');
+  return (message) => {
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+      appendFileSync(path, `${new Date().toISOString()} [${process.pid}] ${message}\n`, { mode: 0o640 });
+    } catch {
+      // Best effort: the audit log is the record.
+    }
+  };
+}
+
+/** Dependencies as a dom0 service process sees them, from QMCP_ROOT. */
+export function processDeps(env: NodeJS.ProcessEnv = process.env, log?: (m: string) => void): WriteDeps {
+  const root = resolve(env['QMCP_ROOT'] || '/');
+  const journal = log ?? operatorLog(root);
+  return {
+    root,
+    settings: () => readWriteSettings(root, journal),
+    log: journal,
+    now: () => new Date(),
+  };
+}
+
+export function stateDir(root: string): string {
+  return join(root, 'var', 'lib', 'qmcp');
+}

@@ -1,0 +1,40 @@
+/** What a new qube inherits from its source: name checks, egress and default_dispvm (SPEC §4.7). */
+import type { Qubesd } from '../qubesd.js';
+import { ActionableError, Refusal } from '../service/refusal.js';
+import type { Snapshot } from '../service/snapshot.js';
+import type { NetvmChoice } from './input.js';
+
+/** The name must be free; a visible holder may be named, any other holder refuses opaquely. */
+export function requireFreeName(snapshot: Snapshot, name: string): void {
+  if (snapshot.visible(name)) throw new ActionableError('exists', 'a qube with that name already exists');
+  if (snapshot.any(name)) throw new Refusal('name held outside the agent\'s world');
+}
+
+/** A property naming a qube, as its effective value; null for none. */
+export async function vmValue(qubesd: Qubesd, qube: string, prop: string): Promise<string | null> {
+  const v = await qubesd.property(qube, prop);
+  return v.value === '' ? null : v.value;
+}
+
+/** A clone or disposable keeps its source's network path, or goes offline. */
+export async function inheritedNetvm(qubesd: Qubesd, source: string, choice: NetvmChoice): Promise<string | null> {
+  if (choice === 'none') return null;
+  return vmValue(qubesd, source, 'netvm');
+}
+
+/** A qube from a template takes the principal's egress qube, which must itself be visible. */
+export function egressNetvm(snapshot: Snapshot, egress: string | null, choice: NetvmChoice): string | null {
+  if (egress === null) throw new Refusal('no egress qube configured');
+  if (!snapshot.visible(egress)) throw new Refusal('egress qube not in the umbrella');
+  return choice === 'none' ? null : egress;
+}
+
+/** default_dispvm set explicitly: the source's, when the agent can see it; otherwise none. */
+export async function inheritedDefaultDispvm(qubesd: Qubesd, snapshot: Snapshot, source: string): Promise<string | null> {
+  const v = await vmValue(qubesd, source, 'default_dispvm');
+  return v !== null && snapshot.visible(v) ? v : null;
+}
+
+export async function sourceLabel(qubesd: Qubesd, source: string): Promise<string> {
+  return (await qubesd.property(source, 'label')).value;
+}

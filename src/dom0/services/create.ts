@@ -1,0 +1,61 @@
+/** qmcp.Create: an AppVM from a visible template, born by the create rule. */
+import { giveBirth } from '../create/birth.js';
+import type { WriteDeps } from '../create/deps.js';
+import { parseNewQube } from '../create/input.js';
+import type { NewQubeInput } from '../create/input.js';
+import { egressNetvm, inheritedDefaultDispvm, requireFreeName, sourceLabel } from '../create/source.js';
+import { ActionableError } from '../service/refusal.js';
+import type { HandlerContext, ServiceSpec } from '../service/run.js';
+
+export interface CreateInput extends NewQubeInput {
+  readonly template: string;
+}
+
+/** Shared by Create and CreateDispTemplate: `dispTemplate` adds template_for_dispvms. */
+export function appVmService(deps: WriteDeps, operation: string, dispTemplate: boolean): ServiceSpec<CreateInput> {
+  return {
+    operation,
+    changesState: true,
+    parse(argument, payload) {
+      if (argument !== '') return null;
+      const p = parseNewQube(payload, deps.settings().prefix, ['template']);
+      if (!p || typeof p.extra['template'] !== 'string') return null;
+      return { name: p.name, label: p.label, netvm: p.netvm, template: p.extra['template'] };
+    },
+    targets: (i) => [{ name: i.template, tier: 'full' }],
+    async handle(ctx: HandlerContext<CreateInput>) {
+      const { input, qubesd, snapshot, principal } = ctx;
+      const settings = deps.settings();
+      const source = ctx.targets[0];
+      if (!source) throw new Error('no target');
+      requireFreeName(snapshot, input.name);
+      if (source.klass !== 'TemplateVM') throw new ActionableError('not-a-template', 'the named qube is not a template');
+      const netvm = egressNetvm(snapshot, settings.egress, input.netvm);
+      const defaultDispvm = await inheritedDefaultDispvm(qubesd, snapshot, source.name);
+      const label = input.label ?? (await sourceLabel(qubesd, source.name));
+      const name = await giveBirth(
+        { qubesd, principal, settings, deps },
+        {
+          source,
+          keepPropagating: false,
+          netvm,
+          defaultDispvm,
+          holdHalted: false,
+          estimate: { total: 0, privateSize: 0 },
+          async make() {
+            await qubesd.call('admin.vm.Create.AppVM', 'dom0', source.name, `name=${input.name} label=${label}`);
+            return input.name;
+          },
+          async configure(n) {
+            if (dispTemplate) await qubesd.call('admin.vm.property.Set', n, 'template_for_dispvms', 'True');
+          },
+        },
+      );
+      return { name, klass: 'AppVM', template: source.name, ...(dispTemplate ? { template_for_dispvms: true } : {}) };
+    },
+  };
+}
+
+export function createService(deps: WriteDeps): ServiceSpec<CreateInput> {
+  return appVmService(deps, 'create', false);
+}

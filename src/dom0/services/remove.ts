@@ -1,0 +1,49 @@
+/**
+ * qmcp.Remove+QUBE (full tier): never destroys data. The qube becomes a
+ * tombstone, invisible and still counted in the budget, until the operator
+ * restores it or the reaper's retention passes. Auto-cleanup disposables
+ * are the exception: Qubes removes them for real once halted.
+ */
+import { isQubeName } from '../../shared/names.js';
+import type { WriteDeps } from '../create/deps.js';
+import { entomb, halt } from '../tombstones/entomb.js';
+import { usersOf } from '../tombstones/users.js';
+import { ActionableError, Refusal } from '../service/refusal.js';
+import type { ServiceSpec } from '../service/run.js';
+
+export interface RemoveInput {
+  readonly qube: string;
+}
+
+export function removeService(deps: WriteDeps): ServiceSpec<RemoveInput> {
+  return {
+    operation: 'remove',
+    changesState: true,
+    parse(argument, payload) {
+      if (!isQubeName(argument) || payload.length !== 0) return null;
+      return { qube: argument };
+    },
+    targets: (i) => [{ name: i.qube, tier: 'full' }],
+    async handle(ctx) {
+      const { input, qubesd, snapshot, principal } = ctx;
+      const target = ctx.targets[0];
+      if (!target) throw new Error('no target');
+      if (target.klass === 'DispVM' && (await qubesd.property(target.name, 'auto_cleanup')).value === 'True') {
+        await halt(qubesd, target.name).catch(() => undefined);
+        // Qubes removes it at shutdown; one that never ran is removed here.
+        if ((await qubesd.list()).has(target.name)) await qubesd.call('admin.vm.Remove', target.name);
+        return { name: input.qube, removed: true };
+      }
+      const users = await usersOf(qubesd, target.name);
+      if (users.length > 0) {
+        // Naming a user is fine only when every user is one the agent sees.
+        if (users.every((u) => snapshot.visible(u))) {
+          throw new ActionableError('in-use', `qube is in use by ${users.join(', ')}`);
+        }
+        throw new Refusal('in use by a qube outside the agent\'s world');
+      }
+      await entomb(qubesd, deps.settings(), principal, target.name, deps.now());
+      return { name: input.qube, removed: true };
+    },
+  };
+}

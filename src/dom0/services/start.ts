@@ -1,0 +1,39 @@
+/** qmcp.Start+QUBE: start a visible, complete qube the agent has exec over. */
+import { QubesdError } from '../qubesd.js';
+import type { ServiceSpec } from '../service/run.js';
+import { ActionableError, Refusal } from '../service/refusal.js';
+import { INCOMPLETE_TAG } from '../service/config.js';
+import { powerState } from './reads.js';
+import { parseQubeArgument } from './shapes.js';
+
+/** Qubes failures worth telling the agent; each concerns only the qube it named. */
+const ACTIONABLE: Readonly<Record<string, [string, string]>> = {
+  QubesNoTemplateError: ['no_template', 'the qube has no usable template'],
+  QubesMemoryError: ['insufficient_memory', 'not enough free memory to start the qube'],
+};
+
+export const startService: ServiceSpec<{ name: string }> = {
+  operation: 'start',
+  changesState: true,
+  parse: parseQubeArgument,
+  targets: (input) => [{ name: input.name, tier: 'exec' }],
+  async handle({ qubesd, targets }): Promise<{ name: string; state: string }> {
+    const q = targets[0];
+    if (!q) throw new Refusal('no target');
+    // the snapshot already hides it; checked again because a start must never enter one
+    if (q.tags.has(INCOMPLETE_TAG)) throw new Refusal('qube is incomplete');
+    try {
+      // already running or paused is not an error, as in Qubes
+      await qubesd.call('admin.vm.Start', q.name);
+    } catch (err) {
+      if (!(err instanceof QubesdError)) throw err;
+      const known = ACTIONABLE[err.errorClass];
+      if (known) throw new ActionableError(known[0], known[1]);
+      if (err.errorClass === 'QubesException' || err.errorClass === 'QubesVMError') {
+        throw new ActionableError('start_failed', 'the qube could not be started');
+      }
+      throw err;
+    }
+    return { name: q.name, state: await powerState(qubesd, q.name) };
+  },
+};

@@ -1,0 +1,45 @@
+/**
+ * Turns a qube into a tombstone (SPEC §4.9): halted, autostart cleared,
+ * marked, its umbrella and elevation tags gone, and read back. The marker
+ * goes on first and the umbrella comes off last, so a failure half-way
+ * leaves a qube that is both hidden and still carries the umbrella: the
+ * reaper will not touch it and doctor reports it.
+ */
+import type { Qubesd } from '../qubesd.js';
+import { ownerTag } from '../create/tags.js';
+import type { WriteSettings } from '../create/settings.js';
+import { datedMarker } from './markers.js';
+
+async function halted(qubesd: Qubesd, qube: string): Promise<boolean> {
+  return /power_state=Halted/.test(await qubesd.call('admin.vm.CurrentState', qube));
+}
+
+export async function halt(qubesd: Qubesd, qube: string): Promise<void> {
+  if (await halted(qubesd, qube)) return;
+  try {
+    await qubesd.call('admin.vm.Shutdown', qube, 'force+wait');
+  } catch {
+    // Kill below if it is still up.
+  }
+  if (!(await halted(qubesd, qube))) await qubesd.call('admin.vm.Kill', qube);
+  if (!(await halted(qubesd, qube))) throw new Error('qube did not halt');
+}
+
+export async function entomb(qubesd: Qubesd, settings: WriteSettings, principal: string, qube: string, now: Date): Promise<void> {
+  await halt(qubesd, qube);
+  await qubesd.call('admin.vm.property.Set', qube, 'autostart', 'False');
+  const marker = datedMarker(now);
+  await qubesd.call('admin.vm.tag.Set', qube, marker);
+  // The owner tag makes it count in this principal's budget figures.
+  await qubesd.call('admin.vm.tag.Set', qube, ownerTag(principal));
+  const { umbrella, elevation } = settings.scope;
+  const tags = new Set(await qubesd.tags(qube));
+  for (const t of [elevation.exec, elevation.net, elevation.full, umbrella]) {
+    if (tags.has(t)) await qubesd.call('admin.vm.tag.Remove', qube, t);
+  }
+  const back = new Set(await qubesd.tags(qube));
+  const controlled = [umbrella, elevation.exec, elevation.net, elevation.full];
+  if (controlled.some((t) => back.has(t)) || !back.has(marker)) throw new Error('tombstone tags read back differ');
+  if ((await qubesd.property(qube, 'autostart')).value !== 'False') throw new Error('autostart read back set');
+  if (!(await halted(qubesd, qube))) throw new Error('tombstone running');
+}

@@ -1,0 +1,124 @@
+/**
+ * The operator's tombstone commands (dom0 only, never reachable by the
+ * agent): list, restore (back untiered: the umbrella only) and reap, which
+ * destroys a tombstone only past the retention period and only when none of
+ * its independent vetoes holds (SPEC §4.9).
+ */
+import type { AuditLog } from '../audit/index.js';
+import type { Qubesd } from '../qubesd.js';
+
+import type { WriteSettings } from '../create/settings.js';
+import { isTombstoneMarker, markerTime } from './markers.js';
+
+export interface Tombstone {
+  readonly name: string;
+  readonly klass: string;
+  readonly state: string;
+  /** When it was entombed; null when the marker is undatable. */
+  readonly since: string | null;
+  readonly tags: readonly string[];
+}
+
+export interface TombstoneOps {
+  readonly qubesd: Qubesd;
+  readonly settings: WriteSettings;
+  readonly audit: AuditLog;
+  /** The operator's identity in the audit log. */
+  readonly operator?: string;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export async function listTombstones(qubesd: Qubesd): Promise<Tombstone[]> {
+  const out: Tombstone[] = [];
+  for (const [name, { klass, state }] of await qubesd.list()) {
+    if (klass === 'AdminVM') continue;
+    const tags = await qubesd.tags(name);
+    if (!tags.some(isTombstoneMarker)) continue;
+    out.push({ name, klass, state, since: markerTime(tags)?.toISOString() ?? null, tags });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export class TombstoneError extends Error {}
+
+/** Brings a tombstone back untiered: the umbrella only, markers removed, read back. */
+export async function restoreTombstone(ops: TombstoneOps, name: string): Promise<void> {
+  const { qubesd, settings } = ops;
+  const record = async (result: 'ok' | 'failed', detail?: string): Promise<void> => {
+    await ops.audit.operator({ principal: ops.operator ?? 'dom0', operation: 'tombstone.restore', qubes: [name], result, ...(detail ? { detail } : {}) });
+  };
+  const tags = (await qubesd.list()).has(name) ? await qubesd.tags(name) : [];
+  if (!tags.some(isTombstoneMarker)) {
+    await record('failed', 'not a tombstone');
+    throw new TombstoneError(`${name} is not a tombstone`);
+  }
+  const { umbrella, elevation } = settings.scope;
+  for (const t of tags) {
+    if (t === elevation.exec || t === elevation.net || t === elevation.full) await qubesd.call('admin.vm.tag.Remove', name, t);
+  }
+  await qubesd.call('admin.vm.tag.Set', name, umbrella);
+  for (const t of tags) if (isTombstoneMarker(t)) await qubesd.call('admin.vm.tag.Remove', name, t);
+  const back = new Set(await qubesd.tags(name));
+  if (!back.has(umbrella) || [...back].some(isTombstoneMarker) || back.has(elevation.exec) || back.has(elevation.net) || back.has(elevation.full)) {
+    await record('failed', 'read back');
+    throw new TombstoneError(`${name}: tags read back differ after restore`);
+  }
+  await record('ok');
+}
+
+export interface ReapResult {
+  readonly reaped: string[];
+  /** Tombstones kept, each with why. */
+  readonly kept: { name: string; reason: string }[];
+  /** Set when nothing was destroyed because the retention setting is unusable. */
+  readonly refused?: string;
+}
+
+/** Why this tombstone must not be destroyed now; null when it may be. */
+export function veto(t: Tombstone, settings: WriteSettings, now: Date): string | null {
+  if (t.tags.includes(settings.scope.umbrella)) return 'still carries the umbrella';
+  if (t.state !== 'Halted') return 'not halted';
+  if (t.since === null) return 'undatable marker';
+  const since = Date.parse(t.since);
+  if (since > now.getTime()) return 'marker in the future';
+  if (settings.retentionDays === null) return 'retention unreadable';
+  if (now.getTime() - since < settings.retentionDays * DAY_MS) return 'within retention';
+  return null;
+}
+
+/** Destroys the tombstones past retention; an unreadable retention destroys nothing. */
+export async function reapTombstones(ops: TombstoneOps, now: Date): Promise<ReapResult> {
+  const { qubesd, settings } = ops;
+  const principal = ops.operator ?? 'dom0';
+  if (settings.retentionDays === null) {
+    await ops.audit.operator({ principal, operation: 'tombstone.reap', qubes: [], result: 'refused', detail: 'retention unreadable' });
+    return { reaped: [], kept: [], refused: 'retention setting unreadable: nothing destroyed' };
+  }
+  const reaped: string[] = [];
+  const kept: { name: string; reason: string }[] = [];
+  for (const t of await listTombstones(qubesd)) {
+    const why = veto(t, settings, now);
+    if (why !== null) {
+      kept.push({ name: t.name, reason: why });
+      continue;
+    }
+    // Re-read just before destroying: the listing may be stale.
+    const fresh = (await listTombstones(qubesd)).find((x) => x.name === t.name);
+    const again = fresh ? veto(fresh, settings, now) : 'gone';
+    if (again !== null) {
+      kept.push({ name: t.name, reason: again });
+      continue;
+    }
+    try {
+      await qubesd.call('admin.vm.Remove', t.name);
+      reaped.push(t.name);
+      await ops.audit.operator({ principal, operation: 'tombstone.reap', qubes: [t.name], result: 'ok' });
+    } catch (err) {
+      kept.push({ name: t.name, reason: `remove failed: ${(err as Error).message}` });
+      await ops.audit.operator({ principal, operation: 'tombstone.reap', qubes: [t.name], result: 'failed', detail: 'remove failed' });
+    }
+  }
+  return { reaped, kept };
+}
+

@@ -1,0 +1,173 @@
+/**
+ * The capability model: one row per operation the agent can ask for. The
+ * qrexec policy, the dom0 services' tier checks, the MCP annotations and
+ * docs/capabilities.md are all derived from this table.
+ */
+
+/** The capability classes of SPEC §3. */
+export type CapabilityClass = 'see' | 'exec' | 'net' | 'full' | 'sink';
+
+/** The ladder read < exec < net < full; `sink` stands apart from it. */
+export type Tier = 'read' | 'exec' | 'net' | 'full';
+
+export const TIERS: readonly Tier[] = ['read', 'exec', 'net', 'full'];
+
+/** Who decides: the qrexec policy alone, or a dom0 service's code. */
+export type Layer = 'policy' | 'service';
+
+/** Where the principal's call goes. */
+export type TargetForm =
+  /** a sandbox qube by `@tag:`, redirected to qubesd with `target=dom0` */
+  | 'admin-api'
+  /** a sandbox qube by `@tag:`, run inside it as root */
+  | 'in-qube'
+  /** `@adminvm`, a qmcp dom0 service */
+  | 'dom0-service';
+
+export interface Operation {
+  readonly id: string;
+  readonly description: string;
+  readonly capability: CapabilityClass;
+  /** The lowest tier of the qube acted on (the source qube, for copies and creates). */
+  readonly tier: Tier;
+  readonly layer: Layer;
+  readonly service: string;
+  readonly target: TargetForm;
+  /** Whether the qrexec argument names the qube acted on (`qmcp.Start+ai-work`). */
+  readonly argumentIsQube: boolean;
+  readonly readOnly: boolean;
+  readonly destructive: boolean;
+  readonly idempotent: boolean;
+  /** Only running a command reaches outside the sandbox. */
+  readonly openWorld: boolean;
+  /** For dom0 services: why this needs code rather than a policy line. */
+  readonly whyCode?: string;
+}
+
+type Effects = Pick<Operation, 'readOnly' | 'destructive' | 'idempotent' | 'openWorld'>;
+const READ: Effects = { readOnly: true, destructive: false, idempotent: true, openWorld: false };
+const ADD: Effects = { readOnly: false, destructive: false, idempotent: false, openWorld: false };
+const SET: Effects = { readOnly: false, destructive: false, idempotent: true, openWorld: false };
+const DESTROY: Effects = { readOnly: false, destructive: true, idempotent: true, openWorld: false };
+
+function adminApi(id: string, description: string, capability: CapabilityClass, tier: Tier, service: string, fx: Effects): Operation {
+  return { id, description, capability, tier, layer: 'policy', service, target: 'admin-api', argumentIsQube: false, ...fx };
+}
+
+function inQube(id: string, description: string, service: string, fx: Effects): Operation {
+  return { id, description, capability: 'exec', tier: 'exec', layer: 'policy', service, target: 'in-qube', argumentIsQube: false, ...fx };
+}
+
+function dom0(
+  id: string,
+  description: string,
+  capability: CapabilityClass,
+  tier: Tier,
+  service: string,
+  argumentIsQube: boolean,
+  fx: Effects,
+  whyCode: string,
+): Operation {
+  return { id, description, capability, tier, layer: 'service', service, target: 'dom0-service', argumentIsQube, ...fx, whyCode };
+}
+
+/** Every operation, in the order the docs list them. */
+export const OPERATIONS: readonly Operation[] = [
+  dom0('list', 'list the visible qubes with their power state', 'see', 'read', 'qmcp.List', false, READ,
+    'admin.vm.List always includes dom0 and every outside qube; the service filters by the umbrella tag'),
+  dom0('info', 'read allowlisted, redacted properties and filtered tags of a qube', 'see', 'read', 'qmcp.Info', true, READ,
+    'native property reads are unredacted and would name outside qubes; tier tags must stay unreadable'),
+  adminApi('state', 'read the power state of a qube', 'see', 'read', 'admin.vm.CurrentState', READ),
+  adminApi('firewall.get', 'read the firewall rules of a qube', 'see', 'read', 'admin.vm.firewall.Get', READ),
+  dom0('device.list', 'list block, usb and mic devices, redacted', 'see', 'read', 'qmcp.DeviceList', false, READ,
+    'native device listings name outside backends and carry free-text descriptions'),
+  dom0('pool.figures', 'read the agent pool usage against its cap', 'see', 'read', 'qmcp.PoolFigures', false, READ,
+    'pool figures must count only umbrella qubes and reveal no outside volumes'),
+  dom0('events', 'receive events about visible qubes', 'see', 'read', 'qmcp.Events', false, READ,
+    'admin.Events passes global events and fields naming outside qubes'),
+  inQube('run', 'run a command as root in a qube', 'qmcp.Exec', { readOnly: false, destructive: true, idempotent: false, openWorld: true }),
+  inQube('file.write', 'write a file into a qube', 'qmcp.WriteFile', { readOnly: false, destructive: true, idempotent: true, openWorld: false }),
+  inQube('file.read', 'read a file out of a qube', 'qmcp.ReadFile', READ),
+  inQube('copy', 'copy files from a qube to another exec-capable qube or to a sink', 'qmcp.CopyTo', ADD),
+  dom0('start', 'start a halted qube', 'exec', 'exec', 'qmcp.Start', true, SET,
+    'a qube may start only when complete (netvm, tags and guard checked), which policy cannot see'),
+  adminApi('shutdown', 'shut a qube down', 'exec', 'exec', 'admin.vm.Shutdown', SET),
+  adminApi('kill', 'kill a qube at once', 'exec', 'exec', 'admin.vm.Kill', SET),
+  adminApi('firewall.set', 'replace the firewall rules of a qube', 'net', 'net', 'admin.vm.firewall.Set', SET),
+  adminApi('firewall.reload', 'reload the firewall of a qube', 'net', 'net', 'admin.vm.firewall.Reload', SET),
+  adminApi('pause', 'pause a running qube', 'full', 'full', 'admin.vm.Pause', SET),
+  adminApi('unpause', 'unpause a paused qube', 'full', 'full', 'admin.vm.Unpause', SET),
+  dom0('remove', 'remove a qube (kept as a tombstone for the retention period)', 'full', 'full', 'qmcp.Remove', true, DESTROY,
+    'removal turns the qube into a tombstone the operator can restore'),
+  dom0('property.set', 'set an allowlisted property', 'full', 'full', 'qmcp.SetProperty', true, SET,
+    'values are checked: netvm only to none, default_dispvm only to a visible disposable template'),
+  dom0('feature.set', 'set an allowlisted feature', 'full', 'full', 'qmcp.SetFeature', true, SET,
+    'features are a default-deny allowlist; qube-naming values must be visible'),
+  dom0('create', 'create an AppVM from a visible template', 'full', 'full', 'qmcp.Create', false, ADD,
+    'creation names, tags, caps and verifies the new qube atomically'),
+  dom0('create.disptemplate', 'create a disposable template', 'full', 'full', 'qmcp.CreateDispTemplate', false, ADD,
+    'as create, with template_for_dispvms set before the umbrella tag'),
+  dom0('disposable', 'create a disposable from a visible disposable template', 'full', 'full', 'qmcp.CreateDisposable', true, ADD,
+    'disposables inherit every template tag; the service strips and re-applies them'),
+  dom0('clone', 'clone a visible qube', 'full', 'full', 'qmcp.Clone', true, ADD,
+    'clones copy tags and device assignments; the service strips them and caps the tier'),
+  dom0('device.attach', 'attach a device between two full-tier qubes', 'full', 'full', 'qmcp.DeviceAttach', false, SET,
+    'both ends must be full tier and the options allowlisted, never persistent'),
+  dom0('device.detach', 'detach a device between two full-tier qubes', 'full', 'full', 'qmcp.DeviceDetach', false, SET,
+    'both ends must be full tier'),
+];
+
+/** One operation by id; throws for an unknown id (a programming error). */
+export function operation(id: string): Operation {
+  const op = OPERATIONS.find((o) => o.id === id);
+  if (op === undefined) throw new Error(`unknown operation ${id}`);
+  return op;
+}
+
+/** The dom0 services, one per service name, with why each needs code. */
+export function dom0Services(): { service: string; operations: string[]; argumentIsQube: boolean; whyCode: string }[] {
+  const out = new Map<string, { service: string; operations: string[]; argumentIsQube: boolean; whyCode: string }>();
+  for (const op of OPERATIONS) {
+    if (op.target !== 'dom0-service') continue;
+    const row = out.get(op.service);
+    if (row) row.operations.push(op.id);
+    else out.set(op.service, { service: op.service, operations: [op.id], argumentIsQube: op.argumentIsQube, whyCode: op.whyCode ?? '' });
+  }
+  return [...out.values()];
+}
+
+/** What the agent is never granted, with the policy lines or checks that hold it. */
+export interface Escalation {
+  readonly what: string;
+  /** Admin API or other services the policy denies explicitly for it; empty when a dom0 check holds it. */
+  readonly denies: readonly string[];
+  readonly heldBy: string;
+}
+
+export const ESCALATIONS: readonly Escalation[] = [
+  { what: 'adding or removing any tag', denies: ['admin.vm.tag.Set', 'admin.vm.tag.Remove', 'admin.vm.tag.Get', 'admin.vm.tag.List'], heldBy: 'policy' },
+  { what: 'setting provides_network, template, or netvm other than none; renaming', denies: ['admin.vm.property.Set', 'admin.vm.property.Reset', 'admin.vm.property.Get', 'admin.vm.property.GetAll', 'admin.vm.property.List', 'admin.vm.property.Help', 'admin.vm.property.GetDefault'], heldBy: 'policy, and qmcp.SetProperty\'s allowlist' },
+  { what: 'the internal feature and any feature outside the allowlist', denies: ['admin.vm.feature.Set', 'admin.vm.feature.Remove', 'admin.vm.feature.Get', 'admin.vm.feature.List', 'admin.vm.feature.CheckWithTemplate', 'admin.vm.feature.CheckWithNetvm', 'admin.vm.feature.CheckWithAdminVM', 'admin.vm.feature.CheckWithTemplateAndAdminVM'], heldBy: 'policy, and qmcp.SetFeature\'s allowlist' },
+  { what: 'PCI devices and persistent or required assignments', denies: ['admin.vm.device.pci.Attach', 'admin.vm.device.pci.Assign', 'admin.vm.device.block.Attach', 'admin.vm.device.block.Assign', 'admin.vm.device.usb.Attach', 'admin.vm.device.usb.Assign', 'admin.vm.device.mic.Attach', 'admin.vm.device.mic.Assign', 'admin.vm.device.block.Detach', 'admin.vm.device.usb.Detach', 'admin.vm.device.mic.Detach', 'admin.vm.device.pci.Detach', 'admin.vm.device.block.Unassign', 'admin.vm.device.usb.Unassign', 'admin.vm.device.mic.Unassign', 'admin.vm.device.pci.Unassign', 'admin.vm.device.block.Available', 'admin.vm.device.usb.Available', 'admin.vm.device.mic.Available', 'admin.vm.device.pci.Available', 'admin.vm.device.block.Attached', 'admin.vm.device.usb.Attached', 'admin.vm.device.mic.Attached', 'admin.vm.device.pci.Attached', 'admin.vm.device.block.Assigned', 'admin.vm.device.usb.Assigned', 'admin.vm.device.mic.Assigned', 'admin.vm.device.pci.Assigned', 'admin.vm.device.block.Set.required', 'admin.vm.device.usb.Set.required', 'admin.vm.device.pci.Set.required', 'admin.deviceclass.List'], heldBy: 'policy, and qmcp.DeviceAttach (full tier both ends)' },
+  { what: 'pools and volumes directly', denies: ['admin.pool.List', 'admin.pool.ListDrivers', 'admin.pool.Info', 'admin.pool.Add', 'admin.pool.Remove', 'admin.pool.Set.revisions_to_keep', 'admin.pool.UsageDetails', 'admin.pool.volume.List', 'admin.pool.volume.Info', 'admin.vm.volume.List', 'admin.vm.volume.Info', 'admin.vm.volume.ListSnapshots', 'admin.vm.volume.Revert', 'admin.vm.volume.Resize', 'admin.vm.volume.Import', 'admin.vm.volume.ImportWithSize', 'admin.vm.volume.Clear', 'admin.vm.volume.CloneFrom', 'admin.vm.volume.CloneTo', 'admin.vm.volume.Set.revisions_to_keep', 'admin.vm.volume.Set.rw', 'admin.vm.volume.Set.ephemeral'], heldBy: 'policy' },
+  { what: 'creating, removing, starting or listing qubes natively (names outside the prefix, incomplete qubes, dom0 in lists)', denies: ['admin.vm.Create.AppVM', 'admin.vm.Create.TemplateVM', 'admin.vm.Create.StandaloneVM', 'admin.vm.Create.DispVM', 'admin.vm.CreateInPool.AppVM', 'admin.vm.CreateInPool.TemplateVM', 'admin.vm.CreateInPool.StandaloneVM', 'admin.vm.CreateInPool.DispVM', 'admin.vm.CreateDisposable', 'admin.vm.Remove', 'admin.vm.Start', 'admin.vm.List', 'admin.vm.Console', 'admin.vm.Stats', 'admin.vm.notes.Get', 'admin.vm.notes.Set'], heldBy: 'policy, and the dom0 create services' },
+  { what: 'global events and host-wide state', denies: ['admin.Events', 'admin.vm.Events', 'admin.property.Get', 'admin.property.GetAll', 'admin.property.GetDefault', 'admin.property.Help', 'admin.property.List', 'admin.property.Set', 'admin.property.Reset', 'admin.label.List', 'admin.label.Get', 'admin.label.Index', 'admin.label.Create', 'admin.label.Remove', 'admin.vmclass.List'], heldBy: 'policy' },
+  { what: 'backups', denies: ['admin.backup.Execute', 'admin.backup.Info', 'admin.backup.Cancel'], heldBy: 'policy' },
+  { what: 'policy administration', denies: ['policy.List', 'policy.Get', 'policy.Replace', 'policy.Remove', 'policy.GetFiles', 'policy.include.List', 'policy.include.Get', 'policy.include.Replace', 'policy.include.Remove'], heldBy: 'policy' },
+  { what: 'any operation on a qube outside the umbrella, and dom0 itself', denies: [], heldBy: 'policy (tag-scoped allows, catch-all deny over @anyvm and @adminvm) and the dom0 services\' visibility check' },
+];
+
+/** A qrexec service sandbox and sink qubes may call because they need it to run. */
+export interface BackgroundService {
+  readonly service: string;
+  readonly why: string;
+  /** `adminvm`: to dom0; `egress`: redirected to the agent's egress qube. */
+  readonly to: 'adminvm' | 'egress';
+}
+
+export const BACKGROUND_SERVICES: readonly BackgroundService[] = [
+  { service: 'qubes.NotifyUpdates', to: 'adminvm', why: 'a qube reports pending updates to dom0' },
+  { service: 'qubes.FeaturesRequest', to: 'adminvm', why: 'a qube reports its tools and services; dom0 extensions filter what is accepted' },
+  { service: 'qubes.NotifyTools', to: 'adminvm', why: 'older templates report their tools this way' },
+  { service: 'qubes.UpdatesProxy', to: 'egress', why: 'agent templates fetch packages through the agent egress qube, never the operator update qube' },
+];

@@ -1,0 +1,226 @@
+/**
+ * Operator settings: one JSON file, read fail-closed (SPEC §4.13). A missing
+ * or malformed value never grants more; what was wrong goes to `problems`,
+ * which are for the operator only.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Tier } from './capabilities.js';
+import { TIERS } from './capabilities.js';
+
+export type Mode = 'compat' | 'least-privilege';
+
+export interface TagNames {
+  umbrella: string;
+  exec: string;
+  net: string;
+  full: string;
+  sink: string;
+  /** Set by the create services until a new qube is complete; denied before every allow. */
+  incomplete: string;
+}
+
+export interface Settings {
+  principal: string;
+  tags: TagNames;
+  mode: Mode;
+  namePrefix: string;
+  /** The agent's egress qube; null refuses creates from templates and agent template updates. */
+  egressQube: string | null;
+  /** Bytes; null refuses creates. */
+  poolCapBytes: number | null;
+  /** Bytes; null refuses creates. */
+  privateCapBytes: number | null;
+  birthCeiling: Tier;
+  /** Days; null never reaps. */
+  tombstoneRetentionDays: number | null;
+  featureAllowlist: string[];
+  propagatingTags: string[];
+  /** The model hash the installer wrote; null when absent. */
+  model: string | null;
+}
+
+export interface SettingsProblem {
+  key: string;
+  message: string;
+  /** A problem no restrictive fallback can cover: render and services refuse. */
+  fatal: boolean;
+}
+
+/** Where the file lives, under a root so `--root DIR` works. */
+export const SETTINGS_PATH = 'etc/qmcp/settings.json';
+
+export function settingsPath(root: string): string {
+  return join(root, SETTINGS_PATH);
+}
+
+const QUBE_NAME = /^[a-zA-Z][a-zA-Z0-9_.-]{0,30}$/;
+const TAG_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const PREFIX = /^[a-z][a-z0-9-]{0,15}$/;
+const FEATURE_NAME = /^[a-zA-Z0-9_.-]{1,64}$/;
+
+export function isQubeName(s: unknown): s is string {
+  return typeof s === 'string' && QUBE_NAME.test(s) && s !== 'dom0' && !s.endsWith('.') && s !== 'default' && s !== 'none';
+}
+
+export function isTagName(s: unknown): s is string {
+  return typeof s === 'string' && TAG_NAME.test(s);
+}
+
+function isPositiveSafeInteger(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+}
+
+/** One row of the settings table: its default and its fail-closed reading. */
+export interface SettingDoc {
+  key: string;
+  description: string;
+  default: string;
+  failClosed: string;
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  principal: 'mcp-control',
+  tags: { umbrella: 'ai-managed', exec: 'ai-exec', net: 'ai-net', full: 'ai-full', sink: 'ai-dump', incomplete: 'qmcp-incomplete' },
+  mode: 'least-privilege',
+  namePrefix: 'ai-',
+  egressQube: null,
+  poolCapBytes: null,
+  privateCapBytes: null,
+  birthCeiling: 'read',
+  tombstoneRetentionDays: 7,
+  featureAllowlist: [],
+  propagatingTags: [],
+  model: null,
+};
+
+export const SETTINGS_DOC: readonly SettingDoc[] = [
+  { key: 'principal', description: 'the qube the MCP server runs in', default: 'mcp-control', failClosed: 'nothing rendered or served (fatal)' },
+  { key: 'tags.umbrella / exec / net / full / sink / incomplete', description: 'tag names', default: 'ai-managed / ai-exec / ai-net / ai-full / ai-dump / qmcp-incomplete', failClosed: 'nothing rendered or served (fatal); two roles may not share a name' },
+  { key: 'mode', description: 'compat (untiered = full) or least-privilege (untiered = read)', default: 'least-privilege', failClosed: 'least-privilege' },
+  { key: 'namePrefix', description: 'reserved prefix of qube names the agent may create', default: 'ai-', failClosed: 'ai- (never empty)' },
+  { key: 'egressQube', description: 'netvm of created qubes and update proxy of agent templates', default: 'none', failClosed: 'none: creates from templates refused, no update proxy' },
+  { key: 'poolCapBytes', description: 'total bytes of agent qubes in the pool', default: 'none', failClosed: 'none: creates refused' },
+  { key: 'privateCapBytes', description: 'private volume cap of one created qube', default: 'none', failClosed: 'none: creates refused' },
+  { key: 'birthCeiling', description: 'highest tier a created qube is born with', default: 'read', failClosed: 'read (untiered)' },
+  { key: 'tombstoneRetentionDays', description: 'days a removed qube is kept before reaping', default: '7', failClosed: 'never reap' },
+  { key: 'featureAllowlist', description: 'features the agent may set beyond the built-in allowlist', default: '[]', failClosed: '[] (internal is never allowed)' },
+  { key: 'propagatingTags', description: 'operator tags copied to qubes created from a tagged source', default: '[]', failClosed: '[]' },
+  { key: 'model', description: 'model hash written by the installer', default: 'current model', failClosed: 'mismatch: services refuse' },
+];
+
+export interface SettingsReading {
+  settings: Settings;
+  problems: SettingsProblem[];
+}
+
+/** Reads the settings file under ROOT; a missing or unreadable file reads as `{}` with a problem. */
+export function readSettingsFile(path: string): SettingsReading {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const r = parseSettings({});
+    r.problems.unshift({ key: '', message: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, fatal: false });
+    return r;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    const r = parseSettings({});
+    r.problems.unshift({ key: '', message: `${path} is not JSON`, fatal: false });
+    return r;
+  }
+  return parseSettings(json);
+}
+
+const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'model']);
+const TAG_ROLES: readonly (keyof TagNames)[] = ['umbrella', 'exec', 'net', 'full', 'sink', 'incomplete'];
+
+/**
+ * Settings from parsed JSON. Absent keys take the fail-closed value (for
+ * the principal and tags, the default), which is also the documented default
+ * except for mode, caps and retention, which the installer writes explicitly.
+ */
+export function parseSettings(json: unknown): SettingsReading {
+  const problems: SettingsProblem[] = [];
+  const bad = (key: string, message: string, fatal = false): void => {
+    problems.push({ key, message, fatal });
+  };
+  const s: Settings = structuredClone(DEFAULT_SETTINGS);
+  // Fail-closed values where they differ from the documented defaults.
+  s.tombstoneRetentionDays = null;
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    bad('', 'settings must be a JSON object');
+    return { settings: s, problems };
+  }
+  const o = json as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!KEYS.has(k)) bad(k, 'unknown setting');
+
+  if ('principal' in o) {
+    if (isQubeName(o['principal'])) s.principal = o['principal'];
+    else bad('principal', 'not a qube name', true);
+  }
+  if ('tags' in o) {
+    const t = o['tags'];
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) bad('tags', 'must be an object', true);
+    else {
+      for (const [role, v] of Object.entries(t as Record<string, unknown>)) {
+        if (!(TAG_ROLES as readonly string[]).includes(role)) bad(`tags.${role}`, 'unknown tag role', true);
+        else if (!isTagName(v)) bad(`tags.${role}`, 'not a tag name', true);
+        else s.tags[role as keyof TagNames] = v;
+      }
+    }
+  }
+  if (new Set(TAG_ROLES.map((r) => s.tags[r])).size !== TAG_ROLES.length) bad('tags', 'two tag roles share a name', true);
+
+  if (!('mode' in o)) bad('mode', 'absent: least-privilege');
+  else if (o['mode'] === 'compat' || o['mode'] === 'least-privilege') s.mode = o['mode'];
+  else bad('mode', 'must be compat or least-privilege: least-privilege');
+
+  if ('namePrefix' in o) {
+    const p = o['namePrefix'];
+    if (typeof p === 'string' && PREFIX.test(p)) s.namePrefix = p;
+    else bad('namePrefix', `not a name prefix: ${DEFAULT_SETTINGS.namePrefix}`);
+  }
+  if ('egressQube' in o && o['egressQube'] !== null) {
+    if (isQubeName(o['egressQube'])) s.egressQube = o['egressQube'];
+    else bad('egressQube', 'not a qube name: none');
+  }
+  for (const key of ['poolCapBytes', 'privateCapBytes'] as const) {
+    if (!(key in o) || o[key] === null) bad(key, 'absent: creates refused');
+    else if (isPositiveSafeInteger(o[key])) s[key] = o[key];
+    else bad(key, 'must be a positive safe integer: creates refused');
+  }
+  if ('birthCeiling' in o) {
+    const b = o['birthCeiling'];
+    if (typeof b === 'string' && (TIERS as readonly string[]).includes(b)) s.birthCeiling = b as Tier;
+    else bad('birthCeiling', 'not a tier: read');
+  }
+  if (!('tombstoneRetentionDays' in o)) bad('tombstoneRetentionDays', 'absent: never reap');
+  else if (isPositiveSafeInteger(o['tombstoneRetentionDays'])) s.tombstoneRetentionDays = o['tombstoneRetentionDays'];
+  else bad('tombstoneRetentionDays', 'must be a positive safe integer: never reap');
+
+  for (const key of ['featureAllowlist', 'propagatingTags'] as const) {
+    if (!(key in o)) continue;
+    const v = o[key];
+    const ok = key === 'featureAllowlist' ? (x: unknown): x is string => typeof x === 'string' && FEATURE_NAME.test(x) && x !== 'internal' : isTagName;
+    if (Array.isArray(v) && v.every(ok)) s[key] = [...(v as string[])];
+    else bad(key, 'must be a list of names: []');
+  }
+  if (s.propagatingTags.some((t) => TAG_ROLES.some((r) => s.tags[r] === t))) {
+    bad('propagatingTags', 'may not list a qmcp tag: []');
+    s.propagatingTags = [];
+  }
+  if ('model' in o) {
+    if (typeof o['model'] === 'string' && /^[0-9a-f]{64}$/.test(o['model'])) s.model = o['model'];
+    else bad('model', 'not a model hash');
+  }
+  return { settings: s, problems };
+}
+
+/** True when a problem leaves nothing safe to render or serve. */
+export function hasFatal(problems: readonly SettingsProblem[]): boolean {
+  return problems.some((p) => p.fatal);
+}

@@ -1,0 +1,76 @@
+/**
+ * The caller's side of a simulated qrexec call, shared by the drop-in
+ * `qrexec-client-vm` and `qmcp sim qrexec`. Node stdlib only.
+ */
+import { connect } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import {
+  EXIT_PROBLEM,
+  EXIT_REFUSED,
+  FRAME_EXIT,
+  FRAME_REFUSED,
+  FRAME_STDERR,
+  FRAME_STDOUT,
+  FrameParser,
+  encodeHeader,
+} from './protocol.js';
+
+/** Where a sandboxed qube finds its router socket when the environment names none. */
+export const SANDBOX_SOCKET = '/run/qmcp/qrexec.sock';
+export const SOCKET_ENV = 'QMCP_QREXEC_SOCKET';
+
+export interface CallStdio {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+}
+
+/**
+ * Makes one call through the router socket `socketPath` and resolves to the
+ * exit status qrexec-client-vm would return. Never rejects.
+ */
+export function qrexecCall(socketPath: string, target: string, service: string, stdio: CallStdio): Promise<number> {
+  return new Promise((resolve) => {
+    const parser = new FrameParser();
+    let status: number | null = null;
+    let settled = false;
+    const finish = (code: number): void => {
+      if (settled) return;
+      settled = true;
+      stdio.stdin.unpipe(sock);
+      stdio.stdin.pause();
+      resolve(code);
+    };
+    const sock = connect(socketPath, () => {
+      sock.write(encodeHeader({ target, service }));
+      stdio.stdin.pipe(sock);
+    });
+    sock.on('data', (chunk: Buffer) => {
+      for (const f of parser.push(chunk)) {
+        if (f.type === FRAME_STDOUT) stdio.stdout.write(f.data);
+        else if (f.type === FRAME_STDERR) stdio.stderr.write(f.data);
+        else if (f.type === FRAME_EXIT && f.data.length === 4) status = f.data.readInt32BE(0);
+        else if (f.type === FRAME_REFUSED) {
+          stdio.stderr.write('Request refused\n');
+          status = EXIT_REFUSED;
+        }
+      }
+    });
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      if (status !== null) return;
+      if (err.code === 'EPIPE' || err.code === 'ECONNRESET') return;
+      stdio.stderr.write(`qrexec-client-vm: cannot reach qrexec at ${socketPath}: ${err.message}\n`);
+      finish(EXIT_PROBLEM);
+    });
+    sock.on('close', () => {
+      if (status === null) stdio.stderr.write('qrexec-client-vm: connection to qrexec lost\n');
+      finish(status ?? EXIT_PROBLEM);
+    });
+  });
+}
+
+/** The router socket from the environment, else the fixed path inside a sandbox. */
+export function socketFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const v = env[SOCKET_ENV];
+  return v && v.length > 0 ? v : SANDBOX_SOCKET;
+}

@@ -1,0 +1,166 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Mode, Settings, Tier } from '../../src/shared/model/index.js';
+import { BACKGROUND_SERVICES, DEFAULT_SETTINGS, ESCALATIONS, OPERATIONS, renderPolicy, TIERS } from '../../src/shared/model/index.js';
+import type { DomainInfo, SystemInfo } from '../../src/shared/policy/index.js';
+import { parsePolicy } from '../../src/shared/policy/index.js';
+
+const PRINCIPAL = 'mcp-control';
+
+function domain(tags: string[], type: DomainInfo['type'] = 'AppVM', power = 'Running'): DomainInfo {
+  return { tags, type, template_for_dispvms: false, default_dispvm: null, power_state: power, uuid: `00000000-0000-4000-8000-${String(Math.abs(tags.length * 7919 + type.length)).padStart(12, '0')}` };
+}
+
+/** Qubes by name with their tags; outside qubes carry none of ours. */
+const FLEET: Record<string, string[]> = {
+  'ai-read': ['ai-managed'],
+  'ai-e': ['ai-managed', 'ai-exec'],
+  'ai-n': ['ai-managed', 'ai-net'],
+  'ai-f': ['ai-managed', 'ai-full'],
+  'ai-double': ['ai-managed', 'ai-exec', 'ai-full'],
+  'ai-incomplete': ['ai-managed', 'ai-full', 'qmcp-incomplete'],
+  dump: ['ai-dump'],
+  hybrid: ['ai-managed', 'ai-full', 'ai-dump'],
+  work: ['operator-tag'],
+  'sys-net': [],
+  'sys-firewall': [],
+};
+
+function system(): SystemInfo {
+  const domains: Record<string, DomainInfo> = { dom0: domain([], 'AdminVM'), [PRINCIPAL]: domain([]), 'ai-egress': domain([]) };
+  for (const [name, tags] of Object.entries(FLEET)) domains[name] = { ...domain(tags), uuid: `00000000-0000-4000-8000-${name.length.toString().padStart(4, '0')}${Object.keys(domains).length.toString().padStart(8, '0')}` };
+  return { domains };
+}
+
+/** The tier a qube has for the agent, or null when the agent may not act on it at all. */
+function tierOf(tags: string[], mode: Mode): Tier | null {
+  if (!tags.includes('ai-managed') || tags.includes('ai-dump') || tags.includes('qmcp-incomplete')) return null;
+  if (tags.includes('ai-full')) return 'full';
+  if (tags.includes('ai-net')) return 'net';
+  if (tags.includes('ai-exec')) return 'exec';
+  return mode === 'compat' ? 'full' : 'read';
+}
+
+const rank = (t: Tier): number => TIERS.indexOf(t);
+
+function settings(mode: Mode, extra: Partial<Settings> = {}): Settings {
+  return { ...structuredClone(DEFAULT_SETTINGS), mode, ...extra };
+}
+
+for (const mode of ['least-privilege', 'compat'] as const) {
+  const text = renderPolicy(settings(mode, { egressQube: 'ai-egress' }));
+  const policy = parsePolicy([{ name: '30-qmcp.policy', text }]);
+  const sys = system();
+  const ev = (service: string, source: string, target: string, argument = '') => policy.evaluate({ service, argument, source, target }, sys);
+
+  test(`${mode}: policy-layer operations are allowed exactly at their tier`, () => {
+    for (const op of OPERATIONS.filter((o) => o.layer === 'policy')) {
+      for (const [name, tags] of Object.entries(FLEET)) {
+        const tier = tierOf(tags, mode);
+        const want = tier !== null && rank(tier) >= rank(op.tier);
+        const r = ev(op.service, PRINCIPAL, name);
+        assert.equal(r.action, want ? 'allow' : 'deny', `${op.id} -> ${name}`);
+        if (r.action !== 'allow') continue;
+        assert.equal(r.autostart, false, `${op.id} -> ${name} autostart`);
+        if (op.target === 'admin-api') assert.equal(r.target, 'dom0', `${op.id} -> ${name} goes to qubesd`);
+        else {
+          assert.equal(r.target, name);
+          assert.equal(r.user, 'root');
+        }
+      }
+    }
+  });
+
+  test(`${mode}: nothing reaches dom0, absent names or outside qubes but the dom0 services`, () => {
+    for (const op of OPERATIONS) {
+      for (const target of ['no-such-qube', 'work', 'sys-net', '@default', '@dispvm', '@dispvm:ai-f']) {
+        assert.equal(ev(op.service, PRINCIPAL, target).action, 'deny', `${op.service} -> ${target}`);
+      }
+      // qrexec reads a call to `dom0` as a call to `@adminvm`.
+      for (const target of ['@adminvm', 'dom0']) {
+        const r = ev(op.service, PRINCIPAL, target, 'ai-f');
+        assert.equal(r.action, op.target === 'dom0-service' ? 'allow' : 'deny', `${op.service} -> ${target}`);
+      }
+    }
+      for (const svc of ['qubes.VMShell', 'qubes.Filecopy', 'qubes.OpenInVM', 'qubes.UpdatesProxy', 'qmcp.Unknown']) {
+      for (const target of [...Object.keys(FLEET), '@adminvm', 'dom0']) assert.equal(ev(svc, PRINCIPAL, target).action, 'deny', `${svc} -> ${target}`);
+    }
+  });
+
+  test(`${mode}: escalation-class services are denied toward every qube and dom0`, () => {
+    for (const e of ESCALATIONS) {
+      for (const svc of e.denies) {
+        for (const target of [...Object.keys(FLEET), '@adminvm', 'dom0']) assert.equal(ev(svc, PRINCIPAL, target).action, 'deny', `${svc} -> ${target}`);
+      }
+    }
+  });
+
+  test(`${mode}: calls from sandbox and sink qubes are denied but the enumerated ones`, () => {
+    for (const [source, tags] of Object.entries(FLEET)) {
+      const ours = tags.some((t) => ['ai-managed', 'ai-exec', 'ai-net', 'ai-full', 'ai-dump'].includes(t));
+      if (!ours) continue;
+      for (const svc of ['qubes.VMShell', 'qubes.OpenInVM', 'qubes.GetDate', 'admin.vm.List', 'qmcp.List', 'qubes.ConnectTCP']) {
+        for (const target of [...Object.keys(FLEET), PRINCIPAL, '@adminvm', '@dispvm', '@default']) {
+          assert.equal(ev(svc, source, target).action, 'deny', `${source}: ${svc} -> ${target}`);
+        }
+      }
+      const incomplete = tags.includes('qmcp-incomplete');
+      for (const b of BACKGROUND_SERVICES) {
+        const r = ev(b.service, source, b.to === 'adminvm' ? '@adminvm' : '@default');
+        const sink = tags.includes('ai-dump');
+        const want = !incomplete && (b.to === 'adminvm' || !sink);
+        assert.equal(r.action, want ? 'allow' : 'deny', `${source}: ${b.service}`);
+        if (r.action === 'allow') assert.equal(r.target, b.to === 'adminvm' ? 'dom0' : 'ai-egress');
+      }
+    }
+  });
+
+  test(`${mode}: the copy mesh`, () => {
+    const names = Object.keys(FLEET);
+    for (const source of names) {
+      for (const target of names) {
+        if (source === target) continue;
+        const st = FLEET[source] ?? [];
+        const tt = FLEET[target] ?? [];
+        const sTier = tierOf(st, mode);
+        const tTier = tierOf(tt, mode);
+        const execCapable = (t: Tier | null): boolean => t !== null && rank(t) >= rank('exec');
+        let want: string;
+        if (st.includes('ai-dump') || st.includes('qmcp-incomplete') || tt.includes('qmcp-incomplete')) want = 'deny';
+        else if (execCapable(sTier) && (execCapable(tTier) || (tt.includes('ai-dump') && !tt.includes('ai-managed')))) want = 'allow';
+        else if (execCapable(sTier) && tt.includes('ai-dump')) want = 'allow';
+        else if (st.includes('ai-managed') && tt.includes('ai-managed')) want = 'ask';
+        else want = 'deny';
+        assert.equal(ev('qubes.Filecopy', source, target).action, want, `${source} -> ${target}`);
+      }
+      for (const outside of ['work', 'dom0', '@adminvm', '@dispvm', 'no-such-qube']) {
+        if (source !== outside) assert.equal(ev('qubes.Filecopy', source, outside).action, 'deny', `${source} -> ${outside}`);
+      }
+    }
+  });
+
+  test(`${mode}: a halted sandbox qube is not started by a call into it, but Admin API calls still reach qubesd`, () => {
+    const halted: SystemInfo = structuredClone(sys);
+    const f = halted.domains['ai-f'];
+    assert.ok(f);
+    f.power_state = 'Halted';
+    assert.equal(policy.evaluate({ service: 'qmcp.Exec', argument: '', source: PRINCIPAL, target: 'ai-f' }, halted).action, 'deny');
+    const r = policy.evaluate({ service: 'admin.vm.CurrentState', argument: '', source: PRINCIPAL, target: 'ai-f' }, halted);
+    assert.equal(r.action, 'allow');
+  });
+}
+
+test('the principal is a parameter', () => {
+  const text = renderPolicy(settings('compat', { principal: 'mcp-other' }));
+  assert.ok(!text.includes('mcp-control'));
+  const policy = parsePolicy([{ name: '30-qmcp.policy', text }]);
+  const sys = system();
+  sys.domains['mcp-other'] = domain([]);
+  assert.equal(policy.evaluate({ service: 'qmcp.Exec', argument: '', source: 'mcp-other', target: 'ai-read' }, sys).action, 'allow');
+  assert.equal(policy.evaluate({ service: 'qmcp.Exec', argument: '', source: PRINCIPAL, target: 'ai-read' }, sys).action, 'deny');
+});
+
+test('without an egress qube, update-proxy calls from sandbox qubes are denied', () => {
+  const policy = parsePolicy([{ name: '30-qmcp.policy', text: renderPolicy(settings('compat')) }]);
+  assert.equal(policy.evaluate({ service: 'qubes.UpdatesProxy', argument: '', source: 'ai-f', target: '@default' }, system()).action, 'deny');
+});

@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { footprint, used } from '../../src/dom0/create/budget.js';
+import { readWriteSettings } from '../../src/dom0/create/settings.js';
+import { BASE_SETTINGS, GiB, REFUSED, auditValid, call, json, names, spawnCall, startHost } from './helpers.js';
+import type { Host } from './helpers.js';
+
+async function usedNow(h: Host): Promise<number> {
+  return used(h.qubesd, readWriteSettings(h.root, () => undefined), 'qmcp-owner-mcp-control');
+}
+
+test('caps: a projected use equal to the cap is allowed, one byte over is not', async () => {
+  const h = await startHost();
+  try {
+    const base = await usedNow(h);
+    const child = (await footprint(h.qubesd, 'ai-box')).total;
+    h.writeSettings({ ...BASE_SETTINGS, poolCapBytes: base + child - 1 });
+    const over = await call(h, 'qmcp.Create+', { name: 'ai-c1', template: 'ai-tpl' });
+    assert.equal(over.status, 1);
+    assert.equal((json(over)['error'] as { code: string }).code, 'over-budget');
+    assert.equal(h.vm('ai-c1'), undefined, 'rolled back');
+    h.writeSettings({ ...BASE_SETTINGS, poolCapBytes: base + child });
+    assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-c1', template: 'ai-tpl' })).status, 0);
+    assert.equal(await usedNow(h), base + child);
+    assert.equal(await auditValid(h), true);
+  } finally {
+    await h.done();
+  }
+});
+
+test('caps: per-qube private cap; an unreadable or non-integer cap refuses every create', async () => {
+  const h = await startHost({ ...BASE_SETTINGS, privateCapBytes: 2 * GiB - 1 });
+  try {
+    const before = names(h);
+    const r = await call(h, 'qmcp.Create+', { name: 'ai-p', template: 'ai-tpl' });
+    assert.equal(r.status, 1);
+    for (const bad of ['100', 1.5, true, -1, 0, 2 ** 60]) {
+      h.writeSettings({ ...BASE_SETTINGS, poolCapBytes: bad });
+      assert.deepEqual(await call(h, 'qmcp.Create+', { name: 'ai-p', template: 'ai-tpl' }), REFUSED, `poolCap ${String(bad)}`);
+      h.writeSettings({ ...BASE_SETTINGS, privateCapBytes: bad });
+      assert.deepEqual(await call(h, 'qmcp.Clone+ai-box', { name: 'ai-p' }), REFUSED, `privateCap ${String(bad)}`);
+    }
+    h.writeSettings({ ...BASE_SETTINGS, restrictionTags: 'ai-lock' });
+    assert.deepEqual(await call(h, 'qmcp.Clone+ai-box', { name: 'ai-p' }), REFUSED, 'malformed restriction list');
+    assert.deepEqual(names(h), before);
+  } finally {
+    await h.done();
+  }
+});
+
+test('caps: concurrent creates at the edge, each its own service process, never pass the cap', async () => {
+  const h = await startHost();
+  try {
+    const base = await usedNow(h);
+    const child = (await footprint(h.qubesd, 'ai-box')).total;
+    h.writeSettings({ ...BASE_SETTINGS, poolCapBytes: base + 2 * child });
+    const results = await Promise.all(
+      ['ai-r1', 'ai-r2', 'ai-r3', 'ai-r4'].map((name) => spawnCall(h, 'qmcp.Create+', { name, template: 'ai-tpl' })),
+    );
+    const statuses = results.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [0, 0, 1, 1], JSON.stringify(results));
+    for (const r of results.filter((x) => x.status === 1)) assert.match(r.stdout, /over-budget/);
+    assert.equal(await usedNow(h), base + 2 * child);
+    assert.equal(names(h).filter((n) => /^ai-r[0-9]$/.test(n)).length, 2);
+    assert.equal(await auditValid(h), true);
+  } finally {
+    await h.done();
+  }
+});

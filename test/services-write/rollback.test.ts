@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { auditLogPath } from '../../src/dom0/audit/index.js';
+import { REFUSED, auditValid, call, names, startHost } from './helpers.js';
+
+const STEPS = ['created', 'hidden', 'stripped', 'configured', 'tagged', 'verified', 'umbrella'];
+const PATHS: [string, unknown][] = [
+  ['qmcp.Create+', { name: 'ai-f', template: 'ai-tpl' }],
+  ['qmcp.Clone+ai-box', { name: 'ai-f' }],
+  ['qmcp.CreateDisposable+ai-dvm', { name: 'ai-f' }],
+];
+
+test('rollback: a fault at any step of any create path leaves nothing behind', async () => {
+  const h = await startHost();
+  try {
+    const before = names(h);
+    for (const [full, payload] of PATHS) {
+      for (const step of STEPS) {
+        const r = await call(h, full, payload, {
+          fault: (s) => {
+            if (s === step) throw new Error(`injected at ${s}`);
+          },
+        });
+        assert.deepEqual(r, REFUSED, `${full} at ${step}`);
+        assert.deepEqual(names(h), before, `${full} at ${step}`);
+      }
+    }
+    assert.equal(await auditValid(h), true);
+    const log = readFileSync(auditLogPath(h.root), 'utf8');
+    assert.equal(log.split('\n').filter((l) => l.includes('"failed"')).length, PATHS.length * STEPS.length);
+    // The same calls without faults succeed, so the faults, not the requests, were refused.
+    assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-f', template: 'ai-tpl' })).status, 0);
+  } finally {
+    await h.done();
+  }
+});
+
+test('rollback: a removal that fails is loud: hidden, marked, recorded', async () => {
+  const h = await startHost();
+  try {
+    const r = await call(h, 'qmcp.Create+', { name: 'ai-stuck', template: 'ai-tpl' }, {
+      fault: (s) => {
+        if (s !== 'umbrella') return;
+        // Something outside now depends on the new qube, so qubesd will not remove it.
+        const vault = h.vm('vault');
+        if (vault) vault.props['netvm'] = 'ai-stuck';
+        throw new Error('injected');
+      },
+    });
+    assert.deepEqual(r, REFUSED);
+    const vm = h.vm('ai-stuck');
+    assert.ok(vm, 'removal failed, as arranged');
+    assert.ok(vm.tags.includes('qmcp-incomplete'));
+    assert.ok(vm.tags.includes('qmcp-rollback-failed'));
+    assert.ok(!vm.tags.includes('ai-managed'), 'never left inside the umbrella');
+    assert.ok(existsSync(join(h.root, 'var', 'lib', 'qmcp', 'rollback-failed', 'ai-stuck')));
+    assert.match(readFileSync(auditLogPath(h.root), 'utf8'), /RollbackFailed/);
+    assert.equal(await auditValid(h), true);
+    // Hidden from the agent: the same answer as for an absent qube.
+    assert.deepEqual(await call(h, 'qmcp.SetProperty+ai-stuck', { name: 'memory', value: 512 }), REFUSED);
+  } finally {
+    await h.done();
+  }
+});
+
+test('rollback: a disposable started before it was hidden (a racing Start) is never completed', async () => {
+  const h = await startHost();
+  try {
+    const before = names(h);
+    const r = await call(h, 'qmcp.CreateDisposable+ai-dvm', { name: 'ai-race' }, {
+      fault: (s) => {
+        // Stands for the agent's Start winning the window between birth and the hiding marker.
+        const vm = h.vm('ai-race');
+        if (s === 'created' && vm) vm.power = 'Running';
+      },
+    });
+    assert.deepEqual(r, REFUSED);
+    assert.deepEqual(names(h), before);
+  } finally {
+    await h.done();
+  }
+});

@@ -1,0 +1,182 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { footprint, used } from '../../src/dom0/create/budget.js';
+import { readWriteSettings } from '../../src/dom0/create/settings.js';
+import { openAudit } from '../../src/dom0/audit/index.js';
+import { listTombstones, reapTombstones, restoreTombstone } from '../../src/dom0/tombstones/operator.js';
+import type { TombstoneOps } from '../../src/dom0/tombstones/operator.js';
+import { BASE_SETTINGS, REFUSED, auditValid, call, json, startHost } from './helpers.js';
+import type { Host } from './helpers.js';
+
+const DAY = 24 * 3600 * 1000;
+const T0 = new Date(Date.UTC(2026, 10, 1, 12, 0, 0));
+
+function ops(h: Host): TombstoneOps {
+  return { qubesd: h.qubesd, settings: readWriteSettings(h.root, () => undefined), audit: openAudit({ root: h.root }) };
+}
+
+async function usedNow(h: Host): Promise<number> {
+  return used(h.qubesd, readWriteSettings(h.root, () => undefined), 'qmcp-owner-mcp-control');
+}
+
+test('tombstone: remove hides, keeps data and budget, holds the name; restore brings it back untiered', async () => {
+  const h = await startHost();
+  try {
+    await h.qubesd.call('admin.vm.Start', 'ai-box');
+    await h.qubesd.call('admin.vm.property.Set', 'ai-box', 'autostart', 'True');
+    const before = await usedNow(h);
+    const r = await call(h, 'qmcp.Remove+ai-box', '', { now: T0 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(json(r), { name: 'ai-box', removed: true });
+    const vm = h.vm('ai-box');
+    assert.ok(vm, 'data kept');
+    assert.equal(vm.power, 'Halted');
+    assert.equal(vm.props['autostart'], false);
+    assert.deepEqual([...vm.tags].sort(), ['op-grant', 'op-keep', 'qmcp-owner-mcp-control', 'qmcp-tombstone-20261101T120000Z']);
+    // Invisible: every call about it is the refusal an absent qube gets.
+    for (const [full, payload] of [
+      ['qmcp.Remove+ai-box', ''],
+      ['qmcp.SetProperty+ai-box', { name: 'memory', value: 512 }],
+      ['qmcp.Clone+ai-box', { name: 'ai-x' }],
+    ] as const) {
+      const absent = await call(h, full.replace('ai-box', 'ai-nosuch'), payload);
+      assert.deepEqual(await call(h, full, payload), absent);
+      assert.deepEqual(absent, REFUSED);
+    }
+    // Still counted; the name stays taken.
+    assert.equal(await usedNow(h), before);
+    assert.deepEqual(await call(h, 'qmcp.Create+', { name: 'ai-box', template: 'ai-tpl' }), REFUSED);
+
+    const list = await listTombstones(h.qubesd);
+    assert.deepEqual(list.map((t) => [t.name, t.since]), [['ai-box', T0.toISOString()]]);
+    await restoreTombstone(ops(h), 'ai-box');
+    assert.deepEqual([...(h.vm('ai-box')?.tags ?? [])].sort(), ['ai-managed', 'op-grant', 'op-keep', 'qmcp-owner-mcp-control']);
+    // Back untiered: read only in least-privilege.
+    assert.deepEqual(await call(h, 'qmcp.Remove+ai-box', ''), REFUSED);
+    assert.equal(await auditValid(h), true);
+  } finally {
+    await h.done();
+  }
+});
+
+test('tombstone: remove refuses while other qubes depend on it', async () => {
+  const h = await startHost();
+  try {
+    // ai-box uses ai-dvm as default_dispvm: a visible user, so the error may say so.
+    const r = await call(h, 'qmcp.Remove+ai-dvm', '');
+    assert.equal(r.status, 1);
+    assert.equal((json(r)['error'] as { code: string }).code, 'in-use');
+    // An outside user makes it the uniform refusal.
+    h.vm('ai-locked')?.tags.push('ai-full');
+    await h.qubesd.call('admin.vm.property.Set', 'vault', 'netvm', 'ai-egress');
+    h.vm('ai-egress')?.tags.push('ai-full');
+    await h.qubesd.call('admin.vm.property.Set', 'ai-box', 'netvm', '');
+    await h.qubesd.call('admin.vm.property.Set', 'ai-dvm', 'netvm', '');
+    assert.deepEqual(await call(h, 'qmcp.Remove+ai-egress', ''), REFUSED);
+    assert.ok(h.vm('ai-egress')?.tags.includes('ai-managed'));
+  } finally {
+    await h.done();
+  }
+});
+
+test('reap: destroys only past retention, and each veto holds on its own', async () => {
+  const h = await startHost();
+  try {
+    for (const q of ['ai-read', 'ai-execbox']) h.vm(q)?.tags.push('ai-full');
+    await h.qubesd.call('admin.vm.property.Set', 'ai-box', 'default_dispvm', '');
+    for (const q of ['ai-box', 'ai-read', 'ai-execbox', 'ai-locked', 'ai-dvm']) {
+      assert.equal((await call(h, `qmcp.Remove+${q}`, '', { now: T0 })).status, 0, q);
+    }
+    // Vetoes: umbrella back on, running, undatable marker, future marker.
+    await h.qubesd.call('admin.vm.tag.Set', 'ai-read', 'ai-managed');
+    await h.qubesd.call('admin.vm.Start', 'ai-execbox');
+    const locked = h.vm('ai-locked');
+    assert.ok(locked);
+    locked.tags = locked.tags.map((t) => (t.startsWith('qmcp-tombstone-') ? 'qmcp-tombstone-20261341T000000Z' : t));
+    const dvm = h.vm('ai-dvm');
+    assert.ok(dvm);
+    dvm.tags = dvm.tags.map((t) => (t.startsWith('qmcp-tombstone-') ? 'qmcp-tombstone-20991231T000000Z' : t));
+
+    const early = await reapTombstones(ops(h), new Date(T0.getTime() + 6 * DAY));
+    assert.deepEqual(early.reaped, []);
+    assert.ok(h.vm('ai-box'));
+
+    const late = await reapTombstones(ops(h), new Date(T0.getTime() + 8 * DAY));
+    assert.deepEqual(late.reaped, ['ai-box']);
+    assert.equal(h.vm('ai-box'), undefined);
+    assert.deepEqual(
+      Object.fromEntries(late.kept.map((k) => [k.name, k.reason])),
+      {
+        'ai-dvm': 'marker in the future',
+        'ai-execbox': 'not halted',
+        'ai-locked': 'undatable marker',
+        'ai-read': 'still carries the umbrella',
+      },
+    );
+
+    // An unreadable retention setting destroys nothing at all.
+    await h.qubesd.call('admin.vm.Kill', 'ai-execbox');
+    h.writeSettings({ ...BASE_SETTINGS, retentionDays: 'seven' });
+    const none = await reapTombstones(ops(h), new Date(T0.getTime() + 80 * DAY));
+    assert.deepEqual(none.reaped, []);
+    assert.ok(none.refused);
+    assert.ok(h.vm('ai-execbox'));
+    h.writeSettings({ ...BASE_SETTINGS, retentionDays: 30 });
+    assert.deepEqual((await reapTombstones(ops(h), new Date(T0.getTime() + 29 * DAY))).reaped, []);
+    assert.deepEqual((await reapTombstones(ops(h), new Date(T0.getTime() + 31 * DAY))).reaped, ['ai-execbox']);
+    assert.equal(await auditValid(h), true);
+  } finally {
+    await h.done();
+  }
+});
+
+test('tombstone: counted in the budget so a create at the edge is refused', async () => {
+  const h = await startHost();
+  try {
+    const base = await usedNow(h);
+    const child = (await footprint(h.qubesd, 'ai-box')).total;
+    h.writeSettings({ ...BASE_SETTINGS, poolCapBytes: base + child - 1 });
+    await h.qubesd.call('admin.vm.property.Set', 'ai-box', 'default_dispvm', '');
+    assert.equal((await call(h, 'qmcp.Remove+ai-box', '')).status, 0);
+    const r = await call(h, 'qmcp.Create+', { name: 'ai-n', template: 'ai-tpl' });
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /over-budget/);
+  } finally {
+    await h.done();
+  }
+});
+
+function qmcp(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'qmcp.js');
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [bin, ...args], (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') reject(err);
+      else resolve({ status: err ? (err.code as number) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('qmcp dom0 tombstones list|restore|reap on a simulated dom0', async () => {
+  const h = await startHost();
+  try {
+    await h.qubesd.call('admin.vm.property.Set', 'ai-box', 'default_dispvm', '');
+    assert.equal((await call(h, 'qmcp.Remove+ai-box', '', { now: T0 })).status, 0);
+    const common = ['--root', h.root, '--qubesd-socket', h.sim.socketPath, '--json'];
+    const listed = await qmcp(['dom0', 'tombstones', 'list', ...common]);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.deepEqual(JSON.parse(listed.stdout), [{ name: 'ai-box', klass: 'AppVM', state: 'Halted', since: T0.toISOString() }]);
+    const reaped = await qmcp(['dom0', 'tombstones', 'reap', ...common]);
+    assert.equal(reaped.status, 0, reaped.stderr);
+    assert.deepEqual(JSON.parse(reaped.stdout).reaped, ['ai-box'], 'T0 is long past the 7-day retention');
+    assert.equal(h.vm('ai-box'), undefined);
+    assert.equal((await call(h, 'qmcp.Remove+ai-read', '')).status, 126);
+    assert.equal((await qmcp(['dom0', 'tombstones', 'restore', 'ai-read', ...common])).status, 1, 'not a tombstone');
+    assert.equal((await qmcp(['dom0', 'tombstones', 'frobnicate', ...common])).status, 2);
+    assert.equal(await auditValid(h), true);
+  } finally {
+    await h.done();
+  }
+});
