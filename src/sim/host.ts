@@ -1,45 +1,114 @@
-/** The simulated Qubes host: qubesd now, the qrexec router beside it. */
-import { mkdirSync } from 'node:fs';
+/**
+ * The simulated Qubes host: qubesd, the qrexec router beside it, and a
+ * bubblewrap sandbox behind every running qube. With `install`, the real
+ * dom0 installer puts qmcp's policy and services into the simulated dom0.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { installDom0 } from '../dom0/install/index.js';
+import type { InstallReport } from '../dom0/install/index.js';
 import type { Fleet } from './fleet.js';
 import { fleetState } from './fleet.js';
-import type { PowerHooks, Qubesd } from './qubesd/index.js';
+import type { Qubesd } from './qubesd/index.js';
 import { startQubesd } from './qubesd/index.js';
+import { adminMethods } from './qubesd/methods/index.js';
+import { seedDefaultPolicy, startRouter } from './qrexec/index.js';
+import type { Router } from './qrexec/index.js';
+import { QubeSandboxes, registryLookup } from './sandbox/index.js';
 
 export interface SimHostOptions {
   /** The host directory; created if missing. */
   readonly dir: string;
   /** Seeds a new directory only; an existing state is kept as it is. */
   readonly fleet?: Fleet;
-  readonly hooks?: PowerHooks;
+  /** Install qmcp's dom0 side with the real installer (SPEC §10). */
+  readonly install?: boolean;
+  /** Settings for that install; default: the installed or default settings. */
+  readonly settingsFile?: string;
+  /** Let sandboxes share the host's network (demo only). */
+  readonly network?: boolean;
+  /** How long an `ask` waits for the operator. */
+  readonly askTimeoutMs?: number;
   /** Progress lines for the operator. */
   readonly log?: (line: string) => void;
 }
 
 export interface SimHost {
+  readonly dir: string;
   readonly qubesd: Qubesd;
+  readonly router: Router;
+  readonly sandboxes: QubeSandboxes;
+  /** What the installer did, when asked to install. */
+  readonly install: InstallReport | null;
   close(): Promise<void>;
+}
+
+/** The simulated dom0's file tree inside a host directory. */
+export function dom0Root(dir: string): string {
+  return join(dir, 'dom0');
 }
 
 export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
   const log = opts.log ?? (() => undefined);
-  mkdirSync(opts.dir, { recursive: true });
+  const dir = opts.dir;
+  mkdirSync(dir, { recursive: true });
+  const root = dom0Root(dir);
+  const fresh = !existsSync(join(root, 'etc', 'qubes', 'policy.d'));
+
+  const registry: { app?: Qubesd['app'] } = {};
+  const sandboxes = new QubeSandboxes({
+    dir,
+    lookup: registryLookup(() => registry.app),
+    ...(opts.network ? { network: true } : {}),
+  });
   const fleet = opts.fleet;
   const qubesd = await startQubesd({
-    dir: opts.dir,
+    dir,
     ...(fleet ? { seed: () => fleetState(fleet) } : {}),
-    ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    hooks: sandboxes,
   });
-  log(`qubesd listening on ${qubesd.socketPath} (${qubesd.app.vms.size} qubes, state ${qubesd.statePath})`);
+  registry.app = qubesd.app;
+  log(`qubesd listening on ${qubesd.socketPath} (${qubesd.app.vms.size} qubes)`);
 
-  // QREXEC ROUTER: start the qrexec router (src/sim/qrexec/) here, after
-  // qubesd, giving it opts.dir and qubesd.internalSocketPath; close it first
-  // in close() below.
+  if (fresh) seedDefaultPolicy(root);
+  let install: InstallReport | null = null;
+  if (opts.install) {
+    install = await installDom0({
+      root,
+      qubesdSocket: qubesd.socketPath,
+      ...(opts.settingsFile ? { settingsFile: opts.settingsFile } : {}),
+    });
+    const changed = install.files.filter((f) => f.status !== 'unchanged').length;
+    log(`qmcp dom0 side installed into ${root} (${changed} of ${install.files.length} files written)`);
+    for (const w of install.warnings) log(`settings: ${w}`);
+  }
+
+  const router = await startRouter({
+    dir,
+    qubesdSocket: qubesd.socketPath,
+    internalSocket: qubesd.internalSocketPath,
+    policyRoot: root,
+    adminMethods: new Set(Object.keys(adminMethods)),
+    qubeServices: {
+      run: (qube, service, argument, source, user, stdio) =>
+        sandboxes.run({ qube, service, argument, source, user, ...stdio }),
+    },
+    ...(opts.askTimeoutMs !== undefined ? { askTimeoutMs: opts.askTimeoutMs } : {}),
+    log,
+  });
+  log(`qrexec router: one socket per qube under ${router.socketDir}`);
 
   return {
+    dir,
     qubesd,
+    router,
+    sandboxes,
+    install,
     close: async () => {
+      await router.close();
+      await sandboxes.stopAll();
       await qubesd.close();
-      log('qubesd stopped');
+      log('stopped');
     },
   };
 }

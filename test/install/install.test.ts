@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { modelHash } from '../../src/shared/model/index.js';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -90,7 +91,7 @@ test('a second install changes nothing', async () => {
   }
 });
 
-test('dry run writes nothing; a replaced file is backed up; present settings are kept', async () => {
+test('dry run writes nothing; a replaced file is backed up; present settings are kept and re-stamped', async () => {
   const root = tempRoot();
   try {
     const dry = await installDom0({ root, dryRun: true });
@@ -101,17 +102,23 @@ test('dry run writes nothing; a replaced file is backed up; present settings are
     const policyPath = join(root, 'etc/qubes/policy.d/30-qmcp.policy');
     const good = readFileSync(policyPath, 'utf8');
     writeFileSync(policyPath, '# hand edit\n');
-    const settings = join(root, 'etc/qmcp/settings.json');
-    const custom = JSON.stringify({ principal: 'mcp-control', mode: 'compat', poolCapBytes: 1024 });
-    writeFileSync(settings, custom);
-
     const again = await installDom0({ root });
     assert.deepEqual(again.files.filter((f) => f.status !== 'unchanged').map((f) => f.path), ['etc/qubes/policy.d/30-qmcp.policy']);
     assert.equal(readFileSync(policyPath, 'utf8'), good);
     assert.equal(again.backups.length, 1);
     assert.equal(readFileSync(join(root, again.backups[0] as string), 'utf8'), '# hand edit\n');
     assert.ok(!(again.backups[0] as string).startsWith('etc/'), 'backups stay out of qrexec directories');
-    assert.equal(readFileSync(settings, 'utf8'), custom);
+
+    // The operator's own settings stay as written, with the model hash stamped in,
+    // and the policy is rendered from them (here: compat mode).
+    const settings = join(root, 'etc/qmcp/settings.json');
+    writeFileSync(settings, JSON.stringify({ principal: 'mcp-control', mode: 'compat', poolCapBytes: 1024 }));
+    await installDom0({ root });
+    const stamped = JSON.parse(readFileSync(settings, 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(stamped, { principal: 'mcp-control', mode: 'compat', poolCapBytes: 1024, model: modelHash() });
+    assert.match(readFileSync(policyPath, 'utf8'), /mode: compat/);
+    const third = await installDom0({ root });
+    assert.deepEqual(third.files.filter((f) => f.status !== 'unchanged'), [], 'a second install changes nothing');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

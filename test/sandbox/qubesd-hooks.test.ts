@@ -1,18 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSimHost } from '../../src/sim/host.js';
-import type { SimApp } from '../../src/sim/qubesd/index.js';
-import { QubeSandboxes, registryLookup } from '../../src/sim/sandbox/index.js';
 import { sh, skipWithoutBwrap, withTempDir } from './helpers.js';
 
-test('the simulated qubesd starts and stops sandboxes through its power hooks', { skip: skipWithoutBwrap }, async () => {
+test('the simulated host starts and stops sandboxes through qubesd power hooks', { skip: skipWithoutBwrap }, async () => {
   await withTempDir(async (dir) => {
-    // qubesd takes the hooks before it has the app the lookup reads.
-    const ref: { app?: SimApp } = {};
-    const sandboxes = new QubeSandboxes({ dir, lookup: registryLookup(() => ref.app) });
     const host = await startSimHost({
       dir,
-      hooks: sandboxes,
       fleet: {
         qubes: [
           { name: 'tpl', klass: 'TemplateVM' },
@@ -20,8 +14,8 @@ test('the simulated qubesd starts and stops sandboxes through its power hooks', 
         ],
       },
     });
-    const app = host.qubesd.app;
-    ref.app = app;
+    const { app } = host.qubesd;
+    const { sandboxes } = host;
     try {
       await app.start(app.mustGet('box'));
       assert.equal(sandboxes.isRunning('box'), true);
@@ -29,7 +23,6 @@ test('the simulated qubesd starts and stops sandboxes through its power hooks', 
       await app.kill(app.mustGet('box'));
       assert.equal(sandboxes.isRunning('box'), false);
     } finally {
-      await sandboxes.stopAll();
       await host.close();
     }
   });

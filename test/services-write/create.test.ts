@@ -77,10 +77,10 @@ test('create: a name already visible is actionable; no egress configured refuses
     const r = await call(h, 'qmcp.Create+', { name: 'ai-box', template: 'ai-tpl' });
     assert.equal(r.status, 1);
     assert.equal((json(r)['error'] as { code: string }).code, 'exists');
-    h.writeSettings({ ...BASE_SETTINGS, egress: undefined });
+    h.writeSettings({ ...BASE_SETTINGS, egressQube: undefined });
     assert.deepEqual(await call(h, 'qmcp.Create+', { name: 'ai-n', template: 'ai-tpl', netvm: 'none' }), REFUSED);
     // An egress qube outside the umbrella is no egress.
-    h.writeSettings({ ...BASE_SETTINGS, egress: 'sys-firewall' });
+    h.writeSettings({ ...BASE_SETTINGS, egressQube: 'sys-firewall' });
     assert.deepEqual(await call(h, 'qmcp.Create+', { name: 'ai-n', template: 'ai-tpl' }), REFUSED);
     assert.equal(h.vm('ai-n'), undefined);
   } finally {

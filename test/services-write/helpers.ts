@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { initAuditLog, openAudit, verifyAudit } from '../../src/dom0/audit/index.js';
 import type { WriteDeps } from '../../src/dom0/create/deps.js';
 import { readWriteSettings } from '../../src/dom0/create/settings.js';
+import { POLICY_FILE, renderPolicy, stampSettings } from '../../src/dom0/install/policy.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { loadDom0Config } from '../../src/dom0/service/config.js';
 import { runService } from '../../src/dom0/service/run.js';
@@ -70,20 +71,21 @@ export interface SettingsFile {
   mode?: string;
   poolCapBytes?: unknown;
   privateCapBytes?: unknown;
-  egress?: unknown;
+  egressQube?: unknown;
   birthCeiling?: unknown;
   restrictionTags?: unknown;
   propagatingTags?: unknown;
-  retentionDays?: unknown;
-  features?: unknown;
+  tombstoneRetentionDays?: unknown;
+  featureAllowlist?: unknown;
 }
 
 export const BASE_SETTINGS: SettingsFile = {
   mode: 'least-privilege',
   poolCapBytes: 1000 * GiB,
   privateCapBytes: 4 * GiB,
-  egress: 'ai-egress',
+  egressQube: 'ai-egress',
   birthCeiling: 'exec',
+  tombstoneRetentionDays: 7,
   restrictionTags: ['ai-lock'],
   propagatingTags: ['op-keep'],
 };
@@ -101,10 +103,14 @@ export async function startHost(settings: SettingsFile = BASE_SETTINGS, fleet: F
   const root = mkdtempSync(join(tmpdir(), 'qmcp-write-'));
   await initAuditLog(root);
   const sim = await startQubesd({ dir: join(root, 'host'), seed: () => fleetState(fleet) });
+  // As an install writes them: settings stamped with the model hash, the policy rendered from them.
   const writeSettings = (s: SettingsFile): void => {
     mkdirSync(join(root, 'etc', 'qmcp'), { recursive: true });
+    mkdirSync(join(root, 'etc', 'qubes', 'policy.d'), { recursive: true });
     const tags = { umbrella: 'ai-managed', sink: 'ai-dump', exec: 'ai-exec', net: 'ai-net', full: 'ai-full' };
-    writeFileSync(join(root, 'etc', 'qmcp', 'settings.json'), JSON.stringify({ principal: PRINCIPAL, tags, ...s }));
+    const stamped = stampSettings({ principal: PRINCIPAL, tags, ...s });
+    writeFileSync(join(root, 'etc', 'qmcp', 'settings.json'), stamped.text);
+    writeFileSync(join(root, 'etc', 'qubes', 'policy.d', POLICY_FILE), renderPolicy(stamped.settings));
   };
   writeSettings(settings);
   return {

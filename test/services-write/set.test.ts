@@ -68,8 +68,8 @@ test('set-feature: default-deny allowlist, never internal, qube-naming values mu
     mode: 'least-privilege',
     poolCapBytes: 1024 ** 4,
     privateCapBytes: 4 * 1024 ** 3,
-    egress: 'ai-egress',
-    features: ['gui', 'guivm', 'internal'],
+    egressQube: 'ai-egress',
+    featureAllowlist: ['guivm'],
   });
   try {
     const r = await call(h, 'qmcp.SetFeature+ai-box', { name: 'gui', value: '' });
@@ -77,7 +77,7 @@ test('set-feature: default-deny allowlist, never internal, qube-naming values mu
     assert.deepEqual(json(r), { name: 'gui', value: '' });
     assert.equal((await call(h, 'qmcp.SetFeature+ai-box', { name: 'guivm', value: 'ai-read' })).status, 0);
     const cases: [string, unknown][] = [
-      ['internal, even when the operator lists it', { name: 'internal', value: '1' }],
+      ['internal (never allowlisted; a settings list naming it is rejected whole)', { name: 'internal', value: '1' }],
       ['not allowlisted', { name: 'service.sshd', value: '1' }],
       ['names an outside qube', { name: 'guivm', value: 'vault' }],
       ['names an absent qube', { name: 'guivm', value: 'nosuch' }],

@@ -119,12 +119,12 @@ test('reap: destroys only past retention, and each veto holds on its own', async
 
     // An unreadable retention setting destroys nothing at all.
     await h.qubesd.call('admin.vm.Kill', 'ai-execbox');
-    h.writeSettings({ ...BASE_SETTINGS, retentionDays: 'seven' });
+    h.writeSettings({ ...BASE_SETTINGS, tombstoneRetentionDays: 'seven' });
     const none = await reapTombstones(ops(h), new Date(T0.getTime() + 80 * DAY));
     assert.deepEqual(none.reaped, []);
     assert.ok(none.refused);
     assert.ok(h.vm('ai-execbox'));
-    h.writeSettings({ ...BASE_SETTINGS, retentionDays: 30 });
+    h.writeSettings({ ...BASE_SETTINGS, tombstoneRetentionDays: 30 });
     assert.deepEqual((await reapTombstones(ops(h), new Date(T0.getTime() + 29 * DAY))).reaped, []);
     assert.deepEqual((await reapTombstones(ops(h), new Date(T0.getTime() + 31 * DAY))).reaped, ['ai-execbox']);
     assert.equal(await auditValid(h), true);

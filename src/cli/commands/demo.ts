@@ -29,7 +29,7 @@ export const demoCommand: Command = {
     log(fresh ? `creating a simulated Qubes host in ${dir} with the demo fleet` : `resuming the simulated Qubes host in ${dir}`);
     let host;
     try {
-      host = await startSimHost({ dir, fleet: loadFleet('demo'), log });
+      host = await startSimHost({ dir, fleet: loadFleet('demo'), install: true, log });
     } catch (e) {
       if (e instanceof StateFileError) {
         console.error(`qmcp demo: ${e.message}; move it aside or choose another --dir`);
@@ -37,7 +37,7 @@ export const demoCommand: Command = {
       }
       throw e;
     }
-    log(`try: npx qmcp sim qrexec --dir ${dir} --as mcp-control @adminvm admin.vm.List </dev/null`);
+    log(`try: npx qmcp sim qrexec --dir ${dir} --as mcp-control @adminvm qmcp.List </dev/null`);
     log('Ctrl-C stops the demo; its state is kept for next time');
     const signal = await stopSignal();
     log(`${signal}: stopping`);

@@ -52,10 +52,9 @@ export const simStartCommand: Command = {
     }
     const log = (line: string): void => console.log(`qmcp sim: ${line}`);
     log(`starting the simulated host in ${args.dir} (fleet ${args.fleet}, used only for a new directory)`);
-    if (args.install) log('dom0 install: the qmcp dom0 side is not available yet; skipping');
     let host;
     try {
-      host = await startSimHost({ dir: args.dir, fleet, log });
+      host = await startSimHost({ dir: args.dir, fleet, install: args.install, log });
     } catch (e) {
       if (e instanceof StateFileError) {
         console.error(`qmcp sim start: ${e.message}; refusing to start (the file is left as it is)`);

@@ -99,7 +99,7 @@ async function rollback(c: BirthContext, name: string): Promise<void> {
   }
   // Loud half-state: hidden, marked for doctor, and a file beside the state.
   for (const step of [
-    () => addTag(c.qubesd, name, MARKERS.incomplete),
+    () => addTag(c.qubesd, name, c.settings.incomplete),
     () => addTag(c.qubesd, name, MARKERS.rollbackFailed),
     () => c.qubesd.call('admin.vm.tag.Remove', name, c.settings.scope.umbrella),
   ]) {
@@ -136,13 +136,13 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
     name = await plan.make();
     fault('created');
     // Hidden first: the platform may already have given it the umbrella.
-    await addTag(qubesd, name, MARKERS.incomplete);
+    await addTag(qubesd, name, settings.incomplete);
     if (plan.holdHalted) await qubesd.call('admin.vm.feature.Set', name, 'prohibit-start', 'qmcp: incomplete');
     fault('hidden');
 
     const want = birthTags(plan.source, settings, c.principal, plan.keepPropagating);
     for (const t of await readTags(qubesd, name)) {
-      if (t === MARKERS.incomplete || isPlatformProvenance(t) || want.has(t)) continue;
+      if (t === settings.incomplete || isPlatformProvenance(t) || want.has(t)) continue;
       await qubesd.call('admin.vm.tag.Remove', name, t);
     }
     fault('stripped');
@@ -159,14 +159,14 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
 
     for (const t of want) await addTag(qubesd, name, t);
     fault('tagged');
-    await verify(c, name, plan, new Set([...want, MARKERS.incomplete]));
+    await verify(c, name, plan, new Set([...want, settings.incomplete]));
     fault('verified');
 
     // The umbrella last; the qube turns visible when the hiding marker goes.
     await addTag(qubesd, name, settings.scope.umbrella);
     fault('umbrella');
     if (plan.holdHalted) await qubesd.call('admin.vm.feature.Remove', name, 'prohibit-start');
-    await qubesd.call('admin.vm.tag.Remove', name, MARKERS.incomplete);
+    await qubesd.call('admin.vm.tag.Remove', name, settings.incomplete);
     if (!sameTags(await readTags(qubesd, name), new Set([...want, settings.scope.umbrella]))) {
       throw new Error('final tags read back differ');
     }

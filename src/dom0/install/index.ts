@@ -7,12 +7,12 @@ import { mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initAuditLog } from '../audit/index.js';
-import { DEFAULT_SETTINGS, parseSettings, renderSettings, settingsPath } from '../service/config.js';
-import type { Settings } from '../service/config.js';
+import { settingsPath } from '../../shared/model/index.js';
+import type { Settings } from '../../shared/model/index.js';
 import { serviceNames } from './names.js';
 import { applyFile, sha256, statusOf, writeAtomic } from './files.js';
 import type { FileStatus, PlannedFile } from './files.js';
-import { POLICY_FILE, checkPolicy, renderPolicy } from './policy.js';
+import { POLICY_FILE, SettingsError, checkPolicy, defaultSettingsJson, renderPolicy, stampSettings } from './policy.js';
 import { renderWrapper } from './wrapper.js';
 
 export interface InstallOptions {
@@ -88,30 +88,39 @@ function readManifest(root: string): Manifest | null {
   }
 }
 
-/** The settings in effect after install, and the settings file to write (null: keep what is there). */
-function chooseSettings(root: string, opts: InstallOptions, warnings: string[]): { settings: Settings; file: PlannedFile | null } {
-  const warn = (m: string): void => {
-    warnings.push(m);
-  };
-  if (opts.settingsFile) {
-    const text = readFileSync(opts.settingsFile, 'utf8');
-    const settings = parseSettings(text, warn);
-    if (!settings) throw new InstallError(`settings file ${opts.settingsFile} is unusable: ${warnings.join('; ')}`);
-    return { settings, file: { path: SETTINGS_PATH, content: Buffer.from(text), mode: 0o644 } };
-  }
-  let present: string | null = null;
+/**
+ * The settings in effect after install and the settings file to write: the
+ * given file, else the present one, else the defaults; always stamped with
+ * the current model hash, so a new version's install re-stamps them.
+ */
+function chooseSettings(root: string, opts: InstallOptions, warnings: string[]): { settings: Settings; file: PlannedFile } {
+  let source: string;
+  let raw: unknown;
   try {
-    present = readFileSync(settingsPath(root), 'utf8');
+    if (opts.settingsFile) {
+      source = opts.settingsFile;
+      raw = JSON.parse(readFileSync(opts.settingsFile, 'utf8'));
+    } else {
+      source = settingsPath(root);
+      try {
+        raw = JSON.parse(readFileSync(source, 'utf8'));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        source = 'the defaults';
+        raw = defaultSettingsJson();
+      }
+    }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    throw new InstallError(`settings unreadable (${(err as Error).message}); nothing written`);
   }
-  if (present === null) {
-    const text = renderSettings(DEFAULT_SETTINGS);
-    return { settings: DEFAULT_SETTINGS, file: { path: SETTINGS_PATH, content: Buffer.from(text), mode: 0o644 } };
+  try {
+    const stamped = stampSettings(raw);
+    warnings.push(...stamped.warnings);
+    return { settings: stamped.settings, file: { path: SETTINGS_PATH, content: Buffer.from(stamped.text), mode: 0o644 } };
+  } catch (err) {
+    if (err instanceof SettingsError) throw new InstallError(`settings from ${source} are unusable: ${err.message}; nothing written`);
+    throw err;
   }
-  const settings = parseSettings(present, warn);
-  if (!settings) throw new InstallError(`present settings ${settingsPath(root)} are unusable: ${warnings.join('; ')}`);
-  return { settings, file: null };
 }
 
 export async function installDom0(opts: InstallOptions): Promise<InstallReport> {
@@ -135,18 +144,13 @@ export async function installDom0(opts: InstallOptions): Promise<InstallReport> 
     { path: `etc/qubes/policy.d/${POLICY_FILE}`, content: Buffer.from(policy), mode: 0o644 },
     ...serviceNames().map((s) => ({ path: `etc/qubes-rpc/${s}`, content: wrapper, mode: 0o755 })),
     ...bundleFiles(),
+    settingsFile,
   ];
-  if (settingsFile) planned.push(settingsFile);
 
   // a settings file an earlier install created stays ours, so uninstall can remove it
   const previous = readManifest(root);
   const owned = new Set(planned.map((f) => f.path));
   const listed = [...planned.map((f) => ({ path: f.path, sha256: sha256(f.content), mode: f.mode.toString(8) }))];
-  const oldSettings = previous?.files.find((f) => f.path === SETTINGS_PATH);
-  if (!settingsFile && oldSettings) {
-    listed.push(oldSettings);
-    owned.add(SETTINGS_PATH);
-  }
   listed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const manifest: Manifest = { format: 1, files: listed };
   planned.push({ path: MANIFEST_PATH, content: Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), mode: 0o644 });

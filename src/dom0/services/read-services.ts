@@ -33,7 +33,7 @@ const UNUSABLE: ReadDeps = {
 
 export function readDeps(config: Dom0Config | null): ReadDeps {
   if (!config) return UNUSABLE;
-  return { umbrella: config.settings.tags.umbrella, poolCap: config.settings.poolCap, scope: config.service.scope };
+  return { umbrella: config.settings.tags.umbrella, poolCap: config.settings.poolCapBytes, scope: config.service.scope };
 }
 
 /** Each row keeps its own input type; the runner only passes parse's result back to handle. */

@@ -2,7 +2,6 @@
 import { QubesdError } from '../qubesd.js';
 import type { ServiceSpec } from '../service/run.js';
 import { ActionableError, Refusal } from '../service/refusal.js';
-import { INCOMPLETE_TAG } from '../service/config.js';
 import { powerState } from './reads.js';
 import { parseQubeArgument } from './shapes.js';
 
@@ -20,8 +19,7 @@ export const startService: ServiceSpec<{ name: string }> = {
   async handle({ qubesd, targets }): Promise<{ name: string; state: string }> {
     const q = targets[0];
     if (!q) throw new Refusal('no target');
-    // the snapshot already hides it; checked again because a start must never enter one
-    if (q.tags.has(INCOMPLETE_TAG)) throw new Refusal('qube is incomplete');
+    // An incomplete qube (still being created) is hidden by the snapshot, so it never gets here.
     try {
       // already running or paused is not an error, as in Qubes
       await qubesd.call('admin.vm.Start', q.name);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { BACKGROUND_SERVICES, ESCALATIONS, OPERATIONS } from './capabilities.js';
+import type { Settings } from './settings.js';
 
 /** Bumped whenever the renderer's output changes for the same table. */
 export const RENDERER_VERSION = 1;
@@ -20,22 +21,39 @@ export function modelHash(): string {
 }
 
 export const MODEL_HEADER = '# qmcp-model: ';
+export const SETTINGS_HEADER = '# qmcp-settings: ';
 
-/** The model hash a rendered policy carries, or null. */
-export function policyModel(policyText: string): string | null {
+/**
+ * sha256 over the settings a policy was rendered from (the model field
+ * aside), so that a settings file changed without re-rendering the policy,
+ * such as a half-done mode switch, is caught.
+ */
+export function settingsDigest(settings: Settings): string {
+  return createHash('sha256').update(canonical({ ...settings, model: null })).digest('hex');
+}
+
+function header(policyText: string, prefix: string): string | null {
   for (const line of policyText.split('\n')) {
-    if (line.startsWith(MODEL_HEADER)) return line.slice(MODEL_HEADER.length).trim();
+    if (line.startsWith(prefix)) return line.slice(prefix.length).trim();
   }
   return null;
 }
 
+/** The model hash a rendered policy carries, or null. */
+export function policyModel(policyText: string): string | null {
+  return header(policyText, MODEL_HEADER);
+}
+
 /**
- * Checks an installed policy and settings pair against this model; the dom0
- * services refuse when `problems` is not empty.
+ * Checks an installed policy and settings pair against this model and each
+ * other; the dom0 services refuse when `problems` is not empty.
  */
-export function checkInstalledModel(policyText: string, settingsModel: string | null): { ok: boolean; problems: string[] } {
+export function checkInstalledModel(policyText: string, settings: Settings): { ok: boolean; problems: string[] } {
   const current = modelHash();
+  const settingsModel = settings.model;
   const problems: string[] = [];
+  const digest = header(policyText, SETTINGS_HEADER);
+  if (digest !== settingsDigest(settings)) problems.push('installed policy was not rendered from the installed settings');
   const p = policyModel(policyText);
   if (p === null) problems.push('installed policy carries no model hash');
   else if (p !== current) problems.push(`installed policy was rendered by model ${p.slice(0, 12)}, not ${current.slice(0, 12)}`);

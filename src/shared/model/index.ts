@@ -2,6 +2,6 @@ export type { BackgroundService, CapabilityClass, Escalation, Layer, Operation, 
 export { BACKGROUND_SERVICES, dom0Services, ESCALATIONS, operation, OPERATIONS, TIERS } from './capabilities.js';
 export type { Mode, Settings, SettingsProblem, SettingsReading, SettingDoc, TagNames } from './settings.js';
 export { DEFAULT_SETTINGS, hasFatal, isQubeName, isTagName, parseSettings, readSettingsFile, SETTINGS_DOC, SETTINGS_PATH, settingsPath } from './settings.js';
-export { checkInstalledModel, MODEL_HEADER, modelHash, policyModel, RENDERER_VERSION } from './hash.js';
+export { checkInstalledModel, MODEL_HEADER, modelHash, policyModel, RENDERER_VERSION, SETTINGS_HEADER, settingsDigest } from './hash.js';
 export { POLICY_FILE, renderPolicy, tierLines } from './render.js';
 export { renderCapabilitiesDoc } from './docs.js';

@@ -36,6 +36,8 @@ export interface Settings {
   tombstoneRetentionDays: number | null;
   featureAllowlist: string[];
   propagatingTags: string[];
+  /** Operator tags every child inherits unconditionally; null when malformed (creates refused). */
+  restrictionTags: string[] | null;
   /** The model hash the installer wrote; null when absent. */
   model: string | null;
 }
@@ -91,6 +93,7 @@ export const DEFAULT_SETTINGS: Settings = {
   tombstoneRetentionDays: 7,
   featureAllowlist: [],
   propagatingTags: [],
+  restrictionTags: [],
   model: null,
 };
 
@@ -106,6 +109,7 @@ export const SETTINGS_DOC: readonly SettingDoc[] = [
   { key: 'tombstoneRetentionDays', description: 'days a removed qube is kept before reaping', default: '7', failClosed: 'never reap' },
   { key: 'featureAllowlist', description: 'features the agent may set beyond the built-in allowlist', default: '[]', failClosed: '[] (internal is never allowed)' },
   { key: 'propagatingTags', description: 'operator tags copied to qubes created from a tagged source', default: '[]', failClosed: '[]' },
+  { key: 'restrictionTags', description: 'operator tags (egress locks, guards) every created qube inherits from its source', default: '[]', failClosed: 'malformed: creates refused' },
   { key: 'model', description: 'model hash written by the installer', default: 'current model', failClosed: 'mismatch: services refuse' },
 ];
 
@@ -135,7 +139,7 @@ export function readSettingsFile(path: string): SettingsReading {
   return parseSettings(json);
 }
 
-const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'model']);
+const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'model']);
 const TAG_ROLES: readonly (keyof TagNames)[] = ['umbrella', 'exec', 'net', 'full', 'sink', 'incomplete'];
 
 /**
@@ -208,6 +212,14 @@ export function parseSettings(json: unknown): SettingsReading {
     const ok = key === 'featureAllowlist' ? (x: unknown): x is string => typeof x === 'string' && FEATURE_NAME.test(x) && x !== 'internal' : isTagName;
     if (Array.isArray(v) && v.every(ok)) s[key] = [...(v as string[])];
     else bad(key, 'must be a list of names: []');
+  }
+  if ('restrictionTags' in o) {
+    const v = o['restrictionTags'];
+    if (Array.isArray(v) && v.every(isTagName) && !v.some((t) => TAG_ROLES.some((r) => s.tags[r] === t))) s.restrictionTags = [...(v as string[])];
+    else {
+      bad('restrictionTags', 'must be a list of operator tag names: creates refused');
+      s.restrictionTags = null;
+    }
   }
   if (s.propagatingTags.some((t) => TAG_ROLES.some((r) => s.tags[r] === t))) {
     bad('propagatingTags', 'may not list a qmcp tag: []');
