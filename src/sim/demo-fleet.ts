@@ -14,7 +14,7 @@ export function demoFleet(): Fleet {
       // templates: the operator's (untagged) and one for the agent
       { name: 'debian-12-xfce', klass: 'TemplateVM', label: 'black' },
       { name: 'fedora-41-xfce', klass: 'TemplateVM', label: 'black' },
-      { name: 'ai-debian-tpl', klass: 'TemplateVM', label: 'black', tags: ['ai-managed'] },
+      { name: 'ai-debian-tpl', klass: 'TemplateVM', label: 'black', tags: ['ai-managed', 'ai-full'] },
       // network
       {
         name: 'sys-net',
@@ -51,7 +51,7 @@ export function demoFleet(): Fleet {
         klass: 'AppVM',
         template: 'ai-debian-tpl',
         label: 'orange',
-        tags: ['ai-managed', 'ai-exec'],
+        tags: ['ai-managed', 'ai-full'],
         properties: { template_for_dispvms: true, netvm: 'ai-egress', default_dispvm: 'ai-dvm' },
       },
       {

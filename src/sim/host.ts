@@ -25,6 +25,8 @@ export interface SimHostOptions {
   readonly install?: boolean;
   /** Settings for that install; default: the installed or default settings. */
   readonly settingsFile?: string;
+  /** Settings for a host that has none installed yet (the demo's). */
+  readonly initialSettings?: Record<string, unknown>;
   /** Let sandboxes share the host's network (demo only). */
   readonly network?: boolean;
   /** How long an `ask` waits for the operator. */
@@ -77,6 +79,7 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
       root,
       qubesdSocket: qubesd.socketPath,
       ...(opts.settingsFile ? { settingsFile: opts.settingsFile } : {}),
+      ...(opts.initialSettings ? { initialSettings: opts.initialSettings } : {}),
     });
     const changed = install.files.filter((f) => f.status !== 'unchanged').length;
     log(`qmcp dom0 side installed into ${root} (${changed} of ${install.files.length} files written)`);

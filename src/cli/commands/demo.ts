@@ -6,6 +6,7 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { stopSignal } from '../stop-signal.js';
 import { loadFleet } from '../../sim/fleet.js';
+import { DEMO_SETTINGS } from '../../sim/demo-settings.js';
 import { startSimHost } from '../../sim/host.js';
 import { StateFileError } from '../../sim/qubesd/index.js';
 
@@ -29,7 +30,7 @@ export const demoCommand: Command = {
     log(fresh ? `creating a simulated Qubes host in ${dir} with the demo fleet` : `resuming the simulated Qubes host in ${dir}`);
     let host;
     try {
-      host = await startSimHost({ dir, fleet: loadFleet('demo'), install: true, log });
+      host = await startSimHost({ dir, fleet: loadFleet('demo'), install: true, initialSettings: DEMO_SETTINGS, log });
     } catch (e) {
       if (e instanceof StateFileError) {
         console.error(`qmcp demo: ${e.message}; move it aside or choose another --dir`);

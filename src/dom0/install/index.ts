@@ -19,6 +19,8 @@ export interface InstallOptions {
   readonly root: string;
   /** Settings to install (replacing any present); without it the present or default settings are kept. */
   readonly settingsFile?: string;
+  /** Settings as an object, used only when ROOT has none yet (a new simulated host). */
+  readonly initialSettings?: Record<string, unknown>;
   readonly dryRun?: boolean;
   /** The qubesd socket the services use; default /var/run/qubesd.sock. */
   readonly qubesdSocket?: string;
@@ -106,8 +108,8 @@ function chooseSettings(root: string, opts: InstallOptions, warnings: string[]):
         raw = JSON.parse(readFileSync(source, 'utf8'));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        source = 'the defaults';
-        raw = defaultSettingsJson();
+        source = opts.initialSettings ? 'the initial settings' : 'the defaults';
+        raw = opts.initialSettings ?? defaultSettingsJson();
       }
     }
   } catch (err) {

@@ -1,0 +1,17 @@
+/**
+ * Operator settings of the demo host. Unlike the installed defaults (which
+ * refuse every create until the operator sets caps and an egress qube), they
+ * let the agent create qubes, behind the demo fleet's egress qube.
+ */
+const GiB = 1024 ** 3;
+
+export const DEMO_SETTINGS: Record<string, unknown> = {
+  principal: 'mcp-control',
+  mode: 'least-privilege',
+  namePrefix: 'ai-',
+  egressQube: 'ai-egress',
+  poolCapBytes: 200 * GiB,
+  privateCapBytes: 8 * GiB,
+  birthCeiling: 'exec',
+  tombstoneRetentionDays: 7,
+};
