@@ -32,22 +32,22 @@ test('bounded input: a caller that never half-closes is cut off at the deadline'
   assert.equal(s.destroyed, true);
 });
 
-test('slots: at most N calls of one principal at once; a dead owner is reclaimed', () => {
+test('slots: at most N calls of one principal at once; a dead owner is reclaimed', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'qmcp-slots-'));
   try {
-    const a = acquireSlot(dir, 'mcp-control', 2);
-    const b = acquireSlot(dir, 'mcp-control', 2);
+    const a = await acquireSlot(dir, 'mcp-control', 2);
+    const b = await acquireSlot(dir, 'mcp-control', 2);
     assert.ok(a && b);
-    assert.equal(acquireSlot(dir, 'mcp-control', 2), null);
-    assert.ok(acquireSlot(dir, 'other', 2), 'slots are per principal');
-    a.release();
-    const c = acquireSlot(dir, 'mcp-control', 2);
+    assert.equal(await acquireSlot(dir, 'mcp-control', 2), null);
+    assert.ok(await acquireSlot(dir, 'other', 2), 'slots are per principal');
+    await a.release();
+    const c = await acquireSlot(dir, 'mcp-control', 2);
     assert.ok(c);
     // A slot left by a process that no longer exists is taken over.
-    b.release();
-    writeFileSync(join(dir, 'mcp-control.1'), '2147483646');
-    assert.ok(acquireSlot(dir, 'mcp-control', 2));
-    c.release();
+    await b.release();
+    writeFileSync(join(dir, 'mcp-control.1'), `2147483646 ${'0'.repeat(32)}\n`);
+    assert.ok(await acquireSlot(dir, 'mcp-control', 2));
+    await c.release();
     assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('mcp-control')).length, 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import type { AuditEntry, EntryBody } from './entry.js';
 import { GENESIS_HASH, MAX_LINE_BYTES, lineOf, parseLine, seal } from './entry.js';
 import { lastLine, rotatedFiles } from './files.js';
-import { withLock } from './lock.js';
+import { withLock } from '../lockfile.js';
 
 /** The last entry of the chain: what the next entry links to. */
 export interface ChainHead {

@@ -4,7 +4,7 @@ export { MAX_DETAIL, MAX_LIST, MAX_NAME } from './entry.js';
 export type { ChainHead } from './append.js';
 export { BrokenHeadError } from './append.js';
 export { TornTailError, auditLogPath } from './files.js';
-export { LockBusyError } from './lock.js';
+export { LockBusyError } from '../lockfile.js';
 export type { AuditLog, AuditOptions, IntentFields, OperatorFields, OutcomeFields, RefusalFields } from './log.js';
 export { initAuditLog, openAudit } from './log.js';
 export type { AuditWitness } from './witness.js';

@@ -175,6 +175,6 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
     if (name !== null) await rollback(c, name);
     throw err;
   } finally {
-    lock.release();
+    await lock.release();
   }
 }

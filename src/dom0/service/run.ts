@@ -37,6 +37,8 @@ export interface ServiceSpec<I> {
   parse(argument: string, payload: Buffer): I | null;
   /** The visible qubes the call acts on and the tier each needs. */
   targets(input: I): readonly TargetNeed[];
+  /** Property or feature names the call touches, for the audit intent; never their values. */
+  keys?(input: I): readonly string[];
   handle(ctx: HandlerContext<I>): Promise<unknown>;
 }
 
@@ -89,7 +91,7 @@ export async function runService(
   const config = rt.config;
   if (!config) return refusal('settings unusable or model hash mismatch');
   if (call.caller !== config.principal) return refusal('caller is not the principal');
-  const slot = acquireSlot(config.slotsDir, call.caller, config.slotCount);
+  const slot = await acquireSlot(config.slotsDir, call.caller, config.slotCount);
   if (!slot) return refusal('too many concurrent calls');
   try {
     const payload = await readBounded(rt.stdin, config.limits);
@@ -112,7 +114,8 @@ export async function runService(
     let correlation: string | null = null;
     if (spec.changesState) {
       try {
-        correlation = await rt.audit.intent({ principal: call.caller, operation: spec.operation, qubes });
+        const keys = spec.keys ? spec.keys(input) : undefined;
+        correlation = await rt.audit.intent({ principal: call.caller, operation: spec.operation, qubes, ...(keys ? { keys } : {}) });
       } catch (err) {
         return refusal(`audit intent could not be written: ${(err as Error).message}`, qubes);
       }
@@ -144,6 +147,6 @@ export async function runService(
       return refuse(rt.io);
     }
   } finally {
-    slot.release();
+    await slot.release();
   }
 }

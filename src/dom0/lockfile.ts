@@ -3,8 +3,8 @@ import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /*
- * Serialises appends from the several dom0 service processes that write one
- * log. Node has no flock, so the lock is a file created with O_EXCL that
+ * Lock files shared by dom0's service processes (the audit log, the create
+ * budget, per-principal call slots). Node has no flock, so a lock is a file created with O_EXCL that
  * holds its owner's pid and a random token. A waiter may remove the lock only
  * when its owner's pid no longer exists, and only while holding a second
  * O_EXCL file (the breaker) and after reading the same dead owner's token
@@ -99,20 +99,47 @@ async function breakIfStale(path: string): Promise<void> {
   }
 }
 
-/** Runs `work` holding the lock file `path`; throws LockBusyError after `timeoutMs`. */
-export async function withLock<T>(path: string, timeoutMs: number, work: () => Promise<T>): Promise<T> {
+/** A held lock; releasing removes the file only while it is still ours. */
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+/** One attempt at the lock file `path`, breaking it first if its owner is dead; null when busy. */
+export async function tryLock(path: string): Promise<HeldLock | null> {
   const mine = `${process.pid} ${randomBytes(16).toString('hex')}\n`;
+  if (!(await createExclusive(path, mine))) {
+    await breakIfStale(path);
+    if (!(await createExclusive(path, mine))) return null;
+  }
+  let held = true;
+  return {
+    async release(): Promise<void> {
+      if (!held) return;
+      held = false;
+      if ((await readOrNull(path)) === mine) await unlinkIfPresent(path);
+    },
+  };
+}
+
+/** Waits for the lock file `path`; throws LockBusyError after `timeoutMs`. */
+export async function acquireLock(path: string, timeoutMs: number): Promise<HeldLock> {
   const deadline = Date.now() + timeoutMs;
   let delay = 1;
-  while (!(await createExclusive(path, mine))) {
-    await breakIfStale(path);
-    if (Date.now() > deadline) throw new LockBusyError(`audit log lock ${path} is busy`);
+  for (;;) {
+    const lock = await tryLock(path);
+    if (lock) return lock;
+    if (Date.now() > deadline) throw new LockBusyError(`lock ${path} is busy`);
     await sleep(delay);
     delay = Math.min(delay * 2, 50);
   }
+}
+
+/** Runs `work` holding the lock file `path`; throws LockBusyError after `timeoutMs`. */
+export async function withLock<T>(path: string, timeoutMs: number, work: () => Promise<T>): Promise<T> {
+  const lock = await acquireLock(path, timeoutMs);
   try {
     return await work();
   } finally {
-    if ((await readOrNull(path)) === mine) await unlinkIfPresent(path);
+    await lock.release();
   }
 }
