@@ -8,10 +8,12 @@ import { simAskCommand } from './sim-ask.js';
 import { simQrexecCommand } from './sim-qrexec.js';
 import { simStartCommand } from './sim-start.js';
 import { demoCommand } from './demo.js';
+import { serveCommand } from './serve.js';
 
 /** Every qmcp subcommand, in the order `qmcp --help` lists them. */
 export const commands: readonly Command[] = [
   demoCommand,
+  serveCommand,
   auditVerifyCommand,
   auditTailCommand,
   dom0InstallCommand,

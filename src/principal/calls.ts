@@ -1,0 +1,112 @@
+/**
+ * The three kinds of qrexec call the tools make, each turning an outcome into
+ * data or into Refused / Actionable / Failed. Texts that reach the agent are
+ * written here, never copied from a callee (qubesd's messages and a child's
+ * stderr can name things outside the sandbox).
+ */
+import { parseReply } from '../shared/adminapi/wire.js';
+import { InQubeError } from '../shared/inqube-protocol.js';
+import { QrexecAborted, type QrexecOutcome, type QrexecRunner } from './qrexec.js';
+import { Actionable, Failed, Refused } from './results.js';
+
+export interface CallContext {
+  readonly qrexec: QrexecRunner;
+  readonly signal: AbortSignal;
+}
+
+function exited(outcome: QrexecOutcome): { status: number; stdout: Buffer } {
+  if (outcome.kind === 'refused') throw new Refused();
+  if (outcome.kind === 'failed') throw new Failed();
+  return outcome;
+}
+
+/** Actionable texts for the Qubes exception classes an in-scope call can meet. */
+const ADMIN_ERRORS: Readonly<Record<string, string>> = {
+  QubesVMNotStartedError: 'The qube is not running.',
+  QubesVMNotRunningError: 'The qube is not running.',
+  QubesVMNotHaltedError: 'The qube is not halted: shut it down first.',
+  QubesVMNotPausedError: 'The qube is not paused.',
+  QubesVMNotSuspendedError: 'The qube is not paused.',
+  QubesVMShutdownTimeoutError: 'The qube did not shut down in time; it may still be stopping. Check its state, or kill it.',
+  QubesMemoryError: 'Not enough memory to do this now.',
+  QubesValueError: 'The value was not accepted.',
+  QubesNoTemplateError: 'The qube has no template.',
+};
+
+/** A native Admin API call routed by policy to qubesd; `0\0data` or `2\0Class\0\0message\0`. */
+export async function adminCall(ctx: CallContext, target: string, service: string, payload?: Uint8Array): Promise<Buffer> {
+  const { status, stdout } = exited(await ctx.qrexec.call({ target, service, argument: '', payload, signal: ctx.signal }));
+  if (status !== 0) throw new Failed();
+  const reply = parseReply(stdout);
+  if (reply === null) throw new Failed();
+  if (reply.ok) return reply.data;
+  // qubesd's refusal classes look like absence on purpose
+  if (reply.errorClass === 'PermissionDenied' || reply.errorClass === 'QubesVMNotFoundError') throw new Refused();
+  const text = ADMIN_ERRORS[reply.errorClass];
+  throw text === undefined ? new Actionable('Qubes reported an error for this operation; check the qube\'s state and the arguments.') : new Actionable(text);
+}
+
+/** Dom0 error codes are chosen by our own trusted services; keep their text short and printable. */
+function cleanMessage(message: unknown): string {
+  return typeof message === 'string' ? message.replace(/[^\x20-\x7e]/g, '?').slice(0, 300) : '';
+}
+
+/** A qmcp dom0 service at @adminvm: JSON in; JSON out on exit 0; {"error":…} on exit 1. */
+export async function dom0Call(ctx: CallContext, service: string, argument: string, payload?: unknown): Promise<unknown> {
+  const bytes = payload === undefined ? undefined : Buffer.from(JSON.stringify(payload), 'utf8');
+  const { status, stdout } = exited(await ctx.qrexec.call({ target: '@adminvm', service, argument, payload: bytes, signal: ctx.signal }));
+  let value: unknown;
+  try {
+    value = JSON.parse(stdout.toString('utf8'));
+  } catch {
+    throw new Failed();
+  }
+  if (status === 0) return value;
+  if (status === 1 && typeof value === 'object' && value !== null && 'error' in value) {
+    const err = (value as { error: unknown }).error;
+    if (typeof err === 'object' && err !== null) {
+      const { code, message } = err as { code?: unknown; message?: unknown };
+      const c = cleanMessage(code);
+      const m = cleanMessage(message);
+      throw new Actionable(m === '' ? `The operation failed (${c}).` : `The operation failed (${c}): ${m}`);
+    }
+  }
+  throw new Failed();
+}
+
+const INQUBE_ERRORS: Readonly<Record<string, string>> = {
+  not_found: 'No such file or directory inside the qube.',
+  is_directory: 'The path is a directory.',
+  denied: 'Permission denied inside the qube.',
+  not_regular: 'The path is not a regular file.',
+  too_large: 'The content is over the size limit.',
+  io_error: 'An I/O error happened inside the qube.',
+  copy_failed: 'The copy failed inside the source qube (qvm-copy-to-vm reported an error).',
+  bad_request: 'The service inside the qube did not accept the request.',
+  bad_version: 'The qmcp services inside the qube are of another version; reinstall them in its template.',
+};
+
+/** An in-qube service, run as root inside the target; its reply is decoded by `decode`. */
+export async function inQubeCall<T>(
+  ctx: CallContext,
+  target: string,
+  service: string,
+  argument: string | undefined,
+  payload: Uint8Array,
+  decode: (data: Buffer) => T,
+  limits: { readonly maxOutput?: number; readonly timeoutMs?: number } = {},
+): Promise<T> {
+  const { status, stdout } = exited(await ctx.qrexec.call({ target, service, argument, payload, signal: ctx.signal, ...limits }));
+  if (status !== 0) throw new Failed();
+  try {
+    return decode(stdout);
+  } catch (e) {
+    if (e instanceof InQubeError) {
+      const text = INQUBE_ERRORS[e.code];
+      if (text !== undefined) throw new Actionable(text);
+    }
+    throw new Failed();
+  }
+}
+
+export { QrexecAborted };

@@ -1,0 +1,19 @@
+/**
+ * MCP annotations, derived per operation from the capability model's effect
+ * columns: never per target qube or tier (tiers are unreadable, and the tool
+ * list must be the same on every machine).
+ */
+import type { ToolAnnotations } from '@modelcontextprotocol/server';
+import { operation } from '../shared/model/capabilities.js';
+
+/** All four hints are set, since two of them default to true when absent. */
+export function annotationsFor(operationId: string, title: string): ToolAnnotations {
+  const op = operation(operationId);
+  return {
+    title,
+    readOnlyHint: op.readOnly,
+    destructiveHint: op.destructive,
+    idempotentHint: op.idempotent,
+    openWorldHint: op.openWorld,
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * The shapes of tool results. Every refusal is the one frozen REFUSAL object,
+ * so a refusal looks the same whatever its cause; no error text from a child
+ * process, qubesd or the SDK ever reaches a result.
+ */
+import type { CallToolResult } from '@modelcontextprotocol/server';
+
+export const REFUSAL_TEXT =
+  'Refused. The operation is not permitted, or the qube does not exist (these are deliberately indistinguishable).';
+
+export const REFUSAL: CallToolResult = Object.freeze({
+  content: Object.freeze([Object.freeze({ type: 'text', text: REFUSAL_TEXT })]),
+  isError: true,
+}) as CallToolResult;
+
+/** Answer for a call that broke in a way the agent cannot act on (timeout, bad reply). */
+export const FAILED_TEXT = 'The call did not complete (it timed out, or its reply was not understood). Nothing more is known; check the state before retrying.';
+
+/** A success: the structured value and the same value as text. */
+export function ok(value: Record<string, unknown>): CallToolResult {
+  return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value };
+}
+
+/** An in-scope error the agent can act on; the text is ours, never a callee's. */
+export function actionable(message: string): CallToolResult {
+  return { content: [{ type: 'text', text: message }], isError: true };
+}
+
+/** Raised inside a handler to answer with the uniform refusal. */
+export class Refused extends Error {
+  constructor() {
+    super('refused');
+    this.name = 'Refused';
+  }
+}
+
+/** Raised inside a handler to answer with an actionable message written by us. */
+export class Actionable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'Actionable';
+  }
+}
+
+/** Raised when the call did not complete. */
+export class Failed extends Error {
+  constructor() {
+    super('failed');
+    this.name = 'Failed';
+  }
+}

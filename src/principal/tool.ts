@@ -1,0 +1,86 @@
+/**
+ * The tool framework: a ToolSpec is a name, an operation of the capability
+ * model, strict schemas and a run function. register() wraps run so that no
+ * thrown error's text can reach a result: refusals become the one REFUSAL
+ * object, our own actionable errors keep their text, and anything else
+ * becomes the generic failure.
+ */
+import type { CallToolResult, McpServer, ServerContext } from '@modelcontextprotocol/server';
+import type * as z from 'zod';
+import type { CallContext } from './calls.js';
+import { annotationsFor } from './operations.js';
+import type { QrexecRunner } from './qrexec.js';
+import { Actionable, actionable, FAILED_TEXT, ok, REFUSAL, Refused } from './results.js';
+
+export interface ToolSpec<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
+  readonly name: string;
+  readonly title: string;
+  /** The capability model's operation id; the annotations come from its row. */
+  readonly operation: string;
+  readonly description: string;
+  readonly input: I;
+  readonly output: O;
+  /** Long operations send heartbeat progress when the client asked for it. */
+  readonly long?: boolean;
+  /** Resolves to the result, which is checked against `output` before it is sent. */
+  run(input: z.output<I>, ctx: CallContext): Promise<unknown>;
+}
+
+/** Heartbeat period of progress notifications; their text never varies. */
+const PROGRESS_PERIOD_MS = 2_000;
+const PROGRESS_TEXT = 'working';
+
+function startProgress(ctx: ServerContext): () => void {
+  const token = ctx.mcpReq._meta?.progressToken;
+  if (token === undefined) return () => undefined;
+  let progress = 0;
+  const send = (): void => {
+    progress += 1;
+    ctx.mcpReq
+      .notify({ method: 'notifications/progress', params: { progressToken: token, progress, message: PROGRESS_TEXT } })
+      .catch(() => undefined);
+  };
+  send();
+  const timer = setInterval(send, PROGRESS_PERIOD_MS);
+  return () => clearInterval(timer);
+}
+
+/** Runs one call and maps every way it can end to a result of ours. */
+export async function runTool<I extends z.ZodObject, O extends z.ZodObject>(
+  spec: ToolSpec<I, O>,
+  args: z.output<I>,
+  ctx: CallContext,
+): Promise<CallToolResult> {
+  try {
+    const value = await spec.run(args, ctx);
+    // a reply that does not fit the declared shape is a failure, not an SDK error text
+    const checked = spec.output.safeParse(value);
+    if (!checked.success) return actionable(FAILED_TEXT);
+    return ok(checked.data as Record<string, unknown>);
+  } catch (e) {
+    if (e instanceof Refused) return REFUSAL;
+    if (e instanceof Actionable) return actionable(e.message);
+    return actionable(FAILED_TEXT);
+  }
+}
+
+export function registerTool(server: McpServer, qrexec: QrexecRunner, spec: ToolSpec): void {
+  server.registerTool(
+    spec.name,
+    {
+      title: spec.title,
+      description: spec.description,
+      inputSchema: spec.input,
+      outputSchema: spec.output,
+      annotations: annotationsFor(spec.operation, spec.title),
+    },
+    async (args: unknown, ctx: ServerContext): Promise<CallToolResult> => {
+      const stop = spec.long === true ? startProgress(ctx) : () => undefined;
+      try {
+        return await runTool(spec, args as z.output<typeof spec.input>, { qrexec, signal: ctx.mcpReq.signal });
+      } finally {
+        stop();
+      }
+    },
+  );
+}

@@ -1,0 +1,85 @@
+/** Tools that create qubes; dom0 names, tags and caps what they create, atomically. */
+import * as z from 'zod';
+import { dom0Call } from '../calls.js';
+import { Label, Netvm, QubeName } from '../schemas.js';
+import { REFUSABLE } from '../texts.js';
+import type { ToolSpec } from '../tool.js';
+
+const NEW_NAME = 'name of the new qube; it must start with the reserved prefix the operator chose (usually "ai-")';
+const AFTER_CANCEL = ' A cancelled call may still complete in dom0: run qube_list before retrying.';
+
+const common = { name: QubeName.describe(NEW_NAME), label: Label.optional(), netvm: Netvm.optional() };
+
+function payload(input: { name: string; label?: string | undefined; netvm?: string | undefined }): Record<string, unknown> {
+  return {
+    name: input.name,
+    ...(input.label !== undefined ? { label: input.label } : {}),
+    ...(input.netvm !== undefined ? { netvm: input.netvm } : {}),
+  };
+}
+
+const Created = z.object({
+  name: z.string(),
+  klass: z.string(),
+  template: z.string().optional(),
+  template_for_dispvms: z.boolean().optional(),
+  auto_cleanup: z.boolean().optional(),
+});
+
+const CreateInput = z.strictObject({ ...common, template: QubeName.describe('a template you can see') });
+
+export const qubeCreate: ToolSpec<typeof CreateInput> = {
+  name: 'qube_create',
+  title: 'Create a qube',
+  operation: 'create',
+  description: 'Create an AppVM from a template in your sandbox.' + AFTER_CANCEL + REFUSABLE,
+  input: CreateInput,
+  output: Created,
+  long: true,
+  run: (input, ctx) => dom0Call(ctx, 'qmcp.Create', '', { ...payload(input), template: input.template }),
+};
+
+export const qubeCreateDispTemplate: ToolSpec<typeof CreateInput> = {
+  name: 'qube_create_disposable_template',
+  title: 'Create a disposable template',
+  operation: 'create.disptemplate',
+  description: 'Create an AppVM that serves as a disposable template, from a template in your sandbox.' + AFTER_CANCEL + REFUSABLE,
+  input: CreateInput,
+  output: Created,
+  long: true,
+  run: (input, ctx) => dom0Call(ctx, 'qmcp.CreateDispTemplate', '', { ...payload(input), template: input.template }),
+};
+
+const DisposableInput = z.strictObject({
+  ...common,
+  disposable_template: QubeName.describe('a disposable template you can see'),
+  auto_cleanup: z.boolean().optional().describe('remove it when it shuts down (default true)'),
+});
+
+export const qubeCreateDisposable: ToolSpec<typeof DisposableInput> = {
+  name: 'qube_create_disposable',
+  title: 'Create a disposable',
+  operation: 'disposable',
+  description: 'Create a disposable qube from a disposable template in your sandbox.' + AFTER_CANCEL + REFUSABLE,
+  input: DisposableInput,
+  output: Created,
+  long: true,
+  run: (input, ctx) =>
+    dom0Call(ctx, 'qmcp.CreateDisposable', input.disposable_template, {
+      ...payload(input),
+      ...(input.auto_cleanup !== undefined ? { autoCleanup: input.auto_cleanup } : {}),
+    }),
+};
+
+const CloneInput = z.strictObject({ ...common, source: QubeName.describe('the qube to clone; a clone of a template is a template') });
+
+export const qubeClone: ToolSpec<typeof CloneInput> = {
+  name: 'qube_clone',
+  title: 'Clone a qube',
+  operation: 'clone',
+  description: 'Clone a qube of your sandbox under a new name.' + AFTER_CANCEL + REFUSABLE,
+  input: CloneInput,
+  output: Created,
+  long: true,
+  run: (input, ctx) => dom0Call(ctx, 'qmcp.Clone', input.source, payload(input)),
+};

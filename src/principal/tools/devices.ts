@@ -1,0 +1,60 @@
+/** Device attach and detach: both ends must be full-tier qubes; never a persistent assignment. */
+import * as z from 'zod';
+import { dom0Call } from '../calls.js';
+import { QubeName } from '../schemas.js';
+import { REFUSABLE } from '../texts.js';
+import type { ToolSpec } from '../tool.js';
+
+const deviceFields = {
+  qube: QubeName.describe('the qube the device is attached to (the frontend)'),
+  class: z.enum(['block', 'usb', 'mic']),
+  backend: QubeName.describe('the qube that exposes the device, as in device_list'),
+  port: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).describe('the port, as in device_list'),
+  device_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/)
+    .optional()
+    .describe('the device identity, as in device_list; pins the attachment to that device'),
+};
+
+const AttachInput = z.strictObject({
+  ...deviceFields,
+  read_only: z.boolean().optional().describe('block devices only: attach read-only'),
+});
+
+const DeviceDone = z.object({ frontend: z.string(), class: z.string(), backend: z.string(), port: z.string() });
+
+function payload(input: { class: string; backend: string; port: string; device_id?: string | undefined }): Record<string, unknown> {
+  return {
+    class: input.class,
+    backend: input.backend,
+    port: input.port,
+    ...(input.device_id !== undefined ? { device_id: input.device_id } : {}),
+  };
+}
+
+export const deviceAttach: ToolSpec<typeof AttachInput> = {
+  name: 'device_attach',
+  title: 'Attach a device',
+  operation: 'device.attach',
+  description: 'Attach a block, usb or mic device from its backend qube to a qube, until detached or shut down (never persistently).' + REFUSABLE,
+  input: AttachInput,
+  output: DeviceDone,
+  run: (input, ctx) =>
+    dom0Call(ctx, 'qmcp.DeviceAttach', input.qube, {
+      ...payload(input),
+      ...(input.read_only !== undefined ? { options: { 'read-only': input.read_only } } : {}),
+    }),
+};
+
+const DetachInput = z.strictObject(deviceFields);
+
+export const deviceDetach: ToolSpec<typeof DetachInput> = {
+  name: 'device_detach',
+  title: 'Detach a device',
+  operation: 'device.detach',
+  description: 'Detach a device from a qube.' + REFUSABLE,
+  input: DetachInput,
+  output: DeviceDone,
+  run: (input, ctx) => dom0Call(ctx, 'qmcp.DeviceDetach', input.qube, payload(input)),
+};

@@ -1,0 +1,56 @@
+/** Every tool, in the capability model's order of operations: the fixed order of tools/list. */
+import { OPERATIONS } from '../../shared/model/capabilities.js';
+import type { ToolSpec } from '../tool.js';
+import { deviceAttach, deviceDetach } from './devices.js';
+import { qubeClone, qubeCreate, qubeCreateDispTemplate, qubeCreateDisposable } from './create.js';
+import { qubeRunDisposable } from './oneshot.js';
+import { qubeCopy, qubeReadFile, qubeRun, qubeWriteFile } from './inqube.js';
+import {
+  firewallReload,
+  firewallSet,
+  qubeKill,
+  qubePause,
+  qubeRemove,
+  qubeSetFeature,
+  qubeSetProperty,
+  qubeShutdown,
+  qubeStart,
+  qubeUnpause,
+} from './manage.js';
+import { deviceList, eventsWait, firewallGet, poolFigures, qubeInfo, qubeList, qubeState } from './see.js';
+
+// each spec is generic in its own schemas; the list holds them erased
+const ALL = [
+  qubeList,
+  qubeInfo,
+  qubeState,
+  firewallGet,
+  deviceList,
+  poolFigures,
+  eventsWait,
+  qubeRun,
+  qubeRunDisposable,
+  qubeWriteFile,
+  qubeReadFile,
+  qubeCopy,
+  qubeStart,
+  qubeShutdown,
+  qubeKill,
+  firewallSet,
+  firewallReload,
+  qubePause,
+  qubeUnpause,
+  qubeRemove,
+  qubeSetProperty,
+  qubeSetFeature,
+  qubeCreate,
+  qubeCreateDispTemplate,
+  qubeCreateDisposable,
+  qubeClone,
+  deviceAttach,
+  deviceDetach,
+] as unknown as readonly ToolSpec[];
+
+const rank = (t: ToolSpec): number => OPERATIONS.findIndex((o) => o.id === t.operation);
+
+export const TOOLS: readonly ToolSpec[] = Object.freeze([...ALL].sort((a, b) => rank(a) - rank(b)));

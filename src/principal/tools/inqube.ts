@@ -1,0 +1,174 @@
+/** Tools of the `exec` capability that run inside a qube, as root, through the qmcp.* in-qube services. */
+import * as z from 'zod';
+import {
+  decodeCopyToReply,
+  decodeExecReply,
+  decodeReadFileReply,
+  decodeWriteFileReply,
+  encodeCopyToRequest,
+  encodeExecRequest,
+  encodeReadFileRequest,
+  encodeWriteFileRequest,
+} from '../../shared/inqube-protocol.js';
+import { inQubeCall, type CallContext } from '../calls.js';
+import { Actionable } from '../results.js';
+import { encodeBytes, Encoding, MIB, QubeName, QubePath } from '../schemas.js';
+import { REFUSABLE, UNTRUSTED } from '../texts.js';
+import type { ToolSpec } from '../tool.js';
+
+/** Room for the reply header around the bytes the service returns. */
+const HEADER_ROOM = 64 * 1024;
+
+function bytesOf(text: string, encoding: 'utf8' | 'base64'): Buffer {
+  if (encoding === 'utf8') return Buffer.from(text, 'utf8');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new Actionable('The content is not valid base64.');
+  return Buffer.from(text, 'base64');
+}
+
+/** The command fields of qube_run, shared with the one-shot disposable run. */
+export const commandFields = {
+  argv: z.array(z.string().max(65536)).min(1).max(1024).optional().describe('the command as an argument vector (first element looked up on PATH)'),
+  shell: z.string().min(1).max(65536).optional().describe('the command as a shell string, run with /bin/sh -c'),
+  stdin: z.string().max(8 * MIB).optional().describe("the command's standard input"),
+  stdin_encoding: Encoding.optional(),
+  timeout_seconds: z.number().int().min(1).max(3600).optional().describe('seconds before the command is stopped (default 120)'),
+  output_limit: z.number().int().min(0).max(8 * MIB).optional().describe('bytes kept of stdout and of stderr each (default 1 MiB)'),
+};
+
+const RunInput = z.strictObject({ qube: QubeName, ...commandFields });
+
+type CommandInput = z.output<z.ZodObject<typeof commandFields>>;
+
+export const RunOutput = z.object({
+  exit_status: z.number(),
+  timed_out: z.boolean(),
+  stdout: z.string(),
+  stdout_encoding: Encoding,
+  stdout_truncated: z.boolean(),
+  stderr: z.string(),
+  stderr_encoding: Encoding,
+  stderr_truncated: z.boolean(),
+});
+
+export const qubeRun: ToolSpec<typeof RunInput, typeof RunOutput> = {
+  name: 'qube_run',
+  title: 'Run a command in a qube',
+  operation: 'run',
+  description:
+    'Run one command as root inside a qube: give exactly one of argv or shell. Returns the exit status, stdout and stderr separately (UTF-8, or base64 when not valid UTF-8), and flags for a timeout and for truncated output. The qube must be running (qube_start first): a call into a halted qube is refused like any other.' +
+    REFUSABLE +
+    UNTRUSTED,
+  input: RunInput,
+  output: RunOutput,
+  long: true,
+  run: (input, ctx) => runCommand(input.qube, input, ctx),
+};
+
+/** Runs one command through qmcp.Exec and shapes its reply. */
+export async function runCommand(qube: string, input: CommandInput, ctx: CallContext): Promise<z.infer<typeof RunOutput>> {
+  if ((input.argv === undefined) === (input.shell === undefined)) throw new Actionable('Give exactly one of argv and shell.');
+  const words = input.argv ?? [input.shell ?? ''];
+  if (words.some((w) => w.includes('\0'))) throw new Actionable('Arguments cannot contain NUL bytes.');
+  const timeout = input.timeout_seconds ?? 120;
+  const limit = input.output_limit ?? MIB;
+  const request = encodeExecRequest({
+    ...(input.argv !== undefined ? { argv: input.argv } : { shell: input.shell ?? '' }),
+    stdin: bytesOf(input.stdin ?? '', input.stdin_encoding ?? 'utf8'),
+    timeoutSeconds: timeout,
+    outputLimit: limit,
+  });
+  const r = await inQubeCall(ctx, qube, 'qmcp.Exec', undefined, request, decodeExecReply, {
+    maxOutput: 2 * limit + HEADER_ROOM,
+    // the service stops the command itself; leave it time to answer
+    timeoutMs: (timeout + 30) * 1000,
+  });
+  const out = encodeBytes(r.stdout);
+  const err = encodeBytes(r.stderr);
+  return {
+    exit_status: r.exitStatus,
+    timed_out: r.timedOut,
+    stdout: out.text,
+    stdout_encoding: out.encoding,
+    stdout_truncated: r.stdoutTruncated,
+    stderr: err.text,
+    stderr_encoding: err.encoding,
+    stderr_truncated: r.stderrTruncated,
+  };
+}
+
+const WriteInput = z.strictObject({
+  qube: QubeName,
+  path: QubePath,
+  content: z.string().max(16 * MIB),
+  encoding: Encoding.optional().describe("how content is given: 'utf8' (default) or 'base64'"),
+  mode: z.number().int().min(0).max(0o7777).optional().describe('permission bits as a number, e.g. 420 for 0644 (the default)'),
+  create_parents: z.boolean().optional(),
+});
+
+export const qubeWriteFile: ToolSpec<typeof WriteInput> = {
+  name: 'qube_write_file',
+  title: 'Write a file into a qube',
+  operation: 'file.write',
+  description: 'Replace one file inside a qube, atomically, as root. The qube must be running (qube_start first): a call into a halted qube is refused like any other.' + REFUSABLE,
+  input: WriteInput,
+  output: z.object({ path: z.string(), size: z.number() }),
+  run: async (input, ctx) => {
+    const content = bytesOf(input.content, input.encoding ?? 'utf8');
+    const request = encodeWriteFileRequest({
+      path: input.path,
+      content,
+      ...(input.mode !== undefined ? { mode: input.mode } : {}),
+      createParents: input.create_parents ?? false,
+      limit: 16 * MIB,
+    });
+    const r = await inQubeCall(ctx, input.qube, 'qmcp.WriteFile', undefined, request, decodeWriteFileReply, { maxOutput: HEADER_ROOM });
+    return { path: input.path, size: r.size };
+  },
+};
+
+const ReadInput = z.strictObject({
+  qube: QubeName,
+  path: QubePath,
+  limit: z.number().int().min(0).max(8 * MIB).optional().describe('bytes returned at most (default 1 MiB)'),
+});
+
+export const qubeReadFile: ToolSpec<typeof ReadInput> = {
+  name: 'qube_read_file',
+  title: 'Read a file from a qube',
+  operation: 'file.read',
+  description:
+    "Read one file from inside a qube. Content is UTF-8 text, or base64 when it is not valid UTF-8 (see 'encoding'); 'size' is the file's full size and 'truncated' says whether the limit cut it. The qube must be running (qube_start first): a call into a halted qube is refused like any other." +
+    REFUSABLE +
+    UNTRUSTED,
+  input: ReadInput,
+  output: z.object({ path: z.string(), size: z.number(), truncated: z.boolean(), encoding: Encoding, content: z.string() }),
+  run: async (input, ctx) => {
+    const limit = input.limit ?? MIB;
+    const request = encodeReadFileRequest({ path: input.path, limit });
+    const r = await inQubeCall(ctx, input.qube, 'qmcp.ReadFile', undefined, request, decodeReadFileReply, { maxOutput: limit + HEADER_ROOM });
+    const c = encodeBytes(r.content);
+    return { path: input.path, size: r.size, truncated: r.truncated, encoding: c.encoding, content: c.text };
+  },
+};
+
+const CopyInput = z.strictObject({
+  source: QubeName,
+  target: QubeName,
+  paths: z.array(QubePath).min(1).max(64).describe('files or directories in the source qube'),
+});
+
+export const qubeCopy: ToolSpec<typeof CopyInput> = {
+  name: 'qube_copy',
+  title: 'Copy files between qubes',
+  operation: 'copy',
+  description:
+    "Copy files from a source qube to a target qube; they land in the target's ~/QubesIncoming/<source>/. Some pairs need the operator's approval in a dom0 dialog, so the call can wait." +
+    REFUSABLE,
+  input: CopyInput,
+  output: z.object({ source: z.string(), target: z.string(), copied: z.number() }),
+  long: true,
+  run: async (input, ctx) => {
+    await inQubeCall(ctx, input.source, 'qmcp.CopyTo', input.target, encodeCopyToRequest({ paths: input.paths }), decodeCopyToReply, { maxOutput: HEADER_ROOM });
+    return { source: input.source, target: input.target, copied: input.paths.length };
+  },
+};

@@ -1,0 +1,107 @@
+/** Tools that change a qube: power, firewall, removal, properties and features. */
+import * as z from 'zod';
+import { adminCall, dom0Call } from '../calls.js';
+import { QubeName } from '../schemas.js';
+import { REFUSABLE } from '../texts.js';
+import type { ToolSpec } from '../tool.js';
+import { FirewallRule } from './firewall-rules.js';
+
+const NameInput = z.strictObject({ name: QubeName });
+const Done = z.object({ name: z.string() });
+
+/** A native Admin API call on the named qube that returns nothing. */
+function powerTool(name: string, title: string, operation: string, service: string, description: string): ToolSpec<typeof NameInput> {
+  return {
+    name,
+    title,
+    operation,
+    description: description + REFUSABLE,
+    input: NameInput,
+    output: Done,
+    run: async (input, ctx) => {
+      await adminCall(ctx, input.name, service);
+      return { name: input.name };
+    },
+  };
+}
+
+export const qubeStart: ToolSpec<typeof NameInput> = {
+  name: 'qube_start',
+  title: 'Start a qube',
+  operation: 'start',
+  description: 'Start a halted qube and wait until it runs. A cancelled start may still complete: check qube_state.' + REFUSABLE,
+  input: NameInput,
+  output: z.object({ name: z.string(), state: z.string() }),
+  long: true,
+  run: (input, ctx) => dom0Call(ctx, 'qmcp.Start', input.name),
+};
+
+export const qubeShutdown = powerTool('qube_shutdown', 'Shut a qube down', 'shutdown', 'admin.vm.Shutdown', 'Ask a running qube to shut down (it returns at once; check qube_state).');
+export const qubeKill = powerTool('qube_kill', 'Kill a qube', 'kill', 'admin.vm.Kill', 'Stop a running qube at once, without a clean shutdown.');
+
+const FirewallSetInput = z.strictObject({
+  name: QubeName,
+  rules: z.array(FirewallRule).max(512).describe("rules in order, in Qubes' syntax, e.g. \"action=accept dsthost=example.com proto=tcp dstports=443-443\"; end with \"action=drop\" to deny the rest"),
+});
+
+export const firewallSet: ToolSpec<typeof FirewallSetInput> = {
+  name: 'firewall_set',
+  title: 'Replace firewall rules',
+  operation: 'firewall.set',
+  description: "Replace a qube's firewall rules with the given list (keys: action, dst4, dst6, dsthost, proto, dstports, icmptype, specialtarget, expire, comment last)." + REFUSABLE,
+  input: FirewallSetInput,
+  output: z.object({ name: z.string(), rules: z.number() }),
+  run: async (input, ctx) => {
+    const payload = Buffer.from(input.rules.map((r) => r + '\n').join(''), 'utf8');
+    await adminCall(ctx, input.name, 'admin.vm.firewall.Set', payload);
+    return { name: input.name, rules: input.rules.length };
+  },
+};
+
+export const firewallReload = powerTool('firewall_reload', 'Reload firewall', 'firewall.reload', 'admin.vm.firewall.Reload', "Re-apply a qube's firewall rules (e.g. after DNS names changed).");
+export const qubePause = powerTool('qube_pause', 'Pause a qube', 'pause', 'admin.vm.Pause', 'Pause a running qube.');
+export const qubeUnpause = powerTool('qube_unpause', 'Unpause a qube', 'unpause', 'admin.vm.Unpause', 'Unpause a paused qube.');
+
+export const qubeRemove: ToolSpec<typeof NameInput> = {
+  name: 'qube_remove',
+  title: 'Remove a qube',
+  operation: 'remove',
+  description: 'Remove a qube (halting it first). The operator can restore it for a while; it still counts in pool_figures until then.' + REFUSABLE,
+  input: NameInput,
+  output: z.object({ name: z.string(), removed: z.boolean() }),
+  long: true,
+  run: (input, ctx) => dom0Call(ctx, 'qmcp.Remove', input.name),
+};
+
+const PropertyInput = z.strictObject({
+  qube: QubeName,
+  property: z.enum(['label', 'memory', 'maxmem', 'vcpus', 'autostart', 'include_in_backups', 'default_dispvm', 'netvm']),
+  value: z.union([z.string().max(64), z.number().int(), z.boolean(), z.null()]).describe('label name, MiB or count as a number, boolean, a qube name for default_dispvm, null or "none" for netvm'),
+});
+
+export const qubeSetProperty: ToolSpec<typeof PropertyInput> = {
+  name: 'qube_set_property',
+  title: 'Set a qube property',
+  operation: 'property.set',
+  description: 'Set one property of a qube and return the value read back. netvm can only be set to none; default_dispvm only to a disposable template you can see.' + REFUSABLE,
+  input: PropertyInput,
+  output: z.object({ name: z.string(), value: z.unknown() }),
+  run: (input, ctx) => dom0Call(ctx, 'qmcp.SetProperty', input.qube, { name: input.property, value: input.value }),
+};
+
+const FeatureInput = z.strictObject({
+  qube: QubeName,
+  feature: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/),
+  value: z.string().max(4096),
+});
+
+export const qubeSetFeature: ToolSpec<typeof FeatureInput> = {
+  name: 'qube_set_feature',
+  title: 'Set a qube feature',
+  operation: 'feature.set',
+  description: 'Set one feature of a qube (from an operator allowlist) and return the value read back.' + REFUSABLE,
+  input: FeatureInput,
+  output: z.object({ name: z.string(), value: z.string() }),
+  run: (input, ctx) => dom0Call(ctx, 'qmcp.SetFeature', input.qube, { name: input.feature, value: input.value }),
+};
+

@@ -1,0 +1,115 @@
+/** Tools of the `see` capability: reads that change nothing. */
+import * as z from 'zod';
+import { adminCall, dom0Call } from '../calls.js';
+import { QubeName } from '../schemas.js';
+import { REFUSABLE, UNTRUSTED } from '../texts.js';
+import type { ToolSpec } from '../tool.js';
+import { parseRules } from './firewall-rules.js';
+
+const ListRow = z.object({
+  name: z.string(),
+  class: z.string(),
+  state: z.string(),
+  label: z.unknown(),
+  template: z.string().nullable(),
+  netvm: z.string().nullable(),
+});
+
+export const qubeList: ToolSpec = {
+  name: 'qube_list',
+  title: 'List qubes',
+  operation: 'list',
+  description: 'List the qubes of your sandbox with class, power state, label, template and netvm. Qubes outside the sandbox never appear.' + UNTRUSTED,
+  input: z.strictObject({}),
+  output: z.object({ qubes: z.array(ListRow) }),
+  run: (_input, ctx) => dom0Call(ctx, 'qmcp.List', ''),
+};
+
+export const qubeInfo: ToolSpec<z.ZodObject<{ name: typeof QubeName }>> = {
+  name: 'qube_info',
+  title: 'Read qube properties',
+  operation: 'info',
+  description:
+    'Read the readable properties of one qube (class, label, template, netvm, memory, vcpus and similar), its power state and its umbrella tag. References to qubes outside the sandbox read as "(outside)".' +
+    REFUSABLE +
+    UNTRUSTED,
+  input: z.strictObject({ name: QubeName }),
+  output: z.object({ name: z.string(), properties: z.record(z.string(), z.unknown()) }),
+  run: async ({ name }, ctx) => ({ name, properties: (await dom0Call(ctx, 'qmcp.Info', name)) as Record<string, unknown> }),
+};
+
+export const qubeState: ToolSpec<z.ZodObject<{ name: typeof QubeName }>> = {
+  name: 'qube_state',
+  title: 'Read power state',
+  operation: 'state',
+  description: 'Read the power state of one qube (Halted, Running, Paused, Transient, ...).' + REFUSABLE,
+  input: z.strictObject({ name: QubeName }),
+  output: z.object({ name: z.string(), state: z.string() }),
+  run: async ({ name }, ctx) => {
+    const data = (await adminCall(ctx, name, 'admin.vm.CurrentState')).toString('utf8');
+    const state = /(?:^| )power_state=([A-Za-z]{1,32})(?: |$)/.exec(data)?.[1];
+    if (state === undefined) throw new Error('no power_state');
+    return { name, state };
+  },
+};
+
+export const firewallGet: ToolSpec<z.ZodObject<{ name: typeof QubeName }>> = {
+  name: 'firewall_get',
+  title: 'Read firewall rules',
+  operation: 'firewall.get',
+  description: "Read a qube's firewall rules, in order, in Qubes' syntax (e.g. \"action=accept dsthost=example.com proto=tcp dstports=443-443\")." + REFUSABLE,
+  input: z.strictObject({ name: QubeName }),
+  output: z.object({ name: z.string(), rules: z.array(z.string()) }),
+  run: async ({ name }, ctx) => ({ name, rules: parseRules(await adminCall(ctx, name, 'admin.vm.firewall.Get')) }),
+};
+
+export const deviceList: ToolSpec = {
+  name: 'device_list',
+  title: 'List devices',
+  operation: 'device.list',
+  description: 'List block, usb and mic devices exposed by sandbox qubes. Backends and frontends outside the sandbox read as "(outside)".' + UNTRUSTED,
+  input: z.strictObject({}),
+  output: z.object({
+    devices: z.array(
+      z.object({
+        class: z.string(),
+        backend: z.string(),
+        port: z.string(),
+        device_id: z.string(),
+        description: z.string(),
+        attached_to: z.string().nullable(),
+      }),
+    ),
+  }),
+  run: (_input, ctx) => dom0Call(ctx, 'qmcp.DeviceList', ''),
+};
+
+export const poolFigures: ToolSpec = {
+  name: 'pool_figures',
+  title: 'Read storage budget',
+  operation: 'pool.figures',
+  description: "Read the sandbox's storage budget: bytes used by its qubes (and removed qubes still kept), the cap, and the headroom left for creating or cloning.",
+  input: z.strictObject({}),
+  output: z.object({ used: z.number(), cap: z.number(), headroom: z.number() }),
+  run: (_input, ctx) => dom0Call(ctx, 'qmcp.PoolFigures', ''),
+};
+
+const WaitInput = z.strictObject({
+  seconds: z.number().int().min(1).max(60).describe('how long to collect events, 1 to 60 seconds'),
+});
+
+export const eventsWait: ToolSpec<typeof WaitInput> = {
+  name: 'events_wait',
+  title: 'Wait for events',
+  operation: 'events',
+  description:
+    'Collect events about sandbox qubes (power changes, creation, removal, readable property and feature changes) for a number of seconds, then return them in order with their time.' +
+    UNTRUSTED,
+  input: WaitInput,
+  output: z.object({
+    events: z.array(z.object({ event: z.string(), subject: z.string(), class: z.string().nullable(), time: z.string() })),
+    truncated: z.boolean(),
+  }),
+  long: true,
+  run: ({ seconds }, ctx) => dom0Call(ctx, 'qmcp.Events', String(seconds)),
+};

@@ -1,0 +1,114 @@
+/**
+ * A stand-in qrexec-client-vm for the principal's tests: answers by target
+ * and service, always writes a marker on stderr (which must never reach a
+ * result), and for target `ai-sleep` records its pid and hangs.
+ */
+import { readFileSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Text the fake writes on stderr and inside qubesd error messages. */
+export const SECRET = 'SECRET-outside-qube-sys-firewall';
+
+const SCRIPT = `#!/usr/bin/env node
+const fs = require('node:fs');
+const path = require('node:path');
+const args = process.argv.slice(2);
+const pos = args[0] === '--' ? args.slice(1) : args;
+const target = pos[0];
+const service = pos[1];
+process.stderr.write(${JSON.stringify(SECRET)} + '\\n');
+const dir = process.env.FAKE_QREXEC_DIR;
+const out = (b) => process.stdout.write(b);
+const chunks = [];
+process.stdin.on('data', (c) => chunks.push(c));
+process.stdin.on('end', () => {
+  const payload = Buffer.concat(chunks);
+  if (dir) fs.appendFileSync(path.join(dir, 'calls.log'), JSON.stringify({ target, service, payload: payload.toString('utf8') }) + '\\n');
+  if (target === 'ai-refused' || target === 'outside' || service.endsWith('+outside')) process.exit(126);
+  if (target === 'ai-sleep') {
+    fs.writeFileSync(path.join(dir, 'sleep-' + process.pid + '.pid'), String(process.pid));
+    setInterval(() => {}, 1000);
+    return;
+  }
+  if (target === 'ai-huge') { out(Buffer.alloc(4 * 1024 * 1024, 0x41)); return; }
+  const svc = service.split('+')[0];
+  if (svc === 'admin.vm.CurrentState') { out('0\\0mem=400 power_state=Running'); return; }
+  if (svc === 'admin.vm.Shutdown' && target === 'ai-halted') {
+    out('2\\0QubesVMNotStartedError\\0\\0' + ${JSON.stringify(SECRET)} + '\\0'); return;
+  }
+  if (svc === 'admin.vm.Shutdown') { out('0\\0'); return; }
+  if (svc === 'admin.vm.firewall.Get') { out('0\\0action=accept dsthost=example.com proto=tcp dstports=443-443\\naction=drop\\n'); return; }
+  if (svc === 'admin.vm.firewall.Set') { out('0\\0'); return; }
+  if (svc === 'qmcp.List') { out(JSON.stringify({ qubes: [{ name: 'ai-work', class: 'AppVM', state: 'Running', label: 'red', template: 'ai-tpl', netvm: null }] }) + '\\n'); return; }
+  if (svc === 'qmcp.Start' && pos[1] === 'qmcp.Start+ai-broken') {
+    out(JSON.stringify({ error: { code: 'incomplete', message: 'the qube has no netvm decision' } }) + '\\n'); process.exit(1);
+  }
+  if (svc === 'qmcp.Start') { out(JSON.stringify({ name: service.split('+')[1], state: 'Running' }) + '\\n'); return; }
+  if (svc === 'qmcp.Exec') {
+    const body = 'hello\\n';
+    out('qmcp 1\\nstatus ok\\nexit 3\\ntimed_out 0\\nstdout_size ' + body.length + '\\nstdout_truncated 0\\nstderr_size 0\\nstderr_truncated 0\\n\\n' + body);
+    return;
+  }
+  if (svc === 'qmcp.ReadFile') {
+    const content = Buffer.from([0xff, 0x00, 0x41]);
+    out(Buffer.concat([Buffer.from('qmcp 1\\nstatus ok\\nsize 3\\nlength 3\\ntruncated 0\\n\\n'), content]));
+    return;
+  }
+  if (svc === 'qmcp.WriteFile' && target === 'ai-ro') {
+    out('qmcp 1\\nstatus error\\nerror denied\\nmessage ' + Buffer.from(${JSON.stringify(SECRET)}).toString('base64') + '\\n\\n');
+    return;
+  }
+  process.exit(1);
+});
+`;
+
+export interface FakeQrexec {
+  readonly dir: string;
+  readonly client: string;
+  readonly env: NodeJS.ProcessEnv;
+  cleanup(): Promise<void>;
+}
+
+export async function makeFakeQrexec(): Promise<FakeQrexec> {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-principal-'));
+  const client = join(dir, 'qrexec-client-vm');
+  await writeFile(client, SCRIPT);
+  await chmod(client, 0o755);
+  return {
+    dir,
+    client,
+    env: { ...process.env, FAKE_QREXEC_DIR: dir },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Pids of the hanging fakes started so far. */
+export async function sleeperPids(dir: string): Promise<number[]> {
+  return (await readdir(dir)).filter((f) => /^sleep-\d+\.pid$/.test(f)).map((f) => Number(f.slice(6, -4)));
+}
+
+/** Whether the process still runs (a zombie awaiting its reaper counts as gone). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** Resolves once check() holds; polls, never asserts on time. */
+export async function until(check: () => boolean | Promise<boolean>, what: string, tries = 400): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}

@@ -1,0 +1,102 @@
+/** The MCP server against the simulated host with qmcp's dom0 side installed: real policy, real services. */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { REFUSAL } from '../../src/principal/results.js';
+import { findBwrap } from '../../src/sim/sandbox/index.js';
+import { startSimHost, type SimHost } from '../../src/sim/host.js';
+import type { Fleet } from '../../src/sim/fleet.js';
+
+const QMCP = fileURLToPath(new URL('../../../bin/qmcp.js', import.meta.url));
+
+const FLEET: Fleet = {
+  qubes: [
+    { name: 'tpl', klass: 'TemplateVM' },
+    { name: 'ai-tpl', klass: 'TemplateVM', tags: ['ai-managed', 'ai-full'] },
+    { name: 'mcp-control', klass: 'AppVM', template: 'tpl', properties: { netvm: null } },
+    { name: 'ai-egress', klass: 'AppVM', template: 'ai-tpl', tags: ['ai-managed'], properties: { provides_network: true, netvm: null } },
+    { name: 'ai-dvm', klass: 'AppVM', template: 'ai-tpl', tags: ['ai-managed', 'ai-full'], properties: { template_for_dispvms: true, netvm: null } },
+    { name: 'ai-box', klass: 'AppVM', template: 'ai-tpl', tags: ['ai-managed', 'ai-full'], properties: { netvm: null } },
+    { name: 'ai-seen', klass: 'AppVM', template: 'ai-tpl', tags: ['ai-managed'], properties: { netvm: null } },
+    { name: 'ai-hidden', klass: 'AppVM', template: 'tpl', properties: { netvm: null } },
+    { name: 'work', klass: 'AppVM', template: 'tpl', properties: { netvm: null } },
+  ],
+};
+
+describe('qmcp serve --sim', () => {
+  let dir: string;
+  let host: SimHost;
+  let client: Client;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'qmcp-principal-sim-'));
+    host = await startSimHost({
+      dir,
+      fleet: FLEET,
+      install: true,
+      initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', egressQube: 'ai-egress', poolCapBytes: 2 ** 40, privateCapBytes: 2 ** 33, birthCeiling: 'exec' },
+    });
+    client = new Client({ name: 'test', version: '0' });
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [QMCP, 'serve', '--sim', dir], stderr: 'ignore' }));
+  });
+  after(async () => {
+    await client?.close();
+    await host?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('lists the umbrella only', async () => {
+    const r = await client.callTool({ name: 'qube_list', arguments: {} });
+    const names = (r.structuredContent as { qubes: { name: string }[] }).qubes.map((q) => q.name);
+    assert.ok(names.includes('ai-box') && names.includes('ai-seen'));
+    assert.ok(!names.includes('ai-hidden') && !names.includes('work') && !names.includes('dom0'));
+  });
+
+  it('refuses an outside qube, an absent one and a missing tier with the same bytes', async () => {
+    const results = [];
+    for (const name of ['ai-hidden', 'work', 'ai-absent', 'nothing']) {
+      results.push(JSON.stringify(await client.callTool({ name: 'qube_state', arguments: { name } })));
+      results.push(JSON.stringify(await client.callTool({ name: 'qube_info', arguments: { name } })));
+      results.push(JSON.stringify(await client.callTool({ name: 'qube_start', arguments: { name } })));
+    }
+    results.push(JSON.stringify(await client.callTool({ name: 'qube_pause', arguments: { name: 'ai-seen' } })));
+    results.push(JSON.stringify(await client.callTool({ name: 'qube_run', arguments: { qube: 'ai-seen', argv: ['id'] } })));
+    for (const r of results) assert.equal(r, JSON.stringify(REFUSAL));
+  });
+
+  it('reads a visible qube and maps a Qubes error to an actionable text', async () => {
+    const state = await client.callTool({ name: 'qube_state', arguments: { name: 'ai-box' } });
+    assert.deepEqual(state.structuredContent, { name: 'ai-box', state: 'Halted' });
+    const info = await client.callTool({ name: 'qube_info', arguments: { name: 'ai-box' } });
+    assert.equal((info.structuredContent as { properties: { klass?: string } }).properties.klass, 'AppVM');
+    const down = await client.callTool({ name: 'qube_shutdown', arguments: { name: 'ai-box' } });
+    assert.equal(down.isError, true);
+    assert.equal((down.content[0] as { text: string }).text, 'The qube is not running.');
+  });
+
+  it('starts a qube and runs a command in it', { skip: findBwrap() === undefined ? 'needs bwrap' : false }, async () => {
+    const start = await client.callTool({ name: 'qube_start', arguments: { name: 'ai-box' } });
+    assert.deepEqual(start.structuredContent, { name: 'ai-box', state: 'Running' });
+    const run = await client.callTool({ name: 'qube_run', arguments: { qube: 'ai-box', shell: 'echo out; echo err >&2; exit 5' } });
+    const s = run.structuredContent as { exit_status: number; stdout: string; stderr: string };
+    assert.deepEqual([s.exit_status, s.stdout, s.stderr], [5, 'out\n', 'err\n']);
+    const write = await client.callTool({ name: 'qube_write_file', arguments: { qube: 'ai-box', path: '/root/f', content: '/w==', encoding: 'base64' } });
+    assert.deepEqual(write.structuredContent, { path: '/root/f', size: 1 });
+    const read = await client.callTool({ name: 'qube_read_file', arguments: { qube: 'ai-box', path: '/root/f' } });
+    assert.deepEqual(read.structuredContent, { path: '/root/f', size: 1, truncated: false, encoding: 'base64', content: '/w==' });
+    const kill = await client.callTool({ name: 'qube_kill', arguments: { name: 'ai-box' } });
+    assert.deepEqual(kill.structuredContent, { name: 'ai-box' });
+  });
+
+  it('runs a command in a fresh disposable and leaves none behind', { skip: findBwrap() === undefined ? 'needs bwrap' : false }, async () => {
+    const r = await client.callTool({ name: 'qube_run_disposable', arguments: { disposable_template: 'ai-dvm', name: 'ai-once', argv: ['hostname'] } });
+    const s = r.structuredContent as { exit_status: number; stdout: string; name: string; removed: boolean };
+    assert.deepEqual([s.exit_status, s.stdout, s.name, s.removed], [0, 'ai-once\n', 'ai-once', true]);
+    const list = await client.callTool({ name: 'qube_list', arguments: {} });
+    assert.ok(!(list.structuredContent as { qubes: { name: string }[] }).qubes.some((q) => q.name === 'ai-once'));
+  });
+});
