@@ -1,6 +1,8 @@
 import type { Command } from '../command.js';
 import { auditTailCommand, auditVerifyCommand } from './dom0-audit.js';
 import { dom0InstallCommand } from './dom0-install.js';
+import { dom0ModeCommand } from './dom0-mode.js';
+import { dom0TierCommand } from './dom0-tier.js';
 import { tombstonesCommand } from './dom0-tombstones.js';
 import { policyEvalCommand } from './policy-eval.js';
 import { policyRenderCommand } from './policy-render.js';
@@ -18,6 +20,8 @@ export const commands: readonly Command[] = [
   auditTailCommand,
   dom0InstallCommand,
   tombstonesCommand,
+  dom0TierCommand,
+  dom0ModeCommand,
   policyEvalCommand,
   policyRenderCommand,
   simStartCommand,

@@ -5,5 +5,5 @@ import { appVmService } from './create.js';
 import type { CreateInput } from './create.js';
 
 export function createDispTemplateService(deps: WriteDeps): ServiceSpec<CreateInput> {
-  return appVmService(deps, 'create-disptemplate', true);
+  return appVmService(deps, 'create.disptemplate', true);
 }

@@ -24,7 +24,7 @@ function clean(text: string): string {
 }
 
 export const deviceListService: ServiceSpec<Record<string, never>> = {
-  operation: 'device-list',
+  operation: 'device.list',
   changesState: false,
   parse: parseNothing,
   targets: () => [],

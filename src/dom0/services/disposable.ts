@@ -19,7 +19,7 @@ export interface DisposableInput extends NewQubeInput {
 
 export function disposableService(deps: WriteDeps): ServiceSpec<DisposableInput> {
   return {
-    operation: 'create-disposable',
+    operation: 'disposable',
     changesState: true,
     parse(argument, payload) {
       if (!isQubeName(argument)) return null;

@@ -5,6 +5,8 @@ import type { ServiceSpec } from '../service/run.js';
 import { cloneService } from './clone.js';
 import { createDispTemplateService } from './create-disptemplate.js';
 import { createService } from './create.js';
+import { deviceAttachService } from './device-attach.js';
+import { deviceDetachService } from './device-detach.js';
 import { disposableService } from './disposable.js';
 import { removeService } from './remove.js';
 import { setFeatureService } from './set-feature.js';
@@ -33,6 +35,8 @@ export function serviceTable(deps: ServiceDeps = { write: processDeps() }): Read
     writeRow('qmcp.Remove', removeService(deps.write)),
     writeRow('qmcp.SetProperty', setPropertyService(deps.write)),
     writeRow('qmcp.SetFeature', setFeatureService(deps.write)),
+    writeRow('qmcp.DeviceAttach', deviceAttachService),
+    writeRow('qmcp.DeviceDetach', deviceDetachService),
   ];
   return new Map([...rows, ...readServiceRows(deps.read ?? processReadDeps())]);
 }

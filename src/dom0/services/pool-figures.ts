@@ -23,7 +23,7 @@ function isTombstoneOf(q: QubeFacts, principal: string): boolean {
 /** `cap` null (unset or malformed) shows as no room at all. */
 export function poolFiguresService(poolCap: number | null): ServiceSpec<Record<string, never>> {
   return {
-    operation: 'pool-figures',
+    operation: 'pool.figures',
     changesState: false,
     parse: parseNothing,
     targets: () => [],

@@ -20,7 +20,7 @@ const FEATURE = /^[a-zA-Z0-9_.-]{1,64}$/;
 
 export function setFeatureService(deps: WriteDeps): ServiceSpec<SetFeatureInput> {
   return {
-    operation: 'set-feature',
+    operation: 'feature.set',
     changesState: true,
     parse(argument, payload) {
       if (!isQubeName(argument)) return null;
@@ -30,6 +30,7 @@ export function setFeatureService(deps: WriteDeps): ServiceSpec<SetFeatureInput>
       return { qube: argument, feature: o['name'], value: o['value'] };
     },
     targets: (i) => [{ name: i.qube, tier: 'full' }],
+    keys: (i) => [i.feature],
     async handle(ctx) {
       const { input, qubesd, snapshot } = ctx;
       const why = checkFeatureValue(snapshot, deps.settings().features, input.feature, input.value);

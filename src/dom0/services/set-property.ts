@@ -51,7 +51,7 @@ function echo(type: string, value: string): Value {
 
 export function setPropertyService(_deps: WriteDeps): ServiceSpec<SetPropertyInput> {
   return {
-    operation: 'set-property',
+    operation: 'property.set',
     changesState: true,
     parse(argument, payload) {
       if (!isQubeName(argument)) return null;
@@ -63,6 +63,7 @@ export function setPropertyService(_deps: WriteDeps): ServiceSpec<SetPropertyInp
       return { qube: argument, property: o['name'], wire };
     },
     targets: (i) => [{ name: i.qube, tier: 'full' }],
+    keys: (i) => [i.property],
     async handle(ctx) {
       const { input, qubesd, snapshot } = ctx;
       if (input.property === 'netvm') {

@@ -111,9 +111,9 @@ export const OPERATIONS: readonly Operation[] = [
     'disposables inherit every template tag; the service strips and re-applies them'),
   dom0('clone', 'clone a visible qube', 'full', 'full', 'qmcp.Clone', true, ADD,
     'clones copy tags and device assignments; the service strips them and caps the tier'),
-  dom0('device.attach', 'attach a device between two full-tier qubes', 'full', 'full', 'qmcp.DeviceAttach', false, SET,
+  dom0('device.attach', 'attach a device between two full-tier qubes', 'full', 'full', 'qmcp.DeviceAttach', true, SET,
     'both ends must be full tier and the options allowlisted, never persistent'),
-  dom0('device.detach', 'detach a device between two full-tier qubes', 'full', 'full', 'qmcp.DeviceDetach', false, SET,
+  dom0('device.detach', 'detach a device between two full-tier qubes', 'full', 'full', 'qmcp.DeviceDetach', true, SET,
     'both ends must be full tier'),
 ];
 

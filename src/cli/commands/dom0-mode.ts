@@ -1,0 +1,49 @@
+import { parseArgs } from 'node:util';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { openAudit } from '../../dom0/audit/index.js';
+import { OperatorRefusal, isMode, setMode } from '../../dom0/operator/index.js';
+
+const USAGE = `usage: qmcp dom0 mode compat|least-privilege [--root DIR] [--json]
+
+Switches how an umbrella qube without an elevation tag is treated (compat:
+full; least-privilege: read). Rewrites the settings and re-renders the
+policy together, so the installed pair always matches. Exit 0 done,
+1 refused, 2 usage.`;
+
+export const dom0ModeCommand: Command = {
+  path: ['dom0', 'mode'],
+  summary: 'switch compat / least-privilege (settings and policy together)',
+  async run(args) {
+    let values: { root?: string; json?: boolean; help?: boolean };
+    let positionals: string[];
+    try {
+      ({ values, positionals } = parseArgs({
+        args,
+        options: { root: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+        allowPositionals: true,
+        strict: true,
+      }));
+    } catch (err) {
+      throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+    }
+    if (values.help) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    const [mode, ...rest] = positionals;
+    if (!isMode(mode) || rest.length > 0) throw new UsageError(USAGE);
+    const root = values.root ?? '/';
+    try {
+      const r = await setMode({ root, audit: openAudit({ root }) }, mode);
+      if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+      else process.stdout.write(r.changed ? `mode ${r.previous ?? 'unset'} -> ${mode}; settings and policy rewritten\n` : `mode already ${mode}\n`);
+      return 0;
+    } catch (err) {
+      if (!(err instanceof OperatorRefusal)) throw err;
+      if (values.json) process.stdout.write(JSON.stringify({ refused: err.message }) + '\n');
+      process.stderr.write(`qmcp: refused: ${err.message}\n`);
+      return 1;
+    }
+  },
+};

@@ -1,0 +1,58 @@
+import { parseArgs } from 'node:util';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { openAudit } from '../../dom0/audit/index.js';
+import { OperatorRefusal, isTierChoice, setTier } from '../../dom0/operator/index.js';
+import { Qubesd } from '../../dom0/qubesd.js';
+
+const DEFAULT_SOCKET = '/var/run/qubesd.sock';
+const USAGE = `usage: qmcp dom0 tier QUBE none|exec|net|full [--root DIR] [--qubesd-socket PATH] [--json]
+
+Sets the agent's tier over QUBE: adds the umbrella tag when missing and
+keeps exactly one elevation tag (none: the umbrella only, which is read in
+least-privilege mode and full in compat mode). Refuses dom0, sink qubes
+and tombstones. Exit 0 done, 1 refused, 2 usage.`;
+
+export const dom0TierCommand: Command = {
+  path: ['dom0', 'tier'],
+  summary: "set the agent's tier over a qube (QUBE none|exec|net|full)",
+  async run(args) {
+    let values: { root?: string; 'qubesd-socket'?: string; json?: boolean; help?: boolean };
+    let positionals: string[];
+    try {
+      ({ values, positionals } = parseArgs({
+        args,
+        options: { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+        allowPositionals: true,
+        strict: true,
+      }));
+    } catch (err) {
+      throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+    }
+    if (values.help) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    const [qube, tier, ...rest] = positionals;
+    if (qube === undefined || !isTierChoice(tier) || rest.length > 0) throw new UsageError(USAGE);
+    const root = values.root ?? '/';
+    try {
+      const r = await setTier(
+        { root, qubesd: new Qubesd(values['qubesd-socket'] ?? DEFAULT_SOCKET), audit: openAudit({ root }) },
+        qube,
+        tier,
+      );
+      if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+      else {
+        const change = r.added.length || r.removed.length ? ` (added: ${r.added.join(', ') || 'none'}; removed: ${r.removed.join(', ') || 'none'})` : ' (unchanged)';
+        process.stdout.write(`${qube}: tier ${tier}${change}\n`);
+      }
+      return 0;
+    } catch (err) {
+      if (!(err instanceof OperatorRefusal)) throw err;
+      if (values.json) process.stdout.write(JSON.stringify({ refused: err.message }) + '\n');
+      process.stderr.write(`qmcp: refused: ${err.message}\n`);
+      return 1;
+    }
+  },
+};

@@ -1,0 +1,85 @@
+/**
+ * `qmcp dom0 mode`: switches compat / least-privilege. The settings file and
+ * the policy are rewritten together from one stamped settings object, with
+ * the installer's own code, so the installed pair always matches; the
+ * services refuse every call while a pair does not.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AuditLog } from '../audit/index.js';
+import { settingsPath } from '../../shared/model/index.js';
+import type { Mode } from '../../shared/model/index.js';
+import { writeAtomic } from '../install/files.js';
+import { POLICY_FILE, SettingsError, checkPolicy, renderPolicy, stampSettings } from '../install/policy.js';
+import { OperatorRefusal } from './tier.js';
+
+export const MODES: readonly Mode[] = ['compat', 'least-privilege'];
+
+export function isMode(v: unknown): v is Mode {
+  return typeof v === 'string' && (MODES as readonly string[]).includes(v);
+}
+
+export interface ModeOps {
+  readonly root: string;
+  readonly audit: AuditLog;
+  readonly operator?: string;
+}
+
+export interface ModeResult {
+  readonly mode: Mode;
+  readonly previous: string | null;
+  readonly changed: boolean;
+}
+
+export function policyFilePath(root: string): string {
+  return join(root, 'etc', 'qubes', 'policy.d', POLICY_FILE);
+}
+
+export async function setMode(ops: ModeOps, mode: Mode): Promise<ModeResult> {
+  const record = async (result: 'ok' | 'failed', detail: string): Promise<void> => {
+    await ops.audit.operator({ principal: ops.operator ?? 'dom0', operation: 'mode', keys: [mode], result, detail });
+  };
+  const path = settingsPath(ops.root);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    const message = `settings at ${path} unreadable (${(err as Error).message}); run qmcp dom0 install first`;
+    await record('failed', message);
+    throw new OperatorRefusal(message);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    await record('failed', 'settings are not a JSON object');
+    throw new OperatorRefusal(`settings at ${path} are not a JSON object`);
+  }
+  const previousRaw = (raw as Record<string, unknown>)['mode'];
+  const previous = typeof previousRaw === 'string' ? previousRaw : null;
+  let stamped: ReturnType<typeof stampSettings>;
+  let policy: string;
+  try {
+    stamped = stampSettings({ ...(raw as Record<string, unknown>), mode });
+    policy = renderPolicy(stamped.settings);
+    checkPolicy(policy);
+  } catch (err) {
+    const message = err instanceof SettingsError ? `settings unusable: ${err.message}` : `rendered policy does not parse: ${(err as Error).message}`;
+    await record('failed', message);
+    throw new OperatorRefusal(`${message}; nothing written`);
+  }
+  const policyPath = policyFilePath(ops.root);
+  const unchanged = readOr(path) === stamped.text && readOr(policyPath) === policy;
+  if (!unchanged) {
+    // policy first: between the two writes the pair mismatches, and the services refuse (fail closed)
+    writeAtomic(policyPath, Buffer.from(policy), 0o644);
+    writeAtomic(path, Buffer.from(stamped.text), 0o644);
+  }
+  await record('ok', `${previous ?? 'unset'} -> ${mode}`);
+  return { mode, previous, changed: !unchanged };
+}
+
+function readOr(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
