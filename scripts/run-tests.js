@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every compiled test file under dist/test with Node's own test runner.
 // Arguments, if any, keep only the test files whose path contains one of them.
+// A test that hangs fails after three minutes instead of stalling the run.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -27,7 +28,7 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+  ['--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=180000', ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);
