@@ -1,28 +1,72 @@
-/** `qmcp demo [--dir DIR]`: what `npm start` runs — the simulated host with the demo fleet. */
-import { existsSync } from 'node:fs';
+/**
+ * `qmcp demo [--dir DIR] [--port PORT]`: what `npm start` runs. The simulated
+ * host with the demo fleet and qmcp installed into its dom0, and the MCP
+ * server on Streamable HTTP (localhost, a bearer token) as its principal.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { stopSignal } from '../stop-signal.js';
-import { loadFleet } from '../../sim/fleet.js';
+import { simRunner } from '../sim-principal.js';
+import { readTokenFile } from '../../principal/http-guard.js';
+import { MCP_PATH, startHttp } from '../../principal/http.js';
 import { DEMO_SETTINGS } from '../../sim/demo-settings.js';
+import { loadFleet } from '../../sim/fleet.js';
 import { startSimHost } from '../../sim/host.js';
 import { StateFileError } from '../../sim/qubesd/index.js';
+
+const HOST = '127.0.0.1';
+const DEFAULT_PORT = 8765;
 
 function defaultDir(): string {
   const state = process.env['XDG_STATE_HOME'] || join(homedir(), '.local', 'state');
   return process.env['QMCP_DEMO_DIR'] || join(state, 'qmcp', 'demo');
 }
 
+/** The demo's bearer token: made once, readable by its owner only. */
+function demoToken(dir: string): { path: string; token: string } {
+  const path = join(dir, 'mcp-token');
+  if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+  return { path, token: readTokenFile(path) };
+}
+
+function instructions(dir: string, url: string, tokenPath: string, token: string): string {
+  const qmcp = fileURLToPath(new URL('../../../../bin/qmcp.js', import.meta.url));
+  const desktop = { mcpServers: { qmcp: { command: process.execPath, args: [qmcp, 'serve', '--sim', dir] } } };
+  return [
+    '',
+    `MCP server (Streamable HTTP): ${url}   bearer token in ${tokenPath}`,
+    '',
+    'Claude Code:',
+    `  claude mcp add --transport http qmcp ${url} --header "Authorization: Bearer ${token}"`,
+    '',
+    'Claude Desktop (claude_desktop_config.json; stdio, no token needed):',
+    `  ${JSON.stringify(desktop)}`,
+    '',
+    'MCP Inspector (CLI mode, needs Node 22):',
+    `  npx -y -p node@22 -p @modelcontextprotocol/inspector mcp-inspector --cli ${url} --transport http --header "Authorization: Bearer ${token}" --method tools/list`,
+    '',
+    'Ask the agent to list its qubes, create one from ai-debian-tpl, start it and run a command in it,',
+    'then to look at vault: it cannot tell vault from a qube that does not exist.',
+    '',
+  ].join('\n');
+}
+
 export const demoCommand: Command = {
   path: ['demo'],
-  summary: 'run the demo: the simulated host with the demo fleet (what npm start runs)',
+  summary: 'run the demo: the simulated host, qmcp installed, and the MCP server on localhost (what npm start runs)',
   async run(argv: string[]): Promise<number> {
     let dir = defaultDir();
+    let port = DEFAULT_PORT;
     for (let i = 0; i < argv.length; i++) {
-      if (argv[i] === '--dir' && argv[i + 1]) dir = argv[++i] as string;
-      else throw new UsageError(`unknown argument: ${argv[i]}`);
+      const value = argv[i + 1];
+      if (argv[i] === '--dir' && value) dir = argv[++i] as string;
+      else if (argv[i] === '--port' && value && /^[0-9]{1,5}$/.test(value) && Number(value) <= 65535) port = Number(argv[++i]);
+      else throw new UsageError(`unknown argument: ${argv[i]} (usage: qmcp demo [--dir DIR] [--port PORT])`);
     }
     dir = resolve(dir);
     const log = (line: string): void => console.log(`qmcp demo: ${line}`);
@@ -38,10 +82,22 @@ export const demoCommand: Command = {
       }
       throw e;
     }
-    log(`try: npx qmcp sim qrexec --dir ${dir} --as mcp-control @adminvm qmcp.List </dev/null`);
+    const { path: tokenPath, token } = demoToken(dir);
+    const qrexec = simRunner(dir);
+    let http;
+    try {
+      http = await startHttp(qrexec, { host: HOST, port, token });
+    } catch (e) {
+      console.error(`qmcp demo: cannot listen on ${HOST}:${port} (${(e as NodeJS.ErrnoException).code ?? 'error'}); try --port`);
+      await host.close();
+      return 1;
+    }
+    console.log(instructions(dir, `http://${HOST}:${http.port}${MCP_PATH}`, tokenPath, token));
     log('Ctrl-C stops the demo; its state is kept for next time');
     const signal = await stopSignal();
     log(`${signal}: stopping`);
+    qrexec.close();
+    await http.close();
     await host.close();
     return 0;
   },

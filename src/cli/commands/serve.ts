@@ -3,17 +3,14 @@
  *   [--http HOST:PORT --token-file FILE [--allowed-host H]... [--allowed-origin O]...]`:
  * the MCP server, on stdio by default.
  */
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { readTokenFile, TokenFileError } from '../../principal/http-guard.js';
 import { startHttp } from '../../principal/http.js';
 import { QrexecRunner } from '../../principal/qrexec.js';
 import { runStdio } from '../../principal/stdio.js';
-
-/** The principal qube the simulator's socket belongs to. */
-const SIM_PRINCIPAL = 'mcp-control';
+import { simRunner } from '../sim-principal.js';
 
 interface ServeArgs {
   sim?: string;
@@ -61,13 +58,7 @@ function parseArgs(args: string[]): ServeArgs {
 }
 
 function runner(a: ServeArgs): QrexecRunner {
-  if (a.sim !== undefined) {
-    const client = fileURLToPath(new URL('../../../../bin/qrexec-client-vm', import.meta.url));
-    return new QrexecRunner({
-      client,
-      env: { ...process.env, QMCP_QREXEC_SOCKET: join(a.sim, 'qrexec', `${SIM_PRINCIPAL}.sock`) },
-    });
-  }
+  if (a.sim !== undefined) return simRunner(a.sim);
   return new QrexecRunner({ client: a.client ?? 'qrexec-client-vm' });
 }
 

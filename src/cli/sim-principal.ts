@@ -1,0 +1,16 @@
+/** The MCP server's qrexec runner when it plays the principal of a simulated host. */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { QrexecRunner } from '../principal/qrexec.js';
+
+/** The principal qube the simulator's demo and `serve --sim` act as. */
+export const SIM_PRINCIPAL = 'mcp-control';
+
+/** The simulator's drop-in qrexec-client-vm, reaching the router as the principal. */
+export function simRunner(dir: string): QrexecRunner {
+  const client = fileURLToPath(new URL('../../../bin/qrexec-client-vm', import.meta.url));
+  return new QrexecRunner({
+    client,
+    env: { ...process.env, QMCP_QREXEC_SOCKET: join(dir, 'qrexec', `${SIM_PRINCIPAL}.sock`) },
+  });
+}
