@@ -13,7 +13,7 @@ import { serviceNames } from './names.js';
 import { applyFile, sha256, statusOf, writeAtomic } from './files.js';
 import type { FileStatus, PlannedFile } from './files.js';
 import { POLICY_FILE, SettingsError, checkPolicy, defaultSettingsJson, renderPolicy, stampSettings } from './policy.js';
-import { renderWrapper } from './wrapper.js';
+import { renderReaperUnits, renderWrapper } from './wrapper.js';
 
 export interface InstallOptions {
   readonly root: string;
@@ -44,6 +44,8 @@ export class InstallError extends Error {}
 
 export const MANIFEST_PATH = 'var/lib/qmcp/manifest.json';
 export const BUNDLE_DIR = 'usr/lib/qmcp';
+export const REAPER_SERVICE = 'etc/systemd/system/qmcp-reaper.service';
+export const REAPER_TIMER = 'etc/systemd/system/qmcp-reaper.timer';
 const SETTINGS_PATH = 'etc/qmcp/settings.json';
 const DEFAULT_SOCKET = '/var/run/qubesd.sock';
 
@@ -142,11 +144,19 @@ export async function installDom0(opts: InstallOptions): Promise<InstallReport> 
   const wrapper = Buffer.from(
     renderWrapper({ root, qubesdSocket: opts.qubesdSocket ?? DEFAULT_SOCKET, node: opts.nodePath ?? process.execPath, entry }),
   );
+  const reaper = renderReaperUnits({
+    root,
+    qubesdSocket: opts.qubesdSocket ?? DEFAULT_SOCKET,
+    node: opts.nodePath ?? process.execPath,
+    entry: join(root, BUNDLE_DIR, 'dom0', 'reaper-main.js'),
+  });
   const planned: PlannedFile[] = [
     { path: `etc/qubes/policy.d/${POLICY_FILE}`, content: Buffer.from(policy), mode: 0o644 },
     ...serviceNames().map((s) => ({ path: `etc/qubes-rpc/${s}`, content: wrapper, mode: 0o755 })),
     ...bundleFiles(),
     settingsFile,
+    { path: REAPER_SERVICE, content: Buffer.from(reaper.service), mode: 0o644 },
+    { path: REAPER_TIMER, content: Buffer.from(reaper.timer), mode: 0o644 },
   ];
 
   // a settings file an earlier install created stays ours, so uninstall can remove it

@@ -1,0 +1,43 @@
+/**
+ * The reaper, run by the qmcp-reaper timer only (never by an agent's call):
+ * destroys the tombstones past their retention, with every veto of
+ * tombstones/operator.ts; an unreadable retention setting destroys nothing.
+ * Reads QMCP_ROOT and QMCP_QUBESD_SOCKET as the dom0 services do.
+ */
+import { resolve } from 'node:path';
+import { openAudit } from './audit/index.js';
+import { readWriteSettings } from './create/settings.js';
+import { Qubesd } from './qubesd.js';
+import { reapTombstones } from './tombstones/operator.js';
+
+const DEFAULT_SOCKET = '/var/run/qubesd.sock';
+
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const root = resolve(env['QMCP_ROOT'] || '/');
+  const say = (line: string): void => {
+    process.stdout.write(`${JSON.stringify(line).slice(1, -1)}\n`);
+  };
+  const result = await reapTombstones(
+    {
+      qubesd: new Qubesd(env['QMCP_QUBESD_SOCKET'] || DEFAULT_SOCKET),
+      settings: readWriteSettings(root, (m) => say(`settings: ${m}`)),
+      audit: openAudit({ root }),
+      operator: 'qmcp-reaper',
+    },
+    new Date(),
+  );
+  if (result.refused) say(`nothing destroyed: ${result.refused}`);
+  for (const name of result.reaped) say(`reaped ${name}`);
+  for (const k of result.kept) say(`kept ${k.name}: ${k.reason}`);
+  return result.refused ? 1 : 0;
+}
+
+main().then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (err: unknown) => {
+    process.stderr.write(`qmcp-reaper: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,62 @@
+// The reaper runs from the systemd unit install writes, exactly as the timer
+// would start it, against a simulated host.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REAPER_SERVICE, REAPER_TIMER } from '../../src/dom0/install/index.js';
+import { dom0Root, startSimHost } from '../../src/sim/host.js';
+
+const GiB = 1024 ** 3;
+
+/** Environment= and ExecStart= of a unit, unquoted as systemd would. */
+function unitCommand(unit: string): { env: Record<string, string>; argv: string[] } {
+  const words = (line: string): string[] => [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => (m[1] as string).replace(/\\(.)/g, '$1'));
+  const env: Record<string, string> = {};
+  let argv: string[] = [];
+  for (const line of unit.split('\n')) {
+    if (line.startsWith('Environment=')) {
+      const [kv] = words(line.slice('Environment='.length));
+      const eq = (kv as string).indexOf('=');
+      env[(kv as string).slice(0, eq)] = (kv as string).slice(eq + 1);
+    } else if (line.startsWith('ExecStart=')) argv = words(line.slice('ExecStart='.length));
+  }
+  return { env, argv };
+}
+
+test('the installed reaper timer runs the reaper, which destroys only tombstones past retention', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qmcp-reaper-'));
+  const old = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 19).replace(/[-:]/g, '') + 'Z';
+  const recent = new Date(Date.now() - 3_600_000).toISOString().slice(0, 19).replace(/[-:]/g, '') + 'Z';
+  const host = await startSimHost({
+    dir,
+    install: true,
+    initialSettings: { principal: 'mcp-control', mode: 'least-privilege', poolCapBytes: 100 * GiB, privateCapBytes: 4 * GiB, tombstoneRetentionDays: 7 },
+    fleet: {
+      qubes: [
+        { name: 'tpl', klass: 'TemplateVM', label: 'black' },
+        { name: 'mcp-control', klass: 'AppVM', template: 'tpl', label: 'red' },
+        { name: 'ai-old', klass: 'AppVM', template: 'tpl', label: 'red', tags: [`qmcp-tombstone-${old}`, 'qmcp-owner-mcp-control'] },
+        { name: 'ai-recent', klass: 'AppVM', template: 'tpl', label: 'red', tags: [`qmcp-tombstone-${recent}`, 'qmcp-owner-mcp-control'] },
+      ],
+    },
+  });
+  try {
+    const root = dom0Root(dir);
+    assert.match(readFileSync(join(root, REAPER_TIMER), 'utf8'), /OnCalendar=hourly/);
+    const { env, argv } = unitCommand(readFileSync(join(root, REAPER_SERVICE), 'utf8'));
+    assert.equal(env['QMCP_ROOT'], root);
+    // Asynchronously: the simulated qubesd it calls lives in this very process.
+    const run = await promisify(execFile)(argv[0] as string, argv.slice(1), { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 60_000 });
+    assert.match(run.stdout, /^reaped ai-old$/m);
+    assert.match(run.stdout, /^kept ai-recent: within retention$/m);
+    assert.equal(host.qubesd.app.vms.has('ai-old'), false);
+    assert.equal(host.qubesd.app.vms.has('ai-recent'), true);
+  } finally {
+    await host.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
