@@ -11,6 +11,7 @@ import { createMcpHandler } from '@modelcontextprotocol/server';
 import { bearerMatches, defaultAllowedHosts, tokenDigest } from './http-guard.js';
 import type { QrexecRunner } from './qrexec.js';
 import { createServer } from './server.js';
+import type { CallObserver } from './tool.js';
 
 export interface HttpOptions {
   readonly host: string;
@@ -22,6 +23,8 @@ export interface HttpOptions {
   readonly allowedOrigins?: readonly string[];
   readonly maxBodyBytes?: number;
   readonly maxConcurrentRequests?: number;
+  /** Told of every tool call and how it ended; reporting only. */
+  readonly onCall?: CallObserver;
 }
 
 export const MCP_PATH = '/mcp';
@@ -89,7 +92,7 @@ export async function startHttp(qrexec: QrexecRunner, options: HttpOptions): Pro
   const origins = new Set(options.allowedOrigins ?? []);
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const maxConcurrent = options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT;
-  const handler = createMcpHandler(() => createServer(qrexec), {
+  const handler = createMcpHandler(() => createServer(qrexec, { onCall: options.onCall }), {
     legacy: 'stateless',
     maxRequestBodySize: maxBody,
     onerror: () => undefined,

@@ -26,6 +26,42 @@ export interface ToolSpec<I extends z.ZodObject = z.ZodObject, O extends z.ZodOb
   run(input: z.output<I>, ctx: CallContext): Promise<unknown>;
 }
 
+/** How a call ended, as reported to an observer. */
+export type CallVerdict = 'ok' | 'refused' | 'error';
+
+/**
+ * Told of every call after its result is made: the tool, the qube names the
+ * agent sent and how it ended. It only reports; it can change nothing, and
+ * whatever it throws is dropped.
+ */
+export type CallObserver = (tool: string, target: string, verdict: CallVerdict) => void;
+
+/** The argument fields that name qubes, in the order they are reported. */
+const NAME_FIELDS = ['qube', 'name', 'source', 'target', 'disposable_template', 'template'] as const;
+
+/** The qube names a call's arguments carry, as sent, space-separated. */
+export function callTarget(args: unknown): string {
+  if (typeof args !== 'object' || args === null) return '';
+  const record = args as Record<string, unknown>;
+  return NAME_FIELDS.map((k) => record[k])
+    .filter((v): v is string => typeof v === 'string')
+    .join(' ');
+}
+
+export function verdictOf(result: CallToolResult): CallVerdict {
+  if (result === REFUSAL) return 'refused';
+  return result.isError === true ? 'error' : 'ok';
+}
+
+function report(onCall: CallObserver | undefined, tool: string, args: unknown, result: CallToolResult): void {
+  if (onCall === undefined) return;
+  try {
+    onCall(tool, callTarget(args), verdictOf(result));
+  } catch {
+    // an observer has no say in the call
+  }
+}
+
 /** Heartbeat period of progress notifications; their text never varies. */
 const PROGRESS_PERIOD_MS = 2_000;
 const PROGRESS_TEXT = 'working';
@@ -64,7 +100,7 @@ export async function runTool<I extends z.ZodObject, O extends z.ZodObject>(
   }
 }
 
-export function registerTool(server: McpServer, qrexec: QrexecRunner, spec: ToolSpec): void {
+export function registerTool(server: McpServer, qrexec: QrexecRunner, spec: ToolSpec, onCall?: CallObserver): void {
   server.registerTool(
     spec.name,
     {
@@ -77,7 +113,9 @@ export function registerTool(server: McpServer, qrexec: QrexecRunner, spec: Tool
     async (args: unknown, ctx: ServerContext): Promise<CallToolResult> => {
       const stop = spec.long === true ? startProgress(ctx) : () => undefined;
       try {
-        return await runTool(spec, args as z.output<typeof spec.input>, { qrexec, signal: ctx.mcpReq.signal });
+        const result = await runTool(spec, args as z.output<typeof spec.input>, { qrexec, signal: ctx.mcpReq.signal });
+        report(onCall, spec.name, args, result);
+        return result;
       } finally {
         stop();
       }

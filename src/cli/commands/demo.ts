@@ -14,6 +14,7 @@ import { stopSignal } from '../stop-signal.js';
 import { simRunner } from '../sim-principal.js';
 import { readTokenFile } from '../../principal/http-guard.js';
 import { MCP_PATH, startHttp } from '../../principal/http.js';
+import type { CallVerdict } from '../../principal/tool.js';
 import { DEMO_SETTINGS } from '../../sim/demo-settings.js';
 import { loadFleet } from '../../sim/fleet.js';
 import { startSimHost } from '../../sim/host.js';
@@ -52,6 +53,7 @@ function instructions(dir: string, url: string, tokenPath: string, token: string
     '',
     'Ask the agent to list its qubes, create one from ai-debian-tpl, start it and run a command in it,',
     'then to look at vault: it cannot tell vault from a qube that does not exist.',
+    'Each tool call is logged below: the tool, the qube names the agent sent, and ok, refused or error.',
     '',
   ].join('\n');
 }
@@ -86,7 +88,9 @@ export const demoCommand: Command = {
     const qrexec = simRunner(dir);
     let http;
     try {
-      http = await startHttp(qrexec, { host: HOST, port, token });
+      // one line per call: the names are what the agent sent, already held to Qubes' name syntax
+      const onCall = (tool: string, target: string, verdict: CallVerdict): void => log(['call', tool, target, verdict].filter((w) => w !== '').join(' '));
+      http = await startHttp(qrexec, { host: HOST, port, token, onCall });
     } catch (e) {
       console.error(`qmcp demo: cannot listen on ${HOST}:${port} (${(e as NodeJS.ErrnoException).code ?? 'error'}); try --port`);
       await host.close();

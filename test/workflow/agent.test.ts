@@ -1,0 +1,194 @@
+/**
+ * The agent's whole workflow through MCP, as an agent sees it: the SDK's own
+ * client over stdio against `qmcp serve --sim`, on the demo fleet with qmcp
+ * installed in the simulated dom0. Every result is kept, to check at the end
+ * that none ever named a qube outside the sandbox.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/server';
+import { REFUSAL } from '../../src/principal/results.js';
+import { createServer } from '../../src/principal/server.js';
+import type { CallVerdict } from '../../src/principal/tool.js';
+import { simRunner } from '../../src/cli/sim-principal.js';
+import { demoFleet } from '../../src/sim/demo-fleet.js';
+import { DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
+import { dom0Root, startSimHost, type SimHost } from '../../src/sim/host.js';
+import { findBwrap } from '../../src/sim/sandbox/index.js';
+
+const QMCP = fileURLToPath(new URL('../../../bin/qmcp.js', import.meta.url));
+const run = promisify(execFile);
+
+/** The operator's qubes, and dom0: no result may ever carry these names. */
+const OUTSIDE = /\b(vault|work|personal|dom0)\b/;
+
+const needsBwrap = { skip: findBwrap() === undefined ? 'needs bwrap' : false };
+
+interface RunResult {
+  exit_status: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('the agent workflow through MCP', () => {
+  let dir: string;
+  let host: SimHost;
+  let client: Client;
+  const seen: string[] = [];
+
+  async function call(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+    const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
+    seen.push(JSON.stringify(result));
+    return result;
+  }
+
+  async function succeed<T>(name: string, args: Record<string, unknown>): Promise<T> {
+    const result = await call(name, args);
+    assert.notEqual(result.isError, true, `${name}: ${JSON.stringify(result.content)}`);
+    return result.structuredContent as T;
+  }
+
+  async function names(): Promise<string[]> {
+    return (await succeed<{ qubes: { name: string }[] }>('qube_list', {})).qubes.map((q) => q.name);
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'qmcp-workflow-'));
+    host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: DEMO_SETTINGS });
+    client = new Client({ name: 'workflow', version: '0' });
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [QMCP, 'serve', '--sim', dir], stderr: 'ignore' }));
+  });
+  after(async () => {
+    await client?.close();
+    await host?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('lists its sandbox', async () => {
+    const list = await names();
+    for (const n of ['ai-debian-tpl', 'ai-dvm', 'ai-exec-box', 'ai-sandbox']) assert.ok(list.includes(n), n);
+    // the reads whose raw Qubes form names outside qubes: properties, devices, pool use
+    for (const n of ['ai-dvm', 'ai-net-box', 'ai-egress']) await succeed('qube_info', { name: n });
+    await succeed('device_list', {});
+    await succeed('pool_figures', {});
+  });
+
+  it('creates, starts, writes, runs, copies, clones and runs once in a disposable', needsBwrap, async () => {
+    const created = await succeed<{ name: string; template?: string }>('qube_create', { name: 'ai-new', template: 'ai-debian-tpl' });
+    assert.equal(created.name, 'ai-new');
+    assert.ok((await names()).includes('ai-new'));
+    await succeed('qube_info', { name: 'ai-new' });
+
+    assert.deepEqual(await succeed('qube_start', { name: 'ai-new' }), { name: 'ai-new', state: 'Running' });
+    assert.deepEqual(await succeed('qube_write_file', { qube: 'ai-new', path: '/root/note.txt', content: 'hello from the agent\n' }), {
+      path: '/root/note.txt',
+      size: 21,
+    });
+    const read = await succeed<RunResult>('qube_run', { qube: 'ai-new', shell: 'tr a-z A-Z < /root/note.txt' });
+    assert.deepEqual([read.exit_status, read.stdout], [0, 'HELLO FROM THE AGENT\n']);
+
+    await succeed('qube_start', { name: 'ai-exec-box' });
+    assert.deepEqual(await succeed('qube_copy', { source: 'ai-new', target: 'ai-exec-box', paths: ['/root/note.txt'] }), {
+      source: 'ai-new',
+      target: 'ai-exec-box',
+      copied: 1,
+    });
+    // files land in the default user's home, as qvm-copy-to-vm does; commands run as root
+    const landed = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', argv: ['cat', '/home/user/QubesIncoming/ai-new/note.txt'] });
+    assert.deepEqual([landed.exit_status, landed.stdout], [0, 'hello from the agent\n']);
+
+    const clone = await succeed<{ name: string }>('qube_clone', { source: 'ai-full-box', name: 'ai-copy' });
+    assert.equal(clone.name, 'ai-copy');
+    assert.ok((await names()).includes('ai-copy'));
+
+    const once = await succeed<RunResult & { name: string; removed: boolean }>('qube_run_disposable', {
+      disposable_template: 'ai-dvm',
+      name: 'ai-once',
+      argv: ['hostname'],
+    });
+    assert.deepEqual([once.exit_status, once.stdout, once.name, once.removed], [0, 'ai-once\n', 'ai-once', true]);
+    assert.ok(!(await names()).includes('ai-once'));
+  });
+
+  it('removes a qube, and sees it again once the operator restores it', async () => {
+    // removal needs the full tier, which the demo's qubes are not born with
+    assert.equal(JSON.stringify(await call('qube_remove', { name: 'ai-new' })), JSON.stringify(REFUSAL));
+    assert.deepEqual(await succeed('qube_remove', { name: 'ai-full-box' }), { name: 'ai-full-box', removed: true });
+    assert.ok(!(await names()).includes('ai-full-box'));
+    assert.equal(JSON.stringify(await call('qube_state', { name: 'ai-full-box' })), JSON.stringify(REFUSAL));
+
+    await run(process.execPath, [QMCP, 'dom0', 'tombstones', 'restore', 'ai-full-box', '--root', dom0Root(dir), '--qubesd-socket', host.qubesd.socketPath]);
+    assert.ok((await names()).includes('ai-full-box'));
+    assert.deepEqual(await succeed('qube_state', { name: 'ai-full-box' }), { name: 'ai-full-box', state: 'Halted' });
+  });
+
+  it('cannot tell vault from a qube that does not exist', async () => {
+    const probes: [string, (q: string) => Record<string, unknown>][] = [
+      ['qube_info', (q) => ({ name: q })],
+      ['qube_state', (q) => ({ name: q })],
+      ['qube_start', (q) => ({ name: q })],
+      ['qube_remove', (q) => ({ name: q })],
+      ['qube_run', (q) => ({ qube: q, argv: ['id'] })],
+      ['qube_read_file', (q) => ({ qube: q, path: '/etc/hostname' })],
+      ['qube_write_file', (q) => ({ qube: q, path: '/root/x', content: 'x' })],
+      ['qube_copy', (q) => ({ source: 'ai-exec-box', target: q, paths: ['/etc/hostname'] })],
+      ['qube_clone', (q) => ({ source: q, name: 'ai-stolen' })],
+      ['qube_create', (q) => ({ name: 'ai-other', template: q })],
+      ['firewall_get', (q) => ({ name: q })],
+    ];
+    for (const [tool, args] of probes) {
+      const vault = JSON.stringify(await call(tool, args('vault')));
+      const absent = JSON.stringify(await call(tool, args('ai-nothing-here')));
+      assert.equal(vault, absent, tool);
+      // a refused copy is seen by the copier inside the source qube, which reports it as its own failure
+      if (tool !== 'qube_copy') assert.equal(vault, JSON.stringify(REFUSAL), tool);
+    }
+    assert.ok(!(await names()).includes('ai-stolen'));
+  });
+
+  it('never names an outside qube in any result', () => {
+    assert.ok(seen.length > 20);
+    for (const text of seen) assert.doesNotMatch(text, OUTSIDE);
+  });
+
+  it('reports every call to an observer without changing its result', async () => {
+    const calls: string[] = [];
+    const runner = simRunner(dir);
+    const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
+    await createServer(runner, {
+      onCall: (tool: string, target: string, verdict: CallVerdict) => {
+        calls.push(`${tool} ${target} ${verdict}`);
+        throw new Error('an observer cannot fail a call');
+      },
+    }).connect(serverSide);
+    const observed = new Client({ name: 'observed', version: '0' });
+    await observed.connect(clientSide);
+    try {
+      const state = await observed.callTool({ name: 'qube_state', arguments: { name: 'ai-sandbox' } });
+      assert.deepEqual(state.structuredContent, { name: 'ai-sandbox', state: 'Halted' });
+      assert.equal(JSON.stringify(await observed.callTool({ name: 'qube_state', arguments: { name: 'vault' } })), JSON.stringify(REFUSAL));
+      const down = await observed.callTool({ name: 'qube_shutdown', arguments: { name: 'ai-dvm' } });
+      assert.equal(down.isError, true);
+      await observed.callTool({ name: 'qube_list', arguments: {} });
+      await observed.callTool({ name: 'qube_copy', arguments: { source: 'ai-sandbox', target: 'vault', paths: ['/x'] } });
+      assert.deepEqual(calls, [
+        'qube_state ai-sandbox ok',
+        'qube_state vault refused',
+        'qube_shutdown ai-dvm error',
+        'qube_list  ok',
+        'qube_copy ai-sandbox vault refused',
+      ]);
+    } finally {
+      await observed.close();
+      runner.close();
+    }
+  });
+});
