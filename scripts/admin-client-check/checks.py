@@ -413,11 +413,18 @@ def check_create_remove() -> None:
 
 def check_devices() -> None:
     # Block devices are read from the backend's QubesDB, so a halted backend
-    # exposes none (qubes/ext/block.py, device-list:block).
+    # exposes none (qubes/ext/block.py, device-list:block). Earlier checks
+    # started the backend as a netvm, so stop it first; --force because
+    # qubes still use it as their netvm.
+    expect('qvm-shutdown --wait --force BACKEND', ['qvm-shutdown', '--wait', '--force',
+                                                   BLOCK_BACKEND], status(0),
+           state_of(BLOCK_BACKEND, 'Halted'))
     expect('qvm-device block list (backend halted)', ['qvm-device', 'block', 'list'],
            status(0), stdout_is(''))
-    expect('qvm-start VM (for attach)', ['qvm-start', APPVM], status(0),
+    expect('qvm-start BACKEND', ['qvm-start', BLOCK_BACKEND], status(0),
            state_of(BLOCK_BACKEND, 'Running'))
+    expect('qvm-start VM (for attach)', ['qvm-start', APPVM], status(0),
+           state_of(APPVM, 'Running'))
     expect('qvm-device block list', ['qvm-device', 'block', 'list'], status(0),
            column_has(0, BLOCK_DEVICE), stdout_contains(BLOCK_DESCRIPTION))
     expect('qvm-device block attach VM DEV', ['qvm-device', 'block', 'attach', APPVM, BLOCK_DEVICE],
