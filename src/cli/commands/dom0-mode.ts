@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { parseCli } from '../args.js';
 import { openAudit } from '../../dom0/audit/index.js';
 import { OperatorRefusal, isMode, setMode } from '../../dom0/operator/index.js';
 
@@ -15,18 +15,7 @@ export const dom0ModeCommand: Command = {
   path: ['dom0', 'mode'],
   summary: 'switch compat / least-privilege (settings and policy together)',
   async run(args) {
-    let values: { root?: string; json?: boolean; help?: boolean };
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({
-        args,
-        options: { root: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-        allowPositionals: true,
-        strict: true,
-      }));
-    } catch (err) {
-      throw new UsageError(`${(err as Error).message}\n${USAGE}`);
-    }
+    const { values, positionals } = parseCli(args, { root: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
     if (values.help) {
       process.stdout.write(USAGE + '\n');
       return 0;

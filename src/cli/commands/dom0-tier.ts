@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { parseCli } from '../args.js';
 import { openAudit } from '../../dom0/audit/index.js';
 import { OperatorRefusal, isTierChoice, setTier } from '../../dom0/operator/index.js';
 import { Qubesd } from '../../dom0/qubesd.js';
@@ -17,18 +17,7 @@ export const dom0TierCommand: Command = {
   path: ['dom0', 'tier'],
   summary: "set the agent's tier over a qube (QUBE none|exec|net|full)",
   async run(args) {
-    let values: { root?: string; 'qubesd-socket'?: string; json?: boolean; help?: boolean };
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({
-        args,
-        options: { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-        allowPositionals: true,
-        strict: true,
-      }));
-    } catch (err) {
-      throw new UsageError(`${(err as Error).message}\n${USAGE}`);
-    }
+    const { values, positionals } = parseCli(args, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
     if (values.help) {
       process.stdout.write(USAGE + '\n');
       return 0;

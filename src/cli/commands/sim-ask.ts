@@ -2,28 +2,14 @@
 import { resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { parseCli } from '../args.js';
 import type { AskControlReply, AskControlRequest } from '../../sim/qrexec/asks.js';
 import { askControl } from '../../sim/qrexec/asks.js';
 import { routerPaths } from '../../sim/qrexec/router.js';
 
 function parseArgs(args: string[]): { dir: string; req: AskControlRequest } {
-  let dir: string | undefined;
-  let target: string | undefined;
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--dir') dir = value();
-    else if (a.startsWith('--dir=')) dir = a.slice(6);
-    else if (a === '--target') target = value();
-    else if (a.startsWith('--target=')) target = a.slice(9);
-    else if (a.startsWith('-')) throw new UsageError(`unknown option: ${a}`);
-    else positional.push(a);
-  }
+  const { values, positionals: positional } = parseCli(args, { dir: { type: 'string' }, target: { type: 'string' } });
+  const { dir, target } = values;
   if (!dir) throw new UsageError('--dir DIR is required');
   const [op, id, ...extra] = positional;
   if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra[0]}`);

@@ -2,6 +2,7 @@
 import { join, resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { parseCli } from '../args.js';
 import { qrexecCall } from '../../sim/qrexec/client.js';
 
 interface Args {
@@ -12,26 +13,8 @@ interface Args {
 }
 
 function parseArgs(args: string[]): Args {
-  let dir: string | undefined;
-  let as: string | undefined;
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--dir') dir = value();
-    else if (a.startsWith('--dir=')) dir = a.slice(6);
-    else if (a === '--as') as = value();
-    else if (a.startsWith('--as=')) as = a.slice(5);
-    else if (a === '--') {
-      positional.push(...args.slice(i + 1));
-      break;
-    } else if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option: ${a}`);
-    else positional.push(a);
-  }
+  const { values, positionals: positional } = parseCli(args, { dir: { type: 'string' }, as: { type: 'string' } });
+  const { dir, as } = values;
   if (!dir) throw new UsageError('--dir DIR is required');
   if (!as) throw new UsageError('--as QUBE is required');
   if (as === 'dom0' || as.includes('/')) throw new UsageError('--as must name a qube other than dom0');
