@@ -102,6 +102,8 @@ export async function inQubeCall<T>(
     return decode(stdout);
   } catch (e) {
     if (e instanceof InQubeError) {
+      // qrexec refused a call the service made (a copy to a qube outside the mesh, or none at all)
+      if (e.code === 'refused') throw new Refused();
       const text = INQUBE_ERRORS[e.code];
       if (text !== undefined) throw new Actionable(text);
     }

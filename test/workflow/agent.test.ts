@@ -148,8 +148,7 @@ describe('the agent workflow through MCP', () => {
       const vault = JSON.stringify(await call(tool, args('vault')));
       const absent = JSON.stringify(await call(tool, args('ai-nothing-here')));
       assert.equal(vault, absent, tool);
-      // a refused copy is seen by the copier inside the source qube, which reports it as its own failure
-      if (tool !== 'qube_copy') assert.equal(vault, JSON.stringify(REFUSAL), tool);
+      assert.equal(vault, JSON.stringify(REFUSAL), tool);
     }
     assert.ok(!(await names()).includes('ai-stolen'));
   });
