@@ -135,7 +135,7 @@ export interface CallResult {
 export const REFUSED: CallResult = { status: 126, stdout: '', stderr: 'Request refused\n' };
 
 export interface CallOptions {
-  fault?: (step: string) => void;
+  fault?: (step: string) => void | Promise<void>;
   now?: Date;
   caller?: string;
 }

@@ -6,18 +6,20 @@ import { auditLogPath } from '../../src/dom0/audit/index.js';
 import { REFUSED, auditValid, call, names, startHost } from './helpers.js';
 
 const STEPS = ['created', 'hidden', 'stripped', 'configured', 'tagged', 'verified', 'umbrella'];
-const PATHS: [string, unknown][] = [
-  ['qmcp.Create+', { name: 'ai-f', template: 'ai-tpl' }],
-  ['qmcp.Clone+ai-box', { name: 'ai-f' }],
-  ['qmcp.CreateDisposable+ai-dvm', { name: 'ai-f' }],
+const DISPOSABLE_STEPS = ['source-marked', ...STEPS.slice(0, 2), 'source-unmarked', ...STEPS.slice(2)];
+const PATHS: [string, unknown, string[]][] = [
+  ['qmcp.Create+', { name: 'ai-f', template: 'ai-tpl' }, STEPS],
+  ['qmcp.Clone+ai-box', { name: 'ai-f' }, STEPS],
+  ['qmcp.CreateDisposable+ai-dvm', { name: 'ai-f' }, DISPOSABLE_STEPS],
 ];
 
 test('rollback: a fault at any step of any create path leaves nothing behind', async () => {
   const h = await startHost();
   try {
     const before = names(h);
-    for (const [full, payload] of PATHS) {
-      for (const step of STEPS) {
+    const dvmt = JSON.stringify(h.vm('ai-dvm'));
+    for (const [full, payload, steps] of PATHS) {
+      for (const step of steps) {
         const r = await call(h, full, payload, {
           fault: (s) => {
             if (s === step) throw new Error(`injected at ${s}`);
@@ -25,11 +27,12 @@ test('rollback: a fault at any step of any create path leaves nothing behind', a
         });
         assert.deepEqual(r, REFUSED, `${full} at ${step}`);
         assert.deepEqual(names(h), before, `${full} at ${step}`);
+        assert.equal(JSON.stringify(h.vm('ai-dvm')), dvmt, `the disposable template is unmarked again after ${full} at ${step}`);
       }
     }
     assert.equal(await auditValid(h), true);
     const log = readFileSync(auditLogPath(h.root), 'utf8');
-    assert.equal(log.split('\n').filter((l) => l.includes('"failed"')).length, PATHS.length * STEPS.length);
+    assert.equal(log.split('\n').filter((l) => l.includes('"failed"')).length, PATHS.reduce((n, p) => n + p[2].length, 0));
     // The same calls without faults succeed, so the faults, not the requests, were refused.
     assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-f', template: 'ai-tpl' })).status, 0);
   } finally {

@@ -30,8 +30,13 @@ export interface BirthPlan {
   readonly netvm: string | null;
   /** The default_dispvm to set: a qube name, or null for none. */
   readonly defaultDispvm: string | null;
-  /** The platform may give the umbrella at birth (disposables): hold the qube unstartable meanwhile. */
-  readonly holdHalted: boolean;
+  /**
+   * The platform copies the source's tags and features into the new qube
+   * (disposables): the source is marked hidden and held for the moment of
+   * making, so the qube is born hidden and unstartable, and the new qube is
+   * held halted until complete.
+   */
+  readonly inheritsFromSource: boolean;
   /** What the new qube is expected to add, checked before anything is made. */
   readonly estimate: Footprint;
   /** Makes the qube; resolves to its name. */
@@ -46,6 +51,9 @@ export interface BirthContext {
   readonly settings: WriteSettings;
   readonly deps: WriteDeps;
 }
+
+const HOLD_FEATURE = 'prohibit-start';
+const HOLD_REASON = 'qmcp: incomplete';
 
 /** An error whose name the runner records as the failure class in the audit log. */
 class RollbackFailed extends Error {
@@ -119,38 +127,105 @@ async function rollback(c: BirthContext, name: string): Promise<void> {
   throw new RollbackFailed(name);
 }
 
+async function featureValue(q: Qubesd, name: string, feature: string): Promise<string | null> {
+  try {
+    return await q.call('admin.vm.feature.Get', name, feature);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Qubes tags every qube dom0 creates with the tags in dom0's
+ * `tag-created-vm-with` feature; one of ours there would make a qube
+ * visible (or tiered) before it is complete, so such a host creates nothing.
+ */
+async function refuseControlledCreatorTags(c: BirthContext): Promise<void> {
+  const { scope } = c.settings;
+  const controlled = new Set([scope.umbrella, scope.sink]);
+  const extra = (await featureValue(c.qubesd, 'dom0', 'tag-created-vm-with')) ?? '';
+  const bad = extra.split(/\s+/).filter((t) => controlled.has(t));
+  if (bad.length > 0) {
+    c.deps.log(`create refused: dom0's tag-created-vm-with names ${bad.join(', ')}`);
+    throw new Refusal('tag-created-vm-with names a controlled tag');
+  }
+}
+
+/**
+ * Marks the source hidden and held, so what the platform copies from it is
+ * born hidden and held. Returns the undo, and the source's own hold value
+ * (the new qube keeps that once complete). A crash in between leaves the
+ * source marked: the loud half-state doctor reports.
+ */
+async function markSource(c: BirthContext, source: string): Promise<{ unmark(): Promise<void>; ownHold: string | null }> {
+  const ownHold = await featureValue(c.qubesd, source, HOLD_FEATURE);
+  await addTag(c.qubesd, source, c.settings.incomplete);
+  if (ownHold === null) await c.qubesd.call('admin.vm.feature.Set', source, HOLD_FEATURE, HOLD_REASON);
+  return {
+    ownHold,
+    async unmark() {
+      if (ownHold === null) await c.qubesd.call('admin.vm.feature.Remove', source, HOLD_FEATURE);
+      await c.qubesd.call('admin.vm.tag.Remove', source, c.settings.incomplete);
+    },
+  };
+}
+
+/** After a failed make, the source is unmarked; if even that fails, it stays hidden and held, and says so. */
+async function unmarkOrReport(c: BirthContext, sourceName: string, source: { unmark(): Promise<void> }): Promise<void> {
+  try {
+    await source.unmark();
+  } catch (err) {
+    c.deps.log(`create: unmarking ${sourceName} failed, it stays hidden and held: ${(err as Error).message}`);
+  }
+}
+
 /** Runs the pipeline; resolves to the new qube's name once it is complete and visible. */
 export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<string> {
   const { qubesd, settings, deps } = c;
   if (settings.poolCap === null || settings.privateCap === null) throw new Refusal('caps setting unusable');
   if (settings.restrictionTags === null) throw new Refusal('restriction tags setting unusable');
-  const fault = (step: string): void => deps.fault?.(step);
+  const fault = async (step: string): Promise<void> => {
+    await deps.fault?.(step);
+  };
 
   const lock = await acquireBudgetLock(deps.root, deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
   if (!lock) throw new Refusal('budget lock busy');
   let name: string | null = null;
+  let source: Awaited<ReturnType<typeof markSource>> | null = null;
+  let sourceHold: string | null = null;
   try {
     if (!withinCaps(settings, await used(qubesd, settings, ownerTag(c.principal)), plan.estimate)) {
       throw new ActionableError('over-budget', 'the disk budget has no room for this qube');
     }
+    await refuseControlledCreatorTags(c);
+    if (plan.inheritsFromSource) {
+      source = await markSource(c, plan.source.name);
+      sourceHold = source.ownHold;
+      await fault('source-marked');
+    }
     name = await plan.make();
-    fault('created');
+    await fault('created');
     // Hidden first: the platform may already have given it the umbrella.
     await addTag(qubesd, name, settings.incomplete);
-    if (plan.holdHalted) await qubesd.call('admin.vm.feature.Set', name, 'prohibit-start', 'qmcp: incomplete');
-    fault('hidden');
+    if (plan.inheritsFromSource) await qubesd.call('admin.vm.feature.Set', name, HOLD_FEATURE, HOLD_REASON);
+    await fault('hidden');
+    if (source) {
+      await source.unmark();
+      source = null;
+      await fault('source-unmarked');
+    }
 
     const want = birthTags(plan.source, settings, c.principal, plan.keepPropagating);
     for (const t of await readTags(qubesd, name)) {
       if (t === settings.incomplete || isPlatformProvenance(t) || want.has(t)) continue;
       await qubesd.call('admin.vm.tag.Remove', name, t);
     }
-    fault('stripped');
+    await fault('stripped');
 
     await setVmProp(qubesd, name, 'netvm', plan.netvm);
     await setVmProp(qubesd, name, 'default_dispvm', plan.defaultDispvm);
     await plan.configure(name);
-    fault('configured');
+    await fault('configured');
 
     const made = await footprint(qubesd, name);
     if (!withinCaps(settings, await used(qubesd, settings, ownerTag(c.principal), name), made)) {
@@ -158,14 +233,18 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
     }
 
     for (const t of want) await addTag(qubesd, name, t);
-    fault('tagged');
+    await fault('tagged');
     await verify(c, name, plan, new Set([...want, settings.incomplete]));
-    fault('verified');
+    await fault('verified');
 
     // The umbrella last; the qube turns visible when the hiding marker goes.
     await addTag(qubesd, name, settings.scope.umbrella);
-    fault('umbrella');
-    if (plan.holdHalted) await qubesd.call('admin.vm.feature.Remove', name, 'prohibit-start');
+    await fault('umbrella');
+    if (plan.inheritsFromSource) {
+      // The source's own hold, if it had one, is the new qube's inheritance to keep.
+      if (sourceHold === null) await qubesd.call('admin.vm.feature.Remove', name, HOLD_FEATURE);
+      else await qubesd.call('admin.vm.feature.Set', name, HOLD_FEATURE, sourceHold);
+    }
     await qubesd.call('admin.vm.tag.Remove', name, settings.incomplete);
     if (!sameTags(await readTags(qubesd, name), new Set([...want, settings.scope.umbrella]))) {
       throw new Error('final tags read back differ');
@@ -173,6 +252,7 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
     return name;
   } catch (err) {
     if (name !== null) await rollback(c, name);
+    if (source) await unmarkOrReport(c, plan.source.name, source);
     throw err;
   } finally {
     await lock.release();

@@ -12,8 +12,8 @@ export interface WriteDeps {
   /** The operator's journal. */
   log(message: string): void;
   now(): Date;
-  /** Test seam: called at each named step of a create; a throw is an injected fault. */
-  fault?(step: string): void;
+  /** Test seam: awaited at each named step of a create; a throw (or rejection) is an injected fault. */
+  fault?(step: string): void | Promise<void>;
   /** How long to wait for the budget lock before refusing, ms. */
   readonly lockWaitMs?: number;
 }

@@ -98,7 +98,7 @@ export function cloneService(deps: WriteDeps): ServiceSpec<CloneInput> {
           keepPropagating: true,
           netvm,
           defaultDispvm,
-          holdHalted: false,
+          inheritsFromSource: false,
           estimate: await footprint(qubesd, source.name),
           async make() {
             await qubesd.call(`admin.vm.Create.${source.klass}`, 'dom0', template ?? '', `name=${input.name} label=${label}`);

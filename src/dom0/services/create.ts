@@ -40,7 +40,7 @@ export function appVmService(deps: WriteDeps, operation: string, dispTemplate: b
           keepPropagating: false,
           netvm,
           defaultDispvm,
-          holdHalted: false,
+          inheritsFromSource: false,
           estimate: { total: 0, privateSize: 0 },
           async make() {
             await qubesd.call('admin.vm.Create.AppVM', 'dom0', source.name, `name=${input.name} label=${label}`);

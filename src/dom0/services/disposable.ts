@@ -50,7 +50,7 @@ export function disposableService(deps: WriteDeps): ServiceSpec<DisposableInput>
           keepPropagating: false,
           netvm,
           defaultDispvm,
-          holdHalted: true,
+          inheritsFromSource: true,
           estimate: { total: 0, privateSize: 0 },
           async make() {
             await qubesd.call('admin.vm.Create.DispVM', 'dom0', source.name, `name=${input.name} label=${label}`);
