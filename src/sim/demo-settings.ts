@@ -1,7 +1,8 @@
 /**
  * Operator settings of the demo host. Unlike the installed defaults (which
  * refuse every create until the operator sets caps and an egress qube), they
- * let the agent create qubes, behind the demo fleet's egress qube.
+ * let the agent create qubes, behind the demo fleet's egress qube, born at
+ * full tier from full sources so it can also remove (entomb) what it made.
  */
 const GiB = 1024 ** 3;
 
@@ -12,6 +13,6 @@ export const DEMO_SETTINGS: Record<string, unknown> = {
   egressQube: 'ai-egress',
   poolCapBytes: 200 * GiB,
   privateCapBytes: 8 * GiB,
-  birthCeiling: 'exec',
+  birthCeiling: 'full',
   tombstoneRetentionDays: 7,
 };

@@ -119,8 +119,9 @@ describe('the agent workflow through MCP', () => {
   });
 
   it('removes a qube, and sees it again once the operator restores it', async () => {
-    // removal needs the full tier, which the demo's qubes are not born with
-    assert.equal(JSON.stringify(await call('qube_remove', { name: 'ai-new' })), JSON.stringify(REFUSAL));
+    // removal needs the full tier: the demo's qubes made from a full template are born full, ai-exec-box is exec
+    assert.equal(JSON.stringify(await call('qube_remove', { name: 'ai-exec-box' })), JSON.stringify(REFUSAL));
+    assert.deepEqual(await succeed('qube_remove', { name: 'ai-new' }), { name: 'ai-new', removed: true });
     assert.deepEqual(await succeed('qube_remove', { name: 'ai-full-box' }), { name: 'ai-full-box', removed: true });
     assert.ok(!(await names()).includes('ai-full-box'));
     assert.equal(JSON.stringify(await call('qube_state', { name: 'ai-full-box' })), JSON.stringify(REFUSAL));
