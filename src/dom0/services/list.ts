@@ -14,26 +14,42 @@ export interface ListRow {
   readonly netvm: string | null;
 }
 
+/** Property reads in flight at once: enough to hide qubesd's per-call latency, few enough to be gentle. */
+const READ_CONCURRENCY = 16;
+
+/** `fn` over `items` with at most `limit` calls at once; results in input order. */
+async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 export const listService: ServiceSpec<Record<string, never>> = {
   operation: 'list',
   changesState: false,
   parse: parseNothing,
   targets: () => [],
   async handle({ qubesd, snapshot }): Promise<{ qubes: ListRow[] }> {
-    const qubes: ListRow[] = [];
-    for (const q of snapshot.allVisible()) {
+    const qubes = await mapBounded(snapshot.allVisible(), READ_CONCURRENCY, async (q): Promise<ListRow> => {
       const props = await allProperties(qubesd, q.name);
       const ref = (key: string): string | null => redactRef(snapshot, props.get(key)?.text ?? '');
       const label = props.get('label');
-      qubes.push({
+      return {
         name: q.name,
         class: q.klass,
         state: q.state,
         label: label ? propertyJson(snapshot, label) : null,
         template: ref('template'),
         netvm: ref('netvm'),
-      });
-    }
+      };
+    });
     return { qubes };
   },
 };
