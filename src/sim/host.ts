@@ -75,12 +75,17 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
   if (fresh) seedDefaultPolicy(root);
   let install: InstallReport | null = null;
   if (opts.install) {
-    install = await installDom0({
-      root,
-      qubesdSocket: qubesd.socketPath,
-      ...(opts.settingsFile ? { settingsFile: opts.settingsFile } : {}),
-      ...(opts.initialSettings ? { initialSettings: opts.initialSettings } : {}),
-    });
+    try {
+      install = await installDom0({
+        root,
+        qubesdSocket: qubesd.socketPath,
+        ...(opts.settingsFile ? { settingsFile: opts.settingsFile } : {}),
+        ...(opts.initialSettings ? { initialSettings: opts.initialSettings } : {}),
+      });
+    } catch (err) {
+      await qubesd.close();
+      throw err;
+    }
     const changed = install.files.filter((f) => f.status !== 'unchanged').length;
     log(`qmcp dom0 side installed into ${root} (${changed} of ${install.files.length} files written)`);
     for (const w of install.warnings) log(`settings: ${w}`);

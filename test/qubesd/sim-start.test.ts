@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -34,6 +34,50 @@ test('qmcp sim start --fleet demo serves admin.vm.List and removes its sockets o
     assert.equal(existsSync(join(dir, 'state', 'qubes.json')), true);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
+    await removeDir(dir);
+  }
+});
+
+/** Runs `qmcp sim start` until it is ready (then stops it) or exits; the exit code and output. */
+async function simStart(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [BIN, 'sim', 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let stopped = false;
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+    if (!stopped && out.includes('ready')) {
+      stopped = true;
+      child.kill('SIGTERM');
+    }
+  });
+  return { code: await exited, out, err };
+}
+
+test('qmcp sim start --settings FILE installs with those settings; a bad file or bad usage stops it with a reason', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-simstart-'));
+  try {
+    const settings = join(dir, 'settings.json');
+    await writeFile(settings, JSON.stringify({ principal: 'mcp-control', mode: 'compat', namePrefix: 'sb-' }));
+    const ok = await simStart(['--dir', join(dir, 'host'), '--settings', settings]);
+    assert.equal(ok.code, 0, ok.out + ok.err);
+    const installed = JSON.parse(await readFile(join(dir, 'host', 'dom0', 'etc', 'qmcp', 'settings.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(installed['mode'], 'compat');
+    assert.equal(installed['namePrefix'], 'sb-');
+
+    await writeFile(settings, '{"mode": ');
+    const bad = await simStart(['--dir', join(dir, 'other'), '--settings', settings]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /installing qmcp into the simulated dom0 failed/);
+    assert.equal(existsSync(join(dir, 'other', 'qubesd.sock')), false, 'no socket left behind');
+
+    const usage = await simStart(['--dir', join(dir, 'x'), '--settings', settings, '--no-install']);
+    assert.equal(usage.code, 2);
+    assert.equal((await simStart(['--dir'])).code, 2);
+    assert.equal((await simStart(['--dir', dir, 'extra'])).code, 2);
+  } finally {
     await removeDir(dir);
   }
 });

@@ -1,38 +1,46 @@
-/** `qmcp sim start --dir DIR [--fleet demo|FILE] [--no-install]`: the simulated host in the foreground. */
+/** `qmcp sim start`: the simulated host in the foreground (SPEC §10). */
 import { resolve } from 'node:path';
+import { parseCli } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { InstallError } from '../../dom0/install/index.js';
 import { FleetError, loadFleet } from '../../sim/fleet.js';
 import type { Fleet } from '../../sim/fleet.js';
 import { startSimHost } from '../../sim/host.js';
 import { StateFileError } from '../../sim/qubesd/index.js';
 
+const USAGE = `usage: qmcp sim start --dir DIR [--fleet demo|FILE] [--settings FILE] [--no-install]
+
+Runs the simulated Qubes host in the foreground until SIGTERM or SIGINT.
+DIR/qubesd.sock is its dom0 Admin API socket. The fleet seeds a new
+directory only. Unless --no-install, qmcp's dom0 side is installed into
+DIR/dom0 with the real installer, with the settings in FILE (default: the
+ones installed there, or the defaults). Exit 0 stopped, 1 failed, 2 usage.`;
+
 interface Args {
   dir: string;
   fleet: string;
+  settings: string | undefined;
   install: boolean;
 }
 
-function parseArgs(args: string[]): Args {
-  let dir: string | undefined;
-  let fleet = 'demo';
-  let install = true;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--dir') dir = value();
-    else if (a?.startsWith('--dir=')) dir = a.slice(6);
-    else if (a === '--fleet') fleet = value();
-    else if (a?.startsWith('--fleet=')) fleet = a.slice(8);
-    else if (a === '--no-install') install = false;
-    else throw new UsageError(`unknown argument: ${a}`);
-  }
-  if (!dir) throw new UsageError('--dir DIR is required');
-  return { dir: resolve(dir), fleet, install };
+function parseArgs(args: string[]): Args | null {
+  const { values, positionals } = parseCli(
+    args,
+    {
+      dir: { type: 'string' },
+      fleet: { type: 'string', default: 'demo' },
+      settings: { type: 'string' },
+      'no-install': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+    USAGE,
+  );
+  if (values.help) return null;
+  if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
+  if (!values.dir) throw new UsageError(`--dir DIR is required\n${USAGE}`);
+  if (values.settings !== undefined && values['no-install']) throw new UsageError(`--settings has no effect with --no-install\n${USAGE}`);
+  return { dir: resolve(values.dir), fleet: values.fleet, settings: values.settings === undefined ? undefined : resolve(values.settings), install: !values['no-install'] };
 }
 
 export const simStartCommand: Command = {
@@ -40,6 +48,10 @@ export const simStartCommand: Command = {
   summary: 'run the simulated Qubes host until SIGTERM/SIGINT',
   async run(argv: string[]): Promise<number> {
     const args = parseArgs(argv);
+    if (!args) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
     let fleet: Fleet;
     try {
       fleet = loadFleet(args.fleet);
@@ -54,19 +66,25 @@ export const simStartCommand: Command = {
     log(`starting the simulated host in ${args.dir} (fleet ${args.fleet}, used only for a new directory)`);
     let host;
     try {
-      host = await startSimHost({ dir: args.dir, fleet, install: args.install, log });
+      host = await startSimHost({ dir: args.dir, fleet, install: args.install, log, ...(args.settings ? { settingsFile: args.settings } : {}) });
     } catch (e) {
       if (e instanceof StateFileError) {
         console.error(`qmcp sim start: ${e.message}; refusing to start (the file is left as it is)`);
         return 1;
       }
+      if (e instanceof InstallError) {
+        console.error(`qmcp sim start: installing qmcp into the simulated dom0 failed: ${e.message}`);
+        return 1;
+      }
       throw e;
     }
-    log('ready; SIGTERM or SIGINT stops it');
-    const signal = await new Promise<NodeJS.Signals>((resolveSignal) => {
+    // Handlers first: a supervisor may signal the moment it reads "ready".
+    const stopped = new Promise<NodeJS.Signals>((resolveSignal) => {
       process.once('SIGINT', () => resolveSignal('SIGINT'));
       process.once('SIGTERM', () => resolveSignal('SIGTERM'));
     });
+    log('ready; SIGTERM or SIGINT stops it');
+    const signal = await stopped;
     log(`${signal}: stopping`);
     await host.close();
     return 0;
