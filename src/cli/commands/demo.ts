@@ -8,6 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseCli } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { stopSignal } from '../stop-signal.js';
@@ -58,19 +59,26 @@ function instructions(dir: string, url: string, tokenPath: string, token: string
   ].join('\n');
 }
 
+const USAGE = `usage: qmcp demo [--dir DIR] [--port PORT]
+
+Runs the simulated Qubes host with the demo fleet in DIR (kept between
+runs), installs qmcp into its dom0 and serves MCP over Streamable HTTP on
+${HOST}:PORT with a fresh token. Ctrl-C stops it.`;
+
 export const demoCommand: Command = {
   path: ['demo'],
   summary: 'run the demo: the simulated host, qmcp installed, and the MCP server on localhost (what npm start runs)',
   async run(argv: string[]): Promise<number> {
-    let dir = defaultDir();
-    let port = DEFAULT_PORT;
-    for (let i = 0; i < argv.length; i++) {
-      const value = argv[i + 1];
-      if (argv[i] === '--dir' && value) dir = argv[++i] as string;
-      else if (argv[i] === '--port' && value && /^[0-9]{1,5}$/.test(value) && Number(value) <= 65535) port = Number(argv[++i]);
-      else throw new UsageError(`unknown argument: ${argv[i]} (usage: qmcp demo [--dir DIR] [--port PORT])`);
+    const { values, positionals } = parseCli(argv, { dir: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, USAGE);
+    if (values.help) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
     }
-    dir = resolve(dir);
+    if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
+    const portText = values.port ?? String(DEFAULT_PORT);
+    if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535) throw new UsageError(`--port wants a port number from 0 to 65535\n${USAGE}`);
+    const port = Number(portText);
+    const dir = resolve(values.dir ?? defaultDir());
     const log = (line: string): void => console.log(`qmcp demo: ${line}`);
     const fresh = !existsSync(join(dir, 'state'));
     log(fresh ? `creating a simulated Qubes host in ${dir} with the demo fleet` : `resuming the simulated Qubes host in ${dir}`);
@@ -96,9 +104,11 @@ export const demoCommand: Command = {
       await host.close();
       return 1;
     }
+    // Handlers first: whoever reads the instructions may stop us at once.
+    const stopped = stopSignal();
     console.log(instructions(dir, `http://${HOST}:${http.port}${MCP_PATH}`, tokenPath, token));
     log('Ctrl-C stops the demo; its state is kept for next time');
-    const signal = await stopSignal();
+    const signal = await stopped;
     log(`${signal}: stopping`);
     qrexec.close();
     await http.close();

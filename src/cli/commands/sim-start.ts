@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parseCli } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { stopSignal } from '../stop-signal.js';
 import { InstallError } from '../../dom0/install/index.js';
 import { FleetError, loadFleet } from '../../sim/fleet.js';
 import type { Fleet } from '../../sim/fleet.js';
@@ -79,10 +80,7 @@ export const simStartCommand: Command = {
       throw e;
     }
     // Handlers first: a supervisor may signal the moment it reads "ready".
-    const stopped = new Promise<NodeJS.Signals>((resolveSignal) => {
-      process.once('SIGINT', () => resolveSignal('SIGINT'));
-      process.once('SIGTERM', () => resolveSignal('SIGTERM'));
-    });
+    const stopped = stopSignal();
     log('ready; SIGTERM or SIGINT stops it');
     const signal = await stopped;
     log(`${signal}: stopping`);

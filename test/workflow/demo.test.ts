@@ -1,0 +1,106 @@
+/**
+ * `npm start` is `qmcp demo`: it prints ready-to-paste connection
+ * instructions, answers an MCP client over Streamable HTTP with the printed
+ * token, logs one line per call, stops on SIGINT and resumes its state.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+
+const QMCP = join(import.meta.dirname, '..', '..', '..', 'bin', 'qmcp.js');
+
+interface Demo {
+  readonly child: ChildProcess;
+  output(): string;
+  /** Resolves once the output matches. */
+  until(pattern: RegExp): Promise<RegExpMatchArray>;
+  exited: Promise<number | null>;
+}
+
+function startDemo(dir: string): Demo {
+  const child = spawn(process.execPath, [QMCP, 'demo', '--dir', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const waiters: (() => void)[] = [];
+  const take = (c: Buffer): void => {
+    out += c.toString();
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout?.on('data', take);
+  child.stderr?.on('data', take);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return {
+    child,
+    output: () => out,
+    exited,
+    until: (pattern) =>
+      new Promise((resolve, reject) => {
+        const look = (): void => {
+          const m = pattern.exec(out);
+          if (m) resolve(m);
+          else if (child.exitCode !== null) reject(new Error(`demo exited (${child.exitCode}):\n${out}`));
+          else waiters.push(look);
+        };
+        void exited.then(() => setImmediate(look));
+        look();
+      }),
+  };
+}
+
+async function connect(url: string, token: string): Promise<Client> {
+  const client = new Client({ name: 'demo-test', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+  return client;
+}
+
+test('qmcp demo: instructions, an MCP client served with the printed token, one log line per call, a clean stop and resume', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-demo-'));
+  let demo = startDemo(dir);
+  try {
+    const [, url, token] = await demo.until(/claude mcp add --transport http qmcp (\S+) --header "Authorization: Bearer ([0-9a-f]{64})"/);
+    assert.ok(url && token);
+    assert.match(demo.output(), /Claude Desktop \(claude_desktop_config\.json/);
+    assert.match(demo.output(), /"serve","--sim",/);
+    assert.match(demo.output(), /mcp-inspector --cli /);
+
+    const client = await connect(url, token);
+    const listed = await client.callTool({ name: 'qube_list', arguments: {} });
+    const names = (listed.structuredContent as { qubes: { name: string }[] }).qubes.map((q) => q.name);
+    assert.ok(names.includes('ai-debian-tpl'), names.join(' '));
+    assert.ok(!names.includes('vault'));
+    const vault = await client.callTool({ name: 'qube_info', arguments: { name: 'vault' } });
+    assert.equal(vault.isError, true);
+    await client.close();
+    await demo.until(/qmcp demo: call qube_list ok/);
+    await demo.until(/qmcp demo: call qube_info vault refused/);
+
+    demo.child.kill('SIGINT');
+    assert.equal(await demo.exited, 0, demo.output());
+    assert.match(demo.output(), /SIGINT: stopping/);
+
+    // The state and the token are kept for the next run.
+    demo = startDemo(dir);
+    const [, url2, token2] = await demo.until(/claude mcp add --transport http qmcp (\S+) --header "Authorization: Bearer ([0-9a-f]{64})"/);
+    assert.match(demo.output(), /resuming the simulated Qubes host/);
+    assert.equal(token2, token);
+    const again = await connect(url2 as string, token2 as string);
+    await again.listTools();
+    await again.close();
+    demo.child.kill('SIGTERM');
+    assert.equal(await demo.exited, 0, demo.output());
+  } finally {
+    if (demo.child.exitCode === null) demo.child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('qmcp demo: a bad option is a usage error (exit 2)', async () => {
+  for (const args of [['--port', '70000'], ['--bogus'], ['extra']]) {
+    const child = spawn(process.execPath, [QMCP, 'demo', ...args], { stdio: 'ignore' });
+    assert.equal(await new Promise((r) => child.once('exit', r)), 2, args.join(' '));
+  }
+});
