@@ -47,11 +47,11 @@ test('a qube has no network but loopback', { skip: skipWithoutBwrap }, async () 
   });
 });
 
-test('commands run as root with the qube name as host name', { skip: skipWithoutBwrap }, async () => {
+test('commands run as root with the qube name as host name, in /etc/hostname too (not its template\'s)', { skip: skipWithoutBwrap }, async () => {
   await withSandboxes(async (s) => {
     await s.beforeStart('app');
-    const result = await sh(s, 'app', 'id -u; hostname; echo "$HOME"');
-    assert.equal(result.stdout, '0\napp\n/root\n');
+    const result = await sh(s, 'app', 'id -u; hostname; echo "$HOME"; cat /etc/hostname; grep -c app /etc/hosts');
+    assert.equal(result.stdout, '0\napp\n/root\napp\n1\n');
   });
 });
 

@@ -84,12 +84,18 @@ export async function seedRootLayer(root: string, name: string, servicesDir: str
   for (const entry of HOST_ETC_ALLOWLIST) await copyTree(join('/etc', entry), join(staging, 'etc', entry));
   await writeFile(join(staging, 'etc', 'passwd'), PASSWD);
   await writeFile(join(staging, 'etc', 'group'), GROUP);
-  await writeFile(join(staging, 'etc', 'hostname'), `${name}\n`);
-  await writeFile(join(staging, 'etc', 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${name}\n::1\tlocalhost\n`);
+  await nameRoot(staging, name);
   await writeFile(join(staging, 'etc', 'resolv.conf'), '');
   await installServices(staging, servicesDir);
   await rm(root, { recursive: true, force: true });
   await rename(staging, root);
+}
+
+/** A qube's own name in /etc/hostname and /etc/hosts, as Qubes sets them at each boot. */
+export async function nameRoot(root: string, name: string): Promise<void> {
+  await mkdir(join(root, 'etc'), { recursive: true });
+  await writeFile(join(root, 'etc', 'hostname'), `${name}\n`);
+  await writeFile(join(root, 'etc', 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${name}\n::1\tlocalhost\n`);
 }
 
 /** Runs src/qube/install.sh against a root layer (usr-local is /usr/local). */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { BWRAP_MISSING_MESSAGE, findBwrap, SandboxError, SandboxUnavailableError } from './bwrap.js';
 import { HOST_SYSTEM_DIRS, qubeLayout, ROOT_LAYER_MOUNTS } from './layout.js';
-import { commitLayer, copyLayer, seedRootLayer } from './root-layer.js';
+import { commitLayer, copyLayer, nameRoot, seedRootLayer } from './root-layer.js';
 
 /** What the sandbox layer needs to know about a qube. */
 export interface QubeShape {
@@ -169,6 +169,7 @@ export class QubeSandboxes implements QubeServiceHost {
       }
     }
     await mkdir(join(privateDir, 'home', 'user'), { recursive: true });
+    await nameRoot(rootDir, name);
     this.running.set(name, { processes: new Set(), rootDir, privateDir });
   }
 
