@@ -54,7 +54,7 @@ export function parseDeviceRef(argument: string, payload: Buffer, withOptions: b
   const cls = o['class'];
   const backend = o['backend'];
   const port = o['port'];
-  const deviceId = o['device_id'] ?? '*';
+  const deviceId = 'device_id' in o ? o['device_id'] : '*';
   if (typeof cls !== 'string' || !(CLASSES as readonly string[]).includes(cls)) return null;
   if (typeof backend !== 'string' || !isQubeName(backend) || backend === argument) return null;
   if (typeof port !== 'string' || !PORT.test(port)) return null;

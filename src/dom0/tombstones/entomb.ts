@@ -1,9 +1,10 @@
 /**
  * Turns a qube into a tombstone (SPEC §4.9): halted, autostart cleared,
- * marked, its umbrella and elevation tags gone, and read back. The marker
- * goes on first and the umbrella comes off last, so a failure half-way
- * leaves a qube that is both hidden and still carries the umbrella: the
- * reaper will not touch it and doctor reports it.
+ * marked, its umbrella and elevation tags gone, and read back. The hiding
+ * tag goes on right after the first halt and comes off last, so from then
+ * on no service and no policy line reaches the qube, and a failure half-way
+ * leaves it hidden with the umbrella still on: the reaper will not touch it
+ * and doctor reports it.
  */
 import type { Qubesd } from '../qubesd.js';
 import { ownerTag } from '../create/tags.js';
@@ -27,9 +28,18 @@ export async function halt(qubesd: Qubesd, qube: string): Promise<void> {
 
 export async function entomb(qubesd: Qubesd, settings: WriteSettings, principal: string, qube: string, now: Date): Promise<void> {
   await halt(qubesd, qube);
-  await qubesd.call('admin.vm.property.Set', qube, 'autostart', 'False');
+  await qubesd.call('admin.vm.tag.Set', qube, settings.incomplete);
   const marker = datedMarker(now);
-  await qubesd.call('admin.vm.tag.Set', qube, marker);
+  try {
+    // A start that slipped in before the hiding tag is undone here.
+    await halt(qubesd, qube);
+    await qubesd.call('admin.vm.property.Set', qube, 'autostart', 'False');
+    await qubesd.call('admin.vm.tag.Set', qube, marker);
+  } catch (err) {
+    // Not a tombstone yet: show it again, so the failed remove changed nothing the agent sees.
+    await qubesd.call('admin.vm.tag.Remove', qube, settings.incomplete).catch(() => undefined);
+    throw err;
+  }
   // The owner tag makes it count in this principal's budget figures.
   await qubesd.call('admin.vm.tag.Set', qube, ownerTag(principal));
   const { umbrella, elevation } = settings.scope;
@@ -42,4 +52,6 @@ export async function entomb(qubesd: Qubesd, settings: WriteSettings, principal:
   if (controlled.some((t) => back.has(t)) || !back.has(marker)) throw new Error('tombstone tags read back differ');
   if ((await qubesd.property(qube, 'autostart')).value !== 'False') throw new Error('autostart read back set');
   if (!(await halted(qubesd, qube))) throw new Error('tombstone running');
+  // Outside the umbrella now, so it stays invisible without the hiding tag.
+  await qubesd.call('admin.vm.tag.Remove', qube, settings.incomplete);
 }

@@ -59,8 +59,11 @@ export async function restoreTombstone(ops: TombstoneOps, name: string): Promise
   }
   await qubesd.call('admin.vm.tag.Set', name, umbrella);
   for (const t of tags) if (isTombstoneMarker(t)) await qubesd.call('admin.vm.tag.Remove', name, t);
+  // An entombing that failed at its last step left the hiding tag on.
+  if (tags.includes(settings.incomplete)) await qubesd.call('admin.vm.tag.Remove', name, settings.incomplete);
   const back = new Set(await qubesd.tags(name));
-  if (!back.has(umbrella) || [...back].some(isTombstoneMarker) || back.has(elevation.exec) || back.has(elevation.net) || back.has(elevation.full)) {
+  const hidden = back.has(settings.incomplete);
+  if (!back.has(umbrella) || hidden || [...back].some(isTombstoneMarker) || back.has(elevation.exec) || back.has(elevation.net) || back.has(elevation.full)) {
     await record('failed', 'read back');
     throw new TombstoneError(`${name}: tags read back differ after restore`);
   }

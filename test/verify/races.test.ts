@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Qubesd } from '../../src/dom0/qubesd.js';
+import type { CheckReport } from '../../verify/check.js';
+import { makeRacesCheck, racesCheck } from '../../verify/races/check.js';
+
+const SEED = 1999;
+
+let shared: Promise<CheckReport> | null = null;
+/** One run for the tests below: the check starts a full simulated host. */
+function report(): Promise<CheckReport> {
+  shared ??= racesCheck.run({ scale: 1 }, SEED);
+  return shared;
+}
+
+test('a qube being created, cloned or made disposable is refused as if absent until complete', async () => {
+  const r = await report();
+  assert.deepEqual(r.failures.filter((f) => !/while entombed/.test(f.what)), []);
+  const figure = (label: string): number => Number(r.figures.find((f) => f.label === label)?.value ?? 0);
+  assert.ok(figure('held moments') >= 25);
+  assert.ok(figure('racing attempts') >= 150);
+});
+
+test('a qube being entombed is refused as if absent from the moment it is hidden', async () => {
+  const r = await report();
+  assert.deepEqual(r.failures.filter((f) => /while entombed/.test(f.what)), []);
+});
+
+/** A qubesd that swallows the hiding tag: what the platform copies into a disposable is then visible at once. */
+class NeverHidden extends Qubesd {
+  override async call(method: string, dest: string, arg = '', payload?: string | Buffer): Promise<string> {
+    if (method === 'admin.vm.tag.Set' && arg === 'qmcp-incomplete') return '';
+    return super.call(method, dest, arg, payload);
+  }
+}
+
+test('a create that never hides what it makes is caught', async () => {
+  const weak = makeRacesCheck({ qubesd: (real) => new NeverHidden(real.socketPath), entombing: false, operations: ['disposable'] });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures.find((f) => /held at disposable step/.test(f.what));
+  assert.ok(hit, JSON.stringify(r.failures.slice(0, 3)));
+  assert.match(hit.reproduction, /--seed 1999 --scale 1 --only races/);
+});
