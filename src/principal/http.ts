@@ -8,6 +8,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createMcpHandler } from '@modelcontextprotocol/server';
+import { closeEventStreams } from './events/streams.js';
 import { bearerMatches, defaultAllowedHosts, tokenDigest } from './http-guard.js';
 import type { QrexecRunner } from './qrexec.js';
 import { createServer } from './server.js';
@@ -84,11 +85,13 @@ function parseMessage(body: Buffer | undefined): { id?: string; cancels?: string
 export interface RunningHttp {
   readonly server: Server;
   readonly port: number;
+  /** From now on only this token is accepted (the caller has checked it as it checks the first). */
+  setToken(token: string): void;
   close(): Promise<void>;
 }
 
 export async function startHttp(qrexec: QrexecRunner, options: HttpOptions): Promise<RunningHttp> {
-  const expected = tokenDigest(options.token);
+  let expected = tokenDigest(options.token);
   const origins = new Set(options.allowedOrigins ?? []);
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const maxConcurrent = options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT;
@@ -189,7 +192,11 @@ export async function startHttp(qrexec: QrexecRunner, options: HttpOptions): Pro
   return {
     server,
     port,
+    setToken: (token: string) => {
+      expected = tokenDigest(token);
+    },
     close: async () => {
+      await closeEventStreams(qrexec);
       await handler.close().catch(() => undefined);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

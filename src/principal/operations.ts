@@ -4,11 +4,11 @@
  * list must be the same on every machine).
  */
 import type { ToolAnnotations } from '@modelcontextprotocol/server';
-import { operation } from '../shared/model/capabilities.js';
+import { effectsOf } from '../shared/model/compositions.js';
 
-/** All four hints are set, since two of them default to true when absent. */
+/** All four hints are set, since two of them default to true when absent. An id may name a composition. */
 export function annotationsFor(operationId: string, title: string): ToolAnnotations {
-  const op = operation(operationId);
+  const op = effectsOf(operationId);
   return {
     title,
     readOnlyHint: op.readOnly,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/client';
 import { InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/server';
-import { OPERATIONS } from '../../src/shared/model/capabilities.js';
+import { effectsOf, modelRank } from '../../src/shared/model/compositions.js';
 import { QrexecRunner } from '../../src/principal/qrexec.js';
 import { REFUSAL, REFUSAL_TEXT } from '../../src/principal/results.js';
 import { createServer } from '../../src/principal/server.js';
@@ -41,12 +41,12 @@ describe('the tool surface', () => {
       tools.map((t) => t.name),
       TOOLS.map((t) => t.name),
     );
-    const ranks = TOOLS.map((t) => OPERATIONS.findIndex((o) => o.id === t.operation));
+    const ranks = TOOLS.map((t) => modelRank(t.operation));
     assert.ok(ranks.every((r, i) => r >= 0 && (i === 0 || r >= (ranks[i - 1] ?? 0))));
     for (const tool of tools) {
       const spec = TOOLS.find((t) => t.name === tool.name);
-      const op = OPERATIONS.find((o) => o.id === spec?.operation);
-      assert.ok(op, tool.name);
+      assert.ok(spec, tool.name);
+      const op = effectsOf(spec.operation);
       assert.equal(tool.annotations?.readOnlyHint, op.readOnly, tool.name);
       assert.equal(tool.annotations?.destructiveHint, op.destructive, tool.name);
       assert.equal(tool.annotations?.idempotentHint, op.idempotent, tool.name);

@@ -15,20 +15,22 @@ const RULES: ScopeRules = {
 
 const ev = (subject: string, event: string, kwargs: [string, string][] = []): AdminEvent => ({ subject, event, kwargs });
 
-function filterOver(events: AdminEvent[]): { event: string; subject: string; class: string | null }[] {
-  const qubes = new Map([
-    ['ai-a', { tags: new Set(['ai-managed']), klass: 'AppVM' }],
-    ['vault', { tags: new Set<string>(), klass: 'AppVM' }],
-    ['drop', { tags: new Set(['ai-dump']), klass: 'AppVM' }],
-    ['dom0', { tags: new Set<string>(), klass: 'AdminVM' }],
-  ]);
-  const f = new EventFilter(RULES, qubes, () => new Date(0));
+async function filterOver(events: AdminEvent[]): Promise<{ event: string; subject: string; class: string | null }[]> {
+  const qubes = [
+    { uuid: 'u-a', name: 'ai-a', tags: ['ai-managed'], klass: 'AppVM' },
+    { uuid: 'u-vault', name: 'vault', tags: [], klass: 'AppVM' },
+    { uuid: 'u-drop', name: 'drop', tags: ['ai-dump'], klass: 'AppVM' },
+    { uuid: 'u-dom0', name: 'dom0', tags: [], klass: 'AdminVM' },
+  ];
+  let n = 0;
+  const f = new EventFilter(RULES, qubes, (name) => Promise.resolve({ uuid: `new-${++n}`, name, klass: 'AppVM', tags: [] }), () => new Date(0));
   for (const e of events) f.push(e);
+  await f.drain();
   return f.rows.map(({ event, subject, class: c }) => ({ event, subject, class: c }));
 }
 
-test('only events about visible qubes, allowlisted names, no tier tags, no pre-events', () => {
-  const rows = filterOver([
+test('only events about visible qubes, allowlisted names, no tier tags, no pre-events', async () => {
+  const rows = await filterOver([
     ev('', 'connection-established'),
     ev('ai-a', 'domain-pre-start'),
     ev('ai-a', 'domain-start', [['start_guid', 'x']]),
@@ -52,8 +54,8 @@ test('only events about visible qubes, allowlisted names, no tier tags, no pre-e
   ]);
 });
 
-test('the visible set follows the umbrella tag within a window, and names recur', () => {
-  const rows = filterOver([
+test('the visible set follows the umbrella tag within a window, and names recur', async () => {
+  const rows = await filterOver([
     ev('', 'domain-add', [['vm', 'ai-new']]),
     ev('ai-new', 'domain-tag-add:created-by-dom0'),
     ev('ai-new', 'domain-tag-add:qmcp-incomplete'),

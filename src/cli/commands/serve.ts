@@ -1,7 +1,7 @@
 /**
  * `qmcp serve [--sim DIR] [--qrexec-client PATH]
  *   [--http HOST:PORT --token-file FILE [--allowed-host H]... [--allowed-origin O]...]`:
- * the MCP server, on stdio by default.
+ * the MCP server, on stdio by default. Over HTTP, SIGHUP re-reads the token file.
  */
 import { resolve } from 'node:path';
 import type { Command } from '../command.js';
@@ -90,10 +90,22 @@ export const serveCommand: Command = {
       allowedOrigins: a.allowedOrigins,
     });
     process.stderr.write(`qmcp serve: listening on http://${a.http.host.includes(':') ? `[${a.http.host}]` : a.http.host}:${http.port}/mcp\n`);
+    // SIGHUP re-reads the token file; a bad new file keeps the old token
+    const reload = (): void => {
+      try {
+        http.setToken(readTokenFile(a.tokenFile as string));
+        process.stderr.write('qmcp serve: token reloaded\n');
+      } catch (e) {
+        const why = e instanceof TokenFileError ? e.message : 'cannot read the token file';
+        process.stderr.write(`qmcp serve: token not reloaded, keeping the old one: ${why}\n`);
+      }
+    };
+    process.on('SIGHUP', reload);
     await new Promise<void>((done) => {
       process.once('SIGTERM', done);
       process.once('SIGINT', done);
     });
+    process.off('SIGHUP', reload);
     qrexec.close();
     await http.close();
     return 0;

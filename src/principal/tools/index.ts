@@ -1,5 +1,5 @@
 /** Every tool, in the capability model's order of operations: the fixed order of tools/list. */
-import { OPERATIONS } from '../../shared/model/capabilities.js';
+import { modelRank } from '../../shared/model/compositions.js';
 import type { ToolSpec } from '../tool.js';
 import { deviceAttach, deviceDetach } from './devices.js';
 import { qubeClone, qubeCreate, qubeCreateDispTemplate, qubeCreateDisposable } from './create.js';
@@ -17,7 +17,7 @@ import {
   qubeStart,
   qubeUnpause,
 } from './manage.js';
-import { deviceList, eventsWait, firewallGet, poolFigures, qubeInfo, qubeList, qubeState } from './see.js';
+import { deviceList, eventsPoll, firewallGet, poolFigures, qubeInfo, qubeList, qubeState } from './see.js';
 
 // each spec is generic in its own schemas; the list holds them erased
 const ALL = [
@@ -27,7 +27,7 @@ const ALL = [
   firewallGet,
   deviceList,
   poolFigures,
-  eventsWait,
+  eventsPoll,
   qubeRun,
   qubeRunDisposable,
   qubeWriteFile,
@@ -51,6 +51,6 @@ const ALL = [
   deviceDetach,
 ] as unknown as readonly ToolSpec[];
 
-const rank = (t: ToolSpec): number => OPERATIONS.findIndex((o) => o.id === t.operation);
+const rank = (t: ToolSpec): number => modelRank(t.operation);
 
 export const TOOLS: readonly ToolSpec[] = Object.freeze([...ALL].sort((a, b) => rank(a) - rank(b)));

@@ -41,8 +41,8 @@ async function removeQuietly(ctx: CallContext, name: string): Promise<boolean> {
 export const qubeRunDisposable: ToolSpec<typeof OneShotInput> = {
   name: 'qube_run_disposable',
   title: 'Run a command in a fresh disposable',
-  // the same effects as running a command: the annotations come from that row
-  operation: 'run',
+  // a composition with its own effect columns (src/shared/model/compositions.ts)
+  operation: 'run.disposable',
   description:
     'Create a disposable from a disposable template, start it, run one command in it as root (as qube_run), then kill it (Qubes removes an auto-cleanup disposable when it stops). The removed field says whether that succeeded; if not, check qube_list.' +
     REFUSABLE +

@@ -5,6 +5,7 @@ import { QubeName } from '../schemas.js';
 import { REFUSABLE, UNTRUSTED } from '../texts.js';
 import type { ToolSpec } from '../tool.js';
 import { parseRules } from './firewall-rules.js';
+import { eventStreamsFor } from '../events/streams.js';
 
 const ListRow = z.object({
   name: z.string(),
@@ -94,22 +95,30 @@ export const poolFigures: ToolSpec = {
   run: (_input, ctx) => dom0Call(ctx, 'qmcp.PoolFigures', ''),
 };
 
-const WaitInput = z.strictObject({
-  seconds: z.number().int().min(1).max(60).describe('how long to collect events, 1 to 60 seconds'),
+const PollInput = z.strictObject({
+  cursor: z
+    .string()
+    .max(128)
+    .optional()
+    .describe('the cursor the previous events_poll returned; leave it out to open a new stream'),
+  wait_seconds: z.number().int().min(1).max(60).describe('how long to wait for the first event after the cursor, 1 to 60 seconds'),
 });
 
-export const eventsWait: ToolSpec<typeof WaitInput> = {
-  name: 'events_wait',
-  title: 'Wait for events',
+const EventRowOutput = z.object({ event: z.string(), subject: z.string(), class: z.string().nullable(), time: z.string() });
+
+export const eventsPoll: ToolSpec<typeof PollInput> = {
+  name: 'events_poll',
+  title: 'Poll for events',
   operation: 'events',
   description:
-    'Collect events about sandbox qubes (power changes, creation, removal, readable property and feature changes) for a number of seconds, then return them in order with their time.' +
+    'Long-poll for events about sandbox qubes (power changes, creation, removal, readable property changes, a qube entering or leaving the sandbox). ' +
+    'Call it first without a cursor: that opens a stream and returns at once with a cursor and no events. ' +
+    'Then call it with the last cursor it returned: it returns the events after that cursor, in order with their time, waiting up to wait_seconds for the first. ' +
+    'missed: true means some events were lost (you fell behind, or a collection window failed); the gap of a moment between two of the collection windows can also miss an event unannounced, so re-read state with qube_list or qube_state when it matters. ' +
+    'A stream ends when it is not polled for a while; an unknown or expired cursor is refused with a message saying to start a new stream.' +
     UNTRUSTED,
-  input: WaitInput,
-  output: z.object({
-    events: z.array(z.object({ event: z.string(), subject: z.string(), class: z.string().nullable(), time: z.string() })),
-    truncated: z.boolean(),
-  }),
+  input: PollInput,
+  output: z.object({ events: z.array(EventRowOutput), cursor: z.string(), missed: z.boolean().optional() }),
   long: true,
-  run: ({ seconds }, ctx) => dom0Call(ctx, 'qmcp.Events', String(seconds)),
+  run: ({ cursor, wait_seconds }, ctx) => eventStreamsFor(ctx.qrexec).poll(cursor, wait_seconds, ctx.signal),
 };

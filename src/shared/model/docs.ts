@@ -1,6 +1,7 @@
 /** docs/capabilities.md, generated from the capability table and settings table. */
 import { BACKGROUND_SERVICES, dom0Services, ESCALATIONS, OPERATIONS } from './capabilities.js';
 import type { Operation } from './capabilities.js';
+import { compositionLines } from './compositions.js';
 import { modelHash } from './hash.js';
 import { SETTINGS_DOC } from './settings.js';
 
@@ -35,6 +36,7 @@ export function renderCapabilitiesDoc(): string {
     L.push(`| \`${o.id}\` | ${o.description} | ${o.capability} | ${o.tier} | ${o.layer} | ${serviceForm(o)} | ${yes(o.readOnly)} | ${yes(o.destructive)} | ${yes(o.idempotent)} | ${yes(o.openWorld)} |`);
   }
   L.push('');
+  L.push(...compositionLines());
   L.push('## dom0 services');
   L.push('');
   L.push('| service | operations | why it needs code |');

@@ -483,8 +483,11 @@ export class SimApp {
     };
   }
 
-  /** Adds a qube as app.add_new_vm does, firing domain-add; no tags yet. */
-  addVm(spec: { name: string; klass: Klass; label: string; template?: string | null; dispid?: number }): VmState {
+  /**
+   * Adds a qube as app.add_new_vm does, firing domain-add; `init` runs before
+   * that, as a DispVM's constructor copies its template's tags (no tag events).
+   */
+  addVm(spec: { name: string; klass: Klass; label: string; template?: string | null; dispid?: number }, init?: (vm: VmState) => void): VmState {
     if (this.vms.has(spec.name)) throw err.alreadyExists(spec.name);
     const vm: VmState = {
       name: spec.name,
@@ -503,6 +506,7 @@ export class SimApp {
     };
     if (spec.dispid !== undefined) vm.dispid = spec.dispid;
     if (spec.template) vm.props['template'] = spec.template;
+    init?.(vm);
     this.vms.set(vm.name, vm);
     this.fire('', 'domain-add', [['vm', vm.name]]);
     return vm;
@@ -530,8 +534,7 @@ export class SimApp {
     if (this.propValue(tpl, 'template_for_dispvms') !== true) {
       throw err.generic('Refusing to create DispVM out of this AppVM, because template_for_dispvms=False');
     }
-    const vm = this.addVm({ name, klass: 'DispVM', label, template: tpl.name, dispid: this.newDispid() });
-    this.copyFromDispTemplate(vm, tpl);
+    const vm = this.addVm({ name, klass: 'DispVM', label, template: tpl.name, dispid: this.newDispid() }, (v) => this.copyFromDispTemplate(v, tpl));
     if (label) vm.props['label'] = label;
     return vm;
   }
@@ -553,8 +556,9 @@ export class SimApp {
       throw err.generic('Refusing to create DispVM out of this AppVM, because template_for_dispvms=False');
     }
     const dispid = this.newDispid();
-    const vm = this.addVm({ name: `disp${dispid}`, klass: 'DispVM', label: String(tpl.props['label'] ?? 'red'), template: tpl.name, dispid });
-    this.copyFromDispTemplate(vm, tpl);
+    const vm = this.addVm({ name: `disp${dispid}`, klass: 'DispVM', label: String(tpl.props['label'] ?? 'red'), template: tpl.name, dispid }, (v) =>
+      this.copyFromDispTemplate(v, tpl),
+    );
     vm.props['auto_cleanup'] = true;
     this.createOnDisk(vm);
     return vm;

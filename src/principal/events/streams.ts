@@ -1,0 +1,208 @@
+/**
+ * Event streams kept by the MCP server. While any stream is live, one pump
+ * keeps a dom0 window (qmcp.Events+SECONDS) open back to back and hands each
+ * window's rows to every live stream; a poll returns the rows after its
+ * cursor. All streams of one server belong to the same principal and dom0
+ * filters every row, so one pump serves them all and uses one qrexec slot.
+ * This is a convenience, not a control: dom0 decides what any row may say.
+ */
+import { dom0Call } from '../calls.js';
+import { QrexecAborted, type QrexecRunner } from '../qrexec.js';
+import { Actionable } from '../results.js';
+import { CursorCodec } from './cursor.js';
+import { EventStream, type EventRow } from './stream.js';
+
+export const UNKNOWN_CURSOR = 'unknown or expired cursor: start a new stream without one';
+
+export interface EventStreamOptions {
+  /** Length of each dom0 window, 1 to 60 seconds. */
+  readonly windowSeconds?: number;
+  /** Live streams at most; opening one more ends the least recently used. */
+  readonly maxStreams?: number;
+  /** A stream not polled for this long ends. */
+  readonly idleMs?: number;
+  /** Items a stream keeps for a slow reader. */
+  readonly bufferSize?: number;
+  /** Events one poll returns at most. */
+  readonly maxPerPoll?: number;
+  /** Pause after a failed window before the next. */
+  readonly retryMs?: number;
+  readonly now?: () => number;
+}
+
+export interface PollResult {
+  events: EventRow[];
+  cursor: string;
+  missed?: true;
+}
+
+const DEFAULTS = {
+  windowSeconds: 10,
+  maxStreams: 16,
+  idleMs: 10 * 60_000,
+  bufferSize: 1000,
+  maxPerPoll: 500,
+  retryMs: 2_000,
+};
+
+function isRow(v: unknown): v is EventRow {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return typeof r['event'] === 'string' && typeof r['subject'] === 'string' && typeof r['time'] === 'string' && (r['class'] === null || typeof r['class'] === 'string');
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export class EventStreams {
+  private readonly streams = new Map<string, EventStream>();
+  private readonly codec = new CursorCodec();
+  private readonly o: Required<Omit<EventStreamOptions, 'now'>>;
+  private readonly now: () => number;
+  private pumpStop: AbortController | null = null;
+  private pumping: Promise<void> | null = null;
+  private sweeper: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly qrexec: QrexecRunner,
+    options: EventStreamOptions = {},
+  ) {
+    const { now, ...rest } = options;
+    const merged = { ...DEFAULTS, ...rest };
+    this.o = { ...merged, windowSeconds: Math.min(60, Math.max(1, Math.floor(merged.windowSeconds))) };
+    this.now = now ?? Date.now;
+  }
+
+  /** Live streams (for tests and shutdown). */
+  get size(): number {
+    return this.streams.size;
+  }
+
+  /** Whether a dom0 window is being kept open. */
+  get pumpRunning(): boolean {
+    return this.pumping !== null;
+  }
+
+  /** A new stream at position 0, or the rows after `cursor`, waiting up to `waitSeconds` for the first. */
+  async poll(cursor: string | undefined, waitSeconds: number, signal: AbortSignal): Promise<PollResult> {
+    if (cursor === undefined) return { events: [], cursor: this.codec.encode({ stream: this.open().id, count: 0 }) };
+    const at = this.codec.decode(cursor);
+    const stream = at === null ? undefined : this.streams.get(at.stream);
+    if (at === null || stream === undefined || at.count > stream.total) throw new Actionable(UNKNOWN_CURSOR);
+    stream.lastUsed = this.now();
+    stream.acknowledge(at.count);
+    await stream.waitForMore(at.count, waitSeconds * 1000, signal);
+    if (stream.isClosed) throw new Actionable(UNKNOWN_CURSOR);
+    stream.lastUsed = this.now();
+    const read = stream.read(at.count, this.o.maxPerPoll);
+    const next = this.codec.encode({ stream: stream.id, count: read.next });
+    return read.missed ? { events: read.events, cursor: next, missed: true } : { events: read.events, cursor: next };
+  }
+
+  /** Ends streams idle for too long; the pump stops with the last one. */
+  sweep(): void {
+    const limit = this.now() - this.o.idleMs;
+    for (const s of [...this.streams.values()]) if (s.lastUsed < limit) this.end(s);
+    this.stopIfIdle();
+  }
+
+  /** Ends every stream and the dom0 window; resolves when the window's child is gone. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const s of [...this.streams.values()]) this.end(s);
+    this.stopIfIdle();
+    await this.pumping;
+  }
+
+  private open(): EventStream {
+    if (this.closed) throw new Actionable(UNKNOWN_CURSOR);
+    this.sweep();
+    while (this.streams.size >= this.o.maxStreams) {
+      const oldest = [...this.streams.values()].reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
+      this.end(oldest);
+    }
+    const s = new EventStream(CursorCodec.newStreamId(), this.o.bufferSize, this.now());
+    this.streams.set(s.id, s);
+    this.startPump();
+    return s;
+  }
+
+  private end(s: EventStream): void {
+    s.close();
+    this.streams.delete(s.id);
+  }
+
+  private startPump(): void {
+    if (this.sweeper === null) {
+      this.sweeper = setInterval(() => this.sweep(), Math.min(this.o.idleMs, 30_000));
+      this.sweeper.unref();
+    }
+    if (this.pumping !== null) return;
+    const stop = new AbortController();
+    this.pumpStop = stop;
+    this.pumping = this.pump(stop.signal).finally(() => {
+      if (this.pumpStop === stop) {
+        this.pumpStop = null;
+        this.pumping = null;
+      }
+    });
+  }
+
+  private stopIfIdle(): void {
+    if (this.streams.size > 0) return;
+    this.pumpStop?.abort();
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+
+  private async pump(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted && this.streams.size > 0) {
+      let rows: EventRow[] = [];
+      let gap = false;
+      try {
+        const out = (await dom0Call({ qrexec: this.qrexec, signal }, 'qmcp.Events', String(this.o.windowSeconds))) as { events?: unknown; truncated?: unknown };
+        if (!Array.isArray(out.events) || !out.events.every(isRow)) throw new Error('bad window');
+        rows = out.events.map(({ event, subject, class: klass, time }) => ({ event, subject, class: klass, time }));
+        gap = out.truncated === true;
+      } catch (e) {
+        if (signal.aborted) break;
+        if (e instanceof QrexecAborted) {
+          // the runner is closed: the server is going away
+          void this.close();
+          break;
+        }
+        for (const s of this.streams.values()) s.append([], true);
+        await pause(this.o.retryMs, signal);
+        continue;
+      }
+      for (const s of this.streams.values()) s.append(rows, gap);
+    }
+  }
+}
+
+const registry = new WeakMap<QrexecRunner, EventStreams>();
+
+/** The event streams served through this runner, made on first use. */
+export function eventStreamsFor(qrexec: QrexecRunner, options?: EventStreamOptions): EventStreams {
+  let streams = registry.get(qrexec);
+  if (streams === undefined) {
+    streams = new EventStreams(qrexec, options);
+    registry.set(qrexec, streams);
+  }
+  return streams;
+}
+
+/** Ends the streams of this runner, if it has any. */
+export async function closeEventStreams(qrexec: QrexecRunner): Promise<void> {
+  await registry.get(qrexec)?.close();
+}
