@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { modelHash } from '../../src/shared/model/index.js';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { InstallError, MANIFEST_PATH, installDom0 } from '../../src/dom0/install/index.js';
@@ -21,6 +21,7 @@ function snapshotTree(dir: string): Map<string, string> {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
+      else if (e.isSymbolicLink()) out.set(relative(dir, p), `link ${readlinkSync(p)} ${lstatSync(p).mtimeMs}`);
       else {
         const st = statSync(p);
         out.set(relative(dir, p), `${createHash('sha256').update(readFileSync(p)).digest('hex')} ${st.mode} ${st.mtimeMs}`);

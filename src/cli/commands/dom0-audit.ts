@@ -8,14 +8,33 @@ import { asciiJson, fileWitness, formatTailJson, formatTailLine, quote, readTail
 const DEFAULT_TAIL = 20;
 const MAX_TAIL = 100_000;
 
-function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>): Record<string, unknown> {
+const VERIFY_USAGE = `usage: qmcp dom0 audit verify [--root DIR] [--witness FILE] [--json]
+
+Checks the audit log under DIR (default /): every entry's hash and link,
+seqs without a gap across rotated files, and the chain head against the
+witness (the journal on a real dom0, a file under DIR otherwise), which
+catches a truncated tail. Exit 0 chain valid, 1 broken, 2 usage.`;
+
+const TAIL_USAGE = `usage: qmcp dom0 audit tail [-n COUNT] [--root DIR] [--json]
+
+Shows the last COUNT (default ${DEFAULT_TAIL}) audit entries, agent-supplied
+strings escaped. Exit 0 done, 1 log unreadable, 2 usage.`;
+
+/** Both accept --qubesd-socket, as every operator command does, though neither needs qubesd. */
+const COMMON = { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>, usage: string): Record<string, unknown> | null {
   try {
-    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+    const { values, positionals } = parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
+    if (values['help'] === true) {
+      write(usage);
+      return null;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${usage}`);
     return values;
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    throw new UsageError((err as Error).message);
+    throw new UsageError(`${(err as Error).message}\n${usage}`);
   }
 }
 
@@ -37,11 +56,8 @@ export const auditVerifyCommand: Command = {
   path: ['dom0', 'audit', 'verify'],
   summary: 'check the audit log chain and its witnessed head',
   async run(args) {
-    const values = parse(args, {
-      root: { type: 'string' },
-      witness: { type: 'string' },
-      json: { type: 'boolean' },
-    });
+    const values = parse(args, { witness: { type: 'string' } }, VERIFY_USAGE);
+    if (values === null) return 0;
     const root = typeof values['root'] === 'string' ? values['root'] : '/';
     const witnessPath = values['witness'];
     const report = await verifyAudit({
@@ -58,15 +74,18 @@ export const auditTailCommand: Command = {
   path: ['dom0', 'audit', 'tail'],
   summary: 'show the last audit entries, escaped',
   async run(args) {
-    const values = parse(args, {
-      root: { type: 'string' },
-      lines: { type: 'string', short: 'n' },
-      json: { type: 'boolean' },
-    });
+    const values = parse(args, { lines: { type: 'string', short: 'n' } }, TAIL_USAGE);
+    if (values === null) return 0;
     const root = typeof values['root'] === 'string' ? values['root'] : '/';
     const text = typeof values['lines'] === 'string' ? values['lines'] : String(DEFAULT_TAIL);
     if (!/^[0-9]{1,6}$/.test(text) || Number(text) > MAX_TAIL) throw new UsageError(`-n wants a count from 0 to ${MAX_TAIL}`);
-    const lines = await readTail(root, Number(text));
+    let lines: Awaited<ReturnType<typeof readTail>>;
+    try {
+      lines = await readTail(root, Number(text));
+    } catch (err) {
+      process.stderr.write(`qmcp dom0 audit tail: cannot read the audit log: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+      return 1;
+    }
     for (const line of lines) write(values['json'] === true ? formatTailJson(line) : formatTailLine(line));
     return 0;
   },

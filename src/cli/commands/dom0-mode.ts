@@ -4,7 +4,7 @@ import { parseCli } from '../args.js';
 import { openAudit } from '../../dom0/audit/index.js';
 import { OperatorRefusal, isMode, setMode } from '../../dom0/operator/index.js';
 
-const USAGE = `usage: qmcp dom0 mode compat|least-privilege [--root DIR] [--json]
+const USAGE = `usage: qmcp dom0 mode compat|least-privilege [--root DIR] [--json] [--qubesd-socket PATH (accepted; not needed)]
 
 Switches how an umbrella qube without an elevation tag is treated (compat:
 full; least-privilege: read). Rewrites the settings and re-renders the
@@ -15,7 +15,7 @@ export const dom0ModeCommand: Command = {
   path: ['dom0', 'mode'],
   summary: 'switch compat / least-privilege (settings and policy together)',
   async run(args) {
-    const { values, positionals } = parseCli(args, { root: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
+    const { values, positionals } = parseCli(args, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
     if (values.help) {
       process.stdout.write(USAGE + '\n');
       return 0;

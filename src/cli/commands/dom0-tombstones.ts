@@ -8,8 +8,17 @@ import { listTombstones, reapTombstones, restoreTombstone, TombstoneError } from
 import type { TombstoneOps } from '../../dom0/tombstones/operator.js';
 
 const DEFAULT_SOCKET = '/var/run/qubesd.sock';
+const USAGE = `usage: qmcp dom0 tombstones list|restore NAME|reap [--root DIR] [--qubesd-socket PATH] [--json]
+
+The qubes the agent removed, kept as tombstones (SPEC 4.9). list shows each
+with when it was removed; restore brings NAME back untiered (the umbrella
+only); reap destroys the tombstones past the retention period, skipping
+any a veto holds (still in the umbrella, running, undatable). The settings
+are read under DIR (default /), qubesd at PATH (default ${DEFAULT_SOCKET}).
+Exit 0 done, 1 refused (not a tombstone, retention unreadable), 2 usage.`;
 
 interface Parsed {
+  readonly help: boolean;
   readonly root: string;
   readonly socket: string;
   readonly json: boolean;
@@ -20,18 +29,19 @@ function parse(args: string[]): Parsed {
   try {
     const { values, positionals } = parseArgs({
       args,
-      options: { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } },
+      options: { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       allowPositionals: true,
       strict: true,
     });
     return {
+      help: values.help ?? false,
       root: values.root ?? '/',
       socket: values['qubesd-socket'] ?? DEFAULT_SOCKET,
       json: values.json ?? false,
       positionals,
     };
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
   }
 }
 
@@ -55,6 +65,10 @@ export const tombstonesCommand: Command = {
   summary: 'list, restore or reap the qubes the agent removed (list | restore NAME | reap)',
   async run(args) {
     const p = parse(args);
+    if (p.help) {
+      out(USAGE);
+      return 0;
+    }
     const [verb, ...rest] = p.positionals;
     if (verb === 'list' && rest.length === 0) {
       const list = await listTombstones(new Qubesd(p.socket));
@@ -69,7 +83,8 @@ export const tombstonesCommand: Command = {
         await restoreTombstone(ops(p), name);
       } catch (err) {
         if (!(err instanceof TombstoneError)) throw err;
-        process.stderr.write(`qmcp: ${err.message}\n`);
+        if (p.json) out(JSON.stringify({ refused: err.message }));
+        process.stderr.write(`qmcp: refused: ${err.message}\n`);
         return 1;
       }
       out(p.json ? JSON.stringify({ restored: name }) : `restored ${quote(name)} (untiered: umbrella only)`);
@@ -85,6 +100,6 @@ export const tombstonesCommand: Command = {
       }
       return result.refused ? 1 : 0;
     }
-    throw new UsageError('usage: qmcp dom0 tombstones list|restore NAME|reap [--root DIR] [--qubesd-socket PATH] [--json]');
+    throw new UsageError(USAGE);
   },
 };

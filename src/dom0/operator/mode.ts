@@ -37,7 +37,12 @@ export function policyFilePath(root: string): string {
 
 export async function setMode(ops: ModeOps, mode: Mode): Promise<ModeResult> {
   const record = async (result: 'ok' | 'failed', detail: string): Promise<void> => {
-    await ops.audit.operator({ principal: ops.operator ?? 'dom0', operation: 'mode', keys: [mode], result, detail });
+    try {
+      await ops.audit.operator({ principal: ops.operator ?? 'dom0', operation: 'mode', keys: [mode], result, detail });
+    } catch (err) {
+      // a refusal stands whether or not it could be logged (nothing is installed yet, say)
+      if (result === 'ok') throw err;
+    }
   };
   const path = settingsPath(ops.root);
   let raw: unknown;

@@ -47,7 +47,12 @@ export function installedTags(root: string): TagNames {
 
 export async function setTier(ops: TierOps, qube: string, tier: TierChoice): Promise<TierResult> {
   const record = async (result: 'ok' | 'failed', detail: string): Promise<void> => {
-    await ops.audit.operator({ principal: ops.operator ?? 'dom0', operation: 'tier', qubes: [qube], keys: [tier], result, detail });
+    try {
+      await ops.audit.operator({ principal: ops.operator ?? 'dom0', operation: 'tier', qubes: [qube], keys: [tier], result, detail });
+    } catch (err) {
+      // a refusal stands whether or not it could be logged
+      if (result === 'ok') throw err;
+    }
   };
   const refuse = async (message: string): Promise<never> => {
     await record('failed', message);

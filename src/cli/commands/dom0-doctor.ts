@@ -1,0 +1,41 @@
+/** `qmcp dom0 doctor`: is the install healthy? One line per check. */
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { parseCli } from '../args.js';
+import { DEFAULT_SOCKET } from '../../dom0/install/index.js';
+import { runDoctor } from '../../dom0/operator/doctor.js';
+
+const USAGE = `usage: qmcp dom0 doctor [--root DIR] [--qubesd-socket PATH] [--json]
+
+Checks the install under DIR (default /) and the qubes (through qubesd at
+PATH, default ${DEFAULT_SOCKET}): installed files equal what this version
+renders and carry its model hash; the policy directory parses; settings
+valid (each fail-closed fallback reported) and readable by the dom0 user;
+the audit log appendable and its chain whole; the reaper timer enabled;
+the principal present; umbrella+sink hybrids; qubes with two elevation
+tags; qubes in the reserved prefix outside the umbrella (a note: accepted
+residual); dependencies across the boundary; half-created qubes and failed
+rollbacks; tombstones due (a note). Prints ok, FAIL or note per check.
+Exit 0 healthy, 1 not healthy, 2 usage.`;
+
+export const dom0DoctorCommand: Command = {
+  path: ['dom0', 'doctor'],
+  summary: 'check the install, settings, audit log and tags; exit 0 only when healthy',
+  async run(argv: string[]): Promise<number> {
+    const { values, positionals } = parseCli(argv, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
+    if (values.help) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
+    const report = await runDoctor({ root: values.root ?? '/', qubesdSocket: values['qubesd-socket'] ?? DEFAULT_SOCKET });
+    if (values.json) process.stdout.write(JSON.stringify(report) + '\n');
+    else {
+      // no control characters reach the terminal, whatever a file or qube name holds
+      // eslint-disable-next-line no-control-regex
+      for (const c of report.checks) process.stdout.write(`${c.status.padEnd(4)}  ${c.check}: ${c.message.replace(/[\x00-\x1f\x7f]/g, '?')}\n`);
+      process.stdout.write(report.healthy ? 'healthy\n' : 'NOT healthy\n');
+    }
+    return report.healthy ? 0 : 1;
+  },
+};

@@ -1,0 +1,51 @@
+/** `qmcp dom0 explain [QUBE]`: the agent's effective capabilities, from the installed policy, tags and mode. */
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { parseCli } from '../args.js';
+import { DEFAULT_SOCKET } from '../../dom0/install/index.js';
+import { explain, formatExplain } from '../../dom0/operator/explain.js';
+import { QubesdUnreachable } from '../../dom0/operator/facts.js';
+
+const USAGE = `usage: qmcp dom0 explain [QUBE] [--root DIR] [--qubesd-socket PATH] [--operations] [--json]
+
+Shows what the agent can do over each qube (or QUBE), computed from the
+policy installed under DIR (default /) with qmcp's policy engine, the dom0
+services' tier rule and the installed mode, over the qubes and tags qubesd
+reports at PATH (default ${DEFAULT_SOCKET}). Rows are qubes; columns are
+capability groups (see, exec, net, full, copy, sink); cells are allowed,
+ask, partial or — (refused). Qubes outside the umbrella are listed as not
+visible. --operations adds each qube's operations one by one.
+Exit 0 done, 1 qubesd unreachable or no such qube, 2 usage.`;
+
+export const dom0ExplainCommand: Command = {
+  path: ['dom0', 'explain'],
+  summary: "show the agent's effective capabilities over each qube",
+  async run(argv: string[]): Promise<number> {
+    const { values, positionals } = parseCli(
+      argv,
+      { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, operations: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      USAGE,
+    );
+    if (values.help) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    if (positionals.length > 1) throw new UsageError(`one QUBE at most\n${USAGE}`);
+    const qube = positionals[0];
+    try {
+      const report = await explain({ root: values.root ?? '/', qubesdSocket: values['qubesd-socket'] ?? DEFAULT_SOCKET, ...(qube !== undefined ? { qube } : {}) });
+      if (qube !== undefined && report.rows.length === 0) {
+        if (values.json) process.stdout.write(JSON.stringify({ refused: `no qube named ${qube}` }) + '\n');
+        process.stderr.write(`qmcp dom0 explain: no qube named ${qube}\n`);
+        return 1;
+      }
+      process.stdout.write(values.json ? JSON.stringify(report) + '\n' : formatExplain(report, values.operations ?? false));
+      return 0;
+    } catch (err) {
+      if (!(err instanceof QubesdUnreachable)) throw err;
+      if (values.json) process.stdout.write(JSON.stringify({ refused: err.message }) + '\n');
+      process.stderr.write(`qmcp dom0 explain: ${err.message}\n`);
+      return 1;
+    }
+  },
+};

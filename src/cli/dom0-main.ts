@@ -1,0 +1,7 @@
+import { dom0Commands } from './commands/dom0.js';
+import { dispatch } from './dispatch.js';
+
+/** qmcp in dom0: the operator commands only. */
+export function main(argv: string[]): Promise<number> {
+  return dispatch(dom0Commands, argv);
+}

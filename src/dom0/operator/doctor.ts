@@ -1,0 +1,253 @@
+/**
+ * `qmcp dom0 doctor`: every health check of SPEC §8, one line each. A
+ * FAIL makes the install unhealthy; a note is a fact the operator should
+ * know (an accepted residual, a deliberate fail-closed choice).
+ */
+import { accessSync, constants, lstatSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { auditLogPath, verifyAudit } from '../audit/index.js';
+import type { AuditWitness } from '../audit/index.js';
+import { readWriteSettings, MARKERS } from '../create/settings.js';
+import { InstallError, planInstall } from '../install/index.js';
+import { statusOf } from '../install/files.js';
+import { MANIFEST_PATH, readManifest } from '../install/manifest.js';
+import { TIMER_LINK_TARGET, TIMER_WANTS_LINK } from '../install/systemd.js';
+import { isTombstoneMarker, markerTime } from '../tombstones/markers.js';
+import { veto } from '../tombstones/operator.js';
+import { POLICY_FILE, checkInstalledModel, modelHash, readSettingsFile, settingsPath } from '../../shared/model/index.js';
+import type { Settings, Tier } from '../../shared/model/index.js';
+import { loadPolicyFromRoot } from '../../shared/policy/index.js';
+import { QubesdUnreachable, dom0CreatorTags, readQubes } from './facts.js';
+import type { QubeRecord } from './facts.js';
+
+export type CheckStatus = 'ok' | 'FAIL' | 'note';
+
+export interface Check {
+  readonly check: string;
+  readonly status: CheckStatus;
+  readonly message: string;
+}
+
+export interface DoctorReport {
+  readonly healthy: boolean;
+  readonly checks: readonly Check[];
+}
+
+export interface DoctorOptions {
+  readonly root: string;
+  readonly qubesdSocket: string;
+  /** Where the audit chain's head is witnessed; default as for the services. */
+  readonly witness?: AuditWitness;
+  readonly now?: Date;
+}
+
+const RANK: Record<Tier, number> = { read: 0, exec: 1, net: 2, full: 3 };
+
+/** The agent's tier over an umbrella qube, as the policy and services decide it. */
+export function effectiveTier(tags: ReadonlySet<string>, s: Settings): Tier {
+  if (tags.has(s.tags.full)) return 'full';
+  if (tags.has(s.tags.net)) return 'net';
+  if (tags.has(s.tags.exec)) return 'exec';
+  return s.mode === 'compat' ? 'full' : 'read';
+}
+
+/** In the agent's world as the services see it: umbrella, no sink, not held incomplete. */
+export function inUmbrella(q: QubeRecord, s: Settings): boolean {
+  return q.tags.has(s.tags.umbrella) && !q.tags.has(s.tags.sink) && !q.tags.has(s.tags.incomplete);
+}
+
+function list(names: string[], max = 8): string {
+  return names.length > max ? `${names.slice(0, max).join(', ')} and ${names.length - max} more` : names.join(', ');
+}
+
+/** A file the dom0 user must read: o+r on it and o+x on every directory under ROOT leading to it. */
+function readableByServiceUser(root: string, path: string): string | null {
+  const rel = relative(root, path).split(sep);
+  let dir = root;
+  for (const part of rel.slice(0, -1)) {
+    dir = join(dir, part);
+    if ((statSync(dir).mode & 0o001) === 0) return `${relative(root, dir)}/ is not searchable by other users`;
+  }
+  if ((statSync(path).mode & 0o004) === 0) return `${relative(root, path)} is not readable by other users`;
+  return null;
+}
+
+function fileChecks(root: string, out: Check[]): Settings {
+  const reading = readSettingsFile(settingsPath(root));
+  const settings = reading.settings;
+  const add = (check: string, status: CheckStatus, message: string): void => {
+    out.push({ check, status, message });
+  };
+
+  const manifest = readManifest(root);
+  if (!manifest) add('install', 'FAIL', `no manifest at ${MANIFEST_PATH}: qmcp is not installed in this root`);
+  else {
+    const warnings: string[] = [];
+    try {
+      const { planned } = planInstall(root, { root, qubesdSocket: manifest.options.qubesdSocket, nodePath: manifest.options.node }, warnings);
+      const differ = planned.filter((f) => statusOf(root, f) !== 'unchanged').map((f) => f.path);
+      const listed = new Set(planned.map((f) => f.path));
+      const extra = manifest.files.map((f) => f.path).filter((p) => !listed.has(p));
+      if (differ.length === 0 && extra.length === 0) add('install', 'ok', `${planned.length} installed files match what this version renders`);
+      if (differ.length > 0) add('install', 'FAIL', `differ from what this version renders (edited, or another version): ${list(differ)}; run qmcp dom0 install`);
+      if (extra.length > 0) add('install', 'FAIL', `listed by the manifest but no longer rendered: ${list(extra)}; run qmcp dom0 install`);
+    } catch (err) {
+      if (!(err instanceof InstallError)) throw err;
+      add('install', 'FAIL', `cannot render what should be installed: ${err.message}`);
+    }
+  }
+
+  let policyText: string | null = null;
+  try {
+    policyText = readFileSync(join(root, 'etc', 'qubes', 'policy.d', POLICY_FILE), 'utf8');
+  } catch (err) {
+    add('model', 'FAIL', `policy ${POLICY_FILE} unreadable (${(err as NodeJS.ErrnoException).code ?? 'error'}): the services refuse every call`);
+  }
+  if (policyText !== null) {
+    const model = checkInstalledModel(policyText, settings);
+    if (model.ok) add('model', 'ok', `policy and settings carry this version's model hash ${modelHash().slice(0, 12)}`);
+    else for (const p of model.problems) add('model', 'FAIL', `${p}: the services refuse every call`);
+  }
+  try {
+    loadPolicyFromRoot(root);
+    add('policy', 'ok', 'the policy directory parses (qrexec loads it)');
+  } catch (err) {
+    add('policy', 'FAIL', `qrexec would refuse every call: ${(err as Error).message}`);
+  }
+
+  if (reading.problems.length === 0) add('settings', 'ok', 'every setting valid');
+  for (const p of reading.problems) {
+    const absent = p.message.startsWith('absent');
+    add('settings', absent && !p.fatal ? 'note' : 'FAIL', `${p.key || 'file'}: ${p.message}${p.fatal ? ' (fatal: services refuse every call)' : ''}`);
+  }
+  const mustRead = [settingsPath(root), join(root, 'etc', 'qubes', 'policy.d', POLICY_FILE), join(root, 'usr', 'lib', 'qmcp', 'dom0', 'service-main.js')];
+  const unreadable: string[] = [];
+  for (const p of mustRead) {
+    try {
+      const why = readableByServiceUser(root, p);
+      if (why) unreadable.push(why);
+    } catch (err) {
+      unreadable.push(`${relative(root, p)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  if (unreadable.length === 0) add('readable', 'ok', 'settings, policy and services readable by the dom0 user');
+  else add('readable', 'FAIL', `the dom0 user cannot read: ${unreadable.join('; ')}`);
+
+  const log = auditLogPath(root);
+  try {
+    const st = lstatSync(log);
+    if (!st.isFile()) add('audit-log', 'FAIL', 'var/log/qmcp/audit.log is not a regular file');
+    else {
+      accessSync(log, constants.W_OK);
+      const rootOnly = root === '/' && st.uid === 0 && !((st.mode & 0o020) !== 0 && st.gid !== 0);
+      if (rootOnly) add('audit-log', 'FAIL', 'audit log writable by root only: the services (the dom0 user) cannot append, so every call is refused');
+      else add('audit-log', 'ok', 'audit log appendable');
+    }
+  } catch (err) {
+    add('audit-log', 'FAIL', `audit log not appendable (${(err as NodeJS.ErrnoException).code ?? 'error'}): every call is refused`);
+  }
+
+  let timer = false;
+  try {
+    timer = lstatSync(join(root, TIMER_WANTS_LINK)).isSymbolicLink() && readlinkSync(join(root, TIMER_WANTS_LINK)) === TIMER_LINK_TARGET;
+  } catch {
+    timer = false;
+  }
+  add('reaper', timer ? 'ok' : 'FAIL', timer ? 'reaper timer enabled' : `reaper timer not enabled (${TIMER_WANTS_LINK} missing): tombstones are never reaped`);
+
+  let rollbackFiles: string[] = [];
+  try {
+    rollbackFiles = readdirSync(join(root, 'var', 'lib', 'qmcp', 'rollback-failed'));
+  } catch {
+    rollbackFiles = [];
+  }
+  if (rollbackFiles.length > 0) {
+    add('rollback', 'FAIL', `failed create rollbacks recorded in var/lib/qmcp/rollback-failed: ${list(rollbackFiles)}; check each qube, remove it or its tags, then the file`);
+  }
+  return settings;
+}
+
+function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, root: string, now: Date, out: Check[]): void {
+  const add = (check: string, status: CheckStatus, message: string): void => {
+    out.push({ check, status, message });
+  };
+  const t = s.tags;
+  const all = [...qubes.values()];
+  add('principal', qubes.has(s.principal) ? 'ok' : 'FAIL', qubes.has(s.principal) ? `principal qube ${s.principal} exists` : `principal qube ${s.principal} does not exist`);
+
+  const hybrids = all.filter((q) => q.tags.has(t.umbrella) && q.tags.has(t.sink)).map((q) => q.name);
+  add('hybrids', hybrids.length ? 'FAIL' : 'ok', hybrids.length ? `both ${t.umbrella} and ${t.sink} (seen as neither; remove one tag): ${list(hybrids)}` : `no qube is both ${t.umbrella} and ${t.sink}`);
+
+  const elevations = [t.exec, t.net, t.full];
+  const doubled = all.filter((q) => elevations.filter((e) => q.tags.has(e)).length > 1).map((q) => q.name);
+  add('elevation', doubled.length ? 'FAIL' : 'ok', doubled.length ? `more than one elevation tag (treated as the highest; fix with qmcp dom0 tier): ${list(doubled)}` : 'no qube carries two elevation tags');
+
+  const isTomb = (q: QubeRecord): boolean => [...q.tags].some(isTombstoneMarker);
+  const squatters = all.filter((q) => q.name.startsWith(s.namePrefix) && !q.tags.has(t.umbrella) && !isTomb(q) && !q.tags.has(t.incomplete)).map((q) => q.name);
+  if (squatters.length) add('prefix', 'note', `inside the reserved prefix ${s.namePrefix} but outside the umbrella (accepted residual: the agent's creates of these names are refused): ${list(squatters)}`);
+  else add('prefix', 'ok', `no qube outside the umbrella holds a name in ${s.namePrefix}`);
+
+  const inside = (name: string | null): boolean => {
+    const q = name === null ? undefined : qubes.get(name);
+    return q !== undefined && inUmbrella(q, s);
+  };
+  const crossing: string[] = [];
+  for (const q of all) {
+    if (inUmbrella(q, s)) continue;
+    for (const [role, ref] of [['template', q.template], ['netvm', q.netvm], ['default_dispvm', q.defaultDispvm]] as const) {
+      if (inside(ref)) crossing.push(`${q.name} uses ${ref} as ${role}`);
+    }
+  }
+  const behind: string[] = [];
+  for (const parent of all) {
+    if (!inUmbrella(parent, s) || RANK[effectiveTier(parent.tags, s)] < RANK.exec) continue;
+    for (const child of all) {
+      if (child.template !== parent.name) continue;
+      const lower = !inUmbrella(child, s) ? 'outside' : RANK[effectiveTier(child.tags, s)] < RANK.exec ? 'read-only' : null;
+      if (lower) behind.push(`${parent.name} (${effectiveTier(parent.tags, s)}) is the template of ${lower} ${child.name}`);
+    }
+  }
+  if (crossing.length) add('boundary', 'FAIL', `outside qubes depend on umbrella qubes (the agent's remove of those fails): ${list(crossing, 5)}`);
+  if (behind.length) add('boundary', 'FAIL', `the agent can run code in a template behind qubes it may not run code in: ${list(behind, 5)}`);
+  if (!crossing.length && !behind.length) add('boundary', 'ok', 'no dependency crosses the boundary');
+
+  const incomplete = all.filter((q) => q.tags.has(t.incomplete));
+  for (const q of incomplete) {
+    if (q.tags.has(MARKERS.rollbackFailed)) add('half-created', 'FAIL', `${q.name}: a create failed and its rollback failed too; check it and remove it, or remove ${t.incomplete} and ${MARKERS.rollbackFailed}`);
+    else if (q.templateForDispvms && q.prohibitStart) add('half-created', 'FAIL', `${q.name}: disposable template held mid-create; check it, then remove the ${t.incomplete} tag and the prohibit-start feature`);
+    else add('half-created', 'FAIL', `${q.name}: carries ${t.incomplete} (a create or a remove did not finish); check it, then remove it or the tag (a tombstone marker on it too: qmcp dom0 tombstones restore)`);
+  }
+  const rollbackOnly = all.filter((q) => q.tags.has(MARKERS.rollbackFailed) && !q.tags.has(t.incomplete)).map((q) => q.name);
+  if (rollbackOnly.length) add('half-created', 'FAIL', `marked ${MARKERS.rollbackFailed}: ${list(rollbackOnly)}; check each, then remove it or the tag`);
+  if (!incomplete.length && !rollbackOnly.length) add('half-created', 'ok', 'no half-created qube');
+
+  const settings = readWriteSettings(root, () => undefined);
+  const tombs = all.filter(isTomb);
+  const due = tombs
+    .filter((q) => veto({ name: q.name, klass: q.klass, state: q.state, since: markerTime(q.tags)?.toISOString() ?? null, tags: [...q.tags] }, settings, now) === null)
+    .map((q) => q.name);
+  if (due.length) add('tombstones', 'note', `past retention, due for reaping: ${list(due)} (the timer reaps them; or qmcp dom0 tombstones reap)`);
+  else add('tombstones', 'ok', `${tombs.length} tombstone(s), none due`);
+}
+
+export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
+  const checks: Check[] = [];
+  const settings = fileChecks(opts.root, checks);
+  const audit = await verifyAudit({ root: opts.root, ...(opts.witness ? { witness: opts.witness } : {}) });
+  if (audit.valid) checks.push({ check: 'audit-chain', status: 'ok', message: `audit chain whole (${audit.entries} entries)` });
+  else {
+    const first = audit.problems.slice(0, 3).map((p) => `${p.line === null ? '' : `line ${p.line}: `}${p.what}`);
+    checks.push({ check: 'audit-chain', status: 'FAIL', message: `audit chain broken: ${first.join('; ')}${audit.problems.length > 3 ? ` (${audit.problems.length} problems; qmcp dom0 audit verify)` : ''}` });
+  }
+  try {
+    const qubes = await readQubes(opts.qubesdSocket);
+    qubeChecks(qubes, settings, opts.root, opts.now ?? new Date(), checks);
+    const creator = (await dom0CreatorTags(opts.qubesdSocket)).filter((t) => t === settings.tags.umbrella || t === settings.tags.sink);
+    if (creator.length) checks.push({ check: 'creator-tags', status: 'FAIL', message: `dom0's tag-created-vm-with feature names ${creator.join(', ')}: every agent create is refused until you remove it` });
+    else checks.push({ check: 'creator-tags', status: 'ok', message: `dom0's tag-created-vm-with names neither ${settings.tags.umbrella} nor ${settings.tags.sink}` });
+  } catch (err) {
+    if (!(err instanceof QubesdUnreachable)) throw err;
+    checks.push({ check: 'qubes', status: 'FAIL', message: `${err.message}: the qube checks did not run` });
+  }
+  return { healthy: !checks.some((c) => c.status === 'FAIL'), checks };
+}

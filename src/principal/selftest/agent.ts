@@ -1,0 +1,108 @@
+/**
+ * The calls the scenarios make, with the bytes the MCP server's tools send:
+ * dom0 services at `@adminvm` with the qube in the argument, tag-scoped
+ * Admin API calls with the qube as the target and an empty argument.
+ */
+import { encodeExecRequest } from '../../shared/inqube-protocol.js';
+import type { Caller, Reply } from './caller.js';
+
+/** What qrexec-client-vm shows for every refusal, and what every dom0 service refusal copies. */
+export const REFUSED_STATUS = 126;
+export const REFUSED_STDERR = 'Request refused\n';
+
+export function isRefusal(r: Reply): boolean {
+  return r.status === REFUSED_STATUS && r.stdout.length === 0 && r.stderr.toString('latin1') === REFUSED_STDERR;
+}
+
+/** Byte-identical: exit status, stdout and stderr. */
+export function sameReply(a: Reply, b: Reply): boolean {
+  return a.status === b.status && a.stdout.equals(b.stdout) && a.stderr.equals(b.stderr);
+}
+
+/** A reply in one short line, for a report. */
+export function describe(r: Reply): string {
+  if (r.status === null) return 'no answer (timeout or failure)';
+  if (isRefusal(r)) return 'the refusal';
+  const text = (b: Buffer): string => JSON.stringify(b.toString('latin1').slice(0, 60));
+  return `exit ${r.status}, stdout ${text(r.stdout)}, stderr ${text(r.stderr)}`;
+}
+
+export type Json = Record<string, unknown>;
+
+/** stdout of an exit-0 reply as a JSON object, else null. */
+export function jsonOf(r: Reply): Json | null {
+  if (r.status !== 0) return null;
+  try {
+    const v: unknown = JSON.parse(r.stdout.toString('utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** An Admin API reply through qrexec: exit 0 and `0\0` (ok) or `2\0` (a Qubes exception). */
+export function adminAnswer(r: Reply): 'ok' | 'exception' | null {
+  if (r.status !== 0) return null;
+  if (r.stdout.subarray(0, 2).equals(Buffer.from('0\0', 'latin1'))) return 'ok';
+  if (r.stdout.subarray(0, 2).equals(Buffer.from('2\0', 'latin1'))) return 'exception';
+  return null;
+}
+
+const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v), 'utf8');
+
+/** The operations the scenarios use, each one qrexec call. */
+export class Agent {
+  constructor(readonly caller: Caller) {}
+
+  private dom0(service: string, argument: string, payload?: unknown): Promise<Reply> {
+    return this.caller.call('@adminvm', service, argument, payload === undefined ? undefined : json(payload));
+  }
+
+  list(): Promise<Reply> {
+    return this.dom0('qmcp.List', '');
+  }
+  info(qube: string): Promise<Reply> {
+    return this.dom0('qmcp.Info', qube);
+  }
+  start(qube: string): Promise<Reply> {
+    return this.dom0('qmcp.Start', qube);
+  }
+  remove(qube: string): Promise<Reply> {
+    return this.dom0('qmcp.Remove', qube);
+  }
+  setProperty(qube: string, name: string, value: unknown): Promise<Reply> {
+    return this.dom0('qmcp.SetProperty', qube, { name, value });
+  }
+  poolFigures(): Promise<Reply> {
+    return this.dom0('qmcp.PoolFigures', '');
+  }
+  create(name: string, template: string): Promise<Reply> {
+    return this.dom0('qmcp.Create', '', { name, template });
+  }
+  clone(source: string, name: string): Promise<Reply> {
+    return this.dom0('qmcp.Clone', source, { name });
+  }
+  disposable(dvmt: string, name: string): Promise<Reply> {
+    return this.dom0('qmcp.CreateDisposable', dvmt, { name, autoCleanup: false });
+  }
+  /** A tag-scoped Admin API call, e.g. admin.vm.CurrentState. */
+  admin(qube: string, method: string): Promise<Reply> {
+    return this.caller.call(qube, method, '');
+  }
+  /** `true` inside the qube, as the run tool sends it. */
+  execTrue(qube: string): Promise<Reply> {
+    return this.caller.call(qube, 'qmcp.Exec', undefined, encodeExecRequest({ argv: ['true'], stdin: '', timeoutSeconds: 30, outputLimit: 4096 }));
+  }
+}
+
+/** The services every out-of-world name is probed with; each refuses the same way for all of them. */
+export const PROBES: readonly { readonly id: string; readonly call: (a: Agent, qube: string) => Promise<Reply> }[] = [
+  { id: 'info', call: (a, q) => a.info(q) },
+  { id: 'start', call: (a, q) => a.start(q) },
+  { id: 'remove', call: (a, q) => a.remove(q) },
+  // a harmless value: the call should never reach a qube at all
+  { id: 'property.set', call: (a, q) => a.setProperty(q, 'autostart', false) },
+  { id: 'CurrentState', call: (a, q) => a.admin(q, 'admin.vm.CurrentState') },
+  { id: 'firewall.Get', call: (a, q) => a.admin(q, 'admin.vm.firewall.Get') },
+  { id: 'Shutdown', call: (a, q) => a.admin(q, 'admin.vm.Shutdown') },
+];
