@@ -30,7 +30,8 @@ export function demoFleet(): Fleet {
         label: 'green',
         properties: { provides_network: true, netvm: 'sys-net', autostart: true },
       },
-      // the agent's side
+      // the agent's side; its read-only qubes run on the operator's template, which
+      // the agent cannot change, not on the agent's own (doctor reports that)
       {
         name: 'mcp-control',
         klass: 'AppVM',
@@ -41,7 +42,7 @@ export function demoFleet(): Fleet {
       {
         name: 'ai-egress',
         klass: 'AppVM',
-        template: 'ai-debian-tpl',
+        template: 'debian-12-xfce',
         label: 'orange',
         tags: ['ai-managed'],
         properties: { provides_network: true, netvm: 'sys-firewall' },
@@ -57,7 +58,7 @@ export function demoFleet(): Fleet {
       {
         name: 'ai-sandbox',
         klass: 'AppVM',
-        template: 'ai-debian-tpl',
+        template: 'debian-12-xfce',
         label: 'yellow',
         tags: ['ai-managed'],
         properties: { netvm: null, default_dispvm: 'ai-dvm' },
