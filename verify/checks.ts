@@ -1,4 +1,10 @@
 /** Every check `npm run verify` runs, in the order of its table. */
 import type { Check } from './check.js';
+import { concurrencyCheck } from './concurrency/check.js';
+import { faultsCheck } from './faults/check.js';
+import { malformedCheck } from './malformed/check.js';
+import { racesCheck } from './races/check.js';
+import { tamperCheck } from './tamper/check.js';
+import { timingCheck } from './timing/check.js';
 
-export const CHECKS: readonly Check[] = [];
+export const CHECKS: readonly Check[] = [malformedCheck, faultsCheck, racesCheck, tamperCheck, concurrencyCheck, timingCheck];

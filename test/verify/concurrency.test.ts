@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ServiceSpec } from '../../src/dom0/service/run.js';
+import { createService } from '../../src/dom0/services/create.js';
+import { concurrencyCheck, makeConcurrencyCheck } from '../../verify/concurrency/check.js';
+
+const SEED = 777;
+
+test('parallel creates, clones and removes keep the cap, the names and the audit log', async () => {
+  const report = await concurrencyCheck.run({ scale: 1 }, SEED);
+  assert.deepEqual(report.failures, []);
+  const figure = (label: string): number => Number(report.figures.find((f) => f.label === label)?.value);
+  assert.ok(figure('concurrent runs') >= 15);
+  assert.ok(figure('of them as service processes') > 0);
+  assert.ok(figure('concurrent runs through the router') >= 3);
+  assert.ok(figure('succeeded') > 0);
+  assert.ok(figure('stopped at the budget edge') > 0, 'the rounds reach the cap');
+});
+
+test('a create that reads no cap is caught overrunning it', async () => {
+  const weak = makeConcurrencyCheck({
+    processes: false,
+    table: (real, write) => {
+      const blind = createService({ ...write, settings: () => ({ ...write.settings(), poolCap: Number.MAX_SAFE_INTEGER }) });
+      return new Map([...real, ['qmcp.Create', blind as unknown as ServiceSpec<unknown>]]);
+    },
+  });
+  const report = await weak.run({ scale: 1 }, SEED);
+  assert.ok(report.failures.some((f) => /over the cap/.test(f.what)), JSON.stringify(report.failures));
+  assert.match(report.failures[0]?.reproduction ?? '', /--seed 777 --scale 1 --only concurrency/);
+});
+
+test('an audit log that drops outcomes is caught', async () => {
+  const weak = makeConcurrencyCheck({
+    processes: false,
+    audit: (real) => ({ ...real, path: real.path, intent: (f) => real.intent(f), refusal: (f) => real.refusal(f), operator: (f) => real.operator(f), outcome: async (c, f) => (f.result === 'ok' ? real.outcome(c, f) : Promise.reject(new Error('dropped'))) }),
+  });
+  const report = await weak.run({ scale: 1 }, SEED);
+  assert.ok(report.failures.some((f) => /intents without exactly one outcome/.test(f.what)), JSON.stringify(report.failures));
+});

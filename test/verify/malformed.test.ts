@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ActionableError } from '../../src/dom0/service/refusal.js';
+import type { ServiceSpec } from '../../src/dom0/service/run.js';
+import { makeMalformedCheck, malformedCheck } from '../../verify/malformed/check.js';
+import type { ServiceTable } from '../../verify/malformed/host.js';
+
+const SEED = 5150;
+
+function figure(report: { figures: readonly { label: string; value: string }[] }, label: string): number {
+  const f = report.figures.find((x) => x.label === label);
+  assert.ok(f, `no figure ${label}`);
+  return Number(f.value);
+}
+
+test('every dom0 service and qubesd refuse malformed input uniformly and change nothing', async () => {
+  const report = await malformedCheck.run({ scale: 1 }, SEED);
+  assert.deepEqual(report.failures, []);
+  assert.ok(figure(report, 'services fuzzed') >= 15);
+  assert.ok(figure(report, 'malformed inputs, all services') >= 15 * 60);
+  assert.ok(figure(report, 'malformed inputs: qmcp.Create') > 60);
+  assert.ok(figure(report, 'malformed requests: qubesd socket') > 30);
+});
+
+/** Info that, for a malformed argument, says "no such qube" instead of refusing. */
+function chattyInfo(real: ServiceTable): ServiceTable {
+  const info = real.get('qmcp.Info') as ServiceSpec<unknown>;
+  const weak: ServiceSpec<unknown> = {
+    ...info,
+    parse: (argument, payload) => info.parse(argument, payload) ?? { malformed: true },
+    targets: (i) => ((i as { malformed?: boolean }).malformed ? [] : info.targets(i)),
+    async handle(ctx) {
+      if ((ctx.input as { malformed?: boolean }).malformed) throw new ActionableError('no-such-qube', 'no such qube');
+      return info.handle(ctx);
+    },
+  };
+  return new Map([...real, ['qmcp.Info', weak]]);
+}
+
+test('a service that answers malformed input with an error of its own is caught', async () => {
+  const report = await makeMalformedCheck({ table: chattyInfo, services: ['qmcp.Info', 'qmcp.List'] }).run({ scale: 1 }, SEED);
+  const hit = report.failures.find((f) => f.what.startsWith('qmcp.Info'));
+  assert.ok(hit, JSON.stringify(report.failures.slice(0, 3)));
+  assert.match(hit.what, /instead of the uniform refusal/);
+  assert.match(hit.reproduction, /--seed 5150 .*--only malformed; qmcp\.Info\+/);
+  assert.ok(report.failures.every((f) => f.what.startsWith('qmcp.Info')), 'only the weakened service fails');
+});
+
+/** SetFeature that writes a malformed request's feature anyway, then refuses. */
+function leakyFeature(real: ServiceTable): ServiceTable {
+  const spec = real.get('qmcp.SetFeature') as ServiceSpec<unknown>;
+  const weak: ServiceSpec<unknown> = {
+    ...spec,
+    parse: (argument, payload) => spec.parse(argument, payload) ?? { qube: 'ai-box', feature: 'gui', value: payload.length > 0 ? 'x' : 'y' },
+    targets: () => [],
+    async handle({ qubesd, input }) {
+      const i = input as { qube: string; feature: string; value: string };
+      await qubesd.call('admin.vm.feature.Set', i.qube, i.feature, i.value);
+      throw new Error('refuse after the write');
+    },
+  };
+  return new Map([...real, ['qmcp.SetFeature', weak]]);
+}
+
+test('a service that changes state before refusing malformed input is caught', async () => {
+  const report = await makeMalformedCheck({ table: leakyFeature, services: ['qmcp.SetFeature'] }).run({ scale: 1 }, SEED);
+  const hit = report.failures.find((f) => f.what.startsWith('qmcp.SetFeature'));
+  assert.ok(hit, JSON.stringify(report.failures.slice(0, 3)));
+  assert.match(hit.what, /machine changed|audit entries/);
+});

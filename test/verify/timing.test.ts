@@ -1,0 +1,56 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Refusal } from '../../src/dom0/service/refusal.js';
+import type { ServiceSpec } from '../../src/dom0/service/run.js';
+import type { CheckReport } from '../../verify/check.js';
+import { THRESHOLD, makeTimingCheck, timingCheck, welch } from '../../verify/timing/check.js';
+
+const SEED = 8086;
+
+let run: Promise<CheckReport> | null = null;
+/** One run for the tests below. */
+function shared(): Promise<CheckReport> {
+  run ??= timingCheck.run({ scale: 1 }, SEED);
+  return run;
+}
+
+test("Welch's t is measured for every path that takes a qube (reported, not asserted)", async () => {
+  const report = await shared();
+  assert.deepEqual(report.failures, []);
+  const paths = report.figures.filter((f) => f.label.startsWith('|t| '));
+  for (const s of ['qmcp.Info', 'qmcp.Start', 'qmcp.Remove', 'qmcp.Clone', 'qmcp.Create', 'qmcp.SetProperty', 'qmcp.DeviceAttach']) {
+    assert.ok(paths.some((f) => f.label === `|t| ${s}`), s);
+  }
+  assert.ok(paths.some((f) => f.label === '|t| policy qmcp.Exec'));
+  assert.ok(paths.every((f) => Number.isFinite(Number(f.value))));
+  assert.ok(Number(report.figures.find((f) => f.label === 'timed calls')?.value) > 3000);
+});
+
+test("Welch's t of two samples", () => {
+  assert.equal(welch([1, 1, 1], [1, 1, 1]), 0);
+  assert.ok(welch([10, 11, 12, 10, 11], [1, 2, 1, 2, 1]) > 10);
+});
+
+test('an Info that does extra work for a qube outside the umbrella shows up over the threshold', async () => {
+  const weak = makeTimingCheck({
+    paths: ['qmcp.Info'],
+    table: (real) => {
+      const info = real.get('qmcp.Info') as ServiceSpec<unknown>;
+      const leaky: ServiceSpec<unknown> = {
+        ...info,
+        targets: () => [],
+        async handle({ input, qubesd, snapshot }) {
+          const name = (input as { name: string }).name;
+          // The leak: a second look at a qube that exists.
+          if (snapshot.any(name)) for (let i = 0; i < 40; i++) await qubesd.call('admin.vm.property.Get', name, 'label');
+          throw new Refusal('not visible');
+        },
+      };
+      return new Map([...real, ['qmcp.Info', leaky]]);
+    },
+  });
+  const report = await weak.run({ scale: 1 }, SEED);
+  const t = Number(report.figures.find((f) => f.label === '|t| qmcp.Info')?.value);
+  assert.ok(t > THRESHOLD, `|t| ${t}`);
+  assert.equal(report.figures.find((f) => f.label.startsWith('paths over threshold'))?.value, '1');
+});

@@ -1,0 +1,309 @@
+/**
+ * An in-process simulated host for the attack checks: a simulated qubesd, a
+ * dom0 root with stamped settings and policy, and dom0 service calls made
+ * through the real runner (`runService` over `serviceTable`), as qrexec
+ * would start them. Cheap enough for thousands of calls. The seams a
+ * weakened variant substitutes are the service table and the Qubesd the
+ * services talk to; src/ is never edited.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { initAuditLog, openAudit } from '../../src/dom0/audit/index.js';
+import type { AuditLog } from '../../src/dom0/audit/index.js';
+import type { WriteDeps } from '../../src/dom0/create/deps.js';
+import { readWriteSettings } from '../../src/dom0/create/settings.js';
+import { POLICY_FILE, renderPolicy, stampSettings } from '../../src/dom0/install/policy.js';
+import { Qubesd } from '../../src/dom0/qubesd.js';
+import { loadDom0Config } from '../../src/dom0/service/config.js';
+import { runService } from '../../src/dom0/service/run.js';
+import type { ServiceSpec } from '../../src/dom0/service/run.js';
+import { serviceTable } from '../../src/dom0/services/index.js';
+import { processReadDeps } from '../../src/dom0/services/read-services.js';
+import type { Fleet } from '../../src/sim/fleet.js';
+import { fleetState } from '../../src/sim/fleet.js';
+import type { Qubesd as SimQubesd } from '../../src/sim/qubesd/index.js';
+import { startQubesd } from '../../src/sim/qubesd/index.js';
+
+export const GiB = 1024 ** 3;
+export const PRINCIPAL = 'mcp-control';
+export const TAGS = { umbrella: 'ai-managed', sink: 'ai-dump', exec: 'ai-exec', net: 'ai-net', full: 'ai-full' } as const;
+/** The default hiding tag of a qube under construction. */
+export const INCOMPLETE = 'qmcp-incomplete';
+
+export type ServiceTable = ReadonlyMap<string, ServiceSpec<unknown>>;
+
+/** What a weakened variant may substitute: the service table, and the Qubesd the services use. */
+export interface ServiceSut {
+  /** `write` is what the real write rows were built with, for a variant that rebuilds one. */
+  readonly table?: (real: ServiceTable, write: WriteDeps) => ServiceTable;
+  readonly qubesd?: (real: Qubesd) => Qubesd;
+  readonly audit?: (real: AuditLog) => AuditLog;
+}
+
+export interface CallResult {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export const REFUSED: CallResult = { status: 126, stdout: '', stderr: 'Request refused\n' };
+
+export function isRefused(r: CallResult): boolean {
+  return r.status === REFUSED.status && r.stdout === '' && r.stderr === REFUSED.stderr;
+}
+
+export function show(r: CallResult): string {
+  return JSON.stringify(r);
+}
+
+export interface CallOptions {
+  readonly fault?: (step: string) => void | Promise<void>;
+  readonly caller?: string;
+  /** Replaces the host's Qubesd for this call (a proxy that fails or holds). */
+  readonly qubesd?: Qubesd;
+  readonly audit?: AuditLog;
+}
+
+/**
+ * The fleet the checks start from: every tier, an outside world (including
+ * a qube inside the reserved prefix), an egress qube, disposable templates
+ * inside and outside, a sink, a template lineage.
+ */
+export function attackFleet(extra: Fleet['qubes'] = []): Fleet {
+  const inside = (name: string, tags: string[], properties: Fleet['qubes'][number]['properties'] = { netvm: null }): Fleet['qubes'][number] => ({
+    name,
+    klass: 'AppVM',
+    template: 'ai-tpl',
+    label: 'blue',
+    tags: [TAGS.umbrella, ...tags],
+    properties,
+  });
+  return {
+    properties: { default_netvm: 'sys-firewall', default_dispvm: 'ops-dvm', default_template: 'debian' },
+    qubes: [
+      { name: PRINCIPAL, klass: 'AppVM', template: 'debian', label: 'red' },
+      { name: 'debian', klass: 'TemplateVM', label: 'black' },
+      { name: 'sys-firewall', klass: 'AppVM', template: 'debian', label: 'green', properties: { provides_network: true, netvm: null } },
+      { name: 'vault', klass: 'AppVM', template: 'debian', label: 'black', properties: { netvm: null } },
+      { name: 'ops-dvm', klass: 'AppVM', template: 'debian', label: 'red', properties: { template_for_dispvms: true } },
+      { name: 'ai-outside', klass: 'AppVM', template: 'debian', label: 'red', tags: [TAGS.full] },
+      { name: 'drop', klass: 'AppVM', template: 'debian', label: 'red', tags: [TAGS.sink], properties: { netvm: null } },
+      { name: 'ai-tpl', klass: 'TemplateVM', label: 'black', tags: [TAGS.umbrella, TAGS.full] },
+      {
+        name: 'ai-egress',
+        klass: 'AppVM',
+        template: 'ai-tpl',
+        label: 'orange',
+        tags: [TAGS.umbrella],
+        properties: { provides_network: true, netvm: 'sys-firewall' },
+      },
+      inside('ai-dvm', [TAGS.full, 'op-keep'], { template_for_dispvms: true, netvm: 'ai-egress', default_dispvm: 'ai-dvm' }),
+      inside('ai-box', [TAGS.full, 'op-keep', 'ai-lock'], { netvm: 'ai-egress', default_dispvm: 'ai-dvm', memory: 800 }),
+      inside('ai-peer', [TAGS.full]),
+      inside('ai-read', []),
+      inside('ai-execbox', [TAGS.exec]),
+      ...extra,
+    ],
+  };
+}
+
+export interface SettingsFile {
+  readonly [key: string]: unknown;
+}
+
+export const BASE_SETTINGS: SettingsFile = {
+  mode: 'least-privilege',
+  poolCapBytes: 1000 * GiB,
+  privateCapBytes: 4 * GiB,
+  egressQube: 'ai-egress',
+  birthCeiling: 'exec',
+  tombstoneRetentionDays: 7,
+  restrictionTags: ['ai-lock'],
+  propagatingTags: ['op-keep'],
+};
+
+export interface HostOptions {
+  readonly fleet?: Fleet;
+  readonly settings?: SettingsFile;
+  readonly sut?: ServiceSut;
+}
+
+/** Files under a dom0 root that change on every call by design: the logs, the witness, lock and slot files. */
+const VOLATILE = [/^var\/log\/qmcp\//, /^var\/lib\/qmcp\/audit-witness$/, /^var\/lib\/qmcp\/slots(\/|$)/, /\.lock$/, /\.break$/];
+
+export class InProcessHost {
+  /** Calls whose runner rejected (the service process turns that into the refusal). */
+  escapes = 0;
+
+  private constructor(
+    readonly root: string,
+    readonly sim: SimQubesd,
+    readonly qubesd: Qubesd,
+    private readonly sut: ServiceSut,
+    /** The temporary directory this host made and removes; null when attached to another's. */
+    private readonly owned: string | null,
+  ) {}
+
+  /** Service calls on a host someone else runs (a full simulated host's dom0 root and qubesd). */
+  static attach(root: string, sim: SimQubesd, sut: ServiceSut = {}): InProcessHost {
+    return new InProcessHost(root, sim, new Qubesd(sim.socketPath), sut, null);
+  }
+
+  static async start(opts: HostOptions = {}): Promise<InProcessHost> {
+    const root = mkdtempSync(join(tmpdir(), 'qmcp-verify-'));
+    try {
+      const fleet = opts.fleet ?? attackFleet();
+      const sim = await startQubesd({ dir: join(root, 'host'), seed: () => fleetState(fleet) });
+      const host = new InProcessHost(join(root, 'dom0'), sim, new Qubesd(sim.socketPath), opts.sut ?? {}, root);
+      mkdirSync(host.root, { recursive: true });
+      await initAuditLog(host.root);
+      host.writeSettings(opts.settings ?? BASE_SETTINGS);
+      return host;
+    } catch (err) {
+      rmSync(root, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** As an install writes them: settings stamped with the model hash, the policy rendered from them. */
+  writeSettings(s: SettingsFile): void {
+    mkdirSync(join(this.root, 'etc', 'qmcp'), { recursive: true });
+    mkdirSync(join(this.root, 'etc', 'qubes', 'policy.d'), { recursive: true });
+    const stamped = stampSettings({ principal: PRINCIPAL, tags: TAGS, ...s });
+    writeFileSync(join(this.root, 'etc', 'qmcp', 'settings.json'), stamped.text);
+    writeFileSync(join(this.root, 'etc', 'qubes', 'policy.d', POLICY_FILE), renderPolicy(stamped.settings));
+  }
+
+  /** The service table a call dispatches on, after the variant's substitution. */
+  table(write: WriteDeps): ServiceTable {
+    const real = serviceTable({ write, read: processReadDeps({ QMCP_ROOT: this.root }) });
+    return this.sut.table ? this.sut.table(real, write) : real;
+  }
+
+  writeDeps(fault?: (step: string) => void | Promise<void>, log: (m: string) => void = () => undefined): WriteDeps {
+    return {
+      root: this.root,
+      settings: () => readWriteSettings(this.root, log),
+      log,
+      now: () => new Date(),
+      lockWaitMs: 60_000,
+      ...(fault ? { fault } : {}),
+    };
+  }
+
+  /** One dom0 service call (`qmcp.X` or `qmcp.X+ARG`), through the real runner. */
+  async call(full: string, payload: string | Buffer = '', opts: CallOptions = {}): Promise<CallResult> {
+    const log = (): void => undefined;
+    const config = loadDom0Config(this.root, log);
+    const stdin = new PassThrough();
+    stdin.end(payload);
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    stdout.on('data', (c: Buffer) => out.push(c));
+    stderr.on('data', (c: Buffer) => err.push(c));
+    const plus = full.indexOf('+');
+    const real = opts.qubesd ?? this.qubesd;
+    let status: number;
+    try {
+      status = await runService(this.table(this.writeDeps(opts.fault, log)), {
+      env: {
+        QREXEC_SERVICE_FULL_NAME: full,
+        QREXEC_REMOTE_DOMAIN: opts.caller ?? PRINCIPAL,
+        QREXEC_SERVICE_ARGUMENT: plus < 0 ? '' : full.slice(plus + 1),
+      },
+      stdin,
+      io: { stdout, stderr },
+      qubesd: this.sut.qubesd ? this.sut.qubesd(real) : real,
+      audit: this.audit(opts.audit),
+      config: config ? config.service : null,
+      log,
+    });
+    } catch {
+      // What the service process does with a rejection: the uniform refusal, nothing else.
+      this.escapes++;
+      stderr.write(REFUSED.stderr);
+      status = REFUSED.status;
+    }
+    return { status, stdout: Buffer.concat(out).toString('latin1'), stderr: Buffer.concat(err).toString('latin1') };
+  }
+
+  /** The audit log a call appends to, after the variant's substitution. */
+  audit(given?: AuditLog): AuditLog {
+    const real = given ?? openAudit({ root: this.root });
+    return this.sut.audit ? this.sut.audit(real) : real;
+  }
+
+  /** The whole simulated machine, canonically (power states included). */
+  state(): string {
+    return stableJson(this.sim.app.snapshot());
+  }
+
+  /** Every file under the dom0 root but the ones that change by design, with its hash. */
+  dom0Files(): Map<string, string> {
+    const out = new Map<string, string>();
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, e.name);
+        const rel = relative(this.root, path);
+        if (VOLATILE.some((re) => re.test(rel))) continue;
+        if (e.isDirectory()) walk(path);
+        else out.set(rel, createHash('sha256').update(readFileSync(path)).digest('hex'));
+      }
+    };
+    walk(this.root);
+    return out;
+  }
+
+  async done(): Promise<void> {
+    if (this.owned === null) return;
+    await this.sim.close();
+    rmSync(this.owned, { recursive: true, force: true });
+  }
+}
+
+/** JSON with object keys sorted, so two equal states print alike. */
+export function stableJson(v: unknown): string {
+  return JSON.stringify(v, (_k, value: unknown) => {
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      return Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    }
+    return value;
+  });
+}
+
+/** The first difference between two file maps, or null. */
+export function filesDiffer(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): string | null {
+  for (const [k, v] of a) if (b.get(k) !== v) return b.has(k) ? `${k} changed` : `${k} removed`;
+  for (const k of b.keys()) if (!a.has(k)) return `${k} added`;
+  return null;
+}
+
+/** A small seeded PRNG (mulberry32) for checks where shrinking does not matter. */
+export function prng(seed: number): { next(): number; int(n: number): number; pick<T>(xs: readonly T[]): T; shuffle<T>(xs: T[]): T[] } {
+  let a = seed >>> 0;
+  const next = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n: number): number => Math.floor(next() * n);
+  return {
+    next,
+    int,
+    pick: <T>(xs: readonly T[]): T => xs[int(xs.length)] as T,
+    shuffle: <T>(xs: T[]): T[] => {
+      for (let i = xs.length - 1; i > 0; i--) {
+        const j = int(i + 1);
+        [xs[i], xs[j]] = [xs[j] as T, xs[i] as T];
+      }
+      return xs;
+    },
+  };
+}

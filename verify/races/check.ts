@@ -1,0 +1,204 @@
+/**
+ * Races (SPEC §4.5, §4.9, §4.18): a qube is held at every step of its
+ * creation (create, clone, disposable: the pipeline's awaitable `fault`
+ * seam) and at sampled Admin API calls of its entombing (a qubesd proxy
+ * that holds a call), and meanwhile the principal, through the qrexec
+ * router of a full simulated host, tries to read it, start it, run a
+ * command in it, write a file into it, ask its power state and clone it.
+ * Until the qube is complete each attempt gets the uniform refusal, exactly
+ * what the same call naming an absent qube gets, and the list does not name
+ * it; once complete, it is seen. From the moment an entombing qube carries
+ * its tombstone marker, it is treated as absent; a remove that answers
+ * success leaves a halted, hidden tombstone.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { Qubesd } from '../../src/dom0/qubesd.js';
+import { dom0Root, startSimHost } from '../../src/sim/host.js';
+import type { SimHost } from '../../src/sim/host.js';
+import { qrexecCall } from '../../src/sim/qrexec/index.js';
+import type { Budget, Check, CheckReport, Failure } from '../check.js';
+import { CREATE_OPS, agentSees } from '../faults/check.js';
+import { startProxy } from '../faults/proxy.js';
+import type { Verdict } from '../faults/proxy.js';
+import { BASE_SETTINGS, InProcessHost, PRINCIPAL, TAGS, attackFleet, prng, show } from '../malformed/host.js';
+import type { CallResult, ServiceSut } from '../malformed/host.js';
+
+const NAME = 'races';
+const TOMBSTONE = 'qmcp-tombstone-';
+
+export interface RacesSut extends ServiceSut {
+  /** Extra settings for the install (a weakened variant may, say, lift the birth ceiling). */
+  readonly settings?: Record<string, unknown>;
+  /** Also race entombing (default true); a test of a weakened create may skip it. */
+  readonly entombing?: boolean;
+  /** Only these create operations (default all). */
+  readonly operations?: readonly string[];
+}
+
+/** The Admin API calls an entombing makes on its qube. */
+const ENTOMB_METHODS = new Set(['admin.vm.CurrentState', 'admin.vm.property.Set', 'admin.vm.tag.Set', 'admin.vm.tag.Remove', 'admin.vm.tag.List', 'admin.vm.Shutdown', 'admin.vm.Kill']);
+
+interface Attempt {
+  readonly what: string;
+  /** A dom0 service call: made in this process through the runner on the host's dom0 root (its own code path, without a process start). */
+  readonly dom0?: true;
+  readonly target: (name: string) => string;
+  readonly service: (name: string) => string;
+  readonly payload: string;
+}
+
+/** What the principal tries against a qube it should not yet (or no longer) see. */
+const ATTEMPTS: readonly Attempt[] = [
+  { what: 'read info', dom0: true, target: () => '@adminvm', service: (n) => `qmcp.Info+${n}`, payload: '' },
+  { what: 'start', dom0: true, target: () => '@adminvm', service: (n) => `qmcp.Start+${n}`, payload: '' },
+  { what: 'exec', target: (n) => n, service: () => 'qmcp.Exec', payload: 'id\n' },
+  { what: 'write a file', target: (n) => n, service: () => 'qmcp.WriteFile+/tmp/x', payload: 'data' },
+  { what: 'power state', target: (n) => n, service: () => 'admin.vm.CurrentState', payload: '' },
+  { what: 'clone it', dom0: true, target: () => '@adminvm', service: (n) => `qmcp.Clone+${n}`, payload: JSON.stringify({ name: 'ai-thief' }) },
+];
+
+export async function routerCall(host: SimHost, target: string, service: string, payload: string): Promise<CallResult> {
+  const stdin = new PassThrough();
+  stdin.end(payload);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  stdout.on('data', (c: Buffer) => out.push(c));
+  stderr.on('data', (c: Buffer) => err.push(c));
+  const status = await qrexecCall(host.router.socketFor(PRINCIPAL), target, service, { stdin, stdout, stderr });
+  return { status, stdout: Buffer.concat(out).toString('latin1'), stderr: Buffer.concat(err).toString('latin1') };
+}
+
+export function makeRacesCheck(sut: RacesSut = {}): Check {
+  return {
+    name: NAME,
+    summary: 'start, exec, copy into, read and clone a qube while it is created, cloned, made disposable or entombed',
+    async run(budget: Budget, seed: number): Promise<CheckReport> {
+      const scale = Math.max(1, budget.scale);
+      const rand = prng(seed);
+      const failures: Failure[] = [];
+      const reported = new Map<string, number>();
+      const fail = (what: string, how: string): void => {
+        // A few of each kind: one broken hold fails every attempt at it.
+        const kind = `${what.split(' ')[0] ?? ''} ${what.includes('while entombed') ? 'entombing' : what.split(' held at ')[1]?.split(' ')[0] ?? ''}`;
+        const n = (reported.get(kind) ?? 0) + 1;
+        reported.set(kind, n);
+        if (n <= 2) failures.push({ check: NAME, what, reproduction: `--seed ${seed} --scale ${scale} --only ${NAME}; ${how}` });
+      };
+      const targets = Array.from({ length: scale + 1 }, (_, i) => `ai-e${i}`);
+      const fleet = attackFleet(targets.map((name) => ({ name, klass: 'AppVM' as const, template: 'ai-tpl', label: 'blue', tags: [TAGS.umbrella, TAGS.full], properties: { netvm: null } })));
+      const dir = await mkdtemp(join(tmpdir(), 'qmcp-races-'));
+      const settingsFile = join(dir, 'settings.json');
+      await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, ...sut.settings }));
+      const host = await startSimHost({ dir: join(dir, 'host'), fleet, install: true, settingsFile, askTimeoutMs: 50 });
+      const h = InProcessHost.attach(dom0Root(host.dir), host.qubesd, sut);
+      const proxy = await startProxy(host.qubesd.socketPath, join(dir, 'proxy.sock'));
+      let attempts = 0;
+      let holds = 0;
+      let serial = 0;
+      const racingStarts = { won: 0 };
+      try {
+        // What each attempt gets for a name that exists nowhere: the answer a hidden qube must give.
+        const absent = 'ai-nowhere';
+        const baseline = new Map<string, CallResult>();
+        const attempt = (a: Attempt, name: string): Promise<CallResult> =>
+          a.dom0 ? h.call(a.service(name), a.payload) : routerCall(host, a.target(name), a.service(name), a.payload);
+        for (const a of ATTEMPTS) baseline.set(a.what, await attempt(a, absent));
+
+        /** Every attempt against `name` must be answered as for an absent qube. */
+        const asAbsent = async (name: string, where: string): Promise<void> => {
+          holds++;
+          // One at a time, so that no attempt is refused for want of a free call slot.
+          const replies: CallResult[] = [];
+          for (const a of ATTEMPTS) replies.push(await attempt(a, name));
+          ATTEMPTS.forEach((a, i) => {
+            attempts++;
+            const r = replies[i] as CallResult;
+            const want = baseline.get(a.what) as CallResult;
+            if (r.status !== want.status || r.stdout !== want.stdout || r.stderr !== want.stderr) {
+              fail(`${a.what} of ${name} ${where}: answered ${show(r).slice(0, 200)}, but for an absent qube ${show(want)}`, `${a.service(name)} to ${a.target(name)}`);
+            }
+          });
+          attempts++;
+          const list = await h.call('qmcp.List');
+          if (list.stdout.includes(`"${name}"`)) fail(`the list names ${name} ${where}`, 'qmcp.List');
+        };
+
+        for (const op of CREATE_OPS.filter((o) => !sut.operations || sut.operations.includes(o.op))) {
+          for (let round = 0; round < scale; round++) {
+            const name = `ai-race${++serial}`;
+            const steps: string[] = [];
+            const r = await h.call(op.full, op.payload(name), {
+              fault: async (step) => {
+                steps.push(step);
+                await asAbsent(name, `held at ${op.op} step ${step}`);
+              },
+            });
+            if (r.status !== 0) {
+              fail(`${op.op} of ${name} failed under the race: ${show(r)}`, op.full);
+              continue;
+            }
+            if (steps.length === 0) fail(`${op.op}: no step was held`, op.full);
+            const info = await routerCall(host, '@adminvm', `qmcp.Info+${name}`, '');
+            attempts++;
+            if (info.status !== 0) fail(`${op.op}: ${name} is not seen once complete (${show(info)})`, op.full);
+          }
+        }
+
+        // Entombing, held before sampled Admin API calls of the remove.
+        const viaProxy = new Qubesd(proxy.socketPath);
+        for (const [i, target] of (sut.entombing === false ? [] : targets).entries()) {
+          proxy.calls.length = 0;
+          // Every other target gets one racing start, at a seeded hold before its marker; the rest none,
+          // so that their entombing runs on into the marked window.
+          let startAt = i % 2 === 1 ? 1 + rand.int(4) : -1;
+          let markedHolds = 0;
+          // Held before the entombing's own calls on the target (not the dependency scan), and before
+          // a seeded share of those.
+          const holdEvery = 1 + rand.int(2);
+          proxy.decide = async (c): Promise<Verdict> => {
+            if (c.dest !== target || !ENTOMB_METHODS.has(c.method) || c.n % holdEvery !== 0) return 'forward';
+            const vm = host.qubesd.app.vms.get(target);
+            if (vm?.tags.some((t) => t.startsWith(TOMBSTONE))) {
+              if (markedHolds++ >= scale) return 'forward';
+              await asAbsent(target, `while entombed, before its ${c.method} (call ${c.n})`);
+            } else {
+              // Still visible: a start that wins the race must not survive into a tombstone.
+              holds++;
+              if (--startAt === 0) {
+                attempts++;
+                const s = await routerCall(host, '@adminvm', `qmcp.Start+${target}`, '');
+                if (s.status === 0) racingStarts.won++;
+              }
+            }
+            return 'forward';
+          };
+          const r = await h.call(`qmcp.Remove+${target}`, '', { qubesd: viaProxy });
+          proxy.decide = () => 'forward';
+          const vm = host.qubesd.app.vms.get(target);
+          if (r.status === 0 && (!vm || agentSees(vm) || vm.power !== 'Halted' || !vm.tags.some((t) => t.startsWith(TOMBSTONE)))) {
+            fail(`remove of ${target} answered success but left ${vm ? `${vm.power} ${JSON.stringify(vm.tags)}` : 'nothing'}`, `hold every ${holdEvery}`);
+          }
+        }
+      } finally {
+        await proxy.close();
+        await host.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+      return {
+        figures: [
+          { label: 'held moments', value: String(holds) },
+          { label: 'racing attempts', value: String(attempts) },
+          { label: 'racing starts before the tombstone marker', value: String(racingStarts.won) },
+        ],
+        failures,
+      };
+    },
+  };
+}
+
+export const racesCheck = makeRacesCheck();

@@ -1,0 +1,166 @@
+/**
+ * Timing (SPEC §4.1, §9), the dudect method: for each path that takes a
+ * qube name, calls naming a qube that exists nowhere and calls naming a
+ * qube outside the umbrella are interleaved in a seeded random order and
+ * timed; Welch's t between the two classes is reported per path. The dom0
+ * services are timed in this process through the real runner on a
+ * simulated qubesd (their own code path); the tag-scoped calls that only
+ * the qrexec policy decides are timed through the policy engine on the
+ * installed policy. The two names have the same length and prefix. Timing
+ * is measured, not asserted: |t| above 4.5 is counted as "paths over
+ * threshold", never a failure.
+ */
+import { performance } from 'node:perf_hooks';
+import { qubesdCall } from '../../src/shared/adminapi/client.js';
+import { loadPolicyFromRoot } from '../../src/shared/policy/index.js';
+import type { SystemInfo } from '../../src/shared/policy/index.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { POLICY_FILE } from '../../src/dom0/install/policy.js';
+import type { Budget, Check, CheckReport, Failure, Figure } from '../check.js';
+import { GRAMMARS } from '../malformed/grammar.js';
+import { InProcessHost, PRINCIPAL, prng } from '../malformed/host.js';
+import type { ServiceSut } from '../malformed/host.js';
+
+const NAME = 'timing';
+export const THRESHOLD = 4.5;
+/** Outside the umbrella (a full-tier tag, inside the reserved prefix), and a name of the same shape that exists nowhere. */
+export const OUTSIDE = 'ai-outside';
+export const ABSENT = 'ai-outsidx';
+
+/** Welch's t statistic of two samples. */
+export function welch(a: readonly number[], b: readonly number[]): number {
+  const stats = (xs: readonly number[]): [number, number] => {
+    const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+    const v = xs.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, xs.length - 1);
+    return [mean, v];
+  };
+  const [ma, va] = stats(a);
+  const [mb, vb] = stats(b);
+  const se = Math.sqrt(va / a.length + vb / b.length);
+  return se === 0 ? 0 : (ma - mb) / se;
+}
+
+/** Drops measurements above the pooled 95th percentile (dudect's cropping of GC and scheduler spikes). */
+export function crop(a: number[], b: number[]): [number[], number[]] {
+  const all = [...a, ...b].sort((x, y) => x - y);
+  const cut = all[Math.floor(all.length * 0.95)] ?? Infinity;
+  return [a.filter((x) => x <= cut), b.filter((x) => x <= cut)];
+}
+
+/** One service call naming `qube`, built from the service's grammar. */
+export function serviceCall(service: string, qube: string): [string, string] | null {
+  const g = GRAMMARS[service];
+  if (!g) return null;
+  const example = g.payload?.examples[0];
+  if (g.argument === 'qube') return [`${service}+${qube}`, example ? JSON.stringify(example) : ''];
+  if (example && 'template' in example) return [service, JSON.stringify({ ...example, template: qube })];
+  return null;
+}
+
+async function measure(run: (qube: string) => Promise<unknown>, n: number, rand: ReturnType<typeof prng>, pair: readonly [string, string] = [ABSENT, OUTSIDE]): Promise<number> {
+  const [ABSENT, OUTSIDE] = pair;
+  const order = rand.shuffle([...Array.from({ length: n }, () => ABSENT), ...Array.from({ length: n }, () => OUTSIDE)]);
+  // Warm both paths first (JIT, caches), untimed.
+  for (let i = 0; i < 10; i++) {
+    await run(ABSENT);
+    await run(OUTSIDE);
+  }
+  const times: Record<string, number[]> = { [ABSENT]: [], [OUTSIDE]: [] };
+  for (const q of order) {
+    const t0 = performance.now();
+    await run(q);
+    (times[q] as number[]).push(performance.now() - t0);
+  }
+  const [a, b] = crop(times[ABSENT] as number[], times[OUTSIDE] as number[]);
+  return welch(a, b);
+}
+
+export interface TimingSut extends ServiceSut {
+  /** Time only these paths (a test of one weakened service). */
+  readonly paths?: readonly string[];
+}
+
+export function makeTimingCheck(sut: TimingSut = {}): Check {
+  return {
+    name: NAME,
+    summary: "Welch's t between an absent qube and one outside the umbrella, per path",
+    async run(budget: Budget, seed: number): Promise<CheckReport> {
+      const scale = Math.max(1, budget.scale);
+      const rand = prng(seed);
+      const figures: Figure[] = [];
+      const h = await InProcessHost.start({ sut });
+      let over = 0;
+      let calls = 0;
+      const failures: Failure[] = [];
+      let residual = 0;
+      const want = (path: string): boolean => !sut.paths || sut.paths.includes(path);
+      try {
+        const services = [...h.table(h.writeDeps()).keys()].sort();
+        const perService = 75 * scale;
+        for (const service of services) {
+          if (!want(service) || !serviceCall(service, OUTSIDE)) continue;
+          const t = await measure(
+            async (q) => {
+              const [full, payload] = serviceCall(service, q) as [string, string];
+              const r = await h.call(full, payload);
+              if (r.status !== 126) throw new Error(`${full} was not refused: ${r.status}`);
+            },
+            perService,
+            rand,
+          );
+          calls += 2 * perService;
+          if (Math.abs(t) > THRESHOLD) over++;
+          figures.push({ label: `|t| ${service}`, value: Math.abs(t).toFixed(2) });
+        }
+
+        // The tag-scoped calls the policy engine decides alone.
+        const policyText = readFileSync(join(h.root, 'etc', 'qubes', 'policy.d', POLICY_FILE), 'utf8');
+        const scoped = [...new Set([...policyText.matchAll(new RegExp(`^([a-zA-Z][\\w.]*)\\s+\\*\\s+${PRINCIPAL}\\s+@tag:\\S+\\s+allow\\b`, 'gm'))].map((m) => m[1] as string))].sort();
+        const policy = loadPolicyFromRoot(h.root);
+        const reply = await qubesdCall(h.sim.internalSocketPath, { method: 'internal.GetSystemInfo', dest: 'dom0' });
+        if (!reply.ok) throw new Error('internal.GetSystemInfo failed');
+        const system = JSON.parse(reply.data.toString('utf8')) as SystemInfo;
+        const perPolicy = 1000 * scale;
+        for (const service of scoped) {
+          if (!want(service)) continue;
+          // Outside the umbrella: denied. An elevation tag without the umbrella still matches the tier
+          // lines (the engine has no AND; docs/capabilities.md: install refuses it, doctor reports it).
+          if (policy.evaluate({ service, argument: '', source: PRINCIPAL, target: OUTSIDE }, system).action !== 'deny') residual++;
+          for (const q of ['vault']) {
+            const r = policy.evaluate({ service, argument: '', source: PRINCIPAL, target: q }, system);
+            if (r.action !== 'deny') {
+              failures.push({
+                check: NAME,
+                what: `policy: ${service} from ${PRINCIPAL} to ${q} (outside the umbrella) is ${r.action}, not denied`,
+                reproduction: `--seed ${seed} --only ${NAME}; qmcp policy eval: {"source":"${PRINCIPAL}","target":"${q}","service":"${service}","arg":""} on the attack fleet`,
+              });
+            }
+          }
+          const t = await measure(
+            (q) => {
+              policy.evaluate({ service, argument: '', source: PRINCIPAL, target: q }, system);
+              return Promise.resolve();
+            },
+            perPolicy,
+            rand,
+            // An outside qube with no qmcp tag, and a name of its shape that exists nowhere.
+            ['vaulx', 'vault'],
+          );
+          calls += 2 * perPolicy;
+          if (Math.abs(t) > THRESHOLD) over++;
+          figures.push({ label: `|t| policy ${service}`, value: Math.abs(t).toFixed(2) });
+        }
+      } finally {
+        await h.done();
+      }
+      return {
+        figures: [{ label: 'timed calls', value: String(calls) }, { label: `paths over threshold (|t| > ${THRESHOLD})`, value: String(over) },
+          { label: 'tag-scoped allows to an elevation tag without the umbrella (documented residual)', value: String(residual) }, ...figures],
+        failures,
+      };
+    },
+  };
+}
+
+export const timingCheck = makeTimingCheck();
