@@ -7,23 +7,20 @@
  * name, every success a visible qube, and in the audit log every intent
  * with exactly one outcome, every success an `ok` outcome, the chain whole.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { auditLogPath, verifyAudit } from '../../src/dom0/audit/index.js';
 import { installDom0 } from '../../src/dom0/install/index.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { VmState } from '../../src/sim/qubesd/state.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
-import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, prng } from '../malformed/host.js';
+import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, prng, spawnService } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
 import { routerCall } from '../races/check.js';
 
 const NAME = 'concurrency';
-const SERVICE_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dom0', 'service-main.js');
 
 /** The persistent footprint the cap bounds: private (not a disposable's), and root where it persists; umbrella qubes and own tombstones. */
 export function umbrellaUse(vms: Iterable<VmState>): number {
@@ -47,30 +44,7 @@ interface Op {
 }
 
 function spawnCall(h: InProcessHost, op: Op): Promise<CallResult> {
-  return new Promise((resolve, reject) => {
-    const plus = op.service.indexOf('+');
-    const argument = plus < 0 ? '' : op.service.slice(plus + 1);
-    const child = spawn(process.execPath, [SERVICE_MAIN, ...(argument ? [argument] : [])], {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        QMCP_ROOT: h.root,
-        QMCP_QUBESD_SOCKET: h.sim.socketPath,
-        QREXEC_SERVICE_FULL_NAME: op.service,
-        QREXEC_REMOTE_DOMAIN: PRINCIPAL,
-        QREXEC_SERVICE_ARGUMENT: argument,
-        QREXEC_REQUESTED_TARGET_TYPE: 'keyword',
-        QREXEC_REQUESTED_TARGET_KEYWORD: 'adminvm',
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ status: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-    child.stdin.end(op.payload);
-  });
+  return spawnService(h, op.service, op.payload).done;
 }
 
 interface Entry {

@@ -14,10 +14,8 @@
  * audit intent unwritable, every state-changing call is refused and
  * nothing changes.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { auditLogPath, openAudit, verifyAudit } from '../../src/dom0/audit/index.js';
 import { readWriteSettings } from '../../src/dom0/create/settings.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
@@ -25,13 +23,12 @@ import { runDoctor } from '../../src/dom0/operator/doctor.js';
 import { restoreTombstone } from '../../src/dom0/tombstones/operator.js';
 import type { VmState } from '../../src/sim/qubesd/state.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
-import { INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, isRefused, prng, show, stableJson } from '../malformed/host.js';
+import { INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, isRefused, prng, show, spawnService, stableJson } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
 import { startProxy } from './proxy.js';
 import type { QubesdProxy } from './proxy.js';
 
 const NAME = 'faults';
-const SERVICE_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dom0', 'service-main.js');
 const ROLLBACK_FAILED = 'qmcp-rollback-failed';
 const TOMBSTONE = 'qmcp-tombstone-';
 const OLD_MARKER = `${TOMBSTONE}20261101T000000Z`;
@@ -88,34 +85,6 @@ function completeIfSeen(vm: VmState | undefined): string | null {
   return null;
 }
 
-function spawnService(h: InProcessHost, full: string, payload: string): { child: ReturnType<typeof spawn>; done: Promise<CallResult> } {
-  const plus = full.indexOf('+');
-  const argument = plus < 0 ? '' : full.slice(plus + 1);
-  const child = spawn(process.execPath, [SERVICE_MAIN, ...(argument ? [argument] : [])], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      QMCP_ROOT: h.root,
-      QMCP_QUBESD_SOCKET: h.sim.socketPath,
-      QREXEC_SERVICE_FULL_NAME: full,
-      QREXEC_REMOTE_DOMAIN: PRINCIPAL,
-      QREXEC_SERVICE_ARGUMENT: argument,
-      QREXEC_REQUESTED_TARGET_TYPE: 'keyword',
-      QREXEC_REQUESTED_TARGET_KEYWORD: 'adminvm',
-    },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout?.on('data', (b: Buffer) => out.push(b));
-  child.stderr?.on('data', (b: Buffer) => err.push(b));
-  child.stdin?.on('error', () => undefined);
-  child.stdin?.end(payload);
-  const done = new Promise<CallResult>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ status: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-  });
-  return { child, done };
-}
 
 /** Up to `k` distinct values of 1..n, seeded, always with the first and the last. */
 function sample(rand: ReturnType<typeof prng>, n: number, k: number): number[] {

@@ -6,22 +6,18 @@
  * before and after each call). A few go through the real service process.
  * The simulated qubesd socket gets the wire grammar's near misses.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { auditLogPath } from '../../src/dom0/audit/index.js';
 import type { Budget, Check, CheckReport, Failure, Figure } from '../check.js';
 import { malformedArbitrary, nearMisses } from './cases.js';
 import type { MalformedCase } from './cases.js';
 import { GRAMMARS, wellFormed } from './grammar.js';
-import { InProcessHost, filesDiffer, isRefused, prng, show } from './host.js';
+import { InProcessHost, SERVICE_MAIN, filesDiffer, isRefused, prng, show, spawnService } from './host.js';
 import type { CallResult, ServiceSut } from './host.js';
 import { describe, meets, rawCall, socketCases } from './qubesd-socket.js';
 
 const NAME = 'malformed';
-const SERVICE_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dom0', 'service-main.js');
 
 export interface MalformedSut extends ServiceSut {
   /** Runs the service process for one call; default: the real service-main. */
@@ -79,32 +75,6 @@ async function attack(h: InProcessHost, service: string, c: MalformedCase): Prom
   return null;
 }
 
-function spawnService(main: string, h: InProcessHost, service: string, c: MalformedCase): Promise<CallResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...(c.argument ? [c.argument] : [])], {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        QMCP_ROOT: h.root,
-        QMCP_QUBESD_SOCKET: h.sim.socketPath,
-        QREXEC_SERVICE_FULL_NAME: c.argument === '' ? service : `${service}+${c.argument}`,
-        QREXEC_REMOTE_DOMAIN: 'mcp-control',
-        QREXEC_SERVICE_ARGUMENT: c.argument,
-        QREXEC_REQUESTED_TARGET_TYPE: 'keyword',
-        QREXEC_REQUESTED_TARGET_KEYWORD: 'adminvm',
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.stdin.on('error', () => undefined);
-    child.on('close', (code) => resolve({ status: code ?? -1, stdout: Buffer.concat(out).toString('latin1'), stderr: Buffer.concat(err).toString('latin1') }));
-    child.stdin.end(c.payload);
-  });
-}
-
 export function makeMalformedCheck(sut: MalformedSut = {}): Check {
   return {
     name: NAME,
@@ -156,7 +126,7 @@ export function makeMalformedCheck(sut: MalformedSut = {}): Check {
             const c = misses.filter((m) => !m.argument.includes('\0'))[i];
             if (!c) break;
             count++;
-            const r = await spawnService(main, h, service, c);
+            const r = await spawnService(h, c.argument === '' ? service : `${service}+${c.argument}`, c.payload, main).done;
             if (!isRefused(r)) fail(c, `the service process answered ${show(r).slice(0, 300)}`);
           }
           total += count;

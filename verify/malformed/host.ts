@@ -6,11 +6,14 @@
  * weakened variant substitutes are the service table and the Qubesd the
  * services talk to; src/ is never edited.
  */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { initAuditLog, openAudit } from '../../src/dom0/audit/index.js';
 import type { AuditLog } from '../../src/dom0/audit/index.js';
 import type { WriteDeps } from '../../src/dom0/create/deps.js';
@@ -306,4 +309,42 @@ export function prng(seed: number): { next(): number; int(n: number): number; pi
       return xs;
     },
   };
+}
+
+/** The compiled dom0 service entry, as the installed wrappers exec it. */
+export const SERVICE_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dom0', 'service-main.js');
+
+/**
+ * One service call as its own process, started the way qrexec starts a dom0
+ * service for the principal's call to @adminvm; `main` replaces the entry in
+ * tests of a weakened service.
+ */
+export function spawnService(h: InProcessHost, full: string, payload: string | Buffer, main = SERVICE_MAIN): { child: ChildProcess; done: Promise<CallResult> } {
+  const plus = full.indexOf('+');
+  const argument = plus < 0 ? '' : full.slice(plus + 1);
+  const child = spawn(process.execPath, [main, ...(argument ? [argument] : [])], {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      QMCP_ROOT: h.root,
+      QMCP_QUBESD_SOCKET: h.sim.socketPath,
+      QREXEC_SERVICE_FULL_NAME: full,
+      QREXEC_REMOTE_DOMAIN: PRINCIPAL,
+      QREXEC_SERVICE_ARGUMENT: argument,
+      QREXEC_REQUESTED_TARGET_TYPE: 'keyword',
+      QREXEC_REQUESTED_TARGET_KEYWORD: 'adminvm',
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout?.on('data', (b: Buffer) => out.push(b));
+  child.stderr?.on('data', (b: Buffer) => err.push(b));
+  // a service that refuses before reading its input closes stdin under us
+  child.stdin?.on('error', () => undefined);
+  child.stdin?.end(payload);
+  const done = new Promise<CallResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ status: code ?? -1, stdout: Buffer.concat(out).toString('latin1'), stderr: Buffer.concat(err).toString('latin1') }));
+  });
+  return { child, done };
 }
