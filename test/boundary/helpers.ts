@@ -2,7 +2,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { openAudit } from '../../src/dom0/audit/index.js';
 import { setMode } from '../../src/dom0/operator/index.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
@@ -11,7 +10,7 @@ import { TIERS } from '../../src/shared/model/index.js';
 import type { Fleet } from '../../src/sim/fleet.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
-import { qrexecCall } from '../../src/sim/qrexec/index.js';
+import { qrexecCollect } from '../../src/sim/qrexec/index.js';
 
 export const PRINCIPAL = 'mcp-control';
 
@@ -96,16 +95,8 @@ export async function startBoundary(mode: Mode): Promise<Boundary> {
     host,
     admin,
     async call(source, target, service, payload = '') {
-      const stdin = new PassThrough();
-      stdin.end(payload);
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      const stdout = new PassThrough();
-      const stderr = new PassThrough();
-      stdout.on('data', (c: Buffer) => out.push(c));
-      stderr.on('data', (c: Buffer) => err.push(c));
-      const status = await qrexecCall(host.router.socketFor(source), target, service, { stdin, stdout, stderr });
-      return { status, stdout: Buffer.concat(out).toString('latin1'), stderr: Buffer.concat(err).toString('latin1') };
+      const r = await qrexecCollect(host.router.socketFor(source), target, service, payload);
+      return { status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') };
     },
     async setMode(m) {
       await setMode({ root, audit: openAudit({ root }) }, m);

@@ -14,11 +14,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
-import { qrexecCall } from '../../src/sim/qrexec/index.js';
+import { qrexecCollect } from '../../src/sim/qrexec/index.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
 import { CREATE_OPS, agentSees } from '../faults/check.js';
 import { startProxy } from '../faults/proxy.js';
@@ -61,16 +60,8 @@ const ATTEMPTS: readonly Attempt[] = [
 ];
 
 export async function routerCall(host: SimHost, target: string, service: string, payload: string): Promise<CallResult> {
-  const stdin = new PassThrough();
-  stdin.end(payload);
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  const status = await qrexecCall(host.router.socketFor(PRINCIPAL), target, service, { stdin, stdout, stderr });
-  return { status, stdout: Buffer.concat(out).toString('latin1'), stderr: Buffer.concat(err).toString('latin1') };
+  const r = await qrexecCollect(host.router.socketFor(PRINCIPAL), target, service, payload);
+  return { status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') };
 }
 
 export function makeRacesCheck(sut: RacesSut = {}): Check {

@@ -3,6 +3,7 @@
  * `qrexec-client-vm` and `qmcp sim qrexec`. Node stdlib only.
  */
 import { connect } from 'node:net';
+import { PassThrough } from 'node:stream';
 import type { Readable, Writable } from 'node:stream';
 import {
   EXIT_PROBLEM,
@@ -67,6 +68,26 @@ export function qrexecCall(socketPath: string, target: string, service: string, 
       finish(status ?? EXIT_PROBLEM);
     });
   });
+}
+
+export interface CollectedReply {
+  readonly status: number;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+}
+
+/** One call with its whole input given and its whole output collected: what tests and checks compare. */
+export async function qrexecCollect(socketPath: string, target: string, service: string, payload: string | Buffer = ''): Promise<CollectedReply> {
+  const stdin = new PassThrough();
+  stdin.end(payload);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  stdout.on('data', (c: Buffer) => out.push(c));
+  stderr.on('data', (c: Buffer) => err.push(c));
+  const status = await qrexecCall(socketPath, target, service, { stdin, stdout, stderr });
+  return { status, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
 }
 
 /** The router socket from the environment, else the fixed path inside a sandbox. */
