@@ -20,14 +20,17 @@ export class Qubesd {
     throw new QubesdError(reply.errorClass || 'ConnectionClosed', reply.message);
   }
 
-  /** `admin.vm.List` from dom0: every qube with its class and power state. */
-  async list(): Promise<Map<string, { klass: string; state: string }>> {
-    const out = new Map<string, { klass: string; state: string }>();
-    for (const line of (await this.call('admin.vm.List', 'dom0')).split('\n')) {
+  /**
+   * `admin.vm.List` as dom0: every qube, or with `qube` just that one, with
+   * its class, power state and uuid.
+   */
+  async list(qube = 'dom0'): Promise<Map<string, { klass: string; state: string; uuid: string }>> {
+    const out = new Map<string, { klass: string; state: string; uuid: string }>();
+    for (const line of (await this.call('admin.vm.List', qube)).split('\n')) {
       if (!line) continue;
       const [name, ...fields] = line.split(' ');
       const props = Object.fromEntries(fields.map((f) => f.split('=', 2) as [string, string]));
-      if (name) out.set(name, { klass: props['class'] ?? '', state: props['state'] ?? '' });
+      if (name) out.set(name, { klass: props['class'] ?? '', state: props['state'] ?? '', uuid: props['uuid'] ?? '' });
     }
     return out;
   }

@@ -163,23 +163,10 @@ export class EventFilter {
   }
 }
 
-/** `name class=K state=S uuid=U` lines of admin.vm.List. */
-function parseListing(text: string): { name: string; klass: string; uuid: string }[] {
-  const out: { name: string; klass: string; uuid: string }[] = [];
-  for (const line of text.split('\n')) {
-    const [name, ...fields] = line.split(' ');
-    if (!name) continue;
-    const props = new Map(fields.map((f) => f.split('=', 2) as [string, string]));
-    const uuid = props.get('uuid');
-    if (uuid) out.push({ name, klass: props.get('class') ?? '', uuid });
-  }
-  return out;
-}
-
 function lookupIn(qubesd: Qubesd): QubeLookup {
   return async (name) => {
-    const [row] = parseListing(await qubesd.call('admin.vm.List', name));
-    if (!row || row.name !== name) return null;
+    const row = (await qubesd.list(name)).get(name);
+    if (!row?.uuid) return null;
     const tags = row.klass === 'AdminVM' ? [] : await qubesd.tags(name);
     return { uuid: row.uuid, name, klass: row.klass, tags };
   };
@@ -198,9 +185,9 @@ export function eventsService(rules: ScopeRules): ServiceSpec<{ seconds: number 
     async handle({ input, qubesd, snapshot }): Promise<{ events: EventRow[]; truncated: boolean }> {
       // membership and tags come from the runner's snapshot (the same test as every other service); uuids from the listing
       const initial: QubeRecord[] = [];
-      for (const { name, uuid } of parseListing(await qubesd.call('admin.vm.List', 'dom0'))) {
+      for (const [name, { uuid }] of await qubesd.list()) {
         const q = snapshot.any(name);
-        if (q) initial.push({ uuid, name, klass: q.klass, tags: q.tags });
+        if (q && uuid) initial.push({ uuid, name, klass: q.klass, tags: q.tags });
       }
       const filter = new EventFilter(rules, initial, lookupIn(qubesd));
       const stop = new AbortController();
