@@ -1,0 +1,207 @@
+/**
+ * Noninterference (SPEC §4.1): pairs of simulated machines that differ only
+ * outside the agent's world (extra, deleted and changed qubes, names inside
+ * the reserved prefix, operator tags, properties, features, running and
+ * paused qubes, devices on outside backends) are driven with the same
+ * generated calls: raw qrexec from the principal and from inside sandbox
+ * qubes, naming visible, outside, guessed and special targets (`@adminvm`,
+ * `dom0`, `@default`, `@dispvm`, `@dispvm:NAME`, `uuid:`). Every reply's
+ * bytes and exit status must be identical, and so must an event window
+ * while the operator works outside, the MCP tool list and the MCP results.
+ * A difference is shrunk (fewer calls, fewer edits) and reported with both
+ * machines.
+ *
+ * Accepted residuals kept out of the generated machines, each in
+ * docs/threat-model.md: an outside qube holding a name a create asks for;
+ * an outside qube depending on an umbrella qube; an outside qube carrying
+ * an elevation tag without the umbrella (doctor reports it); timing, which
+ * the timing check measures; what a qube reads about itself (its IP).
+ */
+import type { Budget, Check, CheckReport, Failure, Figure } from '../check.js';
+import { PRINCIPAL, prng } from '../malformed/host.js';
+import type { Call, Observation } from './calls.js';
+import { generateSequence, namesOf, namesOutside, rawCall } from './calls.js';
+import type { Edit, Machine, PairSettings } from './machines.js';
+import { generateEdits, startMachine, stopMachine } from './machines.js';
+import { eventWindow, mcpCalls, mcpClient } from './observe.js';
+
+const NAME = 'noninterference';
+
+export type CallFn = (m: Machine, c: Call) => Promise<Observation>;
+
+/** What a weakened variant may substitute. */
+export interface NoninterferenceSut {
+  /** Wraps the raw call (a variant that answers one machine's outside names differently). */
+  readonly call?: (m: Machine, c: Call, real: CallFn) => Promise<Observation>;
+  /** A policy file both machines get before qmcp's own (a variant with a leaky line). */
+  readonly extraPolicy?: string;
+  /** Skip the event windows and MCP comparisons (a test of the raw level only). */
+  readonly rawOnly?: boolean;
+  /** Fresh pairs shrinking may start (default 6 + 4 × scale). */
+  readonly shrinkRuns?: number;
+}
+
+interface Pair {
+  readonly index: number;
+  readonly settings: PairSettings;
+  readonly a: readonly Edit[];
+  readonly b: readonly Edit[];
+}
+
+interface Difference {
+  readonly index: number;
+  readonly call: Call;
+  readonly a: Observation;
+  readonly b: Observation;
+}
+
+interface Tally {
+  pairs: number;
+  calls: number;
+  seats: number;
+  special: number;
+  outsideNamed: number;
+  edits: number;
+  windows: number;
+  mcp: number;
+  shrinkRuns: number;
+}
+
+const same = (x: Observation, y: Observation): boolean => x.status === y.status && x.stdout === y.stdout && x.stderr === y.stderr;
+const show = (o: Observation): string => JSON.stringify(o);
+
+async function withPair<T>(p: Pair, seed: number, sut: NoninterferenceSut, body: (a: Machine, b: Machine) => Promise<T>): Promise<T> {
+  const [a, b] = await Promise.all([startMachine('A', p.a, seed, p.settings, sut.extraPolicy), startMachine('B', p.b, seed, p.settings, sut.extraPolicy)]);
+  try {
+    return await body(a, b);
+  } finally {
+    await Promise.all([stopMachine(a), stopMachine(b)]);
+  }
+}
+
+/** Runs the calls on both machines, one at a time on each, and returns the first difference. */
+async function firstDifference(a: Machine, b: Machine, calls: readonly Call[], call: CallFn, tally?: Tally, differing: readonly string[] = []): Promise<Difference | null> {
+  for (const [index, c] of calls.entries()) {
+    const [oa, ob] = await Promise.all([call(a, c), call(b, c)]);
+    if (tally) {
+      tally.calls++;
+      if (c.seat !== PRINCIPAL) tally.seats++;
+      if (c.target !== '@adminvm' && /^(@|dom0$|uuid:)/.test(c.target)) tally.special++;
+      if (namesOutside(c, differing)) tally.outsideNamed++;
+    }
+    if (!same(oa, ob)) return { index, call: c, a: oa, b: ob };
+  }
+  return null;
+}
+
+/**
+ * Fewer calls, then fewer edits, while the machines still differ; each try
+ * is a fresh pair. Bounded by `runs`.
+ */
+async function shrink(p: Pair, seed: number, sut: NoninterferenceSut, call: CallFn, calls: Call[], diff: Difference, runs: number, tally: Tally): Promise<{ pair: Pair; calls: Call[]; diff: Difference }> {
+  let best = { pair: p, calls: calls.slice(0, diff.index + 1), diff };
+  const attempt = async (pair: Pair, cs: Call[]): Promise<boolean> => {
+    if (runs-- <= 0 || cs.length === 0) return false;
+    tally.shrinkRuns++;
+    const d = await withPair(pair, seed, sut, (a, b) => firstDifference(a, b, cs, call));
+    if (!d) return false;
+    best = { pair, calls: cs.slice(0, d.index + 1), diff: d };
+    return true;
+  };
+  for (let size = Math.max(1, Math.floor(best.calls.length / 2)); size >= 1 && runs > 0; size = size === 1 ? 0 : Math.max(1, Math.floor(size / 2))) {
+    for (let start = 0; start < best.calls.length - 1 && runs > 0; ) {
+      const cs = [...best.calls.slice(0, start), ...best.calls.slice(start + size)];
+      if (!(await attempt(best.pair, cs))) start += size;
+    }
+  }
+  for (const side of ['a', 'b'] as const) {
+    for (let i = 0; i < best.pair[side].length && runs > 0; ) {
+      const edits = best.pair[side].filter((_, j) => j !== i);
+      if (!(await attempt({ ...best.pair, [side]: edits }, best.calls))) i++;
+    }
+  }
+  return best;
+}
+
+function describePair(p: Pair): string {
+  return `pair ${p.index} (mode ${p.settings.mode}, birth ceiling ${p.settings.birthCeiling}); machine A edits ${JSON.stringify(p.a)}; machine B edits ${JSON.stringify(p.b)}`;
+}
+
+export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
+  const call: CallFn = sut.call ? (m, c) => (sut.call as NonNullable<NoninterferenceSut['call']>)(m, c, rawCall) : rawCall;
+  return {
+    name: NAME,
+    summary: 'pairs of machines that differ only outside the agent’s world answer every call alike: raw qrexec, events, MCP',
+    async run(budget: Budget, seed: number): Promise<CheckReport> {
+      const scale = Math.max(1, budget.scale);
+      const pairs = 2 * scale;
+      const length = 24;
+      const failures: Failure[] = [];
+      const tally: Tally = { pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, windows: 0, mcp: 0, shrinkRuns: 0 };
+      const repro = `--seed ${seed} --scale ${scale} --only ${NAME}`;
+      for (let index = 0; index < pairs; index++) {
+        const pairSeed = (seed + 7919 * index) >>> 0;
+        const r = prng(pairSeed);
+        const settings: PairSettings = { mode: r.pick(['least-privilege', 'compat'] as const), birthCeiling: r.pick(['read', 'exec', 'net', 'full'] as const) };
+        const pair: Pair = { index, settings, a: generateEdits(r, 2), b: generateEdits(r, 4) };
+        tally.pairs++;
+        tally.edits += pair.a.length + pair.b.length;
+        const found = await withPair(pair, seed, sut, async (a, b) => {
+          const names = namesOf(a, b);
+          const calls = generateSequence(pairSeed, names, length);
+          const diff = await firstDifference(a, b, calls, call, tally, names.differing);
+          if (diff) return { kind: 'raw' as const, calls, diff };
+          if (sut.rawOnly) return null;
+
+          for (let tries = 0; tries < 3; tries++) {
+            const [wa, wb] = await Promise.all([eventWindow(a, call), eventWindow(b, call)]);
+            if (wa.late || wb.late) continue;
+            tally.windows++;
+            if (!same(wa.observation, wb.observation)) return { kind: 'other' as const, what: `the event windows differ: A ${show(wa.observation)}, B ${show(wb.observation)}` };
+            break;
+          }
+
+          const [ca, cb] = await Promise.all([mcpClient(a), mcpClient(b)]);
+          try {
+            const [ta, tb] = await Promise.all([ca.client.listTools(), cb.client.listTools()]);
+            if (JSON.stringify(ta) !== JSON.stringify(tb)) return { kind: 'other' as const, what: 'the MCP tool lists differ' };
+            for (const tool of mcpCalls([...new Set([...b.outside, ...a.outside])])) {
+              const [ra, rb] = await Promise.all([ca.client.callTool(tool), cb.client.callTool(tool)]);
+              tally.mcp++;
+              if (JSON.stringify(ra) !== JSON.stringify(rb)) return { kind: 'other' as const, what: `MCP ${JSON.stringify(tool)} differs: A ${JSON.stringify(ra)}, B ${JSON.stringify(rb)}` };
+            }
+          } finally {
+            await Promise.all([ca.close(), cb.close()]);
+          }
+          return null;
+        });
+        if (!found) continue;
+        if (found.kind === 'other') {
+          failures.push({ check: NAME, what: found.what, reproduction: `${repro}; ${describePair(pair)}` });
+          continue;
+        }
+        const small = await shrink(pair, seed, sut, call, found.calls, found.diff, sut.shrinkRuns ?? 6 + 4 * scale, tally);
+        failures.push({
+          check: NAME,
+          what: `call ${JSON.stringify(small.diff.call)} answered differently: A ${show(small.diff.a)}, B ${show(small.diff.b)}`,
+          reproduction: `${repro}; ${describePair(small.pair)}; shrunk calls (${small.calls.length} of ${found.diff.index + 1}) ${JSON.stringify(small.calls)}`,
+        });
+        if (failures.length >= 3) break;
+      }
+      const figures: Figure[] = [
+        { label: 'machines compared', value: String(2 * tally.pairs) },
+        { label: 'outside edits', value: String(tally.edits) },
+        { label: 'raw calls compared', value: String(tally.calls) },
+        { label: 'calls from sandbox qubes', value: String(tally.seats) },
+        { label: 'calls to special targets (not @adminvm)', value: String(tally.special) },
+        { label: 'calls naming a qube the machines differ in', value: String(tally.outsideNamed) },
+        { label: 'event windows compared', value: String(tally.windows) },
+        { label: 'MCP results compared', value: String(tally.mcp) },
+      ];
+      if (tally.shrinkRuns > 0) figures.push({ label: 'shrinking runs', value: String(tally.shrinkRuns) });
+      return { figures, failures };
+    },
+  };
+}
+
+export const noninterferenceCheck = makeNoninterferenceCheck();

@@ -1,0 +1,193 @@
+/**
+ * The two machines of a noninterference pair: one base fleet (the agent's
+ * world and an outside world), each machine with its own edits outside the
+ * agent's world. The agent's world is the umbrella, the sinks and its own
+ * tombstones; an edit never touches them, never gives an outside qube a
+ * controlled tag, and never makes an outside qube depend on an umbrella one
+ * (that is the accepted residual "a remove fails": SPEC §4.1).
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Qubesd } from '../../src/dom0/qubesd.js';
+import type { Tier } from '../../src/shared/model/capabilities.js';
+import type { Fleet, FleetQube } from '../../src/sim/fleet.js';
+import { fleetState } from '../../src/sim/fleet.js';
+import { dom0Root, startSimHost } from '../../src/sim/host.js';
+import type { SimHost } from '../../src/sim/host.js';
+import { qubesdPaths } from '../../src/sim/qubesd/index.js';
+import { writeStateFile } from '../../src/sim/qubesd/state.js';
+import { BASE_SETTINGS, PRINCIPAL, TAGS, attackFleet, prng } from '../malformed/host.js';
+
+type Rand = ReturnType<typeof prng>;
+
+/**
+ * Names an outside qube may take, some inside the reserved prefix. A create
+ * never names one of them: a name inside the prefix held outside the
+ * umbrella makes a create refuse, the accepted residual of SPEC §4.1.
+ */
+export const OUTSIDE_NAMES = ['work', 'personal', 'untrusted', 'sys-usb', 'banking', 'ai-secret', 'ai-hidden', 'ai-box-old', 'ai-fresh9', 'disp1234'] as const;
+/** Outside qubes of the base fleet an edit may change, stop or start (none is referenced from inside). */
+export const BASE_OUTSIDE = ['vault', 'ops-dvm', 'ai-outside', 'debian', 'sys-firewall'] as const;
+/** Base outside qubes nothing depends on, which an edit may delete. */
+const REMOVABLE = ['vault', 'ai-outside'] as const;
+/** Operator tags: never the umbrella, a sink, an elevation tag, or a qmcp marker. */
+const OPERATOR_TAGS = ['work', 'op-keep', 'audio', 'backup', 'vpn-only', 'created-by-dom0', 'ai-lock'] as const;
+const LABELS = ['red', 'orange', 'yellow', 'green', 'gray', 'blue', 'purple', 'black'] as const;
+
+export type Power = 'Running' | 'Paused';
+
+/** One difference from the base, outside the agent's world. */
+export type Edit =
+  | { readonly kind: 'add'; readonly qube: FleetQube }
+  | { readonly kind: 'change'; readonly name: string; readonly label: string; readonly tags: readonly string[]; readonly memory: number; readonly features: Readonly<Record<string, string>> }
+  | { readonly kind: 'delete'; readonly name: string }
+  | { readonly kind: 'power'; readonly name: string; readonly power: Power }
+  | { readonly kind: 'devices'; readonly backend: string; readonly klass: 'block' | 'usb' | 'mic'; readonly ports: readonly string[] };
+
+/** The base fleet: the attack fleet, with its one outside qube that carried an elevation tag given an operator tag instead. */
+export function baseFleet(): Fleet {
+  const f = attackFleet();
+  return {
+    ...f,
+    qubes: f.qubes.map((q) => (q.name === 'ai-outside' ? { ...q, tags: ['op-keep'] } : q)),
+    devices: { block: { 'ai-peer': [{ port: 'sda', devid: 'disk:1', description: 'agent disk' }] } },
+  };
+}
+
+function someOf<T>(r: Rand, xs: readonly T[], max: number): T[] {
+  return r.shuffle([...xs]).slice(0, r.int(max + 1));
+}
+
+/** Up to `max` edits for one machine; names the machine adds come from OUTSIDE_NAMES. */
+export function generateEdits(r: Rand, max: number): Edit[] {
+  const edits: Edit[] = [];
+  const added: string[] = [];
+  const deleted = new Set<string>();
+  const n = 1 + r.int(max);
+  for (let i = 0; i < n; i++) {
+    const kind = r.pick(['add', 'add', 'change', 'delete', 'power', 'power', 'devices'] as const);
+    const existing = [...BASE_OUTSIDE.filter((q) => !deleted.has(q)), ...added];
+    if (kind === 'add') {
+      const free = OUTSIDE_NAMES.filter((q) => !added.includes(q));
+      if (free.length === 0) continue;
+      const name = r.pick(free);
+      const klass = r.pick(['AppVM', 'AppVM', 'StandaloneVM', 'TemplateVM'] as const);
+      const properties: FleetQube['properties'] = { memory: 200 + 100 * r.int(20), netvm: r.pick([null, 'sys-firewall']) };
+      if (klass === 'AppVM' && r.int(3) === 0) properties['template_for_dispvms'] = true;
+      if (r.int(4) === 0) properties['provides_network'] = true;
+      if (r.int(4) === 0) properties['autostart'] = true;
+      edits.push({
+        kind,
+        qube: {
+          name,
+          klass,
+          ...(klass === 'AppVM' ? { template: 'debian' } : {}),
+          label: r.pick(LABELS),
+          tags: someOf(r, OPERATOR_TAGS, 3),
+          properties,
+          ...(r.int(2) === 0 ? { features: { gui: '1', 'menu-items': 'xterm.desktop' } } : {}),
+        },
+      });
+      added.push(name);
+    } else if (kind === 'change') {
+      const name = r.pick(BASE_OUTSIDE.filter((q) => !deleted.has(q)));
+      edits.push({ kind, name, label: r.pick(LABELS), tags: someOf(r, OPERATOR_TAGS, 3), memory: 300 + 100 * r.int(10), features: r.int(2) === 0 ? { secret: 'x' } : {} });
+    } else if (kind === 'delete') {
+      const name = r.pick(REMOVABLE);
+      if (deleted.has(name) || edits.some((e) => 'name' in e && e.name === name)) continue;
+      edits.push({ kind, name });
+      deleted.add(name);
+    } else if (kind === 'power') {
+      const name = r.pick(existing);
+      if (edits.some((e) => e.kind === 'power' && e.name === name)) continue;
+      edits.push({ kind, name, power: r.pick(['Running', 'Running', 'Paused'] as const) });
+    } else {
+      edits.push({ kind, backend: r.pick(existing), klass: r.pick(['block', 'usb', 'mic'] as const), ports: someOf(r, ['sdb', '2-1', 'mic', 'xvdi'], 3) });
+    }
+  }
+  // a deleted qube is neither started nor a backend
+  return edits.filter((e) => !((e.kind === 'power' && deleted.has(e.name)) || (e.kind === 'devices' && deleted.has(e.backend))));
+}
+
+/** The fleet one machine starts from: the base with its edits applied. */
+export function fleetOf(edits: readonly Edit[]): Fleet {
+  const base = baseFleet();
+  let qubes = [...base.qubes];
+  const devices: NonNullable<Fleet['devices']> = JSON.parse(JSON.stringify(base.devices ?? {})) as NonNullable<Fleet['devices']>;
+  for (const e of edits) {
+    if (e.kind === 'add') qubes.push(e.qube);
+    else if (e.kind === 'delete') qubes = qubes.filter((q) => q.name !== e.name);
+    else if (e.kind === 'change') {
+      qubes = qubes.map((q) =>
+        q.name === e.name ? { ...q, label: e.label, tags: [...new Set([...(q.tags ?? []), ...e.tags])], properties: { ...q.properties, memory: e.memory }, features: { ...q.features, ...e.features } } : q,
+      );
+    } else if (e.kind === 'devices') {
+      const byBackend = (devices[e.klass] ??= {});
+      byBackend[e.backend] = e.ports.map((port, i) => ({ port, devid: `${e.klass}:${e.backend}:${i}`, description: `${e.backend} ${port}` }));
+    }
+  }
+  return { ...base, qubes, devices };
+}
+
+/** A uuid fixed by the seed and the name, so a qube both machines hold has the same one and a run repeats. */
+export function uuidOf(seed: number, name: string): string {
+  const h = createHash('sha256').update(`${seed}:${name}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+export interface Machine {
+  readonly label: 'A' | 'B';
+  readonly edits: readonly Edit[];
+  readonly host: SimHost;
+  readonly dir: string;
+  /** Every qube of the machine outside the agent’s world, but dom0. */
+  readonly outside: readonly string[];
+  /** uuid of every qube, by name. */
+  readonly uuids: ReadonlyMap<string, string>;
+}
+
+export interface PairSettings {
+  readonly mode: 'least-privilege' | 'compat';
+  readonly birthCeiling: Tier;
+}
+
+/** The agent's world of the base fleet, which no edit touches. */
+export const WORLD = new Set(baseFleet().qubes.filter((q) => (q.tags ?? []).some((t) => t === 'ai-managed' || t === 'ai-dump')).map((q) => q.name));
+
+/** Starts one machine: its state written with fixed uuids, qmcp installed, outside power states applied by dom0. */
+export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], seed: number, settings: PairSettings, extraPolicy?: string): Promise<Machine> {
+  const dir = await mkdtemp(join(tmpdir(), `qmcp-ni-${label}-`));
+  try {
+    const state = fleetState(fleetOf(edits));
+    for (const vm of state.vms) if (vm.klass !== 'AdminVM') vm.uuid = uuidOf(seed, vm.name);
+    writeStateFile(qubesdPaths(dir).state, state);
+    if (extraPolicy !== undefined) {
+      const policyDir = join(dom0Root(dir), 'etc', 'qubes', 'policy.d');
+      await mkdir(policyDir, { recursive: true });
+      await writeFile(join(policyDir, '10-weakened.policy'), extraPolicy);
+    }
+    const settingsFile = join(dir, 'settings.json');
+    await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, ...settings }));
+    // an ask the principal's calls raise (an allowed copy into an untiered qube) times out as a deny
+    const host = await startSimHost({ dir, install: true, settingsFile, askTimeoutMs: 200 });
+    const dom0 = new Qubesd(host.qubesd.socketPath);
+    for (const e of edits) {
+      if (e.kind !== 'power') continue;
+      await dom0.call('admin.vm.Start', e.name);
+      if (e.power === 'Paused') await dom0.call('admin.vm.Pause', e.name);
+    }
+    const uuids = new Map(state.vms.map((v) => [v.name, v.uuid]));
+    const outside = state.vms.filter((v) => v.klass !== 'AdminVM' && !WORLD.has(v.name)).map((v) => v.name);
+    return { label, edits, host, dir, outside, uuids };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export async function stopMachine(m: Machine): Promise<void> {
+  await m.host.close();
+  await rm(m.dir, { recursive: true, force: true });
+}

@@ -1,0 +1,115 @@
+/**
+ * What the agent observes beyond single raw calls: an event window that
+ * stays open while the operator works outside the agent's world and the
+ * agent works inside it, and the MCP server's tool list and results.
+ */
+import { Client } from '@modelcontextprotocol/client';
+import { InMemoryTransport } from '@modelcontextprotocol/server';
+import { simRunner } from '../../src/cli/sim-principal.js';
+import { Qubesd } from '../../src/dom0/qubesd.js';
+import { createServer } from '../../src/principal/server.js';
+import { PRINCIPAL } from '../malformed/host.js';
+import type { Call, Observation } from './calls.js';
+import type { Machine } from './machines.js';
+
+const WINDOW_SECONDS = 4;
+/** Everything inside the window must be done by then, or the window is tried again. */
+const ACT_WITHIN_MS = (WINDOW_SECONDS - 1) * 1000;
+
+/** What the agent does inside the window: the same on both machines. */
+const AGENT_ACTS: readonly Call[] = [
+  { seat: PRINCIPAL, target: '@adminvm', service: 'qmcp.SetProperty+ai-peer', payload: JSON.stringify({ name: 'memory', value: 700 }) },
+  { seat: PRINCIPAL, target: '@adminvm', service: 'qmcp.Start+ai-execbox', payload: '' },
+];
+
+/** What the operator does in dom0 inside the window: different on each machine, all outside the agent's world. */
+async function operatorActs(m: Machine, dom0: Qubesd): Promise<void> {
+  const has = (n: string): boolean => m.outside.includes(n);
+  if (m.label === 'A') {
+    if (has('vault')) await dom0.call('admin.vm.property.Set', 'vault', 'label', 'purple');
+    return;
+  }
+  const late = 'late-op';
+  await dom0.call('admin.vm.Create.AppVM', 'dom0', 'debian', `name=${late} label=red`);
+  await dom0.call('admin.vm.tag.Set', late, 'work');
+  await dom0.call('admin.vm.property.Set', late, 'memory', '500');
+  await dom0.call('admin.vm.Start', late);
+  await dom0.call('admin.vm.Kill', late);
+  await dom0.call('admin.vm.Remove', late);
+  if (has('ops-dvm')) await dom0.call('admin.vm.property.Set', 'ops-dvm', 'label', 'green');
+}
+
+/** Resolves at the next admin.Events subscription on the machine's qubesd (the window is open). */
+function nextSubscription(m: Machine): Promise<void> {
+  const app = m.host.qubesd.app;
+  const real = app.subscribe.bind(app);
+  return new Promise((resolve) => {
+    app.subscribe = (fn) => {
+      app.subscribe = real;
+      const off = real(fn);
+      resolve();
+      return off;
+    };
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The times in event rows differ by design; nothing else may. */
+export function normaliseEvents(text: string): string {
+  return text.replace(/"time":"[^"]*"/g, '"time":"-"');
+}
+
+export interface WindowResult {
+  readonly observation: Observation;
+  /** The acts did not finish inside the window: the comparison would say nothing. */
+  readonly late: boolean;
+}
+
+/** One event window on one machine, with the agent's and the operator's acts inside it. */
+export async function eventWindow(m: Machine, call: (m: Machine, c: Call) => Promise<Observation>): Promise<WindowResult> {
+  const opened = nextSubscription(m);
+  const started = Date.now();
+  const window = call(m, { seat: PRINCIPAL, target: '@adminvm', service: `qmcp.Events+${WINDOW_SECONDS}`, payload: '' });
+  await opened;
+  await sleep(300);
+  const dom0 = new Qubesd(m.host.qubesd.socketPath);
+  await operatorActs(m, dom0);
+  for (const act of AGENT_ACTS) await call(m, act);
+  const late = Date.now() - started > ACT_WITHIN_MS;
+  const o = await window;
+  return { observation: { ...o, stdout: normaliseEvents(o.stdout) }, late };
+}
+
+/** The MCP tool calls compared: reads and refusals over visible, outside and absent names. */
+export function mcpCalls(outside: readonly string[]): { name: string; arguments: Record<string, unknown> }[] {
+  const names = ['ai-box', 'ai-read', ...outside.slice(0, 4), 'ai-nothing'];
+  return [
+    { name: 'qube_list', arguments: {} },
+    { name: 'pool_figures', arguments: {} },
+    { name: 'device_list', arguments: {} },
+    ...names.flatMap((name) => [
+      { name: 'qube_info', arguments: { name } },
+      { name: 'qube_state', arguments: { name } },
+      { name: 'firewall_get', arguments: { name } },
+    ]),
+    ...['ai-box', ...outside.slice(0, 2)].map((qube) => ({ name: 'qube_run', arguments: { qube, argv: ['id', '-u'] } })),
+    { name: 'qube_start', arguments: { name: outside[0] ?? 'ai-nothing' } },
+  ];
+}
+
+/** An MCP client on the real server, whose qrexec calls reach the machine as its principal. */
+export async function mcpClient(m: Machine): Promise<{ client: Client; close(): Promise<void> }> {
+  const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
+  const server = createServer(simRunner(m.dir));
+  await server.connect(serverSide);
+  const client = new Client({ name: 'qmcp-verify', version: '0' });
+  await client.connect(clientSide);
+  return {
+    client,
+    close: async () => {
+      await client.close();
+      await server.close();
+    },
+  };
+}
