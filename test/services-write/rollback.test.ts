@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { auditLogPath } from '../../src/dom0/audit/index.js';
+import { Qubesd, QubesdError } from '../../src/dom0/qubesd.js';
 import { REFUSED, auditValid, call, names, startHost } from './helpers.js';
 
 const STEPS = ['created', 'hidden', 'stripped', 'configured', 'tagged', 'verified', 'umbrella'];
@@ -81,6 +82,30 @@ test('rollback: a disposable started before it was hidden (a racing Start) is ne
     });
     assert.deepEqual(r, REFUSED);
     assert.deepEqual(names(h), before);
+  } finally {
+    await h.done();
+  }
+});
+
+/** A qubesd that makes the qube and then loses the reply, as a dropped connection would. */
+class LostCreateReply extends Qubesd {
+  override async call(method: string, dest: string, arg = '', payload?: string | Buffer): Promise<string> {
+    const reply = await super.call(method, dest, arg, payload);
+    if (method.startsWith('admin.vm.Create.')) throw new QubesdError('ConnectionClosed', 'empty or malformed reply from qubesd');
+    return reply;
+  }
+}
+
+test('rollback: a create whose reply is lost after qubesd made the qube leaves nothing behind', async () => {
+  const h = await startHost();
+  try {
+    const before = names(h);
+    const lossy = { ...h, qubesd: new LostCreateReply(h.sim.socketPath) };
+    for (const [full, payload] of PATHS) {
+      assert.deepEqual(await call(lossy, full, payload), REFUSED, full);
+      assert.deepEqual(names(h), before, `${full}: the qube made behind the lost reply is removed`);
+    }
+    assert.equal(await auditValid(h), true);
   } finally {
     await h.done();
   }

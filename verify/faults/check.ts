@@ -216,7 +216,7 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
           const clean = await h.call(op.full, op.payload(fresh()), { qubesd: viaProxy });
           if (clean.status !== 0) fail(`${op.op}: a clean call through the proxy failed: ${show(clean)}`, op.full);
           const total = proxy.calls.length;
-          // Sampled calls, and always the one that makes the qube (its reply lost: qubesd made it, the service cannot know).
+          // Sampled calls, and always the one that makes the qube with its reply lost: qubesd made it, and the service must find it.
           const make = proxy.calls.findIndex((c) => c.method.startsWith('admin.vm.Create.')) + 1;
           for (let n of [...sample(rand, total, perOp), ...(make > 0 ? [-make] : [])]) {
             proxy.calls.length = 0;
@@ -233,10 +233,9 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
             const failed = targeted ? proxy.calls.find((c) => c.method.startsWith('admin.vm.Create.')) : proxy.calls[n - 1];
             judgeCreate(`${op.op} with qubesd call ${n} of ${total} (${failed?.method ?? '?'}) failing`, name, before, r, false);
             const vm = h.sim.app.vms.get(name);
-            if (vm && how !== 'lose' && !agentSees(vm) && r.status !== 0 && !(vm.tags.includes(INCOMPLETE) && vm.tags.includes(ROLLBACK_FAILED))) {
-              fail(`${op.op} with qubesd call ${n} (${failed?.method ?? '?'}) failing left ${name} without the loud half-state`, JSON.stringify(vm.tags));
+            if (vm && !agentSees(vm) && r.status !== 0 && !(vm.tags.includes(INCOMPLETE) && vm.tags.includes(ROLLBACK_FAILED))) {
+              fail(`${op.op} with qubesd call ${n} (${failed?.method ?? '?'}) failing (${how}) left ${name} without the loud half-state`, JSON.stringify(vm.tags));
             }
-            if (vm && how === 'lose' && !agentSees(vm)) count(`left behind after a lost reply to ${failed?.method ?? '?'}`);
             await settle();
             await unmark(op.source);
           }

@@ -8,6 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { QubesdError } from '../qubesd.js';
 import type { Qubesd } from '../qubesd.js';
 import { ActionableError, Refusal } from '../service/refusal.js';
 import type { QubeFacts } from '../service/snapshot.js';
@@ -39,8 +40,10 @@ export interface BirthPlan {
   readonly inheritsFromSource: boolean;
   /** What the new qube is expected to add, checked before anything is made. */
   readonly estimate: Footprint;
-  /** Makes the qube; resolves to its name. */
-  make(): Promise<string>;
+  /** The new qube's name. */
+  readonly name: string;
+  /** Makes the qube. */
+  make(): Promise<void>;
   /** Class-specific settings on the new (still hidden) qube. */
   configure(name: string): Promise<void>;
 }
@@ -127,6 +130,15 @@ async function rollback(c: BirthContext, name: string): Promise<void> {
   throw new RollbackFailed(name);
 }
 
+/** Whether a qube of this name exists; an unreadable answer counts as yes, so nothing is made over it. */
+async function exists(q: Qubesd, name: string): Promise<boolean> {
+  try {
+    return (await q.list(name)).has(name);
+  } catch (err) {
+    return !(err instanceof QubesdError && err.errorClass === 'QubesVMNotFoundError');
+  }
+}
+
 async function featureValue(q: Qubesd, name: string, feature: string): Promise<string | null> {
   try {
     return await q.call('admin.vm.feature.Get', name, feature);
@@ -191,6 +203,7 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
   const lock = await acquireBudgetLock(deps.root, deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
   if (!lock) throw new Refusal('budget lock busy');
   let name: string | null = null;
+  let making = false;
   let source: Awaited<ReturnType<typeof markSource>> | null = null;
   let sourceHold: string | null = null;
   try {
@@ -203,7 +216,11 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
       sourceHold = source.ownHold;
       await fault('source-marked');
     }
-    name = await plan.make();
+    // Free under the lock, so a qube of this name after a failed make is this call's (a lost reply).
+    if (await exists(qubesd, plan.name)) throw new Refusal('name taken meanwhile');
+    making = true;
+    await plan.make();
+    name = plan.name;
     await fault('created');
     // Hidden first: the platform may already have given it the umbrella.
     await addTag(qubesd, name, settings.incomplete);
@@ -251,6 +268,7 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
     }
     return name;
   } catch (err) {
+    if (name === null && making && (await exists(qubesd, plan.name))) name = plan.name;
     if (name !== null) await rollback(c, name);
     if (source) await unmarkOrReport(c, plan.source.name, source);
     throw err;

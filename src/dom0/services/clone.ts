@@ -100,9 +100,9 @@ export function cloneService(deps: WriteDeps): ServiceSpec<CloneInput> {
           defaultDispvm,
           inheritsFromSource: false,
           estimate: await footprint(qubesd, source.name),
+          name: input.name,
           async make() {
             await qubesd.call(`admin.vm.Create.${source.klass}`, 'dom0', template ?? '', `name=${input.name} label=${label}`);
-            return input.name;
           },
           async configure(n) {
             await copyProperties(qubesd, source.name, n);

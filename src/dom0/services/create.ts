@@ -42,9 +42,9 @@ export function appVmService(deps: WriteDeps, operation: string, dispTemplate: b
           defaultDispvm,
           inheritsFromSource: false,
           estimate: { total: 0, privateSize: 0 },
+          name: input.name,
           async make() {
             await qubesd.call('admin.vm.Create.AppVM', 'dom0', source.name, `name=${input.name} label=${label}`);
-            return input.name;
           },
           async configure(n) {
             if (dispTemplate) await qubesd.call('admin.vm.property.Set', n, 'template_for_dispvms', 'True');

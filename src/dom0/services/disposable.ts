@@ -52,9 +52,9 @@ export function disposableService(deps: WriteDeps): ServiceSpec<DisposableInput>
           defaultDispvm,
           inheritsFromSource: true,
           estimate: { total: 0, privateSize: 0 },
+          name: input.name,
           async make() {
             await qubesd.call('admin.vm.Create.DispVM', 'dom0', source.name, `name=${input.name} label=${label}`);
-            return input.name;
           },
           async configure(n) {
             await qubesd.call('admin.vm.property.Set', n, 'auto_cleanup', input.autoCleanup ? 'True' : 'False');
