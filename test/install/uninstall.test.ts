@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { openAudit } from '../../src/dom0/audit/index.js';
 import { InstallError, MANIFEST_PATH, TIMER_WANTS_LINK, installDom0 } from '../../src/dom0/install/index.js';
+import { checkPreconditions } from '../../src/dom0/install/preconditions.js';
 import { UninstallError, uninstallDom0 } from '../../src/dom0/install/uninstall.js';
+import { Qubesd } from '../../src/dom0/qubesd.js';
+import { DEFAULT_SETTINGS } from '../../src/shared/model/index.js';
 import { startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
 
@@ -135,6 +138,17 @@ test('preconditions refuse with a precise reason and write nothing', async () =>
   const dry = await installDom0({ root, preconditions: true, dryRun: true, qubesdSocket: NO_QUBESD });
   assert.ok(dry.notes.some((x) => /skipped/.test(x)));
   assert.ok(!existsSync(root));
+});
+
+test('preconditions note a qube with an elevation tag but no umbrella', async () => {
+  const admin = new Qubesd(host.qubesd.socketPath);
+  await admin.call('admin.vm.tag.Set', 'tpl', 'ai-exec');
+  try {
+    const r = await checkPreconditions({ root: join(tmp, 'stray'), settings: DEFAULT_SETTINGS, qubesdSocket: host.qubesd.socketPath });
+    assert.ok(r.notes.some((x) => /elevation tag without ai-managed: tpl/.test(x)), JSON.stringify(r.notes));
+  } finally {
+    await admin.call('admin.vm.tag.Remove', 'tpl', 'ai-exec');
+  }
 });
 
 const QMCP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'qmcp.js');

@@ -135,11 +135,12 @@ test('a broken audit chain is reported', async () => {
   await planted(/^audit-chain: audit chain broken/, () => writeFileSync(log, good.replace('"tier"', '"mode"')), () => writeFileSync(log, good));
 });
 
-test('hybrids, two elevation tags and half-created qubes are reported', async () => {
+test('hybrids, two elevation tags, an elevation tag without the umbrella and half-created qubes are reported', async () => {
   const tag = (q: string, t: string) => admin.call('admin.vm.tag.Set', q, t);
   const untag = (q: string, t: string) => admin.call('admin.vm.tag.Remove', q, t);
   await planted(/^hybrids: .*drop/, () => tag('drop', 'ai-managed').then(() => undefined), () => untag('drop', 'ai-managed').then(() => undefined));
   await planted(/^elevation: .*ai-box/, () => tag('ai-box', 'ai-full').then(() => undefined), () => untag('ai-box', 'ai-full').then(() => undefined));
+  await planted(/^elevation: an elevation tag without ai-managed .*: vault/, () => tag('vault', 'ai-exec').then(() => undefined), () => untag('vault', 'ai-exec').then(() => undefined));
   await planted(/^half-created: ai-box: carries qmcp-incomplete/, () => tag('ai-box', 'qmcp-incomplete').then(() => undefined), () => untag('ai-box', 'qmcp-incomplete').then(() => undefined));
   await planted(
     /^half-created: ai-dvm: disposable template held mid-create; check it, then remove the qmcp-incomplete tag and the prohibit-start feature/,

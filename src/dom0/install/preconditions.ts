@@ -37,5 +37,8 @@ export async function checkPreconditions(o: { root: string; settings: Settings; 
   if (hybrids.length > 0) {
     refusals.push(`qubes carry both ${tags.umbrella} and ${tags.sink}: ${hybrids.join(', ')} (a sink never joins the umbrella: remove one of the tags)`);
   }
+  const elevations = [tags.exec, tags.net, tags.full];
+  const stray = [...qubes.values()].filter((q) => !q.tags.has(tags.umbrella) && elevations.some((e) => q.tags.has(e))).map((q) => q.name);
+  if (stray.length > 0) notes.push(`qubes carry an elevation tag without ${tags.umbrella}: ${stray.join(', ')} (the policy lets the agent reach them; doctor fails until the tag goes)`);
   return { refusals, notes };
 }

@@ -181,6 +181,9 @@ function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, root: string, n
   const elevations = [t.exec, t.net, t.full];
   const doubled = all.filter((q) => elevations.filter((e) => q.tags.has(e)).length > 1).map((q) => q.name);
   add('elevation', doubled.length ? 'FAIL' : 'ok', doubled.length ? `more than one elevation tag (treated as the highest; fix with qmcp dom0 tier): ${list(doubled)}` : 'no qube carries two elevation tags');
+  // the policy's tier lines match the elevation tag alone: such a qube is outside the umbrella yet open to the agent
+  const stray = all.filter((q) => !q.tags.has(t.umbrella) && elevations.some((e) => q.tags.has(e))).map((q) => q.name);
+  if (stray.length) add('elevation', 'FAIL', `an elevation tag without ${t.umbrella} (the policy lets the agent reach these though it cannot see them; remove the tag, or qmcp dom0 tier QUBE TIER): ${list(stray)}`);
 
   const isTomb = (q: QubeRecord): boolean => [...q.tags].some(isTombstoneMarker);
   const squatters = all.filter((q) => q.name.startsWith(s.namePrefix) && !q.tags.has(t.umbrella) && !isTomb(q) && !q.tags.has(t.incomplete)).map((q) => q.name);
