@@ -5,7 +5,8 @@ import { faultsCheck } from './faults/check.js';
 import { malformedCheck } from './malformed/check.js';
 import { noninterferenceCheck } from './noninterference/check.js';
 import { racesCheck } from './races/check.js';
+import { sequencesCheck } from './sequences/check.js';
 import { tamperCheck } from './tamper/check.js';
 import { timingCheck } from './timing/check.js';
 
-export const CHECKS: readonly Check[] = [noninterferenceCheck, malformedCheck, faultsCheck, racesCheck, tamperCheck, concurrencyCheck, timingCheck];
+export const CHECKS: readonly Check[] = [noninterferenceCheck, sequencesCheck, malformedCheck, faultsCheck, racesCheck, tamperCheck, concurrencyCheck, timingCheck];

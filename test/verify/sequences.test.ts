@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ServiceSpec } from '../../src/dom0/service/run.js';
+import { ActionableError } from '../../src/dom0/service/refusal.js';
+import type { ServiceTable } from '../../verify/malformed/host.js';
+import { makeSequencesCheck, sequencesCheck } from '../../verify/sequences/check.js';
+
+const SEED = 31337;
+
+test('random sequences over random fleets keep every invariant after every step', async () => {
+  const r = await sequencesCheck.run({ scale: 1 }, SEED);
+  assert.deepEqual(r.failures, []);
+  const figure = (label: string): number => Number(r.figures.find((f) => f.label === label)?.value ?? 0);
+  assert.equal(figure('sequences'), 60);
+  assert.ok(figure('steps') >= 240);
+  assert.ok(figure('steps that changed the machine') >= 20);
+  assert.ok(figure('refused steps') >= 50);
+  assert.ok(figure('qubes created') >= 5);
+  assert.ok(figure('qubes entombed') >= 1);
+});
+
+/** The table with one row replaced. */
+function replaced(real: ServiceTable, service: string, row: (spec: ServiceSpec<unknown>) => ServiceSpec<unknown>): ServiceTable {
+  const out = new Map(real);
+  const spec = real.get(service);
+  assert.ok(spec, service);
+  out.set(service, row(spec));
+  return out;
+}
+
+test('a clone that keeps the full tier whatever the source and the ceiling is caught, with a shrunk sequence', async () => {
+  const weak = makeSequencesCheck({
+    table: (real) =>
+      replaced(real, 'qmcp.Clone', (spec) => ({
+        ...spec,
+        async handle(ctx) {
+          const out = (await spec.handle(ctx)) as { name: string };
+          await ctx.qubesd.call('admin.vm.tag.Set', out.name, 'ai-full');
+          return out;
+        },
+      })),
+  });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the weakened clone was not caught');
+  assert.match(hit.what, /qmcp\.Clone\+.* carries .*ai-full.*the rule gives/);
+  assert.match(hit.reproduction, /--seed 31337 --scale 1 --only sequences; shrunk after \d+ shrinks/);
+});
+
+test('a read that says "not permitted" about an outside qube instead of the uniform refusal is caught', async () => {
+  const weak = makeSequencesCheck({
+    table: (real) =>
+      replaced(real, 'qmcp.Info', (spec) => ({
+        ...spec,
+        // no scope guard in the runner: the row decides, and says too much
+        targets: () => [],
+        async handle(ctx) {
+          const q = ctx.snapshot.visible((ctx.input as { name: string }).name);
+          if (!q) throw new ActionableError('not-permitted', 'not permitted');
+          return spec.handle({ ...ctx, targets: [q] });
+        },
+      })),
+  });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the weakened Info was not caught');
+  assert.match(hit.what, /qmcp\.Info\+.*not permitted.*naming an absent or outside qube was not refused/);
+});

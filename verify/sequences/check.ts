@@ -1,0 +1,242 @@
+/**
+ * Model-based sequences (SPEC §4.2, 4.3, 4.5–4.7, 4.9, 4.10, 4.12): random
+ * sequences of agent operations over random fleets (tiers, restriction and
+ * propagating tags), both modes, every birth ceiling and a disk budget near
+ * its edge, through the real dom0 services. After every step, from dom0's
+ * view of the whole machine: nothing outside the umbrella changed; tags
+ * changed only on what the step created or entombed; a created qube
+ * carries exactly the tags and netvm the rule gives; no qube above its
+ * tier; the footprint within the cap; the audit chain whole with an intent
+ * and an `ok` outcome behind every change; every refusal the uniform one,
+ * and every call naming an absent or outside qube refused. fast-check
+ * shrinks a failing sequence.
+ */
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { auditLogPath, verifyAudit } from '../../src/dom0/audit/index.js';
+import type { VmState } from '../../src/sim/qubesd/state.js';
+import type { Budget, Check, CheckReport, Failure } from '../check.js';
+import { umbrellaUse } from '../concurrency/check.js';
+import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, isRefused, show } from '../malformed/host.js';
+import type { CallResult, ServiceSut } from '../malformed/host.js';
+import type { FleetPlan, Op, SettingsPlan } from './ops.js';
+import { fleetPlanArbitrary, opArbitrary, settingsPlanArbitrary } from './ops.js';
+
+const NAME = 'sequences';
+const OWNER = `qmcp-owner-${PRINCIPAL}`;
+const TOMBSTONE = /^qmcp-tombstone-/;
+const ELEVATIONS = [TAGS.exec, TAGS.net, TAGS.full] as const;
+const TIERS = ['read', 'exec', 'net', 'full'] as const;
+/** Operator tags of the generated fleets. */
+const RESTRICTION = 'ai-lock';
+const PROPAGATING = 'op-keep';
+
+type Machine = Map<string, VmState>;
+
+class Violation extends Error {}
+
+function machine(h: InProcessHost): Machine {
+  return new Map(h.sim.app.snapshot().vms.map((v) => [v.name, JSON.parse(JSON.stringify(v)) as VmState]));
+}
+
+const inside = (vm: VmState | undefined): boolean => vm !== undefined && vm.tags.includes(TAGS.umbrella) && !vm.tags.includes(INCOMPLETE) && !vm.tags.includes(TAGS.sink);
+
+function literalTier(vm: VmState): (typeof TIERS)[number] {
+  if (vm.tags.includes(TAGS.full)) return 'full';
+  if (vm.tags.includes(TAGS.net)) return 'net';
+  if (vm.tags.includes(TAGS.exec)) return 'exec';
+  return 'read';
+}
+
+/** The fleet a plan describes: the attack fleet with generated tiers and operator tags on its inside qubes. */
+function fleetOf(plan: FleetPlan): ReturnType<typeof attackFleet> {
+  const f = attackFleet();
+  return {
+    ...f,
+    qubes: f.qubes.map((q) => {
+      const tier = plan.tiers[q.name];
+      if (tier === undefined) return q;
+      const tags = [TAGS.umbrella, ...(tier ? [TAGS[tier]] : []), ...(plan.locked.includes(q.name) ? [RESTRICTION] : []), ...(plan.kept.includes(q.name) ? [PROPAGATING] : [])];
+      return { ...q, tags };
+    }),
+  };
+}
+
+/** The tags the birth rule (SPEC §4.5, 4.6) gives a qube made from `source`, as written in the SPEC. */
+function expectedTags(source: VmState, kind: 'template' | 'clone' | 'disposable', ceiling: (typeof TIERS)[number]): Set<string> {
+  const tier = TIERS[Math.min(TIERS.indexOf(literalTier(source)), TIERS.indexOf(ceiling))] as (typeof TIERS)[number];
+  const out = new Set<string>([TAGS.umbrella, OWNER]);
+  if (tier !== 'read') out.add(TAGS[tier]);
+  if (source.tags.includes(RESTRICTION)) out.add(RESTRICTION);
+  if (kind === 'clone' && source.tags.includes(PROPAGATING)) out.add(PROPAGATING);
+  return out;
+}
+
+interface AuditLine {
+  readonly kind: string;
+  readonly correlation?: string;
+  readonly result?: string | null;
+}
+
+function auditLines(root: string): AuditLine[] {
+  return readFileSync(auditLogPath(root), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuditLine);
+}
+
+/** Everything that must hold after one step; throws a Violation naming what broke. */
+async function judge(h: InProcessHost, op: Op, r: CallResult, before: Machine, after: Machine, auditBefore: number, settings: SettingsPlan, cap: number): Promise<void> {
+  const fail = (what: string): never => {
+    throw new Violation(`${op.service} ${op.payload} answered ${show(r)}: ${what}`);
+  };
+  // 6. refusals are uniform, and naming an absent or outside qube is refused
+  if (r.status === 126 && !isRefused(r)) fail('a refusal that is not the uniform one');
+  if (r.status !== 0 && r.status !== 1 && r.status !== 126) fail('an exit status that is neither success, actionable nor the refusal');
+  if (op.names.some((n) => !inside(before.get(n))) && !isRefused(r)) fail('a call naming an absent or outside qube was not refused');
+  if (h.escapes > 0) fail('the runner rejected');
+
+  const created = op.creates && r.status === 0 ? op.creates.name : null;
+  // Qubes starts a qube's network path with it; the egress qube's own netvm is outside (a documented effect, no change the agent sees)
+  const started = new Set<string>();
+  if (op.service.startsWith('qmcp.Start+') && r.status === 0) {
+    for (let q = before.get(op.names[0] ?? '')?.props['netvm']; typeof q === 'string' && !started.has(q); q = before.get(q)?.props['netvm']) started.add(q);
+  }
+  const entombed = op.service.startsWith('qmcp.Remove+') && r.status === 0 ? op.names[0] : undefined;
+  // 1. nothing outside the umbrella changes; 2. tags change only on what the step created or entombed
+  for (const [name, was] of before) {
+    const now = after.get(name);
+    if (name === entombed) {
+      if (!now) fail(`${name} was destroyed, not entombed`);
+      else if (now.tags.includes(TAGS.umbrella) || ELEVATIONS.some((e) => now.tags.includes(e)) || !now.tags.some((t) => TOMBSTONE.test(t)) || now.power !== 'Halted') {
+        fail(`${name} is not a halted tombstone: ${JSON.stringify(now.tags)} ${now.power}`);
+      }
+      continue;
+    }
+    if (!now) fail(`${name} disappeared`);
+    else if (!inside(was) && JSON.stringify(started.has(name) ? { ...now, power: was.power } : now) !== JSON.stringify(was)) fail(`${name}, outside the umbrella, changed`);
+    else if (JSON.stringify(now?.tags) !== JSON.stringify(was.tags)) fail(`the tags of ${name} changed: ${JSON.stringify(was.tags)} -> ${JSON.stringify(now?.tags)}`);
+  }
+  for (const [name, vm] of after) {
+    if (before.has(name)) continue;
+    if (name !== created) fail(`${name} appeared (${JSON.stringify(vm.tags)}) though the step created nothing by that name`);
+  }
+  // 3, 5. a created qube: exactly the tags of the rule, the inherited netvm or none, set explicitly
+  if (created && op.creates) {
+    const vm = after.get(created) as VmState;
+    const source = before.get(op.creates.source);
+    if (!source) fail(`created ${created} from a source that did not exist`);
+    else {
+      const want = expectedTags(source, op.creates.kind, settings.birthCeiling);
+      const have = new Set(vm.tags.filter((t) => !t.startsWith('created-by-') && !t.startsWith('disp-created-by-')));
+      if (have.size !== want.size || [...want].some((t) => !have.has(t))) fail(`${created} carries ${JSON.stringify([...have])}, the rule gives ${JSON.stringify([...want])}`);
+      // a template's netvm is its update path: what is made from one takes the principal's egress
+      const inherited = op.creates.kind === 'template' || source.klass === 'TemplateVM' ? BASE_SETTINGS['egressQube'] : source.props['netvm'];
+      if (!('netvm' in vm.props) || !('default_dispvm' in vm.props)) fail(`${created} has netvm or default_dispvm left to a global default`);
+      const netvm = vm.props['netvm'] ?? null;
+      if (netvm !== null && (op.creates.netvmNone || netvm !== inherited)) fail(`${created} has netvm ${String(netvm)}, not ${op.creates.netvmNone ? 'none' : String(inherited)}`);
+      if (vm.props['provides_network'] === true) fail(`${created} provides network`);
+    }
+  }
+  for (const [name, vm] of after) {
+    if (ELEVATIONS.filter((e) => vm.tags.includes(e)).length > 1 && ELEVATIONS.filter((e) => before.get(name)?.tags.includes(e)).length <= 1) fail(`${name} now carries two elevation tags`);
+  }
+  // 4. the budget
+  const use = umbrellaUse(after.values());
+  if (use > cap && use > umbrellaUse(before.values())) fail(`footprint ${use} over the cap ${cap}`);
+  // 5. the audit: a whole chain, and an intent with an ok outcome behind every change
+  if (!(await verifyAudit({ root: h.root })).valid) fail('the audit chain does not verify');
+  const fresh = auditLines(h.root).slice(auditBefore);
+  const read = /^qmcp\.(List|Info|PoolFigures|DeviceList)\b/.test(op.service);
+  if (fresh.length === 0 && (isRefused(r) || !read)) fail(isRefused(r) ? 'a refusal left no audit entry' : 'a state-changing call left no audit entry');
+  const changed = [...after].some(([n, v]) => JSON.stringify(before.get(n)) !== JSON.stringify(v)) || after.size !== before.size;
+  if (changed) {
+    const intents = fresh.filter((e) => e.kind === 'intent');
+    const ok = intents.some((i) => fresh.some((e) => e.kind === 'outcome' && e.correlation === i.correlation && e.result === 'ok'));
+    if (!ok) fail('the machine changed without an audit intent and an ok outcome');
+    if (r.status !== 0) fail('the machine changed though the call did not succeed');
+  }
+  for (const i of fresh.filter((e) => e.kind === 'intent')) {
+    if (fresh.filter((e) => e.kind === 'outcome' && e.correlation === i.correlation).length !== 1) fail('an audit intent without exactly one outcome');
+  }
+}
+
+export interface SequencesSut extends ServiceSut {
+  /** Steps per sequence at most (default 15). */
+  readonly maxSteps?: number;
+}
+
+interface Tally {
+  sequences: number;
+  steps: number;
+  changing: number;
+  refusals: number;
+  creates: number;
+  removes: number;
+}
+
+async function runSequence(sut: SequencesSut, plan: FleetPlan, settings: SettingsPlan, ops: readonly Op[], tally: Tally | null): Promise<void> {
+  const fleet = fleetOf(plan);
+  const probe = await InProcessHost.start({ fleet, settings: BASE_SETTINGS });
+  const cap = umbrellaUse(probe.sim.app.vms.values()) + settings.roomGiB * GiB;
+  await probe.done();
+  const h = await InProcessHost.start({ fleet, settings: { ...BASE_SETTINGS, mode: settings.mode, birthCeiling: settings.birthCeiling, poolCapBytes: cap }, sut });
+  try {
+    if (tally) tally.sequences++;
+    for (const op of ops) {
+      const before = machine(h);
+      const auditBefore = auditLines(h.root).length;
+      const r = await h.call(op.service, op.payload);
+      const after = machine(h);
+      await judge(h, op, r, before, after, auditBefore, settings, cap);
+      if (tally) {
+        tally.steps++;
+        if (isRefused(r)) tally.refusals++;
+        if (JSON.stringify([...before]) !== JSON.stringify([...after])) tally.changing++;
+        if (op.creates && r.status === 0) tally.creates++;
+        if (op.service.startsWith('qmcp.Remove+') && r.status === 0) tally.removes++;
+      }
+    }
+  } finally {
+    await h.done();
+  }
+}
+
+export function makeSequencesCheck(sut: SequencesSut = {}): Check {
+  return {
+    name: NAME,
+    summary: 'random sequences of agent operations over random fleets, tiers and modes, with the invariants checked after every step',
+    async run(budget: Budget, seed: number): Promise<CheckReport> {
+      const scale = Math.max(1, budget.scale);
+      const tally: Tally = { sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0 };
+      const numRuns = 60 * scale;
+      const property = fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, fc.array(opArbitrary, { minLength: 4, maxLength: sut.maxSteps ?? 15 }), async (plan, settings, ops) => {
+        // shrinking reruns are not counted
+        await runSequence(sut, plan, settings, ops, tally.sequences < numRuns ? tally : null);
+      });
+      const out = await fc.check(property, { seed, numRuns, endOnFailure: false, maxSkipsPerRun: 0, interruptAfterTimeLimit: 20 * 60_000 });
+      const failures: Failure[] = [];
+      if (out.failed) {
+        const [plan, settings, ops] = out.counterexample ?? [];
+        failures.push({
+          check: NAME,
+          what: out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance),
+          reproduction: `--seed ${seed} --scale ${scale} --only ${NAME}; shrunk after ${out.numShrinks} shrinks: fleet ${JSON.stringify(plan)}, settings ${JSON.stringify(settings)}, steps ${JSON.stringify(ops?.map((o) => `${o.service} ${o.payload}`))}`,
+        });
+      }
+      return {
+        figures: [
+          { label: 'sequences', value: String(tally.sequences) },
+          { label: 'steps', value: String(tally.steps) },
+          { label: 'steps that changed the machine', value: String(tally.changing) },
+          { label: 'refused steps', value: String(tally.refusals) },
+          { label: 'qubes created', value: String(tally.creates) },
+          { label: 'qubes entombed', value: String(tally.removes) },
+        ],
+        failures,
+      };
+    },
+  };
+}
+
+export const sequencesCheck = makeSequencesCheck();
