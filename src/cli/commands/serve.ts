@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { parseCli } from '../args.js';
 import { readTokenFile, TokenFileError } from '../../principal/http-guard.js';
 import { startHttp } from '../../principal/http.js';
 import { QrexecRunner } from '../../principal/qrexec.js';
@@ -30,25 +31,20 @@ function parseHostPort(v: string): { host: string; port: number } {
 }
 
 function parseArgs(args: string[]): ServeArgs {
-  const out: ServeArgs = { allowedHosts: [], allowedOrigins: [] };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    const eq = a.indexOf('=');
-    const flag = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string => {
-      if (eq > 0 && a.startsWith('--')) return a.slice(eq + 1);
-      const v = args[++i];
-      if (v === undefined) throw new UsageError(`${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--sim') out.sim = resolve(value());
-    else if (flag === '--qrexec-client') out.client = value();
-    else if (flag === '--http') out.http = parseHostPort(value());
-    else if (flag === '--token-file') out.tokenFile = value();
-    else if (flag === '--allowed-host') out.allowedHosts.push(value());
-    else if (flag === '--allowed-origin') out.allowedOrigins.push(value());
-    else throw new UsageError(`unknown argument: ${a}`);
-  }
+  const { values, positionals } = parseCli(args, {
+    sim: { type: 'string' },
+    'qrexec-client': { type: 'string' },
+    http: { type: 'string' },
+    'token-file': { type: 'string' },
+    'allowed-host': { type: 'string', multiple: true },
+    'allowed-origin': { type: 'string', multiple: true },
+  });
+  if (positionals.length > 0) throw new UsageError(`unknown argument: ${positionals[0] as string}`);
+  const out: ServeArgs = { allowedHosts: values['allowed-host'] ?? [], allowedOrigins: values['allowed-origin'] ?? [] };
+  if (values.sim !== undefined) out.sim = resolve(values.sim);
+  if (values['qrexec-client'] !== undefined) out.client = values['qrexec-client'];
+  if (values.http !== undefined) out.http = parseHostPort(values.http);
+  if (values['token-file'] !== undefined) out.tokenFile = values['token-file'];
   if (out.sim !== undefined && out.client !== undefined) throw new UsageError('give --sim or --qrexec-client, not both');
   if (out.http !== undefined && out.tokenFile === undefined) throw new UsageError('--http needs --token-file FILE');
   if (out.http === undefined && (out.tokenFile !== undefined || out.allowedHosts.length > 0 || out.allowedOrigins.length > 0)) {
