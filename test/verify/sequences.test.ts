@@ -17,6 +17,7 @@ test('random sequences over random fleets keep every invariant after every step'
   assert.ok(figure('refused steps') >= 50);
   assert.ok(figure('qubes created') >= 5);
   assert.ok(figure('qubes entombed') >= 1);
+  assert.ok(figure('mode switches mid-sequence') >= 5);
 });
 
 /** The table with one row replaced. */

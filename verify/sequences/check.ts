@@ -20,7 +20,7 @@ import { umbrellaUse } from '../concurrency/check.js';
 import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, isRefused, show } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
 import type { FleetPlan, Op, SettingsPlan } from './ops.js';
-import { fleetPlanArbitrary, opArbitrary, settingsPlanArbitrary } from './ops.js';
+import { SWITCH_MODE, fleetPlanArbitrary, opArbitrary, settingsPlanArbitrary } from './ops.js';
 
 const NAME = 'sequences';
 const OWNER = `qmcp-owner-${PRINCIPAL}`;
@@ -173,6 +173,7 @@ interface Tally {
   refusals: number;
   creates: number;
   removes: number;
+  switches: number;
 }
 
 async function runSequence(sut: SequencesSut, plan: FleetPlan, settings: SettingsPlan, ops: readonly Op[], tally: Tally | null): Promise<void> {
@@ -183,7 +184,17 @@ async function runSequence(sut: SequencesSut, plan: FleetPlan, settings: Setting
   const h = await InProcessHost.start({ fleet, settings: { ...BASE_SETTINGS, mode: settings.mode, birthCeiling: settings.birthCeiling, poolCapBytes: cap }, sut });
   try {
     if (tally) tally.sequences++;
+    let mode = settings.mode;
     for (const op of ops) {
+      if (op.service === SWITCH_MODE) {
+        // what `qmcp dom0 mode` installs: the settings and the policy rendered from them, in one step
+        mode = mode === 'compat' ? 'least-privilege' : 'compat';
+        const unchanged = JSON.stringify([...machine(h)]);
+        h.writeSettings({ ...BASE_SETTINGS, mode, birthCeiling: settings.birthCeiling, poolCapBytes: cap });
+        if (JSON.stringify([...machine(h)]) !== unchanged) throw new Violation('switching the mode changed a qube');
+        if (tally) tally.switches++;
+        continue;
+      }
       const before = machine(h);
       const auditBefore = auditLines(h.root).length;
       const r = await h.call(op.service, op.payload);
@@ -208,7 +219,7 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
     summary: 'random sequences of agent operations over random fleets, tiers and modes, with the invariants checked after every step',
     async run(budget: Budget, seed: number): Promise<CheckReport> {
       const scale = Math.max(1, budget.scale);
-      const tally: Tally = { sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0 };
+      const tally: Tally = { sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, switches: 0 };
       const numRuns = 60 * scale;
       const property = fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, fc.array(opArbitrary, { minLength: 4, maxLength: sut.maxSteps ?? 15 }), async (plan, settings, ops) => {
         // shrinking reruns are not counted
@@ -232,6 +243,7 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
           { label: 'refused steps', value: String(tally.refusals) },
           { label: 'qubes created', value: String(tally.creates) },
           { label: 'qubes entombed', value: String(tally.removes) },
+          { label: 'mode switches mid-sequence', value: String(tally.switches) },
         ],
         failures,
       };

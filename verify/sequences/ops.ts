@@ -14,7 +14,7 @@ export const NEW_NAMES = ['ai-n1', 'ai-n2', 'ai-n3'] as const;
 export const TARGETS = [...INSIDE, 'ai-tpl', 'ai-egress', 'vault', 'ai-outside', 'debian', 'sys-firewall', 'drop', 'mcp-control', 'ai-nothing', ...NEW_NAMES] as const;
 
 export interface Op {
-  /** `qmcp.X` or `qmcp.X+ARG`. */
+  /** `qmcp.X` or `qmcp.X+ARG`; `operator:switch-mode` is the operator switching the mode in dom0 mid-sequence. */
   readonly service: string;
   readonly payload: string;
   /** The qube a success creates. */
@@ -25,6 +25,9 @@ export interface Op {
 
 const OTHERS = TARGETS.filter((t) => !(INSIDE as readonly string[]).includes(t) && !(NEW_NAMES as readonly string[]).includes(t));
 /** Mostly qubes the agent may act on, so sequences get somewhere; often enough outside and absent ones. */
+/** Not an agent call: the operator switches between compat and least-privilege (settings and policy together). */
+export const SWITCH_MODE = 'operator:switch-mode';
+
 const target = fc.oneof({ arbitrary: fc.constantFrom(...INSIDE), weight: 5 }, { arbitrary: fc.constantFrom(...NEW_NAMES), weight: 2 }, { arbitrary: fc.constantFrom(...OTHERS), weight: 3 });
 const template = fc.oneof({ arbitrary: fc.constant('ai-tpl'), weight: 3 }, { arbitrary: target, weight: 1 });
 const fresh = fc.constantFrom(...NEW_NAMES, 'work2');
@@ -76,6 +79,7 @@ export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
     names: [q, backend],
   })),
   fc.constantFrom('qmcp.List', 'qmcp.PoolFigures', 'qmcp.DeviceList').map((service) => ({ service, payload: '', creates: null, names: [] })),
+  fc.constant({ service: SWITCH_MODE, payload: '', creates: null, names: [] }),
 );
 
 /** How a generated fleet differs from the attack fleet: a tier per inside qube, restriction and propagating tags. */
