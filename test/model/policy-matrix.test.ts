@@ -115,6 +115,14 @@ for (const mode of ['least-privilege', 'compat'] as const) {
     }
   });
 
+  test(`${mode}: a sandbox's update-proxy call answers alike for an outside qube, an absent name and @default`, () => {
+    // qrexec turns an absent target into @default: a line for @default alone would deny only existing qubes
+    for (const source of ['ai-read', 'ai-e', 'ai-f']) {
+      const answers = ['work', 'sys-net', 'no-such-qube', '@default', 'ai-f', '@dispvm'].map((target) => ev('qubes.UpdatesProxy', source, target));
+      for (const r of answers) assert.deepEqual(r.action === 'allow' ? r.target : r.action, 'ai-egress', source);
+    }
+  });
+
   test(`${mode}: the copy mesh`, () => {
     const names = Object.keys(FLEET);
     for (const source of names) {

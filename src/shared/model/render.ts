@@ -130,7 +130,9 @@ export function renderPolicy(s: Settings): string {
 function sourceLines(s: Settings, tag: string, add: (...cols: string[]) => void, withEgress: boolean): void {
   for (const b of BACKGROUND_SERVICES) {
     if (b.to === 'adminvm') add(b.service, '*', `@tag:${tag}`, '@adminvm', 'allow');
-    else if (withEgress && s.egressQube !== null) add(b.service, '*', `@tag:${tag}`, '@default', 'allow', `target=${s.egressQube}`);
+    // @anyvm, not @default: qrexec turns a target that does not exist into @default, so a @default line
+    // would let a sandbox tell an existing outside qube (denied) from an absent name (allowed)
+    else if (withEgress && s.egressQube !== null) add(b.service, '*', `@tag:${tag}`, '@anyvm', 'allow', `target=${s.egressQube}`);
   }
   add('*', '*', `@tag:${tag}`, '@anyvm', 'deny');
   add('*', '*', `@tag:${tag}`, '@adminvm', 'deny');
