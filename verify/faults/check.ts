@@ -167,12 +167,15 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
           // A killed process answers nothing (no exit status); an actionable error is status 1.
           if (!strict && !isRefused(r) && r.status !== 1 && r.status !== -1) fail(`${label}: answered ${show(r)}`, name);
           if (strict && !isRefused(r)) fail(`${label}: a failed create answered ${show(r)}, not the uniform refusal`, name);
-          if (vm && agentSees(vm)) fail(`${label}: the call failed but ${name} is visible`, JSON.stringify(vm.tags));
+          // A process killed after the qube was complete but before it answered leaves the complete qube (its answer lost).
+          const completeBeforeKill = r.status === -1 && agentSees(vm) && seen === null;
+          if (completeBeforeKill) count('complete before the kill');
+          else if (vm && agentSees(vm)) fail(`${label}: the call failed but ${name} is visible`, JSON.stringify(vm.tags));
           if (vm && strict && !(vm.tags.includes(INCOMPLETE) && vm.tags.includes(ROLLBACK_FAILED))) {
             fail(`${label}: ${name} was left behind without the loud half-state: ${JSON.stringify(vm.tags)}`, name);
           }
-          if (vm && !strict) count(vm.tags.includes(INCOMPLETE) ? 'left hidden and marked incomplete' : 'left unmarked outside the umbrella (reserved-prefix residual)');
-          if (vm) leftovers.push(label, name);
+          if (vm && !strict && !completeBeforeKill) count(vm.tags.includes(INCOMPLETE) ? 'left hidden and marked incomplete' : 'left unmarked outside the umbrella (reserved-prefix residual)');
+          if (vm && !completeBeforeKill) leftovers.push(label, name);
         }
         for (const q of quietlyChanged(h, before)) fail(`${label}: ${q}`, name);
       };
