@@ -42,14 +42,15 @@ test('an Info that does extra work for a qube outside the umbrella shows up over
         async handle({ input, qubesd, snapshot }) {
           const name = (input as { name: string }).name;
           // The leak: a second look at a qube that exists.
-          if (snapshot.any(name)) for (let i = 0; i < 40; i++) await qubesd.call('admin.vm.property.Get', name, 'label');
+          if (snapshot.any(name)) for (let i = 0; i < 100; i++) await qubesd.call('admin.vm.property.Get', name, 'label');
           throw new Refusal('not visible');
         },
       };
       return new Map([...real, ['qmcp.Info', leaky]]);
     },
   });
-  const report = await weak.run({ scale: 1 }, SEED);
+  // more calls than scale 1: the suite's other files load both cores meanwhile
+  const report = await weak.run({ scale: 3 }, SEED);
   const t = Number(report.figures.find((f) => f.label === '|t| qmcp.Info')?.value);
   assert.ok(t > THRESHOLD, `|t| ${t}`);
   assert.equal(report.figures.find((f) => f.label.startsWith('paths over threshold'))?.value, '1');
