@@ -1,4 +1,5 @@
 import { qubesdCall } from '../shared/adminapi/client.js';
+import type { QubesdCall, QubesdResult } from '../shared/adminapi/client.js';
 
 /** A Qubes exception reported by qubesd; its class and text stay in dom0 (audit, journal). */
 export class QubesdError extends Error {
@@ -9,13 +10,46 @@ export class QubesdError extends Error {
   }
 }
 
+/** Whether qubesd said the qube does not exist (it vanished, or never was). */
+export function isNotFound(err: unknown): boolean {
+  return err instanceof QubesdError && err.errorClass === 'QubesVMNotFoundError';
+}
+
+export interface QubesdOptions {
+  /** Calls in flight at once; qubesd's listen backlog is small (asyncio's default is 100). */
+  readonly concurrency?: number;
+  /** Connection attempts for one call when qubesd's backlog is full. */
+  readonly connectAttempts?: number;
+  /** Told of every retried connect, for the operator's journal. */
+  readonly log?: (message: string) => void;
+}
+
+const DEFAULT_CONCURRENCY = 8;
+const DEFAULT_CONNECT_ATTEMPTS = 8;
+const FIRST_BACKOFF_MS = 10;
+
+// A connect qubesd never accepted (its backlog full, or it is restarting): the call did not
+// reach it, so a retry is safe for any method.
+const NOT_ACCEPTED = new Set(['EAGAIN', 'EWOULDBLOCK', 'ECONNREFUSED', 'ENOENT']);
+
 /** The Admin API as dom0 code uses it: every call made as dom0 on qubesd's socket. */
 export class Qubesd {
-  constructor(readonly socketPath: string) {}
+  private readonly limit: number;
+  private readonly attempts: number;
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    readonly socketPath: string,
+    private readonly options: QubesdOptions = {},
+  ) {
+    this.limit = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
+    this.attempts = Math.max(1, options.connectAttempts ?? DEFAULT_CONNECT_ATTEMPTS);
+  }
 
   /** One call; resolves to the reply's text, throws QubesdError on an exception reply. */
   async call(method: string, dest: string, arg = '', payload?: string | Buffer): Promise<string> {
-    const reply = await qubesdCall(this.socketPath, { method, dest, arg, ...(payload === undefined ? {} : { payload }) });
+    const reply = await this.send({ method, dest, arg, ...(payload === undefined ? {} : { payload }) });
     if (reply.ok) return reply.data.toString('utf8');
     throw new QubesdError(reply.errorClass || 'ConnectionClosed', reply.message);
   }
@@ -46,4 +80,55 @@ export class Qubesd {
     if (!m) throw new QubesdError('ProtocolError', `unexpected property reply for ${name}`);
     return { isDefault: m[1] === 'True', type: m[2] as string, value: m[3] as string };
   }
+
+  private async send(call: QubesdCall): Promise<QubesdResult> {
+    await this.acquire();
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await qubesdCall(this.socketPath, call);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code ?? '';
+          if (!NOT_ACCEPTED.has(code) || attempt >= this.attempts) throw err;
+          this.options.log?.(`qubesd connect ${code} for ${call.method}; retry ${attempt}`);
+          await new Promise((r) => setTimeout(r, FIRST_BACKOFF_MS * 2 ** (attempt - 1)));
+        }
+      }
+    } finally {
+      this.release();
+    }
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.inFlight < this.limit) {
+      this.inFlight++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.inFlight--;
+  }
+}
+
+/**
+ * `fn` over each qube, all through the client's bounded calls; a qube that
+ * vanished meanwhile (qubesd says it does not exist) is left out, as if the
+ * listing had been taken a moment later. Results keep the input order.
+ */
+export async function eachQube<R>(names: readonly string[], fn: (name: string) => Promise<R>): Promise<Map<string, R>> {
+  const results = await Promise.all(
+    names.map(async (name): Promise<[string, R] | null> => {
+      try {
+        return [name, await fn(name)];
+      } catch (err) {
+        if (isNotFound(err)) return null;
+        throw err;
+      }
+    }),
+  );
+  return new Map(results.filter((r): r is [string, R] => r !== null));
 }

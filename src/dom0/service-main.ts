@@ -46,22 +46,27 @@ function operatorLog(root: string): (message: string) => void {
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const root = resolve(env['QMCP_ROOT'] || '/');
   const log = operatorLog(root);
-  const witness = root === '/' ? journalWitness() : fileWitness(join(root, 'var', 'lib', 'qmcp', 'audit-witness'));
-  const config = loadDom0Config(root, (m) => log(m));
-  // without usable settings the runner refuses every call; the table only names them
-  const table: ReadonlyMap<string, ServiceSpec<unknown>> = serviceTable({
-    write: processDeps({ ...env, QMCP_ROOT: root }, log),
-    read: readDeps(config),
-  });
-  return runService(table, {
-    env,
-    stdin: process.stdin,
-    io: { stdout: process.stdout, stderr: process.stderr },
-    qubesd: new Qubesd(env['QMCP_QUBESD_SOCKET'] || DEFAULT_SOCKET),
-    audit: openAudit({ root, witness }),
-    config: config ? config.service : null,
-    log,
-  });
+  try {
+    const witness = root === '/' ? journalWitness() : fileWitness(join(root, 'var', 'lib', 'qmcp', 'audit-witness'));
+    const config = loadDom0Config(root, (m) => log(m));
+    // without usable settings the runner refuses every call; the table only names them
+    const table: ReadonlyMap<string, ServiceSpec<unknown>> = serviceTable({
+      write: processDeps({ ...env, QMCP_ROOT: root }, log),
+      read: readDeps(config),
+    });
+    return await runService(table, {
+      env,
+      stdin: process.stdin,
+      io: { stdout: process.stdout, stderr: process.stderr },
+      qubesd: new Qubesd(env['QMCP_QUBESD_SOCKET'] || DEFAULT_SOCKET, { log }),
+      audit: openAudit({ root, witness }),
+      config: config ? config.service : null,
+      log,
+    });
+  } catch (err) {
+    log(`service failed before it could answer: ${(err as Error).stack ?? String(err)}`);
+    throw err;
+  }
 }
 
 main().then(

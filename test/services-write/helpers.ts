@@ -138,11 +138,15 @@ export interface CallOptions {
   fault?: (step: string) => void | Promise<void>;
   now?: Date;
   caller?: string;
+  /** The Admin API client the services use (a proxy in front of the host, say); default the host's. */
+  qubesd?: Qubesd;
+  /** Receives the operator's journal lines of the call. */
+  journal?: string[];
 }
 
 /** One service call in this process, through the real runner, as qrexec would make it. */
 export async function call(h: Host, full: string, payload: unknown = '', opts: CallOptions = {}): Promise<CallResult> {
-  const journal: string[] = [];
+  const journal: string[] = opts.journal ?? [];
   const log = (m: string): void => {
     journal.push(m);
     if (process.env['QMCP_TEST_JOURNAL']) process.stderr.write(`journal: ${m}\n`);
@@ -172,7 +176,7 @@ export async function call(h: Host, full: string, payload: unknown = '', opts: C
     },
     stdin,
     io: { stdout, stderr },
-    qubesd: h.qubesd,
+    qubesd: opts.qubesd ?? h.qubesd,
     audit: openAudit({ root: h.root }),
     config: config ? config.service : null,
     log,

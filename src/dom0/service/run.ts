@@ -8,6 +8,7 @@ import { answer, answerError, refuse } from './output.js';
 import type { ServiceIo } from './output.js';
 import { ActionableError, Refusal } from './refusal.js';
 import { readServiceCall } from './request.js';
+import type { ServiceCall } from './request.js';
 import { acquireSlot } from './slots.js';
 import { Snapshot, atLeast } from './snapshot.js';
 import type { QubeFacts, ScopeRules, Tier } from './snapshot.js';
@@ -74,24 +75,47 @@ export async function runService(
 ): Promise<number> {
   const call = readServiceCall(rt.env);
   const spec = call ? table.get(call.service) : undefined;
-  if (!call || !spec) {
-    rt.log('refused: not a known qmcp service call');
-    return refuse(rt.io);
-  }
-  const refusal = async (reason: string, qubes: string[] = []): Promise<number> => {
-    rt.log(`refused ${call.service} from ${call.caller}: ${reason}`);
+  const caller = call?.caller ?? rt.env['QREXEC_REMOTE_DOMAIN'] ?? 'unknown';
+  const operation = spec?.operation ?? 'unknown';
+  let qubes: string[] = [];
+  const refusal = async (reason: string): Promise<number> => {
+    rt.log(`refused ${call?.service ?? 'a call that is not a known qmcp service'} from ${caller}: ${reason}`);
     try {
-      await rt.audit.refusal({ principal: call.caller, operation: spec.operation, qubes, detail: reason });
+      await rt.audit.refusal({ principal: caller, operation, qubes, detail: reason });
     } catch (err) {
       rt.log(`audit refusal entry failed: ${(err as Error).message}`);
     }
     return refuse(rt.io);
   };
+  if (!call || !spec) return refusal('not a known qmcp service call');
+  try {
+    return await guarded(call, spec, rt, refusal, (named) => {
+      qubes = named;
+    });
+  } catch (err) {
+    // Whatever failed (qubesd unreachable, a reply that does not parse), the caller gets the refusal and the operator the reason.
+    return refusal(`failed before acting: ${describe(err)}`);
+  }
+}
 
+function describe(err: unknown): string {
+  if (err instanceof QubesdError) return `${err.errorClass}: ${err.message}`;
+  const e = err as NodeJS.ErrnoException;
+  return `${e?.name ?? 'Error'}${e?.code ? ` ${e.code}` : ''}: ${e?.message ?? String(err)}`;
+}
+
+async function guarded(
+  call: ServiceCall,
+  spec: ServiceSpec<unknown>,
+  rt: ServiceRuntime,
+  refusal: (reason: string) => Promise<number>,
+  naming: (qubes: string[]) => void,
+): Promise<number> {
+  const caller = call.caller;
   const config = rt.config;
   if (!config) return refusal('settings unusable or model hash mismatch');
-  if (call.caller !== config.principal) return refusal('caller is not the principal');
-  const slot = await acquireSlot(config.slotsDir, call.caller, config.slotCount);
+  if (caller !== config.principal) return refusal('caller is not the principal');
+  const slot = await acquireSlot(config.slotsDir, caller, config.slotCount);
   if (!slot) return refusal('too many concurrent calls');
   try {
     const payload = await readBounded(rt.stdin, config.limits);
@@ -99,25 +123,24 @@ export async function runService(
     const input = spec.parse(call.argument, payload);
     if (input === null) return refusal('malformed argument or payload');
 
-    const snapshot = await Snapshot.take(rt.qubesd, config.scope);
     const needs = spec.targets(input);
+    const qubes = needs.map((n) => n.name);
+    naming(qubes);
+    const snapshot = await Snapshot.take(rt.qubesd, config.scope);
     const targets: QubeFacts[] = [];
     for (const need of needs) {
       const q = snapshot.visible(need.name);
-      if (!q || !atLeast(snapshot.tier(q), need.tier)) {
-        return refusal(q ? `tier below ${need.tier}` : 'not visible', needs.map((n) => n.name));
-      }
+      if (!q || !atLeast(snapshot.tier(q), need.tier)) return refusal(q ? `tier below ${need.tier}` : 'not visible');
       targets.push(q);
     }
-    const qubes = needs.map((n) => n.name);
 
     let correlation: string | null = null;
     if (spec.changesState) {
       try {
         const keys = spec.keys ? spec.keys(input) : undefined;
-        correlation = await rt.audit.intent({ principal: call.caller, operation: spec.operation, qubes, ...(keys ? { keys } : {}) });
+        correlation = await rt.audit.intent({ principal: caller, operation: spec.operation, qubes, ...(keys ? { keys } : {}) });
       } catch (err) {
-        return refusal(`audit intent could not be written: ${(err as Error).message}`, qubes);
+        return refusal(`audit intent could not be written: ${(err as Error).message}`);
       }
     }
     const finish = async (result: 'ok' | 'error' | 'failed' | 'refused', detail?: string): Promise<void> => {
@@ -129,7 +152,7 @@ export async function runService(
       }
     };
     try {
-      const result = await spec.handle({ input, principal: call.caller, qubesd: rt.qubesd, snapshot, targets });
+      const result = await spec.handle({ input, principal: caller, qubesd: rt.qubesd, snapshot, targets });
       await finish('ok');
       return answer(rt.io, result);
     } catch (err) {
@@ -139,11 +162,13 @@ export async function runService(
       }
       if (err instanceof Refusal) {
         await finish('refused', err.reason);
-        return refusal(err.reason, qubes);
+        return refusal(err.reason);
       }
       const cls = err instanceof QubesdError ? err.errorClass : (err as Error).name;
       await finish('failed', cls);
-      rt.log(`${call.service} failed: ${cls}: ${(err as Error).message}`);
+      rt.log(`${spec.operation} failed: ${describe(err)}`);
+      // a read has no intent, so its failure is recorded as a refusal with the reason
+      if (correlation === null) return refusal(`failed: ${cls}`);
       return refuse(rt.io);
     }
   } finally {

@@ -1,4 +1,5 @@
 import type { Qubesd } from '../qubesd.js';
+import { eachQube, isNotFound } from '../qubesd.js';
 
 export type Tier = 'read' | 'exec' | 'net' | 'full';
 export const TIERS: readonly Tier[] = ['read', 'exec', 'net', 'full'];
@@ -30,26 +31,47 @@ export class Snapshot {
     private readonly rules: ScopeRules,
   ) {}
 
+  /**
+   * Lists the machine, then reads each qube's tags. A qube removed between
+   * the two reads is absent, as it would be a moment later, so the
+   * operator's work outside never turns a call into a refusal.
+   */
   static async take(qubesd: Qubesd, rules: ScopeRules): Promise<Snapshot> {
     const listed = await qubesd.list();
-    const entries = await Promise.all(
-      [...listed].map(async ([name, { klass, state }]) => {
-        const tags = klass === 'AdminVM' ? [] : await qubesd.tags(name);
-        return [name, { name, klass, state, tags: new Set(tags) }] as const;
-      }),
+    const tags = await eachQube([...listed.keys()], async (name) =>
+      listed.get(name)?.klass === 'AdminVM' ? [] : await qubesd.tags(name),
     );
-    return new Snapshot(new Map(entries), rules);
+    const qubes = new Map<string, QubeFacts>();
+    for (const [name, { klass, state }] of listed) {
+      const t = tags.get(name);
+      if (t) qubes.set(name, { name, klass, state, tags: new Set(t) });
+    }
+    return new Snapshot(qubes, rules);
   }
 
   /** The qube if the agent may see it, else undefined (absent and outside alike). */
   visible(name: string): QubeFacts | undefined {
     const q = this.qubes.get(name);
-    if (!q || q.klass === 'AdminVM') return undefined;
-    const { umbrella, sink, hiding } = this.rules;
-    // A hand-made umbrella+sink hybrid is seen as neither (fail closed).
-    if (!q.tags.has(umbrella) || q.tags.has(sink)) return undefined;
-    if (hiding.some((t) => q.tags.has(t))) return undefined;
-    return q;
+    return q && seen(q, this.rules) ? q : undefined;
+  }
+
+  /**
+   * The qube as it is now, read again just before a call that changes it,
+   * if the agent still sees it with at least `tier`: the snapshot may predate
+   * a removal that has since hidden it.
+   */
+  async recheck(qubesd: Qubesd, name: string, tier: Tier): Promise<QubeFacts | undefined> {
+    const was = this.qubes.get(name);
+    if (!was) return undefined;
+    let tags: string[];
+    try {
+      tags = await qubesd.tags(name);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const q = { ...was, tags: new Set(tags) };
+    return seen(q, this.rules) && atLeast(this.tier(q), tier) ? q : undefined;
   }
 
   /** The agent's tier over a visible qube; two elevation tags count as the higher. */
@@ -76,6 +98,11 @@ export class Snapshot {
       .filter((q): q is QubeFacts => q !== undefined);
   }
 
+  /** Every qube, visible or not, in name order: for dom0-side checks only, never for answers. */
+  allQubes(): QubeFacts[] {
+    return [...this.qubes.keys()].sort().map((n) => this.qubes.get(n) as QubeFacts);
+  }
+
   /** Any qube by name, visible or not: for dom0-side checks only, never for answers. */
   any(name: string): QubeFacts | undefined {
     return this.qubes.get(name);
@@ -84,4 +111,12 @@ export class Snapshot {
 
 export function atLeast(tier: Tier, needed: Tier): boolean {
   return TIERS.indexOf(tier) >= TIERS.indexOf(needed);
+}
+
+function seen(q: QubeFacts, rules: ScopeRules): boolean {
+  if (q.klass === 'AdminVM') return false;
+  const { umbrella, sink, hiding } = rules;
+  // A hand-made umbrella+sink hybrid is seen as neither (fail closed).
+  if (!q.tags.has(umbrella) || q.tags.has(sink)) return false;
+  return !hiding.some((t) => q.tags.has(t));
 }

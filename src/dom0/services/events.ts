@@ -8,6 +8,7 @@
 import { qubesdEvents } from '../../shared/adminapi/client.js';
 import type { AdminEvent } from '../../shared/adminapi/wire.js';
 import type { Qubesd } from '../qubesd.js';
+import { isNotFound } from '../qubesd.js';
 import type { ServiceSpec } from '../service/run.js';
 import type { ScopeRules } from '../service/snapshot.js';
 import { READABLE_PROPERTIES } from './info.js';
@@ -165,10 +166,16 @@ export class EventFilter {
 
 function lookupIn(qubesd: Qubesd): QubeLookup {
   return async (name) => {
-    const row = (await qubesd.list(name)).get(name);
-    if (!row?.uuid) return null;
-    const tags = row.klass === 'AdminVM' ? [] : await qubesd.tags(name);
-    return { uuid: row.uuid, name, klass: row.klass, tags };
+    try {
+      const row = (await qubesd.list(name)).get(name);
+      if (!row?.uuid) return null;
+      const tags = row.klass === 'AdminVM' ? [] : await qubesd.tags(name);
+      return { uuid: row.uuid, name, klass: row.klass, tags };
+    } catch (err) {
+      // gone again before it could be read: as if never seen
+      if (isNotFound(err)) return null;
+      throw err;
+    }
   };
 }
 

@@ -154,7 +154,8 @@ export async function listenApi(path: string, opts: ApiServerOptions): Promise<A
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => {
+    // asyncio's create_unix_server listens with a backlog of 100, as qubesd does
+    server.listen({ path, backlog: 100 }, () => {
       server.off('error', reject);
       resolve();
     });
