@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { footprint, used } from '../../src/dom0/create/budget.js';
 import { readWriteSettings } from '../../src/dom0/create/settings.js';
-import { BASE_SETTINGS, GiB, REFUSED, auditValid, call, json, names, spawnCall, startHost } from './helpers.js';
+import { BASE_SETTINGS, GiB, REFUSED, auditValid, call, json, names, spawnCall, startHost, testFleet } from './helpers.js';
 import type { Host } from './helpers.js';
 
 async function usedNow(h: Host): Promise<number> {
@@ -63,6 +63,26 @@ test('caps: concurrent creates at the edge, each its own service process, never 
     assert.equal(await usedNow(h), base + 2 * child);
     assert.equal(names(h).filter((n) => /^ai-r[0-9]$/.test(n)).length, 2);
     assert.equal(await auditValid(h), true);
+  } finally {
+    await h.done();
+  }
+});
+
+test('caps: pool_figures and the create budget count the same qubes; a hand-made umbrella+sink hybrid counts in neither', async () => {
+  const fleet = testFleet();
+  // outside the agent's world (seen as neither), however large
+  fleet.qubes.push({ name: 'ai-hybrid', klass: 'StandaloneVM', label: 'red', tags: ['ai-managed', 'ai-dump', 'ai-full'] });
+  const h = await startHost(BASE_SETTINGS, fleet);
+  try {
+    const child = (await footprint(h.qubesd, 'ai-box')).total;
+    const figures = async (): Promise<{ used: number; headroom: number }> => json(await call(h, 'qmcp.PoolFigures')) as { used: number; headroom: number };
+    assert.equal((await figures()).used, await usedNow(h));
+    // exactly the room pool_figures shows for one more qube
+    h.writeSettings({ ...BASE_SETTINGS, poolCapBytes: (await figures()).used + child });
+    assert.equal((await figures()).headroom, child);
+    const r = await call(h, 'qmcp.Create+', { name: 'ai-fits', template: 'ai-tpl' });
+    assert.equal(r.status, 0, r.stdout);
+    assert.deepEqual(await figures(), { used: await usedNow(h), cap: (await usedNow(h)), headroom: 0 });
   } finally {
     await h.done();
   }

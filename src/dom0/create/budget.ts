@@ -1,6 +1,8 @@
 /** The umbrella's persistent disk footprint against the operator's caps (SPEC §4.10). */
 import type { Qubesd } from '../qubesd.js';
+import { eachQube } from '../qubesd.js';
 import { isTombstoneTag } from '../service/config.js';
+import type { ScopeRules } from '../service/snapshot.js';
 import type { WriteSettings } from './settings.js';
 
 export interface Footprint {
@@ -38,21 +40,33 @@ export async function footprint(qubesd: Qubesd, qube: string): Promise<Footprint
   return { total, privateSize };
 }
 
-/** Whether a qube counts against the principal's budget: in the umbrella, or its own tombstone. */
-export function counted(tags: ReadonlySet<string>, settings: WriteSettings, owner: string): boolean {
-  if (tags.has(settings.scope.umbrella)) return true;
+/**
+ * Whether a qube counts against the principal's budget: in the umbrella (a
+ * hand-made umbrella+sink hybrid is outside the agent's world, so it counts
+ * nowhere), or one of its own tombstones. pool_figures counts by the same rule.
+ */
+export function counted(tags: ReadonlySet<string>, scope: ScopeRules, owner: string): boolean {
+  if (tags.has(scope.sink)) return false;
+  if (tags.has(scope.umbrella)) return true;
   return tags.has(owner) && [...tags].some(isTombstoneTag);
+}
+
+/** The summed footprint of the named qubes; one that vanished meanwhile adds nothing. */
+export async function footprintOf(qubesd: Qubesd, names: readonly string[]): Promise<number> {
+  let sum = 0;
+  for (const f of (await eachQube(names, (n) => footprint(qubesd, n))).values()) sum += f.total;
+  if (!Number.isSafeInteger(sum)) throw new Error('footprint overflow');
+  return sum;
 }
 
 /** Current use: the footprint of every counted qube, except `skip` (a qube being made). */
 export async function used(qubesd: Qubesd, settings: WriteSettings, owner: string, skip?: string): Promise<number> {
-  let sum = 0;
-  for (const [name, { klass }] of await qubesd.list()) {
-    if (klass === 'AdminVM' || name === skip) continue;
-    if (!counted(new Set(await qubesd.tags(name)), settings, owner)) continue;
-    sum += (await footprint(qubesd, name)).total;
-  }
-  return sum;
+  const names = [...(await qubesd.list())].filter(([name, { klass }]) => klass !== 'AdminVM' && name !== skip).map(([n]) => n);
+  const tags = await eachQube(names, (n) => qubesd.tags(n));
+  return footprintOf(
+    qubesd,
+    [...tags].filter(([, t]) => counted(new Set(t), settings.scope, owner)).map(([n]) => n),
+  );
 }
 
 /** A projected use equal to the cap is allowed; anything unreadable is not. */

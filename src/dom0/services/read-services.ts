@@ -46,7 +46,7 @@ export function readServiceRows(deps: ReadDeps): [string, ServiceSpec<unknown>][
     row('qmcp.List', listService),
     row('qmcp.Info', infoService(deps.umbrella)),
     row('qmcp.Start', startService),
-    row('qmcp.PoolFigures', poolFiguresService(deps.poolCap)),
+    row('qmcp.PoolFigures', poolFiguresService(deps.poolCap, deps.scope)),
     row('qmcp.DeviceList', deviceListService),
     row('qmcp.Events', eventsService(deps.scope)),
   ];
