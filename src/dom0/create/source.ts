@@ -16,10 +16,22 @@ export async function vmValue(qubesd: Qubesd, qube: string, prop: string): Promi
   return v.value === '' ? null : v.value;
 }
 
-/** A clone or disposable keeps its source's network path, or goes offline. */
-export async function inheritedNetvm(qubesd: Qubesd, source: string, choice: NetvmChoice): Promise<string | null> {
+/**
+ * A clone or disposable keeps its source's network path only where that
+ * path is the agent's egress qube (inside the umbrella) or none. A source on
+ * any other netvm (the operator's, or a global default) gives a child on the
+ * egress qube, or offline when there is no visible egress qube.
+ */
+export async function inheritedNetvm(
+  qubesd: Qubesd,
+  snapshot: Snapshot,
+  egress: string | null,
+  source: string,
+  choice: NetvmChoice,
+): Promise<string | null> {
   if (choice === 'none') return null;
-  return vmValue(qubesd, source, 'netvm');
+  if ((await vmValue(qubesd, source, 'netvm')) === null) return null;
+  return egress !== null && snapshot.visible(egress) ? egress : null;
 }
 
 /** A qube from a template takes the principal's egress qube, which must itself be visible. */

@@ -88,7 +88,7 @@ export function cloneService(deps: WriteDeps): ServiceSpec<CloneInput> {
       requireFreeName(snapshot, input.name);
       if (!CLONABLE.has(source.klass)) throw new ActionableError('not-clonable', 'this kind of qube cannot be cloned');
       const template = source.klass === 'AppVM' ? await vmValue(qubesd, source.name, 'template') : null;
-      const netvm = await inheritedNetvm(qubesd, source.name, input.netvm);
+      const netvm = await inheritedNetvm(qubesd, snapshot, settings.egress, source.name, input.netvm);
       const defaultDispvm = await inheritedDefaultDispvm(qubesd, snapshot, source.name);
       const label = input.label ?? (await qubesd.property(source.name, 'label')).value;
       const name = await giveBirth(

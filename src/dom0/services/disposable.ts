@@ -40,7 +40,7 @@ export function disposableService(deps: WriteDeps): ServiceSpec<DisposableInput>
       if (source.klass !== 'AppVM' || !isDvmt) {
         throw new ActionableError('not-a-disposable-template', 'the named qube is not a disposable template');
       }
-      const netvm = await inheritedNetvm(qubesd, source.name, input.netvm);
+      const netvm = await inheritedNetvm(qubesd, snapshot, settings.egress, source.name, input.netvm);
       const defaultDispvm = await inheritedDefaultDispvm(qubesd, snapshot, source.name);
       const label = input.label ?? (await qubesd.property(source.name, 'label')).value;
       const name = await giveBirth(
