@@ -67,3 +67,24 @@ test('a read that says "not permitted" about an outside qube instead of the unif
   assert.ok(hit, 'the weakened Info was not caught');
   assert.match(hit.what, /qmcp\.Info\+.*not permitted.*naming an absent or outside qube was not refused/);
 });
+
+test('a clone that keeps its source\'s netvm whatever it is (the operator\'s firewall, a global default) is caught', async () => {
+  const weak = makeSequencesCheck({
+    shrink: false,
+    table: (real) =>
+      replaced(real, 'qmcp.Clone', (spec) => ({
+        ...spec,
+        async handle(ctx) {
+          const out = (await spec.handle(ctx)) as { name: string };
+          const source = (ctx.input as { source: string }).source;
+          const netvm = await ctx.qubesd.property(source, 'netvm');
+          if ((await ctx.qubesd.property(out.name, 'netvm')).value !== '') await ctx.qubesd.call('admin.vm.property.Set', out.name, 'netvm', netvm.value);
+          return out;
+        },
+      })),
+  });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the weakened clone was not caught');
+  assert.match(hit.what, /qmcp\.Clone\+.*(netvm sys-firewall, a path outside the umbrella|has netvm sys-firewall, not ai-egress)/);
+});

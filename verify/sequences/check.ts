@@ -30,6 +30,9 @@ const TIERS = ['read', 'exec', 'net', 'full'] as const;
 /** Operator tags of the generated fleets. */
 const RESTRICTION = 'ai-lock';
 const PROPAGATING = 'op-keep';
+/** The agent's egress qube, and the operator's firewall (also the fleet's global default_netvm). */
+const EGRESS = BASE_SETTINGS['egressQube'] as string;
+const OPERATOR_NET = 'sys-firewall';
 
 type Machine = Map<string, VmState>;
 
@@ -48,7 +51,7 @@ function literalTier(vm: VmState): (typeof TIERS)[number] {
   return 'read';
 }
 
-/** The fleet a plan describes: the attack fleet with generated tiers and operator tags on its inside qubes. */
+/** The fleet a plan describes: the attack fleet with generated tiers, netvms and operator tags on its inside qubes. */
 function fleetOf(plan: FleetPlan): ReturnType<typeof attackFleet> {
   const f = attackFleet();
   return {
@@ -57,9 +60,17 @@ function fleetOf(plan: FleetPlan): ReturnType<typeof attackFleet> {
       const tier = plan.tiers[q.name];
       if (tier === undefined) return q;
       const tags = [TAGS.umbrella, ...(tier ? [TAGS[tier]] : []), ...(plan.locked.includes(q.name) ? [RESTRICTION] : []), ...(plan.kept.includes(q.name) ? [PROPAGATING] : [])];
-      return { ...q, tags };
+      const { netvm: _, ...properties } = q.properties ?? {};
+      const net = plan.nets[q.name] ?? 'none';
+      if (net !== 'default') properties['netvm'] = net === 'none' ? null : net === 'egress' ? EGRESS : OPERATOR_NET;
+      return { ...q, tags, properties };
     }),
   };
+}
+
+/** A qube's effective netvm: its own, or the global default the fleet sets. */
+function netvmOf(vm: VmState): unknown {
+  return 'netvm' in vm.props ? vm.props['netvm'] : OPERATOR_NET;
 }
 
 /** The tags the birth rule (SPEC §4.5, 4.6) gives a qube made from `source`, as written in the SPEC. */
@@ -100,7 +111,11 @@ async function judge(h: InProcessHost, op: Op, r: CallResult, before: Machine, a
   // Qubes starts a qube's network path with it; the egress qube's own netvm is outside (a documented effect, no change the agent sees)
   const started = new Set<string>();
   if (op.service.startsWith('qmcp.Start+') && r.status === 0) {
-    for (let q = before.get(op.names[0] ?? '')?.props['netvm']; typeof q === 'string' && !started.has(q); q = before.get(q)?.props['netvm']) started.add(q);
+    const next = (name: string): unknown => {
+      const vm = before.get(name);
+      return vm ? netvmOf(vm) : null;
+    };
+    for (let q = next(op.names[0] ?? ''); typeof q === 'string' && !started.has(q); q = next(q)) started.add(q);
   }
   const entombed = op.service.startsWith('qmcp.Remove+') && r.status === 0 ? op.names[0] : undefined;
   // 1. nothing outside the umbrella changes; 2. tags change only on what the step created or entombed
@@ -130,13 +145,22 @@ async function judge(h: InProcessHost, op: Op, r: CallResult, before: Machine, a
       const want = expectedTags(source, op.creates.kind, settings.birthCeiling);
       const have = new Set(vm.tags.filter((t) => !t.startsWith('created-by-') && !t.startsWith('disp-created-by-')));
       if (have.size !== want.size || [...want].some((t) => !have.has(t))) fail(`${created} carries ${JSON.stringify([...have])}, the rule gives ${JSON.stringify([...want])}`);
-      // a template's netvm is its update path: what is made from one takes the principal's egress
-      const inherited = op.creates.kind === 'template' || source.klass === 'TemplateVM' ? BASE_SETTINGS['egressQube'] : source.props['netvm'];
+      // a template's netvm is its update path: what is made from one takes the principal's egress; a
+      // clone or disposable keeps the source's path only if it is the egress qube or none, else the egress
+      const inherited = op.creates.kind === 'template' || source.klass === 'TemplateVM' || netvmOf(source) !== null ? EGRESS : null;
       if (!('netvm' in vm.props) || !('default_dispvm' in vm.props)) fail(`${created} has netvm or default_dispvm left to a global default`);
       const netvm = vm.props['netvm'] ?? null;
       if (netvm !== null && (op.creates.netvmNone || netvm !== inherited)) fail(`${created} has netvm ${String(netvm)}, not ${op.creates.netvmNone ? 'none' : String(inherited)}`);
       if (vm.props['provides_network'] === true) fail(`${created} provides network`);
     }
+  }
+  // 7. no step gives a qube of the agent's world a network path outside it: a netvm set or changed is the egress qube or none
+  for (const [name, vm] of after) {
+    if (!inside(vm) && !vm.tags.includes(OWNER) && !vm.tags.includes(INCOMPLETE)) continue;
+    const was = before.get(name);
+    const now = netvmOf(vm);
+    if (was && now === netvmOf(was)) continue;
+    if (now !== null && now !== EGRESS) fail(`${name} now has netvm ${String(now)}, a path outside the umbrella`);
   }
   for (const [name, vm] of after) {
     if (ELEVATIONS.filter((e) => vm.tags.includes(e)).length > 1 && ELEVATIONS.filter((e) => before.get(name)?.tags.includes(e)).length <= 1) fail(`${name} now carries two elevation tags`);
@@ -164,6 +188,8 @@ async function judge(h: InProcessHost, op: Op, r: CallResult, before: Machine, a
 export interface SequencesSut extends ServiceSut {
   /** Steps per sequence at most (default 15). */
   readonly maxSteps?: number;
+  /** Shrink a failing sequence (default true); a test that only needs the catch may skip it. */
+  readonly shrink?: boolean;
 }
 
 interface Tally {
@@ -225,7 +251,7 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
         // shrinking reruns are not counted
         await runSequence(sut, plan, settings, ops, tally.sequences < numRuns ? tally : null);
       });
-      const out = await fc.check(property, { seed, numRuns, endOnFailure: false, maxSkipsPerRun: 0, interruptAfterTimeLimit: 20 * 60_000 });
+      const out = await fc.check(property, { seed, numRuns, endOnFailure: sut.shrink === false, maxSkipsPerRun: 0, interruptAfterTimeLimit: 20 * 60_000 });
       const failures: Failure[] = [];
       if (out.failed) {
         const [plan, settings, ops] = out.counterexample ?? [];

@@ -82,15 +82,20 @@ export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
   fc.constant({ service: SWITCH_MODE, payload: '', creates: null, names: [] }),
 );
 
-/** How a generated fleet differs from the attack fleet: a tier per inside qube, restriction and propagating tags. */
+/** An inside qube's network path: none, the egress qube, the operator's firewall, or the global default (the firewall). */
+export type NetPlan = 'none' | 'egress' | 'operator' | 'default';
+
+/** How a generated fleet differs from the attack fleet: a tier and a netvm per inside qube, restriction and propagating tags. */
 export interface FleetPlan {
   readonly tiers: Readonly<Record<string, '' | 'exec' | 'net' | 'full'>>;
+  readonly nets: Readonly<Record<string, NetPlan>>;
   readonly locked: readonly string[];
   readonly kept: readonly string[];
 }
 
 export const fleetPlanArbitrary: fc.Arbitrary<FleetPlan> = fc.record({
   tiers: fc.record(Object.fromEntries(INSIDE.map((q) => [q, fc.constantFrom('' as const, 'exec' as const, 'net' as const, 'full' as const)])) as Record<string, fc.Arbitrary<'' | 'exec' | 'net' | 'full'>>),
+  nets: fc.record(Object.fromEntries(INSIDE.map((q) => [q, fc.constantFrom<NetPlan>('none', 'egress', 'operator', 'default')])) as Record<string, fc.Arbitrary<NetPlan>>),
   locked: fc.subarray([...INSIDE]),
   kept: fc.subarray([...INSIDE]),
 });
