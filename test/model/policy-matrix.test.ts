@@ -4,6 +4,7 @@ import type { Mode, Settings, Tier } from '../../src/shared/model/index.js';
 import { BACKGROUND_SERVICES, DEFAULT_SETTINGS, ESCALATIONS, OPERATIONS, renderPolicy, TIERS } from '../../src/shared/model/index.js';
 import type { DomainInfo, SystemInfo } from '../../src/shared/policy/index.js';
 import { parsePolicy } from '../../src/shared/policy/index.js';
+import { DEFAULT_POLICIES } from '../../src/sim/qrexec/default-policy.js';
 
 const PRINCIPAL = 'mcp-control';
 
@@ -22,6 +23,8 @@ const FLEET: Record<string, string[]> = {
   dump: ['ai-dump'],
   hybrid: ['ai-managed', 'ai-full', 'ai-dump'],
   work: ['operator-tag'],
+  // what the agent removed: a tombstone, with an operator tag a clone kept
+  tomb: ['qmcp-owner-mcp-control', 'qmcp-tombstone-20260101T000000Z', 'operator-tag'],
   'sys-net': [],
   'sys-firewall': [],
 };
@@ -111,6 +114,18 @@ for (const mode of ['least-privilege', 'compat'] as const) {
         const want = !incomplete && (b.to === 'adminvm' || !sink);
         assert.equal(r.action, want ? 'allow' : 'deny', `${source}: ${b.service}`);
         if (r.action === 'allow') assert.equal(r.target, b.to === 'adminvm' ? 'dom0' : 'ai-egress');
+      }
+    }
+  });
+
+  test(`${mode}: a tombstone that runs reaches nothing, not even the background services`, () => {
+    // with a stock install's later files behind ours: nothing may fall through to them
+    const stacked = parsePolicy([{ name: '30-qmcp.policy', text }, ...DEFAULT_POLICIES]);
+    const ev = (service: string, source: string, target: string) => stacked.evaluate({ service, argument: '', source, target }, sys);
+    const services = [...new Set([...OPERATIONS.map((o) => o.service), ...BACKGROUND_SERVICES.map((b) => b.service), 'qubes.Filecopy', 'qubes.VMShell', 'admin.vm.List'])];
+    for (const svc of [...services, 'qubes.GetDate', 'qubes.OpenInVM', 'qubes.PdfConvert']) {
+      for (const target of [...Object.keys(FLEET), PRINCIPAL, '@adminvm', 'dom0', '@dispvm', '@dispvm:ai-f', '@default', 'no-such-qube']) {
+        assert.equal(ev(svc, 'tomb', target).action, 'deny', `tomb: ${svc} -> ${target}`);
       }
     }
   });

@@ -8,6 +8,9 @@ import { readWriteSettings } from '../../src/dom0/create/settings.js';
 import { openAudit } from '../../src/dom0/audit/index.js';
 import { listTombstones, reapTombstones, restoreTombstone } from '../../src/dom0/tombstones/operator.js';
 import type { TombstoneOps } from '../../src/dom0/tombstones/operator.js';
+import { Qubesd } from '../../src/dom0/qubesd.js';
+import { startProxy } from '../../verify/faults/proxy.js';
+import type { Verdict } from '../../verify/faults/proxy.js';
 import { BASE_SETTINGS, REFUSED, auditValid, call, json, startHost } from './helpers.js';
 import type { Host } from './helpers.js';
 
@@ -36,6 +39,9 @@ test('tombstone: remove hides, keeps data and budget, holds the name; restore br
     assert.equal(vm.power, 'Halted');
     assert.equal(vm.props['autostart'], false);
     assert.deepEqual([...vm.tags].sort(), ['op-grant', 'op-keep', 'qmcp-owner-mcp-control', 'qmcp-tombstone-20261101T120000Z']);
+    // qubesd itself refuses to start it, whoever asks
+    assert.equal(vm.features['prohibit-start'], 'qmcp: tombstone');
+    await assert.rejects(h.qubesd.call('admin.vm.Start', 'ai-box'), /prohibited/);
     // Invisible: every call about it is the refusal an absent qube gets.
     for (const [full, payload] of [
       ['qmcp.Remove+ai-box', ''],
@@ -54,6 +60,7 @@ test('tombstone: remove hides, keeps data and budget, holds the name; restore br
     assert.deepEqual(list.map((t) => [t.name, t.since]), [['ai-box', T0.toISOString()]]);
     await restoreTombstone(ops(h), 'ai-box');
     assert.deepEqual([...(h.vm('ai-box')?.tags ?? [])].sort(), ['ai-managed', 'op-grant', 'op-keep', 'qmcp-owner-mcp-control']);
+    assert.equal(h.vm('ai-box')?.features['prohibit-start'], undefined, 'restore lifts the start hold');
     // Back untiered: read only in least-privilege.
     assert.deepEqual(await call(h, 'qmcp.Remove+ai-box', ''), REFUSED);
     assert.equal(await auditValid(h), true);
@@ -69,6 +76,13 @@ test('tombstone: remove refuses while other qubes depend on it', async () => {
     const r = await call(h, 'qmcp.Remove+ai-dvm', '');
     assert.equal(r.status, 1);
     assert.equal((json(r)['error'] as { code: string }).code, 'in-use');
+    // Its own tombstones are the agent's world too: the error says so, naming none of them.
+    assert.equal((await call(h, 'qmcp.Remove+ai-box', '')).status, 0);
+    const byTomb = await call(h, 'qmcp.Remove+ai-dvm', '');
+    assert.equal(byTomb.status, 1, byTomb.stdout + byTomb.stderr);
+    assert.deepEqual(json(byTomb)['error'], { code: 'in-use', message: 'qube is in use by 1 removed qube(s) kept as tombstones until the operator restores or reaps them' });
+    await restoreTombstone(ops(h), 'ai-box');
+    h.vm('ai-box')?.tags.push('ai-full');
     // An outside user makes it the uniform refusal.
     h.vm('ai-locked')?.tags.push('ai-full');
     await h.qubesd.call('admin.vm.property.Set', 'vault', 'netvm', 'ai-egress');
@@ -90,8 +104,9 @@ test('reap: destroys only past retention, and each veto holds on its own', async
     for (const q of ['ai-box', 'ai-read', 'ai-execbox', 'ai-locked', 'ai-dvm']) {
       assert.equal((await call(h, `qmcp.Remove+${q}`, '', { now: T0 })).status, 0, q);
     }
-    // Vetoes: umbrella back on, running, undatable marker, future marker.
+    // Vetoes: umbrella back on, running (the operator lifted its start hold), undatable marker, future marker.
     await h.qubesd.call('admin.vm.tag.Set', 'ai-read', 'ai-managed');
+    await h.qubesd.call('admin.vm.feature.Remove', 'ai-execbox', 'prohibit-start');
     await h.qubesd.call('admin.vm.Start', 'ai-execbox');
     const locked = h.vm('ai-locked');
     assert.ok(locked);
@@ -176,6 +191,55 @@ test('qmcp dom0 tombstones list|restore|reap on a simulated dom0', async () => {
     assert.equal((await qmcp(['dom0', 'tombstones', 'restore', 'ai-read', ...common])).status, 1, 'not a tombstone');
     assert.equal((await qmcp(['dom0', 'tombstones', 'frobnicate', ...common])).status, 2);
     assert.equal(await auditValid(h), true);
+  } finally {
+    await h.done();
+  }
+});
+
+test('tombstone: a start decided before the remove and landing after it never runs the tombstone', async () => {
+  // the qubesd calls of the start go through a proxy that holds its admin.vm.Start until the remove is done
+  const h = await startHost();
+  const proxy = await startProxy(h.sim.socketPath, join(h.root, 'proxy.sock'));
+  try {
+    let held!: () => void;
+    const release = new Promise<void>((resolve) => (held = resolve));
+    let reached!: () => void;
+    const atStart = new Promise<void>((resolve) => (reached = resolve));
+    proxy.decide = async (c): Promise<Verdict> => {
+      if (c.method === 'admin.vm.Start' && c.dest === 'ai-box') {
+        reached();
+        await release;
+      }
+      return 'forward';
+    };
+    const starting = call(h, 'qmcp.Start+ai-box', '', { qubesd: new Qubesd(proxy.socketPath) });
+    await atStart;
+    const removed = await call(h, 'qmcp.Remove+ai-box', '', { now: T0 });
+    assert.equal(removed.status, 0, removed.stdout + removed.stderr);
+    held();
+    const started = await starting;
+    const vm = h.vm('ai-box');
+    assert.equal(vm?.power, 'Halted', 'the tombstone is not running');
+    assert.ok(vm?.tags.some((t) => t.startsWith('qmcp-tombstone-')));
+    // to the agent, the late start is what a start of an absent qube gets
+    assert.deepEqual(started, REFUSED);
+    assert.equal(await auditValid(h), true);
+  } finally {
+    await proxy.close();
+    await h.done();
+  }
+});
+
+test('tombstone: restore lifts the start hold entombing set, never an operator\'s own', async () => {
+  const h = await startHost();
+  try {
+    // an operator's own hold stays where it was
+    await h.qubesd.call('admin.vm.feature.Set', 'ai-dvm', 'prohibit-start', 'operator: keep it down');
+    await h.qubesd.call('admin.vm.property.Set', 'ai-box', 'default_dispvm', '');
+    assert.equal((await call(h, 'qmcp.Remove+ai-dvm', '', { now: T0 })).status, 0);
+    assert.equal(h.vm('ai-dvm')?.features['prohibit-start'], 'operator: keep it down');
+    await restoreTombstone(ops(h), 'ai-dvm');
+    assert.equal(h.vm('ai-dvm')?.features['prohibit-start'], 'operator: keep it down');
   } finally {
     await h.done();
   }

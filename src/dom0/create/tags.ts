@@ -1,7 +1,7 @@
 /** Which tags a new qube carries: the birth rule of SPEC §4.5–4.6. */
+import { ownerTag } from '../../shared/model/index.js';
 import type { QubeFacts, Tier } from '../service/snapshot.js';
 import { TIERS } from '../service/snapshot.js';
-import { MARKERS } from './settings.js';
 import type { WriteSettings } from './settings.js';
 
 /** The source's literal elevation tag (not what compat mode makes of an untiered qube). */
@@ -19,9 +19,7 @@ export function birthTier(source: QubeFacts, settings: WriteSettings): Tier {
   return TIERS[Math.min(a, b)] as Tier;
 }
 
-export function ownerTag(principal: string): string {
-  return MARKERS.owner + principal.replace(/[^a-zA-Z0-9_-]/g, '_');
-}
+export { ownerTag };
 
 /** Tags only dom0 decides: never inherited, never kept from platform propagation. */
 export function isControlled(tag: string, settings: WriteSettings): boolean {

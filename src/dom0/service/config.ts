@@ -6,14 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { POLICY_FILE, checkInstalledModel, hasFatal, readSettingsFile, settingsPath } from '../../shared/model/index.js';
+import { POLICY_FILE, TOMBSTONE_PREFIX, checkInstalledModel, hasFatal, readSettingsFile, settingsPath } from '../../shared/model/index.js';
 import type { Settings } from '../../shared/model/index.js';
 import type { ServiceConfig } from './run.js';
 
-/** A tombstone carries a tag starting with this, followed by its date. */
-export const TOMBSTONE_PREFIX = 'qmcp-tombstone';
-/** Provenance of created qubes: this prefix and the principal's name. */
-export const OWNER_PREFIX = 'qmcp-owner-';
+export { OWNER_PREFIX, TOMBSTONE_PREFIX } from '../../shared/model/index.js';
 
 export function isTombstoneTag(tag: string): boolean {
   return tag.startsWith(TOMBSTONE_PREFIX);

@@ -4,12 +4,14 @@
  * tag goes on right after the first halt and comes off last, so from then
  * on no service and no policy line reaches the qube, and a failure half-way
  * leaves it hidden with the umbrella still on: the reaper will not touch it
- * and doctor reports it.
+ * and doctor reports it. With the hiding tag comes qubesd's own start hold,
+ * so a start decided on an older view of the machine fails in qubesd
+ * instead of running a tombstone; restore lifts it.
  */
 import type { Qubesd } from '../qubesd.js';
 import { ownerTag } from '../create/tags.js';
 import type { WriteSettings } from '../create/settings.js';
-import { datedMarker } from './markers.js';
+import { START_HOLD, datedMarker } from './markers.js';
 
 async function halted(qubesd: Qubesd, qube: string): Promise<boolean> {
   return /power_state=Halted/.test(await qubesd.call('admin.vm.CurrentState', qube));
@@ -30,13 +32,16 @@ export async function entomb(qubesd: Qubesd, settings: WriteSettings, principal:
   await halt(qubesd, qube);
   await qubesd.call('admin.vm.tag.Set', qube, settings.incomplete);
   const marker = datedMarker(now);
+  let held = false;
   try {
-    // A start that slipped in before the hiding tag is undone here.
+    held = await holdStart(qubesd, qube);
+    // A start that slipped in before the hold is undone here; none can follow it.
     await halt(qubesd, qube);
     await qubesd.call('admin.vm.property.Set', qube, 'autostart', 'False');
     await qubesd.call('admin.vm.tag.Set', qube, marker);
   } catch (err) {
     // Not a tombstone yet: show it again, so the failed remove changed nothing the agent sees.
+    if (held) await qubesd.call('admin.vm.feature.Remove', qube, START_HOLD.feature).catch(() => undefined);
     await qubesd.call('admin.vm.tag.Remove', qube, settings.incomplete).catch(() => undefined);
     throw err;
   }
@@ -54,4 +59,25 @@ export async function entomb(qubesd: Qubesd, settings: WriteSettings, principal:
   if (!(await halted(qubesd, qube))) throw new Error('tombstone running');
   // Outside the umbrella now, so it stays invisible without the hiding tag.
   await qubesd.call('admin.vm.tag.Remove', qube, settings.incomplete);
+  // Checked after the last tag change: a start that got past the hold would be undone here.
+  await halt(qubesd, qube);
+}
+
+/**
+ * Sets qubesd's start hold unless the qube already carries one (the
+ * operator's, say: then it is left as it is). Resolves whether it set it.
+ */
+async function holdStart(qubesd: Qubesd, qube: string): Promise<boolean> {
+  const present = (await qubesd.call('admin.vm.feature.List', qube)).split('\n').includes(START_HOLD.feature);
+  if (present) return false;
+  await qubesd.call('admin.vm.feature.Set', qube, START_HOLD.feature, START_HOLD.value);
+  return true;
+}
+
+/** Lifts the start hold if it is the one entombing set. */
+export async function releaseStart(qubesd: Qubesd, qube: string): Promise<void> {
+  const present = (await qubesd.call('admin.vm.feature.List', qube)).split('\n').includes(START_HOLD.feature);
+  if (present && (await qubesd.call('admin.vm.feature.Get', qube, START_HOLD.feature)) === START_HOLD.value) {
+    await qubesd.call('admin.vm.feature.Remove', qube, START_HOLD.feature);
+  }
 }

@@ -24,3 +24,6 @@ export function markerTime(tags: Iterable<string>): Date | null {
 export function isTombstoneMarker(tag: string): boolean {
   return isTombstoneTag(tag);
 }
+
+/** qubesd refuses to start a qube with this feature; a tombstone carries it with this value. */
+export const START_HOLD = { feature: 'prohibit-start', value: 'qmcp: tombstone' } as const;

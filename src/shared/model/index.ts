@@ -5,3 +5,4 @@ export { DEFAULT_SETTINGS, hasFatal, isQubeName, isTagName, parseSettings, readS
 export { checkInstalledModel, MODEL_HEADER, modelHash, policyModel, RENDERER_VERSION, SETTINGS_HEADER, settingsDigest } from './hash.js';
 export { POLICY_FILE, renderPolicy, tierLines } from './render.js';
 export { renderCapabilitiesDoc } from './docs.js';
+export { OWNER_PREFIX, ownerTag, TOMBSTONE_PREFIX } from './marks.js';

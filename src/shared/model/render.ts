@@ -2,6 +2,7 @@
 import type { Operation, Tier } from './capabilities.js';
 import { BACKGROUND_SERVICES, ESCALATIONS, OPERATIONS } from './capabilities.js';
 import { MODEL_HEADER, SETTINGS_HEADER, modelHash, settingsDigest } from './hash.js';
+import { ownerTag } from './marks.js';
 import type { Settings } from './settings.js';
 
 export const POLICY_FILE = '30-qmcp.policy';
@@ -123,6 +124,13 @@ export function renderPolicy(s: Settings): string {
 
   comment('Calls from umbrella qubes: background services only, then nothing.');
   for (const tag of [t.umbrella, t.exec, t.net, t.full]) sourceLines(s, tag, add, true);
+
+  comment(
+    'Calls from what the agent made and no longer sees (a tombstone, should one ever run): nothing.',
+    'After the umbrella lines, which end in a deny of their own, so this catches only qubes without them.',
+  );
+  add('*', '*', `@tag:${ownerTag(p)}`, '@anyvm', 'deny');
+  add('*', '*', `@tag:${ownerTag(p)}`, '@adminvm', 'deny');
 
   return `${L.join('\n')}\n`;
 }

@@ -61,14 +61,17 @@ admin.Events            *  @anyvm  @adminvm  deny
 admin.vm.List           *  @anyvm  @adminvm  deny
 `;
 
+/** The default files, by name, as a fresh simulated dom0 has them. */
+export const DEFAULT_POLICIES: readonly { readonly name: string; readonly text: string }[] = [
+  { name: DEFAULT_POLICY_FILE, text: DEFAULT_POLICY },
+  { name: ADMIN_DEFAULT_POLICY_FILE, text: ADMIN_DEFAULT_POLICY },
+];
+
 /** Writes the default policy into DOM0ROOT/etc/qubes/policy.d, leaving any existing file as it is. */
 export function seedDefaultPolicy(dom0Root: string): void {
   const dir = join(dom0Root, 'etc', 'qubes', 'policy.d');
   mkdirSync(dir, { recursive: true });
-  for (const [name, text] of [
-    [DEFAULT_POLICY_FILE, DEFAULT_POLICY],
-    [ADMIN_DEFAULT_POLICY_FILE, ADMIN_DEFAULT_POLICY],
-  ] as const) {
+  for (const { name, text } of DEFAULT_POLICIES) {
     const path = join(dir, name);
     if (!existsSync(path)) writeFileSync(path, text, { mode: 0o644 });
   }
