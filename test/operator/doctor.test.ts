@@ -17,6 +17,10 @@ import { settingsPath } from '../../src/shared/model/index.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
 import type { FleetQube } from '../../src/sim/fleet.js';
+import { qrexecCollect } from '../../src/sim/qrexec/index.js';
+import { readWriteSettings } from '../../src/dom0/create/settings.js';
+import { explain, formatExplain } from '../../src/dom0/operator/explain.js';
+import { restoreTombstone } from '../../src/dom0/tombstones/operator.js';
 
 const QMCP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'qmcp.js');
 const GiB = 1024 ** 3;
@@ -187,4 +191,23 @@ test("dom0's tag-created-vm-with naming the umbrella or the sink is reported (ev
       () => admin.call('admin.vm.feature.Remove', 'dom0', 'tag-created-vm-with').then(() => undefined),
     );
   }
+});
+
+test("the agent's ordinary removes leave doctor healthy, and explain shows each tombstone as one", async () => {
+  const principal = host.router.socketFor('mcp-control');
+  // a disposable template on the agent's template: its tombstone still uses ai-tpl as template
+  const removed = await qrexecCollect(principal, '@adminvm', 'qmcp.Remove+ai-dvm', '');
+  assert.equal(removed.status, 0, removed.stderr.toString());
+  try {
+    assert.deepEqual(failures(await doctor()), []);
+    const report = await explain({ root, qubesdSocket: host.qubesd.socketPath });
+    const row = report.rows.find((r) => r.qube === 'ai-dvm');
+    assert.equal(row?.standing, 'tombstone');
+    assert.equal(report.rows.find((r) => r.qube === 'vault')?.standing, 'not visible');
+    assert.match(formatExplain(report), /^ai-dvm +AppVM +tombstone /m);
+  } finally {
+    await restoreTombstone({ qubesd: admin, settings: readWriteSettings(root, () => undefined), audit: openAudit({ root }) }, 'ai-dvm');
+    await admin.call('admin.vm.tag.Set', 'ai-dvm', 'ai-full');
+  }
+  assert.deepEqual(failures(await doctor()), []);
 });

@@ -14,7 +14,7 @@ import { MANIFEST_PATH, readManifest } from '../install/manifest.js';
 import { TIMER_LINK_TARGET, TIMER_WANTS_LINK } from '../install/systemd.js';
 import { isTombstoneMarker, markerTime } from '../tombstones/markers.js';
 import { veto } from '../tombstones/operator.js';
-import { POLICY_FILE, checkInstalledModel, modelHash, readSettingsFile, settingsPath } from '../../shared/model/index.js';
+import { POLICY_FILE, checkInstalledModel, modelHash, ownerTag, readSettingsFile, settingsPath } from '../../shared/model/index.js';
 import type { Settings, Tier } from '../../shared/model/index.js';
 import { loadPolicyFromRoot } from '../../shared/policy/index.js';
 import { QubesdUnreachable, dom0CreatorTags, readQubes } from './facts.js';
@@ -194,9 +194,11 @@ function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, root: string, n
     const q = name === null ? undefined : qubes.get(name);
     return q !== undefined && inUmbrella(q, s);
   };
+  // the agent's own tombstones are part of its world (its budget counts them), and cannot run
+  const ownTomb = (q: QubeRecord): boolean => isTomb(q) && q.tags.has(ownerTag(s.principal));
   const crossing: string[] = [];
   for (const q of all) {
-    if (inUmbrella(q, s)) continue;
+    if (inUmbrella(q, s) || ownTomb(q)) continue;
     for (const [role, ref] of [['template', q.template], ['netvm', q.netvm], ['default_dispvm', q.defaultDispvm]] as const) {
       if (inside(ref)) crossing.push(`${q.name} uses ${ref} as ${role}`);
     }
@@ -205,7 +207,7 @@ function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, root: string, n
   for (const parent of all) {
     if (!inUmbrella(parent, s) || RANK[effectiveTier(parent.tags, s)] < RANK.exec) continue;
     for (const child of all) {
-      if (child.template !== parent.name) continue;
+      if (child.template !== parent.name || ownTomb(child)) continue;
       const lower = !inUmbrella(child, s) ? 'outside' : RANK[effectiveTier(child.tags, s)] < RANK.exec ? 'read-only' : null;
       if (lower) behind.push(`${parent.name} (${effectiveTier(parent.tags, s)}) is the template of ${lower} ${child.name}`);
     }

@@ -12,6 +12,7 @@ import type { DomainInfo, DomainType, Policy, SystemInfo } from '../../shared/po
 import { loadDom0Config } from '../service/config.js';
 import { readSettingsFile, settingsPath } from '../../shared/model/index.js';
 import { effectiveTier, inUmbrella } from './doctor.js';
+import { isTombstoneMarker } from '../tombstones/markers.js';
 import { readQubes } from './facts.js';
 import type { QubeRecord } from './facts.js';
 
@@ -24,8 +25,8 @@ export type Group = (typeof GROUPS)[number];
 export interface ExplainRow {
   readonly qube: string;
   readonly klass: string;
-  /** 'visible' (in the umbrella), 'sink' (push-only, unseen), or 'not visible'. */
-  readonly standing: 'visible' | 'sink' | 'not visible';
+  /** 'visible' (in the umbrella), 'sink' (push-only, unseen), 'tombstone' (removed by the agent, restorable), or 'not visible'. */
+  readonly standing: 'visible' | 'sink' | 'tombstone' | 'not visible';
   /** The agent's tier over a visible qube. */
   readonly tier: Tier | null;
   readonly groups: Record<Group, GroupCell>;
@@ -132,7 +133,9 @@ export async function explain(opts: { root: string; qubesdSocket: string; qube?:
     // copy: out of this qube (qmcp.CopyTo in it) and into it from a qube the agent may copy from
     groups.copy = isSink ? '—' : copyCell(operations['copy'] as Cell, intoCell);
     groups.sink = isSink ? groupCell([intoCell]) : '—';
-    rows.push({ qube: name, klass: q.klass, standing: visible ? 'visible' : isSink ? 'sink' : 'not visible', tier: visible ? effectiveTier(q.tags, settings) : null, groups, operations });
+    const isTomb = !visible && [...q.tags].some(isTombstoneMarker);
+    const standing = visible ? 'visible' : isSink ? 'sink' : isTomb ? 'tombstone' : 'not visible';
+    rows.push({ qube: name, klass: q.klass, standing, tier: visible ? effectiveTier(q.tags, settings) : null, groups, operations });
   }
   return { principal: p, mode: settings.mode, servicesRefuse: config === null ? warnings : [], policyError, rows };
 }
@@ -154,5 +157,6 @@ export function formatExplain(r: ExplainReport, withOperations = false): string 
     }
   }
   out.push('cells: allowed, ask (the operator is asked), partial (some operations of the group), — (refused); copy: out of it, into it');
+  if (r.rows.some((row) => row.standing === 'tombstone')) out.push('tombstone: removed by the agent, kept for the retention period (qmcp dom0 tombstones list|restore)');
   return out.join('\n') + '\n';
 }

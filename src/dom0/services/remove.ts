@@ -5,6 +5,8 @@
  * are the exception: Qubes removes them for real once halted.
  */
 import { isQubeName } from '../../shared/names.js';
+import { ownerTag } from '../create/tags.js';
+import { isTombstoneTag } from '../service/config.js';
 import type { WriteDeps } from '../create/deps.js';
 import { entomb, halt } from '../tombstones/entomb.js';
 import { usersOf } from '../tombstones/users.js';
@@ -36,9 +38,17 @@ export function removeService(deps: WriteDeps): ServiceSpec<RemoveInput> {
       }
       const users = await usersOf(qubesd, target.name);
       if (users.length > 0) {
-        // Naming a user is fine only when every user is one the agent sees.
-        if (users.every((u) => snapshot.visible(u))) {
-          throw new ActionableError('in-use', `qube is in use by ${users.join(', ')}`);
+        // Telling is fine only when every user is in the agent's world: one it sees, or its own tombstone.
+        const owner = ownerTag(principal);
+        const ownTomb = (u: string): boolean => {
+          const q = snapshot.any(u);
+          return q !== undefined && !snapshot.visible(u) && q.tags.has(owner) && [...q.tags].some(isTombstoneTag);
+        };
+        if (users.every((u) => snapshot.visible(u) || ownTomb(u))) {
+          const seen = users.filter((u) => snapshot.visible(u));
+          const tombs = users.length - seen.length;
+          const by = [...seen, ...(tombs ? [`${tombs} removed qube(s) kept as tombstones until the operator restores or reaps them`] : [])];
+          throw new ActionableError('in-use', `qube is in use by ${by.join(', ')}`);
         }
         throw new Refusal('in use by a qube outside the agent\'s world');
       }
