@@ -41,3 +41,33 @@ test('a create that never hides what it makes is caught', async () => {
   assert.ok(hit, JSON.stringify(r.failures.slice(0, 3)));
   assert.match(hit.reproduction, /--seed 1999 --scale 1 --only races/);
 });
+
+/** A qubesd that drops the start hold an entombing sets: a start decided before the remove can then run the tombstone. */
+class NoStartHold extends Qubesd {
+  override async call(method: string, dest: string, arg = '', payload?: string | Buffer): Promise<string> {
+    if (method === 'admin.vm.feature.Set' && arg === 'prohibit-start') return '';
+    return super.call(method, dest, arg, payload);
+  }
+}
+
+test('an entombing without the start hold is caught running a tombstone that a late start woke', async () => {
+  const weak = makeRacesCheck({ qubesd: (real) => new NoStartHold(real.socketPath), operations: [] });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures.find((f) => /remove of ai-e0 answered success but left Running/.test(f.what));
+  assert.ok(hit, JSON.stringify(r.failures.slice(0, 3)));
+});
+
+/** A qubesd that swallows the hiding tag on a tombstone only: a restore then shows the qube while it changes. */
+class RestoreUnhidden extends Qubesd {
+  override async call(method: string, dest: string, arg = '', payload?: string | Buffer): Promise<string> {
+    if (method === 'admin.vm.tag.Set' && arg === 'qmcp-incomplete' && (await this.tags(dest)).some((t) => t.startsWith('qmcp-tombstone-'))) return '';
+    if (method === 'admin.vm.tag.Remove' && arg === 'qmcp-incomplete' && !(await this.tags(dest)).includes(arg)) return '';
+    return super.call(method, dest, arg, payload);
+  }
+}
+
+test('a restore that shows the qube before it is done is caught', async () => {
+  const weak = makeRacesCheck({ qubesd: (real) => new RestoreUnhidden(real.socketPath), operations: [] });
+  const r = await weak.run({ scale: 1 }, SEED);
+  assert.ok(r.failures.some((f) => /while restored, before its/.test(f.what)), JSON.stringify(r.failures.slice(0, 3)));
+});

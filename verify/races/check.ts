@@ -9,12 +9,18 @@
  * what the same call naming an absent qube gets, and the list does not name
  * it; once complete, it is seen. From the moment an entombing qube carries
  * its tombstone marker, it is treated as absent; a remove that answers
- * success leaves a halted, hidden tombstone.
+ * success leaves a halted, hidden tombstone, even when a start decided
+ * before the remove lands after it (its lifecycle call held at a seeded
+ * point of the entombing). A tombstone being restored is absent until the
+ * restore is done, held at each of its Admin API calls.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Qubesd } from '../../src/dom0/qubesd.js';
+import { readWriteSettings } from '../../src/dom0/create/settings.js';
+import { openAudit } from '../../src/dom0/audit/index.js';
+import { restoreTombstone } from '../../src/dom0/tombstones/operator.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
 import { qrexecCollect } from '../../src/sim/qrexec/index.js';
@@ -38,7 +44,9 @@ export interface RacesSut extends ServiceSut {
 }
 
 /** The Admin API calls an entombing makes on its qube. */
-const ENTOMB_METHODS = new Set(['admin.vm.CurrentState', 'admin.vm.property.Set', 'admin.vm.tag.Set', 'admin.vm.tag.Remove', 'admin.vm.tag.List', 'admin.vm.Shutdown', 'admin.vm.Kill']);
+const ENTOMB_METHODS = new Set(['admin.vm.CurrentState', 'admin.vm.property.Set', 'admin.vm.tag.Set', 'admin.vm.tag.Remove', 'admin.vm.tag.List', 'admin.vm.Shutdown', 'admin.vm.Kill', 'admin.vm.feature.Set', 'admin.vm.feature.List']);
+/** The changes a restore makes on its qube. */
+const RESTORE_METHODS = new Set(['admin.vm.tag.Set', 'admin.vm.tag.Remove', 'admin.vm.feature.Remove']);
 
 interface Attempt {
   readonly what: string;
@@ -49,15 +57,28 @@ interface Attempt {
   readonly payload: string;
 }
 
+/** A running exec-tier qube copies are made from and into. */
+const COPIER = 'ai-execbox';
+const COPY_REQUEST = `qmcp 1\npath ${Buffer.from('/etc/hostname').toString('base64')}\n\n`;
+
 /** What the principal tries against a qube it should not yet (or no longer) see. */
 const ATTEMPTS: readonly Attempt[] = [
   { what: 'read info', dom0: true, target: () => '@adminvm', service: (n) => `qmcp.Info+${n}`, payload: '' },
   { what: 'start', dom0: true, target: () => '@adminvm', service: (n) => `qmcp.Start+${n}`, payload: '' },
   { what: 'exec', target: (n) => n, service: () => 'qmcp.Exec', payload: 'id\n' },
   { what: 'write a file', target: (n) => n, service: () => 'qmcp.WriteFile+/tmp/x', payload: 'data' },
+  { what: 'copy into', target: () => COPIER, service: (n) => `qmcp.CopyTo+${n}`, payload: COPY_REQUEST },
+  { what: 'copy out of', target: (n) => n, service: () => `qmcp.CopyTo+${COPIER}`, payload: COPY_REQUEST },
   { what: 'power state', target: (n) => n, service: () => 'admin.vm.CurrentState', payload: '' },
   { what: 'clone it', dom0: true, target: () => '@adminvm', service: (n) => `qmcp.Clone+${n}`, payload: JSON.stringify({ name: 'ai-thief' }) },
 ];
+
+/** A hold on one proxied call until released. */
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
 
 export async function routerCall(host: SimHost, target: string, service: string, payload: string): Promise<CallResult> {
   const r = await qrexecCollect(host.router.socketFor(PRINCIPAL), target, service, payload);
@@ -88,6 +109,7 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
       const host = await startSimHost({ dir: join(dir, 'host'), fleet, install: true, settingsFile, askTimeoutMs: 50 });
       const h = InProcessHost.attach(dom0Root(host.dir), host.qubesd, sut);
       const proxy = await startProxy(host.qubesd.socketPath, join(dir, 'proxy.sock'));
+      const lateProxy = await startProxy(host.qubesd.socketPath, join(dir, 'late.sock'));
       let attempts = 0;
       let holds = 0;
       let serial = 0;
@@ -98,6 +120,8 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
         const baseline = new Map<string, CallResult>();
         const attempt = (a: Attempt, name: string): Promise<CallResult> =>
           a.dom0 ? h.call(a.service(name), a.payload) : routerCall(host, a.target(name), a.service(name), a.payload);
+        const copier = await routerCall(host, '@adminvm', `qmcp.Start+${COPIER}`, '');
+        if (copier.status !== 0) throw new Error(`the copy source did not start: ${show(copier)}`);
         for (const a of ATTEMPTS) baseline.set(a.what, await attempt(a, absent));
 
         /** Every attempt against `name` must be answered as for an absent qube. */
@@ -168,15 +192,67 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
             }
             return 'forward';
           };
+          // A start decided now, before the remove: its lifecycle call is held until the entombing has made
+          // a seeded number of its calls on the target (past its last one: until the remove answered).
+          // The first target's lands after the remove answered; the others' at a seeded call of the entombing.
+          const lateAt = i === 0 ? Infinity : 1 + rand.int(16);
+          const late = gate();
+          const lifecycle = gate();
+          lateProxy.decide = async (c): Promise<Verdict> => {
+            if (c.method === 'admin.vm.Start' && c.dest === target) {
+              lifecycle.open();
+              await late.wait;
+            }
+            return 'forward';
+          };
+          const lateStart = h.call(`qmcp.Start+${target}`, '', { qubesd: new Qubesd(lateProxy.socketPath) });
+          await Promise.race([lifecycle.wait, lateStart]);
+          let entombCalls = 0;
+          const decide = proxy.decide;
+          proxy.decide = async (c): Promise<Verdict> => {
+            if (c.dest === target && ENTOMB_METHODS.has(c.method) && ++entombCalls === lateAt) {
+              // the late start lands, whole, just before this call of the entombing
+              late.open();
+              await lateStart;
+            }
+            return decide(c);
+          };
           const r = await h.call(`qmcp.Remove+${target}`, '', { qubesd: viaProxy });
           proxy.decide = () => 'forward';
+          late.open();
+          attempts++;
+          await lateStart;
+          lateProxy.decide = () => 'forward';
           const vm = host.qubesd.app.vms.get(target);
           if (r.status === 0 && (!vm || agentSees(vm) || vm.power !== 'Halted' || !vm.tags.some((t) => t.startsWith(TOMBSTONE)))) {
-            fail(`remove of ${target} answered success but left ${vm ? `${vm.power} ${JSON.stringify(vm.tags)}` : 'nothing'}`, `hold every ${holdEvery}`);
+            fail(`remove of ${target} answered success but left ${vm ? `${vm.power} ${JSON.stringify(vm.tags)}` : 'nothing'} (a start decided before it landed at its call ${lateAt})`, `hold every ${holdEvery}, late start at entombing call ${lateAt}`);
           }
+          if (r.status !== 0) continue;
+
+          // Restore, held before each of its Admin API calls on the target: absent until it is done.
+          let restoreCalls = 0;
+          proxy.decide = async (c): Promise<Verdict> => {
+            if (c.dest === target && RESTORE_METHODS.has(c.method)) {
+              restoreCalls++;
+              await asAbsent(target, `while restored, before its ${c.method} (call ${restoreCalls})`);
+            }
+            return 'forward';
+          };
+          const restoring = sut.qubesd ? sut.qubesd(viaProxy) : viaProxy;
+          try {
+            await restoreTombstone({ qubesd: restoring, settings: readWriteSettings(h.root, () => undefined), audit: openAudit({ root: h.root }) }, target);
+          } catch (err) {
+            fail(`restore of ${target} failed: ${(err as Error).message}`, 'restore');
+          } finally {
+            proxy.decide = () => 'forward';
+          }
+          attempts++;
+          const seen = await routerCall(host, '@adminvm', `qmcp.Info+${target}`, '');
+          if (seen.status !== 0) fail(`${target} is not seen once restored (${show(seen)})`, 'restore');
         }
       } finally {
         await proxy.close();
+        await lateProxy.close();
         await host.close();
         await rm(dir, { recursive: true, force: true });
       }
