@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isBusyQube } from '../../verify/noninterference/busy.js';
 import { makeNoninterferenceCheck, noninterferenceCheck } from '../../verify/noninterference/check.js';
 
 const SEED = 4242;
@@ -14,6 +15,8 @@ test('machines that differ only outside the agent’s world answer alike: raw qr
   assert.ok(figure('calls from sandbox qubes') >= 3);
   assert.ok(figure('calls to special targets') >= 3);
   assert.ok(figure('calls naming a qube the machines differ in') >= 5);
+  assert.ok(figure('calls compared while the operator worked outside') >= 20);
+  assert.ok(figure('operator actions outside during those calls') >= 10);
   assert.ok(figure('event windows compared') >= 1);
   assert.ok(figure('MCP results compared') >= 20);
 });
@@ -46,4 +49,21 @@ test('a policy line that lets the principal read outside power states is caught'
   const r = await weak.run({ scale: 1 }, SEED);
   const hit = r.failures.find((f) => /admin\.vm\.(CurrentState|firewall\.Get)/.test(f.what));
   assert.ok(hit, JSON.stringify(r.failures.slice(0, 2)));
+});
+
+test('dom0 services whose answers show what the operator is making while the agent calls are caught on the busy pair', async () => {
+  const weak = makeNoninterferenceCheck({
+    rawOnly: true,
+    shrinkRuns: 0,
+    call: async (m, c, real) => {
+      const o = await real(m, c);
+      if (c.target !== '@adminvm' || !c.service.startsWith('qmcp.')) return o;
+      const busy = [...m.host.qubesd.app.vms.keys()].filter(isBusyQube);
+      return busy.length ? { ...o, stdout: `${o.stdout}${busy.join(',')}` } : o;
+    },
+  });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures.find((f) => /qmcp\./.test(f.what));
+  assert.ok(hit, JSON.stringify(r.failures.slice(0, 2)));
+  assert.match(hit.reproduction, /B's operator busy outside during the calls/);
 });

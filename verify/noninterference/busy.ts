@@ -1,0 +1,59 @@
+/**
+ * An operator at work outside the agent's world while the agent's calls
+ * run: qubes created, tagged, started, stopped and removed in a loop,
+ * through dom0's own Admin API calls. Its machine must still answer every
+ * call as the quiet one does.
+ */
+import { Qubesd } from '../../src/dom0/qubesd.js';
+import type { Machine } from './machines.js';
+
+export interface BusyOperator {
+  /** Stops after the action in flight; resolves to the number of actions done. */
+  stop(): Promise<number>;
+}
+
+/** Outside names the busy operator cycles through: never in the reserved prefix, never one a call names. */
+const BUSY_NAMES = ['op-busy0', 'op-busy1', 'op-busy2'] as const;
+
+/** Whether a qube is one the busy operator made (for a weakened variant that leaks them). */
+export function isBusyQube(name: string): boolean {
+  return (BUSY_NAMES as readonly string[]).includes(name);
+}
+
+export function busyOperator(m: Machine): BusyOperator {
+  const dom0 = new Qubesd(m.host.qubesd.socketPath);
+  let stopping = false;
+  let done = 0;
+  // a step qubesd refuses (say, too little memory to start) is the operator's problem, not the check's
+  const step = async (method: string, dest: string, arg = '', payload?: string): Promise<void> => {
+    try {
+      await dom0.call(method, dest, arg, payload);
+      done++;
+    } catch {
+      // carry on with the next step
+    }
+  };
+  const act = async (name: string): Promise<void> => {
+    await step('admin.vm.Create.AppVM', 'dom0', 'debian', `name=${name} label=red`);
+    for (const [method, arg] of [
+      ['admin.vm.tag.Set', 'work'],
+      ['admin.vm.Start', ''],
+      ['admin.vm.tag.Remove', 'work'],
+    ] as const) {
+      if (!stopping) await step(method, name, arg);
+    }
+    await step('admin.vm.Kill', name);
+    await step('admin.vm.Remove', name);
+  };
+  // two qubes in flight at once, so a removal can land between any two reads of a call
+  const loops = BUSY_NAMES.slice(0, 2).map(async (name) => {
+    while (!stopping) await act(name);
+  });
+  return {
+    async stop() {
+      stopping = true;
+      await Promise.all(loops);
+      return done;
+    },
+  };
+}
