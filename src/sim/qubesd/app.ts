@@ -363,9 +363,11 @@ export class SimApp {
   private readonly starting = new Map<string, Promise<void>>();
 
   async start(vm: VmState): Promise<void> {
+    // dom0 is qubesd's "fake domain": its power calls raise (qubes/vm/adminvm.py)
+    if (vm.klass === 'AdminVM') throw err.notHalted(vm.name, 'Cannot start Dom0 fake domain!');
     const pending = this.starting.get(vm.name);
     if (pending) return pending;
-    if (vm.klass === 'AdminVM' || vm.power !== 'Halted') return;
+    if (vm.power !== 'Halted') return;
     const run = this.startHalted(vm).finally(() => this.starting.delete(vm.name));
     this.starting.set(vm.name, run);
     return run;
@@ -414,7 +416,7 @@ export class SimApp {
   }
 
   async shutdown(vm: VmState, force: boolean): Promise<void> {
-    if (vm.klass === 'AdminVM') throw err.generic('Cannot shutdown dom0');
+    if (vm.klass === 'AdminVM') throw err.vm('Cannot shutdown Dom0 fake domain!');
     if (vm.power === 'Halted') throw err.notStarted(vm.name);
     if (!force) {
       const users = this.sorted().filter((v) => v.power !== 'Halted' && this.propValue(v, 'netvm') === vm.name);
@@ -427,7 +429,7 @@ export class SimApp {
   }
 
   async kill(vm: VmState): Promise<void> {
-    if (vm.klass === 'AdminVM') throw err.generic('Cannot kill dom0');
+    if (vm.klass === 'AdminVM') throw err.vm('Cannot kill Dom0 fake domain!');
     if (vm.power === 'Halted') throw err.notStarted(vm.name);
     await this.stopped(vm);
   }
