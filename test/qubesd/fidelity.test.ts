@@ -38,3 +38,32 @@ test('power calls on dom0 answer as qubesd\'s AdminVM', async () => {
   assert.equal(await h.call('admin.vm.Shutdown', 'dom0', { arg: 'now' }), '2\0ProtocolError\0\0Argument must match: force, wait\0');
   assert.equal(h.qubesd.app.get('dom0')?.power, 'Running');
 });
+
+test('GetDefault answers nothing for a property without a default, and the default for one with', async () => {
+  const getDefault = (dest: string, arg: string): Promise<string> => h.call('admin.vm.property.GetDefault', dest, { arg });
+  // no default in qubes/vm/*.py: identity, label, template, dispid
+  for (const prop of ['name', 'qid', 'uuid', 'label', 'template']) assert.equal(await getDefault('work', prop), '0\0', `work ${prop}`);
+  for (const prop of ['name', 'qid', 'uuid', 'label']) assert.equal(await getDefault('tpl', prop), '0\0', `tpl ${prop}`);
+  const disp = (await h.call('admin.vm.CreateDisposable', 'dvm')).slice(2);
+  assert.equal(await getDefault(disp, 'dispid'), '0\0');
+  assert.equal(await getDefault(disp, 'template'), '0\0');
+  // dom0's identity has defaults (AdminVM), its label does not
+  assert.equal(await getDefault('dom0', 'name'), '0\0type=str dom0');
+  assert.equal(await getDefault('dom0', 'qid'), '0\0type=int 0');
+  assert.equal(await getDefault('dom0', 'uuid'), '0\0type=str 00000000-0000-0000-0000-000000000000');
+  assert.equal(await getDefault('dom0', 'label'), '0\0');
+  // so a label dom0 has was set, as Qubes' install sets it
+  assert.equal(await h.call('admin.vm.property.Get', 'dom0', { arg: 'label' }), '0\0default=False type=label black');
+  // properties with a default answer it, also when set explicitly
+  assert.equal(await getDefault('work', 'netvm'), '0\0type=vm sys-firewall');
+  assert.equal(await getDefault('vault', 'netvm'), '0\0type=vm sys-firewall');
+  assert.equal(await getDefault('work', 'memory'), '0\0type=int 400');
+  assert.equal(await getDefault('work', 'backup_timestamp'), '0\0type=int ');
+  assert.equal(await getDefault(disp, 'auto_cleanup'), '0\0type=bool False');
+  assert.equal(await getDefault('work', 'nope'), "2\0QubesNoSuchPropertyError\0\0Invalid property 'nope' of work\0");
+  // global properties: default_template and default_kernel have none
+  assert.equal(await h.call('admin.property.GetDefault', 'dom0', { arg: 'default_template' }), '0\0');
+  assert.equal(await h.call('admin.property.GetDefault', 'dom0', { arg: 'default_kernel' }), '0\0');
+  assert.equal(await h.call('admin.property.GetDefault', 'dom0', { arg: 'default_netvm' }), '0\0type=vm ');
+  assert.equal(await h.call('admin.property.GetDefault', 'dom0', { arg: 'default_qrexec_timeout' }), '0\0type=int 60');
+});

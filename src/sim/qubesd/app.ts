@@ -176,9 +176,8 @@ export class SimApp {
   }
 
   isDefault(vm: VmState, prop: string): boolean {
-    // identity is set once at creation, so qubesd reports it as explicitly set
-    const identity = prop === 'name' || prop === 'qid' || prop === 'uuid' || (prop === 'dispid' && vm.dispid !== undefined);
-    if (identity && vm.klass !== 'AdminVM') return false;
+    // without a default, a value was set explicitly (identity once, at creation)
+    if (vmPropDefs(vm.klass).get(prop)?.noDefault) return false;
     return !Object.prototype.hasOwnProperty.call(vm.props, prop);
   }
 
