@@ -67,3 +67,30 @@ test('GetDefault answers nothing for a property without a default, and the defau
   assert.equal(await h.call('admin.property.GetDefault', 'dom0', { arg: 'default_netvm' }), '0\0type=vm ');
   assert.equal(await h.call('admin.property.GetDefault', 'dom0', { arg: 'default_qrexec_timeout' }), '0\0type=int 60');
 });
+
+test('a StandaloneVM with template_for_dispvms is a disposable template, as DVMTemplateMixin makes it', async () => {
+  const name = (await h.call('admin.vm.CreateDisposable', 'solo-dvm')).slice(2);
+  assert.match(name, /^disp[0-9]+$/);
+  assert.equal(await h.call('admin.vm.property.Get', name, { arg: 'template' }), '0\0default=False type=vm solo-dvm');
+  assert.equal(await h.call('admin.vm.Create.DispVM', 'dom0', { arg: 'solo-dvm', payload: 'name=solo-disp label=red' }), '0\0');
+  assert.equal(h.qubesd.app.get('solo-disp')?.klass, 'DispVM');
+  assert.equal(await h.call('admin.vm.Start', 'solo-disp'), '0\0');
+  assert.equal(await h.call('admin.vm.Kill', 'solo-disp'), '0\0');
+  // a halted disposable may be moved to any disposable template, AppVM or StandaloneVM
+  assert.equal(await h.call('admin.vm.property.Set', 'solo-disp', { arg: 'template', payload: 'dvm' }), '0\0');
+  assert.equal(await h.call('admin.vm.property.Set', 'solo-disp', { arg: 'template', payload: 'solo-dvm' }), '0\0');
+  assert.equal(
+    await h.call('admin.vm.property.Set', 'solo-disp', { arg: 'template', payload: 'solo' }),
+    '2\0QubesPropertyValueError\0\0template for disposable must have template_for_dispvms=True\0',
+  );
+  // without the property, any class is refused with qubesd's texts
+  assert.equal(
+    await h.call('admin.vm.CreateDisposable', 'solo'),
+    '2\0QubesException\0\0Refusing to create disposable out of app qube which has template_for_dispvms=False\0',
+  );
+  assert.equal(
+    await h.call('admin.vm.Create.DispVM', 'dom0', { arg: 'tpl', payload: 'name=bad-disp label=red' }),
+    '2\0QubesValueError\0\0template for disposable (tpl) needs to be an AppVM with template_for_dispvms=True\0',
+  );
+  assert.equal(h.qubesd.app.get('bad-disp'), undefined);
+});

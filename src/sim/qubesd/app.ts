@@ -227,8 +227,12 @@ export class SimApp {
     if (prop === 'template') {
       if (value === null) throw err.propertyValue(`Invalid value None for property 'template' of ${vm.name}`);
       const t = this.mustGet(String(value));
-      const wanted: Klass = vm.klass === 'DispVM' ? 'AppVM' : 'TemplateVM';
-      if (t.klass !== wanted) throw err.value(`Cannot set template of ${vm.name} to ${t.name}: it is not a ${wanted}`);
+      // a disposable's template is any qube with template_for_dispvms (AppVM or StandaloneVM)
+      if (vm.klass === 'DispVM') {
+        if (!this.isDispTemplate(t)) throw err.propertyValue('template for disposable must have template_for_dispvms=True');
+      } else if (t.klass !== 'TemplateVM') {
+        throw err.value(`Cannot set template of ${vm.name} to ${t.name}: it is not a TemplateVM`);
+      }
       if (vm.power !== 'Halted') throw err.notHalted(vm.name);
     }
     if ((prop === 'memory' || prop === 'vcpus') && typeof value === 'number' && value <= 0) {
@@ -531,9 +535,14 @@ export class SimApp {
     for (const t of tpl.tags) if (!vm.tags.includes(t)) vm.tags.push(t);
   }
 
+  /** Qubes' DVMTemplateMixin: an AppVM or StandaloneVM with template_for_dispvms. */
+  isDispTemplate(vm: VmState): boolean {
+    return this.propValue(vm, 'template_for_dispvms') === true;
+  }
+
   createDispVM(name: string, label: string, tpl: VmState): VmState {
-    if (this.propValue(tpl, 'template_for_dispvms') !== true) {
-      throw err.generic('Refusing to create DispVM out of this AppVM, because template_for_dispvms=False');
+    if (!this.isDispTemplate(tpl)) {
+      throw err.value(`template for disposable (${tpl.name}) needs to be an AppVM with template_for_dispvms=True`);
     }
     const vm = this.addVm({ name, klass: 'DispVM', label, template: tpl.name, dispid: this.newDispid() }, (v) => this.copyFromDispTemplate(v, tpl));
     if (label) vm.props['label'] = label;
@@ -552,9 +561,9 @@ export class SimApp {
   }
 
   /** admin.vm.CreateDisposable's creation: an auto-cleanup DispVM from `tpl`. */
-  createDisposable(tpl: VmState): VmState {
-    if (this.propValue(tpl, 'template_for_dispvms') !== true) {
-      throw err.generic('Refusing to create DispVM out of this AppVM, because template_for_dispvms=False');
+  createDisposable(tpl: VmState | undefined): VmState {
+    if (!tpl || !this.isDispTemplate(tpl)) {
+      throw err.generic('Refusing to create disposable out of app qube which has template_for_dispvms=False');
     }
     const dispid = this.newDispid();
     const vm = this.addVm({ name: `disp${dispid}`, klass: 'DispVM', label: String(tpl.props['label'] ?? 'red'), template: tpl.name, dispid }, (v) =>
