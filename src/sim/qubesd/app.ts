@@ -364,6 +364,29 @@ export class SimApp {
 
   /** Starts in flight, so a concurrent start waits for the first (qubesd's startup_lock). */
   private readonly starting = new Map<string, Promise<void>>();
+  /** When each qube last started and stopped, in one sequence: which snapshots are outdated. */
+  private powerSeq = 0;
+  private readonly startedAt = new Map<string, number>();
+  private readonly stoppedAt = new Map<string, number>();
+
+  /**
+   * Qubes' storage.outdated_volumes, non-empty: the running qube's volumes
+   * snapshot a qube up its template chain that stopped (committing its
+   * volumes) after this one started.
+   */
+  hasOutdatedVolumes(vm: VmState): boolean {
+    const started = this.startedAt.get(vm.name);
+    if (vm.power === 'Halted' || started === undefined) return false;
+    const seen = new Set<string>([vm.name]);
+    let t = this.propValue(vm, 'template');
+    while (typeof t === 'string' && !seen.has(t)) {
+      seen.add(t);
+      if ((this.stoppedAt.get(t) ?? -1) > started) return true;
+      const next = this.vms.get(t);
+      t = next ? this.propValue(next, 'template') : undefined;
+    }
+    return false;
+  }
 
   async start(vm: VmState): Promise<void> {
     // dom0 is qubesd's "fake domain": its power calls raise (qubes/vm/adminvm.py)
@@ -413,6 +436,7 @@ export class SimApp {
     this.fire(vm.name, 'domain-spawn', [['start_guid', guid]]);
     this.fire(vm.name, 'domain-pre-unpaused');
     vm.power = 'Running';
+    this.startedAt.set(vm.name, ++this.powerSeq);
     this.fire(vm.name, 'domain-unpaused');
     this.fire(vm.name, 'domain-start', [['start_guid', guid]]);
     this.save();
@@ -439,6 +463,7 @@ export class SimApp {
 
   private async stopped(vm: VmState): Promise<void> {
     vm.power = 'Halted';
+    this.stoppedAt.set(vm.name, ++this.powerSeq);
     try {
       await this.hooks.afterStop?.(vm.name);
     } catch {
