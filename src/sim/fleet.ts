@@ -104,8 +104,9 @@ export function validateFleet(raw: unknown): Fleet {
     if (klass === 'AppVM' || klass === 'DispVM') {
       if (typeof template !== 'string') throw new FleetError(`${name}: a ${klass} needs a template`);
       const t = byName.get(template);
-      const wanted = klass === 'DispVM' ? 'AppVM' : 'TemplateVM';
-      if (!t || t['klass'] !== wanted) throw new FleetError(`${name}: template ${template} is not a ${wanted} in the fleet`);
+      // as Qubes: a disposable's template is an AppVM or StandaloneVM with template_for_dispvms
+      const wanted = klass === 'DispVM' ? ['AppVM', 'StandaloneVM'] : ['TemplateVM'];
+      if (!t || !wanted.includes(t['klass'] as string)) throw new FleetError(`${name}: template ${template} is not a ${wanted.join(' or ')} in the fleet`);
       if (klass === 'DispVM' && (t['properties'] as Record<string, unknown> | undefined)?.['template_for_dispvms'] !== true) {
         throw new FleetError(`${name}: template ${template} does not have template_for_dispvms`);
       }

@@ -13,6 +13,7 @@ import type { Qubesd } from './qubesd/index.js';
 import { startQubesd } from './qubesd/index.js';
 import { adminMethods } from './qubesd/methods/index.js';
 import { seedDefaultPolicy, startRouter } from './qrexec/index.js';
+import { installQubesRpcServices } from './qrexec/dom0-rpc.js';
 import type { Router } from './qrexec/index.js';
 import { QubeSandboxes, registryLookup } from './sandbox/index.js';
 
@@ -73,6 +74,7 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
   log(`qubesd listening on ${qubesd.socketPath} (${qubesd.app.vms.size} qubes)`);
 
   if (fresh) seedDefaultPolicy(root);
+  installQubesRpcServices(root, qubesd.miscSocketPath);
   let install: InstallReport | null = null;
   if (opts.install) {
     try {

@@ -153,7 +153,9 @@ describe('the trust boundary on a simulated host with the real install', () => {
     }
     // the background services of the table pass (dom0 has no handler here: 127, not a refusal)
     for (const source of [TIER_QUBES.read, SINK, HYBRID]) {
-      assert.notDeepEqual(await b.call(source, 'dom0', 'qubes.NotifyUpdates'), REFUSED, `${source} qubes.NotifyUpdates`);
+      assert.notDeepEqual(await b.call(source, 'dom0', 'qubes.FeaturesRequest'), REFUSED, `${source} qubes.FeaturesRequest`);
+      // but not the one that marks a template up the qube's chain (test/boundary/notify-updates.test.ts)
+      assert.deepEqual(await b.call(source, 'dom0', 'qubes.NotifyUpdates', '1'), REFUSED, `${source} qubes.NotifyUpdates`);
     }
     // nor may the principal reach a sink or a hybrid
     assert.deepEqual(await b.call(PRINCIPAL, HYBRID, 'qmcp.Exec'), REFUSED);

@@ -55,10 +55,12 @@ for (const mode of ['least-privilege', 'compat'] as const) {
         }
         const b = background.get(l.service);
         assert.ok(b, `line ${l.no}: ${l.service} is not a background service`);
+        assert.notEqual(b.to, 'deny', `line ${l.no}: ${l.service} is refused to sandbox and sink qubes`);
         assert.equal(l.action, 'allow');
         if (b.to === 'adminvm') assert.equal(l.target, '@adminvm', `line ${l.no}`);
         else {
           assert.equal(l.params.get('target'), s.egressQube, `line ${l.no}: update proxy goes to the egress qube`);
+          assert.equal(l.params.get('autostart'), 'no', `line ${l.no}: a sandbox's call never starts the egress qube`);
           assert.notEqual(s.egressQube, null);
         }
       }

@@ -130,7 +130,7 @@ test('CreateDisposable names dispN, copies from its template, and auto_cleanup r
   const uuidReply = await h.call('admin.vm.CreateDisposable', 'dvm', { payload: 'uuid' });
   assert.match(uuidReply, /^0\0uuid:[0-9a-f-]{36}$/);
   assert.equal(await h.call('admin.vm.CreateDisposable', 'dvm', { arg: 'x' }), "2\0PermissionDenied\0\0Argument not in \"'', 'preload'\"\0");
-  assert.match(await h.call('admin.vm.CreateDisposable', 'work'), /^2\0QubesException\0\0Refusing to create DispVM/);
+  assert.match(await h.call('admin.vm.CreateDisposable', 'work'), /^2\0QubesException\0\0Refusing to create disposable out of app qube/);
   const evs = await recording('dom0', async () => {
     assert.equal(await h.call('admin.vm.Start', name), '0\0');
     assert.equal(await h.call('admin.vm.Kill', name), '0\0');

@@ -31,6 +31,7 @@ test('qmcp sim start --fleet demo serves admin.vm.List and removes its sockets o
     assert.equal(await exited, 0);
     assert.equal(existsSync(join(dir, 'qubesd.sock')), false);
     assert.equal(existsSync(join(dir, 'qubesd.internal.sock')), false);
+    assert.equal(existsSync(join(dir, 'qubesd.misc.sock')), false);
     assert.equal(existsSync(join(dir, 'state', 'qubes.json')), true);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');

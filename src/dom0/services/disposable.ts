@@ -37,7 +37,8 @@ export function disposableService(deps: WriteDeps): ServiceSpec<DisposableInput>
       if (!source) throw new Error('no target');
       requireFreeName(snapshot, input.name);
       const isDvmt = (await qubesd.property(source.name, 'template_for_dispvms').catch(() => null))?.value === 'True';
-      if (source.klass !== 'AppVM' || !isDvmt) {
+      // Qubes' disposable templates: AppVMs and StandaloneVMs with template_for_dispvms
+      if ((source.klass !== 'AppVM' && source.klass !== 'StandaloneVM') || !isDvmt) {
         throw new ActionableError('not-a-disposable-template', 'the named qube is not a disposable template');
       }
       const netvm = await inheritedNetvm(qubesd, snapshot, settings.egress, source.name, input.netvm);

@@ -157,16 +157,23 @@ export const ESCALATIONS: readonly Escalation[] = [
   { what: 'any operation on a qube outside the umbrella, and dom0 itself', denies: [], heldBy: 'policy (tag-scoped allows, catch-all deny over @anyvm and @adminvm) and the dom0 services\' visibility check' },
 ];
 
-/** A qrexec service sandbox and sink qubes may call because they need it to run. */
+/** A qrexec service every qube calls in the background, and what sandbox and sink qubes get of it. */
 export interface BackgroundService {
   readonly service: string;
   readonly why: string;
-  /** `adminvm`: to dom0; `egress`: redirected to the agent's egress qube. */
-  readonly to: 'adminvm' | 'egress';
+  /**
+   * `adminvm`: allowed to dom0; `egress`: redirected to the agent's egress qube;
+   * `deny`: refused without a desktop notification, as every qube calls it routinely.
+   */
+  readonly to: 'adminvm' | 'egress' | 'deny';
 }
 
 export const BACKGROUND_SERVICES: readonly BackgroundService[] = [
-  { service: 'qubes.NotifyUpdates', to: 'adminvm', why: 'a qube reports pending updates to dom0' },
+  {
+    service: 'qubes.NotifyUpdates',
+    to: 'deny',
+    why: "a qube reports pending updates; from a template-based qube dom0 marks the nearest updateable template up its chain, which may be the operator's, so sandbox and sink qubes may not",
+  },
   { service: 'qubes.FeaturesRequest', to: 'adminvm', why: 'a qube reports its tools and services; dom0 extensions filter what is accepted' },
   { service: 'qubes.NotifyTools', to: 'adminvm', why: 'older templates report their tools this way' },
   { service: 'qubes.UpdatesProxy', to: 'egress', why: 'agent templates fetch packages through the agent egress qube, never the operator update qube' },

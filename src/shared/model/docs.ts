@@ -55,7 +55,8 @@ export function renderCapabilitiesDoc(): string {
   L.push('');
   L.push('| service | to | why |');
   L.push('| --- | --- | --- |');
-  for (const b of BACKGROUND_SERVICES) L.push(`| \`${b.service}\` | ${b.to === 'adminvm' ? 'dom0' : 'the egress qube (`target=`)'} | ${b.why} |`);
+  const to = { adminvm: 'dom0', egress: 'the egress qube (`target=`)', deny: 'refused (`notify=no`)' } as const;
+  for (const b of BACKGROUND_SERVICES) L.push(`| \`${b.service}\` | ${to[b.to]} | ${b.why} |`);
   L.push('');
   L.push('## Residuals the policy engine cannot express');
   L.push('');

@@ -138,9 +138,12 @@ export function renderPolicy(s: Settings): string {
 function sourceLines(s: Settings, tag: string, add: (...cols: string[]) => void, withEgress: boolean): void {
   for (const b of BACKGROUND_SERVICES) {
     if (b.to === 'adminvm') add(b.service, '*', `@tag:${tag}`, '@adminvm', 'allow');
+    // the catch-all below would deny it too, but with a desktop notification each time a qube checks
+    else if (b.to === 'deny') add(b.service, '*', `@tag:${tag}`, '@adminvm', 'deny', 'notify=no');
     // @anyvm, not @default: qrexec turns a target that does not exist into @default, so a @default line
     // would let a sandbox tell an existing outside qube (denied) from an absent name (allowed)
-    else if (withEgress && s.egressQube !== null) add(b.service, '*', `@tag:${tag}`, '@anyvm', 'allow', `target=${s.egressQube}`);
+    // autostart=no: a halted egress qube would start its netvm chain, the operator's, on a sandbox's call
+    else if (withEgress && s.egressQube !== null) add(b.service, '*', `@tag:${tag}`, '@anyvm', 'allow', `target=${s.egressQube}`, 'autostart=no');
   }
   add('*', '*', `@tag:${tag}`, '@anyvm', 'deny');
   add('*', '*', `@tag:${tag}`, '@adminvm', 'deny');

@@ -176,9 +176,8 @@ export class SimApp {
   }
 
   isDefault(vm: VmState, prop: string): boolean {
-    // identity is set once at creation, so qubesd reports it as explicitly set
-    const identity = prop === 'name' || prop === 'qid' || prop === 'uuid' || (prop === 'dispid' && vm.dispid !== undefined);
-    if (identity && vm.klass !== 'AdminVM') return false;
+    // without a default, a value was set explicitly (identity once, at creation)
+    if (vmPropDefs(vm.klass).get(prop)?.noDefault) return false;
     return !Object.prototype.hasOwnProperty.call(vm.props, prop);
   }
 
@@ -228,8 +227,12 @@ export class SimApp {
     if (prop === 'template') {
       if (value === null) throw err.propertyValue(`Invalid value None for property 'template' of ${vm.name}`);
       const t = this.mustGet(String(value));
-      const wanted: Klass = vm.klass === 'DispVM' ? 'AppVM' : 'TemplateVM';
-      if (t.klass !== wanted) throw err.value(`Cannot set template of ${vm.name} to ${t.name}: it is not a ${wanted}`);
+      // a disposable's template is any qube with template_for_dispvms (AppVM or StandaloneVM)
+      if (vm.klass === 'DispVM') {
+        if (!this.isDispTemplate(t)) throw err.propertyValue('template for disposable must have template_for_dispvms=True');
+      } else if (t.klass !== 'TemplateVM') {
+        throw err.value(`Cannot set template of ${vm.name} to ${t.name}: it is not a TemplateVM`);
+      }
       if (vm.power !== 'Halted') throw err.notHalted(vm.name);
     }
     if ((prop === 'memory' || prop === 'vcpus') && typeof value === 'number' && value <= 0) {
@@ -361,11 +364,36 @@ export class SimApp {
 
   /** Starts in flight, so a concurrent start waits for the first (qubesd's startup_lock). */
   private readonly starting = new Map<string, Promise<void>>();
+  /** When each qube last started and stopped, in one sequence: which snapshots are outdated. */
+  private powerSeq = 0;
+  private readonly startedAt = new Map<string, number>();
+  private readonly stoppedAt = new Map<string, number>();
+
+  /**
+   * Qubes' storage.outdated_volumes, non-empty: the running qube's volumes
+   * snapshot a qube up its template chain that stopped (committing its
+   * volumes) after this one started.
+   */
+  hasOutdatedVolumes(vm: VmState): boolean {
+    const started = this.startedAt.get(vm.name);
+    if (vm.power === 'Halted' || started === undefined) return false;
+    const seen = new Set<string>([vm.name]);
+    let t = this.propValue(vm, 'template');
+    while (typeof t === 'string' && !seen.has(t)) {
+      seen.add(t);
+      if ((this.stoppedAt.get(t) ?? -1) > started) return true;
+      const next = this.vms.get(t);
+      t = next ? this.propValue(next, 'template') : undefined;
+    }
+    return false;
+  }
 
   async start(vm: VmState): Promise<void> {
+    // dom0 is qubesd's "fake domain": its power calls raise (qubes/vm/adminvm.py)
+    if (vm.klass === 'AdminVM') throw err.notHalted(vm.name, 'Cannot start Dom0 fake domain!');
     const pending = this.starting.get(vm.name);
     if (pending) return pending;
-    if (vm.klass === 'AdminVM' || vm.power !== 'Halted') return;
+    if (vm.power !== 'Halted') return;
     const run = this.startHalted(vm).finally(() => this.starting.delete(vm.name));
     this.starting.set(vm.name, run);
     return run;
@@ -408,13 +436,14 @@ export class SimApp {
     this.fire(vm.name, 'domain-spawn', [['start_guid', guid]]);
     this.fire(vm.name, 'domain-pre-unpaused');
     vm.power = 'Running';
+    this.startedAt.set(vm.name, ++this.powerSeq);
     this.fire(vm.name, 'domain-unpaused');
     this.fire(vm.name, 'domain-start', [['start_guid', guid]]);
     this.save();
   }
 
   async shutdown(vm: VmState, force: boolean): Promise<void> {
-    if (vm.klass === 'AdminVM') throw err.generic('Cannot shutdown dom0');
+    if (vm.klass === 'AdminVM') throw err.vm('Cannot shutdown Dom0 fake domain!');
     if (vm.power === 'Halted') throw err.notStarted(vm.name);
     if (!force) {
       const users = this.sorted().filter((v) => v.power !== 'Halted' && this.propValue(v, 'netvm') === vm.name);
@@ -427,13 +456,14 @@ export class SimApp {
   }
 
   async kill(vm: VmState): Promise<void> {
-    if (vm.klass === 'AdminVM') throw err.generic('Cannot kill dom0');
+    if (vm.klass === 'AdminVM') throw err.vm('Cannot kill Dom0 fake domain!');
     if (vm.power === 'Halted') throw err.notStarted(vm.name);
     await this.stopped(vm);
   }
 
   private async stopped(vm: VmState): Promise<void> {
     vm.power = 'Halted';
+    this.stoppedAt.set(vm.name, ++this.powerSeq);
     try {
       await this.hooks.afterStop?.(vm.name);
     } catch {
@@ -530,9 +560,14 @@ export class SimApp {
     for (const t of tpl.tags) if (!vm.tags.includes(t)) vm.tags.push(t);
   }
 
+  /** Qubes' DVMTemplateMixin: an AppVM or StandaloneVM with template_for_dispvms. */
+  isDispTemplate(vm: VmState): boolean {
+    return this.propValue(vm, 'template_for_dispvms') === true;
+  }
+
   createDispVM(name: string, label: string, tpl: VmState): VmState {
-    if (this.propValue(tpl, 'template_for_dispvms') !== true) {
-      throw err.generic('Refusing to create DispVM out of this AppVM, because template_for_dispvms=False');
+    if (!this.isDispTemplate(tpl)) {
+      throw err.value(`template for disposable (${tpl.name}) needs to be an AppVM with template_for_dispvms=True`);
     }
     const vm = this.addVm({ name, klass: 'DispVM', label, template: tpl.name, dispid: this.newDispid() }, (v) => this.copyFromDispTemplate(v, tpl));
     if (label) vm.props['label'] = label;
@@ -551,9 +586,9 @@ export class SimApp {
   }
 
   /** admin.vm.CreateDisposable's creation: an auto-cleanup DispVM from `tpl`. */
-  createDisposable(tpl: VmState): VmState {
-    if (this.propValue(tpl, 'template_for_dispvms') !== true) {
-      throw err.generic('Refusing to create DispVM out of this AppVM, because template_for_dispvms=False');
+  createDisposable(tpl: VmState | undefined): VmState {
+    if (!tpl || !this.isDispTemplate(tpl)) {
+      throw err.generic('Refusing to create disposable out of app qube which has template_for_dispvms=False');
     }
     const dispid = this.newDispid();
     const vm = this.addVm({ name: `disp${dispid}`, klass: 'DispVM', label: String(tpl.props['label'] ?? 'red'), template: tpl.name, dispid }, (v) =>

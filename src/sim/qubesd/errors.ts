@@ -38,7 +38,8 @@ export const err = {
     new QubesError('QubesVMNotRunningError', `Domain not running (either powered off or paused): ${pyRepr(name)}`),
   notPaused: (name: string) => new QubesError('QubesVMNotPausedError', `Domain is not paused: ${pyRepr(name)}`),
   notSuspended: (name: string) => new QubesError('QubesVMNotSuspendedError', `Domain is not suspended: ${pyRepr(name)}`),
-  notHalted: (name: string) => new QubesError('QubesVMNotHaltedError', `Domain is not powered off: ${pyRepr(name)}`),
+  notHalted: (name: string, msg?: string) => new QubesError('QubesVMNotHaltedError', msg ?? `Domain is not powered off: ${pyRepr(name)}`),
+  vm: (msg: string) => new QubesError('QubesVMError', msg),
   noSuchProperty: (holder: string, prop: string) =>
     new QubesError('QubesNoSuchPropertyError', `Invalid property ${pyRepr(prop)} of ${holder}`),
   propertyValue: (msg: string) => new QubesError('QubesPropertyValueError', msg),

@@ -4,6 +4,7 @@ import type { PowerHooks } from './app.js';
 import { SimApp } from './app.js';
 import { internalMethods } from './internal.js';
 import { adminMethods } from './methods/index.js';
+import { miscMethods } from './misc.js';
 import type { ApiServer } from './server.js';
 import { listenApi } from './server.js';
 import type { HostState } from './state.js';
@@ -14,7 +15,7 @@ export { SimApp } from './app.js';
 export { StateFileError } from './state.js';
 
 export interface QubesdOptions {
-  /** The host directory: DIR/qubesd.sock, DIR/qubesd.internal.sock, DIR/state/qubes.json, policy under DIR/dom0. */
+  /** The host directory: DIR/qubesd.sock, DIR/qubesd.internal.sock, DIR/qubesd.misc.sock, DIR/state/qubes.json, policy under DIR/dom0. */
   readonly dir: string;
   /** Used only when DIR holds no state yet. */
   readonly seed?: () => HostState;
@@ -25,14 +26,17 @@ export interface Qubesd {
   readonly app: SimApp;
   readonly socketPath: string;
   readonly internalSocketPath: string;
+  /** qubesd's misc API (qubes.NotifyUpdates), which dom0's qrexec service scripts call. */
+  readonly miscSocketPath: string;
   readonly statePath: string;
   close(): Promise<void>;
 }
 
-export function qubesdPaths(dir: string): { socket: string; internal: string; state: string; policyRoot: string } {
+export function qubesdPaths(dir: string): { socket: string; internal: string; misc: string; state: string; policyRoot: string } {
   return {
     socket: join(dir, 'qubesd.sock'),
     internal: join(dir, 'qubesd.internal.sock'),
+    misc: join(dir, 'qubesd.misc.sock'),
     state: join(dir, 'state', 'qubes.json'),
     policyRoot: join(dir, 'dom0'),
   };
@@ -52,24 +56,23 @@ export async function startQubesd(opts: QubesdOptions): Promise<Qubesd> {
   }
   const app = new SimApp(state, paths.state, opts.hooks ?? {});
   app.save();
-  let admin: ApiServer | undefined;
-  let internal: ApiServer | undefined;
+  const servers: ApiServer[] = [];
   try {
-    admin = await listenApi(paths.socket, { app, methods: adminMethods, policyRoot: paths.policyRoot });
-    internal = await listenApi(paths.internal, { app, methods: internalMethods, policyRoot: null });
+    servers.push(await listenApi(paths.socket, { app, methods: adminMethods, policyRoot: paths.policyRoot }));
+    servers.push(await listenApi(paths.internal, { app, methods: internalMethods, policyRoot: null }));
+    servers.push(await listenApi(paths.misc, { app, methods: miscMethods, policyRoot: null }));
   } catch (e) {
-    await admin?.close();
+    await Promise.all(servers.map((s) => s.close()));
     throw e;
   }
-  const a = admin;
-  const i = internal;
   return {
     app,
     socketPath: paths.socket,
     internalSocketPath: paths.internal,
+    miscSocketPath: paths.misc,
     statePath: paths.state,
     close: async () => {
-      await Promise.all([a.close(), i.close()]);
+      await Promise.all(servers.map((s) => s.close()));
     },
   };
 }

@@ -35,6 +35,11 @@ export interface PropDef {
   readonly readOnly?: boolean;
   /** Undefined means no default: reading it fails as Python's AttributeError. */
   readonly def: (vm: PropSubject, ctx: PropContext) => PropValue | undefined;
+  /**
+   * Qubes declares no default: GetDefault answers nothing, and a value the
+   * qube has was set explicitly. `def` then only stands for that value.
+   */
+  readonly noDefault?: boolean;
   readonly help: string;
 }
 
@@ -43,6 +48,8 @@ const ALL: readonly Klass[] = ['AdminVM', ...QUBE];
 
 interface ClassedDef extends PropDef {
   readonly classes: readonly Klass[];
+  /** The classes for which Qubes declares no default (AdminVM gives dom0's identity one). */
+  readonly noDefaultFor?: readonly Klass[];
 }
 
 function fromTemplate(prop: string, fallback: PropValue) {
@@ -130,7 +137,7 @@ const DEFS: readonly ClassedDef[] = [
   { name: 'audiovm', type: 'vm', classes: QUBE, def: (_v, c) => c.globalProp('default_audiovm') ?? null, help: 'VM used for audio' },
   { name: 'auto_cleanup', type: 'bool', classes: ['DispVM'], def: () => false, help: 'automatically remove this VM upon shutdown' },
   { name: 'autostart', type: 'bool', classes: QUBE, def: () => false, help: 'Setting this to `True` means that VM should be autostarted on dom0 boot.' },
-  { name: 'backup_timestamp', type: 'int', classes: QUBE, def: () => undefined, help: 'Time of last backup of the qube, in seconds since unix epoch' },
+  { name: 'backup_timestamp', type: 'int', classes: QUBE, def: () => null, help: 'Time of last backup of the qube, in seconds since unix epoch' },
   { name: 'debug', type: 'bool', classes: QUBE, def: () => false, help: 'Turns on debugging features.' },
   {
     name: 'default_dispvm',
@@ -140,7 +147,7 @@ const DEFS: readonly ClassedDef[] = [
     help: 'Default VM to be used as Disposable VM for service calls.',
   },
   { name: 'default_user', type: 'str', classes: QUBE, def: fromTemplate('default_user', 'user'), help: 'Default user to start applications as.' },
-  { name: 'dispid', type: 'int', classes: ['DispVM'], readOnly: true, def: (vm) => vm.dispid ?? undefined, help: 'Internal, persistent identifier of particular DispVM.' },
+  { name: 'dispid', type: 'int', classes: ['DispVM'], noDefaultFor: ['DispVM'], readOnly: true, def: (vm) => vm.dispid ?? undefined, help: 'Internal, persistent identifier of particular DispVM.' },
   { name: 'guivm', type: 'vm', classes: QUBE, def: (_v, c) => c.globalProp('default_guivm') ?? null, help: 'VM used for GUI' },
   {
     name: 'include_in_backups',
@@ -155,11 +162,12 @@ const DEFS: readonly ClassedDef[] = [
   { name: 'kernelopts', type: 'str', classes: QUBE, def: fromTemplate('kernelopts', ''), help: 'Kernel command line passed to domain.' },
   { name: 'keyboard_layout', type: 'str', classes: ALL, def: () => 'us++', help: 'Keyboard layout for this VM' },
   { name: 'klass', type: 'str', classes: ALL, readOnly: true, def: (vm) => vm.klass, help: 'Class of the qube' },
-  { name: 'label', type: 'label', classes: ALL, def: (vm) => (vm.klass === 'AdminVM' ? 'black' : undefined), help: 'Colourful label assigned to VM. This is where the colour of the padlock is set.' },
+  // dom0's label is set when Qubes is installed; 'black' stands for that in a state without it
+  { name: 'label', type: 'label', classes: ALL, noDefaultFor: ALL, def: (vm) => (vm.klass === 'AdminVM' ? 'black' : undefined), help: 'Colourful label assigned to VM. This is where the colour of the padlock is set.' },
   { name: 'management_dispvm', type: 'vm', classes: QUBE, def: (_v, c) => c.globalProp('management_dispvm') ?? null, help: 'Default DVM template for Disposable VM for managing this VM.' },
   { name: 'maxmem', type: 'int', classes: ALL, def: (vm, c) => (vm.klass === 'AdminVM' ? hostMemoryMiB() : fromTemplate('maxmem', 4000)(vm, c)), help: 'Maximum amount of memory available for this VM (for the purpose of the memory balancer).' },
   { name: 'memory', type: 'int', classes: QUBE, def: fromTemplate('memory', 400), help: 'Memory currently available for this VM.' },
-  { name: 'name', type: 'str', classes: ALL, readOnly: true, def: (vm) => vm.name, help: 'User-specified name of the domain.' },
+  { name: 'name', type: 'str', classes: ALL, noDefaultFor: QUBE, readOnly: true, def: (vm) => vm.name, help: 'User-specified name of the domain.' },
   {
     name: 'netvm',
     type: 'vm',
@@ -173,22 +181,27 @@ const DEFS: readonly ClassedDef[] = [
     help: 'VM that provides network connection to this domain. When `None`, machine is disconnected.',
   },
   { name: 'provides_network', type: 'bool', classes: QUBE, def: () => false, help: 'If this domain can act as network provider (formerly known as NetVM or ProxyVM)' },
-  { name: 'qid', type: 'int', classes: ALL, readOnly: true, def: (vm) => vm.qid, help: 'Internal, persistent identificator of particular domain.' },
+  { name: 'qid', type: 'int', classes: ALL, noDefaultFor: QUBE, readOnly: true, def: (vm) => vm.qid, help: 'Internal, persistent identificator of particular domain.' },
   { name: 'qrexec_timeout', type: 'int', classes: QUBE, def: (_v, c) => c.globalProp('default_qrexec_timeout') ?? 60, help: 'Time in seconds after which qrexec connection attempt is deemed failed.' },
   { name: 'shutdown_timeout', type: 'int', classes: QUBE, def: (_v, c) => c.globalProp('default_shutdown_timeout') ?? 60, help: 'Time in seconds for shutdown of the VM, after which VM may be forcefully powered off.' },
   { name: 'start_time', type: 'str', classes: QUBE, readOnly: true, def: () => null, help: 'Tells when machine was started.' },
   { name: 'stubdom_xid', type: 'int', classes: QUBE, readOnly: true, def: () => -1, help: 'Xen ID of stub domain.' },
-  { name: 'template', type: 'vm', classes: ['AppVM', 'DispVM'], def: () => undefined, help: 'Template, on which this AppVM is based.' },
+  { name: 'template', type: 'vm', classes: ['AppVM', 'DispVM'], noDefaultFor: ['AppVM', 'DispVM'], def: () => undefined, help: 'Template, on which this AppVM is based.' },
   { name: 'template_for_dispvms', type: 'bool', classes: ['AppVM', 'StandaloneVM'], def: () => false, help: 'Should this VM be allowed to start as Disposable VM' },
   { name: 'updateable', type: 'bool', classes: ALL, readOnly: true, def: (vm) => vm.klass === 'TemplateVM' || vm.klass === 'StandaloneVM' || vm.klass === 'AdminVM', help: 'True if this machine may be updated on its own.' },
-  { name: 'uuid', type: 'str', classes: ALL, readOnly: true, def: (vm) => vm.uuid, help: 'UUID from libvirt.' },
+  { name: 'uuid', type: 'str', classes: ALL, noDefaultFor: QUBE, readOnly: true, def: (vm) => vm.uuid, help: 'UUID from libvirt.' },
   { name: 'vcpus', type: 'int', classes: QUBE, def: fromTemplate('vcpus', 2), help: 'Number of virtual CPUs for a qube' },
   { name: 'virt_mode', type: 'str', classes: QUBE, def: () => 'pvh', help: 'Virtualisation mode: full virtualisation ("HVM"), or paravirtualisation ("PV"), or hybrid ("PVH").' },
   { name: 'xid', type: 'int', classes: QUBE, readOnly: true, def: () => -1, help: 'Xen ID.' },
 ];
 
+function forClass(d: ClassedDef, k: Klass): PropDef {
+  const { classes: _c, noDefaultFor, ...def } = d;
+  return noDefaultFor?.includes(k) ? { ...def, noDefault: true } : def;
+}
+
 const BY_CLASS = new Map<Klass, ReadonlyMap<string, PropDef>>(
-  ALL.map((k) => [k, new Map(DEFS.filter((d) => d.classes.includes(k)).map((d) => [d.name, d]))]),
+  ALL.map((k) => [k, new Map(DEFS.filter((d) => d.classes.includes(k)).map((d) => [d.name, forClass(d, k)]))]),
 );
 
 export function vmPropDefs(klass: Klass): ReadonlyMap<string, PropDef> {
@@ -201,7 +214,7 @@ const GLOBAL_DEFS: readonly PropDef[] = [
   { name: 'default_audiovm', type: 'vm', def: () => 'dom0', help: 'Default AudioVM for VMs.' },
   { name: 'default_dispvm', type: 'vm', def: () => null, help: 'Default DispVM base for service calls' },
   { name: 'default_guivm', type: 'vm', def: () => 'dom0', help: 'Default GuiVM for VMs.' },
-  { name: 'default_kernel', type: 'str', def: () => '6.6.63-1.fc37', help: 'Which kernel to use when not overriden in VM' },
+  { name: 'default_kernel', type: 'str', noDefault: true, def: () => '6.6.63-1.fc37', help: 'Which kernel to use when not overriden in VM' },
   { name: 'default_netvm', type: 'vm', def: () => null, help: 'Default NetVM for AppVMs.' },
   { name: 'default_pool', type: 'str', def: () => 'varlibqubes', help: 'Default storage pool' },
   { name: 'default_pool_kernel', type: 'str', def: () => 'linux-kernel', help: 'Default storage pool for kernel volumes' },
@@ -210,7 +223,7 @@ const GLOBAL_DEFS: readonly PropDef[] = [
   { name: 'default_pool_volatile', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'Default storage pool for volatile volumes' },
   { name: 'default_qrexec_timeout', type: 'int', def: () => 60, help: 'Default time in seconds after which qrexec connection attempt is deemed failed' },
   { name: 'default_shutdown_timeout', type: 'int', def: () => 60, help: 'Default time in seconds for VM shutdown to complete' },
-  { name: 'default_template', type: 'vm', def: () => null, help: 'Default template for new AppVMs' },
+  { name: 'default_template', type: 'vm', noDefault: true, def: () => null, help: 'Default template for new AppVMs' },
   { name: 'management_dispvm', type: 'vm', def: () => null, help: 'Default DVM template for Disposable VM for managing other VMs.' },
   { name: 'maxmem', type: 'int', readOnly: true, def: () => hostMemoryMiB(), help: 'Total memory of the host, in MiB' },
   { name: 'no_cpus', type: 'int', readOnly: true, def: () => cpus().length, help: 'Number of CPUs of the host' },

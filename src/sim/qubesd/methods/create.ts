@@ -1,6 +1,6 @@
 /** admin.vm.Create.*, admin.vm.CreateInPool.*, admin.vm.CreateDisposable. */
 import { qubeNameProblem } from '../../../shared/names.js';
-import { err } from '../errors.js';
+import { SilentClose, err } from '../errors.js';
 import { LABELS } from '../properties.js';
 import type { Klass, VmState } from '../state.js';
 import type { CallContext, MethodTable } from './types.js';
@@ -62,9 +62,9 @@ function create(klass: Klass, allowPool: boolean) {
       template = typeof d === 'string' ? app.get(d) : undefined;
       if (!template) throw err.propertyValue("Property 'template' of " + name + ' has no value');
     }
-    if (template) {
-      const wanted: Klass = klass === 'DispVM' ? 'AppVM' : 'TemplateVM';
-      if (template.klass !== wanted) throw err.value(`Template ${template.name} is not a ${wanted}`);
+    // a DispVM's template is checked by createDispVM: any qube with template_for_dispvms
+    if (template && klass === 'AppVM' && template.klass !== 'TemplateVM') {
+      throw err.value(`Template ${template.name} is not a TemplateVM`);
     }
     let vm: VmState;
     if (klass === 'DispVM') {
@@ -89,9 +89,12 @@ function createDisposable(ctx: CallContext): string {
   if (ctx.dest.name === 'dom0') {
     const d = app.propValue(ctx.src, 'default_dispvm');
     tpl = typeof d === 'string' ? app.get(d) : undefined;
-    if (!tpl) throw err.generic('No default disposable template');
   }
-  if (ctx.arg === 'preload') return '';
+  if (ctx.arg === 'preload') {
+    // qubesd fires an event on the missing template: an AttributeError, no reply
+    if (!tpl) throw new SilentClose('no default disposable template to preload');
+    return '';
+  }
   const vm = app.createDisposable(tpl);
   app.addTag(vm, `created-by-${ctx.src.name}`);
   app.addTag(vm, `disp-created-by-${ctx.src.name}`);

@@ -85,6 +85,7 @@ function family(prefix: string, destAdminvm: boolean | null, holder: (ctx: CallC
     [`${prefix}.GetDefault`]: m(true, false, destAdminvm, (ctx) => {
       const h = holder(ctx);
       const def = mustDef(h, ctx.arg);
+      if (def.noDefault) return null;
       const v = h.defaultValue(def.name);
       return v === undefined ? null : `type=${def.type} ${renderValue(v)}`;
     }),
