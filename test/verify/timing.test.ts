@@ -22,6 +22,12 @@ test("Welch's t is measured for every path that takes a qube (reported, not asse
     assert.ok(paths.some((f) => f.label === `|t| ${s}`), s);
   }
   assert.ok(paths.some((f) => f.label === '|t| policy qmcp.Exec'));
+  for (const seat of ['mcp-control', 'ai-box']) {
+    for (const form of ['name', 'uuid:', '@dispvm:NAME', '@dispvm:uuid:', '@default', '@dispvm']) {
+      assert.ok(paths.some((f) => f.label.startsWith(`|t| policy ${form} from ${seat}`)), `${form} from ${seat}`);
+    }
+    for (const form of ['name', '@dispvm:NAME']) assert.ok(paths.some((f) => f.label === `|t| router ${form} from ${seat}`), `router ${form} from ${seat}`);
+  }
   assert.ok(paths.every((f) => Number.isFinite(Number(f.value))));
   assert.ok(Number(report.figures.find((f) => f.label === 'timed calls')?.value) > 3000);
 });

@@ -6,14 +6,23 @@
  * services are timed in this process through the real runner on a
  * simulated qubesd (their own code path); the tag-scoped calls that only
  * the qrexec policy decides are timed through the policy engine on the
- * installed policy. The two names have the same length and prefix. Timing
+ * installed policy. The two names have the same length and prefix. Then
+ * every form of special target (a name, `uuid:`, `@dispvm:NAME`,
+ * `@dispvm:uuid:`), naming an outside qube or nothing, from the principal
+ * and from a sandbox qube: through the policy engine, and through the
+ * qrexec router for the forms it carries; `@default` and `@dispvm`, which
+ * name no qube, on system info with and without one outside qube. Timing
  * is measured, not asserted: |t| above 4.5 is counted as "paths over
- * threshold", never a failure.
+ * threshold", never a failure; two targets of a pair that get different
+ * answers are a failure.
  */
 import { performance } from 'node:perf_hooks';
 import { qubesdCall } from '../../src/shared/adminapi/client.js';
 import { loadPolicyFromRoot } from '../../src/shared/policy/index.js';
-import type { SystemInfo } from '../../src/shared/policy/index.js';
+import type { Policy, SystemInfo } from '../../src/shared/policy/index.js';
+import { qrexecCollect } from '../../src/sim/qrexec/client.js';
+import { normaliseCall } from '../../src/sim/qrexec/normalise.js';
+import { startRouter } from '../../src/sim/qrexec/router.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { POLICY_FILE } from '../../src/dom0/install/policy.js';
@@ -21,6 +30,7 @@ import type { Budget, Check, CheckReport, Failure, Figure } from '../check.js';
 import { GRAMMARS } from '../malformed/grammar.js';
 import { InProcessHost, PRINCIPAL, prng } from '../malformed/host.js';
 import type { ServiceSut } from '../malformed/host.js';
+import { SEATS, namedForms, unnamedForms } from './targets.js';
 
 const NAME = 'timing';
 export const THRESHOLD = 4.5;
@@ -58,27 +68,49 @@ export function serviceCall(service: string, qube: string): [string, string] | n
   return null;
 }
 
-async function measure(run: (qube: string) => Promise<unknown>, n: number, rand: ReturnType<typeof prng>, pair: readonly [string, string] = [ABSENT, OUTSIDE]): Promise<number> {
-  const [ABSENT, OUTSIDE] = pair;
-  const order = rand.shuffle([...Array.from({ length: n }, () => ABSENT), ...Array.from({ length: n }, () => OUTSIDE)]);
+type Pair = readonly [string, string];
+
+/** Both classes, n of each, in a seeded random order. */
+function schedule(n: number, rand: ReturnType<typeof prng>, [a, b]: Pair): string[] {
+  return rand.shuffle([...Array.from({ length: n }, () => a), ...Array.from({ length: n }, () => b)]);
+}
+
+function tOf(times: Record<string, number[]>, [a, b]: Pair): number {
+  const [x, y] = crop(times[a] as number[], times[b] as number[]);
+  return welch(x, y);
+}
+
+async function measure(run: (qube: string) => Promise<unknown>, n: number, rand: ReturnType<typeof prng>, pair: Pair = [ABSENT, OUTSIDE]): Promise<number> {
+  const order = schedule(n, rand, pair);
   // Warm both paths first (JIT, caches), untimed.
-  for (let i = 0; i < 10; i++) {
-    await run(ABSENT);
-    await run(OUTSIDE);
-  }
-  const times: Record<string, number[]> = { [ABSENT]: [], [OUTSIDE]: [] };
+  for (let i = 0; i < 10; i++) for (const q of pair) await run(q);
+  const times: Record<string, number[]> = { [pair[0]]: [], [pair[1]]: [] };
   for (const q of order) {
     const t0 = performance.now();
     await run(q);
     (times[q] as number[]).push(performance.now() - t0);
   }
-  const [a, b] = crop(times[ABSENT] as number[], times[OUTSIDE] as number[]);
-  return welch(a, b);
+  return tOf(times, pair);
+}
+
+/** `measure` for the policy engine, which is synchronous: no turn of the event loop inside a sample. */
+function measureSync(run: (key: string) => unknown, n: number, rand: ReturnType<typeof prng>, pair: Pair): number {
+  const order = schedule(n, rand, pair);
+  for (let i = 0; i < 200; i++) for (const q of pair) run(q);
+  const times: Record<string, number[]> = { [pair[0]]: [], [pair[1]]: [] };
+  for (const q of order) {
+    const t0 = performance.now();
+    run(q);
+    (times[q] as number[]).push(performance.now() - t0);
+  }
+  return tOf(times, pair);
 }
 
 export interface TimingSut extends ServiceSut {
-  /** Time only these paths (a test of one weakened service). */
+  /** Time only these paths (a test of one weakened service): a service, or a label without its `|t| `. */
   readonly paths?: readonly string[];
+  /** The policy engine the policy paths evaluate with (a weakened variant wraps the real one). */
+  readonly policy?: (real: Policy) => Policy;
 }
 
 export function makeTimingCheck(sut: TimingSut = {}): Check {
@@ -117,7 +149,7 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
         // The tag-scoped calls the policy engine decides alone.
         const policyText = readFileSync(join(h.root, 'etc', 'qubes', 'policy.d', POLICY_FILE), 'utf8');
         const scoped = [...new Set([...policyText.matchAll(new RegExp(`^([a-zA-Z][\\w.]*)\\s+\\*\\s+${PRINCIPAL}\\s+@tag:\\S+\\s+allow\\b`, 'gm'))].map((m) => m[1] as string))].sort();
-        const policy = loadPolicyFromRoot(h.root);
+        const policy = (sut.policy ?? ((p: Policy): Policy => p))(loadPolicyFromRoot(h.root));
         const reply = await qubesdCall(h.sim.internalSocketPath, { method: 'internal.GetSystemInfo', dest: 'dom0' });
         if (!reply.ok) throw new Error('internal.GetSystemInfo failed');
         const system = JSON.parse(reply.data.toString('utf8')) as SystemInfo;
@@ -137,11 +169,8 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
               });
             }
           }
-          const t = await measure(
-            (q) => {
-              policy.evaluate({ service, argument: '', source: PRINCIPAL, target: q }, system);
-              return Promise.resolve();
-            },
+          const t = measureSync(
+            (q) => policy.evaluate({ service, argument: '', source: PRINCIPAL, target: q }, system),
             perPolicy,
             rand,
             // An outside qube with no qmcp tag, and a name of its shape that exists nowhere.
@@ -150,6 +179,57 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
           calls += 2 * perPolicy;
           if (Math.abs(t) > THRESHOLD) over++;
           figures.push({ label: `|t| policy ${service}`, value: Math.abs(t).toFixed(2) });
+        }
+
+        // Every form of special target: the engine alone, then through the router where it carries the form.
+        const timed = (label: string, t: number, n: number): void => {
+          calls += 2 * n;
+          if (Math.abs(t) > THRESHOLD) over++;
+          figures.push({ label: `|t| ${label}`, value: Math.abs(t).toFixed(2) });
+        };
+        const differ = (label: string, what: string): void => {
+          failures.push({ check: NAME, what: `${label}: ${what}`, reproduction: `--seed ${seed} --only ${NAME}` });
+        };
+        for (const [source, service] of SEATS) {
+          const ask = (target: string, sys: SystemInfo = system): string => policy.evaluate({ service, argument: '', source, target }, sys).action;
+          for (const { form, outside, absent } of namedForms(system)) {
+            const label = `policy ${form} from ${source}`;
+            if (!want(label)) continue;
+            const [a, b] = [ask(outside), ask(absent)];
+            if (a !== b) differ(label, `${outside} answers ${a}, ${absent} answers ${b}`);
+            timed(label, measureSync((q) => ask(q), perPolicy, rand, [absent, outside]), perPolicy);
+          }
+          for (const { form, target, without } of unnamedForms(system)) {
+            const label = `policy ${form} from ${source} (one outside qube more)`;
+            if (!want(label)) continue;
+            const worlds: Record<string, SystemInfo> = { with: system, without };
+            const [a, b] = [ask(target, system), ask(target, without)];
+            if (a !== b) differ(label, `${target} answers ${a} with the qube, ${b} without`);
+            timed(label, measureSync((w) => ask(target, worlds[w]), perPolicy, rand, ['without', 'with']), perPolicy);
+          }
+        }
+        // A router call takes milliseconds and jitters by as much: it shows differences of that size.
+        // It keeps the first 31 bytes of a target (normalise.ts), so `uuid:` forms, cut short,
+        // would reach it as two absent names; only the engine times those.
+        const perRouter = 20 * scale;
+        const routed = namedForms(system).filter(({ outside, absent }) => [outside, absent].every((t) => normaliseCall(t, '').target === t));
+        if (SEATS.some(([source]) => routed.some(({ form }) => want(`router ${form} from ${source}`)))) {
+          const router = await startRouter({ dir: join(h.root, 'router'), qubesdSocket: h.sim.socketPath, internalSocket: h.sim.internalSocketPath, policyRoot: h.root });
+          try {
+            await router.refresh();
+            for (const [source, service] of SEATS) {
+              const call = async (target: string): Promise<number> => (await qrexecCollect(router.socketFor(source), target, service)).status;
+              for (const { form, outside, absent } of routed) {
+                const label = `router ${form} from ${source}`;
+                if (!want(label)) continue;
+                const [a, b] = [await call(outside), await call(absent)];
+                if (a !== b) differ(label, `${outside} exits ${a}, ${absent} exits ${b}`);
+                timed(label, await measure(call, perRouter, rand, [absent, outside]), perRouter);
+              }
+            }
+          } finally {
+            await router.close();
+          }
         }
       } finally {
         await h.done();

@@ -30,17 +30,34 @@ function where(rule: Rule): string {
   return `${rule.origin.file}:${rule.origin.line}`;
 }
 
-/**
- * Checks what the caller asked for: a name that does not exist becomes
- * `@default`, and `@dispvm:X` needs X to be a disposable template.
- */
+function locationOf(rule: Rule): RuleLocation {
+  return { file: rule.origin.file, line: rule.origin.line };
+}
+
+/** What a deny rule, or no rule at all, answers; null for a rule that allows or asks. */
+function denialBy(rule: Rule | undefined): { reason: string; notify: boolean; rule: RuleLocation | null } | null {
+  if (rule === undefined) return { reason: 'no matching rule found', notify: true, rule: null };
+  if (rule.action.kind !== 'deny') return null;
+  return { reason: `denied by policy ${where(rule)}`, notify: rule.action.notify, rule: locationOf(rule) };
+}
+
+/** Why qrexec refuses a target before any rule, or null: `@dispvm:X` needs X to be a disposable template. */
+function unfitIntended(token: Token, index: DomainIndex): string | null {
+  if (token.kind !== 'dispvmTemplate') return null;
+  const domain = index.get(token.value);
+  return domain?.template_for_dispvms ? null : `not a template for dispvm: ${token.value}`;
+}
+
+/** A name that does not exist becomes `@default`. */
+function defaulted(token: Token, index: DomainIndex): Token {
+  return token.kind === 'name' && !index.has(token.text) ? { kind: 'default', text: '@default', value: '@default' } : token;
+}
+
+/** A target checked as qrexec checks what the caller asked for. */
 function verifyIntended(token: Token, index: DomainIndex): Token {
-  if (token.kind === 'name' && !index.has(token.text)) return { kind: 'default', text: '@default', value: '@default' };
-  if (token.kind === 'dispvmTemplate') {
-    const domain = index.get(token.value);
-    if (!domain || !domain.template_for_dispvms) throw new Refusal(`not a template for dispvm: ${token.value}`);
-  }
-  return token;
+  const unfit = unfitIntended(token, index);
+  if (unfit !== null) throw new Refusal(unfit);
+  return defaulted(token, index);
 }
 
 function intendedToken(text: string): Token {
@@ -83,19 +100,20 @@ export class RulePolicy implements Policy {
   }
 
   private resolve(req: PolicyRequest, index: DomainIndex): Resolution {
-    const target = verifyIntended(intendedToken(req.target === '' ? '@default' : req.target), index);
+    const intended = intendedToken(req.target === '' ? '@default' : req.target);
+    // qrexec refuses an unfit `@dispvm:X` before any rule. The rules are matched and their deny
+    // worked out all the same, so that the refusal takes as long whether X is an outside
+    // disposable template or nothing at all.
+    const unfit = unfitIntended(intended, index);
+    const target = defaulted(intended, index);
     const call: Call = { service: req.service, argument: `+${req.argument}`, source: req.source, target, index };
     const rule = this.rules.find((r) => matchesButTarget(r, call) && tokenMatches(r.target, target, index, call.source));
-    if (!rule) throw new Refusal('no matching rule found');
-    const location: RuleLocation = { file: rule.origin.file, line: rule.origin.line };
-    switch (rule.action.kind) {
-      case 'deny':
-        throw new Refusal(`denied by policy ${where(rule)}`, rule.action.notify, location);
-      case 'allow':
-        return this.allow(rule, rule.action, call, location);
-      case 'ask':
-        return this.ask(rule, rule.action, call, location);
-    }
+    const denial = denialBy(rule);
+    if (unfit !== null) throw new Refusal(unfit);
+    if (denial !== null) throw new Refusal(denial.reason, denial.notify, denial.rule);
+    const chosen = rule as Rule; // no rule at all is a denial
+    const location = locationOf(chosen);
+    return chosen.action.kind === 'ask' ? this.ask(chosen, chosen.action, call, location) : this.allow(chosen, chosen.action as AllowAction, call, location);
   }
 
   private allow(rule: Rule, action: AllowAction, call: Call, location: RuleLocation): Resolution {

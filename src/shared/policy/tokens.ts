@@ -1,4 +1,4 @@
-import type { DomainIndex } from './system.js';
+import type { Domain, DomainIndex } from './system.js';
 import { isDom0, lookup, MissingDomain, uuidToName } from './system.js';
 
 /**
@@ -106,6 +106,9 @@ export function dispvmTemplateOf(index: DomainIndex, source: string): Token | nu
   return { kind: 'dispvmTemplate', text: `@dispvm:${template}`, value: template };
 }
 
+/** What `@type:` and `@tag:` see of a target that is no domain: matched the same way, so no sooner. */
+const NOBODY: { readonly type: string; readonly tags: readonly string[] } = { type: '', tags: [] };
+
 /**
  * Whether a rule token matches a request's source (a plain string) or its
  * verified intended target (a token). `source` is given when matching targets.
@@ -125,9 +128,9 @@ export function tokenMatches(token: Token, other: Token | string, index: DomainI
     case 'anyvm':
       return !isDom0(text);
     case 'type':
-      return index.get(text)?.type === token.value;
+      return (index.get(text) ?? NOBODY).type === token.value;
     case 'tag':
-      return index.get(text)?.tags.includes(token.value) ?? false;
+      return (index.get(text) ?? NOBODY).tags.includes(token.value);
     case 'dispvm':
       return token.text === text;
     case 'dispvmTemplate': {
@@ -141,11 +144,16 @@ export function tokenMatches(token: Token, other: Token | string, index: DomainI
       return sameDomain(index, token.value, other.value);
     }
     case 'dispvmTag': {
-      let candidate: Token | null = typeof other === 'string' ? null : other;
-      if (candidate?.kind === 'dispvm' && source !== undefined) candidate = dispvmTemplateOf(index, source);
-      if (candidate?.kind !== 'dispvmTemplate') return false;
-      const domain = lookup(index, candidate.value);
-      return domain.template_for_dispvms && domain.tags.includes(token.value);
+      const candidate: Token | null = typeof other === 'string' ? null : other;
+      let domain: Domain | undefined;
+      // qrexec fails outright on a dangling default_dispvm; a requested `@dispvm:X` that does not
+      // exist is matched before it is refused (evaluate.ts), so it must not fail here.
+      if (candidate?.kind === 'dispvm' && source !== undefined) {
+        const template = dispvmTemplateOf(index, source);
+        if (template === null) return false;
+        domain = lookup(index, template.value);
+      } else if (candidate?.kind === 'dispvmTemplate') domain = index.get(candidate.value);
+      return domain !== undefined && domain.template_for_dispvms && domain.tags.includes(token.value);
     }
   }
 }
