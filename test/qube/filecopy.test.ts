@@ -321,6 +321,9 @@ test('qmcp.SinkPush: every push in a fresh directory, and the sender learns noth
     // no source qube (not a qrexec call): still nothing back, nothing written
     assert.deepEqual(await sinkPush(join(dir, 'other'), good, ''), { status: 0, stdout: '', stderr: '', writeError: null });
     await assert.rejects(readdir(join(dir, 'other')));
+    // nowhere to unpack (the home is no directory): nothing back either
+    await writeFile(join(dir, 'not-a-dir'), '');
+    assert.deepEqual(await sinkPush(join(dir, 'not-a-dir'), Buffer.concat([good, tail])), { status: 0, stdout: '', stderr: '', writeError: null });
   });
 });
 
