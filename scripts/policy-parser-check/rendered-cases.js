@@ -19,6 +19,7 @@ const fleet = {
     { name: 'ai-dvm', klass: 'AppVM', template: 'ai-tpl', tags: ['ai-managed', 'ai-full'], properties: { template_for_dispvms: true } },
     { name: 'ai-egress', klass: 'AppVM', template: 'ai-tpl', tags: ['ai-managed'], properties: { provides_network: true }, power_state: 'Running' },
     { name: 'sink', klass: 'AppVM', template: 'tpl', tags: ['ai-dump'], power_state: 'Running' },
+    { name: 'sink-halted', klass: 'AppVM', template: 'tpl', tags: ['ai-dump'] },
     { name: 'hybrid', klass: 'AppVM', template: 'tpl', tags: ['ai-managed', 'ai-dump', 'ai-exec'], power_state: 'Running' },
     { name: 'vault', klass: 'AppVM', template: 'tpl', power_state: 'Running' },
     { name: 'default-dvm', klass: 'AppVM', template: 'tpl', properties: { template_for_dispvms: true } },

@@ -1,6 +1,9 @@
 #!/bin/sh
 # Installs the qmcp in-qube services into this qube: run it as root inside
 # an agent template; qubes based on the template get them at their next start.
+# With --sink, run it as root inside a sink qube instead: it installs only
+# qmcp.SinkPush, into /usr/local/etc/qubes-rpc (kept across restarts), so
+# the sink's template stays as it is.
 # With --simulated, also installs the qubes.Filecopy receiver and the
 # qvm-copy-to-vm sender of the simulator (a real template ships its own).
 # QMCP_INSTALL_ROOT installs into another root file system instead of /.
@@ -9,10 +12,24 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=${QMCP_INSTALL_ROOT:-}
 usr_local=${QMCP_INSTALL_USR_LOCAL:-$root/usr/local}
 simulated=0
-[ "${1-}" = --simulated ] && simulated=1
+case ${1-} in
+  '') ;;
+  --simulated) simulated=1 ;;
+  --sink)
+    mkdir -p "$usr_local/etc/qubes-rpc"
+    cp "$here/qmcp.SinkPush" "$usr_local/etc/qubes-rpc/qmcp.SinkPush"
+    chmod 0755 "$usr_local/etc/qubes-rpc/qmcp.SinkPush"
+    echo "qmcp sink service installed in $usr_local/etc/qubes-rpc"
+    exit 0
+    ;;
+  *)
+    echo "usage: install.sh [--sink | --simulated]" >&2
+    exit 2
+    ;;
+esac
 
 mkdir -p "$root/etc/qubes-rpc"
-for service in qmcp.Exec qmcp.WriteFile qmcp.ReadFile qmcp.CopyTo; do
+for service in qmcp.Exec qmcp.WriteFile qmcp.ReadFile qmcp.CopyTo qmcp.SinkPush; do
   cp "$here/$service" "$root/etc/qubes-rpc/$service"
   chmod 0755 "$root/etc/qubes-rpc/$service"
 done

@@ -150,16 +150,24 @@ for (const mode of ['least-privilege', 'compat'] as const) {
         const sTier = tierOf(st, mode);
         const tTier = tierOf(tt, mode);
         const execCapable = (t: Tier | null): boolean => t !== null && rank(t) >= rank('exec');
+        const closed = st.includes('ai-dump') || st.includes('qmcp-incomplete') || tt.includes('qmcp-incomplete');
         let want: string;
-        if (st.includes('ai-dump') || st.includes('qmcp-incomplete') || tt.includes('qmcp-incomplete')) want = 'deny';
-        else if (execCapable(sTier) && (execCapable(tTier) || (tt.includes('ai-dump') && !tt.includes('ai-managed')))) want = 'allow';
-        else if (execCapable(sTier) && tt.includes('ai-dump')) want = 'allow';
+        // a sink, hybrid or not, takes pushes (qmcp.SinkPush), never Qubes' receiver, which answers the sender
+        if (closed || tt.includes('ai-dump')) want = 'deny';
+        else if (execCapable(sTier) && execCapable(tTier)) want = 'allow';
         else if (st.includes('ai-managed') && tt.includes('ai-managed')) want = 'ask';
         else want = 'deny';
         assert.equal(ev('qubes.Filecopy', source, target).action, want, `${source} -> ${target}`);
+        const push = ev('qmcp.SinkPush', source, target);
+        const pushes = !closed && execCapable(sTier) && tt.includes('ai-dump');
+        assert.equal(push.action, pushes ? 'allow' : 'deny', `${source} -> ${target} qmcp.SinkPush`);
+        // a halted sink is started; a push anywhere else is refused without a notification
+        if (push.action === 'allow') assert.equal(push.autostart, true);
+        if (!pushes && execCapable(sTier) && !closed) assert.equal(push.action === 'deny' && push.notify, false, `${source} -> ${target} notify`);
       }
       for (const outside of ['work', 'dom0', '@adminvm', '@dispvm', 'no-such-qube']) {
         if (source !== outside) assert.equal(ev('qubes.Filecopy', source, outside).action, 'deny', `${source} -> ${outside}`);
+        if (source !== outside) assert.equal(ev('qmcp.SinkPush', source, outside).action, 'deny', `${source} -> ${outside} qmcp.SinkPush`);
       }
     }
   });
@@ -172,6 +180,13 @@ for (const mode of ['least-privilege', 'compat'] as const) {
     assert.equal(policy.evaluate({ service: 'qmcp.Exec', argument: '', source: PRINCIPAL, target: 'ai-f' }, halted).action, 'deny');
     const r = policy.evaluate({ service: 'admin.vm.CurrentState', argument: '', source: PRINCIPAL, target: 'ai-f' }, halted);
     assert.equal(r.action, 'allow');
+    // but a push starts a halted sink, so that it reads the same as one into a running sink
+    const dump = halted.domains['dump'];
+    assert.ok(dump);
+    dump.power_state = 'Halted';
+    const pushed = policy.evaluate({ service: 'qmcp.SinkPush', argument: '', source: 'ai-e', target: 'dump' }, halted);
+    assert.deepEqual([pushed.action, pushed.action === 'allow' && pushed.autostart], ['allow', true]);
+    assert.equal(policy.evaluate({ service: 'qubes.Filecopy', argument: '', source: 'ai-e', target: 'dump' }, halted).action, 'deny');
   });
 }
 

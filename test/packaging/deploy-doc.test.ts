@@ -18,8 +18,8 @@ import type { SimHost } from '../../src/sim/host.js';
 import { repo, run, version } from './helpers.js';
 
 /** Where a block runs: the word after the language in its info string. */
-type Seat = 'qmcp-build' | 'dom0' | 'ai-template' | 'mcp-control' | 'client';
-const SEATS: readonly Seat[] = ['qmcp-build', 'dom0', 'ai-template', 'mcp-control', 'client'];
+type Seat = 'qmcp-build' | 'dom0' | 'ai-template' | 'ai-drop' | 'mcp-control' | 'client';
+const SEATS: readonly Seat[] = ['qmcp-build', 'dom0', 'ai-template', 'ai-drop', 'mcp-control', 'client'];
 
 interface Block {
   readonly lang: string;
@@ -32,6 +32,7 @@ interface Block {
 const REAL_ONLY: readonly { pattern: RegExp; reason: string }[] = [
   { pattern: /^npm (ci|run release)$/, reason: 'rebuilds the checkout this suite runs from; the test builds the same archives with buildRelease, which npm run release runs' },
   { pattern: /^qvm-(create|clone) /, reason: "creates real qubes with Qubes' qvm-* tools; the simulated host starts with the same qubes" },
+  { pattern: /^qvm-tags /, reason: 'tags a real qube; the sink is checked by the policy tests and test/qube/sink.test.ts' },
   { pattern: /^qvm-copy-to-vm /, reason: 'moves files between real qubes; the test puts them where they land (~/QubesIncoming/qmcp-build)' },
   { pattern: /^qvm-run --pass-io /, reason: "reads a file out of a real qube into dom0; the test copies the release files into dom0's directory" },
   { pattern: /^qvm-shutdown /, reason: 'shuts a real template down so its qubes see the new files; simulated qubes read them directly' },
@@ -104,6 +105,12 @@ const seatDirs: Record<Seat, { home: string; map: [string, string][]; path: stri
     path: [],
     env: { QMCP_INSTALL_ROOT: join(tmp, 'template-fs') },
   },
+  'ai-drop': {
+    home: join(tmp, 'sink-home'),
+    map: [['/usr/local/etc/qubes-rpc', join(tmp, 'sink-fs', 'usr', 'local', 'etc', 'qubes-rpc')]],
+    path: [],
+    env: { QMCP_INSTALL_ROOT: join(tmp, 'sink-fs') },
+  },
   'mcp-control': { home: join(tmp, 'principal-home'), map: [], path: [join(tmp, 'principal-home', '.local', 'bin')], env: {} },
   client: { home: join(tmp, 'client-home'), map: [], path: [], env: {} },
 };
@@ -118,7 +125,7 @@ before(async () => {
   mkdirSync(join(tmp, 'template-fs'), { recursive: true });
   // what qvm-run --pass-io and qvm-copy-to-vm would have delivered
   for (const f of readdirSync(release)) copyFileSync(join(release, f), join(seatDirs.dom0.home, f));
-  for (const seat of ['ai-template', 'mcp-control'] as const) {
+  for (const seat of ['ai-template', 'ai-drop', 'mcp-control'] as const) {
     const incoming = join(seatDirs[seat].home, 'QubesIncoming', 'qmcp-build');
     mkdirSync(incoming, { recursive: true });
     for (const f of readdirSync(release)) copyFileSync(join(release, f), join(incoming, f));
@@ -194,7 +201,11 @@ async function check(cmd: string, out: string): Promise<void> {
   if (cmd === 'node --version') assert.match(out, /^v(2\d|[3-9]\d)\./);
   if (/^sha256sum release\//.test(cmd)) assert.equal(out.trim().split('\n').length, 3);
   if (/install\.sh$/.test(cmd)) {
-    assert.deepEqual(readdirSync(join(tmp, 'template-fs', 'etc', 'qubes-rpc')).sort(), ['qmcp.CopyTo', 'qmcp.Exec', 'qmcp.ReadFile', 'qmcp.WriteFile']);
+    assert.deepEqual(readdirSync(join(tmp, 'template-fs', 'etc', 'qubes-rpc')).sort(), ['qmcp.CopyTo', 'qmcp.Exec', 'qmcp.ReadFile', 'qmcp.SinkPush', 'qmcp.WriteFile']);
+  }
+  if (/install\.sh --sink$/.test(cmd)) {
+    assert.deepEqual(readdirSync(join(tmp, 'sink-fs', 'usr', 'local', 'etc', 'qubes-rpc')), ['qmcp.SinkPush']);
+    assert.ok(!existsSync(join(tmp, 'sink-fs', 'etc')), 'the sink template is left alone');
   }
   if (/^qmcp dom0 install .*--dry-run/.test(cmd)) assert.ok(!installed, 'the dry run wrote the manifest');
   if (/^qmcp dom0 install (?!.*--dry-run)/.test(cmd)) {
@@ -328,6 +339,7 @@ test('deploy.md, command by command, against a simulated host', async (t: TestCo
 
 test('the uninstall steps leave nothing of qmcp in the seats', () => {
   assert.deepEqual(readdirSync(join(tmp, 'template-fs', 'etc', 'qubes-rpc')), []);
+  assert.deepEqual(readdirSync(join(tmp, 'sink-fs', 'usr', 'local', 'etc', 'qubes-rpc')), []);
   assert.ok(!existsSync(join(tmp, 'dom0-fs', 'usr', 'lib', 'qmcp')));
   assert.ok(!existsSync(DOM0_QMCP));
   const home = seatDirs['mcp-control'].home;

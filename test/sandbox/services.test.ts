@@ -74,14 +74,15 @@ test('qvm-copy-to-vm in one qube and qubes.Filecopy in another deliver into Qube
   await withSandboxes(async (s) => {
     await s.beforeStart('app');
     await s.beforeStart('app2');
-    // qrexec-client-vm is replaced by cat, so the stream the sender would
-    // hand to the router comes out on stdout.
+    // qrexec-client-vm is replaced by one that keeps the stream the sender
+    // would hand to the router and answers success; the stream then comes
+    // out on stdout.
     const pack = await collect(
       s.spawn('app', [
         '/bin/sh',
         '-c',
-        'mkdir -p /tmp/fake /home/user/docs && printf "#!/bin/sh\\nexec cat\\n" > /tmp/fake/qrexec-client-vm && chmod 755 /tmp/fake/qrexec-client-vm && ' +
-          'printf "report" > /home/user/docs/r.txt && PATH=/tmp/fake:$PATH qvm-copy-to-vm app2 /home/user/docs',
+        'mkdir -p /tmp/fake /home/user/docs && printf "#!/bin/sh\\ncat >/home/user/stream\\necho result 0\\n" > /tmp/fake/qrexec-client-vm && chmod 755 /tmp/fake/qrexec-client-vm && ' +
+          'printf "report" > /home/user/docs/r.txt && PATH=/tmp/fake:$PATH qvm-copy-to-vm app2 /home/user/docs && cat /home/user/stream',
       ]),
     );
     assert.equal(pack.status, 0, pack.stderr);

@@ -122,9 +122,11 @@ export async function explain(opts: { root: string; qubesdSocket: string; qube?:
     if (opts.qube !== undefined && name !== opts.qube) continue;
     const q = qubes.get(name) as QubeRecord;
     const operations = opsOf.get(name) as Record<string, Cell>;
-    const into = sources.filter((s) => s !== name).map((s) => evaluate('qubes.Filecopy', '', name, s));
-    const intoCell: Cell = into.includes('allow') ? 'allow' : into.includes('ask') ? 'ask' : 'deny';
     const isSink = q.tags.has(settings.tags.sink) && !q.tags.has(settings.tags.umbrella);
+    // a push into a sink is qmcp.SinkPush; a copy anywhere else qubes.Filecopy
+    const copyService = isSink ? 'qmcp.SinkPush' : 'qubes.Filecopy';
+    const into = sources.filter((s) => s !== name).map((s) => evaluate(copyService, '', name, s));
+    const intoCell: Cell = into.includes('allow') ? 'allow' : into.includes('ask') ? 'ask' : 'deny';
     const visible = inUmbrella(q, settings);
     const groups = Object.fromEntries(GROUPS.map((g) => [g, '—'])) as Record<Group, GroupCell>;
     for (const g of ['see', 'exec', 'net', 'full'] as const) {

@@ -162,7 +162,7 @@ export const qubeCopy: ToolSpec<typeof CopyInput> = {
   title: 'Copy files between qubes',
   operation: 'copy',
   description:
-    "Copy files from a source qube to a target qube; they land in the target's /home/user/QubesIncoming/<source>/ (commands run as root, whose ~ is /root). Some pairs need the operator's approval in a dom0 dialog, so the call can wait." +
+    "Copy files from a source qube to a target qube; they land in the target's /home/user/QubesIncoming/<source>/ (commands run as root, whose ~ is /root). Some pairs need the operator's approval in a dom0 dialog, so the call can wait. A sink (a write-only qube you may push to but not see) answers nothing: a push to it always returns the same result, which does not say whether the files arrived; each push lands in a directory of its own there. Use printable ASCII names: a sink keeps nothing of a push from the first other name on." +
     REFUSABLE,
   input: CopyInput,
   output: z.object({ source: z.string(), target: z.string(), copied: z.number() }),

@@ -62,7 +62,7 @@ export function renderCapabilitiesDoc(): string {
   L.push('');
   L.push('- An elevation tag is meaningful only together with the umbrella tag. The engine has no AND, so a qube carrying an elevation tag without the umbrella still matches the tier lines; `qmcp dom0 tier` never sets one without the umbrella, install notes such a qube, and `doctor` fails on it.');
   L.push('- A qube with two elevation tags is treated as the higher one; `doctor` reports it.');
-  L.push('- Copies: a sandbox qube holding exec-capable tags may push to another exec-capable qube or a sink without the principal asking (the agent has root there anyway).');
+  L.push('- Copies: a sandbox qube holding exec-capable tags may push to another exec-capable qube (`qubes.Filecopy`) or a sink (`qmcp.SinkPush`, which starts a halted sink) without the principal asking (the agent has root there anyway).');
   L.push('');
   L.push('## Settings (`/etc/qmcp/settings.json`)');
   L.push('');

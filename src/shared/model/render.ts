@@ -112,15 +112,27 @@ export function renderPolicy(s: Settings): string {
   add('*', '*', p, '@adminvm', 'deny');
 
   comment(
-    'Copy mesh: qmcp.CopyTo runs qvm-copy-to-vm in the source, which qrexec sees as qubes.Filecopy.',
-    'Allowed between exec-capable qubes and to sinks; any other umbrella pair asks the operator.',
+    'Sink pushes: qmcp.CopyTo tries qmcp.SinkPush first, whose receiver answers nothing. No autostart=no:',
+    "a halted sink is started, so a push reads the same whatever the sink's state. Toward anything else",
+    "the push is refused without a notification. Qubes' own receiver (qubes.Filecopy) answers the sender,",
+    'so it never reaches a sink.',
   );
   const exec = execCapable(s);
+  const copySources = [...new Set([...exec, t.umbrella])];
+  for (const src of exec) {
+    add('qmcp.SinkPush', '*', `@tag:${src}`, `@tag:${t.sink}`, 'allow');
+    add('qmcp.SinkPush', '*', `@tag:${src}`, '@anyvm', 'deny', 'notify=no');
+  }
+  for (const src of copySources) add('qubes.Filecopy', '*', `@tag:${src}`, `@tag:${t.sink}`, 'deny');
+
+  comment(
+    'Copy mesh: qmcp.CopyTo runs qvm-copy-to-vm in the source, which qrexec sees as qubes.Filecopy.',
+    'Allowed between exec-capable qubes; any other umbrella pair asks the operator.',
+  );
   for (const src of exec) {
     for (const dst of exec) add('qubes.Filecopy', '*', `@tag:${src}`, `@tag:${dst}`, 'allow', 'autostart=no');
-    add('qubes.Filecopy', '*', `@tag:${src}`, `@tag:${t.sink}`, 'allow', 'autostart=no');
   }
-  for (const src of [...new Set([...exec, t.umbrella])]) add('qubes.Filecopy', '*', `@tag:${src}`, `@tag:${t.umbrella}`, 'ask', 'autostart=no');
+  for (const src of copySources) add('qubes.Filecopy', '*', `@tag:${src}`, `@tag:${t.umbrella}`, 'ask', 'autostart=no');
 
   comment('Calls from umbrella qubes: background services only, then nothing.');
   for (const tag of [t.umbrella, t.exec, t.net, t.full]) sourceLines(s, tag, add, true);
