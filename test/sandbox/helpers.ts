@@ -53,6 +53,8 @@ export function collect(child: QubeProcess, input = ''): Promise<Output> {
     child.on('close', (status) =>
       resolve({ status, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
     );
+    // A command that ends (or fails to start) before reading its input is not an error here.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input);
   });
 }
