@@ -264,7 +264,9 @@ test('the qube sees only its own volumes: no host directory is writable in it, a
       'app',
       'mount --bind /rw /proc/sys 2>/dev/null && echo mounted; mount -t proc proc /rw 2>/dev/null && echo mounted; ' +
         'mkdir -p /sys; mount -t sysfs sysfs /sys 2>/dev/null && echo mounted; mount -t tmpfs none /proc/sys/kernel 2>/dev/null && echo mounted; ' +
-        'mount -o remount,rw /proc/sys 2>/dev/null && echo mounted; echo 1 > /proc/sys/kernel/sysrq 2>/dev/null && echo wrote; true',
+        'mount -o remount,rw /proc/sys 2>/dev/null && echo mounted; echo 1 > /proc/sys/kernel/sysrq 2>/dev/null && echo wrote; ' +
+        // Nor through a user namespace of its own (where it would hold CAP_SYS_ADMIN).
+        'unshare -U -m true 2>/dev/null && echo made a user namespace; true',
     );
     assert.equal(mounts.stdout, '');
     const mountsAfter = (await sh(s, 'app', 'cat /proc/self/mountinfo')).stdout;

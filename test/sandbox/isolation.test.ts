@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { QubeSandboxes, SandboxError, SandboxUnavailableError } from '../../src/sim/sandbox/index.js';
@@ -77,6 +77,22 @@ test('without bubblewrap, a qube starts but running anything says how to install
     const run = await callService(s, { qube: 'app', service: 'qmcp.Exec', argument: '', source: 'mcp-control' }, Buffer.from('x'));
     assert.equal(run.status, 125);
     assert.match(run.stderr.toString(), /apt-get install bubblewrap.*dnf install bubblewrap/);
+    await s.afterStop('app');
+  });
+});
+
+test('a bubblewrap too old to limit volume sizes runs nothing, and says which version is needed', async () => {
+  await withTempDir(async (dir) => {
+    const old = join(dir, 'bwrap');
+    writeFileSync(old, '#!/bin/sh\necho "usage: bwrap [OPTIONS...] [--] COMMAND"\necho "    --tmpfs DEST"\n');
+    chmodSync(old, 0o755);
+    const s = new QubeSandboxes({ dir, lookup: (n) => FLEET[n], bwrap: old });
+    assert.equal(s.available, false);
+    await s.beforeStart('app');
+    assert.throws(() => s.spawn('app', ['true']), (e: unknown) => e instanceof SandboxUnavailableError && /too old.*0\.7\.0 or newer/.test(e.message));
+    const run = await callService(s, { qube: 'app', service: 'qmcp.Exec', argument: '', source: 'mcp-control' }, Buffer.from('x'));
+    assert.equal(run.status, 125);
+    assert.match(run.stderr.toString(), /too old/);
     await s.afterStop('app');
   });
 });

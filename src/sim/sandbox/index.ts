@@ -1,4 +1,4 @@
-export { BWRAP_MISSING_MESSAGE, findBwrap, SandboxError, SandboxUnavailableError } from './bwrap.js';
+export { BWRAP_MISSING_MESSAGE, bwrapFeatures, findBwrap, SandboxError, SandboxUnavailableError } from './bwrap.js';
 export { qubeLayout } from './layout.js';
 export type { QubeLayout } from './layout.js';
 export { defaultServicesDir, imageLimit, QREXEC_SOCKET_IN_QUBE, QubeSandboxes, TOOLS_DIR_IN_QUBE } from './sandboxes.js';

@@ -15,7 +15,7 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { BWRAP_MISSING_MESSAGE, findBwrap, SandboxError, SandboxUnavailableError } from './bwrap.js';
+import { BWRAP_MISSING_MESSAGE, bwrapFeatures, bwrapTooOldMessage, findBwrap, SandboxError, SandboxUnavailableError } from './bwrap.js';
 import { HOST_SYSTEM_DIRS, qubeLayout, ROOT_LAYER_MOUNTS } from './layout.js';
 import { AgentLink, QubeCommand } from './link.js';
 import type { Channel, QubeProcess } from './link.js';
@@ -127,7 +127,7 @@ function packageRoot(): string {
 const CLIENT_ROOT_IN_QUBE = '/run/qmcp';
 const CLIENT_PARTS: readonly string[] = ['bin/qrexec-client-vm', 'package.json', 'dist/src/sim/qrexec'];
 
-type Volume = 'private' | 'root';
+export type Volume = 'private' | 'root';
 
 interface RunningQube {
   /** Null when bwrap is missing: the qube is up, but runs nothing. */
@@ -150,10 +150,17 @@ export class QubeSandboxes implements QubeServiceHost {
   private readonly starting = new Map<string, Promise<void>>();
   private readonly images = new Map<string, Promise<string | null>>();
   private readonly bwrap: string | undefined;
+  private readonly disableUserns: boolean;
+  /** Why qubes run nothing, when they cannot. */
+  readonly unavailableReason: string | null;
   private readonly servicesDir: string;
 
   constructor(private readonly options: SandboxOptions) {
-    this.bwrap = options.bwrap === undefined ? findBwrap() : (options.bwrap ?? undefined);
+    const found = options.bwrap === undefined ? findBwrap() : (options.bwrap ?? undefined);
+    const features = found === undefined ? null : bwrapFeatures(found);
+    this.bwrap = features?.size ? found : undefined;
+    this.disableUserns = features?.disableUserns ?? false;
+    this.unavailableReason = found === undefined ? BWRAP_MISSING_MESSAGE : features?.size ? null : bwrapTooOldMessage(found);
     this.servicesDir = options.servicesDir ?? defaultServicesDir();
   }
 
@@ -277,7 +284,7 @@ export class QubeSandboxes implements QubeServiceHost {
     if (qube === undefined) throw new SandboxError(`qube ${call.qube} is not running`);
     if (this.bwrap === undefined) {
       call.stdin?.resume();
-      call.stderr.write(`${BWRAP_MISSING_MESSAGE}\n`);
+      call.stderr.write(`${this.unavailableReason ?? BWRAP_MISSING_MESSAGE}\n`);
       return 125;
     }
     if (!SERVICE_NAME.test(call.service) || call.service.startsWith('.') || !ARGUMENT.test(call.argument)) return 127;
@@ -296,11 +303,11 @@ export class QubeSandboxes implements QubeServiceHost {
   // Internals.
 
   private open(name: string, request: OpenRequest): Channel {
-    if (this.bwrap === undefined) throw new SandboxUnavailableError();
+    if (this.bwrap === undefined) throw new SandboxUnavailableError(this.unavailableReason ?? undefined);
     const qube = this.running.get(name);
     if (qube === undefined) throw new SandboxError(`qube ${name} is not running`);
     const sandbox = qube.sandbox;
-    if (sandbox === null) throw new SandboxUnavailableError();
+    if (sandbox === null) throw new SandboxUnavailableError(this.unavailableReason ?? undefined);
     if (sandbox.link.broken !== null) throw new SandboxError(`qube ${name} does not answer: ${sandbox.link.broken}`);
     return sandbox.link.open(request);
   }
@@ -460,50 +467,9 @@ export class QubeSandboxes implements QubeServiceHost {
     const halted = await idle(sandbox.link.open({ kind: 'halt' }));
     if (halted.code !== 0) this.log(`qube ${name}: stopping its processes: ${halted.message ?? 'no answer'}`);
     for (const { volume, image, size } of qube.keep) {
-      const problem = await this.saveVolume(sandbox, volume, image, imageLimit(size));
+      const problem = await saveImage(sandbox.link, volume, image, imageLimit(size));
       if (problem !== null) this.log(`qube ${name}: its ${volume} volume keeps its state from its start: ${problem}`);
     }
-  }
-
-  private async saveVolume(sandbox: Sandbox, volume: Volume, image: string, limit: number): Promise<string | null> {
-    const partial = `${image}.new`;
-    const handle = await open(partial, 'w', 0o600);
-    let total = 0;
-    let over = false;
-    let failed: unknown = null;
-    let writes = Promise.resolve();
-    const channel = sandbox.link.open({ kind: 'export', volume });
-    channel.onData = (stream, data) => {
-      if (stream !== 'out' || over || failed !== null) return channel.ack(data.length);
-      total += data.length;
-      if (total > limit) {
-        over = true;
-        return channel.ack(data.length);
-      }
-      writes = writes
-        .then(() => handle.write(data))
-        .then(
-          () => channel.ack(data.length),
-          (e: unknown) => {
-            failed = e;
-            channel.ack(data.length);
-          },
-        );
-    };
-    const info = await idle(channel);
-    await writes;
-    let problem: string | null = null;
-    if (info.code !== 0) problem = info.message ?? `the agent ended with ${info.signal ?? String(info.code)}`;
-    else if (over) problem = `it packed to more than ${limit} bytes`;
-    else if (failed !== null) problem = failed instanceof Error ? failed.message : String(failed);
-    try {
-      if (problem === null) await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    if (problem === null) await rename(partial, image);
-    else await rm(partial, { force: true });
-    return problem;
   }
 
   private bwrapArgs(name: string, rootSize: number, privateSize: number): string[] {
@@ -511,6 +477,8 @@ export class QubeSandboxes implements QubeServiceHost {
     // remount the read-only host directories writable (when the simulator
     // runs as root).
     const args = ['--unshare-all', '--unshare-user', '--die-with-parent', '--new-session', '--cap-drop', 'ALL'];
+    // Nor can it make user namespaces of its own, the way into most kernel bugs.
+    if (this.disableUserns) args.push('--disable-userns');
     for (const cap of ROOT_CAPABILITIES) args.push('--cap-add', cap);
     args.push('--uid', '0', '--gid', '0', '--hostname', name);
     if (this.options.network === true) args.push('--share-net');
@@ -564,6 +532,52 @@ function hostDirArgs(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Receives a volume's image from the agent into IMAGE.new and makes it the
+ * image only if the agent finished and sent at most `limit` bytes; the
+ * reason otherwise.
+ */
+export async function saveImage(link: AgentLink, volume: Volume, image: string, limit: number): Promise<string | null> {
+  const partial = `${image}.new`;
+  const handle = await open(partial, 'w', 0o600);
+  let total = 0;
+  let over = false;
+  let failed: unknown = null;
+  let writes = Promise.resolve();
+  const channel = link.open({ kind: 'export', volume });
+  channel.onData = (stream, data) => {
+    if (stream !== 'out' || over || failed !== null) return channel.ack(data.length);
+    total += data.length;
+    if (total > limit) {
+      over = true;
+      return channel.ack(data.length);
+    }
+    writes = writes
+      .then(() => handle.write(data))
+      .then(
+        () => channel.ack(data.length),
+        (e: unknown) => {
+          failed = e;
+          channel.ack(data.length);
+        },
+      );
+  };
+  const info = await idle(channel);
+  await writes;
+  let problem: string | null = null;
+  if (info.code !== 0) problem = info.message ?? `the agent ended with ${info.signal ?? String(info.code)}`;
+  else if (over) problem = `it packed to more than ${limit} bytes`;
+  else if (failed !== null) problem = failed instanceof Error ? failed.message : String(failed);
+  try {
+    if (problem === null) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  if (problem === null) await rename(partial, image);
+  else await rm(partial, { force: true });
+  return problem;
 }
 
 // Waits for a channel's end while the agent keeps answering.
