@@ -1,7 +1,8 @@
 /**
  * Fleet files (SPEC §10): the qubes a new simulated host starts with.
  * `{"properties"?: {...}, "qubes": [{"name", "klass", "template"?, "label"?,
- * "tags"?, "properties"?, "features"?}]}`; dom0 is implicit.
+ * "tags"?, "properties"?, "features"?, "volumes"?}]}`; dom0 is implicit.
+ * `volumes` sets volume sizes in bytes (`root`, `private`, `volatile`).
  */
 import { readFileSync } from 'node:fs';
 import { qubeNameProblem } from '../shared/names.js';
@@ -21,7 +22,11 @@ export interface FleetQube {
   tags?: string[];
   properties?: Record<string, FleetValue>;
   features?: Record<string, string>;
+  volumes?: Partial<Record<FleetVolume, number>>;
 }
+
+const FLEET_VOLUMES = ['root', 'private', 'volatile'] as const;
+export type FleetVolume = (typeof FLEET_VOLUMES)[number];
 
 export interface FleetDevice {
   port: string;
@@ -92,7 +97,7 @@ export function validateFleet(raw: unknown): Fleet {
   for (const q of byName.values()) {
     const name = q['name'] as string;
     for (const k of Object.keys(q)) {
-      if (!['name', 'klass', 'template', 'label', 'tags', 'properties', 'features'].includes(k)) {
+      if (!['name', 'klass', 'template', 'label', 'tags', 'properties', 'features', 'volumes'].includes(k)) {
         throw new FleetError(`${name}: unknown key ${k}`);
       }
     }
@@ -127,6 +132,14 @@ export function validateFleet(raw: unknown): Fleet {
       for (const [f, v] of Object.entries(features)) {
         if (!FEATURE.test(f)) throw new FleetError(`${name}: bad feature name ${f}`);
         if (typeof v !== 'string' || !/^[\x20-\x7e]*$/.test(v)) throw new FleetError(`${name}: feature ${f} must be a printable ASCII string`);
+      }
+    }
+    const volumes = q['volumes'];
+    if (volumes !== undefined) {
+      if (!isRecord(volumes)) throw new FleetError(`${name}: volumes must be an object`);
+      for (const [v, size] of Object.entries(volumes)) {
+        if (!(FLEET_VOLUMES as readonly string[]).includes(v)) throw new FleetError(`${name}: unknown volume ${v} (${FLEET_VOLUMES.join(', ')})`);
+        if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1024 * 1024) throw new FleetError(`${name}: volume ${v} needs a size in bytes of at least 1 MiB`);
       }
     }
     const props = q['properties'];
@@ -211,6 +224,10 @@ export function fleetState(fleet: Fleet): HostState {
     for (const [p, v] of Object.entries(q.properties ?? {})) vm.props[p] = v === '' && vmPropDefs(vm.klass).get(p)?.type === 'vm' ? null : v;
     vm.tags = [...(q.tags ?? [])];
     vm.features = { ...(q.features ?? {}) };
+    for (const [v, size] of Object.entries(q.volumes ?? {})) {
+      const volume = vm.volumes[v];
+      if (volume !== undefined && size !== undefined) volume.size = size;
+    }
   }
   for (const [p, v] of Object.entries(fleet.properties ?? {})) app.props[p] = v;
   for (const [cls, backends] of Object.entries(fleet.devices ?? {})) {

@@ -63,6 +63,7 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
     dir,
     lookup: registryLookup(() => registry.app),
     ...(opts.network ? { network: true } : {}),
+    log,
   });
   const fleet = opts.fleet;
   const qubesd = await startQubesd({

@@ -1,10 +1,9 @@
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { BWRAP_MISSING_MESSAGE, findBwrap, QubeSandboxes } from '../../src/sim/sandbox/index.js';
-import type { QubeShape, ServiceCall } from '../../src/sim/sandbox/index.js';
+import type { QubeProcess, QubeShape, ServiceCall } from '../../src/sim/sandbox/index.js';
 
 /** Sandbox tests skip, saying why, only when bwrap is absent. */
 export const skipWithoutBwrap: string | false = findBwrap() === undefined ? `skipped: ${BWRAP_MISSING_MESSAGE}` : false;
@@ -44,17 +43,19 @@ export interface Output {
   readonly stderr: string;
 }
 
-export function collect(child: ChildProcess, input = ''): Promise<Output> {
+export function collect(child: QubeProcess, input = ''): Promise<Output> {
   return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout?.on('data', (c: Buffer) => out.push(c));
-    child.stderr?.on('data', (c: Buffer) => err.push(c));
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
     child.on('error', reject);
     child.on('close', (status) =>
       resolve({ status, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
     );
-    child.stdin?.end(input);
+    // A command that ends (or fails to start) before reading its input is not an error here.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
   });
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { QubeSandboxes, SandboxError, SandboxUnavailableError } from '../../src/sim/sandbox/index.js';
@@ -26,7 +26,8 @@ test('a command cannot see the host home, this repository or the host /tmp', { s
 test('a command cannot write outside its qube', { skip: skipWithoutBwrap }, async () => {
   await withSandboxes(async (s) => {
     await s.beforeStart('app');
-    const ro = await sh(s, 'app', 'for d in /usr /bin /usr/bin /lib; do touch "$d/qmcp-probe" 2>/dev/null && echo "wrote $d"; done; true');
+    // /usr itself is on the qube's root file system, as in Qubes; what is in it comes from the host, read-only.
+    const ro = await sh(s, 'app', 'touch /usr/qmcp-probe; for d in /bin /usr/bin /lib /usr/lib /usr/share; do touch "$d/qmcp-probe" 2>/dev/null && echo "wrote $d"; done; true');
     assert.equal(ro.stdout, '');
     const remount = await sh(s, 'app', 'mount -o remount,rw,bind /usr 2>/dev/null && touch /usr/qmcp-probe 2>/dev/null && echo escaped; true');
     assert.equal(remount.stdout, '');
@@ -76,6 +77,22 @@ test('without bubblewrap, a qube starts but running anything says how to install
     const run = await callService(s, { qube: 'app', service: 'qmcp.Exec', argument: '', source: 'mcp-control' }, Buffer.from('x'));
     assert.equal(run.status, 125);
     assert.match(run.stderr.toString(), /apt-get install bubblewrap.*dnf install bubblewrap/);
+    await s.afterStop('app');
+  });
+});
+
+test('a bubblewrap too old to limit volume sizes runs nothing, and says which version is needed', async () => {
+  await withTempDir(async (dir) => {
+    const old = join(dir, 'bwrap');
+    writeFileSync(old, '#!/bin/sh\necho "usage: bwrap [OPTIONS...] [--] COMMAND"\necho "    --tmpfs DEST"\n');
+    chmodSync(old, 0o755);
+    const s = new QubeSandboxes({ dir, lookup: (n) => FLEET[n], bwrap: old });
+    assert.equal(s.available, false);
+    await s.beforeStart('app');
+    assert.throws(() => s.spawn('app', ['true']), (e: unknown) => e instanceof SandboxUnavailableError && /too old.*0\.7\.0 or newer/.test(e.message));
+    const run = await callService(s, { qube: 'app', service: 'qmcp.Exec', argument: '', source: 'mcp-control' }, Buffer.from('x'));
+    assert.equal(run.status, 125);
+    assert.match(run.stderr.toString(), /too old/);
     await s.afterStop('app');
   });
 });

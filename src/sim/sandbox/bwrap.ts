@@ -1,4 +1,5 @@
 // Finding bubblewrap, and the error raised when it is not installed.
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -15,10 +16,31 @@ export class SandboxError extends Error {
 }
 
 export class SandboxUnavailableError extends SandboxError {
-  constructor() {
-    super(BWRAP_MISSING_MESSAGE);
+  constructor(message: string = BWRAP_MISSING_MESSAGE) {
+    super(message);
     this.name = 'SandboxUnavailableError';
   }
+}
+
+/** What an installed bwrap can do, from its --help. */
+export interface BwrapFeatures {
+  /** --size for tmpfs (0.7.0): volume sizes. */
+  readonly size: boolean;
+  /** --disable-userns (0.8.0): no user namespaces inside a qube. */
+  readonly disableUserns: boolean;
+}
+
+export function bwrapFeatures(bwrap: string): BwrapFeatures {
+  const help = spawnSync(bwrap, ['--help'], { encoding: 'utf8', env: {} });
+  const text = `${help.stdout ?? ''}${help.stderr ?? ''}`;
+  return { size: text.includes('--size'), disableUserns: text.includes('--disable-userns') };
+}
+
+export function bwrapTooOldMessage(bwrap: string): string {
+  return (
+    `bubblewrap at ${bwrap} is too old: simulated qubes need bubblewrap 0.7.0 or newer, ` +
+    'which can limit a qube\'s volumes to their sizes (`bwrap --version`; Debian 12, Ubuntu 24.04 and Fedora have it)'
+  );
 }
 
 /** The absolute path of bwrap on PATH, or undefined. */

@@ -1,12 +1,17 @@
-// Where a simulated qube's storage lives under the simulator's directory:
-// DIR/qubes/NAME/private   persistent private storage (/rw; /home is rw/home)
-// DIR/qubes/NAME/root      persistent root layer (TemplateVM, StandaloneVM)
-// DIR/qubes/NAME/volatile  root layer of a running AppVM or DispVM
-// DIR/qubes/NAME/volatile-private  private storage of a running DispVM
+// Where a simulated qube's storage lives under the simulator's directory.
+// A volume at rest is one archive file (archive.ts) that only the host
+// writes; a running qube has its volumes in size-limited file systems of
+// its own sandbox.
+// DIR/qubes/NAME/private.img  private volume (/rw; /home is rw/home)
+// DIR/qubes/NAME/root.img     root layer (TemplateVM, StandaloneVM)
+// DIR/qubes/NAME/private, root, volatile, volatile-private: directories
+//   of earlier versions, packed into the images at the next start.
 import { join } from 'node:path';
 
 export interface QubeLayout {
   readonly base: string;
+  readonly privateImage: string;
+  readonly rootImage: string;
   readonly private: string;
   readonly root: string;
   readonly volatile: string;
@@ -21,6 +26,8 @@ export function qubeLayout(dir: string, name: string): QubeLayout {
   const base = join(dir, 'qubes', name);
   return {
     base,
+    privateImage: join(base, 'private.img'),
+    rootImage: join(base, 'root.img'),
     private: join(base, 'private'),
     root: join(base, 'root'),
     volatile: join(base, 'volatile'),
@@ -28,7 +35,10 @@ export function qubeLayout(dir: string, name: string): QubeLayout {
   };
 }
 
-/** Writable system directories: root-layer subdirectory → mount point. */
+/** Where the private volume is inside a qube. */
+export const IN_QUBE_PRIVATE = '/rw';
+
+/** The root layer's parts kept at rest: archive name → directory in the qube. */
 export const ROOT_LAYER_MOUNTS: readonly (readonly [string, string])[] = [
   ['etc', '/etc'],
   ['var', '/var'],

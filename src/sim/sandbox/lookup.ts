@@ -2,7 +2,12 @@
 // lookup, structurally, so that either side can change its internals.
 import type { QubeShape } from './sandboxes.js';
 
-export interface QubeRegistry<V extends { readonly klass: string }> {
+interface RegistryQube {
+  readonly klass: string;
+  readonly volumes?: Readonly<Record<string, { readonly size: number }>>;
+}
+
+export interface QubeRegistry<V extends RegistryQube> {
   get(name: string): V | undefined;
   propValue(vm: V, prop: string): unknown;
 }
@@ -11,7 +16,7 @@ export interface QubeRegistry<V extends { readonly klass: string }> {
  * A lookup for QubeSandboxes over a registry that may exist only later
  * (qubesd is started with the sandbox hooks, then gives its app).
  */
-export function registryLookup<V extends { readonly klass: string }>(
+export function registryLookup<V extends RegistryQube>(
   registry: () => QubeRegistry<V> | undefined,
 ): (name: string) => QubeShape | undefined {
   return (name) => {
@@ -19,6 +24,11 @@ export function registryLookup<V extends { readonly klass: string }>(
     const vm = app?.get(name);
     if (app === undefined || vm === undefined) return undefined;
     const template = app.propValue(vm, 'template');
-    return { klass: vm.klass, template: typeof template === 'string' ? template : null };
+    const volumes: Partial<Record<'root' | 'private' | 'volatile', number>> = {};
+    for (const volume of ['root', 'private', 'volatile'] as const) {
+      const size = vm.volumes?.[volume]?.size;
+      if (typeof size === 'number' && size > 0) volumes[volume] = size;
+    }
+    return { klass: vm.klass, template: typeof template === 'string' ? template : null, volumes };
   };
 }

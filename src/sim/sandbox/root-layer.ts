@@ -1,8 +1,11 @@
-// Creating and copying the writable part of a qube's root file system.
+// A qube's volumes at rest, on the host: seeding a template's root layer,
+// and writing and copying images. The host never unpacks an image.
 import { execFile } from 'node:child_process';
-import { copyFile, lstat, mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, open, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { pack } from './archive.js';
+import type { PackRoot } from './archive.js';
 import { ROOT_LAYER_MOUNTS } from './layout.js';
 
 const run = promisify(execFile);
@@ -40,15 +43,6 @@ const HOST_ETC_ALLOWLIST: readonly string[] = [
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n';
 const GROUP = 'root:x:0:\nqubes:x:98:user\nuser:x:1000:\n';
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 // Copies a tree, skipping what the host does not let us read.
 async function copyTree(src: string, dst: string): Promise<void> {
   let info;
@@ -70,32 +64,28 @@ async function copyTree(src: string, dst: string): Promise<void> {
 }
 
 /**
- * Builds a fresh root layer for a template or standalone qube: empty system
- * directories, a minimal /etc, and the in-qube services installed with the
- * same script an operator runs in a real template.
+ * Builds a fresh root layer for a template or standalone qube, as its
+ * image: empty system directories, a minimal /etc, and the in-qube services
+ * installed with the same script an operator runs in a real template.
  */
-export async function seedRootLayer(root: string, name: string, servicesDir: string): Promise<void> {
-  const staging = `${root}.seeding`;
+export async function seedRootImage(image: string, servicesDir: string): Promise<void> {
+  const staging = `${image}.seeding`;
   await rm(staging, { recursive: true, force: true });
-  for (const [sub] of ROOT_LAYER_MOUNTS) await mkdir(join(staging, sub), { recursive: true });
-  for (const sub of ['var/tmp', 'var/log', 'var/lib', 'var/cache', 'usr-local/bin', 'usr-local/sbin', 'usr-local/lib', 'usr-local/share']) {
-    await mkdir(join(staging, sub), { recursive: true });
+  try {
+    for (const [sub] of ROOT_LAYER_MOUNTS) await mkdir(join(staging, sub), { recursive: true });
+    for (const sub of ['var/tmp', 'var/log', 'var/lib', 'var/cache', 'usr-local/bin', 'usr-local/sbin', 'usr-local/lib', 'usr-local/share']) {
+      await mkdir(join(staging, sub), { recursive: true });
+    }
+    await chmod(join(staging, 'var', 'tmp'), 0o1777);
+    for (const entry of HOST_ETC_ALLOWLIST) await copyTree(join('/etc', entry), join(staging, 'etc', entry));
+    await writeFile(join(staging, 'etc', 'passwd'), PASSWD);
+    await writeFile(join(staging, 'etc', 'group'), GROUP);
+    await writeFile(join(staging, 'etc', 'resolv.conf'), '');
+    await installServices(staging, servicesDir);
+    await writeImage(image, rootLayerRoots(staging));
+  } finally {
+    await rm(staging, { recursive: true, force: true });
   }
-  for (const entry of HOST_ETC_ALLOWLIST) await copyTree(join('/etc', entry), join(staging, 'etc', entry));
-  await writeFile(join(staging, 'etc', 'passwd'), PASSWD);
-  await writeFile(join(staging, 'etc', 'group'), GROUP);
-  await nameRoot(staging, name);
-  await writeFile(join(staging, 'etc', 'resolv.conf'), '');
-  await installServices(staging, servicesDir);
-  await rm(root, { recursive: true, force: true });
-  await rename(staging, root);
-}
-
-/** A qube's own name in /etc/hostname and /etc/hosts, as Qubes sets them at each boot. */
-export async function nameRoot(root: string, name: string): Promise<void> {
-  await mkdir(join(root, 'etc'), { recursive: true });
-  await writeFile(join(root, 'etc', 'hostname'), `${name}\n`);
-  await writeFile(join(root, 'etc', 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${name}\n::1\tlocalhost\n`);
 }
 
 /** Runs src/qube/install.sh against a root layer (usr-local is /usr/local). */
@@ -105,19 +95,31 @@ export async function installServices(root: string, servicesDir: string): Promis
   });
 }
 
-/** Replaces dst with a copy of src, keeping modes, links and times. */
-export async function copyLayer(src: string, dst: string): Promise<void> {
-  await rm(dst, { recursive: true, force: true });
-  await mkdir(dirname(dst), { recursive: true });
-  if (await exists(src)) await run('cp', ['-a', '--', src, dst]);
-  else await mkdir(dst, { recursive: true });
+/** A root layer directory's parts, as archive roots. */
+export function rootLayerRoots(dir: string): PackRoot[] {
+  return ROOT_LAYER_MOUNTS.map(([sub]) => ({ name: sub, dir: join(dir, sub) }));
 }
 
-/** Makes src the new dst in one rename, then drops the old dst. */
-export async function commitLayer(src: string, dst: string): Promise<void> {
-  const old = `${dst}.old`;
-  await rm(old, { recursive: true, force: true });
-  if (await exists(dst)) await rename(dst, old);
-  await rename(src, dst);
-  await rm(old, { recursive: true, force: true });
+/**
+ * Packs host directories into an image, replacing it in one rename. A file
+ * that shares its inode with something outside them is left out.
+ */
+export async function writeImage(image: string, roots: readonly PackRoot[]): Promise<void> {
+  const partial = `${image}.new`;
+  const handle = await open(partial, 'w', 0o600);
+  try {
+    await pack(roots, async (chunk) => void (await handle.write(chunk)), { skipOutsideLinks: true });
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(partial, image);
+}
+
+/** Copies an image, replacing the target in one rename. */
+export async function copyImage(from: string, to: string): Promise<void> {
+  const partial = `${to}.new`;
+  await mkdir(dirname(to), { recursive: true });
+  await copyFile(from, partial);
+  await rename(partial, to);
 }

@@ -1,21 +1,34 @@
 // Simulated qubes as bubblewrap sandboxes: their power lifecycle, and
 // running commands and qrexec services inside them.
+//
+// A running qube is one long-lived bwrap whose namespaces live from start
+// to shutdown. Its volumes are size-limited tmpfs mounts of that sandbox
+// (the root file system, /rw), so writes past a volume's size fail with
+// ENOSPC inside the qube. No host directory is bound writable into it: at
+// start the host streams each volume's image to the agent inside
+// (agent.ts), which unpacks it; at shutdown the agent packs it and the host
+// writes the bytes, counted against the volume's size, into a new image.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync } from 'node:fs';
-import { lstat, mkdir, rm } from 'node:fs/promises';
+import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { BWRAP_MISSING_MESSAGE, findBwrap, SandboxError, SandboxUnavailableError } from './bwrap.js';
+import { BWRAP_MISSING_MESSAGE, bwrapFeatures, bwrapTooOldMessage, findBwrap, SandboxError, SandboxUnavailableError } from './bwrap.js';
 import { HOST_SYSTEM_DIRS, qubeLayout, ROOT_LAYER_MOUNTS } from './layout.js';
-import { commitLayer, copyLayer, nameRoot, seedRootLayer } from './root-layer.js';
+import { AgentLink, QubeCommand } from './link.js';
+import type { Channel, QubeProcess } from './link.js';
+import type { ExitInfo, OpenRequest } from './mux.js';
+import { copyImage, rootLayerRoots, seedRootImage, writeImage } from './root-layer.js';
 
 /** What the sandbox layer needs to know about a qube. */
 export interface QubeShape {
   readonly klass: 'TemplateVM' | 'StandaloneVM' | 'AppVM' | 'DispVM' | 'AdminVM' | string;
   /** The template (for a DispVM, its disposable template). */
   readonly template?: string | null;
+  /** Volume sizes in bytes, as qubesd reports them. */
+  readonly volumes?: Readonly<Partial<Record<'root' | 'private' | 'volatile', number>>>;
 }
 
 export interface SandboxOptions {
@@ -38,12 +51,16 @@ export interface SandboxOptions {
   readonly servicesDir?: string;
   /** The bwrap executable; default: found on PATH. */
   readonly bwrap?: string | null;
+  /** Lines for the operator (a qube's storage that could not be saved, an agent that broke). */
+  readonly log?: (line: string) => void;
 }
 
 /** Inside a qube: where its qrexec socket and the simulator's tools appear. */
 export const QREXEC_SOCKET_IN_QUBE = '/run/qmcp/qrexec.sock';
 export const TOOLS_DIR_IN_QUBE = '/run/qmcp/bin';
 const IN_QUBE_PATH = `${TOOLS_DIR_IN_QUBE}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+// The agent and what its imports need: this directory and a package.json.
+const AGENT_DIR_IN_QUBE = '/run/qmcp-agent';
 
 export interface SpawnInQubeOptions {
   readonly env?: Readonly<Record<string, string>>;
@@ -84,14 +101,21 @@ const ROOT_CAPABILITIES: readonly string[] = [
 const SERVICE_NAME = /^[A-Za-z0-9_.-]+$/;
 const ARGUMENT = /^[A-Za-z0-9+_.-]*$/;
 
-export function defaultServicesDir(): string {
-  return join(packageRoot(), 'src', 'qube');
+const GiB = 1024 ** 3;
+// qubesd's defaults, for a qube whose sizes the lookup does not give.
+const DEFAULT_ROOT_BYTES = 10 * GiB;
+const DEFAULT_PRIVATE_BYTES = 2 * GiB;
+const SHM_BYTES = 64 * 1024 * 1024;
+// An agent that sends nothing for this long while the qube stops is given up.
+const STOP_IDLE_MS = 120_000;
+
+/** The most an image of a volume of `size` bytes may hold: the data, and room for names and modes. */
+export function imageLimit(size: number): number {
+  return size + Math.ceil(size / 8) + 1024 * 1024;
 }
 
-/** A bwrap process and the host pid of its namespace's init, once known. */
-interface Tracked {
-  readonly child: ChildProcess;
-  readonly init: Promise<number | undefined>;
+export function defaultServicesDir(): string {
+  return join(packageRoot(), 'src', 'qube');
 }
 
 function packageRoot(): string {
@@ -103,20 +127,40 @@ function packageRoot(): string {
 const CLIENT_ROOT_IN_QUBE = '/run/qmcp';
 const CLIENT_PARTS: readonly string[] = ['bin/qrexec-client-vm', 'package.json', 'dist/src/sim/qrexec'];
 
+export type Volume = 'private' | 'root';
+
 interface RunningQube {
-  readonly processes: Set<Tracked>;
-  readonly rootDir: string;
-  readonly privateDir: string;
+  /** Null when bwrap is missing: the qube is up, but runs nothing. */
+  readonly sandbox: Sandbox | null;
+  /** The volumes kept at shutdown, with their images and size bounds. */
+  readonly keep: readonly { readonly volume: Volume; readonly image: string; readonly size: number }[];
+}
+
+interface Sandbox {
+  readonly bwrap: ChildProcess;
+  /** The end of what bwrap and the agent wrote on stderr. */
+  readonly said: () => string;
+  readonly link: AgentLink;
+  readonly init: Promise<number | undefined>;
+  readonly closed: Promise<void>;
 }
 
 export class QubeSandboxes implements QubeServiceHost {
   private readonly running = new Map<string, RunningQube>();
   private readonly starting = new Map<string, Promise<void>>();
+  private readonly images = new Map<string, Promise<string | null>>();
   private readonly bwrap: string | undefined;
+  private readonly disableUserns: boolean;
+  /** Why qubes run nothing, when they cannot. */
+  readonly unavailableReason: string | null;
   private readonly servicesDir: string;
 
   constructor(private readonly options: SandboxOptions) {
-    this.bwrap = options.bwrap === undefined ? findBwrap() : (options.bwrap ?? undefined);
+    const found = options.bwrap === undefined ? findBwrap() : (options.bwrap ?? undefined);
+    const features = found === undefined ? null : bwrapFeatures(found);
+    this.bwrap = features?.size ? found : undefined;
+    this.disableUserns = features?.disableUserns ?? false;
+    this.unavailableReason = found === undefined ? BWRAP_MISSING_MESSAGE : features?.size ? null : bwrapTooOldMessage(found);
     this.servicesDir = options.servicesDir ?? defaultServicesDir();
   }
 
@@ -131,7 +175,7 @@ export class QubeSandboxes implements QubeServiceHost {
 
   // Power hooks for the simulated qubesd.
 
-  /** Prepares a qube's storage; concurrent starts of one qube share the work. */
+  /** Starts a qube's sandbox with its volumes; concurrent starts of one qube share the work. */
   beforeStart(name: string): Promise<void> {
     if (this.running.has(name)) return Promise.resolve();
     let pending = this.starting.get(name);
@@ -142,48 +186,58 @@ export class QubeSandboxes implements QubeServiceHost {
     return pending;
   }
 
-  // Storage is prepared even without bwrap, so that power management works
-  // everywhere; running anything inside is what needs it.
   private async prepare(name: string): Promise<void> {
     const shape = this.mustLookup(name);
     const layout = qubeLayout(this.options.dir, name);
-    let rootDir = layout.root;
-    let privateDir = layout.private;
-    if (shape.klass === 'StandaloneVM') {
-      await this.ensurePersistentRoot(name);
-    } else if (shape.klass === 'TemplateVM') {
-      // A template works on a copy that is committed when it stops, so that
-      // qubes started meanwhile see its state as of its last shutdown.
-      await this.ensurePersistentRoot(name);
-      await copyLayer(layout.root, layout.volatile);
-      rootDir = layout.volatile;
-    } else {
-      const template = this.rootTemplate(name, shape);
-      await this.ensurePersistentRoot(template);
-      await copyLayer(qubeLayout(this.options.dir, template).root, layout.volatile);
-      rootDir = layout.volatile;
-      if (shape.klass === 'DispVM' && shape.template) {
-        // A disposable starts from its disposable template's private storage.
-        await copyLayer(qubeLayout(this.options.dir, shape.template).private, layout.volatilePrivate);
-        privateDir = layout.volatilePrivate;
-      }
+    await mkdir(layout.base, { recursive: true });
+    // Working copies of earlier versions are never used again.
+    await rm(layout.volatile, { recursive: true, force: true });
+    await rm(layout.volatilePrivate, { recursive: true, force: true });
+    const persistentRoot = shape.klass === 'TemplateVM' || shape.klass === 'StandaloneVM';
+    const rootFrom = persistentRoot ? name : this.rootTemplate(name, shape);
+    const rootImage = await this.rootImage(rootFrom);
+    // A disposable starts from its disposable template's private volume, and keeps nothing.
+    const dispTemplate = shape.klass === 'DispVM' && shape.template ? shape.template : null;
+    const privateImage = await this.privateImage(dispTemplate ?? name);
+    const privateSize =
+      (dispTemplate === null ? undefined : this.options.lookup(dispTemplate)?.volumes?.private) ?? shape.volumes?.private ?? DEFAULT_PRIVATE_BYTES;
+    const rootSize = (rootFrom === name ? shape : this.options.lookup(rootFrom))?.volumes?.root ?? DEFAULT_ROOT_BYTES;
+    const keep: RunningQube['keep'] =
+      shape.klass === 'DispVM'
+        ? []
+        : [
+            { volume: 'private', image: layout.privateImage, size: privateSize },
+            ...(persistentRoot ? [{ volume: 'root' as const, image: layout.rootImage, size: rootSize }] : []),
+          ];
+    if (this.bwrap === undefined) {
+      // Power management works without bwrap; running anything needs it.
+      this.running.set(name, { sandbox: null, keep });
+      return;
     }
-    await mkdir(join(privateDir, 'home', 'user'), { recursive: true });
-    await nameRoot(rootDir, name);
-    this.running.set(name, { processes: new Set(), rootDir, privateDir });
+    const sandbox = this.startSandbox(this.bwrap, name, rootSize, privateSize);
+    try {
+      await sandbox.link.ready;
+      if (rootImage !== null) await this.load(sandbox, name, 'root', rootImage);
+      if (privateImage !== null) await this.load(sandbox, name, 'private', privateImage);
+      const booted = await sandbox.link.open({ kind: 'boot', name }).exited;
+      if (booted.code !== 0) this.log(`qube ${name}: setting its name at start failed: ${booted.message ?? 'no reason given'}`);
+    } catch (e) {
+      await killSandbox(sandbox);
+      if (e instanceof SandboxError) throw e;
+      const said = sandbox.said();
+      throw new SandboxError(`qube ${name} did not start: ${e instanceof Error ? e.message : String(e)}${said === '' ? '' : `: ${said}`}`);
+    }
+    this.running.set(name, { sandbox, keep });
   }
 
   async afterStop(name: string): Promise<void> {
     await this.starting.get(name)?.catch(() => undefined);
     const qube = this.running.get(name);
     this.running.delete(name);
-    if (qube !== undefined) await killAll(qube.processes);
-    const layout = qubeLayout(this.options.dir, name);
-    if (qube !== undefined && this.options.lookup(name)?.klass === 'TemplateVM' && existsSync(layout.volatile)) {
-      await commitLayer(layout.volatile, layout.root);
+    if (qube?.sandbox) {
+      await this.save(name, qube);
+      await killSandbox(qube.sandbox);
     }
-    await rm(layout.volatile, { recursive: true, force: true });
-    await rm(layout.volatilePrivate, { recursive: true, force: true });
   }
 
   async afterRemove(name: string): Promise<void> {
@@ -197,35 +251,28 @@ export class QubeSandboxes implements QubeServiceHost {
     await this.afterVolumeClone(source, target, 'root');
   }
 
-  /** Follows admin.vm.volume.CloneTo: the volume's content is copied, as qubesd copies the disk. */
+  /** Follows admin.vm.volume.CloneTo: the volume's image is copied, as qubesd copies the disk. */
   async afterVolumeClone(source: string, target: string, volume: string): Promise<void> {
-    const from = qubeLayout(this.options.dir, source);
+    if (volume !== 'private' && volume !== 'root') return;
     const to = qubeLayout(this.options.dir, target);
-    if (volume === 'private') await copyLayer(from.private, to.private);
-    else if (volume === 'root' && existsSync(from.root)) await copyLayer(from.root, to.root);
+    const targetImage = volume === 'private' ? to.privateImage : to.rootImage;
+    const from = volume === 'private' ? await this.privateImage(source) : await this.persistentRootImage(source);
+    if (volume === 'root' && from === null) return;
+    if (from === null) await rm(targetImage, { force: true });
+    else await copyImage(from, targetImage);
   }
 
-  /** Stops every running qube (simulator shutdown). */
+  /** Stops every running qube (simulator shutdown), saving their volumes. */
   async stopAll(): Promise<void> {
-    await Promise.all([...this.running.keys()].map((name) => this.afterStop(name)));
+    await Promise.all([...new Set([...this.running.keys(), ...this.starting.keys()])].map((name) => this.afterStop(name)));
   }
 
   // Running things inside.
 
   /** Starts argv inside a running qube, as root unless told otherwise. */
-  spawn(name: string, argv: readonly string[], options: SpawnInQubeOptions = {}): ChildProcess {
-    if (this.bwrap === undefined) throw new SandboxUnavailableError();
-    const qube = this.running.get(name);
-    if (qube === undefined) throw new SandboxError(`qube ${name} is not running`);
+  spawn(name: string, argv: readonly string[], options: SpawnInQubeOptions = {}): QubeProcess {
     if (argv.length === 0) throw new TypeError('argv must not be empty');
-    const child = spawn(this.bwrap, ['--info-fd', '3', ...this.bwrapArgs(name, qube, options), '--', ...argv], {
-      env: {},
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-    });
-    const entry: Tracked = { child, init: readInitPid(child) };
-    qube.processes.add(entry);
-    child.once('close', () => qube.processes.delete(entry));
-    return child;
+    return new QubeCommand(this.open(name, { kind: 'run', argv, ...this.commandContext(name, options) }));
   }
 
   /**
@@ -237,33 +284,55 @@ export class QubeSandboxes implements QubeServiceHost {
     if (qube === undefined) throw new SandboxError(`qube ${call.qube} is not running`);
     if (this.bwrap === undefined) {
       call.stdin?.resume();
-      call.stderr.write(`${BWRAP_MISSING_MESSAGE}\n`);
+      call.stderr.write(`${this.unavailableReason ?? BWRAP_MISSING_MESSAGE}\n`);
       return 125;
     }
     if (!SERVICE_NAME.test(call.service) || call.service.startsWith('.') || !ARGUMENT.test(call.argument)) return 127;
-    const rpcDir = join(qube.rootDir, 'etc', 'qubes-rpc');
-    // As libqrexec: SERVICE+ARG (SERVICE+ for no argument), then SERVICE.
-    const candidates = [`${call.service}+${call.argument}`, call.service];
-    let found: string | undefined;
-    for (const candidate of candidates) {
-      if (await isServiceFile(join(rpcDir, candidate))) {
-        found = candidate;
-        break;
-      }
-    }
-    if (found === undefined) return 127;
     const env: Record<string, string> = {
       QREXEC_SERVICE_FULL_NAME: `${call.service}+${call.argument}`,
       QREXEC_REMOTE_DOMAIN: call.source,
       QREXEC_SERVICE_ARGUMENT: call.argument,
       QREXEC_REQUESTED_TARGET_TYPE: '',
     };
-    const argv = [`/etc/qubes-rpc/${found}`, ...(call.argument === '' ? [] : [call.argument])];
-    const child = this.spawn(call.qube, argv, { env, user: call.user ?? 'root' });
-    return await pipeAndWait(child, call);
+    // As libqrexec: SERVICE+ARG (SERVICE+ for no argument), then SERVICE.
+    const service = { dir: '/etc/qubes-rpc', candidates: [`${call.service}+${call.argument}`, call.service], argument: call.argument };
+    const request: OpenRequest = { kind: 'run', argv: ['/bin/false'], service, ...this.commandContext(call.qube, { env, user: call.user ?? 'root' }) };
+    return await pipeAndWait(new QubeCommand(this.open(call.qube, request)), call);
   }
 
   // Internals.
+
+  private open(name: string, request: OpenRequest): Channel {
+    if (this.bwrap === undefined) throw new SandboxUnavailableError(this.unavailableReason ?? undefined);
+    const qube = this.running.get(name);
+    if (qube === undefined) throw new SandboxError(`qube ${name} is not running`);
+    const sandbox = qube.sandbox;
+    if (sandbox === null) throw new SandboxUnavailableError(this.unavailableReason ?? undefined);
+    if (sandbox.link.broken !== null) throw new SandboxError(`qube ${name} does not answer: ${sandbox.link.broken}`);
+    return sandbox.link.open(request);
+  }
+
+  private commandContext(name: string, options: SpawnInQubeOptions): { env: Record<string, string>; cwd: string } {
+    // Every user is root inside: the sandbox's files all belong to uid 0.
+    const user = options.user ?? 'root';
+    const home = user === 'root' ? '/root' : `/home/${user}`;
+    const env: Record<string, string> = {
+      PATH: IN_QUBE_PATH,
+      HOME: home,
+      USER: user,
+      LOGNAME: user,
+      SHELL: '/bin/sh',
+      LANG: 'C.UTF-8',
+      QMCP_QREXEC_SOCKET: QREXEC_SOCKET_IN_QUBE,
+      QMCP_QUBE_NAME: name,
+      ...options.env,
+    };
+    return { env, cwd: options.cwd ?? home };
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
 
   private mustLookup(name: string): QubeShape {
     const shape = this.options.lookup(name);
@@ -285,50 +354,173 @@ export class QubeSandboxes implements QubeServiceHost {
     throw new SandboxError(`qube ${name} has no template to start from`);
   }
 
-  private async ensurePersistentRoot(name: string): Promise<void> {
-    const root = qubeLayout(this.options.dir, name).root;
-    if (!existsSync(root)) await seedRootLayer(root, name, this.servicesDir);
+  /** A template's or standalone's root image, seeded at its first start. */
+  private async rootImage(name: string): Promise<string> {
+    const image = await this.persistentRootImage(name);
+    if (image !== null) return image;
+    return (await this.once(`${name}/seed`, async () => {
+      const path = qubeLayout(this.options.dir, name).rootImage;
+      if (!existsSync(path)) {
+        await mkdir(qubeLayout(this.options.dir, name).base, { recursive: true });
+        await seedRootImage(path, this.servicesDir);
+      }
+      return path;
+    })) as string;
   }
 
-  private bwrapArgs(name: string, qube: RunningQube, options: SpawnInQubeOptions): string[] {
-    const user = options.user ?? 'root';
-    // Every user is root inside: the sandbox's files all belong to uid 0.
+  private persistentRootImage(name: string): Promise<string | null> {
+    const layout = qubeLayout(this.options.dir, name);
+    return this.imageOf(`${name}/root`, layout.rootImage, layout.root, rootLayerRoots(layout.root));
+  }
+
+  private privateImage(name: string): Promise<string | null> {
+    const layout = qubeLayout(this.options.dir, name);
+    return this.imageOf(`${name}/private`, layout.privateImage, layout.private, [{ name: null, dir: layout.private }]);
+  }
+
+  // The image of a volume, packing the directory an earlier version kept
+  // instead (it may hold anything a qube left there: links are kept as
+  // links, and files linked from outside it are left out).
+  private imageOf(key: string, image: string, legacy: string, roots: Parameters<typeof writeImage>[1]): Promise<string | null> {
+    if (existsSync(image)) return Promise.resolve(image);
+    return this.once(key, async () => {
+      if (existsSync(image)) return image;
+      if (!existsSync(legacy)) return null;
+      await writeImage(image, roots);
+      await rm(legacy, { recursive: true, force: true });
+      this.log(`qube storage ${legacy} packed into ${image}`);
+      return image;
+    });
+  }
+
+  private once(key: string, work: () => Promise<string | null>): Promise<string | null> {
+    let pending = this.images.get(key);
+    if (pending === undefined) {
+      pending = work().finally(() => this.images.delete(key));
+      this.images.set(key, pending);
+    }
+    return pending;
+  }
+
+  private startSandbox(bwrap: string, name: string, rootSize: number, privateSize: number): Sandbox {
+    const child = spawn(bwrap, ['--info-fd', '3', ...this.bwrapArgs(name, rootSize, privateSize)], {
+      env: {},
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+    });
+    const stdin = child.stdin;
+    const stdout = child.stdout;
+    if (stdin === null || stdout === null) throw new SandboxError('cannot talk to the sandbox');
+    const closed = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('close', () => resolve());
+    });
+    // What the agent or bwrap says on stderr, kept short, for the reason of a failed start.
+    let diagnostics = '';
+    child.stderr?.on('data', (c: Buffer) => (diagnostics = (diagnostics + c.toString('utf8')).slice(-2000)));
+    child.on('error', () => undefined);
+    const sandbox: Sandbox = {
+      bwrap: child,
+      said: () => diagnostics.trim(),
+      init: readInitPid(child),
+      closed,
+      link: new AgentLink(stdin, stdout, (reason) => {
+        const said = sandbox.said();
+        this.log(`qube ${name}: ${reason}${said === '' ? '' : `: ${said}`}`);
+        void killSandbox(sandbox);
+      }),
+    };
+    return sandbox;
+  }
+
+  private async load(sandbox: Sandbox, name: string, volume: Volume, image: string): Promise<void> {
+    const channel = sandbox.link.open({ kind: 'import', volume });
+    const handle = await open(image, 'r');
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      for (;;) {
+        if (channel.done) break;
+        const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        await channel.write(Buffer.from(buf.subarray(0, bytesRead)));
+      }
+      channel.end();
+    } finally {
+      await handle.close();
+    }
+    const info = await channel.exited;
+    if (info.code !== 0) {
+      const why = info.message ?? 'no reason given';
+      throw new SandboxError(`qube ${name} did not start: its ${volume} volume could not be loaded (${why})`);
+    }
+  }
+
+  // Shutdown: every process ends, then each kept volume is packed inside
+  // and written to a new image, which replaces the old one only if the
+  // whole of it came, within the volume's bound.
+  private async save(name: string, qube: RunningQube): Promise<void> {
+    const sandbox = qube.sandbox;
+    if (sandbox === null) return;
+    if (sandbox.link.broken !== null) {
+      if (qube.keep.length > 0) this.log(`qube ${name}: its volumes keep their state from its start (${sandbox.link.broken})`);
+      return;
+    }
+    const halted = await idle(sandbox.link.open({ kind: 'halt' }));
+    if (halted.code !== 0) this.log(`qube ${name}: stopping its processes: ${halted.message ?? 'no answer'}`);
+    for (const { volume, image, size } of qube.keep) {
+      const problem = await saveImage(sandbox.link, volume, image, imageLimit(size));
+      if (problem !== null) this.log(`qube ${name}: its ${volume} volume keeps its state from its start: ${problem}`);
+    }
+  }
+
+  private bwrapArgs(name: string, rootSize: number, privateSize: number): string[] {
     // Root keeps only file-ownership capabilities: CAP_SYS_ADMIN would let it
     // remount the read-only host directories writable (when the simulator
     // runs as root).
     const args = ['--unshare-all', '--unshare-user', '--die-with-parent', '--new-session', '--cap-drop', 'ALL'];
+    // Nor can it make user namespaces of its own, the way into most kernel bugs.
+    if (this.disableUserns) args.push('--disable-userns');
     for (const cap of ROOT_CAPABILITIES) args.push('--cap-add', cap);
     args.push('--uid', '0', '--gid', '0', '--hostname', name);
     if (this.options.network === true) args.push('--share-net');
-    for (const dir of HOST_SYSTEM_DIRS) args.push(...hostDirArgs(dir));
-    for (const [sub, mount] of ROOT_LAYER_MOUNTS) args.push('--bind', join(qube.rootDir, sub), mount);
-    args.push('--bind', qube.privateDir, '/rw', '--bind', join(qube.privateDir, 'home'), '/home');
+    // The root volume is the root file system: /usr, /tmp and /run included.
+    args.push('--size', String(rootSize), '--tmpfs', '/');
+    args.push(...hostUsrArgs());
+    for (const dir of HOST_SYSTEM_DIRS) if (dir !== '/usr') args.push(...hostDirArgs(dir));
+    for (const [, mount] of ROOT_LAYER_MOUNTS) args.push('--dir', mount);
+    args.push('--perms', '1777', '--dir', '/tmp', '--dir', '/run');
+    args.push('--size', String(privateSize), '--tmpfs', '/rw', '--symlink', 'rw/home', '/home');
     // The demo's network needs the host's resolver; a qube without network keeps its own file.
     if (this.options.network === true) args.push('--ro-bind-try', '/etc/resolv.conf', '/etc/resolv.conf');
-    args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/dev/shm', '--tmpfs', '/run');
+    args.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--size', String(SHM_BYTES), '--tmpfs', '/dev/shm', '--remount-ro', '/dev');
     args.push('--ro-bind', process.execPath, `${TOOLS_DIR_IN_QUBE}/node`);
     const clientRoot = this.options.clientRoot ?? packageRoot();
     if (existsSync(join(clientRoot, 'bin', 'qrexec-client-vm'))) {
       for (const part of CLIENT_PARTS) args.push('--ro-bind-try', join(clientRoot, part), join(CLIENT_ROOT_IN_QUBE, part));
     }
+    args.push('--ro-bind', import.meta.dirname, `${AGENT_DIR_IN_QUBE}/lib`);
+    args.push('--ro-bind', join(packageRoot(), 'package.json'), `${AGENT_DIR_IN_QUBE}/package.json`);
     const socket = this.options.qrexecSocket?.(name) ?? join(this.options.dir, 'qrexec', `${name}.sock`);
     args.push('--bind-try', socket, QREXEC_SOCKET_IN_QUBE);
-    const env: Record<string, string> = {
-      PATH: IN_QUBE_PATH,
-      HOME: user === 'root' ? '/root' : `/home/${user}`,
-      USER: user,
-      LOGNAME: user,
-      SHELL: '/bin/sh',
-      LANG: 'C.UTF-8',
-      QMCP_QREXEC_SOCKET: QREXEC_SOCKET_IN_QUBE,
-      QMCP_QUBE_NAME: name,
-      ...options.env,
-    };
-    args.push('--clearenv');
-    for (const [key, value] of Object.entries(env)) args.push('--setenv', key, value);
-    args.push('--chdir', options.cwd ?? (user === 'root' ? '/root' : `/home/${user}`));
+    args.push('--clearenv', '--setenv', 'PATH', IN_QUBE_PATH, '--chdir', '/');
+    args.push('--', `${TOOLS_DIR_IN_QUBE}/node`, `${AGENT_DIR_IN_QUBE}/lib/agent.js`);
     return args;
   }
+}
+
+// The host's /usr, read-only, but for /usr/local, which is the qube's own.
+function hostUsrArgs(): string[] {
+  const args: string[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/usr');
+  } catch {
+    return args;
+  }
+  for (const entry of entries.sort()) {
+    if (entry === 'local') continue;
+    args.push(...hostDirArgs(join('/usr', entry)));
+  }
+  return args;
 }
 
 // A host system directory as a bwrap argument: merged-/usr hosts have links.
@@ -336,18 +528,71 @@ function hostDirArgs(dir: string): string[] {
   try {
     const info = lstatSync(dir);
     if (info.isSymbolicLink()) return ['--symlink', readlinkSync(dir), dir];
-    return info.isDirectory() ? ['--ro-bind', dir, dir] : [];
+    return info.isDirectory() || info.isFile() ? ['--ro-bind', dir, dir] : [];
   } catch {
     return [];
   }
 }
 
-async function isServiceFile(path: string): Promise<boolean> {
+/**
+ * Receives a volume's image from the agent into IMAGE.new and makes it the
+ * image only if the agent finished and sent at most `limit` bytes; the
+ * reason otherwise.
+ */
+export async function saveImage(link: AgentLink, volume: Volume, image: string, limit: number): Promise<string | null> {
+  const partial = `${image}.new`;
+  const handle = await open(partial, 'w', 0o600);
+  let total = 0;
+  let over = false;
+  let failed: unknown = null;
+  let writes = Promise.resolve();
+  const channel = link.open({ kind: 'export', volume });
+  channel.onData = (stream, data) => {
+    if (stream !== 'out' || over || failed !== null) return channel.ack(data.length);
+    total += data.length;
+    if (total > limit) {
+      over = true;
+      return channel.ack(data.length);
+    }
+    writes = writes
+      .then(() => handle.write(data))
+      .then(
+        () => channel.ack(data.length),
+        (e: unknown) => {
+          failed = e;
+          channel.ack(data.length);
+        },
+      );
+  };
+  const info = await idle(channel);
+  await writes;
+  let problem: string | null = null;
+  if (info.code !== 0) problem = info.message ?? `the agent ended with ${info.signal ?? String(info.code)}`;
+  else if (over) problem = `it packed to more than ${limit} bytes`;
+  else if (failed !== null) problem = failed instanceof Error ? failed.message : String(failed);
   try {
-    const info = await lstat(path);
-    return info.isFile() || info.isSymbolicLink();
-  } catch {
-    return false;
+    if (problem === null) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  if (problem === null) await rename(partial, image);
+  else await rm(partial, { force: true });
+  return problem;
+}
+
+// Waits for a channel's end while the agent keeps answering.
+async function idle(channel: Channel): Promise<ExitInfo> {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => channel.finish({ code: null, signal: null, message: 'the agent stopped answering' }), STOP_IDLE_MS);
+  };
+  channel.onActivity = arm;
+  arm();
+  try {
+    return await channel.exited;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -369,37 +614,29 @@ function readInitPid(child: ChildProcess): Promise<number | undefined> {
 // Killing a pid namespace's init makes the kernel kill and reap everything
 // in it before bwrap sees init exit, so `close` means the qube's processes
 // are gone.
-async function killAll(processes: Set<Tracked>): Promise<void> {
-  await Promise.all(
-    [...processes].map(async ({ child, init }) => {
-      const closed = new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) resolve();
-        else child.once('close', () => resolve());
-      });
-      const pid = await Promise.race([init, closed.then(() => undefined)]);
-      try {
-        if (pid !== undefined) process.kill(pid, 'SIGKILL');
-        else child.kill('SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-      await closed;
-    }),
-  );
+async function killSandbox(sandbox: Sandbox): Promise<void> {
+  const { bwrap, init, closed } = sandbox;
+  sandbox.link.close();
+  const pid = await Promise.race([init, closed.then(() => undefined)]);
+  try {
+    if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    else bwrap.kill('SIGKILL');
+  } catch {
+    bwrap.kill('SIGKILL');
+  }
+  await closed;
 }
 
-function pipeAndWait(child: ChildProcess, call: ServiceCall): Promise<number> {
+function pipeAndWait(child: QubeProcess, call: ServiceCall): Promise<number> {
   return new Promise((resolve, reject) => {
     const stdin = child.stdin;
-    if (stdin !== null) {
-      stdin.on('error', () => undefined);
-      if (call.stdin === null) stdin.end();
-      else call.stdin.pipe(stdin);
-    }
-    child.stdout?.pipe(call.stdout, { end: false });
-    child.stderr?.pipe(call.stderr, { end: false });
+    stdin.on('error', () => undefined);
+    if (call.stdin === null) stdin.end();
+    else call.stdin.pipe(stdin);
+    child.stdout.pipe(call.stdout, { end: false });
+    child.stderr.pipe(call.stderr, { end: false });
     child.once('error', reject);
-    child.once('close', (code, signal) => resolve(code ?? 128 + signalNumber(signal ?? 'SIGKILL')));
+    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve(code ?? 128 + signalNumber(signal ?? 'SIGKILL')));
   });
 }
 
