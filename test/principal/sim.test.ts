@@ -51,7 +51,9 @@ describe('qmcp serve --sim', () => {
 
   it('lists the umbrella only', async () => {
     const r = await client.callTool({ name: 'qube_list', arguments: {} });
-    const names = (r.structuredContent as { qubes: { name: string }[] }).qubes.map((q) => q.name);
+    const rows = (r.structuredContent as { qubes: { qube: string; class: string }[] }).qubes;
+    const names = rows.map((q) => q.qube);
+    assert.equal(rows.find((q) => q.qube === 'ai-box')?.class, 'AppVM');
     assert.ok(names.includes('ai-box') && names.includes('ai-seen'));
     assert.ok(!names.includes('ai-hidden') && !names.includes('work') && !names.includes('dom0'));
   });
@@ -59,28 +61,30 @@ describe('qmcp serve --sim', () => {
   it('refuses an outside qube, an absent one and a missing tier with the same bytes', async () => {
     const results = [];
     for (const name of ['ai-hidden', 'work', 'ai-absent', 'nothing']) {
-      results.push(JSON.stringify(await client.callTool({ name: 'qube_state', arguments: { name } })));
-      results.push(JSON.stringify(await client.callTool({ name: 'qube_info', arguments: { name } })));
-      results.push(JSON.stringify(await client.callTool({ name: 'qube_start', arguments: { name } })));
+      results.push(JSON.stringify(await client.callTool({ name: 'qube_state', arguments: { qube: name } })));
+      results.push(JSON.stringify(await client.callTool({ name: 'qube_info', arguments: { qube: name } })));
+      results.push(JSON.stringify(await client.callTool({ name: 'qube_start', arguments: { qube: name } })));
     }
-    results.push(JSON.stringify(await client.callTool({ name: 'qube_pause', arguments: { name: 'ai-seen' } })));
+    results.push(JSON.stringify(await client.callTool({ name: 'qube_pause', arguments: { qube: 'ai-seen' } })));
     results.push(JSON.stringify(await client.callTool({ name: 'qube_run', arguments: { qube: 'ai-seen', argv: ['id'] } })));
     for (const r of results) assert.equal(r, JSON.stringify(REFUSAL));
   });
 
   it('reads a visible qube and maps a Qubes error to an actionable text', async () => {
-    const state = await client.callTool({ name: 'qube_state', arguments: { name: 'ai-box' } });
-    assert.deepEqual(state.structuredContent, { name: 'ai-box', state: 'Halted' });
-    const info = await client.callTool({ name: 'qube_info', arguments: { name: 'ai-box' } });
-    assert.equal((info.structuredContent as { properties: { klass?: string } }).properties.klass, 'AppVM');
-    const down = await client.callTool({ name: 'qube_shutdown', arguments: { name: 'ai-box' } });
+    const state = await client.callTool({ name: 'qube_state', arguments: { qube: 'ai-box' } });
+    assert.deepEqual(state.structuredContent, { qube: 'ai-box', state: 'Halted' });
+    const info = await client.callTool({ name: 'qube_info', arguments: { qube: 'ai-box' } });
+    const { qube, properties } = info.structuredContent as { qube: string; properties: Record<string, unknown> };
+    // Qubes' klass is `class` here as in qube_list, and the qube's name is `qube`, not a property
+    assert.deepEqual([qube, properties['class'], 'klass' in properties, 'name' in properties], ['ai-box', 'AppVM', false, false]);
+    const down = await client.callTool({ name: 'qube_shutdown', arguments: { qube: 'ai-box' } });
     assert.equal(down.isError, true);
     assert.equal((down.content[0] as { text: string }).text, 'The qube is not running.');
   });
 
   it('starts a qube and runs a command in it', { skip: findBwrap() === undefined ? 'needs bwrap' : false }, async () => {
-    const start = await client.callTool({ name: 'qube_start', arguments: { name: 'ai-box' } });
-    assert.deepEqual(start.structuredContent, { name: 'ai-box', state: 'Running' });
+    const start = await client.callTool({ name: 'qube_start', arguments: { qube: 'ai-box' } });
+    assert.deepEqual(start.structuredContent, { qube: 'ai-box', state: 'Running' });
     const run = await client.callTool({ name: 'qube_run', arguments: { qube: 'ai-box', shell: 'echo out; echo err >&2; exit 5' } });
     const s = run.structuredContent as { exit_status: number; stdout: string; stderr: string };
     assert.deepEqual([s.exit_status, s.stdout, s.stderr], [5, 'out\n', 'err\n']);
@@ -88,8 +92,8 @@ describe('qmcp serve --sim', () => {
     assert.deepEqual(write.structuredContent, { path: '/root/f', size: 1 });
     const read = await client.callTool({ name: 'qube_read_file', arguments: { qube: 'ai-box', path: '/root/f' } });
     assert.deepEqual(read.structuredContent, { path: '/root/f', size: 1, truncated: false, encoding: 'base64', content: '/w==' });
-    const kill = await client.callTool({ name: 'qube_kill', arguments: { name: 'ai-box' } });
-    assert.deepEqual(kill.structuredContent, { name: 'ai-box' });
+    const kill = await client.callTool({ name: 'qube_kill', arguments: { qube: 'ai-box' } });
+    assert.deepEqual(kill.structuredContent, { qube: 'ai-box' });
   });
 
   it('runs a command in a fresh disposable and leaves none behind', { skip: findBwrap() === undefined ? 'needs bwrap' : false }, async () => {
@@ -97,6 +101,6 @@ describe('qmcp serve --sim', () => {
     const s = r.structuredContent as { exit_status: number; stdout: string; name: string; removed: boolean };
     assert.deepEqual([s.exit_status, s.stdout, s.name, s.removed], [0, 'ai-once\n', 'ai-once', true]);
     const list = await client.callTool({ name: 'qube_list', arguments: {} });
-    assert.ok(!(list.structuredContent as { qubes: { name: string }[] }).qubes.some((q) => q.name === 'ai-once'));
+    assert.ok(!(list.structuredContent as { qubes: { qube: string }[] }).qubes.some((q) => q.qube === 'ai-once'));
   });
 });
