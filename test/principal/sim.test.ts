@@ -1,5 +1,6 @@
 /** The MCP server against the simulated host with qmcp's dom0 side installed: real policy, real services. */
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { REFUSAL } from '../../src/principal/results.js';
 import { findBwrap } from '../../src/sim/sandbox/index.js';
 import { startSimHost, type SimHost } from '../../src/sim/host.js';
 import type { Fleet } from '../../src/sim/fleet.js';
+import { isAlive, within } from './fake-qrexec.js';
 
 const QMCP = fileURLToPath(new URL('../../../bin/qmcp.js', import.meta.url));
 
@@ -27,6 +29,21 @@ const FLEET: Fleet = {
     { name: 'work', klass: 'AppVM', template: 'tpl', properties: { netvm: null } },
   ],
 };
+
+/** Live processes of this host, a sandbox's included, whose argv is exactly `argv`. */
+function processesRunning(argv: readonly string[]): number[] {
+  const want = argv.join('\0') + '\0';
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1') === want && isAlive(Number(entry))) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
 
 describe('qmcp serve --sim', () => {
   let dir: string;
@@ -94,6 +111,24 @@ describe('qmcp serve --sim', () => {
     assert.deepEqual(read.structuredContent, { path: '/root/f', size: 1, truncated: false, encoding: 'base64', content: '/w==' });
     const kill = await client.callTool({ name: 'qube_kill', arguments: { qube: 'ai-box' } });
     assert.deepEqual(kill.structuredContent, { qube: 'ai-box' });
+  });
+
+  it('ends a cancelled command inside the qube at once, not at its timeout', { skip: findBwrap() === undefined ? 'needs bwrap' : false }, async () => {
+    await client.callTool({ name: 'qube_start', arguments: { qube: 'ai-box' } });
+    // an argv no other process has, to find the command from the host
+    const argv = ['sleep', `3000.${process.pid}${Date.now() % 100_000}`];
+    const ac = new AbortController();
+    const pending = client.callTool({ name: 'qube_run', arguments: { qube: 'ai-box', argv, timeout_seconds: 3600 } }, { signal: ac.signal });
+    pending.catch(() => undefined);
+    try {
+      await within(60_000, () => processesRunning(argv).length === 1, 'the command in the qube');
+      ac.abort();
+      await assert.rejects(pending);
+      await within(60_000, () => processesRunning(argv).length === 0, 'the command to end');
+    } finally {
+      for (const pid of processesRunning(argv)) process.kill(pid, 'SIGKILL');
+      await client.callTool({ name: 'qube_kill', arguments: { qube: 'ai-box' } });
+    }
   });
 
   it('runs a command in a fresh disposable and leaves none behind', { skip: findBwrap() === undefined ? 'needs bwrap' : false }, async () => {

@@ -398,6 +398,9 @@ function pipeAndWait(child: ChildProcess, call: ServiceCall): Promise<number> {
     }
     child.stdout?.pipe(call.stdout, { end: false });
     child.stderr?.pipe(call.stderr, { end: false });
+    // the caller went away and qrexec shut the service's side: its writes fail from now on
+    call.stdout.once('close', () => child.stdout?.destroy());
+    call.stderr.once('close', () => child.stderr?.destroy());
     child.once('error', reject);
     child.once('close', (code, signal) => resolve(code ?? 128 + signalNumber(signal ?? 'SIGKILL')));
   });
