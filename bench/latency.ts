@@ -33,34 +33,34 @@ export async function toolLatency(dir: string, calls: number, hasSandbox: boolea
   const add = (what: string, s: Summary): void => void rows.push(latencyRow(SECTION, what, s));
   try {
     add('qube_list', await sample(calls, () => ok(client, 'qube_list', {})));
-    add('qube_info', await sample(calls, () => ok(client, 'qube_info', { name: 'ai-full-box' })));
-    add('qube_state', await sample(calls, () => ok(client, 'qube_state', { name: 'ai-full-box' })));
+    add('qube_info', await sample(calls, () => ok(client, 'qube_info', { qube: 'ai-full-box' })));
+    add('qube_state', await sample(calls, () => ok(client, 'qube_state', { qube: 'ai-full-box' })));
     if (!hasSandbox) return rows;
 
     const starts: number[] = [];
     const stops: number[] = [];
     for (let i = 0; i < calls; i++) {
-      starts.push((await sample(1, () => ok(client, 'qube_start', { name: 'ai-exec-box' }))).medianMs);
-      stops.push((await sample(1, () => ok(client, 'qube_shutdown', { name: 'ai-exec-box' }))).medianMs);
+      starts.push((await sample(1, () => ok(client, 'qube_start', { qube: 'ai-exec-box' }))).medianMs);
+      stops.push((await sample(1, () => ok(client, 'qube_shutdown', { qube: 'ai-exec-box' }))).medianMs);
     }
     add('qube_start', summarise(starts));
     add('qube_shutdown', summarise(stops));
 
-    await ok(client, 'qube_start', { name: 'ai-full-box' });
+    await ok(client, 'qube_start', { qube: 'ai-full-box' });
     add('qube_run (true)', await sample(calls, () => ok(client, 'qube_run', { qube: 'ai-full-box', argv: ['true'] })));
     add(
       'qube_write_file (1 KiB)',
       await sample(calls, (i) => ok(client, 'qube_write_file', { qube: 'ai-full-box', path: `/root/bench-${i}`, content: 'x'.repeat(1024) })),
     );
     add('qube_read_file (1 KiB)', await sample(calls, (i) => ok(client, 'qube_read_file', { qube: 'ai-full-box', path: `/root/bench-${i}` })));
-    await ok(client, 'qube_kill', { name: 'ai-full-box' });
+    await ok(client, 'qube_kill', { qube: 'ai-full-box' });
 
     const creates: number[] = [];
     const removes: number[] = [];
     for (let i = 0; i < calls; i++) {
       const name = `ai-bench-${i}`;
       creates.push((await sample(1, () => ok(client, 'qube_create', { name, template: 'ai-debian-tpl' }))).medianMs);
-      removes.push((await sample(1, () => ok(client, 'qube_remove', { name }))).medianMs);
+      removes.push((await sample(1, () => ok(client, 'qube_remove', { qube: name }))).medianMs);
     }
     add('qube_create', summarise(creates));
     add('qube_remove', summarise(removes));

@@ -1,6 +1,7 @@
 /** Zod pieces shared by the tools, bounded like dom0's own checks. */
 import * as z from 'zod';
 import { isQubeName } from '../shared/names.js';
+import { Failed } from './results.js';
 
 export const QubeName = z
   .string()
@@ -30,3 +31,12 @@ export function encodeBytes(bytes: Buffer): { text: string; encoding: 'utf8' | '
 }
 
 export const MIB = 1024 * 1024;
+
+/**
+ * A dom0 service's reply object with some keys renamed to the tools' field
+ * names (docs/mcp-server.md); the output schema then checks the rest.
+ */
+export function renamed(value: unknown, names: Readonly<Record<string, string>>): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Failed();
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [Object.hasOwn(names, k) ? names[k] : k, v]));
+}

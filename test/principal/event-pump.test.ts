@@ -58,7 +58,7 @@ for (const [bufferSize, expected] of [
       await until(async () => (await readdir(dir)).includes('call-4') && runner.active === 1, 'the fourth window');
       assert.equal(await readFile(join(dir, 'call-1'), 'utf8'), '-- @adminvm qmcp.Events+7');
       const got = await streams.poll(opened.cursor, 1, never);
-      assert.deepEqual({ subjects: got.events.map((e) => e.subject), missed: got.missed }, expected);
+      assert.deepEqual({ subjects: got.events.map((e) => e.qube), missed: got.missed }, expected);
       const next = await streams.poll(got.cursor, 1, never);
       assert.deepEqual([next.events, next.missed, next.cursor], [[], undefined, got.cursor]);
     } finally {

@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import { CursorCodec } from '../../src/principal/events/cursor.js';
 import { EventStream, type EventRow } from '../../src/principal/events/stream.js';
 
-const row = (n: number): EventRow => ({ event: 'domain-start', subject: `ai-${n}`, class: 'AppVM', time: new Date(n).toISOString() });
-const subjects = (rows: EventRow[]): string[] => rows.map((r) => r.subject);
+const row = (n: number): EventRow => ({ event: 'domain-start', qube: `ai-${n}`, class: 'AppVM', time: new Date(n).toISOString() });
+const subjects = (rows: EventRow[]): string[] => rows.map((r) => r.qube);
 
 test('a reader that falls behind the ring is told it missed events, then goes on from the oldest kept', () => {
   const s = new EventStream('00', 3, 0);

@@ -30,7 +30,7 @@ const FLEET: Fleet = {
 };
 
 interface Poll {
-  events: { event: string; subject: string; class: string | null; time: string }[];
+  events: { event: string; qube: string; class: string | null; time: string }[];
   cursor: string;
   missed?: boolean;
 }
@@ -81,7 +81,7 @@ describe('events_poll on the simulated host', () => {
     const first = await poll({ cursor: opened.ok.cursor, wait_seconds: 30 });
     assert.ok(first.ok, first.text);
     assert.deepEqual(
-      first.ok.events.map((e) => `${e.subject} ${e.event} ${e.class}`),
+      first.ok.events.map((e) => `${e.qube} ${e.event} ${e.class}`),
       ['ai-box domain-unpaused AppVM', 'ai-box domain-start AppVM'],
     );
     assert.equal(first.ok.missed, undefined);

@@ -112,3 +112,12 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
   }
   throw new Error(`gave up waiting for ${what}`);
 }
+
+/** As until, bounded by wall-clock time however slow each check is: a generous bound, never a timing assertion. */
+export async function within(ms: number, check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

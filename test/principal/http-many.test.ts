@@ -73,7 +73,7 @@ describe('many clients over Streamable HTTP', () => {
         const stream = await client.callTool({ name: 'events_poll', arguments: { wait_seconds: 1 } });
         return {
           tools: listed.tools.map((t) => t.name),
-          qubes: (qubes.structuredContent as { qubes: { name: string }[] }).qubes.map((q) => q.name),
+          qubes: (qubes.structuredContent as { qubes: { qube: string }[] }).qubes.map((q) => q.qube),
           cursor: (stream.structuredContent as { cursor: string }).cursor,
         };
       } finally {

@@ -58,8 +58,8 @@ describe('qmcp serve over Streamable HTTP', () => {
     );
     const { tools } = await client.listTools();
     assert.equal(tools[0]?.name, 'qube_list');
-    const r = await client.callTool({ name: 'qube_state', arguments: { name: 'ai-work' } });
-    assert.deepEqual(r.structuredContent, { name: 'ai-work', state: 'Running' });
+    const r = await client.callTool({ name: 'qube_state', arguments: { qube: 'ai-work' } });
+    assert.deepEqual(r.structuredContent, { qube: 'ai-work', state: 'Running' });
     await client.close();
   });
 

@@ -30,8 +30,8 @@ describe('qmcp serve over stdio', () => {
     try {
       const { tools } = await client.listTools();
       assert.ok(tools.some((t) => t.name === 'qube_run'));
-      const state = await client.callTool({ name: 'qube_state', arguments: { name: 'ai-work' } });
-      assert.deepEqual(state.structuredContent, { name: 'ai-work', state: 'Running' });
+      const state = await client.callTool({ name: 'qube_state', arguments: { qube: 'ai-work' } });
+      assert.deepEqual(state.structuredContent, { qube: 'ai-work', state: 'Running' });
 
       const known = new Set(await sleeperPids(fake.dir));
       const ac = new AbortController();

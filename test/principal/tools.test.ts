@@ -67,9 +67,9 @@ describe('the tool surface', () => {
   });
 
   it('answers every refusal with the same bytes', async () => {
-    const a = await call(client, 'qube_state', { name: 'ai-refused' });
+    const a = await call(client, 'qube_state', { qube: 'ai-refused' });
     const b = await call(client, 'qube_run', { qube: 'outside', argv: ['id'] });
-    const c = await call(client, 'qube_start', { name: 'outside' });
+    const c = await call(client, 'qube_start', { qube: 'outside' });
     assert.equal(JSON.stringify(a), JSON.stringify(REFUSAL));
     assert.equal(JSON.stringify(b), JSON.stringify(a));
     assert.equal(JSON.stringify(c), JSON.stringify(a));
@@ -78,19 +78,19 @@ describe('the tool surface', () => {
   });
 
   it('maps a Qubes exception class to our text, never qubesd\'s', async () => {
-    const r = await call(client, 'qube_shutdown', { name: 'ai-halted' });
+    const r = await call(client, 'qube_shutdown', { qube: 'ai-halted' });
     assert.equal(r.isError, true);
     assert.equal((r.content[0] as { text: string }).text, 'The qube is not running.');
     assert.ok(!JSON.stringify(r).includes(SECRET));
   });
 
   it('returns structured content with a text copy', async () => {
-    const r = await call(client, 'qube_state', { name: 'ai-work' });
-    assert.deepEqual(r.structuredContent, { name: 'ai-work', state: 'Running' });
+    const r = await call(client, 'qube_state', { qube: 'ai-work' });
+    assert.deepEqual(r.structuredContent, { qube: 'ai-work', state: 'Running' });
     assert.deepEqual(JSON.parse((r.content[0] as { text: string }).text), r.structuredContent);
     const list = await call(client, 'qube_list', {});
     assert.equal((list.structuredContent as { qubes: unknown[] }).qubes.length, 1);
-    const fw = await call(client, 'firewall_get', { name: 'ai-work' });
+    const fw = await call(client, 'firewall_get', { qube: 'ai-work' });
     assert.deepEqual((fw.structuredContent as { rules: string[] }).rules, ['action=accept dsthost=example.com proto=tcp dstports=443-443', 'action=drop']);
   });
 
@@ -123,16 +123,16 @@ describe('the tool surface', () => {
   });
 
   it('passes a dom0 service\'s actionable error on', async () => {
-    const r = await call(client, 'qube_start', { name: 'ai-broken' });
+    const r = await call(client, 'qube_start', { qube: 'ai-broken' });
     assert.equal(r.isError, true);
     assert.match((r.content[0] as { text: string }).text, /incomplete/);
   });
 
   it('checks firewall rules before they leave', async () => {
-    const bad = await call(client, 'firewall_set', { name: 'ai-work', rules: ['action=accept\ndsthost=x'] });
+    const bad = await call(client, 'firewall_set', { qube: 'ai-work', rules: ['action=accept\ndsthost=x'] });
     assert.equal(bad.isError, true);
-    const good = await call(client, 'firewall_set', { name: 'ai-work', rules: ['action=accept proto=tcp dstports=443-443 comment=web access', 'action=drop'] });
-    assert.deepEqual(good.structuredContent, { name: 'ai-work', rules: 2 });
+    const good = await call(client, 'firewall_set', { qube: 'ai-work', rules: ['action=accept proto=tcp dstports=443-443 comment=web access', 'action=drop'] });
+    assert.deepEqual(good.structuredContent, { qube: 'ai-work', rules: ['action=accept proto=tcp dstports=443-443 comment=web access', 'action=drop'] });
   });
 
   it('creates no disposable for a command it cannot run', async () => {

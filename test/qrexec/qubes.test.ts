@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { encodeFrame, encodeHeader, FRAME_STDIN } from '../../src/sim/qrexec/protocol.js';
+import { within } from '../principal/fake-qrexec.js';
 import { qubesdCall } from '../../src/shared/adminapi/client.js';
 import type { ServiceStdio } from '../../src/sim/qrexec/dom0-services.js';
 import type { QubeServiceHost } from '../../src/sim/qrexec/router.js';
@@ -19,9 +22,18 @@ interface Ran {
 describe('qrexec router: services inside qubes', () => {
   let host: QrexecHost;
   const ran: Ran[] = [];
+  /** What test.Wait saw of its caller: its stdin ending, its stdout closing. */
+  const waited = { stdinEnded: false, stdoutClosed: false };
   const qubeServices: QubeServiceHost = {
     async run(qube: string, service: string, argument: string, source: string, user: string, io: ServiceStdio) {
       ran.push({ qube, service, argument, source, user, power: host.qubesd.app.vms.get(qube)?.power });
+      if (service === 'test.Wait') {
+        io.stdin.on('end', () => (waited.stdinEnded = true)).resume();
+        io.stdout.write('started');
+        await new Promise((resolve) => io.stdout.once('close', resolve));
+        waited.stdoutClosed = true;
+        return 0;
+      }
       const chunks: Buffer[] = [];
       for await (const c of io.stdin) chunks.push(c as Buffer);
       io.stdout.write(`${qube}:${Buffer.concat(chunks).toString()}`);
@@ -35,6 +47,7 @@ describe('qrexec router: services inside qubes', () => {
         'test.Run   *  work   vault     allow user=root',
         'test.Run   *  work   sys-net   allow',
         'test.Disp  *  work   @dispvm   allow target=@dispvm:dvm',
+        'test.Wait  *  work   vault     allow',
       ].join('\n') + '\n',
     );
   });
@@ -61,6 +74,21 @@ describe('qrexec router: services inside qubes', () => {
     assert.equal(ran.at(-1)?.power, 'Running');
     assert.equal(r.stdout.toString(), `${disp}:hi`);
     assert.ok(!host.qubesd.app.vms.has(disp));
+  });
+
+  it('shuts the service\'s side when its caller goes away, as qrexec does', async () => {
+    const sock = connect(host.router.socketFor('work'));
+    sock.on('error', () => undefined);
+    await new Promise((resolve) => sock.once('connect', resolve));
+    // the caller sends its request and the end of its stdin, then waits for output
+    sock.write(Buffer.concat([encodeHeader({ target: 'vault', service: 'test.Wait' }), encodeFrame(FRAME_STDIN)]));
+    let seen = '';
+    sock.on('data', (c: Buffer) => (seen += c.toString('latin1')));
+    await within(60_000, () => seen.includes('started'), 'the service to start');
+    assert.deepEqual(waited, { stdinEnded: true, stdoutClosed: false });
+    // and goes away while the service still runs
+    sock.destroy();
+    await within(60_000, () => waited.stdoutClosed, 'the service to see its caller gone');
   });
 
   it('adds and removes a socket as qubes come and go', async () => {

@@ -2,7 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeExecReply, encodeExecRequest, InQubeError } from '../../src/shared/inqube-protocol.js';
 import type { ExecRequest, ExecResult } from '../../src/shared/inqube-protocol.js';
-import { runScript } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isAlive, within } from '../principal/fake-qrexec.js';
+import { qubeDir, runScript, shell, withTempDir } from './helpers.js';
 
 async function exec(request: ExecRequest): Promise<ExecResult> {
   const run = await runScript('qmcp.Exec', [], encodeExecRequest(request));
@@ -68,6 +72,29 @@ test('a timeout stops the command and is reported', async () => {
   const result = await exec({ shell: 'echo started; exec sleep 30', timeoutSeconds: 1 });
   assert.equal(result.timedOut, true);
   assert.equal(result.stdout.toString(), 'started\n');
+});
+
+test('a caller that goes away stops the command at once, not at its timeout', async () => {
+  await withTempDir(async (dir) => {
+    const pidFile = join(dir, 'pid');
+    const service = spawn(shell, [join(qubeDir, 'qmcp.Exec')], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, stdio: ['pipe', 'pipe', 'ignore'] });
+    const exited = new Promise<number | null>((resolve) => service.on('close', (status) => resolve(status)));
+    service.stdin.end(encodeExecRequest({ shell: `echo $$ >${pidFile}; exec sleep 3000`, timeoutSeconds: 3600 }));
+    let pid = 0;
+    try {
+      await within(60_000, async () => {
+        pid = Number(await readFile(pidFile, 'utf8').catch(() => ''));
+        return pid > 0 && isAlive(pid);
+      }, 'the command');
+      // what qrexec does when the caller disconnects: the service's stdout is shut
+      service.stdout.destroy();
+      await within(60_000, () => !isAlive(pid), 'the command to end');
+      assert.equal(await exited, 0);
+    } finally {
+      if (pid > 0 && isAlive(pid)) process.kill(pid, 'SIGKILL');
+      service.kill('SIGKILL');
+    }
+  });
 });
 
 test('a missing command reports 127 from the shell', async () => {

@@ -57,7 +57,7 @@ describe('the agent workflow through MCP', () => {
   }
 
   async function names(): Promise<string[]> {
-    return (await succeed<{ qubes: { name: string }[] }>('qube_list', {})).qubes.map((q) => q.name);
+    return (await succeed<{ qubes: { qube: string }[] }>('qube_list', {})).qubes.map((q) => q.qube);
   }
 
   before(async () => {
@@ -76,7 +76,7 @@ describe('the agent workflow through MCP', () => {
     const list = await names();
     for (const n of ['ai-debian-tpl', 'ai-dvm', 'ai-exec-box', 'ai-sandbox']) assert.ok(list.includes(n), n);
     // the reads whose raw Qubes form names outside qubes: properties, devices, pool use
-    for (const n of ['ai-dvm', 'ai-net-box', 'ai-egress']) await succeed('qube_info', { name: n });
+    for (const n of ['ai-dvm', 'ai-net-box', 'ai-egress']) await succeed('qube_info', { qube: n });
     await succeed('device_list', {});
     await succeed('pool_figures', {});
   });
@@ -85,9 +85,9 @@ describe('the agent workflow through MCP', () => {
     const created = await succeed<{ name: string; template?: string }>('qube_create', { name: 'ai-new', template: 'ai-debian-tpl' });
     assert.equal(created.name, 'ai-new');
     assert.ok((await names()).includes('ai-new'));
-    await succeed('qube_info', { name: 'ai-new' });
+    await succeed('qube_info', { qube: 'ai-new' });
 
-    assert.deepEqual(await succeed('qube_start', { name: 'ai-new' }), { name: 'ai-new', state: 'Running' });
+    assert.deepEqual(await succeed('qube_start', { qube: 'ai-new' }), { qube: 'ai-new', state: 'Running' });
     assert.deepEqual(await succeed('qube_write_file', { qube: 'ai-new', path: '/root/note.txt', content: 'hello from the agent\n' }), {
       path: '/root/note.txt',
       size: 21,
@@ -95,7 +95,7 @@ describe('the agent workflow through MCP', () => {
     const read = await succeed<RunResult>('qube_run', { qube: 'ai-new', shell: 'tr a-z A-Z < /root/note.txt' });
     assert.deepEqual([read.exit_status, read.stdout], [0, 'HELLO FROM THE AGENT\n']);
 
-    await succeed('qube_start', { name: 'ai-exec-box' });
+    await succeed('qube_start', { qube: 'ai-exec-box' });
     assert.deepEqual(await succeed('qube_copy', { source: 'ai-new', target: 'ai-exec-box', paths: ['/root/note.txt'] }), {
       source: 'ai-new',
       target: 'ai-exec-box',
@@ -120,30 +120,30 @@ describe('the agent workflow through MCP', () => {
 
   it('removes a qube, and sees it again once the operator restores it', async () => {
     // removal needs the full tier: the demo's qubes made from a full template are born full, ai-exec-box is exec
-    assert.equal(JSON.stringify(await call('qube_remove', { name: 'ai-exec-box' })), JSON.stringify(REFUSAL));
-    assert.deepEqual(await succeed('qube_remove', { name: 'ai-new' }), { name: 'ai-new', removed: true });
-    assert.deepEqual(await succeed('qube_remove', { name: 'ai-full-box' }), { name: 'ai-full-box', removed: true });
+    assert.equal(JSON.stringify(await call('qube_remove', { qube: 'ai-exec-box' })), JSON.stringify(REFUSAL));
+    assert.deepEqual(await succeed('qube_remove', { qube: 'ai-new' }), { qube: 'ai-new', removed: true });
+    assert.deepEqual(await succeed('qube_remove', { qube: 'ai-full-box' }), { qube: 'ai-full-box', removed: true });
     assert.ok(!(await names()).includes('ai-full-box'));
-    assert.equal(JSON.stringify(await call('qube_state', { name: 'ai-full-box' })), JSON.stringify(REFUSAL));
+    assert.equal(JSON.stringify(await call('qube_state', { qube: 'ai-full-box' })), JSON.stringify(REFUSAL));
 
     await run(process.execPath, [QMCP, 'dom0', 'tombstones', 'restore', 'ai-full-box', '--root', dom0Root(dir), '--qubesd-socket', host.qubesd.socketPath]);
     assert.ok((await names()).includes('ai-full-box'));
-    assert.deepEqual(await succeed('qube_state', { name: 'ai-full-box' }), { name: 'ai-full-box', state: 'Halted' });
+    assert.deepEqual(await succeed('qube_state', { qube: 'ai-full-box' }), { qube: 'ai-full-box', state: 'Halted' });
   });
 
   it('cannot tell vault from a qube that does not exist', async () => {
     const probes: [string, (q: string) => Record<string, unknown>][] = [
-      ['qube_info', (q) => ({ name: q })],
-      ['qube_state', (q) => ({ name: q })],
-      ['qube_start', (q) => ({ name: q })],
-      ['qube_remove', (q) => ({ name: q })],
+      ['qube_info', (q) => ({ qube: q })],
+      ['qube_state', (q) => ({ qube: q })],
+      ['qube_start', (q) => ({ qube: q })],
+      ['qube_remove', (q) => ({ qube: q })],
       ['qube_run', (q) => ({ qube: q, argv: ['id'] })],
       ['qube_read_file', (q) => ({ qube: q, path: '/etc/hostname' })],
       ['qube_write_file', (q) => ({ qube: q, path: '/root/x', content: 'x' })],
       ['qube_copy', (q) => ({ source: 'ai-exec-box', target: q, paths: ['/etc/hostname'] })],
       ['qube_clone', (q) => ({ source: q, name: 'ai-stolen' })],
       ['qube_create', (q) => ({ name: 'ai-other', template: q })],
-      ['firewall_get', (q) => ({ name: q })],
+      ['firewall_get', (q) => ({ qube: q })],
     ];
     for (const [tool, args] of probes) {
       const vault = JSON.stringify(await call(tool, args('vault')));
@@ -172,10 +172,10 @@ describe('the agent workflow through MCP', () => {
     const observed = new Client({ name: 'observed', version: '0' });
     await observed.connect(clientSide);
     try {
-      const state = await observed.callTool({ name: 'qube_state', arguments: { name: 'ai-sandbox' } });
-      assert.deepEqual(state.structuredContent, { name: 'ai-sandbox', state: 'Halted' });
-      assert.equal(JSON.stringify(await observed.callTool({ name: 'qube_state', arguments: { name: 'vault' } })), JSON.stringify(REFUSAL));
-      const down = await observed.callTool({ name: 'qube_shutdown', arguments: { name: 'ai-dvm' } });
+      const state = await observed.callTool({ name: 'qube_state', arguments: { qube: 'ai-sandbox' } });
+      assert.deepEqual(state.structuredContent, { qube: 'ai-sandbox', state: 'Halted' });
+      assert.equal(JSON.stringify(await observed.callTool({ name: 'qube_state', arguments: { qube: 'vault' } })), JSON.stringify(REFUSAL));
+      const down = await observed.callTool({ name: 'qube_shutdown', arguments: { qube: 'ai-dvm' } });
       assert.equal(down.isError, true);
       await observed.callTool({ name: 'qube_list', arguments: {} });
       await observed.callTool({ name: 'qube_copy', arguments: { source: 'ai-sandbox', target: 'vault', paths: ['/x'] } });

@@ -69,10 +69,10 @@ test('qmcp demo: instructions, an MCP client served with the printed token, one 
 
     const client = await connect(url, token);
     const listed = await client.callTool({ name: 'qube_list', arguments: {} });
-    const names = (listed.structuredContent as { qubes: { name: string }[] }).qubes.map((q) => q.name);
+    const names = (listed.structuredContent as { qubes: { qube: string }[] }).qubes.map((q) => q.qube);
     assert.ok(names.includes('ai-debian-tpl'), names.join(' '));
     assert.ok(!names.includes('vault'));
-    const vault = await client.callTool({ name: 'qube_info', arguments: { name: 'vault' } });
+    const vault = await client.callTool({ name: 'qube_info', arguments: { qube: 'vault' } });
     assert.equal(vault.isError, true);
     await client.close();
     await demo.until(/qmcp demo: call qube_list ok/);

@@ -93,12 +93,12 @@ export function mcpCalls(outside: readonly string[]): { name: string; arguments:
     { name: 'pool_figures', arguments: {} },
     { name: 'device_list', arguments: {} },
     ...names.flatMap((name) => [
-      { name: 'qube_info', arguments: { name } },
-      { name: 'qube_state', arguments: { name } },
-      { name: 'firewall_get', arguments: { name } },
+      { name: 'qube_info', arguments: { qube: name } },
+      { name: 'qube_state', arguments: { qube: name } },
+      { name: 'firewall_get', arguments: { qube: name } },
     ]),
     ...['ai-box', ...outside.slice(0, 2)].map((qube) => ({ name: 'qube_run', arguments: { qube, argv: ['id', '-u'] } })),
-    { name: 'qube_start', arguments: { name: outside[0] ?? 'ai-nothing' } },
+    { name: 'qube_start', arguments: { qube: outside[0] ?? 'ai-nothing' } },
   ];
 }
 

@@ -6,7 +6,8 @@
 
 export interface EventRow {
   readonly event: string;
-  readonly subject: string;
+  /** The qube the event is about (dom0 calls it the subject). */
+  readonly qube: string;
   readonly class: string | null;
   readonly time: string;
 }

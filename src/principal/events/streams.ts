@@ -45,7 +45,15 @@ const DEFAULTS = {
   retryMs: 2_000,
 };
 
-function isRow(v: unknown): v is EventRow {
+/** A row as qmcp.Events sends it. */
+interface WireRow {
+  readonly event: string;
+  readonly subject: string;
+  readonly class: string | null;
+  readonly time: string;
+}
+
+function isRow(v: unknown): v is WireRow {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
   return typeof r['event'] === 'string' && typeof r['subject'] === 'string' && typeof r['time'] === 'string' && (r['class'] === null || typeof r['class'] === 'string');
@@ -172,7 +180,7 @@ export class EventStreams {
       try {
         const out = (await dom0Call({ qrexec: this.qrexec, signal }, 'qmcp.Events', String(this.o.windowSeconds))) as { events?: unknown; truncated?: unknown };
         if (!Array.isArray(out.events) || !out.events.every(isRow)) throw new Error('bad window');
-        rows = out.events.map(({ event, subject, class: klass, time }) => ({ event, subject, class: klass, time }));
+        rows = out.events.map(({ event, subject, class: klass, time }) => ({ event, qube: subject, class: klass, time }));
         gap = out.truncated === true;
       } catch (e) {
         if (signal.aborted) break;

@@ -1,7 +1,7 @@
 /** Tools that create qubes; dom0 names, tags and caps what they create, atomically. */
 import * as z from 'zod';
-import { dom0Call } from '../calls.js';
-import { Label, Netvm, QubeName } from '../schemas.js';
+import { dom0Call, type CallContext } from '../calls.js';
+import { Label, Netvm, QubeName, renamed } from '../schemas.js';
 import { REFUSABLE } from '../texts.js';
 import type { ToolSpec } from '../tool.js';
 
@@ -20,11 +20,16 @@ function payload(input: { name: string; label?: string | undefined; netvm?: stri
 
 const Created = z.object({
   name: z.string(),
-  klass: z.string(),
+  class: z.string(),
   template: z.string().optional(),
   template_for_dispvms: z.boolean().optional(),
   auto_cleanup: z.boolean().optional(),
 });
+
+/** A create service's reply, with Qubes' `klass` called `class` as in every tool. */
+async function created(ctx: CallContext, service: string, argument: string, payload: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return renamed(await dom0Call(ctx, service, argument, payload), { klass: 'class' });
+}
 
 const CreateInput = z.strictObject({ ...common, template: QubeName.describe('a template you can see') });
 
@@ -36,7 +41,7 @@ export const qubeCreate: ToolSpec<typeof CreateInput> = {
   input: CreateInput,
   output: Created,
   long: true,
-  run: (input, ctx) => dom0Call(ctx, 'qmcp.Create', '', { ...payload(input), template: input.template }),
+  run: (input, ctx) => created(ctx, 'qmcp.Create', '', { ...payload(input), template: input.template }),
 };
 
 export const qubeCreateDispTemplate: ToolSpec<typeof CreateInput> = {
@@ -47,7 +52,7 @@ export const qubeCreateDispTemplate: ToolSpec<typeof CreateInput> = {
   input: CreateInput,
   output: Created,
   long: true,
-  run: (input, ctx) => dom0Call(ctx, 'qmcp.CreateDispTemplate', '', { ...payload(input), template: input.template }),
+  run: (input, ctx) => created(ctx, 'qmcp.CreateDispTemplate', '', { ...payload(input), template: input.template }),
 };
 
 const DisposableInput = z.strictObject({
@@ -65,7 +70,7 @@ export const qubeCreateDisposable: ToolSpec<typeof DisposableInput> = {
   output: Created,
   long: true,
   run: (input, ctx) =>
-    dom0Call(ctx, 'qmcp.CreateDisposable', input.disposable_template, {
+    created(ctx, 'qmcp.CreateDisposable', input.disposable_template, {
       ...payload(input),
       ...(input.auto_cleanup !== undefined ? { autoCleanup: input.auto_cleanup } : {}),
     }),
@@ -81,5 +86,5 @@ export const qubeClone: ToolSpec<typeof CloneInput> = {
   input: CloneInput,
   output: Created,
   long: true,
-  run: (input, ctx) => dom0Call(ctx, 'qmcp.Clone', input.source, payload(input)),
+  run: (input, ctx) => created(ctx, 'qmcp.Clone', input.source, payload(input)),
 };

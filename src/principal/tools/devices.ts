@@ -1,13 +1,13 @@
 /** Device attach and detach: both ends must be full-tier qubes; never a persistent assignment. */
 import * as z from 'zod';
 import { dom0Call } from '../calls.js';
-import { QubeName } from '../schemas.js';
+import { QubeName, renamed } from '../schemas.js';
 import { REFUSABLE } from '../texts.js';
 import type { ToolSpec } from '../tool.js';
 
 const deviceFields = {
   qube: QubeName.describe('the qube the device is attached to (the frontend)'),
-  class: z.enum(['block', 'usb', 'mic']),
+  devclass: z.enum(['block', 'usb', 'mic']).describe('the device class, as in device_list'),
   backend: QubeName.describe('the qube that exposes the device, as in device_list'),
   port: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).describe('the port, as in device_list'),
   device_id: z
@@ -22,11 +22,14 @@ const AttachInput = z.strictObject({
   read_only: z.boolean().optional().describe('block devices only: attach read-only'),
 });
 
-const DeviceDone = z.object({ frontend: z.string(), class: z.string(), backend: z.string(), port: z.string() });
+const DeviceDone = z.object({ qube: z.string(), devclass: z.string(), backend: z.string(), port: z.string() });
 
-function payload(input: { class: string; backend: string; port: string; device_id?: string | undefined }): Record<string, unknown> {
+/** dom0's reply names the qube `frontend` and the device class `class`. */
+const DONE_NAMES = { frontend: 'qube', class: 'devclass' };
+
+function payload(input: { devclass: string; backend: string; port: string; device_id?: string | undefined }): Record<string, unknown> {
   return {
-    class: input.class,
+    class: input.devclass,
     backend: input.backend,
     port: input.port,
     ...(input.device_id !== undefined ? { device_id: input.device_id } : {}),
@@ -40,11 +43,14 @@ export const deviceAttach: ToolSpec<typeof AttachInput> = {
   description: 'Attach a block, usb or mic device from its backend qube to a qube, until detached or shut down (never persistently).' + REFUSABLE,
   input: AttachInput,
   output: DeviceDone,
-  run: (input, ctx) =>
-    dom0Call(ctx, 'qmcp.DeviceAttach', input.qube, {
-      ...payload(input),
-      ...(input.read_only !== undefined ? { options: { 'read-only': input.read_only } } : {}),
-    }),
+  run: async (input, ctx) =>
+    renamed(
+      await dom0Call(ctx, 'qmcp.DeviceAttach', input.qube, {
+        ...payload(input),
+        ...(input.read_only !== undefined ? { options: { 'read-only': input.read_only } } : {}),
+      }),
+      DONE_NAMES,
+    ),
 };
 
 const DetachInput = z.strictObject(deviceFields);
@@ -56,5 +62,5 @@ export const deviceDetach: ToolSpec<typeof DetachInput> = {
   description: 'Detach a device from a qube.' + REFUSABLE,
   input: DetachInput,
   output: DeviceDone,
-  run: (input, ctx) => dom0Call(ctx, 'qmcp.DeviceDetach', input.qube, payload(input)),
+  run: async (input, ctx) => renamed(await dom0Call(ctx, 'qmcp.DeviceDetach', input.qube, payload(input)), DONE_NAMES),
 };

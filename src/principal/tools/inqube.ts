@@ -16,7 +16,7 @@ import { encodeBytes, Encoding, MIB, QubeName, QubePath } from '../schemas.js';
 import { REFUSABLE, UNTRUSTED } from '../texts.js';
 import type { ToolSpec } from '../tool.js';
 
-/** Room for the reply header around the bytes the service returns. */
+/** Room for the reply header around the bytes the service returns (qmcp.Exec's beat lines: 18 KB at the longest timeout). */
 const HEADER_ROOM = 64 * 1024;
 
 function bytesOf(text: string, encoding: 'utf8' | 'base64'): Buffer {

@@ -1,46 +1,46 @@
 /** Tools that change a qube: power, firewall, removal, properties and features. */
 import * as z from 'zod';
 import { adminCall, dom0Call } from '../calls.js';
-import { QubeName } from '../schemas.js';
+import { QubeName, renamed } from '../schemas.js';
 import { REFUSABLE } from '../texts.js';
 import type { ToolSpec } from '../tool.js';
 import { FirewallRule } from './firewall-rules.js';
 
-const NameInput = z.strictObject({ name: QubeName });
-const Done = z.object({ name: z.string() });
+const QubeInput = z.strictObject({ qube: QubeName });
+const Done = z.object({ qube: z.string() });
 
 /** A native Admin API call on the named qube that returns nothing. */
-function powerTool(name: string, title: string, operation: string, service: string, description: string): ToolSpec<typeof NameInput> {
+function powerTool(name: string, title: string, operation: string, service: string, description: string): ToolSpec<typeof QubeInput> {
   return {
     name,
     title,
     operation,
     description: description + REFUSABLE,
-    input: NameInput,
+    input: QubeInput,
     output: Done,
     run: async (input, ctx) => {
-      await adminCall(ctx, input.name, service);
-      return { name: input.name };
+      await adminCall(ctx, input.qube, service);
+      return { qube: input.qube };
     },
   };
 }
 
-export const qubeStart: ToolSpec<typeof NameInput> = {
+export const qubeStart: ToolSpec<typeof QubeInput> = {
   name: 'qube_start',
   title: 'Start a qube',
   operation: 'start',
   description: 'Start a halted qube and wait until it runs. A cancelled start may still complete: check qube_state.' + REFUSABLE,
-  input: NameInput,
-  output: z.object({ name: z.string(), state: z.string() }),
+  input: QubeInput,
+  output: z.object({ qube: z.string(), state: z.string() }),
   long: true,
-  run: (input, ctx) => dom0Call(ctx, 'qmcp.Start', input.name),
+  run: async (input, ctx) => renamed(await dom0Call(ctx, 'qmcp.Start', input.qube), { name: 'qube' }),
 };
 
 export const qubeShutdown = powerTool('qube_shutdown', 'Shut a qube down', 'shutdown', 'admin.vm.Shutdown', 'Ask a running qube to shut down (it returns at once; check qube_state).');
 export const qubeKill = powerTool('qube_kill', 'Kill a qube', 'kill', 'admin.vm.Kill', 'Stop a running qube at once, without a clean shutdown.');
 
 const FirewallSetInput = z.strictObject({
-  name: QubeName,
+  qube: QubeName,
   rules: z.array(FirewallRule).max(512).describe("rules in order, in Qubes' syntax, e.g. \"action=accept dsthost=example.com proto=tcp dstports=443-443\"; end with \"action=drop\" to deny the rest"),
 });
 
@@ -50,11 +50,11 @@ export const firewallSet: ToolSpec<typeof FirewallSetInput> = {
   operation: 'firewall.set',
   description: "Replace a qube's firewall rules with the given list (keys: action, dst4, dst6, dsthost, proto, dstports, icmptype, specialtarget, expire, comment last)." + REFUSABLE,
   input: FirewallSetInput,
-  output: z.object({ name: z.string(), rules: z.number() }),
+  output: z.object({ qube: z.string(), rules: z.array(z.string()) }),
   run: async (input, ctx) => {
     const payload = Buffer.from(input.rules.map((r) => r + '\n').join(''), 'utf8');
-    await adminCall(ctx, input.name, 'admin.vm.firewall.Set', payload);
-    return { name: input.name, rules: input.rules.length };
+    await adminCall(ctx, input.qube, 'admin.vm.firewall.Set', payload);
+    return { qube: input.qube, rules: input.rules };
   },
 };
 
@@ -62,15 +62,15 @@ export const firewallReload = powerTool('firewall_reload', 'Reload firewall', 'f
 export const qubePause = powerTool('qube_pause', 'Pause a qube', 'pause', 'admin.vm.Pause', 'Pause a running qube.');
 export const qubeUnpause = powerTool('qube_unpause', 'Unpause a qube', 'unpause', 'admin.vm.Unpause', 'Unpause a paused qube.');
 
-export const qubeRemove: ToolSpec<typeof NameInput> = {
+export const qubeRemove: ToolSpec<typeof QubeInput> = {
   name: 'qube_remove',
   title: 'Remove a qube',
   operation: 'remove',
   description: 'Remove a qube (halting it first). The operator can restore it for a while; it still counts in pool_figures until then.' + REFUSABLE,
-  input: NameInput,
-  output: z.object({ name: z.string(), removed: z.boolean() }),
+  input: QubeInput,
+  output: z.object({ qube: z.string(), removed: z.boolean() }),
   long: true,
-  run: (input, ctx) => dom0Call(ctx, 'qmcp.Remove', input.name),
+  run: async (input, ctx) => renamed(await dom0Call(ctx, 'qmcp.Remove', input.qube), { name: 'qube' }),
 };
 
 const PropertyInput = z.strictObject({
@@ -85,8 +85,11 @@ export const qubeSetProperty: ToolSpec<typeof PropertyInput> = {
   operation: 'property.set',
   description: 'Set one property of a qube and return the value read back. netvm can only be set to none; default_dispvm only to a disposable template you can see.' + REFUSABLE,
   input: PropertyInput,
-  output: z.object({ name: z.string(), value: z.unknown() }),
-  run: (input, ctx) => dom0Call(ctx, 'qmcp.SetProperty', input.qube, { name: input.property, value: input.value }),
+  output: z.object({ qube: z.string(), property: z.string(), value: z.unknown() }),
+  run: async (input, ctx) => {
+    const out = renamed(await dom0Call(ctx, 'qmcp.SetProperty', input.qube, { name: input.property, value: input.value }), {});
+    return { qube: input.qube, property: out['name'], value: out['value'] };
+  },
 };
 
 const FeatureInput = z.strictObject({
@@ -101,7 +104,10 @@ export const qubeSetFeature: ToolSpec<typeof FeatureInput> = {
   operation: 'feature.set',
   description: 'Set one feature of a qube (from an operator allowlist) and return the value read back.' + REFUSABLE,
   input: FeatureInput,
-  output: z.object({ name: z.string(), value: z.string() }),
-  run: (input, ctx) => dom0Call(ctx, 'qmcp.SetFeature', input.qube, { name: input.feature, value: input.value }),
+  output: z.object({ qube: z.string(), feature: z.string(), value: z.string() }),
+  run: async (input, ctx) => {
+    const out = renamed(await dom0Call(ctx, 'qmcp.SetFeature', input.qube, { name: input.feature, value: input.value }), {});
+    return { qube: input.qube, feature: out['name'], value: out['value'] };
+  },
 };
 

@@ -1,14 +1,15 @@
 /** Tools of the `see` capability: reads that change nothing. */
 import * as z from 'zod';
 import { adminCall, dom0Call } from '../calls.js';
-import { QubeName } from '../schemas.js';
+import { Failed } from '../results.js';
+import { QubeName, renamed } from '../schemas.js';
 import { REFUSABLE, UNTRUSTED } from '../texts.js';
 import type { ToolSpec } from '../tool.js';
 import { parseRules } from './firewall-rules.js';
 import { eventStreamsFor } from '../events/streams.js';
 
 const ListRow = z.object({
-  name: z.string(),
+  qube: z.string(),
   class: z.string(),
   state: z.string(),
   label: z.unknown(),
@@ -23,10 +24,16 @@ export const qubeList: ToolSpec = {
   description: 'List the qubes of your sandbox with class, power state, label, template and netvm. Qubes outside the sandbox never appear.' + UNTRUSTED,
   input: z.strictObject({}),
   output: z.object({ qubes: z.array(ListRow) }),
-  run: (_input, ctx) => dom0Call(ctx, 'qmcp.List', ''),
+  run: async (_input, ctx) => {
+    const out = (await dom0Call(ctx, 'qmcp.List', '')) as { qubes?: unknown };
+    if (!Array.isArray(out.qubes)) throw new Failed();
+    return { qubes: out.qubes.map((row) => renamed(row, { name: 'qube' })) };
+  },
 };
 
-export const qubeInfo: ToolSpec<z.ZodObject<{ name: typeof QubeName }>> = {
+const QubeInput = z.strictObject({ qube: QubeName });
+
+export const qubeInfo: ToolSpec<typeof QubeInput> = {
   name: 'qube_info',
   title: 'Read qube properties',
   operation: 'info',
@@ -34,34 +41,39 @@ export const qubeInfo: ToolSpec<z.ZodObject<{ name: typeof QubeName }>> = {
     'Read the readable properties of one qube (class, label, template, netvm, memory, vcpus and similar), its power state and its umbrella tag. References to qubes outside the sandbox read as "(outside)".' +
     REFUSABLE +
     UNTRUSTED,
-  input: z.strictObject({ name: QubeName }),
-  output: z.object({ name: z.string(), properties: z.record(z.string(), z.unknown()) }),
-  run: async ({ name }, ctx) => ({ name, properties: (await dom0Call(ctx, 'qmcp.Info', name)) as Record<string, unknown> }),
+  input: QubeInput,
+  output: z.object({ qube: z.string(), properties: z.record(z.string(), z.unknown()) }),
+  run: async ({ qube }, ctx) => {
+    // Qubes' `klass` is `class` here, as in qube_list; the name is `qube` already
+    const properties = renamed(await dom0Call(ctx, 'qmcp.Info', qube), { klass: 'class' });
+    delete properties['name'];
+    return { qube, properties };
+  },
 };
 
-export const qubeState: ToolSpec<z.ZodObject<{ name: typeof QubeName }>> = {
+export const qubeState: ToolSpec<typeof QubeInput> = {
   name: 'qube_state',
   title: 'Read power state',
   operation: 'state',
   description: 'Read the power state of one qube (Halted, Running, Paused, Transient, ...).' + REFUSABLE,
-  input: z.strictObject({ name: QubeName }),
-  output: z.object({ name: z.string(), state: z.string() }),
-  run: async ({ name }, ctx) => {
-    const data = (await adminCall(ctx, name, 'admin.vm.CurrentState')).toString('utf8');
+  input: QubeInput,
+  output: z.object({ qube: z.string(), state: z.string() }),
+  run: async ({ qube }, ctx) => {
+    const data = (await adminCall(ctx, qube, 'admin.vm.CurrentState')).toString('utf8');
     const state = /(?:^| )power_state=([A-Za-z]{1,32})(?: |$)/.exec(data)?.[1];
     if (state === undefined) throw new Error('no power_state');
-    return { name, state };
+    return { qube, state };
   },
 };
 
-export const firewallGet: ToolSpec<z.ZodObject<{ name: typeof QubeName }>> = {
+export const firewallGet: ToolSpec<typeof QubeInput> = {
   name: 'firewall_get',
   title: 'Read firewall rules',
   operation: 'firewall.get',
   description: "Read a qube's firewall rules, in order, in Qubes' syntax (e.g. \"action=accept dsthost=example.com proto=tcp dstports=443-443\")." + REFUSABLE,
-  input: z.strictObject({ name: QubeName }),
-  output: z.object({ name: z.string(), rules: z.array(z.string()) }),
-  run: async ({ name }, ctx) => ({ name, rules: parseRules(await adminCall(ctx, name, 'admin.vm.firewall.Get')) }),
+  input: QubeInput,
+  output: z.object({ qube: z.string(), rules: z.array(z.string()) }),
+  run: async ({ qube }, ctx) => ({ qube, rules: parseRules(await adminCall(ctx, qube, 'admin.vm.firewall.Get')) }),
 };
 
 export const deviceList: ToolSpec = {
@@ -73,7 +85,7 @@ export const deviceList: ToolSpec = {
   output: z.object({
     devices: z.array(
       z.object({
-        class: z.string(),
+        devclass: z.string(),
         backend: z.string(),
         port: z.string(),
         device_id: z.string(),
@@ -82,7 +94,11 @@ export const deviceList: ToolSpec = {
       }),
     ),
   }),
-  run: (_input, ctx) => dom0Call(ctx, 'qmcp.DeviceList', ''),
+  run: async (_input, ctx) => {
+    const out = (await dom0Call(ctx, 'qmcp.DeviceList', '')) as { devices?: unknown };
+    if (!Array.isArray(out.devices)) throw new Failed();
+    return { devices: out.devices.map((row) => renamed(row, { class: 'devclass' })) };
+  },
 };
 
 export const poolFigures: ToolSpec = {
@@ -104,7 +120,7 @@ const PollInput = z.strictObject({
   wait_seconds: z.number().int().min(1).max(60).describe('how long to wait for the first event after the cursor, 1 to 60 seconds'),
 });
 
-const EventRowOutput = z.object({ event: z.string(), subject: z.string(), class: z.string().nullable(), time: z.string() });
+const EventRowOutput = z.object({ event: z.string(), qube: z.string(), class: z.string().nullable(), time: z.string() });
 
 export const eventsPoll: ToolSpec<typeof PollInput> = {
   name: 'events_poll',

@@ -36,6 +36,11 @@ export interface Operation {
   /** Whether the qrexec argument names the qube acted on (`qmcp.Start+ai-work`). */
   readonly argumentIsQube: boolean;
   readonly readOnly: boolean;
+  /** What the operation can lose that the agent cannot get back itself; null when nothing. */
+  readonly loses: string | null;
+  /** How the operation can widen what a qube, its data or a device is exposed to; null when it cannot. */
+  readonly widens: string | null;
+  /** Derived, never written by hand: it can lose something or widen exposure (the MCP destructiveHint). */
   readonly destructive: boolean;
   readonly idempotent: boolean;
   /** Only running a command reaches outside the sandbox. */
@@ -44,11 +49,18 @@ export interface Operation {
   readonly whyCode?: string;
 }
 
-type Effects = Pick<Operation, 'readOnly' | 'destructive' | 'idempotent' | 'openWorld'>;
-const READ: Effects = { readOnly: true, destructive: false, idempotent: true, openWorld: false };
-const ADD: Effects = { readOnly: false, destructive: false, idempotent: false, openWorld: false };
-const SET: Effects = { readOnly: false, destructive: false, idempotent: true, openWorld: false };
-const DESTROY: Effects = { readOnly: false, destructive: true, idempotent: true, openWorld: false };
+type Effects = Pick<Operation, 'readOnly' | 'loses' | 'widens' | 'destructive' | 'idempotent' | 'openWorld'>;
+type Kind = Pick<Operation, 'readOnly' | 'idempotent'>;
+const READ: Kind = { readOnly: true, idempotent: true };
+const ADD: Kind = { readOnly: false, idempotent: false };
+const SET: Kind = { readOnly: false, idempotent: true };
+
+/** The effect columns; destructive follows from what the operation can lose or widen. */
+export function effects(kind: Kind, loses: string | null, widens: string | null, openWorld = false): Effects {
+  return { ...kind, loses, widens, destructive: loses !== null || widens !== null, openWorld };
+}
+
+const READS = effects(READ, null, null);
 
 function adminApi(id: string, description: string, capability: CapabilityClass, tier: Tier, service: string, fx: Effects): Operation {
   return { id, description, capability, tier, layer: 'policy', service, target: 'admin-api', argumentIsQube: false, ...fx };
@@ -73,47 +85,71 @@ function dom0(
 
 /** Every operation, in the order the docs list them. */
 export const OPERATIONS: readonly Operation[] = [
-  dom0('list', 'list the visible qubes with their power state', 'see', 'read', 'qmcp.List', false, READ,
+  dom0('list', 'list the visible qubes with their power state', 'see', 'read', 'qmcp.List', false, READS,
     'admin.vm.List always includes dom0 and every outside qube; the service filters by the umbrella tag'),
-  dom0('info', 'read allowlisted, redacted properties and filtered tags of a qube', 'see', 'read', 'qmcp.Info', true, READ,
+  dom0('info', 'read allowlisted, redacted properties and filtered tags of a qube', 'see', 'read', 'qmcp.Info', true, READS,
     'native property reads are unredacted and would name outside qubes; tier tags must stay unreadable'),
-  adminApi('state', 'read the power state of a qube', 'see', 'read', 'admin.vm.CurrentState', READ),
-  adminApi('firewall.get', 'read the firewall rules of a qube', 'see', 'read', 'admin.vm.firewall.Get', READ),
-  dom0('device.list', 'list block, usb and mic devices, redacted', 'see', 'read', 'qmcp.DeviceList', false, READ,
+  adminApi('state', 'read the power state of a qube', 'see', 'read', 'admin.vm.CurrentState', READS),
+  adminApi('firewall.get', 'read the firewall rules of a qube', 'see', 'read', 'admin.vm.firewall.Get', READS),
+  dom0('device.list', 'list block, usb and mic devices, redacted', 'see', 'read', 'qmcp.DeviceList', false, READS,
     'native device listings name outside backends and carry free-text descriptions'),
-  dom0('pool.figures', 'read the agent pool usage against its cap', 'see', 'read', 'qmcp.PoolFigures', false, READ,
+  dom0('pool.figures', 'read the agent pool usage against its cap', 'see', 'read', 'qmcp.PoolFigures', false, READS,
     'pool figures must count only umbrella qubes and reveal no outside volumes'),
-  dom0('events', 'receive events about visible qubes', 'see', 'read', 'qmcp.Events', false, READ,
+  dom0('events', 'receive events about visible qubes', 'see', 'read', 'qmcp.Events', false, READS,
     'admin.Events passes global events and fields naming outside qubes'),
-  inQube('run', 'run a command as root in a qube', 'qmcp.Exec', { readOnly: false, destructive: true, idempotent: false, openWorld: true }),
-  inQube('file.write', 'write a file into a qube', 'qmcp.WriteFile', { readOnly: false, destructive: true, idempotent: true, openWorld: false }),
-  inQube('file.read', 'read a file out of a qube', 'qmcp.ReadFile', READ),
-  inQube('copy', 'copy files from a qube to another exec-capable qube or to a sink', 'qmcp.CopyTo', ADD),
-  dom0('start', 'start a halted qube', 'exec', 'exec', 'qmcp.Start', true, SET,
+  inQube('run', 'run a command as root in a qube', 'qmcp.Exec',
+    effects(ADD, 'anything in the qube: the command runs as root', null, true)),
+  inQube('file.write', 'write a file into a qube', 'qmcp.WriteFile',
+    effects(SET, 'the content the file had', null)),
+  inQube('file.read', 'read a file out of a qube', 'qmcp.ReadFile', READS),
+  inQube('copy', 'copy files from a qube to another exec-capable qube or to a sink', 'qmcp.CopyTo',
+    effects(ADD, null, "the source's files reach the target, which may have network the source lacks, or be a sink the operator opens")),
+  dom0('start', 'start a halted qube', 'exec', 'exec', 'qmcp.Start', true,
+    // it runs with the settings it already has
+    effects(SET, null, null),
     'a qube may start only when complete (netvm, tags and guard checked), which policy cannot see'),
-  adminApi('shutdown', 'shut a qube down', 'exec', 'exec', 'admin.vm.Shutdown', SET),
-  adminApi('kill', 'kill a qube at once', 'exec', 'exec', 'admin.vm.Kill', SET),
-  adminApi('firewall.set', 'replace the firewall rules of a qube', 'net', 'net', 'admin.vm.firewall.Set', SET),
-  adminApi('firewall.reload', 'reload the firewall of a qube', 'net', 'net', 'admin.vm.firewall.Reload', SET),
-  adminApi('pause', 'pause a running qube', 'full', 'full', 'admin.vm.Pause', SET),
-  adminApi('unpause', 'unpause a paused qube', 'full', 'full', 'admin.vm.Unpause', SET),
-  dom0('remove', 'remove a qube (kept as a tombstone for the retention period)', 'full', 'full', 'qmcp.Remove', true, DESTROY,
+  adminApi('shutdown', 'shut a qube down', 'exec', 'exec', 'admin.vm.Shutdown',
+    effects(SET, 'what its programs hold in memory; an auto-cleanup disposable is removed with all its data', null)),
+  adminApi('kill', 'kill a qube at once', 'exec', 'exec', 'admin.vm.Kill',
+    effects(SET, 'unsaved state of everything running in it, with no clean shutdown; an auto-cleanup disposable is removed with all its data', null)),
+  adminApi('firewall.set', 'replace the firewall rules of a qube', 'net', 'net', 'admin.vm.firewall.Set',
+    effects(SET, 'the rules it replaces', 'accept rules open destinations the old rules closed')),
+  adminApi('firewall.reload', 'reload the firewall of a qube', 'net', 'net', 'admin.vm.firewall.Reload',
+    // the same rules again; only host names are resolved anew
+    effects(SET, null, null)),
+  adminApi('pause', 'pause a running qube', 'full', 'full', 'admin.vm.Pause',
+    // everything stays in memory until unpause
+    effects(SET, null, null)),
+  adminApi('unpause', 'unpause a paused qube', 'full', 'full', 'admin.vm.Unpause', effects(SET, null, null)),
+  dom0('remove', 'remove a qube (kept as a tombstone for the retention period)', 'full', 'full', 'qmcp.Remove', true,
+    effects(SET, 'the qube and its data, for the agent (only the operator can restore it)', null),
     'removal turns the qube into a tombstone the operator can restore'),
-  dom0('property.set', 'set an allowlisted property', 'full', 'full', 'qmcp.SetProperty', true, SET,
+  dom0('property.set', 'set an allowlisted property', 'full', 'full', 'qmcp.SetProperty', true,
+    effects(SET, 'the old value; netvm can only go to none, so the agent cannot give the network back, and include_in_backups false drops the qube from backups', null),
     'values are checked: netvm only to none, default_dispvm only to a visible disposable template'),
-  dom0('feature.set', 'set an allowlisted feature', 'full', 'full', 'qmcp.SetFeature', true, SET,
+  dom0('feature.set', 'set an allowlisted feature', 'full', 'full', 'qmcp.SetFeature', true,
+    effects(SET, 'the old value, which the agent cannot read', 'features switch services of the qube on, which can open what it exposes'),
     'features are a default-deny allowlist; qube-naming values must be visible'),
-  dom0('create', 'create an AppVM from a visible template', 'full', 'full', 'qmcp.Create', false, ADD,
+  dom0('create', 'create an AppVM from a visible template', 'full', 'full', 'qmcp.Create', false,
+    // a new, empty qube, counted against the pool cap
+    effects(ADD, null, null),
     'creation names, tags, caps and verifies the new qube atomically'),
-  dom0('create.disptemplate', 'create a disposable template', 'full', 'full', 'qmcp.CreateDispTemplate', false, ADD,
+  dom0('create.disptemplate', 'create a disposable template', 'full', 'full', 'qmcp.CreateDispTemplate', false,
+    effects(ADD, null, null),
     'as create, with template_for_dispvms set before the umbrella tag'),
-  dom0('disposable', 'create a disposable from a visible disposable template', 'full', 'full', 'qmcp.CreateDisposable', true, ADD,
+  dom0('disposable', 'create a disposable from a visible disposable template', 'full', 'full', 'qmcp.CreateDisposable', true,
+    // a copy of the template's data at the template's tier
+    effects(ADD, null, null),
     'disposables inherit every template tag; the service strips and re-applies them'),
-  dom0('clone', 'clone a visible qube', 'full', 'full', 'qmcp.Clone', true, ADD,
+  dom0('clone', 'clone a visible qube', 'full', 'full', 'qmcp.Clone', true,
+    // a copy of the source at its tier or lower
+    effects(ADD, null, null),
     'clones copy tags and device assignments; the service strips them and caps the tier'),
-  dom0('device.attach', 'attach a device between two full-tier qubes', 'full', 'full', 'qmcp.DeviceAttach', true, SET,
+  dom0('device.attach', 'attach a device between two full-tier qubes', 'full', 'full', 'qmcp.DeviceAttach', true,
+    effects(SET, null, "the device's data, or what its microphone hears, becomes readable in the frontend"),
     'both ends must be full tier and the options allowlisted, never persistent'),
-  dom0('device.detach', 'detach a device between two full-tier qubes', 'full', 'full', 'qmcp.DeviceDetach', true, SET,
+  dom0('device.detach', 'detach a device between two full-tier qubes', 'full', 'full', 'qmcp.DeviceDetach', true,
+    effects(SET, 'writes to a block device the frontend has not flushed', null),
     'both ends must be full tier'),
 ];
 

@@ -5,9 +5,9 @@
  * lists, checked by dom0 and the policy as that operation. Not part of the
  * model hash, since nothing installed in dom0 depends on them.
  */
-import { OPERATIONS, operation, type Operation } from './capabilities.js';
+import { effects, OPERATIONS, operation, type Operation } from './capabilities.js';
 
-export type Effects = Pick<Operation, 'readOnly' | 'destructive' | 'idempotent' | 'openWorld'>;
+export type Effects = Pick<Operation, 'readOnly' | 'loses' | 'widens' | 'destructive' | 'idempotent' | 'openWorld'>;
 
 export interface Composition extends Effects {
   readonly id: string;
@@ -24,11 +24,8 @@ export const COMPOSITIONS: readonly Composition[] = [
     description: 'run one command in a fresh auto-cleanup disposable, then kill it (or remove it if it never started)',
     operations: ['disposable', 'start', 'run', 'kill', 'remove'],
     listedAfter: 'run',
-    // it changes and removes only the disposable it made itself; the command may reach the network
-    readOnly: false,
-    destructive: false,
-    idempotent: false,
-    openWorld: true,
+    // it changes and removes only the disposable it made itself, at the template's tier; the command may reach the network
+    ...effects({ readOnly: false, idempotent: false }, null, null, true),
   },
 ];
 

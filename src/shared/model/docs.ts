@@ -1,7 +1,7 @@
 /** docs/capabilities.md, generated from the capability table and settings table. */
 import { BACKGROUND_SERVICES, dom0Services, ESCALATIONS, OPERATIONS } from './capabilities.js';
 import type { Operation } from './capabilities.js';
-import { compositionLines } from './compositions.js';
+import { COMPOSITIONS, compositionLines } from './compositions.js';
 import { modelHash } from './hash.js';
 import { SETTINGS_DOC } from './settings.js';
 
@@ -16,6 +16,21 @@ function serviceForm(op: Operation): string {
     case 'dom0-service':
       return `\`${op.service}${op.argumentIsQube ? '+QUBE' : ''}\` to \`@adminvm\``;
   }
+}
+
+/** Why each operation is destructive or not: the two columns the flag is computed from. */
+function exposureLines(): string[] {
+  const L = ['## What each operation can lose or expose', ''];
+  L.push('An operation is destructive (the MCP `destructiveHint`) exactly when it can lose something the agent cannot get back itself, or widen what a qube, its data or a device is exposed to. Reads do neither; every operation not listed here does neither.');
+  L.push('');
+  L.push('| operation | can lose | can widen exposure |');
+  L.push('| --- | --- | --- |');
+  for (const o of [...OPERATIONS, ...COMPOSITIONS]) {
+    if (o.loses === null && o.widens === null) continue;
+    L.push(`| \`${o.id}\` | ${o.loses ?? 'nothing'} | ${o.widens ?? 'no'} |`);
+  }
+  L.push('');
+  return L;
 }
 
 export function renderCapabilitiesDoc(): string {
@@ -37,6 +52,7 @@ export function renderCapabilitiesDoc(): string {
   }
   L.push('');
   L.push(...compositionLines());
+  L.push(...exposureLines());
   L.push('## dom0 services');
   L.push('');
   L.push('| service | operations | why it needs code |');

@@ -3,7 +3,7 @@
  * `qrexec-client-vm` and `qmcp sim qrexec`. Node stdlib only.
  */
 import { connect } from 'node:net';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Transform } from 'node:stream';
 import type { Readable, Writable } from 'node:stream';
 import {
   EXIT_PROBLEM,
@@ -11,8 +11,11 @@ import {
   FRAME_EXIT,
   FRAME_REFUSED,
   FRAME_STDERR,
+  FRAME_STDIN,
   FRAME_STDOUT,
   FrameParser,
+  MAX_STDIN_FRAME,
+  encodeFrame,
   encodeHeader,
 } from './protocol.js';
 
@@ -35,16 +38,18 @@ export function qrexecCall(socketPath: string, target: string, service: string, 
     const parser = new FrameParser();
     let status: number | null = null;
     let settled = false;
+    const framer = stdinFramer();
     const finish = (code: number): void => {
       if (settled) return;
       settled = true;
-      stdio.stdin.unpipe(sock);
+      stdio.stdin.unpipe(framer);
       stdio.stdin.pause();
       resolve(code);
     };
     const sock = connect(socketPath, () => {
       sock.write(encodeHeader({ target, service }));
-      stdio.stdin.pipe(sock);
+      // the connection stays open after stdin ends: only the call's end closes it
+      stdio.stdin.pipe(framer).pipe(sock, { end: false });
     });
     sock.on('data', (chunk: Buffer) => {
       for (const f of parser.push(chunk)) {
@@ -67,6 +72,19 @@ export function qrexecCall(socketPath: string, target: string, service: string, 
       if (status === null) stdio.stderr.write('qrexec-client-vm: connection to qrexec lost\n');
       finish(status ?? EXIT_PROBLEM);
     });
+  });
+}
+
+/** The caller's stdin as stdin frames, then the empty frame that ends it. */
+function stdinFramer(): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      for (let at = 0; at < chunk.length; at += MAX_STDIN_FRAME) this.push(encodeFrame(FRAME_STDIN, chunk.subarray(at, at + MAX_STDIN_FRAME)));
+      cb();
+    },
+    flush(cb) {
+      cb(null, encodeFrame(FRAME_STDIN));
+    },
   });
 }
 

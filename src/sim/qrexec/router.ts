@@ -21,8 +21,11 @@ import {
   EXIT_PROBLEM,
   FRAME_REFUSED,
   FRAME_STDERR,
+  FRAME_STDIN,
   FRAME_STDOUT,
+  FrameParser,
   MAX_HEADER_BYTES,
+  MAX_STDIN_FRAME,
   encodeExit,
   encodeFrame,
 } from './protocol.js';
@@ -156,31 +159,40 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
   async function handleCall(source: string, sock: Socket, header: CallHeader, rest: Buffer): Promise<void> {
     // the caller's stdin, held until the service runs
     const stdin = new PassThrough();
-    if (rest.length > 0) stdin.write(rest);
-    sock.pipe(stdin);
+    const stopReading = readStdin(sock, rest, stdin);
     const stdout = frameWriter(sock, FRAME_STDOUT);
     const stderr = frameWriter(sock, FRAME_STDERR);
-    let status: number;
+    // As qrexec when the caller's connection goes before the call is over: the
+    // service's stdin ends, and a service in a qube finds its stdout and stderr shut.
+    const gone = new AbortController();
+    const onGone = (): void => {
+      if (!stdin.writableEnded) stdin.end();
+      gone.abort();
+    };
+    sock.once('end', onGone);
+    sock.once('close', onGone);
+    let last: Buffer;
     try {
-      status = await route(source, header, { stdin, stdout, stderr });
+      last = encodeExit(await route(source, header, { stdin, stdout, stderr }, gone.signal));
     } catch (e) {
       if (!(e instanceof Refused)) log(`qrexec: ${source} -> ${header.target} ${header.service}: ${(e as Error).message}`);
-      sock.unpipe(stdin);
-      finishCall(sock, encodeFrame(FRAME_REFUSED));
-      return;
+      last = encodeFrame(FRAME_REFUSED);
+    } finally {
+      sock.off('end', onGone);
+      sock.off('close', onGone);
+      stopReading();
     }
-    sock.unpipe(stdin);
-    finishCall(sock, encodeExit(status));
+    finishCall(sock, last);
   }
 
-  /** Sends the last frame; a caller that never half-closes its side is cut off shortly after. */
+  /** Sends the last frame; a caller that does not close its side is cut off shortly after. */
   function finishCall(sock: Socket, last: Buffer): void {
     if (sock.destroyed) return;
     sock.end(last);
     setTimeout(() => sock.destroy(), LINGER_MS).unref();
   }
 
-  async function route(source: string, header: CallHeader, io: ServiceStdio): Promise<number> {
+  async function route(source: string, header: CallHeader, io: ServiceStdio, gone: AbortSignal): Promise<number> {
     const call = normaliseCall(header.target, header.service);
     const info = await systemInfo().catch(() => {
       throw new Refused();
@@ -212,7 +224,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     }
     // dom0 services above run as the simulator's own user, as they run as the dom0 user, never root
     const user = res.user ?? 'user';
-    if (target.startsWith('@dispvm')) return runInDisposable(target, call.service, call.argument, source, user, io);
+    if (target.startsWith('@dispvm')) return runInDisposable(target, call.service, call.argument, source, user, io, gone);
     const dom = info.domains[target];
     if (!dom) throw new Refused();
     if (dom.power_state === 'Halted') {
@@ -225,7 +237,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     }
     // Without a host for in-qube services the qube has no such service: qrexec reports 127.
     if (!opts.qubeServices) return EXIT_NO_SERVICE;
-    return runInQube(opts.qubeServices, target, call.service, call.argument, source, user, io);
+    return runInQube(opts.qubeServices, target, call.service, call.argument, source, user, io, gone);
   }
 
   /** A failure of the host itself is a qrexec problem (125), not a refusal: the call was allowed. */
@@ -237,9 +249,11 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     source: string,
     user: string,
     io: ServiceStdio,
+    gone: AbortSignal,
   ): Promise<number> {
+    const own = { stdin: io.stdin, stdout: shutWhenGone(io.stdout, gone), stderr: shutWhenGone(io.stderr, gone) };
     try {
-      return await host.run(qube, service, argument, source, user, io);
+      return await host.run(qube, service, argument, source, user, own);
     } catch (e) {
       log(`qrexec: ${service} in ${qube} failed: ${(e as Error).message}`);
       return EXIT_PROBLEM;
@@ -253,6 +267,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     source: string,
     user: string,
     io: ServiceStdio,
+    gone: AbortSignal,
   ): Promise<number> {
     // Without a host there is nothing to run the service in; qrexec would report it missing.
     if (!opts.qubeServices) return EXIT_NO_SERVICE;
@@ -267,7 +282,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     try {
       const started = await qubesdCall(opts.qubesdSocket, { method: 'admin.vm.Start', dest: disp });
       if (!started.ok) throw new Refused();
-      return await runInQube(opts.qubeServices, disp, service, argument, source, user, io);
+      return await runInQube(opts.qubeServices, disp, service, argument, source, user, io, gone);
     } finally {
       // auto_cleanup removes the disposable once it is down
       await qubesdCall(opts.qubesdSocket, { method: 'admin.vm.Kill', dest: disp }).catch(() => undefined);
@@ -312,6 +327,49 @@ function frameWriter(sock: Socket, type: number): Writable {
       sock.write(encodeFrame(type, chunk), () => cb());
     },
   });
+}
+
+/** Passes writes on to `to` until `gone`, then closes: the writer's side sees the close. */
+function shutWhenGone(to: Writable, gone: AbortSignal): Writable {
+  const w = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      to.write(chunk, () => cb());
+    },
+  });
+  if (gone.aborted) w.destroy();
+  else gone.addEventListener('abort', () => w.destroy(), { once: true });
+  return w;
+}
+
+/**
+ * Feeds the caller's stdin frames into `stdin`, ending it at the empty frame;
+ * a malformed or oversized frame cuts the caller off. Returns how to stop.
+ */
+function readStdin(sock: Socket, rest: Buffer, stdin: PassThrough): () => void {
+  const parser = new FrameParser(MAX_STDIN_FRAME);
+  const onData = (chunk: Buffer): void => {
+    let frames;
+    try {
+      frames = parser.push(chunk);
+    } catch {
+      sock.destroy();
+      return;
+    }
+    for (const f of frames) {
+      if (f.type !== FRAME_STDIN || stdin.writableEnded) continue;
+      if (f.data.length === 0) stdin.end();
+      else if (!stdin.write(f.data)) {
+        sock.pause();
+        stdin.once('drain', () => sock.resume());
+      }
+    }
+  };
+  sock.on('data', onData);
+  if (rest.length > 0) onData(rest);
+  sock.resume();
+  return () => {
+    sock.off('data', onData);
+  };
 }
 
 /** Reads the length-prefixed request header; the bytes after it are the start of stdin. */

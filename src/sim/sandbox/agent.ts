@@ -19,6 +19,7 @@ interface Channel {
   onIn?(data: Buffer): void;
   onInEof?(): void;
   onSignal?(signal: string): void;
+  onOutClose?(): void;
   readonly sender: Sender;
 }
 
@@ -188,6 +189,10 @@ async function run(id: number, channel: Channel, request: Extract<OpenRequest, {
       child.kill(signal as NodeJS.Signals);
     }
   };
+  channel.onOutClose = () => {
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  };
   const relayed = [relay(child.stdout, F.OUT, channel.sender), relay(child.stderr, F.ERR, channel.sender)];
   child.once('close', (code, signal) => {
     void Promise.all(relayed).then(() => {
@@ -238,6 +243,7 @@ function dispatch(type: number, id: number, payload: Buffer): void {
   else if (type === F.IN_EOF) channel.onInEof?.();
   else if (type === F.ACK_OUT && payload.length === 4) channel.sender.credit(payload.readUInt32BE(0));
   else if (type === F.SIGNAL) channel.onSignal?.(payload.toString('latin1'));
+  else if (type === F.OUT_CLOSE) channel.onOutClose?.();
 }
 
 const reader = new FrameReader();

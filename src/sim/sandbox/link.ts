@@ -57,6 +57,10 @@ export class Channel {
     if (!this.done) this.link.send(F.SIGNAL, this.id, Buffer.from(name, 'latin1'));
   }
 
+  closeOutput(): void {
+    if (!this.done) this.link.send(F.OUT_CLOSE, this.id);
+  }
+
   ack(n: number): void {
     if (n <= 0) return;
     this.unacked -= n;
@@ -194,6 +198,8 @@ export interface QubeProcess extends EventEmitter {
   readonly signalCode: NodeJS.Signals | null;
   /** Sends a signal to the command's process group inside the qube. */
   kill(signal?: NodeJS.Signals | number): boolean;
+  /** Closes the command's stdout and stderr inside the qube, as qrexec does when the caller goes away. */
+  closeOutput(): void;
 }
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
@@ -232,6 +238,10 @@ export class QubeCommand extends EventEmitter implements QubeProcess {
     if (name === undefined || !(name in constants.signals)) throw new TypeError(`unknown signal: ${String(signal)}`);
     this.channel.signal(name);
     return true;
+  }
+
+  closeOutput(): void {
+    this.channel.closeOutput();
   }
 
   private ended(info: ExitInfo): void {

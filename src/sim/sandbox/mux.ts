@@ -11,6 +11,8 @@ export const F = {
   IN_EOF: 3,
   SIGNAL: 4,
   ACK_OUT: 5,
+  /** The caller went away: close the command's stdout and stderr, so its next write fails. */
+  OUT_CLOSE: 6,
   READY: 16,
   OUT: 17,
   ERR: 18,

@@ -635,6 +635,9 @@ function pipeAndWait(child: QubeProcess, call: ServiceCall): Promise<number> {
     else call.stdin.pipe(stdin);
     child.stdout.pipe(call.stdout, { end: false });
     child.stderr.pipe(call.stderr, { end: false });
+    // the caller went away and qrexec shut the service's side: its writes fail from now on
+    call.stdout.once('close', () => child.closeOutput());
+    call.stderr.once('close', () => child.closeOutput());
     child.once('error', reject);
     child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve(code ?? 128 + signalNumber(signal ?? 'SIGKILL')));
   });

@@ -1,0 +1,86 @@
+/**
+ * Every field name of every tool's input and output, with the one thing it
+ * means. A name means the same thing in every tool, and one thing has one
+ * name: the qube a call acts on is always `qube`, `name` is only ever the
+ * name of a qube the call creates, and a qube's class is `class`, never
+ * Qubes' `klass`. test/principal/fields.test.ts checks every schema against
+ * this list, so a new field must be added here first.
+ */
+
+export interface Field {
+  readonly means: string;
+  /** Given as input, it is always a qube name. */
+  readonly qubeName?: true;
+}
+
+const qubeName = (means: string): Field => ({ means, qubeName: true });
+
+export const FIELDS: Readonly<Record<string, Field>> = {
+  // qubes, by their role in the call
+  qube: qubeName('the qube the call acts on, or the qube a row is about'),
+  name: qubeName('the name of the qube the call creates'),
+  source: qubeName('the qube files are copied from, or the qube cloned'),
+  target: qubeName('the qube files are copied to'),
+  template: qubeName('the template a qube is based on'),
+  disposable_template: qubeName('the disposable template a disposable is made from'),
+  backend: qubeName('the qube that exposes a device'),
+  attached_to: { means: 'the qube a device is attached to, or null' },
+  netvm: { means: "a qube's network qube; as input, 'inherit' or 'none'" },
+  // facts about a qube
+  class: { means: "a qube's class: AppVM, TemplateVM, DispVM, StandaloneVM" },
+  state: { means: "a qube's power state" },
+  label: { means: "a qube's label colour" },
+  template_for_dispvms: { means: 'whether the qube is a disposable template' },
+  auto_cleanup: { means: 'whether a disposable is removed when it shuts down' },
+  properties: { means: "a qube's readable properties, by Qubes' property names (class for klass)" },
+  property: { means: 'the name of a qube property' },
+  feature: { means: 'the name of a qube feature' },
+  value: { means: 'the value of that property or feature' },
+  rules: { means: "firewall rules, in order, in Qubes' syntax" },
+  removed: { means: 'whether the qube was removed' },
+  qubes: { means: 'the rows of a qube listing' },
+  // devices
+  devices: { means: 'the rows of a device listing' },
+  devclass: { means: 'a device class: block, usb or mic' },
+  port: { means: "a device's port on its backend" },
+  device_id: { means: "a device's identity" },
+  description: { means: "a device's description, as its backend reports it" },
+  read_only: { means: 'attach a block device read-only' },
+  // commands
+  argv: { means: 'a command as an argument vector' },
+  shell: { means: 'a command as a shell string' },
+  stdin: { means: "a command's standard input" },
+  stdin_encoding: { means: 'how stdin is given' },
+  timeout_seconds: { means: 'seconds before the command is stopped' },
+  output_limit: { means: 'bytes kept of stdout and of stderr each' },
+  exit_status: { means: "the command's exit status" },
+  timed_out: { means: 'whether the command was stopped at its timeout' },
+  stdout: { means: "the command's standard output" },
+  stdout_encoding: { means: 'how stdout is given' },
+  stdout_truncated: { means: 'whether stdout was cut at the limit' },
+  stderr: { means: "the command's standard error" },
+  stderr_encoding: { means: 'how stderr is given' },
+  stderr_truncated: { means: 'whether stderr was cut at the limit' },
+  // files
+  path: { means: 'an absolute path inside a qube' },
+  paths: { means: 'absolute paths inside the source qube' },
+  content: { means: "a file's content" },
+  encoding: { means: 'how content is given' },
+  mode: { means: 'permission bits of a file' },
+  create_parents: { means: "whether to create a file's missing parent directories" },
+  size: { means: "a file's size in bytes" },
+  limit: { means: 'bytes returned at most' },
+  truncated: { means: 'whether the content was cut at the limit' },
+  copied: { means: 'how many paths were copied' },
+  // storage
+  used: { means: 'bytes used by the sandbox' },
+  cap: { means: "the sandbox's storage cap in bytes" },
+  headroom: { means: 'bytes left under the cap' },
+  // events
+  events: { means: 'the events after the cursor' },
+  event: { means: "an event's name" },
+  time: { means: 'when the event happened' },
+  cursor: { means: 'where an event stream was left' },
+  wait_seconds: { means: 'how long to wait for the first event' },
+  missed: { means: 'whether events were lost' },
+};
