@@ -29,6 +29,7 @@ function defaultDir(): string {
   return process.env['QMCP_DEMO_DIR'] || join(state, 'qmcp', 'demo');
 }
 
+
 /** The demo's bearer token: made once, readable by its owner only. */
 function demoToken(dir: string): { path: string; token: string } {
   const path = join(dir, 'mcp-token');
@@ -63,17 +64,17 @@ const USAGE = `usage: qmcp demo [--dir DIR] [--port PORT]
 
 Runs the simulated Qubes host with the demo fleet in DIR (kept between
 runs), installs qmcp into its dom0 and serves MCP over Streamable HTTP on
-${HOST}:PORT with a fresh token. Ctrl-C stops it.`;
+${HOST}:PORT (default ${DEFAULT_PORT}) with the bearer token it keeps in
+DIR/mcp-token, and prints how to connect MCP clients. DIR defaults to
+$QMCP_DEMO_DIR, else $XDG_STATE_HOME/qmcp/demo (~/.local/state/qmcp/demo).
+Ctrl-C stops it. Exit 0 stopped, 1 could not start, 2 usage.`;
 
 export const demoCommand: Command = {
   path: ['demo'],
   summary: 'run the demo: the simulated host, qmcp installed, and the MCP server on localhost (what npm start runs)',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
-    const { values, positionals } = parseCli(argv, { dir: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, USAGE);
-    if (values.help) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
+    const { values, positionals } = parseCli(argv, { dir: { type: 'string' }, port: { type: 'string' } }, USAGE);
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
     const portText = values.port ?? String(DEFAULT_PORT);
     if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535) throw new UsageError(`--port wants a port number from 0 to 65535\n${USAGE}`);

@@ -28,6 +28,7 @@ some not run), 2 usage.`;
 export const selftestCommand: Command = {
   path: ['selftest'],
   summary: 'run the boundary scenarios against this machine (or a simulated host) as the agent',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const { values, positionals } = parseCli(
       argv,
@@ -40,14 +41,9 @@ export const selftestCommand: Command = {
         'probe-exec': { type: 'boolean' },
         json: { type: 'boolean' },
         keep: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
       USAGE,
     );
-    if (values.help) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
     if (values.sim !== undefined && values['qrexec-client'] !== undefined) throw new UsageError(`give --sim or --qrexec-client, not both\n${USAGE}`);
     for (const key of ['template', 'dvmt'] as const) {

@@ -13,6 +13,18 @@ import { QrexecRunner } from '../../principal/qrexec.js';
 import { runStdio } from '../../principal/stdio.js';
 import { simRunner } from '../sim-principal.js';
 
+const USAGE = `usage: qmcp serve [--sim DIR | --qrexec-client PATH]
+                  [--http HOST:PORT --token-file FILE [--allowed-host H]... [--allowed-origin O]...]
+
+Serves MCP as the principal qube: on stdio by default (stdout carries MCP
+only; messages go to stderr), or Streamable HTTP on HOST:PORT with --http,
+where each request must carry the bearer token in FILE (owner-only, at
+least 128 bits; SIGHUP re-reads it), a Host naming the address served (or
+an --allowed-host) and no Origin unless it is an --allowed-origin.
+Every call goes through qrexec-client-vm (PATH, default found on PATH).
+--sim DIR takes the principal's seat on the simulated host running at DIR.
+Exit 0 stopped, 1 could not start, 2 usage.`;
+
 interface ServeArgs {
   sim?: string;
   client?: string;
@@ -61,6 +73,7 @@ function runner(a: ServeArgs): QrexecRunner {
 export const serveCommand: Command = {
   path: ['serve'],
   summary: 'serve the MCP server (stdio by default, or Streamable HTTP with --http)',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const a = parseArgs(argv);
     const qrexec = runner(a);

@@ -25,7 +25,7 @@ interface Args {
   install: boolean;
 }
 
-function parseArgs(args: string[]): Args | null {
+function parseArgs(args: string[]): Args {
   const { values, positionals } = parseCli(
     args,
     {
@@ -33,11 +33,9 @@ function parseArgs(args: string[]): Args | null {
       fleet: { type: 'string', default: 'demo' },
       settings: { type: 'string' },
       'no-install': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
     },
     USAGE,
   );
-  if (values.help) return null;
   if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
   if (!values.dir) throw new UsageError(`--dir DIR is required\n${USAGE}`);
   if (values.settings !== undefined && values['no-install']) throw new UsageError(`--settings has no effect with --no-install\n${USAGE}`);
@@ -47,12 +45,9 @@ function parseArgs(args: string[]): Args | null {
 export const simStartCommand: Command = {
   path: ['sim', 'start'],
   summary: 'run the simulated Qubes host until SIGTERM/SIGINT',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const args = parseArgs(argv);
-    if (!args) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
     let fleet: Fleet;
     try {
       fleet = loadFleet(args.fleet);
