@@ -5,14 +5,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCli } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { stopSignal } from '../stop-signal.js';
-import { simRunner } from '../sim-principal.js';
+import { demoDir, simRunner } from '../sim-principal.js';
 import { readTokenFile } from '../../principal/http-guard.js';
 import { MCP_PATH, startHttp } from '../../principal/http.js';
 import type { CallVerdict } from '../../principal/tool.js';
@@ -23,11 +22,6 @@ import { StateFileError } from '../../sim/qubesd/index.js';
 
 const HOST = '127.0.0.1';
 const DEFAULT_PORT = 8765;
-
-function defaultDir(): string {
-  const state = process.env['XDG_STATE_HOME'] || join(homedir(), '.local', 'state');
-  return process.env['QMCP_DEMO_DIR'] || join(state, 'qmcp', 'demo');
-}
 
 
 /** The demo's bearer token: made once, readable by its owner only. */
@@ -79,7 +73,7 @@ export const demoCommand: Command = {
     const portText = values.port ?? String(DEFAULT_PORT);
     if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535) throw new UsageError(`--port wants a port number from 0 to 65535\n${USAGE}`);
     const port = Number(portText);
-    const dir = resolve(values.dir ?? defaultDir());
+    const dir = resolve(values.dir ?? demoDir());
     const log = (line: string): void => console.log(`qmcp demo: ${line}`);
     const fresh = !existsSync(join(dir, 'state'));
     log(fresh ? `creating a simulated Qubes host in ${dir} with the demo fleet` : `resuming the simulated Qubes host in ${dir}`);
