@@ -6,13 +6,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 
-const QMCP = join(import.meta.dirname, '..', '..', '..', 'bin', 'qmcp.js');
+const REPO = join(import.meta.dirname, '..', '..', '..');
+const QMCP = join(REPO, 'bin', 'qmcp.js');
 
 interface Demo {
   readonly child: ChildProcess;
@@ -22,8 +23,8 @@ interface Demo {
   exited: Promise<number | null>;
 }
 
-function startDemo(dir: string): Demo {
-  const child = spawn(process.execPath, [QMCP, 'demo', '--dir', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startDemo(dir: string, env: NodeJS.ProcessEnv = process.env): Demo {
+  const child = spawn(process.execPath, [QMCP, 'demo', '--dir', dir, '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: (() => void)[] = [];
   const take = (c: Buffer): void => {
@@ -102,5 +103,22 @@ test('qmcp demo: a bad option is a usage error (exit 2)', async () => {
   for (const args of [['--port', '70000'], ['--bogus'], ['extra']]) {
     const child = spawn(process.execPath, [QMCP, 'demo', ...args], { stdio: 'ignore' });
     assert.equal(await new Promise((r) => child.once('exit', r)), 2, args.join(' '));
+  }
+});
+
+test('qmcp demo: without bubblewrap it says so at start, with how to install it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-demo-'));
+  // a PATH with node on it and nothing else
+  const bin = join(dir, 'bin');
+  await mkdir(bin);
+  await symlink(process.execPath, join(bin, 'node'));
+  const demo = startDemo(join(dir, 'host'), { ...process.env, PATH: bin });
+  try {
+    await demo.until(/Ctrl-C stops the demo/);
+    assert.match(demo.output(), /qmcp demo: WARNING: bubblewrap \(bwrap\) is not installed.*apt-get install bubblewrap.*qube_run/);
+  } finally {
+    demo.child.kill('SIGINT');
+    assert.equal(await demo.exited, 0, demo.output());
+    await rm(dir, { recursive: true, force: true });
   }
 });

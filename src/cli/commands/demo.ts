@@ -11,6 +11,7 @@ import { parseCli } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { stopSignal } from '../stop-signal.js';
+import { hostWarnings } from '../sim-notes.js';
 import { demoDir, simRunner } from '../sim-principal.js';
 import { readTokenFile } from '../../principal/http-guard.js';
 import { MCP_PATH, startHttp } from '../../principal/http.js';
@@ -102,6 +103,7 @@ export const demoCommand: Command = {
     // Handlers first: whoever reads the instructions may stop us at once.
     const stopped = stopSignal();
     console.log(instructions(dir, `http://${HOST}:${http.port}${MCP_PATH}`, tokenPath, token));
+    for (const w of hostWarnings(host)) console.error(`qmcp demo: WARNING: ${w}\n`);
     log('Ctrl-C stops the demo; its state is kept for next time');
     const signal = await stopped;
     log(`${signal}: stopping`);
