@@ -24,6 +24,12 @@ import { StateFileError } from '../../sim/qubesd/index.js';
 const HOST = '127.0.0.1';
 const DEFAULT_PORT = 8765;
 
+/**
+ * The MCP Inspector the printed command runs. Pinned: unpinned, npm on Node
+ * 20 takes the newest release whose engines admit Node 20, one too old to
+ * know --header. It runs on the Node 22 that npx fetches beside it.
+ */
+export const INSPECTOR = '@modelcontextprotocol/inspector@2.12.0';
 
 /** The demo's bearer token: made once, readable by its owner only. */
 function demoToken(dir: string): { path: string; token: string } {
@@ -45,8 +51,8 @@ function instructions(dir: string, url: string, tokenPath: string, token: string
     'Claude Desktop (claude_desktop_config.json; stdio, no token needed):',
     `  ${JSON.stringify(desktop)}`,
     '',
-    'MCP Inspector (CLI mode, needs Node 22):',
-    `  npx -y -p node@22 -p @modelcontextprotocol/inspector mcp-inspector --cli ${url} --transport http --header "Authorization: Bearer ${token}" --method tools/list`,
+    'MCP Inspector (CLI mode; npx fetches it and the Node 22 it needs):',
+    `  npx -y -p node@22 -p ${INSPECTOR} mcp-inspector --cli ${url} --transport http --header "Authorization: Bearer ${token}" --method tools/list`,
     '',
     'Ask the agent to list its qubes, create one from ai-debian-tpl, start it and run a command in it,',
     'then to look at vault: it cannot tell vault from a qube that does not exist.',
