@@ -110,8 +110,11 @@ test('qmcp demo: a bad option is a usage error (exit 2)', async () => {
 
 /** Runs a command line as a user pasting it would; its status and output. */
 function shell(line: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  // what npm sets for the command it runs (npm exec -c, npm test) and a user's shell lacks; npx would read it as its own
+  const env = { ...process.env };
+  for (const key of ['npm_config_call', 'npm_command', 'npm_lifecycle_event', 'npm_lifecycle_script']) delete env[key];
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', line], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', line], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
