@@ -56,7 +56,7 @@ function otherSocket(dir: string): string | undefined {
  * reads it instead of the agent finding every call failing.
  */
 export async function simHostProblem(dir: string): Promise<string | undefined> {
-  const start = `start it first with \`qmcp sim start --dir ${dir}\`, or run the demo (\`npm start\`), whose host is ${demoDir()}`;
+  const start = `start one first with \`qmcp sim start --dir ${dir}\`, or run the demo (\`npm start\`), whose host is ${demoDir()}`;
   if (!existsSync(dir)) return `no simulated host at ${dir}: the directory does not exist; ${start}`;
   if (!existsSync(join(dir, 'state'))) return `${dir} holds no simulated host (no state in it); ${start}`;
   const socket = principalSocket(dir);
