@@ -45,9 +45,11 @@ async function main(argv: string[]): Promise<number> {
     } catch (err) {
       report = { figures: [], failures: [{ check: check.name, what: `the check itself crashed: ${(err as Error).stack ?? String(err)}`, reproduction: `--seed ${seed} --scale ${scale} --only ${check.name}` }] };
     }
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    process.stderr.write(`  ${check.name}: ${report.failures.length} failure(s) in ${seconds} s\n`);
     for (const f of report.figures) rows.push([check.name, f.label, f.value]);
     rows.push([check.name, 'failures', String(report.failures.length)]);
-    rows.push([check.name, 'seconds', ((Date.now() - started) / 1000).toFixed(1)]);
+    rows.push([check.name, 'seconds', seconds]);
     failures.push(...report.failures);
   }
 

@@ -1,4 +1,7 @@
 /** The MCP server's qrexec runner when it plays the principal of a simulated host. */
+import { existsSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QrexecRunner, type QrexecRunnerOptions } from '../principal/qrexec.js';
@@ -9,9 +12,60 @@ export const SIM_PRINCIPAL = 'mcp-control';
 /** The simulator's drop-in qrexec-client-vm and the environment that makes it reach the router as the principal. */
 export function simClientOptions(dir: string): QrexecRunnerOptions {
   const client = fileURLToPath(new URL('../../../bin/qrexec-client-vm', import.meta.url));
-  return { client, env: { ...process.env, QMCP_QREXEC_SOCKET: join(dir, 'qrexec', `${SIM_PRINCIPAL}.sock`) } };
+  return { client, env: { ...process.env, QMCP_QREXEC_SOCKET: principalSocket(dir) } };
 }
 
 export function simRunner(dir: string): QrexecRunner {
   return new QrexecRunner(simClientOptions(dir));
+}
+
+/** Where `qmcp demo` (`npm start`) keeps its simulated host unless --dir says otherwise. */
+export function demoDir(): string {
+  const state = process.env['XDG_STATE_HOME'] || join(homedir(), '.local', 'state');
+  return process.env['QMCP_DEMO_DIR'] || join(state, 'qmcp', 'demo');
+}
+
+function principalSocket(dir: string): string {
+  return join(dir, 'qrexec', `${SIM_PRINCIPAL}.sock`);
+}
+
+/** Connects and hangs up: the router ignores a call that never names its target. */
+function reach(socket: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = connect(socket);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(undefined);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
+
+function otherSocket(dir: string): string | undefined {
+  try {
+    const name = readdirSync(join(dir, 'qrexec')).find((f) => f.endsWith('.sock'));
+    return name === undefined ? undefined : join(dir, 'qrexec', name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why no simulated host answers the principal at DIR, with what to do about
+ * it, or undefined when one does. Checked before serving, so the operator
+ * reads it instead of the agent finding every call failing.
+ */
+export async function simHostProblem(dir: string): Promise<string | undefined> {
+  const start = `start one first with \`qmcp sim start --dir ${dir}\`, or run the demo (\`npm start\`), whose host is ${demoDir()}`;
+  if (!existsSync(dir)) return `no simulated host at ${dir}: the directory does not exist; ${start}`;
+  if (!existsSync(join(dir, 'state'))) return `${dir} holds no simulated host (no state in it); ${start}`;
+  const socket = principalSocket(dir);
+  const failed = await reach(socket);
+  if (failed === undefined) return undefined;
+  // another qube's socket answering means the host runs without the principal
+  const other = failed === 'ENOENT' ? otherSocket(dir) : undefined;
+  if (other !== undefined && (await reach(other)) === undefined) {
+    return `the simulated host at ${dir} runs but has no qube ${SIM_PRINCIPAL}, whose seat the MCP server takes; add it to the fleet`;
+  }
+  return `the simulated host at ${dir} is not running (${socket}: ${failed}); ${start}`;
 }

@@ -5,6 +5,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
 import { rawCall, removeDir } from './helpers.js';
 
 const BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'qmcp.js');
@@ -78,6 +79,28 @@ test('qmcp sim start --settings FILE installs with those settings; a bad file or
     assert.equal(usage.code, 2);
     assert.equal((await simStart(['--dir'])).code, 2);
     assert.equal((await simStart(['--dir', dir, 'extra'])).code, 2);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+test('qmcp sim start: the demo fleet comes with the demo settings; a fleet FILE with the defaults says at start that creates are refused', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-simstart-'));
+  try {
+    const demo = await simStart(['--dir', join(dir, 'demo')]);
+    assert.equal(demo.code, 0, demo.out + demo.err);
+    const installed = JSON.parse(await readFile(join(dir, 'demo', 'dom0', 'etc', 'qmcp', 'settings.json'), 'utf8')) as Record<string, unknown>;
+    for (const key of ['poolCapBytes', 'privateCapBytes', 'egressQube', 'birthCeiling']) assert.equal(installed[key], DEMO_SETTINGS[key], key);
+    assert.doesNotMatch(demo.err, /refused/);
+
+    const fleet = join(dir, 'fleet.json');
+    await writeFile(fleet, JSON.stringify({ qubes: [{ name: 'tpl', klass: 'TemplateVM' }, { name: 'mcp-control', klass: 'AppVM', template: 'tpl' }] }));
+    const own = await simStart(['--dir', join(dir, 'own'), '--fleet', fleet]);
+    assert.equal(own.code, 0, own.out + own.err);
+    const defaults = JSON.parse(await readFile(join(dir, 'own', 'dom0', 'etc', 'qmcp', 'settings.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(defaults['poolCapBytes'] ?? null, null);
+    assert.match(own.err, /WARNING: the settings in \S+settings\.json leave poolCapBytes and privateCapBytes unset, so every create the agent asks for is refused/);
+    assert.match(own.err, /--settings FILE/);
   } finally {
     await removeDir(dir);
   }

@@ -6,13 +6,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { INSPECTOR } from '../../src/cli/commands/demo.js';
 
-const QMCP = join(import.meta.dirname, '..', '..', '..', 'bin', 'qmcp.js');
+const REPO = join(import.meta.dirname, '..', '..', '..');
+const QMCP = join(REPO, 'bin', 'qmcp.js');
 
 interface Demo {
   readonly child: ChildProcess;
@@ -22,8 +25,8 @@ interface Demo {
   exited: Promise<number | null>;
 }
 
-function startDemo(dir: string): Demo {
-  const child = spawn(process.execPath, [QMCP, 'demo', '--dir', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startDemo(dir: string, env: NodeJS.ProcessEnv = process.env): Demo {
+  const child = spawn(process.execPath, [QMCP, 'demo', '--dir', dir, '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: (() => void)[] = [];
   const take = (c: Buffer): void => {
@@ -102,5 +105,67 @@ test('qmcp demo: a bad option is a usage error (exit 2)', async () => {
   for (const args of [['--port', '70000'], ['--bogus'], ['extra']]) {
     const child = spawn(process.execPath, [QMCP, 'demo', ...args], { stdio: 'ignore' });
     assert.equal(await new Promise((r) => child.once('exit', r)), 2, args.join(' '));
+  }
+});
+
+/** Runs a command line as a user pasting it would; its status and output. */
+function shell(line: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  // what npm sets for the command it runs (npm exec -c, npm test) and a user's shell lacks; npx would read it as its own
+  const env = { ...process.env };
+  for (const key of ['npm_config_call', 'npm_command', 'npm_lifecycle_event', 'npm_lifecycle_script']) delete env[key];
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', line], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+test('qmcp demo: the MCP Inspector line it prints lists the tools (npx fetches the pinned Inspector once, into npm\'s cache)', async (t) => {
+  const reachable = await shell(`npm view ${INSPECTOR} version`);
+  if (reachable.status !== 0) {
+    t.skip(`the npm registry is out of reach, so the Inspector cannot be fetched: ${reachable.stderr.trim().split('\n').at(-1) ?? ''}`);
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-demo-'));
+  const demo = startDemo(dir);
+  try {
+    const [, line] = await demo.until(/^ {2}(npx -y .*mcp-inspector --cli .*)$/m);
+    assert.ok(line?.includes(`-p ${INSPECTOR} `), line);
+    const r = await shell(line as string);
+    assert.equal(r.status, 0, `${line}\n${r.stderr}`);
+    const tools = (JSON.parse(r.stdout) as { tools: { name: string }[] }).tools.map((tool) => tool.name);
+    assert.ok(tools.includes('qube_list'), tools.join(' '));
+  } finally {
+    demo.child.kill('SIGINT');
+    await demo.exited;
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("README's Inspector lines use the Inspector the demo pins", () => {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const lines = readme.split('\n').filter((l) => l.includes('mcp-inspector'));
+  assert.ok(lines.length > 0);
+  for (const l of lines) assert.ok(l.includes(`-p ${INSPECTOR} `), l);
+});
+
+test('qmcp demo: without bubblewrap it says so at start, with how to install it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-demo-'));
+  // a PATH with node on it and nothing else
+  const bin = join(dir, 'bin');
+  await mkdir(bin);
+  await symlink(process.execPath, join(bin, 'node'));
+  const demo = startDemo(join(dir, 'host'), { ...process.env, PATH: bin });
+  try {
+    await demo.until(/Ctrl-C stops the demo/);
+    assert.match(demo.output(), /qmcp demo: WARNING: bubblewrap \(bwrap\) is not installed.*apt-get install bubblewrap.*qube_run/);
+  } finally {
+    demo.child.kill('SIGINT');
+    assert.equal(await demo.exited, 0, demo.output());
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -5,14 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCli } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { stopSignal } from '../stop-signal.js';
-import { simRunner } from '../sim-principal.js';
+import { hostWarnings } from '../sim-notes.js';
+import { demoDir, simRunner } from '../sim-principal.js';
 import { readTokenFile } from '../../principal/http-guard.js';
 import { MCP_PATH, startHttp } from '../../principal/http.js';
 import type { CallVerdict } from '../../principal/tool.js';
@@ -24,10 +24,12 @@ import { StateFileError } from '../../sim/qubesd/index.js';
 const HOST = '127.0.0.1';
 const DEFAULT_PORT = 8765;
 
-function defaultDir(): string {
-  const state = process.env['XDG_STATE_HOME'] || join(homedir(), '.local', 'state');
-  return process.env['QMCP_DEMO_DIR'] || join(state, 'qmcp', 'demo');
-}
+/**
+ * The MCP Inspector the printed command runs. Pinned: unpinned, npm on Node
+ * 20 takes the newest release whose engines admit Node 20, one too old to
+ * know --header. It runs on the Node 22 that npx fetches beside it.
+ */
+export const INSPECTOR = '@modelcontextprotocol/inspector@2.12.0';
 
 /** The demo's bearer token: made once, readable by its owner only. */
 function demoToken(dir: string): { path: string; token: string } {
@@ -49,8 +51,8 @@ function instructions(dir: string, url: string, tokenPath: string, token: string
     'Claude Desktop (claude_desktop_config.json; stdio, no token needed):',
     `  ${JSON.stringify(desktop)}`,
     '',
-    'MCP Inspector (CLI mode, needs Node 22):',
-    `  npx -y -p node@22 -p @modelcontextprotocol/inspector mcp-inspector --cli ${url} --transport http --header "Authorization: Bearer ${token}" --method tools/list`,
+    'MCP Inspector (CLI mode; npx fetches it and the Node 22 it needs):',
+    `  npx -y -p node@22 -p ${INSPECTOR} mcp-inspector --cli ${url} --transport http --header "Authorization: Bearer ${token}" --method tools/list`,
     '',
     'Ask the agent to list its qubes, create one from ai-debian-tpl, start it and run a command in it,',
     'then to look at vault: it cannot tell vault from a qube that does not exist.',
@@ -63,22 +65,22 @@ const USAGE = `usage: qmcp demo [--dir DIR] [--port PORT]
 
 Runs the simulated Qubes host with the demo fleet in DIR (kept between
 runs), installs qmcp into its dom0 and serves MCP over Streamable HTTP on
-${HOST}:PORT with a fresh token. Ctrl-C stops it.`;
+${HOST}:PORT (default ${DEFAULT_PORT}) with the bearer token it keeps in
+DIR/mcp-token, and prints how to connect MCP clients. DIR defaults to
+$QMCP_DEMO_DIR, else $XDG_STATE_HOME/qmcp/demo (~/.local/state/qmcp/demo).
+Ctrl-C stops it. Exit 0 stopped, 1 could not start, 2 usage.`;
 
 export const demoCommand: Command = {
   path: ['demo'],
   summary: 'run the demo: the simulated host, qmcp installed, and the MCP server on localhost (what npm start runs)',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
-    const { values, positionals } = parseCli(argv, { dir: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, USAGE);
-    if (values.help) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
+    const { values, positionals } = parseCli(argv, { dir: { type: 'string' }, port: { type: 'string' } }, USAGE);
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
     const portText = values.port ?? String(DEFAULT_PORT);
     if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535) throw new UsageError(`--port wants a port number from 0 to 65535\n${USAGE}`);
     const port = Number(portText);
-    const dir = resolve(values.dir ?? defaultDir());
+    const dir = resolve(values.dir ?? demoDir());
     const log = (line: string): void => console.log(`qmcp demo: ${line}`);
     const fresh = !existsSync(join(dir, 'state'));
     log(fresh ? `creating a simulated Qubes host in ${dir} with the demo fleet` : `resuming the simulated Qubes host in ${dir}`);
@@ -107,6 +109,7 @@ export const demoCommand: Command = {
     // Handlers first: whoever reads the instructions may stop us at once.
     const stopped = stopSignal();
     console.log(instructions(dir, `http://${HOST}:${http.port}${MCP_PATH}`, tokenPath, token));
+    for (const w of hostWarnings(host)) console.error(`qmcp demo: WARNING: ${w}\n`);
     log('Ctrl-C stops the demo; its state is kept for next time');
     const signal = await stopped;
     log(`${signal}: stopping`);

@@ -21,15 +21,11 @@ Shows the last COUNT (default ${DEFAULT_TAIL}) audit entries, agent-supplied
 strings escaped. Exit 0 done, 1 log unreadable, 2 usage.`;
 
 /** Both accept --qubesd-socket, as every operator command does, though neither needs qubesd. */
-const COMMON = { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+const COMMON = { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } } as const;
 
-function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>, usage: string): Record<string, unknown> | null {
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>, usage: string): Record<string, unknown> {
   try {
     const { values, positionals } = parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
-    if (values['help'] === true) {
-      write(usage);
-      return null;
-    }
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${usage}`);
     return values;
   } catch (err) {
@@ -55,9 +51,9 @@ function printReport(report: AuditReport): void {
 export const auditVerifyCommand: Command = {
   path: ['dom0', 'audit', 'verify'],
   summary: 'check the audit log chain and its witnessed head',
+  usage: VERIFY_USAGE,
   async run(args) {
     const values = parse(args, { witness: { type: 'string' } }, VERIFY_USAGE);
-    if (values === null) return 0;
     const root = typeof values['root'] === 'string' ? values['root'] : '/';
     const witnessPath = values['witness'];
     const report = await verifyAudit({
@@ -73,9 +69,9 @@ export const auditVerifyCommand: Command = {
 export const auditTailCommand: Command = {
   path: ['dom0', 'audit', 'tail'],
   summary: 'show the last audit entries, escaped',
+  usage: TAIL_USAGE,
   async run(args) {
     const values = parse(args, { lines: { type: 'string', short: 'n' } }, TAIL_USAGE);
-    if (values === null) return 0;
     const root = typeof values['root'] === 'string' ? values['root'] : '/';
     const text = typeof values['lines'] === 'string' ? values['lines'] : String(DEFAULT_TAIL);
     if (!/^[0-9]{1,6}$/.test(text) || Number(text) > MAX_TAIL) throw new UsageError(`-n wants a count from 0 to ${MAX_TAIL}`);

@@ -21,12 +21,9 @@ Exit 0 healthy, 1 not healthy, 2 usage.`;
 export const dom0DoctorCommand: Command = {
   path: ['dom0', 'doctor'],
   summary: 'check the install, settings, audit log and tags; exit 0 only when healthy',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
-    const { values, positionals } = parseCli(argv, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
-    if (values.help) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
+    const { values, positionals } = parseCli(argv, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } }, USAGE);
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
     const report = await runDoctor({ root: values.root ?? '/', qubesdSocket: values['qubesd-socket'] ?? DEFAULT_SOCKET });
     if (values.json) process.stdout.write(JSON.stringify(report) + '\n');

@@ -20,16 +20,13 @@ Exit 0 done, 1 qubesd unreachable or no such qube, 2 usage.`;
 export const dom0ExplainCommand: Command = {
   path: ['dom0', 'explain'],
   summary: "show the agent's effective capabilities over each qube",
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const { values, positionals } = parseCli(
       argv,
-      { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, operations: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, operations: { type: 'boolean' }, json: { type: 'boolean' } },
       USAGE,
     );
-    if (values.help) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
     if (positionals.length > 1) throw new UsageError(`one QUBE at most\n${USAGE}`);
     const qube = positionals[0];
     try {

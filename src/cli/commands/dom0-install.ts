@@ -36,16 +36,13 @@ function serviceOwner(flag: string | undefined): { uid: number; gid: number } | 
 export const dom0InstallCommand: Command = {
   path: ['dom0', 'install'],
   summary: 'install the qmcp policy, dom0 services, settings and reaper timer into ROOT',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const { values, positionals } = parseCli(
       argv,
-      { root: { type: 'string' }, settings: { type: 'string' }, 'service-user': { type: 'string' }, 'qubesd-socket': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      { root: { type: 'string' }, settings: { type: 'string' }, 'service-user': { type: 'string' }, 'qubesd-socket': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } },
       USAGE,
     );
-    if (values.help) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
     if (!values.root) throw new UsageError(`--root DIR is required (use --root / on a real dom0)\n${USAGE}`);
     const json = values.json ?? false;

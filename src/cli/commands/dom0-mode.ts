@@ -14,12 +14,9 @@ policy together, so the installed pair always matches. Exit 0 done,
 export const dom0ModeCommand: Command = {
   path: ['dom0', 'mode'],
   summary: 'switch compat / least-privilege (settings and policy together)',
+  usage: USAGE,
   async run(args) {
-    const { values, positionals } = parseCli(args, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
-    if (values.help) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
+    const { values, positionals } = parseCli(args, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } }, USAGE);
     const [mode, ...rest] = positionals;
     if (!isMode(mode) || rest.length > 0) throw new UsageError(USAGE);
     const root = values.root ?? '/';

@@ -16,12 +16,9 @@ and tombstones. Exit 0 done, 1 refused, 2 usage.`;
 export const dom0TierCommand: Command = {
   path: ['dom0', 'tier'],
   summary: "set the agent's tier over a qube (QUBE none|exec|net|full)",
+  usage: USAGE,
   async run(args) {
-    const { values, positionals } = parseCli(args, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
-    if (values.help) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
+    const { values, positionals } = parseCli(args, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } }, USAGE);
     const [qube, tier, ...rest] = positionals;
     if (qube === undefined || !isTierChoice(tier) || rest.length > 0) throw new UsageError(USAGE);
     const root = values.root ?? '/';

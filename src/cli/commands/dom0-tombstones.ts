@@ -10,7 +10,7 @@ import type { TombstoneOps } from '../../dom0/tombstones/operator.js';
 const DEFAULT_SOCKET = '/var/run/qubesd.sock';
 const USAGE = `usage: qmcp dom0 tombstones list|restore NAME|reap [--root DIR] [--qubesd-socket PATH] [--json]
 
-The qubes the agent removed, kept as tombstones (SPEC 4.9). list shows each
+The qubes the agent removed, kept as tombstones (docs/dom0.md). list shows each
 with when it was removed; restore brings NAME back untiered (the umbrella
 only); reap destroys the tombstones past the retention period, skipping
 any a veto holds (still in the umbrella, running, undatable). The settings
@@ -18,7 +18,6 @@ are read under DIR (default /), qubesd at PATH (default ${DEFAULT_SOCKET}).
 Exit 0 done, 1 refused (not a tombstone, retention unreadable), 2 usage.`;
 
 interface Parsed {
-  readonly help: boolean;
   readonly root: string;
   readonly socket: string;
   readonly json: boolean;
@@ -29,12 +28,11 @@ function parse(args: string[]): Parsed {
   try {
     const { values, positionals } = parseArgs({
       args,
-      options: { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } },
       allowPositionals: true,
       strict: true,
     });
     return {
-      help: values.help ?? false,
       root: values.root ?? '/',
       socket: values['qubesd-socket'] ?? DEFAULT_SOCKET,
       json: values.json ?? false,
@@ -63,12 +61,9 @@ function out(text: string): void {
 export const tombstonesCommand: Command = {
   path: ['dom0', 'tombstones'],
   summary: 'list, restore or reap the qubes the agent removed (list | restore NAME | reap)',
+  usage: USAGE,
   async run(args) {
     const p = parse(args);
-    if (p.help) {
-      out(USAGE);
-      return 0;
-    }
     const [verb, ...rest] = p.positionals;
     if (verb === 'list' && rest.length === 0) {
       const list = await listTombstones(new Qubesd(p.socket));

@@ -18,16 +18,13 @@ would happen. Exit 0 done, 1 refused or incomplete, 2 usage.`;
 export const dom0UninstallCommand: Command = {
   path: ['dom0', 'uninstall'],
   summary: 'remove exactly what install wrote and restore what it replaced',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const { values, positionals } = parseCli(
       argv,
-      { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } },
       USAGE,
     );
-    if (values.help) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
     if (!values.root) throw new UsageError(`--root DIR is required (use --root / on a real dom0)\n${USAGE}`);
     try {

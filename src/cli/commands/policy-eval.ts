@@ -6,6 +6,17 @@ import { fleetSystemInfo, parseFleet } from '../fleet-system-info.js';
 import type { Policy, Resolution, SystemInfo } from '../../shared/policy/index.js';
 import { loadPolicyDir, loadPolicyFromRoot, PolicySyntaxError } from '../../shared/policy/index.js';
 
+const USAGE = `usage: qmcp policy eval (--policy-dir DIR | --root ROOT) --fleet FILE
+
+Evaluates qrexec calls exactly as qrexec would. Reads one JSON object per
+line on stdin, {"source", "target", "service", "arg"} (target and arg may be
+left out), and writes one JSON line per call: {"action": "allow", "ask" or
+"deny", "target", ...} with the rule that decided it. The policy is the
+policy.d directory DIR, or ROOT/etc/qubes/policy.d with ROOT/run/qubes/policy.d
+over it; FILE is a fleet file (the qubes, their classes, tags and
+properties). Exit 0 answered, 1 policy invalid, fleet unreadable or a line
+not a query, 2 usage.`;
+
 interface Query {
   source: string;
   target: string;
@@ -75,6 +86,7 @@ async function readStdin(): Promise<string> {
 export const policyEvalCommand: Command = {
   path: ['policy', 'eval'],
   summary: 'evaluate qrexec calls (JSON lines on stdin) against a policy',
+  usage: USAGE,
   async run(args) {
     const opts = options(args);
     let system: SystemInfo;

@@ -4,10 +4,18 @@ import { UsageError } from '../command.js';
 import type { SettingsReading } from '../../shared/model/index.js';
 import { DEFAULT_SETTINGS, hasFatal, readSettingsFile, renderPolicy } from '../../shared/model/index.js';
 
+const USAGE = `usage: qmcp policy render [--settings FILE] [--mode compat|least-privilege]
+
+Prints the qrexec policy qmcp installs as /etc/qubes/policy.d/30-qmcp.policy,
+rendered from the settings in FILE (default: the default settings), with
+--mode in place of theirs. Settings problems go to stderr. Exit 0 printed,
+1 settings unusable, 2 usage.`;
+
 /** `qmcp policy render`: prints 30-qmcp.policy for the given settings. */
 export const policyRenderCommand: Command = {
   path: ['policy', 'render'],
   summary: 'print /etc/qubes/policy.d/30-qmcp.policy for a settings file [--settings FILE] [--mode compat|least-privilege]',
+  usage: USAGE,
   async run(args: string[]): Promise<number> {
     let values: { settings?: string | undefined; mode?: string | undefined };
     try {

@@ -11,7 +11,7 @@ import { spawnCaller } from '../../principal/selftest/caller.js';
 import { DEFAULT_TIER_TAGS } from '../../principal/selftest/context.js';
 import { formatReport, runSelftest } from '../../principal/selftest/run.js';
 import { isQubeName } from '../../shared/names.js';
-import { simClientOptions } from '../sim-principal.js';
+import { simClientOptions, simHostProblem } from '../sim-principal.js';
 
 const USAGE = `usage: qmcp selftest [--sim DIR | --qrexec-client PATH] [--template NAME] [--dvmt NAME]
                      [--prefix P] [--probe-exec] [--json] [--keep]
@@ -22,12 +22,13 @@ changes only fixtures it creates inside the reserved prefix (default "ai-"),
 and removes them at the end unless --keep: removal leaves tombstones, which
 the operator reaps or restores in dom0 with \`qmcp dom0 tombstones\`.
 --probe-exec runs \`true\` in each visible running qube to see where exec is
-allowed. Exit status: 0 all passed, 1 some failed, 3 incomplete (none failed,
-some not run), 2 usage.`;
+allowed. Exit status: 0 all passed, 1 some failed (or no simulated host runs
+at DIR), 3 incomplete (none failed, some not run), 2 usage.`;
 
 export const selftestCommand: Command = {
   path: ['selftest'],
   summary: 'run the boundary scenarios against this machine (or a simulated host) as the agent',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const { values, positionals } = parseCli(
       argv,
@@ -40,14 +41,9 @@ export const selftestCommand: Command = {
         'probe-exec': { type: 'boolean' },
         json: { type: 'boolean' },
         keep: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
       USAGE,
     );
-    if (values.help) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
     if (values.sim !== undefined && values['qrexec-client'] !== undefined) throw new UsageError(`give --sim or --qrexec-client, not both\n${USAGE}`);
     for (const key of ['template', 'dvmt'] as const) {
@@ -56,6 +52,13 @@ export const selftestCommand: Command = {
     }
     const prefix = values.prefix ?? 'ai-';
     if (!/^[a-zA-Z][a-zA-Z0-9_.-]{0,15}$/.test(prefix)) throw new UsageError(`--prefix needs the start of a qube name\n${USAGE}`);
+    if (values.sim !== undefined) {
+      const problem = await simHostProblem(resolve(values.sim));
+      if (problem !== undefined) {
+        process.stderr.write(`qmcp selftest: ${problem}\n`);
+        return 1;
+      }
+    }
     const caller = spawnCaller(values.sim !== undefined ? simClientOptions(resolve(values.sim)) : { client: values['qrexec-client'] ?? 'qrexec-client-vm' });
     const report = await runSelftest(caller, {
       prefix,

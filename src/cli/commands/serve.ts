@@ -11,7 +11,20 @@ import { readTokenFile, TokenFileError } from '../../principal/http-guard.js';
 import { startHttp } from '../../principal/http.js';
 import { QrexecRunner } from '../../principal/qrexec.js';
 import { runStdio } from '../../principal/stdio.js';
-import { simRunner } from '../sim-principal.js';
+import { simHostProblem, simRunner } from '../sim-principal.js';
+
+const USAGE = `usage: qmcp serve [--sim DIR | --qrexec-client PATH]
+                  [--http HOST:PORT --token-file FILE [--allowed-host H]... [--allowed-origin O]...]
+
+Serves MCP as the principal qube: on stdio by default (stdout carries MCP
+only; messages go to stderr), or Streamable HTTP on HOST:PORT with --http,
+where each request must carry the bearer token in FILE (owner-only, at
+least 128 bits; SIGHUP re-reads it), a Host naming the address served (or
+an --allowed-host) and no Origin unless it is an --allowed-origin.
+Every call goes through qrexec-client-vm (PATH, default found on PATH).
+--sim DIR takes the principal's seat on the simulated host running at DIR,
+and refuses to start when none runs there. Exit 0 stopped, 1 could not
+start, 2 usage.`;
 
 interface ServeArgs {
   sim?: string;
@@ -61,8 +74,16 @@ function runner(a: ServeArgs): QrexecRunner {
 export const serveCommand: Command = {
   path: ['serve'],
   summary: 'serve the MCP server (stdio by default, or Streamable HTTP with --http)',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const a = parseArgs(argv);
+    if (a.sim !== undefined) {
+      const problem = await simHostProblem(a.sim);
+      if (problem !== undefined) {
+        process.stderr.write(`qmcp serve: ${problem}\n`);
+        return 1;
+      }
+    }
     const qrexec = runner(a);
     if (a.http === undefined) {
       const status = await runStdio(qrexec);

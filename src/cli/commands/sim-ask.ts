@@ -7,6 +7,16 @@ import type { AskControlReply, AskControlRequest } from '../../sim/qrexec/asks.j
 import { askControl } from '../../sim/qrexec/asks.js';
 import { routerPaths } from '../../sim/qrexec/router.js';
 
+const USAGE = `usage: qmcp sim ask --dir DIR list | allow ID [--target T] | deny ID
+
+Answers the qrexec calls that wait for the operator because a policy rule
+says ask, on the simulated host running at DIR. list prints one per line:
+its ID, source -> target, the service and argument, the targets the rule
+offers and its default. allow ID lets the call go on, to T (one of those
+targets) or the default; deny ID refuses it. A call nobody answers is
+refused after a timeout. Exit 0 done, 1 no host answering at DIR or the
+answer refused (no such ID, T not offered), 2 usage.`;
+
 function parseArgs(args: string[]): { dir: string; req: AskControlRequest } {
   const { values, positionals: positional } = parseCli(args, { dir: { type: 'string' }, target: { type: 'string' } });
   const { dir, target } = values;
@@ -24,6 +34,7 @@ function parseArgs(args: string[]): { dir: string; req: AskControlRequest } {
 export const simAskCommand: Command = {
   path: ['sim', 'ask'],
   summary: 'list or answer qrexec calls waiting for the operator (list | allow ID [--target T] | deny ID)',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const { dir, req } = parseArgs(argv);
     let reply: AskControlReply;

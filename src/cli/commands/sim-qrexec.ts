@@ -5,6 +5,14 @@ import { UsageError } from '../command.js';
 import { parseCli } from '../args.js';
 import { qrexecCall } from '../../sim/qrexec/client.js';
 
+const USAGE = `usage: qmcp sim qrexec --dir DIR --as QUBE TARGET SERVICE[+ARG]
+
+Makes one qrexec call from QUBE of the simulated host running at DIR, as
+qrexec-client-vm inside QUBE would: our stdin goes to the service and its
+stdout comes back. Exit status: the service's own; 126 refused (with
+"Request refused" on stderr), 127 no such service, 125 qrexec failed (no
+host running at DIR, for one); 2 usage.`;
+
 interface Args {
   dir: string;
   as: string;
@@ -25,6 +33,7 @@ function parseArgs(args: string[]): Args {
 export const simQrexecCommand: Command = {
   path: ['sim', 'qrexec'],
   summary: 'make one qrexec call from a qube of the running simulated host',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const a = parseArgs(argv);
     const status = await qrexecCall(join(a.dir, 'qrexec', `${a.as}.sock`), a.target, a.service, {

@@ -3,10 +3,12 @@ import { resolve } from 'node:path';
 import { parseCli } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { hostWarnings } from '../sim-notes.js';
 import { stopSignal } from '../stop-signal.js';
 import { InstallError } from '../../dom0/install/index.js';
 import { FleetError, loadFleet } from '../../sim/fleet.js';
 import type { Fleet } from '../../sim/fleet.js';
+import { DEMO_SETTINGS } from '../../sim/demo-settings.js';
 import { startSimHost } from '../../sim/host.js';
 import { StateFileError } from '../../sim/qubesd/index.js';
 
@@ -15,8 +17,12 @@ const USAGE = `usage: qmcp sim start --dir DIR [--fleet demo|FILE] [--settings F
 Runs the simulated Qubes host in the foreground until SIGTERM or SIGINT.
 DIR/qubesd.sock is its dom0 Admin API socket. The fleet seeds a new
 directory only. Unless --no-install, qmcp's dom0 side is installed into
-DIR/dom0 with the real installer, with the settings in FILE (default: the
-ones installed there, or the defaults). Exit 0 stopped, 1 failed, 2 usage.`;
+DIR/dom0 with the real installer, with the settings in FILE; without
+--settings, the ones installed there, else the defaults of the fleet: for
+the demo fleet the demo's settings (what \`qmcp demo\` uses: caps, and its
+egress qube), for a fleet FILE the installer's defaults, which refuse every
+create until caps are set (said at start). Exit 0 stopped, 1 failed,
+2 usage.`;
 
 interface Args {
   dir: string;
@@ -25,7 +31,7 @@ interface Args {
   install: boolean;
 }
 
-function parseArgs(args: string[]): Args | null {
+function parseArgs(args: string[]): Args {
   const { values, positionals } = parseCli(
     args,
     {
@@ -33,11 +39,9 @@ function parseArgs(args: string[]): Args | null {
       fleet: { type: 'string', default: 'demo' },
       settings: { type: 'string' },
       'no-install': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
     },
     USAGE,
   );
-  if (values.help) return null;
   if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
   if (!values.dir) throw new UsageError(`--dir DIR is required\n${USAGE}`);
   if (values.settings !== undefined && values['no-install']) throw new UsageError(`--settings has no effect with --no-install\n${USAGE}`);
@@ -47,12 +51,9 @@ function parseArgs(args: string[]): Args | null {
 export const simStartCommand: Command = {
   path: ['sim', 'start'],
   summary: 'run the simulated Qubes host until SIGTERM/SIGINT',
+  usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const args = parseArgs(argv);
-    if (!args) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
     let fleet: Fleet;
     try {
       fleet = loadFleet(args.fleet);
@@ -67,7 +68,9 @@ export const simStartCommand: Command = {
     log(`starting the simulated host in ${args.dir} (fleet ${args.fleet}, used only for a new directory)`);
     let host;
     try {
-      host = await startSimHost({ dir: args.dir, fleet, install: args.install, log, ...(args.settings ? { settingsFile: args.settings } : {}) });
+      // the demo fleet's defaults are the demo's settings, which name its egress qube and set caps
+      const settings = args.settings ? { settingsFile: args.settings } : args.fleet === 'demo' ? { initialSettings: DEMO_SETTINGS } : {};
+      host = await startSimHost({ dir: args.dir, fleet, install: args.install, log, ...settings });
     } catch (e) {
       if (e instanceof StateFileError) {
         console.error(`qmcp sim start: ${e.message}; refusing to start (the file is left as it is)`);
@@ -81,6 +84,7 @@ export const simStartCommand: Command = {
     }
     // Handlers first: a supervisor may signal the moment it reads "ready".
     const stopped = stopSignal();
+    for (const w of hostWarnings(host)) console.error(`qmcp sim: WARNING: ${w}`);
     log('ready; SIGTERM or SIGINT stops it');
     const signal = await stopped;
     log(`${signal}: stopping`);
