@@ -22,6 +22,7 @@ const fleet = {
     { name: 'sink-halted', klass: 'AppVM', template: 'tpl', tags: ['ai-dump'] },
     { name: 'hybrid', klass: 'AppVM', template: 'tpl', tags: ['ai-managed', 'ai-dump', 'ai-exec'], power_state: 'Running' },
     { name: 'vault', klass: 'AppVM', template: 'tpl', power_state: 'Running' },
+    { name: 'tomb', klass: 'AppVM', template: 'ai-tpl', tags: ['qmcp-owner-mcp-control', 'qmcp-tombstone-20260101T000000Z'], power_state: 'Running' },
     { name: 'default-dvm', klass: 'AppVM', template: 'tpl', properties: { template_for_dispvms: true } },
     { name: 'sys-firewall', klass: 'AppVM', template: 'tpl', properties: { provides_network: true }, power_state: 'Running' },
   ],
@@ -39,8 +40,8 @@ for (const mode of ['least-privilege', 'compat']) {
     fleet: 'qmcp-fleet.json',
     files: { 'etc/qubes/policy.d/30-qmcp.policy': text.replace(/\n$/, '').split('\n') },
     calls,
-    sources: ['mcp-control', 'ai-read', 'ai-exec', 'ai-full', 'sink', 'hybrid', 'vault'],
-    targets: [...qubes, 'dom0', '@adminvm', '@default', '@dispvm', '@dispvm:ai-dvm', '@dispvm:default-dvm', 'nonexistent', 'uuid:00000000-0000-0000-0000-000000000000'],
+    sources: ['mcp-control', 'ai-read', 'ai-exec', 'ai-full', 'sink', 'hybrid', 'vault', 'tomb'],
+    targets: [...qubes, 'dom0', '@adminvm', '@default', '@dispvm', '@dispvm:ai-dvm', '@dispvm:default-dvm', '@dispvm:vault', '@dispvm:nonexistent', 'nonexistent', 'uuid:00000000-0000-0000-0000-000000000000'],
   };
   writeFileSync(`${dir}/qmcp-rendered-${mode}.case.json`, JSON.stringify(c, null, 1) + '\n');
   console.log(mode, services.length, 'services,', calls.length * c.sources.length * c.targets.length, 'queries');

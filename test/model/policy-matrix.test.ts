@@ -32,6 +32,8 @@ const FLEET: Record<string, string[]> = {
 function system(): SystemInfo {
   const domains: Record<string, DomainInfo> = { dom0: domain([], 'AdminVM'), [PRINCIPAL]: domain([]), 'ai-egress': domain([]) };
   for (const [name, tags] of Object.entries(FLEET)) domains[name] = { ...domain(tags), uuid: `00000000-0000-4000-8000-${name.length.toString().padStart(4, '0')}${Object.keys(domains).length.toString().padStart(8, '0')}` };
+  // an outside disposable template, the operator's
+  domains['ops-dvm'] = { ...domain([]), template_for_dispvms: true, uuid: '00000000-0000-4000-8000-00000000d0d0' };
   return { domains };
 }
 
@@ -135,8 +137,24 @@ for (const mode of ['least-privilege', 'compat'] as const) {
   test(`${mode}: a sandbox's update-proxy call answers alike for an outside qube, an absent name and @default`, () => {
     // qrexec turns an absent target into @default: a line for @default alone would deny only existing qubes
     for (const source of ['ai-read', 'ai-e', 'ai-f']) {
-      const answers = ['work', 'sys-net', 'no-such-qube', '@default', 'ai-f', '@dispvm'].map((target) => ev('qubes.UpdatesProxy', source, target));
+      const answers = ['work', 'sys-net', 'no-such-qube', '@default', 'ai-f', 'ops-dvm'].map((target) => ev('qubes.UpdatesProxy', source, target));
       for (const r of answers) assert.deepEqual(r.action === 'allow' ? r.target : r.action, 'ai-egress', source);
+    }
+  });
+
+  test(`${mode}: a sandbox's update-proxy call to any @dispvm form is refused, whether it names an outside disposable template or nothing`, () => {
+    // qrexec refuses @dispvm:X before any rule unless X is a disposable template: a line matching
+    // @dispvm:X would allow exactly the outside disposable templates
+    for (const source of ['ai-read', 'ai-e', 'ai-f']) {
+      for (const target of ['@dispvm', '@dispvm:ops-dvm', '@dispvm:no-such-qube', '@dispvm:work', `@dispvm:uuid:${sys.domains['ops-dvm']?.uuid ?? ''}`]) {
+        let action: string;
+        try {
+          action = ev('qubes.UpdatesProxy', source, target).action;
+        } catch {
+          action = 'deny';
+        }
+        assert.equal(action, 'deny', `${source}: qubes.UpdatesProxy -> ${target}`);
+      }
     }
   });
 

@@ -16,7 +16,9 @@ describe('qrexec call normalisation', () => {
     assert.equal(normaliseCall('w', 'a:b@c').service, 'a_b_c');
   });
 
-  it('keeps at most 31 bytes of the target', () => {
-    assert.equal(normaliseCall('a'.repeat(40), 'x').target, 'a'.repeat(31));
+  it('keeps at most 63 bytes of the target (the 64-byte field of MSG_TRIGGER_SERVICE4), so uuid: and @dispvm:uuid: targets arrive whole', () => {
+    assert.equal(normaliseCall('a'.repeat(80), 'x').target, 'a'.repeat(63));
+    const uuid = 'uuid:0f1e2d3c-4b5a-4697-8877-665544332211';
+    assert.equal(normaliseCall(`@dispvm:${uuid}`, 'x').target, `@dispvm:${uuid}`);
   });
 });

@@ -209,8 +209,8 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
           }
         }
         // A router call takes milliseconds and jitters by as much: it shows differences of that size.
-        // It keeps the first 31 bytes of a target (normalise.ts), so `uuid:` forms, cut short,
-        // would reach it as two absent names; only the engine times those.
+        // It keeps the first 63 bytes of a target (normalise.ts); a form cut short would reach it as
+        // two absent names, so only the engine would time it.
         const perRouter = 20 * scale;
         const routed = namedForms(system).filter(({ outside, absent }) => [outside, absent].every((t) => normaliseCall(t, '').target === t));
         if (SEATS.some(([source]) => routed.some(({ form }) => want(`router ${form} from ${source}`)))) {

@@ -147,15 +147,22 @@ export function renderPolicy(s: Settings): string {
   return `${L.join('\n')}\n`;
 }
 
+/** What a sandbox may name for its update proxy: any qube (dom0 aside) or none, never a @dispvm form. */
+const UPDATE_PROXY_TARGETS = ['@default', '@type:AppVM', '@type:TemplateVM', '@type:StandaloneVM', '@type:DispVM'] as const;
+
 function sourceLines(s: Settings, tag: string, add: (...cols: string[]) => void, withEgress: boolean): void {
   for (const b of BACKGROUND_SERVICES) {
     if (b.to === 'adminvm') add(b.service, '*', `@tag:${tag}`, '@adminvm', 'allow');
     // the catch-all below would deny it too, but with a desktop notification each time a qube checks
     else if (b.to === 'deny') add(b.service, '*', `@tag:${tag}`, '@adminvm', 'deny', 'notify=no');
-    // @anyvm, not @default: qrexec turns a target that does not exist into @default, so a @default line
-    // would let a sandbox tell an existing outside qube (denied) from an absent name (allowed)
+    // Every name alike: qrexec turns a name that does not exist into @default, so @default alone would
+    // tell an existing outside qube from an absent name; and @anyvm would also match @dispvm:X, which
+    // qrexec refuses first unless X is a disposable template, so it would tell an outside disposable
+    // template from anything else. The @type: lines match every qube but dom0 and never @dispvm forms.
     // autostart=no: a halted egress qube would start its netvm chain, the operator's, on a sandbox's call
-    else if (withEgress && s.egressQube !== null) add(b.service, '*', `@tag:${tag}`, '@anyvm', 'allow', `target=${s.egressQube}`, 'autostart=no');
+    else if (withEgress && s.egressQube !== null) {
+      for (const target of UPDATE_PROXY_TARGETS) add(b.service, '*', `@tag:${tag}`, target, 'allow', `target=${s.egressQube}`, 'autostart=no');
+    }
   }
   add('*', '*', `@tag:${tag}`, '@anyvm', 'deny');
   add('*', '*', `@tag:${tag}`, '@adminvm', 'deny');

@@ -9,8 +9,8 @@ export interface NormalisedCall {
   target: string;
 }
 
-/** qrexec-client-vm copies the target into a 32-byte field, so at most 31 bytes survive. */
-const MAX_TARGET_BYTES = 31;
+/** qrexec-client-vm copies the target into a 64-byte field (MSG_TRIGGER_SERVICE4), so at most 63 bytes survive. */
+const MAX_TARGET_BYTES = 63;
 
 /** Replaces, byte by byte as qrexec-daemon does, everything outside [A-Za-z0-9_.-] and `extra` with `_`. */
 function sanitise(value: Buffer, extra: string): string {
