@@ -7,15 +7,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
 import { InMemoryTransport } from '@modelcontextprotocol/server';
 import { simRunner } from '../../src/cli/sim-principal.js';
 import { createServer } from '../../src/principal/server.js';
 import { encodeCopyToRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
 import { findBwrap } from '../../src/sim/sandbox/index.js';
-import { qubeLayout } from '../../src/sim/sandbox/layout.js';
 import { PRINCIPAL, REFUSED, SINK, TIER_QUBES, startBoundary } from '../boundary/helpers.js';
 import type { Boundary } from '../boundary/helpers.js';
 
@@ -35,14 +32,34 @@ describe('a push into a sink', { skip: findBwrap() === undefined ? 'needs bwrap'
     await b?.close();
   });
 
-  const incoming = (): string => join(qubeLayout(b.host.dir, SINK).private, 'home', 'user', 'QubesIncoming', SOURCE);
+  const incoming = `/home/user/QubesIncoming/${SOURCE}`;
+  /** Runs a shell script inside the running sink, as its root, and resolves to its stdout. */
+  const inSink = async (script: string): Promise<string> => {
+    const p = b.host.sandboxes.spawn(SINK, ['/bin/sh', '-c', script]);
+    const out: Buffer[] = [];
+    p.stdout.on('data', (c: Buffer) => out.push(c));
+    p.stderr.resume();
+    p.stdin.end();
+    await new Promise((resolve) => p.once('close', resolve));
+    return Buffer.concat(out).toString();
+  };
+  /** The pushes in the sink, each with the content of FILE in it (null when it has none). */
+  const pushesIn = async (file: string): Promise<Map<string, string | null>> => {
+    const out = new Map<string, string | null>();
+    const text = await inSink(`cd ${incoming} 2>/dev/null || exit 0; for d in *; do case $d in *.error) continue;; esac; if [ -f "$d/${file}" ]; then printf '%s %s\\n' "$d" "$(base64 -w0 < "$d/${file}")"; else printf '%s -\\n' "$d"; fi; done`);
+    for (const line of text.split('\n').filter(Boolean)) {
+      const [dir, content] = line.split(' ') as [string, string];
+      out.set(dir, content === '-' ? null : Buffer.from(content, 'base64').toString());
+    }
+    return out;
+  };
   const halt = async (): Promise<void> => {
     await b.admin.call('admin.vm.Kill', SINK);
     assert.equal(b.power(SINK), 'Halted');
   };
 
   test('from the source qube: one answer whatever the sink said or was; every push in its own directory', async () => {
-    const before = new Set(await readdir(incoming()).catch(() => []));
+    const before = new Set((await pushesIn('note.txt')).keys());
     const replies = [
       await b.call(SOURCE, SINK, 'qmcp.SinkPush', push('note.txt', 'first')),
       await b.call(SOURCE, SINK, 'qmcp.SinkPush', push('note.txt', 'second')),
@@ -54,12 +71,9 @@ describe('a push into a sink', { skip: findBwrap() === undefined ? 'needs bwrap'
     for (const r of replies) assert.deepEqual(r, SILENT);
     // started on demand by the policy, not refused
     assert.equal(b.power(SINK), 'Running');
-    const pushes = (await readdir(incoming())).filter((e) => !before.has(e) && !e.endsWith('.error'));
+    const pushes = [...(await pushesIn('note.txt'))].filter(([dir]) => !before.has(dir));
     assert.equal(pushes.length, replies.length);
-    const notes: string[] = [];
-    for (const p of pushes) {
-      if ((await readdir(join(incoming(), p))).includes('note.txt')) notes.push(await readFile(join(incoming(), p, 'note.txt'), 'utf8'));
-    }
+    const notes = pushes.map(([, note]) => note).filter((n): n is string => n !== null);
     assert.deepEqual(notes.sort(), ['first', 'second', 'third']);
     // Qubes' own receiver, which answers the sender, is not reachable, running or halted
     assert.deepEqual(await b.call(SOURCE, SINK, 'qubes.Filecopy', push('note.txt', 'x')), REFUSED);
@@ -104,9 +118,7 @@ describe('a push into a sink', { skip: findBwrap() === undefined ? 'needs bwrap'
       await client.close();
       runner.close();
     }
-    const reports = (await readdir(incoming())).filter((e) => !e.endsWith('.error'));
-    let landed = 0;
-    for (const p of reports) if ((await readdir(join(incoming(), p))).includes('report.txt')) landed++;
+    const landed = [...(await pushesIn('report.txt')).values()].filter((r) => r !== null).length;
     assert.ok(landed >= 6, `${landed} pushes of report.txt landed`);
   });
 });
