@@ -38,7 +38,7 @@ test('tombstone: remove hides, keeps data and budget, holds the name; restore br
     assert.ok(vm, 'data kept');
     assert.equal(vm.power, 'Halted');
     assert.equal(vm.props['autostart'], false);
-    assert.deepEqual([...vm.tags].sort(), ['op-grant', 'op-keep', 'qmcp-owner-mcp-control', 'qmcp-tombstone-20261101T120000Z']);
+    assert.deepEqual([...vm.tags].sort(), ['op-grant', 'op-keep', 'qmcp-owner-mcp-control', 'qmcp-tombstone', 'qmcp-tombstone-20261101T120000Z']);
     // qubesd itself refuses to start it, whoever asks
     assert.equal(vm.features['prohibit-start'], 'qmcp: tombstone');
     await assert.rejects(h.qubesd.call('admin.vm.Start', 'ai-box'), /prohibited/);
@@ -241,6 +241,39 @@ test('tombstone: restore lifts the start hold entombing set, never an operator\'
     await restoreTombstone(ops(h), 'ai-dvm');
     assert.equal(h.vm('ai-dvm')?.features['prohibit-start'], 'operator: keep it down');
   } finally {
+    await h.done();
+  }
+});
+
+test('tombstone: a restore that fails at any of its calls leaves the qube hidden, and the next restore finishes it', async () => {
+  const h = await startHost();
+  const proxy = await startProxy(h.sim.socketPath, join(h.root, 'proxy.sock'));
+  try {
+    const viaProxy = new Qubesd(proxy.socketPath);
+    const restore = (q: Qubesd): Promise<void> => restoreTombstone({ ...ops(h), qubesd: q }, 'ai-box');
+    // how many calls a restore makes
+    assert.equal((await call(h, 'qmcp.Remove+ai-box', '', { now: T0 })).status, 0);
+    proxy.calls.length = 0;
+    await restore(viaProxy);
+    const total = proxy.calls.length;
+    assert.ok(total >= 5, `${total} calls`);
+    for (let n = 1; n <= total; n++) {
+      h.vm('ai-box')?.tags.push('ai-full');
+      assert.equal((await call(h, 'qmcp.Remove+ai-box', '', { now: T0 })).status, 0, `remove before failing call ${n}`);
+      proxy.calls.length = 0;
+      proxy.decide = (c): Verdict => (c.n === n ? 'fail' : 'forward');
+      await restore(viaProxy).catch(() => undefined);
+      proxy.decide = () => 'forward';
+      const info = await call(h, 'qmcp.Info+ai-box');
+      const done = info.status === 0;
+      // hidden unless it got to its end (a failure of the final read-back only)
+      if (!done) assert.deepEqual(info, REFUSED, `call ${n} failed: hidden`);
+      if (!done) await restore(h.qubesd);
+      assert.equal((await call(h, 'qmcp.Info+ai-box')).status, 0, `call ${n} failed: finished by the next restore`);
+      assert.deepEqual([...(h.vm('ai-box')?.tags ?? [])].sort(), ['ai-managed', 'op-grant', 'op-keep', 'qmcp-owner-mcp-control']);
+    }
+  } finally {
+    await proxy.close();
     await h.done();
   }
 });

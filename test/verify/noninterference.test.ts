@@ -54,6 +54,7 @@ test('a policy line that lets the principal read outside power states is caught'
 test('dom0 services whose answers show what the operator is making while the agent calls are caught on the busy pair', async () => {
   const weak = makeNoninterferenceCheck({
     rawOnly: true,
+    busyOnly: true,
     shrinkRuns: 0,
     call: async (m, c, real) => {
       const o = await real(m, c);

@@ -67,7 +67,7 @@ const ADMIN_CALLS = [
   'admin.vm.firewall.Reload',
 ] as const;
 
-const SEAT_SERVICES = ['qubes.Filecopy', 'qubes.VMShell', 'qubes.UpdatesProxy', 'qubes.OpenInVM', 'qubes.GetDate', 'qubes.FeaturesRequest', 'admin.vm.List', 'qmcp.List', 'qmcp.Info+ai-box', 'qmcp.Exec'] as const;
+const SEAT_SERVICES = ['qubes.Filecopy', 'qmcp.SinkPush', 'qubes.VMShell', 'qubes.UpdatesProxy', 'qubes.NotifyUpdates', 'qubes.OpenInVM', 'qubes.GetDate', 'qubes.FeaturesRequest', 'admin.vm.List', 'qmcp.List', 'qmcp.Info+ai-box', 'qmcp.Exec'] as const;
 
 /** Everything a call may name, from what both machines hold. */
 export interface Names {

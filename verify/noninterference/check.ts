@@ -43,6 +43,8 @@ export interface NoninterferenceSut {
   readonly rawOnly?: boolean;
   /** Fresh pairs shrinking may start (default 6 + 4 × scale). */
   readonly shrinkRuns?: number;
+  /** Only the pairs whose operator is busy during the calls (a test of that dimension only). */
+  readonly busyOnly?: boolean;
 }
 
 interface Pair {
@@ -170,6 +172,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         const r = prng(pairSeed);
         const settings: PairSettings = { mode: r.pick(['least-privilege', 'compat'] as const), birthCeiling: r.pick(['read', 'exec', 'net', 'full'] as const) };
         const pair: Pair = { index, busy: index % 2 === 1, settings, a: generateEdits(r, 2), b: generateEdits(r, 4) };
+        if (sut.busyOnly && !pair.busy) continue;
         tally.pairs++;
         tally.edits += pair.a.length + pair.b.length;
         const found = await withPair(pair, seed, sut, async (a, b) => {

@@ -122,6 +122,8 @@ async function judge(h: InProcessHost, op: Op, r: CallResult, before: Machine, a
   for (const [name, was] of before) {
     const now = after.get(name);
     if (name === entombed) {
+      // an auto-cleanup disposable is the exception the agent asked for when it made it (SPEC §4.9)
+      if (!now && was.klass === 'DispVM' && was.props['auto_cleanup'] === true) continue;
       if (!now) fail(`${name} was destroyed, not entombed`);
       else if (now.tags.includes(TAGS.umbrella) || ELEVATIONS.some((e) => now.tags.includes(e)) || !now.tags.some((t) => TOMBSTONE.test(t)) || now.power !== 'Halted') {
         fail(`${name} is not a halted tombstone: ${JSON.stringify(now.tags)} ${now.power}`);

@@ -51,7 +51,7 @@ const UNUSABLE: WriteSettings = {
     sink: d.tags.sink,
     elevation: { exec: d.tags.exec, net: d.tags.net, full: d.tags.full },
     mode: 'least-privilege',
-    hiding: [d.tags.incomplete],
+    hiding: [d.tags.incomplete, TOMBSTONE_PREFIX],
   },
   incomplete: d.tags.incomplete,
   prefix: d.namePrefix,

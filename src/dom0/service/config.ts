@@ -55,7 +55,7 @@ export function loadDom0Config(root: string, warn: Warn): Dom0Config | null {
         sink: tags.sink,
         elevation: { exec: tags.exec, net: tags.net, full: tags.full },
         mode: settings.mode,
-        hiding: [tags.incomplete],
+        hiding: [tags.incomplete, TOMBSTONE_PREFIX],
       },
       limits: { maxBytes: 64 * 1024, deadlineMs: 5000 },
       slotsDir: join(root, 'var', 'lib', 'qmcp', 'slots'),

@@ -11,7 +11,7 @@
 import type { Qubesd } from '../qubesd.js';
 import { ownerTag } from '../create/tags.js';
 import type { WriteSettings } from '../create/settings.js';
-import { START_HOLD, datedMarker } from './markers.js';
+import { START_HOLD, TOMBSTONE_TAG, datedMarker } from './markers.js';
 
 async function halted(qubesd: Qubesd, qube: string): Promise<boolean> {
   return /power_state=Halted/.test(await qubesd.call('admin.vm.CurrentState', qube));
@@ -38,9 +38,11 @@ export async function entomb(qubesd: Qubesd, settings: WriteSettings, principal:
     // A start that slipped in before the hold is undone here; none can follow it.
     await halt(qubesd, qube);
     await qubesd.call('admin.vm.property.Set', qube, 'autostart', 'False');
+    await qubesd.call('admin.vm.tag.Set', qube, TOMBSTONE_TAG);
     await qubesd.call('admin.vm.tag.Set', qube, marker);
   } catch (err) {
     // Not a tombstone yet: show it again, so the failed remove changed nothing the agent sees.
+    await qubesd.call('admin.vm.tag.Remove', qube, TOMBSTONE_TAG).catch(() => undefined);
     if (held) await qubesd.call('admin.vm.feature.Remove', qube, START_HOLD.feature).catch(() => undefined);
     await qubesd.call('admin.vm.tag.Remove', qube, settings.incomplete).catch(() => undefined);
     throw err;
@@ -54,7 +56,7 @@ export async function entomb(qubesd: Qubesd, settings: WriteSettings, principal:
   }
   const back = new Set(await qubesd.tags(qube));
   const controlled = [umbrella, elevation.exec, elevation.net, elevation.full];
-  if (controlled.some((t) => back.has(t)) || !back.has(marker)) throw new Error('tombstone tags read back differ');
+  if (controlled.some((t) => back.has(t)) || !back.has(marker) || !back.has(TOMBSTONE_TAG)) throw new Error('tombstone tags read back differ');
   if ((await qubesd.property(qube, 'autostart')).value !== 'False') throw new Error('autostart read back set');
   if (!(await halted(qubesd, qube))) throw new Error('tombstone running');
   // Outside the umbrella now, so it stays invisible without the hiding tag.

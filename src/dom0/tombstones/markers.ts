@@ -1,6 +1,12 @@
-/** The tombstone marker: one dated tag, `qmcp-tombstone-YYYYMMDDTHHMMSSZ`. */
+/**
+ * The tombstone's tags: `qmcp-tombstone`, which hides it (policy and
+ * services), and one dated tag, `qmcp-tombstone-YYYYMMDDTHHMMSSZ`.
+ */
 import { MARKERS } from '../create/settings.js';
-import { isTombstoneTag } from '../service/config.js';
+import { TOMBSTONE_PREFIX, isTombstoneTag } from '../service/config.js';
+
+/** The tag that hides a tombstone; a restore removes it last. */
+export const TOMBSTONE_TAG = TOMBSTONE_PREFIX;
 
 export function datedMarker(at: Date): string {
   const iso = at.toISOString(); // 2026-11-23T20:38:12.345Z

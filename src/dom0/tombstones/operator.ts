@@ -9,7 +9,7 @@ import type { Qubesd } from '../qubesd.js';
 
 import type { WriteSettings } from '../create/settings.js';
 import { releaseStart } from './entomb.js';
-import { isTombstoneMarker, markerTime } from './markers.js';
+import { TOMBSTONE_TAG, isTombstoneMarker, markerTime } from './markers.js';
 
 export interface Tombstone {
   readonly name: string;
@@ -55,15 +55,18 @@ export async function restoreTombstone(ops: TombstoneOps, name: string): Promise
     throw new TombstoneError(`${name} is not a tombstone`);
   }
   const { umbrella, elevation } = settings.scope;
-  // Hidden while it changes, so nothing reaches it half-restored; shown again last.
-  if (!tags.includes(settings.incomplete)) await qubesd.call('admin.vm.tag.Set', name, settings.incomplete);
+  // Hidden by the tombstone tag until its last step, and a tombstone at every step before it, so a
+  // restore that fails half-way is hidden, and the next restore finishes it.
+  if (!tags.includes(TOMBSTONE_TAG)) await qubesd.call('admin.vm.tag.Set', name, TOMBSTONE_TAG);
   for (const t of tags) {
     if (t === elevation.exec || t === elevation.net || t === elevation.full) await qubesd.call('admin.vm.tag.Remove', name, t);
   }
-  await qubesd.call('admin.vm.tag.Set', name, umbrella);
-  for (const t of tags) if (isTombstoneMarker(t)) await qubesd.call('admin.vm.tag.Remove', name, t);
   await releaseStart(qubesd, name);
-  await qubesd.call('admin.vm.tag.Remove', name, settings.incomplete);
+  if (!tags.includes(umbrella)) await qubesd.call('admin.vm.tag.Set', name, umbrella);
+  for (const t of tags) if (isTombstoneMarker(t) && t !== TOMBSTONE_TAG) await qubesd.call('admin.vm.tag.Remove', name, t);
+  // An entombing that failed at its last step left the hiding tag on.
+  if (tags.includes(settings.incomplete)) await qubesd.call('admin.vm.tag.Remove', name, settings.incomplete);
+  await qubesd.call('admin.vm.tag.Remove', name, TOMBSTONE_TAG);
   const back = new Set(await qubesd.tags(name));
   const hidden = back.has(settings.incomplete);
   if (!back.has(umbrella) || hidden || [...back].some(isTombstoneMarker) || back.has(elevation.exec) || back.has(elevation.net) || back.has(elevation.full)) {

@@ -2,7 +2,10 @@
 
 /** Provenance of created qubes: this prefix and the principal's name (SPEC §4.5). */
 export const OWNER_PREFIX = 'qmcp-owner-';
-/** A tombstone carries a tag starting with this, followed by its date. */
+/**
+ * A tombstone carries this tag, which hides it from the policy and the
+ * services, and a dated one that starts with it (`qmcp-tombstone-DATE`).
+ */
 export const TOMBSTONE_PREFIX = 'qmcp-tombstone';
 
 /** The owner tag of a principal's qubes; characters a tag may not hold become `_`. */

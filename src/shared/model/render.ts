@@ -2,7 +2,7 @@
 import type { Operation, Tier } from './capabilities.js';
 import { BACKGROUND_SERVICES, ESCALATIONS, OPERATIONS } from './capabilities.js';
 import { MODEL_HEADER, SETTINGS_HEADER, modelHash, settingsDigest } from './hash.js';
-import { ownerTag } from './marks.js';
+import { TOMBSTONE_PREFIX, ownerTag } from './marks.js';
 import type { Settings } from './settings.js';
 
 export const POLICY_FILE = '30-qmcp.policy';
@@ -64,6 +64,14 @@ export function renderPolicy(s: Settings): string {
   add('*', '*', '@anyvm', `@tag:${t.incomplete}`, 'deny');
   add('*', '*', `@tag:${t.incomplete}`, '@anyvm', 'deny');
   add('*', '*', `@tag:${t.incomplete}`, '@adminvm', 'deny');
+
+  comment(
+    'Tombstones: what the agent removed, kept for the operator. Nothing reaches them or leaves them,',
+    'also while the operator restores one (it keeps this tag until the restore is done).',
+  );
+  add('*', '*', '@anyvm', `@tag:${TOMBSTONE_PREFIX}`, 'deny');
+  add('*', '*', `@tag:${TOMBSTONE_PREFIX}`, '@anyvm', 'deny');
+  add('*', '*', `@tag:${TOMBSTONE_PREFIX}`, '@adminvm', 'deny');
 
   comment('Sinks are write-only and invisible: the principal may not call into them.');
   add('*', '*', p, `@tag:${t.sink}`, 'deny');
