@@ -57,11 +57,12 @@ test('an entombing without the start hold is caught running a tombstone that a l
   assert.ok(hit, JSON.stringify(r.failures.slice(0, 3)));
 });
 
-/** A qubesd that swallows the hiding tag on a tombstone only: a restore then shows the qube while it changes. */
+/** A qubesd that takes a tombstone's hiding tag off as its umbrella goes back on: a restore then shows the qube while it changes. */
 class RestoreUnhidden extends Qubesd {
   override async call(method: string, dest: string, arg = '', payload?: string | Buffer): Promise<string> {
-    if (method === 'admin.vm.tag.Set' && arg === 'qmcp-incomplete' && (await this.tags(dest)).some((t) => t.startsWith('qmcp-tombstone-'))) return '';
-    if (method === 'admin.vm.tag.Remove' && arg === 'qmcp-incomplete' && !(await this.tags(dest)).includes(arg)) return '';
+    const hiding = 'qmcp-tombstone';
+    if (method === 'admin.vm.tag.Set' && arg === 'ai-managed' && (await this.tags(dest)).includes(hiding)) await super.call('admin.vm.tag.Remove', dest, hiding);
+    if (method === 'admin.vm.tag.Remove' && arg === hiding && !(await this.tags(dest)).includes(arg)) return '';
     return super.call(method, dest, arg, payload);
   }
 }
