@@ -7,18 +7,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { readTail } from '../../src/dom0/audit/index.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { startProxy } from '../../verify/faults/proxy.js';
 import type { ProxyCall, Verdict } from '../../verify/faults/proxy.js';
-import { BASE_SETTINGS, PRINCIPAL, REFUSED, call, json, spawnCall, startHost, testFleet } from '../services-write/helpers.js';
+import { BASE_SETTINGS, REFUSED, call, json, spawnCall, startHost, testFleet } from '../services-write/helpers.js';
 import type { CallResult, Host } from '../services-write/helpers.js';
 
 /** The Admin API reads a call makes about each qube it did not name: the snapshot, budget and dependency scans. */
@@ -111,31 +109,10 @@ test('a refusal whose cause is a failed read is audited and journalled, for read
   }
 });
 
-const SERVICE_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dom0', 'service-main.js');
-
 test('a service process that cannot reach qubesd refuses, audits the refusal and says why in the service log', async () => {
   const h = await startHost();
   try {
-    const r = await new Promise<CallResult>((resolve, reject) => {
-      const child = spawn(process.execPath, [SERVICE_MAIN], {
-        env: {
-          PATH: process.env['PATH'] ?? '',
-          QMCP_ROOT: h.root,
-          QMCP_QUBESD_SOCKET: join(h.root, 'no-qubesd.sock'),
-          QREXEC_SERVICE_FULL_NAME: 'qmcp.List+',
-          QREXEC_REMOTE_DOMAIN: PRINCIPAL,
-          QREXEC_SERVICE_ARGUMENT: '',
-        },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (c: Buffer) => out.push(c));
-      child.stderr.on('data', (c: Buffer) => err.push(c));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ status: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-      child.stdin.end();
-    });
+    const r = await spawnCall(h, 'qmcp.List', '', { QMCP_QUBESD_SOCKET: join(h.root, 'no-qubesd.sock') });
     assert.deepEqual(r, REFUSED);
     const last = (await readTail(h.root, 1))[0]?.entry;
     assert.equal(last?.kind, 'refusal');

@@ -46,7 +46,8 @@ async function simStart(args: string[]): Promise<{ code: number | null; out: str
   let out = '';
   let err = '';
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // 'close', not 'exit': both pipes read to their end
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   let stopped = false;
   child.stdout.on('data', (c: Buffer) => {
     out += c.toString();

@@ -186,8 +186,8 @@ export async function call(h: Host, full: string, payload: unknown = '', opts: C
 
 const SERVICE_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dom0', 'service-main.js');
 
-/** One service call as its own process, the way qrexec starts a dom0 service. */
-export function spawnCall(h: Host, full: string, payload: unknown): Promise<CallResult> {
+/** One service call as its own process, the way qrexec starts a dom0 service; `env` overrides its environment. */
+export function spawnCall(h: Host, full: string, payload: unknown, env: Record<string, string> = {}): Promise<CallResult> {
   return new Promise((resolve, reject) => {
     const plus = full.indexOf('+');
     const argument = plus < 0 ? '' : full.slice(plus + 1);
@@ -201,6 +201,7 @@ export function spawnCall(h: Host, full: string, payload: unknown): Promise<Call
         QREXEC_SERVICE_ARGUMENT: argument,
         QREXEC_REQUESTED_TARGET_TYPE: 'keyword',
         QREXEC_REQUESTED_TARGET_KEYWORD: 'adminvm',
+        ...env,
       },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -23,6 +23,8 @@ interface Demo {
   /** Resolves once the output matches. */
   until(pattern: RegExp): Promise<RegExpMatchArray>;
   exited: Promise<number | null>;
+  /** Resolves once both output pipes have ended. */
+  closed: Promise<void>;
 }
 
 function startDemo(dir: string, env: NodeJS.ProcessEnv = process.env): Demo {
@@ -36,10 +38,12 @@ function startDemo(dir: string, env: NodeJS.ProcessEnv = process.env): Demo {
   child.stdout?.on('data', take);
   child.stderr?.on('data', take);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const closed = new Promise<void>((r) => child.once('close', () => r()));
   return {
     child,
     output: () => out,
     exited,
+    closed,
     until: (pattern) =>
       new Promise((resolve, reject) => {
         const look = (): void => {
@@ -83,6 +87,7 @@ test('qmcp demo: instructions, an MCP client served with the printed token, one 
 
     demo.child.kill('SIGINT');
     assert.equal(await demo.exited, 0, demo.output());
+    await demo.closed;
     assert.match(demo.output(), /SIGINT: stopping/);
 
     // The state and the token are kept for the next run.
@@ -162,10 +167,14 @@ test('qmcp demo: without bubblewrap it says so at start, with how to install it'
   const demo = startDemo(join(dir, 'host'), { ...process.env, PATH: bin });
   try {
     await demo.until(/Ctrl-C stops the demo/);
+    demo.child.kill('SIGINT');
+    assert.equal(await demo.exited, 0, demo.output());
+    // stderr is its own pipe: read it to its end before looking
+    await demo.closed;
     assert.match(demo.output(), /qmcp demo: WARNING: bubblewrap \(bwrap\) is not installed.*apt-get install bubblewrap.*qube_run/);
   } finally {
     demo.child.kill('SIGINT');
-    assert.equal(await demo.exited, 0, demo.output());
+    await demo.exited;
     await rm(dir, { recursive: true, force: true });
   }
 });
