@@ -1,3 +1,5 @@
+import { QmcpError } from '../shared/errors.js';
+
 /** One `qmcp` subcommand: its words, a one-line summary, its usage text and its runner. */
 export interface Command {
   /** The words that select it, e.g. ['sim', 'start']. */
@@ -10,4 +12,6 @@ export interface Command {
 }
 
 /** Thrown for a command-line mistake; main prints it with the usage and exits 2. */
-export class UsageError extends Error {}
+export class UsageError extends QmcpError {
+  readonly code = 'ERR_QMCP_USAGE';
+}

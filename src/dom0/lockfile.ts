@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { QmcpError } from '../shared/errors.js';
 
 /*
  * Lock files shared by dom0's service processes (the audit log, the create
@@ -21,7 +22,9 @@ const BREAKER_STALE_MS = 10_000;
 const OWNER = /^(\d+) ([0-9a-f]{32})\n$/;
 
 /** Thrown when the lock stays busy past the deadline. */
-export class LockBusyError extends Error {}
+export class LockBusyError extends QmcpError {
+  readonly code = 'ERR_QMCP_LOCK_BUSY';
+}
 
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code;

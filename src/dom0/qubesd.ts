@@ -1,8 +1,11 @@
 import { qubesdCall } from '../shared/adminapi/client.js';
 import type { QubesdCall, QubesdResult } from '../shared/adminapi/client.js';
+import { QmcpError } from '../shared/errors.js';
 
 /** A Qubes exception reported by qubesd; its class and text stay in dom0 (audit, journal). */
-export class QubesdError extends Error {
+export class QubesdError extends QmcpError {
+  readonly code = 'ERR_QMCP_QUBESD';
+
   readonly errorClass: string;
   constructor(errorClass: string, message: string) {
     super(message);

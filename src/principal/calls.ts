@@ -103,8 +103,8 @@ export async function inQubeCall<T>(
   } catch (e) {
     if (e instanceof InQubeError) {
       // qrexec refused a call the service made (a copy to a qube outside the mesh, or none at all)
-      if (e.code === 'refused') throw new Refused();
-      const text = INQUBE_ERRORS[e.code];
+      if (e.kind === 'refused') throw new Refused();
+      const text = INQUBE_ERRORS[e.kind];
       if (text !== undefined) throw new Actionable(text);
     }
     throw new Failed();

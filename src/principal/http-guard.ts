@@ -5,11 +5,14 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { openSync, fstatSync, readFileSync, closeSync } from 'node:fs';
+import { QmcpError } from '../shared/errors.js';
 
 /** A bearer token must carry at least this many bits. */
 export const MIN_TOKEN_BITS = 128;
 
-export class TokenFileError extends Error {}
+export class TokenFileError extends QmcpError {
+  readonly code = 'ERR_QMCP_TOKEN_FILE';
+}
 
 /** Estimated bits of a token: 4 per character if it is hex, else 6 for the base64 alphabets. */
 export function tokenBits(token: string): number {

@@ -13,6 +13,7 @@ import { bearerMatches, defaultAllowedHosts, tokenDigest } from './http-guard.js
 import type { QrexecRunner } from './qrexec.js';
 import { createServer } from './server.js';
 import type { CallObserver } from './tool.js';
+import { QmcpError } from '../shared/errors.js';
 
 export interface HttpOptions {
   readonly host: string;
@@ -41,7 +42,9 @@ function plain(res: ServerResponse, status: number, text: string, headers: Recor
   res.end(text + '\n');
 }
 
-class TooLarge extends Error {}
+class TooLarge extends QmcpError {
+  readonly code = 'ERR_QMCP_HTTP_TOO_LARGE';
+}
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@
  * anything the agent sees; an outcome says only how the call ended.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { QmcpError } from '../shared/errors.js';
 
 /** Exit status qrexec-client-vm gives a call the policy (or a dom0 service) refused. */
 export const REFUSED_EXIT_STATUS = 126;
@@ -41,10 +42,11 @@ export type QrexecOutcome =
   | { readonly kind: 'failed'; readonly reason: 'timeout' | 'too-large' | 'spawn' | 'signal' };
 
 /** Thrown when the caller's signal aborted the call; the child has been killed. */
-export class QrexecAborted extends Error {
+export class QrexecAborted extends QmcpError {
+  readonly code = 'ERR_QMCP_QREXEC_ABORTED';
+
   constructor() {
     super('aborted');
-    this.name = 'QrexecAborted';
   }
 }
 

@@ -4,6 +4,7 @@
  * process, qubesd or the SDK ever reaches a result.
  */
 import type { CallToolResult } from '@modelcontextprotocol/server';
+import { QmcpError } from '../shared/errors.js';
 
 export const REFUSAL_TEXT =
   'Refused. The operation is not permitted, or the qube does not exist (these are deliberately indistinguishable).';
@@ -35,17 +36,19 @@ export class Refused extends Error {
 }
 
 /** Raised inside a handler to answer with an actionable message written by us. */
-export class Actionable extends Error {
+export class Actionable extends QmcpError {
+  readonly code = 'ERR_QMCP_ACTIONABLE';
+
   constructor(message: string) {
     super(message);
-    this.name = 'Actionable';
   }
 }
 
 /** Raised when the call did not complete. */
-export class Failed extends Error {
+export class Failed extends QmcpError {
+  readonly code = 'ERR_QMCP_FAILED';
+
   constructor() {
     super('failed');
-    this.name = 'Failed';
   }
 }

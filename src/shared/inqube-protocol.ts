@@ -3,18 +3,22 @@
 // `qmcp 1` and closed by an empty line, then raw bytes. Arbitrary strings
 // travel base64-encoded so that POSIX sh can parse the header with `read -r`.
 
+import { QmcpError } from './errors.js';
+
 export const INQUBE_PROTOCOL_VERSION = 1;
 
 const MAGIC = 'qmcp';
 const NEWLINE = 0x0a;
 
 /** Raised when a service answers with `status error`, or with a malformed reply. */
-export class InQubeError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
+export class InQubeError extends QmcpError {
+  readonly code = 'ERR_QMCP_IN_QUBE';
+  /** The service's own error name (`not_found`, `too_large`, ...), or `bad_reply`. */
+  readonly kind: string;
+
+  constructor(kind: string, message: string) {
     super(message);
-    this.name = 'InQubeError';
-    this.code = code;
+    this.kind = kind;
   }
 }
 

@@ -11,6 +11,7 @@ import { globalPropDefs, LABELS, vmPropDefs } from './qubesd/properties.js';
 import type { PropDef } from './qubesd/properties.js';
 import type { HostState, Klass, PropValue, VmState } from './qubesd/state.js';
 import { demoFleet } from './demo-fleet.js';
+import { QmcpError } from '../shared/errors.js';
 
 export type FleetValue = string | number | boolean | null;
 
@@ -43,7 +44,9 @@ export interface Fleet {
   devices?: Record<string, Record<string, FleetDevice[]>>;
 }
 
-export class FleetError extends Error {}
+export class FleetError extends QmcpError {
+  readonly code = 'ERR_QMCP_SIM_FLEET';
+}
 
 const FLEET_KLASSES = ['AppVM', 'DispVM', 'StandaloneVM', 'TemplateVM'];
 const TAG = /^[a-zA-Z0-9_-]+$/;

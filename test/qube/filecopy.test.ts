@@ -354,9 +354,9 @@ test('qmcp.CopyTo+TARGET: a sink push always reads the same; other copies report
     decodeCopyToReply(ok.stdout);
     assert.equal(await readFile(join(home, 'QubesIncoming', 'work', 'f'), 'utf8'), 'content');
     const again = await runScript('qmcp.CopyTo', ['dump'], encodeCopyToRequest({ paths: [join(dir, 'f')] }), env);
-    assert.throws(() => decodeCopyToReply(again.stdout), (e: unknown) => e instanceof InQubeError && e.code === 'copy_failed' && /already exists/.test(e.message));
+    assert.throws(() => decodeCopyToReply(again.stdout), (e: unknown) => e instanceof InQubeError && e.kind === 'copy_failed' && /already exists/.test(e.message));
     const missing = await runScript('qmcp.CopyTo', ['dump'], encodeCopyToRequest({ paths: [join(dir, 'none')] }), env);
-    assert.throws(() => decodeCopyToReply(missing.stdout), (e: unknown) => e instanceof InQubeError && e.code === 'not_found');
+    assert.throws(() => decodeCopyToReply(missing.stdout), (e: unknown) => e instanceof InQubeError && e.kind === 'not_found');
     const badTarget = await runScript('qmcp.CopyTo', ['a b'], encodeCopyToRequest({ paths: [join(dir, 'f')] }), env);
     assert.throws(() => decodeCopyToReply(badTarget.stdout), InQubeError);
     // the sink is tried first, then Qubes' receiver

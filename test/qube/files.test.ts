@@ -50,7 +50,7 @@ test('WriteFile then ReadFile round-trips binary content to a weird name', async
 test('WriteFile creates parents only when asked and replaces atomically', async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, 'a', 'b', 'file');
-    await assert.rejects(writeVia({ path, content: 'x' }), (e: unknown) => e instanceof InQubeError && e.code === 'not_found');
+    await assert.rejects(writeVia({ path, content: 'x' }), (e: unknown) => e instanceof InQubeError && e.kind === 'not_found');
     assert.equal(await writeVia({ path, content: 'first', createParents: true }), 5);
     assert.equal(await writeVia({ path, content: '' }), 0);
     assert.equal(await readFile(path, 'utf8'), '');
@@ -63,7 +63,7 @@ test('WriteFile refuses content over its limit and leaves the old file', async (
     await writeFile(path, 'old');
     await assert.rejects(
       writeVia({ path, content: Buffer.alloc(100_000), limit: 1000 }),
-      (e: unknown) => e instanceof InQubeError && e.code === 'too_large',
+      (e: unknown) => e instanceof InQubeError && e.kind === 'too_large',
     );
     assert.equal(await readFile(path, 'utf8'), 'old');
   });
@@ -72,7 +72,7 @@ test('WriteFile refuses content over its limit and leaves the old file', async (
 test('WriteFile refuses relative paths and directories', async () => {
   await withTempDir(async (dir) => {
     await assert.rejects(writeVia({ path: 'relative', content: 'x' }), InQubeError);
-    await assert.rejects(writeVia({ path: dir, content: 'x' }), (e: unknown) => e instanceof InQubeError && e.code === 'is_directory');
+    await assert.rejects(writeVia({ path: dir, content: 'x' }), (e: unknown) => e instanceof InQubeError && e.kind === 'is_directory');
   });
 });
 
@@ -89,11 +89,11 @@ test('ReadFile truncates at its limit and reports the full size', async () => {
 
 test('ReadFile reports missing files and directories as errors', async () => {
   await withTempDir(async (dir) => {
-    await assert.rejects(readVia(join(dir, 'none')), (e: unknown) => e instanceof InQubeError && e.code === 'not_found');
-    await assert.rejects(readVia(dir), (e: unknown) => e instanceof InQubeError && e.code === 'is_directory');
+    await assert.rejects(readVia(join(dir, 'none')), (e: unknown) => e instanceof InQubeError && e.kind === 'not_found');
+    await assert.rejects(readVia(dir), (e: unknown) => e instanceof InQubeError && e.kind === 'is_directory');
     await mkdir(join(dir, 'd'));
     await symlink(join(dir, 'd'), join(dir, 'link'));
-    await assert.rejects(readVia(join(dir, 'link')), (e: unknown) => e instanceof InQubeError && e.code === 'is_directory');
+    await assert.rejects(readVia(join(dir, 'link')), (e: unknown) => e instanceof InQubeError && e.kind === 'is_directory');
   });
 });
 
@@ -102,6 +102,6 @@ test('ReadFile refuses a FIFO instead of blocking on it', async () => {
     const fifo = join(dir, 'fifo');
     const made = await runScript('qmcp.Exec', [], encodeExecRequest({ argv: ['mkfifo', fifo] }));
     assert.equal(made.status, 0);
-    await assert.rejects(readVia(fifo), (e: unknown) => e instanceof InQubeError && e.code === 'not_regular');
+    await assert.rejects(readVia(fifo), (e: unknown) => e instanceof InQubeError && e.kind === 'not_regular');
   });
 });

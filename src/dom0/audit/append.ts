@@ -4,6 +4,7 @@ import type { AuditEntry, EntryBody } from './entry.js';
 import { GENESIS_HASH, MAX_LINE_BYTES, lineOf, parseLine, seal } from './entry.js';
 import { lastLine, rotatedFiles } from './files.js';
 import { withLock } from '../lockfile.js';
+import { QmcpError } from '../../shared/errors.js';
 
 /** The last entry of the chain: what the next entry links to. */
 export interface ChainHead {
@@ -20,7 +21,9 @@ export interface AppendOptions {
 }
 
 /** Thrown when the log's last entry cannot be chained onto. */
-export class BrokenHeadError extends Error {}
+export class BrokenHeadError extends QmcpError {
+  readonly code = 'ERR_QMCP_AUDIT_BROKEN_HEAD';
+}
 
 async function headOf(path: string): Promise<ChainHead | null> {
   const line = await lastLine(path);

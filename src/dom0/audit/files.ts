@@ -1,6 +1,7 @@
 import { open, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MAX_LINE_BYTES } from './entry.js';
+import { QmcpError } from '../../shared/errors.js';
 
 /** Where the log lives under ROOT ('/' on a real dom0, a directory in the simulator). */
 export function auditLogPath(root: string): string {
@@ -42,7 +43,9 @@ export async function chainFiles(logPath: string): Promise<ChainFile[]> {
 }
 
 /** Thrown when a file's tail is not a whole line, so nothing can be chained onto it. */
-export class TornTailError extends Error {}
+export class TornTailError extends QmcpError {
+  readonly code = 'ERR_QMCP_AUDIT_TORN_TAIL';
+}
 
 /**
  * The last line of a file, without its newline; null when the file is

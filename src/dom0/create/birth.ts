@@ -20,6 +20,7 @@ import { acquireBudgetLock } from './lock.js';
 import { MARKERS } from './settings.js';
 import type { WriteSettings } from './settings.js';
 import { birthTags, isPlatformProvenance, ownerTag } from './tags.js';
+import { QmcpError } from '../../shared/errors.js';
 
 const DEFAULT_LOCK_WAIT_MS = 30_000;
 
@@ -59,10 +60,11 @@ const HOLD_FEATURE = 'prohibit-start';
 const HOLD_REASON = 'qmcp: incomplete';
 
 /** An error whose name the runner records as the failure class in the audit log. */
-class RollbackFailed extends Error {
+class RollbackFailed extends QmcpError {
+  readonly code = 'ERR_QMCP_ROLLBACK_FAILED';
+
   constructor(qube: string) {
     super(`rollback of ${qube} failed`);
-    this.name = 'RollbackFailed';
   }
 }
 

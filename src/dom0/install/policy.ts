@@ -7,6 +7,7 @@
 import { DEFAULT_SETTINGS, POLICY_FILE, hasFatal, modelHash, parseSettings, renderPolicy } from '../../shared/model/index.js';
 import type { Settings } from '../../shared/model/index.js';
 import { parsePolicy } from '../../shared/policy/index.js';
+import { QmcpError } from '../../shared/errors.js';
 
 export { POLICY_FILE, renderPolicy };
 
@@ -21,7 +22,9 @@ export function defaultSettingsJson(): Record<string, unknown> {
   return { ...structuredClone(rest) };
 }
 
-export class SettingsError extends Error {}
+export class SettingsError extends QmcpError {
+  readonly code = 'ERR_QMCP_SETTINGS';
+}
 
 /**
  * Stamps the current model hash into an operator's settings object and reads

@@ -4,6 +4,7 @@
  * other qubes. dom0 is left out.
  */
 import { Qubesd, QubesdError } from '../qubesd.js';
+import { QmcpError } from '../../shared/errors.js';
 
 export interface QubeRecord {
   readonly name: string;
@@ -21,7 +22,9 @@ export interface QubeRecord {
 const BATCH = 16;
 
 /** qubesd could not be reached at all (no socket, refused): distinct from a Qubes exception. */
-export class QubesdUnreachable extends Error {}
+export class QubesdUnreachable extends QmcpError {
+  readonly code = 'ERR_QMCP_QUBESD_UNREACHABLE';
+}
 
 async function prop(q: Qubesd, qube: string, name: string): Promise<string | null> {
   try {

@@ -10,6 +10,7 @@ import type { Qubesd } from '../qubesd.js';
 import { hasFatal, readSettingsFile, settingsPath } from '../../shared/model/index.js';
 import type { TagNames } from '../../shared/model/index.js';
 import { isTombstoneMarker } from '../tombstones/markers.js';
+import { QmcpError } from '../../shared/errors.js';
 
 export const TIER_CHOICES = ['none', 'exec', 'net', 'full'] as const;
 export type TierChoice = (typeof TIER_CHOICES)[number];
@@ -19,7 +20,9 @@ export function isTierChoice(v: unknown): v is TierChoice {
 }
 
 /** Refused before or during the change; the message is for the operator. */
-export class OperatorRefusal extends Error {}
+export class OperatorRefusal extends QmcpError {
+  readonly code = 'ERR_QMCP_OPERATOR_REFUSED';
+}
 
 export interface TierOps {
   readonly root: string;

@@ -5,6 +5,8 @@
  * tell a policy denial from a service's refusal, nor scope from tier from
  * nonexistence from a malformed request.
  */
+import { QmcpError } from '../../shared/errors.js';
+
 export const REFUSAL_EXIT_STATUS = 126;
 export const REFUSAL_STDERR = 'Request refused\n';
 
@@ -19,10 +21,13 @@ export class Refusal extends Error {
 }
 
 /** An in-scope error the agent can act on ("qube is halted: start it first"). */
-export class ActionableError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
+export class ActionableError extends QmcpError {
+  readonly code = 'ERR_QMCP_SERVICE_ACTIONABLE';
+  /** The error name the caller is sent with the message (`halted`, `budget`, ...). */
+  readonly kind: string;
+
+  constructor(kind: string, message: string) {
     super(message);
-    this.code = code;
+    this.kind = kind;
   }
 }

@@ -157,8 +157,8 @@ async function guarded(
       return answer(rt.io, result);
     } catch (err) {
       if (err instanceof ActionableError) {
-        await finish('error', err.code);
-        return answerError(rt.io, err.code, err.message);
+        await finish('error', err.kind);
+        return answerError(rt.io, err.kind, err.message);
       }
       if (err instanceof Refusal) {
         await finish('refused', err.reason);

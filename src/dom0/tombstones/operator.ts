@@ -10,6 +10,7 @@ import type { Qubesd } from '../qubesd.js';
 import type { WriteSettings } from '../create/settings.js';
 import { releaseStart } from './entomb.js';
 import { TOMBSTONE_TAG, isTombstoneMarker, markerTime } from './markers.js';
+import { QmcpError } from '../../shared/errors.js';
 
 export interface Tombstone {
   readonly name: string;
@@ -41,7 +42,9 @@ export async function listTombstones(qubesd: Qubesd): Promise<Tombstone[]> {
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-export class TombstoneError extends Error {}
+export class TombstoneError extends QmcpError {
+  readonly code = 'ERR_QMCP_TOMBSTONE';
+}
 
 /** Brings a tombstone back untiered: the umbrella only, markers removed, read back. */
 export async function restoreTombstone(ops: TombstoneOps, name: string): Promise<void> {

@@ -5,6 +5,7 @@
  * caller's half-close. Replies start with a two-byte header: `0\0` data,
  * `1\0` event, `2\0` exception.
  */
+import { QmcpError } from '../errors.js';
 
 /** Largest request (header and payload) qubesd accepts before aborting. */
 export const MAX_REQUEST_BYTES = 65536;
@@ -19,7 +20,9 @@ export interface AdminRequest {
 }
 
 /** Raised for a request qubesd would drop with no reply at all. */
-export class FramingError extends Error {}
+export class FramingError extends QmcpError {
+  readonly code = 'ERR_QMCP_ADMINAPI_FRAMING';
+}
 
 /**
  * Splits a complete request as qubesd does; throws FramingError when qubesd

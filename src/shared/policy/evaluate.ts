@@ -4,9 +4,12 @@ import { indexSystem, isDom0, lookup, MissingDomain, uuidToName } from './system
 import type { Token } from './tokens.js';
 import { dispvmTemplateOf, expandToken, parseToken, TokenError, tokenMatches } from './tokens.js';
 import type { Policy, PolicyRequest, Resolution, RuleLocation, SystemInfo } from './types.js';
+import { QmcpError } from '../errors.js';
 
-/** A refusal raised while evaluating; becomes a deny resolution. */
-class Refusal extends Error {
+/** A denial raised while evaluating; becomes a deny resolution. */
+class PolicyDenial extends QmcpError {
+  readonly code = 'ERR_QMCP_POLICY_DENIED';
+
   constructor(
     readonly reason: string,
     readonly notify = true,
@@ -56,7 +59,7 @@ function defaulted(token: Token, index: DomainIndex): Token {
 /** A target checked as qrexec checks what the caller asked for. */
 function verifyIntended(token: Token, index: DomainIndex): Token {
   const unfit = unfitIntended(token, index);
-  if (unfit !== null) throw new Refusal(unfit);
+  if (unfit !== null) throw new PolicyDenial(unfit);
   return defaulted(token, index);
 }
 
@@ -64,7 +67,7 @@ function intendedToken(text: string): Token {
   try {
     return parseToken(text, 'intended');
   } catch (err) {
-    if (err instanceof TokenError) throw new Refusal(err.message);
+    if (err instanceof TokenError) throw new PolicyDenial(err.message);
     throw err;
   }
 }
@@ -92,7 +95,7 @@ export class RulePolicy implements Policy {
     try {
       return this.resolve(req, indexSystem(system));
     } catch (err) {
-      if (err instanceof Refusal) return { action: 'deny', reason: err.reason, notify: err.notify, rule: err.rule };
+      if (err instanceof PolicyDenial) return { action: 'deny', reason: err.reason, notify: err.notify, rule: err.rule };
       // qrexec fails the whole request when system info lacks a domain it needs.
       if (err instanceof MissingDomain) return { action: 'deny', reason: err.message, notify: true, rule: null };
       throw err;
@@ -109,8 +112,8 @@ export class RulePolicy implements Policy {
     const call: Call = { service: req.service, argument: `+${req.argument}`, source: req.source, target, index };
     const rule = this.rules.find((r) => matchesButTarget(r, call) && tokenMatches(r.target, target, index, call.source));
     const denial = denialBy(rule);
-    if (unfit !== null) throw new Refusal(unfit);
-    if (denial !== null) throw new Refusal(denial.reason, denial.notify, denial.rule);
+    if (unfit !== null) throw new PolicyDenial(unfit);
+    if (denial !== null) throw new PolicyDenial(denial.reason, denial.notify, denial.rule);
     const chosen = rule as Rule; // no rule at all is a denial
     const location = locationOf(chosen);
     return chosen.action.kind === 'ask' ? this.ask(chosen, chosen.action, call, location) : this.allow(chosen, chosen.action as AllowAction, call, location);
@@ -120,20 +123,20 @@ export class RulePolicy implements Policy {
     const { index } = call;
     let target = verifyIntended(action.target ? intendedToken(action.target.text) : call.target, index);
     if (target.kind === 'default') {
-      throw new Refusal(`policy define 'allow' action at ${where(rule)} but no target is specified by caller or policy`, true, location);
+      throw new PolicyDenial(`policy define 'allow' action at ${where(rule)} but no target is specified by caller or policy`, true, location);
     }
     if (target.kind === 'dispvm') {
       const template = dispvmTemplateOf(index, call.source);
       if (template === null) {
-        throw new Refusal(`policy define 'allow' action to @dispvm at ${where(rule)} but no DispVM base is set for this VM`, true, location);
+        throw new PolicyDenial(`policy define 'allow' action to @dispvm at ${where(rule)} but no DispVM base is set for this VM`, true, location);
       }
       target = template;
     }
     const text = target.kind === 'adminvm' ? 'dom0' : target.text;
     if (!action.autostart && !runningOrDom0(text, index)) {
-      throw new Refusal(`target ${text} is denied because it would require autostart`, action.notify, location);
+      throw new PolicyDenial(`target ${text} is denied because it would require autostart`, action.notify, location);
     }
-    if (call.source === text) throw new Refusal('loopback qrexec connection not supported', true, location);
+    if (call.source === text) throw new PolicyDenial('loopback qrexec connection not supported', true, location);
     // qrexec looks the disposable template up when it connects; a dangling default_dispvm fails there.
     if (target.kind === 'dispvmTemplate') lookup(index, target.value);
     return {
@@ -153,7 +156,7 @@ export class RulePolicy implements Policy {
     else targets = this.targetsForAsk(call);
     if (!action.autostart) targets = targets.filter((t) => runningOrDom0(t, index));
     if (targets.length === 0) {
-      throw new Refusal(`policy define 'ask' action at ${where(rule)} but no target is available to choose from`, true, location);
+      throw new PolicyDenial(`policy define 'ask' action at ${where(rule)} but no target is available to choose from`, true, location);
     }
     let defaultTarget: string | null = null;
     const wanted = action.defaultTarget;

@@ -1,4 +1,5 @@
 import type { DomainInfo, SystemInfo } from './types.js';
+import { QmcpError } from '../errors.js';
 
 /** A domain entry that also knows its own name. */
 export interface Domain extends DomainInfo {
@@ -42,7 +43,9 @@ export function lookup(index: DomainIndex, key: string): Domain {
 }
 
 /** Evaluation reached a domain that system info does not have. */
-export class MissingDomain extends Error {
+export class MissingDomain extends QmcpError {
+  readonly code = 'ERR_QMCP_POLICY_MISSING_DOMAIN';
+
   constructor(key: string) {
     super(`no such domain in system info: ${key}`);
   }

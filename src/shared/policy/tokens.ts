@@ -1,5 +1,6 @@
 import type { Domain, DomainIndex } from './system.js';
 import { isDom0, lookup, MissingDomain, uuidToName } from './system.js';
+import { QmcpError } from '../errors.js';
 
 /**
  * What a domain specification is. A qube name and `uuid:…` are both `name`;
@@ -65,7 +66,9 @@ const POSITION_NAME: Readonly<Record<Position, string>> = {
 };
 
 /** A token that is not valid where it stands; `message` is qrexec's wording. */
-export class TokenError extends Error {}
+export class TokenError extends QmcpError {
+  readonly code = 'ERR_QMCP_POLICY_TOKEN';
+}
 
 /** Reads one token for a position, or throws TokenError. Names are not checked. */
 export function parseToken(text: string, position: Position): Token {

@@ -1,3 +1,5 @@
+import { QmcpError } from '../errors.js';
+
 /** The kinds of domain qubesd reports in `internal.GetSystemInfo`. */
 export type DomainType = 'AdminVM' | 'AppVM' | 'TemplateVM' | 'StandaloneVM' | 'DispVM';
 
@@ -58,7 +60,9 @@ export interface Policy {
  * every call; `line` is 0 when the problem is not on a line (a file name, an
  * unreadable file or directory).
  */
-export class PolicySyntaxError extends Error {
+export class PolicySyntaxError extends QmcpError {
+  readonly code = 'ERR_QMCP_POLICY_SYNTAX';
+
   readonly file: string;
   readonly line: number;
   /** The message without the location. */
@@ -66,7 +70,6 @@ export class PolicySyntaxError extends Error {
 
   constructor(file: string, line: number, message: string) {
     super(`${file}:${line}: ${message}`);
-    this.name = 'PolicySyntaxError';
     this.file = file;
     this.line = line;
     this.detail = message;

@@ -3,10 +3,13 @@
  * Qubes' exception class; anything else thrown makes the server close the
  * connection without a byte, as qubesd does for non-Qubes exceptions.
  */
+import { QmcpError } from '../../shared/errors.js';
 /** PermissionDenied, ProtocolError and its subclasses: qubesd aborts after replying. */
 const PROTOCOL_LIKE = new Set(['PermissionDenied', 'ProtocolError', 'QubesInvalidTagError', 'QubesInvalidLabelError']);
 
-export class QubesError extends Error {
+export class QubesError extends QmcpError {
+  readonly code = 'ERR_QMCP_SIM_QUBES';
+
   /** Whether qubesd aborts the connection after the reply (PermissionDenied, ProtocolError). */
   readonly abortAfter: boolean;
   constructor(
@@ -51,4 +54,6 @@ export const err = {
 };
 
 /** A non-Qubes failure (Python's ValueError and friends): the connection closes with no bytes. */
-export class SilentClose extends Error {}
+export class SilentClose extends QmcpError {
+  readonly code = 'ERR_QMCP_SIM_SILENT_CLOSE';
+}

@@ -1,6 +1,7 @@
 /** The persisted shape of the simulated host, and its atomic file storage. */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { QmcpError } from '../../shared/errors.js';
 
 export type Klass = 'AdminVM' | 'TemplateVM' | 'AppVM' | 'StandaloneVM' | 'DispVM';
 export const KLASSES: readonly Klass[] = ['AdminVM', 'AppVM', 'DispVM', 'StandaloneVM', 'TemplateVM'];
@@ -56,7 +57,9 @@ export interface HostState {
 }
 
 /** The state file cannot be used; startup must stop and leave it alone. */
-export class StateFileError extends Error {}
+export class StateFileError extends QmcpError {
+  readonly code = 'ERR_QMCP_SIM_STATE_FILE';
+}
 
 export function readStateFile(path: string): HostState | null {
   let text: string;

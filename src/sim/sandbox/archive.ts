@@ -11,6 +11,7 @@
 import { constants } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { chmod, link, lstat, mkdir, open, readdir, readlink, rmdir, symlink, utimes } from 'node:fs/promises';
+import { QmcpError } from '../../shared/errors.js';
 
 const MAGIC = Buffer.from('QMCPVOL1');
 const T_DIR = 0x44;
@@ -276,7 +277,9 @@ export class ByteQueue {
   }
 }
 
-export class ArchiveError extends Error {}
+export class ArchiveError extends QmcpError {
+  readonly code = 'ERR_QMCP_SANDBOX_ARCHIVE';
+}
 
 export interface UnpackTarget {
   /** The directory the archive's top-level entries go into. */

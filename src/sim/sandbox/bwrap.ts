@@ -2,23 +2,26 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { QmcpError } from '../../shared/errors.js';
 
 export const BWRAP_MISSING_MESSAGE =
   'bubblewrap (bwrap) is not installed, and simulated qubes run inside it: ' +
   'install it with `apt-get install bubblewrap` (Debian, Ubuntu) or `dnf install bubblewrap` (Fedora)';
 
 /** Raised when a qube would have to run something and cannot. */
-export class SandboxError extends Error {
+export class SandboxError extends QmcpError {
+  readonly code: string = 'ERR_QMCP_SANDBOX';
+
   constructor(message: string) {
     super(message);
-    this.name = 'SandboxError';
   }
 }
 
 export class SandboxUnavailableError extends SandboxError {
+  override readonly code: string = 'ERR_QMCP_SANDBOX_UNAVAILABLE';
+
   constructor(message: string = BWRAP_MISSING_MESSAGE) {
     super(message);
-    this.name = 'SandboxUnavailableError';
   }
 }
 

@@ -3,6 +3,7 @@
 // channel's data in either direction is credit-limited so that one slow
 // reader stalls only its own channel. The host treats whatever the agent
 // sends as untrusted: the agent runs inside the qube, as the qube's root.
+import { QmcpError } from '../../shared/errors.js';
 
 /** Frame types; host → agent below 16, agent → host from 16. */
 export const F = {
@@ -48,7 +49,9 @@ export function u32(n: number): Buffer {
   return b;
 }
 
-export class FrameError extends Error {}
+export class FrameError extends QmcpError {
+  readonly code = 'ERR_QMCP_SANDBOX_FRAME';
+}
 
 /** Splits a byte stream into frames; throws FrameError on an oversized one. */
 export class FrameReader {
