@@ -12,6 +12,7 @@ tests to check without Python.
 """
 import argparse
 import asyncio
+import collections
 import hashlib
 import itertools
 import json
@@ -44,24 +45,41 @@ def truthy(value):
     return value is True or (isinstance(value, str) and value.lower() in ("true", "yes", "1"))
 
 
+def icon(klass, label):
+    """qubesd's icon name for a qube (only qrexec's ask dialog reads it)."""
+    kind = {"TemplateVM": "templatevm", "DispVM": "dispvm", "StandaloneVM": "standalonevm"}.get(klass, "appvm")
+    return f"{kind}-{label}"
+
+
 def system_info(fleet):
-    """The fleet as qrexec's get_system_info() would return it."""
-    global_dispvm = qube_ref((fleet.get("properties") or {}).get("default_dispvm"))
+    """The fleet as qubesd's internal.GetSystemInfo reports it, indexed as
+    qrexec's get_system_info() indexes it. A qube's default_dispvm defaults to
+    the global one (dom0's too), a disposable's to its own template; guivm to
+    dom0. Of these the parser reads type, tags, template_for_dispvms,
+    default_dispvm, power_state, uuid and internal."""
+    global_props = fleet.get("properties") or {}
+    global_dispvm = qube_ref(global_props.get("default_dispvm"))
+    global_guivm = qube_ref(global_props.get("default_guivm", "dom0"))
     domains = {
         "dom0": {"tags": [], "type": "AdminVM", "template_for_dispvms": False,
-                 "default_dispvm": None, "power_state": "Running", "uuid": DOM0_UUID,
-                 "icon": "", "label": "black", "guivm": None},
+                 "default_dispvm": global_dispvm, "power_state": "Running", "uuid": DOM0_UUID,
+                 "icon": "adminvm-black", "label": "black", "guivm": None,
+                 "relayvm": None, "transport_rpc": None, "internal": None},
     }
     for q in fleet["qubes"]:
         props = q.get("properties") or {}
+        own_default = q.get("template") if q["klass"] == "DispVM" else global_dispvm
+        label = q.get("label", "red")
         domains[q["name"]] = {
             "tags": list(q.get("tags") or []),
             "type": q["klass"],
             "template_for_dispvms": truthy(props.get("template_for_dispvms")),
-            "default_dispvm": qube_ref(props["default_dispvm"]) if "default_dispvm" in props else global_dispvm,
+            "default_dispvm": qube_ref(props["default_dispvm"]) if "default_dispvm" in props else own_default,
             "power_state": q.get("power_state", "Halted"),
             "uuid": q.get("uuid") or fleet_uuid(q["name"]),
-            "icon": "", "label": "red", "guivm": None,
+            "icon": icon(q["klass"], label), "label": label,
+            "guivm": qube_ref(props["guivm"]) if "guivm" in props else global_guivm,
+            "relayvm": None, "transport_rpc": None,
             "internal": (q.get("features") or {}).get("internal"),
         }
     for name, entry in list(domains.items()):
@@ -92,10 +110,13 @@ def real_answer(policy, info, q):
                 "autostart": res.autostart, "notify": res.notify}
     except exc.AccessDenied as err:
         return {"action": "deny", "target": None, "notify": err.notify}
-    except Exception:  # pylint: disable=broad-except
-        # qrexec fails the request, which the caller sees as a refusal.
-        return {"action": "deny", "target": None, "notify": True}
+    except Exception as err:  # pylint: disable=broad-except
+        return {"action": "error", "error": type(err).__name__}
 
+
+# What qrexec-daemon makes of an evaluation that raised (docs/policy-engine.md):
+# the call is refused and, as no AccessDenied reached handle_request, nobody is notified.
+FAILED = {"action": "deny", "target": None, "notify": False}
 
 KEYS = ("action", "target", "targets", "user", "autostart", "notify")
 
@@ -104,13 +125,23 @@ def ours(answer):
     return {k: answer.get(k) for k in KEYS if k in answer or k in ("action", "target")}
 
 
+def agrees(real, qmcp):
+    """qmcp answers as qrexec does; for an evaluation that raised, as qrexec-daemon does."""
+    if real["action"] == "error":
+        return ours(qmcp) == FAILED and qmcp.get("rule") is None
+    return ours(qmcp) == real
+
+
 def case_queries(case):
     return [{"source": s, "target": t, "service": svc, "arg": arg}
             for (svc, arg), s, t in itertools.product(case["calls"], case["sources"], case["targets"])]
 
 
 def row(answer):
-    """An answer as a compact row: [action, target, targets?, user, autostart, notify] or ["deny", notify]."""
+    """An answer as a compact row: [action, target, targets?, user, autostart, notify],
+    ["deny", notify], or ["error", EXCEPTION_CLASS] where the parser raised."""
+    if answer["action"] == "error":
+        return ["error", answer["error"]]
     if answer["action"] == "deny":
         return ["deny", answer["notify"]]
     if answer["action"] == "ask":
@@ -158,13 +189,13 @@ def run_case(path, corpus, qmcp):
             f"{proc.returncode}: {proc.stderr.strip()}"]
     if proc.returncode != 0:
         return case, expected, len(queries), 0, [f"{path.name}: qmcp exited {proc.returncode}: {proc.stderr.strip()}"]
-    got = [ours(json.loads(l)) for l in proc.stdout.splitlines()]
+    got = [json.loads(l) for l in proc.stdout.splitlines()]
     diffs, agreed = [], 0
     for q, want, have in zip(queries, expected, got):
-        if want == have:
+        if agrees(want, have):
             agreed += 1
         else:
-            diffs.append(f"{path.name}: {json.dumps(q)}\n    real: {json.dumps(want)}\n    qmcp: {json.dumps(have)}")
+            diffs.append(f"{path.name}: {json.dumps(q)}\n    real: {json.dumps(want)}\n    qmcp: {json.dumps(ours(have))}")
     return case, expected, len(queries), agreed, diffs
 
 
@@ -178,18 +209,23 @@ def main():
     args = ap.parse_args()
     total = agreed = 0
     shown = []
+    raised = collections.Counter()
     for path in sorted(args.corpus.glob("*.case.json")):
         case, expected, n, ok, diffs = run_case(path, args.corpus, args.qmcp)
         total += n
         agreed += ok
         shown.extend(diffs)
+        errors = [] if isinstance(expected, str) else [e["error"] for e in expected if e["action"] == "error"]
+        raised.update(errors)
         if args.record:
             case["expect"] = expected if isinstance(expected, str) else [row(e) for e in expected]
             write_case(path, case)
-        print(f"{path.name}: {ok}/{n} agree")
+        print(f"{path.name}: {ok}/{n} agree" + (f" ({len(errors)} where the parser raised)" if errors else ""))
     for d in shown[: args.show]:
         print(d)
     print(f"TOTAL: {agreed}/{total} queries agree")
+    print(f"the parser raised on {sum(raised.values())} queries"
+          + "".join(f", {name} {count}" for name, count in sorted(raised.items())))
     return 0 if agreed == total else 1
 
 

@@ -44,14 +44,17 @@ FLEET = {
         {"name": "sys-internal", "klass": "AppVM", "template": "fedora", "features": {"internal": "1"},
          "power_state": "Running"},
         {"name": "uuidvm", "klass": "AppVM", "template": "fedora", "uuid": UUIDVM,
-         "properties": {"default_dispvm": "nosuch-dvm"}},
+         "properties": {"default_dispvm": "dvm-work"}},
     ],
 }
 
 WORK = "uuid:" + fleet_uuid("work")
 DVMWORK = fleet_uuid("dvm-work")
+# Every source is a qube, and every default_dispvm a disposable template or none: qrexec-daemon
+# asks only for its own qube's calls, and qubesd keeps no other default_dispvm. A target may
+# name anything, as a caller may.
 SOURCES = ["work", "vault", "default-dvm", "disp123", "fedora", "dom0", "uuidvm",
-           "uuid:" + UUIDVM, "nonexistent"]
+           "uuid:" + UUIDVM, "standalone"]
 TARGETS = ["work", "personal", "vault", "dom0", "@adminvm", Z, "@default", "", "@dispvm",
            "@dispvm:default-dvm", "@dispvm:dvm-work", "@dispvm:work", "@dispvm:nonexistent",
            "@dispvm:uuid:" + DVMWORK, "nonexistent", "uuid:" + UUIDVM, WORK, "@anyvm",

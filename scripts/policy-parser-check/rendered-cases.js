@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs';
 // Writes the corpus cases of the rendered qmcp policy (both modes) over a fleet
 // with a qube at every tier; record their answers with `check.sh CHECKOUT --record`.
+// Each case keeps the settings it was rendered from (over DEFAULT_SETTINGS), so that
+// test/policy/rendered-corpus.test.ts can render them again and find a stale case.
 // usage: node scripts/policy-parser-check/rendered-cases.js   (after a build)
 import { DEFAULT_SETTINGS, renderPolicy, modelHash } from '../../dist/src/shared/model/index.js';
 const dir = new URL('../../test/fixtures/policy-corpus', import.meta.url).pathname;
@@ -30,7 +32,8 @@ const fleet = {
 writeFileSync(`${dir}/qmcp-fleet.json`, JSON.stringify(fleet, null, 1) + '\n');
 const qubes = fleet.qubes.map((q) => q.name);
 for (const mode of ['least-privilege', 'compat']) {
-  const settings = { ...JSON.parse(JSON.stringify(DEFAULT_SETTINGS)), mode, egressQube: 'ai-egress', model: modelHash() };
+  const overrides = { mode, egressQube: 'ai-egress' };
+  const settings = { ...JSON.parse(JSON.stringify(DEFAULT_SETTINGS)), ...overrides, model: modelHash() };
   const text = renderPolicy(settings);
   const services = [...new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/\s+/)[0]).filter((s) => s !== '*'))].sort();
   const calls = [];
@@ -38,6 +41,7 @@ for (const mode of ['least-privilege', 'compat']) {
   calls.push(['qubes.OpenInVM', ''], ['qubes.VMShell', ''], ['admin.vm.tag.Set', 'ai-full'], ['qmcp.Unknown', '']);
   const c = {
     fleet: 'qmcp-fleet.json',
+    settings: overrides,
     files: { 'etc/qubes/policy.d/30-qmcp.policy': text.replace(/\n$/, '').split('\n') },
     calls,
     sources: ['mcp-control', 'ai-read', 'ai-exec', 'ai-full', 'sink', 'hybrid', 'vault', 'tomb'],

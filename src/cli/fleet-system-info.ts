@@ -45,7 +45,10 @@ function qubeRef(value: unknown): string | null {
   return typeof value === 'string' && value !== '' && value !== 'None' ? value : null;
 }
 
-/** What qubesd's `internal.GetSystemInfo` would report for a fleet; dom0 is added. */
+/**
+ * What qubesd's `internal.GetSystemInfo` would report for a fleet; dom0 is added. A default_dispvm
+ * not set defaults, as in qubesd, to the global one, and for a disposable to its own template.
+ */
 export function fleetSystemInfo(fleet: Fleet): SystemInfo {
   const globalDispvm = qubeRef(fleet.properties?.['default_dispvm']);
   const domains: Record<string, DomainInfo> = {
@@ -53,7 +56,7 @@ export function fleetSystemInfo(fleet: Fleet): SystemInfo {
       tags: [],
       type: 'AdminVM',
       template_for_dispvms: false,
-      default_dispvm: null,
+      default_dispvm: globalDispvm,
       power_state: 'Running',
       uuid: DOM0_UUID,
     },
@@ -61,11 +64,12 @@ export function fleetSystemInfo(fleet: Fleet): SystemInfo {
   for (const qube of fleet.qubes) {
     if (!DOMAIN_TYPES.includes(qube.klass as DomainType)) throw new Error(`${qube.name}: unknown klass ${qube.klass}`);
     const props = qube.properties ?? {};
+    const ownDefault = qube.klass === 'DispVM' ? (qube.template ?? null) : globalDispvm;
     domains[qube.name] = {
       tags: [...(qube.tags ?? [])],
       type: qube.klass as DomainType,
       template_for_dispvms: truthy(props['template_for_dispvms']),
-      default_dispvm: 'default_dispvm' in props ? qubeRef(props['default_dispvm']) : globalDispvm,
+      default_dispvm: 'default_dispvm' in props ? qubeRef(props['default_dispvm']) : ownDefault,
       power_state: qube.power_state ?? 'Halted',
       uuid: qube.uuid ?? fleetUuid(qube.name),
       guivm: null,

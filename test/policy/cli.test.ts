@@ -17,6 +17,8 @@ const FLEET = {
     { name: 'personal', klass: 'AppVM', template: 'fedora', properties: { default_dispvm: null } },
     { name: 'dvm', klass: 'AppVM', template: 'fedora', properties: { template_for_dispvms: true } },
     { name: 'fedora', klass: 'TemplateVM', uuid: '12345678-1234-4234-8234-123456789abc' },
+    { name: 'dvm2', klass: 'AppVM', template: 'fedora', properties: { template_for_dispvms: true } },
+    { name: 'disp1', klass: 'DispVM', template: 'dvm2' },
   ],
 };
 
@@ -113,10 +115,12 @@ test('policy eval rejects a line that is not a query', () => {
 
 test('fleet to system info', () => {
   const info = fleetSystemInfo(FLEET).domains;
-  assert.deepEqual(Object.keys(info).sort(), ['dom0', 'dvm', 'fedora', 'personal', 'work']);
+  assert.deepEqual(Object.keys(info).sort(), ['disp1', 'dom0', 'dvm', 'dvm2', 'fedora', 'personal', 'work']);
   assert.equal(info['dom0']?.uuid, '00000000-0000-0000-0000-000000000000');
   assert.equal(info['dom0']?.power_state, 'Running');
-  assert.equal(info['dom0']?.default_dispvm, null);
+  // qubesd's defaults: dom0 follows the global default_dispvm, a disposable its own template
+  assert.equal(info['dom0']?.default_dispvm, 'dvm');
+  assert.equal(info['disp1']?.default_dispvm, 'dvm2');
   assert.equal(info['work']?.default_dispvm, 'dvm');
   assert.equal(info['personal']?.default_dispvm, null);
   assert.equal(info['dvm']?.template_for_dispvms, true);

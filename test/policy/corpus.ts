@@ -14,7 +14,10 @@ export interface Query {
   arg: string;
 }
 
-/** [action, target, user, autostart, notify] | [ask, default, targets, user, autostart, notify] | [deny, notify] */
+/**
+ * [allow, target, user, autostart, notify] | [ask, default, targets, user, autostart, notify] |
+ * [deny, notify] | [error, EXCEPTION_CLASS] where qrexec's parser raised evaluating the query.
+ */
 export type Row = unknown[];
 
 export interface Case {
@@ -22,6 +25,8 @@ export interface Case {
   fleet: string;
   files: Record<string, string[]>;
   queries: Query[];
+  /** For a case of the rendered qmcp policy: the settings it was rendered from, over DEFAULT_SETTINGS. */
+  settings?: Record<string, unknown>;
   /** qrexec's answers, or the reason it refused the whole policy. */
   expect?: Row[] | string;
 }
@@ -33,6 +38,7 @@ export function loadCases(): Case[] {
     .map((f) => {
       const raw = JSON.parse(readFileSync(join(corpusDir, f), 'utf8')) as {
         fleet?: string;
+        settings?: Record<string, unknown>;
         files: Record<string, string[]>;
         calls: [string, string][];
         sources: string[];
@@ -48,6 +54,7 @@ export function loadCases(): Case[] {
         fleet: join(corpusDir, raw.fleet ?? 'fleet.json'),
         files: raw.files,
         queries,
+        ...(raw.settings !== undefined ? { settings: raw.settings } : {}),
         ...(raw.expect !== undefined ? { expect: raw.expect } : {}),
       };
     });

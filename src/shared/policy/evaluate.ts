@@ -96,8 +96,8 @@ export class RulePolicy implements Policy {
       return this.resolve(req, indexSystem(system));
     } catch (err) {
       if (err instanceof PolicyDenial) return { action: 'deny', reason: err.reason, notify: err.notify, rule: err.rule };
-      // qrexec fails the whole request when system info lacks a domain it needs.
-      if (err instanceof MissingDomain) return { action: 'deny', reason: err.message, notify: true, rule: null };
+      // qrexec's evaluation raises here; qrexec-daemon then refuses the call and nobody is notified.
+      if (err instanceof MissingDomain) return { action: 'deny', reason: `evaluation failed: ${err.message}`, notify: false, rule: null };
       throw err;
     }
   }
