@@ -217,7 +217,7 @@ test('hard links to files outside its volumes are neither made by the qube nor t
     await s.beforeStart('app');
     const outputs = [await sh(s, 'app', 'cat /home/user/linked /rw/home/user/linked 2>/dev/null; true')];
     outputs.push(await sh(s, 'app', `rm -rf /rw/home; ln -s '${marker.dir}' /rw/home`));
-    const tries = ['/home/secret', '/usr/bin/env', '/run/qmcp/bin/node', '/run/qmcp-agent/lib/agent.js', `/proc/self/root${marker.dir}/secret`];
+    const tries = ['/home/secret', '/usr/bin/env', '/run/qmcp/bin/node', '/run/qmcp-agent/sim/sandbox/agent.js', `/proc/self/root${marker.dir}/secret`];
     const script = tries.map((from, i) => `ln '${from}' /rw/h${i} 2>/dev/null && echo "linked ${from}"; ln '${from}' /var/h${i} 2>/dev/null && echo "linked ${from}";`).join(' ');
     const made = await sh(s, 'app', `${script} ln /home/secret /home/linked 2>/dev/null; true`);
     outputs.push(made);

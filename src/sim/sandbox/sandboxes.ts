@@ -61,6 +61,9 @@ export const TOOLS_DIR_IN_QUBE = '/run/qmcp/bin';
 const IN_QUBE_PATH = `${TOOLS_DIR_IN_QUBE}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
 // The agent and what its imports need: this directory and a package.json.
 const AGENT_DIR_IN_QUBE = '/run/qmcp-agent';
+/** This folder and the shared module it imports, at their places under the compiled src/. */
+const AGENT_CODE = 'sim/sandbox';
+const AGENT_SHARED = 'shared/errors.js';
 
 export interface SpawnInQubeOptions {
   readonly env?: Readonly<Record<string, string>>;
@@ -497,12 +500,14 @@ export class QubeSandboxes implements QubeServiceHost {
     if (existsSync(join(clientRoot, 'bin', 'qrexec-client-vm'))) {
       for (const part of CLIENT_PARTS) args.push('--ro-bind-try', join(clientRoot, part), join(CLIENT_ROOT_IN_QUBE, part));
     }
-    args.push('--ro-bind', import.meta.dirname, `${AGENT_DIR_IN_QUBE}/lib`);
+    // the agent's modules keep their place relative to the one shared module they import
+    args.push('--ro-bind', import.meta.dirname, `${AGENT_DIR_IN_QUBE}/${AGENT_CODE}`);
+    args.push('--ro-bind', join(import.meta.dirname, '..', '..', AGENT_SHARED), `${AGENT_DIR_IN_QUBE}/${AGENT_SHARED}`);
     args.push('--ro-bind', join(packageRoot(), 'package.json'), `${AGENT_DIR_IN_QUBE}/package.json`);
     const socket = this.options.qrexecSocket?.(name) ?? join(this.options.dir, 'qrexec', `${name}.sock`);
     args.push('--bind-try', socket, QREXEC_SOCKET_IN_QUBE);
     args.push('--clearenv', '--setenv', 'PATH', IN_QUBE_PATH, '--chdir', '/');
-    args.push('--', `${TOOLS_DIR_IN_QUBE}/node`, `${AGENT_DIR_IN_QUBE}/lib/agent.js`);
+    args.push('--', `${TOOLS_DIR_IN_QUBE}/node`, `${AGENT_DIR_IN_QUBE}/${AGENT_CODE}/agent.js`);
     return args;
   }
 }
