@@ -6,12 +6,20 @@
  */
 import { parseReply } from '../shared/adminapi/wire.js';
 import { InQubeError } from '../shared/inqube-protocol.js';
+import { operation, type TargetForm } from '../shared/model/capabilities.js';
 import { QrexecAborted, type QrexecOutcome, type QrexecRunner } from './qrexec.js';
 import { Actionable, Failed, Refused } from './results.js';
 
 export interface CallContext {
   readonly qrexec: QrexecRunner;
   readonly signal: AbortSignal;
+}
+
+/** The qrexec service of a model operation reached in this form; throws for any other (a programming error). */
+export function serviceOf(operationId: string, form: TargetForm): string {
+  const op = operation(operationId);
+  if (op.target !== form) throw new Error(`${operationId} is reached as ${op.target}, not ${form}`);
+  return op.service;
 }
 
 function exited(outcome: QrexecOutcome): { status: number; stdout: Buffer } {
@@ -33,8 +41,9 @@ const ADMIN_ERRORS: Readonly<Record<string, string>> = {
   QubesNoTemplateError: 'The qube has no template.',
 };
 
-/** A native Admin API call routed by policy to qubesd; `0\0data` or `2\0Class\0\0message\0`. */
-export async function adminCall(ctx: CallContext, target: string, service: string, payload?: Uint8Array): Promise<Buffer> {
+/** A native Admin API operation routed by policy to qubesd; `0\0data` or `2\0Class\0\0message\0`. */
+export async function adminCall(ctx: CallContext, target: string, operationId: string, payload?: Uint8Array): Promise<Buffer> {
+  const service = serviceOf(operationId, 'admin-api');
   const { status, stdout } = exited(await ctx.qrexec.call({ target, service, argument: '', payload, signal: ctx.signal }));
   if (status !== 0) throw new Failed();
   const reply = parseReply(stdout);
@@ -51,8 +60,9 @@ function cleanMessage(message: unknown): string {
   return typeof message === 'string' ? message.replace(/[^\x20-\x7e]/g, '?').slice(0, 300) : '';
 }
 
-/** A qmcp dom0 service at @adminvm: JSON in; JSON out on exit 0; {"error":…} on exit 1. */
-export async function dom0Call(ctx: CallContext, service: string, argument: string, payload?: unknown): Promise<unknown> {
+/** A dom0-service operation, its qmcp service at @adminvm: JSON in; JSON out on exit 0; {"error":…} on exit 1. */
+export async function dom0Call(ctx: CallContext, operationId: string, argument: string, payload?: unknown): Promise<unknown> {
+  const service = serviceOf(operationId, 'dom0-service');
   const bytes = payload === undefined ? undefined : Buffer.from(JSON.stringify(payload), 'utf8');
   const { status, stdout } = exited(await ctx.qrexec.call({ target: '@adminvm', service, argument, payload: bytes, signal: ctx.signal }));
   let value: unknown;
@@ -86,16 +96,17 @@ const INQUBE_ERRORS: Readonly<Record<string, string>> = {
   bad_version: 'The qmcp services inside the qube are of another version; reinstall them in its template.',
 };
 
-/** An in-qube service, run as root inside the target; its reply is decoded by `decode`. */
+/** An in-qube operation, its service run as root inside the target; its reply is decoded by `decode`. */
 export async function inQubeCall<T>(
   ctx: CallContext,
   target: string,
-  service: string,
+  operationId: string,
   argument: string | undefined,
   payload: Uint8Array,
   decode: (data: Buffer) => T,
   limits: { readonly maxOutput?: number; readonly timeoutMs?: number } = {},
 ): Promise<T> {
+  const service = serviceOf(operationId, 'in-qube');
   const { status, stdout } = exited(await ctx.qrexec.call({ target, service, argument, payload, signal: ctx.signal, ...limits }));
   if (status !== 0) throw new Failed();
   try {

@@ -1,31 +1,32 @@
-// The dom0 service table follows the capability model: every service row is
-// a model operation served by that very service, and every dom0-service
-// operation of the model has a row.
+// The dom0 service registry follows the capability model: one handler per
+// dom0-service operation and nothing else, each dispatched on the service
+// the model names, and install writes a wrapper for exactly those services.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OPERATIONS, operation } from '../../src/shared/model/index.js';
+import { dom0Services, operation } from '../../src/shared/model/index.js';
 import { serviceNames } from '../../src/dom0/install/names.js';
-import { serviceTable } from '../../src/dom0/services/index.js';
-import { readDeps } from '../../src/dom0/services/read-services.js';
+import { serviceCoverage, serviceTable } from '../../src/dom0/services/index.js';
+import { handledOperations, INERT_DEPS } from './handled.js';
 
-const inert = {
-  root: '/',
-  settings: () => {
-    throw new Error('not for calls');
-  },
-  audit: () => {
-    throw new Error('not for calls');
-  },
-  log: () => undefined,
-  now: () => new Date(0),
-};
+const handled = handledOperations();
 
-test('every dom0 service row is a model operation of that service, and the model has no service without a row', () => {
-  const table = serviceTable({ write: inert as never, read: readDeps(null) });
-  for (const [service, spec] of table) {
-    assert.equal(operation(spec.operation).service, service, `${service} implements ${spec.operation}`);
-    assert.equal(operation(spec.operation).layer, 'service');
-  }
-  const modelServices = new Set(OPERATIONS.filter((o) => o.layer === 'service').map((o) => o.service));
-  assert.deepEqual([...modelServices].sort(), serviceNames());
+test('the registry has exactly one handler for each dom0-service operation of the model', () => {
+  assert.deepEqual(serviceCoverage(handled), []);
+});
+
+test('the registry check names a missing, a doubled, an unknown and a misplaced handler', () => {
+  assert.deepEqual(serviceCoverage(handled.filter((id) => id !== 'clone')), ['clone (qmcp.Clone): no handler']);
+  assert.deepEqual(serviceCoverage([...handled, 'start']), ['start (qmcp.Start): 2 handlers']);
+  assert.deepEqual(serviceCoverage([...handled, 'no-such']), ['no-such: a handler, but no operation of the model']);
+  assert.deepEqual(serviceCoverage([...handled, 'pause']), ['pause (admin.vm.Pause): a handler, but the model reaches it as admin-api']);
+});
+
+test('the table dispatches each service the model names to the handler of its operation', () => {
+  const table = serviceTable(INERT_DEPS);
+  assert.deepEqual([...table.keys()].sort(), dom0Services().map((s) => s.service).sort());
+  for (const [service, spec] of table) assert.equal(operation(spec.operation).service, service, `${service} runs ${spec.operation}`);
+});
+
+test('install writes a wrapper for each service the table dispatches on', () => {
+  assert.deepEqual(serviceNames(), [...serviceTable(INERT_DEPS).keys()].sort());
 });

@@ -1,8 +1,8 @@
-/** The qmcp service names install writes wrappers for and the policy allows: every row of the table. */
-import { serviceTable } from '../services/index.js';
-import { readDeps } from '../services/read-services.js';
+/** The qmcp service names install writes wrappers for and the policy allows: the model's dom0 services. */
+import { dom0Services, OPERATIONS, type Operation } from '../../shared/model/capabilities.js';
 
-export function serviceNames(): string[] {
-  const inert = { root: '/', settings: () => { throw new Error('not for calls'); }, audit: () => { throw new Error('not for calls'); }, log: () => undefined, now: () => new Date(0) };
-  return [...serviceTable({ write: inert, read: readDeps(null) }).keys()].sort();
+export function serviceNames(ops: readonly Operation[] = OPERATIONS): string[] {
+  return dom0Services(ops)
+    .map((s) => s.service)
+    .sort();
 }

@@ -178,7 +178,7 @@ export class EventStreams {
       let rows: EventRow[] = [];
       let gap = false;
       try {
-        const out = (await dom0Call({ qrexec: this.qrexec, signal }, 'qmcp.Events', String(this.o.windowSeconds))) as { events?: unknown; truncated?: unknown };
+        const out = (await dom0Call({ qrexec: this.qrexec, signal }, 'events', String(this.o.windowSeconds))) as { events?: unknown; truncated?: unknown };
         if (!Array.isArray(out.events) || !out.events.every(isRow)) throw new Error('bad window');
         rows = out.events.map(({ event, subject, class: klass, time }) => ({ event, qube: subject, class: klass, time }));
         gap = out.truncated === true;

@@ -1,9 +1,11 @@
 /**
  * The calls the scenarios make, with the bytes the MCP server's tools send:
  * dom0 services at `@adminvm` with the qube in the argument, tag-scoped
- * Admin API calls with the qube as the target and an empty argument.
+ * Admin API calls with the qube as the target and an empty argument. Each
+ * names a model operation; the model names its service.
  */
 import { encodeExecRequest } from '../../shared/inqube-protocol.js';
+import { serviceOf } from '../calls.js';
 import type { Caller, Reply } from './caller.js';
 
 /** What qrexec-client-vm shows for every refusal, and what every dom0 service refusal copies. */
@@ -54,44 +56,45 @@ const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v), 'utf8');
 export class Agent {
   constructor(readonly caller: Caller) {}
 
-  private dom0(service: string, argument: string, payload?: unknown): Promise<Reply> {
-    return this.caller.call('@adminvm', service, argument, payload === undefined ? undefined : json(payload));
+  private dom0(operationId: string, argument: string, payload?: unknown): Promise<Reply> {
+    return this.caller.call('@adminvm', serviceOf(operationId, 'dom0-service'), argument, payload === undefined ? undefined : json(payload));
   }
 
   list(): Promise<Reply> {
-    return this.dom0('qmcp.List', '');
+    return this.dom0('list', '');
   }
   info(qube: string): Promise<Reply> {
-    return this.dom0('qmcp.Info', qube);
+    return this.dom0('info', qube);
   }
   start(qube: string): Promise<Reply> {
-    return this.dom0('qmcp.Start', qube);
+    return this.dom0('start', qube);
   }
   remove(qube: string): Promise<Reply> {
-    return this.dom0('qmcp.Remove', qube);
+    return this.dom0('remove', qube);
   }
   setProperty(qube: string, name: string, value: unknown): Promise<Reply> {
-    return this.dom0('qmcp.SetProperty', qube, { name, value });
+    return this.dom0('property.set', qube, { name, value });
   }
   poolFigures(): Promise<Reply> {
-    return this.dom0('qmcp.PoolFigures', '');
+    return this.dom0('pool.figures', '');
   }
   create(name: string, template: string): Promise<Reply> {
-    return this.dom0('qmcp.Create', '', { name, template });
+    return this.dom0('create', '', { name, template });
   }
   clone(source: string, name: string): Promise<Reply> {
-    return this.dom0('qmcp.Clone', source, { name });
+    return this.dom0('clone', source, { name });
   }
   disposable(dvmt: string, name: string): Promise<Reply> {
-    return this.dom0('qmcp.CreateDisposable', dvmt, { name, autoCleanup: false });
+    return this.dom0('disposable', dvmt, { name, autoCleanup: false });
   }
-  /** A tag-scoped Admin API call, e.g. admin.vm.CurrentState. */
-  admin(qube: string, method: string): Promise<Reply> {
-    return this.caller.call(qube, method, '');
+  /** A tag-scoped Admin API operation, e.g. `state`. */
+  admin(qube: string, operationId: string): Promise<Reply> {
+    return this.caller.call(qube, serviceOf(operationId, 'admin-api'), '');
   }
   /** `true` inside the qube, as the run tool sends it. */
   execTrue(qube: string): Promise<Reply> {
-    return this.caller.call(qube, 'qmcp.Exec', undefined, encodeExecRequest({ argv: ['true'], stdin: '', timeoutSeconds: 30, outputLimit: 4096 }));
+    const request = encodeExecRequest({ argv: ['true'], stdin: '', timeoutSeconds: 30, outputLimit: 4096 });
+    return this.caller.call(qube, serviceOf('run', 'in-qube'), undefined, request);
   }
 }
 
@@ -102,7 +105,7 @@ export const PROBES: readonly { readonly id: string; readonly call: (a: Agent, q
   { id: 'remove', call: (a, q) => a.remove(q) },
   // a harmless value: the call should never reach a qube at all
   { id: 'property.set', call: (a, q) => a.setProperty(q, 'autostart', false) },
-  { id: 'CurrentState', call: (a, q) => a.admin(q, 'admin.vm.CurrentState') },
-  { id: 'firewall.Get', call: (a, q) => a.admin(q, 'admin.vm.firewall.Get') },
-  { id: 'Shutdown', call: (a, q) => a.admin(q, 'admin.vm.Shutdown') },
+  { id: 'CurrentState', call: (a, q) => a.admin(q, 'state') },
+  { id: 'firewall.Get', call: (a, q) => a.admin(q, 'firewall.get') },
+  { id: 'Shutdown', call: (a, q) => a.admin(q, 'shutdown') },
 ];

@@ -123,11 +123,11 @@ export const tiers: Scenario = {
     const running: string[] = [];
     await Promise.all(
       world.names.map(async (name) => {
-        const state = await ctx.agent.admin(name, 'admin.vm.CurrentState');
+        const state = await ctx.agent.admin(name, 'state');
         if (f.check(adminAnswer(state) === 'ok' && /power_state=/.test(state.stdout.toString('latin1')), `CurrentState of visible ${name}: ${describe(state)}`)) {
           if (/(?:^| )power_state=Running(?: |$)/.test(state.stdout.toString('latin1'))) running.push(name);
         }
-        const fw = await ctx.agent.admin(name, 'admin.vm.firewall.Get');
+        const fw = await ctx.agent.admin(name, 'firewall.get');
         f.check(adminAnswer(fw) !== null, `firewall.Get of visible ${name}: ${describe(fw)}`);
       }),
     );
@@ -156,7 +156,7 @@ const LADDER = ['exec', 'net', 'full'] as const;
 
 /** The highest rung a fixture allows, found by probes that change nothing: Kill on a halted qube, a firewall reload, its own label set again. */
 async function ladderOf(ctx: Context, name: string, f: Findings): Promise<number | null> {
-  const state = await ctx.agent.admin(name, 'admin.vm.CurrentState');
+  const state = await ctx.agent.admin(name, 'state');
   if (!/(?:^| )power_state=Halted(?: |$)/.test(state.stdout.toString('latin1'))) {
     f.notRun(`fixture ${name} is not halted; its tier was not probed`);
     return null;
@@ -164,8 +164,8 @@ async function ladderOf(ctx: Context, name: string, f: Findings): Promise<number
   const info = await ctx.agent.info(name);
   const label = (JSON.parse(info.status === 0 ? info.stdout.toString('utf8') : '{}') as Json)['label'];
   const allowed = [
-    !isRefusal(await ctx.agent.admin(name, 'admin.vm.Kill')),
-    !isRefusal(await ctx.agent.admin(name, 'admin.vm.firewall.Reload')),
+    !isRefusal(await ctx.agent.admin(name, 'kill')),
+    !isRefusal(await ctx.agent.admin(name, 'firewall.reload')),
     typeof label === 'string' && !isRefusal(await ctx.agent.setProperty(name, 'label', label)),
   ];
   const top = allowed.lastIndexOf(true);

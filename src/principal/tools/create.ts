@@ -26,9 +26,9 @@ const Created = z.object({
   auto_cleanup: z.boolean().optional(),
 });
 
-/** A create service's reply, with Qubes' `klass` called `class` as in every tool. */
-async function created(ctx: CallContext, service: string, argument: string, payload: Record<string, unknown>): Promise<Record<string, unknown>> {
-  return renamed(await dom0Call(ctx, service, argument, payload), { klass: 'class' });
+/** A create operation's reply, with Qubes' `klass` called `class` as in every tool. */
+async function created(ctx: CallContext, operationId: string, argument: string, payload: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return renamed(await dom0Call(ctx, operationId, argument, payload), { klass: 'class' });
 }
 
 const CreateInput = z.strictObject({ ...common, template: QubeName.describe('a template you can see') });
@@ -41,7 +41,7 @@ export const qubeCreate: ToolSpec<typeof CreateInput> = {
   input: CreateInput,
   output: Created,
   long: true,
-  run: (input, ctx) => created(ctx, 'qmcp.Create', '', { ...payload(input), template: input.template }),
+  run: (input, ctx) => created(ctx, 'create', '', { ...payload(input), template: input.template }),
 };
 
 export const qubeCreateDispTemplate: ToolSpec<typeof CreateInput> = {
@@ -52,7 +52,7 @@ export const qubeCreateDispTemplate: ToolSpec<typeof CreateInput> = {
   input: CreateInput,
   output: Created,
   long: true,
-  run: (input, ctx) => created(ctx, 'qmcp.CreateDispTemplate', '', { ...payload(input), template: input.template }),
+  run: (input, ctx) => created(ctx, 'create.disptemplate', '', { ...payload(input), template: input.template }),
 };
 
 const DisposableInput = z.strictObject({
@@ -70,7 +70,7 @@ export const qubeCreateDisposable: ToolSpec<typeof DisposableInput> = {
   output: Created,
   long: true,
   run: (input, ctx) =>
-    created(ctx, 'qmcp.CreateDisposable', input.disposable_template, {
+    created(ctx, 'disposable', input.disposable_template, {
       ...payload(input),
       ...(input.auto_cleanup !== undefined ? { autoCleanup: input.auto_cleanup } : {}),
     }),
@@ -86,5 +86,5 @@ export const qubeClone: ToolSpec<typeof CloneInput> = {
   input: CloneInput,
   output: Created,
   long: true,
-  run: (input, ctx) => created(ctx, 'qmcp.Clone', input.source, payload(input)),
+  run: (input, ctx) => created(ctx, 'clone', input.source, payload(input)),
 };

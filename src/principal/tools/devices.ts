@@ -45,7 +45,7 @@ export const deviceAttach: ToolSpec<typeof AttachInput> = {
   output: DeviceDone,
   run: async (input, ctx) =>
     renamed(
-      await dom0Call(ctx, 'qmcp.DeviceAttach', input.qube, {
+      await dom0Call(ctx, 'device.attach', input.qube, {
         ...payload(input),
         ...(input.read_only !== undefined ? { options: { 'read-only': input.read_only } } : {}),
       }),
@@ -62,5 +62,5 @@ export const deviceDetach: ToolSpec<typeof DetachInput> = {
   description: 'Detach a device from a qube.' + REFUSABLE,
   input: DetachInput,
   output: DeviceDone,
-  run: async (input, ctx) => renamed(await dom0Call(ctx, 'qmcp.DeviceDetach', input.qube, payload(input)), DONE_NAMES),
+  run: async (input, ctx) => renamed(await dom0Call(ctx, 'device.detach', input.qube, payload(input)), DONE_NAMES),
 };

@@ -64,7 +64,7 @@ export const qubeRun: ToolSpec<typeof RunInput, typeof RunOutput> = {
   run: (input, ctx) => runCommand(input.qube, input, ctx),
 };
 
-/** Runs one command through qmcp.Exec and shapes its reply. */
+/** Runs one command (the run operation) and shapes its reply. */
 export async function runCommand(qube: string, input: CommandInput, ctx: CallContext): Promise<z.infer<typeof RunOutput>> {
   if ((input.argv === undefined) === (input.shell === undefined)) throw new Actionable('Give exactly one of argv and shell.');
   const words = input.argv ?? [input.shell ?? ''];
@@ -77,7 +77,7 @@ export async function runCommand(qube: string, input: CommandInput, ctx: CallCon
     timeoutSeconds: timeout,
     outputLimit: limit,
   });
-  const r = await inQubeCall(ctx, qube, 'qmcp.Exec', undefined, request, decodeExecReply, {
+  const r = await inQubeCall(ctx, qube, 'run', undefined, request, decodeExecReply, {
     maxOutput: 2 * limit + HEADER_ROOM,
     // the service stops the command itself; leave it time to answer
     timeoutMs: (timeout + 30) * 1000,
@@ -121,7 +121,7 @@ export const qubeWriteFile: ToolSpec<typeof WriteInput> = {
       createParents: input.create_parents ?? false,
       limit: 16 * MIB,
     });
-    const r = await inQubeCall(ctx, input.qube, 'qmcp.WriteFile', undefined, request, decodeWriteFileReply, { maxOutput: HEADER_ROOM });
+    const r = await inQubeCall(ctx, input.qube, 'file.write', undefined, request, decodeWriteFileReply, { maxOutput: HEADER_ROOM });
     return { path: input.path, size: r.size };
   },
 };
@@ -145,7 +145,7 @@ export const qubeReadFile: ToolSpec<typeof ReadInput> = {
   run: async (input, ctx) => {
     const limit = input.limit ?? MIB;
     const request = encodeReadFileRequest({ path: input.path, limit });
-    const r = await inQubeCall(ctx, input.qube, 'qmcp.ReadFile', undefined, request, decodeReadFileReply, { maxOutput: limit + HEADER_ROOM });
+    const r = await inQubeCall(ctx, input.qube, 'file.read', undefined, request, decodeReadFileReply, { maxOutput: limit + HEADER_ROOM });
     const c = encodeBytes(r.content);
     return { path: input.path, size: r.size, truncated: r.truncated, encoding: c.encoding, content: c.text };
   },
@@ -168,7 +168,7 @@ export const qubeCopy: ToolSpec<typeof CopyInput> = {
   output: z.object({ source: z.string(), target: z.string(), copied: z.number() }),
   long: true,
   run: async (input, ctx) => {
-    await inQubeCall(ctx, input.source, 'qmcp.CopyTo', input.target, encodeCopyToRequest({ paths: input.paths }), decodeCopyToReply, { maxOutput: HEADER_ROOM });
+    await inQubeCall(ctx, input.source, 'copy', input.target, encodeCopyToRequest({ paths: input.paths }), decodeCopyToReply, { maxOutput: HEADER_ROOM });
     return { source: input.source, target: input.target, copied: input.paths.length };
   },
 };

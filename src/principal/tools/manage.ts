@@ -9,8 +9,8 @@ import { FirewallRule } from './firewall-rules.js';
 const QubeInput = z.strictObject({ qube: QubeName });
 const Done = z.object({ qube: z.string() });
 
-/** A native Admin API call on the named qube that returns nothing. */
-function powerTool(name: string, title: string, operation: string, service: string, description: string): ToolSpec<typeof QubeInput> {
+/** A native Admin API operation on the named qube that returns nothing. */
+function powerTool(name: string, title: string, operation: string, description: string): ToolSpec<typeof QubeInput> {
   return {
     name,
     title,
@@ -19,7 +19,7 @@ function powerTool(name: string, title: string, operation: string, service: stri
     input: QubeInput,
     output: Done,
     run: async (input, ctx) => {
-      await adminCall(ctx, input.qube, service);
+      await adminCall(ctx, input.qube, operation);
       return { qube: input.qube };
     },
   };
@@ -33,11 +33,11 @@ export const qubeStart: ToolSpec<typeof QubeInput> = {
   input: QubeInput,
   output: z.object({ qube: z.string(), state: z.string() }),
   long: true,
-  run: async (input, ctx) => renamed(await dom0Call(ctx, 'qmcp.Start', input.qube), { name: 'qube' }),
+  run: async (input, ctx) => renamed(await dom0Call(ctx, 'start', input.qube), { name: 'qube' }),
 };
 
-export const qubeShutdown = powerTool('qube_shutdown', 'Shut a qube down', 'shutdown', 'admin.vm.Shutdown', 'Ask a running qube to shut down (it returns at once; check qube_state).');
-export const qubeKill = powerTool('qube_kill', 'Kill a qube', 'kill', 'admin.vm.Kill', 'Stop a running qube at once, without a clean shutdown.');
+export const qubeShutdown = powerTool('qube_shutdown', 'Shut a qube down', 'shutdown', 'Ask a running qube to shut down (it returns at once; check qube_state).');
+export const qubeKill = powerTool('qube_kill', 'Kill a qube', 'kill', 'Stop a running qube at once, without a clean shutdown.');
 
 const FirewallSetInput = z.strictObject({
   qube: QubeName,
@@ -53,14 +53,14 @@ export const firewallSet: ToolSpec<typeof FirewallSetInput> = {
   output: z.object({ qube: z.string(), rules: z.array(z.string()) }),
   run: async (input, ctx) => {
     const payload = Buffer.from(input.rules.map((r) => r + '\n').join(''), 'utf8');
-    await adminCall(ctx, input.qube, 'admin.vm.firewall.Set', payload);
+    await adminCall(ctx, input.qube, 'firewall.set', payload);
     return { qube: input.qube, rules: input.rules };
   },
 };
 
-export const firewallReload = powerTool('firewall_reload', 'Reload firewall', 'firewall.reload', 'admin.vm.firewall.Reload', "Re-apply a qube's firewall rules (e.g. after DNS names changed).");
-export const qubePause = powerTool('qube_pause', 'Pause a qube', 'pause', 'admin.vm.Pause', 'Pause a running qube.');
-export const qubeUnpause = powerTool('qube_unpause', 'Unpause a qube', 'unpause', 'admin.vm.Unpause', 'Unpause a paused qube.');
+export const firewallReload = powerTool('firewall_reload', 'Reload firewall', 'firewall.reload', "Re-apply a qube's firewall rules (e.g. after DNS names changed).");
+export const qubePause = powerTool('qube_pause', 'Pause a qube', 'pause', 'Pause a running qube.');
+export const qubeUnpause = powerTool('qube_unpause', 'Unpause a qube', 'unpause', 'Unpause a paused qube.');
 
 export const qubeRemove: ToolSpec<typeof QubeInput> = {
   name: 'qube_remove',
@@ -70,7 +70,7 @@ export const qubeRemove: ToolSpec<typeof QubeInput> = {
   input: QubeInput,
   output: z.object({ qube: z.string(), removed: z.boolean() }),
   long: true,
-  run: async (input, ctx) => renamed(await dom0Call(ctx, 'qmcp.Remove', input.qube), { name: 'qube' }),
+  run: async (input, ctx) => renamed(await dom0Call(ctx, 'remove', input.qube), { name: 'qube' }),
 };
 
 const PropertyInput = z.strictObject({
@@ -87,7 +87,7 @@ export const qubeSetProperty: ToolSpec<typeof PropertyInput> = {
   input: PropertyInput,
   output: z.object({ qube: z.string(), property: z.string(), value: z.unknown() }),
   run: async (input, ctx) => {
-    const out = renamed(await dom0Call(ctx, 'qmcp.SetProperty', input.qube, { name: input.property, value: input.value }), {});
+    const out = renamed(await dom0Call(ctx, 'property.set', input.qube, { name: input.property, value: input.value }), {});
     return { qube: input.qube, property: out['name'], value: out['value'] };
   },
 };
@@ -106,7 +106,7 @@ export const qubeSetFeature: ToolSpec<typeof FeatureInput> = {
   input: FeatureInput,
   output: z.object({ qube: z.string(), feature: z.string(), value: z.string() }),
   run: async (input, ctx) => {
-    const out = renamed(await dom0Call(ctx, 'qmcp.SetFeature', input.qube, { name: input.feature, value: input.value }), {});
+    const out = renamed(await dom0Call(ctx, 'feature.set', input.qube, { name: input.feature, value: input.value }), {});
     return { qube: input.qube, feature: out['name'], value: out['value'] };
   },
 };

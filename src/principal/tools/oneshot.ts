@@ -26,11 +26,11 @@ const OneShotOutput = RunOutput.extend({ name: z.string(), removed: z.boolean() 
 async function removeQuietly(ctx: CallContext, name: string): Promise<boolean> {
   const own: CallContext = { qrexec: ctx.qrexec, signal: AbortSignal.timeout(CLEANUP_TIMEOUT_MS) };
   try {
-    await adminCall(own, name, 'admin.vm.Kill');
+    await adminCall(own, name, 'kill');
     return true;
   } catch {
     try {
-      await dom0Call(own, 'qmcp.Remove', name);
+      await dom0Call(own, 'remove', name);
       return true;
     } catch {
       return false;
@@ -53,11 +53,11 @@ export const qubeRunDisposable: ToolSpec<typeof OneShotInput> = {
   run: async (input, ctx) => {
     // a request that cannot run must not create anything
     if ((input.argv === undefined) === (input.shell === undefined)) throw new Actionable('Give exactly one of argv and shell.');
-    await dom0Call(ctx, 'qmcp.CreateDisposable', input.disposable_template, { name: input.name, autoCleanup: true });
+    await dom0Call(ctx, 'disposable', input.disposable_template, { name: input.name, autoCleanup: true });
     let ran: z.infer<typeof RunOutput> | undefined;
     let removed = false;
     try {
-      await dom0Call(ctx, 'qmcp.Start', input.name);
+      await dom0Call(ctx, 'start', input.name);
       ran = await runCommand(input.name, input, ctx);
     } finally {
       removed = await removeQuietly(ctx, input.name);

@@ -25,7 +25,7 @@ export const qubeList: ToolSpec = {
   input: z.strictObject({}),
   output: z.object({ qubes: z.array(ListRow) }),
   run: async (_input, ctx) => {
-    const out = (await dom0Call(ctx, 'qmcp.List', '')) as { qubes?: unknown };
+    const out = (await dom0Call(ctx, 'list', '')) as { qubes?: unknown };
     if (!Array.isArray(out.qubes)) throw new Failed();
     return { qubes: out.qubes.map((row) => renamed(row, { name: 'qube' })) };
   },
@@ -45,7 +45,7 @@ export const qubeInfo: ToolSpec<typeof QubeInput> = {
   output: z.object({ qube: z.string(), properties: z.record(z.string(), z.unknown()) }),
   run: async ({ qube }, ctx) => {
     // Qubes' `klass` is `class` here, as in qube_list; the name is `qube` already
-    const properties = renamed(await dom0Call(ctx, 'qmcp.Info', qube), { klass: 'class' });
+    const properties = renamed(await dom0Call(ctx, 'info', qube), { klass: 'class' });
     delete properties['name'];
     return { qube, properties };
   },
@@ -59,7 +59,7 @@ export const qubeState: ToolSpec<typeof QubeInput> = {
   input: QubeInput,
   output: z.object({ qube: z.string(), state: z.string() }),
   run: async ({ qube }, ctx) => {
-    const data = (await adminCall(ctx, qube, 'admin.vm.CurrentState')).toString('utf8');
+    const data = (await adminCall(ctx, qube, 'state')).toString('utf8');
     const state = /(?:^| )power_state=([A-Za-z]{1,32})(?: |$)/.exec(data)?.[1];
     if (state === undefined) throw new Error('no power_state');
     return { qube, state };
@@ -73,7 +73,7 @@ export const firewallGet: ToolSpec<typeof QubeInput> = {
   description: "Read a qube's firewall rules, in order, in Qubes' syntax (e.g. \"action=accept dsthost=example.com proto=tcp dstports=443-443\")." + REFUSABLE,
   input: QubeInput,
   output: z.object({ qube: z.string(), rules: z.array(z.string()) }),
-  run: async ({ qube }, ctx) => ({ qube, rules: parseRules(await adminCall(ctx, qube, 'admin.vm.firewall.Get')) }),
+  run: async ({ qube }, ctx) => ({ qube, rules: parseRules(await adminCall(ctx, qube, 'firewall.get')) }),
 };
 
 export const deviceList: ToolSpec = {
@@ -95,7 +95,7 @@ export const deviceList: ToolSpec = {
     ),
   }),
   run: async (_input, ctx) => {
-    const out = (await dom0Call(ctx, 'qmcp.DeviceList', '')) as { devices?: unknown };
+    const out = (await dom0Call(ctx, 'device.list', '')) as { devices?: unknown };
     if (!Array.isArray(out.devices)) throw new Failed();
     return { devices: out.devices.map((row) => renamed(row, { class: 'devclass' })) };
   },
@@ -108,7 +108,7 @@ export const poolFigures: ToolSpec = {
   description: "Read the sandbox's storage budget: bytes used by its qubes (and removed qubes still kept), the cap, and the headroom left for creating or cloning.",
   input: z.strictObject({}),
   output: z.object({ used: z.number(), cap: z.number(), headroom: z.number() }),
-  run: (_input, ctx) => dom0Call(ctx, 'qmcp.PoolFigures', ''),
+  run: (_input, ctx) => dom0Call(ctx, 'pool.figures', ''),
 };
 
 const PollInput = z.strictObject({

@@ -154,16 +154,16 @@ export const OPERATIONS: readonly Operation[] = [
 ];
 
 /** One operation by id; throws for an unknown id (a programming error). */
-export function operation(id: string): Operation {
-  const op = OPERATIONS.find((o) => o.id === id);
+export function operation(id: string, ops: readonly Operation[] = OPERATIONS): Operation {
+  const op = ops.find((o) => o.id === id);
   if (op === undefined) throw new Error(`unknown operation ${id}`);
   return op;
 }
 
 /** The dom0 services, one per service name, with why each needs code. */
-export function dom0Services(): { service: string; operations: string[]; argumentIsQube: boolean; whyCode: string }[] {
+export function dom0Services(ops: readonly Operation[] = OPERATIONS): { service: string; operations: string[]; argumentIsQube: boolean; whyCode: string }[] {
   const out = new Map<string, { service: string; operations: string[]; argumentIsQube: boolean; whyCode: string }>();
-  for (const op of OPERATIONS) {
+  for (const op of ops) {
     if (op.target !== 'dom0-service') continue;
     const row = out.get(op.service);
     if (row) row.operations.push(op.id);

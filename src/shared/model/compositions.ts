@@ -34,14 +34,14 @@ export function composition(id: string): Composition | undefined {
 }
 
 /** The effect columns of an operation or a composition; throws on an unknown id. */
-export function effectsOf(id: string): Effects {
-  return composition(id) ?? operation(id);
+export function effectsOf(id: string, ops: readonly Operation[] = OPERATIONS): Effects {
+  return composition(id) ?? operation(id, ops);
 }
 
 /** Position in the model's order; a composition sits with the operation it is listed after. */
-export function modelRank(id: string): number {
+export function modelRank(id: string, ops: readonly Operation[] = OPERATIONS): number {
   const at = composition(id)?.listedAfter ?? id;
-  return OPERATIONS.findIndex((o) => o.id === at);
+  return ops.findIndex((o) => o.id === at);
 }
 
 const yes = (b: boolean): string => (b ? 'yes' : 'no');

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { BACKGROUND_SERVICES, ESCALATIONS, OPERATIONS } from './capabilities.js';
+import { BACKGROUND_SERVICES, ESCALATIONS, OPERATIONS, type Operation } from './capabilities.js';
 import type { Settings } from './settings.js';
 
 /** Bumped whenever the renderer's output changes for the same table. */
-export const RENDERER_VERSION = 3;
+export const RENDERER_VERSION = 4;
 
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
@@ -15,8 +15,8 @@ function canonical(v: unknown): string {
 }
 
 /** sha256 over the capability table and the renderer version. */
-export function modelHash(): string {
-  const body = canonical({ operations: OPERATIONS, escalations: ESCALATIONS, background: BACKGROUND_SERVICES, renderer: RENDERER_VERSION });
+export function modelHash(ops: readonly Operation[] = OPERATIONS): string {
+  const body = canonical({ operations: ops, escalations: ESCALATIONS, background: BACKGROUND_SERVICES, renderer: RENDERER_VERSION });
   return createHash('sha256').update(body).digest('hex');
 }
 
