@@ -1,6 +1,6 @@
 /**
  * The three kinds of qrexec call the tools make, each turning an outcome into
- * data or into Refused / Actionable / Failed. Texts that reach the agent are
+ * data or into AgentRefusal / Actionable / Failed. Texts that reach the agent are
  * written here, never copied from a callee (qubesd's messages and a child's
  * stderr can name things outside the sandbox).
  */
@@ -8,7 +8,7 @@ import { parseReply } from '../shared/adminapi/wire.js';
 import { InQubeError } from '../shared/inqube-protocol.js';
 import { operation, type TargetForm } from '../shared/model/capabilities.js';
 import { QrexecAborted, type QrexecOutcome, type QrexecRunner } from './qrexec.js';
-import { Actionable, Failed, Refused } from './results.js';
+import { Actionable, Failed, AgentRefusal } from './results.js';
 
 export interface CallContext {
   readonly qrexec: QrexecRunner;
@@ -23,7 +23,7 @@ export function serviceOf(operationId: string, form: TargetForm): string {
 }
 
 function exited(outcome: QrexecOutcome): { status: number; stdout: Buffer } {
-  if (outcome.kind === 'refused') throw new Refused();
+  if (outcome.kind === 'refused') throw new AgentRefusal();
   if (outcome.kind === 'failed') throw new Failed();
   return outcome;
 }
@@ -50,7 +50,7 @@ export async function adminCall(ctx: CallContext, target: string, operationId: s
   if (reply === null) throw new Failed();
   if (reply.ok) return reply.data;
   // qubesd's refusal classes look like absence on purpose
-  if (reply.errorClass === 'PermissionDenied' || reply.errorClass === 'QubesVMNotFoundError') throw new Refused();
+  if (reply.errorClass === 'PermissionDenied' || reply.errorClass === 'QubesVMNotFoundError') throw new AgentRefusal();
   const text = ADMIN_ERRORS[reply.errorClass];
   throw text === undefined ? new Actionable('Qubes reported an error for this operation; check the qube\'s state and the arguments.') : new Actionable(text);
 }
@@ -114,7 +114,7 @@ export async function inQubeCall<T>(
   } catch (e) {
     if (e instanceof InQubeError) {
       // qrexec refused a call the service made (a copy to a qube outside the mesh, or none at all)
-      if (e.kind === 'refused') throw new Refused();
+      if (e.kind === 'refused') throw new AgentRefusal();
       const text = INQUBE_ERRORS[e.kind];
       if (text !== undefined) throw new Actionable(text);
     }

@@ -7,7 +7,7 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { QmcpError } from '../shared/errors.js';
 
 export const REFUSAL_TEXT =
-  'Refused. The operation is not permitted, or the qube does not exist (these are deliberately indistinguishable).';
+  'AgentRefusal. The operation is not permitted, or the qube does not exist (these are deliberately indistinguishable).';
 
 export const REFUSAL: CallToolResult = Object.freeze({
   content: Object.freeze([Object.freeze({ type: 'text', text: REFUSAL_TEXT })]),
@@ -28,10 +28,11 @@ export function actionable(message: string): CallToolResult {
 }
 
 /** Raised inside a handler to answer with the uniform refusal. */
-export class Refused extends Error {
+export class AgentRefusal extends QmcpError {
+  readonly code = 'ERR_QMCP_AGENT_REFUSED';
+
   constructor() {
     super('refused');
-    this.name = 'Refused';
   }
 }
 

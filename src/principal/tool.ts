@@ -10,7 +10,7 @@ import type * as z from 'zod';
 import type { CallContext } from './calls.js';
 import { annotationsFor } from './operations.js';
 import type { QrexecRunner } from './qrexec.js';
-import { Actionable, actionable, FAILED_TEXT, ok, REFUSAL, Refused } from './results.js';
+import { Actionable, actionable, FAILED_TEXT, ok, REFUSAL, AgentRefusal } from './results.js';
 
 export interface ToolSpec<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
   readonly name: string;
@@ -94,7 +94,7 @@ export async function runTool<I extends z.ZodObject, O extends z.ZodObject>(
     if (!checked.success) return actionable(FAILED_TEXT);
     return ok(checked.data as Record<string, unknown>);
   } catch (e) {
-    if (e instanceof Refused) return REFUSAL;
+    if (e instanceof AgentRefusal) return REFUSAL;
     if (e instanceof Actionable) return actionable(e.message);
     return actionable(FAILED_TEXT);
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Refusal } from '../../src/dom0/service/refusal.js';
+import { ServiceRefusal } from '../../src/dom0/service/refusal.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import type { CheckReport } from '../../verify/check.js';
 import { THRESHOLD, makeTimingCheck, timingCheck, welch } from '../../verify/timing/check.js';
@@ -49,7 +49,7 @@ test('an Info that does extra work for a qube outside the umbrella shows up over
           const name = (input as { name: string }).name;
           // The leak: a second look at a qube that exists.
           if (snapshot.any(name)) for (let i = 0; i < 100; i++) await qubesd.call('admin.vm.property.Get', name, 'label');
-          throw new Refusal('not visible');
+          throw new ServiceRefusal('not visible');
         },
       };
       return new Map([...real, ['qmcp.Info', leaky]]);

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QubesdError } from '../qubesd.js';
 import type { Qubesd } from '../qubesd.js';
-import { ActionableError, Refusal } from '../service/refusal.js';
+import { ActionableError, ServiceRefusal } from '../service/refusal.js';
 import type { QubeFacts } from '../service/snapshot.js';
 import { footprint, used, withinCaps } from './budget.js';
 import type { Footprint } from './budget.js';
@@ -161,7 +161,7 @@ async function refuseControlledCreatorTags(c: BirthContext): Promise<void> {
   const bad = extra.split(/\s+/).filter((t) => controlled.has(t));
   if (bad.length > 0) {
     c.deps.log(`create refused: dom0's tag-created-vm-with names ${bad.join(', ')}`);
-    throw new Refusal('tag-created-vm-with names a controlled tag');
+    throw new ServiceRefusal('tag-created-vm-with names a controlled tag');
   }
 }
 
@@ -196,14 +196,14 @@ async function unmarkOrReport(c: BirthContext, sourceName: string, source: { unm
 /** Runs the pipeline; resolves to the new qube's name once it is complete and visible. */
 export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<string> {
   const { qubesd, settings, deps } = c;
-  if (settings.poolCap === null || settings.privateCap === null) throw new Refusal('caps setting unusable');
-  if (settings.restrictionTags === null) throw new Refusal('restriction tags setting unusable');
+  if (settings.poolCap === null || settings.privateCap === null) throw new ServiceRefusal('caps setting unusable');
+  if (settings.restrictionTags === null) throw new ServiceRefusal('restriction tags setting unusable');
   const fault = async (step: string): Promise<void> => {
     await deps.fault?.(step);
   };
 
   const lock = await acquireBudgetLock(deps.root, deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
-  if (!lock) throw new Refusal('budget lock busy');
+  if (!lock) throw new ServiceRefusal('budget lock busy');
   let name: string | null = null;
   let making = false;
   let source: Awaited<ReturnType<typeof markSource>> | null = null;
@@ -219,7 +219,7 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
       await fault('source-marked');
     }
     // Free under the lock, so a qube of this name after a failed make is this call's (a lost reply).
-    if (await exists(qubesd, plan.name)) throw new Refusal('name taken meanwhile');
+    if (await exists(qubesd, plan.name)) throw new ServiceRefusal('name taken meanwhile');
     making = true;
     await plan.make();
     name = plan.name;

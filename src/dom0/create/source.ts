@@ -1,13 +1,13 @@
 /** What a new qube inherits from its source: name checks, egress and default_dispvm (SPEC §4.7). */
 import type { Qubesd } from '../qubesd.js';
-import { ActionableError, Refusal } from '../service/refusal.js';
+import { ActionableError, ServiceRefusal } from '../service/refusal.js';
 import type { Snapshot } from '../service/snapshot.js';
 import type { NetvmChoice } from './input.js';
 
 /** The name must be free; a visible holder may be named, any other holder refuses opaquely. */
 export function requireFreeName(snapshot: Snapshot, name: string): void {
   if (snapshot.visible(name)) throw new ActionableError('exists', 'a qube with that name already exists');
-  if (snapshot.any(name)) throw new Refusal('name held outside the agent\'s world');
+  if (snapshot.any(name)) throw new ServiceRefusal('name held outside the agent\'s world');
 }
 
 /** A property naming a qube, as its effective value; null for none. */
@@ -36,8 +36,8 @@ export async function inheritedNetvm(
 
 /** A qube from a template takes the principal's egress qube, which must itself be visible. */
 export function egressNetvm(snapshot: Snapshot, egress: string | null, choice: NetvmChoice): string | null {
-  if (egress === null) throw new Refusal('no egress qube configured');
-  if (!snapshot.visible(egress)) throw new Refusal('egress qube not in the umbrella');
+  if (egress === null) throw new ServiceRefusal('no egress qube configured');
+  if (!snapshot.visible(egress)) throw new ServiceRefusal('egress qube not in the umbrella');
   return choice === 'none' ? null : egress;
 }
 

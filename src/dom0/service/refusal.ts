@@ -11,9 +11,11 @@ export const REFUSAL_EXIT_STATUS = 126;
 export const REFUSAL_STDERR = 'Request refused\n';
 
 /** Thrown anywhere inside a service to end the call with the uniform refusal. */
-export class Refusal extends Error {
+export class ServiceRefusal extends QmcpError {
+  readonly code = 'ERR_QMCP_SERVICE_REFUSED';
   /** For the audit log and the journal only; never shown to the caller. */
   readonly reason: string;
+
   constructor(reason: string) {
     super('refused');
     this.reason = reason;

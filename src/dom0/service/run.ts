@@ -6,7 +6,7 @@ import { readBounded } from './bounded-input.js';
 import type { InputLimits } from './bounded-input.js';
 import { answer, answerError, refuse } from './output.js';
 import type { ServiceIo } from './output.js';
-import { ActionableError, Refusal } from './refusal.js';
+import { ActionableError, ServiceRefusal } from './refusal.js';
 import { readServiceCall } from './request.js';
 import type { ServiceCall } from './request.js';
 import { acquireSlot } from './slots.js';
@@ -160,7 +160,7 @@ async function guarded(
         await finish('error', err.kind);
         return answerError(rt.io, err.kind, err.message);
       }
-      if (err instanceof Refusal) {
+      if (err instanceof ServiceRefusal) {
         await finish('refused', err.reason);
         return refusal(err.reason);
       }

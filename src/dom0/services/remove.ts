@@ -10,7 +10,7 @@ import { isTombstoneTag } from '../service/config.js';
 import type { WriteDeps } from '../create/deps.js';
 import { entomb, halt } from '../tombstones/entomb.js';
 import { usersOf } from '../tombstones/users.js';
-import { ActionableError, Refusal } from '../service/refusal.js';
+import { ActionableError, ServiceRefusal } from '../service/refusal.js';
 import type { ServiceSpec } from '../service/run.js';
 
 export interface RemoveInput {
@@ -50,7 +50,7 @@ export function removeService(deps: WriteDeps): ServiceSpec<RemoveInput> {
           const by = [...seen, ...(tombs ? [`${tombs} removed qube(s) kept as tombstones until the operator restores or reaps them`] : [])];
           throw new ActionableError('in-use', `qube is in use by ${by.join(', ')}`);
         }
-        throw new Refusal('in use by a qube outside the agent\'s world');
+        throw new ServiceRefusal('in use by a qube outside the agent\'s world');
       }
       await entomb(qubesd, deps.settings(), principal, target.name, deps.now());
       return { name: input.qube, removed: true };

@@ -7,7 +7,7 @@ import { isQubeName } from '../../shared/names.js';
 import type { WriteDeps } from '../create/deps.js';
 import { checkFeatureValue } from '../create/features.js';
 import { jsonObject } from '../create/input.js';
-import { Refusal } from '../service/refusal.js';
+import { ServiceRefusal } from '../service/refusal.js';
 import type { ServiceSpec } from '../service/run.js';
 
 export interface SetFeatureInput {
@@ -34,7 +34,7 @@ export function setFeatureService(deps: WriteDeps): ServiceSpec<SetFeatureInput>
     async handle(ctx) {
       const { input, qubesd, snapshot } = ctx;
       const why = checkFeatureValue(snapshot, deps.settings().features, input.feature, input.value);
-      if (why !== null) throw new Refusal(why);
+      if (why !== null) throw new ServiceRefusal(why);
       await qubesd.call('admin.vm.feature.Set', input.qube, input.feature, input.value);
       return { name: input.feature, value: await qubesd.call('admin.vm.feature.Get', input.qube, input.feature) };
     },

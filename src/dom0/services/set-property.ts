@@ -6,7 +6,7 @@
 import { isQubeName } from '../../shared/names.js';
 import type { WriteDeps } from '../create/deps.js';
 import { isLabel, jsonObject } from '../create/input.js';
-import { Refusal } from '../service/refusal.js';
+import { ServiceRefusal } from '../service/refusal.js';
 import type { ServiceSpec } from '../service/run.js';
 
 type Value = string | number | boolean | null;
@@ -68,7 +68,7 @@ export function setPropertyService(_deps: WriteDeps): ServiceSpec<SetPropertyInp
       const { input, qubesd, snapshot } = ctx;
       if (input.property === 'netvm') {
         if ((await qubesd.property(input.qube, 'provides_network')).value !== 'False') {
-          throw new Refusal('netvm of a network-providing qube');
+          throw new ServiceRefusal('netvm of a network-providing qube');
         }
       }
       if (input.property === 'default_dispvm') {
@@ -76,7 +76,7 @@ export function setPropertyService(_deps: WriteDeps): ServiceSpec<SetPropertyInp
         const isDvmt = target
           ? (await qubesd.property(target.name, 'template_for_dispvms').catch(() => null))?.value === 'True'
           : false;
-        if (!target || !isDvmt) throw new Refusal('default_dispvm not a visible disposable template');
+        if (!target || !isDvmt) throw new ServiceRefusal('default_dispvm not a visible disposable template');
       }
       await qubesd.call('admin.vm.property.Set', input.qube, input.property, input.wire);
       const back = await qubesd.property(input.qube, input.property);

@@ -1,7 +1,7 @@
 /** qmcp.Start+QUBE: start a visible, complete qube the agent has exec over. */
 import { QubesdError } from '../qubesd.js';
 import type { ServiceSpec } from '../service/run.js';
-import { ActionableError, Refusal } from '../service/refusal.js';
+import { ActionableError, ServiceRefusal } from '../service/refusal.js';
 import { powerState } from './reads.js';
 import { parseQubeArgument } from './shapes.js';
 
@@ -18,16 +18,16 @@ export const startService: ServiceSpec<{ name: string }> = {
   targets: (input) => [{ name: input.name, tier: 'exec' }],
   async handle({ qubesd, snapshot, targets }): Promise<{ name: string; state: string }> {
     const q = targets[0];
-    if (!q) throw new Refusal('no target');
+    if (!q) throw new ServiceRefusal('no target');
     // An incomplete qube (still being created) is hidden by the snapshot, so it never gets here; one
     // entombed since the snapshot is caught here, and one entombed after this by qubesd (prohibit-start).
-    if (!(await snapshot.recheck(qubesd, q.name, 'exec'))) throw new Refusal('hidden since the snapshot');
+    if (!(await snapshot.recheck(qubesd, q.name, 'exec'))) throw new ServiceRefusal('hidden since the snapshot');
     try {
       // already running or paused is not an error, as in Qubes
       await qubesd.call('admin.vm.Start', q.name);
     } catch (err) {
       if (!(err instanceof QubesdError)) throw err;
-      if (!(await snapshot.recheck(qubesd, q.name, 'exec'))) throw new Refusal(`hidden while starting: ${err.errorClass}`);
+      if (!(await snapshot.recheck(qubesd, q.name, 'exec'))) throw new ServiceRefusal(`hidden while starting: ${err.errorClass}`);
       const known = ACTIONABLE[err.errorClass];
       if (known) throw new ActionableError(known[0], known[1]);
       if (err.errorClass === 'QubesException' || err.errorClass === 'QubesVMError') {
