@@ -31,6 +31,17 @@ export interface CallHandlerOptions {
   readonly log: (line: string) => void;
 }
 
+/** A call to run in a qube: what it asks for, for whom, as which user, and its caller's stdio. */
+interface QubeCall {
+  readonly service: string;
+  readonly argument: string;
+  readonly source: string;
+  readonly user: string;
+  readonly io: ServiceStdio;
+  /** Aborted when the caller's connection goes. */
+  readonly gone: AbortSignal;
+}
+
 /** The caller sees a refusal; the reason is logged where it is known. */
 class Refused extends Error {}
 
@@ -86,9 +97,10 @@ export class CallHandler {
     if (target === 'dom0' || target === '@adminvm') {
       return this.runInDom0({ service: call.service, argument: call.argument, source, requested: requestedTarget(call.target, info) }, io);
     }
-    // dom0 services run as the simulator's own user, as they run as the dom0 user, never root
+    // dom0 services above run as the simulator's own user, as they run as the dom0 user, never root
     const user = res.user ?? 'user';
-    if (target.startsWith('@dispvm')) return this.runInDisposable(target, call.service, call.argument, source, user, io, gone);
+    const inQube: QubeCall = { service: call.service, argument: call.argument, source, user, io, gone };
+    if (target.startsWith('@dispvm')) return this.runInDisposable(target, inQube);
     const dom = info.domains[target];
     if (!dom) throw new Refused();
     if (dom.power_state === 'Halted') {
@@ -101,7 +113,7 @@ export class CallHandler {
     }
     // Without a host for in-qube services the qube has no such service: qrexec reports 127.
     if (!this.o.qubeServices) return EXIT_NO_SERVICE;
-    return this.runInQube(this.o.qubeServices, target, call.service, call.argument, source, user, io, gone);
+    return this.runInQube(this.o.qubeServices, target, inQube);
   }
 
   /** admin.* goes to qubesd; anything else to the dom0 service installed for it, if any. */
@@ -116,34 +128,17 @@ export class CallHandler {
   }
 
   /** A failure of the host itself is a qrexec problem (125), not a refusal: the call was allowed. */
-  private async runInQube(
-    host: QubeServiceHost,
-    qube: string,
-    service: string,
-    argument: string,
-    source: string,
-    user: string,
-    io: ServiceStdio,
-    gone: AbortSignal,
-  ): Promise<number> {
-    const own = { stdin: io.stdin, stdout: shutWhenGone(io.stdout, gone), stderr: shutWhenGone(io.stderr, gone) };
+  private async runInQube(host: QubeServiceHost, qube: string, c: QubeCall): Promise<number> {
+    const own = { stdin: c.io.stdin, stdout: shutWhenGone(c.io.stdout, c.gone), stderr: shutWhenGone(c.io.stderr, c.gone) };
     try {
-      return await host.run(qube, service, argument, source, user, own);
+      return await host.run(qube, c.service, c.argument, c.source, c.user, own);
     } catch (e) {
-      this.o.log(`qrexec: ${service} in ${qube} failed: ${(e as Error).message}`);
+      this.o.log(`qrexec: ${c.service} in ${qube} failed: ${(e as Error).message}`);
       return EXIT_PROBLEM;
     }
   }
 
-  private async runInDisposable(
-    target: string,
-    service: string,
-    argument: string,
-    source: string,
-    user: string,
-    io: ServiceStdio,
-    gone: AbortSignal,
-  ): Promise<number> {
+  private async runInDisposable(target: string, c: QubeCall): Promise<number> {
     // Without a host there is nothing to run the service in; qrexec would report it missing.
     if (!this.o.qubeServices) return EXIT_NO_SERVICE;
     const template = target.startsWith('@dispvm:') ? target.slice('@dispvm:'.length) : null;
@@ -157,7 +152,7 @@ export class CallHandler {
     try {
       const started = await qubesdCall(this.o.qubesdSocket, { method: 'admin.vm.Start', dest: disp });
       if (!started.ok) throw new Refused();
-      return await this.runInQube(this.o.qubeServices, disp, service, argument, source, user, io, gone);
+      return await this.runInQube(this.o.qubeServices, disp, c);
     } finally {
       // auto_cleanup removes the disposable once it is down
       await qubesdCall(this.o.qubesdSocket, { method: 'admin.vm.Kill', dest: disp }).catch(() => undefined);
