@@ -1,24 +1,25 @@
 /**
  * `installDom0`: puts the qmcp dom0 side into ROOT (`/` on a real dom0, the
- * simulated dom0's directory otherwise). Plans every file, validates the
- * policy, then writes atomically; running it again changes nothing.
+ * simulated dom0's directory otherwise). Renders every file and validates
+ * the policy, plans against what ROOT holds (install-plan.ts), then applies the
+ * plan (install-apply.ts), writing atomically; running it again changes nothing.
  */
-import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initAuditLog } from '../audit/index.js';
 import { settingsPath } from '../../shared/model/index.js';
 import type { Settings } from '../../shared/model/index.js';
 import { serviceNames } from './names.js';
-import { applyFile, sha256, statusOf, writeAtomic } from './files.js';
 import type { FileStatus, PlannedFile } from './files.js';
 import { POLICY_FILE, SettingsError, checkPolicy, defaultSettingsJson, renderPolicy, stampSettings } from './policy.js';
 import { renderReaperUnits, renderWrapper } from './wrapper.js';
-import { unifiedDiff } from './diff.js';
-import { MANIFEST_PATH, manifestText, readManifest } from './manifest.js';
+import { MANIFEST_PATH } from './manifest.js';
 import type { Manifest } from './manifest.js';
 import { checkPreconditions } from './preconditions.js';
-import { TIMER_LINK_TARGET, TIMER_WANTS_LINK, enableTimerNow } from './systemd.js';
+import { TIMER_WANTS_LINK } from './systemd.js';
+import { applyInstall } from './install-apply.js';
+import { planInstall } from './install-plan.js';
+import { readInstallState } from './root-state.js';
 
 export interface InstallOptions {
   readonly root: string;
@@ -75,9 +76,6 @@ export const REAPER_TIMER = 'etc/systemd/system/qmcp-reaper.timer';
 export { TIMER_WANTS_LINK };
 const SETTINGS_PATH = 'etc/qmcp/settings.json';
 export const DEFAULT_SOCKET = '/var/run/qubesd.sock';
-/** Directories install makes beside its files (audit log, witness, slots, backups). */
-const STATE_DIRS = ['var/log/qmcp', 'var/lib/qmcp', 'var/lib/qmcp/slots'];
-const AUDIT_LOG = 'var/log/qmcp/audit.log';
 
 /** The compiled `src` directory this module was loaded from. */
 function compiledSrc(): string {
@@ -143,33 +141,8 @@ function chooseSettings(root: string, opts: InstallOptions, warnings: string[]):
   }
 }
 
-/** Every ancestor directory of a ROOT-relative path, shallowest first. */
-function ancestors(path: string): string[] {
-  const parts = path.split('/');
-  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
-}
-
-function linkStatus(root: string, path: string, target: string): FileStatus {
-  try {
-    const st = lstatSync(join(root, path));
-    return st.isSymbolicLink() && readlinkSync(join(root, path)) === target ? 'unchanged' : 'changed';
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'new';
-    throw err;
-  }
-}
-
-function readOrNull(path: string): Buffer | null {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'EISDIR') return null;
-    throw err;
-  }
-}
-
 /** The files this version renders for ROOT, and the settings they come from; nothing is written. */
-export function planInstall(root: string, opts: InstallOptions, warnings: string[]): { settings: Settings; planned: PlannedFile[]; options: Manifest['options'] } {
+export function renderInstall(root: string, opts: InstallOptions, warnings: string[]): { settings: Settings; planned: PlannedFile[]; options: Manifest['options'] } {
   const { settings, file: settingsFile } = chooseSettings(root, opts, warnings);
   const policy = renderPolicy(settings);
   try {
@@ -197,118 +170,19 @@ export async function installDom0(opts: InstallOptions): Promise<InstallReport> 
   const dryRun = opts.dryRun ?? false;
   const warnings: string[] = [];
   const notes: string[] = [];
-  const { settings, planned, options } = planInstall(root, opts, warnings);
+  const rendered = renderInstall(root, opts, warnings);
 
   if (opts.preconditions) {
-    const pre = await checkPreconditions({ root, settings, qubesdSocket: options.qubesdSocket, ...(opts.nodeVersion ? { nodeVersion: opts.nodeVersion } : {}) });
+    const pre = await checkPreconditions({ root, settings: rendered.settings, qubesdSocket: rendered.options.qubesdSocket, ...(opts.nodeVersion ? { nodeVersion: opts.nodeVersion } : {}) });
     if (pre.refusals.length > 0) throw new InstallError(`${pre.refusals.join('; ')}; nothing written`);
     notes.push(...pre.notes);
   }
 
-  const previous = readManifest(root);
-  const ours = new Set((previous?.files ?? []).map((f) => f.path));
-  for (const l of previous?.symlinks ?? []) ours.add(l.path);
-
-  // Operator files qmcp writes over for the first time: kept whole, restored by uninstall.
-  const originals = [...(previous?.originals ?? [])];
-  const newOriginals: { path: string; backup: string; content: Buffer; mode: number }[] = [];
-  for (const path of [...planned.map((f) => f.path), TIMER_WANTS_LINK]) {
-    if (ours.has(path) || originals.some((o) => o.path === path)) continue;
-    let st;
-    try {
-      st = lstatSync(join(root, path));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
-    if (!st.isFile()) continue;
-    const content = readFileSync(join(root, path));
-    const backup = join('var', 'lib', 'qmcp', 'backup', `${path}.${sha256(content).slice(0, 16)}.original`).split(sep).join('/');
-    newOriginals.push({ path, backup, content, mode: st.mode & 0o7777 });
-    originals.push({ path, backup, mode: (st.mode & 0o7777).toString(8) });
-  }
-
-  const wanted = new Set<string>([...STATE_DIRS.flatMap((d) => ancestors(`${d}/-`)), ...ancestors(TIMER_WANTS_LINK)]);
-  for (const f of planned) for (const d of ancestors(f.path)) wanted.add(d);
-  for (const o of newOriginals) for (const d of ancestors(o.backup)) wanted.add(d);
-  const created = new Set(previous?.dirs ?? []);
-  for (const d of wanted) if (!existsSync(join(root, d))) created.add(d);
-  const auditLogCreated = (previous?.auditLogCreated ?? false) || !existsSync(join(root, AUDIT_LOG));
-
-  const owned = new Set(planned.map((f) => f.path));
-  const listed = planned.map((f) => ({ path: f.path, sha256: sha256(f.content), mode: f.mode.toString(8) }));
-  listed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const manifest: Manifest = {
-    format: 2,
-    options,
-    files: listed,
-    symlinks: [{ path: TIMER_WANTS_LINK, target: TIMER_LINK_TARGET }],
-    originals: originals.sort((a, b) => (a.path < b.path ? -1 : 1)),
-    dirs: [...created].sort(),
-    auditLogCreated,
-  };
-  planned.push({ path: MANIFEST_PATH, content: Buffer.from(manifestText(manifest)), mode: 0o644 });
-  const stale = [...(previous?.files ?? []).map((f) => f.path).filter((p) => !owned.has(p)), ...(previous?.symlinks ?? []).map((l) => l.path).filter((p) => p !== TIMER_WANTS_LINK)];
-
-  const files: InstalledFile[] = planned.map((f) => {
-    const status = statusOf(root, f);
-    const diff = status !== 'unchanged' && f.path.startsWith('etc/') ? unifiedDiff(f.path, readOrNull(join(root, f.path)), f.content) : '';
-    return { path: f.path, status, diff };
-  });
-  files.push({ path: TIMER_WANTS_LINK, status: linkStatus(root, TIMER_WANTS_LINK, TIMER_LINK_TARGET), diff: '' });
-  if (dryRun) return { root, dryRun, files, backups: [], removed: stale, warnings, notes, timerProblem: null };
-
-  await initAuditLog(root);
-  // the services' per-principal concurrency slots (run as the dom0 user)
-  mkdirSync(join(root, 'var', 'lib', 'qmcp', 'slots'), { recursive: true, mode: 0o750 });
-  if (opts.serviceOwner) {
-    for (const p of [...STATE_DIRS, AUDIT_LOG]) chownSync(join(root, p), opts.serviceOwner.uid, opts.serviceOwner.gid);
-  }
-  const backups: string[] = [];
-  for (const o of newOriginals) {
-    writeAtomic(join(root, o.backup), o.content, 0o600);
-    backups.push(o.backup);
-  }
-  const manifestFile = planned.pop() as PlannedFile;
-  for (const f of planned) {
-    if (statusOf(root, f) === 'unchanged') continue;
-    // an original is already kept whole, and our own unedited earlier version needs no backup;
-    // anything else replaced (an edit) gets one
-    const current = readOrNull(join(root, f.path));
-    const ownUnedited = current !== null && previous?.files.some((p) => p.path === f.path && p.sha256 === sha256(current));
-    if (newOriginals.some((o) => o.path === f.path) || ownUnedited) writeAtomic(join(root, f.path), f.content, f.mode);
-    else {
-      const backup = applyFile(root, f);
-      if (backup) backups.push(backup);
-    }
-  }
-  if (linkStatus(root, TIMER_WANTS_LINK, TIMER_LINK_TARGET) !== 'unchanged') {
-    const link = join(root, TIMER_WANTS_LINK);
-    mkdirSync(dirname(link), { recursive: true, mode: 0o755 });
-    rmSync(link, { force: true });
-    symlinkSync(TIMER_LINK_TARGET, link);
-  }
-  for (const p of stale) {
-    try {
-      const st = lstatSync(join(root, p));
-      const old = previous?.files.find((f) => f.path === p);
-      if (st.isFile() && old) {
-        const prev = readFileSync(join(root, p));
-        if (old.sha256 !== sha256(prev)) {
-          const kept = join('var', 'lib', 'qmcp', 'backup', `${p}.${sha256(prev).slice(0, 16)}`);
-          writeAtomic(join(root, kept), prev, 0o600);
-          backups.push(kept);
-        }
-      }
-      unlinkSync(join(root, p));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
-  // the manifest goes last, so it never lists a file that is not yet there
-  if (statusOf(root, manifestFile) !== 'unchanged') writeAtomic(join(root, manifestFile.path), manifestFile.content, manifestFile.mode);
-
-  let timerProblem: string | null = null;
-  if (root === '/') timerProblem = await enableTimerNow();
-  return { root, dryRun, files, backups, removed: stale, warnings, notes, timerProblem };
+  const plan = planInstall(rendered, readInstallState(root, rendered.planned.map((f) => f.path)));
+  const files: InstalledFile[] = [...plan.files, plan.manifest].map((f) => ({ path: f.path, status: f.status, diff: f.diff }));
+  files.push({ path: plan.link.path, status: plan.link.status, diff: '' });
+  const removed = plan.stale.map((s) => s.path);
+  if (dryRun) return { root, dryRun, files, backups: [], removed, warnings, notes, timerProblem: null };
+  const { backups, timerProblem } = await applyInstall(root, plan, opts.serviceOwner);
+  return { root, dryRun, files, backups, removed, warnings, notes, timerProblem };
 }

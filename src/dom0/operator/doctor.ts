@@ -8,8 +8,9 @@ import { join, relative, sep } from 'node:path';
 import { auditLogPath, verifyAudit } from '../audit/index.js';
 import type { AuditWitness } from '../audit/index.js';
 import { readWriteSettings, MARKERS } from '../create/settings.js';
-import { InstallError, planInstall } from '../install/index.js';
-import { statusOf } from '../install/files.js';
+import { InstallError, renderInstall } from '../install/index.js';
+import { pendingFileChanges, planInstall } from '../install/install-plan.js';
+import { readInstallState } from '../install/root-state.js';
 import { MANIFEST_PATH, readManifest } from '../install/manifest.js';
 import { TIMER_LINK_TARGET, TIMER_WANTS_LINK } from '../install/systemd.js';
 import { isTombstoneMarker, markerTime } from '../tombstones/markers.js';
@@ -84,11 +85,10 @@ function fileChecks(root: string, out: Check[]): Settings {
   else {
     const warnings: string[] = [];
     try {
-      const { planned } = planInstall(root, { root, qubesdSocket: manifest.options.qubesdSocket, nodePath: manifest.options.node }, warnings);
-      const differ = planned.filter((f) => statusOf(root, f) !== 'unchanged').map((f) => f.path);
-      const listed = new Set(planned.map((f) => f.path));
-      const extra = manifest.files.map((f) => f.path).filter((p) => !listed.has(p));
-      if (differ.length === 0 && extra.length === 0) add('install', 'ok', `${planned.length} installed files match what this version renders`);
+      // the plan install would carry out now: nothing to do in the installed files is health
+      const rendered = renderInstall(root, { root, qubesdSocket: manifest.options.qubesdSocket, nodePath: manifest.options.node }, warnings);
+      const { differ, extra } = pendingFileChanges(planInstall(rendered, readInstallState(root, rendered.planned.map((f) => f.path))));
+      if (differ.length === 0 && extra.length === 0) add('install', 'ok', `${rendered.planned.length} installed files match what this version renders`);
       if (differ.length > 0) add('install', 'FAIL', `differ from what this version renders (edited, or another version): ${list(differ)}; run qmcp dom0 install`);
       if (extra.length > 0) add('install', 'FAIL', `listed by the manifest but no longer rendered: ${list(extra)}; run qmcp dom0 install`);
     } catch (err) {

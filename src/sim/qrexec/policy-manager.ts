@@ -1,0 +1,58 @@
+/**
+ * The router's policy: the files of the simulated dom0's policy.d, read
+ * again for every call (qrexec reloads them when they change), evaluated
+ * against qubesd's system info; an `ask` waits for the operator's answer.
+ */
+import { qubesdCall } from '../../shared/adminapi/client.js';
+import type { Policy, PolicyRequest, PolicySyntaxError, Resolution, SystemInfo } from '../../shared/policy/index.js';
+import { denyAllPolicy, loadPolicyFromRoot } from '../../shared/policy/index.js';
+import type { AskQueue } from './asks.js';
+
+/** A resolution that lets the call through. */
+export type Allowed = Extract<Resolution, { action: 'allow' }>;
+
+export interface PolicyManagerOptions {
+  /** The simulated dom0's root: the policy is under etc/qubes/policy.d. */
+  readonly policyRoot: string;
+  /** qubesd's internal socket, which answers internal.GetSystemInfo. */
+  readonly internalSocket: string;
+  readonly asks: AskQueue;
+  readonly log: (line: string) => void;
+}
+
+export class PolicyManager {
+  constructor(private readonly o: PolicyManagerOptions) {}
+
+  /** The qubes as the policy sees them: names, types, tags and power states. */
+  async systemInfo(): Promise<SystemInfo> {
+    const r = await qubesdCall(this.o.internalSocket, { method: 'internal.GetSystemInfo', dest: 'dom0' });
+    if (!r.ok) throw new Error(`internal.GetSystemInfo failed: ${r.message}`);
+    return JSON.parse(r.data.toString('utf8')) as SystemInfo;
+  }
+
+  /** The policy as its files read now; files qrexec would not load refuse every call. */
+  load(): Policy {
+    try {
+      return loadPolicyFromRoot(this.o.policyRoot);
+    } catch (e) {
+      if (e instanceof Error && e.name === 'PolicySyntaxError') {
+        this.o.log(`qrexec: invalid policy, refusing every call: ${e.message}`);
+        return denyAllPolicy(e as PolicySyntaxError);
+      }
+      throw e;
+    }
+  }
+
+  /** The policy's answer to a call, an `ask` settled by the operator; null when the call is refused. */
+  async decide(req: PolicyRequest, info: SystemInfo): Promise<Allowed | null> {
+    const res = this.load().evaluate(req, info);
+    if (res.action === 'deny') {
+      this.o.log(`qrexec: refused ${req.source} -> ${req.target} ${req.service}+${req.argument}: ${res.reason}`);
+      return null;
+    }
+    if (res.action === 'allow') return res;
+    const answer = await this.o.asks.add({ ...req, targets: res.targets, defaultTarget: res.defaultTarget });
+    if (!answer) return null;
+    return { action: 'allow', target: answer.target, user: res.user, autostart: res.autostart, notify: res.notify, rule: res.rule };
+  }
+}
