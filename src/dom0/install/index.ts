@@ -20,6 +20,7 @@ import { TIMER_WANTS_LINK } from './systemd.js';
 import { applyInstall } from './install-apply.js';
 import { planInstall } from './install-plan.js';
 import { readInstallState } from './root-state.js';
+import { QmcpError } from '../../shared/errors.js';
 
 export interface InstallOptions {
   readonly root: string;
@@ -67,7 +68,9 @@ export interface InstallReport {
   readonly timerProblem: string | null;
 }
 
-export class InstallError extends Error {}
+export class InstallError extends QmcpError {
+  readonly code = 'ERR_QMCP_INSTALL';
+}
 
 export { MANIFEST_PATH };
 export const BUNDLE_DIR = 'usr/lib/qmcp';

@@ -11,6 +11,7 @@ import { readUninstallState } from './root-state.js';
 import { applyUninstall } from './uninstall-apply.js';
 import { planUninstall } from './uninstall-plan.js';
 import { daemonReload, disableTimerNow } from './systemd.js';
+import { QmcpError } from '../../shared/errors.js';
 
 export interface UninstallReport {
   readonly root: string;
@@ -27,7 +28,9 @@ export interface UninstallReport {
   readonly problems: string[];
 }
 
-export class UninstallError extends Error {}
+export class UninstallError extends QmcpError {
+  readonly code = 'ERR_QMCP_UNINSTALL';
+}
 
 export async function uninstallDom0(opts: { root: string; dryRun?: boolean }): Promise<UninstallReport> {
   const root = resolve(opts.root);

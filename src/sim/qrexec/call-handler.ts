@@ -14,6 +14,7 @@ import { normaliseCall } from './normalise.js';
 import type { PolicyManager } from './policy-manager.js';
 import type { CallHeader } from './protocol.js';
 import { EXIT_NO_SERVICE, EXIT_PROBLEM, FRAME_REFUSED, FRAME_STDERR, FRAME_STDOUT, encodeExit, encodeFrame } from './protocol.js';
+import { QmcpError } from '../../shared/errors.js';
 
 /** Runs a service inside a qube (its sandbox); resolves to the service's exit status. */
 export interface QubeServiceHost {
@@ -43,7 +44,9 @@ interface QubeCall {
 }
 
 /** The caller sees a refusal; the reason is logged where it is known. */
-class Refused extends Error {}
+class RouterDenial extends QmcpError {
+  readonly code = 'ERR_QMCP_ROUTER_DENIED';
+}
 
 export class CallHandler {
   constructor(private readonly o: CallHandlerOptions) {}
@@ -75,7 +78,7 @@ export class CallHandler {
     try {
       last = encodeExit(await this.route(source, header, { stdin, stdout, stderr }, gone.signal));
     } catch (e) {
-      if (!(e instanceof Refused)) this.o.log(`qrexec: ${source} -> ${header.target} ${header.service}: ${(e as Error).message}`);
+      if (!(e instanceof RouterDenial)) this.o.log(`qrexec: ${source} -> ${header.target} ${header.service}: ${(e as Error).message}`);
       last = encodeFrame(FRAME_REFUSED);
     } finally {
       sock.off('end', onGone);
@@ -88,11 +91,11 @@ export class CallHandler {
   private async route(source: string, header: CallHeader, io: ServiceStdio, gone: AbortSignal): Promise<number> {
     const call = normaliseCall(header.target, header.service);
     const info = await this.o.policy.systemInfo().catch(() => {
-      throw new Refused();
+      throw new RouterDenial();
     });
-    if (!(source in info.domains)) throw new Refused();
+    if (!(source in info.domains)) throw new RouterDenial();
     const res = await this.o.policy.decide({ service: call.service, argument: call.argument, source, target: call.target }, info);
-    if (!res) throw new Refused();
+    if (!res) throw new RouterDenial();
     const target = res.target;
     if (target === 'dom0' || target === '@adminvm') {
       return this.runInDom0({ service: call.service, argument: call.argument, source, requested: requestedTarget(call.target, info) }, io);
@@ -102,13 +105,13 @@ export class CallHandler {
     const inQube: QubeCall = { service: call.service, argument: call.argument, source, user, io, gone };
     if (target.startsWith('@dispvm')) return this.runInDisposable(target, inQube);
     const dom = info.domains[target];
-    if (!dom) throw new Refused();
+    if (!dom) throw new RouterDenial();
     if (dom.power_state === 'Halted') {
-      if (!res.autostart) throw new Refused();
+      if (!res.autostart) throw new RouterDenial();
       const started = await qubesdCall(this.o.qubesdSocket, { method: 'admin.vm.Start', dest: target });
       if (!started.ok) {
         this.o.log(`qrexec: cannot start ${target}: ${started.message}`);
-        throw new Refused();
+        throw new RouterDenial();
       }
     }
     // Without a host for in-qube services the qube has no such service: qrexec reports 127.
@@ -147,11 +150,11 @@ export class CallHandler {
       src: 'dom0',
       dest: template ?? 'dom0',
     });
-    if (!created.ok) throw new Refused();
+    if (!created.ok) throw new RouterDenial();
     const disp = created.data.toString('utf8');
     try {
       const started = await qubesdCall(this.o.qubesdSocket, { method: 'admin.vm.Start', dest: disp });
-      if (!started.ok) throw new Refused();
+      if (!started.ok) throw new RouterDenial();
       return await this.runInQube(this.o.qubeServices, disp, c);
     } finally {
       // auto_cleanup removes the disposable once it is down
