@@ -29,6 +29,7 @@ import type { Fleet } from '../../src/sim/fleet.js';
 import { fleetState } from '../../src/sim/fleet.js';
 import type { Qubesd as SimQubesd } from '../../src/sim/qubesd/index.js';
 import { startQubesd } from '../../src/sim/qubesd/index.js';
+import { hangBoundMs } from '../hang-bound.js';
 
 export const GiB = 1024 ** 3;
 export const PRINCIPAL = 'mcp-control';
@@ -194,7 +195,7 @@ export class InProcessHost {
       settings: () => readWriteSettings(this.root, log),
       log,
       now: () => new Date(),
-      lockWaitMs: 60_000,
+      lockWaitMs: hangBoundMs(60_000),
       ...(fault ? { fault } : {}),
       ...(budgetLock ? { budgetLock } : {}),
     };
