@@ -8,15 +8,18 @@ import type { AuditEntry } from '../../src/dom0/audit/index.js';
 import { fileWitness, verifyAudit } from '../../src/dom0/audit/index.js';
 import { parseLine } from '../../src/dom0/audit/entry.js';
 import { chainFiles } from '../../src/dom0/audit/files.js';
+import { hangBoundMs } from '../../verify/hang-bound.js';
 import { readLines, tempRoot } from './helpers.js';
 
 const CHILDREN = 4;
 const PAIRS = 20;
+/** A child may wait for every other child's appends (fsynced each); a hang bound, not a window. */
+const LOCK_WAIT_MS = hangBoundMs(120_000);
 
 const CHILD = `
-const [moduleUrl, root, principal, pairs] = process.argv.slice(2);
+const [moduleUrl, root, principal, pairs, lockWaitMs] = process.argv.slice(2);
 const { openAudit } = await import(moduleUrl);
-const log = openAudit({ root, maxFileBytes: 4096, lockTimeoutMs: 20000 });
+const log = openAudit({ root, maxFileBytes: 4096, lockTimeoutMs: Number(lockWaitMs) });
 for (let i = 0; i < Number(pairs); i++) {
   const id = await log.intent({ principal, operation: 'qmcp.Start', qubes: ['ai-' + i] });
   await log.outcome(id, { result: 'ok' });
@@ -38,7 +41,7 @@ test('appends from several processes at once form one chain with nothing lost', 
     await writeFile(script, CHILD);
     const moduleUrl = pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'dom0', 'audit', 'index.js')).href;
     const codes = await Promise.all(
-      Array.from({ length: CHILDREN }, (_, i) => runChild(script, [moduleUrl, t.root, `principal-${i}`, String(PAIRS)])),
+      Array.from({ length: CHILDREN }, (_, i) => runChild(script, [moduleUrl, t.root, `principal-${i}`, String(PAIRS), String(LOCK_WAIT_MS)])),
     );
     assert.deepEqual(codes, Array(CHILDREN).fill(0));
 

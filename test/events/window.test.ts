@@ -5,63 +5,54 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { json, startWorld, type World } from '../services-read/helpers.js';
-
-interface Row {
-  event: string;
-  subject: string;
-  class: string | null;
-  time: string;
-}
+import { eventWindow } from '../services-read/event-window.js';
+import type { EventRow } from '../services-read/event-window.js';
+import type { World } from '../services-read/helpers.js';
 
 let world: World;
-let rows: Row[];
+let rows: EventRow[];
 let raw: string;
 
 /** A qube's coming into view is told as domain-add or as the umbrella tag's add, depending on when dom0 reads it. */
-const seen = (r: Row): string => `${r.subject} ${r.event === 'domain-add' ? 'appears' : r.event === 'domain-tag-add:ai-managed' ? 'appears' : r.event} ${r.class}`;
+const seen = (r: EventRow): string => `${r.subject} ${r.event === 'domain-add' ? 'appears' : r.event === 'domain-tag-add:ai-managed' ? 'appears' : r.event} ${r.class}`;
 
 before(async () => {
-  world = await startWorld({ mode: 'least-privilege' });
-  const app = world.qubesd.app;
-  const listeners = (app as unknown as { listeners: Set<unknown> }).listeners;
-  const subscribed = listeners.size;
-  const pending = world.call('qmcp.Events+2');
-  while (listeners.size === subscribed) await new Promise((r) => setTimeout(r, 20));
-  const get = (n: string) => {
-    const vm = app.get(n);
-    assert.ok(vm, n);
-    return vm;
-  };
-  // a named umbrella qube removed and re-created under the same name, as another class
-  await app.remove(get('ai-viewer'));
-  const again = app.addVm({ name: 'ai-viewer', klass: 'StandaloneVM', label: 'red' });
-  app.addTag(again, 'ai-managed');
-  await app.start(again);
-  // the umbrella added then removed inside the window
-  const flash = app.addVm({ name: 'ai-flash', klass: 'AppVM', label: 'red', template: 'tpl' });
-  app.addTag(flash, 'ai-managed');
-  app.removeTag(flash, 'ai-managed');
-  // outside qubes, whatever happens to them
-  await app.start(get('vault'));
-  app.addTag(get('vault'), 'secret');
-  app.setProp(get('vault'), 'label', 'red');
-  const outside = app.addVm({ name: 'work', klass: 'AppVM', label: 'blue', template: 'tpl' });
-  await app.start(outside);
-  // tier tags on a visible qube
-  app.addTag(get('ai-runner'), 'ai-full');
-  app.removeTag(get('ai-runner'), 'ai-exec');
-  // a disposable takes its template's tags (umbrella and tier) without tag events
-  app.createDispVM('ai-d1', 'red', get('ai-dvm'));
-  // qubes gone before dom0 can read them: one never in the umbrella, one briefly in it
-  await app.remove(app.addVm({ name: 'ai-ghost', klass: 'AppVM', label: 'red', template: 'tpl' }));
-  const blip = app.addVm({ name: 'ai-blip', klass: 'AppVM', label: 'red', template: 'tpl' });
-  app.addTag(blip, 'ai-managed');
-  await app.remove(blip);
-  const r = await pending;
-  assert.equal(r.status, 0, r.stderr.toString());
-  raw = r.stdout.toString('utf8');
-  rows = (json(r) as { events: Row[] }).events;
+  const window = await eventWindow({ mode: 'least-privilege' }, async (w) => {
+    const app = w.qubesd.app;
+    const get = (n: string) => {
+      const vm = app.get(n);
+      assert.ok(vm, n);
+      return vm;
+    };
+    // a named umbrella qube removed and re-created under the same name, as another class
+    await app.remove(get('ai-viewer'));
+    const again = app.addVm({ name: 'ai-viewer', klass: 'StandaloneVM', label: 'red' });
+    app.addTag(again, 'ai-managed');
+    await app.start(again);
+    // the umbrella added then removed inside the window
+    const flash = app.addVm({ name: 'ai-flash', klass: 'AppVM', label: 'red', template: 'tpl' });
+    app.addTag(flash, 'ai-managed');
+    app.removeTag(flash, 'ai-managed');
+    // outside qubes, whatever happens to them
+    await app.start(get('vault'));
+    app.addTag(get('vault'), 'secret');
+    app.setProp(get('vault'), 'label', 'red');
+    const outside = app.addVm({ name: 'work', klass: 'AppVM', label: 'blue', template: 'tpl' });
+    await app.start(outside);
+    // tier tags on a visible qube
+    app.addTag(get('ai-runner'), 'ai-full');
+    app.removeTag(get('ai-runner'), 'ai-exec');
+    // a disposable takes its template's tags (umbrella and tier) without tag events
+    app.createDispVM('ai-d1', 'red', get('ai-dvm'));
+    // qubes gone before dom0 can read them: one never in the umbrella, one briefly in it
+    await app.remove(app.addVm({ name: 'ai-ghost', klass: 'AppVM', label: 'red', template: 'tpl' }));
+    const blip = app.addVm({ name: 'ai-blip', klass: 'AppVM', label: 'red', template: 'tpl' });
+    app.addTag(blip, 'ai-managed');
+    await app.remove(blip);
+  });
+  world = window.world;
+  raw = window.reply.stdout.toString('utf8');
+  rows = window.rows;
 });
 
 after(async () => {

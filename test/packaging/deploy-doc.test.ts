@@ -1,7 +1,8 @@
 // docs/deploy.md, run: every command of its fenced shell blocks is either
 // run against a simulated host (from the release archives, as the operator
-// would) or listed below as real-Qubes-only with the reason. A command the
-// table does not know fails the test, so the doc cannot drift from it.
+// would) or listed in deploy-plan.ts as real-Qubes-only with the reason. A
+// command neither run nor listed fails the test, so the doc cannot drift
+// from it; so does a selftest scenario not run that the doc does not expect.
 import { after, before, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,66 +11,24 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRelease } from '../../scripts/artefacts/build.js';
+import { commands as qmcpCommands } from '../../src/cli/commands/index.js';
+import { dom0Commands } from '../../src/cli/commands/dom0.js';
 import { MANIFEST_PATH } from '../../src/dom0/install/index.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import type { Fleet } from '../../src/sim/fleet.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
+import { SEATS, blocks, expectedNotRun, judgeSelftest, planDeploy } from './deploy-plan.js';
+import type { Offered, Seat } from './deploy-plan.js';
 import { repo, run, version } from './helpers.js';
-
-/** Where a block runs: the word after the language in its info string. */
-type Seat = 'qmcp-build' | 'dom0' | 'ai-template' | 'ai-drop' | 'mcp-control' | 'client';
-const SEATS: readonly Seat[] = ['qmcp-build', 'dom0', 'ai-template', 'ai-drop', 'mcp-control', 'client'];
-
-interface Block {
-  readonly lang: string;
-  readonly tag: string;
-  readonly line: number;
-  readonly body: string;
-}
-
-/** Commands no simulator can run, and why; the test stands in for each where it can. */
-const REAL_ONLY: readonly { pattern: RegExp; reason: string }[] = [
-  { pattern: /^npm (ci|run release)$/, reason: 'rebuilds the checkout this suite runs from; the test builds the same archives with buildRelease, which npm run release runs' },
-  { pattern: /^qvm-(create|clone) /, reason: "creates real qubes with Qubes' qvm-* tools; the simulated host starts with the same qubes" },
-  { pattern: /^qvm-tags /, reason: 'tags a real qube; the sink is checked by the policy tests and test/qube/sink.test.ts' },
-  { pattern: /^qvm-copy-to-vm /, reason: 'moves files between real qubes; the test puts them where they land (~/QubesIncoming/qmcp-build)' },
-  { pattern: /^qvm-run --pass-io /, reason: "reads a file out of a real qube into dom0; the test copies the release files into dom0's directory" },
-  { pattern: /^qvm-shutdown /, reason: 'shuts a real template down so its qubes see the new files; simulated qubes read them directly' },
-  { pattern: /^sudo qubes-dom0-update /, reason: "installs from Qubes' dom0 repositories; the test's Node is checked with node --version" },
-  { pattern: /^systemctl --user /, reason: "needs a systemd user session in a real qube; the unit's ExecStart is run by the test instead" },
-  { pattern: /^claude mcp add /, reason: 'configures Claude Code on the client machine' },
-  { pattern: /^qvm-connect-tcp /, reason: 'forwards a TCP port between real qubes over qrexec' },
-];
-
-/** Commands run as they are, in their seat's directories (paths below / mapped into the test's temp dir). */
-const LOCAL = /^(sudo )?(sha256sum|tar|mkdir|ln|rm|cat|chmod|openssl|sh|cd|node --version$|qmcp --help$)/;
-
-function blocks(markdown: string): Block[] {
-  const out: Block[] = [];
-  const lines = markdown.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\S*)\s*(.*)$/.exec(lines[i] as string);
-    if (!open) continue;
-    const start = i;
-    const body: string[] = [];
-    for (i++; i < lines.length && !(lines[i] as string).startsWith('```'); i++) body.push(lines[i] as string);
-    out.push({ lang: open[1] as string, tag: (open[2] as string).trim(), line: start + 1, body: body.join('\n') });
-  }
-  return out;
-}
-
-function commands(body: string): string[] {
-  return body
-    .replace(/\\\n\s*/g, ' ')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
-}
 
 const doc = readFileSync(join(repo, 'docs', 'deploy.md'), 'utf8');
 const all = blocks(doc);
-const shell = all.filter((b) => b.lang === 'sh');
+/** What each seat's qmcp offers: dom0's launcher runs the operator commands only; the principal's archive has them all. */
+const OFFERED: Offered = { dom0: dom0Commands.map((c) => c.path), 'mcp-control': qmcpCommands.map((c) => c.path) };
+const plan = planDeploy(doc, OFFERED);
+/** The selftest run's exit status and report, for the check of an altered doc below. */
+let selftestRun: { status: number | null; stdout: string } | undefined;
 
 /** The qubes deploy.md creates (and the ones a fresh Qubes has), as a fleet. */
 const fleet: Fleet = {
@@ -160,34 +119,19 @@ function assertContained(cmd: string): void {
 /** Operator commands that reach qubesd (the others take --root alone unless their --help names the socket). */
 const TALKS_TO_QUBESD = new Set(['install', 'uninstall', 'doctor', 'explain', 'tier', 'tombstones']);
 
-async function helpOf(seat: Seat, qmcp: string): Promise<string> {
-  const r = await run(qmcp, ['--help'], { env: envOf(seat) });
-  return r.stdout + r.stderr;
-}
-
 function envOf(seat: Seat): NodeJS.ProcessEnv {
   const s = seatDirs[seat];
   return { ...process.env, ...s.env, HOME: s.home, PATH: [...s.path, process.env['PATH'] ?? ''].join(':') };
 }
 
-/** The command as run against the simulator, or a reason to skip it. */
-async function simulated(seat: Seat, cmd: string): Promise<{ cmd: string } | { skip: string }> {
-  const dom0 = /^qmcp dom0 (\S+)/.exec(cmd);
-  if (dom0 && seat === 'dom0') {
-    const qmcp = DOM0_QMCP;
-    const sub = dom0[1] as string;
-    if (!new RegExp(`qmcp dom0 ${sub}\\b`).test(await helpOf(seat, qmcp))) return { skip: `qmcp dom0 ${sub} does not exist yet in this build's qmcp --help` };
-    let out = / --root \/(?=\s|$)/.test(cmd) ? cmd.replace(/ --root \/(?=\s|$)/, ` --root ${dom0Root(simDir)}`) : `${cmd} --root ${dom0Root(simDir)}`;
-    const subHelp = (await run(qmcp, ['dom0', sub, '--help'], { env: envOf(seat) })).stdout;
-    if (TALKS_TO_QUBESD.has(sub) || subHelp.includes('--qubesd-socket')) out += ` --qubesd-socket ${join(simDir, 'qubesd.sock')}`;
-    return { cmd: out };
-  }
-  if (/^qmcp selftest\b/.test(cmd) && seat === 'mcp-control') {
-    const qmcp = join(seatDirs['mcp-control'].home, '.local', 'bin', 'qmcp');
-    if (!/qmcp selftest\b/.test(await helpOf(seat, qmcp))) return { skip: 'qmcp selftest does not exist yet in this build' };
-    return { cmd: `${cmd} --sim ${simDir}` };
-  }
-  return { skip: `no simulated form for ${seat}: ${cmd}` };
+/** A planned qmcp command as run against the simulator: dom0's with its root and socket, selftest with --sim. */
+async function simulated(seat: Seat, cmd: string, path: readonly string[]): Promise<string> {
+  if (seat === 'mcp-control') return `${cmd} --sim ${simDir}`;
+  const sub = path[1] as string;
+  let out = / --root \/(?=\s|$)/.test(cmd) ? cmd.replace(/ --root \/(?=\s|$)/, ` --root ${dom0Root(simDir)}`) : `${cmd} --root ${dom0Root(simDir)}`;
+  const subHelp = (await run(DOM0_QMCP, [...path, '--help'], { env: envOf(seat) })).stdout;
+  if (TALKS_TO_QUBESD.has(sub) || subHelp.includes('--qubesd-socket')) out += ` --qubesd-socket ${join(simDir, 'qubesd.sock')}`;
+  return out;
 }
 
 async function tags(qube: string): Promise<string[]> {
@@ -281,16 +225,8 @@ async function runUnit(): Promise<void> {
   }
 }
 
-test('every fenced shell block says where it runs, and every command is classified', () => {
-  assert.ok(shell.length >= 10);
-  for (const b of shell) {
-    assert.ok((SEATS as readonly string[]).includes(b.tag), `deploy.md:${b.line}: \`\`\`sh needs one of ${SEATS.join(', ')}`);
-    for (const c of commands(b.body)) {
-      const kinds = [REAL_ONLY.some((r) => r.pattern.test(c)), LOCAL.test(c), /^(sudo )?qmcp (dom0|selftest)\b/.test(c)].filter(Boolean);
-      assert.equal(kinds.length, 1, `deploy.md:${b.line}: ${c} is ${kinds.length ? 'ambiguous' : 'not classified'}`);
-    }
-    if (b.tag === 'client') for (const c of commands(b.body)) assert.ok(REAL_ONLY.some((r) => r.pattern.test(c)), c);
-  }
+test('every fenced shell block says where it runs, and every command is run or real-Qubes-only', () => {
+  assert.deepEqual(plan.problems, []);
   assert.ok(doc.includes(`qmcp-dom0-${version}.tar.gz`), `deploy.md names version ${version}`);
   const desktop = all.find((b) => b.lang === 'json' && b.tag === 'claude_desktop_config.json');
   const config = JSON.parse(desktop?.body ?? '') as { mcpServers: Record<string, { command: string; args: string[] }> };
@@ -298,43 +234,29 @@ test('every fenced shell block says where it runs, and every command is classifi
 });
 
 test('deploy.md, command by command, against a simulated host', async (t: TestContext) => {
-  const skipped: string[] = [];
-  for (const b of shell) {
-    const seat = b.tag as Seat;
-    for (const original of commands(b.body)) {
-      const name = `${seat}$ ${original}`;
-      const real = REAL_ONLY.find((r) => r.pattern.test(original));
-      if (real) {
-        if (original === 'systemctl --user enable --now qmcp-http.service') await t.test(`${name} (its ExecStart, on the simulator)`, runUnit);
-        await t.test(name, (st) => st.skip(`real Qubes only: ${real.reason}`));
-        continue;
-      }
-      const local = localise(seat, original);
-      let cmd = local;
-      if (/^qmcp (dom0|selftest)\b/.test(local)) {
-        const sim = await simulated(seat, local);
-        if ('skip' in sim) {
-          skipped.push(`${name}: ${sim.skip}`);
-          await t.test(name, (st) => st.skip(sim.skip));
-          continue;
-        }
-        cmd = sim.cmd;
-      }
-      await t.test(name, async (st) => {
-        assertContained(cmd);
-        const r = await run('sh', ['-c', cmd], { cwd: seatDirs[seat].home, env: envOf(seat) });
-        // selftest: 3 means some scenario could not run here, which it reports; a FAIL is a failure
-        const ok = cmd.includes(' selftest') ? r.status === 0 || r.status === 3 : r.status === 0;
-        assert.ok(ok, `exit ${r.status}: ${cmd}\n${r.stdout}${r.stderr}`);
-        if (cmd.includes(' selftest')) {
-          assert.doesNotMatch(r.stdout, /\bFAIL\b/);
-          for (const l of r.stdout.split('\n').filter((x) => /NOT-RUN/.test(x))) st.diagnostic(l);
-        }
-        await check(local, r.stdout);
-      });
+  for (const step of plan.steps) {
+    const { seat, command: original } = step;
+    const name = `${seat}$ ${original}`;
+    if (step.kind === 'real-only') {
+      if (original === 'systemctl --user enable --now qmcp-http.service') await t.test(`${name} (its ExecStart, on the simulator)`, runUnit);
+      await t.test(name, (st) => st.skip(`real Qubes only: ${step.reason}`));
+      continue;
     }
+    const local = localise(seat, original);
+    const cmd = step.kind === 'qmcp' ? await simulated(seat, local, step.path) : local;
+    await t.test(name, async (st) => {
+      assertContained(cmd);
+      const r = await run('sh', ['-c', cmd], { cwd: seatDirs[seat].home, env: envOf(seat) });
+      if (step.kind === 'qmcp' && step.path[0] === 'selftest') {
+        selftestRun = r;
+        for (const l of r.stdout.split('\n').filter((x) => /^NOT-RUN/.test(x))) st.diagnostic(l);
+        assert.deepEqual(judgeSelftest(r.status, r.stdout, expectedNotRun(doc)), [], `${cmd}\n${r.stdout}${r.stderr}`);
+      } else {
+        assert.equal(r.status, 0, `exit ${r.status}: ${cmd}\n${r.stdout}${r.stderr}`);
+      }
+      await check(local, r.stdout);
+    });
   }
-  if (skipped.length) t.diagnostic(`skipped until their commands exist: ${skipped.join('; ')}`);
 });
 
 test('the uninstall steps leave nothing of qmcp in the seats', () => {
@@ -346,4 +268,28 @@ test('the uninstall steps leave nothing of qmcp in the seats', () => {
   for (const p of [join('.local', 'lib', `qmcp-principal-${version}`), join('.local', 'bin', 'qmcp'), join('.config', 'qmcp')]) {
     assert.ok(!existsSync(join(home, p)), p);
   }
+});
+
+test('weakened docs fail the plan: a renamed subcommand, a qmcp command with no simulated form, an unlisted command', () => {
+  const renamed = planDeploy(doc.replace('sudo qmcp dom0 tier ai-work exec', 'sudo qmcp dom0 tiers ai-work exec'), OFFERED);
+  assert.ok(renamed.problems.some((p) => /qmcp dom0 tiers ai-work exec: dom0's qmcp has no command dom0 tiers/.test(p)), JSON.stringify(renamed.problems));
+  const serve = planDeploy(doc.replace('qmcp selftest\n', 'qmcp selftest\nqmcp serve --http 127.0.0.1:8765\n'), OFFERED);
+  assert.ok(serve.problems.some((p) => /qmcp serve --http .*: qmcp serve in mcp-control has no simulated form/.test(p)), JSON.stringify(serve.problems));
+  const unlisted = planDeploy(doc.replace('qvm-shutdown --wait ai-template', 'qvm-shutdown-all --wait'), OFFERED);
+  assert.ok(unlisted.problems.some((p) => /qvm-shutdown-all --wait: neither run nor listed/.test(p)), JSON.stringify(unlisted.problems));
+  assert.ok(unlisted.problems.some((p) => /qvm-shutdown .* matches no documented command/.test(p)), JSON.stringify(unlisted.problems));
+});
+
+test('the selftest run above fails against a doc that does not say which scenarios do not run here', () => {
+  assert.ok(selftestRun, 'the selftest step ran');
+  const expected = expectedNotRun(doc);
+  assert.ok(expected.size > 0, 'deploy.md lists the scenarios that do not run with its settings');
+  const silent = doc.replace(/^\| scenario \| not run here because \|$/m, '');
+  assert.equal(expectedNotRun(silent).size, 0);
+  const problems = judgeSelftest(selftestRun.status, selftestRun.stdout, expectedNotRun(silent));
+  assert.ok(problems.some((p) => /and deploy\.md does not say it does not run here/.test(p)), JSON.stringify(problems));
+  assert.ok(problems.some((p) => /selftest exited 3, not 0/.test(p)), JSON.stringify(problems));
+  // and a doc that expects one more scenario not to run than did not
+  const more = new Map([...expected, ['visibility', 'made up']]);
+  assert.ok(judgeSelftest(selftestRun.status, selftestRun.stdout, more).some((p) => /says selftest does not run visibility here, but it did/.test(p)));
 });

@@ -35,67 +35,147 @@ interface Poll {
   missed?: boolean;
 }
 
+/** Lengths of dom0's windows tried in turn by the delivery tests, seconds. */
+const WINDOW_SECONDS: readonly number[] = [3, 15, 60];
+
+interface Served {
+  readonly runner: QrexecRunner;
+  readonly http: RunningHttp;
+  poll(args: Record<string, unknown>): Promise<{ ok: Poll | null; text: string }>;
+  close(): Promise<void>;
+}
+
+interface Machine {
+  readonly dir: string;
+  readonly host: SimHost;
+  /** admin.Events subscriptions on the host so far: one per dom0 window. */
+  subscriptions(): number;
+  close(): Promise<void>;
+}
+
+async function machine(): Promise<Machine> {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-events-poll-'));
+  const host = await startSimHost({ dir, fleet: FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40 } });
+  let count = 0;
+  const app = host.qubesd.app;
+  const subscribe = app.subscribe.bind(app);
+  app.subscribe = (fn) => {
+    count++;
+    return subscribe(fn);
+  };
+  return {
+    dir,
+    host,
+    subscriptions: () => count,
+    async close() {
+      await host.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An MCP server over HTTP on the simulated host at `dir`, whose event pump opens dom0 windows of `windowSeconds`. */
+async function serve(dir: string, token: string, windowSeconds: number): Promise<Served> {
+  const runner = new QrexecRunner(simClientOptions(dir));
+  eventStreamsFor(runner, { windowSeconds });
+  const http = await startHttp(runner, { host: '127.0.0.1', port: 0, token });
+  const client = new Client({ name: 'test', version: '0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${http.port}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+  return {
+    runner,
+    http,
+    async poll(args) {
+      const r = await client.callTool({ name: 'events_poll', arguments: args });
+      const text = (r.content as { text?: string }[])[0]?.text ?? '';
+      return { ok: r.isError === true ? null : (r.structuredContent as unknown as Poll), text };
+    },
+    async close() {
+      await client.close();
+      await http.close();
+      runner.close();
+    },
+  };
+}
+
+/*
+ * dom0's windows run back to back, with a gap between one's end and the next
+ * one's start, and each has a fixed length. The acts count only when they and
+ * a marker after them (a label set on ai-box) fell in one window: no window
+ * began meanwhile and the marker came through, so every act's event did.
+ * Otherwise the acts are done again on a fresh machine, with longer windows:
+ * a loaded machine is slower, never red. Resolves to the number of tries;
+ * `straddle` makes the first try's acts outlast its window.
+ */
+async function delivers(token: string, straddle: boolean): Promise<number> {
+  for (const [i, seconds] of WINDOW_SECONDS.entries()) {
+    const m = await machine();
+    const s = await serve(m.dir, token, seconds);
+    try {
+      const app = m.host.qubesd.app;
+      const opened = await s.poll({ wait_seconds: 60 });
+      assert.ok(opened.ok, opened.text);
+      assert.deepEqual(opened.ok.events, []);
+      // act once dom0's window is subscribed
+      await until(() => m.subscriptions() > 0, 'the dom0 window');
+      const window = m.subscriptions();
+      await app.start(app.mustGet('work'));
+      if (straddle && i === 0) await until(() => m.subscriptions() > window, 'the next dom0 window');
+      await app.start(app.mustGet('ai-box'));
+      app.addTag(app.mustGet('ai-box'), 'ai-exec');
+      app.setProp(app.mustGet('ai-box'), 'label', 'purple');
+      if (m.subscriptions() !== window) continue;
+      const first = await s.poll({ cursor: opened.ok.cursor, wait_seconds: 60 });
+      assert.ok(first.ok, first.text);
+      const told = first.ok.events.map((e) => `${e.qube} ${e.event} ${e.class}`);
+      if (told.at(-1) !== 'ai-box property-set:label AppVM') continue;
+      assert.deepEqual(told, ['ai-box domain-unpaused AppVM', 'ai-box domain-start AppVM', 'ai-box property-set:label AppVM']);
+      assert.equal(first.ok.missed, undefined);
+      assert.ok(!JSON.stringify(first.ok).includes('work') && !JSON.stringify(first.ok).includes('ai-exec'));
+      // a retried poll with the same cursor gets the same events
+      const retry = await s.poll({ cursor: opened.ok.cursor, wait_seconds: 1 });
+      assert.deepEqual(retry.ok?.events, first.ok.events);
+      // the cursor counts only what this stream delivered
+      const count = Buffer.from(first.ok.cursor, 'base64url').readBigUInt64BE(16);
+      assert.equal(count, 3n);
+      // nothing new: the poll waits its time and returns no events and the same position
+      const quiet = await s.poll({ cursor: first.ok.cursor, wait_seconds: 1 });
+      assert.deepEqual(quiet.ok?.events, []);
+      assert.equal(Buffer.from(quiet.ok?.cursor ?? '', 'base64url').readBigUInt64BE(16), 3n);
+      return i + 1;
+    } finally {
+      await s.close();
+      await m.close();
+    }
+  }
+  assert.fail(`no dom0 window of up to ${WINDOW_SECONDS.at(-1)} s held the acts and the marker`);
+}
+
 describe('events_poll on the simulated host', () => {
-  let dir: string;
-  let host: SimHost;
+  let m: Machine;
+  let served: Served;
   let runner: QrexecRunner;
   let http: RunningHttp;
-  let client: Client;
+  let poll: Served['poll'];
+  let dir: string;
   const token = randomBytes(32).toString('hex');
-  const listeners = (): number => (host.qubesd.app as unknown as { listeners: Set<unknown> }).listeners.size;
-
-  const poll = async (args: Record<string, unknown>): Promise<{ ok: Poll | null; text: string }> => {
-    const r = await client.callTool({ name: 'events_poll', arguments: args });
-    const text = (r.content as { text?: string }[])[0]?.text ?? '';
-    return { ok: r.isError === true ? null : (r.structuredContent as unknown as Poll), text };
-  };
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'qmcp-events-poll-'));
-    host = await startSimHost({ dir, fleet: FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40 } });
-    runner = new QrexecRunner(simClientOptions(dir));
-    eventStreamsFor(runner, { windowSeconds: 3 });
-    http = await startHttp(runner, { host: '127.0.0.1', port: 0, token });
-    client = new Client({ name: 'test', version: '0' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${http.port}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    m = await machine();
+    dir = m.dir;
+    served = await serve(dir, token, WINDOW_SECONDS[0] as number);
+    ({ runner, http, poll } = served);
   });
   after(async () => {
-    await client?.close();
-    await http?.close();
-    runner?.close();
-    await host?.close();
-    await rm(dir, { recursive: true, force: true });
+    await served?.close();
+    await m?.close();
   });
 
-  it('opens a stream at once, then delivers the umbrella events after the cursor and nothing else', async () => {
-    const idle = listeners();
-    const opened = await poll({ wait_seconds: 60 });
-    assert.ok(opened.ok, opened.text);
-    assert.deepEqual(opened.ok.events, []);
-    // act once dom0's window is subscribed
-    await until(() => listeners() > idle, 'the dom0 window');
-    const app = host.qubesd.app;
-    await app.start(app.mustGet('work'));
-    await app.start(app.mustGet('ai-box'));
-    app.addTag(app.mustGet('ai-box'), 'ai-exec');
-    const first = await poll({ cursor: opened.ok.cursor, wait_seconds: 30 });
-    assert.ok(first.ok, first.text);
-    assert.deepEqual(
-      first.ok.events.map((e) => `${e.qube} ${e.event} ${e.class}`),
-      ['ai-box domain-unpaused AppVM', 'ai-box domain-start AppVM'],
-    );
-    assert.equal(first.ok.missed, undefined);
-    assert.ok(!JSON.stringify(first.ok).includes('work') && !JSON.stringify(first.ok).includes('ai-exec'));
-    // a retried poll with the same cursor gets the same events
-    const retry = await poll({ cursor: opened.ok.cursor, wait_seconds: 1 });
-    assert.deepEqual(retry.ok?.events, first.ok.events);
-    // the cursor counts only what this stream delivered
-    const count = Buffer.from(first.ok.cursor, 'base64url').readBigUInt64BE(16);
-    assert.equal(count, 2n);
-    // nothing new: the poll waits its time and returns no events and the same position
-    const quiet = await poll({ cursor: first.ok.cursor, wait_seconds: 1 });
-    assert.deepEqual(quiet.ok?.events, []);
-    assert.equal(Buffer.from(quiet.ok?.cursor ?? '', 'base64url').readBigUInt64BE(16), 2n);
+  it('opens a stream at once, then delivers the umbrella events after the cursor and nothing else', async (t) => {
+    t.diagnostic(`judged on try ${await delivers(token, false)}`);
+  });
+
+  it('acts that outlast their dom0 window are not judged: they are done again with longer windows', async () => {
+    assert.ok((await delivers(token, true)) >= 2);
   });
 
   it('refuses a forged, edited or foreign cursor with an actionable text', async () => {

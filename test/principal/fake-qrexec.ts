@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hangBoundMs } from '../../verify/hang-bound.js';
 
 /** Text the fake writes on stderr and inside qubesd error messages. */
 export const SECRET = 'SECRET-outside-qube-sys-firewall';
@@ -104,20 +105,20 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Resolves once check() holds; polls, never asserts on time. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, tries = 400): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
-
-/** As until, bounded by wall-clock time however slow each check is: a generous bound, never a timing assertion. */
-export async function within(ms: number, check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
+/**
+ * Resolves once check() holds, polling; gives up only past `idleMs` scaled
+ * by the load (hangBoundMs), however slow each check is: a bound that ends a
+ * hang, never a timing assertion.
+ */
+export async function within(idleMs: number, check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + hangBoundMs(idleMs);
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** As within, with a minute's bound on an idle machine. */
+export function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  return within(60_000, check, what);
 }

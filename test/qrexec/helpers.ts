@@ -11,6 +11,7 @@ import { startQubesd } from '../../src/sim/qubesd/index.js';
 import { qrexecCall } from '../../src/sim/qrexec/client.js';
 import type { QubeServiceHost, Router, RouterOptions } from '../../src/sim/qrexec/router.js';
 import { startRouter } from '../../src/sim/qrexec/router.js';
+import { hangBoundMs } from '../../verify/hang-bound.js';
 
 export const fleet: Fleet = {
   properties: { default_netvm: 'sys-net', default_dispvm: 'dvm', default_template: 'tpl' },
@@ -55,7 +56,8 @@ export async function startQrexecHost(
     qubesdSocket: qubesd.socketPath,
     internalSocket: qubesd.internalSocketPath,
     policyRoot: dom0,
-    askTimeoutMs: opts.askTimeoutMs ?? 30_000,
+    // the test answers as the operator, through child processes: their time is the work's, not a window
+    askTimeoutMs: opts.askTimeoutMs ?? hangBoundMs(60_000),
     ...(opts.qubeServices ? { qubeServices: opts.qubeServices } : {}),
     ...opts.router,
   });

@@ -1,8 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { footprint, used } from '../../src/dom0/create/budget.js';
+import type { WriteDeps } from '../../src/dom0/create/deps.js';
 import { readWriteSettings } from '../../src/dom0/create/settings.js';
-import { BASE_SETTINGS, GiB, REFUSED, auditValid, call, json, names, spawnCall, startHost, testFleet } from './helpers.js';
+import type { HeldLock } from '../../src/dom0/lockfile.js';
+import { raceCreates } from '../../verify/concurrency/barrier.js';
+import type { Racer } from '../../verify/concurrency/barrier.js';
+import { BASE_SETTINGS, GiB, REFUSED, auditValid, call, json, names, startHost, testFleet } from './helpers.js';
 import type { Host } from './helpers.js';
 
 async function usedNow(h: Host): Promise<number> {
@@ -48,24 +52,46 @@ test('caps: per-qube private cap; an unreadable or non-integer cap refuses every
   }
 });
 
-test('caps: concurrent creates at the edge, each its own service process, never pass the cap', async () => {
+/** The budget lock removed: every create goes ahead at once. */
+const NO_LOCK = (): Promise<HeldLock> => Promise.resolve({ release: () => Promise.resolve() });
+
+/**
+ * Four creates with room for two, racing behind the barrier; what went wrong.
+ * `lock` replaces the budget lock (the weakened variant); default the real one.
+ */
+async function raceAtTheEdge(lock?: WriteDeps['budgetLock']): Promise<string[]> {
   const h = await startHost();
   try {
     const base = await usedNow(h);
     const child = (await footprint(h.qubesd, 'ai-box')).total;
     h.writeSettings({ ...BASE_SETTINGS, poolCapBytes: base + 2 * child });
-    const results = await Promise.all(
-      ['ai-r1', 'ai-r2', 'ai-r3', 'ai-r4'].map((name) => spawnCall(h, 'qmcp.Create+', { name, template: 'ai-tpl' })),
+    const results = await raceCreates(
+      h.sim.socketPath,
+      'ai-managed',
+      ['ai-r1', 'ai-r2', 'ai-r3', 'ai-r4'].map((name) => (r: Racer) => call(h, 'qmcp.Create+', { name, template: 'ai-tpl' }, { qubesd: r.qubesd, budgetLock: lock ?? r.budgetLock })),
     );
+    const problems: string[] = [];
     const statuses = results.map((r) => r.status).sort();
-    assert.deepEqual(statuses, [0, 0, 1, 1], JSON.stringify(results));
-    for (const r of results.filter((x) => x.status === 1)) assert.match(r.stdout, /over-budget/);
-    assert.equal(await usedNow(h), base + 2 * child);
-    assert.equal(names(h).filter((n) => /^ai-r[0-9]$/.test(n)).length, 2);
-    assert.equal(await auditValid(h), true);
+    if (JSON.stringify(statuses) !== '[0,0,1,1]') problems.push(`statuses ${JSON.stringify(statuses)}, not two made and two refused: ${JSON.stringify(results)}`);
+    for (const r of results.filter((x) => x.status === 1)) if (!/over-budget/.test(r.stdout)) problems.push(`refused for another reason: ${r.stdout}`);
+    const use = await usedNow(h);
+    if (use > base + 2 * child) problems.push(`use ${use} over the cap ${base + 2 * child}`);
+    const made = names(h).filter((n) => /^ai-r[0-9]$/.test(n));
+    if (made.length !== 2) problems.push(`${made.length} qubes made: ${made.join(', ')}`);
+    if (!(await auditValid(h))) problems.push('audit chain broken');
+    return problems;
   } finally {
     await h.done();
   }
+}
+
+test('caps: concurrent creates at the edge, racing behind a barrier, never pass the cap', async () => {
+  assert.deepEqual(await raceAtTheEdge(), []);
+});
+
+test('caps: the race is real: without the budget lock the same creates pass the cap', async () => {
+  const problems = await raceAtTheEdge(NO_LOCK);
+  assert.ok(problems.some((p) => /over the cap/.test(p)), JSON.stringify(problems));
 });
 
 test('caps: pool_figures and the create budget count the same qubes; a hand-made umbrella+sink hybrid counts in neither', async () => {

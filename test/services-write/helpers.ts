@@ -142,6 +142,8 @@ export interface CallOptions {
   qubesd?: Qubesd;
   /** Receives the operator's journal lines of the call. */
   journal?: string[];
+  /** Takes the budget lock in place of the lock file (a watched or a removed lock). */
+  budgetLock?: WriteDeps['budgetLock'];
 }
 
 /** One service call in this process, through the real runner, as qrexec would make it. */
@@ -157,6 +159,7 @@ export async function call(h: Host, full: string, payload: unknown = '', opts: C
     log,
     now: () => opts.now ?? new Date(),
     ...(opts.fault ? { fault: opts.fault } : {}),
+    ...(opts.budgetLock ? { budgetLock: opts.budgetLock } : {}),
   };
   const config = loadDom0Config(h.root, log);
   const stdin = new PassThrough();

@@ -17,12 +17,12 @@ test('parallel creates, clones and removes keep the cap, the names and the audit
   assert.ok(figure('stopped at the budget edge') > 0, 'the rounds reach the cap');
 });
 
-test('a create that reads no cap is caught overrunning it', async () => {
+test('creates without the budget lock are caught passing the cap', async () => {
   const weak = makeConcurrencyCheck({
     processes: false,
     table: (real, write) => {
-      const blind = createService({ ...write, settings: () => ({ ...write.settings(), poolCap: Number.MAX_SAFE_INTEGER }) });
-      return new Map([...real, ['qmcp.Create', blind as unknown as ServiceSpec<unknown>]]);
+      const unlocked = createService({ ...write, budgetLock: () => Promise.resolve({ release: () => Promise.resolve() }) });
+      return new Map([...real, ['qmcp.Create', unlocked as unknown as ServiceSpec<unknown>]]);
     },
   });
   const report = await weak.run({ scale: 1 }, SEED);

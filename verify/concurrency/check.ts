@@ -1,11 +1,12 @@
 /**
  * Concurrency (SPEC §4.10, §4.12): rounds of parallel creates, clones,
  * disposables and removes at the edge of the disk budget, some in this
- * process through the runner and some as real service processes (separate
- * pids, as qrexec starts them), all on one dom0 root. After each round: the
- * umbrella's persistent footprint within the cap, no two successes for one
- * name, every success a visible qube, and in the audit log every intent
- * with exactly one outcome, every success an `ok` outcome, the chain whole.
+ * process through the runner, racing behind a barrier (barrier.ts), and some
+ * as real service processes (separate pids, as qrexec starts them), all on
+ * one dom0 root. After each round: the umbrella's persistent footprint
+ * within the cap, no two successes for one name, every success a visible
+ * qube, and in the audit log every intent with exactly one outcome, every
+ * success an `ok` outcome, the chain whole.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -19,6 +20,8 @@ import type { Budget, Check, CheckReport, Failure } from '../check.js';
 import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, prng, spawnService } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
 import { routerCall } from '../races/check.js';
+import { raceCreates } from './barrier.js';
+import type { Racer } from './barrier.js';
 
 const NAME = 'concurrency';
 
@@ -147,10 +150,11 @@ export function makeConcurrencyCheck(sut: ConcurrencySut = {}): Check {
             .filter((v) => v.tags.includes(TAGS.umbrella) && v.tags.includes(TAGS.full) && v.klass === 'AppVM' && /^ai-(c|n)/.test(v.name))
             .map((v) => v.name);
           // In this process at most four calls run at once (the per-principal slots): one more create
-          // than the cap has room for, and a second create of a name another call is making.
+          // of a fresh name than the cap has room for, then creates of one shared name (two when
+          // there is room for one), so calls also race to make the same name.
           const ops: Op[] = [];
           const create = (name: string, viaProcess: boolean): Op => ({ service: 'qmcp.Create', payload: JSON.stringify({ name, template: 'ai-tpl', netvm: 'none' }), creates: name, viaProcess });
-          for (let i = 0; i <= room; i++) ops.push(i === 0 ? create(shared, false) : create(fresh(), false));
+          for (let i = 0; i <= room; i++) ops.push(create(fresh(), false));
           while (ops.length < 4) ops.push(create(shared, false));
           // Then, as separate service processes, more of every kind.
           const extra = sut.processes === false ? 0 : 1 + rand.int(3);
@@ -163,12 +167,19 @@ export function makeConcurrencyCheck(sut: ConcurrencySut = {}): Check {
             else if (pick === 3 && removable.length > 0) ops.push({ service: `qmcp.Remove+${rand.pick(removable)}`, payload: '', creates: null, viaProcess: true });
             else ops.push({ service: 'qmcp.CreateDispTemplate', payload: JSON.stringify({ name, template: 'ai-tpl' }), creates: name, viaProcess: true });
           }
-          const results = await Promise.all(
-            ops.map(async (op) => {
-              if (op.viaProcess) processCalls++;
-              return { op, r: op.viaProcess ? await spawnCall(h, op) : await h.call(op.service, op.payload) };
-            }),
-          );
+          // The calls in this process race behind the barrier; the service processes run beside them.
+          const inProcess = ops.filter((op) => !op.viaProcess);
+          const processes = ops.filter((op) => op.viaProcess);
+          processCalls += processes.length;
+          const [raced, spawned] = await Promise.all([
+            raceCreates(
+              h.sim.socketPath,
+              TAGS.umbrella,
+              inProcess.map((op) => (racer: Racer) => h.call(op.service, op.payload, { qubesd: racer.qubesd, budgetLock: racer.budgetLock })),
+            ),
+            Promise.all(processes.map((op) => spawnCall(h, op))),
+          ]);
+          const results = [...inProcess.map((op, i) => ({ op, r: raced[i] as CallResult })), ...processes.map((op, i) => ({ op, r: spawned[i] as CallResult }))];
           runs += ops.length;
 
           const use = umbrellaUse(h.sim.app.vms.values());

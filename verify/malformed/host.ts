@@ -29,6 +29,7 @@ import type { Fleet } from '../../src/sim/fleet.js';
 import { fleetState } from '../../src/sim/fleet.js';
 import type { Qubesd as SimQubesd } from '../../src/sim/qubesd/index.js';
 import { startQubesd } from '../../src/sim/qubesd/index.js';
+import { hangBoundMs } from '../hang-bound.js';
 
 export const GiB = 1024 ** 3;
 export const PRINCIPAL = 'mcp-control';
@@ -68,6 +69,8 @@ export interface CallOptions {
   /** Replaces the host's Qubesd for this call (a proxy that fails or holds). */
   readonly qubesd?: Qubesd;
   readonly audit?: AuditLog;
+  /** Takes the budget lock in place of the lock file (a watched lock). */
+  readonly budgetLock?: WriteDeps['budgetLock'];
 }
 
 /**
@@ -186,14 +189,15 @@ export class InProcessHost {
     return this.sut.table ? this.sut.table(real, write) : real;
   }
 
-  writeDeps(fault?: (step: string) => void | Promise<void>, log: (m: string) => void = () => undefined): WriteDeps {
+  writeDeps(fault?: (step: string) => void | Promise<void>, log: (m: string) => void = () => undefined, budgetLock?: WriteDeps['budgetLock']): WriteDeps {
     return {
       root: this.root,
       settings: () => readWriteSettings(this.root, log),
       log,
       now: () => new Date(),
-      lockWaitMs: 60_000,
+      lockWaitMs: hangBoundMs(60_000),
       ...(fault ? { fault } : {}),
+      ...(budgetLock ? { budgetLock } : {}),
     };
   }
 
@@ -213,7 +217,7 @@ export class InProcessHost {
     const real = opts.qubesd ?? this.qubesd;
     let status: number;
     try {
-      status = await runService(this.table(this.writeDeps(opts.fault, log)), {
+      status = await runService(this.table(this.writeDeps(opts.fault, log, opts.budgetLock)), {
       env: {
         QREXEC_SERVICE_FULL_NAME: full,
         QREXEC_REMOTE_DOMAIN: opts.caller ?? PRINCIPAL,

@@ -9,6 +9,7 @@ import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest } from '.
 import { PRINCIPAL, prng } from '../malformed/host.js';
 import type { Machine } from './machines.js';
 import { OUTSIDE_NAMES, WORLD } from './machines.js';
+import { hangBoundMs } from '../hang-bound.js';
 
 type Rand = ReturnType<typeof prng>;
 
@@ -184,14 +185,14 @@ export function generateSequence(seed: number, n: Names, length: number): Call[]
   return calls;
 }
 
-/** How long one call may take before it counts as hanging. */
+/** How long one call may take on an idle machine before it counts as hanging; scaled by the load when the call starts. */
 const CALL_TIMEOUT_MS = 60_000;
 
 /** The real call: raw qrexec from the call's seat on the machine's router. */
 export async function rawCall(m: Machine, c: Call): Promise<Observation> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), CALL_TIMEOUT_MS);
+    timer = setTimeout(() => resolve('timeout'), hangBoundMs(CALL_TIMEOUT_MS));
   });
   try {
     const r = await Promise.race([qrexecCollect(m.host.router.socketFor(c.seat), c.target, c.service, c.payload), timeout]);

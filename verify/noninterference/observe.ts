@@ -11,13 +11,24 @@ import { createServer } from '../../src/principal/server.js';
 import { PRINCIPAL } from '../malformed/host.js';
 import type { Call, Observation } from './calls.js';
 import type { Machine } from './machines.js';
+import { WORLD } from './machines.js';
 
 /**
- * Window lengths tried in turn: everything inside a window must be done
- * 1.5 s before it closes, or it is tried again, longer (a loaded machine
- * is slower, never a failure).
+ * Window lengths tried in turn: a window counts only if the marker, set by
+ * dom0 after every act, came through in it (so every act's event did), or
+ * it is tried again, longer (a loaded machine is slower, never a failure).
  */
 export const WINDOW_SECONDS: readonly number[] = [6, 15, 40];
+
+/**
+ * The marker's qube: the first of the agent's world still visible, which is
+ * the same qube on both machines (they differ only outside it); none when
+ * the calls removed them all, and then a window counts as it is.
+ */
+function markerQube(m: Machine): string | undefined {
+  const visible = (tags: readonly string[]): boolean => tags.includes('ai-managed') && !tags.includes('ai-dump') && !tags.some((t) => t.startsWith('qmcp-'));
+  return [...WORLD].sort().find((name) => visible(m.host.qubesd.app.get(name)?.tags ?? []));
+}
 
 /** What the agent does inside the window: the same on both machines. */
 const AGENT_ACTS: readonly Call[] = [
@@ -65,14 +76,13 @@ export function normaliseEvents(text: string): string {
 
 export interface WindowResult {
   readonly observation: Observation;
-  /** The acts did not finish inside the window: the comparison would say nothing. */
+  /** The marker did not come through: some act's event may be missing, the comparison would say nothing. */
   readonly late: boolean;
 }
 
 /** One event window on one machine, with the agent's and the operator's acts inside it. */
 export async function eventWindow(m: Machine, call: (m: Machine, c: Call) => Promise<Observation>, seconds: number): Promise<WindowResult> {
   const opened = nextSubscription(m);
-  const started = Date.now();
   const window = call(m, { seat: PRINCIPAL, target: '@adminvm', service: `qmcp.Events+${seconds}`, payload: '' });
   // a window that ends without subscribing (refused) is compared as it is
   await Promise.race([opened, window]);
@@ -80,8 +90,11 @@ export async function eventWindow(m: Machine, call: (m: Machine, c: Call) => Pro
   const dom0 = new Qubesd(m.host.qubesd.socketPath);
   await operatorActs(m, dom0);
   for (const act of AGENT_ACTS) await call(m, act);
-  const late = Date.now() - started > (seconds - 1.5) * 1000;
+  const marker = markerQube(m);
+  if (marker !== undefined) await dom0.call('admin.vm.property.Set', marker, 'label', 'purple');
   const o = await window;
+  // a refused window has no events to miss: it is compared as it is
+  const late = o.status === 0 && marker !== undefined && !o.stdout.includes(`"event":"property-set:label","subject":"${marker}"`);
   return { observation: { ...o, stdout: normaliseEvents(o.stdout) }, late };
 }
 

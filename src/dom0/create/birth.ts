@@ -202,7 +202,7 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
     await deps.fault?.(step);
   };
 
-  const lock = await acquireBudgetLock(deps.root, deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
+  const lock = await (deps.budgetLock ?? acquireBudgetLock)(deps.root, deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
   if (!lock) throw new ServiceRefusal('budget lock busy');
   let name: string | null = null;
   let making = false;

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import type { HeldLock } from '../lockfile.js';
 import type { WriteSettings } from './settings.js';
 import { readWriteSettings } from './settings.js';
 
@@ -16,6 +17,8 @@ export interface WriteDeps {
   fault?(step: string): void | Promise<void>;
   /** How long to wait for the budget lock before refusing, ms. */
   readonly lockWaitMs?: number;
+  /** Test seam: takes the budget lock in place of the lock file (to watch it, or to remove it). */
+  budgetLock?(root: string, waitMs: number): Promise<HeldLock | null>;
 }
 
 /** The operator's channel for a service process; never stderr, which reaches the caller. */
