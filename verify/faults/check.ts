@@ -21,6 +21,7 @@ import { readWriteSettings } from '../../src/dom0/create/settings.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { runDoctor } from '../../src/dom0/operator/doctor.js';
 import { restoreTombstone } from '../../src/dom0/tombstones/operator.js';
+import { operation } from '../../src/shared/model/capabilities.js';
 import type { VmState } from '../../src/sim/qubesd/state.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
 import { INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, isRefused, prng, show, spawnService, stableJson } from '../malformed/host.js';
@@ -40,11 +41,17 @@ interface CreateOp {
   payload(name: string): string;
 }
 
+/** A create path of the model, called with `argument` (a qube, or none). */
+function createOp(op: string, argument: string, source: string, payload: (name: string) => string): CreateOp {
+  const service = operation(op).service;
+  return { op, full: argument ? `${service}+${argument}` : service, source, payload };
+}
+
 export const CREATE_OPS: readonly CreateOp[] = [
-  { op: 'create', full: 'qmcp.Create', source: 'ai-tpl', payload: (name) => JSON.stringify({ name, template: 'ai-tpl' }) },
-  { op: 'create.disptemplate', full: 'qmcp.CreateDispTemplate', source: 'ai-tpl', payload: (name) => JSON.stringify({ name, template: 'ai-tpl' }) },
-  { op: 'disposable', full: 'qmcp.CreateDisposable+ai-dvm', source: 'ai-dvm', payload: (name) => JSON.stringify({ name, autoCleanup: false }) },
-  { op: 'clone', full: 'qmcp.Clone+ai-box', source: 'ai-box', payload: (name) => JSON.stringify({ name }) },
+  createOp('create', '', 'ai-tpl', (name) => JSON.stringify({ name, template: 'ai-tpl' })),
+  createOp('create.disptemplate', '', 'ai-tpl', (name) => JSON.stringify({ name, template: 'ai-tpl' })),
+  createOp('disposable', 'ai-dvm', 'ai-dvm', (name) => JSON.stringify({ name, autoCleanup: false })),
+  createOp('clone', 'ai-box', 'ai-box', (name) => JSON.stringify({ name })),
 ];
 
 /** What the agent would see of a qube, decided from the tags as SPEC §2 says. */
