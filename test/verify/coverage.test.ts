@@ -2,12 +2,12 @@
  * verify covers the capability model: every operation has a malformed
  * grammar, a noninterference call, a sequence step and, where timing
  * applies, a timing form. A fixture operation added in one place (the
- * model) makes each check fail naming it.
+ * model; test/model/one-place.test.ts shows the rest of the tree pick it
+ * up) makes each check's run fail naming it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OPERATIONS, operation } from '../../src/shared/model/capabilities.js';
-import type { Operation } from '../../src/shared/model/capabilities.js';
+import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Check } from '../../verify/check.js';
 import { verifyCoverage } from '../../verify/coverage.js';
 import { makeMalformedCheck } from '../../verify/malformed/check.js';
@@ -18,18 +18,8 @@ import { makeSequencesCheck } from '../../verify/sequences/check.js';
 import { STEPS, sequencesGaps } from '../../verify/sequences/ops.js';
 import { makeTimingCheck } from '../../verify/timing/check.js';
 import { timingApplies, timingGaps } from '../../verify/timing/forms.js';
+import { PAUSE_DOM0, WITH_PAUSE_DOM0 } from '../model/pause-dom0.js';
 
-/** A hypothetical dom0 operation, as one new row of the model. */
-const FIXTURE: Operation = {
-  ...operation('start'),
-  id: 'pause.dom0',
-  description: 'pause a qube, decided by a dom0 service',
-  capability: 'full',
-  tier: 'full',
-  service: 'qmcp.Pause',
-  whyCode: 'a fixture: no such service exists',
-};
-const WITH_FIXTURE = [...OPERATIONS, FIXTURE];
 const PIECES = { malformed: 'malformed grammar', noninterference: 'noninterference call', sequences: 'sequence step', timing: 'timing form' } as const;
 
 function without<T>(list: Readonly<Record<string, T>>, id: string): Record<string, T> {
@@ -46,22 +36,22 @@ test('timing applies to every operation that names a qube: all but the read-only
     OPERATIONS.filter((o) => !timingApplies(o)).map((o) => o.id),
     ['list', 'device.list', 'pool.figures', 'events'],
   );
-  assert.ok(timingApplies(FIXTURE));
+  assert.ok(timingApplies(PAUSE_DOM0));
 });
 
 test('a dom0 operation added to the model alone is named by every piece verify lacks for it', () => {
   assert.deepEqual(
-    verifyCoverage(WITH_FIXTURE),
+    verifyCoverage(WITH_PAUSE_DOM0),
     Object.values(PIECES).map((piece) => `pause.dom0 (qmcp.Pause): no ${piece}`),
   );
 });
 
 test('each check fails its run on that model, naming the operation and what its list lacks', async () => {
   const checks: [Check, string][] = [
-    [makeMalformedCheck({ ops: WITH_FIXTURE }), PIECES.malformed],
-    [makeNoninterferenceCheck({ ops: WITH_FIXTURE }), PIECES.noninterference],
-    [makeSequencesCheck({ ops: WITH_FIXTURE }), PIECES.sequences],
-    [makeTimingCheck({ ops: WITH_FIXTURE }), PIECES.timing],
+    [makeMalformedCheck({ ops: WITH_PAUSE_DOM0 }), PIECES.malformed],
+    [makeNoninterferenceCheck({ ops: WITH_PAUSE_DOM0 }), PIECES.noninterference],
+    [makeSequencesCheck({ ops: WITH_PAUSE_DOM0 }), PIECES.sequences],
+    [makeTimingCheck({ ops: WITH_PAUSE_DOM0 }), PIECES.timing],
   ];
   for (const [check, piece] of checks) {
     const r = await check.run({ scale: 1 }, 1);
