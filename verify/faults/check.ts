@@ -21,11 +21,11 @@ import { readWriteSettings } from '../../src/dom0/create/settings.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { runDoctor } from '../../src/dom0/operator/doctor.js';
 import { restoreTombstone } from '../../src/dom0/tombstones/operator.js';
-import { operation } from '../../src/shared/model/capabilities.js';
 import type { VmState } from '../../src/sim/qubesd/state.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
 import { INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, isRefused, prng, show, spawnService, stableJson } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
+import { qrexecService } from '../qrexec-service.js';
 import { startProxy } from './proxy.js';
 import type { QubesdProxy } from './proxy.js';
 
@@ -43,8 +43,7 @@ interface CreateOp {
 
 /** A create path of the model, called with `argument` (a qube, or none). */
 function createOp(op: string, argument: string, source: string, payload: (name: string) => string): CreateOp {
-  const service = operation(op).service;
-  return { op, full: argument ? `${service}+${argument}` : service, source, payload };
+  return { op, full: qrexecService(op, argument), source, payload };
 }
 
 export const CREATE_OPS: readonly CreateOp[] = [
@@ -254,7 +253,7 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
           const [first, ...rest] = targets;
           proxy.calls.length = 0;
           proxy.decide = () => 'forward';
-          const clean = await h.call(`qmcp.Remove+${first}`, '', { qubesd: viaProxy });
+          const clean = await h.call(qrexecService('remove', first), '', { qubesd: viaProxy });
           if (clean.status !== 0) fail(`remove: a clean call failed: ${show(clean)}`, `${first}`);
           const total = proxy.calls.length;
           const ns = sample(rand, total, perOp);
@@ -264,7 +263,7 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
             proxy.calls.length = 0;
             proxy.decide = (c) => (c.n === n ? 'fail' : 'forward');
             const privateBefore = h.sim.app.vms.get(target)?.volumes['private']?.size;
-            const r = await h.call(`qmcp.Remove+${target}`, '', { qubesd: viaProxy });
+            const r = await h.call(qrexecService('remove', target), '', { qubesd: viaProxy });
             count('qubesd faults: remove');
             const label = `remove of ${target} with qubesd call ${n} of ${total} (${proxy.calls[n - 1]?.method ?? '?'}) failing`;
             const vm = h.sim.app.vms.get(target);
@@ -362,10 +361,10 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
           try {
             const calls: [string, string][] = [
               ...CREATE_OPS.map((op): [string, string] => [op.full, op.payload(fresh())]),
-              [`qmcp.Remove+${targets[targets.length - 1] as string}`, ''],
-              ['qmcp.SetProperty+ai-box', JSON.stringify({ name: 'memory', value: 512 })],
-              ['qmcp.SetFeature+ai-box', JSON.stringify({ name: 'gui', value: '0' })],
-              ['qmcp.Start+ai-peer', ''],
+              [qrexecService('remove', targets[targets.length - 1] as string), ''],
+              [qrexecService('property.set', 'ai-box'), JSON.stringify({ name: 'memory', value: 512 })],
+              [qrexecService('feature.set', 'ai-box'), JSON.stringify({ name: 'gui', value: '0' })],
+              [qrexecService('start', 'ai-peer'), ''],
             ];
             for (let i = 0; i < scale; i++) {
               for (const [full, payload] of calls) {

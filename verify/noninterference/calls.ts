@@ -8,10 +8,11 @@
  */
 import { qrexecCollect } from '../../src/sim/qrexec/index.js';
 import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
-import { BACKGROUND_SERVICES, ESCALATIONS, OPERATIONS, operation } from '../../src/shared/model/capabilities.js';
+import { BACKGROUND_SERVICES, ESCALATIONS, OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import { gapsIn } from '../gaps.js';
 import { PRINCIPAL, prng } from '../malformed/host.js';
+import { qrexecService } from '../qrexec-service.js';
 import type { Machine } from './machines.js';
 import { OUTSIDE_NAMES, WORLD } from './machines.js';
 
@@ -121,8 +122,7 @@ const fresh = (r: Rand): Record<string, unknown> => ({ name: r.pick(NEW_NAMES), 
 /** A dom0 service at `@adminvm`; its other names and any other target must be refused alike. */
 function dom0(argument: Part, payload: Part = none): CallForm {
   return (op, r, n) => {
-    const a = argument(r, n);
-    const service = a === '' ? op.service : `${op.service}+${a}`;
+    const service = qrexecService(op, argument(r, n));
     const to = r.int(8) === 0 ? r.pick(['dom0', '@default', '@dispvm', qubeName(r, n)]) : '@adminvm';
     return { seat: PRINCIPAL, target: to, service, payload: payload(r, n), operation: op.id };
   };
@@ -131,8 +131,7 @@ function dom0(argument: Part, payload: Part = none): CallForm {
 /** What the policy decides: the call targets the qube. */
 function onQube(payload = '', argument: Part = none): CallForm {
   return (op, r, n) => {
-    const a = argument(r, n);
-    return { seat: PRINCIPAL, target: target(r, n), service: a === '' ? op.service : `${op.service}+${a}`, payload, operation: op.id };
+    return { seat: PRINCIPAL, target: target(r, n), service: qrexecService(op, argument(r, n)), payload, operation: op.id };
   };
 }
 
@@ -223,8 +222,7 @@ export function generateCall(r: Rand, n: Names, ops: readonly Operation[], only?
 /** A sequence for one pair: starts first, so some calls reach a running sandbox qube and a backend's devices. */
 export function generateSequence(seed: number, n: Names, length: number, ops: readonly Operation[] = OPERATIONS, only?: readonly string[]): Call[] {
   const r = prng(seed);
-  const start = operation('start');
-  const calls: Call[] = ['ai-box', 'ai-peer'].map((q) => ({ seat: PRINCIPAL, target: '@adminvm', service: `${start.service}+${q}`, payload: '', operation: start.id }));
+  const calls: Call[] = ['ai-box', 'ai-peer'].map((q) => ({ seat: PRINCIPAL, target: '@adminvm', service: qrexecService('start', q), payload: '', operation: 'start' }));
   while (calls.length < length) calls.push(generateCall(r, n, ops, only));
   return calls;
 }

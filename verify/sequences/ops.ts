@@ -9,6 +9,7 @@ import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWr
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import { gapsIn } from '../gaps.js';
+import { qrexecService } from '../qrexec-service.js';
 
 /** Qubes of the fleet inside the umbrella (their tiers are generated). */
 export const INSIDE = ['ai-box', 'ai-peer', 'ai-read', 'ai-execbox', 'ai-dvm'] as const;
@@ -52,7 +53,6 @@ function newQube(name: string, n: string | undefined): Record<string, unknown> {
 }
 
 const json = (o: unknown): string => JSON.stringify(o);
-const withArgument = (op: Operation, argument: string): string => (argument === '' ? op.service : `${op.service}+${argument}`);
 
 type Made = Omit<Op, 'id' | 'service' | 'target'> & { readonly argument: string };
 
@@ -64,7 +64,7 @@ export interface Step {
 
 /** A dom0 service step, at `@adminvm`. */
 function dom0(weight: number, made: fc.Arbitrary<Made>): Step {
-  return { weight, make: (op) => made.map(({ argument, ...m }) => ({ id: op.id, service: withArgument(op, argument), target: '@adminvm', ...m })) };
+  return { weight, make: (op) => made.map(({ argument, ...m }) => ({ id: op.id, service: qrexecService(op, argument), target: '@adminvm', ...m })) };
 }
 
 /** A dom0 service step naming one qube as its argument. */
@@ -98,7 +98,7 @@ export const STEPS: Readonly<Record<string, Step>> = {
   copy: {
     weight: 2,
     make: (op) =>
-      fc.record({ source: policyTarget, to: target }).map(({ source, to }) => ({ id: op.id, service: `${op.service}+${to}`, target: source, payload: encodeCopyToRequest({ paths: ['/etc/hostname'] }).toString('latin1'), creates: null, names: [source] })),
+      fc.record({ source: policyTarget, to: target }).map(({ source, to }) => ({ id: op.id, service: qrexecService(op, to), target: source, payload: encodeCopyToRequest({ paths: ['/etc/hostname'] }).toString('latin1'), creates: null, names: [source] })),
   },
   start: onArgument(6),
   shutdown: onTarget(2),
