@@ -10,7 +10,10 @@
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { CheckReport, Failure } from './check.js';
+import { OPERATIONS } from '../src/shared/model/capabilities.js';
 import { CHECKS } from './checks.js';
+import { verifyCoverage } from './coverage.js';
+import { coverageFailures } from './gaps.js';
 
 function positive(name: string, text: string): number {
   const n = Number(text);
@@ -35,7 +38,10 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(`qmcp verify: seed ${seed}, scale ${scale}, ${checks.length} check(s)\n`);
 
   const rows: [string, string, string][] = [];
-  const failures: Failure[] = [];
+  // every operation of the model has its input in every check, or verify fails naming the gap
+  const gaps = verifyCoverage();
+  rows.push(['coverage', 'operations of the model', String(OPERATIONS.length)], ['coverage', 'gaps', String(gaps.length)]);
+  const failures: Failure[] = coverageFailures('coverage', gaps);
   for (const check of checks) {
     const started = Date.now();
     process.stderr.write(`  ${check.name}: ${check.summary} ...\n`);

@@ -2,7 +2,8 @@
  * An operation is named in one place, its row of the capability model. Given
  * a new dom0 operation as a fixture row, what is generated from the table
  * picks it up, and each check of what must be written by hand (its dom0
- * handler, its tool) fails naming it until that is written.
+ * handler, its tool, its inputs to each verify check) fails naming it
+ * until that is written.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -11,24 +12,12 @@ import { serviceCoverage } from '../../src/dom0/services/index.js';
 import type { ToolSpec } from '../../src/principal/tool.js';
 import { TOOLS } from '../../src/principal/tools/index.js';
 import { renderToolTable, toolCoverage } from '../../src/principal/tools/table.js';
-import { effects, OPERATIONS, type Operation } from '../../src/shared/model/capabilities.js';
 import { DEFAULT_SETTINGS, modelHash, renderCapabilitiesDoc, renderPolicy } from '../../src/shared/model/index.js';
+import { verifyCoverage } from '../../verify/coverage.js';
 import { handledOperations } from '../dom0/handled.js';
+import { PAUSE_DOM0, WITH_PAUSE_DOM0 } from './pause-dom0.js';
 
-const PAUSE_DOM0: Operation = {
-  id: 'pause.dom0',
-  description: 'pause a qube, checked in dom0',
-  capability: 'full',
-  tier: 'full',
-  layer: 'service',
-  service: 'qmcp.Pause',
-  target: 'dom0-service',
-  argumentIsQube: true,
-  ...effects({ readOnly: false, idempotent: true }, null, null),
-  whyCode: 'a fixture: the check a real one would need',
-};
-
-const OPS: readonly Operation[] = [...OPERATIONS, PAUSE_DOM0];
+const OPS = WITH_PAUSE_DOM0;
 
 const settings = { ...structuredClone(DEFAULT_SETTINGS), model: modelHash(OPS) };
 const handled = handledOperations();
@@ -68,5 +57,11 @@ describe('a new dom0 operation, added as one row', () => {
     assert.throws(() => renderToolTable(TOOLS, OPS), /pause\.dom0: no tool/);
     assert.deepEqual(toolCoverage([...TOOLS, pauseTool], OPS), []);
     assert.match(renderToolTable([...TOOLS, pauseTool], OPS), /^\| `qube_pause_checked` \| Pause a qube, checked in dom0 \| `pause\.dom0` \| no \| `qmcp\.Pause\+QUBE` to `@adminvm` \|$/m);
+  });
+
+  it('fails every verify check, naming it and the piece each lacks, until its inputs are written', () => {
+    // each check's run fails on it too: test/verify/coverage.test.ts
+    const pieces = ['malformed grammar', 'noninterference call', 'sequence step', 'timing form'];
+    assert.deepEqual(verifyCoverage(OPS), pieces.map((p) => `pause.dom0 (qmcp.Pause): no ${p}`));
   });
 });

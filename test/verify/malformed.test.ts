@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ActionableError } from '../../src/dom0/service/refusal.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
+import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import { makeMalformedCheck, malformedCheck } from '../../verify/malformed/check.js';
 import type { ServiceTable } from '../../verify/malformed/host.js';
 
@@ -13,12 +14,15 @@ function figure(report: { figures: readonly { label: string; value: string }[] }
   return Number(f.value);
 }
 
-test('every dom0 service and qubesd refuse malformed input uniformly and change nothing', async () => {
+test('every operation and qubesd refuse malformed input uniformly and change nothing', async () => {
   const report = await malformedCheck.run({ scale: 1 }, SEED);
   assert.deepEqual(report.failures, []);
-  assert.ok(figure(report, 'services fuzzed') >= 15);
-  assert.ok(figure(report, 'malformed inputs, all services') >= 15 * 60);
+  const dom0 = OPERATIONS.filter((o) => o.target === 'dom0-service').length;
+  assert.equal(figure(report, 'services fuzzed'), dom0);
+  assert.equal(figure(report, 'operations the policy decides, fuzzed by target'), OPERATIONS.length - dom0);
+  assert.ok(figure(report, 'malformed inputs, all operations') >= OPERATIONS.length * 60);
   assert.ok(figure(report, 'malformed inputs: qmcp.Create') > 60);
+  assert.ok(figure(report, 'malformed targets: admin.vm.Shutdown') > 60);
   assert.ok(figure(report, 'malformed requests: qubesd socket') > 30);
 });
 
@@ -38,7 +42,7 @@ function chattyInfo(real: ServiceTable): ServiceTable {
 }
 
 test('a service that answers malformed input with an error of its own is caught', async () => {
-  const report = await makeMalformedCheck({ table: chattyInfo, services: ['qmcp.Info', 'qmcp.List'] }).run({ scale: 1 }, SEED);
+  const report = await makeMalformedCheck({ table: chattyInfo, operations: ['info', 'list'] }).run({ scale: 1 }, SEED);
   const hit = report.failures.find((f) => f.what.startsWith('qmcp.Info'));
   assert.ok(hit, JSON.stringify(report.failures.slice(0, 3)));
   assert.match(hit.what, /instead of the uniform refusal/);
@@ -63,8 +67,16 @@ function leakyFeature(real: ServiceTable): ServiceTable {
 }
 
 test('a service that changes state before refusing malformed input is caught', async () => {
-  const report = await makeMalformedCheck({ table: leakyFeature, services: ['qmcp.SetFeature'] }).run({ scale: 1 }, SEED);
+  const report = await makeMalformedCheck({ table: leakyFeature, operations: ['feature.set'] }).run({ scale: 1 }, SEED);
   const hit = report.failures.find((f) => f.what.startsWith('qmcp.SetFeature'));
   assert.ok(hit, JSON.stringify(report.failures.slice(0, 3)));
   assert.match(hit.what, /machine changed|audit entries/);
+});
+
+test('a policy line that lets the principal shut down any qube by name is caught on the near misses of a target', async () => {
+  const report = await makeMalformedCheck({ operations: ['shutdown'], extraPolicy: 'admin.vm.Shutdown * mcp-control @anyvm allow target=dom0\n' }).run({ scale: 1 }, SEED);
+  const hit = report.failures.find((f) => f.what.startsWith('admin.vm.Shutdown'));
+  assert.ok(hit, JSON.stringify(report.failures.slice(0, 3)));
+  assert.match(hit.what, /instead of the uniform refusal/);
+  assert.match(hit.reproduction, /--only malformed; admin\.vm\.Shutdown toward /);
 });

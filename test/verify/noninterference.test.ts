@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isBusyQube } from '../../verify/noninterference/busy.js';
 import { makeNoninterferenceCheck, noninterferenceCheck } from '../../verify/noninterference/check.js';
+import { LEAKED_TO_EVENTS } from '../../verify/noninterference/weakened.js';
 
 const SEED = 4242;
 
@@ -21,18 +22,12 @@ test('machines that differ only outside the agent’s world answer alike: raw qr
   assert.ok(figure('MCP results compared') >= 20);
 });
 
-test('a call path that answers one machine’s outside qubes differently is caught and shrunk', async () => {
-  const weak = makeNoninterferenceCheck({
-    rawOnly: true,
-    shrinkRuns: 8,
-    call: async (m, c, real) => {
-      const o = await real(m, c);
-      return m.label === 'B' && m.outside.includes(c.target) ? { ...o, stdout: `${o.stdout}x` } : o;
-    },
-  });
+test('an Info whose guard asks whether a qube exists, not whether the agent sees it, is caught through the machines and shrunk', async () => {
+  const weak = makeNoninterferenceCheck({ weakened: ['info'], operations: ['info'], rawOnly: true, busyOnly: true, shrinkRuns: 3 });
   const r = await weak.run({ scale: 1 }, SEED);
   const hit = r.failures[0];
-  assert.ok(hit, 'the weakened call path was not caught');
+  assert.ok(hit, 'the weakened Info was not caught');
+  assert.match(hit.what, /^call \{"seat":"mcp-control","target":"@adminvm","service":"qmcp\.Info\+/);
   assert.match(hit.reproduction, /--seed 4242 --scale 1 --only noninterference/);
   assert.match(hit.reproduction, /machine B edits/);
   const shrunk = /shrunk calls \((\d+) of (\d+)\)/.exec(hit.reproduction);
@@ -67,4 +62,13 @@ test('dom0 services whose answers show what the operator is making while the age
   const hit = r.failures.find((f) => /qmcp\./.test(f.what));
   assert.ok(hit, JSON.stringify(r.failures.slice(0, 2)));
   assert.match(hit.reproduction, /B's operator busy outside during the calls/);
+});
+
+test('an event filter that takes one outside qube for the agent’s is caught by the event windows', async () => {
+  const weak = makeNoninterferenceCheck({ weakened: ['events'], busyOnly: true, shrinkRuns: 0 });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures.find((f) => f.what.startsWith('the event windows differ'));
+  assert.ok(hit, JSON.stringify(r.failures.slice(0, 2)));
+  assert.match(hit.what, new RegExp(`B .*${LEAKED_TO_EVENTS}`));
+  assert.equal(r.failures.filter((f) => f.what.startsWith('call ')).length, 0, 'the raw calls saw no difference: the windows caught it');
 });

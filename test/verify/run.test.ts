@@ -19,4 +19,6 @@ test('verify/run prints a line per check as it ends: name, failures, seconds', a
   const end = lines.findIndex((l) => /^ {2}tamper: 0 failure\(s\) in \d+\.\d s$/.test(l));
   assert.ok(start >= 0 && end > start, stderr);
   assert.match(stdout, /\| tamper +\| seconds +\| \d+\.\d +\|/);
+  // the model's coverage is checked whichever checks run
+  assert.match(stdout, /\| coverage +\| gaps +\| 0 +\|/);
 });

@@ -14,6 +14,8 @@ test('random sequences over random fleets keep every invariant after every step'
   assert.equal(figure('sequences'), 60);
   assert.ok(figure('steps') >= 240);
   assert.ok(figure('steps that changed the machine') >= 20);
+  assert.ok(figure('steps the policy decided alone') >= 50);
+  assert.ok(figure('of them let through') >= 5);
   assert.ok(figure('refused steps') >= 50);
   assert.ok(figure('qubes created') >= 5);
   assert.ok(figure('qubes entombed') >= 1);
@@ -87,4 +89,20 @@ test('a clone that keeps its source\'s netvm whatever it is (the operator\'s fir
   const hit = r.failures[0];
   assert.ok(hit, 'the weakened clone was not caught');
   assert.match(hit.what, /qmcp\.Clone\+.*(netvm sys-firewall, a path outside the umbrella|has netvm sys-firewall, not ai-egress)/);
+});
+
+test('a tier line one step too low (kill for any umbrella qube) is caught on the calls the policy decides', async () => {
+  const weak = makeSequencesCheck({ operations: ['kill', 'start'], shrink: false, extraPolicy: 'admin.vm.Kill * mcp-control @tag:ai-managed allow target=dom0\n' });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the leaky tier line was not caught');
+  assert.match(hit.what, /^admin\.vm\.Kill to ai-.* the policy let it through to a qube the agent may not reach this way \(least-privilege\)/);
+});
+
+test('an Admin API line without target=dom0 (the call is routed into the qube, refused there while it is halted) is caught', async () => {
+  const weak = makeSequencesCheck({ operations: ['shutdown', 'start'], shrink: false, extraPolicy: 'admin.vm.Shutdown * mcp-control @tag:ai-full allow autostart=no\n' });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the line without target=dom0 was not caught');
+  assert.match(hit.what, /^admin\.vm\.Shutdown to ai-.*(it ran in \[\{"qube":"ai-|the policy refused a call the agent may make)/);
 });

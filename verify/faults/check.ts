@@ -25,6 +25,7 @@ import type { VmState } from '../../src/sim/qubesd/state.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
 import { INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, isRefused, prng, show, spawnService, stableJson } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
+import { qrexecService } from '../qrexec-service.js';
 import { startProxy } from './proxy.js';
 import type { QubesdProxy } from './proxy.js';
 
@@ -40,11 +41,16 @@ interface CreateOp {
   payload(name: string): string;
 }
 
+/** A create path of the model, called with `argument` (a qube, or none). */
+function createOp(op: string, argument: string, source: string, payload: (name: string) => string): CreateOp {
+  return { op, full: qrexecService(op, argument), source, payload };
+}
+
 export const CREATE_OPS: readonly CreateOp[] = [
-  { op: 'create', full: 'qmcp.Create', source: 'ai-tpl', payload: (name) => JSON.stringify({ name, template: 'ai-tpl' }) },
-  { op: 'create.disptemplate', full: 'qmcp.CreateDispTemplate', source: 'ai-tpl', payload: (name) => JSON.stringify({ name, template: 'ai-tpl' }) },
-  { op: 'disposable', full: 'qmcp.CreateDisposable+ai-dvm', source: 'ai-dvm', payload: (name) => JSON.stringify({ name, autoCleanup: false }) },
-  { op: 'clone', full: 'qmcp.Clone+ai-box', source: 'ai-box', payload: (name) => JSON.stringify({ name }) },
+  createOp('create', '', 'ai-tpl', (name) => JSON.stringify({ name, template: 'ai-tpl' })),
+  createOp('create.disptemplate', '', 'ai-tpl', (name) => JSON.stringify({ name, template: 'ai-tpl' })),
+  createOp('disposable', 'ai-dvm', 'ai-dvm', (name) => JSON.stringify({ name, autoCleanup: false })),
+  createOp('clone', 'ai-box', 'ai-box', (name) => JSON.stringify({ name })),
 ];
 
 /** What the agent would see of a qube, decided from the tags as SPEC §2 says. */
@@ -247,7 +253,7 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
           const [first, ...rest] = targets;
           proxy.calls.length = 0;
           proxy.decide = () => 'forward';
-          const clean = await h.call(`qmcp.Remove+${first}`, '', { qubesd: viaProxy });
+          const clean = await h.call(qrexecService('remove', first), '', { qubesd: viaProxy });
           if (clean.status !== 0) fail(`remove: a clean call failed: ${show(clean)}`, `${first}`);
           const total = proxy.calls.length;
           const ns = sample(rand, total, perOp);
@@ -257,7 +263,7 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
             proxy.calls.length = 0;
             proxy.decide = (c) => (c.n === n ? 'fail' : 'forward');
             const privateBefore = h.sim.app.vms.get(target)?.volumes['private']?.size;
-            const r = await h.call(`qmcp.Remove+${target}`, '', { qubesd: viaProxy });
+            const r = await h.call(qrexecService('remove', target), '', { qubesd: viaProxy });
             count('qubesd faults: remove');
             const label = `remove of ${target} with qubesd call ${n} of ${total} (${proxy.calls[n - 1]?.method ?? '?'}) failing`;
             const vm = h.sim.app.vms.get(target);
@@ -355,10 +361,10 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
           try {
             const calls: [string, string][] = [
               ...CREATE_OPS.map((op): [string, string] => [op.full, op.payload(fresh())]),
-              [`qmcp.Remove+${targets[targets.length - 1] as string}`, ''],
-              ['qmcp.SetProperty+ai-box', JSON.stringify({ name: 'memory', value: 512 })],
-              ['qmcp.SetFeature+ai-box', JSON.stringify({ name: 'gui', value: '0' })],
-              ['qmcp.Start+ai-peer', ''],
+              [qrexecService('remove', targets[targets.length - 1] as string), ''],
+              [qrexecService('property.set', 'ai-box'), JSON.stringify({ name: 'memory', value: 512 })],
+              [qrexecService('feature.set', 'ai-box'), JSON.stringify({ name: 'gui', value: '0' })],
+              [qrexecService('start', 'ai-peer'), ''],
             ];
             for (let i = 0; i < scale; i++) {
               for (const [full, payload] of calls) {

@@ -1,7 +1,7 @@
-/** Malformed (argument, payload) pairs for one service, from its grammar: near misses first, then noise. */
+/** Malformed inputs from a grammar: (argument, payload) pairs for a dom0 service, targets for what the policy decides; near misses first, then noise. */
 import fc from 'fast-check';
 import type { Grammar, PayloadGrammar } from './grammar.js';
-import { BAD_NAMES, BAD_VALUES, deeplyNested, wellFormed } from './grammar.js';
+import { BAD_NAMES, BAD_VALUES, VISIBLE, deeplyNested, wellFormed, wellFormedTarget } from './grammar.js';
 
 export interface MalformedCase {
   /** What rule the case breaks, for the figures and the reproduction. */
@@ -108,4 +108,36 @@ export function malformedArbitrary(g: Grammar | undefined): fc.Arbitrary<Malform
     .map(([ex, key, v]) => withField(ex, key, v));
   const payload = fc.oneof(bytes, edit, field, fc.constant(Buffer.alloc(0)));
   return fc.record({ argument, payload }).map((c) => ({ kind: 'generated', ...c }));
+}
+
+/** A malformed target for an operation the policy decides: the argument and payload stay well-formed. */
+export interface TargetCase {
+  readonly kind: string;
+  readonly target: string;
+}
+
+/**
+ * Not a near miss: an outside qube carrying an elevation tag without the
+ * umbrella is matched by the tier lines, the documented residual that
+ * install notes and doctor fails on (docs/threat-model.md).
+ */
+const ELEVATED_OUTSIDE = 'ai-outside';
+
+/** Every bad name, and each visible name edited by one character, as a target. */
+export function targetMisses(): TargetCase[] {
+  const edits = VISIBLE.flatMap((n) => [`${n}x`, n.slice(0, -1), `${n.slice(0, -1)}_`, n.replace('-', '_'), `uuid:${n}`, `@dispvm:${n}`]);
+  return [
+    ...BAD_NAMES.filter((t) => t !== ELEVATED_OUTSIDE).map((target) => ({ kind: 'bad target', target })),
+    ...edits.map((target) => ({ kind: 'edited target', target })),
+  ].filter((c) => !wellFormedTarget(c.target));
+}
+
+/** Generated targets, for fast-check to shrink: noise, and visible names with one character changed. */
+export function targetArbitrary(): fc.Arbitrary<TargetCase> {
+  const edited = fc.tuple(fc.constantFrom(...VISIBLE), fc.nat(), fc.string({ unit: 'binary', maxLength: 2 })).map(([n, at, ch]) => {
+    const i = at % (n.length + 1);
+    return n.slice(0, i) + ch + n.slice(i + 1);
+  });
+  const target = fc.oneof(fc.string({ maxLength: 70 }), fc.string({ unit: 'binary', maxLength: 70 }), edited).filter((t) => t !== ELEVATED_OUTSIDE);
+  return target.map((t) => ({ kind: 'generated target', target: t }));
 }

@@ -1,18 +1,25 @@
 /**
- * Malformed input (SPEC §4.15): every dom0 service in the service table,
- * fed grammar-aware near misses and generated noise, answers with the
- * uniform refusal and nothing else, logs a refusal and no intent, and
- * changes nothing (the whole simulated machine and every dom0 file compared
- * before and after each call). A few go through the real service process.
- * The simulated qubesd socket gets the wire grammar's near misses.
+ * Malformed input (SPEC §4.15): every operation of the capability model.
+ * Each dom0 service, fed grammar-aware near misses and generated noise,
+ * answers with the uniform refusal and nothing else, logs a refusal and no
+ * intent, and changes nothing (the whole simulated machine and every dom0
+ * file compared before and after each call); a few go through the real
+ * service process. Each operation the policy decides alone is called
+ * through qrexec toward near misses of a target, and is refused before any
+ * qmcp code runs. An operation without a grammar fails the check. The
+ * simulated qubesd socket gets the wire grammar's near misses.
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import fc from 'fast-check';
 import { auditLogPath } from '../../src/dom0/audit/index.js';
+import { OPERATIONS } from '../../src/shared/model/capabilities.js';
+import type { Operation } from '../../src/shared/model/capabilities.js';
 import type { Budget, Check, CheckReport, Failure, Figure } from '../check.js';
-import { malformedArbitrary, nearMisses } from './cases.js';
-import type { MalformedCase } from './cases.js';
-import { GRAMMARS, wellFormed } from './grammar.js';
+import { coverageFailures } from '../gaps.js';
+import { malformedArbitrary, nearMisses, targetArbitrary, targetMisses } from './cases.js';
+import type { MalformedCase, TargetCase } from './cases.js';
+import { GRAMMARS, TARGET_GRAMMARS, malformedGaps, wellFormed, wellFormedTarget } from './grammar.js';
+import type { Grammar, TargetGrammar } from './grammar.js';
 import { InProcessHost, SERVICE_MAIN, filesDiffer, isRefused, prng, show, spawnService } from './host.js';
 import type { CallResult, ServiceSut } from './host.js';
 import { describe, meets, rawCall, socketCases } from './qubesd-socket.js';
@@ -22,8 +29,12 @@ const NAME = 'malformed';
 export interface MalformedSut extends ServiceSut {
   /** Runs the service process for one call; default: the real service-main. */
   readonly serviceMain?: string;
-  /** Attack only these services (a test of one weakened service); default: the whole table. */
-  readonly services?: readonly string[];
+  /** Attack only these operations, by id (a test of one weakened service or policy line); default: every one. */
+  readonly operations?: readonly string[];
+  /** A policy file read before qmcp's own (a variant with a leaky line). */
+  readonly extraPolicy?: string;
+  /** The model the check covers (default OPERATIONS; a test adds a fixture row). */
+  readonly ops?: readonly Operation[];
 }
 
 /** The audit kinds appended since `from` bytes. */
@@ -54,15 +65,15 @@ function repro(seed: number, scale: number, service: string, c: MalformedCase): 
   return `--seed ${seed} --scale ${scale} --only ${NAME}; ${service}+${JSON.stringify(c.argument)} payload (base64) ${c.payload.toString('base64').slice(0, 400)}`;
 }
 
-/** Runs one case and says what, if anything, broke. */
-async function attack(h: InProcessHost, service: string, c: MalformedCase): Promise<string | null> {
+/** Runs one call and says what, if anything, broke: it must be refused, change nothing, and append exactly `audit`. */
+async function attack(h: InProcessHost, call: () => Promise<CallResult>, audit: readonly string[]): Promise<string | null> {
   const state = h.state();
   const files = h.dom0Files();
   const log = auditLogPath(h.root);
   const logSize = statSync(log).size;
   let r: CallResult;
   try {
-    r = await h.call(c.argument === '' ? service : `${service}+${c.argument}`, c.payload);
+    r = await call();
   } catch (err) {
     return `the service threw: ${(err as Error).message}`;
   }
@@ -71,77 +82,136 @@ async function attack(h: InProcessHost, service: string, c: MalformedCase): Prom
   const diff = filesDiffer(files, h.dom0Files());
   if (diff) return `a dom0 file changed: ${diff}`;
   const kinds = appendedKinds(log, logSize);
-  if (kinds.length !== 1 || kinds[0] !== 'refusal') return `audit entries appended: ${JSON.stringify(kinds)} (want one refusal)`;
+  if (JSON.stringify(kinds) !== JSON.stringify(audit)) return `audit entries appended: ${JSON.stringify(kinds)} (want ${JSON.stringify(audit)})`;
   return null;
+}
+
+/** A dom0 service's malformed call: the runner refuses it with one refusal entry. */
+const serviceAttack = (h: InProcessHost, service: string, c: MalformedCase): Promise<string | null> =>
+  attack(h, () => h.call(c.argument === '' ? service : `${service}+${c.argument}`, c.payload), ['refusal']);
+
+/** A call of what the policy decides, toward a malformed target: qrexec refuses it before any qmcp code runs. */
+const targetAttack = (h: InProcessHost, op: Operation, g: TargetGrammar, c: TargetCase): Promise<string | null> =>
+  attack(h, () => h.qrexec(c.target, g.argument === '' ? op.service : `${op.service}+${g.argument}`, g.payload), []);
+
+/** One run of the check: the host, its budget and seed, and what it found so far. */
+interface Run {
+  readonly h: InProcessHost;
+  readonly scale: number;
+  readonly seed: number;
+  readonly rand: ReturnType<typeof prng>;
+  readonly sut: MalformedSut;
+  readonly figures: Figure[];
+  readonly failures: Failure[];
+  total: number;
+}
+
+/**
+ * The first `60 × scale` near misses (shuffled by the seed: the same
+ * sample every run of a seed), then generated noise that fast-check
+ * shrinks on failure; returns how many cases ran.
+ */
+async function fuzz<C>(
+  run: Run,
+  misses: readonly C[],
+  noise: fc.Arbitrary<C>,
+  malformed: (c: C) => boolean,
+  attackOne: (c: C) => Promise<string | null>,
+  fail: (c: C, what: string) => void,
+  fcSeed: number,
+): Promise<number> {
+  let count = 0;
+  let failed = 0;
+  for (const c of misses.slice(0, 60 * run.scale)) {
+    count++;
+    const why = await attackOne(c);
+    if (why && failed++ < 3) fail(c, why);
+  }
+  let last = '';
+  const result = await fc.check(
+    fc.asyncProperty(noise, async (c) => {
+      fc.pre(malformed(c));
+      count++;
+      const why = await attackOne(c);
+      if (why) last = why;
+      return why === null;
+    }),
+    { seed: fcSeed, numRuns: 20 * run.scale, endOnFailure: false, maxSkipsPerRun: 10 },
+  );
+  if (result.failed && result.counterexample) {
+    const [c] = result.counterexample;
+    fail(c, `${last} (shrunk after ${result.numShrinks} steps)`);
+  }
+  return count;
+}
+
+/** A dom0 service: near misses of its grammar, generated noise, and a few through the real service process. */
+async function fuzzService(run: Run, op: Operation, g: Grammar, fcSeed: number): Promise<void> {
+  const { h, scale, seed, sut } = run;
+  const service = op.service;
+  const fail = (c: MalformedCase, what: string): void => {
+    run.failures.push({ check: NAME, what: `${service} (${c.kind}): ${what}`, reproduction: repro(seed, scale, service, c) });
+  };
+  const misses = run.rand.shuffle(nearMisses(g));
+  let count = await fuzz(run, misses, malformedArbitrary(g), (c) => !wellFormed(g, c.argument, c.payload), (c) => serviceAttack(h, service, c), fail, fcSeed);
+  // A few through the real service process: the wrapper must refuse as the runner does.
+  const main = sut.serviceMain ?? SERVICE_MAIN;
+  for (let i = 0; i < scale; i++) {
+    const c = misses.filter((m) => !m.argument.includes('\0'))[i];
+    if (!c) break;
+    count++;
+    const r = await spawnService(h, c.argument === '' ? service : `${service}+${c.argument}`, c.payload, main).done;
+    if (!isRefused(r)) fail(c, `the service process answered ${show(r).slice(0, 300)}`);
+  }
+  run.total += count;
+  run.figures.push({ label: `malformed inputs: ${service}`, value: String(count) });
+}
+
+/** An operation the policy decides: near misses of a target and generated targets, through qrexec. */
+async function fuzzTarget(run: Run, op: Operation, g: TargetGrammar, fcSeed: number): Promise<void> {
+  const fail = (c: TargetCase, what: string): void => {
+    run.failures.push({ check: NAME, what: `${op.service} (${c.kind}): ${what}`, reproduction: `--seed ${run.seed} --scale ${run.scale} --only ${NAME}; ${op.service} toward ${JSON.stringify(c.target)}` });
+  };
+  const count = await fuzz(run, run.rand.shuffle(targetMisses()), targetArbitrary(), (c) => !wellFormedTarget(c.target), (c) => targetAttack(run.h, op, g, c), fail, fcSeed);
+  run.total += count;
+  run.figures.push({ label: `malformed targets: ${op.service}`, value: String(count) });
 }
 
 export function makeMalformedCheck(sut: MalformedSut = {}): Check {
   return {
     name: NAME,
-    summary: 'malformed arguments and payloads to every dom0 service and to qubesd',
+    summary: 'malformed arguments, payloads and targets of every operation, and malformed requests to qubesd',
     async run(budget: Budget, seed: number): Promise<CheckReport> {
       const scale = Math.max(1, budget.scale);
-      const failures: Failure[] = [];
+      const ops = sut.ops ?? OPERATIONS;
+      const gaps = malformedGaps(ops);
+      if (gaps.length > 0) return { figures: [], failures: coverageFailures(NAME, gaps) };
       const figures: Figure[] = [];
+      const failures: Failure[] = [];
       const rand = prng(seed);
+      const chosen = ops.filter((op) => !sut.operations || sut.operations.includes(op.id)).sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
+      const services = chosen.filter((op) => op.target === 'dom0-service');
+      const decided = chosen.filter((op) => op.target !== 'dom0-service');
       const h = await InProcessHost.start({ sut });
+      const run: Run = { h, scale, seed, rand, sut, figures, failures, total: 0 };
       try {
-        const services = [...h.table(h.writeDeps()).keys()].filter((s) => !sut.services || sut.services.includes(s)).sort();
-        let generic = 0;
-        let total = 0;
-        for (const service of services) {
-          const g = GRAMMARS[service];
-          if (!g) generic++;
-          const fail = (c: MalformedCase, what: string): void => {
-            failures.push({ check: NAME, what: `${service} (${c.kind}): ${what}`, reproduction: repro(seed, scale, service, c) });
-          };
-          // Near misses of the grammar: a seeded sample, the same every run of a seed.
-          const misses = g ? rand.shuffle(nearMisses(g)).slice(0, 60 * scale) : [];
-          let count = 0;
-          let failed = 0;
-          for (const c of misses) {
-            count++;
-            const why = await attack(h, service, c);
-            if (why && failed++ < 3) fail(c, why);
-          }
-          // Generated noise, shrunk by fast-check on failure.
-          let last = '';
-          const result = await fc.check(
-            fc.asyncProperty(malformedArbitrary(g), async (c) => {
-              fc.pre(!g || !wellFormed(g, c.argument, c.payload));
-              count++;
-              const why = await attack(h, service, c);
-              if (why) last = why;
-              return why === null;
-            }),
-            { seed: seed + services.indexOf(service), numRuns: 20 * scale, endOnFailure: false, maxSkipsPerRun: 10 },
-          );
-          if (result.failed && result.counterexample) {
-            const [c] = result.counterexample;
-            fail(c, `${last} (shrunk after ${result.numShrinks} steps)`);
-          }
-          // A few through the real service process: the wrapper must refuse as the runner does.
-          const main = sut.serviceMain ?? SERVICE_MAIN;
-          for (let i = 0; i < scale; i++) {
-            const c = misses.filter((m) => !m.argument.includes('\0'))[i];
-            if (!c) break;
-            count++;
-            const r = await spawnService(h, c.argument === '' ? service : `${service}+${c.argument}`, c.payload, main).done;
-            if (!isRefused(r)) fail(c, `the service process answered ${show(r).slice(0, 300)}`);
-          }
-          total += count;
-          figures.push({ label: `malformed inputs: ${service}`, value: String(count) });
+        if (sut.extraPolicy !== undefined) h.addPolicy('10-weakened.policy', sut.extraPolicy);
+        if (decided.length > 0) await h.startQrexec();
+        for (const [i, op] of chosen.entries()) {
+          const g = GRAMMARS[op.id];
+          const target = TARGET_GRAMMARS[op.id];
+          if (g) await fuzzService(run, op, g, seed + i);
+          else if (target) await fuzzTarget(run, op, target, seed + i);
         }
         figures.push({ label: 'services fuzzed', value: String(services.length) });
-        figures.push({ label: 'services with the generic grammar only', value: String(generic) });
-        figures.push({ label: 'malformed inputs, all services', value: String(total) });
+        figures.push({ label: 'operations the policy decides, fuzzed by target', value: String(decided.length) });
+        figures.push({ label: 'malformed inputs, all operations', value: String(run.total) });
 
-        // A well-formed call of each read-only service is answered: the examples are not refused for their own sake.
-        for (const service of ['qmcp.List', 'qmcp.Info', 'qmcp.PoolFigures']) {
-          const g = GRAMMARS[service];
-          if (!g || !services.includes(service)) continue;
-          const r = await h.call(g.example ? `${service}+${g.example}` : service, '');
-          if (r.status !== 0) failures.push({ check: NAME, what: `control: well-formed ${service} was not answered (${show(r)})`, reproduction: `--seed ${seed} --only ${NAME}` });
+        // A well-formed call of each read-only service that answers at once is answered: the examples are not refused for their own sake.
+        for (const op of services.filter((o) => o.readOnly && GRAMMARS[o.id]?.argument !== 'seconds')) {
+          const g = GRAMMARS[op.id] as Grammar;
+          const r = await h.call(g.example ? `${op.service}+${g.example}` : op.service, '');
+          if (r.status !== 0) failures.push({ check: NAME, what: `control: well-formed ${op.service} was not answered (${show(r)})`, reproduction: `--seed ${seed} --only ${NAME}` });
         }
 
         // The qubesd socket.

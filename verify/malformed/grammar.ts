@@ -4,8 +4,13 @@
  * valid example (naming a full-tier qube of the attack fleet), the keys of
  * its payload, and an oracle that says whether a whole (argument, payload)
  * pair is well-formed. A generated input the oracle calls well-formed is not
- * malformed and is skipped.
+ * malformed and is skipped. Keyed by operation id, one entry per operation
+ * of the capability model (`malformedGaps`).
  */
+import type { Operation } from '../../src/shared/model/capabilities.js';
+import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
+import { normaliseCall } from '../../src/sim/qrexec/normalise.js';
+import { gapsIn } from '../gaps.js';
 
 /** Qubes of the attack fleet the agent sees (any tier). */
 export const VISIBLE = ['ai-tpl', 'ai-egress', 'ai-dvm', 'ai-box', 'ai-peer', 'ai-read', 'ai-execbox'] as const;
@@ -129,40 +134,40 @@ function device(withOptions: boolean): PayloadGrammar {
   };
 }
 
-/** The grammar of each known service; a service missing here is fuzzed with the generic one only. */
+/** The grammar of each dom0 service, by the operation it serves; an operation missing here fails the check. */
 export const GRAMMARS: Readonly<Record<string, Grammar>> = {
-  'qmcp.List': { argument: 'none', example: '', argumentValid: noArgument, payload: null },
-  'qmcp.PoolFigures': { argument: 'none', example: '', argumentValid: noArgument, payload: null },
-  'qmcp.DeviceList': { argument: 'none', example: '', argumentValid: noArgument, payload: null },
-  'qmcp.Events': {
+  list: { argument: 'none', example: '', argumentValid: noArgument, payload: null },
+  'pool.figures': { argument: 'none', example: '', argumentValid: noArgument, payload: null },
+  'device.list': { argument: 'none', example: '', argumentValid: noArgument, payload: null },
+  events: {
     argument: 'seconds',
     example: '1',
     argumentValid: (a) => /^[1-9][0-9]?$/.test(a) && Number(a) <= 60,
     payload: null,
   },
-  'qmcp.Info': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
-  'qmcp.Start': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
-  'qmcp.Remove': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
-  'qmcp.Create': {
+  info: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
+  start: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
+  remove: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
+  create: {
     argument: 'none',
     example: '',
     argumentValid: noArgument,
     payload: newQube({ template: 'ai-tpl' }, {}, (o) => visible(o['template'])),
   },
-  'qmcp.CreateDispTemplate': {
+  'create.disptemplate': {
     argument: 'none',
     example: '',
     argumentValid: noArgument,
     payload: newQube({ template: 'ai-tpl' }, {}, (o) => visible(o['template'])),
   },
-  'qmcp.Clone': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: newQube({}, {}, () => true) },
-  'qmcp.CreateDisposable': {
+  clone: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: newQube({}, {}, () => true) },
+  disposable: {
     argument: 'qube',
     example: 'ai-dvm',
     argumentValid: visibleArgument,
     payload: newQube({}, { autoCleanup: (v) => typeof v === 'boolean' }, () => true),
   },
-  'qmcp.SetProperty': {
+  'property.set': {
     argument: 'qube',
     example: 'ai-box',
     argumentValid: visibleArgument,
@@ -184,7 +189,7 @@ export const GRAMMARS: Readonly<Record<string, Grammar>> = {
       },
     },
   },
-  'qmcp.SetFeature': {
+  'feature.set': {
     argument: 'qube',
     example: 'ai-box',
     argumentValid: visibleArgument,
@@ -202,9 +207,51 @@ export const GRAMMARS: Readonly<Record<string, Grammar>> = {
       },
     },
   },
-  'qmcp.DeviceAttach': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: device(true) },
-  'qmcp.DeviceDetach': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: device(false) },
+  'device.attach': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: device(true) },
+  'device.detach': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: device(false) },
 };
+
+/**
+ * An operation the policy decides alone: what qmcp decides is its target,
+ * which must be a visible qube at the operation's tier; the argument and
+ * payload are for qubesd or the qube itself to judge (SPEC §5). Its grammar
+ * is a well-formed argument and payload, sent toward near misses of a target.
+ */
+export interface TargetGrammar {
+  readonly argument: string;
+  readonly payload: Buffer;
+}
+
+const bare: TargetGrammar = { argument: '', payload: Buffer.alloc(0) };
+
+/** The target grammar of each operation the policy decides, by operation id. */
+export const TARGET_GRAMMARS: Readonly<Record<string, TargetGrammar>> = {
+  state: bare,
+  'firewall.get': bare,
+  run: { argument: '', payload: encodeExecRequest({ shell: 'id -u' }) },
+  'file.write': { argument: '', payload: encodeWriteFileRequest({ path: '/root/x', content: 'x' }) },
+  'file.read': { argument: '', payload: encodeReadFileRequest({ path: '/etc/hostname' }) },
+  copy: { argument: 'ai-peer', payload: encodeCopyToRequest({ paths: ['/etc/hostname'] }) },
+  shutdown: bare,
+  kill: bare,
+  'firewall.set': { argument: '', payload: Buffer.from('action=accept dsthost=192.0.2.1\naction=drop\n') },
+  'firewall.reload': bare,
+  pause: bare,
+  unpause: bare,
+};
+
+/** Whether a target reaches the policy as a visible qube's name (qrexec cleans it first). */
+export function wellFormedTarget(target: string): boolean {
+  return (VISIBLE as readonly string[]).includes(normaliseCall(target, '').target);
+}
+
+/** One line per operation without a grammar: a dom0 service's, or a target grammar for what the policy decides. */
+export function malformedGaps(ops: readonly Operation[], grammars = GRAMMARS, targets = TARGET_GRAMMARS): string[] {
+  return [
+    ...gapsIn(ops, grammars, 'malformed grammar', (op) => op.target === 'dom0-service'),
+    ...gapsIn(ops, targets, 'malformed target grammar', (op) => op.target !== 'dom0-service'),
+  ];
+}
 
 /** Whether (argument, payload bytes) is well-formed for the grammar, decoding as a service would. */
 export function wellFormed(g: Grammar, argument: string, payload: Buffer): boolean {

@@ -29,6 +29,9 @@ import type { Fleet } from '../../src/sim/fleet.js';
 import { fleetState } from '../../src/sim/fleet.js';
 import type { Qubesd as SimQubesd } from '../../src/sim/qubesd/index.js';
 import { startQubesd } from '../../src/sim/qubesd/index.js';
+import { qrexecCollect } from '../../src/sim/qrexec/client.js';
+import { startRouter } from '../../src/sim/qrexec/router.js';
+import type { QubeServiceHost, Router } from '../../src/sim/qrexec/router.js';
 import { hangBoundMs } from '../hang-bound.js';
 
 export const GiB = 1024 ** 3;
@@ -143,6 +146,7 @@ const VOLATILE = [/^var\/log\/qmcp\//, /^var\/lib\/qmcp\/audit-witness$/, /^var\
 export class InProcessHost {
   /** Calls whose runner rejected (the service process turns that into the refusal). */
   escapes = 0;
+  private router: Router | null = null;
 
   private constructor(
     readonly root: string,
@@ -266,7 +270,36 @@ export class InProcessHost {
     return out;
   }
 
+  /**
+   * Starts qrexec on this host: a router over its qubesd and its dom0's
+   * policy, read again at every call. `qubes` runs what the policy lets into
+   * a qube; without it qrexec answers such a call 127, as for a missing service.
+   */
+  async startQrexec(qubes?: QubeServiceHost): Promise<void> {
+    if (this.owned === null) throw new Error('qrexec runs only on a host this process made');
+    this.router = await startRouter({
+      dir: join(this.owned, 'router'),
+      qubesdSocket: this.sim.socketPath,
+      internalSocket: this.sim.internalSocketPath,
+      policyRoot: this.root,
+      ...(qubes ? { qubeServices: qubes } : {}),
+    });
+  }
+
+  /** One qrexec call from `seat` (the principal by default), as qrexec-client-vm there makes it. */
+  async qrexec(target: string, service: string, payload: string | Buffer = '', seat = PRINCIPAL): Promise<CallResult> {
+    if (!this.router) throw new Error('startQrexec first');
+    const r = await qrexecCollect(this.router.socketFor(seat), target, service, payload);
+    return { status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') };
+  }
+
+  /** A policy file read before qmcp's own (a weakened variant's line). */
+  addPolicy(name: string, text: string): void {
+    writeFileSync(join(this.root, 'etc', 'qubes', 'policy.d', name), text);
+  }
+
   async done(): Promise<void> {
+    await this.router?.close();
     if (this.owned === null) return;
     await this.sim.close();
     rmSync(this.owned, { recursive: true, force: true });

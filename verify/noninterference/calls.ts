@@ -2,11 +2,17 @@
  * The calls a noninterference sequence makes, and how one is made: raw
  * qrexec through the simulated router, from the principal's seat or from a
  * sandbox qube's (code the agent runs there), with the reply's bytes and
- * exit status collected.
+ * exit status collected. The principal's calls are one per operation of the
+ * capability model (`CALLS`, keyed by operation id); the denied ones come
+ * from the model's escalation classes.
  */
 import { qrexecCollect } from '../../src/sim/qrexec/index.js';
-import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest } from '../../src/shared/inqube-protocol.js';
+import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
+import { BACKGROUND_SERVICES, ESCALATIONS, OPERATIONS } from '../../src/shared/model/capabilities.js';
+import type { Operation } from '../../src/shared/model/capabilities.js';
+import { gapsIn } from '../gaps.js';
 import { PRINCIPAL, prng } from '../malformed/host.js';
+import { qrexecService } from '../qrexec-service.js';
 import type { Machine } from './machines.js';
 import { OUTSIDE_NAMES, WORLD } from './machines.js';
 import { hangBoundMs } from '../hang-bound.js';
@@ -16,6 +22,8 @@ type Rand = ReturnType<typeof prng>;
 export interface Call {
   /** The qube the call comes from. */
   readonly seat: string;
+  /** The operation of the model a principal's call makes; absent for other calls. */
+  readonly operation?: string;
   readonly target: string;
   /** `service` or `service+argument`. */
   readonly service: string;
@@ -36,39 +44,15 @@ const GUESSES = ['ai-nothing', 'nothing', 'ai-', 'Dom0', 'ai-box.', 'a', '0', 'a
 /** Sandbox qubes (and the sink) whose seat a call may come from: code the agent runs there. */
 const SEATS = ['ai-box', 'ai-execbox', 'ai-read', 'ai-dvm', 'ai-egress', 'drop'] as const;
 
-const DOM0_SERVICES = [
-  'qmcp.List',
-  'qmcp.PoolFigures',
-  'qmcp.DeviceList',
-  'qmcp.Info+',
-  'qmcp.Start+',
-  'qmcp.Remove+',
-  'qmcp.SetProperty+',
-  'qmcp.SetFeature+',
-  'qmcp.Create',
-  'qmcp.CreateDispTemplate',
-  'qmcp.Clone+',
-  'qmcp.CreateDisposable+',
-  'qmcp.DeviceAttach+',
-  'qmcp.DeviceDetach+',
-] as const;
+/**
+ * What a sandbox qube may call (code the agent runs there): the copy mesh,
+ * a few of Qubes' own services, and below, the background services and
+ * the principal's operations from the model.
+ */
+const SEAT_SERVICES = ['qubes.Filecopy', 'qmcp.SinkPush', 'qubes.VMShell', 'qubes.OpenInVM', 'qubes.GetDate'] as const;
 
-const ADMIN_CALLS = [
-  'admin.vm.CurrentState',
-  'admin.vm.firewall.Get',
-  'admin.vm.Shutdown',
-  'admin.vm.Kill',
-  'admin.vm.Pause',
-  'admin.vm.Unpause',
-  'admin.vm.Start',
-  'admin.vm.List',
-  'admin.vm.property.Get+netvm',
-  'admin.vm.tag.Set+ai-full',
-  'admin.vm.feature.Get+gui',
-  'admin.vm.firewall.Reload',
-] as const;
-
-const SEAT_SERVICES = ['qubes.Filecopy', 'qmcp.SinkPush', 'qubes.VMShell', 'qubes.UpdatesProxy', 'qubes.NotifyUpdates', 'qubes.OpenInVM', 'qubes.GetDate', 'qubes.FeaturesRequest', 'admin.vm.List', 'qmcp.List', 'qmcp.Info+ai-box', 'qmcp.Exec'] as const;
+/** Admin API calls the policy must deny the principal: every escalation class's. */
+const DENIED = [...new Set(ESCALATIONS.flatMap((e) => e.denies))];
 
 /** Everything a call may name, from what both machines hold. */
 export interface Names {
@@ -123,65 +107,124 @@ function target(r: Rand, n: Names): string {
 
 const json = (o: unknown): string => JSON.stringify(o);
 
-function dom0Payload(r: Rand, n: Names, service: string): string {
-  const fresh = (): Record<string, unknown> => ({ name: r.pick(NEW_NAMES), ...(r.int(3) === 0 ? { netvm: r.pick(['none', 'inherit']) } : {}) });
-  switch (service) {
-    case 'qmcp.Create':
-    case 'qmcp.CreateDispTemplate':
-      return json({ ...fresh(), template: r.pick(['ai-tpl', 'ai-tpl', 'debian', qubeName(r, n)]) });
-    case 'qmcp.Clone+':
-    case 'qmcp.CreateDisposable+':
-      return json(fresh());
-    case 'qmcp.SetProperty+':
-      return json(
-        r.pick([
-          { name: 'memory', value: 300 + 100 * r.int(5) },
-          { name: 'label', value: 'green' },
-          { name: 'netvm', value: null },
-          { name: 'autostart', value: false },
-          { name: 'default_dispvm', value: qubeName(r, n) },
-        ]),
-      );
-    case 'qmcp.SetFeature+':
-      return json({ name: r.pick(['gui', 'menu-items']), value: '1' });
-    case 'qmcp.DeviceAttach+':
-    case 'qmcp.DeviceDetach+':
-      return json({ class: r.pick(['block', 'usb', 'mic']), backend: qubeName(r, n), port: r.pick(['sda', 'sdb', '2-1', 'mic']) });
-    default:
-      return '';
-  }
-}
-
 const EXEC = encodeExecRequest({ shell: 'id -u; hostname; ls / | wc -l' }).toString('latin1');
+const WRITE = encodeWriteFileRequest({ path: '/root/qmcp-ni', content: 'x' }).toString('latin1');
 const READ = encodeReadFileRequest({ path: '/etc/hostname' }).toString('latin1');
 const COPY = encodeCopyToRequest({ paths: ['/etc/hostname'] }).toString('latin1');
+const FIREWALL = 'action=accept dsthost=192.0.2.1\naction=drop\n';
 
-/** One generated call: mostly the principal's, some from inside sandbox qubes. */
-export function generateCall(r: Rand, n: Names): Call {
-  if (r.int(4) === 0) {
-    const service = r.pick(SEAT_SERVICES);
-    return { seat: r.pick(SEATS), target: target(r, n), service, payload: service === 'qmcp.Exec' ? EXEC : '' };
-  }
-  const roll = r.int(20);
-  if (roll < 11) {
-    const base = r.pick(DOM0_SERVICES);
-    const service = base.endsWith('+') ? `${base}${qubeName(r, n)}` : base;
-    // dom0 services live at @adminvm; the other names of dom0 and any other target must be refused alike
+type Part = (r: Rand, n: Names) => string;
+/** How one operation's call is made from the principal's seat. */
+export type CallForm = (op: Operation, r: Rand, n: Names) => Call;
+
+const none: Part = () => '';
+const fresh = (r: Rand): Record<string, unknown> => ({ name: r.pick(NEW_NAMES), ...(r.int(3) === 0 ? { netvm: r.pick(['none', 'inherit']) } : {}) });
+
+/** A dom0 service at `@adminvm`; its other names and any other target must be refused alike. */
+function dom0(argument: Part, payload: Part = none): CallForm {
+  return (op, r, n) => {
+    const service = qrexecService(op, argument(r, n));
     const to = r.int(8) === 0 ? r.pick(['dom0', '@default', '@dispvm', qubeName(r, n)]) : '@adminvm';
-    return { seat: PRINCIPAL, target: to, service, payload: dom0Payload(r, n, base) };
+    return { seat: PRINCIPAL, target: to, service, payload: payload(r, n), operation: op.id };
+  };
+}
+
+/** What the policy decides: the call targets the qube. */
+function onQube(payload = '', argument: Part = none): CallForm {
+  return (op, r, n) => {
+    return { seat: PRINCIPAL, target: target(r, n), service: qrexecService(op, argument(r, n)), payload, operation: op.id };
+  };
+}
+
+const createPayload: Part = (r, n) => json({ ...fresh(r), template: r.pick(['ai-tpl', 'ai-tpl', 'debian', qubeName(r, n)]) });
+const devicePayload: Part = (r, n) => json({ class: r.pick(['block', 'usb', 'mic']), backend: qubeName(r, n), port: r.pick(['sda', 'sdb', '2-1', 'mic']) });
+
+/** The principal's call of each operation of the model, by operation id. */
+export const CALLS: Readonly<Record<string, CallForm>> = {
+  list: dom0(none),
+  info: dom0(qubeName),
+  state: onQube(),
+  'firewall.get': onQube(),
+  'device.list': dom0(none),
+  'pool.figures': dom0(none),
+  // a one-second window; the event windows below compare longer ones while both sides act
+  events: dom0(() => '1'),
+  run: onQube(EXEC),
+  'file.write': onQube(WRITE),
+  'file.read': onQube(READ),
+  copy: onQube(COPY, (r, n) => r.pick(['drop', ...n.outside.slice(0, 3), 'ai-peer', 'ai-nothing'])),
+  start: dom0(qubeName),
+  shutdown: onQube(),
+  kill: onQube(),
+  'firewall.set': onQube(FIREWALL),
+  'firewall.reload': onQube(),
+  pause: onQube(),
+  unpause: onQube(),
+  remove: dom0(qubeName),
+  'property.set': dom0(qubeName, (r, n) =>
+    json(
+      r.pick([
+        { name: 'memory', value: 300 + 100 * r.int(5) },
+        { name: 'label', value: 'green' },
+        { name: 'netvm', value: null },
+        { name: 'autostart', value: false },
+        { name: 'default_dispvm', value: qubeName(r, n) },
+      ]),
+    ),
+  ),
+  'feature.set': dom0(qubeName, (r) => json({ name: r.pick(['gui', 'menu-items']), value: '1' })),
+  create: dom0(none, createPayload),
+  'create.disptemplate': dom0(none, createPayload),
+  disposable: dom0(qubeName, (r) => json({ ...fresh(r), autoCleanup: r.int(2) === 0 })),
+  clone: dom0(qubeName, (r) => json(fresh(r))),
+  'device.attach': dom0(qubeName, devicePayload),
+  'device.detach': dom0(qubeName, devicePayload),
+};
+
+/** One line per operation of the model without a call. */
+export function noninterferenceGaps(ops: readonly Operation[], calls: Readonly<Record<string, CallForm>> = CALLS): string[] {
+  return gapsIn(ops, calls, 'noninterference call');
+}
+
+/** A call from inside a sandbox qube or the sink: code the agent runs there. */
+function seatCall(r: Rand, n: Names, ops: readonly Operation[]): Call {
+  const roll = r.int(4);
+  const background = BACKGROUND_SERVICES.map((b) => b.service);
+  if (roll < 2) {
+    const service = r.pick(SEAT_SERVICES);
+    return { seat: r.pick(SEATS), target: target(r, n), service, payload: '' };
   }
-  if (roll < 16) return { seat: PRINCIPAL, target: target(r, n), service: r.pick(ADMIN_CALLS), payload: '' };
-  const kind = r.pick(['exec', 'read', 'copy'] as const);
-  if (kind === 'exec') return { seat: PRINCIPAL, target: target(r, n), service: 'qmcp.Exec', payload: EXEC };
-  if (kind === 'read') return { seat: PRINCIPAL, target: target(r, n), service: 'qmcp.ReadFile', payload: READ };
-  return { seat: PRINCIPAL, target: target(r, n), service: `qmcp.CopyTo+${r.pick(['drop', ...n.outside.slice(0, 3), 'ai-peer', 'ai-nothing'])}`, payload: COPY };
+  if (roll === 2) return { seat: r.pick(SEATS), target: target(r, n), service: r.pick(background), payload: '' };
+  // the principal's own operations, tried from a sandbox
+  const op = r.pick(ops);
+  return { ...(CALLS[op.id] as CallForm)(op, r, n), seat: r.pick(SEATS) };
+}
+
+/** One generated call: mostly the principal's, some from inside sandbox qubes; `only` keeps to the principal's calls of those operations. */
+export function generateCall(r: Rand, n: Names, ops: readonly Operation[], only?: readonly string[]): Call {
+  const of = (form: Operation['target']): Operation[] => ops.filter((o) => o.target === form && (!only || only.includes(o.id)));
+  if (only) {
+    const op = r.pick(ops.filter((o) => only.includes(o.id)));
+    return (CALLS[op.id] as CallForm)(op, r, n);
+  }
+  if (r.int(4) === 0) return seatCall(r, n, ops);
+  const roll = r.int(20);
+  const call = (op: Operation): Call => (CALLS[op.id] as CallForm)(op, r, n);
+  if (roll < 11) return call(r.pick(of('dom0-service')));
+  if (roll < 16) {
+    const admin = of('admin-api');
+    // as often as an operation: a call the policy must deny
+    if (r.int(admin.length + 1) === 0) return { seat: PRINCIPAL, target: target(r, n), service: r.pick(DENIED), payload: '' };
+    return call(r.pick(admin));
+  }
+  return call(r.pick(of('in-qube')));
 }
 
 /** A sequence for one pair: starts first, so some calls reach a running sandbox qube and a backend's devices. */
-export function generateSequence(seed: number, n: Names, length: number): Call[] {
+export function generateSequence(seed: number, n: Names, length: number, ops: readonly Operation[] = OPERATIONS, only?: readonly string[]): Call[] {
   const r = prng(seed);
-  const calls: Call[] = ['ai-box', 'ai-peer'].map((q) => ({ seat: PRINCIPAL, target: '@adminvm', service: `qmcp.Start+${q}`, payload: '' }));
-  while (calls.length < length) calls.push(generateCall(r, n));
+  const calls: Call[] = ['ai-box', 'ai-peer'].map((q) => ({ seat: PRINCIPAL, target: '@adminvm', service: qrexecService('start', q), payload: '', operation: 'start' }));
+  while (calls.length < length) calls.push(generateCall(r, n, ops, only));
   return calls;
 }
 

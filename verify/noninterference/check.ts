@@ -20,11 +20,14 @@
  * an elevation tag without the umbrella (doctor reports it); timing, which
  * the timing check measures; what a qube reads about itself (its IP).
  */
+import { OPERATIONS } from '../../src/shared/model/capabilities.js';
+import type { Operation } from '../../src/shared/model/capabilities.js';
 import type { Budget, Check, CheckReport, Failure, Figure } from '../check.js';
 import { PRINCIPAL, prng } from '../malformed/host.js';
 import type { Call, Observation } from './calls.js';
-import { generateSequence, namesOf, namesOutside, rawCall } from './calls.js';
-import type { Edit, Machine, PairSettings } from './machines.js';
+import { coverageFailures } from '../gaps.js';
+import { generateSequence, namesOf, namesOutside, noninterferenceGaps, rawCall } from './calls.js';
+import type { Edit, Machine, MachineVariant, PairSettings } from './machines.js';
 import { generateEdits, startMachine, stopMachine } from './machines.js';
 import { busyOperator } from './busy.js';
 import { WINDOW_SECONDS, eventWindow, mcpCalls, mcpClient } from './observe.js';
@@ -33,12 +36,14 @@ const NAME = 'noninterference';
 
 export type CallFn = (m: Machine, c: Call) => Promise<Observation>;
 
-/** What a weakened variant may substitute. */
-export interface NoninterferenceSut {
+/** What a weakened variant may substitute; `extraPolicy` and `weakened` are installed into both machines. */
+export interface NoninterferenceSut extends MachineVariant {
   /** Wraps the raw call (a variant that answers one machine's outside names differently). */
   readonly call?: (m: Machine, c: Call, real: CallFn) => Promise<Observation>;
-  /** A policy file both machines get before qmcp's own (a variant with a leaky line). */
-  readonly extraPolicy?: string;
+  /** The principal's calls only, of these operations (a test of one weakened service); default: every kind of call. */
+  readonly operations?: readonly string[];
+  /** The model the check covers (default OPERATIONS; a test adds a fixture row). */
+  readonly ops?: readonly Operation[];
   /** Skip the event windows and MCP comparisons (a test of the raw level only). */
   readonly rawOnly?: boolean;
   /** Fresh pairs shrinking may start (default 6 + 4 × scale). */
@@ -64,6 +69,8 @@ interface Difference {
 }
 
 interface Tally {
+  /** The operations of the model the principal's calls made. */
+  operations: Set<string>;
   pairs: number;
   calls: number;
   seats: number;
@@ -81,7 +88,7 @@ const same = (x: Observation, y: Observation): boolean => x.status === y.status 
 const show = (o: Observation): string => JSON.stringify(o);
 
 async function withPair<T>(p: Pair, seed: number, sut: NoninterferenceSut, body: (a: Machine, b: Machine) => Promise<T>): Promise<T> {
-  const [a, b] = await Promise.all([startMachine('A', p.a, seed, p.settings, sut.extraPolicy), startMachine('B', p.b, seed, p.settings, sut.extraPolicy)]);
+  const [a, b] = await Promise.all([startMachine('A', p.a, seed, p.settings, sut), startMachine('B', p.b, seed, p.settings, sut)]);
   try {
     return await body(a, b);
   } finally {
@@ -107,6 +114,7 @@ async function compare(a: Machine, b: Machine, calls: readonly Call[], call: Cal
   for (const [index, c] of calls.entries()) {
     const [oa, ob] = await Promise.all([call(a, c), call(b, c)]);
     if (tally) {
+      if (c.operation !== undefined) tally.operations.add(c.operation);
       if (busy) tally.busyCalls++;
       tally.calls++;
       if (c.seat !== PRINCIPAL) tally.seats++;
@@ -162,10 +170,13 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
     summary: 'pairs of machines that differ only outside the agent’s world answer every call alike: raw qrexec, events, MCP',
     async run(budget: Budget, seed: number): Promise<CheckReport> {
       const scale = Math.max(1, budget.scale);
+      const ops = sut.ops ?? OPERATIONS;
+      const gaps = noninterferenceGaps(ops);
+      if (gaps.length > 0) return { figures: [], failures: coverageFailures(NAME, gaps) };
       const pairs = 2 * scale;
       const length = 24;
       const failures: Failure[] = [];
-      const tally: Tally = { pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, mcp: 0, shrinkRuns: 0 };
+      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, mcp: 0, shrinkRuns: 0 };
       const repro = `--seed ${seed} --scale ${scale} --only ${NAME}`;
       for (let index = 0; index < pairs; index++) {
         const pairSeed = (seed + 7919 * index) >>> 0;
@@ -177,7 +188,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         tally.edits += pair.a.length + pair.b.length;
         const found = await withPair(pair, seed, sut, async (a, b) => {
           const names = namesOf(a, b);
-          const calls = generateSequence(pairSeed, names, length);
+          const calls = generateSequence(pairSeed, names, length, ops, sut.operations);
           const diff = await firstDifference(a, b, calls, call, pair.busy, tally, names.differing);
           if (diff) return { kind: 'raw' as const, calls, diff };
           if (sut.rawOnly) return null;
@@ -221,6 +232,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         { label: 'machines compared', value: String(2 * tally.pairs) },
         { label: 'outside edits', value: String(tally.edits) },
         { label: 'raw calls compared', value: String(tally.calls) },
+        { label: 'operations of the model called', value: `${tally.operations.size} of ${ops.length}` },
         { label: 'calls from sandbox qubes', value: String(tally.seats) },
         { label: 'calls to special targets (not @adminvm)', value: String(tally.special) },
         { label: 'calls naming a qube the machines differ in', value: String(tally.outsideNamed) },

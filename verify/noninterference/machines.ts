@@ -9,8 +9,11 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { renderWrapper } from '../../src/dom0/install/wrapper.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
+import { operation } from '../../src/shared/model/capabilities.js';
 import type { Tier } from '../../src/shared/model/capabilities.js';
 import type { Fleet, FleetQube } from '../../src/sim/fleet.js';
 import { fleetState } from '../../src/sim/fleet.js';
@@ -19,6 +22,7 @@ import type { SimHost } from '../../src/sim/host.js';
 import { qubesdPaths } from '../../src/sim/qubesd/index.js';
 import { writeStateFile } from '../../src/sim/qubesd/state.js';
 import { BASE_SETTINGS, PRINCIPAL, TAGS, attackFleet, prng } from '../malformed/host.js';
+import type { WeakenedOperation } from './weakened.js';
 
 type Rand = ReturnType<typeof prng>;
 
@@ -156,22 +160,37 @@ export interface PairSettings {
 /** The agent's world of the base fleet, which no edit touches. */
 export const WORLD = new Set(baseFleet().qubes.filter((q) => (q.tags ?? []).some((t) => t === 'ai-managed' || t === 'ai-dump')).map((q) => q.name));
 
+/** What a weakened variant installs into both machines of a pair. */
+export interface MachineVariant {
+  /** A policy file read before qmcp's own (a leaky line). */
+  readonly extraPolicy?: string;
+  /** Operations whose dom0 service runs weakened (weakened.ts) in place of the real one. */
+  readonly weakened?: readonly WeakenedOperation[];
+}
+
+/** The compiled entry a weakened service's wrapper execs. */
+const WEAKENED_MAIN = join(dirname(fileURLToPath(import.meta.url)), 'weakened-main.js');
+
 /** Starts one machine: its state written with fixed uuids, qmcp installed, outside power states applied by dom0. */
-export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], seed: number, settings: PairSettings, extraPolicy?: string): Promise<Machine> {
+export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], seed: number, settings: PairSettings, variant: MachineVariant = {}): Promise<Machine> {
   const dir = await mkdtemp(join(tmpdir(), `qmcp-ni-${label}-`));
   try {
     const state = fleetState(fleetOf(edits));
     for (const vm of state.vms) if (vm.klass !== 'AdminVM') vm.uuid = uuidOf(seed, vm.name);
     writeStateFile(qubesdPaths(dir).state, state);
-    if (extraPolicy !== undefined) {
+    if (variant.extraPolicy !== undefined) {
       const policyDir = join(dom0Root(dir), 'etc', 'qubes', 'policy.d');
       await mkdir(policyDir, { recursive: true });
-      await writeFile(join(policyDir, '10-weakened.policy'), extraPolicy);
+      await writeFile(join(policyDir, '10-weakened.policy'), variant.extraPolicy);
     }
     const settingsFile = join(dir, 'settings.json');
     await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, ...settings }));
     // an ask the principal's calls raise (an allowed copy into an untiered qube) times out as a deny
     const host = await startSimHost({ dir, install: true, settingsFile, askTimeoutMs: 200 });
+    for (const id of variant.weakened ?? []) {
+      const wrapper = renderWrapper({ root: dom0Root(dir), qubesdSocket: host.qubesd.socketPath, node: process.execPath, entry: WEAKENED_MAIN });
+      await writeFile(join(dom0Root(dir), 'etc', 'qubes-rpc', operation(id).service), wrapper, { mode: 0o755 });
+    }
     const dom0 = new Qubesd(host.qubesd.socketPath);
     for (const e of edits) {
       if (e.kind !== 'power') continue;

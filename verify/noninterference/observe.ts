@@ -9,6 +9,7 @@ import { simRunner } from '../../src/cli/sim-principal.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { createServer } from '../../src/principal/server.js';
 import { PRINCIPAL } from '../malformed/host.js';
+import { qrexecService } from '../qrexec-service.js';
 import type { Call, Observation } from './calls.js';
 import type { Machine } from './machines.js';
 import { WORLD } from './machines.js';
@@ -32,8 +33,8 @@ function markerQube(m: Machine): string | undefined {
 
 /** What the agent does inside the window: the same on both machines. */
 const AGENT_ACTS: readonly Call[] = [
-  { seat: PRINCIPAL, target: '@adminvm', service: 'qmcp.SetProperty+ai-peer', payload: JSON.stringify({ name: 'memory', value: 700 }) },
-  { seat: PRINCIPAL, target: '@adminvm', service: 'qmcp.Start+ai-execbox', payload: '' },
+  { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('property.set', 'ai-peer'), payload: JSON.stringify({ name: 'memory', value: 700 }) },
+  { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('start', 'ai-execbox'), payload: '' },
 ];
 
 /** What the operator does in dom0 inside the window: different on each machine, all outside the agent's world. */
@@ -83,7 +84,7 @@ export interface WindowResult {
 /** One event window on one machine, with the agent's and the operator's acts inside it. */
 export async function eventWindow(m: Machine, call: (m: Machine, c: Call) => Promise<Observation>, seconds: number): Promise<WindowResult> {
   const opened = nextSubscription(m);
-  const window = call(m, { seat: PRINCIPAL, target: '@adminvm', service: `qmcp.Events+${seconds}`, payload: '' });
+  const window = call(m, { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('events', String(seconds)), payload: '' });
   // a window that ends without subscribing (refused) is compared as it is
   await Promise.race([opened, window]);
   await sleep(300);

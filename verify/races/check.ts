@@ -30,6 +30,7 @@ import { startProxy } from '../faults/proxy.js';
 import type { Verdict } from '../faults/proxy.js';
 import { BASE_SETTINGS, InProcessHost, PRINCIPAL, TAGS, attackFleet, prng, show } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
+import { qrexecService } from '../qrexec-service.js';
 
 const NAME = 'races';
 const TOMBSTONE = 'qmcp-tombstone-';
@@ -63,14 +64,14 @@ const COPY_REQUEST = `qmcp 1\npath ${Buffer.from('/etc/hostname').toString('base
 
 /** What the principal tries against a qube it should not yet (or no longer) see. */
 const ATTEMPTS: readonly Attempt[] = [
-  { what: 'read info', dom0: true, target: () => '@adminvm', service: (n) => `qmcp.Info+${n}`, payload: '' },
-  { what: 'start', dom0: true, target: () => '@adminvm', service: (n) => `qmcp.Start+${n}`, payload: '' },
-  { what: 'exec', target: (n) => n, service: () => 'qmcp.Exec', payload: 'id\n' },
-  { what: 'write a file', target: (n) => n, service: () => 'qmcp.WriteFile+/tmp/x', payload: 'data' },
-  { what: 'copy into', target: () => COPIER, service: (n) => `qmcp.CopyTo+${n}`, payload: COPY_REQUEST },
-  { what: 'copy out of', target: (n) => n, service: () => `qmcp.CopyTo+${COPIER}`, payload: COPY_REQUEST },
-  { what: 'power state', target: (n) => n, service: () => 'admin.vm.CurrentState', payload: '' },
-  { what: 'clone it', dom0: true, target: () => '@adminvm', service: (n) => `qmcp.Clone+${n}`, payload: JSON.stringify({ name: 'ai-thief' }) },
+  { what: 'read info', dom0: true, target: () => '@adminvm', service: (n) => qrexecService('info', n), payload: '' },
+  { what: 'start', dom0: true, target: () => '@adminvm', service: (n) => qrexecService('start', n), payload: '' },
+  { what: 'exec', target: (n) => n, service: () => qrexecService('run'), payload: 'id\n' },
+  { what: 'write a file', target: (n) => n, service: () => qrexecService('file.write'), payload: 'data' },
+  { what: 'copy into', target: () => COPIER, service: (n) => qrexecService('copy', n), payload: COPY_REQUEST },
+  { what: 'copy out of', target: (n) => n, service: () => qrexecService('copy', COPIER), payload: COPY_REQUEST },
+  { what: 'power state', target: (n) => n, service: () => qrexecService('state'), payload: '' },
+  { what: 'clone it', dom0: true, target: () => '@adminvm', service: (n) => qrexecService('clone', n), payload: JSON.stringify({ name: 'ai-thief' }) },
 ];
 
 /** A hold on one proxied call until released. */
@@ -120,7 +121,7 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
         const baseline = new Map<string, CallResult>();
         const attempt = (a: Attempt, name: string): Promise<CallResult> =>
           a.dom0 ? h.call(a.service(name), a.payload) : routerCall(host, a.target(name), a.service(name), a.payload);
-        const copier = await routerCall(host, '@adminvm', `qmcp.Start+${COPIER}`, '');
+        const copier = await routerCall(host, '@adminvm', qrexecService('start', COPIER), '');
         if (copier.status !== 0) throw new Error(`the copy source did not start: ${show(copier)}`);
         for (const a of ATTEMPTS) baseline.set(a.what, await attempt(a, absent));
 
@@ -139,8 +140,8 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
             }
           });
           attempts++;
-          const list = await h.call('qmcp.List');
-          if (list.stdout.includes(`"${name}"`)) fail(`the list names ${name} ${where}`, 'qmcp.List');
+          const list = await h.call(qrexecService('list'));
+          if (list.stdout.includes(`"${name}"`)) fail(`the list names ${name} ${where}`, qrexecService('list'));
         };
 
         for (const op of CREATE_OPS.filter((o) => !sut.operations || sut.operations.includes(o.op))) {
@@ -158,7 +159,7 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
               continue;
             }
             if (steps.length === 0) fail(`${op.op}: no step was held`, op.full);
-            const info = await routerCall(host, '@adminvm', `qmcp.Info+${name}`, '');
+            const info = await routerCall(host, '@adminvm', qrexecService('info', name), '');
             attempts++;
             if (info.status !== 0) fail(`${op.op}: ${name} is not seen once complete (${show(info)})`, op.full);
           }
@@ -186,7 +187,7 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
               holds++;
               if (--startAt === 0) {
                 attempts++;
-                const s = await routerCall(host, '@adminvm', `qmcp.Start+${target}`, '');
+                const s = await routerCall(host, '@adminvm', qrexecService('start', target), '');
                 if (s.status === 0) racingStarts.won++;
               }
             }
@@ -205,7 +206,7 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
             }
             return 'forward';
           };
-          const lateStart = h.call(`qmcp.Start+${target}`, '', { qubesd: new Qubesd(lateProxy.socketPath) });
+          const lateStart = h.call(qrexecService('start', target), '', { qubesd: new Qubesd(lateProxy.socketPath) });
           await Promise.race([lifecycle.wait, lateStart]);
           let entombCalls = 0;
           const decide = proxy.decide;
@@ -217,7 +218,7 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
             }
             return decide(c);
           };
-          const r = await h.call(`qmcp.Remove+${target}`, '', { qubesd: viaProxy });
+          const r = await h.call(qrexecService('remove', target), '', { qubesd: viaProxy });
           proxy.decide = () => 'forward';
           late.open();
           attempts++;
@@ -247,7 +248,7 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
             proxy.decide = () => 'forward';
           }
           attempts++;
-          const seen = await routerCall(host, '@adminvm', `qmcp.Info+${target}`, '');
+          const seen = await routerCall(host, '@adminvm', qrexecService('info', target), '');
           if (seen.status !== 0) fail(`${target} is not seen once restored (${show(seen)})`, 'restore');
         }
       } finally {

@@ -1,26 +1,33 @@
 /**
  * Model-based sequences (SPEC §4.2, 4.3, 4.5–4.7, 4.9, 4.10, 4.12): random
- * sequences of agent operations over random fleets (tiers, restriction and
- * propagating tags), both modes, every birth ceiling and a disk budget near
- * its edge, through the real dom0 services. After every step, from dom0's
+ * sequences of every operation of the capability model over random fleets
+ * (tiers, restriction and propagating tags), both modes, every birth
+ * ceiling and a disk budget near its edge: the dom0 services through the
+ * real runner, what the policy decides alone through qrexec on the
+ * installed policy (a qube's own services stand in). After every step, from dom0's
  * view of the whole machine: nothing outside the umbrella changed; tags
  * changed only on what the step created or entombed; a created qube
  * carries exactly the tags and netvm the rule gives; no qube above its
  * tier; the footprint within the cap; the audit chain whole with an intent
  * and an `ok` outcome behind every change; every refusal the uniform one,
- * and every call naming an absent or outside qube refused. fast-check
- * shrinks a failing sequence.
+ * and every call naming an absent or outside qube refused; a call the
+ * policy decides goes through exactly when the agent sees its target at
+ * the operation's tier. fast-check shrinks a failing sequence.
  */
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { auditLogPath, verifyAudit } from '../../src/dom0/audit/index.js';
+import { OPERATIONS } from '../../src/shared/model/capabilities.js';
+import type { Operation } from '../../src/shared/model/capabilities.js';
+import type { QubeServiceHost } from '../../src/sim/qrexec/router.js';
 import type { VmState } from '../../src/sim/qubesd/state.js';
+import { coverageFailures } from '../gaps.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
 import { umbrellaUse } from '../concurrency/check.js';
 import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, isRefused, show } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
 import type { FleetPlan, Op, SettingsPlan } from './ops.js';
-import { SWITCH_MODE, fleetPlanArbitrary, opArbitrary, settingsPlanArbitrary } from './ops.js';
+import { SWITCH_MODE, fleetPlanArbitrary, opArbitrary, sequencesGaps, settingsPlanArbitrary } from './ops.js';
 
 const NAME = 'sequences';
 const OWNER = `qmcp-owner-${PRINCIPAL}`;
@@ -97,10 +104,50 @@ function auditLines(root: string): AuditLine[] {
 }
 
 /** Everything that must hold after one step; throws a Violation naming what broke. */
-async function judge(h: InProcessHost, op: Op, r: CallResult, before: Machine, after: Machine, auditBefore: number, settings: SettingsPlan, cap: number): Promise<void> {
+/** The tier the agent has over an inside qube: its literal elevation tag, or full for an untiered one in compat mode. */
+function effectiveTier(vm: VmState, mode: SettingsPlan['mode']): (typeof TIERS)[number] {
+  const literal = literalTier(vm);
+  return literal === 'read' && mode === 'compat' && !ELEVATIONS.some((e) => vm.tags.includes(e)) ? 'full' : literal;
+}
+
+/** Whether a step succeeded: a dom0 service's exit status, qubesd's reply for an Admin API call, the qube's service's status. */
+function succeeded(op: Operation, r: CallResult): boolean {
+  return r.status === 0 && (op.target !== 'admin-api' || r.stdout.startsWith('0\0'));
+}
+
+/** What the step judged: the operation, where the policy let it run in a qube, and the mode then. */
+interface Context {
+  readonly op: Operation;
+  readonly ran: readonly { readonly qube: string; readonly service: string }[];
+  readonly mode: SettingsPlan['mode'];
+}
+
+/**
+ * 9. A step the policy decides alone goes through exactly when the agent
+ * sees its target at the operation's tier (an in-qube one only into a
+ * running qube: autostart=no), runs in its target only if it is an in-qube
+ * service, changes nothing but its target, and leaves nothing in qmcp's
+ * audit log.
+ */
+function judgeDecided(op: Op, ctx: Context, r: CallResult, before: Machine, after: Machine, fresh: readonly AuditLine[], fail: (what: string) => never): void {
+  const vm = before.get(op.target);
+  const reach = vm !== undefined && inside(vm) && TIERS.indexOf(effectiveTier(vm, ctx.mode)) >= TIERS.indexOf(ctx.op.tier) && (ctx.op.target !== 'in-qube' || vm.power !== 'Halted');
+  if (reach === isRefused(r)) fail(reach ? `the policy refused a call the agent may make (${ctx.mode})` : `the policy let it through to a qube the agent may not reach this way (${ctx.mode})`);
+  // an Admin API call runs in no qube (its line carries target=dom0); an in-qube one once, in its target
+  const where = ctx.op.target === 'in-qube' && !isRefused(r) ? [op.target] : [];
+  if (JSON.stringify(ctx.ran.map((x) => x.qube)) !== JSON.stringify(where)) fail(`it ran in ${JSON.stringify(ctx.ran)}, not in ${JSON.stringify(where)}`);
+  for (const [name, was] of before) {
+    if (name === op.target && succeeded(ctx.op, r)) continue;
+    if (JSON.stringify(after.get(name)) !== JSON.stringify(was)) fail(`${name} changed`);
+  }
+  if (fresh.length > 0) fail(`qmcp's audit log gained ${JSON.stringify(fresh.map((e) => e.kind))}: nothing of qmcp ran`);
+}
+
+async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, before: Machine, after: Machine, auditBefore: number, settings: SettingsPlan, cap: number): Promise<void> {
   const fail = (what: string): never => {
-    throw new Violation(`${op.service} ${op.payload} answered ${show(r)}: ${what}`);
+    throw new Violation(`${op.service}${op.target === '@adminvm' ? '' : ` to ${op.target}`} ${op.payload} answered ${show(r)}: ${what}`);
   };
+  const decided = ctx.op.target !== 'dom0-service';
   // 6. refusals are uniform, and naming an absent or outside qube is refused
   if (r.status === 126 && !isRefused(r)) fail('a refusal that is not the uniform one');
   if (r.status !== 0 && r.status !== 1 && r.status !== 126) fail('an exit status that is neither success, actionable nor the refusal');
@@ -110,20 +157,22 @@ async function judge(h: InProcessHost, op: Op, r: CallResult, before: Machine, a
   const created = op.creates && r.status === 0 ? op.creates.name : null;
   // Qubes starts a qube's network path with it; the egress qube's own netvm is outside (a documented effect, no change the agent sees)
   const started = new Set<string>();
-  if (op.service.startsWith('qmcp.Start+') && r.status === 0) {
+  if (op.id === 'start' && r.status === 0) {
     const next = (name: string): unknown => {
       const vm = before.get(name);
       return vm ? netvmOf(vm) : null;
     };
     for (let q = next(op.names[0] ?? ''); typeof q === 'string' && !started.has(q); q = next(q)) started.add(q);
   }
-  const entombed = op.service.startsWith('qmcp.Remove+') && r.status === 0 ? op.names[0] : undefined;
+  const entombed = op.id === 'remove' && r.status === 0 ? op.names[0] : undefined;
+  // what a successful remove, shutdown or kill names: an auto-cleanup disposable goes away with all its data
+  const ended = ['remove', 'shutdown', 'kill'].includes(op.id) && succeeded(ctx.op, r) ? op.names[0] : undefined;
   // 1. nothing outside the umbrella changes; 2. tags change only on what the step created or entombed
   for (const [name, was] of before) {
     const now = after.get(name);
+    // an auto-cleanup disposable is the exception the agent asked for when it made it (SPEC §4.9)
+    if (name === ended && !now && was.klass === 'DispVM' && was.props['auto_cleanup'] === true) continue;
     if (name === entombed) {
-      // an auto-cleanup disposable is the exception the agent asked for when it made it (SPEC §4.9)
-      if (!now && was.klass === 'DispVM' && was.props['auto_cleanup'] === true) continue;
       if (!now) fail(`${name} was destroyed, not entombed`);
       else if (now.tags.includes(TAGS.umbrella) || ELEVATIONS.some((e) => now.tags.includes(e)) || !now.tags.some((t) => TOMBSTONE.test(t)) || now.power !== 'Halted') {
         fail(`${name} is not a halted tombstone: ${JSON.stringify(now.tags)} ${now.power}`);
@@ -173,8 +222,8 @@ async function judge(h: InProcessHost, op: Op, r: CallResult, before: Machine, a
   // 5. the audit: a whole chain, and an intent with an ok outcome behind every change
   if (!(await verifyAudit({ root: h.root })).valid) fail('the audit chain does not verify');
   const fresh = auditLines(h.root).slice(auditBefore);
-  const read = /^qmcp\.(List|Info|PoolFigures|DeviceList)\b/.test(op.service);
-  if (fresh.length === 0 && (isRefused(r) || !read)) fail(isRefused(r) ? 'a refusal left no audit entry' : 'a state-changing call left no audit entry');
+  if (decided) return judgeDecided(op, ctx, r, before, after, fresh, fail);
+  if (fresh.length === 0 && (isRefused(r) || !ctx.op.readOnly)) fail(isRefused(r) ? 'a refusal left no audit entry' : 'a state-changing call left no audit entry');
   const changed = [...after].some(([n, v]) => JSON.stringify(before.get(n)) !== JSON.stringify(v)) || after.size !== before.size;
   if (changed) {
     const intents = fresh.filter((e) => e.kind === 'intent');
@@ -188,6 +237,12 @@ async function judge(h: InProcessHost, op: Op, r: CallResult, before: Machine, a
 }
 
 export interface SequencesSut extends ServiceSut {
+  /** The model the check covers (default OPERATIONS; a test adds a fixture row). */
+  readonly ops?: readonly Operation[];
+  /** Steps of these operations only, by id (a test of one weakened path); default: every one. */
+  readonly operations?: readonly string[];
+  /** A policy file read before qmcp's own (a variant with a leaky line). */
+  readonly extraPolicy?: string;
   /** Steps per sequence at most (default 15). */
   readonly maxSteps?: number;
   /** Shrink a failing sequence (default true); a test that only needs the catch may skip it. */
@@ -202,15 +257,35 @@ interface Tally {
   creates: number;
   removes: number;
   switches: number;
+  decided: number;
+  decidedThrough: number;
 }
 
-async function runSequence(sut: SequencesSut, plan: FleetPlan, settings: SettingsPlan, ops: readonly Op[], tally: Tally | null): Promise<void> {
+/** Stands in for the qubes' own services: records where the policy let a call run, and answers success. */
+function recordingQubes(ran: { qube: string; service: string }[]): QubeServiceHost {
+  return {
+    run: async (qube, service, _argument, _source, _user, stdio) => {
+      ran.push({ qube, service });
+      if (!stdio.stdin.readableEnded) {
+        const ended = new Promise((resolve) => stdio.stdin.once('end', resolve));
+        stdio.stdin.resume();
+        await ended;
+      }
+      return 0;
+    },
+  };
+}
+
+async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operation>, plan: FleetPlan, settings: SettingsPlan, ops: readonly Op[], tally: Tally | null): Promise<void> {
   const fleet = fleetOf(plan);
   const probe = await InProcessHost.start({ fleet, settings: BASE_SETTINGS });
   const cap = umbrellaUse(probe.sim.app.vms.values()) + settings.roomGiB * GiB;
   await probe.done();
   const h = await InProcessHost.start({ fleet, settings: { ...BASE_SETTINGS, mode: settings.mode, birthCeiling: settings.birthCeiling, poolCapBytes: cap }, sut });
   try {
+    const ran: { qube: string; service: string }[] = [];
+    if (sut.extraPolicy !== undefined) h.addPolicy('10-weakened.policy', sut.extraPolicy);
+    await h.startQrexec(recordingQubes(ran));
     if (tally) tally.sequences++;
     let mode = settings.mode;
     for (const op of ops) {
@@ -223,17 +298,21 @@ async function runSequence(sut: SequencesSut, plan: FleetPlan, settings: Setting
         if (tally) tally.switches++;
         continue;
       }
+      const operation = model.get(op.id) as Operation;
       const before = machine(h);
       const auditBefore = auditLines(h.root).length;
-      const r = await h.call(op.service, op.payload);
+      ran.length = 0;
+      const r = op.target === '@adminvm' ? await h.call(op.service, op.payload) : await h.qrexec(op.target, op.service, op.payload);
       const after = machine(h);
-      await judge(h, op, r, before, after, auditBefore, settings, cap);
+      await judge(h, op, { op: operation, ran: [...ran], mode }, r, before, after, auditBefore, settings, cap);
       if (tally) {
         tally.steps++;
+        if (operation.target !== 'dom0-service') tally.decided++;
+        if (operation.target !== 'dom0-service' && !isRefused(r)) tally.decidedThrough++;
         if (isRefused(r)) tally.refusals++;
         if (JSON.stringify([...before]) !== JSON.stringify([...after])) tally.changing++;
         if (op.creates && r.status === 0) tally.creates++;
-        if (op.service.startsWith('qmcp.Remove+') && r.status === 0) tally.removes++;
+        if (op.id === 'remove' && r.status === 0) tally.removes++;
       }
     }
   } finally {
@@ -247,11 +326,15 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
     summary: 'random sequences of agent operations over random fleets, tiers and modes, with the invariants checked after every step',
     async run(budget: Budget, seed: number): Promise<CheckReport> {
       const scale = Math.max(1, budget.scale);
-      const tally: Tally = { sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, switches: 0 };
+      const model = sut.ops ?? OPERATIONS;
+      const gaps = sequencesGaps(model);
+      if (gaps.length > 0) return { figures: [], failures: coverageFailures(NAME, gaps) };
+      const byId = new Map(model.map((o) => [o.id, o]));
+      const tally: Tally = { sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, switches: 0, decided: 0, decidedThrough: 0 };
       const numRuns = 60 * scale;
-      const property = fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, fc.array(opArbitrary, { minLength: 4, maxLength: sut.maxSteps ?? 15 }), async (plan, settings, ops) => {
+      const property = fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, fc.array(opArbitrary(model.filter((o) => !sut.operations || sut.operations.includes(o.id))), { minLength: 4, maxLength: sut.maxSteps ?? 15 }), async (plan, settings, ops) => {
         // shrinking reruns are not counted
-        await runSequence(sut, plan, settings, ops, tally.sequences < numRuns ? tally : null);
+        await runSequence(sut, byId, plan, settings, ops, tally.sequences < numRuns ? tally : null);
       });
       const out = await fc.check(property, { seed, numRuns, endOnFailure: sut.shrink === false, maxSkipsPerRun: 0, interruptAfterTimeLimit: 20 * 60_000 });
       const failures: Failure[] = [];
@@ -260,7 +343,7 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
         failures.push({
           check: NAME,
           what: out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance),
-          reproduction: `--seed ${seed} --scale ${scale} --only ${NAME}; shrunk after ${out.numShrinks} shrinks: fleet ${JSON.stringify(plan)}, settings ${JSON.stringify(settings)}, steps ${JSON.stringify(ops?.map((o) => `${o.service} ${o.payload}`))}`,
+          reproduction: `--seed ${seed} --scale ${scale} --only ${NAME}; shrunk after ${out.numShrinks} shrinks: fleet ${JSON.stringify(plan)}, settings ${JSON.stringify(settings)}, steps ${JSON.stringify(ops?.map((o) => `${o.service}${o.target === '@adminvm' ? '' : ` to ${o.target}`} ${o.payload}`))}`,
         });
       }
       return {
@@ -268,6 +351,8 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
           { label: 'sequences', value: String(tally.sequences) },
           { label: 'steps', value: String(tally.steps) },
           { label: 'steps that changed the machine', value: String(tally.changing) },
+          { label: 'steps the policy decided alone', value: String(tally.decided) },
+          { label: 'of them let through', value: String(tally.decidedThrough) },
           { label: 'refused steps', value: String(tally.refusals) },
           { label: 'qubes created', value: String(tally.creates) },
           { label: 'qubes entombed', value: String(tally.removes) },

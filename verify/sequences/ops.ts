@@ -1,10 +1,15 @@
 /**
- * The agent operations a model-based sequence is made of: every dom0
- * service, with arguments drawn from visible, outside, absent and
- * just-created qubes, as fast-check arbitraries (so a failing sequence
- * shrinks).
+ * The agent operations a model-based sequence is made of: every operation
+ * of the capability model (`STEPS`, keyed by operation id), with arguments
+ * and targets drawn from visible, outside, absent and just-created qubes,
+ * as fast-check arbitraries (so a failing sequence shrinks).
  */
 import fc from 'fast-check';
+import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
+import { OPERATIONS } from '../../src/shared/model/capabilities.js';
+import type { Operation } from '../../src/shared/model/capabilities.js';
+import { gapsIn } from '../gaps.js';
+import { qrexecService } from '../qrexec-service.js';
 
 /** Qubes of the fleet inside the umbrella (their tiers are generated). */
 export const INSIDE = ['ai-box', 'ai-peer', 'ai-read', 'ai-execbox', 'ai-dvm'] as const;
@@ -14,21 +19,31 @@ export const NEW_NAMES = ['ai-n1', 'ai-n2', 'ai-n3'] as const;
 export const TARGETS = [...INSIDE, 'ai-tpl', 'ai-egress', 'vault', 'ai-outside', 'debian', 'sys-firewall', 'drop', 'mcp-control', 'ai-nothing', ...NEW_NAMES] as const;
 
 export interface Op {
-  /** `qmcp.X` or `qmcp.X+ARG`; `operator:switch-mode` is the operator switching the mode in dom0 mid-sequence. */
+  /** The operation of the model, or SWITCH_MODE. */
+  readonly id: string;
+  /** The qrexec service, `service` or `service+ARG`. */
   readonly service: string;
+  /** `@adminvm` for a dom0 service; for what the policy decides, the qube the call targets. */
+  readonly target: string;
   readonly payload: string;
   /** The qube a success creates. */
   readonly creates: { readonly name: string; readonly source: string; readonly kind: 'template' | 'clone' | 'disposable'; readonly netvmNone: boolean } | null;
-  /** The qubes the call names (argument, template, backend, property value). */
+  /** The qubes the call names (target, argument, template, backend, property value). */
   readonly names: readonly string[];
 }
 
 const OTHERS = TARGETS.filter((t) => !(INSIDE as readonly string[]).includes(t) && !(NEW_NAMES as readonly string[]).includes(t));
-/** Mostly qubes the agent may act on, so sequences get somewhere; often enough outside and absent ones. */
 /** Not an agent call: the operator switches between compat and least-privilege (settings and policy together). */
 export const SWITCH_MODE = 'operator:switch-mode';
 
+/** Mostly qubes the agent may act on, so sequences get somewhere; often enough outside and absent ones. */
 const target = fc.oneof({ arbitrary: fc.constantFrom(...INSIDE), weight: 5 }, { arbitrary: fc.constantFrom(...NEW_NAMES), weight: 2 }, { arbitrary: fc.constantFrom(...OTHERS), weight: 3 });
+/**
+ * A target for what the policy decides: not `ai-outside`, an outside qube
+ * carrying an elevation tag without the umbrella, which the tier lines
+ * match (the documented residual install notes and doctor fails on).
+ */
+const policyTarget = target.filter((q) => q !== 'ai-outside');
 const template = fc.oneof({ arbitrary: fc.constant('ai-tpl'), weight: 3 }, { arbitrary: target, weight: 1 });
 const fresh = fc.constantFrom(...NEW_NAMES, 'work2');
 const netvm = fc.constantFrom(undefined, 'none', 'inherit');
@@ -39,48 +54,97 @@ function newQube(name: string, n: string | undefined): Record<string, unknown> {
 
 const json = (o: unknown): string => JSON.stringify(o);
 
-export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ template, name: fresh, netvm, disp: fc.boolean() }).map(({ template, name, netvm: n, disp }) => ({
-    service: disp ? 'qmcp.CreateDispTemplate' : 'qmcp.Create',
-    payload: json({ ...newQube(name, n), template }),
-    creates: { name, source: template, kind: 'template' as const, netvmNone: n === 'none' },
-    names: [template],
-  })),
-  fc.record({ source: target, name: fresh, netvm }).map(({ source, name, netvm: n }) => ({
-    service: `qmcp.Clone+${source}`,
-    payload: json(newQube(name, n)),
-    creates: { name, source, kind: 'clone' as const, netvmNone: n === 'none' },
-    names: [source],
-  })),
-  fc.record({ source: target, name: fresh, netvm, autoCleanup: fc.boolean() }).map(({ source, name, netvm: n, autoCleanup }) => ({
-    service: `qmcp.CreateDisposable+${source}`,
-    payload: json({ ...newQube(name, n), autoCleanup }),
-    creates: { name, source, kind: 'disposable' as const, netvmNone: n === 'none' },
-    names: [source],
-  })),
-  ...(['Remove', 'Start', 'Info'] as const).map((s) => target.map((q) => ({ service: `qmcp.${s}+${q}`, payload: '', creates: null, names: [q] }))),
-  fc
-    .record({
-      q: target,
-      prop: fc.oneof(
-        fc.record({ name: fc.constant('memory'), value: fc.integer({ min: 200, max: 4000 }) }),
-        fc.record({ name: fc.constant('label'), value: fc.constantFrom('red', 'green') }),
-        fc.record({ name: fc.constant('netvm'), value: fc.constant(null) }),
-        fc.record({ name: fc.constant('autostart'), value: fc.boolean() }),
-        fc.record({ name: fc.constant('default_dispvm'), value: target }),
-      ),
-    })
-    .map(({ q, prop }) => ({ service: `qmcp.SetProperty+${q}`, payload: json(prop), creates: null, names: [q, ...(typeof prop.value === 'string' && prop.name === 'default_dispvm' ? [prop.value] : [])] })),
-  target.map((q) => ({ service: `qmcp.SetFeature+${q}`, payload: json({ name: 'gui', value: '1' }), creates: null, names: [q] })),
-  fc.record({ q: target, backend: target, attach: fc.boolean() }).map(({ q, backend, attach }) => ({
-    service: `qmcp.${attach ? 'DeviceAttach' : 'DeviceDetach'}+${q}`,
-    payload: json({ class: 'block', backend, port: 'sda' }),
-    creates: null,
-    names: [q, backend],
-  })),
-  fc.constantFrom('qmcp.List', 'qmcp.PoolFigures', 'qmcp.DeviceList').map((service) => ({ service, payload: '', creates: null, names: [] })),
-  fc.constant({ service: SWITCH_MODE, payload: '', creates: null, names: [] }),
-);
+type Made = Omit<Op, 'id' | 'service' | 'target'> & { readonly argument: string };
+
+/** One operation's steps: how likely among the others, and what they look like. */
+export interface Step {
+  readonly weight: number;
+  make(op: Operation): fc.Arbitrary<Op>;
+}
+
+/** A dom0 service step, at `@adminvm`. */
+function dom0(weight: number, made: fc.Arbitrary<Made>): Step {
+  return { weight, make: (op) => made.map(({ argument, ...m }) => ({ id: op.id, service: qrexecService(op, argument), target: '@adminvm', ...m })) };
+}
+
+/** A dom0 service step naming one qube as its argument. */
+function onArgument(weight: number): Step {
+  return dom0(weight, target.map((q) => ({ argument: q, payload: '', creates: null, names: [q] })));
+}
+
+/** A step the policy decides: the call targets the qube. */
+function onTarget(weight: number, payload = ''): Step {
+  return { weight, make: (op) => policyTarget.map((q) => ({ id: op.id, service: op.service, target: q, payload, creates: null, names: [q] })) };
+}
+
+const creation = (kind: 'template' | 'clone' | 'disposable', source: string, name: string, n: string | undefined): Made['creates'] => ({ name, source, kind, netvmNone: n === 'none' });
+
+const EXEC = encodeExecRequest({ shell: 'true' }).toString('latin1');
+
+/** Every operation's steps, by operation id. */
+export const STEPS: Readonly<Record<string, Step>> = {
+  list: dom0(2, fc.constant({ argument: '', payload: '', creates: null, names: [] })),
+  info: onArgument(6),
+  state: onTarget(2),
+  'firewall.get': onTarget(2),
+  'device.list': dom0(2, fc.constant({ argument: '', payload: '', creates: null, names: [] })),
+  'pool.figures': dom0(2, fc.constant({ argument: '', payload: '', creates: null, names: [] })),
+  // a window of one second: rare, to keep the sequences quick
+  events: dom0(1, fc.constant({ argument: '1', payload: '', creates: null, names: [] })),
+  run: onTarget(2, EXEC),
+  'file.write': onTarget(2, encodeWriteFileRequest({ path: '/root/x', content: 'x' }).toString('latin1')),
+  'file.read': onTarget(2, encodeReadFileRequest({ path: '/etc/hostname' }).toString('latin1')),
+  // the destination is judged on the copy's second hop, from the source qube
+  copy: {
+    weight: 2,
+    make: (op) =>
+      fc.record({ source: policyTarget, to: target }).map(({ source, to }) => ({ id: op.id, service: qrexecService(op, to), target: source, payload: encodeCopyToRequest({ paths: ['/etc/hostname'] }).toString('latin1'), creates: null, names: [source] })),
+  },
+  start: onArgument(6),
+  shutdown: onTarget(2),
+  kill: onTarget(2),
+  'firewall.set': onTarget(2, 'action=accept dsthost=192.0.2.1\naction=drop\n'),
+  'firewall.reload': onTarget(2),
+  pause: onTarget(2),
+  unpause: onTarget(2),
+  remove: onArgument(6),
+  'property.set': dom0(
+    6,
+    fc
+      .record({
+        q: target,
+        prop: fc.oneof(
+          fc.record({ name: fc.constant('memory'), value: fc.integer({ min: 200, max: 4000 }) }),
+          fc.record({ name: fc.constant('label'), value: fc.constantFrom('red', 'green') }),
+          fc.record({ name: fc.constant('netvm'), value: fc.constant(null) }),
+          fc.record({ name: fc.constant('autostart'), value: fc.boolean() }),
+          fc.record({ name: fc.constant('default_dispvm'), value: target }),
+        ),
+      })
+      .map(({ q, prop }) => ({ argument: q, payload: json(prop), creates: null, names: [q, ...(typeof prop.value === 'string' && prop.name === 'default_dispvm' ? [prop.value] : [])] })),
+  ),
+  'feature.set': dom0(6, target.map((q) => ({ argument: q, payload: json({ name: 'gui', value: '1' }), creates: null, names: [q] }))),
+  create: dom0(3, fc.record({ template, name: fresh, netvm }).map(({ template: t, name, netvm: n }) => ({ argument: '', payload: json({ ...newQube(name, n), template: t }), creates: creation('template', t, name, n), names: [t] }))),
+  'create.disptemplate': dom0(3, fc.record({ template, name: fresh, netvm }).map(({ template: t, name, netvm: n }) => ({ argument: '', payload: json({ ...newQube(name, n), template: t }), creates: creation('template', t, name, n), names: [t] }))),
+  disposable: dom0(
+    6,
+    fc.record({ source: target, name: fresh, netvm, autoCleanup: fc.boolean() }).map(({ source, name, netvm: n, autoCleanup }) => ({ argument: source, payload: json({ ...newQube(name, n), autoCleanup }), creates: creation('disposable', source, name, n), names: [source] })),
+  ),
+  clone: dom0(6, fc.record({ source: target, name: fresh, netvm }).map(({ source, name, netvm: n }) => ({ argument: source, payload: json(newQube(name, n)), creates: creation('clone', source, name, n), names: [source] }))),
+  'device.attach': dom0(3, fc.record({ q: target, backend: target }).map(({ q, backend }) => ({ argument: q, payload: json({ class: 'block', backend, port: 'sda' }), creates: null, names: [q, backend] }))),
+  'device.detach': dom0(3, fc.record({ q: target, backend: target }).map(({ q, backend }) => ({ argument: q, payload: json({ class: 'block', backend, port: 'sda' }), creates: null, names: [q, backend] }))),
+};
+
+/** One line per operation of the model without a step. */
+export function sequencesGaps(ops: readonly Operation[], steps: Readonly<Record<string, Step>> = STEPS): string[] {
+  return gapsIn(ops, steps, 'sequence step');
+}
+
+/** A step of a sequence: any operation of `ops`, or the operator switching the mode. */
+export function opArbitrary(ops: readonly Operation[] = OPERATIONS): fc.Arbitrary<Op> {
+  const steps = ops.map((op) => ({ arbitrary: (STEPS[op.id] as Step).make(op), weight: (STEPS[op.id] as Step).weight }));
+  return fc.oneof(...steps, { arbitrary: fc.constant({ id: SWITCH_MODE, service: SWITCH_MODE, target: '', payload: '', creates: null, names: [] }), weight: 6 });
+}
 
 /** An inside qube's network path: none, the egress qube, the operator's firewall, or the global default (the firewall). */
 export type NetPlan = 'none' | 'egress' | 'operator' | 'default';

@@ -20,16 +20,14 @@ import { performance } from 'node:perf_hooks';
 import { qubesdCall } from '../../src/shared/adminapi/client.js';
 import { loadPolicyFromRoot } from '../../src/shared/policy/index.js';
 import type { Policy, SystemInfo } from '../../src/shared/policy/index.js';
-import { qrexecCollect } from '../../src/sim/qrexec/client.js';
 import { normaliseCall } from '../../src/sim/qrexec/normalise.js';
-import { startRouter } from '../../src/sim/qrexec/router.js';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { POLICY_FILE } from '../../src/dom0/install/policy.js';
+import { OPERATIONS } from '../../src/shared/model/capabilities.js';
+import type { Operation } from '../../src/shared/model/capabilities.js';
 import type { Budget, Check, CheckReport, Failure, Figure } from '../check.js';
-import { GRAMMARS } from '../malformed/grammar.js';
+import { coverageFailures } from '../gaps.js';
 import { InProcessHost, PRINCIPAL, prng } from '../malformed/host.js';
 import type { ServiceSut } from '../malformed/host.js';
+import { serviceCall, timingApplies, timingGaps } from './forms.js';
 import { SEATS, namedForms, unnamedForms } from './targets.js';
 
 const NAME = 'timing';
@@ -56,16 +54,6 @@ export function crop(a: number[], b: number[]): [number[], number[]] {
   const all = [...a, ...b].sort((x, y) => x - y);
   const cut = all[Math.floor(all.length * 0.95)] ?? Infinity;
   return [a.filter((x) => x <= cut), b.filter((x) => x <= cut)];
-}
-
-/** One service call naming `qube`, built from the service's grammar. */
-export function serviceCall(service: string, qube: string): [string, string] | null {
-  const g = GRAMMARS[service];
-  if (!g) return null;
-  const example = g.payload?.examples[0];
-  if (g.argument === 'qube') return [`${service}+${qube}`, example ? JSON.stringify(example) : ''];
-  if (example && 'template' in example) return [service, JSON.stringify({ ...example, template: qube })];
-  return null;
 }
 
 type Pair = readonly [string, string];
@@ -111,6 +99,8 @@ export interface TimingSut extends ServiceSut {
   readonly paths?: readonly string[];
   /** The policy engine the policy paths evaluate with (a weakened variant wraps the real one). */
   readonly policy?: (real: Policy) => Policy;
+  /** The model the check covers (default OPERATIONS; a test adds a fixture row). */
+  readonly ops?: readonly Operation[];
 }
 
 export function makeTimingCheck(sut: TimingSut = {}): Check {
@@ -119,6 +109,9 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
     summary: "Welch's t between an absent qube and one outside the umbrella, per path",
     async run(budget: Budget, seed: number): Promise<CheckReport> {
       const scale = Math.max(1, budget.scale);
+      const ops = (sut.ops ?? OPERATIONS).filter(timingApplies);
+      const gaps = timingGaps(sut.ops ?? OPERATIONS);
+      if (gaps.length > 0) return { figures: [], failures: coverageFailures(NAME, gaps) };
       const rand = prng(seed);
       const figures: Figure[] = [];
       const h = await InProcessHost.start({ sut });
@@ -128,13 +121,14 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
       let residual = 0;
       const want = (path: string): boolean => !sut.paths || sut.paths.includes(path);
       try {
-        const services = [...h.table(h.writeDeps()).keys()].sort();
+        const byService = (a: Operation, b: Operation): number => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0);
         const perService = 75 * scale;
-        for (const service of services) {
-          if (!want(service) || !serviceCall(service, OUTSIDE)) continue;
+        for (const op of ops.filter((o) => o.target === 'dom0-service').sort(byService)) {
+          const service = op.service;
+          if (!want(service)) continue;
           const t = await measure(
             async (q) => {
-              const [full, payload] = serviceCall(service, q) as [string, string];
+              const [full, payload] = serviceCall(op, q) as [string, string];
               const r = await h.call(full, payload);
               if (r.status !== 126) throw new Error(`${full} was not refused: ${r.status}`);
             },
@@ -146,9 +140,8 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
           figures.push({ label: `|t| ${service}`, value: Math.abs(t).toFixed(2) });
         }
 
-        // The tag-scoped calls the policy engine decides alone.
-        const policyText = readFileSync(join(h.root, 'etc', 'qubes', 'policy.d', POLICY_FILE), 'utf8');
-        const scoped = [...new Set([...policyText.matchAll(new RegExp(`^([a-zA-Z][\\w.]*)\\s+\\*\\s+${PRINCIPAL}\\s+@tag:\\S+\\s+allow\\b`, 'gm'))].map((m) => m[1] as string))].sort();
+        // The calls the policy engine decides alone: tag-scoped, on the qube the call targets.
+        const scoped = ops.filter((o) => o.target !== 'dom0-service').sort(byService).map((o) => o.service);
         const policy = (sut.policy ?? ((p: Policy): Policy => p))(loadPolicyFromRoot(h.root));
         const reply = await qubesdCall(h.sim.internalSocketPath, { method: 'internal.GetSystemInfo', dest: 'dom0' });
         if (!reply.ok) throw new Error('internal.GetSystemInfo failed');
@@ -214,21 +207,16 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
         const perRouter = 20 * scale;
         const routed = namedForms(system).filter(({ outside, absent }) => [outside, absent].every((t) => normaliseCall(t, '').target === t));
         if (SEATS.some(([source]) => routed.some(({ form }) => want(`router ${form} from ${source}`)))) {
-          const router = await startRouter({ dir: join(h.root, 'router'), qubesdSocket: h.sim.socketPath, internalSocket: h.sim.internalSocketPath, policyRoot: h.root });
-          try {
-            await router.refresh();
-            for (const [source, service] of SEATS) {
-              const call = async (target: string): Promise<number> => (await qrexecCollect(router.socketFor(source), target, service)).status;
-              for (const { form, outside, absent } of routed) {
-                const label = `router ${form} from ${source}`;
-                if (!want(label)) continue;
-                const [a, b] = [await call(outside), await call(absent)];
-                if (a !== b) differ(label, `${outside} exits ${a}, ${absent} exits ${b}`);
-                timed(label, await measure(call, perRouter, rand, [absent, outside]), perRouter);
-              }
+          await h.startQrexec();
+          for (const [source, service] of SEATS) {
+            const call = async (target: string): Promise<number> => (await h.qrexec(target, service, '', source)).status;
+            for (const { form, outside, absent } of routed) {
+              const label = `router ${form} from ${source}`;
+              if (!want(label)) continue;
+              const [a, b] = [await call(outside), await call(absent)];
+              if (a !== b) differ(label, `${outside} exits ${a}, ${absent} exits ${b}`);
+              timed(label, await measure(call, perRouter, rand, [absent, outside]), perRouter);
             }
-          } finally {
-            await router.close();
           }
         }
       } finally {

@@ -4,11 +4,12 @@
  * nowhere, in the attack fleet (verify/malformed/host.ts).
  */
 import type { SystemInfo } from '../../src/shared/policy/index.js';
+import { operation } from '../../src/shared/model/capabilities.js';
 import { PRINCIPAL } from '../malformed/host.js';
 
 /** Who calls, and a service the policy refuses them to any outside qube. */
 export const SEATS: readonly (readonly [string, string])[] = [
-  [PRINCIPAL, 'qmcp.Exec'],
+  [PRINCIPAL, operation('run').service],
   ['ai-box', 'qubes.Filecopy'],
 ];
 

@@ -1,0 +1,31 @@
+/**
+ * The dom0 service entry of a weakened variant, on a simulated dom0 root:
+ * what a machine's wrapper for a weakened service execs in place of the
+ * service entry. It runs the real table through the real runner, with the
+ * rows weakened.ts replaces.
+ */
+import { resolve } from 'node:path';
+import { openAudit } from '../../src/dom0/audit/index.js';
+import { processDeps } from '../../src/dom0/create/deps.js';
+import { Qubesd } from '../../src/dom0/qubesd.js';
+import { loadDom0Config } from '../../src/dom0/service/config.js';
+import { runService } from '../../src/dom0/service/run.js';
+import { serviceTable } from '../../src/dom0/services/index.js';
+import { readDeps } from '../../src/dom0/services/read-services.js';
+import { weakenedTable } from './weakened.js';
+
+const env = process.env;
+const root = resolve(env['QMCP_ROOT'] ?? '');
+const log = (): void => undefined;
+const config = loadDom0Config(root, log);
+const real = serviceTable({ write: processDeps({ ...env, QMCP_ROOT: root }, log), read: readDeps(config) });
+const table = config ? weakenedTable(real, config.service.scope) : real;
+process.exitCode = await runService(table, {
+  env,
+  stdin: process.stdin,
+  io: { stdout: process.stdout, stderr: process.stderr },
+  qubesd: new Qubesd(env['QMCP_QUBESD_SOCKET'] ?? ''),
+  audit: openAudit({ root }),
+  config: config ? config.service : null,
+  log,
+});

@@ -1,0 +1,54 @@
+/**
+ * dom0 services with one guard replaced, for the noninterference check's
+ * weakened variants. Each is built from the real row of the service table
+ * and runs in a machine's dom0 in place of the real one: the machine's
+ * installed wrapper for that service execs weakened-main.ts instead of the
+ * service entry (machines.ts). dom0's own code is not touched.
+ */
+import { ServiceRefusal } from '../../src/dom0/service/refusal.js';
+import type { ServiceSpec } from '../../src/dom0/service/run.js';
+import type { ScopeRules, Snapshot } from '../../src/dom0/service/snapshot.js';
+
+type Weakening = (real: ServiceSpec<unknown>, scope: ScopeRules) => ServiceSpec<unknown>;
+
+/** The outside qube the weakened event filter counts as the agent's: B's operator relabels it inside the event window. */
+export const LEAKED_TO_EVENTS = 'ops-dvm';
+
+/** The snapshot with one qube carrying the umbrella tag, as far as `any` tells. */
+function withUmbrella(s: Snapshot, name: string, umbrella: string): Snapshot {
+  const leaky = Object.create(s) as Snapshot;
+  leaky.any = (n) => {
+    const q = s.any(n);
+    return q && n === name ? { ...q, tags: new Set([...q.tags, umbrella]) } : q;
+  };
+  return leaky;
+}
+
+/** By operation id. */
+export const WEAKENINGS = {
+  /** Info finds its qube by existence (`Snapshot.any`) where the runner's guard asks visibility: an outside qube is answered as the agent's. */
+  info: (real) => ({
+    ...real,
+    targets: () => [],
+    async handle(ctx) {
+      const q = ctx.snapshot.any((ctx.input as { name: string }).name);
+      if (!q) throw new ServiceRefusal('no such qube');
+      return real.handle({ ...ctx, targets: [q] });
+    },
+  }),
+  /** The event window starts with one outside qube in its visible set, so its events pass the filter. */
+  events: (real, scope) => ({
+    ...real,
+    handle: (ctx) => real.handle({ ...ctx, snapshot: withUmbrella(ctx.snapshot, LEAKED_TO_EVENTS, scope.umbrella) }),
+  }),
+} satisfies Record<string, Weakening>;
+
+export type WeakenedOperation = keyof typeof WEAKENINGS;
+
+/**
+ * The table with every row that has a weakening replaced. Only the services
+ * whose wrappers a machine rewrote reach it, so those alone are weakened.
+ */
+export function weakenedTable(real: ReadonlyMap<string, ServiceSpec<unknown>>, scope: ScopeRules): ReadonlyMap<string, ServiceSpec<unknown>> {
+  return new Map([...real].map(([key, spec]) => [key, Object.hasOwn(WEAKENINGS, spec.operation) ? WEAKENINGS[spec.operation as WeakenedOperation](spec, scope) : spec]));
+}
