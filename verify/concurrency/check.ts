@@ -19,6 +19,7 @@ import type { VmState } from '../../src/sim/qubesd/state.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
 import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, prng, spawnService } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
+import { qrexecService } from '../qrexec-service.js';
 import { routerCall } from '../races/check.js';
 import { raceCreates } from './barrier.js';
 import type { Racer } from './barrier.js';
@@ -87,7 +88,7 @@ async function throughRouter(scale: number, seed: number): Promise<{ calls: numb
     try {
       for (let round = 0; round < scale; round++) {
         const names = [`ai-q${seed % 1000}-${round}a`, `ai-q${seed % 1000}-${round}b`, `ai-q${seed % 1000}-${round}a`];
-        const replies = await Promise.all(names.map((name) => routerCall(host, '@adminvm', 'qmcp.Create', JSON.stringify({ name, template: 'ai-tpl', netvm: 'none' }))));
+        const replies = await Promise.all(names.map((name) => routerCall(host, '@adminvm', qrexecService('create'), JSON.stringify({ name, template: 'ai-tpl', netvm: 'none' }))));
         calls += names.length;
         const use = umbrellaUse(host.qubesd.app.vms.values());
         if (use > cap) problems.push(`footprint ${use} over the cap ${cap}`);
@@ -153,7 +154,7 @@ export function makeConcurrencyCheck(sut: ConcurrencySut = {}): Check {
           // of a fresh name than the cap has room for, then creates of one shared name (two when
           // there is room for one), so calls also race to make the same name.
           const ops: Op[] = [];
-          const create = (name: string, viaProcess: boolean): Op => ({ service: 'qmcp.Create', payload: JSON.stringify({ name, template: 'ai-tpl', netvm: 'none' }), creates: name, viaProcess });
+          const create = (name: string, viaProcess: boolean): Op => ({ service: qrexecService('create'), payload: JSON.stringify({ name, template: 'ai-tpl', netvm: 'none' }), creates: name, viaProcess });
           for (let i = 0; i <= room; i++) ops.push(create(fresh(), false));
           while (ops.length < 4) ops.push(create(shared, false));
           // Then, as separate service processes, more of every kind.
@@ -163,9 +164,9 @@ export function makeConcurrencyCheck(sut: ConcurrencySut = {}): Check {
             const name = fresh();
             if (pick === 0) ops.push(create(shared, true));
             else if (pick === 1) ops.push({ service: `qmcp.Clone+${rand.pick(peers)}`, payload: JSON.stringify({ name }), creates: name, viaProcess: true });
-            else if (pick === 2) ops.push({ service: 'qmcp.CreateDisposable+ai-dvm', payload: JSON.stringify({ name, autoCleanup: false }), creates: name, viaProcess: true });
+            else if (pick === 2) ops.push({ service: qrexecService('disposable', 'ai-dvm'), payload: JSON.stringify({ name, autoCleanup: false }), creates: name, viaProcess: true });
             else if (pick === 3 && removable.length > 0) ops.push({ service: `qmcp.Remove+${rand.pick(removable)}`, payload: '', creates: null, viaProcess: true });
-            else ops.push({ service: 'qmcp.CreateDispTemplate', payload: JSON.stringify({ name, template: 'ai-tpl' }), creates: name, viaProcess: true });
+            else ops.push({ service: qrexecService('create.disptemplate'), payload: JSON.stringify({ name, template: 'ai-tpl' }), creates: name, viaProcess: true });
           }
           // The calls in this process race behind the barrier; the service processes run beside them.
           const inProcess = ops.filter((op) => !op.viaProcess);
