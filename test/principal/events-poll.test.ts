@@ -17,6 +17,7 @@ import { startHttp, type RunningHttp } from '../../src/principal/http.js';
 import { QrexecRunner } from '../../src/principal/qrexec.js';
 import { startSimHost, type SimHost } from '../../src/sim/host.js';
 import type { Fleet } from '../../src/sim/fleet.js';
+import { hangBoundMs } from '../../verify/hang-bound.js';
 import { until } from './fake-qrexec.js';
 
 const FLEET: Fleet = {
@@ -85,7 +86,8 @@ async function serve(dir: string, token: string, windowSeconds: number): Promise
     runner,
     http,
     async poll(args) {
-      const r = await client.callTool({ name: 'events_poll', arguments: args });
+      // a poll may wait its whole wait_seconds: the client's own request timeout (60 s by default) must not end it first
+      const r = await client.callTool({ name: 'events_poll', arguments: args }, { timeout: hangBoundMs(120_000) });
       const text = (r.content as { text?: string }[])[0]?.text ?? '';
       return { ok: r.isError === true ? null : (r.structuredContent as unknown as Poll), text };
     },

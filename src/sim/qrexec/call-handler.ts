@@ -3,6 +3,7 @@
  * service, forward it to qubesd, or run the service in the target qube (or
  * a new disposable), and answer with its output and exit status.
  */
+import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { qubesdCall } from '../../shared/adminapi/client.js';
@@ -49,7 +50,20 @@ class RouterDenial extends QmcpError {
 }
 
 export class CallHandler {
+  /** The dom0 service processes still running. */
+  private readonly running = new Set<ChildProcess>();
+
   constructor(private readonly o: CallHandlerOptions) {}
+
+  /** Ends the dom0 services still running, as a shutdown of dom0 would, once they have exited: nothing writes under dom0 after. */
+  async close(): Promise<void> {
+    const exits = [...this.running].map((child) => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('close', () => resolve());
+    }));
+    for (const child of this.running) child.kill('SIGTERM');
+    await Promise.all(exits);
+  }
 
   /** Serves the one call made on a connection to `source`'s socket. */
   serve(source: string, sock: Socket): void {
@@ -127,7 +141,7 @@ export class CallHandler {
     }
     const found = findService(serviceDirs(this.o.policyRoot), d.service, d.argument);
     if (!found) return EXIT_NO_SERVICE;
-    return found.kind === 'socket' ? runSocketService(found.path, d, io) : runExecService(found.path, d, io, process.env);
+    return found.kind === 'socket' ? runSocketService(found.path, d, io) : runExecService(found.path, d, io, process.env, this.running);
   }
 
   /** A failure of the host itself is a qrexec problem (125), not a refusal: the call was allowed. */

@@ -1,5 +1,6 @@
 /** Running a call whose resolved target is dom0: qubesd for admin.*, else an executable or socket service. */
 import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -75,10 +76,12 @@ export function serviceEnv(base: NodeJS.ProcessEnv, call: Dom0Call): NodeJS.Proc
  * Spawns an executable service. Its stderr reaches the caller, as
  * qrexec-client-vm shows a remote service's stderr. Resolves to its status.
  */
-export function runExecService(path: string, call: Dom0Call, io: ServiceStdio, baseEnv: NodeJS.ProcessEnv): Promise<number> {
+export function runExecService(path: string, call: Dom0Call, io: ServiceStdio, baseEnv: NodeJS.ProcessEnv, running?: Set<ChildProcess>): Promise<number> {
   return new Promise((resolve) => {
     const argv = call.argument === '' ? [] : [call.argument];
     const child = spawn(path, argv, { env: serviceEnv(baseEnv, call), stdio: ['pipe', 'pipe', 'pipe'] });
+    running?.add(child);
+    child.once('close', () => running?.delete(child));
     let failed = false;
     child.on('error', () => {
       failed = true;

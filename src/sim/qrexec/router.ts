@@ -81,6 +81,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     close: async () => {
       asks.close();
       await sockets.close();
+      await handler.close();
       await new Promise<void>((resolve) => askServer.close(() => resolve()));
     },
   };
