@@ -2,22 +2,13 @@
 // carries a stable code no other class has.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { sources } from './sources.js';
 import { join, relative, resolve } from 'node:path';
 
 const repo = resolve(import.meta.dirname, '..', '..', '..');
 const src = join(repo, 'src');
 const BASE_FILE = 'src/shared/errors.ts';
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(dir)) {
-    const path = join(dir, entry);
-    if (statSync(path).isDirectory()) out.push(...sources(path));
-    else if (entry.endsWith('.ts')) out.push(path);
-  }
-  return out;
-}
 
 interface ErrorClass {
   readonly file: string;

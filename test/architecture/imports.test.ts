@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { sources } from './sources.js';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const repo = resolve(import.meta.dirname, '..', '..', '..');
@@ -16,16 +17,6 @@ const allowed: Record<string, { folders: string[]; packages: string[] }> = {
   sim: { folders: ['sim', 'dom0', 'shared'], packages: [] },
   cli: { folders: ['cli', 'sim', 'dom0', 'principal', 'shared'], packages: ['@modelcontextprotocol/server', 'zod'] },
 };
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(dir)) {
-    const path = join(dir, entry);
-    if (statSync(path).isDirectory()) out.push(...sources(path));
-    else if (entry.endsWith('.ts')) out.push(path);
-  }
-  return out;
-}
 
 function specifiers(text: string): string[] {
   const found: string[] = [];
