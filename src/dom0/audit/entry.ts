@@ -8,7 +8,12 @@ import { asciiJson } from './escape.js';
  * reach the log by accident.
  */
 
-export const ENTRY_KINDS = ['intent', 'outcome', 'refusal', 'operator'] as const;
+/**
+ * `request`, `answer` and `plan` are the action gate's (docs/action-gate.md):
+ * a call waiting for the operator, how it was answered or ended, a plan's
+ * submission, answer and steps.
+ */
+export const ENTRY_KINDS = ['intent', 'outcome', 'refusal', 'operator', 'request', 'answer', 'plan'] as const;
 export type EntryKind = (typeof ENTRY_KINDS)[number];
 
 /** How a call ended: done, an in-scope error, an internal failure, refused. */

@@ -47,14 +47,25 @@ export interface OperatorFields extends IntentFields {
   readonly detail?: string;
 }
 
+/** An action-gate entry: a request, its answer or end, a plan event; `correlation` ties them (and the call's intent) together. */
+export interface GateFields extends IntentFields {
+  readonly kind: 'request' | 'answer' | 'plan';
+  /** Absent on a request: a fresh one is made and returned. */
+  readonly correlation?: string;
+  readonly result: ResultClass | null;
+  /** A reason code or who answered and how, never a value. */
+  readonly detail?: string;
+}
+
 export interface AuditLog {
   readonly path: string;
   /** Logs the intent and resolves to its correlation id; rejects when it could not be logged (refuse then). */
-  intent(fields: IntentFields): Promise<string>;
+  intent(fields: IntentFields, correlation?: string): Promise<string>;
   /** Logs how the call ended; `correlation` must come from this object's intent(). */
   outcome(correlation: string, fields: OutcomeFields): Promise<AuditEntry>;
   refusal(fields: RefusalFields): Promise<AuditEntry>;
   operator(fields: OperatorFields): Promise<AuditEntry>;
+  gate(fields: GateFields): Promise<AuditEntry>;
 }
 
 const DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024;
@@ -95,8 +106,8 @@ export function openAudit(options: AuditOptions): AuditLog {
 
   return {
     path,
-    async intent(fields) {
-      const entry = await append({ kind: 'intent', ...pick(fields), result: null });
+    async intent(fields, correlation) {
+      const entry = await append({ kind: 'intent', ...pick(fields), ...(correlation === undefined ? {} : { correlation }), result: null });
       intents.set(entry.correlation, { principal: entry.principal, operation: entry.operation, qubes: entry.qubes, keys: entry.keys });
       return entry.correlation;
     },
@@ -120,6 +131,15 @@ export function openAudit(options: AuditOptions): AuditLog {
     },
     async operator(fields) {
       return append({ kind: 'operator', ...pick(fields), result: fields.result, detail: fields.detail ?? null });
+    },
+    async gate(fields) {
+      return append({
+        kind: fields.kind,
+        ...pick(fields),
+        ...(fields.correlation === undefined ? {} : { correlation: fields.correlation }),
+        result: fields.result,
+        detail: fields.detail ?? null,
+      });
     },
   };
 }

@@ -45,19 +45,35 @@ export interface Operation {
   readonly idempotent: boolean;
   /** Only running a command reaches outside the sandbox. */
   readonly openWorld: boolean;
+  /**
+   * Whether what it can lose lies only inside the qube's own files, where an
+   * agent at its tier already runs as root (a command, a file write).
+   */
+  readonly contained: boolean;
+  /**
+   * The action gate's default (docs/action-gate.md), derived, never written
+   * by hand: `ask` when it can widen exposure or lose more than the qube's own
+   * files, `allow` otherwise; null when the gate never applies (reads).
+   */
+  readonly gate: GateAnswer | null;
   /** For dom0 services: why this needs code rather than a policy line. */
   readonly whyCode?: string;
 }
 
-type Effects = Pick<Operation, 'readOnly' | 'loses' | 'widens' | 'destructive' | 'idempotent' | 'openWorld'>;
+/** How the action gate treats an operation: run it, or wait for the operator's approval in dom0. */
+export type GateAnswer = 'allow' | 'ask';
+
+type Effects = Pick<Operation, 'readOnly' | 'loses' | 'widens' | 'destructive' | 'idempotent' | 'openWorld' | 'contained' | 'gate'>;
 type Kind = Pick<Operation, 'readOnly' | 'idempotent'>;
 const READ: Kind = { readOnly: true, idempotent: true };
 const ADD: Kind = { readOnly: false, idempotent: false };
 const SET: Kind = { readOnly: false, idempotent: true };
 
-/** The effect columns; destructive follows from what the operation can lose or widen. */
-export function effects(kind: Kind, loses: string | null, widens: string | null, openWorld = false): Effects {
-  return { ...kind, loses, widens, destructive: loses !== null || widens !== null, openWorld };
+/** The effect columns; destructive and the gate's default follow from what the operation can lose or widen. */
+export function effects(kind: Kind, loses: string | null, widens: string | null, openWorld = false, contained = false): Effects {
+  const destructive = loses !== null || widens !== null;
+  const ask = widens !== null || (loses !== null && !contained);
+  return { ...kind, loses, widens, destructive, openWorld, contained, gate: kind.readOnly ? null : ask ? 'ask' : 'allow' };
 }
 
 const READS = effects(READ, null, null);
@@ -98,9 +114,9 @@ export const OPERATIONS: readonly Operation[] = [
   dom0('events', 'receive events about visible qubes', 'see', 'read', 'qmcp.Events', false, READS,
     'admin.Events passes global events and fields naming outside qubes'),
   inQube('run', 'run a command as root in a qube', 'qmcp.Exec',
-    effects(ADD, 'anything in the qube: the command runs as root', null, true)),
+    effects(ADD, 'anything in the qube: the command runs as root', null, true, true)),
   inQube('file.write', 'write a file into a qube', 'qmcp.WriteFile',
-    effects(SET, 'the content the file had', null)),
+    effects(SET, 'the content the file had', null, false, true)),
   inQube('file.read', 'read a file out of a qube', 'qmcp.ReadFile', READS),
   inQube('copy', 'copy files from a qube to another exec-capable qube or to a sink', 'qmcp.CopyTo',
     effects(ADD, null, "the source's files reach the target, which may have network the source lacks, or be a sink the operator opens")),

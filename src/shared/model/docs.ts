@@ -46,10 +46,12 @@ export function renderCapabilitiesDoc(ops: readonly Operation[] = OPERATIONS): s
   L.push('');
   L.push('Tier is the lowest tier of the qube acted on (the source qube for copies and creates). In compat mode an umbrella qube without an elevation tag is full; in least-privilege mode it is read.');
   L.push('');
-  L.push('| operation | what | class | tier | layer | service | read-only | destructive | idempotent | open-world |');
-  L.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  L.push('Gate is the action gate\'s default (docs/action-gate.md): `ask` waits for the operator\'s approval in dom0, `allow` runs; the `gate` setting changes it per operation, and `-` means the gate never applies. The default asks exactly for what can widen exposure or lose more than the qube\'s own files.');
+  L.push('');
+  L.push('| operation | what | class | tier | layer | service | read-only | destructive | idempotent | open-world | gate |');
+  L.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const o of ops) {
-    L.push(`| \`${o.id}\` | ${o.description} | ${o.capability} | ${o.tier} | ${o.layer} | ${serviceForm(o)} | ${yes(o.readOnly)} | ${yes(o.destructive)} | ${yes(o.idempotent)} | ${yes(o.openWorld)} |`);
+    L.push(`| \`${o.id}\` | ${o.description} | ${o.capability} | ${o.tier} | ${o.layer} | ${serviceForm(o)} | ${yes(o.readOnly)} | ${yes(o.destructive)} | ${yes(o.idempotent)} | ${yes(o.openWorld)} | ${o.gate ?? '-'} |`);
   }
   L.push('');
   L.push(...compositionLines());

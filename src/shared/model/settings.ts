@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Tier } from './capabilities.js';
-import { TIERS } from './capabilities.js';
+import type { GateAnswer, Tier } from './capabilities.js';
+import { OPERATIONS, TIERS } from './capabilities.js';
 
 export type Mode = 'compat' | 'least-privilege';
 
@@ -38,6 +38,16 @@ export interface Settings {
   propagatingTags: string[];
   /** Operator tags every child inherits unconditionally; null when malformed (creates refused). */
   restrictionTags: string[] | null;
+  /**
+   * The operator's answers per operation id, over the model's defaults
+   * (docs/action-gate.md); null when malformed: every gated-capable
+   * operation asks.
+   */
+  gate: Record<string, GateAnswer> | null;
+  /** Seconds a gated call waits for the operator before it is refused. */
+  approvalDeadlineSeconds: number;
+  /** Requests of the principal waiting at once; one more is refused. */
+  approvalPendingCap: number;
   /** The model hash the installer wrote; null when absent. */
   model: string | null;
 }
@@ -94,8 +104,15 @@ export const DEFAULT_SETTINGS: Settings = {
   featureAllowlist: [],
   propagatingTags: [],
   restrictionTags: [],
+  gate: {},
+  approvalDeadlineSeconds: 120,
+  approvalPendingCap: 4,
   model: null,
 };
+
+/** Bounds of the approval settings; a deadline stays under the principal's own call timeout. */
+export const APPROVAL_DEADLINE_RANGE = { min: 10, max: 240 } as const;
+export const APPROVAL_PENDING_RANGE = { min: 1, max: 16 } as const;
 
 export const SETTINGS_DOC: readonly SettingDoc[] = [
   { key: 'principal', description: 'the qube the MCP server runs in', default: 'mcp-control', failClosed: 'nothing rendered or served (fatal)' },
@@ -110,6 +127,9 @@ export const SETTINGS_DOC: readonly SettingDoc[] = [
   { key: 'featureAllowlist', description: 'features the agent may set beyond the built-in allowlist', default: '[]', failClosed: '[] (internal is never allowed)' },
   { key: 'propagatingTags', description: 'operator tags copied to qubes created from a tagged source', default: '[]', failClosed: '[]' },
   { key: 'restrictionTags', description: 'operator tags (egress locks, guards) every created qube inherits from its source', default: '[]', failClosed: 'malformed: creates refused' },
+  { key: 'gate', description: 'per operation id, `allow` or `ask` (wait for the operator\'s approval in dom0), over the model\'s defaults', default: '{} (the model\'s defaults: ask for what can lose more than a qube\'s own files or widen exposure)', failClosed: 'any malformed entry: every operation that can be gated asks' },
+  { key: 'approvalDeadlineSeconds', description: 'how long a gated call waits for the operator before it is refused', default: '120', failClosed: `malformed or outside ${APPROVAL_DEADLINE_RANGE.min}..${APPROVAL_DEADLINE_RANGE.max}: ${APPROVAL_DEADLINE_RANGE.min}` },
+  { key: 'approvalPendingCap', description: 'requests of the principal waiting for the operator at once', default: '4', failClosed: `malformed or outside ${APPROVAL_PENDING_RANGE.min}..${APPROVAL_PENDING_RANGE.max}: ${APPROVAL_PENDING_RANGE.min}` },
   { key: 'model', description: 'model hash written by the installer', default: 'current model', failClosed: 'mismatch: services refuse' },
 ];
 
@@ -139,7 +159,7 @@ export function readSettingsFile(path: string): SettingsReading {
   return parseSettings(json);
 }
 
-const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'model']);
+const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'gate', 'approvalDeadlineSeconds', 'approvalPendingCap', 'model']);
 const TAG_ROLES: readonly (keyof TagNames)[] = ['umbrella', 'exec', 'net', 'full', 'sink', 'incomplete'];
 
 /**
@@ -225,11 +245,41 @@ export function parseSettings(json: unknown): SettingsReading {
     bad('propagatingTags', 'may not list a qmcp tag: []');
     s.propagatingTags = [];
   }
+  if ('gate' in o) {
+    const g = parseGate(o['gate']);
+    if (typeof g === 'string') {
+      bad('gate', `${g}: every operation that can be gated asks`);
+      s.gate = null;
+    } else s.gate = g;
+  }
+  for (const [key, range] of [['approvalDeadlineSeconds', APPROVAL_DEADLINE_RANGE], ['approvalPendingCap', APPROVAL_PENDING_RANGE]] as const) {
+    if (!(key in o)) continue;
+    const v = o[key];
+    if (isPositiveSafeInteger(v) && v >= range.min && v <= range.max) s[key] = v;
+    else {
+      bad(key, `must be an integer from ${range.min} to ${range.max}: ${range.min}`);
+      s[key] = range.min;
+    }
+  }
   if ('model' in o) {
     if (typeof o['model'] === 'string' && /^[0-9a-f]{64}$/.test(o['model'])) s.model = o['model'];
     else bad('model', 'not a model hash');
   }
   return { settings: s, problems };
+}
+
+/** The gate object, or what is wrong with it. */
+function parseGate(v: unknown): Record<string, GateAnswer> | string {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'must be an object';
+  const out: Record<string, GateAnswer> = {};
+  for (const [id, answer] of Object.entries(v as Record<string, unknown>)) {
+    const op = OPERATIONS.find((o) => o.id === id);
+    if (op === undefined) return `${JSON.stringify(id).slice(0, 80)} is not an operation`;
+    if (op.gate === null) return `${id} is never gated`;
+    if (answer !== 'allow' && answer !== 'ask') return `${id} must be allow or ask`;
+    out[id] = answer;
+  }
+  return out;
 }
 
 /** True when a problem leaves nothing safe to render or serve. */
