@@ -4,6 +4,8 @@
  * let the agent create qubes, behind the demo fleet's egress qube, born at
  * full tier from full sources so it can also remove (entomb) what it made.
  */
+import { OPEN_GATE } from './open-gate.js';
+
 const GiB = 1024 ** 3;
 
 export const DEMO_SETTINGS: Record<string, unknown> = {
@@ -15,4 +17,5 @@ export const DEMO_SETTINGS: Record<string, unknown> = {
   privateCapBytes: 8 * GiB,
   birthCeiling: 'full',
   tombstoneRetentionDays: 7,
+  gate: OPEN_GATE,
 };

@@ -11,6 +11,7 @@ import type { Fleet } from '../../src/sim/fleet.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
 import { qrexecCollect } from '../../src/sim/qrexec/index.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 export const PRINCIPAL = 'mcp-control';
 
@@ -80,7 +81,7 @@ export async function startBoundary(mode: Mode): Promise<Boundary> {
   const settingsFile = join(dir, 'settings.json');
   await writeFile(
     settingsFile,
-    JSON.stringify({ principal: PRINCIPAL, mode, tags: { umbrella: 'ai-managed', sink: 'ai-dump', exec: 'ai-exec', net: 'ai-net', full: 'ai-full' } }),
+    JSON.stringify({ principal: PRINCIPAL, mode, tags: { umbrella: 'ai-managed', sink: 'ai-dump', exec: 'ai-exec', net: 'ai-net', full: 'ai-full' }, gate: OPEN_GATE }),
   );
   let host: SimHost;
   try {

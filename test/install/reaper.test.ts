@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REAPER_SERVICE, REAPER_TIMER } from '../../src/dom0/install/index.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 const GiB = 1024 ** 3;
 
@@ -34,7 +35,7 @@ test('the installed reaper timer runs the reaper, which destroys only tombstones
   const host = await startSimHost({
     dir,
     install: true,
-    initialSettings: { principal: 'mcp-control', mode: 'least-privilege', poolCapBytes: 100 * GiB, privateCapBytes: 4 * GiB, tombstoneRetentionDays: 7 },
+    initialSettings: { principal: 'mcp-control', mode: 'least-privilege', poolCapBytes: 100 * GiB, privateCapBytes: 4 * GiB, tombstoneRetentionDays: 7, gate: OPEN_GATE },
     fleet: {
       qubes: [
         { name: 'tpl', klass: 'TemplateVM', label: 'black' },

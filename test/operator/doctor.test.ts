@@ -21,6 +21,7 @@ import { qrexecCollect } from '../../src/sim/qrexec/index.js';
 import { readWriteSettings } from '../../src/dom0/create/settings.js';
 import { explain, formatExplain } from '../../src/dom0/operator/explain.js';
 import { restoreTombstone } from '../../src/dom0/tombstones/operator.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 const QMCP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'qmcp.js');
 const GiB = 1024 ** 3;
@@ -42,7 +43,7 @@ before(async () => {
   host = await startSimHost({
     dir: join(tmp, 'host'),
     install: true,
-    initialSettings: { principal: 'mcp-control', mode: 'least-privilege', poolCapBytes: 100 * GiB, privateCapBytes: 4 * GiB, tombstoneRetentionDays: 7, egressQube: null },
+    initialSettings: { principal: 'mcp-control', mode: 'least-privilege', poolCapBytes: 100 * GiB, privateCapBytes: 4 * GiB, tombstoneRetentionDays: 7, egressQube: null, gate: OPEN_GATE },
     fleet: {
       properties: { default_netvm: null, default_dispvm: null, default_template: 'debian' },
       qubes: [

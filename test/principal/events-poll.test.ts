@@ -19,6 +19,7 @@ import { startSimHost, type SimHost } from '../../src/sim/host.js';
 import type { Fleet } from '../../src/sim/fleet.js';
 import { hangBoundMs } from '../../verify/hang-bound.js';
 import { until } from './fake-qrexec.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 const FLEET: Fleet = {
   qubes: [
@@ -56,7 +57,7 @@ interface Machine {
 
 async function machine(): Promise<Machine> {
   const dir = await mkdtemp(join(tmpdir(), 'qmcp-events-poll-'));
-  const host = await startSimHost({ dir, fleet: FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40 } });
+  const host = await startSimHost({ dir, fleet: FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE } });
   let count = 0;
   const app = host.qubesd.app;
   const subscribe = app.subscribe.bind(app);

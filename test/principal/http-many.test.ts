@@ -16,6 +16,7 @@ import { QrexecRunner } from '../../src/principal/qrexec.js';
 import { TOOLS } from '../../src/principal/tools/index.js';
 import { startSimHost, type SimHost } from '../../src/sim/host.js';
 import type { Fleet } from '../../src/sim/fleet.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 const CLIENTS = 20;
 const BOUND = 4;
@@ -42,7 +43,7 @@ describe('many clients over Streamable HTTP', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qmcp-http-many-'));
-    host = await startSimHost({ dir, fleet: FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40 } });
+    host = await startSimHost({ dir, fleet: FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE } });
     runner = new QrexecRunner({ ...simClientOptions(dir), concurrency: BOUND });
     // count the children the runner really has alive at each spawn
     const inner = runner as unknown as { spawnOne: (call: unknown) => Promise<unknown> };

@@ -13,6 +13,7 @@ import { findBwrap } from '../../src/sim/sandbox/index.js';
 import { startSimHost, type SimHost } from '../../src/sim/host.js';
 import type { Fleet } from '../../src/sim/fleet.js';
 import { isAlive, within } from './fake-qrexec.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 const QMCP = fileURLToPath(new URL('../../../bin/qmcp.js', import.meta.url));
 
@@ -55,7 +56,7 @@ describe('qmcp serve --sim', () => {
       dir,
       fleet: FLEET,
       install: true,
-      initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', egressQube: 'ai-egress', poolCapBytes: 2 ** 40, privateCapBytes: 2 ** 33, birthCeiling: 'exec' },
+      initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', egressQube: 'ai-egress', poolCapBytes: 2 ** 40, privateCapBytes: 2 ** 33, birthCeiling: 'exec', gate: OPEN_GATE },
     });
     client = new Client({ name: 'test', version: '0' });
     await client.connect(new StdioClientTransport({ command: process.execPath, args: [QMCP, 'serve', '--sim', dir], stderr: 'ignore' }));

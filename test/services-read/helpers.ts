@@ -10,6 +10,7 @@ import type { Qubesd } from '../../src/sim/qubesd/index.js';
 import { startQubesd } from '../../src/sim/qubesd/index.js';
 import { qrexecCall, startRouter } from '../../src/sim/qrexec/index.js';
 import type { Router } from '../../src/sim/qrexec/index.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 export const PRINCIPAL = 'mcp-control';
 export const GiB = 1024 ** 3;
@@ -76,6 +77,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       mode: opts.mode,
       tags: { umbrella: 'ai-managed', sink: 'ai-dump', exec: 'ai-exec', net: 'ai-net', full: 'ai-full' },
       poolCapBytes: opts.poolCap ?? 40 * GiB,
+      gate: OPEN_GATE,
     }),
   );
   await installDom0({ root: dom0, settingsFile, qubesdSocket: qubesd.socketPath });

@@ -18,6 +18,7 @@ import { fleetState } from '../../src/sim/fleet.js';
 import type { Qubesd as SimQubesd } from '../../src/sim/qubesd/index.js';
 import { startQubesd } from '../../src/sim/qubesd/index.js';
 import type { VmState } from '../../src/sim/qubesd/state.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 export const GiB = 1024 ** 3;
 export const PRINCIPAL = 'mcp-control';
@@ -77,6 +78,9 @@ export interface SettingsFile {
   propagatingTags?: unknown;
   tombstoneRetentionDays?: unknown;
   featureAllowlist?: unknown;
+  gate?: unknown;
+  approvalDeadlineSeconds?: unknown;
+  approvalPendingCap?: unknown;
 }
 
 export const BASE_SETTINGS: SettingsFile = {
@@ -88,6 +92,7 @@ export const BASE_SETTINGS: SettingsFile = {
   tombstoneRetentionDays: 7,
   restrictionTags: ['ai-lock'],
   propagatingTags: ['op-keep'],
+  gate: OPEN_GATE,
 };
 
 export interface Host {

@@ -33,6 +33,7 @@ import { qrexecCollect } from '../../src/sim/qrexec/client.js';
 import { startRouter } from '../../src/sim/qrexec/router.js';
 import type { QubeServiceHost, Router } from '../../src/sim/qrexec/router.js';
 import { hangBoundMs } from '../hang-bound.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 export const GiB = 1024 ** 3;
 export const PRINCIPAL = 'mcp-control';
@@ -132,6 +133,7 @@ export const BASE_SETTINGS: SettingsFile = {
   tombstoneRetentionDays: 7,
   restrictionTags: ['ai-lock'],
   propagatingTags: ['op-keep'],
+  gate: OPEN_GATE,
 };
 
 export interface HostOptions {
