@@ -76,11 +76,7 @@ export class Snapshot {
 
   /** The agent's tier over a visible qube; two elevation tags count as the higher. */
   tier(q: QubeFacts): Tier {
-    const { elevation, mode } = this.rules;
-    if (q.tags.has(elevation.full)) return 'full';
-    if (q.tags.has(elevation.net)) return 'net';
-    if (q.tags.has(elevation.exec)) return 'exec';
-    return mode === 'compat' ? 'full' : 'read';
+    return tierOf(q.tags, this.rules);
   }
 
   /** A sink the agent may push files to (never also in the umbrella). */
@@ -107,6 +103,15 @@ export class Snapshot {
   any(name: string): QubeFacts | undefined {
     return this.qubes.get(name);
   }
+}
+
+/** The tier a qube's tags give it under RULES; two elevation tags count as the higher. */
+export function tierOf(tags: ReadonlySet<string>, rules: ScopeRules): Tier {
+  const { elevation, mode } = rules;
+  if (tags.has(elevation.full)) return 'full';
+  if (tags.has(elevation.net)) return 'net';
+  if (tags.has(elevation.exec)) return 'exec';
+  return mode === 'compat' ? 'full' : 'read';
 }
 
 export function atLeast(tier: Tier, needed: Tier): boolean {
