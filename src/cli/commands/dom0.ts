@@ -11,6 +11,7 @@ import { dom0InstallCommand } from './dom0-install.js';
 import { dom0ModeCommand } from './dom0-mode.js';
 import { dom0TierCommand } from './dom0-tier.js';
 import { tombstonesCommand } from './dom0-tombstones.js';
+import { plansCommand } from './dom0-plans.js';
 import { dom0UninstallCommand } from './dom0-uninstall.js';
 
 export const dom0Commands: readonly Command[] = [
@@ -21,6 +22,7 @@ export const dom0Commands: readonly Command[] = [
   dom0DoctorCommand,
   dom0ExplainCommand,
   tombstonesCommand,
+  plansCommand,
   dom0TierCommand,
   dom0ModeCommand,
 ];
