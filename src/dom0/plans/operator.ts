@@ -101,10 +101,17 @@ async function answer(d: PlanOperatorDeps, ref: string, change: (p: PlanRecord) 
 
 /** Approves the plan and runs it; resolves to the plan as it ended. */
 export async function approvePlan(d: PlanOperatorDeps, ref: string): Promise<PlanRecord> {
+  const approved = await recordApproval(d, ref);
+  d.approved?.(approved);
+  return runPlan(d, approved);
+}
+
+/** Records the operator's approval of a pending plan, bound to its digest, the settings and model, and an expiry. */
+export async function recordApproval(d: PlanOperatorDeps, ref: string): Promise<PlanRecord> {
   const config = loadDom0Config(d.root, d.log);
   if (config === null) throw new PlanRefusal('the settings are unusable or the model changed: the services refuse every call (run qmcp dom0 doctor)');
   const by = d.operator ?? operatorName();
-  const approved = await answer(d, ref, async (p) => {
+  return answer(d, ref, async (p) => {
     const now = d.now();
     await d.audit.gate({ kind: 'plan', principal: p.principal, operation: 'plan.submit', qubes: [], correlation: p.correlation, result: 'ok', detail: `plan ${p.id} approved by ${by} (cli)` });
     return {
@@ -114,8 +121,6 @@ export async function approvePlan(d: PlanOperatorDeps, ref: string): Promise<Pla
       approval: { digest: p.digest, settings: settingsDigest(config.settings), model: modelHash(), expires: new Date(now.getTime() + APPROVAL_VALID_MS).toISOString() },
     };
   });
-  d.approved?.(approved);
-  return runPlan(d, approved);
 }
 
 export async function denyPlan(d: PlanOperatorDeps, ref: string): Promise<PlanRecord> {
