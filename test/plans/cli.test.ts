@@ -78,12 +78,20 @@ describe('qmcp dom0 plans', () => {
     const ok = await plans('approve', '3');
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /step 1: done\nplan 3 done\n$/);
-    assert.equal((await plans('show', '2')).stdout.split('\n').filter((l) => /^step \d of 3 \[/.test(l)).length, 3);
+  });
+
+  it('says which step creates a qube a later step acts on, and lists plans as JSON', async () => {
+    json(await ph.submit([step.dom0('create', '', { name: 'ai-made', template: 'ai-tpl' }), step.dom0('start', 'ai-made')]));
+    const shown = (await plans('show', '4')).stdout.split('\n');
+    const second = shown.indexOf('step 2 of 2:');
+    assert.ok(second > 0 && shown.slice(second).includes('  "ai-made" is the qube step 1 of this plan creates'), shown.join('\n'));
+    const listed = JSON.parse((await plans('list', '--json')).stdout) as { plan: string; state: string; steps: { operation: string }[] }[];
+    assert.deepEqual(listed.map((p) => [p.plan, p.state]), [['1', 'denied'], ['2', 'failed'], ['3', 'done'], ['4', 'pending']]);
+    assert.deepEqual(listed[3]?.steps.map((s) => s.operation), ['create', 'start']);
   });
 
   it('answers a usage mistake and an unknown plan apart', async () => {
     assert.equal((await plans('approve')).code, 2);
-    assert.equal((await plans('frobnicate', '1')).code, 2);
     const none = await plans('show', '9');
     assert.deepEqual([none.code, none.stderr], [1, 'qmcp: refused: no plan 9\n']);
   });

@@ -64,9 +64,9 @@ describe('a reviewable plan through MCP on the simulated host', needsBwrap, () =
   });
 
   it('is submitted, approved by the operator, run to the end, and read back step by step', async () => {
-    assert.deepEqual(await succeed('plan_submit', { purpose: 'build a box and hand its result over', steps: STEPS }), { plan: '1', state: 'pending', steps: 6 });
-    const waiting = await succeed<{ state: string; steps: { state: string }[] }>('plan_status', { plan: '1' });
-    assert.deepEqual([waiting.state, ...waiting.steps.map((s) => s.state)], ['pending', ...STEPS.map(() => 'pending')]);
+    assert.deepEqual(await succeed('plan_submit', { purpose: 'build a box and hand its result over', steps: STEPS }), { plan: '1', status: 'pending' });
+    const waiting = await succeed<{ status: string; steps: { status: string }[] }>('plan_status', { plan: '1' });
+    assert.deepEqual([waiting.status, ...waiting.steps.map((s) => s.status)], ['pending', ...STEPS.map(() => 'pending')]);
 
     const approved = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(process.execPath, [QMCP, 'dom0', 'plans', 'approve', '1', '--root', dom0Root(dir), '--qubesd-socket', host.qubesd.socketPath], (err, stdout, stderr) =>
@@ -76,9 +76,9 @@ describe('a reviewable plan through MCP on the simulated host', needsBwrap, () =
     assert.equal(approved.code, 0, approved.stdout + approved.stderr);
     assert.match(approved.stdout, /step 6: done\nplan 1 done\n$/);
 
-    const status = await succeed<{ plan: string; state: string; steps: { step: number; tool: string; state: string; result?: Record<string, unknown> }[] }>('plan_status', { plan: '1' });
-    assert.equal(status.state, 'done');
-    assert.deepEqual(status.steps.map((s) => [s.step, s.tool, s.state]), STEPS.map((s, i) => [i + 1, s.tool, 'done']));
+    const status = await succeed<{ plan: string; status: string; steps: { step: number; tool: string; status: string; result?: Record<string, unknown> }[] }>('plan_status', { plan: '1' });
+    assert.equal(status.status, 'done');
+    assert.deepEqual(status.steps.map((s) => [s.step, s.tool, s.status]), STEPS.map((s, i) => [i + 1, s.tool, 'done']));
     const results = status.steps.map((s) => s.result);
     assert.deepEqual(results[0], { name: 'ai-plan', class: 'AppVM', template: 'ai-debian-tpl' });
     assert.deepEqual(results[1], { qube: 'ai-plan', rules: ['action=accept dsthost=example.com proto=tcp dstports=443-443', 'action=drop'] });

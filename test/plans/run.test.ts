@@ -11,13 +11,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { auditLogPath } from '../../src/dom0/audit/index.js';
+import { runPlan } from '../../src/dom0/plans/execute.js';
 import { approvePlan, PlanRefusal, recordApproval } from '../../src/dom0/plans/operator.js';
 import { plansDir, type PlanRecord } from '../../src/dom0/plans/store.js';
 import { decodeExecRequest, encodeExecRequest } from '../../src/shared/inqube-protocol.js';
 import type { PlanStep } from '../../src/shared/plan-protocol.js';
 import { BASE_SETTINGS, PRINCIPAL, REFUSED, execReply, json, startPlanHost, startQubes, step, weakened, type PlanHost } from './helpers.js';
 
-type RunPlan = typeof import('../../src/dom0/plans/execute.js').runPlan;
+type RunPlan = typeof runPlan;
 type Approve = typeof approvePlan;
 
 const memory = (ph: PlanHost): unknown => ph.h.sim.app.vms.get('ai-box')?.props['memory'];
@@ -156,16 +157,6 @@ describe('the guards of a run, and their weakened variants', () => {
     assert.deepEqual((await stepsOf(ph, id)).steps.map((s) => [s.state, s.status]), [['failed', 126], ['skipped', undefined]]);
   }
 
-  it('checks the tier of each step as it starts', async () => {
-    await lowered((await import('../../src/dom0/plans/execute.js')).runPlan);
-  });
-
-  it('a run without the tier re-check is caught', async () => {
-    const url = weakened('dom0/plans/execute.js', 'if (!q || !atLeast(snapshot.tier(q), need.tier))\n            return { refusal', 'if (!q)\n            return { refusal');
-    const { runPlan } = (await import(url)) as { runPlan: RunPlan };
-    await assert.rejects(lowered(runPlan), assert.AssertionError);
-  });
-
   async function rebound(runPlan: RunPlan): Promise<void> {
     const id = await submitted(ph, [setMemory(900)]);
     const approved = await recordApproval(ph.deps(), id);
@@ -174,16 +165,6 @@ describe('the guards of a run, and their weakened variants', () => {
     assert.equal((await runPlan(ph.deps(), approved)).state, 'failed');
     assert.notEqual(memory(ph), 900);
   }
-
-  it('stops when the settings changed since the approval', async () => {
-    await rebound((await import('../../src/dom0/plans/execute.js')).runPlan);
-  });
-
-  it('a run that does not hold the settings to the approval is caught', async () => {
-    const url = weakened('dom0/plans/execute.js', 'if (settingsDigest(config.settings) !== a.settings)\n', 'if (false)\n');
-    const { runPlan } = (await import(url)) as { runPlan: RunPlan };
-    await assert.rejects(rebound(runPlan), assert.AssertionError);
-  });
 
   async function changedFile(approve: Approve): Promise<void> {
     const id = await submitted(ph, [step.run('ai-box', 'echo approved')]);
@@ -196,16 +177,6 @@ describe('the guards of a run, and their weakened variants', () => {
     assert.deepEqual(ph.qubeCalls, []);
   }
 
-  it('refuses to run a plan whose file changed since it was submitted', async () => {
-    await changedFile(approvePlan);
-  });
-
-  it('an approval that does not check the digest is caught', async () => {
-    const url = weakened('dom0/plans/operator.js', 'planDigest(p.principal, p.purpose, p.steps) !== p.digest', 'false');
-    const { approvePlan: weak } = (await import(url)) as { approvePlan: Approve };
-    await assert.rejects(changedFile(weak), assert.AssertionError);
-  });
-
   async function usedOnce(approve: Approve): Promise<void> {
     const id = await submitted(ph, [step.run('ai-box', 'echo once')]);
     // two approvals race for the same plan: one runs it, the other is refused
@@ -215,14 +186,30 @@ describe('the guards of a run, and their weakened variants', () => {
     assert.equal(ph.qubeCalls.length, 1);
   }
 
-  it('uses an approval once', async () => {
-    await usedOnce(approvePlan);
-  });
+  /** The guard's check passes with the real module, and fails with the one that leaves the guard out. */
+  function guarded<T>(what: string, check: (impl: T) => Promise<void>, real: T, weak: { what: string; load: () => Promise<T> }): void {
+    it(what, () => check(real));
+    it(weak.what, async () => assert.rejects(check(await weak.load()), assert.AssertionError));
+  }
 
-  it('an approval that does not require a pending plan is caught', async () => {
-    const url = weakened('dom0/plans/operator.js', "if (state !== 'pending')", 'if (false)');
-    const { approvePlan: weak } = (await import(url)) as { approvePlan: Approve };
-    await assert.rejects(usedOnce(weak), assert.AssertionError);
+  const execute = (guard: string, to: string) => async (): Promise<RunPlan> => ((await import(weakened('dom0/plans/execute.js', guard, to))) as { runPlan: RunPlan }).runPlan;
+  const operator = (guard: string, to: string) => async (): Promise<Approve> => ((await import(weakened('dom0/plans/operator.js', guard, to))) as { approvePlan: Approve }).approvePlan;
+
+  guarded('checks the tier of each step as it starts', lowered, runPlan, {
+    what: 'a run without the tier re-check is caught',
+    load: execute('if (!q || !atLeast(snapshot.tier(q), need.tier))\n            return { refusal', 'if (!q)\n            return { refusal'),
+  });
+  guarded('stops when the settings changed since the approval', rebound, runPlan, {
+    what: 'a run that does not hold the settings to the approval is caught',
+    load: execute('if (settingsDigest(config.settings) !== a.settings)\n', 'if (false)\n'),
+  });
+  guarded('refuses to run a plan whose file changed since it was submitted', changedFile, approvePlan, {
+    what: 'an approval that does not check the digest is caught',
+    load: operator('planDigest(p.principal, p.purpose, p.steps) !== p.digest', 'false'),
+  });
+  guarded('uses an approval once: of two racing, one runs the plan', usedOnce, approvePlan, {
+    what: 'an approval that does not require a pending plan is caught',
+    load: operator("if (state !== 'pending')", 'if (false)'),
   });
 });
 

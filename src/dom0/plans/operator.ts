@@ -6,6 +6,7 @@
  */
 import { userInfo } from 'node:os';
 import { QmcpError } from '../../shared/errors.js';
+import { OPERATIONS } from '../../shared/model/capabilities.js';
 import { modelHash, settingsDigest } from '../../shared/model/index.js';
 import { PLAN_ID } from '../../shared/plan-protocol.js';
 import type { AuditLog } from '../audit/index.js';
@@ -14,7 +15,8 @@ import { describeCall } from '../gate/describe.js';
 import type { Qubesd } from '../qubesd.js';
 import { loadDom0Config } from '../service/config.js';
 import { runPlan, type RunDeps } from './execute.js';
-import { allPlans, APPROVAL_VALID_MS, planDigest, planState, readPlan, withPlanLock, writePlan, type PlanRecord } from './store.js';
+import { createsQube } from './check.js';
+import { allPlans, APPROVAL_VALID_MS, planDigest, planState, readPlan, withPlanLock, writePlan, type PlanRecord, type StoredStep } from './store.js';
 
 /** The operator's request cannot be carried out (no such plan, not pending, changed since submitted). */
 export class PlanRefusal extends QmcpError {
@@ -71,6 +73,7 @@ export async function showLines(d: PlanOperatorDeps, plan: PlanRecord): Promise<
     `digest ${plan.digest}`,
   ];
   if (config === null) lines.push('the dom0 services refuse every call now (settings unusable or the model changed): run qmcp dom0 doctor');
+  const created = new Map<string, number>();
   for (const [i, s] of plan.steps.entries()) {
     const r = plan.results[i];
     const ran = r && r.state !== 'pending' ? ` [${r.state}${r.status !== undefined ? `, exit status ${r.status}` : ''}]` : '';
@@ -78,8 +81,26 @@ export async function showLines(d: PlanOperatorDeps, plan: PlanRecord): Promise<
     if (config === null) continue;
     const call = { principal: plan.principal, operation: s.operation, argument: s.argument, payload: Buffer.from(s.payload, 'base64'), ...(s.qube !== undefined ? { target: s.qube } : {}) };
     for (const line of await describeCall(call, { qubesd: d.qubesd, settings: config.settings, now })) lines.push(`  ${line}`);
+    for (const name of new Set([s.qube, s.argument])) {
+      const by = name === undefined ? undefined : created.get(name);
+      if (by !== undefined) lines.push(`  ${quote(name as string)} is the qube step ${by} of this plan creates`);
+    }
+    const made = createdName(s);
+    if (made !== null && !created.has(made)) created.set(made, i + 1);
   }
   return lines;
+}
+
+/** The qube a create step makes, by the name in its payload; null for any other step. */
+function createdName(s: StoredStep): string | null {
+  const op = OPERATIONS.find((o) => o.id === s.operation);
+  if (op === undefined || !createsQube(op)) return null;
+  try {
+    const name = (JSON.parse(Buffer.from(s.payload, 'base64').toString('utf8')) as { name?: unknown }).name;
+    return typeof name === 'string' ? name : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Under the plan's lock: the plan as it is now, which must still be pending; `change` gives what it becomes. */

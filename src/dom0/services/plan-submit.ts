@@ -65,7 +65,7 @@ export function planSubmitService(deps: WriteDeps, handlers: ReadonlyMap<string,
       });
       if (made === null) throw new ServiceRefusal('plan lock busy');
       deps.log(`plan ${made.id} of ${principal} waits for the operator: qmcp dom0 plans show ${made.id}`);
-      return { plan: made.id, state: 'pending', steps: made.steps.length };
+      return { plan: made.id, state: 'pending' };
     },
   };
 }

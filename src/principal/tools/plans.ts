@@ -65,12 +65,12 @@ export function planSubmitTool(tools: StepTools): CallToolSpec<typeof SubmitInpu
       'A plan not approved within an hour lapses. A step whose reply passes 256 KiB fails: keep run steps\' output_limit small. Follow the plan with plan_status.' +
       REFUSABLE,
     input: SubmitInput,
-    output: z.object({ plan: z.string(), state: z.string(), steps: z.number() }),
+    output: z.object({ plan: z.string(), status: z.string() }),
     call: (input) => {
       const steps = input.steps.map((s, i) => stepCall(tools(), i + 1, s));
       return dom0Exact('plan.submit', '', planRequestJson({ purpose: input.purpose, steps }));
     },
-    result: (_call, reply) => renamed(dom0Result(reply), {}),
+    result: (_call, reply) => renamed(dom0Result(reply), { state: 'status' }),
   });
 }
 
@@ -96,7 +96,7 @@ const StatusInput = z.strictObject({ plan: z.string().regex(PLAN_ID).describe('t
 const StepOutput = z.object({
   step: z.number(),
   tool: z.string(),
-  state: z.string(),
+  status: z.string(),
   result: z.unknown().optional(),
   error: z.string().optional(),
 });
@@ -107,11 +107,11 @@ export function planStatusTool(tools: StepTools): CallToolSpec<typeof StatusInpu
     title: 'Read a plan and its results',
     operation: 'plan.status',
     description:
-      "Read a plan you submitted: its state (pending, approved, running, done, failed, denied, lapsed) and each step's state (pending, running, done, failed, skipped) with the result its tool would have returned, or its error." +
+      "Read a plan you submitted: its status (pending, approved, running, done, failed, denied, lapsed) and each step's status (pending, running, done, failed, skipped) with the result its tool would have returned, or the error it would have answered." +
       REFUSABLE +
       UNTRUSTED,
     input: StatusInput,
-    output: z.object({ plan: z.string(), state: z.string(), steps: z.array(StepOutput) }),
+    output: z.object({ plan: z.string(), status: z.string(), steps: z.array(StepOutput) }),
     // every step's reply may be up to 256 KiB, as base64
     call: (input) => ({ ...dom0Exact('plan.status', input.plan), limits: { maxOutput: 16 * 1024 * 1024 } }),
     result: (_call, reply) => {
@@ -120,11 +120,11 @@ export function planStatusTool(tools: StepTools): CallToolSpec<typeof StatusInpu
       const all = tools();
       return {
         plan: status.plan,
-        state: status.state,
+        status: status.state,
         steps: status.steps.map((s, i) => ({
           step: i + 1,
           tool: all.find((t) => isCallTool(t) && t.operation === s.operation)?.name ?? s.operation,
-          state: s.state,
+          status: s.state,
           ...stepResult(all, s),
         })),
       };
