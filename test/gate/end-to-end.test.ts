@@ -153,6 +153,12 @@ test('SIGTERM withdraws; a service killed outright leaves a stale request nobody
   const allow = await qmcp(['dom0', 'approvals', 'allow', r2.id, ...operatorArgs()]).done;
   assert.equal(allow.status, 1);
   assert.match(allow.stderr, /is gone/);
+  // the next request clears it, and says so in the log
+  const next = agentCall('qmcp.SetFeature+ai-box', { name: 'gui', value: '1' });
+  const r3 = await pendingRequest(root, (r) => r.id !== r2.id);
+  assert.deepEqual(await endOf(r2), ['stale']);
+  assert.equal((await qmcp(['dom0', 'approvals', 'deny', r3.id, ...operatorArgs()]).done).status, 0);
+  assert.equal((await next.done).status, 126);
   assert.equal(gui(), '0');
   assert.equal((await qmcp(['dom0', 'audit', 'verify', '--root', root]).done).status, 0);
 });

@@ -9,6 +9,7 @@ import type { NewRequest } from '../../src/dom0/gate/store.js';
 import { AnswerRefused, createRequest, endRequest, listRequests, processStartTime, takeAnswer, writeAnswer } from '../../src/dom0/gate/store.js';
 import type { HeldLock } from '../../src/dom0/lockfile.js';
 import { acquireLock } from '../../src/dom0/lockfile.js';
+import { Barrier } from '../../verify/concurrency/barrier.js';
 
 const BINDING: CallBinding = { principal: 'p', operation: 'remove', argument: 'ai-x', payload: Buffer.alloc(0), settingsDigest: 's', modelHash: 'm' };
 
@@ -65,8 +66,6 @@ test('store: a request is 0700-private, typable, answered once, and taken once',
   }
 });
 
-type State = 'running' | 'locking' | 'held' | 'done';
-
 /**
  * CAP + 1 requests of one principal racing: each holds between its count
  * and its record until no racer is still running (every other one is held
@@ -77,42 +76,26 @@ type State = 'running' | 'locking' | 'held' | 'done';
  */
 async function race(cap: number, lock?: (path: string) => Promise<HeldLock>): Promise<number> {
   const dir = join(mkdtempSync(join(tmpdir(), 'qmcp-cap-')), 'approvals');
-  const states: State[] = Array.from({ length: cap + 1 }, () => 'running');
-  let waiting: (() => void)[] = [];
-  const settle = (): void => {
-    if (states.includes('running')) return;
-    const go = waiting;
-    waiting = [];
-    for (let i = 0; i < states.length; i++) if (states[i] === 'held') states[i] = 'running';
-    for (const resolve of go) resolve();
-  };
-  const enter = (i: number, s: State): void => {
-    states[i] = s;
-    settle();
-  };
+  const barrier = new Barrier(cap + 1);
   try {
     const made = await Promise.all(
-      states.map(async (_, i) => {
+      Array.from({ length: cap + 1 }, async (_, i) => {
         try {
           return await createRequest(dir, fields(), {
             cap,
             audit,
             lock: async (path) => {
-              enter(i, 'locking');
+              barrier.locking(i);
               try {
                 return await (lock ?? ((p: string) => acquireLock(p, 60_000)))(path);
               } finally {
-                states[i] = 'running';
+                barrier.running(i);
               }
             },
-            counted: async () => {
-              const released = new Promise<void>((resolve) => waiting.push(resolve));
-              enter(i, 'held');
-              await released;
-            },
+            counted: () => barrier.hold(i),
           });
         } finally {
-          enter(i, 'done');
+          barrier.done(i);
         }
       }),
     );

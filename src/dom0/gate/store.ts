@@ -190,6 +190,8 @@ export interface CreateOptions {
   readonly audit: (id: string) => Promise<string>;
   /** The lock over counting and recording; the real lock file by default. */
   readonly lock?: (path: string) => Promise<HeldLock>;
+  /** Told of each request cleared because its service is gone (for its audit entry). */
+  readonly onStale?: (request: ApprovalRequest) => Promise<void>;
   /** Called between the count and the record (a test's barrier). */
   readonly counted?: () => Promise<void>;
 }
@@ -213,8 +215,11 @@ export async function createRequest(dir: string, fields: NewRequest, o: CreateOp
     let waiting = 0;
     for (const { request, state } of await listRequests(dir, new Date(0))) {
       if (request.principal !== fields.principal) continue;
-      if (state === 'stale') await clearStale(dir, request.id);
-      else waiting++;
+      if (state !== 'stale') waiting++;
+      else {
+        await clearStale(dir, request.id);
+        await o.onStale?.(request);
+      }
     }
     await o.counted?.();
     if (waiting >= o.cap) return null;

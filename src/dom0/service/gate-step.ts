@@ -83,6 +83,10 @@ export async function gateStep(g: GateCall): Promise<GateEnd> {
       {
         cap: config.settings.approvalPendingCap,
         audit: async (id) => (await rt.audit.gate({ kind: 'request', principal: call.caller, operation: op.id, qubes, result: null, detail: `request ${id}` })).correlation,
+        // the service that made it died and wrote no end: say it here
+        onStale: async (r) => {
+          await rt.audit.gate({ kind: 'answer', principal: r.principal, operation: r.operation, qubes: r.qubes, correlation: r.correlation, result: 'refused', detail: 'stale' });
+        },
       },
     );
   } catch (err) {
