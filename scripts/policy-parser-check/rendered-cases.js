@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 // Each case keeps the settings it was rendered from (over DEFAULT_SETTINGS), so that
 // test/policy/rendered-corpus.test.ts can render them again and find a stale case.
 // usage: node scripts/policy-parser-check/rendered-cases.js   (after a build)
-import { DEFAULT_SETTINGS, renderPolicy, modelHash } from '../../dist/src/shared/model/index.js';
+import { DEFAULT_SETTINGS, OPERATIONS, renderPolicy, modelHash } from '../../dist/src/shared/model/index.js';
 const dir = new URL('../../test/fixtures/policy-corpus', import.meta.url).pathname;
 const fleet = {
   properties: { default_dispvm: 'default-dvm' },
@@ -31,8 +31,10 @@ const fleet = {
 };
 writeFileSync(`${dir}/qmcp-fleet.json`, JSON.stringify(fleet, null, 1) + '\n');
 const qubes = fleet.qubes.map((q) => q.name);
+// least-privilege with the gate's defaults; compat with every operation that can be gated asking
+const everyAsk = Object.fromEntries(OPERATIONS.filter((op) => op.gate !== null).map((op) => [op.id, 'ask']));
 for (const mode of ['least-privilege', 'compat']) {
-  const overrides = { mode, egressQube: 'ai-egress' };
+  const overrides = { mode, egressQube: 'ai-egress', ...(mode === 'compat' ? { gate: everyAsk } : {}) };
   const settings = { ...JSON.parse(JSON.stringify(DEFAULT_SETTINGS)), ...overrides, model: modelHash() };
   const text = renderPolicy(settings);
   const services = [...new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/\s+/)[0]).filter((s) => s !== '*'))].sort();

@@ -4,8 +4,8 @@
  * list must be the same on every machine).
  */
 import type { ToolAnnotations } from '@modelcontextprotocol/server';
-import { OPERATIONS, type Operation } from '../shared/model/capabilities.js';
-import { effectsOf } from '../shared/model/compositions.js';
+import { OPERATIONS, operation, type Operation } from '../shared/model/capabilities.js';
+import { composition, effectsOf } from '../shared/model/compositions.js';
 
 /** All four hints are set, since two of them default to true when absent. An id may name a composition. */
 export function annotationsFor(operationId: string, title: string, ops: readonly Operation[] = OPERATIONS): ToolAnnotations {
@@ -17,4 +17,10 @@ export function annotationsFor(operationId: string, title: string, ops: readonly
     idempotentHint: op.idempotent,
     openWorldHint: op.openWorld,
   };
+}
+
+/** Whether a call may wait for the operator: the action gate can apply to the operation, or to a step of the composition. */
+export function mayAsk(operationId: string, ops: readonly Operation[] = OPERATIONS): boolean {
+  const steps = composition(operationId)?.operations ?? [operationId];
+  return steps.some((id) => operation(id, ops).gate !== null);
 }

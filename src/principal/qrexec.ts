@@ -51,7 +51,8 @@ export class QrexecAborted extends QmcpError {
 }
 
 const DEFAULT_CONCURRENCY = 4;
-const DEFAULT_TIMEOUT_MS = 300_000;
+/** A call longer than this is ended (the simulator lets an unanswered ask lapse before it). */
+export const DEFAULT_TIMEOUT_MS = 300_000;
 const DEFAULT_MAX_OUTPUT = 8 * 1024 * 1024;
 
 export class QrexecRunner {

@@ -8,7 +8,7 @@
 import type { CallToolResult, McpServer, ServerContext } from '@modelcontextprotocol/server';
 import type * as z from 'zod';
 import type { CallContext } from './calls.js';
-import { annotationsFor } from './operations.js';
+import { annotationsFor, mayAsk } from './operations.js';
 import type { QrexecRunner } from './qrexec.js';
 import { Actionable, actionable, FAILED_TEXT, ok, REFUSAL, AgentRefusal } from './results.js';
 
@@ -20,7 +20,10 @@ export interface ToolSpec<I extends z.ZodObject = z.ZodObject, O extends z.ZodOb
   readonly description: string;
   readonly input: I;
   readonly output: O;
-  /** Long operations send heartbeat progress when the client asked for it. */
+  /**
+   * Long operations send heartbeat progress when the client asked for it, as
+   * do those the action gate can hold for the operator (derived from the model).
+   */
   readonly long?: boolean;
   /** Resolves to the result, which is checked against `output` before it is sent. */
   run(input: z.output<I>, ctx: CallContext): Promise<unknown>;
@@ -81,6 +84,11 @@ function startProgress(ctx: ServerContext): () => void {
   return () => clearInterval(timer);
 }
 
+/** Whether a call of SPEC sends progress: it is long, or it may wait for the operator's approval. */
+export function heartbeat(spec: Pick<ToolSpec, 'long' | 'operation'>): boolean {
+  return spec.long === true || mayAsk(spec.operation);
+}
+
 /** Runs one call and maps every way it can end to a result of ours. */
 export async function runTool<I extends z.ZodObject, O extends z.ZodObject>(
   spec: ToolSpec<I, O>,
@@ -111,7 +119,7 @@ export function registerTool(server: McpServer, qrexec: QrexecRunner, spec: Tool
       annotations: annotationsFor(spec.operation, spec.title),
     },
     async (args: unknown, ctx: ServerContext): Promise<CallToolResult> => {
-      const stop = spec.long === true ? startProgress(ctx) : () => undefined;
+      const stop = heartbeat(spec) ? startProgress(ctx) : () => undefined;
       try {
         const result = await runTool(spec, args as z.output<typeof spec.input>, { qrexec, signal: ctx.mcpReq.signal });
         report(onCall, spec.name, args, result);

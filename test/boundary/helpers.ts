@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { openAudit } from '../../src/dom0/audit/index.js';
 import { setMode } from '../../src/dom0/operator/index.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
-import type { Mode, Tier } from '../../src/shared/model/index.js';
+import type { Mode, Settings, Tier } from '../../src/shared/model/index.js';
 import { TIERS } from '../../src/shared/model/index.js';
 import type { Fleet } from '../../src/sim/fleet.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
@@ -68,7 +68,7 @@ export interface Boundary {
   readonly host: SimHost;
   readonly admin: Qubesd;
   /** One qrexec call from `source`'s seat, as qrexec-client-vm makes it. */
-  call(source: string, target: string, service: string, payload?: string): Promise<Reply>;
+  call(source: string, target: string, service: string, payload?: string | Buffer): Promise<Reply>;
   setMode(mode: Mode): Promise<void>;
   /** Starts (or unpauses) every qube in RUNNING that is not running. */
   ensureRunning(): Promise<void>;
@@ -76,16 +76,23 @@ export interface Boundary {
   close(): Promise<void>;
 }
 
-export async function startBoundary(mode: Mode): Promise<Boundary> {
+export interface BoundaryOptions {
+  /** The gate setting; open unless a test is about the gate. */
+  readonly gate?: Settings['gate'];
+  /** How long an `ask` waits for an answer; nobody answers unless a test is about the gate. */
+  readonly askTimeoutMs?: number;
+}
+
+export async function startBoundary(mode: Mode, opts: BoundaryOptions = {}): Promise<Boundary> {
   const dir = await mkdtemp(join(tmpdir(), 'qmcp-boundary-'));
   const settingsFile = join(dir, 'settings.json');
   await writeFile(
     settingsFile,
-    JSON.stringify({ principal: PRINCIPAL, mode, tags: { umbrella: 'ai-managed', sink: 'ai-dump', exec: 'ai-exec', net: 'ai-net', full: 'ai-full' }, gate: OPEN_GATE }),
+    JSON.stringify({ principal: PRINCIPAL, mode, tags: { umbrella: 'ai-managed', sink: 'ai-dump', exec: 'ai-exec', net: 'ai-net', full: 'ai-full' }, gate: opts.gate === undefined ? OPEN_GATE : opts.gate }),
   );
   let host: SimHost;
   try {
-    host = await startSimHost({ dir: join(dir, 'host'), fleet: boundaryFleet, install: true, settingsFile, askTimeoutMs: 50 });
+    host = await startSimHost({ dir: join(dir, 'host'), fleet: boundaryFleet, install: true, settingsFile, askTimeoutMs: opts.askTimeoutMs ?? 50 });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;

@@ -1,10 +1,15 @@
 import { test } from 'node:test';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import assert from 'node:assert/strict';
 import { describeCall, diffLines } from '../../src/dom0/gate/describe.js';
 import type { CallToDescribe } from '../../src/dom0/gate/describe.js';
 import { readSettingsFile, settingsPath } from '../../src/shared/model/settings.js';
 import { encodeExecRequest } from '../../src/shared/inqube-protocol.js';
 import { BASE_SETTINGS, PRINCIPAL, startHost } from '../services-write/helpers.js';
+import { compiled, weakenedFile } from './helpers.js';
 import type { Host } from '../services-write/helpers.js';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
@@ -96,21 +101,43 @@ function carrying(value: string): Omit<CallToDescribe, 'principal'>[] {
   ];
 }
 
+type Describe = typeof describeCall;
+
+/** What lets a forged value pass for a line of the prompt, under `impl`; empty when nothing does. */
+async function forgeries(h: Host, impl: Describe): Promise<string[]> {
+  const { settings } = readSettingsFile(settingsPath(h.root));
+  const run = (c: Omit<CallToDescribe, 'principal'>): Promise<string[]> => impl({ principal: PRINCIPAL, ...c }, { qubesd: h.qubesd, settings, now: NOW });
+  const problems: string[] = [];
+  const benign = carrying('benign');
+  for (const forged of FORGERIES) {
+    for (const [i, c] of carrying(forged).entries()) {
+      const plain = await run(benign[i] as Omit<CallToDescribe, 'principal'>);
+      let lines: string[];
+      try {
+        lines = await run(c);
+      } catch (err) {
+        problems.push(`${c.operation}: ${(err as Error).message}`);
+        continue;
+      }
+      if (lines.some((line) => !/^[\x20-\x7e]*$/.test(line))) problems.push(`${c.operation}: a line that is not printable ASCII`);
+      if (lines.length !== plain.length) problems.push(`${c.operation}: the forged value changed the number of lines`);
+      if (JSON.stringify(lines.slice(0, 2)) !== JSON.stringify(plain.slice(0, 2))) problems.push(`${c.operation}: the header changed`);
+      if (lines.slice(2).some((l) => /^(Approve|allow\?|operation: )/.test(l) || l.includes('asked by: "operator"'))) problems.push(`${c.operation}: a forged line`);
+    }
+  }
+  return problems;
+}
+
 test('the prompt cannot be forged: every agent-chosen value is one quoted, escaped token on its line', async () => {
   const h = await startHost();
   try {
-    const benign = carrying('benign');
-    for (const forged of FORGERIES) {
-      const calls = carrying(forged);
-      for (const [i, c] of calls.entries()) {
-        const plain = await describe(h, benign[i] as Omit<CallToDescribe, 'principal'>);
-        const lines = await describe(h, c);
-        for (const line of lines) assert.match(line, /^[\x20-\x7e]*$/, `${c.operation}: ${JSON.stringify(line)}`);
-        assert.equal(lines.length, plain.length, `${c.operation}: the forged value changed the number of lines`);
-        assert.deepEqual(lines.slice(0, 2), plain.slice(0, 2), `${c.operation}: the header changed`);
-        assert.ok(!lines.slice(2).some((l) => /^(Approve|allow\?|operation: )/.test(l) || l.includes('asked by: "operator"')), `${c.operation}: a forged line`);
-      }
-    }
+    assert.deepEqual(await forgeries(h, describeCall), []);
+    // weakened: values quoted but not escaped, and no last check of the lines
+    const stub = join(mkdtempSync(join(tmpdir(), 'qmcp-quote-')), 'escape.js');
+    writeFileSync(stub, 'export function quote(v) { return `"${v}"`; }\n');
+    const weak = weakenedFile('dom0/gate/describe', "throw new Error('describeCall built a line that is not printable ASCII')", 'void 0', { [compiled('dom0/audit/escape')]: stub });
+    const { describeCall: weakDescribe } = (await import(pathToFileURL(weak).href)) as { describeCall: Describe };
+    assert.notDeepEqual(await forgeries(h, weakDescribe), [], 'the weakened describe is caught');
     // firewall rules are lines: a newline makes two rules, each shown quoted on a line of its own
     const fw = await describe(h, { operation: 'firewall.set', argument: '', target: 'ai-box', payload: Buffer.from('action=drop\nApprove: yes\x1b[2K\n') });
     assert.deepEqual(fw.slice(4), ['- "action=accept"', '+ "action=drop"', '+ "Approve: yes\\x1b[2K"']);

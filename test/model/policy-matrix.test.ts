@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Mode, Settings, Tier } from '../../src/shared/model/index.js';
-import { BACKGROUND_SERVICES, DEFAULT_SETTINGS, ESCALATIONS, OPERATIONS, renderPolicy, TIERS } from '../../src/shared/model/index.js';
-import type { DomainInfo, SystemInfo } from '../../src/shared/policy/index.js';
+import type { GateAnswer, Mode, Settings, Tier } from '../../src/shared/model/index.js';
+import { BACKGROUND_SERVICES, DEFAULT_SETTINGS, ESCALATIONS, gateOf, operation, OPERATIONS, renderPolicy, TIERS } from '../../src/shared/model/index.js';
+import type { DomainInfo, Policy, SystemInfo } from '../../src/shared/policy/index.js';
 import { parsePolicy } from '../../src/shared/policy/index.js';
 import { DEFAULT_POLICIES } from '../../src/sim/qrexec/default-policy.js';
 
@@ -52,29 +52,67 @@ function settings(mode: Mode, extra: Partial<Settings> = {}): Settings {
   return { ...structuredClone(DEFAULT_SETTINGS), mode, ...extra };
 }
 
+/** The gate settings the matrix runs under: the model's defaults, every default turned round, and a malformed gate. */
+const GATES: readonly [string, Settings['gate']][] = [
+  ['default gate', {}],
+  ['explicit gate', Object.fromEntries(OPERATIONS.filter((o) => o.gate !== null).map((o) => [o.id, (o.gate === 'ask' ? 'allow' : 'ask') as GateAnswer]))],
+  ['malformed gate', null],
+];
+
+/**
+ * Where POLICY disagrees with the model for the principal's policy-layer calls: each
+ * is refused below its tier, and at it asks iff gateOf says ask, with the parameters
+ * an allow has (qubesd for the Admin API, root in the qube, never a start).
+ */
+function gateMismatches(policy: Policy, s: Settings, mode: Mode): string[] {
+  const sys = system();
+  const out: string[] = [];
+  for (const op of OPERATIONS.filter((o) => o.layer === 'policy')) {
+    for (const [name, tags] of Object.entries(FLEET)) {
+      const tier = tierOf(tags, mode);
+      const want = tier === null || rank(tier) < rank(op.tier) ? 'deny' : gateOf(s, op) === 'ask' ? 'ask' : 'allow';
+      const r = policy.evaluate({ service: op.service, argument: '', source: PRINCIPAL, target: name }, sys);
+      const where = `${op.id} -> ${name}`;
+      if (r.action !== want) out.push(`${where}: ${r.action}, not ${want}`);
+      if (r.action === 'deny') continue;
+      if (r.autostart) out.push(`${where}: may start the qube`);
+      // the dialog's only choice for the Admin API is dom0, so an approval goes to qubesd as an allow does
+      const goes = r.action === 'allow' ? [r.target] : r.targets;
+      if (op.target === 'admin-api' && JSON.stringify(goes) !== '["dom0"]') out.push(`${where}: goes to ${goes.join(',')}, not qubesd`);
+      if (op.target === 'in-qube' && (!goes.includes(name) || r.user !== 'root')) out.push(`${where}: not run as root in ${name}`);
+      // the operator picks the qube in the dialog: it offers only qubes the agent may act on at this tier
+      for (const t of op.target === 'in-qube' ? goes : []) {
+        const offered = tierOf(FLEET[t] ?? [], mode);
+        if (offered === null || rank(offered) < rank(op.tier)) out.push(`${where}: the dialog offers ${t}`);
+      }
+    }
+  }
+  return out;
+}
+
 for (const mode of ['least-privilege', 'compat'] as const) {
-  const text = renderPolicy(settings(mode, { egressQube: 'ai-egress' }));
+  for (const [gateName, gate] of GATES) {
+    const s = settings(mode, { egressQube: 'ai-egress', gate });
+    const text = renderPolicy(s);
+    const policy = parsePolicy([{ name: '30-qmcp.policy', text }]);
+
+    test(`${mode}, ${gateName}: policy-layer operations are reached exactly at their tier, asking iff the gate asks`, () => {
+      assert.deepEqual(gateMismatches(policy, s, mode), []);
+      if (gate === null) assert.ok(OPERATIONS.every((op) => op.layer === 'service' || (gateOf(s, op) === 'ask') === !op.readOnly), 'every write asks');
+    });
+
+    test(`${mode}, ${gateName}: a renderer that drops the gate's ask is caught`, () => {
+      const weakened = text.replace(/ ask (target=dom0|user=root) /g, ' allow $1 ');
+      const asks = OPERATIONS.some((op) => op.layer === 'policy' && gateOf(s, op) === 'ask');
+      assert.equal(gateMismatches(parsePolicy([{ name: '30-qmcp.policy', text: weakened }]), s, mode).length > 0, asks);
+    });
+  }
+
+  const s = settings(mode, { egressQube: 'ai-egress' });
+  const text = renderPolicy(s);
   const policy = parsePolicy([{ name: '30-qmcp.policy', text }]);
   const sys = system();
   const ev = (service: string, source: string, target: string, argument = '') => policy.evaluate({ service, argument, source, target }, sys);
-
-  test(`${mode}: policy-layer operations are allowed exactly at their tier`, () => {
-    for (const op of OPERATIONS.filter((o) => o.layer === 'policy')) {
-      for (const [name, tags] of Object.entries(FLEET)) {
-        const tier = tierOf(tags, mode);
-        const want = tier !== null && rank(tier) >= rank(op.tier);
-        const r = ev(op.service, PRINCIPAL, name);
-        assert.equal(r.action, want ? 'allow' : 'deny', `${op.id} -> ${name}`);
-        if (r.action !== 'allow') continue;
-        assert.equal(r.autostart, false, `${op.id} -> ${name} autostart`);
-        if (op.target === 'admin-api') assert.equal(r.target, 'dom0', `${op.id} -> ${name} goes to qubesd`);
-        else {
-          assert.equal(r.target, name);
-          assert.equal(r.user, 'root');
-        }
-      }
-    }
-  });
 
   test(`${mode}: nothing reaches dom0, absent names or outside qubes but the dom0 services`, () => {
     for (const op of OPERATIONS) {
@@ -158,7 +196,11 @@ for (const mode of ['least-privilege', 'compat'] as const) {
     }
   });
 
-  test(`${mode}: the copy mesh`, () => {
+  for (const [gateName, gate] of GATES) test(`${mode}, ${gateName}: the copy mesh`, () => {
+    const gated = settings(mode, { egressQube: 'ai-egress', gate });
+    const copy = gateOf(gated, operation('copy')) === 'ask' ? 'ask' : 'allow';
+    const meshPolicy = parsePolicy([{ name: '30-qmcp.policy', text: renderPolicy(gated) }]);
+    const ev = (service: string, source: string, target: string) => meshPolicy.evaluate({ service, argument: '', source, target }, sys);
     const names = Object.keys(FLEET);
     for (const source of names) {
       for (const target of names) {
@@ -172,15 +214,16 @@ for (const mode of ['least-privilege', 'compat'] as const) {
         let want: string;
         // a sink, hybrid or not, takes pushes (qmcp.SinkPush), never Qubes' receiver, which answers the sender
         if (closed || tt.includes('ai-dump')) want = 'deny';
-        else if (execCapable(sTier) && execCapable(tTier)) want = 'allow';
+        // a command in the source copies without the copy tool: a gated copy asks here too
+        else if (execCapable(sTier) && execCapable(tTier)) want = copy;
         else if (st.includes('ai-managed') && tt.includes('ai-managed')) want = 'ask';
         else want = 'deny';
         assert.equal(ev('qubes.Filecopy', source, target).action, want, `${source} -> ${target}`);
         const push = ev('qmcp.SinkPush', source, target);
         const pushes = !closed && execCapable(sTier) && tt.includes('ai-dump');
-        assert.equal(push.action, pushes ? 'allow' : 'deny', `${source} -> ${target} qmcp.SinkPush`);
+        assert.equal(push.action, pushes ? copy : 'deny', `${source} -> ${target} qmcp.SinkPush`);
         // a halted sink is started; a push anywhere else is refused without a notification
-        if (push.action === 'allow') assert.equal(push.autostart, true);
+        if (push.action !== 'deny') assert.equal(push.autostart, true);
         if (!pushes && execCapable(sTier) && !closed) assert.equal(push.action === 'deny' && push.notify, false, `${source} -> ${target} notify`);
       }
       for (const outside of ['work', 'dom0', '@adminvm', '@dispvm', 'no-such-qube']) {
@@ -203,7 +246,8 @@ for (const mode of ['least-privilege', 'compat'] as const) {
     assert.ok(dump);
     dump.power_state = 'Halted';
     const pushed = policy.evaluate({ service: 'qmcp.SinkPush', argument: '', source: 'ai-e', target: 'dump' }, halted);
-    assert.deepEqual([pushed.action, pushed.action === 'allow' && pushed.autostart], ['allow', true]);
+    const copy = gateOf(s, operation('copy')) === 'ask' ? 'ask' : 'allow';
+    assert.deepEqual([pushed.action, pushed.action !== 'deny' && pushed.autostart], [copy, true]);
     assert.equal(policy.evaluate({ service: 'qubes.Filecopy', argument: '', source: 'ai-e', target: 'dump' }, halted).action, 'deny');
   });
 }

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { hasFatal, parseSettings, readSettingsFile, settingsPath } from '../../src/shared/model/index.js';
+import type { SettingsReading } from '../../src/shared/model/index.js';
+import { APPROVAL_DEADLINE_RANGE, APPROVAL_PENDING_RANGE, gatedOperations, hasFatal, OPERATIONS, parseSettings, readSettingsFile, settingsPath } from '../../src/shared/model/index.js';
 
 const GOOD = {
   principal: 'mcp-control',
@@ -93,4 +94,78 @@ test('a missing or broken file reads fail-closed with a problem', async () => {
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+});
+
+const GATEABLE = OPERATIONS.filter((op) => op.gate !== null).map((op) => op.id);
+
+/**
+ * What a reading of a malformed gate or approval setting must be: reported,
+ * not fatal, and at least as strict as the strictest valid value (every
+ * operation that can be gated asks, the shortest deadline, the smallest cap).
+ */
+function failClosedProblems(r: SettingsReading, key: string): string[] {
+  const out: string[] = [];
+  if (!r.problems.some((p) => p.key === key)) out.push('not reported');
+  if (hasFatal(r.problems)) out.push('fatal');
+  if (key === 'gate' && gatedOperations(r.settings).join() !== GATEABLE.join()) out.push(`gates only ${gatedOperations(r.settings).join(' ')}`);
+  if (key === 'approvalDeadlineSeconds' && r.settings.approvalDeadlineSeconds !== APPROVAL_DEADLINE_RANGE.min) out.push(`waits ${r.settings.approvalDeadlineSeconds} s`);
+  if (key === 'approvalPendingCap' && r.settings.approvalPendingCap !== APPROVAL_PENDING_RANGE.min) out.push(`lets ${r.settings.approvalPendingCap} wait`);
+  return out;
+}
+
+const MALFORMED: readonly [string, unknown][] = [
+  ['gate', 'ask'],
+  ['gate', ['kill']],
+  ['gate', null],
+  ['gate', 1],
+  ['gate', { nosuch: 'allow' }],
+  ['gate', JSON.parse('{"__proto__": "allow"}')],
+  ['gate', { constructor: 'allow' }],
+  ['gate', { state: 'ask' }],
+  ['gate', { 'file.read': 'allow' }],
+  ['gate', { kill: 'yes' }],
+  ['gate', { kill: 'ALLOW' }],
+  ['gate', { kill: true }],
+  ['gate', { kill: null }],
+  // a malformed entry takes the well-formed ones with it
+  ['gate', { kill: 'allow', remove: 'allow', copy: 'maybe' }],
+  ['approvalDeadlineSeconds', 0],
+  ['approvalDeadlineSeconds', APPROVAL_DEADLINE_RANGE.min - 1],
+  ['approvalDeadlineSeconds', APPROVAL_DEADLINE_RANGE.max + 1],
+  ['approvalDeadlineSeconds', 60.5],
+  ['approvalDeadlineSeconds', '60'],
+  ['approvalDeadlineSeconds', null],
+  ['approvalDeadlineSeconds', -60],
+  ['approvalDeadlineSeconds', 2 ** 60],
+  ['approvalPendingCap', 0],
+  ['approvalPendingCap', APPROVAL_PENDING_RANGE.max + 1],
+  ['approvalPendingCap', 2.5],
+  ['approvalPendingCap', '4'],
+  ['approvalPendingCap', null],
+  ['approvalPendingCap', [4]],
+];
+
+test('each malformed gate, deadline and pending cap reads fail-closed with a problem', () => {
+  for (const [key, value] of MALFORMED) {
+    assert.deepEqual(failClosedProblems(parseSettings({ ...GOOD, [key]: value }), key), [], `${key}=${JSON.stringify(value)}`);
+  }
+});
+
+test('the fail-closed check catches a reading that keeps the well-formed entries, a longer deadline or a larger cap', () => {
+  const r = parseSettings({ ...GOOD, gate: { kill: 'allow', copy: 'maybe' } });
+  assert.match(failClosedProblems({ ...r, settings: { ...r.settings, gate: { kill: 'allow' } } }, 'gate').join(), /^gates only (?!.*\bkill\b)/);
+  assert.deepEqual(failClosedProblems({ ...r, problems: [] }, 'gate'), ['not reported']);
+  const d = parseSettings({ ...GOOD, approvalDeadlineSeconds: 9999 });
+  assert.notDeepEqual(failClosedProblems({ ...d, settings: { ...d.settings, approvalDeadlineSeconds: APPROVAL_DEADLINE_RANGE.max } }, 'approvalDeadlineSeconds'), []);
+  const c = parseSettings({ ...GOOD, approvalPendingCap: 99 });
+  assert.notDeepEqual(failClosedProblems({ ...c, settings: { ...c.settings, approvalPendingCap: APPROVAL_PENDING_RANGE.max } }, 'approvalPendingCap'), []);
+});
+
+test('a well-formed gate, deadline and cap read as written; absent, the gate is the model\'s defaults', () => {
+  const r = parseSettings({ ...GOOD, gate: { kill: 'allow', run: 'ask' }, approvalDeadlineSeconds: APPROVAL_DEADLINE_RANGE.max, approvalPendingCap: APPROVAL_PENDING_RANGE.max });
+  assert.deepEqual(r.problems, []);
+  const defaults = OPERATIONS.filter((op) => op.gate === 'ask').map((op) => op.id);
+  assert.deepEqual(gatedOperations(r.settings), GATEABLE.filter((id) => id === 'run' || (defaults.includes(id) && id !== 'kill')));
+  assert.deepEqual([r.settings.approvalDeadlineSeconds, r.settings.approvalPendingCap], [APPROVAL_DEADLINE_RANGE.max, APPROVAL_PENDING_RANGE.max]);
+  assert.deepEqual(gatedOperations(parseSettings(GOOD).settings), defaults);
 });

@@ -22,6 +22,7 @@ import { readWriteSettings } from '../../src/dom0/create/settings.js';
 import { explain, formatExplain } from '../../src/dom0/operator/explain.js';
 import { restoreTombstone } from '../../src/dom0/tombstones/operator.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
+import { renderPolicy, stampSettings } from '../../src/dom0/install/policy.js';
 
 const QMCP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'qmcp.js');
 const GiB = 1024 ** 3;
@@ -211,4 +212,42 @@ test("the agent's ordinary removes leave doctor healthy, and explain shows each 
     await admin.call('admin.vm.tag.Set', 'ai-dvm', 'ai-full');
   }
   assert.deepEqual(failures(await doctor()), []);
+});
+
+/** Rewrites the installed settings with GATE and renders the policy from them, as install does. */
+function installGate(gate: unknown): void {
+  const raw = JSON.parse(readFileSync(settingsPath(root), 'utf8')) as Record<string, unknown>;
+  const stamped = stampSettings({ ...raw, gate });
+  writeFileSync(policyFilePath(root), renderPolicy(stamped.settings));
+  writeFileSync(settingsPath(root), stamped.text);
+}
+
+test('the gate as installed, where Qubes shows its dialog, and a malformed gate as a note that asks more', async () => {
+  const check = (r: DoctorReport, name: string) => r.checks.find((c) => c.check === name);
+  try {
+    installGate({});
+    let r = await doctor();
+    assert.deepEqual(failures(r), []);
+    assert.match(check(r, 'gate')?.message ?? '', /^the operator is asked for: copy, shutdown, kill, firewall\.set in Qubes' dialog .*; remove, property\.set, feature\.set, device\.attach, device\.detach by the dom0 services/);
+    assert.deepEqual([check(r, 'dialog')?.status, check(r, 'dialog')?.message], ['ok', "Qubes shows its dialog for copy, shutdown, kill, firewall.set in dom0"]);
+    await admin.call('admin.vm.property.Set', 'mcp-control', 'guivm', '');
+    try {
+      r = await doctor();
+      assert.deepEqual([check(r, 'dialog')?.status, r.healthy], ['note', true]);
+      assert.match(check(r, 'dialog')?.message ?? '', /^mcp-control has no GUI qube: Qubes refuses every call its policy asks about/);
+    } finally {
+      await admin.call('admin.vm.property.Reset', 'mcp-control', 'guivm');
+    }
+    installGate({ kill: 'allow', copy: 'maybe' });
+    r = await doctor();
+    assert.deepEqual(failures(r), [], 'a malformed gate only asks more');
+    assert.ok(r.checks.some((c) => c.check === 'settings' && c.status === 'note' && /^gate: copy must be allow or ask: every operation that can be gated asks/.test(c.message)));
+    assert.equal(check(r, 'gate')?.status, 'note');
+    assert.match(check(r, 'gate')?.message ?? '', /asked for: run, file\.write, copy, shutdown, kill,/);
+  } finally {
+    installGate(OPEN_GATE);
+  }
+  const open = await doctor();
+  assert.deepEqual(failures(open), []);
+  assert.equal(check(open, 'dialog'), undefined, 'no dialog to show when nothing the policy decides asks');
 });

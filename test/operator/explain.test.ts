@@ -2,7 +2,7 @@
 // what calls from the principal through the simulated qrexec really do.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,14 +11,19 @@ import { PassThrough } from 'node:stream';
 import { openAudit } from '../../src/dom0/audit/index.js';
 import { explain, formatExplain } from '../../src/dom0/operator/explain.js';
 import type { ExplainReport } from '../../src/dom0/operator/explain.js';
-import { setMode } from '../../src/dom0/operator/index.js';
-import { operation } from '../../src/shared/model/index.js';
+import { policyFilePath, setMode } from '../../src/dom0/operator/index.js';
+import { renderPolicy, stampSettings } from '../../src/dom0/install/policy.js';
+import { operation, settingsPath } from '../../src/shared/model/index.js';
 import type { Mode } from '../../src/shared/model/index.js';
 import { demoFleet } from '../../src/sim/demo-fleet.js';
 import { DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
 import { qrexecCall } from '../../src/sim/qrexec/index.js';
+import type { PendingAsk } from '../../src/sim/qrexec/asks.js';
+import { askControl } from '../../src/sim/qrexec/asks.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
+import { within } from '../principal/fake-qrexec.js';
 
 const QMCP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'qmcp.js');
 const tmp = mkdtempSync(join(tmpdir(), 'qmcp-explain-'));
@@ -123,4 +128,36 @@ test('qmcp dom0 explain: one qube, --json, an unknown qube or no qubesd exits 1,
   assert.equal((await run(['dom0', 'explain', '--root', root, '--qubesd-socket', join(tmp, 'none.sock')])).status, 1);
   assert.equal((await run(['dom0', 'explain', '--help'])).status, 0);
   assert.equal((await run(['dom0', 'explain', 'a', 'b'])).status, 2);
+});
+
+test('under a gate, the operations it asks for read ask, and explain names them; a gated call does wait', async () => {
+  const raw = readFileSync(settingsPath(root), 'utf8');
+  const policy = readFileSync(policyFilePath(root), 'utf8');
+  const stamped = stampSettings({ ...(JSON.parse(raw) as object), gate: { ...OPEN_GATE, kill: 'ask', remove: 'ask' } });
+  writeFileSync(policyFilePath(root), renderPolicy(stamped.settings));
+  writeFileSync(settingsPath(root), stamped.text);
+  try {
+    const r = await explain({ root, qubesdSocket: host.qubesd.socketPath });
+    assert.deepEqual(r.gate, { dialog: ['kill'], services: ['remove'], malformed: false });
+    const row = (q: string) => r.rows.find((x) => x.qube === q);
+    assert.deepEqual([row('ai-exec-box')?.operations['kill'], row('ai-exec-box')?.operations['run'], row('ai-exec-box')?.groups.exec], ['ask', 'allow', 'ask']);
+    // a dom0 service asks itself: the policy allows it, the service waits for the operator
+    assert.deepEqual([row('ai-full-box')?.operations['remove'], row('ai-exec-box')?.operations['remove'], row('vault')?.operations['kill']], ['ask', 'deny', 'deny']);
+    assert.match(formatExplain(r), /^the operator is asked for: kill \(Qubes' dialog\); remove \(qmcp dom0 approvals\)$/m);
+    // the cell agrees with a call: it waits for the operator, who denies it here
+    const call = refused('ai-exec-box', 'admin.vm.Kill');
+    let asked: PendingAsk[] = [];
+    await within(60_000, async () => {
+      const list = await askControl(host.router.askSocket, { op: 'list' });
+      asked = list.ok ? (list.asks ?? []) : [];
+      return asked.length > 0;
+    }, 'the kill to wait');
+    assert.deepEqual(asked.map((q) => [q.service, q.target]), [['admin.vm.Kill', 'ai-exec-box']]);
+    await askControl(host.router.askSocket, { op: 'deny', id: asked[0]?.id ?? '' });
+    assert.equal(await call, true);
+  } finally {
+    writeFileSync(policyFilePath(root), policy);
+    writeFileSync(settingsPath(root), raw);
+  }
+  assert.deepEqual((await explain({ root, qubesdSocket: host.qubesd.socketPath })).gate, { dialog: [], services: [], malformed: false });
 });

@@ -122,14 +122,15 @@ let mutants = 0;
 
 /**
  * The compiled module `path` (under dist/src) with `guard` replaced by
- * `weakened`; its relative imports point at the real modules, or at
- * `links` (module path to a mutant's URL) for a module weakened with it.
+ * `weakened` (null: as it is); its relative imports point at the real
+ * modules, or at `links` (module path to a mutant's URL) for a module
+ * weakened with it.
  */
-export function weakened(path: string, guard: string, weakenedTo: string, links: Readonly<Record<string, string>> = {}): string {
+export function weakened(path: string, guard: string | null, weakenedTo = '', links: Readonly<Record<string, string>> = {}): string {
   const file = join(compiled, path);
   const text = readFileSync(file, 'utf8');
-  assert.equal(text.split(guard).length, 2, `the guard ${JSON.stringify(guard)} is not in ${path} exactly once`);
-  const mutated = text.replace(guard, weakenedTo).replace(/from '(\.\.?\/[^']+)'/g, (_, rel: string) => {
+  if (guard !== null) assert.equal(text.split(guard).length, 2, `the guard ${JSON.stringify(guard)} is not in ${path} exactly once`);
+  const mutated = (guard === null ? text : text.replace(guard, weakenedTo)).replace(/from '(\.\.?\/[^']+)'/g, (_, rel: string) => {
     const target = resolve(dirname(file), rel);
     const link = Object.entries(links).find(([p]) => join(compiled, p) === target);
     return `from '${link ? link[1] : pathToFileURL(target).href}'`;

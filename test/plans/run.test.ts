@@ -197,7 +197,11 @@ describe('the guards of a run, and their weakened variants', () => {
 
   guarded('checks the tier of each step as it starts', lowered, runPlan, {
     what: 'a run without the tier re-check is caught',
-    load: execute('if (!q || !atLeast(snapshot.tier(q), need.tier))\n            return { refusal', 'if (!q)\n            return { refusal'),
+    load: async () => {
+      const snapshot = weakened('dom0/service/snapshot.js', 'if (!q || !atLeast(snapshot.tier(q), need.tier))', 'if (!q)');
+      const url = weakened('dom0/plans/execute.js', null, '', { 'dom0/service/snapshot.js': snapshot });
+      return ((await import(url)) as { runPlan: RunPlan }).runPlan;
+    },
   });
   guarded('stops when the settings changed since the approval', rebound, runPlan, {
     what: 'a run that does not hold the settings to the approval is caught',

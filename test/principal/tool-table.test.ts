@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { heartbeat } from '../../src/principal/tool.js';
 import { TOOLS } from '../../src/principal/tools/index.js';
+import { operation } from '../../src/shared/model/index.js';
+import { composition } from '../../src/shared/model/compositions.js';
 import { renderToolTable, spliceToolTable, toolCoverage } from '../../src/principal/tools/table.js';
 
 const REGENERATE = 'regenerate: node dist/scripts/gen-tool-table.js';
@@ -37,4 +40,14 @@ test('the coverage check names an operation without a tool and a tool without an
   assert.throws(() => renderToolTable(withoutKill), /kill: no tool/);
   const stray = TOOLS.map((t) => (t.name === 'qube_kill' ? { ...t, operation: 'halt' } : t));
   assert.deepEqual(toolCoverage(stray), ['kill: no tool', 'qube_kill: halt is no operation of the model']);
+});
+
+test('every tool whose operation the gate can hold sends progress, reads aside, as the model says', () => {
+  const gateable = (id: string): boolean => (composition(id)?.operations ?? [id]).some((step) => operation(step).gate !== null);
+  for (const t of TOOLS) assert.equal(heartbeat(t), t.long === true || gateable(t.operation), t.name);
+  for (const name of ['qube_kill', 'qube_shutdown', 'firewall_set', 'qube_set_property']) {
+    const t = TOOLS.find((x) => x.name === name);
+    assert.ok(t && t.long !== true && heartbeat(t), `${name} waits for the operator without being long`);
+  }
+  assert.equal(heartbeat({ operation: 'state' }), false);
 });

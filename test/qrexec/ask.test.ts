@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { askControl } from '../../src/sim/qrexec/asks.js';
+import { DEFAULT_ASK_TIMEOUT_MS } from '../../src/sim/qrexec/router.js';
+import { DEFAULT_TIMEOUT_MS as PRINCIPAL_CALL_TIMEOUT_MS } from '../../src/principal/qrexec.js';
 import type { PendingAsk } from '../../src/sim/qrexec/asks.js';
 import type { QrexecHost } from './helpers.js';
 import { REFUSED, startQrexecHost, writeService } from './helpers.js';
@@ -88,4 +90,9 @@ describe('qrexec router: ask timeout', () => {
   it('refuses an unanswered call with the usual bytes', async () => {
     assert.deepEqual(await host.call('work', '@adminvm', 'test.Echo', 'x'), REFUSED);
   });
+});
+
+test("the simulator's ask lapses into the refusal before the principal's call timeout could end the call as a failure", () => {
+  assert.ok(DEFAULT_ASK_TIMEOUT_MS >= 120_000, 'long, as Qubes\' dialog waits for the operator');
+  assert.ok(DEFAULT_ASK_TIMEOUT_MS < PRINCIPAL_CALL_TIMEOUT_MS);
 });

@@ -10,7 +10,9 @@ const USAGE = `usage: qmcp dom0 doctor [--root DIR] [--qubesd-socket PATH] [--js
 Checks the install under DIR (default /) and the qubes (through qubesd at
 PATH, default ${DEFAULT_SOCKET}): installed files equal what this version
 renders and carry its model hash; the policy directory parses; settings
-valid (each fail-closed fallback reported) and readable by the dom0 user;
+valid (each fail-closed fallback reported; a malformed gate is a note, as
+it only asks more) and readable by the dom0 user; which operations the gate
+asks for, and where Qubes shows its dialog (the principal's GUI qube);
 the audit log appendable and its chain whole; the reaper timer enabled;
 the principal present; umbrella+sink hybrids; qubes with two elevation
 tags; qubes in the reserved prefix outside the umbrella (a note: accepted

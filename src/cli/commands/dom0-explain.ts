@@ -14,7 +14,9 @@ services' tier rule and the installed mode, over the qubes and tags qubesd
 reports at PATH (default ${DEFAULT_SOCKET}). Rows are qubes; columns are
 capability groups (see, exec, net, full, copy, sink); cells are allowed,
 ask, partial or — (refused). Qubes outside the umbrella are listed as not
-visible. --operations adds each qube's operations one by one.
+visible. A line names the operations the gate asks the operator for, in
+Qubes' dialog or through qmcp dom0 approvals. --operations adds each
+qube's operations one by one.
 Exit 0 done, 1 qubesd unreachable or no such qube, 2 usage.`;
 
 export const dom0ExplainCommand: Command = {

@@ -5,7 +5,7 @@ import { UsageError } from '../command.js';
 import { parseCli } from '../args.js';
 import type { AskControlReply, AskControlRequest } from '../../sim/qrexec/asks.js';
 import { askControl } from '../../sim/qrexec/asks.js';
-import { routerPaths } from '../../sim/qrexec/router.js';
+import { DEFAULT_ASK_TIMEOUT_MS, routerPaths } from '../../sim/qrexec/router.js';
 
 const USAGE = `usage: qmcp sim ask --dir DIR list | allow ID [--target T] | deny ID
 
@@ -13,8 +13,10 @@ Answers the qrexec calls that wait for the operator because a policy rule
 says ask, on the simulated host running at DIR. list prints one per line:
 its ID, source -> target, the service and argument, the targets the rule
 offers and its default. allow ID lets the call go on, to T (one of those
-targets) or the default; deny ID refuses it. A call nobody answers is
-refused after a timeout. Exit 0 done, 1 no host answering at DIR or the
+targets) or the default; deny ID refuses it. Qubes' dialog shows the
+source, the service and argument and the targets, not the requested target,
+which list adds. A call nobody answers is refused after
+${DEFAULT_ASK_TIMEOUT_MS / 60_000} minutes (Qubes' dialog waits for ever). Exit 0 done, 1 no host answering at DIR or the
 answer refused (no such ID, T not offered), 2 usage.`;
 
 function parseArgs(args: string[]): { dir: string; req: AskControlRequest } {

@@ -15,10 +15,10 @@ import { MANIFEST_PATH, readManifest } from '../install/manifest.js';
 import { TIMER_LINK_TARGET, TIMER_WANTS_LINK } from '../install/systemd.js';
 import { isTombstoneMarker, markerTime } from '../tombstones/markers.js';
 import { veto } from '../tombstones/operator.js';
-import { POLICY_FILE, checkInstalledModel, modelHash, ownerTag, readSettingsFile, settingsPath } from '../../shared/model/index.js';
+import { POLICY_FILE, checkInstalledModel, gatedOperations, modelHash, operation, ownerTag, readSettingsFile, settingsPath } from '../../shared/model/index.js';
 import type { Settings, Tier } from '../../shared/model/index.js';
 import { loadPolicyFromRoot } from '../../shared/policy/index.js';
-import { QubesdUnreachable, dom0CreatorTags, readQubes } from './facts.js';
+import { QubesdUnreachable, dom0CreatorTags, guivmOf, readQubes } from './facts.js';
 import type { QubeRecord } from './facts.js';
 
 export type CheckStatus = 'ok' | 'FAIL' | 'note';
@@ -118,8 +118,12 @@ function fileChecks(root: string, out: Check[]): Settings {
   if (reading.problems.length === 0) add('settings', 'ok', 'every setting valid');
   for (const p of reading.problems) {
     const absent = p.message.startsWith('absent');
-    add('settings', absent && !p.fatal ? 'note' : 'FAIL', `${p.key || 'file'}: ${p.message}${p.fatal ? ' (fatal: services refuse every call)' : ''}`);
+    // a malformed gate fails closed (everything that can be gated asks) and leaves the install usable
+    const warning = (absent && !p.fatal) || p.key === 'gate';
+    add('settings', warning ? 'note' : 'FAIL', `${p.key || 'file'}: ${p.message}${p.fatal ? ' (fatal: services refuse every call)' : ''}`);
   }
+  const gate = gateParts(settings);
+  add('gate', settings.gate === null ? 'note' : 'ok', `the operator is asked for: ${gate.dialog.join(', ') || 'nothing'} in Qubes' dialog (the policy says ask); ${gate.services.join(', ') || 'nothing'} by the dom0 services (qmcp dom0 approvals)`);
   const mustRead = [settingsPath(root), join(root, 'etc', 'qubes', 'policy.d', POLICY_FILE), join(root, 'usr', 'lib', 'qmcp', 'dom0', 'service-main.js')];
   const unreadable: string[] = [];
   for (const p of mustRead) {
@@ -165,6 +169,21 @@ function fileChecks(root: string, out: Check[]): Settings {
     add('rollback', 'FAIL', `failed create rollbacks recorded in var/lib/qmcp/rollback-failed: ${list(rollbackFiles)}; check each qube, remove it or its tags, then the file`);
   }
   return settings;
+}
+
+/** The operations the installed gate asks for, by who asks. */
+function gateParts(s: Settings): { dialog: string[]; services: string[] } {
+  const gated = gatedOperations(s).map((id) => operation(id));
+  return { dialog: gated.filter((op) => op.layer === 'policy').map((op) => op.id), services: gated.filter((op) => op.layer === 'service').map((op) => op.id) };
+}
+
+/** Where Qubes shows its dialog for the policy's asks: in the caller's GUI qube, and nowhere without one. */
+function dialogCheck(guivm: string | null, s: Settings): Check | null {
+  const dialog = gateParts(s).dialog;
+  if (dialog.length === 0) return null;
+  if (guivm === null) return { check: 'dialog', status: 'note', message: `${s.principal} has no GUI qube: Qubes refuses every call its policy asks about (${dialog.join(', ')})` };
+  if (guivm !== 'dom0') return { check: 'dialog', status: 'note', message: `Qubes shows its dialog for ${dialog.join(', ')} in ${guivm}, the GUI qube of ${s.principal}, not in dom0` };
+  return { check: 'dialog', status: 'ok', message: `Qubes shows its dialog for ${dialog.join(', ')} in dom0` };
 }
 
 function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, root: string, now: Date, out: Check[]): void {
@@ -247,6 +266,10 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   try {
     const qubes = await readQubes(opts.qubesdSocket);
     qubeChecks(qubes, settings, opts.root, opts.now ?? new Date(), checks);
+    if (qubes.has(settings.principal)) {
+      const dialog = dialogCheck(await guivmOf(opts.qubesdSocket, settings.principal), settings);
+      if (dialog) checks.push(dialog);
+    }
     const creator = (await dom0CreatorTags(opts.qubesdSocket)).filter((t) => t === settings.tags.umbrella || t === settings.tags.sink);
     if (creator.length) checks.push({ check: 'creator-tags', status: 'FAIL', message: `dom0's tag-created-vm-with feature names ${creator.join(', ')}: every agent create is refused until you remove it` });
     else checks.push({ check: 'creator-tags', status: 'ok', message: `dom0's tag-created-vm-with names neither ${settings.tags.umbrella} nor ${settings.tags.sink}` });

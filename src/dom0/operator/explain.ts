@@ -5,7 +5,7 @@
  * services, the services' own rule (visible, and at least the operation's
  * tier in the installed mode).
  */
-import { OPERATIONS } from '../../shared/model/index.js';
+import { gateOf, gatedOperations, operation, OPERATIONS } from '../../shared/model/index.js';
 import type { CapabilityClass, Operation, Settings, Tier } from '../../shared/model/index.js';
 import { denyAllPolicy, loadPolicyFromRoot, PolicySyntaxError } from '../../shared/policy/index.js';
 import type { DomainInfo, DomainType, Policy, SystemInfo } from '../../shared/policy/index.js';
@@ -40,6 +40,8 @@ export interface ExplainReport {
   readonly servicesRefuse: string[];
   /** Why qrexec refuses every call, when the policy does not load. */
   readonly policyError: string | null;
+  /** The operations the gate asks for: in Qubes' dialog (the policy says ask) or by the dom0 services. */
+  readonly gate: { readonly dialog: string[]; readonly services: string[]; readonly malformed: boolean };
   readonly rows: ExplainRow[];
 }
 
@@ -106,7 +108,8 @@ export async function explain(opts: { root: string; qubesdSocket: string; qube?:
     if (allowed === 'deny' || config === null) return 'deny';
     // the service's own rule: visible, and at least the operation's tier
     if (!inUmbrella(q, settings) || RANK[effectiveTier(q.tags, settings)] < RANK[op.tier]) return 'deny';
-    return allowed;
+    // the service itself waits for the operator's approval
+    return gateOf(settings, op) === 'ask' ? 'ask' : allowed;
   };
 
   const names = [...qubes.keys()].filter((n) => n !== p || opts.qube === p);
@@ -139,7 +142,13 @@ export async function explain(opts: { root: string; qubesdSocket: string; qube?:
     const standing = visible ? 'visible' : isSink ? 'sink' : isTomb ? 'tombstone' : 'not visible';
     rows.push({ qube: name, klass: q.klass, standing, tier: visible ? effectiveTier(q.tags, settings) : null, groups, operations });
   }
-  return { principal: p, mode: settings.mode, servicesRefuse: config === null ? warnings : [], policyError, rows };
+  const gated = gatedOperations(settings).map((id) => operation(id));
+  const gate = {
+    dialog: gated.filter((op) => op.layer === 'policy').map((op) => op.id),
+    services: gated.filter((op) => op.layer === 'service').map((op) => op.id),
+    malformed: settings.gate === null,
+  };
+  return { principal: p, mode: settings.mode, servicesRefuse: config === null ? warnings : [], policyError, gate, rows };
 }
 
 /** The report as a table a person reads at a glance. */
@@ -158,6 +167,8 @@ export function formatExplain(r: ExplainReport, withOperations = false): string 
       out.push(`${row.qube}: allow ${by('allow').join(' ') || '-'}${by('ask').length ? `; ask ${by('ask').join(' ')}` : ''}`);
     }
   }
+  const g = r.gate;
+  out.push(`the operator is asked for: ${g.dialog.join(' ') || '-'} (Qubes' dialog); ${g.services.join(' ') || '-'} (qmcp dom0 approvals)${g.malformed ? '; the gate setting is malformed, so everything that can be gated asks' : ''}`);
   out.push('cells: allowed, ask (the operator is asked), partial (some operations of the group), — (refused); copy: out of it, into it');
   if (r.rows.some((row) => row.standing === 'tombstone')) out.push('tombstone: removed by the agent, kept for the retention period (qmcp dom0 tombstones list|restore)');
   return out.join('\n') + '\n';

@@ -62,6 +62,11 @@ export async function dom0CreatorTags(socketPath: string): Promise<string[]> {
   return ((await feature(new Qubesd(socketPath), 'dom0', 'tag-created-vm-with')) ?? '').split(/\s+/).filter(Boolean);
 }
 
+/** The qube QUBE's GUI qube (where Qubes shows a dialog for its calls), or null for none. */
+export async function guivmOf(socketPath: string, qube: string): Promise<string | null> {
+  return prop(new Qubesd(socketPath), qube, 'guivm');
+}
+
 /** Every qube but dom0, by name, in name order. */
 export async function readQubes(socketPath: string, detail = true): Promise<Map<string, QubeRecord>> {
   const q = new Qubesd(socketPath);

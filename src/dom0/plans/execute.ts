@@ -21,7 +21,7 @@ import { QubesdError } from '../qubesd.js';
 import { loadDom0Config, type Dom0Config } from '../service/config.js';
 import { ActionableError, REFUSAL_EXIT_STATUS, ServiceRefusal } from '../service/refusal.js';
 import type { ServiceSpec } from '../service/run.js';
-import { atLeast, Snapshot, type QubeFacts } from '../service/snapshot.js';
+import { atLeast, Snapshot, visibleTargets, type QubeFacts } from '../service/snapshot.js';
 import { serviceHandlers } from '../services/index.js';
 import { readDeps } from '../services/read-services.js';
 import { checkShape, type CheckedStep } from './check.js';
@@ -76,12 +76,8 @@ function handlerFor(d: RunDeps, config: Dom0Config, operation: string): ServiceS
 
 /** The qubes a step acts on, at the tiers it needs, as they are now. */
 function reach(s: CheckedStep, snapshot: Snapshot): { targets: QubeFacts[] } | { refusal: string } {
-  const targets: QubeFacts[] = [];
-  for (const need of s.needs) {
-    const q = snapshot.visible(need.name);
-    if (!q || !atLeast(snapshot.tier(q), need.tier)) return { refusal: q ? `tier below ${need.tier}` : 'not visible' };
-    targets.push(q);
-  }
+  const targets = visibleTargets(snapshot, s.needs);
+  if (typeof targets === 'string') return { refusal: targets };
   if (s.copyTo !== undefined) {
     const to = snapshot.visible(s.copyTo);
     if (to ? !atLeast(snapshot.tier(to), 'exec') : !snapshot.sink(s.copyTo)) return { refusal: 'copy destination neither exec-capable nor a sink' };

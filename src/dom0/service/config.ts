@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { POLICY_FILE, TOMBSTONE_PREFIX, checkInstalledModel, hasFatal, readSettingsFile, settingsPath } from '../../shared/model/index.js';
 import type { Settings } from '../../shared/model/index.js';
+import { approvalsDir } from '../gate/store.js';
 import type { ServiceConfig } from './run.js';
 import type { ScopeRules } from './snapshot.js';
 
@@ -66,6 +67,8 @@ export function loadDom0Config(root: string, warn: Warn): Dom0Config | null {
       limits: { maxBytes: 64 * 1024, deadlineMs: 5000 },
       slotsDir: join(root, 'var', 'lib', 'qmcp', 'slots'),
       slotCount: 4,
+      settings,
+      approvalsDir: approvalsDir(root),
     },
   };
 }

@@ -125,3 +125,20 @@ function seen(q: QubeFacts, rules: ScopeRules): boolean {
   if (!q.tags.has(umbrella) || q.tags.has(sink)) return false;
   return !hiding.some((t) => q.tags.has(t));
 }
+
+/** A qube a call acts on, and the tier the agent needs over it. */
+export interface TargetNeed {
+  readonly name: string;
+  readonly tier: Tier;
+}
+
+/** The needed qubes as the snapshot has them, or why the call is refused (absent and outside alike). */
+export function visibleTargets(snapshot: Snapshot, needs: readonly TargetNeed[]): QubeFacts[] | string {
+  const targets: QubeFacts[] = [];
+  for (const need of needs) {
+    const q = snapshot.visible(need.name);
+    if (!q || !atLeast(snapshot.tier(q), need.tier)) return q ? `tier below ${need.tier}` : 'not visible';
+    targets.push(q);
+  }
+  return targets;
+}

@@ -3,7 +3,7 @@ import { BACKGROUND_SERVICES, ESCALATIONS, OPERATIONS, type Operation } from './
 import type { Settings } from './settings.js';
 
 /** Bumped whenever the renderer's output changes for the same table. */
-export const RENDERER_VERSION = 4;
+export const RENDERER_VERSION = 5;
 
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;

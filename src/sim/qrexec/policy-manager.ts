@@ -51,6 +51,11 @@ export class PolicyManager {
       return null;
     }
     if (res.action === 'allow') return res;
+    // qrexec shows its dialog in the caller's GUI qube, and refuses an ask from a qube without one
+    if (!info.domains[req.source]?.guivm) {
+      this.o.log(`qrexec: refused ${req.source} -> ${req.target} ${req.service}+${req.argument}: the policy asks, but ${req.source} has no GUI qube`);
+      return null;
+    }
     const answer = await this.o.asks.add({ ...req, targets: res.targets, defaultTarget: res.defaultTarget });
     if (!answer) return null;
     return { action: 'allow', target: answer.target, user: res.user, autostart: res.autostart, notify: res.notify, rule: res.rule };

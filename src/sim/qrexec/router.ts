@@ -46,7 +46,12 @@ export function routerPaths(dir: string): { socketDir: string; askSocket: string
   return { socketDir: join(dir, 'qrexec'), askSocket: join(dir, 'qrexec-ask.sock'), dom0Socket: join(dir, 'qrexec-dom0.sock') };
 }
 
-export const DEFAULT_ASK_TIMEOUT_MS = 60_000;
+/**
+ * Qubes' dialog waits for the operator as long as it takes; the simulator
+ * refuses after four minutes, under the principal's own call timeout, so an
+ * unanswered call ends as the refusal rather than as a failed call.
+ */
+export const DEFAULT_ASK_TIMEOUT_MS = 240_000;
 
 export async function startRouter(opts: RouterOptions): Promise<Router> {
   const { socketDir, askSocket, dom0Socket } = routerPaths(opts.dir);
