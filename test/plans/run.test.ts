@@ -10,12 +10,15 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { auditLogPath } from '../../src/dom0/audit/index.js';
+import { auditLogPath, openAudit } from '../../src/dom0/audit/index.js';
 import { runPlan } from '../../src/dom0/plans/execute.js';
 import { approvePlan, PlanRefusal, recordApproval } from '../../src/dom0/plans/operator.js';
 import { plansDir, type PlanRecord } from '../../src/dom0/plans/store.js';
 import { decodeExecRequest, encodeExecRequest } from '../../src/shared/inqube-protocol.js';
-import type { PlanStep } from '../../src/shared/plan-protocol.js';
+import { planRequestJson, type PlanStep } from '../../src/shared/plan-protocol.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
+import { answerNext } from '../gate/helpers.js';
+import { call as callService, startHost } from '../services-write/helpers.js';
 import { BASE_SETTINGS, PRINCIPAL, REFUSED, execReply, json, startPlanHost, startQubes, step, weakened, type PlanHost } from './helpers.js';
 
 type RunPlan = typeof runPlan;
@@ -218,6 +221,28 @@ describe('the guards of a run, and their weakened variants', () => {
 });
 
 describe('a call of the principal is no step of a plan', () => {
+  it('the exact call of the next step of a plan, made by the principal, still asks the operator as the gate says', async () => {
+    const host = await startHost({ ...BASE_SETTINGS, gate: { ...OPEN_GATE, 'property.set': 'ask' } });
+    try {
+      const submittedPlan = await callService(host, 'qmcp.PlanSubmit', JSON.stringify(planRequestJson({ purpose: 'grow ai-box', steps: [setMemory(900)] })));
+      assert.equal(submittedPlan.status, 0, submittedPlan.stderr);
+      const id = String((JSON.parse(submittedPlan.stdout) as { plan: string }).plan);
+      // the same bytes as step 1, from the principal: a request waits, and the operator denies it
+      const direct = callService(host, 'qmcp.SetProperty+ai-box', JSON.stringify({ name: 'memory', value: 900 }));
+      await answerNext(host.root, 'deny');
+      assert.deepEqual(await direct, REFUSED);
+      assert.notEqual(host.vm('ai-box')?.props['memory'], 900);
+      const status = await callService(host, `qmcp.PlanStatus+${id}`);
+      assert.deepEqual((JSON.parse(status.stdout) as { state: string; steps: { state: string }[] }).steps.map((x) => x.state), ['pending']);
+      // the approved plan runs its step without asking: nothing but the operator's command runs it
+      const deps = { root: host.root, qubesd: host.qubesd, audit: openAudit({ root: host.root }), log: () => undefined, now: () => new Date(), operator: 'tester' };
+      assert.equal((await approvePlan(deps, id)).state, 'done');
+      assert.equal(host.vm('ai-box')?.props['memory'], 900);
+    } finally {
+      await host.done();
+    }
+  });
+
   it('a direct call of the next step is made as any call, and the plan still runs that step itself', async () => {
     const ph = await startPlanHost();
     try {
