@@ -122,20 +122,22 @@ describe('running an approved plan', () => {
     // the failed command's reply is kept for the agent: exit status 1 and its output
     assert.ok(Buffer.from(status.steps[1]?.output ?? '', 'base64').equals(execReply(1, 'fail')));
   });
+});
 
-  it('fails a step into a halted qube, as the policy would, and starts nothing', async () => {
-    const id = await submitted(ph, [step.run('ai-execbox', 'echo one')]);
-    assert.equal((await approvePlan(ph.deps(), id)).state, 'failed');
-    assert.deepEqual(ph.qubeCalls, []);
-    assert.equal(ph.h.sim.app.vms.get('ai-execbox')?.power, 'Halted');
-    assert.deepEqual((await stepsOf(ph, id)).steps.map((s) => [s.state, s.status]), [['failed', 126]]);
-  });
-
-  it('fails a step whose reply passes 256 KiB', async () => {
-    ph.answer = () => ({ status: 0, stdout: execReply(0, 'x'.repeat(300 * 1024)) });
-    const id = await submitted(ph, [step.run('ai-box', 'yes')]);
-    assert.equal((await approvePlan(ph.deps(), id)).state, 'failed');
-    assert.deepEqual((await stepsOf(ph, id)).steps.map((s) => [s.state, s.status, s.output]), [['failed', 125, '']]);
+describe('the operator stops a run', () => {
+  it('starts no step after the operator asked to stop; the step running ends as it would', async () => {
+    const ph = await startPlanHost();
+    try {
+      await startQubes(ph, 'ai-box');
+      const id = await submitted(ph, [step.run('ai-box', 'echo one'), step.run('ai-box', 'echo two'), setMemory(700)]);
+      const ended = await approvePlan({ ...ph.deps(), stopping: () => ph.qubeCalls.length > 0 }, id);
+      assert.equal(ended.state, 'failed');
+      assert.deepEqual(ended.results.map((r) => r.state), ['done', 'skipped', 'skipped']);
+      assert.equal(ph.qubeCalls.length, 1);
+      assert.notEqual(memory(ph), 700);
+    } finally {
+      await ph.done();
+    }
   });
 });
 
@@ -189,6 +191,22 @@ describe('the guards of a run, and their weakened variants', () => {
     assert.equal(ph.qubeCalls.length, 1);
   }
 
+  async function halted(runPlan: RunPlan): Promise<void> {
+    // a step never starts a qube by calling into it, as the policy's autostart=no: it fails as refused
+    const id = await submitted(ph, [step.run('ai-execbox', 'echo one')]);
+    assert.equal((await runPlan(ph.deps(), await recordApproval(ph.deps(), id))).state, 'failed');
+    assert.deepEqual(ph.qubeCalls, []);
+    assert.equal(ph.h.sim.app.vms.get('ai-execbox')?.power, 'Halted');
+    assert.deepEqual((await stepsOf(ph, id)).steps.map((s) => [s.state, s.status]), [['failed', 126]]);
+  }
+
+  async function overLong(runPlan: RunPlan): Promise<void> {
+    ph.answer = () => ({ status: 0, stdout: execReply(0, 'x'.repeat(300 * 1024)) });
+    const id = await submitted(ph, [step.run('ai-box', 'yes')]);
+    assert.equal((await runPlan(ph.deps(), await recordApproval(ph.deps(), id))).state, 'failed');
+    assert.deepEqual((await stepsOf(ph, id)).steps.map((s) => [s.state, s.status, s.output]), [['failed', 125, '']]);
+  }
+
   /** The guard's check passes with the real module, and fails with the one that leaves the guard out. */
   function guarded<T>(what: string, check: (impl: T) => Promise<void>, real: T, weak: { what: string; load: () => Promise<T> }): void {
     it(what, () => check(real));
@@ -204,6 +222,17 @@ describe('the guards of a run, and their weakened variants', () => {
       const snapshot = weakened('dom0/service/snapshot.js', 'if (!q || !atLeast(snapshot.tier(q), need.tier))', 'if (!q)');
       const url = weakened('dom0/plans/execute.js', null, '', { 'dom0/service/snapshot.js': snapshot });
       return ((await import(url)) as { runPlan: RunPlan }).runPlan;
+    },
+  });
+  guarded('fails a step into a halted qube, and starts nothing', halted, runPlan, {
+    what: 'a run that calls into a halted qube is caught',
+    load: execute("if (qube.state !== 'Running')", 'if (false)'),
+  });
+  guarded('fails a step whose reply passes 256 KiB', overLong, runPlan, {
+    what: 'a run that keeps a reply of any length is caught',
+    load: async () => {
+      const client = weakened('dom0/plans/qrexec-client.js', 'if (size > MAX_REPLY_BYTES)', 'if (false)');
+      return ((await import(weakened('dom0/plans/execute.js', null, '', { 'dom0/plans/qrexec-client.js': client }))) as { runPlan: RunPlan }).runPlan;
     },
   });
   guarded('stops when the settings changed since the approval', rebound, runPlan, {

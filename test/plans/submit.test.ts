@@ -14,6 +14,7 @@ import { plansDir } from '../../src/dom0/plans/store.js';
 import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest } from '../../src/shared/inqube-protocol.js';
 import type { PlanStep } from '../../src/shared/plan-protocol.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
+import type { ServiceSut } from '../../verify/malformed/host.js';
 import { BASE_SETTINGS, NETBOX, PRINCIPAL, REFUSED, json, replacing, startPlanHost, step, weakened, type PlanHost } from './helpers.js';
 
 const good: PlanStep[] = [step.dom0('start', 'ai-box'), step.run('ai-box', 'true'), step.admin('firewall.set', NETBOX, 'action=accept dsthost=192.0.2.1\naction=drop\n')];
@@ -110,7 +111,39 @@ describe('the pending cap and plan status', () => {
   });
 });
 
+/** Plan 1 of mcp-control, asked for by another principal the operator named since: the uniform refusal. */
+async function otherPrincipal(sut: ServiceSut): Promise<void> {
+  const ph = await startPlanHost(BASE_SETTINGS, sut);
+  try {
+    json(await ph.submit(good));
+    ph.h.writeSettings({ ...BASE_SETTINGS, principal: 'ai-agent2' });
+    assert.deepEqual(await ph.status('1', 'ai-agent2'), REFUSED);
+  } finally {
+    await ph.done();
+  }
+}
+
+/** One plan over a cap of one: the uniform refusal. */
+async function overCap(sut: ServiceSut): Promise<void> {
+  const ph = await startPlanHost({ ...BASE_SETTINGS, approvalPendingCap: 1 }, sut);
+  try {
+    json(await ph.submit(good));
+    assert.deepEqual(await ph.submit(good), REFUSED);
+  } finally {
+    await ph.done();
+  }
+}
+
 describe('weakened submission checks are caught', () => {
+  it('a status that does not ask whose plan it is, and a submission without the pending cap', async () => {
+    await otherPrincipal({});
+    await overCap({});
+    const status = (await import(weakened('dom0/services/plan-status.js', 'readPlan(deps.root, principal, input.id)', "readPlan(deps.root, 'mcp-control', input.id)"))) as typeof import('../../src/dom0/services/plan-status.js');
+    await assert.rejects(otherPrincipal(replacing('plan.status', (write) => status.planStatusService(write) as ServiceSpec<unknown>)), assert.AssertionError);
+    const submit = (await import(weakened('dom0/services/plan-submit.js', 'if (waiting >= cap)', 'if (false)'))) as typeof import('../../src/dom0/services/plan-submit.js');
+    await assert.rejects(overCap(replacing('plan.submit', (write, handlers) => submit.planSubmitService(write, handlers) as ServiceSpec<unknown>)), assert.AssertionError);
+  });
+
   it('a submission that skips the scope walk lets a copy out to a read-tier qube, and a created qube above its birth tier', async () => {
     const url = weakened('dom0/services/plan-submit.js', 'const outside = outOfReach(input.steps, snapshot, deps.settings());', 'const outside = null;');
     const { planSubmitService } = (await import(url)) as typeof import('../../src/dom0/services/plan-submit.js');

@@ -65,8 +65,16 @@ async function verb(p: Dom0Options, d: PlanOperatorDeps, name: string | undefine
   }
   if (name === 'approve') {
     if (!p.json) out((await showLines(d, findPlan(p.root, ref))).join('\n'));
-    const approved = p.json ? {} : { approved: (a: PlanRecord) => out(`plan ${a.id} approved; running its ${a.steps.length} steps now`) };
-    const plan = await approvePlan({ ...d, ...approved }, ref);
+    const approved = p.json ? {} : { approved: (a: PlanRecord) => out(`plan ${a.id} approved; running its ${a.steps.length} steps now (Ctrl-C: stop after the step that runs)`) };
+    let stop = false;
+    const onStop = (): void => {
+      // a second signal ends the command at once, as it would without this
+      if (stop) process.exit(130);
+      stop = true;
+      process.stderr.write('qmcp: stopping after the step that runs\n');
+    };
+    process.on('SIGINT', onStop).on('SIGTERM', onStop);
+    const plan = await approvePlan({ ...d, ...approved, stopping: () => stop }, ref).finally(() => process.off('SIGINT', onStop).off('SIGTERM', onStop));
     if (p.json) out(JSON.stringify(summary(plan, d.now())));
     else out(plan.state === 'done' ? `plan ${plan.id} done` : `plan ${plan.id} stopped: see above, and qmcp dom0 plans show ${plan.id}`);
     return plan.state === 'done' ? 0 : 3;

@@ -42,6 +42,8 @@ export interface RunDeps {
   readonly qrexecClient?: string;
   /** Told as each step starts and ends, for the operator's terminal. */
   readonly report?: (step: number, state: StepState, detail: string) => void;
+  /** True once the operator asked to stop: no further step starts (the one running ends as it would). */
+  readonly stopping?: () => boolean;
 }
 
 /** How a step ended: its state, the reply the principal reads, the audit result and the reason for the operator. */
@@ -168,6 +170,10 @@ export async function runPlan(d: RunDeps, approved: PlanRecord): Promise<PlanRec
   let stopped = false;
   for (const [i, stored] of approved.steps.entries()) {
     const n = i + 1;
+    if (!stopped && d.stopping?.() === true) {
+      d.log(`plan ${plan.id} of ${plan.principal} stopped by the operator before step ${n}`);
+      stopped = true;
+    }
     if (stopped) {
       results[i] = { state: 'skipped' };
       continue;
