@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileWitness, journalWitness, openAudit } from './audit/index.js';
+import type { ApprovalRequest } from './gate/store.js';
 import { Qubesd } from './qubesd.js';
 import { processDeps } from './create/deps.js';
 import { loadDom0Config } from './service/config.js';
@@ -43,9 +44,25 @@ function operatorLog(root: string): (message: string) => void {
   };
 }
 
+/** While a call waits for the operator these withdraw it; otherwise they end the service as they always did. */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
+
+/** A desktop notification in dom0, best effort: the journal line is the record. */
+function desktopNotice(r: ApprovalRequest): void {
+  const child = spawn('notify-send', ['--app-name=qmcp', 'qmcp: approval needed', `${r.principal} asks for ${r.operation}: qmcp dom0 approvals show ${r.id}`], {
+    stdio: 'ignore',
+    detached: true,
+  });
+  child.on('error', () => undefined);
+  child.unref();
+}
+
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const root = resolve(env['QMCP_ROOT'] || '/');
   const log = operatorLog(root);
+  // a caller gone makes writes fail (EPIPE): the gate withdraws on it, nothing else needs to know
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
   try {
     const witness = root === '/' ? journalWitness() : fileWitness(join(root, 'var', 'lib', 'qmcp', 'audit-witness'));
     const config = loadDom0Config(root, (m) => log(m));
@@ -62,6 +79,16 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
       audit: openAudit({ root, witness }),
       config: config ? config.service : null,
       log,
+      gate: {
+        reload: () => loadDom0Config(root, (m) => log(m))?.service ?? null,
+        onStop: (withdraw) => {
+          for (const signal of STOP_SIGNALS) process.on(signal, withdraw);
+          return () => {
+            for (const signal of STOP_SIGNALS) process.off(signal, withdraw);
+          };
+        },
+        notify: root === '/' ? desktopNotice : (r) => log(`approval needed: request ${r.id}, ${r.operation} by ${r.principal}`),
+      },
     });
   } catch (err) {
     log(`service failed before it could answer: ${(err as Error).stack ?? String(err)}`);

@@ -9,6 +9,7 @@ import type { Qubesd } from '../../src/dom0/qubesd.js';
 import { runService } from '../../src/dom0/service/run.js';
 import type { ServiceConfig, ServiceSpec } from '../../src/dom0/service/run.js';
 import { ActionableError } from '../../src/dom0/service/refusal.js';
+import { DEFAULT_SETTINGS } from '../../src/shared/model/settings.js';
 
 const fleet: Record<string, { klass: string; tags: string[] }> = {
   dom0: { klass: 'AdminVM', tags: [] },
@@ -55,6 +56,8 @@ function setup(mode: 'compat' | 'least-privilege') {
     limits: { maxBytes: 16, deadlineMs: 2000 },
     slotsDir: join(root, 'run', 'slots'),
     slotCount: 4,
+    settings: DEFAULT_SETTINGS,
+    approvalsDir: join(root, 'approvals'),
   };
   return { root, config };
 }

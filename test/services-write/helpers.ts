@@ -11,6 +11,7 @@ import { POLICY_FILE, renderPolicy, stampSettings } from '../../src/dom0/install
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { loadDom0Config } from '../../src/dom0/service/config.js';
 import { runService } from '../../src/dom0/service/run.js';
+import type { GateSeams } from '../../src/dom0/service/gate-step.js';
 import { serviceTable } from '../../src/dom0/services/index.js';
 import { processReadDeps } from '../../src/dom0/services/read-services.js';
 import type { Fleet } from '../../src/sim/fleet.js';
@@ -149,6 +150,12 @@ export interface CallOptions {
   journal?: string[];
   /** Takes the budget lock in place of the lock file (a watched or a removed lock). */
   budgetLock?: WriteDeps['budgetLock'];
+  /** The action gate's seams over the defaults (settings reloaded from the root, the real clock). */
+  gate?: Partial<GateSeams>;
+  /** Sees the call's stdout as it is made (a caller that goes away destroys it). */
+  stdout?: (stdout: PassThrough) => void;
+  /** The runner to call through (a weakened one); default the real one. */
+  runService?: typeof runService;
 }
 
 /** One service call in this process, through the real runner, as qrexec would make it. */
@@ -175,8 +182,9 @@ export async function call(h: Host, full: string, payload: unknown = '', opts: C
   const err: Buffer[] = [];
   stdout.on('data', (c: Buffer) => out.push(c));
   stderr.on('data', (c: Buffer) => err.push(c));
+  opts.stdout?.(stdout);
   const plus = full.indexOf('+');
-  const status = await runService(serviceTable({ write, read: processReadDeps({ QMCP_ROOT: h.root }) }), {
+  const status = await (opts.runService ?? runService)(serviceTable({ write, read: processReadDeps({ QMCP_ROOT: h.root }) }), {
     env: {
       QREXEC_SERVICE_FULL_NAME: full,
       QREXEC_REMOTE_DOMAIN: opts.caller ?? PRINCIPAL,
@@ -188,6 +196,7 @@ export async function call(h: Host, full: string, payload: unknown = '', opts: C
     audit: openAudit({ root: h.root }),
     config: config ? config.service : null,
     log,
+    gate: { reload: () => loadDom0Config(h.root, log)?.service ?? null, ...opts.gate },
   });
   return { status, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
 }

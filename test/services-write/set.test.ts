@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { REFUSED, auditValid, call, json, startHost } from './helpers.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 test('set-property: allowlisted values are set and echoed as read back', async () => {
   const h = await startHost();
@@ -70,6 +71,7 @@ test('set-feature: default-deny allowlist, never internal, qube-naming values mu
     privateCapBytes: 4 * 1024 ** 3,
     egressQube: 'ai-egress',
     featureAllowlist: ['guivm'],
+    gate: OPEN_GATE,
   });
   try {
     const r = await call(h, 'qmcp.SetFeature+ai-box', { name: 'gui', value: '' });

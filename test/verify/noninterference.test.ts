@@ -38,6 +38,8 @@ test('an Info whose guard asks whether a qube exists, not whether the agent sees
 test('a policy line that lets the principal read outside power states is caught', async () => {
   const weak = makeNoninterferenceCheck({
     rawOnly: true,
+    busyOnly: true,
+    operations: ['state', 'firewall.get'],
     shrinkRuns: 0,
     extraPolicy: 'admin.vm.CurrentState * mcp-control @anyvm allow target=dom0\nadmin.vm.firewall.Get * mcp-control @anyvm allow target=dom0\n',
   });
@@ -50,6 +52,7 @@ test('dom0 services whose answers show what the operator is making while the age
   const weak = makeNoninterferenceCheck({
     rawOnly: true,
     busyOnly: true,
+    operations: ['list', 'info', 'pool.figures'],
     shrinkRuns: 0,
     call: async (m, c, real) => {
       const o = await real(m, c);

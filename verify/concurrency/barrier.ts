@@ -15,6 +15,49 @@ import { Qubesd } from '../../src/dom0/qubesd.js';
 
 type State = 'running' | 'locking' | 'held' | 'done';
 
+/**
+ * Racers held at one point until none is still running: every other one is
+ * held there too, is waiting for a lock, or has finished. Then all held go on.
+ */
+export class Barrier {
+  private readonly states: State[];
+  private waiting: (() => void)[] = [];
+
+  constructor(racers: number) {
+    this.states = Array.from({ length: racers }, () => 'running');
+  }
+
+  /** Racer i waits at the barrier. */
+  async hold(i: number): Promise<void> {
+    const released = new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.enter(i, 'held');
+    await released;
+  }
+
+  /** Racer i waits for a lock: it holds no one up meanwhile. */
+  locking(i: number): void {
+    this.enter(i, 'locking');
+  }
+
+  /** Racer i has its lock and runs again. */
+  running(i: number): void {
+    this.states[i] = 'running';
+  }
+
+  done(i: number): void {
+    this.enter(i, 'done');
+  }
+
+  private enter(i: number, state: State): void {
+    this.states[i] = state;
+    if (this.states.includes('running')) return;
+    const go = this.waiting;
+    this.waiting = [];
+    for (let j = 0; j < this.states.length; j++) if (this.states[j] === 'held') this.states[j] = 'running';
+    for (const resolve of go) resolve();
+  }
+}
+
 /** What one racing create's call runs with. */
 export interface Racer {
   /** The Admin API client for the call: holds the umbrella tag's set at the barrier. */
@@ -39,32 +82,18 @@ class HoldingQubesd extends Qubesd {
 
 /** Runs every call at once, each as a racer; resolves to their results in order. */
 export async function raceCreates<T>(socketPath: string, umbrella: string, calls: readonly ((racer: Racer) => Promise<T>)[]): Promise<T[]> {
-  const states: State[] = calls.map(() => 'running');
-  let waiting: (() => void)[] = [];
-  const settle = (): void => {
-    if (states.includes('running')) return;
-    const go = waiting;
-    waiting = [];
-    for (let i = 0; i < states.length; i++) if (states[i] === 'held') states[i] = 'running';
-    for (const resolve of go) resolve();
-  };
-  const enter = (i: number, state: State): void => {
-    states[i] = state;
-    settle();
-  };
+  const barrier = new Barrier(calls.length);
   const racer = (i: number): Racer => ({
     qubesd: new HoldingQubesd(socketPath, async (method, arg) => {
       if (method !== 'admin.vm.tag.Set' || arg !== umbrella) return;
-      const released = new Promise<void>((resolve) => waiting.push(resolve));
-      enter(i, 'held');
-      await released;
+      await barrier.hold(i);
     }),
     budgetLock: async (root, waitMs) => {
-      enter(i, 'locking');
+      barrier.locking(i);
       try {
         return await acquireBudgetLock(root, waitMs);
       } finally {
-        states[i] = 'running';
+        barrier.running(i);
       }
     },
   });
@@ -73,7 +102,7 @@ export async function raceCreates<T>(socketPath: string, umbrella: string, calls
       try {
         return await call(racer(i));
       } finally {
-        enter(i, 'done');
+        barrier.done(i);
       }
     }),
   );

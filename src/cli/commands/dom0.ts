@@ -4,6 +4,7 @@
  * (src/cli/dom0-main.ts) without any package code.
  */
 import type { Command } from '../command.js';
+import { approvalsCommand } from './dom0-approvals.js';
 import { auditTailCommand, auditVerifyCommand } from './dom0-audit.js';
 import { dom0DoctorCommand } from './dom0-doctor.js';
 import { dom0ExplainCommand } from './dom0-explain.js';
@@ -21,6 +22,7 @@ export const dom0Commands: readonly Command[] = [
   dom0DoctorCommand,
   dom0ExplainCommand,
   tombstonesCommand,
+  approvalsCommand,
   dom0TierCommand,
   dom0ModeCommand,
 ];

@@ -8,7 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { POLICY_FILE, TOMBSTONE_PREFIX, checkInstalledModel, hasFatal, readSettingsFile, settingsPath } from '../../shared/model/index.js';
 import type { Settings } from '../../shared/model/index.js';
+import { approvalsDir } from '../gate/store.js';
 import type { ServiceConfig } from './run.js';
+import type { ScopeRules } from './snapshot.js';
 
 export { OWNER_PREFIX, TOMBSTONE_PREFIX } from '../../shared/model/index.js';
 
@@ -28,6 +30,18 @@ export function policyPath(root: string): string {
   return join(root, 'etc', 'qubes', 'policy.d', POLICY_FILE);
 }
 
+/** What decides visibility and tier, from the settings. */
+export function scopeRules(settings: Settings): ScopeRules {
+  const { tags } = settings;
+  return {
+    umbrella: tags.umbrella,
+    sink: tags.sink,
+    elevation: { exec: tags.exec, net: tags.net, full: tags.full },
+    mode: settings.mode,
+    hiding: [tags.incomplete, TOMBSTONE_PREFIX],
+  };
+}
+
 /** Reads the installed settings and checks them against the installed policy; null refuses every call. */
 export function loadDom0Config(root: string, warn: Warn): Dom0Config | null {
   const { settings, problems } = readSettingsFile(settingsPath(root));
@@ -45,21 +59,16 @@ export function loadDom0Config(root: string, warn: Warn): Dom0Config | null {
     for (const p of check.problems) warn(`model check: ${p}`);
     return null;
   }
-  const { tags } = settings;
   return {
     settings,
     service: {
       principal: settings.principal,
-      scope: {
-        umbrella: tags.umbrella,
-        sink: tags.sink,
-        elevation: { exec: tags.exec, net: tags.net, full: tags.full },
-        mode: settings.mode,
-        hiding: [tags.incomplete, TOMBSTONE_PREFIX],
-      },
+      scope: scopeRules(settings),
       limits: { maxBytes: 64 * 1024, deadlineMs: 5000 },
       slotsDir: join(root, 'var', 'lib', 'qmcp', 'slots'),
       slotCount: 4,
+      settings,
+      approvalsDir: approvalsDir(root),
     },
   };
 }

@@ -9,15 +9,15 @@ import type { ServiceIo } from './output.js';
 import { ActionableError, ServiceRefusal } from './refusal.js';
 import { readServiceCall } from './request.js';
 import type { ServiceCall } from './request.js';
-import { acquireSlot } from './slots.js';
-import { Snapshot, atLeast } from './snapshot.js';
-import type { QubeFacts, ScopeRules, Tier } from './snapshot.js';
+import type { Settings } from '../../shared/model/settings.js';
+import type { HeldLock } from '../lockfile.js';
+import { gateStep } from './gate-step.js';
+import type { GateSeams } from './gate-step.js';
+import { acquireSlot, reacquireSlot } from './slots.js';
+import { Snapshot, visibleTargets } from './snapshot.js';
+import type { QubeFacts, ScopeRules, TargetNeed } from './snapshot.js';
 
-/** A qube a call acts on, and the tier the agent needs over it. */
-export interface TargetNeed {
-  readonly name: string;
-  readonly tier: Tier;
-}
+export type { TargetNeed };
 
 export interface HandlerContext<I> {
   readonly input: I;
@@ -49,6 +49,10 @@ export interface ServiceConfig {
   readonly limits: InputLimits;
   readonly slotsDir: string;
   readonly slotCount: number;
+  /** The installed settings, for the action gate (what asks, deadline, cap, binding). */
+  readonly settings: Settings;
+  /** Where requests wait for the operator (var/lib/qmcp/approvals under the root). */
+  readonly approvalsDir: string;
 }
 
 export interface ServiceRuntime {
@@ -61,6 +65,8 @@ export interface ServiceRuntime {
   readonly config: ServiceConfig | null;
   /** The operator's channel (journal): precise reasons, never shown to the caller. */
   readonly log: (message: string) => void;
+  /** The action gate's seams; a call the gate asks about is refused without them. */
+  readonly gate?: GateSeams;
 }
 
 /**
@@ -78,10 +84,10 @@ export async function runService(
   const caller = call?.caller ?? rt.env['QREXEC_REMOTE_DOMAIN'] ?? 'unknown';
   const operation = spec?.operation ?? 'unknown';
   let qubes: string[] = [];
-  const refusal = async (reason: string): Promise<number> => {
+  const refusal = async (reason: string, audited = false): Promise<number> => {
     rt.log(`refused ${call?.service ?? 'a call that is not a known qmcp service'} from ${caller}: ${reason}`);
     try {
-      await rt.audit.refusal({ principal: caller, operation, qubes, detail: reason });
+      if (!audited) await rt.audit.refusal({ principal: caller, operation, qubes, detail: reason });
     } catch (err) {
       rt.log(`audit refusal entry failed: ${(err as Error).message}`);
     }
@@ -108,14 +114,14 @@ async function guarded(
   call: ServiceCall,
   spec: ServiceSpec<unknown>,
   rt: ServiceRuntime,
-  refusal: (reason: string) => Promise<number>,
+  refusal: (reason: string, audited?: boolean) => Promise<number>,
   naming: (qubes: string[]) => void,
 ): Promise<number> {
   const caller = call.caller;
   const config = rt.config;
   if (!config) return refusal('settings unusable or model hash mismatch');
   if (caller !== config.principal) return refusal('caller is not the principal');
-  const slot = await acquireSlot(config.slotsDir, caller, config.slotCount);
+  let slot: HeldLock | null = await acquireSlot(config.slotsDir, caller, config.slotCount);
   if (!slot) return refusal('too many concurrent calls');
   try {
     const payload = await readBounded(rt.stdin, config.limits);
@@ -126,19 +132,42 @@ async function guarded(
     const needs = spec.targets(input);
     const qubes = needs.map((n) => n.name);
     naming(qubes);
-    const snapshot = await Snapshot.take(rt.qubesd, config.scope);
-    const targets: QubeFacts[] = [];
-    for (const need of needs) {
-      const q = snapshot.visible(need.name);
-      if (!q || !atLeast(snapshot.tier(q), need.tier)) return refusal(q ? `tier below ${need.tier}` : 'not visible');
-      targets.push(q);
+    let snapshot = await Snapshot.take(rt.qubesd, config.scope);
+    const checked = visibleTargets(snapshot, needs);
+    if (typeof checked === 'string') return refusal(checked);
+    let targets: readonly QubeFacts[] = checked;
+
+    const gate = await gateStep({
+      rt,
+      config,
+      call,
+      operation: spec.operation,
+      payload,
+      needs,
+      slot: {
+        release: async () => {
+          await slot?.release();
+          slot = null;
+        },
+        reacquire: async () => {
+          slot = await reacquireSlot(config.slotsDir, caller, config.slotCount);
+          return slot !== null;
+        },
+      },
+    });
+    if (gate.kind === 'refuse') return refusal(gate.reason, gate.audited);
+    if (gate.kind === 'act') {
+      snapshot = gate.snapshot;
+      targets = gate.targets;
     }
 
     let correlation: string | null = null;
     if (spec.changesState) {
       try {
         const keys = spec.keys ? spec.keys(input) : undefined;
-        correlation = await rt.audit.intent({ principal: caller, operation: spec.operation, qubes, ...(keys ? { keys } : {}) });
+        const fields = { principal: caller, operation: spec.operation, qubes, ...(keys ? { keys } : {}) };
+        // an approved call's intent carries its request's correlation
+        correlation = await rt.audit.intent(fields, gate.kind === 'act' ? gate.correlation : undefined);
       } catch (err) {
         return refusal(`audit intent could not be written: ${(err as Error).message}`);
       }
@@ -172,6 +201,6 @@ async function guarded(
       return refuse(rt.io);
     }
   } finally {
-    await slot.release();
+    await slot?.release();
   }
 }

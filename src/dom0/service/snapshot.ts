@@ -76,11 +76,7 @@ export class Snapshot {
 
   /** The agent's tier over a visible qube; two elevation tags count as the higher. */
   tier(q: QubeFacts): Tier {
-    const { elevation, mode } = this.rules;
-    if (q.tags.has(elevation.full)) return 'full';
-    if (q.tags.has(elevation.net)) return 'net';
-    if (q.tags.has(elevation.exec)) return 'exec';
-    return mode === 'compat' ? 'full' : 'read';
+    return tierOf(q.tags, this.rules);
   }
 
   /** A sink the agent may push files to (never also in the umbrella). */
@@ -109,6 +105,15 @@ export class Snapshot {
   }
 }
 
+/** The tier a qube's tags give it under RULES; two elevation tags count as the higher. */
+export function tierOf(tags: ReadonlySet<string>, rules: ScopeRules): Tier {
+  const { elevation, mode } = rules;
+  if (tags.has(elevation.full)) return 'full';
+  if (tags.has(elevation.net)) return 'net';
+  if (tags.has(elevation.exec)) return 'exec';
+  return mode === 'compat' ? 'full' : 'read';
+}
+
 export function atLeast(tier: Tier, needed: Tier): boolean {
   return TIERS.indexOf(tier) >= TIERS.indexOf(needed);
 }
@@ -119,4 +124,21 @@ function seen(q: QubeFacts, rules: ScopeRules): boolean {
   // A hand-made umbrella+sink hybrid is seen as neither (fail closed).
   if (!q.tags.has(umbrella) || q.tags.has(sink)) return false;
   return !hiding.some((t) => q.tags.has(t));
+}
+
+/** A qube a call acts on, and the tier the agent needs over it. */
+export interface TargetNeed {
+  readonly name: string;
+  readonly tier: Tier;
+}
+
+/** The needed qubes as the snapshot has them, or why the call is refused (absent and outside alike). */
+export function visibleTargets(snapshot: Snapshot, needs: readonly TargetNeed[]): QubeFacts[] | string {
+  const targets: QubeFacts[] = [];
+  for (const need of needs) {
+    const q = snapshot.visible(need.name);
+    if (!q || !atLeast(snapshot.tier(q), need.tier)) return q ? `tier below ${need.tier}` : 'not visible';
+    targets.push(q);
+  }
+  return targets;
 }

@@ -80,7 +80,7 @@ export class CallHandler {
     const stdout = frameWriter(sock, FRAME_STDOUT);
     const stderr = frameWriter(sock, FRAME_STDERR);
     // As qrexec when the caller's connection goes before the call is over: the
-    // service's stdin ends, and a service in a qube finds its stdout and stderr shut.
+    // service's stdin ends, and its stdout and stderr are shut (its next write fails).
     const gone = new AbortController();
     const onGone = (): void => {
       if (!stdin.writableEnded) stdin.end();
@@ -112,7 +112,7 @@ export class CallHandler {
     if (!res) throw new RouterDenial();
     const target = res.target;
     if (target === 'dom0' || target === '@adminvm') {
-      return this.runInDom0({ service: call.service, argument: call.argument, source, requested: requestedTarget(call.target, info) }, io);
+      return this.runInDom0({ service: call.service, argument: call.argument, source, requested: requestedTarget(call.target, info) }, io, gone);
     }
     // dom0 services above run as the simulator's own user, as they run as the dom0 user, never root
     const user = res.user ?? 'user';
@@ -134,14 +134,14 @@ export class CallHandler {
   }
 
   /** admin.* goes to qubesd; anything else to the dom0 service installed for it, if any. */
-  private async runInDom0(d: Dom0Call, io: ServiceStdio): Promise<number> {
+  private async runInDom0(d: Dom0Call, io: ServiceStdio, gone: AbortSignal): Promise<number> {
     if (d.service.startsWith('admin.')) {
       if (this.o.adminMethods && !this.o.adminMethods.has(d.service)) return EXIT_NO_SERVICE;
       return runSocketService(this.o.qubesdSocket, d, io);
     }
     const found = findService(serviceDirs(this.o.policyRoot), d.service, d.argument);
     if (!found) return EXIT_NO_SERVICE;
-    return found.kind === 'socket' ? runSocketService(found.path, d, io) : runExecService(found.path, d, io, process.env, this.running);
+    return found.kind === 'socket' ? runSocketService(found.path, d, io) : runExecService(found.path, d, io, process.env, this.running, gone);
   }
 
   /** A failure of the host itself is a qrexec problem (125), not a refusal: the call was allowed. */

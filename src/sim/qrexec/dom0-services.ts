@@ -74,9 +74,18 @@ export function serviceEnv(base: NodeJS.ProcessEnv, call: Dom0Call): NodeJS.Proc
 
 /**
  * Spawns an executable service. Its stderr reaches the caller, as
- * qrexec-client-vm shows a remote service's stderr. Resolves to its status.
+ * qrexec-client-vm shows a remote service's stderr. Once the caller is
+ * `gone`, its stdout and stderr are shut, so its next write fails (EPIPE).
+ * Resolves to its status.
  */
-export function runExecService(path: string, call: Dom0Call, io: ServiceStdio, baseEnv: NodeJS.ProcessEnv, running?: Set<ChildProcess>): Promise<number> {
+export function runExecService(
+  path: string,
+  call: Dom0Call,
+  io: ServiceStdio,
+  baseEnv: NodeJS.ProcessEnv,
+  running?: Set<ChildProcess>,
+  gone?: AbortSignal,
+): Promise<number> {
   return new Promise((resolve) => {
     const argv = call.argument === '' ? [] : [call.argument];
     const child = spawn(path, argv, { env: serviceEnv(baseEnv, call), stdio: ['pipe', 'pipe', 'pipe'] });
@@ -92,6 +101,12 @@ export function runExecService(path: string, call: Dom0Call, io: ServiceStdio, b
     io.stdin.pipe(child.stdin);
     child.stdout.pipe(io.stdout, { end: false });
     child.stderr.pipe(io.stderr, { end: false });
+    const shut = (): void => {
+      child.stdout.destroy();
+      child.stderr.destroy();
+    };
+    if (gone?.aborted) shut();
+    else gone?.addEventListener('abort', shut, { once: true });
     child.on('close', (code, signal) => {
       io.stdin.unpipe(child.stdin);
       if (failed) return;

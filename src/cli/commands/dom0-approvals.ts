@@ -1,0 +1,145 @@
+import { userInfo } from 'node:os';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { Qubesd } from '../../dom0/qubesd.js';
+import { AnswerRefused, answerApproval, formatRow, listApprovals, showApproval, watchApprovals } from '../../dom0/operator/approvals.js';
+import type { ApprovalOps } from '../../dom0/operator/approvals.js';
+import { readSettingsFile, settingsPath } from '../../shared/model/settings.js';
+
+const DEFAULT_SOCKET = '/var/run/qubesd.sock';
+const USAGE = `usage: qmcp dom0 approvals list|show ID|allow ID|deny ID|watch [--once] [--root DIR] [--qubesd-socket PATH] [--json]
+
+The agent's calls waiting for the operator's approval (docs/action-gate.md).
+list shows each request: id, principal, operation, qubes, age, when it
+lapses, and its state (pending, answered, expired, or stale when the
+service that asked is gone). show ID describes the call in plain language
+from the live state. allow ID and deny ID answer it. watch shows each new
+request and asks allow? [y/N] on the terminal, one at a time, until end of
+input or Ctrl-C (--once: after one answer). The store is under DIR
+(default /), qubesd at PATH (default ${DEFAULT_SOCKET}).
+Exit 0 done, 1 refused (unknown, stale, expired or already answered), 2 usage.`;
+
+interface Parsed {
+  readonly root: string;
+  readonly socket: string;
+  readonly json: boolean;
+  readonly once: boolean;
+  readonly positionals: string[];
+}
+
+function parse(args: string[]): Parsed {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, once: { type: 'boolean' } },
+      allowPositionals: true,
+      strict: true,
+    });
+    return { root: values.root ?? '/', socket: values['qubesd-socket'] ?? DEFAULT_SOCKET, json: values.json ?? false, once: values.once ?? false, positionals };
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+  }
+}
+
+function ops(p: Parsed): ApprovalOps {
+  const { settings, problems } = readSettingsFile(settingsPath(p.root));
+  for (const pr of problems) process.stderr.write(`qmcp: settings: ${pr.key || 'file'}: ${pr.message}\n`);
+  return { root: p.root, qubesd: new Qubesd(p.socket), settings, now: () => new Date() };
+}
+
+function out(lines: readonly string[]): void {
+  for (const line of lines) process.stdout.write(line + '\n');
+}
+
+/** The operator answering, by their dom0 user name. */
+function operatorName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env['USER'] ?? 'unknown';
+  }
+}
+
+/** Questions on the terminal; null once input ends. `onEnd` runs once input has ended and every line typed ahead is used. */
+function terminal(onEnd: () => void): { ask: (q: string) => Promise<boolean | null>; close: () => void } {
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true });
+  const lines: string[] = [];
+  const waiting: ((line: string | null) => void)[] = [];
+  let ended = false;
+  rl.on('line', (line) => {
+    const w = waiting.shift();
+    if (w) w(line);
+    else lines.push(line);
+  });
+  rl.on('close', () => {
+    ended = true;
+    for (const w of waiting.splice(0)) w(null);
+    if (lines.length === 0) onEnd();
+  });
+  return {
+    ask: async (q) => {
+      process.stdout.write(q);
+      const line = lines.shift() ?? (ended ? null : await new Promise<string | null>((resolve) => waiting.push(resolve)));
+      if (ended && lines.length === 0) onEnd();
+      return line === null ? null : /^\s*y(es)?\s*$/i.test(line);
+    },
+    close: () => rl.close(),
+  };
+}
+
+async function answer(p: Parsed, id: string, decision: 'allow' | 'deny'): Promise<number> {
+  try {
+    await answerApproval(ops(p), id, decision, operatorName(), 'cli');
+  } catch (err) {
+    if (!(err instanceof AnswerRefused)) throw err;
+    if (p.json) out([JSON.stringify({ refused: err.reason })]);
+    process.stderr.write(`qmcp: ${decision} ${id} refused: ${err.message}\n`);
+    return 1;
+  }
+  out([p.json ? JSON.stringify({ [decision === 'allow' ? 'allowed' : 'denied']: id }) : `${decision === 'allow' ? 'allowed' : 'denied'} ${id}`]);
+  return 0;
+}
+
+export const approvalsCommand: Command = {
+  path: ['dom0', 'approvals'],
+  summary: 'see and answer the agent calls waiting for approval (list | show ID | allow ID | deny ID | watch)',
+  usage: USAGE,
+  async run(args) {
+    const p = parse(args);
+    const [verb, ...rest] = p.positionals;
+    if (verb === 'list' && rest.length === 0) {
+      const rows = await listApprovals(ops(p));
+      if (p.json) out([JSON.stringify(rows)]);
+      else out(rows.length === 0 ? ['no requests'] : rows.map(formatRow));
+      return 0;
+    }
+    if (verb === 'show' && rest.length === 1) {
+      const lines = await showApproval(ops(p), rest[0] as string);
+      if (lines === null) {
+        process.stderr.write(`qmcp: no such request\n`);
+        return 1;
+      }
+      out(p.json ? [JSON.stringify(lines)] : lines);
+      return 0;
+    }
+    if ((verb === 'allow' || verb === 'deny') && rest.length === 1) return answer(p, rest[0] as string, verb);
+    if (verb === 'watch' && rest.length === 0) {
+      const stop = new AbortController();
+      const onInt = (): void => stop.abort();
+      process.once('SIGINT', onInt);
+      const tty = terminal(onInt);
+      stop.signal.addEventListener('abort', () => tty.close(), { once: true });
+      try {
+        out([`watching for requests under ${p.root} (Ctrl-C to stop)`]);
+        await watchApprovals(ops(p), { print: out, ask: tty.ask, signal: stop.signal, by: operatorName(), once: p.once });
+      } finally {
+        process.off('SIGINT', onInt);
+        tty.close();
+      }
+      return 0;
+    }
+    throw new UsageError(USAGE);
+  },
+};
