@@ -56,6 +56,8 @@ function instructions(dir: string, url: string, tokenPath: string, token: string
     '',
     'Ask the agent to list its qubes, create one from ai-debian-tpl, start it and run a command in it,',
     'then to look at vault: it cannot tell vault from a qube that does not exist.',
+    'Ask it for a plan (plan_submit) and review it as the operator, in another terminal:',
+    `  ${process.execPath} ${qmcp} dom0 plans list|show ID|approve ID|deny ID --root ${join(dir, 'dom0')} --qubesd-socket ${join(dir, 'qubesd.sock')}`,
     'Each tool call is logged below: the tool, the qube names the agent sent, and ok, refused or error.',
     '',
   ].join('\n');
