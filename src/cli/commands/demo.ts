@@ -76,6 +76,8 @@ function gateNotes(dir: string, qmcp: string, socket: string): string[] {
     `    ${cli} dom0 approvals watch --root ${root} --qubesd-socket ${socket}`,
     `  asked by Qubes' own dialog, the policy saying ask (${none(dialog)}): list them, then allow ID or deny ID:`,
     `    ${cli} sim ask --dir ${dir} list`,
+    '  a plan the agent submits (plan_submit): review it whole, then approve ID (dom0 runs it) or deny ID:',
+    `    ${cli} dom0 plans list|show ID|approve ID|deny ID --root ${root} --qubesd-socket ${socket}`,
     '',
   ];
 }
