@@ -12,8 +12,8 @@ The plans the agent submitted for review (docs/action-gate.md). list shows
 each with its state; show prints one as numbered steps in plain language,
 built from the live state (what the agent chose is shown quoted); approve
 approves a pending plan and runs it here, in the foreground, each step
-checked again as it starts, stopping at the first that fails; deny refuses
-it. ID is the plan's number, or PRINCIPAL/ID. The settings are read under
+checked again as it starts, stopping at the first that fails (Ctrl-C stops
+it after the step that runs; a second Ctrl-C at once); deny refuses it. ID is the plan's number, or PRINCIPAL/ID. The settings are read under
 DIR (default /), qubesd at PATH (default ${DEFAULT_QUBESD_SOCKET}).
 Exit 0 done, 1 refused (no such plan, not pending, changed since it was
 submitted), 3 the plan ran and stopped at a failed step, 2 usage.`;
@@ -65,7 +65,7 @@ async function verb(p: Dom0Options, d: PlanOperatorDeps, name: string | undefine
   }
   if (name === 'approve') {
     if (!p.json) out((await showLines(d, findPlan(p.root, ref))).join('\n'));
-    const approved = p.json ? {} : { approved: (a: PlanRecord) => out(`plan ${a.id} approved; running its ${a.steps.length} steps now (Ctrl-C: stop after the step that runs)`) };
+    const approved = p.json ? {} : { approved: (a: PlanRecord) => out(`plan ${a.id} approved; running its ${a.steps.length} steps now`) };
     let stop = false;
     const onStop = (): void => {
       // a second signal ends the command at once, as it would without this
