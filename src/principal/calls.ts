@@ -22,10 +22,59 @@ export function serviceOf(operationId: string, form: TargetForm): string {
   return op.service;
 }
 
-function exited(outcome: QrexecOutcome): { status: number; stdout: Buffer } {
+/** A call that ran to its end: its exit status and stdout. */
+export interface Exited {
+  readonly status: number;
+  readonly stdout: Buffer;
+}
+
+function exited(outcome: QrexecOutcome): Exited {
   if (outcome.kind === 'refused') throw new AgentRefusal();
   if (outcome.kind === 'failed') throw new Failed();
   return outcome;
+}
+
+/**
+ * One exact qrexec call of a model operation: what a tool sends, and what a
+ * plan step holds (dom0 checks, shows and makes exactly this call).
+ */
+export interface ExactCall {
+  readonly operation: string;
+  /** `@adminvm` for a dom0 service, else the qube called. */
+  readonly target: string;
+  /** The qrexec argument, '' for none. */
+  readonly argument: string;
+  readonly payload: Buffer;
+  /** The principal's own bounds on the call; not part of it. */
+  readonly limits?: { readonly maxOutput?: number; readonly timeoutMs?: number };
+}
+
+/** A dom0-service operation's call: its qmcp service at @adminvm, the payload as JSON. */
+export function dom0Exact(operationId: string, argument: string, payload?: unknown): ExactCall {
+  serviceOf(operationId, 'dom0-service');
+  const bytes = payload === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(payload), 'utf8');
+  return { operation: operationId, target: '@adminvm', argument, payload: bytes };
+}
+
+/** A native Admin API operation's call on the named qube, routed by policy to qubesd. */
+export function adminExact(target: string, operationId: string, payload?: Uint8Array): ExactCall {
+  serviceOf(operationId, 'admin-api');
+  return { operation: operationId, target, argument: '', payload: Buffer.from(payload ?? []) };
+}
+
+/** An in-qube operation's call, its service run as root inside the target. */
+export function inQubeExact(target: string, operationId: string, argument: string, payload: Uint8Array, limits?: ExactCall['limits']): ExactCall {
+  serviceOf(operationId, 'in-qube');
+  return { operation: operationId, target, argument, payload: Buffer.from(payload), ...(limits ? { limits } : {}) };
+}
+
+/** Makes the call; a refusal or a call that did not complete throws. */
+export async function send(ctx: CallContext, call: ExactCall): Promise<Exited> {
+  const op = operation(call.operation);
+  // an in-qube service without an argument is called by its bare name
+  const argument = op.target === 'in-qube' && call.argument === '' ? undefined : call.argument;
+  const payload = op.target === 'in-qube' || call.payload.length > 0 ? call.payload : undefined;
+  return exited(await ctx.qrexec.call({ target: call.target, service: op.service, argument, payload, signal: ctx.signal, ...call.limits }));
 }
 
 /** Actionable texts for the Qubes exception classes an in-scope call can meet. */
@@ -43,8 +92,11 @@ const ADMIN_ERRORS: Readonly<Record<string, string>> = {
 
 /** A native Admin API operation routed by policy to qubesd; `0\0data` or `2\0Class\0\0message\0`. */
 export async function adminCall(ctx: CallContext, target: string, operationId: string, payload?: Uint8Array): Promise<Buffer> {
-  const service = serviceOf(operationId, 'admin-api');
-  const { status, stdout } = exited(await ctx.qrexec.call({ target, service, argument: '', payload, signal: ctx.signal }));
+  return adminResult(await send(ctx, adminExact(target, operationId, payload)));
+}
+
+/** An Admin API call's data; qubesd's exception classes become refusals or actionable errors. */
+export function adminResult({ status, stdout }: Exited): Buffer {
   if (status !== 0) throw new Failed();
   const reply = parseReply(stdout);
   if (reply === null) throw new Failed();
@@ -62,9 +114,11 @@ function cleanMessage(message: unknown): string {
 
 /** A dom0-service operation, its qmcp service at @adminvm: JSON in; JSON out on exit 0; {"error":…} on exit 1. */
 export async function dom0Call(ctx: CallContext, operationId: string, argument: string, payload?: unknown): Promise<unknown> {
-  const service = serviceOf(operationId, 'dom0-service');
-  const bytes = payload === undefined ? undefined : Buffer.from(JSON.stringify(payload), 'utf8');
-  const { status, stdout } = exited(await ctx.qrexec.call({ target: '@adminvm', service, argument, payload: bytes, signal: ctx.signal }));
+  return dom0Result(await send(ctx, dom0Exact(operationId, argument, payload)));
+}
+
+/** A dom0 service's answer: its JSON on exit 0; its in-scope error, on exit 1, as an actionable one. */
+export function dom0Result({ status, stdout }: Exited): unknown {
   let value: unknown;
   try {
     value = JSON.parse(stdout.toString('utf8'));
@@ -96,18 +150,8 @@ const INQUBE_ERRORS: Readonly<Record<string, string>> = {
   bad_version: 'The qmcp services inside the qube are of another version; reinstall them in its template.',
 };
 
-/** An in-qube operation, its service run as root inside the target; its reply is decoded by `decode`. */
-export async function inQubeCall<T>(
-  ctx: CallContext,
-  target: string,
-  operationId: string,
-  argument: string | undefined,
-  payload: Uint8Array,
-  decode: (data: Buffer) => T,
-  limits: { readonly maxOutput?: number; readonly timeoutMs?: number } = {},
-): Promise<T> {
-  const service = serviceOf(operationId, 'in-qube');
-  const { status, stdout } = exited(await ctx.qrexec.call({ target, service, argument, payload, signal: ctx.signal, ...limits }));
+/** An in-qube service's reply, decoded by `decode`; its errors become refusals or actionable ones. */
+export function inQubeResult<T>({ status, stdout }: Exited, decode: (data: Buffer) => T): T {
   if (status !== 0) throw new Failed();
   try {
     return decode(stdout);

@@ -83,4 +83,14 @@ export const FIELDS: Readonly<Record<string, Field>> = {
   cursor: { means: 'where an event stream was left' },
   wait_seconds: { means: 'how long to wait for the first event' },
   missed: { means: 'whether events were lost' },
+  // plans
+  plan: { means: "a plan's id, as plan_submit returned it" },
+  purpose: { means: 'what a plan is for, in one line shown to the operator' },
+  steps: { means: "a plan's steps, in the order they run" },
+  step: { means: "a step's number in its plan, from 1" },
+  tool: { means: 'the tool a plan step calls' },
+  arguments: { means: 'the arguments that tool takes' },
+  status: { means: 'where a plan or one of its steps stands' },
+  result: { means: "a step's result, as its tool returns it" },
+  error: { means: 'what the step\'s tool would have answered instead of a result' },
 };

@@ -82,6 +82,53 @@ export function decodeReply(data: Uint8Array): Reply {
   return reply;
 }
 
+/**
+ * A request's header fields in order and its body, or null when it is not a
+ * qmcp version 1 message. Requests are read back only to be checked (a
+ * plan's step in dom0): the decoders below accept exactly what the encoders
+ * write, so a request is its one canonical form.
+ */
+function decodeRequestMessage(data: Buffer): { fields: [string, string][]; body: Buffer } | null {
+  const fields: [string, string][] = [];
+  let at = 0;
+  for (let first = true; ; first = false) {
+    const end = data.indexOf(NEWLINE, at);
+    if (end < 0) return null;
+    const line = data.subarray(at, end).toString('latin1');
+    at = end + 1;
+    if (first) {
+      if (line !== `${MAGIC} ${INQUBE_PROTOCOL_VERSION}`) return null;
+      continue;
+    }
+    if (line === '') return { fields, body: data.subarray(at) };
+    const space = line.indexOf(' ');
+    if (space < 1) return null;
+    fields.push([line.slice(0, space), line.slice(space + 1)]);
+  }
+}
+
+/** The request an encoder wrote, if re-encoding it gives the same bytes; else null. */
+function canonical<T>(data: Buffer, request: T | null, encode: (r: T) => Buffer): T | null {
+  if (request === null) return null;
+  try {
+    return encode(request).equals(data) ? request : null;
+  } catch {
+    return null;
+  }
+}
+
+function values(fields: readonly [string, string][], key: string): string[] {
+  return fields.filter(([k]) => k === key).map(([, v]) => v);
+}
+
+function fromBase64(value: string | undefined): Buffer | null {
+  return value === undefined ? null : Buffer.from(value, 'base64');
+}
+
+function countOf(value: string | undefined): number | undefined {
+  return value !== undefined && /^(0|[1-9][0-9]{0,14})$/.test(value) ? Number(value) : undefined;
+}
+
 function decodeText(reply: Reply, key: string): string {
   return Buffer.from(reply.fields.get(key) ?? '', 'base64').toString('utf8');
 }
@@ -155,6 +202,25 @@ export function decodeExecReply(data: Uint8Array): ExecResult {
   };
 }
 
+/** The exec request DATA encodes, or null when it is not one encodeExecRequest writes. */
+export function decodeExecRequest(data: Buffer): ExecRequest | null {
+  const m = decodeRequestMessage(data);
+  if (!m) return null;
+  const argv = values(m.fields, 'argv').map((v) => Buffer.from(v, 'base64'));
+  const shell = fromBase64(values(m.fields, 'shell')[0]);
+  const timeoutSeconds = countOf(values(m.fields, 'timeout')[0]);
+  const limit = countOf(values(m.fields, 'limit')[0]);
+  if (timeoutSeconds === undefined) return null;
+  const request: ExecRequest = {
+    ...(argv.length > 0 ? { argv } : {}),
+    ...(shell !== null ? { shell } : {}),
+    stdin: m.body,
+    timeoutSeconds,
+    ...(limit !== undefined ? { outputLimit: limit } : {}),
+  };
+  return canonical(data, request, encodeExecRequest);
+}
+
 // qmcp.ReadFile
 
 export interface ReadFileRequest {
@@ -182,6 +248,15 @@ export function decodeReadFileReply(data: Uint8Array): ReadFileResult {
     truncated: decodeFlag(reply, 'truncated'),
     content: takeBytes(reply, 0, decodeCount(reply, 'length')),
   };
+}
+
+/** The read request DATA encodes, or null when it is not one encodeReadFileRequest writes. */
+export function decodeReadFileRequest(data: Buffer): ReadFileRequest | null {
+  const m = decodeRequestMessage(data);
+  const path = fromBase64(m ? values(m.fields, 'path')[0] : undefined);
+  if (!m || path === null || m.body.length > 0) return null;
+  const limit = countOf(values(m.fields, 'limit')[0]);
+  return canonical(data, { path, ...(limit !== undefined ? { limit } : {}) }, encodeReadFileRequest);
 }
 
 // qmcp.WriteFile
@@ -215,6 +290,23 @@ export function decodeWriteFileReply(data: Uint8Array): WriteFileResult {
   return { size: decodeCount(decodeReply(data), 'size') };
 }
 
+/** The write request DATA encodes, or null when it is not one encodeWriteFileRequest writes. */
+export function decodeWriteFileRequest(data: Buffer): WriteFileRequest | null {
+  const m = decodeRequestMessage(data);
+  const path = fromBase64(m ? values(m.fields, 'path')[0] : undefined);
+  const mode = m ? values(m.fields, 'mode')[0] : undefined;
+  if (!m || path === null || mode === undefined || !/^[0-7]{4}$/.test(mode)) return null;
+  const limit = countOf(values(m.fields, 'limit')[0]);
+  const request: WriteFileRequest = {
+    path,
+    content: m.body,
+    mode: parseInt(mode, 8),
+    createParents: values(m.fields, 'parents')[0] === '1',
+    ...(limit !== undefined ? { limit } : {}),
+  };
+  return canonical(data, request, encodeWriteFileRequest);
+}
+
 // qmcp.CopyTo+TARGET
 
 export interface CopyToRequest {
@@ -234,4 +326,11 @@ export function encodeCopyToRequest(request: CopyToRequest): Buffer {
 /** Throws InQubeError with code `copy_failed` when qvm-copy-to-vm failed. */
 export function decodeCopyToReply(data: Uint8Array): CopyToResult {
   return { message: decodeText(decodeReply(data), 'message') };
+}
+
+/** The copy request DATA encodes, or null when it is not one encodeCopyToRequest writes. */
+export function decodeCopyToRequest(data: Buffer): CopyToRequest | null {
+  const m = decodeRequestMessage(data);
+  if (!m || m.body.length > 0) return null;
+  return canonical(data, { paths: values(m.fields, 'path').map((v) => Buffer.from(v, 'base64')) }, encodeCopyToRequest);
 }

@@ -3,8 +3,12 @@
  * refuse every create until the operator sets caps and an egress qube), they
  * let the agent create qubes, behind the demo fleet's egress qube, born at
  * full tier from full sources so it can also remove (entomb) what it made.
+ * A small gated set shows the action gate without making every call wait.
  */
 import { OPEN_GATE } from './open-gate.js';
+
+/** What the demo's agent must wait for the operator to approve. */
+export const DEMO_GATED: readonly string[] = ['kill', 'firewall.set', 'remove', 'device.attach'];
 
 const GiB = 1024 ** 3;
 
@@ -17,5 +21,5 @@ export const DEMO_SETTINGS: Record<string, unknown> = {
   privateCapBytes: 8 * GiB,
   birthCeiling: 'full',
   tombstoneRetentionDays: 7,
-  gate: OPEN_GATE,
+  gate: { ...OPEN_GATE, ...Object.fromEntries(DEMO_GATED.map((id) => [id, 'ask'] as const)) },
 };

@@ -14,6 +14,7 @@ import { startQubesd } from './qubesd/index.js';
 import { adminMethods } from './qubesd/methods/index.js';
 import { seedDefaultPolicy, startRouter } from './qrexec/index.js';
 import { installQubesRpcServices } from './qrexec/dom0-rpc.js';
+import { installDom0Client } from './qrexec/dom0-seat.js';
 import type { Router } from './qrexec/index.js';
 import { QubeSandboxes, registryLookup } from './sandbox/index.js';
 
@@ -108,6 +109,7 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
     log,
   });
   log(`qrexec router: one socket per qube under ${router.socketDir}`);
+  installDom0Client(root, router.dom0Socket);
 
   return {
     dir,

@@ -20,7 +20,7 @@ function run(args: string[]): Promise<{ status: number; stdout: string }> {
   });
 }
 
-const COMMANDS = [['install'], ['uninstall'], ['doctor'], ['explain'], ['tier'], ['mode'], ['audit', 'verify'], ['audit', 'tail'], ['tombstones']];
+const COMMANDS = [['install'], ['uninstall'], ['doctor'], ['explain'], ['tier'], ['mode'], ['audit', 'verify'], ['audit', 'tail'], ['tombstones'], ['plans']];
 
 test('operator commands: --help names --root, --json and the exit codes; an unknown option exits 2', async () => {
   await Promise.all(

@@ -64,6 +64,9 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   clone: adds(false, false),
   'device.attach': sets(false, true),
   'device.detach': sets(true, false),
+  // a plan is kept for the operator; nothing on the machine changes until the operator runs it
+  'plan.submit': adds(false, false),
+  'plan.status': READS,
 };
 
 /** Where the model's rows disagree with the expectations, one line each. */
@@ -140,6 +143,8 @@ const SAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
   qube_clone: { name: 'ai-n', source: 'ai-a' },
   device_attach: { qube: 'ai-a', devclass: 'usb', backend: 'ai-b', port: '2-1' },
   device_detach: { qube: 'ai-a', devclass: 'usb', backend: 'ai-b', port: '2-1' },
+  plan_submit: { purpose: 'p', steps: [{ tool: 'qube_start', arguments: { qube: 'ai-a' } }] },
+  plan_status: { plan: '1' },
 };
 
 /**

@@ -14,6 +14,7 @@ import type { SelftestReport } from '../../src/principal/selftest/run.js';
 import { demoFleet } from '../../src/sim/demo-fleet.js';
 import { DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
 import { startSimHost, type SimHost } from '../../src/sim/host.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import { FakeHost } from './fake-host.js';
 import type { Breakage } from './fake-host.js';
 
@@ -38,7 +39,8 @@ describe('qmcp selftest --sim against the demo host', () => {
   let host: SimHost;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qmcp-selftest-'));
-    host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: DEMO_SETTINGS });
+    // the selftest removes its fixtures, which the demo's gate would hold for an operator
+    host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: { ...DEMO_SETTINGS, gate: OPEN_GATE } });
   });
   after(async () => {
     await host?.close();

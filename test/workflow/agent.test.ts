@@ -21,6 +21,7 @@ import type { CallVerdict } from '../../src/principal/tool.js';
 import { simRunner } from '../../src/cli/sim-principal.js';
 import { demoFleet } from '../../src/sim/demo-fleet.js';
 import { DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import { dom0Root, startSimHost, type SimHost } from '../../src/sim/host.js';
 import { findBwrap } from '../../src/sim/sandbox/index.js';
 
@@ -62,7 +63,8 @@ describe('the agent workflow through MCP', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qmcp-workflow-'));
-    host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: DEMO_SETTINGS });
+    // the gate opened: test/workflow/gate.test.ts walks the demo's gated calls
+    host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: { ...DEMO_SETTINGS, gate: OPEN_GATE } });
     client = new Client({ name: 'workflow', version: '0' });
     await client.connect(new StdioClientTransport({ command: process.execPath, args: [QMCP, 'serve', '--sim', dir], stderr: 'ignore' }));
   });

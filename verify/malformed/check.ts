@@ -12,7 +12,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import fc from 'fast-check';
 import { auditLogPath } from '../../src/dom0/audit/index.js';
-import { OPERATIONS } from '../../src/shared/model/capabilities.js';
+import { OPERATIONS, operation } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import type { Budget, Check, CheckReport, Failure, Figure } from '../check.js';
 import { coverageFailures } from '../gaps.js';
@@ -208,6 +208,8 @@ export function makeMalformedCheck(sut: MalformedSut = {}): Check {
         figures.push({ label: 'malformed inputs, all operations', value: String(run.total) });
 
         // A well-formed call of each read-only service that answers at once is answered: the examples are not refused for their own sake.
+        // A plan's status is there once a plan is: the (well-formed) example plan is submitted first.
+        if (services.some((o) => GRAMMARS[o.id]?.argument === 'plan')) await h.call(operation('plan.submit').service, JSON.stringify(GRAMMARS['plan.submit']?.payload?.examples[0]));
         for (const op of services.filter((o) => o.readOnly && GRAMMARS[o.id]?.argument !== 'seconds')) {
           const g = GRAMMARS[op.id] as Grammar;
           const r = await h.call(g.example ? `${op.service}+${g.example}` : op.service, '');

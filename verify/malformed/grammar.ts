@@ -7,6 +7,7 @@
  * malformed and is skipped. Keyed by operation id, one entry per operation
  * of the capability model (`malformedGaps`).
  */
+import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
 import { normaliseCall } from '../../src/sim/qrexec/normalise.js';
@@ -55,11 +56,13 @@ export interface PayloadGrammar {
   readonly examples: readonly Record<string, unknown>[];
   /** Whether a parsed payload is well-formed. */
   valid(o: Record<string, unknown>, argument: string): boolean;
+  /** A well-formed payload naming QUBE, where no argument or template does (a plan's step), for the timing check. */
+  naming?(qube: string): Record<string, unknown>;
 }
 
 export interface Grammar {
-  /** What the argument is: none, a qube name, or a number of seconds. */
-  readonly argument: 'none' | 'qube' | 'seconds';
+  /** What the argument is: none, a qube name, a number of seconds, or a plan's id. */
+  readonly argument: 'none' | 'qube' | 'seconds' | 'plan';
   /** A well-formed argument. */
   readonly example: string;
   /** Whether an argument is well-formed (a visible qube where one is named). */
@@ -131,6 +134,54 @@ function device(withOptions: boolean): PayloadGrammar {
       if (!plainObject(opts)) return false;
       return Object.entries(opts).every(([k, v]) => (DEVICE_OPTIONS[cls] ?? []).includes(k) && typeof v === 'boolean');
     },
+  };
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** A plan step's members by how its operation is reached: a dom0 service's call names no qube, an Admin API call takes no argument. */
+const STEP_KEYS: Readonly<Record<string, readonly string[]>> = {
+  'dom0-service': ['operation', 'argument', 'payload'],
+  'admin-api': ['operation', 'qube', 'payload'],
+  'in-qube': ['operation', 'qube', 'argument', 'payload'],
+};
+
+/**
+ * Whether a plan's step may be well-formed: a dom0 service's call as that
+ * service's grammar says, any other call on a visible qube (its request is
+ * the qube's to judge, so it is not judged here: such a step counts as
+ * well-formed and is not sent).
+ */
+function planStep(s: unknown, ops: readonly Operation[]): boolean {
+  if (!plainObject(s)) return false;
+  const op = ops.find((o) => o.id === s['operation'] && o.id !== 'events' && !o.id.startsWith('plan.'));
+  const keys = op ? STEP_KEYS[op.target] : undefined;
+  if (!op || !keys || !keysOk(s, keys, []) || typeof s['payload'] !== 'string' || !BASE64.test(s['payload'])) return false;
+  const payload = Buffer.from(s['payload'], 'base64');
+  if (op.target === 'dom0-service') {
+    const g = GRAMMARS[op.id];
+    return g !== undefined && typeof s['argument'] === 'string' && wellFormed(g, s['argument'], payload);
+  }
+  return visible(s['qube']) && (op.target !== 'admin-api' || op.id === 'firewall.set' || payload.length === 0);
+}
+
+/** A plan: a purpose line of printable ASCII and 1 to 32 steps, each an operation of the model with the arguments its call takes. */
+function plan(ops: readonly Operation[]): PayloadGrammar {
+  const step = (operation: string, argument: string): Record<string, unknown> => ({ operation, argument, payload: '' });
+  return {
+    required: ['purpose', 'steps'],
+    optional: [],
+    examples: [
+      { purpose: 'look around', steps: [step('info', 'ai-box')] },
+      { purpose: 'restart the box', steps: [step('start', 'ai-box'), { operation: 'shutdown', qube: 'ai-box', payload: '' }, step('start', 'ai-box')] },
+    ],
+    valid(o) {
+      if (!keysOk(o, this.required, this.optional)) return false;
+      const { purpose, steps } = o;
+      if (typeof purpose !== 'string' || !/^[\x20-\x7e]{1,200}$/.test(purpose)) return false;
+      return Array.isArray(steps) && steps.length >= 1 && steps.length <= 32 && steps.every((s) => planStep(s, ops));
+    },
+    naming: (qube) => ({ purpose: 'timing', steps: [step('start', qube)] }),
   };
 }
 
@@ -209,6 +260,9 @@ export const GRAMMARS: Readonly<Record<string, Grammar>> = {
   },
   'device.attach': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: device(true) },
   'device.detach': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: device(false) },
+  'plan.submit': { argument: 'none', example: '', argumentValid: noArgument, payload: plan(OPERATIONS) },
+  // no plan exists where the check runs: a well-formed id is refused too, and is not sent
+  'plan.status': { argument: 'plan', example: '1', argumentValid: (a) => /^[1-9][0-9]{0,8}$/.test(a), payload: null },
 };
 
 /**

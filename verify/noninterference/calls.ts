@@ -141,6 +141,20 @@ function onQube(payload = '', argument: Part = none): CallForm {
 const createPayload: Part = (r, n) => json({ ...fresh(r), template: r.pick(['ai-tpl', 'ai-tpl', 'debian', qubeName(r, n)]) });
 const devicePayload: Part = (r, n) => json({ class: r.pick(['block', 'usb', 'mic']), backend: qubeName(r, n), port: r.pick(['sda', 'sdb', '2-1', 'mic']) });
 
+/** A plan of one to three steps over the names a call may take: a start, a read, an in-qube run, a copy. */
+const planPayload: Part = (r, n) => {
+  const b64 = (text: string): string => Buffer.from(text, 'latin1').toString('base64');
+  const steps = Array.from({ length: 1 + r.int(3) }, () =>
+    r.pick([
+      () => ({ operation: 'start', argument: qubeName(r, n), payload: '' }),
+      () => ({ operation: 'info', argument: qubeName(r, n), payload: '' }),
+      () => ({ operation: 'run', qube: qubeName(r, n), argument: '', payload: b64(encodeExecRequest({ shell: 'true', timeoutSeconds: 5 }).toString('latin1')) }),
+      () => ({ operation: 'copy', qube: qubeName(r, n), argument: r.pick(['drop', ...n.outside.slice(0, 2), 'ai-peer']), payload: b64(COPY) }),
+    ])(),
+  );
+  return json({ purpose: 'noninterference', steps });
+};
+
 /** The principal's call of each operation of the model, by operation id. */
 export const CALLS: Readonly<Record<string, CallForm>> = {
   list: dom0(none),
@@ -181,6 +195,9 @@ export const CALLS: Readonly<Record<string, CallForm>> = {
   clone: dom0(qubeName, (r) => json(fresh(r))),
   'device.attach': dom0(qubeName, devicePayload),
   'device.detach': dom0(qubeName, devicePayload),
+  'plan.submit': dom0(none, planPayload),
+  // ids count each principal's own submissions: the same on both machines
+  'plan.status': dom0((r) => r.pick(['1', '2', '3', '9'])),
 };
 
 /** One line per operation of the model without a call. */

@@ -81,6 +81,15 @@ const creation = (kind: 'template' | 'clone' | 'disposable', source: string, nam
 
 const EXEC = encodeExecRequest({ shell: 'true' }).toString('latin1');
 
+/** A plan's command carries a timeout: a step never waits without one. */
+const PLAN_EXEC = encodeExecRequest({ shell: 'true', timeoutSeconds: 5 }).toString('base64');
+
+/** A plan of one or two steps on any target (it only waits for the operator): it names what it looks up, nothing it would create. */
+const planStep = fc.oneof(
+  target.map((q) => ({ step: { operation: 'start', argument: q, payload: '' }, names: [q] })),
+  policyTarget.map((q) => ({ step: { operation: 'run', qube: q, argument: '', payload: PLAN_EXEC }, names: [q] })),
+);
+
 /** Every operation's steps, by operation id. */
 export const STEPS: Readonly<Record<string, Step>> = {
   list: dom0(2, fc.constant({ argument: '', payload: '', creates: null, names: [] })),
@@ -133,6 +142,11 @@ export const STEPS: Readonly<Record<string, Step>> = {
   clone: dom0(6, fc.record({ source: target, name: fresh, netvm }).map(({ source, name, netvm: n }) => ({ argument: source, payload: json(newQube(name, n)), creates: creation('clone', source, name, n), names: [source] }))),
   'device.attach': dom0(3, fc.record({ q: target, backend: target }).map(({ q, backend }) => ({ argument: q, payload: json({ class: 'block', backend, port: 'sda' }), creates: null, names: [q, backend] }))),
   'device.detach': dom0(3, fc.record({ q: target, backend: target }).map(({ q, backend }) => ({ argument: q, payload: json({ class: 'block', backend, port: 'sda' }), creates: null, names: [q, backend] }))),
+  'plan.submit': dom0(
+    2,
+    fc.array(planStep, { minLength: 1, maxLength: 2 }).map((steps) => ({ argument: '', payload: json({ purpose: 'sequence', steps: steps.map((s) => s.step) }), creates: null, names: steps.flatMap((s) => s.names) })),
+  ),
+  'plan.status': dom0(1, fc.constantFrom('1', '2').map((id) => ({ argument: id, payload: '', creates: null, names: [] }))),
 };
 
 /** One line per operation of the model without a step. */

@@ -3,9 +3,10 @@
  * every operation that names a qube: its target is one (an operation the
  * policy decides), its argument is one, or it changes the machine (a dom0
  * service that is not read-only names a qube to act on or, for the creates,
- * the template in its payload). What is left are the read-only dom0
- * services without a qube argument (List, PoolFigures, DeviceList, Events):
- * they read a whole listing and take no name to time.
+ * the template in its payload, or a plan, the qubes of its steps). What is
+ * left are the read-only dom0 services without a qube argument (List,
+ * PoolFigures, DeviceList, Events, and PlanStatus, whose argument is a
+ * plan's id): they take no name to time.
  */
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import { gapsIn } from '../gaps.js';
@@ -23,6 +24,7 @@ export function serviceCall(op: Operation, qube: string, grammars: Readonly<Reco
   const example = g.payload?.examples[0];
   if (g.argument === 'qube') return [`${op.service}+${qube}`, example ? JSON.stringify(example) : ''];
   if (example && 'template' in example) return [op.service, JSON.stringify({ ...example, template: qube })];
+  if (g.payload?.naming) return [op.service, JSON.stringify(g.payload.naming(qube))];
   return null;
 }
 

@@ -14,11 +14,13 @@ import { stopSignal } from '../stop-signal.js';
 import { hostWarnings } from '../sim-notes.js';
 import { demoDir, simRunner } from '../sim-principal.js';
 import { readTokenFile } from '../../principal/http-guard.js';
+import { gatedByLayer } from '../../shared/model/gate.js';
+import { readSettingsFile, settingsPath } from '../../shared/model/settings.js';
 import { MCP_PATH, startHttp } from '../../principal/http.js';
 import type { CallVerdict } from '../../principal/tool.js';
 import { DEMO_SETTINGS } from '../../sim/demo-settings.js';
 import { loadFleet } from '../../sim/fleet.js';
-import { startSimHost } from '../../sim/host.js';
+import { dom0Root, startSimHost } from '../../sim/host.js';
 import { StateFileError } from '../../sim/qubesd/index.js';
 
 const HOST = '127.0.0.1';
@@ -38,7 +40,7 @@ function demoToken(dir: string): { path: string; token: string } {
   return { path, token: readTokenFile(path) };
 }
 
-function instructions(dir: string, url: string, tokenPath: string, token: string): string {
+function instructions(dir: string, url: string, tokenPath: string, token: string, socket: string): string {
   const qmcp = fileURLToPath(new URL('../../../../bin/qmcp.js', import.meta.url));
   const desktop = { mcpServers: { qmcp: { command: process.execPath, args: [qmcp, 'serve', '--sim', dir] } } };
   return [
@@ -56,9 +58,28 @@ function instructions(dir: string, url: string, tokenPath: string, token: string
     '',
     'Ask the agent to list its qubes, create one from ai-debian-tpl, start it and run a command in it,',
     'then to look at vault: it cannot tell vault from a qube that does not exist.',
+    'Ask it for a plan (plan_submit) and review it as the operator, in another terminal:',
+    `  ${process.execPath} ${qmcp} dom0 plans list|show ID|approve ID|deny ID --root ${join(dir, 'dom0')} --qubesd-socket ${join(dir, 'qubesd.sock')}`,
     'Each tool call is logged below: the tool, the qube names the agent sent, and ok, refused or error.',
     '',
+    ...gateNotes(dir, qmcp, socket),
   ].join('\n');
+}
+
+/** Which calls wait for the operator on this host, and how to answer them (docs/action-gate.md). */
+function gateNotes(dir: string, qmcp: string, socket: string): string[] {
+  const root = dom0Root(dir);
+  const cli = `${process.execPath} ${qmcp}`;
+  const { dialog, services } = gatedByLayer(readSettingsFile(settingsPath(root)).settings);
+  const none = (ids: string[]): string => (ids.length > 0 ? ids.join(', ') : 'none');
+  return [
+    `The action gate: the agent's call waits until you answer it, in another terminal (the gate setting in ${settingsPath(root)}).`,
+    `  asked by qmcp's dom0 services (${none(services)}): answer one at a time, or with list, show ID, allow ID, deny ID:`,
+    `    ${cli} dom0 approvals watch --root ${root} --qubesd-socket ${socket}`,
+    `  asked by Qubes' own dialog, the policy saying ask (${none(dialog)}): list them, then allow ID or deny ID:`,
+    `    ${cli} sim ask --dir ${dir} list`,
+    '',
+  ];
 }
 
 const USAGE = `usage: qmcp demo [--dir DIR] [--port PORT]
@@ -108,7 +129,7 @@ export const demoCommand: Command = {
     }
     // Handlers first: whoever reads the instructions may stop us at once.
     const stopped = stopSignal();
-    console.log(instructions(dir, `http://${HOST}:${http.port}${MCP_PATH}`, tokenPath, token));
+    console.log(instructions(dir, `http://${HOST}:${http.port}${MCP_PATH}`, tokenPath, token, host.qubesd.socketPath));
     for (const w of hostWarnings(host)) console.error(`qmcp demo: WARNING: ${w}\n`);
     log('Ctrl-C stops the demo; its state is kept for next time');
     const signal = await stopped;

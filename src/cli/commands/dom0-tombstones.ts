@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { DEFAULT_QUBESD_SOCKET, parseDom0Options, type Dom0Options } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { openAudit, quote } from '../../dom0/audit/index.js';
@@ -7,43 +7,16 @@ import { Qubesd } from '../../dom0/qubesd.js';
 import { listTombstones, reapTombstones, restoreTombstone, TombstoneError } from '../../dom0/tombstones/operator.js';
 import type { TombstoneOps } from '../../dom0/tombstones/operator.js';
 
-const DEFAULT_SOCKET = '/var/run/qubesd.sock';
 const USAGE = `usage: qmcp dom0 tombstones list|restore NAME|reap [--root DIR] [--qubesd-socket PATH] [--json]
 
 The qubes the agent removed, kept as tombstones (docs/dom0.md). list shows each
 with when it was removed; restore brings NAME back untiered (the umbrella
 only); reap destroys the tombstones past the retention period, skipping
 any a veto holds (still in the umbrella, running, undatable). The settings
-are read under DIR (default /), qubesd at PATH (default ${DEFAULT_SOCKET}).
+are read under DIR (default /), qubesd at PATH (default ${DEFAULT_QUBESD_SOCKET}).
 Exit 0 done, 1 refused (not a tombstone, retention unreadable), 2 usage.`;
 
-interface Parsed {
-  readonly root: string;
-  readonly socket: string;
-  readonly json: boolean;
-  readonly positionals: string[];
-}
-
-function parse(args: string[]): Parsed {
-  try {
-    const { values, positionals } = parseArgs({
-      args,
-      options: { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } },
-      allowPositionals: true,
-      strict: true,
-    });
-    return {
-      root: values.root ?? '/',
-      socket: values['qubesd-socket'] ?? DEFAULT_SOCKET,
-      json: values.json ?? false,
-      positionals,
-    };
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
-  }
-}
-
-function ops(p: Parsed): TombstoneOps {
+function ops(p: Dom0Options): TombstoneOps {
   const warn = (m: string): void => {
     process.stderr.write(`qmcp: ${m}\n`);
   };
@@ -63,7 +36,7 @@ export const tombstonesCommand: Command = {
   summary: 'list, restore or reap the qubes the agent removed (list | restore NAME | reap)',
   usage: USAGE,
   async run(args) {
-    const p = parse(args);
+    const p = parseDom0Options(args, USAGE);
     const [verb, ...rest] = p.positionals;
     if (verb === 'list' && rest.length === 0) {
       const list = await listTombstones(new Qubesd(p.socket));

@@ -282,8 +282,15 @@ export async function writeAnswer(
   if (!requesterAlive(request)) throw new AnswerRefused('stale');
   if (now.getTime() > Date.parse(request.expires)) throw new AnswerRefused('expired');
   const record: ApprovalAnswer = { id, nonce: request.nonce, digest: request.digest, ...answer, at: now.toISOString() };
-  if (!(await createWhole(dir, answerPath(dir, id), JSON.stringify(record)))) throw new AnswerRefused('answered');
-  if (await readJson(takenPath(dir, id)) !== undefined) throw new AnswerRefused('answered');
+  if ((await readJson(takenPath(dir, id))) !== undefined) throw new AnswerRefused('answered');
+  const text = JSON.stringify(record);
+  if (!(await createWhole(dir, answerPath(dir, id), text))) throw new AnswerRefused('answered');
+  // the service may already have taken ours (then it counts); another one taken first means ours never will
+  const taken = await readJson(takenPath(dir, id));
+  if (taken !== undefined && JSON.stringify(taken) !== text) {
+    await unlinkIfPresent(answerPath(dir, id));
+    throw new AnswerRefused('answered');
+  }
   // The service may have ended the request meanwhile; if it has, take the answer back,
   // unless the service took it first (then it acts on it).
   if ((await readRequest(dir, id))?.nonce === request.nonce) return request;

@@ -15,7 +15,7 @@ import { MANIFEST_PATH, readManifest } from '../install/manifest.js';
 import { TIMER_LINK_TARGET, TIMER_WANTS_LINK } from '../install/systemd.js';
 import { isTombstoneMarker, markerTime } from '../tombstones/markers.js';
 import { veto } from '../tombstones/operator.js';
-import { POLICY_FILE, checkInstalledModel, gatedOperations, modelHash, operation, ownerTag, readSettingsFile, settingsPath } from '../../shared/model/index.js';
+import { POLICY_FILE, checkInstalledModel, gatedByLayer, modelHash, ownerTag, readSettingsFile, settingsPath } from '../../shared/model/index.js';
 import type { Settings, Tier } from '../../shared/model/index.js';
 import { loadPolicyFromRoot } from '../../shared/policy/index.js';
 import { QubesdUnreachable, dom0CreatorTags, guivmOf, readQubes } from './facts.js';
@@ -122,7 +122,7 @@ function fileChecks(root: string, out: Check[]): Settings {
     const warning = (absent && !p.fatal) || p.key === 'gate';
     add('settings', warning ? 'note' : 'FAIL', `${p.key || 'file'}: ${p.message}${p.fatal ? ' (fatal: services refuse every call)' : ''}`);
   }
-  const gate = gateParts(settings);
+  const gate = gatedByLayer(settings);
   add('gate', settings.gate === null ? 'note' : 'ok', `the operator is asked for: ${gate.dialog.join(', ') || 'nothing'} in Qubes' dialog (the policy says ask); ${gate.services.join(', ') || 'nothing'} by the dom0 services (qmcp dom0 approvals)`);
   const mustRead = [settingsPath(root), join(root, 'etc', 'qubes', 'policy.d', POLICY_FILE), join(root, 'usr', 'lib', 'qmcp', 'dom0', 'service-main.js')];
   const unreadable: string[] = [];
@@ -171,15 +171,9 @@ function fileChecks(root: string, out: Check[]): Settings {
   return settings;
 }
 
-/** The operations the installed gate asks for, by who asks. */
-function gateParts(s: Settings): { dialog: string[]; services: string[] } {
-  const gated = gatedOperations(s).map((id) => operation(id));
-  return { dialog: gated.filter((op) => op.layer === 'policy').map((op) => op.id), services: gated.filter((op) => op.layer === 'service').map((op) => op.id) };
-}
-
 /** Where Qubes shows its dialog for the policy's asks: in the caller's GUI qube, and nowhere without one. */
 function dialogCheck(guivm: string | null, s: Settings): Check | null {
-  const dialog = gateParts(s).dialog;
+  const dialog = gatedByLayer(s).dialog;
   if (dialog.length === 0) return null;
   if (guivm === null) return { check: 'dialog', status: 'note', message: `${s.principal} has no GUI qube: Qubes refuses every call its policy asks about (${dialog.join(', ')})` };
   if (guivm !== 'dom0') return { check: 'dialog', status: 'note', message: `Qubes shows its dialog for ${dialog.join(', ')} in ${guivm}, the GUI qube of ${s.principal}, not in dom0` };

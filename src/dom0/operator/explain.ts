@@ -5,7 +5,7 @@
  * services, the services' own rule (visible, and at least the operation's
  * tier in the installed mode).
  */
-import { gateOf, gatedOperations, operation, OPERATIONS } from '../../shared/model/index.js';
+import { gateOf, gatedByLayer, OPERATIONS } from '../../shared/model/index.js';
 import type { CapabilityClass, Operation, Settings, Tier } from '../../shared/model/index.js';
 import { denyAllPolicy, loadPolicyFromRoot, PolicySyntaxError } from '../../shared/policy/index.js';
 import type { DomainInfo, DomainType, Policy, SystemInfo } from '../../shared/policy/index.js';
@@ -142,12 +142,7 @@ export async function explain(opts: { root: string; qubesdSocket: string; qube?:
     const standing = visible ? 'visible' : isSink ? 'sink' : isTomb ? 'tombstone' : 'not visible';
     rows.push({ qube: name, klass: q.klass, standing, tier: visible ? effectiveTier(q.tags, settings) : null, groups, operations });
   }
-  const gated = gatedOperations(settings).map((id) => operation(id));
-  const gate = {
-    dialog: gated.filter((op) => op.layer === 'policy').map((op) => op.id),
-    services: gated.filter((op) => op.layer === 'service').map((op) => op.id),
-    malformed: settings.gate === null,
-  };
+  const gate = { ...gatedByLayer(settings), malformed: settings.gate === null };
   return { principal: p, mode: settings.mode, servicesRefuse: config === null ? warnings : [], policyError, gate, rows };
 }
 

@@ -7,6 +7,7 @@
  */
 import type { Writable } from 'node:stream';
 import { OPERATIONS } from '../../shared/model/capabilities.js';
+import type { Operation } from '../../shared/model/capabilities.js';
 import { gateOf } from '../../shared/model/gate.js';
 import { settingsDigest } from '../../shared/model/hash.js';
 import type { ResultClass } from '../audit/index.js';
@@ -51,19 +52,29 @@ export type GateEnd =
 
 /** Runs the gate for one call whose targets passed scope and tier. */
 export async function gateStep(g: GateCall): Promise<GateEnd> {
-  const { rt, config, call } = g;
   const op = OPERATIONS.find((o) => o.id === g.operation);
-  if (!op || gateOf(config.settings, op) !== 'ask') return { kind: 'pass' };
-  const refuse = (reason: string, audited = false): GateEnd => ({ kind: 'refuse', reason, audited });
-  const seams = rt.gate;
-  if (!seams) return refuse('the gate asks, and this runtime has no approval channel');
+  if (!op || gateOf(g.config.settings, op) !== 'ask') return { kind: 'pass' };
+  const seams = g.rt.gate;
+  if (!seams) return { kind: 'refuse', reason: 'the gate asks, and this runtime has no approval channel', audited: false };
   const clock = seams.clock ?? REAL_CLOCK;
+  await g.slot.release();
+  // listening before the request exists: a stop that comes once it is visible withdraws it, never kills the service outright
+  const stop = new AbortController();
+  const unsubscribe = seams.onStop?.(() => stop.abort()) ?? (() => undefined);
+  try {
+    return await waitedCall(g, op, seams, clock, stop.signal);
+  } finally {
+    unsubscribe();
+  }
+}
+
+async function waitedCall(g: GateCall, op: Operation, seams: GateSeams, clock: Clock, stopped: AbortSignal): Promise<GateEnd> {
+  const { rt, config, call } = g;
+  const refuse = (reason: string, audited = false): GateEnd => ({ kind: 'refuse', reason, audited });
   const bound = { settingsDigest: settingsDigest(config.settings), modelHash: config.settings.model ?? '' };
   const digest = requestDigest({ principal: call.caller, operation: op.id, argument: call.argument, payload: g.payload, ...bound });
   const qubes = g.needs.map((n) => n.name);
   const dir = config.approvalsDir;
-
-  await g.slot.release();
   const created = clock.now();
   const expires = created + config.settings.approvalDeadlineSeconds * 1000;
   let request: ApprovalRequest | null;
@@ -104,16 +115,15 @@ export async function gateStep(g: GateCall): Promise<GateEnd> {
   rt.log(`request ${request.id}: ${op.id} on ${qubes.join(' ') || '(no qube)'} waits for the operator until ${request.expires}; qmcp dom0 approvals show ${request.id}`);
   seams.notify?.(request);
 
-  const stop = new AbortController();
-  const unsubscribe = seams.onStop?.(() => stop.abort()) ?? (() => undefined);
   let answer: ApprovalAnswer | 'malformed' | null;
   let end: string;
   try {
-    const ended = await waitForAnswer({ clock, poll: () => takeAnswer(dir, request.id), keepalive: () => keepalive(rt.io.stdout), stop: stop.signal }, expires);
+    const ended = await waitForAnswer({ clock, poll: () => takeAnswer(dir, request.id), keepalive: () => keepalive(rt.io.stdout), stop: stopped }, expires);
     answer = ended.end === 'answered' ? ended.answer : null;
     end = ended.end;
-  } finally {
-    unsubscribe();
+  } catch (err) {
+    await endRequest(dir, request.id).catch(() => null);
+    throw err;
   }
   // the request goes before anything acts, so its answer is used once; one that came in meanwhile is the last word
   answer = (await endRequest(dir, request.id)) ?? answer;

@@ -16,6 +16,8 @@ import { disposableService } from './disposable.js';
 import { eventsService } from './events.js';
 import { infoService } from './info.js';
 import { listService } from './list.js';
+import { planStatusService } from './plan-status.js';
+import { planSubmitService } from './plan-submit.js';
 import { poolFiguresService } from './pool-figures.js';
 import { processReadDeps } from './read-services.js';
 import type { ReadDeps } from './read-services.js';
@@ -38,7 +40,7 @@ export interface ServiceDeps {
 /** The handlers, in the model's order. */
 export function serviceHandlers(deps: ServiceDeps): ServiceSpec<unknown>[] {
   const read = deps.read ?? processReadDeps();
-  return [
+  const handlers = [
     erased(listService),
     erased(infoService(read.umbrella)),
     erased(deviceListService),
@@ -55,6 +57,9 @@ export function serviceHandlers(deps: ServiceDeps): ServiceSpec<unknown>[] {
     erased(deviceAttachService),
     erased(deviceDetachService),
   ];
+  // a plan's steps are parsed by the handlers of their own operations
+  const byOperation = new Map(handlers.map((h) => [h.operation, h]));
+  return [...handlers, erased(planSubmitService(deps.write, byOperation)), erased(planStatusService(deps.write))];
 }
 
 /** The table runService dispatches on, by the service the model names; `deps` defaults to what a service process's environment says. */

@@ -1,9 +1,9 @@
 /** Tools that create qubes; dom0 names, tags and caps what they create, atomically. */
 import * as z from 'zod';
-import { dom0Call, type CallContext } from '../calls.js';
+import { dom0Exact, dom0Result, type Exited } from '../calls.js';
 import { Label, Netvm, QubeName, renamed } from '../schemas.js';
 import { REFUSABLE } from '../texts.js';
-import type { ToolSpec } from '../tool.js';
+import { callTool } from './exact.js';
 
 const NEW_NAME = 'name of the new qube; it must start with the reserved prefix the operator chose (usually "ai-")';
 const AFTER_CANCEL = ' A cancelled call may still complete in dom0: run qube_list before retrying.';
@@ -27,13 +27,13 @@ const Created = z.object({
 });
 
 /** A create operation's reply, with Qubes' `klass` called `class` as in every tool. */
-async function created(ctx: CallContext, operationId: string, argument: string, payload: Record<string, unknown>): Promise<Record<string, unknown>> {
-  return renamed(await dom0Call(ctx, operationId, argument, payload), { klass: 'class' });
+function created(_call: unknown, reply: Exited): Record<string, unknown> {
+  return renamed(dom0Result(reply), { klass: 'class' });
 }
 
 const CreateInput = z.strictObject({ ...common, template: QubeName.describe('a template you can see') });
 
-export const qubeCreate: ToolSpec<typeof CreateInput> = {
+export const qubeCreate = callTool({
   name: 'qube_create',
   title: 'Create a qube',
   operation: 'create',
@@ -41,10 +41,11 @@ export const qubeCreate: ToolSpec<typeof CreateInput> = {
   input: CreateInput,
   output: Created,
   long: true,
-  run: (input, ctx) => created(ctx, 'create', '', { ...payload(input), template: input.template }),
-};
+  call: (input) => dom0Exact('create', '', { ...payload(input), template: input.template }),
+  result: created,
+});
 
-export const qubeCreateDispTemplate: ToolSpec<typeof CreateInput> = {
+export const qubeCreateDispTemplate = callTool({
   name: 'qube_create_disposable_template',
   title: 'Create a disposable template',
   operation: 'create.disptemplate',
@@ -52,8 +53,9 @@ export const qubeCreateDispTemplate: ToolSpec<typeof CreateInput> = {
   input: CreateInput,
   output: Created,
   long: true,
-  run: (input, ctx) => created(ctx, 'create.disptemplate', '', { ...payload(input), template: input.template }),
-};
+  call: (input) => dom0Exact('create.disptemplate', '', { ...payload(input), template: input.template }),
+  result: created,
+});
 
 const DisposableInput = z.strictObject({
   ...common,
@@ -61,7 +63,7 @@ const DisposableInput = z.strictObject({
   auto_cleanup: z.boolean().optional().describe('remove it when it shuts down (default true)'),
 });
 
-export const qubeCreateDisposable: ToolSpec<typeof DisposableInput> = {
+export const qubeCreateDisposable = callTool({
   name: 'qube_create_disposable',
   title: 'Create a disposable',
   operation: 'disposable',
@@ -69,16 +71,17 @@ export const qubeCreateDisposable: ToolSpec<typeof DisposableInput> = {
   input: DisposableInput,
   output: Created,
   long: true,
-  run: (input, ctx) =>
-    created(ctx, 'disposable', input.disposable_template, {
+  call: (input) =>
+    dom0Exact('disposable', input.disposable_template, {
       ...payload(input),
       ...(input.auto_cleanup !== undefined ? { autoCleanup: input.auto_cleanup } : {}),
     }),
-};
+  result: created,
+});
 
 const CloneInput = z.strictObject({ ...common, source: QubeName.describe('the qube to clone; a clone of a template is a template') });
 
-export const qubeClone: ToolSpec<typeof CloneInput> = {
+export const qubeClone = callTool({
   name: 'qube_clone',
   title: 'Clone a qube',
   operation: 'clone',
@@ -86,5 +89,6 @@ export const qubeClone: ToolSpec<typeof CloneInput> = {
   input: CloneInput,
   output: Created,
   long: true,
-  run: (input, ctx) => created(ctx, 'clone', input.source, payload(input)),
-};
+  call: (input) => dom0Exact('clone', input.source, payload(input)),
+  result: created,
+});

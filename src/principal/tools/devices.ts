@@ -1,9 +1,9 @@
 /** Device attach and detach: both ends must be full-tier qubes; never a persistent assignment. */
 import * as z from 'zod';
-import { dom0Call } from '../calls.js';
+import { dom0Exact, dom0Result } from '../calls.js';
 import { QubeName, renamed } from '../schemas.js';
 import { REFUSABLE } from '../texts.js';
-import type { ToolSpec } from '../tool.js';
+import { callTool } from './exact.js';
 
 const deviceFields = {
   qube: QubeName.describe('the qube the device is attached to (the frontend)'),
@@ -36,31 +36,30 @@ function payload(input: { devclass: string; backend: string; port: string; devic
   };
 }
 
-export const deviceAttach: ToolSpec<typeof AttachInput> = {
+export const deviceAttach = callTool({
   name: 'device_attach',
   title: 'Attach a device',
   operation: 'device.attach',
   description: 'Attach a block, usb or mic device from its backend qube to a qube, until detached or shut down (never persistently).' + REFUSABLE,
   input: AttachInput,
   output: DeviceDone,
-  run: async (input, ctx) =>
-    renamed(
-      await dom0Call(ctx, 'device.attach', input.qube, {
-        ...payload(input),
-        ...(input.read_only !== undefined ? { options: { 'read-only': input.read_only } } : {}),
-      }),
-      DONE_NAMES,
-    ),
-};
+  call: (input) =>
+    dom0Exact('device.attach', input.qube, {
+      ...payload(input),
+      ...(input.read_only !== undefined ? { options: { 'read-only': input.read_only } } : {}),
+    }),
+  result: (_call, reply) => renamed(dom0Result(reply), DONE_NAMES),
+});
 
 const DetachInput = z.strictObject(deviceFields);
 
-export const deviceDetach: ToolSpec<typeof DetachInput> = {
+export const deviceDetach = callTool({
   name: 'device_detach',
   title: 'Detach a device',
   operation: 'device.detach',
   description: 'Detach a device from a qube.' + REFUSABLE,
   input: DetachInput,
   output: DeviceDone,
-  run: async (input, ctx) => renamed(await dom0Call(ctx, 'device.detach', input.qube, payload(input)), DONE_NAMES),
-};
+  call: (input) => dom0Exact('device.detach', input.qube, payload(input)),
+  result: (_call, reply) => renamed(dom0Result(reply), DONE_NAMES),
+});

@@ -17,6 +17,7 @@ import {
   qubeStart,
   qubeUnpause,
 } from './manage.js';
+import { planStatusTool, planSubmitTool } from './plans.js';
 import { deviceList, eventsPoll, firewallGet, poolFigures, qubeInfo, qubeList, qubeState } from './see.js';
 
 // each spec is generic in its own schemas; the list holds them erased
@@ -49,6 +50,8 @@ const ALL = [
   qubeClone,
   deviceAttach,
   deviceDetach,
+  planSubmitTool(() => TOOLS),
+  planStatusTool(() => TOOLS),
 ] as unknown as readonly ToolSpec[];
 
 const rank = (t: ToolSpec): number => modelRank(t.operation);

@@ -2,19 +2,22 @@
 import * as z from 'zod';
 import {
   decodeCopyToReply,
+  decodeCopyToRequest,
   decodeExecReply,
   decodeReadFileReply,
+  decodeReadFileRequest,
   decodeWriteFileReply,
+  decodeWriteFileRequest,
   encodeCopyToRequest,
   encodeExecRequest,
   encodeReadFileRequest,
   encodeWriteFileRequest,
 } from '../../shared/inqube-protocol.js';
-import { inQubeCall, type CallContext } from '../calls.js';
-import { Actionable } from '../results.js';
+import { inQubeExact, inQubeResult, send, type CallContext, type ExactCall, type Exited } from '../calls.js';
+import { Actionable, Failed } from '../results.js';
 import { encodeBytes, Encoding, MIB, QubeName, QubePath } from '../schemas.js';
 import { REFUSABLE, UNTRUSTED } from '../texts.js';
-import type { ToolSpec } from '../tool.js';
+import { callTool } from './exact.js';
 
 /** Room for the reply header around the bytes the service returns (qmcp.Exec's beat lines: 18 KB at the longest timeout). */
 const HEADER_ROOM = 64 * 1024;
@@ -50,7 +53,7 @@ export const RunOutput = z.object({
   stderr_truncated: z.boolean(),
 });
 
-export const qubeRun: ToolSpec<typeof RunInput, typeof RunOutput> = {
+export const qubeRun = callTool({
   name: 'qube_run',
   title: 'Run a command in a qube',
   operation: 'run',
@@ -61,11 +64,18 @@ export const qubeRun: ToolSpec<typeof RunInput, typeof RunOutput> = {
   input: RunInput,
   output: RunOutput,
   long: true,
-  run: (input, ctx) => runCommand(input.qube, input, ctx),
-};
+  call: (input) => runCall(input.qube, input),
+  result: runResult,
+});
 
 /** Runs one command (the run operation) and shapes its reply. */
 export async function runCommand(qube: string, input: CommandInput, ctx: CallContext): Promise<z.infer<typeof RunOutput>> {
+  const call = runCall(qube, input);
+  return runResult(call, await send(ctx, call));
+}
+
+/** The run operation's call for one command. */
+function runCall(qube: string, input: CommandInput): ExactCall {
   if ((input.argv === undefined) === (input.shell === undefined)) throw new Actionable('Give exactly one of argv and shell.');
   const words = input.argv ?? [input.shell ?? ''];
   if (words.some((w) => w.includes('\0'))) throw new Actionable('Arguments cannot contain NUL bytes.');
@@ -77,11 +87,15 @@ export async function runCommand(qube: string, input: CommandInput, ctx: CallCon
     timeoutSeconds: timeout,
     outputLimit: limit,
   });
-  const r = await inQubeCall(ctx, qube, 'run', undefined, request, decodeExecReply, {
+  return inQubeExact(qube, 'run', '', request, {
     maxOutput: 2 * limit + HEADER_ROOM,
     // the service stops the command itself; leave it time to answer
     timeoutMs: (timeout + 30) * 1000,
   });
+}
+
+function runResult(_call: ExactCall, reply: Exited): z.infer<typeof RunOutput> {
+  const r = inQubeResult(reply, decodeExecReply);
   const out = encodeBytes(r.stdout);
   const err = encodeBytes(r.stderr);
   return {
@@ -105,14 +119,20 @@ const WriteInput = z.strictObject({
   create_parents: z.boolean().optional(),
 });
 
-export const qubeWriteFile: ToolSpec<typeof WriteInput> = {
+/** The path a read or write request names, as the tool was given it. */
+function requestPath(request: { path: string | Uint8Array } | null): string {
+  if (request === null) throw new Failed();
+  return Buffer.from(request.path).toString('utf8');
+}
+
+export const qubeWriteFile = callTool({
   name: 'qube_write_file',
   title: 'Write a file into a qube',
   operation: 'file.write',
   description: 'Replace one file inside a qube, atomically, as root. The qube must be running (qube_start first): a call into a halted qube is refused like any other.' + REFUSABLE,
   input: WriteInput,
   output: z.object({ path: z.string(), size: z.number() }),
-  run: async (input, ctx) => {
+  call: (input) => {
     const content = bytesOf(input.content, input.encoding ?? 'utf8');
     const request = encodeWriteFileRequest({
       path: input.path,
@@ -121,10 +141,13 @@ export const qubeWriteFile: ToolSpec<typeof WriteInput> = {
       createParents: input.create_parents ?? false,
       limit: 16 * MIB,
     });
-    const r = await inQubeCall(ctx, input.qube, 'file.write', undefined, request, decodeWriteFileReply, { maxOutput: HEADER_ROOM });
-    return { path: input.path, size: r.size };
+    return inQubeExact(input.qube, 'file.write', '', request, { maxOutput: HEADER_ROOM });
   },
-};
+  result: (call, reply) => {
+    const r = inQubeResult(reply, decodeWriteFileReply);
+    return { path: requestPath(decodeWriteFileRequest(call.payload)), size: r.size };
+  },
+});
 
 const ReadInput = z.strictObject({
   qube: QubeName,
@@ -132,7 +155,7 @@ const ReadInput = z.strictObject({
   limit: z.number().int().min(0).max(8 * MIB).optional().describe('bytes returned at most (default 1 MiB)'),
 });
 
-export const qubeReadFile: ToolSpec<typeof ReadInput> = {
+export const qubeReadFile = callTool({
   name: 'qube_read_file',
   title: 'Read a file from a qube',
   operation: 'file.read',
@@ -142,14 +165,17 @@ export const qubeReadFile: ToolSpec<typeof ReadInput> = {
     UNTRUSTED,
   input: ReadInput,
   output: z.object({ path: z.string(), size: z.number(), truncated: z.boolean(), encoding: Encoding, content: z.string() }),
-  run: async (input, ctx) => {
+  call: (input) => {
     const limit = input.limit ?? MIB;
     const request = encodeReadFileRequest({ path: input.path, limit });
-    const r = await inQubeCall(ctx, input.qube, 'file.read', undefined, request, decodeReadFileReply, { maxOutput: limit + HEADER_ROOM });
-    const c = encodeBytes(r.content);
-    return { path: input.path, size: r.size, truncated: r.truncated, encoding: c.encoding, content: c.text };
+    return inQubeExact(input.qube, 'file.read', '', request, { maxOutput: limit + HEADER_ROOM });
   },
-};
+  result: (call, reply) => {
+    const r = inQubeResult(reply, decodeReadFileReply);
+    const c = encodeBytes(r.content);
+    return { path: requestPath(decodeReadFileRequest(call.payload)), size: r.size, truncated: r.truncated, encoding: c.encoding, content: c.text };
+  },
+});
 
 const CopyInput = z.strictObject({
   source: QubeName,
@@ -157,7 +183,7 @@ const CopyInput = z.strictObject({
   paths: z.array(QubePath).min(1).max(64).describe('files or directories in the source qube'),
 });
 
-export const qubeCopy: ToolSpec<typeof CopyInput> = {
+export const qubeCopy = callTool({
   name: 'qube_copy',
   title: 'Copy files between qubes',
   operation: 'copy',
@@ -167,8 +193,11 @@ export const qubeCopy: ToolSpec<typeof CopyInput> = {
   input: CopyInput,
   output: z.object({ source: z.string(), target: z.string(), copied: z.number() }),
   long: true,
-  run: async (input, ctx) => {
-    await inQubeCall(ctx, input.source, 'copy', input.target, encodeCopyToRequest({ paths: input.paths }), decodeCopyToReply, { maxOutput: HEADER_ROOM });
-    return { source: input.source, target: input.target, copied: input.paths.length };
+  call: (input) => inQubeExact(input.source, 'copy', input.target, encodeCopyToRequest({ paths: input.paths }), { maxOutput: HEADER_ROOM }),
+  result: (call, reply) => {
+    inQubeResult(reply, decodeCopyToReply);
+    const request = decodeCopyToRequest(call.payload);
+    if (request === null) throw new Failed();
+    return { source: call.target, target: call.argument, copied: request.paths.length };
   },
-};
+});

@@ -1,31 +1,32 @@
 /** Tools that change a qube: power, firewall, removal, properties and features. */
 import * as z from 'zod';
-import { adminCall, dom0Call } from '../calls.js';
+import { adminExact, adminResult, dom0Exact, dom0Result } from '../calls.js';
 import { QubeName, renamed } from '../schemas.js';
 import { REFUSABLE } from '../texts.js';
-import type { ToolSpec } from '../tool.js';
-import { FirewallRule } from './firewall-rules.js';
+import { callTool, type CallToolSpec } from './exact.js';
+import { encodeRules, FirewallRule, MAX_RULES, parseRules } from './firewall-rules.js';
 
 const QubeInput = z.strictObject({ qube: QubeName });
 const Done = z.object({ qube: z.string() });
 
 /** A native Admin API operation on the named qube that returns nothing. */
-function powerTool(name: string, title: string, operation: string, description: string): ToolSpec<typeof QubeInput> {
-  return {
+function powerTool(name: string, title: string, operation: string, description: string): CallToolSpec<typeof QubeInput, typeof Done> {
+  return callTool({
     name,
     title,
     operation,
     description: description + REFUSABLE,
     input: QubeInput,
     output: Done,
-    run: async (input, ctx) => {
-      await adminCall(ctx, input.qube, operation);
-      return { qube: input.qube };
+    call: (input) => adminExact(input.qube, operation),
+    result: (call, reply) => {
+      adminResult(reply);
+      return { qube: call.target };
     },
-  };
+  });
 }
 
-export const qubeStart: ToolSpec<typeof QubeInput> = {
+export const qubeStart = callTool({
   name: 'qube_start',
   title: 'Start a qube',
   operation: 'start',
@@ -33,36 +34,37 @@ export const qubeStart: ToolSpec<typeof QubeInput> = {
   input: QubeInput,
   output: z.object({ qube: z.string(), state: z.string() }),
   long: true,
-  run: async (input, ctx) => renamed(await dom0Call(ctx, 'start', input.qube), { name: 'qube' }),
-};
+  call: (input) => dom0Exact('start', input.qube),
+  result: (_call, reply) => renamed(dom0Result(reply), { name: 'qube' }),
+});
 
 export const qubeShutdown = powerTool('qube_shutdown', 'Shut a qube down', 'shutdown', 'Ask a running qube to shut down (it returns at once; check qube_state).');
 export const qubeKill = powerTool('qube_kill', 'Kill a qube', 'kill', 'Stop a running qube at once, without a clean shutdown.');
 
 const FirewallSetInput = z.strictObject({
   qube: QubeName,
-  rules: z.array(FirewallRule).max(512).describe("rules in order, in Qubes' syntax, e.g. \"action=accept dsthost=example.com proto=tcp dstports=443-443\"; end with \"action=drop\" to deny the rest"),
+  rules: z.array(FirewallRule).max(MAX_RULES).describe("rules in order, in Qubes' syntax, e.g. \"action=accept dsthost=example.com proto=tcp dstports=443-443\"; end with \"action=drop\" to deny the rest"),
 });
 
-export const firewallSet: ToolSpec<typeof FirewallSetInput> = {
+export const firewallSet = callTool({
   name: 'firewall_set',
   title: 'Replace firewall rules',
   operation: 'firewall.set',
   description: "Replace a qube's firewall rules with the given list (keys: action, dst4, dst6, dsthost, proto, dstports, icmptype, specialtarget, expire, comment last)." + REFUSABLE,
   input: FirewallSetInput,
   output: z.object({ qube: z.string(), rules: z.array(z.string()) }),
-  run: async (input, ctx) => {
-    const payload = Buffer.from(input.rules.map((r) => r + '\n').join(''), 'utf8');
-    await adminCall(ctx, input.qube, 'firewall.set', payload);
-    return { qube: input.qube, rules: input.rules };
+  call: (input) => adminExact(input.qube, 'firewall.set', encodeRules(input.rules)),
+  result: (call, reply) => {
+    adminResult(reply);
+    return { qube: call.target, rules: parseRules(call.payload) };
   },
-};
+});
 
 export const firewallReload = powerTool('firewall_reload', 'Reload firewall', 'firewall.reload', "Re-apply a qube's firewall rules (e.g. after DNS names changed).");
 export const qubePause = powerTool('qube_pause', 'Pause a qube', 'pause', 'Pause a running qube.');
 export const qubeUnpause = powerTool('qube_unpause', 'Unpause a qube', 'unpause', 'Unpause a paused qube.');
 
-export const qubeRemove: ToolSpec<typeof QubeInput> = {
+export const qubeRemove = callTool({
   name: 'qube_remove',
   title: 'Remove a qube',
   operation: 'remove',
@@ -70,8 +72,9 @@ export const qubeRemove: ToolSpec<typeof QubeInput> = {
   input: QubeInput,
   output: z.object({ qube: z.string(), removed: z.boolean() }),
   long: true,
-  run: async (input, ctx) => renamed(await dom0Call(ctx, 'remove', input.qube), { name: 'qube' }),
-};
+  call: (input) => dom0Exact('remove', input.qube),
+  result: (_call, reply) => renamed(dom0Result(reply), { name: 'qube' }),
+});
 
 const PropertyInput = z.strictObject({
   qube: QubeName,
@@ -79,18 +82,19 @@ const PropertyInput = z.strictObject({
   value: z.union([z.string().max(64), z.number().int(), z.boolean(), z.null()]).describe('label name, MiB or count as a number, boolean, a qube name for default_dispvm, null or "none" for netvm'),
 });
 
-export const qubeSetProperty: ToolSpec<typeof PropertyInput> = {
+export const qubeSetProperty = callTool({
   name: 'qube_set_property',
   title: 'Set a qube property',
   operation: 'property.set',
   description: 'Set one property of a qube and return the value read back. netvm can only be set to none; default_dispvm only to a disposable template you can see.' + REFUSABLE,
   input: PropertyInput,
   output: z.object({ qube: z.string(), property: z.string(), value: z.unknown() }),
-  run: async (input, ctx) => {
-    const out = renamed(await dom0Call(ctx, 'property.set', input.qube, { name: input.property, value: input.value }), {});
-    return { qube: input.qube, property: out['name'], value: out['value'] };
+  call: (input) => dom0Exact('property.set', input.qube, { name: input.property, value: input.value }),
+  result: (call, reply) => {
+    const out = renamed(dom0Result(reply), {});
+    return { qube: call.argument, property: out['name'], value: out['value'] };
   },
-};
+});
 
 const FeatureInput = z.strictObject({
   qube: QubeName,
@@ -98,16 +102,17 @@ const FeatureInput = z.strictObject({
   value: z.string().max(4096),
 });
 
-export const qubeSetFeature: ToolSpec<typeof FeatureInput> = {
+export const qubeSetFeature = callTool({
   name: 'qube_set_feature',
   title: 'Set a qube feature',
   operation: 'feature.set',
   description: 'Set one feature of a qube (from an operator allowlist) and return the value read back.' + REFUSABLE,
   input: FeatureInput,
   output: z.object({ qube: z.string(), feature: z.string(), value: z.string() }),
-  run: async (input, ctx) => {
-    const out = renamed(await dom0Call(ctx, 'feature.set', input.qube, { name: input.feature, value: input.value }), {});
-    return { qube: input.qube, feature: out['name'], value: out['value'] };
+  call: (input) => dom0Exact('feature.set', input.qube, { name: input.feature, value: input.value }),
+  result: (call, reply) => {
+    const out = renamed(dom0Result(reply), {});
+    return { qube: call.argument, feature: out['name'], value: out['value'] };
   },
-};
+});
 

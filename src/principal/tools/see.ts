@@ -1,12 +1,13 @@
 /** Tools of the `see` capability: reads that change nothing. */
 import * as z from 'zod';
-import { adminCall, dom0Call } from '../calls.js';
+import { adminExact, adminResult, dom0Exact, dom0Result } from '../calls.js';
 import { Failed } from '../results.js';
 import { QubeName, renamed } from '../schemas.js';
 import { REFUSABLE, UNTRUSTED } from '../texts.js';
 import type { ToolSpec } from '../tool.js';
 import { parseRules } from './firewall-rules.js';
 import { eventStreamsFor } from '../events/streams.js';
+import { callTool } from './exact.js';
 
 const ListRow = z.object({
   qube: z.string(),
@@ -17,23 +18,24 @@ const ListRow = z.object({
   netvm: z.string().nullable(),
 });
 
-export const qubeList: ToolSpec = {
+export const qubeList = callTool({
   name: 'qube_list',
   title: 'List qubes',
   operation: 'list',
   description: 'List the qubes of your sandbox with class, power state, label, template and netvm. Qubes outside the sandbox never appear.' + UNTRUSTED,
   input: z.strictObject({}),
   output: z.object({ qubes: z.array(ListRow) }),
-  run: async (_input, ctx) => {
-    const out = (await dom0Call(ctx, 'list', '')) as { qubes?: unknown };
+  call: () => dom0Exact('list', ''),
+  result: (_call, reply) => {
+    const out = dom0Result(reply) as { qubes?: unknown };
     if (!Array.isArray(out.qubes)) throw new Failed();
     return { qubes: out.qubes.map((row) => renamed(row, { name: 'qube' })) };
   },
-};
+});
 
 const QubeInput = z.strictObject({ qube: QubeName });
 
-export const qubeInfo: ToolSpec<typeof QubeInput> = {
+export const qubeInfo = callTool({
   name: 'qube_info',
   title: 'Read qube properties',
   operation: 'info',
@@ -43,40 +45,43 @@ export const qubeInfo: ToolSpec<typeof QubeInput> = {
     UNTRUSTED,
   input: QubeInput,
   output: z.object({ qube: z.string(), properties: z.record(z.string(), z.unknown()) }),
-  run: async ({ qube }, ctx) => {
+  call: ({ qube }) => dom0Exact('info', qube),
+  result: (call, reply) => {
     // Qubes' `klass` is `class` here, as in qube_list; the name is `qube` already
-    const properties = renamed(await dom0Call(ctx, 'info', qube), { klass: 'class' });
+    const properties = renamed(dom0Result(reply), { klass: 'class' });
     delete properties['name'];
-    return { qube, properties };
+    return { qube: call.argument, properties };
   },
-};
+});
 
-export const qubeState: ToolSpec<typeof QubeInput> = {
+export const qubeState = callTool({
   name: 'qube_state',
   title: 'Read power state',
   operation: 'state',
   description: 'Read the power state of one qube (Halted, Running, Paused, Transient, ...).' + REFUSABLE,
   input: QubeInput,
   output: z.object({ qube: z.string(), state: z.string() }),
-  run: async ({ qube }, ctx) => {
-    const data = (await adminCall(ctx, qube, 'state')).toString('utf8');
+  call: ({ qube }) => adminExact(qube, 'state'),
+  result: (call, reply) => {
+    const data = adminResult(reply).toString('utf8');
     const state = /(?:^| )power_state=([A-Za-z]{1,32})(?: |$)/.exec(data)?.[1];
-    if (state === undefined) throw new Error('no power_state');
-    return { qube, state };
+    if (state === undefined) throw new Failed();
+    return { qube: call.target, state };
   },
-};
+});
 
-export const firewallGet: ToolSpec<typeof QubeInput> = {
+export const firewallGet = callTool({
   name: 'firewall_get',
   title: 'Read firewall rules',
   operation: 'firewall.get',
   description: "Read a qube's firewall rules, in order, in Qubes' syntax (e.g. \"action=accept dsthost=example.com proto=tcp dstports=443-443\")." + REFUSABLE,
   input: QubeInput,
   output: z.object({ qube: z.string(), rules: z.array(z.string()) }),
-  run: async ({ qube }, ctx) => ({ qube, rules: parseRules(await adminCall(ctx, qube, 'firewall.get')) }),
-};
+  call: ({ qube }) => adminExact(qube, 'firewall.get'),
+  result: (call, reply) => ({ qube: call.target, rules: parseRules(adminResult(reply)) }),
+});
 
-export const deviceList: ToolSpec = {
+export const deviceList = callTool({
   name: 'device_list',
   title: 'List devices',
   operation: 'device.list',
@@ -94,22 +99,24 @@ export const deviceList: ToolSpec = {
       }),
     ),
   }),
-  run: async (_input, ctx) => {
-    const out = (await dom0Call(ctx, 'device.list', '')) as { devices?: unknown };
+  call: () => dom0Exact('device.list', ''),
+  result: (_call, reply) => {
+    const out = dom0Result(reply) as { devices?: unknown };
     if (!Array.isArray(out.devices)) throw new Failed();
     return { devices: out.devices.map((row) => renamed(row, { class: 'devclass' })) };
   },
-};
+});
 
-export const poolFigures: ToolSpec = {
+export const poolFigures = callTool({
   name: 'pool_figures',
   title: 'Read storage budget',
   operation: 'pool.figures',
   description: "Read the sandbox's storage budget: bytes used by its qubes (and removed qubes still kept), the cap, and the headroom left for creating or cloning.",
   input: z.strictObject({}),
   output: z.object({ used: z.number(), cap: z.number(), headroom: z.number() }),
-  run: (_input, ctx) => dom0Call(ctx, 'pool.figures', ''),
-};
+  call: () => dom0Exact('pool.figures', ''),
+  result: (_call, reply) => dom0Result(reply),
+});
 
 const PollInput = z.strictObject({
   cursor: z

@@ -167,6 +167,12 @@ export const OPERATIONS: readonly Operation[] = [
   dom0('device.detach', 'detach a device between two full-tier qubes', 'full', 'full', 'qmcp.DeviceDetach', true,
     effects(SET, 'writes to a block device the frontend has not flushed', null),
     'both ends must be full tier'),
+  dom0('plan.submit', 'submit a plan of steps for the operator to review, approve and run', 'see', 'read', 'qmcp.PlanSubmit', false,
+    // submitting changes nothing on the machine; the gate does not apply, the operator approves the plan as a whole
+    { ...effects(ADD, null, null), gate: null },
+    'each step is checked for shape, scope and tier, the plan as a whole, and kept in dom0 for the operator'),
+  dom0('plan.status', 'read the state and the step results of a plan the agent submitted', 'see', 'read', 'qmcp.PlanStatus', false, READS,
+    'plans live in dom0, readable only by the principal that submitted them'),
 ];
 
 /** One operation by id; throws for an unknown id (a programming error). */

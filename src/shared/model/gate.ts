@@ -18,3 +18,9 @@ export function gateOf(settings: Pick<Settings, 'gate'>, op: Operation): GateAns
 export function gatedOperations(settings: Pick<Settings, 'gate'>, ops: readonly Operation[] = OPERATIONS): string[] {
   return ops.filter((op) => gateOf(settings, op) === 'ask').map((op) => op.id);
 }
+
+/** The operations that ask under SETTINGS, by who asks: Qubes' dialog (the policy says ask) or the dom0 services. */
+export function gatedByLayer(settings: Pick<Settings, 'gate'>, ops: readonly Operation[] = OPERATIONS): { dialog: string[]; services: string[] } {
+  const gated = ops.filter((op) => gateOf(settings, op) === 'ask');
+  return { dialog: gated.filter((op) => op.layer === 'policy').map((op) => op.id), services: gated.filter((op) => op.layer === 'service').map((op) => op.id) };
+}

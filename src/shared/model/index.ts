@@ -6,4 +6,4 @@ export { checkInstalledModel, MODEL_HEADER, modelHash, policyModel, RENDERER_VER
 export { POLICY_FILE, renderPolicy, tierLines } from './render.js';
 export { renderCapabilitiesDoc } from './docs.js';
 export { OWNER_PREFIX, ownerTag, TOMBSTONE_PREFIX } from './marks.js';
-export { gatedOperations, gateOf } from './gate.js';
+export { gatedByLayer, gatedOperations, gateOf } from './gate.js';

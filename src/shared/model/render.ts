@@ -1,7 +1,7 @@
 /** Renders /etc/qubes/policy.d/30-qmcp.policy from the capability table and settings. */
 import type { CapabilityClass, Operation, TargetForm, Tier } from './capabilities.js';
 import { BACKGROUND_SERVICES, dom0Services, ESCALATIONS, OPERATIONS, operation } from './capabilities.js';
-import { gateOf, gatedOperations } from './gate.js';
+import { gateOf, gatedByLayer } from './gate.js';
 import { MODEL_HEADER, SETTINGS_HEADER, modelHash, settingsDigest } from './hash.js';
 import { TOMBSTONE_PREFIX, ownerTag } from './marks.js';
 import type { Settings } from './settings.js';
@@ -180,9 +180,7 @@ export function renderPolicy(s: Settings, ops: readonly Operation[] = OPERATIONS
 
 /** The policy's comment naming what the gate setting makes ask, here (Qubes' dialog) and in the dom0 services. */
 function gateLine(s: Settings, ops: readonly Operation[]): string {
-  const gated = gatedOperations(s, ops).map((id) => operation(id, ops));
-  const here = gated.filter((op) => op.layer === 'policy').map((op) => op.id);
-  const services = gated.filter((op) => op.layer === 'service').map((op) => op.id);
+  const { dialog: here, services } = gatedByLayer(s, ops);
   const source = s.gate === null ? 'the gate setting is malformed, so everything gateable asks' : 'chosen by the gate setting';
   return `gate (${source}): ask lines for ${here.join(', ') || 'nothing'}; the dom0 services ask for ${services.join(', ') || 'nothing'}`;
 }

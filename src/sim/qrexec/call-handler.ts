@@ -44,6 +44,9 @@ interface QubeCall {
   readonly gone: AbortSignal;
 }
 
+/** How one call is answered: its exit status. */
+type Route = (header: CallHeader, io: ServiceStdio, gone: AbortSignal) => Promise<number>;
+
 /** The caller sees a refusal; the reason is logged where it is known. */
 class RouterDenial extends QmcpError {
   readonly code = 'ERR_QMCP_ROUTER_DENIED';
@@ -67,13 +70,37 @@ export class CallHandler {
 
   /** Serves the one call made on a connection to `source`'s socket. */
   serve(source: string, sock: Socket): void {
+    this.serveWith(sock, source, (header, io, gone) => this.route(source, header, io, gone));
+  }
+
+  /**
+   * Serves one call made from dom0 into a qube, as `qrexec-client -d` makes
+   * it: no policy is asked (dom0 decides what it runs), and a qube that is
+   * not running is not started.
+   */
+  serveFromDom0(sock: Socket): void {
+    this.serveWith(sock, 'dom0', (header, io, gone) => this.fromDom0(header, io, gone));
+  }
+
+  private serveWith(sock: Socket, source: string, route: Route): void {
     sock.on('error', () => undefined);
     readHeader(sock)
-      .then(({ header, rest }) => this.answer(source, sock, header, rest))
+      .then(({ header, rest }) => this.answer(source, sock, header, rest, route))
       .catch(() => finishCall(sock, encodeExit(EXIT_PROBLEM)));
   }
 
-  private async answer(source: string, sock: Socket, header: CallHeader, rest: Buffer): Promise<void> {
+  private async fromDom0(header: CallHeader, io: ServiceStdio, gone: AbortSignal): Promise<number> {
+    const call = normaliseCall(header.target, header.service);
+    const dom = (await this.o.policy.systemInfo()).domains[call.target];
+    if (!dom || dom.type === 'AdminVM' || dom.power_state !== 'Running') {
+      io.stderr.write(`qrexec-client: ${call.target} is not a running qube\n`);
+      return EXIT_PROBLEM;
+    }
+    if (!this.o.qubeServices) return EXIT_NO_SERVICE;
+    return this.runInQube(this.o.qubeServices, call.target, { service: call.service, argument: call.argument, source: 'dom0', user: 'root', io, gone });
+  }
+
+  private async answer(source: string, sock: Socket, header: CallHeader, rest: Buffer, route: Route): Promise<void> {
     // the caller's stdin, held until the service runs
     const stdin = new PassThrough();
     const stopReading = readStdin(sock, rest, stdin);
@@ -90,7 +117,7 @@ export class CallHandler {
     sock.once('close', onGone);
     let last: Buffer;
     try {
-      last = encodeExit(await this.route(source, header, { stdin, stdout, stderr }, gone.signal));
+      last = encodeExit(await route(header, { stdin, stdout, stderr }, gone.signal));
     } catch (e) {
       if (!(e instanceof RouterDenial)) this.o.log(`qrexec: ${source} -> ${header.target} ${header.service}: ${(e as Error).message}`);
       last = encodeFrame(FRAME_REFUSED);

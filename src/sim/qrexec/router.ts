@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { AskQueue, listenAskControl } from './asks.js';
 import type { QubeServiceHost } from './call-handler.js';
 import { CallHandler } from './call-handler.js';
+import { listenDom0Seat } from './dom0-seat.js';
 import { PolicyManager } from './policy-manager.js';
 import { QubeSockets } from './qube-sockets.js';
 
@@ -33,14 +34,16 @@ export interface RouterOptions {
 export interface Router {
   readonly socketDir: string;
   readonly askSocket: string;
+  /** dom0's seat, for `qrexec-client -d` (no policy asked). */
+  readonly dom0Socket: string;
   socketFor(qube: string): string;
   /** Re-reads the qubes now and adds or removes their sockets. */
   refresh(): Promise<void>;
   close(): Promise<void>;
 }
 
-export function routerPaths(dir: string): { socketDir: string; askSocket: string } {
-  return { socketDir: join(dir, 'qrexec'), askSocket: join(dir, 'qrexec-ask.sock') };
+export function routerPaths(dir: string): { socketDir: string; askSocket: string; dom0Socket: string } {
+  return { socketDir: join(dir, 'qrexec'), askSocket: join(dir, 'qrexec-ask.sock'), dom0Socket: join(dir, 'qrexec-dom0.sock') };
 }
 
 /**
@@ -51,7 +54,7 @@ export function routerPaths(dir: string): { socketDir: string; askSocket: string
 export const DEFAULT_ASK_TIMEOUT_MS = 240_000;
 
 export async function startRouter(opts: RouterOptions): Promise<Router> {
-  const { socketDir, askSocket } = routerPaths(opts.dir);
+  const { socketDir, askSocket, dom0Socket } = routerPaths(opts.dir);
   mkdirSync(socketDir, { recursive: true });
   const log = opts.log ?? (() => undefined);
   const asks = new AskQueue(opts.askTimeoutMs ?? DEFAULT_ASK_TIMEOUT_MS);
@@ -77,15 +80,18 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     log,
   });
   await sockets.start();
+  const dom0Seat = await listenDom0Seat(dom0Socket, (sock) => handler.serveFromDom0(sock));
 
   return {
     socketDir,
     askSocket,
+    dom0Socket,
     socketFor: (qube) => sockets.socketFor(qube),
     refresh: () => sockets.refresh(),
     close: async () => {
       asks.close();
       await sockets.close();
+      await dom0Seat.close();
       await handler.close();
       await new Promise<void>((resolve) => askServer.close(() => resolve()));
     },

@@ -1,0 +1,94 @@
+import { DEFAULT_QUBESD_SOCKET, parseDom0Options, type Dom0Options } from '../args.js';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { openAudit } from '../../dom0/audit/index.js';
+import { approvePlan, denyPlan, findPlan, listLines, PlanRefusal, showLines, type PlanOperatorDeps } from '../../dom0/plans/operator.js';
+import { allPlans, planState, type PlanRecord } from '../../dom0/plans/store.js';
+import { Qubesd } from '../../dom0/qubesd.js';
+
+const USAGE = `usage: qmcp dom0 plans list|show ID|approve ID|deny ID [--root DIR] [--qubesd-socket PATH] [--json]
+
+The plans the agent submitted for review (docs/action-gate.md). list shows
+each with its state; show prints one as numbered steps in plain language,
+built from the live state (what the agent chose is shown quoted); approve
+approves a pending plan and runs it here, in the foreground, each step
+checked again as it starts, stopping at the first that fails; deny refuses
+it. ID is the plan's number, or PRINCIPAL/ID. The settings are read under
+DIR (default /), qubesd at PATH (default ${DEFAULT_QUBESD_SOCKET}).
+Exit 0 done, 1 refused (no such plan, not pending, changed since it was
+submitted), 3 the plan ran and stopped at a failed step, 2 usage.`;
+
+function out(text: string): void {
+  process.stdout.write(text + '\n');
+}
+
+/** A plan for --json: what it is and how far it got, never its payloads. */
+function summary(p: PlanRecord, now: Date): Record<string, unknown> {
+  return {
+    plan: p.id,
+    principal: p.principal,
+    state: planState(p, now),
+    purpose: p.purpose,
+    submitted: p.submitted,
+    lapses: p.lapses,
+    steps: p.steps.map((s, i) => ({ operation: s.operation, state: p.results[i]?.state ?? 'pending', ...(p.results[i]?.status !== undefined ? { status: p.results[i]?.status } : {}) })),
+  };
+}
+
+function deps(p: Dom0Options): PlanOperatorDeps {
+  return {
+    root: p.root,
+    qubesd: new Qubesd(p.socket),
+    audit: openAudit({ root: p.root }),
+    log: (m) => process.stderr.write(`qmcp: ${m}\n`),
+    now: () => new Date(),
+    ...(p.json ? {} : { report: (n: number, state: string, detail: string) => out(`step ${n}: ${state}${detail && detail !== 'done' ? `: ${detail}` : ''}`) }),
+  };
+}
+
+async function verb(p: Dom0Options, d: PlanOperatorDeps, name: string | undefined, ref: string | undefined): Promise<number> {
+  if (name === 'list' && ref === undefined) {
+    if (p.json) out(JSON.stringify(allPlans(p.root).map((plan) => summary(plan, d.now()))));
+    else out(listLines(p.root, d.now()).join('\n') || 'no plans');
+    return 0;
+  }
+  if (ref === undefined) throw new UsageError(USAGE);
+  if (name === 'show') {
+    const plan = findPlan(p.root, ref);
+    out(p.json ? JSON.stringify({ ...summary(plan, d.now()), lines: await showLines(d, plan) }) : (await showLines(d, plan)).join('\n'));
+    return 0;
+  }
+  if (name === 'deny') {
+    const plan = await denyPlan(d, ref);
+    out(p.json ? JSON.stringify(summary(plan, d.now())) : `plan ${plan.id} denied`);
+    return 0;
+  }
+  if (name === 'approve') {
+    if (!p.json) out((await showLines(d, findPlan(p.root, ref))).join('\n'));
+    const approved = p.json ? {} : { approved: (a: PlanRecord) => out(`plan ${a.id} approved; running its ${a.steps.length} steps now`) };
+    const plan = await approvePlan({ ...d, ...approved }, ref);
+    if (p.json) out(JSON.stringify(summary(plan, d.now())));
+    else out(plan.state === 'done' ? `plan ${plan.id} done` : `plan ${plan.id} stopped: see above, and qmcp dom0 plans show ${plan.id}`);
+    return plan.state === 'done' ? 0 : 3;
+  }
+  throw new UsageError(USAGE);
+}
+
+export const plansCommand: Command = {
+  path: ['dom0', 'plans'],
+  summary: 'review the plans the agent submitted (list | show ID | approve ID | deny ID)',
+  usage: USAGE,
+  async run(args) {
+    const p = parseDom0Options(args, USAGE);
+    const [name, ref, ...rest] = p.positionals;
+    if (rest.length > 0) throw new UsageError(USAGE);
+    try {
+      return await verb(p, deps(p), name, ref);
+    } catch (err) {
+      if (!(err instanceof PlanRefusal)) throw err;
+      if (p.json) out(JSON.stringify({ refused: err.message }));
+      process.stderr.write(`qmcp: refused: ${err.message}\n`);
+      return 1;
+    }
+  },
+};
