@@ -22,10 +22,11 @@ test('random sequences over random fleets keep every invariant after every step'
   assert.ok(figure('qubes entombed') >= 1);
   assert.ok(figure('mode switches mid-sequence') >= 5);
   assert.equal(figure('sequences with the gate on'), 20);
-  assert.ok(figure('gate: requests answered') >= 10);
-  assert.ok(figure('gate: dialogs answered') >= 5);
+  assert.ok(figure('gate: requests answered') >= 5);
+  assert.ok(figure('gate: dialogs answered') >= 3);
+  assert.ok(figure('gate: plans answered (approved ones run)') >= 1);
   assert.ok(figure('gate: of them allowed') >= 5);
-  assert.ok(figure('gate: steps denied (refused, nothing changed)') >= 5);
+  assert.ok(figure('gate: steps denied (refused, nothing changed)') >= 3);
   assert.ok(figure('gate: steps that changed the machine') >= 3);
 });
 

@@ -66,8 +66,10 @@ export function forgedAnswer(r: ApprovalRequest): string {
 
 /**
  * Per service: one call from the principal without an argument, `scale`
- * more with one, and one from each sandbox seat; arguments and payloads
- * rotate over the live requests' ids, digests, nonces and forged answers.
+ * more with one (`scale - 1` for qubesd's methods), and one from a sandbox
+ * seat (each seat above scale 1);
+ * arguments and payloads rotate over the live requests' ids, digests,
+ * nonces and forged answers.
  */
 export function serviceAttacks(services: readonly string[], live: readonly ApprovalRequest[], seats: readonly string[], scale: number): Attack[] {
   const out: Attack[] = [];
@@ -82,10 +84,12 @@ export function serviceAttacks(services: readonly string[], live: readonly Appro
     const full = arg === '' ? service : `${service}+${arg}`;
     return { seat, target: TARGETS[i % TARGETS.length] as string, service: full, payload: Buffer.from(payload), carried: `${full} ${payload}`, inQube: false };
   };
-  for (const service of services) {
+  for (const [i, service] of services.entries()) {
     out.push(one(PRINCIPAL, service, true));
-    for (let v = 0; v < scale; v++) out.push(one(PRINCIPAL, service));
-    for (const seat of seats) out.push(one(seat, service));
+    // qubesd knows nothing of the store: at scale 1 its methods are called without an argument
+    for (let v = 0; v < (service.startsWith('admin.') ? scale - 1 : scale); v++) out.push(one(PRINCIPAL, service));
+    // at scale 1 each service from one sandbox seat, in turn; from every seat above
+    for (const seat of scale > 1 ? seats : [seats[i % seats.length] as string]) out.push(one(seat, service));
   }
   return out;
 }

@@ -2,30 +2,37 @@
  * An automatic operator for the checks that run with the action gate on. It
  * watches a simulated host's approval store (requests of the qmcp dom0
  * services) and its qrexec ask queue (the dialog of the calls the policy
- * decides alone) and answers each waiting call allow or deny. The decision
- * is a function of a seed and what the caller asked, never of the request
- * id, the time or anything outside the agent's world, so the two machines
- * of a noninterference pair answer the same call the same way.
+ * decides alone) and answers each waiting call allow or deny; and, when
+ * told to, answers the plans that wait (an approved plan runs then, as
+ * `qmcp dom0 plans approve` runs it). The decision is a function of a seed
+ * and what the caller asked, never of the request or plan id, the time or
+ * anything outside the agent's world, so the two machines of a
+ * noninterference pair answer the same call the same way.
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Decision } from '../../src/dom0/gate/store.js';
 import { AnswerRefused, approvalsDir, listRequests, writeAnswer } from '../../src/dom0/gate/store.js';
+import { openAudit } from '../../src/dom0/audit/index.js';
+import { approvePlan, denyPlan } from '../../src/dom0/plans/operator.js';
+import { allPlans, planState } from '../../src/dom0/plans/store.js';
+import { Qubesd } from '../../src/dom0/qubesd.js';
 import { askControl } from '../../src/sim/qrexec/asks.js';
 import type { PendingAsk } from '../../src/sim/qrexec/asks.js';
 import { hangBoundMs } from '../hang-bound.js';
 
 /** A call waiting for the operator, as far as the answerer may look at it. */
 export interface WaitingCall {
-  readonly kind: 'request' | 'ask';
-  /** The principal (request) or the calling qube (ask). */
+  readonly kind: 'request' | 'ask' | 'plan';
+  /** The principal (request, plan) or the calling qube (ask). */
   readonly source: string;
-  /** The operation id (request) or the qrexec service (ask). */
+  /** The operation id (request), the qrexec service (ask), or `plan`. */
   readonly what: string;
+  /** The call's argument; a plan's purpose. */
   readonly argument: string;
-  /** The payload, base64 (a request); '' for an ask, whose dialog shows none. */
+  /** The payload, base64 (a request); a plan's steps as JSON; '' for an ask, whose dialog shows none. */
   readonly payload: string;
-  /** The qubes a request names; an ask's requested target. */
+  /** The qubes a request or a plan's steps name; an ask's requested target. */
   readonly qubes: readonly string[];
 }
 
@@ -50,6 +57,8 @@ export interface AnswererOptions {
   readonly decide?: (call: WaitingCall) => Decision | Promise<Decision>;
   /** Between two looks at the store and the queue (default 5 ms). */
   readonly pollMs?: number;
+  /** qubesd's socket, for the plans: an approved plan runs in this process, as the operator's command runs it. */
+  readonly qubesdSocket?: string;
 }
 
 export interface Answerer {
@@ -57,6 +66,12 @@ export interface Answerer {
   readonly answered: readonly Answered[];
   /** What went wrong while answering (a check reports it). */
   readonly errors: readonly string[];
+  /**
+   * Answers every plan that waits now, and runs each one approved; a check
+   * calls it between two calls, so a plan's state at the next call does
+   * not depend on how fast the answerer was.
+   */
+  settlePlans(): Promise<void>;
   /** Stops after the look in flight (bounded); resolves when it has. */
   stop(): Promise<void>;
 }
@@ -123,6 +138,26 @@ export function startAnswerer(o: AnswererOptions): Answerer {
     }
   };
 
+  const settlePlans = async (): Promise<void> => {
+    if (o.qubesdSocket === undefined) return;
+    const deps = { root: o.root, qubesd: new Qubesd(o.qubesdSocket), audit: openAudit({ root: o.root }), log: () => undefined, now: () => new Date(), operator: ANSWERER };
+    for (const plan of allPlans(o.root)) {
+      const key = `p${plan.principal}/${plan.id}`;
+      if (planState(plan, new Date()) !== 'pending' || seen.has(key)) continue;
+      seen.add(key);
+      const qubes = [...new Set(plan.steps.flatMap((s) => [s.qube ?? '', s.argument]).filter((q) => q !== ''))];
+      const call: WaitingCall = { kind: 'plan', source: plan.principal, what: 'plan', argument: plan.purpose, payload: JSON.stringify(plan.steps), qubes };
+      const decision = await decide(call);
+      answered.push({ ...call, decision });
+      try {
+        if (decision === 'allow') await approvePlan(deps, `${plan.principal}/${plan.id}`);
+        else await denyPlan(deps, `${plan.principal}/${plan.id}`);
+      } catch (err) {
+        errors.push(`plan ${plan.principal}/${plan.id}: ${(err as Error).message}`);
+      }
+    }
+  };
+
   const loop = (async (): Promise<void> => {
     while (!stopping.signal.aborted) {
       try {
@@ -140,6 +175,7 @@ export function startAnswerer(o: AnswererOptions): Answerer {
   return {
     answered,
     errors,
+    settlePlans,
     async stop() {
       stopping.abort();
       let timer: NodeJS.Timeout | undefined;

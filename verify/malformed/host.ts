@@ -32,6 +32,7 @@ import { fleetState } from '../../src/sim/fleet.js';
 import type { Qubesd as SimQubesd } from '../../src/sim/qubesd/index.js';
 import { startQubesd } from '../../src/sim/qubesd/index.js';
 import { qrexecCollect } from '../../src/sim/qrexec/client.js';
+import { installDom0Client } from '../../src/sim/qrexec/dom0-seat.js';
 import { startRouter } from '../../src/sim/qrexec/router.js';
 import type { QubeServiceHost, Router } from '../../src/sim/qrexec/router.js';
 import { hangBoundMs } from '../hang-bound.js';
@@ -286,8 +287,9 @@ export class InProcessHost {
 
   /**
    * Starts qrexec on this host: a router over its qubesd and its dom0's
-   * policy, read again at every call. `qubes` runs what the policy lets into
-   * a qube; without it qrexec answers such a call 127, as for a missing service.
+   * policy, read again at every call. `qubes` runs what the policy (or dom0's
+   * qrexec-client) lets into a qube; without it qrexec answers such a call
+   * 127, as for a missing service.
    */
   async startQrexec(qubes?: QubeServiceHost): Promise<void> {
     if (this.owned === null) throw new Error('qrexec runs only on a host this process made');
@@ -298,6 +300,8 @@ export class InProcessHost {
       policyRoot: this.root,
       ...(qubes ? { qubeServices: qubes } : {}),
     });
+    // dom0's qrexec-client, through which an approved plan calls into qubes
+    installDom0Client(this.root, this.router.dom0Socket);
   }
 
   /** The control socket of the router's dialogs (`qmcp sim ask`), once qrexec runs. */

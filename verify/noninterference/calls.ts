@@ -251,11 +251,12 @@ export function generateSequence(seed: number, n: Names, length: number, ops: re
  * With the gate on, after the starts: calls the policy decides on a qube
  * of the agent's world at its tier, so that the dialog is asked whatever
  * the generated calls name (an Admin API call, and a command if the start
- * was allowed).
+ * was allowed), and a plan, which the operator answers, and its status.
  */
 export function gatePrelude(): Call[] {
-  const at = (id: string, target: string, payload: string): Call => ({ seat: PRINCIPAL, target, service: qrexecService(id), payload, operation: id });
-  return [at('firewall.set', 'ai-peer', FIREWALL), at('run', 'ai-box', EXEC)];
+  const at = (id: string, target: string, payload: string, argument = ''): Call => ({ seat: PRINCIPAL, target, service: qrexecService(id, argument), payload, operation: id });
+  const plan = { purpose: 'gate', steps: [{ operation: 'info', argument: 'ai-box', payload: '' }, { operation: 'run', qube: 'ai-box', argument: '', payload: encodeExecRequest({ shell: 'hostname', timeoutSeconds: 5 }).toString('base64') }] };
+  return [at('firewall.set', 'ai-peer', FIREWALL), at('run', 'ai-box', EXEC), at('plan.submit', '@adminvm', json(plan)), at('plan.status', '@adminvm', '', '1')];
 }
 
 /** How long one call may take on an idle machine before it counts as hanging; scaled by the load when the call starts. */

@@ -92,6 +92,7 @@ interface Tally {
   gatePairs: number;
   requests: number;
   dialogs: number;
+  plans: number;
   allowed: number;
 }
 
@@ -99,15 +100,18 @@ const same = (x: Observation, y: Observation): boolean => x.status === y.status 
 
 /**
  * A call on a machine with the gate on: what it made the operator answer
- * is part of what is compared. The newlines a waiting dom0 service writes
- * before its answer say only that the call waited (which the gate field
- * says) and how long (timing, not compared): they are dropped.
+ * is part of what is compared, and so are the plans the operator answers
+ * (and runs) once it returned, before the next call. The newlines a
+ * waiting dom0 service writes before its answer say only that the call
+ * waited (which the gate field says) and how long (timing, not compared):
+ * they are dropped.
  */
 async function gatedCall(m: Machine, c: Call, call: CallFn): Promise<Observation> {
   const answerer = m.answerer;
   if (!answerer) return call(m, c);
   const from = answerer.answered.length;
   const o = await call(m, c);
+  await answerer.settlePlans();
   const gate = answerer.answered
     .slice(from)
     .map((a) => `${a.kind} ${a.what} ${a.decision}`)
@@ -120,11 +124,8 @@ function gateDifference(a: Machine, b: Machine): string | null {
   for (const m of [a, b]) {
     if (m.answerer && m.answerer.errors.length > 0) return `machine ${m.label}'s answerer failed: ${m.answerer.errors.join('; ')}`;
   }
-  const requests = (m: Machine): number => m.answerer?.answered.filter((x) => x.kind === 'request').length ?? 0;
-  const dialogs = (m: Machine): number => m.answerer?.answered.filter((x) => x.kind === 'ask').length ?? 0;
-  if (requests(a) !== requests(b) || dialogs(a) !== dialogs(b)) {
-    return `the operators answered differently many questions: A ${requests(a)} requests and ${dialogs(a)} dialogs, B ${requests(b)} and ${dialogs(b)}`;
-  }
+  const count = (m: Machine): string => (['request', 'ask', 'plan'] as const).map((k) => `${m.answerer?.answered.filter((x) => x.kind === k).length ?? 0} ${k}s`).join(', ');
+  if (count(a) !== count(b)) return `the operators answered differently many questions: A ${count(a)}; B ${count(b)}`;
   return null;
 }
 const show = (o: Observation): string => JSON.stringify(o);
@@ -251,7 +252,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
       if (gaps.length > 0) return { figures: [], failures: coverageFailures(NAME, gaps) };
       const length = 24;
       const failures: Failure[] = [];
-      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, mcp: 0, shrinkRuns: 0, gatePairs: 0, requests: 0, dialogs: 0, allowed: 0 };
+      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, mcp: 0, shrinkRuns: 0, gatePairs: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0 };
       const repro = `--seed ${seed} --scale ${scale} --only ${NAME}`;
       const makePair = (index: number, gated: number | null): Pair => {
         const pairSeed = (seed + 7919 * index) >>> 0;
@@ -278,13 +279,15 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
           try {
             const diff = await firstDifference(a, b, calls, call, pair.busy, tally, names.differing);
             if (diff) return { kind: 'raw' as const, calls, diff };
-            return await observeMore(a, b, call, tally, sut.rawOnly === true);
+            // at scale 1 a gate pair compares the raw calls only (a window lasts seconds)
+            return await observeMore(a, b, call, tally, sut.rawOnly === true || (pair.settings.gate !== undefined && scale === 1));
           } finally {
             if (a.answerer) {
               tally.gatePairs++;
               for (const x of [...a.answerer.answered, ...(b.answerer?.answered ?? [])]) {
                 if (x.kind === 'request') tally.requests++;
-                else tally.dialogs++;
+                else if (x.kind === 'ask') tally.dialogs++;
+                else tally.plans++;
                 if (x.decision === 'allow') tally.allowed++;
               }
             }
@@ -318,6 +321,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         { label: 'machines compared with the gate on', value: String(2 * tally.gatePairs) },
         { label: 'gate: requests answered', value: String(tally.requests) },
         { label: 'gate: dialogs answered', value: String(tally.dialogs) },
+        { label: 'gate: plans answered', value: String(tally.plans) },
         { label: 'gate: of them allowed', value: String(tally.allowed) },
       ];
       if (tally.shrinkRuns > 0) figures.push({ label: 'shrinking runs', value: String(tally.shrinkRuns) });

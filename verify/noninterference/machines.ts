@@ -215,7 +215,7 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
     }
     const uuids = new Map(state.vms.map((v) => [v.name, v.uuid]));
     const outside = state.vms.filter((v) => v.klass !== 'AdminVM' && !WORLD.has(v.name)).map((v) => v.name);
-    const answerer = gate ? startAnswerer({ root: dom0Root(dir), askSocket: host.router.askSocket, seed: gate.seed }) : undefined;
+    const answerer = gate ? startAnswerer({ root: dom0Root(dir), askSocket: host.router.askSocket, qubesdSocket: host.qubesd.socketPath, seed: gate.seed }) : undefined;
     return { label, edits, host, dir, outside, uuids, ...(answerer ? { answerer } : {}) };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });

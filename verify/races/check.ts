@@ -86,8 +86,9 @@ function gate(): { wait: Promise<void>; open: () => void } {
   return { wait, open };
 }
 
-export async function routerCall(host: SimHost, target: string, service: string, payload: string): Promise<CallResult> {
-  const r = await qrexecCollect(host.router.socketFor(PRINCIPAL), target, service, payload);
+/** One qrexec call through the host's router, from `seat` (the principal by default). */
+export async function routerCall(host: SimHost, target: string, service: string, payload: string | Buffer, seat = PRINCIPAL): Promise<CallResult> {
+  const r = await qrexecCollect(host.router.socketFor(seat), target, service, payload);
   return { status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') };
 }
 

@@ -131,24 +131,31 @@ interface Context {
   readonly asked: readonly Answered[];
 }
 
-const deniedIn = (ctx: Pick<Context, 'asked'>): boolean => ctx.asked.some((a) => a.decision === 'deny');
+/** Whether the operator denied the step's own call (a plan it submitted is answered apart). */
+const deniedIn = (ctx: Pick<Context, 'asked'>): boolean => ctx.asked.some((a) => a.kind !== 'plan' && a.decision === 'deny');
+
+/** The qubes a submitted plan's start steps name. */
+function planStarts(payload: string): string[] {
+  const steps = (JSON.parse(payload) as { steps: { operation: string; argument: string }[] }).steps;
+  return steps.filter((s) => s.operation === 'start').map((s) => s.argument);
+}
 
 /**
  * 10. The gate: only an operation the settings gate makes the operator
- * answer, and only about qubes of the agent's world as they were before
- * the step; a gated call that is not refused was asked about and allowed;
- * a denied one is the uniform refusal and changes nothing; every request of
- * a dom0 service is in the audit log.
+ * answer (and a plan only once one was submitted), and only about qubes of
+ * the agent's world as they were before the step; a gated call that is not
+ * refused was asked about and allowed; a denied one is the uniform refusal
+ * and changes nothing; every request of a dom0 service is in the audit log.
  */
 function judgeGate(ctx: Context, r: CallResult, changed: boolean, fresh: readonly AuditLine[], before: Machine, fail: (what: string) => never): void {
   for (const a of ctx.asked) {
     const asked = `the operator was asked (${a.kind} ${a.what})`;
-    if (!ctx.gated) fail(`${asked} though the gate does not ask for ${ctx.op.id}`);
+    if (a.kind === 'plan' ? ctx.op.id !== 'plan.submit' || r.status !== 0 : !ctx.gated) fail(`${asked} though the gate does not ask for ${ctx.op.id}`);
     const outside = a.qubes.filter((q) => !inside(before.get(q)));
     if (outside.length > 0) fail(`${asked} about ${outside.join(', ')}, outside the agent's world`);
   }
   if (deniedIn(ctx) && (!isRefused(r) || changed)) fail('the operator denied it, but it was not refused with nothing changed');
-  if (ctx.gated && !isRefused(r) && !ctx.asked.some((a) => a.decision === 'allow')) fail('it went through without the operator allowing it');
+  if (ctx.gated && !isRefused(r) && !ctx.asked.some((a) => a.kind !== 'plan' && a.decision === 'allow')) fail('it went through without the operator allowing it');
   const requests = ctx.asked.filter((a) => a.kind === 'request').length;
   const logged = fresh.filter((e) => e.kind === 'request').length;
   if (logged !== requests) fail(`the operator answered ${requests} requests, the audit log has ${logged}`);
@@ -192,14 +199,14 @@ async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, befo
 
   const created = op.creates && r.status === 0 ? op.creates.name : null;
   // Qubes starts a qube's network path with it; the egress qube's own netvm is outside (a documented effect, no change the agent sees)
+  // so does a plan the operator approved, which ran once it was submitted
   const started = new Set<string>();
-  if (op.id === 'start' && r.status === 0) {
-    const next = (name: string): unknown => {
-      const vm = before.get(name);
-      return vm ? netvmOf(vm) : null;
-    };
-    for (let q = next(op.names[0] ?? ''); typeof q === 'string' && !started.has(q); q = next(q)) started.add(q);
-  }
+  const starting = op.id === 'start' && r.status === 0 ? [op.names[0] ?? ''] : ctx.asked.some((a) => a.kind === 'plan' && a.decision === 'allow') ? planStarts(op.payload) : [];
+  const next = (name: string): unknown => {
+    const vm = before.get(name);
+    return vm ? netvmOf(vm) : null;
+  };
+  for (const name of starting) for (let q = next(name); typeof q === 'string' && !started.has(q); q = next(q)) started.add(q);
   const entombed = op.id === 'remove' && r.status === 0 ? op.names[0] : undefined;
   // what a successful remove, shutdown or kill names: an auto-cleanup disposable goes away with all its data
   const ended = ['remove', 'shutdown', 'kill'].includes(op.id) && succeeded(ctx.op, r) ? op.names[0] : undefined;
@@ -268,8 +275,10 @@ async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, befo
     if (!ok) fail('the machine changed without an audit intent and an ok outcome');
     if (r.status !== 0) fail('the machine changed though the call did not succeed');
   }
-  for (const i of fresh.filter((e) => e.kind === 'intent')) {
-    if (fresh.filter((e) => e.kind === 'outcome' && e.correlation === i.correlation).length !== 1) fail('an audit intent without exactly one outcome');
+  // every intent exactly one outcome: under one correlation they alternate (a plan's steps share its correlation and run in order)
+  for (const c of new Set(fresh.filter((e) => e.kind === 'intent').map((e) => e.correlation))) {
+    const pairs = fresh.filter((e) => e.correlation === c && (e.kind === 'intent' || e.kind === 'outcome')).map((e) => e.kind);
+    if (pairs.length % 2 !== 0 || pairs.some((k, j) => k !== (j % 2 === 0 ? 'intent' : 'outcome'))) fail('an audit intent without exactly one outcome');
   }
 }
 
@@ -308,11 +317,12 @@ interface Tally {
   decidedThrough: number;
   requests: number;
   dialogs: number;
+  plans: number;
   allowed: number;
   deniedSteps: number;
 }
 
-const emptyTally = (): Tally => ({ sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, switches: 0, decided: 0, decidedThrough: 0, requests: 0, dialogs: 0, allowed: 0, deniedSteps: 0 });
+const emptyTally = (): Tally => ({ sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, switches: 0, decided: 0, decidedThrough: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, deniedSteps: 0 });
 
 /** Stands in for the qubes' own services: records where the policy let a call run, and answers success. */
 function recordingQubes(ran: { qube: string; service: string }[]): QubeServiceHost {
@@ -342,7 +352,7 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
     const ran: { qube: string; service: string }[] = [];
     if (sut.extraPolicy !== undefined) h.addPolicy('10-weakened.policy', sut.extraPolicy);
     await h.startQrexec(recordingQubes(ran));
-    if (gate) answerer = startAnswerer({ root: h.root, askSocket: h.askSocket as string, seed: gate.seed });
+    if (gate) answerer = startAnswerer({ root: h.root, askSocket: h.askSocket as string, qubesdSocket: h.sim.socketPath, seed: gate.seed });
     if (tally) tally.sequences++;
     let mode = settings.mode;
     for (const op of ops) {
@@ -361,6 +371,8 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
       ran.length = 0;
       const from = answerer?.answered.length ?? 0;
       const called = op.target === '@adminvm' ? await h.call(op.service, op.payload) : await h.qrexec(op.target, op.service, op.payload);
+      // a plan it submitted is answered (and run, if approved) before the step is judged
+      await answerer?.settlePlans();
       const after = machine(h);
       const asked = answerer?.answered.slice(from) ?? [];
       if (answerer && answerer.errors.length > 0) throw new Violation(`the answerer failed: ${answerer.errors.join('; ')}`);
@@ -371,7 +383,8 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
       if (tally) {
         for (const a of asked) {
           if (a.kind === 'request') tally.requests++;
-          else tally.dialogs++;
+          else if (a.kind === 'ask') tally.dialogs++;
+          else tally.plans++;
           if (a.decision === 'allow') tally.allowed++;
         }
         if (deniedIn({ asked })) tally.deniedSteps++;
@@ -445,6 +458,7 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
           { label: 'gate: steps that changed the machine', value: String(gated.changing) },
           { label: 'gate: requests answered', value: String(gated.requests) },
           { label: 'gate: dialogs answered', value: String(gated.dialogs) },
+          { label: 'gate: plans answered (approved ones run)', value: String(gated.plans) },
           { label: 'gate: of them allowed', value: String(gated.allowed) },
           { label: 'gate: steps denied (refused, nothing changed)', value: String(gated.deniedSteps) },
         ],
