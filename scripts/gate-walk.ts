@@ -19,6 +19,7 @@ import type { ApprovalRequest } from '../src/dom0/gate/store.js';
 import { demoFleet } from '../src/sim/demo-fleet.js';
 import { DEMO_SETTINGS } from '../src/sim/demo-settings.js';
 import { dom0Root, startSimHost } from '../src/sim/host.js';
+import { findBwrap } from '../src/sim/sandbox/index.js';
 import { hangBoundMs } from '../verify/hang-bound.js';
 
 const QMCP = fileURLToPath(new URL('../../bin/qmcp.js', import.meta.url));
@@ -28,8 +29,20 @@ export type Entry =
   | { readonly who: 'agent'; readonly tool: string; readonly args: Record<string, unknown>; readonly result: CallToolResult; readonly progress: number }
   | { readonly who: 'operator'; readonly argv: readonly string[]; readonly status: number | null; readonly stdout: string };
 
+/** The plan the agent submits: create, firewall, start, run and copy. */
+export const PLAN_STEPS = [
+  { tool: 'qube_create', arguments: { name: 'ai-plan', template: 'ai-debian-tpl' } },
+  { tool: 'firewall_set', arguments: { qube: 'ai-plan', rules: ['action=accept dsthost=example.com proto=tcp dstports=443-443', 'action=drop'] } },
+  { tool: 'qube_start', arguments: { qube: 'ai-plan' } },
+  { tool: 'qube_run', arguments: { qube: 'ai-plan', shell: 'echo built > /root/out.txt && cat /root/out.txt', timeout_seconds: 60, output_limit: 4096 } },
+  { tool: 'qube_start', arguments: { qube: 'ai-exec-box' } },
+  { tool: 'qube_copy', arguments: { source: 'ai-plan', target: 'ai-exec-box', paths: ['/root/out.txt'] } },
+];
+
 export interface Walk {
   readonly entries: readonly Entry[];
+  /** Whether the plan ran: its run and copy steps need a sandbox (bubblewrap). */
+  readonly planned: boolean;
   /** The qubes the agent lists at the end. */
   readonly finalQubes: readonly string[];
 }
@@ -97,9 +110,18 @@ export async function walkGate(): Promise<Walk> {
     await call('qube_create', { name: 'ai-scratch', template: 'ai-debian-tpl' });
     await held('qube_remove', { qube: 'ai-scratch' }, 'allow');
     await held('qube_remove', { qube: 'ai-full-box' }, 'deny');
+    const planned = findBwrap() !== undefined;
+    if (planned) {
+      const submitted = await call('plan_submit', { purpose: 'build a box and hand its result over', steps: PLAN_STEPS });
+      const plan = (submitted.structuredContent as { plan: string }).plan;
+      await operator('dom0', 'plans', 'list');
+      await operator('dom0', 'plans', 'show', plan);
+      await operator('dom0', 'plans', 'approve', plan);
+      await call('plan_status', { plan });
+    }
     const listed = await call('qube_list', {});
     const finalQubes = (listed.structuredContent as { qubes: { qube: string }[] }).qubes.map((q) => q.qube);
-    return { entries, finalQubes };
+    return { entries, planned, finalQubes };
   } finally {
     await client.close();
     await host.close();

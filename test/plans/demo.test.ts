@@ -21,18 +21,13 @@ import { demoFleet } from '../../src/sim/demo-fleet.js';
 import { DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
 import { dom0Root, startSimHost, type SimHost } from '../../src/sim/host.js';
 import { findBwrap } from '../../src/sim/sandbox/index.js';
+import { PLAN_STEPS } from '../../scripts/gate-walk.js';
 
 const QMCP = fileURLToPath(new URL('../../../bin/qmcp.js', import.meta.url));
 const needsBwrap = { skip: findBwrap() === undefined ? 'needs bwrap' : false };
 
-const STEPS = [
-  { tool: 'qube_create', arguments: { name: 'ai-plan', template: 'ai-debian-tpl' } },
-  { tool: 'firewall_set', arguments: { qube: 'ai-plan', rules: ['action=accept dsthost=example.com proto=tcp dstports=443-443', 'action=drop'] } },
-  { tool: 'qube_start', arguments: { qube: 'ai-plan' } },
-  { tool: 'qube_run', arguments: { qube: 'ai-plan', shell: 'echo built > /root/out.txt && cat /root/out.txt', timeout_seconds: 60, output_limit: 4096 } },
-  { tool: 'qube_start', arguments: { qube: 'ai-exec-box' } },
-  { tool: 'qube_copy', arguments: { source: 'ai-plan', target: 'ai-exec-box', paths: ['/root/out.txt'] } },
-];
+// the same plan as the gate walk-through (docs/action-gate.md, "A session")
+const STEPS = PLAN_STEPS;
 
 describe('a reviewable plan through MCP on the simulated host', needsBwrap, () => {
   let dir: string;

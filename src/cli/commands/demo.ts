@@ -58,8 +58,6 @@ function instructions(dir: string, url: string, tokenPath: string, token: string
     '',
     'Ask the agent to list its qubes, create one from ai-debian-tpl, start it and run a command in it,',
     'then to look at vault: it cannot tell vault from a qube that does not exist.',
-    'Ask it for a plan (plan_submit) and review it as the operator, in another terminal:',
-    `  ${process.execPath} ${qmcp} dom0 plans list|show ID|approve ID|deny ID --root ${join(dir, 'dom0')} --qubesd-socket ${join(dir, 'qubesd.sock')}`,
     'Each tool call is logged below: the tool, the qube names the agent sent, and ok, refused or error.',
     '',
     ...gateNotes(dir, qmcp, socket),
@@ -78,6 +76,8 @@ function gateNotes(dir: string, qmcp: string, socket: string): string[] {
     `    ${cli} dom0 approvals watch --root ${root} --qubesd-socket ${socket}`,
     `  asked by Qubes' own dialog, the policy saying ask (${none(dialog)}): list them, then allow ID or deny ID:`,
     `    ${cli} sim ask --dir ${dir} list`,
+    '  a plan the agent submits (plan_submit): review it whole, then approve ID (dom0 runs it) or deny ID:',
+    `    ${cli} dom0 plans list|show ID|approve ID|deny ID --root ${root} --qubesd-socket ${socket}`,
     '',
   ];
 }

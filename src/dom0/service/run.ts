@@ -72,8 +72,9 @@ export interface ServiceRuntime {
 /**
  * Runs one dom0 service call through the shared guards, in order: qrexec
  * environment, caller, concurrency, bounded input, shape, scope and tier on
- * one snapshot, audit intent, the operation, audit outcome. Every refusal is
- * the uniform one; only in-scope ActionableErrors say more.
+ * one snapshot, the action gate (gate-step.ts), audit intent, the operation,
+ * audit outcome. Every refusal is the uniform one; only in-scope
+ * ActionableErrors say more.
  */
 export async function runService(
   table: ReadonlyMap<string, ServiceSpec<unknown>>,
