@@ -48,6 +48,8 @@ const OPERATOR = 'operator';
 /** Sandbox qubes the attacks come from (running: code the agent runs there). */
 const SEATS = ['ai-box', 'ai-execbox'] as const;
 const MAX_FAILURES = 10;
+/** The simulator's dialog waits as long as the check runs: only the operator answers it. */
+const DIALOG_WAITS_MS = hangBoundMs(24 * 60 * 60_000);
 /** A live request this close to its deadline is renewed before the next attack. */
 const RENEW_MARGIN_MS = 90_000;
 
@@ -169,7 +171,7 @@ export function makeApprovalChannelCheck(sut: ApprovalChannelSut = {}): Check {
       // every operation of a dom0 service that can ask asks, and so does kill (a dialog); the cap is the four waiting requests
       const gate = { ...OPEN_GATE, kill: 'ask', ...Object.fromEntries(OPERATIONS.filter((op) => op.target === 'dom0-service' && op.gate !== null).map((op) => [op.id, 'ask'])) };
       await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, gate, approvalPendingCap: WAITING.length, approvalDeadlineSeconds: 240 }));
-      const host = await startSimHost({ dir: join(dir, 'host'), fleet: attackFleet(), install: true, settingsFile, askTimeoutMs: hangBoundMs(600_000) });
+      const host = await startSimHost({ dir: join(dir, 'host'), fleet: attackFleet(), install: true, settingsFile, askTimeoutMs: DIALOG_WAITS_MS });
       const root = dom0Root(host.dir);
       const store = approvalsDir(root);
       try {
