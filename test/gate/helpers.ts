@@ -1,10 +1,6 @@
 /** Shared by the action gate's tests: settings that ask, waiting for a request, answering it, weakened modules. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { readTail } from '../../src/dom0/audit/index.js';
 import type { AuditEntry } from '../../src/dom0/audit/index.js';
 import type { ApprovalRequest, Decision } from '../../src/dom0/gate/store.js';
@@ -14,6 +10,7 @@ import type { GateAnswer } from '../../src/shared/model/capabilities.js';
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import { hangBoundMs } from '../../verify/hang-bound.js';
+import { compiled, weakenedFile, weakenedGateRunner } from '../../verify/weakened-module.js';
 import { stableJson } from '../../verify/malformed/host.js';
 import { BASE_SETTINGS } from '../services-write/helpers.js';
 import type { Host, SettingsFile } from '../services-write/helpers.js';
@@ -80,36 +77,4 @@ export async function auditEntries(root: string): Promise<AuditEntry[]> {
 
 // ---- weakened variants: a compiled module with one guard taken out
 
-const here = dirname(fileURLToPath(import.meta.url));
-const scratch = mkdtempSync(join(tmpdir(), 'qmcp-gate-mutant-'));
-let mutants = 0;
-
-/** The compiled src module `rel` (e.g. 'dom0/service/gate-step') as its file path. */
-export function compiled(rel: string): string {
-  return join(here, '..', '..', 'src', `${rel}.js`);
-}
-
-/**
- * A copy of compiled module `rel` with `guard` replaced by `weakened`, its
- * relative imports pointed at the real modules, except those named in
- * `swap` (module path -> the file to import instead). Returns its path.
- */
-export function weakenedFile(rel: string, guard: string, weakened: string, swap: Readonly<Record<string, string>> = {}): string {
-  const path = compiled(rel);
-  const text = readFileSync(path, 'utf8');
-  assert.equal(text.split(guard).length, 2, `the guard ${JSON.stringify(guard)} is not in ${rel}.js exactly once`);
-  const mutated = text.replace(guard, weakened).replace(/from '(\.\.?\/[\w./-]+\.js)'/g, (_, f: string) => {
-    const target = resolve(dirname(path), f);
-    return `from '${pathToFileURL(swap[target] ?? target).href}'`;
-  });
-  const out = join(scratch, `${rel.replace(/\//g, '-')}-${mutants++}.js`);
-  writeFileSync(out, mutated);
-  return out;
-}
-
-/** runService from a runner that imports the weakened gate step. */
-export async function weakenedRunner(guard: string, weakened: string): Promise<typeof import('../../src/dom0/service/run.js')['runService']> {
-  const step = weakenedFile('dom0/service/gate-step', guard, weakened);
-  const run = weakenedFile('dom0/service/run', 'export async function runService', 'export async function runService', { [compiled('dom0/service/gate-step')]: step });
-  return ((await import(pathToFileURL(run).href)) as typeof import('../../src/dom0/service/run.js')).runService;
-}
+export { compiled, weakenedFile, weakenedGateRunner as weakenedRunner };

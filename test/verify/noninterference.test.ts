@@ -10,7 +10,7 @@ test('machines that differ only outside the agent’s world answer alike: raw qr
   const r = await noninterferenceCheck.run({ scale: 1 }, SEED);
   assert.deepEqual(r.failures, []);
   const figure = (label: string): number => Number(r.figures.find((f) => f.label.startsWith(label))?.value ?? 0);
-  assert.equal(figure('machines compared'), 4);
+  assert.equal(figure('machines compared'), 6);
   assert.ok(figure('outside edits') >= 2);
   assert.ok(figure('raw calls compared') >= 40);
   assert.ok(figure('calls from sandbox qubes') >= 3);
@@ -20,6 +20,22 @@ test('machines that differ only outside the agent’s world answer alike: raw qr
   assert.ok(figure('operator actions outside during those calls') >= 10);
   assert.ok(figure('event windows compared') >= 1);
   assert.ok(figure('MCP results compared') >= 20);
+  assert.equal(figure('machines compared with the gate on'), 2);
+  assert.ok(figure('gate: requests answered') >= 2);
+  assert.ok(figure('gate: dialogs answered') >= 2);
+  assert.ok(figure('gate: of them allowed') >= 1);
+});
+
+test('a gate that asks about a qube because it exists (an outside one waits for the operator, an absent name is refused at once) is caught by the requests compared', async () => {
+  const weak = makeNoninterferenceCheck({ existenceGate: ['remove'], operations: ['remove'], rawOnly: true, gateOnly: true, shrinkRuns: 0 });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the gate asking about outside qubes was not caught');
+  assert.match(hit.what, /^call \{"seat":"mcp-control","target":"@adminvm","service":"qmcp\.Remove\+/);
+  // the bytes alike, the operator asked on one machine only
+  assert.match(hit.what, /"gate":""/);
+  assert.match(hit.what, /"gate":"request remove (allow|deny)"/);
+  assert.match(hit.reproduction, /gate every answered with seed \d+/);
 });
 
 test('an Info whose guard asks whether a qube exists, not whether the agent sees it, is caught through the machines and shrunk', async () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import type { CheckReport } from '../../verify/check.js';
 import { makeRacesCheck, racesCheck } from '../../verify/races/check.js';
+import { weakenedGateRunner } from '../../verify/weakened-module.js';
 
 const SEED = 1999;
 
@@ -15,10 +16,26 @@ function report(): Promise<CheckReport> {
 
 test('a qube being created, cloned or made disposable is refused as if absent until complete', async () => {
   const r = await report();
-  assert.deepEqual(r.failures.filter((f) => !/while entombed/.test(f.what)), []);
+  assert.deepEqual(r.failures.filter((f) => / held at /.test(f.what)), []);
   const figure = (label: string): number => Number(r.figures.find((f) => f.label === label)?.value ?? 0);
   assert.ok(figure('held moments') >= 25);
   assert.ok(figure('racing attempts') >= 150);
+});
+
+test('a gated call whose qube is lowered or hidden while it waits for the operator is refused after the approval', async () => {
+  const r = await report();
+  assert.deepEqual(r.failures.filter((f) => /while it waited|the control round|the gate races/.test(`${f.what} ${f.reproduction}`)), []);
+  const figure = (label: string): number => Number(r.figures.find((f) => f.label === label)?.value ?? 0);
+  assert.equal(figure('gate: calls whose qube was lowered or hidden while they waited'), 10);
+  assert.equal(figure('gate: of them refused after the approval'), 10);
+});
+
+test('a gate that acts on its approval without checking the targets again is caught', async () => {
+  const runner = await weakenedGateRunner("if (typeof targets === 'string')", 'if (false)');
+  const weak = makeRacesCheck({ runner, entombing: false, operations: [] });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures.find((f) => /^property\.set of ai-gate, its tier lowered while it waited, went on after the approval: \{"status":0,.*machine changed/.test(f.what));
+  assert.ok(hit, JSON.stringify(r.failures.slice(0, 3)));
 });
 
 test('a qube being entombed is refused as if absent from the moment it is hidden', async () => {
@@ -35,7 +52,7 @@ class NeverHidden extends Qubesd {
 }
 
 test('a create that never hides what it makes is caught', async () => {
-  const weak = makeRacesCheck({ qubesd: (real) => new NeverHidden(real.socketPath), entombing: false, operations: ['disposable'] });
+  const weak = makeRacesCheck({ qubesd: (real) => new NeverHidden(real.socketPath), entombing: false, operations: ['disposable'], gateRaces: false });
   const r = await weak.run({ scale: 1 }, SEED);
   const hit = r.failures.find((f) => /held at disposable step/.test(f.what));
   assert.ok(hit, JSON.stringify(r.failures.slice(0, 3)));
@@ -51,7 +68,7 @@ class NoStartHold extends Qubesd {
 }
 
 test('an entombing without the start hold is caught running a tombstone that a late start woke', async () => {
-  const weak = makeRacesCheck({ qubesd: (real) => new NoStartHold(real.socketPath), operations: [] });
+  const weak = makeRacesCheck({ qubesd: (real) => new NoStartHold(real.socketPath), operations: [], gateRaces: false });
   const r = await weak.run({ scale: 1 }, SEED);
   const hit = r.failures.find((f) => /remove of ai-e0 answered success but left Running/.test(f.what));
   assert.ok(hit, JSON.stringify(r.failures.slice(0, 3)));
@@ -68,7 +85,7 @@ class RestoreUnhidden extends Qubesd {
 }
 
 test('a restore that shows the qube before it is done is caught', async () => {
-  const weak = makeRacesCheck({ qubesd: (real) => new RestoreUnhidden(real.socketPath), operations: [] });
+  const weak = makeRacesCheck({ qubesd: (real) => new RestoreUnhidden(real.socketPath), operations: [], gateRaces: false });
   const r = await weak.run({ scale: 1 }, SEED);
   assert.ok(r.failures.some((f) => /while restored, before its/.test(f.what)), JSON.stringify(r.failures.slice(0, 3)));
 });

@@ -4,6 +4,7 @@ import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import { ActionableError } from '../../src/dom0/service/refusal.js';
 import type { ServiceTable } from '../../verify/malformed/host.js';
 import { makeSequencesCheck, sequencesCheck } from '../../verify/sequences/check.js';
+import { weakenedRunService } from '../../verify/weakened-module.js';
 
 const SEED = 31337;
 
@@ -20,6 +21,32 @@ test('random sequences over random fleets keep every invariant after every step'
   assert.ok(figure('qubes created') >= 5);
   assert.ok(figure('qubes entombed') >= 1);
   assert.ok(figure('mode switches mid-sequence') >= 5);
+  assert.equal(figure('sequences with the gate on'), 20);
+  assert.ok(figure('gate: requests answered') >= 5);
+  assert.ok(figure('gate: dialogs answered') >= 3);
+  assert.ok(figure('gate: plans answered (approved ones run)') >= 1);
+  assert.ok(figure('gate: of them allowed') >= 5);
+  assert.ok(figure('gate: steps denied (refused, nothing changed)') >= 3);
+  assert.ok(figure('gate: steps that changed the machine') >= 3);
+});
+
+test('a gate that asks the operator before the scope check (about qubes outside the agent\'s world) is caught', async () => {
+  const runner = await weakenedRunService('const checked = visibleTargets(snapshot, needs);', "const checked = needs.map((n) => snapshot.any(n.name) ?? { name: n.name, klass: 'AppVM', state: 'Halted', tags: new Set() });");
+  const weak = makeSequencesCheck({ runner, gateOnly: true, shrink: false, operations: ['feature.set', 'remove', 'property.set'] });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the gate asking before the scope check was not caught');
+  assert.match(hit.what, /the operator was asked \(request (feature\.set|remove|property\.set)\) about .+, outside the agent's world/);
+  assert.match(hit.reproduction, /gate \{"asks":"(every|defaults)","seed":\d+\}/);
+});
+
+test('a denied dialog that lets the call through is caught', async () => {
+  // the operator's answer ignored: every ask line allows
+  const weak = makeSequencesCheck({ gateOnly: true, shrink: false, operations: ['kill', 'firewall.set', 'start'], extraPolicy: 'admin.vm.Kill * mcp-control @tag:ai-exec allow target=dom0\nadmin.vm.firewall.Set * mcp-control @tag:ai-net allow target=dom0\n' });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the dialog that is not asked was not caught');
+  assert.match(hit.what, /^admin\.vm\.(Kill|firewall\.Set) to ai-[\s\S]* (it went through without the operator allowing it|the operator denied it, but it went through)/);
 });
 
 /** The table with one row replaced. */

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { initAuditLog, openAudit } from '../../src/dom0/audit/index.js';
@@ -20,6 +21,7 @@ import type { WriteDeps } from '../../src/dom0/create/deps.js';
 import { readWriteSettings } from '../../src/dom0/create/settings.js';
 import { POLICY_FILE, renderPolicy, stampSettings } from '../../src/dom0/install/policy.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
+import type { Clock } from '../../src/dom0/gate/wait.js';
 import { loadDom0Config } from '../../src/dom0/service/config.js';
 import { runService } from '../../src/dom0/service/run.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
@@ -30,6 +32,7 @@ import { fleetState } from '../../src/sim/fleet.js';
 import type { Qubesd as SimQubesd } from '../../src/sim/qubesd/index.js';
 import { startQubesd } from '../../src/sim/qubesd/index.js';
 import { qrexecCollect } from '../../src/sim/qrexec/client.js';
+import { installDom0Client } from '../../src/sim/qrexec/dom0-seat.js';
 import { startRouter } from '../../src/sim/qrexec/router.js';
 import type { QubeServiceHost, Router } from '../../src/sim/qrexec/router.js';
 import { hangBoundMs } from '../hang-bound.js';
@@ -43,10 +46,12 @@ export const INCOMPLETE = 'qmcp-incomplete';
 
 export type ServiceTable = ReadonlyMap<string, ServiceSpec<unknown>>;
 
-/** What a weakened variant may substitute: the service table, and the Qubesd the services use. */
+/** What a weakened variant may substitute: the service table, the runner, and the Qubesd the services use. */
 export interface ServiceSut {
   /** `write` is what the real write rows were built with, for a variant that rebuilds one. */
   readonly table?: (real: ServiceTable, write: WriteDeps) => ServiceTable;
+  /** The runner in place of the real one (a weakened copy of its compiled module). */
+  readonly runner?: typeof runService;
   readonly qubesd?: (real: Qubesd) => Qubesd;
   readonly audit?: (real: AuditLog) => AuditLog;
 }
@@ -142,6 +147,13 @@ export interface HostOptions {
   readonly sut?: ServiceSut;
 }
 
+/**
+ * The gate's clock in process: a waiting call looks for its answer every
+ * few milliseconds rather than every 200, so a check with the gate on is
+ * not slowed by the poll; the deadline stays in real time.
+ */
+const QUICK_POLL: Clock = { now: () => Date.now(), sleep: (ms) => delay(Math.min(ms, 5)) };
+
 /** Files under a dom0 root that change on every call by design: the logs, the witness, lock and slot files. */
 const VOLATILE = [/^var\/log\/qmcp\//, /^var\/lib\/qmcp\/audit-witness$/, /^var\/lib\/qmcp\/slots(\/|$)/, /\.lock$/, /\.break$/];
 
@@ -223,7 +235,7 @@ export class InProcessHost {
     const real = opts.qubesd ?? this.qubesd;
     let status: number;
     try {
-      status = await runService(this.table(this.writeDeps(opts.fault, log, opts.budgetLock)), {
+      status = await (this.sut.runner ?? runService)(this.table(this.writeDeps(opts.fault, log, opts.budgetLock)), {
       env: {
         QREXEC_SERVICE_FULL_NAME: full,
         QREXEC_REMOTE_DOMAIN: opts.caller ?? PRINCIPAL,
@@ -235,6 +247,7 @@ export class InProcessHost {
       audit: this.audit(opts.audit),
       config: config ? config.service : null,
       log,
+      gate: { reload: () => loadDom0Config(this.root, log)?.service ?? null, clock: QUICK_POLL },
     });
     } catch {
       // What the service process does with a rejection: the uniform refusal, nothing else.
@@ -274,8 +287,9 @@ export class InProcessHost {
 
   /**
    * Starts qrexec on this host: a router over its qubesd and its dom0's
-   * policy, read again at every call. `qubes` runs what the policy lets into
-   * a qube; without it qrexec answers such a call 127, as for a missing service.
+   * policy, read again at every call. `qubes` runs what the policy (or dom0's
+   * qrexec-client) lets into a qube; without it qrexec answers such a call
+   * 127, as for a missing service.
    */
   async startQrexec(qubes?: QubeServiceHost): Promise<void> {
     if (this.owned === null) throw new Error('qrexec runs only on a host this process made');
@@ -286,6 +300,13 @@ export class InProcessHost {
       policyRoot: this.root,
       ...(qubes ? { qubeServices: qubes } : {}),
     });
+    // dom0's qrexec-client, through which an approved plan calls into qubes
+    installDom0Client(this.root, this.router.dom0Socket);
+  }
+
+  /** The control socket of the router's dialogs (`qmcp sim ask`), once qrexec runs. */
+  get askSocket(): string | undefined {
+    return this.router?.askSocket;
   }
 
   /** One qrexec call from `seat` (the principal by default), as qrexec-client-vm there makes it. */

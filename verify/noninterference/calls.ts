@@ -35,6 +35,8 @@ export interface Observation {
   readonly status: number | 'timeout';
   readonly stdout: string;
   readonly stderr: string;
+  /** With the gate on: what the call made the operator answer (requests and dialogs, with the answers). */
+  readonly gate?: string;
 }
 
 /** Names a create may give; none is an outside name of either machine. */
@@ -243,6 +245,18 @@ export function generateSequence(seed: number, n: Names, length: number, ops: re
   const calls: Call[] = ['ai-box', 'ai-peer'].map((q) => ({ seat: PRINCIPAL, target: '@adminvm', service: qrexecService('start', q), payload: '', operation: 'start' }));
   while (calls.length < length) calls.push(generateCall(r, n, ops, only));
   return calls;
+}
+
+/**
+ * With the gate on, after the starts: calls the policy decides on a qube
+ * of the agent's world at its tier, so that the dialog is asked whatever
+ * the generated calls name (an Admin API call, and a command if the start
+ * was allowed), and a plan, which the operator answers, and its status.
+ */
+export function gatePrelude(): Call[] {
+  const at = (id: string, target: string, payload: string, argument = ''): Call => ({ seat: PRINCIPAL, target, service: qrexecService(id, argument), payload, operation: id });
+  const plan = { purpose: 'gate', steps: [{ operation: 'info', argument: 'ai-box', payload: '' }, { operation: 'run', qube: 'ai-box', argument: '', payload: encodeExecRequest({ shell: 'hostname', timeoutSeconds: 5 }).toString('base64') }] };
+  return [at('firewall.set', 'ai-peer', FIREWALL), at('run', 'ai-box', EXEC), at('plan.submit', '@adminvm', json(plan)), at('plan.status', '@adminvm', '', '1')];
 }
 
 /** How long one call may take on an idle machine before it counts as hanging; scaled by the load when the call starts. */

@@ -11,6 +11,11 @@
  * In every other pair, machine B's operator also works outside while the
  * raw calls run (creating, tagging, starting, stopping and removing qubes),
  * and B must still answer as the quiet A does.
+ * Then pairs with the action gate on (the model's defaults, or every
+ * operation that can ask asking), each machine's requests and dialogs
+ * answered by a seeded answerer: every call must also make the operator
+ * answer the same questions on both machines (so a hidden qube never
+ * makes a request), and the machines as many in all.
  * A difference is shrunk (fewer calls, fewer edits) and reported with both
  * machines.
  *
@@ -26,7 +31,7 @@ import type { Budget, Check, CheckReport, Failure, Figure } from '../check.js';
 import { PRINCIPAL, prng } from '../malformed/host.js';
 import type { Call, Observation } from './calls.js';
 import { coverageFailures } from '../gaps.js';
-import { generateSequence, namesOf, namesOutside, noninterferenceGaps, rawCall } from './calls.js';
+import { gatePrelude, generateSequence, namesOf, namesOutside, noninterferenceGaps, rawCall } from './calls.js';
 import type { Edit, Machine, MachineVariant, PairSettings } from './machines.js';
 import { generateEdits, startMachine, stopMachine } from './machines.js';
 import { busyOperator } from './busy.js';
@@ -50,6 +55,8 @@ export interface NoninterferenceSut extends MachineVariant {
   readonly shrinkRuns?: number;
   /** Only the pairs whose operator is busy during the calls (a test of that dimension only). */
   readonly busyOnly?: boolean;
+  /** Only the pairs with the gate on (a test of a weakened gate). */
+  readonly gateOnly?: boolean;
 }
 
 interface Pair {
@@ -82,9 +89,45 @@ interface Tally {
   windows: number;
   mcp: number;
   shrinkRuns: number;
+  gatePairs: number;
+  requests: number;
+  dialogs: number;
+  plans: number;
+  allowed: number;
 }
 
-const same = (x: Observation, y: Observation): boolean => x.status === y.status && x.stdout === y.stdout && x.stderr === y.stderr;
+const same = (x: Observation, y: Observation): boolean => x.status === y.status && x.stdout === y.stdout && x.stderr === y.stderr && x.gate === y.gate;
+
+/**
+ * A call on a machine with the gate on: what it made the operator answer
+ * is part of what is compared, and so are the plans the operator answers
+ * (and runs) once it returned, before the next call. The newlines a
+ * waiting dom0 service writes before its answer say only that the call
+ * waited (which the gate field says) and how long (timing, not compared):
+ * they are dropped.
+ */
+async function gatedCall(m: Machine, c: Call, call: CallFn): Promise<Observation> {
+  const answerer = m.answerer;
+  if (!answerer) return call(m, c);
+  const from = answerer.answered.length;
+  const o = await call(m, c);
+  await answerer.settlePlans();
+  const gate = answerer.answered
+    .slice(from)
+    .map((a) => `${a.kind} ${a.what} ${a.decision}`)
+    .join('; ');
+  return { ...o, stdout: gate === '' ? o.stdout : o.stdout.replace(/^\n+/, ''), gate };
+}
+
+/** Whether the two machines' operators answered alike in all, and their answerers worked; a failure's text if not. */
+function gateDifference(a: Machine, b: Machine): string | null {
+  for (const m of [a, b]) {
+    if (m.answerer && m.answerer.errors.length > 0) return `machine ${m.label}'s answerer failed: ${m.answerer.errors.join('; ')}`;
+  }
+  const count = (m: Machine): string => (['request', 'ask', 'plan'] as const).map((k) => `${m.answerer?.answered.filter((x) => x.kind === k).length ?? 0} ${k}s`).join(', ');
+  if (count(a) !== count(b)) return `the operators answered differently many questions: A ${count(a)}; B ${count(b)}`;
+  return null;
+}
 const show = (o: Observation): string => JSON.stringify(o);
 
 async function withPair<T>(p: Pair, seed: number, sut: NoninterferenceSut, body: (a: Machine, b: Machine) => Promise<T>): Promise<T> {
@@ -160,60 +203,95 @@ async function shrink(p: Pair, seed: number, sut: NoninterferenceSut, call: Call
 }
 
 function describePair(p: Pair): string {
-  return `pair ${p.index} (mode ${p.settings.mode}, birth ceiling ${p.settings.birthCeiling}${p.busy ? ', B\'s operator busy outside during the calls' : ''}); machine A edits ${JSON.stringify(p.a)}; machine B edits ${JSON.stringify(p.b)}`;
+  const gate = p.settings.gate ? `, gate ${p.settings.gate.asks} answered with seed ${p.settings.gate.seed}` : '';
+  return `pair ${p.index} (mode ${p.settings.mode}, birth ceiling ${p.settings.birthCeiling}${gate}${p.busy ? ', B\'s operator busy outside during the calls' : ''}); machine A edits ${JSON.stringify(p.a)}; machine B edits ${JSON.stringify(p.b)}`;
+}
+
+/** After the raw calls: the gate's totals, an event window, the MCP tool list and results; the first difference. */
+async function observeMore(a: Machine, b: Machine, call: CallFn, tally: Tally, rawOnly: boolean): Promise<{ kind: 'other'; what: string } | null> {
+  const other = (what: string): { kind: 'other'; what: string } => ({ kind: 'other', what });
+  const gate = gateDifference(a, b);
+  if (gate) return other(gate);
+  if (rawOnly) return null;
+
+  for (const seconds of WINDOW_SECONDS) {
+    const [wa, wb] = await Promise.all([eventWindow(a, call, seconds), eventWindow(b, call, seconds)]);
+    if (wa.late || wb.late) continue;
+    tally.windows++;
+    if (!same(wa.observation, wb.observation)) return other(`the event windows differ: A ${show(wa.observation)}, B ${show(wb.observation)}`);
+    break;
+  }
+
+  const [ca, cb] = await Promise.all([mcpClient(a), mcpClient(b)]);
+  try {
+    const [ta, tb] = await Promise.all([ca.client.listTools(), cb.client.listTools()]);
+    if (JSON.stringify(ta) !== JSON.stringify(tb)) return other('the MCP tool lists differ');
+    for (const tool of mcpCalls([...new Set([...b.outside, ...a.outside])])) {
+      const [ra, rb] = await Promise.all([ca.client.callTool(tool), cb.client.callTool(tool)]);
+      tally.mcp++;
+      if (JSON.stringify(ra) !== JSON.stringify(rb)) return other(`MCP ${JSON.stringify(tool)} differs: A ${JSON.stringify(ra)}, B ${JSON.stringify(rb)}`);
+    }
+  } finally {
+    await Promise.all([ca.close(), cb.close()]);
+  }
+  // the window's and the MCP calls' requests too
+  const after = gateDifference(a, b);
+  return after ? other(after) : null;
 }
 
 export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
-  const call: CallFn = sut.call ? (m, c) => (sut.call as NonNullable<NoninterferenceSut['call']>)(m, c, rawCall) : rawCall;
+  const raw: CallFn = sut.call ? (m, c) => (sut.call as NonNullable<NoninterferenceSut['call']>)(m, c, rawCall) : rawCall;
+  const call: CallFn = (m, c) => gatedCall(m, c, raw);
   return {
     name: NAME,
-    summary: 'pairs of machines that differ only outside the agent’s world answer every call alike: raw qrexec, events, MCP',
+    summary: 'pairs of machines that differ only outside the agent’s world answer every call alike: raw qrexec, events, MCP, with the gate on and off',
     async run(budget: Budget, seed: number): Promise<CheckReport> {
       const scale = Math.max(1, budget.scale);
       const ops = sut.ops ?? OPERATIONS;
       const gaps = noninterferenceGaps(ops);
       if (gaps.length > 0) return { figures: [], failures: coverageFailures(NAME, gaps) };
-      const pairs = 2 * scale;
       const length = 24;
       const failures: Failure[] = [];
-      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, mcp: 0, shrinkRuns: 0 };
+      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, mcp: 0, shrinkRuns: 0, gatePairs: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0 };
       const repro = `--seed ${seed} --scale ${scale} --only ${NAME}`;
-      for (let index = 0; index < pairs; index++) {
+      const makePair = (index: number, gated: number | null): Pair => {
         const pairSeed = (seed + 7919 * index) >>> 0;
         const r = prng(pairSeed);
-        const settings: PairSettings = { mode: r.pick(['least-privilege', 'compat'] as const), birthCeiling: r.pick(['read', 'exec', 'net', 'full'] as const) };
-        const pair: Pair = { index, busy: index % 2 === 1, settings, a: generateEdits(r, 2), b: generateEdits(r, 4) };
+        const plain: PairSettings = { mode: r.pick(['least-privilege', 'compat'] as const), birthCeiling: r.pick(['read', 'exec', 'net', 'full'] as const) };
+        // with the gate on, every other pair has every operation ask, the rest the model's defaults; a smaller extra pass
+        const settings: PairSettings = gated === null ? plain : { ...plain, gate: { asks: gated % 2 === 0 ? 'every' : 'defaults', seed: pairSeed } };
+        const busy = gated === null ? index % 2 === 1 : gated % 2 === 1;
+        return { index, busy, settings, a: generateEdits(r, 2), b: generateEdits(r, 4) };
+      };
+      const pairs = [
+        ...(sut.gateOnly ? [] : Array.from({ length: 2 * scale }, (_, index) => makePair(index, null))),
+        ...Array.from({ length: scale }, (_, i) => makePair(2 * scale + i, i)),
+      ];
+      for (const pair of pairs) {
         if (sut.busyOnly && !pair.busy) continue;
+        const pairSeed = (seed + 7919 * pair.index) >>> 0;
         tally.pairs++;
         tally.edits += pair.a.length + pair.b.length;
         const found = await withPair(pair, seed, sut, async (a, b) => {
           const names = namesOf(a, b);
           const calls = generateSequence(pairSeed, names, length, ops, sut.operations);
-          const diff = await firstDifference(a, b, calls, call, pair.busy, tally, names.differing);
-          if (diff) return { kind: 'raw' as const, calls, diff };
-          if (sut.rawOnly) return null;
-
-          for (const seconds of WINDOW_SECONDS) {
-            const [wa, wb] = await Promise.all([eventWindow(a, call, seconds), eventWindow(b, call, seconds)]);
-            if (wa.late || wb.late) continue;
-            tally.windows++;
-            if (!same(wa.observation, wb.observation)) return { kind: 'other' as const, what: `the event windows differ: A ${show(wa.observation)}, B ${show(wb.observation)}` };
-            break;
-          }
-
-          const [ca, cb] = await Promise.all([mcpClient(a), mcpClient(b)]);
+          if (pair.settings.gate && !sut.operations) calls.splice(2, 0, ...gatePrelude());
           try {
-            const [ta, tb] = await Promise.all([ca.client.listTools(), cb.client.listTools()]);
-            if (JSON.stringify(ta) !== JSON.stringify(tb)) return { kind: 'other' as const, what: 'the MCP tool lists differ' };
-            for (const tool of mcpCalls([...new Set([...b.outside, ...a.outside])])) {
-              const [ra, rb] = await Promise.all([ca.client.callTool(tool), cb.client.callTool(tool)]);
-              tally.mcp++;
-              if (JSON.stringify(ra) !== JSON.stringify(rb)) return { kind: 'other' as const, what: `MCP ${JSON.stringify(tool)} differs: A ${JSON.stringify(ra)}, B ${JSON.stringify(rb)}` };
-            }
+            const diff = await firstDifference(a, b, calls, call, pair.busy, tally, names.differing);
+            if (diff) return { kind: 'raw' as const, calls, diff };
+            // at scale 1 a gate pair compares the raw calls only (a window lasts seconds)
+            return await observeMore(a, b, call, tally, sut.rawOnly === true || (pair.settings.gate !== undefined && scale === 1));
           } finally {
-            await Promise.all([ca.close(), cb.close()]);
+            if (a.answerer) {
+              tally.gatePairs++;
+              for (const x of [...a.answerer.answered, ...(b.answerer?.answered ?? [])]) {
+                if (x.kind === 'request') tally.requests++;
+                else if (x.kind === 'ask') tally.dialogs++;
+                else tally.plans++;
+                if (x.decision === 'allow') tally.allowed++;
+              }
+            }
           }
-          return null;
         });
         if (!found) continue;
         if (found.kind === 'other') {
@@ -240,6 +318,11 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         { label: 'operator actions outside during those calls', value: String(tally.operatorActions) },
         { label: 'event windows compared', value: String(tally.windows) },
         { label: 'MCP results compared', value: String(tally.mcp) },
+        { label: 'machines compared with the gate on', value: String(2 * tally.gatePairs) },
+        { label: 'gate: requests answered', value: String(tally.requests) },
+        { label: 'gate: dialogs answered', value: String(tally.dialogs) },
+        { label: 'gate: plans answered', value: String(tally.plans) },
+        { label: 'gate: of them allowed', value: String(tally.allowed) },
       ];
       if (tally.shrinkRuns > 0) figures.push({ label: 'shrinking runs', value: String(tally.shrinkRuns) });
       return { figures, failures };

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderWrapper } from '../../src/dom0/install/wrapper.js';
+import { renderWrapper, shQuote } from '../../src/dom0/install/wrapper.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { operation } from '../../src/shared/model/capabilities.js';
 import type { Tier } from '../../src/shared/model/capabilities.js';
@@ -22,6 +22,12 @@ import type { SimHost } from '../../src/sim/host.js';
 import { qubesdPaths } from '../../src/sim/qubesd/index.js';
 import { writeStateFile } from '../../src/sim/qubesd/state.js';
 import { BASE_SETTINGS, PRINCIPAL, TAGS, attackFleet, prng } from '../malformed/host.js';
+import { startAnswerer } from '../gate/answerer.js';
+import type { Answerer } from '../gate/answerer.js';
+import type { GateChoice } from '../gate/settings.js';
+import { gateSetting } from '../gate/settings.js';
+import { hangBoundMs } from '../hang-bound.js';
+import { existenceGateRunner } from './weakened.js';
 import type { WeakenedOperation } from './weakened.js';
 
 type Rand = ReturnType<typeof prng>;
@@ -150,11 +156,15 @@ export interface Machine {
   readonly outside: readonly string[];
   /** uuid of every qube, by name. */
   readonly uuids: ReadonlyMap<string, string>;
+  /** With the gate on: the operator answering the machine's requests and dialogs. */
+  readonly answerer?: Answerer;
 }
 
 export interface PairSettings {
   readonly mode: 'least-privilege' | 'compat';
   readonly birthCeiling: Tier;
+  /** The action gate on: what asks, and the seed both machines' answerers decide by. */
+  readonly gate?: { readonly asks: GateChoice; readonly seed: number };
 }
 
 /** The agent's world of the base fleet, which no edit touches. */
@@ -166,6 +176,8 @@ export interface MachineVariant {
   readonly extraPolicy?: string;
   /** Operations whose dom0 service runs weakened (weakened.ts) in place of the real one. */
   readonly weakened?: readonly WeakenedOperation[];
+  /** Operations whose dom0 service runs with a scope check that asks whether a qube exists before the gate asks the operator. */
+  readonly existenceGate?: readonly string[];
 }
 
 /** The compiled entry a weakened service's wrapper execs. */
@@ -184,13 +196,17 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
       await writeFile(join(policyDir, '10-weakened.policy'), variant.extraPolicy);
     }
     const settingsFile = join(dir, 'settings.json');
-    await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, ...settings }));
-    // an ask the principal's calls raise (an allowed copy into an untiered qube) times out as a deny
-    const host = await startSimHost({ dir, install: true, settingsFile, askTimeoutMs: 200 });
-    for (const id of variant.weakened ?? []) {
+    const { gate, ...plain } = settings;
+    await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, ...plain, ...(gate ? { gate: gateSetting(gate.asks) } : {}) }));
+    // without the gate on, an ask the principal's calls raise (an allowed copy into an untiered qube) times out as a deny;
+    // with it, the answerer answers every one, and a timeout would race it
+    const host = await startSimHost({ dir, install: true, settingsFile, askTimeoutMs: gate ? hangBoundMs(120_000) : 200 });
+    const weakenedWrapper = async (id: string, env = ''): Promise<void> => {
       const wrapper = renderWrapper({ root: dom0Root(dir), qubesdSocket: host.qubesd.socketPath, node: process.execPath, entry: WEAKENED_MAIN });
-      await writeFile(join(dom0Root(dir), 'etc', 'qubes-rpc', operation(id).service), wrapper, { mode: 0o755 });
-    }
+      await writeFile(join(dom0Root(dir), 'etc', 'qubes-rpc', operation(id).service), wrapper.replace('export QMCP_ROOT', `${env}export QMCP_ROOT`), { mode: 0o755 });
+    };
+    for (const id of variant.weakened ?? []) await weakenedWrapper(id);
+    for (const id of variant.existenceGate ?? []) await weakenedWrapper(id, `export QMCP_WEAKENED_RUNNER=${shQuote(existenceGateRunner())}\n`);
     const dom0 = new Qubesd(host.qubesd.socketPath);
     for (const e of edits) {
       if (e.kind !== 'power') continue;
@@ -199,7 +215,8 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
     }
     const uuids = new Map(state.vms.map((v) => [v.name, v.uuid]));
     const outside = state.vms.filter((v) => v.klass !== 'AdminVM' && !WORLD.has(v.name)).map((v) => v.name);
-    return { label, edits, host, dir, outside, uuids };
+    const answerer = gate ? startAnswerer({ root: dom0Root(dir), askSocket: host.router.askSocket, qubesdSocket: host.qubesd.socketPath, seed: gate.seed }) : undefined;
+    return { label, edits, host, dir, outside, uuids, ...(answerer ? { answerer } : {}) };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
@@ -207,6 +224,7 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
 }
 
 export async function stopMachine(m: Machine): Promise<void> {
+  await m.answerer?.stop();
   await m.host.close();
   await rm(m.dir, { recursive: true, force: true });
 }

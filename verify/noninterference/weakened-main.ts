@@ -2,14 +2,15 @@
  * The dom0 service entry of a weakened variant, on a simulated dom0 root:
  * what a machine's wrapper for a weakened service execs in place of the
  * service entry. It runs the real table through the real runner, with the
- * rows weakened.ts replaces.
+ * rows weakened.ts replaces, or through the weakened runner its wrapper names.
  */
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { openAudit } from '../../src/dom0/audit/index.js';
 import { processDeps } from '../../src/dom0/create/deps.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { loadDom0Config } from '../../src/dom0/service/config.js';
-import { runService } from '../../src/dom0/service/run.js';
+import { runService as realRunService } from '../../src/dom0/service/run.js';
 import { serviceTable } from '../../src/dom0/services/index.js';
 import { readDeps } from '../../src/dom0/services/read-services.js';
 import { weakenedTable } from './weakened.js';
@@ -17,9 +18,14 @@ import { weakenedTable } from './weakened.js';
 const env = process.env;
 const root = resolve(env['QMCP_ROOT'] ?? '');
 const log = (): void => undefined;
+// a caller gone makes writes fail (EPIPE): the gate withdraws on it
+process.stdout.on('error', () => undefined);
 const config = loadDom0Config(root, log);
 const real = serviceTable({ write: processDeps({ ...env, QMCP_ROOT: root }, log), read: readDeps(config) });
 const table = config ? weakenedTable(real, config.service.scope) : real;
+// a weakened runner (weakened.ts), when the wrapper names one
+const runner = env['QMCP_WEAKENED_RUNNER'];
+const runService = runner ? ((await import(pathToFileURL(runner).href)) as { runService: typeof realRunService }).runService : realRunService;
 process.exitCode = await runService(table, {
   env,
   stdin: process.stdin,
@@ -28,4 +34,5 @@ process.exitCode = await runService(table, {
   audit: openAudit({ root }),
   config: config ? config.service : null,
   log,
+  gate: { reload: () => loadDom0Config(root, log)?.service ?? null },
 });

@@ -6,6 +6,7 @@
  * service entry (machines.ts). dom0's own code is not touched.
  */
 import { ServiceRefusal } from '../../src/dom0/service/refusal.js';
+import { weakenedFile } from '../weakened-module.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import type { ScopeRules, Snapshot } from '../../src/dom0/service/snapshot.js';
 
@@ -51,4 +52,22 @@ export type WeakenedOperation = keyof typeof WEAKENINGS;
  */
 export function weakenedTable(real: ReadonlyMap<string, ServiceSpec<unknown>>, scope: ScopeRules): ReadonlyMap<string, ServiceSpec<unknown>> {
   return new Map([...real].map(([key, spec]) => [key, Object.hasOwn(WEAKENINGS, spec.operation) ? WEAKENINGS[spec.operation as WeakenedOperation](spec, scope) : spec]));
+}
+
+let existenceRunner: string | null = null;
+
+/**
+ * The runner whose scope check before the gate asks only whether the named
+ * qubes exist (the re-check after an approval is the real one): a qube
+ * outside the agent's world makes a request and waits for the operator
+ * before it is refused, an absent name is refused at once. Its compiled
+ * file, made once.
+ */
+export function existenceGateRunner(): string {
+  existenceRunner ??= weakenedFile(
+    'dom0/service/run',
+    'const checked = visibleTargets(snapshot, needs);',
+    "const checked = needs.every((n) => snapshot.any(n.name)) ? needs.map((n) => snapshot.any(n.name)) : 'not visible';",
+  );
+  return existenceRunner;
 }

@@ -12,7 +12,9 @@
  * success leaves a halted, hidden tombstone, even when a start decided
  * before the remove lands after it (its lifecycle call held at a seeded
  * point of the entombing). A tombstone being restored is absent until the
- * restore is done, held at each of its Admin API calls.
+ * restore is done, held at each of its Admin API calls. With the gate on,
+ * a call whose qube is lowered or hidden while it waits for the operator is
+ * refused after the approval (gate.ts).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,6 +33,7 @@ import type { Verdict } from '../faults/proxy.js';
 import { BASE_SETTINGS, InProcessHost, PRINCIPAL, TAGS, attackFleet, prng, show } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
 import { qrexecService } from '../qrexec-service.js';
+import { GATE_TARGET, raceTheGate } from './gate.js';
 
 const NAME = 'races';
 const TOMBSTONE = 'qmcp-tombstone-';
@@ -42,6 +45,8 @@ export interface RacesSut extends ServiceSut {
   readonly entombing?: boolean;
   /** Only these create operations (default all). */
   readonly operations?: readonly string[];
+  /** Also race the action gate (default true). */
+  readonly gateRaces?: boolean;
 }
 
 /** The Admin API calls an entombing makes on its qube. */
@@ -81,8 +86,9 @@ function gate(): { wait: Promise<void>; open: () => void } {
   return { wait, open };
 }
 
-export async function routerCall(host: SimHost, target: string, service: string, payload: string): Promise<CallResult> {
-  const r = await qrexecCollect(host.router.socketFor(PRINCIPAL), target, service, payload);
+/** One qrexec call through the host's router, from `seat` (the principal by default). */
+export async function routerCall(host: SimHost, target: string, service: string, payload: string | Buffer, seat = PRINCIPAL): Promise<CallResult> {
+  const r = await qrexecCollect(host.router.socketFor(seat), target, service, payload);
   return { status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') };
 }
 
@@ -103,7 +109,7 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
         if (n <= 2) failures.push({ check: NAME, what, reproduction: `--seed ${seed} --scale ${scale} --only ${NAME}; ${how}` });
       };
       const targets = Array.from({ length: scale + 1 }, (_, i) => `ai-e${i}`);
-      const fleet = attackFleet(targets.map((name) => ({ name, klass: 'AppVM' as const, template: 'ai-tpl', label: 'blue', tags: [TAGS.umbrella, TAGS.full], properties: { netvm: null } })));
+      const fleet = attackFleet([...targets, GATE_TARGET].map((name) => ({ name, klass: 'AppVM' as const, template: 'ai-tpl', label: 'blue', tags: [TAGS.umbrella, TAGS.full], properties: { netvm: null } })));
       const dir = await mkdtemp(join(tmpdir(), 'qmcp-races-'));
       const settingsFile = join(dir, 'settings.json');
       await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, ...sut.settings }));
@@ -115,6 +121,7 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
       let holds = 0;
       let serial = 0;
       const racingStarts = { won: 0 };
+      let gateRaced = { rounds: 0, refusedAfterApproval: 0 };
       try {
         // What each attempt gets for a name that exists nowhere: the answer a hidden qube must give.
         const absent = 'ai-nowhere';
@@ -251,6 +258,9 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
           const seen = await routerCall(host, '@adminvm', qrexecService('info', target), '');
           if (seen.status !== 0) fail(`${target} is not seen once restored (${show(seen)})`, 'restore');
         }
+
+        // last, as it installs settings with the gate on
+        if (sut.gateRaces !== false) gateRaced = await raceTheGate(h, scale, { ...(sut.settings ? { settings: sut.settings } : {}), fail });
       } finally {
         await proxy.close();
         await lateProxy.close();
@@ -262,6 +272,8 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
           { label: 'held moments', value: String(holds) },
           { label: 'racing attempts', value: String(attempts) },
           { label: 'racing starts before the tombstone marker', value: String(racingStarts.won) },
+          { label: 'gate: calls whose qube was lowered or hidden while they waited', value: String(gateRaced.rounds) },
+          { label: 'gate: of them refused after the approval', value: String(gateRaced.refusedAfterApproval) },
         ],
         failures,
       };

@@ -26,6 +26,11 @@ import type { Budget, Check, CheckReport, Failure } from '../check.js';
 import { umbrellaUse } from '../concurrency/check.js';
 import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, isRefused, show } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
+import { startAnswerer } from '../gate/answerer.js';
+import type { Answered } from '../gate/answerer.js';
+import type { GateChoice } from '../gate/settings.js';
+import { gateSetting } from '../gate/settings.js';
+import { gateOf } from '../../src/shared/model/gate.js';
 import type { FleetPlan, Op, SettingsPlan } from './ops.js';
 import { SWITCH_MODE, fleetPlanArbitrary, opArbitrary, sequencesGaps, settingsPlanArbitrary } from './ops.js';
 
@@ -115,11 +120,45 @@ function succeeded(op: Operation, r: CallResult): boolean {
   return r.status === 0 && (op.target !== 'admin-api' || r.stdout.startsWith('0\0'));
 }
 
-/** What the step judged: the operation, where the policy let it run in a qube, and the mode then. */
+/** What the step judged: the operation, where the policy let it run in a qube, the mode then, and the gate. */
 interface Context {
   readonly op: Operation;
   readonly ran: readonly { readonly qube: string; readonly service: string }[];
   readonly mode: SettingsPlan['mode'];
+  /** Whether the installed gate asks for this operation. */
+  readonly gated: boolean;
+  /** What the step made the operator answer (requests and dialogs). */
+  readonly asked: readonly Answered[];
+}
+
+/** Whether the operator denied the step's own call (a plan it submitted is answered apart). */
+const deniedIn = (ctx: Pick<Context, 'asked'>): boolean => ctx.asked.some((a) => a.kind !== 'plan' && a.decision === 'deny');
+
+/** The qubes a submitted plan's start steps name. */
+function planStarts(payload: string): string[] {
+  const steps = (JSON.parse(payload) as { steps: { operation: string; argument: string }[] }).steps;
+  return steps.filter((s) => s.operation === 'start').map((s) => s.argument);
+}
+
+/**
+ * 10. The gate: only an operation the settings gate makes the operator
+ * answer (and a plan only once one was submitted), and only about qubes of
+ * the agent's world as they were before the step; a gated call that is not
+ * refused was asked about and allowed; a denied one is the uniform refusal
+ * and changes nothing; every request of a dom0 service is in the audit log.
+ */
+function judgeGate(ctx: Context, r: CallResult, changed: boolean, fresh: readonly AuditLine[], before: Machine, fail: (what: string) => never): void {
+  for (const a of ctx.asked) {
+    const asked = `the operator was asked (${a.kind} ${a.what})`;
+    if (a.kind === 'plan' ? ctx.op.id !== 'plan.submit' || r.status !== 0 : !ctx.gated) fail(`${asked} though the gate does not ask for ${ctx.op.id}`);
+    const outside = a.qubes.filter((q) => !inside(before.get(q)));
+    if (outside.length > 0) fail(`${asked} about ${outside.join(', ')}, outside the agent's world`);
+  }
+  if (deniedIn(ctx) && (!isRefused(r) || changed)) fail('the operator denied it, but it was not refused with nothing changed');
+  if (ctx.gated && !isRefused(r) && !ctx.asked.some((a) => a.kind !== 'plan' && a.decision === 'allow')) fail('it went through without the operator allowing it');
+  const requests = ctx.asked.filter((a) => a.kind === 'request').length;
+  const logged = fresh.filter((e) => e.kind === 'request').length;
+  if (logged !== requests) fail(`the operator answered ${requests} requests, the audit log has ${logged}`);
 }
 
 /**
@@ -132,9 +171,13 @@ interface Context {
 function judgeDecided(op: Op, ctx: Context, r: CallResult, before: Machine, after: Machine, fresh: readonly AuditLine[], fail: (what: string) => never): void {
   const vm = before.get(op.target);
   const reach = vm !== undefined && inside(vm) && TIERS.indexOf(effectiveTier(vm, ctx.mode)) >= TIERS.indexOf(ctx.op.tier) && (ctx.op.target !== 'in-qube' || vm.power !== 'Halted');
-  if (reach === isRefused(r)) fail(reach ? `the policy refused a call the agent may make (${ctx.mode})` : `the policy let it through to a qube the agent may not reach this way (${ctx.mode})`);
+  // a dialog the operator denied refuses what the agent may make
+  const through = reach && !deniedIn(ctx);
+  if (through === isRefused(r)) {
+    fail(through ? `the policy refused a call the agent may make (${ctx.mode})` : reach ? 'the operator denied it, but it went through' : `the policy let it through to a qube the agent may not reach this way (${ctx.mode})`);
+  }
   // an Admin API call runs in no qube (its line carries target=dom0); an in-qube one once, in its target
-  const where = ctx.op.target === 'in-qube' && !isRefused(r) ? [op.target] : [];
+  const where = ctx.op.target === 'in-qube' && through ? [op.target] : [];
   if (JSON.stringify(ctx.ran.map((x) => x.qube)) !== JSON.stringify(where)) fail(`it ran in ${JSON.stringify(ctx.ran)}, not in ${JSON.stringify(where)}`);
   for (const [name, was] of before) {
     if (name === op.target && succeeded(ctx.op, r)) continue;
@@ -156,14 +199,14 @@ async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, befo
 
   const created = op.creates && r.status === 0 ? op.creates.name : null;
   // Qubes starts a qube's network path with it; the egress qube's own netvm is outside (a documented effect, no change the agent sees)
+  // so does a plan the operator approved, which ran once it was submitted
   const started = new Set<string>();
-  if (op.id === 'start' && r.status === 0) {
-    const next = (name: string): unknown => {
-      const vm = before.get(name);
-      return vm ? netvmOf(vm) : null;
-    };
-    for (let q = next(op.names[0] ?? ''); typeof q === 'string' && !started.has(q); q = next(q)) started.add(q);
-  }
+  const starting = op.id === 'start' && r.status === 0 ? [op.names[0] ?? ''] : ctx.asked.some((a) => a.kind === 'plan' && a.decision === 'allow') ? planStarts(op.payload) : [];
+  const next = (name: string): unknown => {
+    const vm = before.get(name);
+    return vm ? netvmOf(vm) : null;
+  };
+  for (const name of starting) for (let q = next(name); typeof q === 'string' && !started.has(q); q = next(q)) started.add(q);
   const entombed = op.id === 'remove' && r.status === 0 ? op.names[0] : undefined;
   // what a successful remove, shutdown or kill names: an auto-cleanup disposable goes away with all its data
   const ended = ['remove', 'shutdown', 'kill'].includes(op.id) && succeeded(ctx.op, r) ? op.names[0] : undefined;
@@ -222,17 +265,20 @@ async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, befo
   // 5. the audit: a whole chain, and an intent with an ok outcome behind every change
   if (!(await verifyAudit({ root: h.root })).valid) fail('the audit chain does not verify');
   const fresh = auditLines(h.root).slice(auditBefore);
+  const changed = [...after].some(([n, v]) => JSON.stringify(before.get(n)) !== JSON.stringify(v)) || after.size !== before.size;
+  judgeGate(ctx, r, changed, fresh, before, fail);
   if (decided) return judgeDecided(op, ctx, r, before, after, fresh, fail);
   if (fresh.length === 0 && (isRefused(r) || !ctx.op.readOnly)) fail(isRefused(r) ? 'a refusal left no audit entry' : 'a state-changing call left no audit entry');
-  const changed = [...after].some(([n, v]) => JSON.stringify(before.get(n)) !== JSON.stringify(v)) || after.size !== before.size;
   if (changed) {
     const intents = fresh.filter((e) => e.kind === 'intent');
     const ok = intents.some((i) => fresh.some((e) => e.kind === 'outcome' && e.correlation === i.correlation && e.result === 'ok'));
     if (!ok) fail('the machine changed without an audit intent and an ok outcome');
     if (r.status !== 0) fail('the machine changed though the call did not succeed');
   }
-  for (const i of fresh.filter((e) => e.kind === 'intent')) {
-    if (fresh.filter((e) => e.kind === 'outcome' && e.correlation === i.correlation).length !== 1) fail('an audit intent without exactly one outcome');
+  // every intent exactly one outcome: under one correlation they alternate (a plan's steps share its correlation and run in order)
+  for (const c of new Set(fresh.filter((e) => e.kind === 'intent').map((e) => e.correlation))) {
+    const pairs = fresh.filter((e) => e.correlation === c && (e.kind === 'intent' || e.kind === 'outcome')).map((e) => e.kind);
+    if (pairs.length % 2 !== 0 || pairs.some((k, j) => k !== (j % 2 === 0 ? 'intent' : 'outcome'))) fail('an audit intent without exactly one outcome');
   }
 }
 
@@ -247,7 +293,17 @@ export interface SequencesSut extends ServiceSut {
   readonly maxSteps?: number;
   /** Shrink a failing sequence (default true); a test that only needs the catch may skip it. */
   readonly shrink?: boolean;
+  /** Only the sequences with the gate on (a test of a weakened gate). */
+  readonly gateOnly?: boolean;
 }
+
+/** The gate on for a sequence: what asks, and the seed its answerer decides by. */
+interface GateRun {
+  readonly asks: GateChoice;
+  readonly seed: number;
+}
+
+const gateRunArbitrary: fc.Arbitrary<GateRun> = fc.record({ asks: fc.constantFrom<GateChoice>('every', 'defaults'), seed: fc.nat() });
 
 interface Tally {
   sequences: number;
@@ -259,7 +315,14 @@ interface Tally {
   switches: number;
   decided: number;
   decidedThrough: number;
+  requests: number;
+  dialogs: number;
+  plans: number;
+  allowed: number;
+  deniedSteps: number;
 }
+
+const emptyTally = (): Tally => ({ sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, switches: 0, decided: 0, decidedThrough: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, deniedSteps: 0 });
 
 /** Stands in for the qubes' own services: records where the policy let a call run, and answers success. */
 function recordingQubes(ran: { qube: string; service: string }[]): QubeServiceHost {
@@ -276,16 +339,20 @@ function recordingQubes(ran: { qube: string; service: string }[]): QubeServiceHo
   };
 }
 
-async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operation>, plan: FleetPlan, settings: SettingsPlan, ops: readonly Op[], tally: Tally | null): Promise<void> {
+async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operation>, plan: FleetPlan, settings: SettingsPlan, ops: readonly Op[], tally: Tally | null, gate: GateRun | null): Promise<void> {
   const fleet = fleetOf(plan);
   const probe = await InProcessHost.start({ fleet, settings: BASE_SETTINGS });
   const cap = umbrellaUse(probe.sim.app.vms.values()) + settings.roomGiB * GiB;
   await probe.done();
-  const h = await InProcessHost.start({ fleet, settings: { ...BASE_SETTINGS, mode: settings.mode, birthCeiling: settings.birthCeiling, poolCapBytes: cap }, sut });
+  const gates = gate ? { gate: gateSetting(gate.asks) } : {};
+  const installed = (mode: SettingsPlan['mode']): Record<string, unknown> => ({ ...BASE_SETTINGS, mode, birthCeiling: settings.birthCeiling, poolCapBytes: cap, ...gates });
+  const h = await InProcessHost.start({ fleet, settings: installed(settings.mode), sut });
+  let answerer: ReturnType<typeof startAnswerer> | null = null;
   try {
     const ran: { qube: string; service: string }[] = [];
     if (sut.extraPolicy !== undefined) h.addPolicy('10-weakened.policy', sut.extraPolicy);
     await h.startQrexec(recordingQubes(ran));
+    if (gate) answerer = startAnswerer({ root: h.root, askSocket: h.askSocket as string, qubesdSocket: h.sim.socketPath, seed: gate.seed });
     if (tally) tally.sequences++;
     let mode = settings.mode;
     for (const op of ops) {
@@ -293,7 +360,7 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
         // what `qmcp dom0 mode` installs: the settings and the policy rendered from them, in one step
         mode = mode === 'compat' ? 'least-privilege' : 'compat';
         const unchanged = JSON.stringify([...machine(h)]);
-        h.writeSettings({ ...BASE_SETTINGS, mode, birthCeiling: settings.birthCeiling, poolCapBytes: cap });
+        h.writeSettings(installed(mode));
         if (JSON.stringify([...machine(h)]) !== unchanged) throw new Violation('switching the mode changed a qube');
         if (tally) tally.switches++;
         continue;
@@ -302,10 +369,25 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
       const before = machine(h);
       const auditBefore = auditLines(h.root).length;
       ran.length = 0;
-      const r = op.target === '@adminvm' ? await h.call(op.service, op.payload) : await h.qrexec(op.target, op.service, op.payload);
+      const from = answerer?.answered.length ?? 0;
+      const called = op.target === '@adminvm' ? await h.call(op.service, op.payload) : await h.qrexec(op.target, op.service, op.payload);
+      // a plan it submitted is answered (and run, if approved) before the step is judged
+      await answerer?.settlePlans();
       const after = machine(h);
-      await judge(h, op, { op: operation, ran: [...ran], mode }, r, before, after, auditBefore, settings, cap);
+      const asked = answerer?.answered.slice(from) ?? [];
+      if (answerer && answerer.errors.length > 0) throw new Violation(`the answerer failed: ${answerer.errors.join('; ')}`);
+      // the newlines a waiting service wrote before its answer say only that it waited
+      const r = asked.length > 0 ? { ...called, stdout: called.stdout.replace(/^\n+/, '') } : called;
+      const gated = gate !== null && gateOf({ gate: { ...gateSetting(gate.asks) } }, operation) === 'ask';
+      await judge(h, op, { op: operation, ran: [...ran], mode, gated, asked }, r, before, after, auditBefore, settings, cap);
       if (tally) {
+        for (const a of asked) {
+          if (a.kind === 'request') tally.requests++;
+          else if (a.kind === 'ask') tally.dialogs++;
+          else tally.plans++;
+          if (a.decision === 'allow') tally.allowed++;
+        }
+        if (deniedIn({ asked })) tally.deniedSteps++;
         tally.steps++;
         if (operation.target !== 'dom0-service') tally.decided++;
         if (operation.target !== 'dom0-service' && !isRefused(r)) tally.decidedThrough++;
@@ -316,6 +398,7 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
       }
     }
   } finally {
+    await answerer?.stop();
     await h.done();
   }
 }
@@ -330,33 +413,54 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
       const gaps = sequencesGaps(model);
       if (gaps.length > 0) return { figures: [], failures: coverageFailures(NAME, gaps) };
       const byId = new Map(model.map((o) => [o.id, o]));
-      const tally: Tally = { sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, switches: 0, decided: 0, decidedThrough: 0 };
+      const steps = fc.array(opArbitrary(model.filter((o) => !sut.operations || sut.operations.includes(o.id))), { minLength: 4, maxLength: sut.maxSteps ?? 15 });
+      const options = { endOnFailure: sut.shrink === false, maxSkipsPerRun: 0, interruptAfterTimeLimit: 20 * 60_000 };
+      const plain = emptyTally();
       const numRuns = 60 * scale;
-      const property = fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, fc.array(opArbitrary(model.filter((o) => !sut.operations || sut.operations.includes(o.id))), { minLength: 4, maxLength: sut.maxSteps ?? 15 }), async (plan, settings, ops) => {
+      const property = fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, steps, async (plan, settings, ops) => {
         // shrinking reruns are not counted
-        await runSequence(sut, byId, plan, settings, ops, tally.sequences < numRuns ? tally : null);
+        await runSequence(sut, byId, plan, settings, ops, plain.sequences < numRuns ? plain : null, null);
       });
-      const out = await fc.check(property, { seed, numRuns, endOnFailure: sut.shrink === false, maxSkipsPerRun: 0, interruptAfterTimeLimit: 20 * 60_000 });
       const failures: Failure[] = [];
-      if (out.failed) {
-        const [plan, settings, ops] = out.counterexample ?? [];
+      const report = (out: { failed: boolean; counterexample: unknown[] | null; errorInstance: unknown; numShrinks: number }, gate: boolean): void => {
+        if (!out.failed) return;
+        const [plan, settings, ops, gateRun] = (out.counterexample ?? []) as [FleetPlan?, SettingsPlan?, Op[]?, GateRun?];
         failures.push({
           check: NAME,
           what: out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance),
-          reproduction: `--seed ${seed} --scale ${scale} --only ${NAME}; shrunk after ${out.numShrinks} shrinks: fleet ${JSON.stringify(plan)}, settings ${JSON.stringify(settings)}, steps ${JSON.stringify(ops?.map((o) => `${o.service}${o.target === '@adminvm' ? '' : ` to ${o.target}`} ${o.payload}`))}`,
+          reproduction: `--seed ${seed} --scale ${scale} --only ${NAME}; shrunk after ${out.numShrinks} shrinks: fleet ${JSON.stringify(plan)}, settings ${JSON.stringify(settings)}${gate ? `, gate ${JSON.stringify(gateRun)}` : ''}, steps ${JSON.stringify(ops?.map((o) => `${o.service}${o.target === '@adminvm' ? '' : ` to ${o.target}`} ${o.payload}`))}`,
         });
+      };
+      if (!sut.gateOnly) report(await fc.check(property, { seed, numRuns, ...options }), false);
+
+      // a smaller pass with the gate on, each request and dialog answered by a seeded answerer; one failure is enough
+      const gated = emptyTally();
+      const gateRuns = 20 * scale;
+      if (failures.length === 0) {
+        const gateProperty = fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, steps, gateRunArbitrary, async (plan, settings, ops, gate) => {
+          await runSequence(sut, byId, plan, settings, ops, gated.sequences < gateRuns ? gated : null, gate);
+        });
+        report(await fc.check(gateProperty, { seed: (seed ^ 0x6a7e) >>> 0, numRuns: gateRuns, ...options }), true);
       }
       return {
         figures: [
-          { label: 'sequences', value: String(tally.sequences) },
-          { label: 'steps', value: String(tally.steps) },
-          { label: 'steps that changed the machine', value: String(tally.changing) },
-          { label: 'steps the policy decided alone', value: String(tally.decided) },
-          { label: 'of them let through', value: String(tally.decidedThrough) },
-          { label: 'refused steps', value: String(tally.refusals) },
-          { label: 'qubes created', value: String(tally.creates) },
-          { label: 'qubes entombed', value: String(tally.removes) },
-          { label: 'mode switches mid-sequence', value: String(tally.switches) },
+          { label: 'sequences', value: String(plain.sequences) },
+          { label: 'steps', value: String(plain.steps) },
+          { label: 'steps that changed the machine', value: String(plain.changing) },
+          { label: 'steps the policy decided alone', value: String(plain.decided) },
+          { label: 'of them let through', value: String(plain.decidedThrough) },
+          { label: 'refused steps', value: String(plain.refusals) },
+          { label: 'qubes created', value: String(plain.creates) },
+          { label: 'qubes entombed', value: String(plain.removes) },
+          { label: 'mode switches mid-sequence', value: String(plain.switches) },
+          { label: 'sequences with the gate on', value: String(gated.sequences) },
+          { label: 'gate: steps', value: String(gated.steps) },
+          { label: 'gate: steps that changed the machine', value: String(gated.changing) },
+          { label: 'gate: requests answered', value: String(gated.requests) },
+          { label: 'gate: dialogs answered', value: String(gated.dialogs) },
+          { label: 'gate: plans answered (approved ones run)', value: String(gated.plans) },
+          { label: 'gate: of them allowed', value: String(gated.allowed) },
+          { label: 'gate: steps denied (refused, nothing changed)', value: String(gated.deniedSteps) },
         ],
         failures,
       };

@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { approvalsDir, createRequest } from '../../src/dom0/gate/store.js';
+import { askTarget, seededDecision, startAnswerer } from '../../verify/gate/answerer.js';
+import type { WaitingCall } from '../../verify/gate/answerer.js';
+
+const call = (argument: string): WaitingCall => ({ kind: 'request', source: 'mcp-control', what: 'remove', argument, payload: '', qubes: [argument] });
+
+test('the answerer decides from the seed and the call alone, about half of the calls each way', () => {
+  const names = Array.from({ length: 400 }, (_, i) => `ai-q${i}`);
+  const allowed = names.filter((n) => seededDecision(7, call(n)) === 'allow').length;
+  assert.ok(allowed > 150 && allowed < 250, `${allowed} of 400 allowed`);
+  for (const n of names.slice(0, 50)) assert.equal(seededDecision(7, call(n)), seededDecision(7, { ...call(n) }));
+  assert.ok(names.some((n) => seededDecision(7, call(n)) !== seededDecision(8, call(n))), 'another seed answers otherwise');
+  assert.ok(names.some((n) => seededDecision(7, call(n)) !== seededDecision(7, { ...call(n), payload: 'eA==' })), 'the payload is part of the call');
+});
+
+test('an approved dialog goes to the qube the caller named, or to dom0 when that is the only choice; otherwise it is denied', () => {
+  assert.equal(askTarget({ target: 'ai-box', targets: ['ai-box', 'ai-peer'] }), 'ai-box');
+  assert.equal(askTarget({ target: 'ai-box', targets: ['dom0'] }), 'dom0');
+  assert.equal(askTarget({ target: 'ai-box', targets: ['ai-peer'] }), null);
+});
+
+test('the answerer stops at once, even while a barrier it waits on never opens', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'qmcp-answerer-'));
+  try {
+    const now = new Date();
+    const fields = { principal: 'mcp-control', operation: 'remove', argument: 'ai-box', payload: '', qubes: ['ai-box'], digest: '0'.repeat(64), created: now.toISOString(), expires: new Date(now.getTime() + 60_000).toISOString() };
+    assert.ok(await createRequest(approvalsDir(root), fields, { cap: 4, audit: async () => 'c' }));
+    let asked!: () => void;
+    const waiting = new Promise<void>((resolve) => (asked = resolve));
+    const a = startAnswerer({
+      root,
+      seed: 1,
+      decide: () => {
+        asked();
+        return new Promise(() => undefined);
+      },
+    });
+    await waiting;
+    await a.stop();
+    assert.deepEqual(a.errors, []);
+    assert.deepEqual(a.answered.map((x) => x.decision), ['deny'], 'a barrier cut short denies');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

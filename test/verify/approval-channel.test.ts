@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { approvalChannelCheck, makeApprovalChannelCheck } from '../../verify/approval-channel/check.js';
+
+const SEED = 2027;
+
+test('nothing the principal or a sandbox qube can call reads or answers a waiting request, and each ends as the operator answers it', async () => {
+  const r = await approvalChannelCheck.run({ scale: 1 }, SEED);
+  assert.deepEqual(r.failures, []);
+  const figure = (label: string): number => Number(r.figures.find((f) => f.label === label)?.value ?? 0);
+  const services = figure('service names tried');
+  assert.ok(services >= 150, `${services} service names`);
+  assert.ok(figure('calls from the principal') >= services + 50);
+  assert.ok(figure('calls from sandbox qubes') >= services);
+  assert.equal(figure('reads and writes of the store from inside sandbox qubes'), 28);
+  assert.ok(figure('answered with the uniform refusal') >= 2 * services);
+  assert.ok(figure('answered otherwise, with nothing of a live request') >= 10);
+  assert.equal(figure('requests that did not ride on another’s approval'), 2);
+});
+
+test('a build with a dom0 service that lists the waiting requests, or one that answers them, is caught', async () => {
+  const weak = makeApprovalChannelCheck({
+    exposing: [
+      { service: 'qmcp.Approvals', mode: 'list', policy: 'qmcp.Approvals * mcp-control @adminvm allow target=dom0\n' },
+      { service: 'qmcp.List', mode: 'answer' },
+    ],
+  });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const whats = JSON.stringify(r.failures.map((f) => f.what));
+  assert.ok(r.failures.some((f) => /^qmcp\.Approvals from mcp-control answered with what only the store holds/.test(f.what)), `the listing service: ${whats}`);
+  assert.ok(r.failures.some((f) => /^the approval store changed after qmcp\.List/.test(f.what)), `the answering service: ${whats}`);
+  assert.ok(r.failures.some((f) => /^after qmcp\.List.* live requests no longer simply wait/.test(f.what)), whats);
+});
