@@ -13,10 +13,12 @@ each with its state; show prints one as numbered steps in plain language,
 built from the live state (what the agent chose is shown quoted); approve
 approves a pending plan and runs it here, in the foreground, each step
 checked again as it starts, stopping at the first that fails (Ctrl-C stops
-it after the step that runs; a second Ctrl-C at once); deny refuses it. ID is the plan's number, or PRINCIPAL/ID. The settings are read under
-DIR (default /), qubesd at PATH (default ${DEFAULT_QUBESD_SOCKET}).
+it after the step that runs; a second Ctrl-C at once); deny refuses it. ID
+is the plan's number, or PRINCIPAL/ID. The settings are read under DIR
+(default /), qubesd at PATH (default ${DEFAULT_QUBESD_SOCKET}).
 Exit 0 done, 1 refused (no such plan, not pending, changed since it was
-submitted), 3 the plan ran and stopped at a failed step, 2 usage.`;
+submitted), 3 the plan ran and stopped before its end (a failed step, or
+Ctrl-C), 2 usage.`;
 
 function out(text: string): void {
   process.stdout.write(text + '\n');
