@@ -65,14 +65,19 @@ export type RequestState = 'pending' | 'answered' | 'stale' | 'expired';
 /** Why an answer was not recorded; the CLI says it and exits 1. */
 export class AnswerRefused extends QmcpError {
   readonly code = 'ERR_QMCP_ANSWER_REFUSED';
-  constructor(readonly reason: 'unknown' | 'stale' | 'expired' | 'answered') {
+  constructor(
+    readonly reason: 'unknown' | 'stale' | 'expired' | 'answered' | 'rebound',
+    /** Why, when the reason alone does not say it. */
+    detail?: string,
+  ) {
     super(
       {
         unknown: 'no such request (never made, or already ended)',
         stale: 'the service that made this request is gone; it can no longer be approved',
         expired: 'the request lapsed',
         answered: 'the request was already answered',
-      }[reason],
+        rebound: 'the request was made under other settings; the service would refuse it after an approval',
+      }[reason] + (detail ? `: ${detail}` : ''),
     );
   }
 }
