@@ -16,7 +16,7 @@ export interface Reply {
 
 /** What a call may be told besides its bytes. */
 export interface CallHooks {
-  /** Called once when the reply starts with the gate's keepalive: the call waits for the operator. */
+  /** Called once when a dom0 service's reply starts with the gate's keepalive: the call waits for the operator. */
   readonly onWait?: () => void;
   /** Aborting ends the call (qrexec-client-vm killed), which withdraws a request that waits. */
   readonly signal?: AbortSignal;
@@ -76,13 +76,12 @@ export function spawnCaller(options: QrexecRunnerOptions): Caller {
         if (size > MAX_OUTPUT) child.kill('SIGKILL');
         else into.push(chunk);
       };
-      let waited = false;
+      // a dom0 service's answer starts with its JSON; one that starts with a newline is a keepalive: the call waits
+      let first = true;
       child.stdout.on('data', (chunk: Buffer) => {
         keep(out)(chunk);
-        if (!waited && onlyKeepalive(Buffer.concat(out))) {
-          waited = true;
-          hooks.onWait?.();
-        }
+        if (first && chunk[0] === 0x0a) hooks.onWait?.();
+        first = false;
       });
       const abort = (): void => void child.kill('SIGKILL');
       if (hooks.signal?.aborted) abort();
