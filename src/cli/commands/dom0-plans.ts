@@ -2,7 +2,7 @@ import { DEFAULT_QUBESD_SOCKET, parseDom0Options, type Dom0Options } from '../ar
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { openAudit } from '../../dom0/audit/index.js';
-import { approvePlan, denyPlan, findPlan, listLines, PlanRefusal, showLines, type PlanOperatorDeps } from '../../dom0/plans/operator.js';
+import { approvePlan, denyPlan, findPlan, listLines, noteAllLapses, PlanRefusal, showLines, type PlanOperatorDeps } from '../../dom0/plans/operator.js';
 import { allPlans, planState, type PlanRecord } from '../../dom0/plans/store.js';
 import { Qubesd } from '../../dom0/qubesd.js';
 
@@ -49,6 +49,8 @@ function deps(p: Dom0Options): PlanOperatorDeps {
 }
 
 async function verb(p: Dom0Options, d: PlanOperatorDeps, name: string | undefined, ref: string | undefined): Promise<number> {
+  // a plan lapses by the clock: its audit entry is written when dom0 first sees it lapsed
+  await noteAllLapses(d);
   if (name === 'list' && ref === undefined) {
     if (p.json) out(JSON.stringify(allPlans(p.root).map((plan) => summary(plan, d.now()))));
     else out(listLines(p.root, d.now()).join('\n') || 'no plans');

@@ -163,10 +163,12 @@ async function ladderOf(ctx: Context, name: string, f: Findings): Promise<number
   }
   const info = await ctx.agent.info(name);
   const label = (JSON.parse(info.status === 0 ? info.stdout.toString('utf8') : '{}') as Json)['label'];
+  // a wait for the operator is withdrawn at once: only a call the tier allows ever waits
+  const full = typeof label === 'string' ? await ctx.gated('property.set', name, null, (h) => ctx.agent.setProperty(name, 'label', label, h)) : null;
   const allowed = [
     !isRefusal(await ctx.agent.admin(name, 'kill')),
     !isRefusal(await ctx.agent.admin(name, 'firewall.reload')),
-    typeof label === 'string' && !isRefusal(await ctx.agent.setProperty(name, 'label', label)),
+    full !== null && (full.waited || !isRefusal(full.reply)),
   ];
   const top = allowed.lastIndexOf(true);
   if (!f.check(allowed.slice(0, top + 1).every(Boolean), `fixture ${name} allows ${LADDER.filter((_, i) => allowed[i]).join(', ')}: not a ladder`)) return null;
