@@ -81,7 +81,6 @@ export class FakeHost implements Caller {
       if (!q) return refused;
       if (service === 'admin.vm.CurrentState') return admin('0\0mem=0 power_state=Halted');
       if (service === 'admin.vm.firewall.Get') return admin('0\0action=accept\n');
-      if (service === 'admin.vm.Kill') return admin('2\0QubesVMNotStartedError\0\0Domain is powered off\0');
       if (service === 'admin.vm.firewall.Reload') return admin('0\0');
       return refused;
     }
@@ -128,6 +127,9 @@ export class FakeHost implements Caller {
         else q.tombstone = true;
         return ok({ name: arg, removed: true });
       }
+      case 'qmcp.Kill':
+        // every fixture is halted
+        return this.visible(arg) ? actionable('not_running') : refused;
       case 'qmcp.SetProperty':
         return this.visible(arg) ? ok({ name: body['name'], value: body['value'] }) : refused;
       default:

@@ -72,6 +72,12 @@ export class Agent {
   remove(qube: string): Promise<Reply> {
     return this.dom0('remove', qube);
   }
+  shutdown(qube: string): Promise<Reply> {
+    return this.dom0('shutdown', qube);
+  }
+  kill(qube: string): Promise<Reply> {
+    return this.dom0('kill', qube);
+  }
   setProperty(qube: string, name: string, value: unknown): Promise<Reply> {
     return this.dom0('property.set', qube, { name, value });
   }
@@ -107,5 +113,5 @@ export const PROBES: readonly { readonly id: string; readonly call: (a: Agent, q
   { id: 'property.set', call: (a, q) => a.setProperty(q, 'autostart', false) },
   { id: 'CurrentState', call: (a, q) => a.admin(q, 'state') },
   { id: 'firewall.Get', call: (a, q) => a.admin(q, 'firewall.get') },
-  { id: 'Shutdown', call: (a, q) => a.admin(q, 'shutdown') },
+  { id: 'shutdown', call: (a, q) => a.shutdown(q) },
 ];

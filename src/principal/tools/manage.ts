@@ -4,7 +4,7 @@ import { adminExact, adminResult, dom0Exact, dom0Result } from '../calls.js';
 import { QubeName, renamed } from '../schemas.js';
 import { REFUSABLE } from '../texts.js';
 import { callTool, type CallToolSpec } from './exact.js';
-import { encodeRules, FirewallRule, MAX_RULES, parseRules } from './firewall-rules.js';
+import { encodeRules, FirewallRule, MAX_RULES } from './firewall-rules.js';
 
 const QubeInput = z.strictObject({ qube: QubeName });
 const Done = z.object({ qube: z.string() });
@@ -38,8 +38,22 @@ export const qubeStart = callTool({
   result: (_call, reply) => renamed(dom0Result(reply), { name: 'qube' }),
 });
 
-export const qubeShutdown = powerTool('qube_shutdown', 'Shut a qube down', 'shutdown', 'Ask a running qube to shut down (it returns at once; check qube_state).');
-export const qubeKill = powerTool('qube_kill', 'Kill a qube', 'kill', 'Stop a running qube at once, without a clean shutdown.');
+/** A dom0 service that stops the named qube and answers its name. */
+function stopTool(name: string, title: string, operation: string, description: string): CallToolSpec<typeof QubeInput, typeof Done> {
+  return callTool({
+    name,
+    title,
+    operation,
+    description: description + REFUSABLE,
+    input: QubeInput,
+    output: Done,
+    call: (input) => dom0Exact(operation, input.qube),
+    result: (_call, reply) => renamed(dom0Result(reply), { name: 'qube' }),
+  });
+}
+
+export const qubeShutdown = stopTool('qube_shutdown', 'Shut a qube down', 'shutdown', 'Ask a running qube to shut down (it returns at once; check qube_state).');
+export const qubeKill = stopTool('qube_kill', 'Kill a qube', 'kill', 'Stop a running qube at once, without a clean shutdown.');
 
 const FirewallSetInput = z.strictObject({
   qube: QubeName,
@@ -53,11 +67,8 @@ export const firewallSet = callTool({
   description: "Replace a qube's firewall rules with the given list (keys: action, dst4, dst6, dsthost, proto, dstports, icmptype, specialtarget, expire, comment last)." + REFUSABLE,
   input: FirewallSetInput,
   output: z.object({ qube: z.string(), rules: z.array(z.string()) }),
-  call: (input) => adminExact(input.qube, 'firewall.set', encodeRules(input.rules)),
-  result: (call, reply) => {
-    adminResult(reply);
-    return { qube: call.target, rules: parseRules(call.payload) };
-  },
+  call: (input) => dom0Exact('firewall.set', input.qube, encodeRules(input.rules)),
+  result: (_call, reply) => renamed(dom0Result(reply), { name: 'qube' }),
 });
 
 export const firewallReload = powerTool('firewall_reload', 'Reload firewall', 'firewall.reload', "Re-apply a qube's firewall rules (e.g. after DNS names changed).");
