@@ -23,7 +23,8 @@ test('random sequences over random fleets keep every invariant after every step'
   assert.ok(figure('mode switches mid-sequence') >= 5);
   assert.equal(figure('sequences with the gate on'), 20);
   assert.ok(figure('gate: requests answered') >= 5);
-  assert.ok(figure('gate: dialogs answered') >= 3);
+  // no floor on the dialogs: kill, shutdown and firewall set ask in dom0, so at scale 1 the dialog (copy, or the rest
+  // when every operation asks) may not come up; test/boundary/gate-ask.test.ts and the principal's gate test cover it
   assert.ok(figure('gate: plans answered (approved ones run)') >= 1);
   assert.ok(figure('gate: of them allowed') >= 5);
   assert.ok(figure('gate: steps denied (refused, nothing changed)') >= 3);
@@ -123,7 +124,7 @@ test('a tier line too low (pause for any umbrella qube) is caught on the calls t
   const r = await weak.run({ scale: 1 }, SEED);
   const hit = r.failures[0];
   assert.ok(hit, 'the leaky tier line was not caught');
-  assert.match(hit.what, /^admin\.vm\.Pause to ai-.* the policy let it through to a qube the agent may not reach this way \(least-privilege\)/);
+  assert.match(hit.what, /^admin\.vm\.Pause to ai-.* the policy let it through to a qube the agent may not reach this way \((least-privilege|compat)\)/);
 });
 
 test('an Admin API line without target=dom0 (the call is routed into the qube, refused there while it is halted) is caught', async () => {
