@@ -31,7 +31,7 @@ export interface Breakage {
 }
 
 /** The fake's gate: the dom0-service operations it asks for; the operator's answers are queued in `answers`. */
-export const FAKE_GATED: readonly string[] = ['qmcp.Remove', 'qmcp.SetProperty'];
+export const FAKE_GATED: readonly string[] = ['qmcp.Remove', 'qmcp.SetProperty', 'qmcp.Kill'];
 
 interface Qube {
   klass: string;
@@ -110,7 +110,6 @@ export class FakeHost implements Caller {
       if (!q) return refused;
       if (service === 'admin.vm.CurrentState') return admin('0\0mem=0 power_state=Halted');
       if (service === 'admin.vm.firewall.Get') return admin('0\0action=accept\n');
-      if (service === 'admin.vm.Kill') return admin('2\0QubesVMNotStartedError\0\0Domain is powered off\0');
       if (service === 'admin.vm.firewall.Reload') return admin('0\0');
       return refused;
     }
@@ -162,6 +161,12 @@ export class FakeHost implements Caller {
         if (!q) return refused;
         remove();
         return ok({ name: arg, removed: true });
+      }
+      case 'qmcp.Kill': {
+        const held = await this.gate(service, this.visible(arg) !== undefined, hooks, () => undefined);
+        if (held) return held;
+        // every fixture is halted
+        return this.visible(arg) ? actionable('not_running') : refused;
       }
       case 'qmcp.SetProperty': {
         const q = this.visible(arg);

@@ -78,6 +78,12 @@ export class Agent {
   remove(qube: string, hooks?: CallHooks): Promise<Reply> {
     return this.dom0('remove', qube, undefined, hooks);
   }
+  shutdown(qube: string, hooks?: CallHooks): Promise<Reply> {
+    return this.dom0('shutdown', qube, undefined, hooks);
+  }
+  kill(qube: string, hooks?: CallHooks): Promise<Reply> {
+    return this.dom0('kill', qube, undefined, hooks);
+  }
   setProperty(qube: string, name: string, value: unknown, hooks?: CallHooks): Promise<Reply> {
     return this.dom0('property.set', qube, { name, value }, hooks);
   }
@@ -113,5 +119,6 @@ export const PROBES: readonly { readonly id: string; readonly call: (a: Agent, q
   { id: 'property.set', call: (a, q) => a.setProperty(q, 'autostart', false) },
   { id: 'CurrentState', call: (a, q) => a.admin(q, 'state') },
   { id: 'firewall.Get', call: (a, q) => a.admin(q, 'firewall.get') },
-  { id: 'Shutdown', call: (a, q) => a.admin(q, 'shutdown') },
+  { id: 'shutdown', call: (a, q) => a.shutdown(q) },
+  { id: 'kill', call: (a, q) => a.kill(q) },
 ];

@@ -16,7 +16,8 @@ import type { Scenario } from './context.js';
 /** The dom0-service operations the default gate asks for that the self-test can make harmlessly. */
 const GATED_PROBES: readonly { readonly id: string; readonly call: (a: Agent, qube: string, hooks: CallHooks) => Promise<Reply> }[] = [
   { id: 'remove', call: (a, q, h) => a.remove(q, h) },
-  { id: 'property.set', call: (a, q, h) => a.setProperty(q, 'autostart', false, h) },
+  { id: 'property.set', call: (a, q, h) => a.setProperty(q, 'autostart', false, h) },  { id: 'shutdown', call: (a, q, h) => a.shutdown(q, h) },
+  { id: 'kill', call: (a, q, h) => a.kill(q, h) },
 ];
 
 /** Another label than `label`, so an approved set is seen to act. */
