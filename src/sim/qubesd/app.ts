@@ -173,8 +173,8 @@ export class SimApp {
   }
 
   /** Checks and converts a raw payload for a property, as qubes' property.sanitize and setters do. */
-  sanitize(def: PropDef, payload: Buffer, holder: string): PropValue {
-    return this.properties.sanitize(def, payload, holder);
+  sanitize(def: PropDef, payload: Buffer, holderClass: string): PropValue {
+    return this.properties.sanitize(def, payload, holderClass);
   }
 
   setProp(vm: VmState, prop: string, value: PropValue): void {

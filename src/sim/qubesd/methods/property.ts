@@ -8,6 +8,8 @@ import { m } from './types.js';
 
 interface Holder {
   readonly label: string;
+  /** The holder's Python class, as qubesd's messages name it. */
+  readonly klass: string;
   defs(): ReadonlyMap<string, PropDef>;
   value(prop: string): PropValue | undefined;
   defaultValue(prop: string): PropValue | undefined;
@@ -20,6 +22,7 @@ function vmHolder(ctx: CallContext): Holder {
   const { app, dest } = ctx;
   return {
     label: dest.name,
+    klass: dest.klass,
     defs: () => app.propDefs(dest),
     value: (p) => app.propValue(dest, p),
     defaultValue: (p) => withoutExplicit(dest.props, p, () => app.propValue(dest, p)),
@@ -33,6 +36,7 @@ function globalHolder(ctx: CallContext): Holder {
   const { app } = ctx;
   return {
     label: '<qubes.Qubes object>',
+    klass: 'Qubes',
     defs: () => globalPropDefs,
     value: (p) => app.globalValue(p),
     defaultValue: (p) => withoutExplicit(app.props, p, () => app.globalValue(p)),
@@ -96,7 +100,7 @@ function family(prefix: string, destAdminvm: boolean | null, holder: (ctx: CallC
     [`${prefix}.Set`]: m(true, null, destAdminvm, (ctx) => {
       const h = holder(ctx);
       const def = mustDef(h, ctx.arg);
-      const v = ctx.app.sanitize(def, ctx.payload, h.label);
+      const v = ctx.app.sanitize(def, ctx.payload, h.klass);
       h.set(def.name, v);
       ctx.app.save();
       return null;
