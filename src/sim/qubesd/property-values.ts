@@ -10,8 +10,14 @@ import type { PropDef } from './properties.js';
 import { INSTALLED_KERNELS, POOL_NAMES } from './properties.js';
 import type { PropValue } from './state.js';
 
-// Python's string.printable: what a str-typed property may contain.
-const PRINTABLE = /^[0-9A-Za-z!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~ \t\n\r\x0b\x0c]*$/;
+/** Python's string.printable: what a str-typed property may contain. */
+function printable(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x20 && c < 0x7f) || (c >= 0x09 && c <= 0x0d))) return false;
+  }
+  return true;
+}
 const PY_INT = /^\s*[+-]?[0-9]+(_[0-9]+)*\s*$/;
 const IPV4_OCTET = /^(0|[1-9][0-9]{0,2})$/;
 const UUID_TEXT = /^(urn:uuid:)?\{?[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}\}?$/;
@@ -65,7 +71,7 @@ export function sanitizeValue(def: PropDef, payload: Buffer, holderClass: string
     default: {
       const as = PARSED_AS[def.name];
       if (as !== undefined && !parses(as, raw)) throw err.value(`Failed to parse property value as ${as}`);
-      if (as === undefined && !PRINTABLE.test(raw)) throw err.value('Invalid characters in property value');
+      if (as === undefined && !printable(raw)) throw err.value('Invalid characters in property value');
       value = raw;
     }
   }
