@@ -201,6 +201,9 @@ def xen_only(method, real, sim):
     text = real.decode(errors='replace')
     if 'offline mode' in text or 'libvirt' in text.lower():
         return True
+    # notes are sanitised by a C library of qubes-core-admin's package, not built here
+    if 'libqubes-pure' in text:
+        return True
     if method.startswith(('admin.vm.device.mic.', 'admin.vm.device.usb.')):
         return True
     power = ('admin.vm.Start', 'admin.vm.Shutdown', 'admin.vm.Kill', 'admin.vm.Pause',

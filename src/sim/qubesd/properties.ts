@@ -159,7 +159,13 @@ const DEFS: readonly ClassedDef[] = [
   { name: 'installed_by_rpm', type: 'bool', classes: QUBE, def: () => false, help: "If this domain's image was installed from package tracked by package manager." },
   { name: 'ip', type: 'str', classes: QUBE, def: ipFor, help: 'IP address of this domain.' },
   { name: 'kernel', type: 'str', classes: QUBE, def: (vm, c) => fromTemplate('kernel', c.globalProp('default_kernel') ?? null)(vm, c), help: 'Kernel used by this domain.' },
-  { name: 'kernelopts', type: 'str', classes: QUBE, def: fromTemplate('kernelopts', ''), help: 'Kernel command line passed to domain.' },
+  {
+    name: 'kernelopts',
+    type: 'str',
+    classes: QUBE,
+    // no kernel, no options; else the template's, else qubesd's built-in ones (the kernel ships no default-kernelopts file here)
+    def: (vm, c) => (c.vmProp(vm.name, 'kernel') ? fromTemplate('kernelopts', 'swiotlb=2048')(vm, c) : ''),
+    help: 'Kernel command line passed to domain.' },
   { name: 'keyboard_layout', type: 'str', classes: ALL, def: () => 'us++', help: 'Keyboard layout for this VM' },
   { name: 'klass', type: 'str', classes: ALL, readOnly: true, def: (vm) => vm.klass, help: 'Class of the qube' },
   // dom0's label is set when Qubes is installed; 'black' stands for that in a state without it
