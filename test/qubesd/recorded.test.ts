@@ -70,11 +70,6 @@ const ACCEPTED: readonly Accepted[] = [
       (is(d, /^admin\.vm\.property\.(Set|Reset)$/, /^keyboard_layout$/, /^dom0$/) || is(d, /^admin\.property\.Reset$/, /^default_kernel$/)),
   },
   {
-    name: 'management_dispvm in use',
-    reason: "the global management_dispvm's default is not named among the properties using a disposable template",
-    match: (d) => is(d, /^admin\.vm\.property\.Reset$/, /^template_for_dispvms$/),
-  },
-  {
     name: 'disposable identity',
     reason: "a DispVM's ip follows its dispid, which qubesd draws at random",
     match: (d) => is(d, /^admin\.vm\.property\.GetAll$/) && onlyLines(d, /^(visible_)?ip default=True type=str 10\.138\.\d+\.\d+$/),
