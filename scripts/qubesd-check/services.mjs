@@ -9,7 +9,8 @@
  *
  * usage: node scripts/qubesd-check/services.mjs REAL_SOCKET FLEET_JSON
  * (run.sh --services starts the real qubesd; build first). Prints one line
- * per step, the differences, and 'SERVICES agreed/compared'.
+ * per step, the differences, and 'SERVICES agreed/compared'; exits 1 on a
+ * difference.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -41,6 +42,11 @@ const bin = join(repo, 'bin', 'qmcp.js');
 
 const work = mkdtempSync(join(tmpdir(), 'qmcp-services-check-'));
 const sim = await startQubesd({ dir: join(work, 'sim'), seed: () => fleetState(fleet) });
+// whatever happens, the temp roots go (run.sh's trap covers only its own dir)
+const cleanup = () => rmSync(work, { recursive: true, force: true });
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
 /** One side: a dom0 root installed against its qubesd. */
 async function side(name, socketPath) {
@@ -171,5 +177,5 @@ const diffs = results.filter((r) => !r.agreed);
 process.stdout.write('DIFFERENCES\n');
 for (const d of diffs) process.stdout.write(`  ${d.label}\n    real ${d.real.slice(0, 1500)}\n    sim  ${d.sim.slice(0, 1500)}\n`);
 process.stdout.write(`SERVICES ${results.length - diffs.length}/${results.length} agreed\n`);
+process.exitCode = diffs.length === 0 ? 0 : 1;
 await sim.close();
-rmSync(work, { recursive: true, force: true });
