@@ -10,10 +10,15 @@ import { TIERS } from '../../src/shared/model/index.js';
 import type { Fleet } from '../../src/sim/fleet.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
-import { qrexecCollect } from '../../src/sim/qrexec/index.js';
+import { asExecutableReply, isDom0Service, qrexecCollect } from '../../src/sim/qrexec/index.js';
+import { serviceModeOf } from '../../src/dom0/install/manifest.js';
+import type { ServiceMode } from '../../src/dom0/install/manifest.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 export const PRINCIPAL = 'mcp-control';
+
+/** How the dom0 services are served in this run: QMCP_DOM0_SERVICE_MODE=resident serves them from the resident process. */
+export const SERVICE_MODE: ServiceMode = serviceModeOf(process.env['QMCP_DOM0_SERVICE_MODE']);
 
 export interface Reply {
   readonly status: number;
@@ -81,6 +86,8 @@ export interface BoundaryOptions {
   readonly gate?: Settings['gate'];
   /** How long an `ask` waits for an answer; nobody answers unless a test is about the gate. */
   readonly askTimeoutMs?: number;
+  /** How the dom0 services are served; default SERVICE_MODE. */
+  readonly serviceMode?: ServiceMode;
 }
 
 export async function startBoundary(mode: Mode, opts: BoundaryOptions = {}): Promise<Boundary> {
@@ -92,7 +99,14 @@ export async function startBoundary(mode: Mode, opts: BoundaryOptions = {}): Pro
   );
   let host: SimHost;
   try {
-    host = await startSimHost({ dir: join(dir, 'host'), fleet: boundaryFleet, install: true, settingsFile, askTimeoutMs: opts.askTimeoutMs ?? 50 });
+    host = await startSimHost({
+      dir: join(dir, 'host'),
+      fleet: boundaryFleet,
+      install: true,
+      settingsFile,
+      askTimeoutMs: opts.askTimeoutMs ?? 50,
+      serviceMode: opts.serviceMode ?? SERVICE_MODE,
+    });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
@@ -103,7 +117,9 @@ export async function startBoundary(mode: Mode, opts: BoundaryOptions = {}): Pro
     host,
     admin,
     async call(source, target, service, payload = '') {
-      const r = await qrexecCollect(host.router.socketFor(source), target, service, payload);
+      const raw = await qrexecCollect(host.router.socketFor(source), target, service, payload);
+      // a resident dom0 service's reply, read as the executable's (an untrailed one stays as it came and fails)
+      const r = host.resident && isDom0Service(target, service) ? asExecutableReply(raw) : raw;
       return { status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') };
     },
     async setMode(m) {

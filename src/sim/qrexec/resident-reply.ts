@@ -1,0 +1,26 @@
+/**
+ * What the caller of a dom0 service served by the resident process reads,
+ * put back into what the per-call executable shows: the status from the
+ * reply's trailer (shared/service-reply.ts), and the refusal's stderr. A
+ * reply without a trailer is left as it came, so it fails any comparison.
+ */
+import { REFUSAL_EXIT_STATUS, REFUSAL_STDERR } from '../../dom0/service/refusal.js';
+import { decodeReply } from '../../shared/service-reply.js';
+
+export interface RawReply {
+  readonly status: number;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+}
+
+/** Whether a call names a qmcp dom0 service (the only replies that carry a trailer). */
+export function isDom0Service(target: string, service: string): boolean {
+  return (target === '@adminvm' || target === 'dom0') && service.startsWith('qmcp.');
+}
+
+export function asExecutableReply(r: RawReply): RawReply {
+  if (r.status !== 0 || r.stderr.length > 0) return r;
+  const d = decodeReply(r.stdout);
+  if (d === null) return r;
+  return { status: d.status, stdout: d.stdout, stderr: d.status === REFUSAL_EXIT_STATUS ? Buffer.from(REFUSAL_STDERR) : Buffer.alloc(0) };
+}
