@@ -11,6 +11,17 @@ export function statusTrailer(status: number): Buffer {
   return Buffer.from(`\0${status}`, 'latin1');
 }
 
+/** The status of a refusal, as qrexec exits for a denied call. */
+export const REFUSAL_STATUS = 126;
+
+/**
+ * The one refusal of a socket-served dom0 service: these bytes and nothing
+ * else, exit 0, whatever the reason. Not the policy's refusal (exit 126 and
+ * `Request refused` on stderr), which qrexec gives before any service runs:
+ * the byte-identical refusal is per way of serving.
+ */
+export const REFUSAL_REPLY: Buffer = statusTrailer(REFUSAL_STATUS);
+
 export interface DecodedReply {
   readonly status: number;
   /** The reply without its trailer: what the executable would have written to stdout. */

@@ -26,6 +26,13 @@ export interface Reply {
   readonly stderr: string;
 }
 
+/**
+ * Marks a policy refusal of the principal's dom0 service call in resident
+ * mode: there the service's refusal is other bytes (shared/service-reply.ts),
+ * so the two must never be read as one.
+ */
+export const POLICY_NOT_SERVICE = '[refused by the policy, not by the resident service]';
+
 /** What qrexec-client-vm shows for a denied call, and what every dom0 service refusal copies. */
 export const REFUSED: Reply = { status: 126, stdout: '', stderr: 'Request refused\n' };
 
@@ -118,9 +125,12 @@ export async function startBoundary(mode: Mode, opts: BoundaryOptions = {}): Pro
     admin,
     async call(source, target, service, payload = '') {
       const raw = await qrexecCollect(host.router.socketFor(source), target, service, payload);
+      const reply = (r: typeof raw): Reply => ({ status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') });
+      if (!host.resident || !isDom0Service(target, service)) return reply(raw);
+      // the principal's dom0 service calls are the service's to refuse: here the policy's refusal is another answer, and shown as one
+      if (source === PRINCIPAL && raw.status !== 0) return { ...reply(raw), stderr: `${raw.stderr.toString('latin1')}${POLICY_NOT_SERVICE}` };
       // a resident dom0 service's reply, read as the executable's (an untrailed one stays as it came and fails)
-      const r = host.resident && isDom0Service(target, service) ? asExecutableReply(raw) : raw;
-      return { status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') };
+      return reply(asExecutableReply(raw));
     },
     async setMode(m) {
       await setMode({ root, audit: openAudit({ root }) }, m);

@@ -238,17 +238,23 @@ test('resident: a reply the caller leaves unread ends its call', async () => {
 
 async function stopCase(start: Start): Promise<'stopped' | 'hung'> {
   const waiting = barrier();
+  const gaveUp = barrier();
   const s = await serve(start, (c) => {
-    // as the gate waits for the operator: until withdrawn
+    // as the gate waits for the operator: until withdrawn (or this test gives up on it)
     return new Promise<number>((resolve) => {
       c.onStop(() => resolve(126));
+      void gaveUp.wait.then(() => resolve(126));
       waiting.open();
     });
   });
   const reply = call(s.path, DESC, '', true);
   await waiting.wait;
-  const stopped = await orHung(s.resident.stop().then(() => 'stopped' as const), 5_000);
-  if (stopped === 'stopped') await reply;
+  const stopping = s.resident.stop();
+  const stopped = await orHung(stopping.then(() => 'stopped' as const), 5_000);
+  // a weakened server's call still waits: end it, so the server closes and this process can exit
+  gaveUp.open();
+  await stopping;
+  await reply;
   return stopped;
 }
 

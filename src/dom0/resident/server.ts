@@ -9,7 +9,7 @@
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
-import { statusTrailer } from '../../shared/service-reply.js';
+import { REFUSAL_REPLY, statusTrailer } from '../../shared/service-reply.js';
 import type { Dom0CallIo } from '../service/compose.js';
 import { REFUSAL_EXIT_STATUS } from '../service/refusal.js';
 import { MAX_DESCRIPTOR_BYTES, descriptorEnv } from './descriptor.js';
@@ -118,14 +118,15 @@ export function startResident(opts: ResidentOptions): Resident {
 
   const open = new Set<Socket>();
   /**
-   * Ends a call: its trailer, then what the caller still sends is read and
-   * dropped until it closes; a caller that holds the connection open past
-   * `stallMs` after its reply is cut off.
+   * Ends a call: its trailer (for a refusal, whatever its reason, the one
+   * refusal reply), then what the caller still sends is read and dropped
+   * until it closes; a caller that holds the connection open past `stallMs`
+   * after its reply is cut off.
    */
   const end = (sock: Socket, status: number): void => {
     sock.resume();
     if (sock.destroyed || sock.writableEnded) return;
-    sock.end(statusTrailer(status), () => {
+    sock.end(status === REFUSAL_EXIT_STATUS ? REFUSAL_REPLY : statusTrailer(status), () => {
       setTimeout(() => sock.destroy(), limits.stallMs).unref();
     });
   };
