@@ -7,6 +7,7 @@
  * what the principal observes compares the raw bytes.
  */
 import { REFUSAL_EXIT_STATUS, REFUSAL_STDERR } from '../../dom0/service/refusal.js';
+import { dom0Services } from '../../shared/model/capabilities.js';
 import { decodeReply } from '../../shared/service-reply.js';
 
 export interface RawReply {
@@ -15,9 +16,12 @@ export interface RawReply {
   readonly stderr: Buffer;
 }
 
-/** Whether a call names a qmcp dom0 service (the only replies that carry a trailer). */
+const DOM0_SERVICES: ReadonlySet<string> = new Set(dom0Services().map((s) => s.service));
+
+/** Whether a call names one of the model's qmcp dom0 services (the only replies that carry a trailer). */
 export function isDom0Service(target: string, service: string): boolean {
-  return (target === '@adminvm' || target === 'dom0') && service.startsWith('qmcp.');
+  const plus = service.indexOf('+');
+  return (target === '@adminvm' || target === 'dom0') && DOM0_SERVICES.has(plus < 0 ? service : service.slice(0, plus));
 }
 
 /** A gated call's keepalive newlines, written while it waited for the operator, are all a refusal may follow. */
