@@ -8,7 +8,7 @@
  * Every call goes through the same composition as the per-call executable
  * (service/compose.ts).
  */
-import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { serviceNames } from './install/names.js';
 import { dom0Host, serveDom0Call } from './service/compose.js';
@@ -21,6 +21,14 @@ function passedSockets(env: NodeJS.ProcessEnv): number[] {
   if (env['LISTEN_PID'] !== String(process.pid)) return [];
   const count = Number(env['LISTEN_FDS']);
   return Number.isInteger(count) && count > 0 ? Array.from({ length: count }, (_, i) => SD_LISTEN_FDS_START + i) : [];
+}
+
+function rmdirQuietly(path: string): void {
+  try {
+    rmdirSync(path);
+  } catch {
+    // not empty: something else is there too
+  }
 }
 
 function unlinkQuietly(path: string): void {
@@ -36,28 +44,20 @@ async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const resident = startResident({ serve: (call) => serveDom0Call(host, call), log: host.log });
   const fds = passedSockets(env);
   const bound: string[] = [];
-  if (fds.length > 0) {
-    for (const fd of fds) await resident.listen({ fd });
-  } else {
-    const dir = join(host.root, 'etc', 'qubes-rpc');
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
-    for (const name of serviceNames()) {
-      const path = join(dir, name);
-      unlinkQuietly(path);
-      await resident.listen({ path });
-      bound.push(path);
-      // qrexec connects as root or as the dom0 user: both are in group qubes
-      chmodSync(path, 0o660);
-    }
-  }
-  host.log(`resident: serving ${fds.length || bound.length} qmcp dom0 services (pid ${process.pid})`);
-  // a stop withdraws the calls waiting for the operator, lets the others finish, and removes what it bound
+  // the directory qrexec looks in, when this process had to make it (a fresh simulated root): removed with the sockets
+  let madeDir: string | null = null;
+  const unbind = (): void => {
+    for (const path of bound) unlinkQuietly(path);
+    if (madeDir) rmdirQuietly(madeDir);
+  };
+  // a stop withdraws the calls waiting for the operator, lets the others finish, and removes what it bound;
+  // set before anything is bound, so a stop or a crash while binding still removes what was
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
     void resident.stop().then(() => {
-      for (const path of bound) unlinkQuietly(path);
+      unbind();
       process.exit(0);
     });
   };
@@ -67,9 +67,28 @@ async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   // an exception no call caught means this process cannot vouch for its state: exit, and systemd starts a clean one
   process.on('uncaughtException', (err) => {
     host.log(`resident: exiting on an uncaught exception: ${err.stack ?? String(err)}`);
-    for (const path of bound) unlinkQuietly(path);
+    unbind();
     process.exit(1);
   });
+  if (fds.length > 0) {
+    for (const fd of fds) await resident.listen({ fd });
+  } else {
+    const dir = join(host.root, 'etc', 'qubes-rpc');
+    if (!existsSync(dir)) madeDir = dir;
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    // the sockets are created 0660, never wider for a moment
+    const umask = process.umask(0o117);
+    for (const name of serviceNames()) {
+      const path = join(dir, name);
+      unlinkQuietly(path);
+      bound.push(path);
+      await resident.listen({ path });
+      // qrexec connects as root or as the dom0 user: both are in group qubes
+      chmodSync(path, 0o660);
+    }
+    process.umask(umask);
+  }
+  host.log(`resident: serving ${fds.length || bound.length} qmcp dom0 services (pid ${process.pid})`);
 }
 
 main().catch((err: unknown) => {

@@ -16,6 +16,7 @@ import { seedDefaultPolicy, startRouter } from './qrexec/index.js';
 import { installQubesRpcServices } from './qrexec/dom0-rpc.js';
 import { superviseResident } from './resident.js';
 import type { ResidentSupervisor } from './resident.js';
+import { serviceModeOf } from '../dom0/install/manifest.js';
 import type { ServiceMode } from '../dom0/install/manifest.js';
 import { installDom0Client } from './qrexec/dom0-seat.js';
 import type { Router } from './qrexec/index.js';
@@ -59,6 +60,12 @@ export function dom0Root(dir: string): string {
   return join(dir, 'dom0');
 }
 
+/** The way of serving dom0 services QMCP_DOM0_SERVICE_MODE names (the boundary suite and `verify --service-mode`); undefined when unset. */
+export function envServiceMode(env: NodeJS.ProcessEnv = process.env): ServiceMode | undefined {
+  const value = env['QMCP_DOM0_SERVICE_MODE'];
+  return value ? serviceModeOf(value) : undefined;
+}
+
 export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
   const log = opts.log ?? (() => undefined);
   const dir = opts.dir;
@@ -85,6 +92,7 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
   if (fresh) seedDefaultPolicy(root);
   installQubesRpcServices(root, qubesd.miscSocketPath);
   let install: InstallReport | null = null;
+  const serviceMode = opts.serviceMode ?? envServiceMode();
   if (opts.install) {
     try {
       install = await installDom0({
@@ -92,7 +100,7 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
         qubesdSocket: qubesd.socketPath,
         ...(opts.settingsFile ? { settingsFile: opts.settingsFile } : {}),
         ...(opts.initialSettings ? { initialSettings: opts.initialSettings } : {}),
-        ...(opts.serviceMode ? { serviceMode: opts.serviceMode } : {}),
+        ...(serviceMode ? { serviceMode } : {}),
       });
     } catch (err) {
       await qubesd.close();

@@ -8,17 +8,16 @@ import { Qubesd } from '../../src/dom0/qubesd.js';
 import type { Mode, Settings, Tier } from '../../src/shared/model/index.js';
 import { TIERS } from '../../src/shared/model/index.js';
 import type { Fleet } from '../../src/sim/fleet.js';
-import { dom0Root, startSimHost } from '../../src/sim/host.js';
+import { dom0Root, envServiceMode, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
 import { asExecutableReply, isDom0Service, qrexecCollect } from '../../src/sim/qrexec/index.js';
-import { serviceModeOf } from '../../src/dom0/install/manifest.js';
 import type { ServiceMode } from '../../src/dom0/install/manifest.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 export const PRINCIPAL = 'mcp-control';
 
 /** How the dom0 services are served in this run: QMCP_DOM0_SERVICE_MODE=resident serves them from the resident process. */
-export const SERVICE_MODE: ServiceMode = serviceModeOf(process.env['QMCP_DOM0_SERVICE_MODE']);
+export const SERVICE_MODE: ServiceMode = envServiceMode() ?? 'per-call';
 
 export interface Reply {
   readonly status: number;

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { descriptorEnv } from '../../src/dom0/resident/descriptor.js';
+import { MAX_DESCRIPTOR_BYTES, descriptorEnv } from '../../src/dom0/resident/descriptor.js';
 import type { ResidentOptions, Resident } from '../../src/dom0/resident/server.js';
 import { startResident } from '../../src/dom0/resident/server.js';
 import type { Dom0CallIo } from '../../src/dom0/service/compose.js';
@@ -108,6 +108,8 @@ test('descriptor: read as the environment qrexec gives an executable service', (
     QREXEC_REQUESTED_TARGET: 'dom0',
   });
   assert.equal(descriptorEnv(Buffer.from('qmcp.List+ mcp-control'))?.['QREXEC_REMOTE_DOMAIN'], 'mcp-control');
+  // an argument with a space (qrexec never sends one) reaches the runner, which refuses it as any malformed argument, audited
+  assert.equal(descriptorEnv(Buffer.from('qmcp.Start+ai box mcp-control keyword adminvm'))?.['QREXEC_SERVICE_ARGUMENT'], 'ai box');
   for (const bad of ['', 'qmcp.List', 'qmcp.List mcp-control', '+x mcp-control', 'qmcp.List+ mcp-control keyword', 'qmcp.List+  mcp-control', 'qmcp.List+ mcp-control other dom0', 'qmcp.List+ a b c d e', `qmcp.List+${'x'.repeat(1100)} a`]) {
     assert.equal(descriptorEnv(Buffer.from(bad)), null, JSON.stringify(bad.slice(0, 40)));
   }
@@ -261,4 +263,36 @@ async function stopCase(start: Start): Promise<'stopped' | 'hung'> {
 test('resident: a stop withdraws the calls waiting for the operator and then ends', async () => {
   assert.equal(await stopCase(startResident), 'stopped');
   assert.equal(await stopCase(await weakened('for (const withdraw of withdrawals)\n                withdraw();', 'for (const withdraw of withdrawals)\n                void withdraw;')), 'hung');
+});
+
+/** A caller that sends more than a descriptor's bound with no NUL and holds the connection: what it gets, and whether a call was served. */
+async function longDescriptorCase(start: Start): Promise<{ reply: string | 'hung'; served: number }> {
+  let served = 0;
+  // the time bound is far off, so only the byte bound can end this
+  const s = await serve(
+    start,
+    async (c) => {
+      served++;
+      return echo(c);
+    },
+    { descriptorMs: 600_000 },
+  );
+  const chunks: Buffer[] = [];
+  const sock = connect({ path: s.path, allowHalfOpen: true }, () => sock.write(Buffer.alloc(MAX_DESCRIPTOR_BYTES + 1, 0x61)));
+  sock.on('error', () => undefined);
+  sock.on('data', (c: Buffer) => chunks.push(c));
+  const reply = new Promise<string>((resolve) => sock.on('end', () => resolve(Buffer.concat(chunks).toString('latin1'))));
+  try {
+    return { reply: await orHung(reply, 5_000), served };
+  } finally {
+    // a weakened server still waits for the NUL: the caller goes, so the server can stop
+    sock.destroy();
+    await s.close();
+  }
+}
+
+test('resident: a descriptor longer than its bound is refused at the bound, without waiting and without serving', async () => {
+  assert.deepEqual(await longDescriptorCase(startResident), { reply: REFUSAL, served: 0 });
+  const weak = await longDescriptorCase(await weakened('else if (nul >= 0 || size > MAX_DESCRIPTOR_BYTES)', 'else if (nul >= 0)'));
+  assert.equal(weak.reply, 'hung', 'the weakened server kept reading past the bound');
 });

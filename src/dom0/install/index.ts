@@ -150,7 +150,7 @@ function chooseSettings(root: string, opts: InstallOptions, warnings: string[]):
 }
 
 /** The files this version renders for ROOT, and the settings they come from; nothing is written. */
-export function renderInstall(root: string, opts: InstallOptions, warnings: string[]): { settings: Settings; planned: PlannedFile[]; options: Manifest['options'] } {
+export function renderInstall(root: string, opts: InstallOptions, warnings: string[]): { settings: Settings; planned: PlannedFile[]; occupied: string[]; options: Manifest['options'] } {
   const { settings, file: settingsFile } = chooseSettings(root, opts, warnings);
   const policy = renderPolicy(settings);
   try {
@@ -177,7 +177,9 @@ export function renderInstall(root: string, opts: InstallOptions, warnings: stri
     { path: REAPER_SERVICE, content: Buffer.from(reaper.service), mode: 0o644 },
     { path: REAPER_TIMER, content: Buffer.from(reaper.timer), mode: 0o644 },
   ];
-  return { settings, planned, options };
+  // in resident mode the services are sockets where the executables would be: those paths must be free
+  const occupied = serviceMode === 'resident' ? serviceNames().map((s) => `etc/qubes-rpc/${s}`) : [];
+  return { settings, planned, occupied, options };
 }
 
 /** The executables qrexec runs per call, or the resident service's units (its sockets are systemd's). */
@@ -206,7 +208,7 @@ export async function installDom0(opts: InstallOptions): Promise<InstallReport> 
     notes.push(...pre.notes);
   }
 
-  const plan = planInstall(rendered, readInstallState(root, rendered.planned.map((f) => f.path)));
+  const plan = planInstall(rendered, readInstallState(root, rendered.planned.map((f) => f.path), rendered.occupied));
   const files: InstalledFile[] = [...plan.files, plan.manifest].map((f) => ({ path: f.path, status: f.status, diff: f.diff }));
   files.push({ path: plan.link.path, status: plan.link.status, diff: '' });
   const removed = plan.stale.map((s) => s.path);

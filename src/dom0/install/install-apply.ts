@@ -33,9 +33,12 @@ export async function applyInstall(root: string, plan: InstallPlan, o: ApplyOpti
     for (const p of [...STATE_DIRS, AUDIT_LOG]) chownSync(join(root, p), serviceOwner.uid, serviceOwner.gid);
   }
   const backups: string[] = [];
+  const written = new Set([...plan.files.map((f) => f.path), plan.link.path]);
   for (const o of plan.originals) {
     writeAtomic(join(root, o.backup), o.content, 0o600);
     backups.push(o.backup);
+    // kept whole above; where install writes nothing (a socket's place), it is moved aside
+    if (!written.has(o.path)) rmSync(join(root, o.path), { force: true });
   }
   for (const f of plan.files) {
     if (f.status === 'unchanged') continue;

@@ -14,6 +14,17 @@ function isSocket(path: string): boolean {
   }
 }
 
+/** What systemd's SocketMode= sets (and the simulator's service sets): root and group qubes only. */
+const SOCKET_MODE = 0o660;
+
+function socketModeOk(path: string): boolean {
+  try {
+    return (statSync(path).mode & 0o777) === SOCKET_MODE;
+  } catch {
+    return false;
+  }
+}
+
 /** Connects and leaves at once: the service refuses a connection without a descriptor, and journals it. */
 function accepts(path: string): Promise<string | null> {
   return new Promise((resolve) => {
@@ -37,6 +48,14 @@ export async function residentCheck(root: string): Promise<Check | null> {
       check,
       status: 'FAIL',
       message: `${missing.length} of ${paths.length} dom0 services have no socket (every call to them fails): systemctl status qmcp-dom0.socket qmcp-dom0.service`,
+    };
+  }
+  const wrongMode = paths.filter((p) => isSocket(p) && !socketModeOk(p));
+  if (wrongMode.length > 0) {
+    return {
+      check,
+      status: 'FAIL',
+      message: `${wrongMode.length} dom0 service sockets are not mode ${SOCKET_MODE.toString(8)} (qrexec connects as a member of group qubes, nobody else may): systemctl restart qmcp-dom0.socket`,
     };
   }
   const problem = await accepts(paths[0] as string);

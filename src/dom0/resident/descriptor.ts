@@ -14,10 +14,12 @@ export const MAX_DESCRIPTOR_BYTES = 1024;
 export function descriptorEnv(descriptor: Buffer): NodeJS.ProcessEnv | null {
   if (descriptor.length === 0 || descriptor.length > MAX_DESCRIPTOR_BYTES || descriptor.includes(0)) return null;
   const tokens = descriptor.toString('latin1').split(' ');
-  // two tokens from a qube, four for a call to dom0 (executable services insist on this too)
-  if (tokens.length !== 2 && tokens.length !== 4) return null;
-  if (tokens.some((t) => t === '')) return null;
-  const [full, source, type, target] = tokens as [string, string, string?, string?];
+  // two tokens from a qube, four for a call to dom0; qrexec never puts a space in a
+  // source, type or target, so anything before them is the service and its argument,
+  // which the runner refuses (audited) as it refuses any malformed argument
+  if (tokens.length !== 2 && tokens.length < 4) return null;
+  const [full, source, type, target] = (tokens.length === 2 ? tokens : [tokens.slice(0, -3).join(' '), ...tokens.slice(-3)]) as [string, string, string?, string?];
+  if ([full, source, type, target].some((t) => t === '')) return null;
   const plus = full.indexOf('+');
   if (plus <= 0) return null;
   const env: NodeJS.ProcessEnv = {
