@@ -23,7 +23,14 @@ export interface ResidentLimits {
   readonly stallMs: number;
 }
 
-export const DEFAULT_LIMITS: ResidentLimits = { maxCalls: 64, descriptorMs: 5000, stallMs: 30_000 };
+/**
+ * qrexec connects to the socket before it waits (up to 5 s) for the
+ * caller's data channel, and writes the descriptor only after that, as the
+ * start of the caller's stream (qubes-core-qrexec daemon/qrexec-daemon-common.c
+ * run_qrexec_to_dom0, libqrexec/exec.c find_qrexec_service): the descriptor's
+ * bound leaves room for that wait.
+ */
+export const DEFAULT_LIMITS: ResidentLimits = { maxCalls: 64, descriptorMs: 15_000, stallMs: 30_000 };
 
 export interface ResidentOptions {
   /** Serves one call (service/compose.ts serveDom0Call); resolves to the status the caller is told. */
