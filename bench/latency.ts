@@ -1,4 +1,4 @@
-/** Per-tool latency through the whole stack: MCP client, MCP server, qrexec-client-vm, router, policy, dom0 or sandbox, qubesd. */
+/** Per-tool latency through the whole stack: MCP client, MCP server, router (no client process, as `serve --sim`), policy, dom0 or sandbox, qubesd. */
 import { Client } from '@modelcontextprotocol/client';
 import { InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/server';
 import { simRunner } from '../src/cli/sim-principal.js';

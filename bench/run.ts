@@ -17,6 +17,7 @@ import { findBwrap } from '../src/sim/sandbox/index.js';
 import { toolLatency } from './latency.js';
 import { listingScale } from './listing.js';
 import { policyRate } from './policy.js';
+import { serviceModes } from './service-modes.js';
 import { serviceStart } from './service-start.js';
 import { BENCH_SETTINGS, PRINCIPAL } from './settings.js';
 import { renderTable, type Row } from './stats.js';
@@ -73,6 +74,8 @@ async function main(): Promise<void> {
     await host.close();
     await rm(dir, { recursive: true, force: true });
   }
+  log('dom0 service calls, per-call and resident');
+  rows.push(...(await serviceModes(fleet, 'ai-sandbox', opts.calls)));
   log(`listing with ${opts.sizes.join(', ')} qubes`);
   rows.push(...(await listingScale(opts.sizes, opts.calls)));
 

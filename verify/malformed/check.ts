@@ -20,7 +20,7 @@ import { malformedArbitrary, nearMisses, targetArbitrary, targetMisses } from '.
 import type { MalformedCase, TargetCase } from './cases.js';
 import { GRAMMARS, TARGET_GRAMMARS, malformedGaps, wellFormed, wellFormedTarget } from './grammar.js';
 import type { Grammar, TargetGrammar } from './grammar.js';
-import { InProcessHost, SERVICE_MAIN, filesDiffer, isRefused, prng, show, spawnService } from './host.js';
+import { InProcessHost, SERVICE_MAIN, filesDiffer, isRefused, prng, show, spawnService, startResidentProcess } from './host.js';
 import type { CallResult, ServiceSut } from './host.js';
 import { describe, meets, rawCall, socketCases } from './qubesd-socket.js';
 
@@ -154,14 +154,20 @@ async function fuzzService(run: Run, op: Operation, g: Grammar, fcSeed: number):
   };
   const misses = run.rand.shuffle(nearMisses(g));
   let count = await fuzz(run, misses, malformedArbitrary(g), (c) => !wellFormed(g, c.argument, c.payload), (c) => serviceAttack(h, service, c), fail, fcSeed);
-  // A few through the real service process: the wrapper must refuse as the runner does.
+  // A few through the real service process (the resident one in resident mode): it must refuse as the runner does.
   const main = sut.serviceMain ?? SERVICE_MAIN;
-  for (let i = 0; i < scale; i++) {
-    const c = misses.filter((m) => !m.argument.includes('\0'))[i];
-    if (!c) break;
-    count++;
-    const r = await spawnService(h, c.argument === '' ? service : `${service}+${c.argument}`, c.payload, main).done;
-    if (!isRefused(r)) fail(c, `the service process answered ${show(r).slice(0, 300)}`);
+  const resident = h.serviceMode === 'resident' ? await startResidentProcess(h, service) : null;
+  try {
+    for (let i = 0; i < scale; i++) {
+      const c = misses.filter((m) => !m.argument.includes('\0'))[i];
+      if (!c) break;
+      count++;
+      const full = c.argument === '' ? service : `${service}+${c.argument}`;
+      const r = resident ? await resident.call(full, c.payload) : await spawnService(h, full, c.payload, main).done;
+      if (!isRefused(r)) fail(c, `the service process answered ${show(r).slice(0, 300)}`);
+    }
+  } finally {
+    await resident?.stop();
   }
   run.total += count;
   run.figures.push({ label: `malformed inputs: ${service}`, value: String(count) });
