@@ -160,6 +160,7 @@ export function dom0Result({ status, stdout }: Exited): unknown {
 const INQUBE_ERRORS: Readonly<Record<string, string>> = {
   not_found: 'No such file or directory inside the qube.',
   is_directory: 'The path is a directory.',
+  not_directory: 'The path is not a directory.',
   denied: 'Permission denied inside the qube.',
   not_regular: 'The path is not a regular file.',
   too_large: 'The content is over the size limit.',
@@ -167,6 +168,7 @@ const INQUBE_ERRORS: Readonly<Record<string, string>> = {
   copy_failed: 'The copy failed inside the source qube (qvm-copy-to-vm reported an error).',
   bad_request: 'The service inside the qube did not accept the request.',
   bad_version: 'The qmcp services inside the qube are of another version; reinstall them in its template.',
+  no_user: 'No such user inside the qube.',
 };
 
 /** An in-qube service's reply, decoded by `decode`; its errors become refusals or actionable ones. */

@@ -146,7 +146,7 @@ async function check(cmd: string, out: string): Promise<void> {
   if (cmd === 'node --version') assert.match(out, /^v(2\d|[3-9]\d)\./);
   if (/^sha256sum release\//.test(cmd)) assert.equal(out.trim().split('\n').length, 3);
   if (/install\.sh$/.test(cmd)) {
-    assert.deepEqual(readdirSync(join(tmp, 'template-fs', 'etc', 'qubes-rpc')).sort(), ['qmcp.CopyTo', 'qmcp.Exec', 'qmcp.ReadFile', 'qmcp.SinkPush', 'qmcp.WriteFile']);
+    assert.deepEqual(readdirSync(join(tmp, 'template-fs', 'etc', 'qubes-rpc')).sort(), ['qmcp.CopyTo', 'qmcp.Exec', 'qmcp.ListDir', 'qmcp.ReadFile', 'qmcp.SinkPush', 'qmcp.Stat', 'qmcp.WriteFile']);
   }
   if (/install\.sh --sink$/.test(cmd)) {
     assert.deepEqual(readdirSync(join(tmp, 'sink-fs', 'usr', 'local', 'etc', 'qubes-rpc')), ['qmcp.SinkPush']);

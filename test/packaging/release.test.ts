@@ -166,5 +166,5 @@ test('the template archive is install.sh and exactly the services it installs', 
     assert.ok(e?.content.equals(f.content), f.path);
     assert.equal(e?.mode, 0o755);
   }
-  assert.deepEqual(installed.map((f) => f.path).sort(), ['etc/qubes-rpc/qmcp.CopyTo', 'etc/qubes-rpc/qmcp.Exec', 'etc/qubes-rpc/qmcp.ReadFile', 'etc/qubes-rpc/qmcp.SinkPush', 'etc/qubes-rpc/qmcp.WriteFile']);
+  assert.deepEqual(installed.map((f) => f.path).sort(), ['etc/qubes-rpc/qmcp.CopyTo', 'etc/qubes-rpc/qmcp.Exec', 'etc/qubes-rpc/qmcp.ListDir', 'etc/qubes-rpc/qmcp.ReadFile', 'etc/qubes-rpc/qmcp.SinkPush', 'etc/qubes-rpc/qmcp.Stat', 'etc/qubes-rpc/qmcp.WriteFile']);
 });

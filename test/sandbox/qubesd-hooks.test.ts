@@ -19,7 +19,7 @@ test('the simulated host starts and stops sandboxes through qubesd power hooks',
     try {
       await app.start(app.mustGet('box'));
       assert.equal(sandboxes.isRunning('box'), true);
-      assert.equal((await sh(sandboxes, 'box', 'hostname; ls /etc/qubes-rpc')).stdout, 'box\nqmcp.CopyTo\nqmcp.Exec\nqmcp.ReadFile\nqmcp.SinkPush\nqmcp.WriteFile\nqubes.Filecopy\n');
+      assert.equal((await sh(sandboxes, 'box', 'hostname; ls /etc/qubes-rpc')).stdout, 'box\nqmcp.CopyTo\nqmcp.Exec\nqmcp.ListDir\nqmcp.ReadFile\nqmcp.SinkPush\nqmcp.Stat\nqmcp.WriteFile\nqubes.Filecopy\n');
       await app.kill(app.mustGet('box'));
       assert.equal(sandboxes.isRunning('box'), false);
     } finally {

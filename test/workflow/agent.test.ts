@@ -94,8 +94,27 @@ describe('the agent workflow through MCP', () => {
       path: '/root/note.txt',
       size: 21,
     });
-    const read = await succeed<RunResult>('qube_run', { qube: 'ai-new', shell: 'tr a-z A-Z < /root/note.txt' });
+    // root's files need root, as on a real qube, where commands run as the default user unless told
+    const read = await succeed<RunResult>('qube_run', { qube: 'ai-new', user: 'root', shell: 'tr a-z A-Z < /root/note.txt' });
     assert.deepEqual([read.exit_status, read.stdout], [0, 'HELLO FROM THE AGENT\n']);
+    const who = await succeed<RunResult>('qube_run', { qube: 'ai-new', shell: 'echo "$USER $(pwd)"' });
+    assert.equal(who.stdout, 'user /home/user\n');
+
+    // a large output comes back as its start and its end; the rest is read in pages
+    const big = await succeed<RunResult & { stdout_bytes: number; stdout_path: string; stdout_truncated: boolean }>('qube_run', {
+      qube: 'ai-new',
+      shell: 'seq 1 300000',
+    });
+    const whole = Array.from({ length: 300000 }, (_, i) => `${i + 1}\n`).join('');
+    assert.deepEqual([big.stdout_truncated, big.stdout_bytes], [true, whole.length]);
+    assert.ok(big.stdout.startsWith('1\n2\n3\n') && big.stdout.endsWith('299999\n300000\n'));
+    let paged = '';
+    for (let more = true; more; ) {
+      const page = await succeed<{ content: string; truncated: boolean }>('qube_read_file', { qube: 'ai-new', path: big.stdout_path, offset: paged.length, length: 512 * 1024 });
+      paged += page.content;
+      more = page.truncated;
+    }
+    assert.equal(paged, whole);
 
     await succeed('qube_start', { qube: 'ai-exec-box' });
     assert.deepEqual(await succeed('qube_copy', { source: 'ai-new', target: 'ai-exec-box', paths: ['/root/note.txt'] }), {
@@ -103,7 +122,7 @@ describe('the agent workflow through MCP', () => {
       target: 'ai-exec-box',
       copied: 1,
     });
-    // files land in the default user's home, as qvm-copy-to-vm does; commands run as root
+    // files land in the default user's home, as qvm-copy-to-vm does
     const landed = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', argv: ['cat', '/home/user/QubesIncoming/ai-new/note.txt'] });
     assert.deepEqual([landed.exit_status, landed.stdout], [0, 'hello from the agent\n']);
 

@@ -7,7 +7,14 @@
  * from the model's escalation classes.
  */
 import { qrexecCollect } from '../../src/sim/qrexec/index.js';
-import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
+import {
+  encodeCopyToRequest,
+  encodeExecRequest,
+  encodeListDirRequest,
+  encodeReadFileRequest,
+  encodeStatRequest,
+  encodeWriteFileRequest,
+} from '../../src/shared/inqube-protocol.js';
 import { BACKGROUND_SERVICES, ESCALATIONS, OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import { gapsIn } from '../gaps.js';
@@ -112,6 +119,9 @@ const json = (o: unknown): string => JSON.stringify(o);
 const EXEC = encodeExecRequest({ shell: 'id -u; hostname; ls / | wc -l' }).toString('latin1');
 const WRITE = encodeWriteFileRequest({ path: '/root/qmcp-ni', content: 'x' }).toString('latin1');
 const READ = encodeReadFileRequest({ path: '/etc/hostname' }).toString('latin1');
+// paths whose answer holds no time: mtimes differ between the paired machines whatever the outside does
+const LIST = encodeListDirRequest({ path: '/qmcp-ni-none' }).toString('latin1');
+const STAT = encodeStatRequest({ path: '/qmcp-ni-none' }).toString('latin1');
 const COPY = encodeCopyToRequest({ paths: ['/etc/hostname'] }).toString('latin1');
 const FIREWALL = 'action=accept dsthost=192.0.2.1\naction=drop\n';
 
@@ -168,6 +178,8 @@ export const CALLS: Readonly<Record<string, CallForm>> = {
   run: onQube(EXEC),
   'file.write': onQube(WRITE),
   'file.read': onQube(READ),
+  'dir.list': onQube(LIST),
+  'file.stat': onQube(STAT),
   copy: onQube(COPY, (r, n) => r.pick(['drop', ...n.outside.slice(0, 3), 'ai-peer', 'ai-nothing'])),
   start: dom0(qubeName),
   shutdown: dom0(qubeName),

@@ -5,7 +5,14 @@
  * as fast-check arbitraries (so a failing sequence shrinks).
  */
 import fc from 'fast-check';
-import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
+import {
+  encodeCopyToRequest,
+  encodeExecRequest,
+  encodeListDirRequest,
+  encodeReadFileRequest,
+  encodeStatRequest,
+  encodeWriteFileRequest,
+} from '../../src/shared/inqube-protocol.js';
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import { gapsIn } from '../gaps.js';
@@ -103,6 +110,8 @@ export const STEPS: Readonly<Record<string, Step>> = {
   run: onTarget(2, EXEC),
   'file.write': onTarget(2, encodeWriteFileRequest({ path: '/root/x', content: 'x' }).toString('latin1')),
   'file.read': onTarget(2, encodeReadFileRequest({ path: '/etc/hostname' }).toString('latin1')),
+  'dir.list': onTarget(1, encodeListDirRequest({ path: '/etc' }).toString('latin1')),
+  'file.stat': onTarget(1, encodeStatRequest({ path: '/etc/hostname' }).toString('latin1')),
   // the destination is judged on the copy's second hop, from the source qube
   copy: {
     weight: 2,
@@ -143,7 +152,8 @@ export const STEPS: Readonly<Record<string, Step>> = {
   'device.attach': dom0(3, fc.record({ q: target, backend: target }).map(({ q, backend }) => ({ argument: q, payload: json({ class: 'block', backend, port: 'sda' }), creates: null, names: [q, backend] }))),
   'device.detach': dom0(3, fc.record({ q: target, backend: target }).map(({ q, backend }) => ({ argument: q, payload: json({ class: 'block', backend, port: 'sda' }), creates: null, names: [q, backend] }))),
   'plan.submit': dom0(
-    2,
+    // often enough that the sequences with the gate on answer a plan at scale 1
+    3,
     fc.array(planStep, { minLength: 1, maxLength: 2 }).map((steps) => ({ argument: '', payload: json({ purpose: 'sequence', steps: steps.map((s) => s.step) }), creates: null, names: steps.flatMap((s) => s.names) })),
   ),
   'plan.status': dom0(1, fc.constantFrom('1', '2').map((id) => ({ argument: id, payload: '', creates: null, names: [] }))),

@@ -84,6 +84,8 @@ async function change(call: CallToDescribe, ctx: DescribeContext): Promise<strin
     case 'run':
     case 'file.write':
     case 'file.read':
+    case 'dir.list':
+    case 'file.stat':
     case 'copy':
       return inQube(ctx, call);
     default:
@@ -266,12 +268,25 @@ async function inQube(ctx: DescribeContext, call: CallToDescribe): Promise<strin
     case 'run': {
       const argv = all('argv');
       const command = argv.length > 0 ? `argv [${argv.join(', ')}]` : `sh -c ${all('shell')[0] ?? '""'}`;
-      return [`runs as root in ${where}`, `command: ${command}`, `stdin: ${req.body} bytes; timeout: ${quote(one('timeout'))} s`];
+      const user = one('user');
+      const cwd = all('cwd');
+      const env = all('env');
+      return [
+        `runs as ${user === '' ? "the qube's default user" : quote(user)} in ${where}`,
+        `command: ${command}`,
+        ...cwd.map((dir) => `in directory: ${dir}`),
+        ...(env.length > 0 ? [`environment: ${env.join(', ')}`] : []),
+        `stdin: ${req.body} bytes; timeout: ${quote(one('timeout'))} s`,
+      ];
     }
     case 'file.write':
       return [`writes into ${where}`, `path: ${all('path')[0] ?? '""'} (mode ${quote(one('mode'))}), ${req.body} bytes`];
     case 'file.read':
       return [`reads out of ${where}`, `path: ${all('path')[0] ?? '""'}`];
+    case 'dir.list':
+      return [`lists a directory of ${where}`, `path: ${all('path')[0] ?? '""'}`];
+    case 'file.stat':
+      return [`stats a path in ${where}`, `path: ${all('path')[0] ?? '""'}`];
     default:
       return [`copies from ${where}`, `to: ${await qube(ctx, call.argument)}`, `paths: ${all('path').join(', ')}`];
   }

@@ -5,6 +5,7 @@ import { deviceAttach, deviceDetach } from './devices.js';
 import { qubeClone, qubeCreate, qubeCreateDispTemplate, qubeCreateDisposable } from './create.js';
 import { qubeRunDisposable } from './oneshot.js';
 import { qubeCopy, qubeReadFile, qubeRun, qubeWriteFile } from './inqube.js';
+import { qubeListDir, qubeStat } from './listing.js';
 import {
   firewallReload,
   firewallSet,
@@ -33,6 +34,8 @@ const ALL = [
   qubeRunDisposable,
   qubeWriteFile,
   qubeReadFile,
+  qubeListDir,
+  qubeStat,
   qubeCopy,
   qubeStart,
   qubeShutdown,
