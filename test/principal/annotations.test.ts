@@ -47,6 +47,14 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   'run.disposable': adds(false, false, true),
   'file.write': sets(true, false),
   'file.read': READS,
+  // a background run is a run
+  'job.start': adds(true, false, true),
+  'job.output': READS,
+  // it only waits: the job ends by itself or by job_kill
+  'job.wait': READS,
+  // it ends the job's processes, which may hold unsaved state
+  'job.kill': sets(true, false),
+  'job.list': READS,
   copy: adds(false, true),
   start: sets(false, false),
   shutdown: sets(true, false),
@@ -126,6 +134,10 @@ const SAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
   qube_run_disposable: { disposable_template: 'ai-dvm', name: 'ai-x', argv: ['true'] },
   qube_write_file: { qube: 'ai-a', path: '/tmp/x', content: 'x' },
   qube_read_file: { qube: 'ai-a', path: '/tmp/x' },
+  job_output: { qube: 'ai-a', job: '0123456789ab' },
+  job_wait: { qube: 'ai-a', job: '0123456789ab', timeout_seconds: 0 },
+  job_kill: { qube: 'ai-a', job: '0123456789ab' },
+  job_list: { qube: 'ai-a' },
   qube_copy: { source: 'ai-a', target: 'ai-b', paths: ['/tmp/x'] },
   qube_start: { qube: 'ai-a' },
   qube_shutdown: { qube: 'ai-a' },

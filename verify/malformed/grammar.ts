@@ -9,7 +9,16 @@
  */
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
-import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
+import {
+  encodeCopyToRequest,
+  encodeExecRequest,
+  encodeJobKillRequest,
+  encodeJobListRequest,
+  encodeJobOutputRequest,
+  encodeJobWaitRequest,
+  encodeReadFileRequest,
+  encodeWriteFileRequest,
+} from '../../src/shared/inqube-protocol.js';
 import { isIP } from 'node:net';
 import { normaliseCall } from '../../src/sim/qrexec/normalise.js';
 import { gapsIn } from '../gaps.js';
@@ -390,6 +399,11 @@ export const TARGET_GRAMMARS: Readonly<Record<string, TargetGrammar>> = {
   run: { argument: '', payload: encodeExecRequest({ shell: 'id -u' }) },
   'file.write': { argument: '', payload: encodeWriteFileRequest({ path: '/root/x', content: 'x' }) },
   'file.read': { argument: '', payload: encodeReadFileRequest({ path: '/etc/hostname' }) },
+  'job.start': { argument: '', payload: encodeExecRequest({ shell: 'id -u' }) },
+  'job.output': { argument: '', payload: encodeJobOutputRequest({ job: '0123456789ab', stream: 'stdout', offset: 0, limit: 1024 }) },
+  'job.wait': { argument: '', payload: encodeJobWaitRequest({ job: '0123456789ab', timeoutSeconds: 0 }) },
+  'job.kill': { argument: '', payload: encodeJobKillRequest({ job: '0123456789ab', signal: 'TERM' }) },
+  'job.list': { argument: '', payload: encodeJobListRequest() },
   copy: { argument: 'ai-peer', payload: encodeCopyToRequest({ paths: ['/etc/hostname'] }) },
   'firewall.reload': bare,
   pause: bare,

@@ -5,7 +5,16 @@
  * as fast-check arbitraries (so a failing sequence shrinks).
  */
 import fc from 'fast-check';
-import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
+import {
+  encodeCopyToRequest,
+  encodeExecRequest,
+  encodeJobKillRequest,
+  encodeJobListRequest,
+  encodeJobOutputRequest,
+  encodeJobWaitRequest,
+  encodeReadFileRequest,
+  encodeWriteFileRequest,
+} from '../../src/shared/inqube-protocol.js';
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import { gapsIn } from '../gaps.js';
@@ -103,6 +112,11 @@ export const STEPS: Readonly<Record<string, Step>> = {
   run: onTarget(2, EXEC),
   'file.write': onTarget(2, encodeWriteFileRequest({ path: '/root/x', content: 'x' }).toString('latin1')),
   'file.read': onTarget(2, encodeReadFileRequest({ path: '/etc/hostname' }).toString('latin1')),
+  'job.start': onTarget(1, EXEC),
+  'job.output': onTarget(1, encodeJobOutputRequest({ job: '0123456789ab', stream: 'stdout', offset: 0, limit: 1024 }).toString('latin1')),
+  'job.wait': onTarget(1, encodeJobWaitRequest({ job: '0123456789ab', timeoutSeconds: 0 }).toString('latin1')),
+  'job.kill': onTarget(1, encodeJobKillRequest({ job: '0123456789ab', signal: 'TERM' }).toString('latin1')),
+  'job.list': onTarget(1, encodeJobListRequest().toString('latin1')),
   // the destination is judged on the copy's second hop, from the source qube
   copy: {
     weight: 2,

@@ -263,17 +263,23 @@ async function inQube(ctx: DescribeContext, call: CallToDescribe): Promise<strin
   const all = (key: string): string[] => req.fields.filter(([k]) => k === key).map(([, v]) => text(v));
   const one = (key: string): string => req.fields.find(([k]) => k === key)?.[1] ?? '';
   switch (call.operation) {
-    case 'run': {
+    case 'run':
+    case 'job.start': {
       const argv = all('argv');
       const command = argv.length > 0 ? `argv [${argv.join(', ')}]` : `sh -c ${all('shell')[0] ?? '""'}`;
+      if (call.operation === 'job.start') return [`starts a background job as root in ${where}, running until it ends, is killed or the qube stops`, `command: ${command}`, `stdin: ${req.body} bytes`];
       return [`runs as root in ${where}`, `command: ${command}`, `stdin: ${req.body} bytes; timeout: ${quote(one('timeout'))} s`];
     }
+    case 'job.kill':
+      return [`signals a background job in ${where}`, `job: ${quote(one('job'))}; signal: ${quote(one('signal'))}`];
     case 'file.write':
       return [`writes into ${where}`, `path: ${all('path')[0] ?? '""'} (mode ${quote(one('mode'))}), ${req.body} bytes`];
     case 'file.read':
       return [`reads out of ${where}`, `path: ${all('path')[0] ?? '""'}`];
-    default:
+    case 'copy':
       return [`copies from ${where}`, `to: ${await qube(ctx, call.argument)}`, `paths: ${all('path').join(', ')}`];
+    default:
+      return generic(call);
   }
 }
 

@@ -5,6 +5,7 @@ import { deviceAttach, deviceDetach } from './devices.js';
 import { qubeClone, qubeCreate, qubeCreateDispTemplate, qubeCreateDisposable } from './create.js';
 import { qubeRunDisposable } from './oneshot.js';
 import { qubeCopy, qubeReadFile, qubeRun, qubeWriteFile } from './inqube.js';
+import { jobKill, jobList, jobOutput, jobWait } from './jobs.js';
 import {
   firewallReload,
   firewallSet,
@@ -33,6 +34,10 @@ const ALL = [
   qubeRunDisposable,
   qubeWriteFile,
   qubeReadFile,
+  jobOutput,
+  jobWait,
+  jobKill,
+  jobList,
   qubeCopy,
   qubeStart,
   qubeShutdown,

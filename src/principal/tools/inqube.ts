@@ -4,6 +4,7 @@ import {
   decodeCopyToReply,
   decodeCopyToRequest,
   decodeExecReply,
+  decodeJobStartReply,
   decodeReadFileReply,
   decodeReadFileRequest,
   decodeWriteFileReply,
@@ -38,7 +39,11 @@ export const commandFields = {
   output_limit: z.number().int().min(0).max(8 * MIB).optional().describe('bytes kept of stdout and of stderr each (default 1 MiB)'),
 };
 
-const RunInput = z.strictObject({ qube: QubeName, ...commandFields });
+const RunInput = z.strictObject({
+  qube: QubeName,
+  ...commandFields,
+  background: z.boolean().optional().describe('start the command as a background job and return its id at once (job_output, job_wait, job_kill, job_list); it runs until it ends, job_kill, or the qube stops'),
+});
 
 type CommandInput = z.output<z.ZodObject<typeof commandFields>>;
 
@@ -57,16 +62,30 @@ export const qubeRun = callTool({
   name: 'qube_run',
   title: 'Run a command in a qube',
   operation: 'run',
+  also: ['job.start'],
   description:
-    'Run one command as root inside a qube: give exactly one of argv or shell. Returns the exit status, stdout and stderr separately (UTF-8, or base64 when not valid UTF-8), and flags for a timeout and for truncated output. The qube must be running (qube_start first): a call into a halted qube is refused like any other.' +
+    'Run one command as root inside a qube: give exactly one of argv or shell. Returns the exit status, stdout and stderr separately (UTF-8, or base64 when not valid UTF-8), and flags for a timeout and for truncated output. The qube must be running (qube_start first): a call into a halted qube is refused like any other. A running qube keeps what a call leaves: files in /tmp, and processes left in the background, but a process that keeps the command\'s stdout or stderr open keeps the call waiting: redirect its output (`server >log 2>&1 &`), or give background: true, which returns only a job id.' +
     REFUSABLE +
     UNTRUSTED,
   input: RunInput,
-  output: RunOutput,
+  // a background run returns only its job's id
+  output: RunOutput.partial().extend({ job: z.string().optional() }),
   long: true,
-  call: (input) => runCall(input.qube, input),
-  result: runResult,
+  call: (input) => (input.background === true ? jobStartCall(input.qube, input) : runCall(input.qube, input)),
+  result: (call, reply) => (call.operation === 'job.start' ? inQubeResult(reply, decodeJobStartReply) : runResult(call, reply)),
 });
+
+/** The job.start operation's call: the command of qube_run, started in the background. */
+function jobStartCall(qube: string, input: CommandInput): ExactCall {
+  if ((input.argv === undefined) === (input.shell === undefined)) throw new Actionable('Give exactly one of argv and shell.');
+  if (input.timeout_seconds !== undefined) throw new Actionable('A background job has no timeout: end it with job_kill.');
+  if (input.output_limit !== undefined) throw new Actionable('A background job keeps its output in the qube: read it with job_output.');
+  const request = encodeExecRequest({
+    ...(input.argv !== undefined ? { argv: input.argv } : { shell: input.shell ?? '' }),
+    stdin: bytesOf(input.stdin ?? '', input.stdin_encoding ?? 'utf8'),
+  });
+  return inQubeExact(qube, 'job.start', '', request, { maxOutput: HEADER_ROOM });
+}
 
 /** Runs one command (the run operation) and shapes its reply. */
 export async function runCommand(qube: string, input: CommandInput, ctx: CallContext): Promise<z.infer<typeof RunOutput>> {
