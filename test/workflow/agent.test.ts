@@ -154,7 +154,12 @@ describe('the agent workflow through MCP', () => {
     assert.equal(copied.stdout, 'draft\n');
 
     assert.deepEqual(await succeed('job_kill', { qube: 'ai-exec-box', job }), { job, already_ended: false });
-    const ended = await succeed<{ ended: boolean; exit_status: number | null }>('job_wait', { qube: 'ai-exec-box', job, timeout_seconds: 600 });
+    // waiting, it tells a client that asked how it goes
+    const progress: unknown[] = [];
+    const waited = (await client.callTool({ name: 'job_wait', arguments: { qube: 'ai-exec-box', job, timeout_seconds: 600 } }, { onprogress: (p) => progress.push(p) })) as CallToolResult;
+    seen.push(JSON.stringify(waited));
+    const ended = waited.structuredContent as { ended: boolean; exit_status: number | null };
+    assert.ok(progress.length > 0, 'job_wait sent progress');
     assert.equal(ended.ended, true);
     assert.notEqual(ended.exit_status, null);
 

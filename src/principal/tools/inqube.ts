@@ -75,15 +75,20 @@ export const qubeRun = callTool({
   result: (call, reply) => (call.operation === 'job.start' ? inQubeResult(reply, decodeJobStartReply) : runResult(call, reply)),
 });
 
+/** The command as argv or shell, checked as the request encoder needs it. */
+function commandOf(input: CommandInput): { argv: readonly string[] } | { shell: string } {
+  if ((input.argv === undefined) === (input.shell === undefined)) throw new Actionable('Give exactly one of argv and shell.');
+  const words = input.argv ?? [input.shell ?? ''];
+  if (words.some((w) => w.includes('\0'))) throw new Actionable('Arguments cannot contain NUL bytes.');
+  return input.argv !== undefined ? { argv: input.argv } : { shell: input.shell ?? '' };
+}
+
 /** The job.start operation's call: the command of qube_run, started in the background. */
 function jobStartCall(qube: string, input: CommandInput): ExactCall {
-  if ((input.argv === undefined) === (input.shell === undefined)) throw new Actionable('Give exactly one of argv and shell.');
+  const command = commandOf(input);
   if (input.timeout_seconds !== undefined) throw new Actionable('A background job has no timeout: end it with job_kill.');
   if (input.output_limit !== undefined) throw new Actionable('A background job keeps its output in the qube: read it with job_output.');
-  const request = encodeExecRequest({
-    ...(input.argv !== undefined ? { argv: input.argv } : { shell: input.shell ?? '' }),
-    stdin: bytesOf(input.stdin ?? '', input.stdin_encoding ?? 'utf8'),
-  });
+  const request = encodeExecRequest({ ...command, stdin: bytesOf(input.stdin ?? '', input.stdin_encoding ?? 'utf8') });
   return inQubeExact(qube, 'job.start', '', request, { maxOutput: HEADER_ROOM });
 }
 
@@ -95,13 +100,11 @@ export async function runCommand(qube: string, input: CommandInput, ctx: CallCon
 
 /** The run operation's call for one command. */
 function runCall(qube: string, input: CommandInput): ExactCall {
-  if ((input.argv === undefined) === (input.shell === undefined)) throw new Actionable('Give exactly one of argv and shell.');
-  const words = input.argv ?? [input.shell ?? ''];
-  if (words.some((w) => w.includes('\0'))) throw new Actionable('Arguments cannot contain NUL bytes.');
+  const command = commandOf(input);
   const timeout = input.timeout_seconds ?? 120;
   const limit = input.output_limit ?? MIB;
   const request = encodeExecRequest({
-    ...(input.argv !== undefined ? { argv: input.argv } : { shell: input.shell ?? '' }),
+    ...command,
     stdin: bytesOf(input.stdin ?? '', input.stdin_encoding ?? 'utf8'),
     timeoutSeconds: timeout,
     outputLimit: limit,

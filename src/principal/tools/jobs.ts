@@ -37,7 +37,7 @@ export const jobOutput = callTool({
   title: "Read a background job's output",
   operation: 'job.output',
   description:
-    "Read a background job's stdout or stderr from a byte offset: up to 'length' bytes (default 64 KiB). Returns the bytes (UTF-8, or base64 when not valid UTF-8), the stream's total bytes so far, whether the job has ended and its exit status. Read on from offset + the bytes returned; an offset at or past the end returns nothing. The qube keeps a job's output in memory until it stops: send much output to a file instead (`cmd >log 2>&1`)." +
+    "Read a background job's stdout or stderr from a byte offset: up to 'limit' bytes (default 64 KiB). Returns the bytes (UTF-8, or base64 when not valid UTF-8), the stream's total bytes so far, whether the job has ended and its exit status. Read on from offset + the bytes returned; an offset at or past the end returns nothing. The qube keeps a job's output in memory until it stops: send much output to a file instead (`cmd >log 2>&1`)." +
     NO_JOB +
     REFUSABLE +
     UNTRUSTED,
@@ -45,7 +45,7 @@ export const jobOutput = callTool({
     ...JobInput,
     stream: z.enum(['stdout', 'stderr']).optional().describe("'stdout' (the default) or 'stderr'"),
     offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('the first byte to return (default 0)'),
-    length: z.number().int().min(0).max(MIB).optional().describe('bytes returned at most (default 65536)'),
+    limit: z.number().int().min(0).max(MIB).optional().describe('bytes returned at most (default 65536)'),
   }),
   output: z.object({
     job: z.string(),
@@ -58,7 +58,7 @@ export const jobOutput = callTool({
     exit_status: z.number().nullable(),
   }),
   call: (input) => {
-    const limit = input.length ?? 64 * 1024;
+    const limit = input.limit ?? 64 * 1024;
     const request = encodeJobOutputRequest({ job: input.job, stream: input.stream ?? 'stdout', offset: input.offset ?? 0, limit });
     return inQubeExact(input.qube, 'job.output', '', request, { maxOutput: limit + HEADER_ROOM });
   },
