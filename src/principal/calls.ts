@@ -166,6 +166,7 @@ const INQUBE_ERRORS: Readonly<Record<string, string>> = {
   too_large: 'The content is over the size limit.',
   io_error: 'An I/O error happened inside the qube.',
   copy_failed: 'The copy failed inside the source qube (qvm-copy-to-vm reported an error).',
+  no_job: 'No such job in this qube: job_list lists its jobs, and they end when the qube stops.',
   bad_request: 'The service inside the qube did not accept the request.',
   bad_version: 'The qmcp services inside the qube are of another version; reinstall them in its template.',
   no_user: 'No such user inside the qube.',

@@ -34,6 +34,11 @@ for service in qmcp.Exec qmcp.WriteFile qmcp.ReadFile qmcp.ListDir qmcp.Stat qmc
   cp "$here/$service" "$root/etc/qubes-rpc/$service"
   chmod 0755 "$root/etc/qubes-rpc/$service"
 done
+# one script for the job services: it acts on the name it is called by
+for service in qmcp.JobStart qmcp.JobOutput qmcp.JobWait qmcp.JobKill qmcp.JobList; do
+  cp "$here/qmcp.Job" "$root/etc/qubes-rpc/$service"
+  chmod 0755 "$root/etc/qubes-rpc/$service"
+done
 if [ "$simulated" = 1 ]; then
   cp "$here/qubes.Filecopy" "$root/etc/qubes-rpc/qubes.Filecopy"
   chmod 0755 "$root/etc/qubes-rpc/qubes.Filecopy"

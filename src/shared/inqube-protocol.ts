@@ -516,3 +516,130 @@ export function decodeCopyToRequest(data: Buffer): CopyToRequest | null {
   if (!m || m.body.length > 0) return null;
   return canonical(data, { paths: values(m.fields, 'path').map((v) => Buffer.from(v, 'base64')) }, encodeCopyToRequest);
 }
+
+// Background jobs: qmcp.JobStart (an exec request), qmcp.JobOutput,
+// qmcp.JobWait, qmcp.JobKill, qmcp.JobList.
+
+/** A job id as the in-qube service chooses it. */
+export const JOB_ID = /^[0-9a-f]{12}$/;
+
+export type JobStream = 'stdout' | 'stderr';
+export type JobSignal = 'TERM' | 'KILL' | 'INT' | 'HUP';
+
+function jobIdOf(value: string | undefined): string {
+  if (value === undefined || !JOB_ID.test(value)) throw new InQubeError('bad_reply', 'reply has no valid job id');
+  return value;
+}
+
+function checkedJobId(job: string): string {
+  if (!JOB_ID.test(job)) throw new TypeError('a job id is 12 lower-case hex digits');
+  return job;
+}
+
+/** The exit status once a job has ended; null while it runs. */
+function exitOf(reply: Reply, ended: boolean): number | null {
+  return ended ? decodeCount(reply, 'exit') : null;
+}
+
+/** qmcp.JobStart takes the request of qmcp.Exec (its timeout and limit do not apply) and answers the job's id. */
+export function decodeJobStartReply(data: Uint8Array): { readonly job: string } {
+  return { job: jobIdOf(decodeReply(data).fields.get('job')) };
+}
+
+export interface JobOutputRequest {
+  readonly job: string;
+  readonly stream: JobStream;
+  readonly offset: number;
+  readonly limit: number;
+}
+
+export interface JobOutputResult {
+  /** The bytes of the stream so far (final once ended). */
+  readonly size: number;
+  readonly ended: boolean;
+  readonly exitStatus: number | null;
+  readonly content: Buffer;
+}
+
+export function encodeJobOutputRequest(request: JobOutputRequest): Buffer {
+  return encodeMessage([
+    ['job', checkedJobId(request.job)],
+    ['stream', request.stream],
+    ['offset', encodeCount(request.offset, 'offset')],
+    ['limit', encodeCount(request.limit, 'limit')],
+  ]);
+}
+
+export function decodeJobOutputReply(data: Uint8Array): JobOutputResult {
+  const reply = decodeReply(data);
+  const ended = decodeFlag(reply, 'ended');
+  return { size: decodeCount(reply, 'size'), ended, exitStatus: exitOf(reply, ended), content: takeBytes(reply, 0, decodeCount(reply, 'length')) };
+}
+
+export interface JobWaitResult {
+  readonly ended: boolean;
+  readonly exitStatus: number | null;
+  readonly stdoutSize: number;
+  readonly stderrSize: number;
+}
+
+export function encodeJobWaitRequest(request: { readonly job: string; readonly timeoutSeconds: number }): Buffer {
+  return encodeMessage([
+    ['job', checkedJobId(request.job)],
+    ['timeout', encodeCount(request.timeoutSeconds, 'timeoutSeconds')],
+  ]);
+}
+
+export function decodeJobWaitReply(data: Uint8Array): JobWaitResult {
+  const reply = decodeReply(data);
+  const ended = decodeFlag(reply, 'ended');
+  return { ended, exitStatus: exitOf(reply, ended), stdoutSize: decodeCount(reply, 'stdout_size'), stderrSize: decodeCount(reply, 'stderr_size') };
+}
+
+export function encodeJobKillRequest(request: { readonly job: string; readonly signal: JobSignal }): Buffer {
+  return encodeMessage([
+    ['job', checkedJobId(request.job)],
+    ['signal', request.signal],
+  ]);
+}
+
+/** Whether the job had ended already (then nothing was signalled). */
+export function decodeJobKillReply(data: Uint8Array): { readonly ended: boolean } {
+  return { ended: decodeFlag(decodeReply(data), 'ended') };
+}
+
+export interface JobEntry {
+  readonly job: string;
+  readonly ended: boolean;
+  readonly exitStatus: number | null;
+  /** Seconds since the epoch, by the qube's clock. */
+  readonly started: number;
+  /** The command as given: the shell string, or the arguments joined by spaces. */
+  readonly command: string;
+}
+
+export function encodeJobListRequest(): Buffer {
+  return encodeMessage([]);
+}
+
+const JOB_LINE = /^([0-9a-f]{12}) ([01]) (-|[0-9]{1,15}) ([0-9]{1,15}) ([A-Za-z0-9+/]*={0,2})$/;
+
+/** The jobs, oldest first; a line the qube garbled is a bad reply. */
+export function decodeJobListReply(data: Uint8Array): JobEntry[] {
+  const text = decodeReply(data).body.toString('latin1');
+  const jobs: JobEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const m = JOB_LINE.exec(line);
+    if (m === null || (m[2] === '1') === (m[3] === '-')) throw new InQubeError('bad_reply', 'job list line is malformed');
+    const [, job = '', ended, status = '-', started = '0', command = ''] = m;
+    jobs.push({ job, ended: ended === '1', exitStatus: status === '-' ? null : Number(status), started: Number(started), command: Buffer.from(command, 'base64').toString('utf8') });
+  }
+  return jobs.sort((a, b) => a.started - b.started || a.job.localeCompare(b.job));
+}
+
+/** The header fields of a job request (JobOutput, JobWait, JobKill), or null when DATA is none. */
+export function decodeJobRequest(data: Buffer): ReadonlyMap<string, string> | null {
+  const m = decodeRequestMessage(data);
+  return m === null || m.body.length > 0 ? null : new Map(m.fields);
+}

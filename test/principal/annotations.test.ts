@@ -49,6 +49,14 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   'file.read': READS,
   'dir.list': READS,
   'file.stat': READS,
+  // a background run is a run
+  'job.start': adds(true, false, true),
+  'job.output': READS,
+  // it only waits: the job ends by itself or by job_kill
+  'job.wait': READS,
+  // it ends the job's processes, which may hold unsaved state
+  'job.kill': sets(true, false),
+  'job.list': READS,
   copy: adds(false, true),
   start: sets(false, false),
   shutdown: sets(true, false),
@@ -130,6 +138,10 @@ const SAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
   qube_read_file: { qube: 'ai-a', path: '/tmp/x' },
   qube_list_dir: { qube: 'ai-a', path: '/tmp' },
   qube_stat: { qube: 'ai-a', path: '/tmp/x' },
+  job_output: { qube: 'ai-a', job: '0123456789ab' },
+  job_wait: { qube: 'ai-a', job: '0123456789ab', timeout_seconds: 0 },
+  job_kill: { qube: 'ai-a', job: '0123456789ab' },
+  job_list: { qube: 'ai-a' },
   qube_copy: { source: 'ai-a', target: 'ai-b', paths: ['/tmp/x'] },
   qube_start: { qube: 'ai-a' },
   qube_shutdown: { qube: 'ai-a' },

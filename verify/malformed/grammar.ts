@@ -15,6 +15,10 @@ import {
   encodeListDirRequest,
   encodeReadFileRequest,
   encodeStatRequest,
+  encodeJobKillRequest,
+  encodeJobListRequest,
+  encodeJobOutputRequest,
+  encodeJobWaitRequest,
   encodeWriteFileRequest,
 } from '../../src/shared/inqube-protocol.js';
 import { isIP } from 'node:net';
@@ -399,6 +403,11 @@ export const TARGET_GRAMMARS: Readonly<Record<string, TargetGrammar>> = {
   'file.read': { argument: '', payload: encodeReadFileRequest({ path: '/etc/hostname', offset: 1, limit: 10 }) },
   'dir.list': { argument: '', payload: encodeListDirRequest({ path: '/etc', limit: 10 }) },
   'file.stat': { argument: '', payload: encodeStatRequest({ path: '/etc/hostname' }) },
+  'job.start': { argument: '', payload: encodeExecRequest({ shell: 'id -u', user: 'root', cwd: '/', env: ['A=1'] }) },
+  'job.output': { argument: '', payload: encodeJobOutputRequest({ job: '0123456789ab', stream: 'stdout', offset: 0, limit: 1024 }) },
+  'job.wait': { argument: '', payload: encodeJobWaitRequest({ job: '0123456789ab', timeoutSeconds: 0 }) },
+  'job.kill': { argument: '', payload: encodeJobKillRequest({ job: '0123456789ab', signal: 'TERM' }) },
+  'job.list': { argument: '', payload: encodeJobListRequest() },
   copy: { argument: 'ai-peer', payload: encodeCopyToRequest({ paths: ['/etc/hostname'] }) },
   'firewall.reload': bare,
   pause: bare,

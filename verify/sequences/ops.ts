@@ -11,6 +11,10 @@ import {
   encodeListDirRequest,
   encodeReadFileRequest,
   encodeStatRequest,
+  encodeJobKillRequest,
+  encodeJobListRequest,
+  encodeJobOutputRequest,
+  encodeJobWaitRequest,
   encodeWriteFileRequest,
 } from '../../src/shared/inqube-protocol.js';
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
@@ -112,6 +116,11 @@ export const STEPS: Readonly<Record<string, Step>> = {
   'file.read': onTarget(2, encodeReadFileRequest({ path: '/etc/hostname' }).toString('latin1')),
   'dir.list': onTarget(1, encodeListDirRequest({ path: '/etc' }).toString('latin1')),
   'file.stat': onTarget(1, encodeStatRequest({ path: '/etc/hostname' }).toString('latin1')),
+  'job.start': onTarget(1, EXEC),
+  'job.output': onTarget(1, encodeJobOutputRequest({ job: '0123456789ab', stream: 'stdout', offset: 0, limit: 1024 }).toString('latin1')),
+  'job.wait': onTarget(1, encodeJobWaitRequest({ job: '0123456789ab', timeoutSeconds: 0 }).toString('latin1')),
+  'job.kill': onTarget(1, encodeJobKillRequest({ job: '0123456789ab', signal: 'TERM' }).toString('latin1')),
+  'job.list': onTarget(1, encodeJobListRequest().toString('latin1')),
   // the destination is judged on the copy's second hop, from the source qube
   copy: {
     weight: 2,

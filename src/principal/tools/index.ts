@@ -6,6 +6,7 @@ import { qubeClone, qubeCreate, qubeCreateDispTemplate, qubeCreateDisposable } f
 import { qubeRunDisposable } from './oneshot.js';
 import { qubeCopy, qubeReadFile, qubeRun, qubeWriteFile } from './inqube.js';
 import { qubeListDir, qubeStat } from './listing.js';
+import { jobKill, jobList, jobOutput, jobWait } from './jobs.js';
 import {
   firewallReload,
   firewallSet,
@@ -36,6 +37,10 @@ const ALL = [
   qubeReadFile,
   qubeListDir,
   qubeStat,
+  jobOutput,
+  jobWait,
+  jobKill,
+  jobList,
   qubeCopy,
   qubeStart,
   qubeShutdown,

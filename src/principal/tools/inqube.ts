@@ -8,6 +8,7 @@ import {
   decodeCopyToReply,
   decodeCopyToRequest,
   decodeExecReply,
+  decodeJobStartReply,
   decodeReadFileReply,
   decodeReadFileRequest,
   decodeWriteFileReply,
@@ -16,6 +17,7 @@ import {
   encodeExecRequest,
   encodeReadFileRequest,
   encodeWriteFileRequest,
+  type ExecRequest,
 } from '../../shared/inqube-protocol.js';
 import { inQubeExact, inQubeResult, send, type CallContext, type ExactCall, type Exited } from '../calls.js';
 import { shapeStream } from '../output-shape.js';
@@ -64,7 +66,11 @@ export const commandFields = {
     .describe(`variables added to the environment (at most ${EXEC_MAX_ENV})`),
 };
 
-const RunInput = z.strictObject({ qube: QubeName, ...commandFields });
+const RunInput = z.strictObject({
+  qube: QubeName,
+  ...commandFields,
+  background: z.boolean().optional().describe('start the command as a background job and return its id at once (job_output, job_wait, job_kill, job_list); it runs until it ends, job_kill, or the qube stops'),
+});
 
 type CommandInput = z.output<z.ZodObject<typeof commandFields>>;
 
@@ -89,16 +95,42 @@ export const qubeRun = callTool({
   name: 'qube_run',
   title: 'Run a command in a qube',
   operation: 'run',
+  also: ['job.start'],
   description:
-    "Run one command inside a qube: give exactly one of argv or shell. As qvm-run, it runs as the qube's default user in its home unless user (e.g. 'root') or cwd say otherwise. Returns the exit status, and stdout and stderr separately (UTF-8, or base64 when not valid UTF-8) with their bytes and lines. A stream longer than output_limit keeps its start and its end with a marker between; the whole stream is then saved in the qube at *_path, to read in pages with qube_read_file (offset, length). The qube must be running (qube_start first): a call into a halted qube is refused like any other." +
+    "Run one command inside a qube: give exactly one of argv or shell. As qvm-run, it runs as the qube's default user in its home unless user (e.g. 'root') or cwd say otherwise. Returns the exit status, and stdout and stderr separately (UTF-8, or base64 when not valid UTF-8) with their bytes and lines. A stream longer than output_limit keeps its start and its end with a marker between; the whole stream is then saved in the qube at *_path, to read in pages with qube_read_file (offset, length). The qube must be running (qube_start first): a call into a halted qube is refused like any other. A running qube keeps what a call leaves: files in /tmp, and processes left in the background, but a process that keeps the command's stdout or stderr open keeps the call waiting: redirect its output (`server >log 2>&1 &`), or give background: true, which returns only a job id." +
     REFUSABLE +
     UNTRUSTED,
   input: RunInput,
-  output: RunOutput,
+  // a background run returns only its job's id
+  output: RunOutput.partial().extend({ job: z.string().optional() }),
   long: true,
-  call: (input) => runCall(input.qube, input),
-  result: runResult,
+  call: (input) => (input.background === true ? jobStartCall(input.qube, input) : runCall(input.qube, input)),
+  result: (call, reply) => (call.operation === 'job.start' ? inQubeResult(reply, decodeJobStartReply) : runResult(call, reply)),
 });
+
+/** The command as argv or shell, with its user, directory and environment, checked as the request encoder needs them. */
+function commandOf(input: CommandInput): Pick<ExecRequest, 'argv' | 'shell' | 'user' | 'cwd' | 'env'> {
+  if ((input.argv === undefined) === (input.shell === undefined)) throw new Actionable('Give exactly one of argv and shell.');
+  const words = input.argv ?? [input.shell ?? ''];
+  if (words.some((w) => w.includes('\0'))) throw new Actionable('Arguments cannot contain NUL bytes.');
+  const env = Object.entries(input.env ?? {}).map(([name, value]) => `${name}=${value}`);
+  if (env.some((e) => Buffer.byteLength(e) > EXEC_MAX_ENV_BYTES)) throw new Actionable(`Each environment variable is at most ${EXEC_MAX_ENV_BYTES} bytes, name and value.`);
+  return {
+    ...(input.argv !== undefined ? { argv: input.argv } : { shell: input.shell ?? '' }),
+    ...(input.user !== undefined ? { user: input.user } : {}),
+    ...(input.cwd !== undefined ? { cwd: input.cwd } : {}),
+    ...(env.length > 0 ? { env } : {}),
+  };
+}
+
+/** The job.start operation's call: the command of qube_run, started in the background. */
+function jobStartCall(qube: string, input: CommandInput): ExactCall {
+  const command = commandOf(input);
+  if (input.timeout_seconds !== undefined) throw new Actionable('A background job has no timeout: end it with job_kill.');
+  if (input.output_limit !== undefined) throw new Actionable('A background job keeps its output in the qube: read it with job_output.');
+  const request = encodeExecRequest({ ...command, stdin: bytesOf(input.stdin ?? '', input.stdin_encoding ?? 'utf8') });
+  return inQubeExact(qube, 'job.start', '', request, { maxOutput: HEADER_ROOM });
+}
 
 /** Runs one command (the run operation) and shapes its reply. */
 export async function runCommand(qube: string, input: CommandInput, ctx: CallContext): Promise<z.infer<typeof RunOutput>> {
@@ -108,21 +140,14 @@ export async function runCommand(qube: string, input: CommandInput, ctx: CallCon
 
 /** The run operation's call for one command. */
 function runCall(qube: string, input: CommandInput): ExactCall {
-  if ((input.argv === undefined) === (input.shell === undefined)) throw new Actionable('Give exactly one of argv and shell.');
-  const words = input.argv ?? [input.shell ?? ''];
-  if (words.some((w) => w.includes('\0'))) throw new Actionable('Arguments cannot contain NUL bytes.');
-  const env = Object.entries(input.env ?? {}).map(([name, value]) => `${name}=${value}`);
-  if (env.some((e) => Buffer.byteLength(e) > EXEC_MAX_ENV_BYTES)) throw new Actionable(`Each environment variable is at most ${EXEC_MAX_ENV_BYTES} bytes, name and value.`);
+  const command = commandOf(input);
   const timeout = input.timeout_seconds ?? 120;
   const limit = input.output_limit ?? DEFAULT_OUTPUT_LIMIT;
   const request = encodeExecRequest({
-    ...(input.argv !== undefined ? { argv: input.argv } : { shell: input.shell ?? '' }),
+    ...command,
     stdin: bytesOf(input.stdin ?? '', input.stdin_encoding ?? 'utf8'),
     timeoutSeconds: timeout,
     outputLimit: limit,
-    ...(input.user !== undefined ? { user: input.user } : {}),
-    ...(input.cwd !== undefined ? { cwd: input.cwd } : {}),
-    ...(env.length > 0 ? { env } : {}),
   });
   return inQubeExact(qube, 'run', '', request, {
     maxOutput: 2 * limit + HEADER_ROOM,
