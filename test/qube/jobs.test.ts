@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -25,14 +26,14 @@ import {
 } from '../../src/shared/inqube-protocol.js';
 import type { ExecRequest } from '../../src/shared/inqube-protocol.js';
 import { hangBoundMs } from '../../verify/hang-bound.js';
-import { qubeDir, shell, withTempDir } from './helpers.js';
+import { fakeBin, me, qubeDir, shell, withTempDir } from './helpers.js';
 
 const SERVICES = ['qmcp.JobStart', 'qmcp.JobOutput', 'qmcp.JobWait', 'qmcp.JobKill', 'qmcp.JobList'] as const;
 type Service = (typeof SERVICES)[number];
 
 /** One qube's job services: the script under each name, and its jobs directory. */
 interface Qube {
-  call(service: Service, request: Buffer): Promise<Buffer>;
+  call(service: Service, request: Buffer, env?: Record<string, string>): Promise<Buffer>;
 }
 
 async function qubeAt(dir: string, script: string): Promise<Qube> {
@@ -41,9 +42,9 @@ async function qubeAt(dir: string, script: string): Promise<Qube> {
   for (const s of SERVICES) await writeFile(join(bin, s), script, { mode: 0o755 });
   const jobs = join(dir, 'jobs');
   return {
-    call: (service, request) =>
+    call: (service, request, env = {}) =>
       new Promise((resolve, reject) => {
-        const child = spawn(shell, [join(bin, service)], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', QMCP_JOBS_DIR: jobs }, stdio: ['pipe', 'pipe', 'inherit'] });
+        const child = spawn(shell, [join(bin, service)], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', QMCP_JOBS_DIR: jobs, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
         const out: Buffer[] = [];
         child.stdout.on('data', (c: Buffer) => out.push(c));
         child.on('error', reject);
@@ -67,8 +68,9 @@ async function weakened(guard: string, replacement: string): Promise<string> {
   return text.replace(guard, replacement);
 }
 
-async function start(q: Qube, request: ExecRequest): Promise<string> {
-  return decodeJobStartReply(await q.call('qmcp.JobStart', encodeExecRequest(request))).job;
+/** Starts a job, as the test's own user unless the request names one. */
+async function start(q: Qube, request: ExecRequest, env: Record<string, string> = {}): Promise<string> {
+  return decodeJobStartReply(await q.call('qmcp.JobStart', encodeExecRequest({ user: me, ...request }), env)).job;
 }
 
 async function wait(q: Qube, job: string, timeoutSeconds = 120): Promise<ReturnType<typeof decodeJobWaitReply>> {
@@ -192,5 +194,35 @@ test("a job of another qube is unknown in this one; other malformed requests are
     assert.equal(await errorOf(a, 'qmcp.JobWait', Buffer.from(`qmcp 1\njob ${job}\ntimeout 1e3\n\n`)), 'bad_request');
     assert.equal(await errorOf(a, 'qmcp.JobStart', Buffer.from('qmcp 1\ntimeout 0\n\n')), 'bad_request');
     assert.equal(await errorOf(a, 'qmcp.JobStart', Buffer.from('qmcp 2\n\n')), 'bad_version');
+  });
+});
+
+test("a job runs as qmcp.Exec runs a command: the default user QubesDB names, or the user, directory and environment given", async () => {
+  await withQube(async (q, dir) => {
+    const out = async (job: string): Promise<string> => {
+      assert.equal((await wait(q, job)).ended, true);
+      return decodeJobOutputReply(await q.call('qmcp.JobOutput', encodeJobOutputRequest({ job, stream: 'stdout', offset: 0, limit: 4096 }))).content.toString('utf8');
+    };
+    // the fake runuser records its options and runs the rest as the test's own user
+    await mkdir(join(dir, 'fake'));
+    const bin = await fakeBin(join(dir, 'fake'), {
+      'qubesdb-read': `[ "$1" = /default-user ] && echo ${me}`,
+      runuser: `printf '%s ' "$@" >${dir}/runuser.args; shift 3; exec "$@"`,
+    });
+    const env = { PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}` };
+    const home = (await import('node:os')).userInfo().homedir;
+    const byDefault = decodeJobStartReply(await q.call('qmcp.JobStart', encodeExecRequest({ shell: 'id -un; pwd' }), env)).job;
+    assert.equal(await out(byDefault), `${me}\n${existsSync(home) ? home : '/'}\n`);
+    await mkdir(join(dir, 'work dir'));
+    const given = await start(q, { user: 'nobody', cwd: join(dir, 'work dir'), env: ['GREETING=a b', 'X=1=2'], shell: 'pwd; printf "%s|" "$GREETING" "$X"' }, env);
+    assert.equal(await out(given), `${join(dir, 'work dir')}\na b|1=2|`);
+    assert.match(await readFile(join(dir, 'runuser.args'), 'utf8'), /^-u nobody -- env -- /);
+    // the listing shows the command, not the user switch around it
+    const listed = decodeJobListReply(await q.call('qmcp.JobList', encodeJobListRequest()));
+    assert.deepEqual(listed.map((j) => j.command).sort(), ['id -un; pwd', 'pwd; printf "%s|" "$GREETING" "$X"']);
+    for (const bad of [{ user: 'qmcp-no-such-user' }, { cwd: join(dir, 'none') }]) {
+      const reply = await q.call('qmcp.JobStart', encodeExecRequest({ argv: ['true'], ...bad }), env);
+      assert.throws(() => decodeJobStartReply(reply), (e: unknown) => e instanceof InQubeError && (e.kind === 'no_user' || e.kind === 'not_found'), JSON.stringify(bad));
+    }
   });
 });
