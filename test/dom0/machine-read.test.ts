@@ -51,12 +51,11 @@ test('an outside qube removed between the listing and its reads changes no answe
       proxy.decide = () => 'forward';
       return { result, removed };
     };
+    // (a one-qube call reads no qube it does not name: test/dom0/named-reads.test.ts)
     for (const [full, payload] of [
       ['qmcp.List', ''],
-      ['qmcp.Info+ai-box', ''],
       ['qmcp.PoolFigures', ''],
       ['qmcp.DeviceList', ''],
-      ['qmcp.Info+vault', ''],
     ] as const) {
       const quiet = await call(h, full, payload);
       const { result, removed } = await racing(full, payload);
@@ -82,8 +81,8 @@ test('a refusal whose cause is a failed read is audited and journalled, for read
   const proxy = await startProxy(h.sim.socketPath, join(h.root, 'proxy.sock'));
   const viaProxy = new Qubesd(proxy.socketPath);
   try {
-    // qubesd fails the snapshot's tag read of an outside qube with a Qubes exception
-    proxy.decide = (c) => (c.method === 'admin.vm.tag.List' && c.dest === 'vault' ? 'fail' : 'forward');
+    // qubesd fails the snapshot's tag read with a Qubes exception: of an outside qube for a listing, of its target for a one-qube call
+    proxy.decide = (c) => (c.method === 'admin.vm.tag.List' && (c.dest === 'vault' || c.dest === 'ai-box') ? 'fail' : 'forward');
     for (const full of ['qmcp.List', 'qmcp.Start+ai-box']) {
       const journal: string[] = [];
       const r = await call(h, full, '', { qubesd: viaProxy, journal });
