@@ -1,6 +1,6 @@
 import { isQubeName } from '../../shared/names.js';
 import type { Qubesd } from '../qubesd.js';
-import { eachQube, isNotFound } from '../qubesd.js';
+import { isNotFound } from '../qubesd.js';
 
 export type Tier = 'read' | 'exec' | 'net' | 'full';
 export const TIERS: readonly Tier[] = ['read', 'exec', 'net', 'full'];
@@ -68,10 +68,9 @@ export class Snapshot {
 
   /**
    * Reads the whole machine, or with `names` only those qubes (the targets
-   * and the qubes the call refers to). The whole machine: the listing, then
-   * each qube's tags; a qube removed between the two reads is absent, as it
-   * would be a moment later, so the operator's work outside never turns a
-   * call into a refusal.
+   * and the qubes the call refers to). The whole machine is qubesd's system
+   * info: every qube's class, state and tags in one call, answered from one
+   * state, so no qube is seen half-removed.
    */
   static async take(qubesd: Qubesd, rules: ScopeRules, names?: readonly string[]): Promise<Snapshot> {
     if (names) {
@@ -79,14 +78,10 @@ export class Snapshot {
       await snapshot.include(qubesd, names);
       return snapshot;
     }
-    const listed = await qubesd.list();
-    const tags = await eachQube([...listed.keys()], async (name) =>
-      listed.get(name)?.klass === 'AdminVM' ? [] : await qubesd.tags(name),
-    );
     const qubes = new Map<string, QubeFacts>();
-    for (const [name, { klass, state }] of listed) {
-      const t = tags.get(name);
-      if (t) qubes.set(name, { name, klass, state, tags: new Set(t) });
+    for (const [name, { klass, state, tags }] of await qubesd.systemInfo()) {
+      // the AdminVM's tags decide nothing (it is never seen), as in a named read
+      qubes.set(name, { name, klass, state, tags: new Set(klass === 'AdminVM' ? [] : tags) });
     }
     return new Snapshot(qubes, rules, null);
   }
