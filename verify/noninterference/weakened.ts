@@ -31,6 +31,7 @@ export const WEAKENINGS = {
   info: (real) => ({
     ...real,
     targets: () => [],
+    refers: (input) => [(input as { name: string }).name],
     async handle(ctx) {
       const q = ctx.snapshot.any((ctx.input as { name: string }).name);
       if (!q) throw new ServiceRefusal('no such qube');

@@ -38,6 +38,14 @@ export interface ServiceSpec<I> {
   parse(argument: string, payload: Buffer): I | null;
   /** The visible qubes the call acts on and the tier each needs. */
   targets(input: I): readonly TargetNeed[];
+  /**
+   * 'named': scope and tier are decided on a read of only the qubes the
+   * call names (its targets and what `refers` gives), a one-qube call's
+   * cost; by default, on a read of the whole machine (a listing, a scan).
+   */
+  readonly reads?: 'named';
+  /** Qubes the decision refers to besides the targets (a value naming one), read with them. */
+  refers?(input: I): readonly string[];
   /** Property or feature names the call touches, for the audit intent; never their values. */
   keys?(input: I): readonly string[];
   handle(ctx: HandlerContext<I>): Promise<unknown>;
@@ -133,7 +141,8 @@ async function guarded(
     const needs = spec.targets(input);
     const qubes = needs.map((n) => n.name);
     naming(qubes);
-    let snapshot = await Snapshot.take(rt.qubesd, config.scope);
+    const reads = spec.reads === 'named' ? [...qubes, ...(spec.refers?.(input) ?? [])] : undefined;
+    let snapshot = await Snapshot.take(rt.qubesd, config.scope, reads);
     const checked = visibleTargets(snapshot, needs);
     if (typeof checked === 'string') return refusal(checked);
     let targets: readonly QubeFacts[] = checked;
@@ -145,6 +154,7 @@ async function guarded(
       operation: spec.operation,
       payload,
       needs,
+      reads,
       slot: {
         release: async () => {
           await slot?.release();

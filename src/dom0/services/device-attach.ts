@@ -108,6 +108,7 @@ export const deviceAttachService: ServiceSpec<DeviceRef> = {
     { name: d.backend, tier: 'full' },
   ],
   keys: (d) => [d.cls],
+  reads: 'named',
   async handle({ input: d, qubesd }): Promise<{ frontend: string; class: string; backend: string; port: string }> {
     const arg = `${d.backend}+${d.port}${d.deviceId === '*' ? '' : `:${d.deviceId}`}`;
     try {
