@@ -266,10 +266,15 @@ test('qubes.Filecopy links: allowed below the top, never pointing above their to
 });
 
 /** Runs the sink service on INPUT, writing it all even when the service stops reading early. */
-function sinkPush(home: string, input: Buffer, source = 'work'): Promise<{ status: number | null; stdout: string; stderr: string; writeError: string | null }> {
+function sinkPush(
+  home: string,
+  input: Buffer,
+  source = 'work',
+  argument?: string,
+): Promise<{ status: number | null; stdout: string; stderr: string; writeError: string | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(shell, [join(qubeDir, 'qmcp.SinkPush')], {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', QREXEC_REMOTE_DOMAIN: source, QMCP_INCOMING_HOME: home },
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', QREXEC_REMOTE_DOMAIN: source, QMCP_INCOMING_HOME: home, ...(argument === undefined ? {} : { QREXEC_SERVICE_ARGUMENT: argument }) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -327,6 +332,44 @@ test('qmcp.SinkPush: every push in a fresh directory, and the sender learns noth
     // nowhere to unpack (the home is no directory): nothing back either
     await writeFile(join(dir, 'not-a-dir'), '');
     assert.deepEqual(await sinkPush(join(dir, 'not-a-dir'), Buffer.concat([good, tail])), { status: 0, stdout: '', stderr: '', writeError: null });
+  });
+});
+
+test('qmcp.SinkPush+PUSH: only a name of the shape qmcp.CopyTo gives, not yet taken, names the directory', async () => {
+  await withTempDir(async (dir) => {
+    const home = join(dir, 'home');
+    const incoming = join(home, 'QubesIncoming', 'work');
+    const good = '20260101T000000Z.00112233aabbccdd';
+    const good2 = '20260101T000000Z.ffeeddccbbaa9988';
+    await mkdir(incoming, { recursive: true });
+    await writeFile(join(incoming, good2), 'an entry already there, not a directory');
+    const nearMisses = [
+      good2,
+      '.',
+      '..',
+      '-rf',
+      `${good}.error`,
+      `${good}0`,
+      good.slice(0, -1),
+      good.toUpperCase(),
+      good.replace('T', 't'),
+      good.replace('.', '_'),
+      `x${good}`,
+      '20261301T000000Z',
+      '',
+    ];
+    const input = stream(fileEntry('f', '644', 'x'));
+    for (const name of nearMisses) assert.deepEqual(await sinkPush(home, input, 'work', name), { status: 0, stdout: '', stderr: '', writeError: null }, name);
+    assert.deepEqual(await sinkPush(home, input, 'work', good), { status: 0, stdout: '', stderr: '', writeError: null });
+    const entries = await readdir(incoming);
+    assert.ok(entries.includes(good));
+    assert.equal(await readFile(join(incoming, good, 'f'), 'utf8'), 'x');
+    // every near miss landed in a directory of the sink's choosing, and no name was taken from it
+    const chosen = entries.filter((e) => e !== good && e !== good2);
+    assert.equal(chosen.length, nearMisses.length, entries.join(' '));
+    for (const e of chosen) assert.match(e, /^\d{8}T\d{6}Z\.[A-Za-z0-9]{6}$/);
+    assert.equal(await readFile(join(incoming, good2), 'utf8'), 'an entry already there, not a directory');
+    assert.deepEqual(await readdir(dir), ['home']);
   });
 });
 
