@@ -35,11 +35,13 @@ for (const mode of ['least-privilege', 'compat'] as const) {
     test('List shows the visible qubes only, sorted, columns allowlisted and redacted', async () => {
       const r = await w.call('qmcp.List');
       assert.equal(r.status, 0, r.stderr.toString());
-      const { qubes } = json(r) as { qubes: Record<string, unknown>[] };
+      const { qubes, sinks } = json(r) as { qubes: Record<string, unknown>[]; sinks: unknown };
       assert.deepEqual(
         qubes.map((q) => q['name']),
         ['ai-dvm', 'ai-gw', 'ai-netq', 'ai-runner', 'ai-tpl', 'ai-viewer'],
       );
+      // the sink a push reaches, by name only; the hybrid is seen as neither
+      assert.deepEqual(sinks, ['drop']);
       for (const q of qubes) assert.deepEqual(Object.keys(q), ['name', 'class', 'state', 'label', 'template', 'netvm']);
       const byName = new Map(qubes.map((q) => [q['name'], q]));
       assert.deepEqual(byName.get('ai-viewer'), { name: 'ai-viewer', class: 'AppVM', state: 'Halted', label: 'blue', template: OUTSIDE, netvm: 'ai-gw' });

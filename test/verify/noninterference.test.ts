@@ -51,6 +51,14 @@ test('an Info whose guard asks whether a qube exists, not whether the agent sees
   assert.ok(Number(shrunk[1]) < Number(shrunk[2]) || Number(shrunk[2]) === 1, hit.reproduction);
 });
 
+test('a List that names as sinks qubes outside the umbrella without the sink tag is caught', async () => {
+  const weak = makeNoninterferenceCheck({ weakened: ['list'], operations: ['list'], rawOnly: true, busyOnly: true, shrinkRuns: 0 });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the weakened List was not caught');
+  assert.match(hit.what, /^call \{"seat":"mcp-control","target":"@adminvm","service":"qmcp\.List"/);
+});
+
 test('a policy line that lets the principal read outside power states is caught', async () => {
   const weak = makeNoninterferenceCheck({
     rawOnly: true,

@@ -121,6 +121,8 @@ describe('the agent workflow through MCP', () => {
       source: 'ai-new',
       target: 'ai-exec-box',
       copied: 1,
+      directory: '/home/user/QubesIncoming/ai-new/',
+      files: ['/home/user/QubesIncoming/ai-new/note.txt'],
     });
     // files land in the default user's home, as qvm-copy-to-vm does
     const landed = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', argv: ['cat', '/home/user/QubesIncoming/ai-new/note.txt'] });
@@ -190,6 +192,26 @@ describe('the agent workflow through MCP', () => {
     assert.equal((await call('job_output', { qube: 'ai-exec-box', job })).isError, true);
     const tmp = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', shell: 'ls /tmp/report.txt /tmp/site 2>/dev/null; true' });
     assert.equal(tmp.stdout, '');
+  });
+
+  it('finds the sink in qube_list, pushes into it while it is halted, and learns where the files landed', needsBwrap, async () => {
+    const { sinks } = await succeed<{ sinks: string[] }>('qube_list', {});
+    assert.deepEqual(sinks, ['ai-dump']);
+    assert.equal(host.qubesd.app.vms.get('ai-dump')?.power, 'Halted');
+    await succeed('qube_start', { qube: 'ai-exec-box' });
+    await succeed('qube_run', { qube: 'ai-exec-box', shell: 'mkdir -p out && echo result > out/result.txt' });
+    const pushed = await succeed<{ directory: string; files: string[] }>('qube_copy', { source: 'ai-exec-box', target: 'ai-dump', paths: ['/home/user/out'] });
+    assert.match(pushed.directory, /^\/home\/user\/QubesIncoming\/ai-exec-box\/[0-9]{8}T[0-9]{6}Z\.[0-9a-f]{16}\/$/);
+    assert.deepEqual(pushed.files, [`${pushed.directory}out`]);
+    // the operator finds it there: the sink was started for the push
+    assert.equal(host.qubesd.app.vms.get('ai-dump')?.power, 'Running');
+    const inSink = host.sandboxes.spawn('ai-dump', ['/bin/cat', `${pushed.directory}out/result.txt`]);
+    const out: Buffer[] = [];
+    inSink.stdout.on('data', (c: Buffer) => out.push(c));
+    inSink.stderr.resume();
+    inSink.stdin.end();
+    await new Promise((resolve) => inSink.once('close', resolve));
+    assert.equal(Buffer.concat(out).toString(), 'result\n');
   });
 
   it('removes a qube, and sees it again once the operator restores it', async () => {

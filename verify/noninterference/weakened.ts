@@ -38,6 +38,15 @@ export const WEAKENINGS = {
       return real.handle({ ...ctx, targets: [q] });
     },
   }),
+  /** List names as sinks every qube outside the umbrella, as if the sink tag were not asked. */
+  list: (real, scope) => ({
+    ...real,
+    async handle(ctx) {
+      const out = (await real.handle(ctx)) as { qubes: unknown[] };
+      const sinks = ctx.snapshot.allQubes().filter((q) => q.klass !== 'AdminVM' && !q.tags.has(scope.umbrella));
+      return { ...out, sinks: sinks.map((q) => q.name) };
+    },
+  }),
   /** The event window starts with one outside qube in its visible set, so its events pass the filter. */
   events: (real, scope) => ({
     ...real,

@@ -147,11 +147,23 @@ export class Snapshot {
     return tierOf(q.tags, this.rules);
   }
 
-  /** A sink the agent may push files to (never also in the umbrella). */
+  /**
+   * A sink the agent may push files to: never also in the umbrella, and not
+   * held incomplete or a tombstone, whose policy lines refuse every call.
+   */
   sink(name: string): QubeFacts | undefined {
     const q = this.lookup(name);
     if (!q || q.klass === 'AdminVM') return undefined;
-    return q.tags.has(this.rules.sink) && !q.tags.has(this.rules.umbrella) ? q : undefined;
+    const { sink, umbrella, hiding } = this.rules;
+    return q.tags.has(sink) && !q.tags.has(umbrella) && !hiding.some((t) => q.tags.has(t)) ? q : undefined;
+  }
+
+  /** Every sink the agent may push to, in name order. */
+  allSinks(): QubeFacts[] {
+    return [...this.qubes.keys()]
+      .sort()
+      .map((n) => this.sink(n))
+      .filter((q): q is QubeFacts => q !== undefined);
   }
 
   /** Every visible qube, in name order. */
