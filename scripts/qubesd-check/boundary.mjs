@@ -81,6 +81,8 @@ await step('internal.GetSystemInfo', async (s) => {
   for (const d of Object.values(info.domains)) {
     d.uuid = 'UUID';
     d.power_state = 'MASKED';
+    // qubesd's tags are a Python set: its order is the hash's
+    d.tags = [...d.tags].sort();
   }
   return info;
 });
@@ -121,8 +123,8 @@ for (const [frontend, payload] of cases.DEVICE_REFUSALS) await step(`(b) qmcp.De
 const diffs = results.filter((r) => !r.agreed);
 process.stdout.write('DIFFERENCES\n');
 for (const d of diffs) process.stdout.write(`  ${d.label}\n    real ${d.real.slice(0, 2000)}\n    sim  ${d.sim.slice(0, 2000)}\n`);
-const calls = results.length - 1;
-process.stdout.write(`refused by the policy: real ${denied.real}, simulator ${denied.simulator} of ${calls - 1 - cases.DEVICE_REFUSALS.length} calls\n`);
+const decided = results.filter((r) => /^\((c|d|e)\) /.test(r.label)).length;
+process.stdout.write(`refused by the policy: real ${denied.real}, simulator ${denied.simulator} of ${decided} calls\n`);
 process.stdout.write(`BOUNDARY ${results.length - diffs.length}/${results.length} agreed\n`);
 process.exitCode = diffs.length === 0 ? 0 : 1;
 await sim.close();
