@@ -127,3 +127,15 @@ test('a weakened simulator that takes a negative qrexec_timeout is caught', asyn
     `the negative qrexec_timeout is not among the unexplained differences:\n${show(left)}`,
   );
 });
+
+test('a weakened simulator that takes an assignment payload with an unknown key is caught', async () => {
+  const device = weakenedFile('sim/qubesd/methods/device', 'if (!ASSIGNMENT_KEYS.has(k))', 'if (k === "")');
+  const methods = weakenedFile('sim/qubesd/methods/index', 'export const adminMethods', 'export const adminMethods', { [compiled('sim/qubesd/methods/device')]: device });
+  const index = weakenedFile('sim/qubesd/index', 'export async function startQubesd', 'export async function startQubesd', { [compiled('sim/qubesd/methods/index')]: methods });
+  const weak = (await import(pathToFileURL(index).href)) as typeof import('../../src/sim/qubesd/index.js');
+  const { left } = await unexplained(() => serve(weak.startQubesd));
+  assert.ok(
+    left.some((d) => /^admin\.vm\.device\.(block|pci)\.Assign$/.test(d.step.method) && d.step.payload === 'bad'),
+    `the Assign with the payload 'bad' is not among the unexplained differences:\n${show(left)}`,
+  );
+});
