@@ -87,6 +87,8 @@ export function attachPayload(d: DeviceRef): string {
 const ACTIONABLE: Readonly<Record<string, [string, string]>> = {
   DeviceNotFound: ['device_not_found', 'the backend exposes no such device'],
   DeviceAlreadyAttached: ['device_in_use', 'the device is already attached'],
+  // qubesd refuses a halted frontend with QubesVMNotRunningError ("do you mean `assign`?")
+  QubesVMNotRunningError: ['not_running', 'the frontend qube is not running: start it first'],
   QubesVMNotStartedError: ['not_running', 'the frontend qube is not running: start it first'],
 };
 

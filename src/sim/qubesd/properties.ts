@@ -116,7 +116,7 @@ const DEFS: readonly ClassedDef[] = [
   { name: 'ip6', type: 'str', classes: QUBE, def: () => null, help: 'IPv6 address of this domain.' },
   { name: 'mac', type: 'str', classes: QUBE, def: () => '00:16:3e:5e:6c:00', help: 'MAC address of the NIC emulated inside VM' },
   { name: 'stubdom_mem', type: 'int', classes: QUBE, def: () => null, help: 'Memory amount allocated for the stubdom' },
-  { name: 'stubdom_uuid', type: 'str', classes: QUBE, readOnly: true, def: () => null, help: 'UUID of stub domain.' },
+  { name: 'stubdom_uuid', type: 'str', classes: QUBE, readOnly: true, def: () => '', help: 'UUID of stub domain.' },
   {
     name: 'visible_gateway',
     type: 'str',
@@ -133,7 +133,12 @@ const DEFS: readonly ClassedDef[] = [
     type: 'str',
     classes: QUBE,
     readOnly: true,
-    def: (vm, c) => c.vmFeature(vm.name, 'net.fake-netmask') ?? (netvmOf(vm, c) ? '255.255.255.255' : null),
+    // the netvm's netmask: only a networked netvm has one (is_networked)
+    def: (vm, c) => {
+      const n = netvmOf(vm, c);
+      const networked = n !== null && (c.vmProp(n, 'provides_network') === true || typeof c.vmProp(n, 'netvm') === 'string');
+      return c.vmFeature(vm.name, 'net.fake-netmask') ?? (networked ? '255.255.255.255' : null);
+    },
     help: 'Netmask as seen by the domain.',
   },
   { name: 'audiovm', type: 'vm', classes: QUBE, def: (_v, c) => c.globalProp('default_audiovm') ?? null, help: 'VM used for audio' },
@@ -250,6 +255,15 @@ export function renderValue(v: PropValue): string {
   if (v === null) return '';
   if (typeof v === 'boolean') return v ? 'True' : 'False';
   return String(v);
+}
+
+/** Qube properties qubesd loads last (references to qubes and what depends on the template); it lists them after the rest. */
+const LATE_LOADED = new Set(['appvm_default_bootmode', 'bootmode', 'kernelopts']);
+
+/** qubesd's listing order: a qube's properties by load stage, then name; the global ones by name. */
+export function listed(defs: Iterable<PropDef>, byStage: boolean): PropDef[] {
+  const stage = (d: PropDef): number => (byStage && (d.type === 'vm' || LATE_LOADED.has(d.name)) ? 1 : 0);
+  return [...defs].sort((a, b) => stage(a) - stage(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** The kernels installed in dom0's vm-kernels directory. */

@@ -19,6 +19,8 @@ export interface DeviceAssignmentState {
   devid: string;
   mode: string;
   options: Record<string, string>;
+  /** The frontend an Assign payload named; null when it named none (qubesd then lists none). Absent: the holder. */
+  frontend?: string | null;
 }
 
 export interface VmState {

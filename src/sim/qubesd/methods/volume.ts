@@ -1,15 +1,25 @@
 /** admin.vm.volume.* reads and clone, admin.pool.* reads. */
 import { randomBytes } from 'node:crypto';
-import { err, QubesError } from '../errors.js';
+import { err, QubesError, SilentClose } from '../errors.js';
+import { INSTALLED_KERNELS } from '../properties.js';
 import type { VmState } from '../state.js';
 import type { CallContext, MethodTable } from './types.js';
 import { m } from './types.js';
 
 // in the order qubesd lists them: as a fresh store sets them up
 const POOLS: Record<string, Record<string, string>> = {
-  varlibqubes: { dir_path: '/var/lib/qubes', driver: 'file-reflink', name: 'varlibqubes', revisions_to_keep: '1' },
+  varlibqubes: { dir_path: '/var/lib/qubes', driver: 'file-reflink', ephemeral_volatile: 'False', name: 'varlibqubes', revisions_to_keep: '1' },
   'linux-kernel': { dir_path: '/var/lib/qubes/vm-kernels', driver: 'linux-kernel', name: 'linux-kernel' },
 };
+/** The storage drivers qubes-core-admin registers, with their parameters. */
+const DRIVERS = [
+  'callback conf_id',
+  'file revisions_to_keep dir_path ephemeral_volatile',
+  'file-reflink revisions_to_keep dir_path setup_check ephemeral_volatile',
+  'linux-kernel dir_path',
+  'lvm_thin revisions_to_keep volume_group thin_pool ephemeral_volatile',
+  'zfs revisions_to_keep container ephemeral_volatile snap_on_start_forensics',
+];
 const POOL_SIZE = 512 * 1024 ** 3;
 
 /** Tokens from CloneFrom waiting for their CloneTo; they do not survive a restart, as in qubesd. */
@@ -47,8 +57,8 @@ function volumeInfo(ctx: CallContext, vm: VmState, name: string): string {
     ['path', path],
     ['save_on_stop', saveOnStop ? 'True' : 'False'],
     ['snap_on_start', snapOnStart ? 'True' : 'False'],
-    // a snapshot of its template's volume keeps no revisions
-    ['revisions_to_keep', kernel || snapOnStart || name === 'volatile' ? '0' : '1'],
+    // file-reflink volumes take the pool's figure; the kernel pool keeps none
+    ['revisions_to_keep', kernel ? '0' : '1'],
     ['ephemeral', 'False'],
     // every driver here answers it; only a snapshot of a changed source is outdated
     ['is_outdated', 'False'],
@@ -115,31 +125,39 @@ export const volumeMethods: MethodTable = {
     const size = validateNumber(ctx.payload.toString('latin1').trim(), 'Volume size');
     const vol = ctx.dest.volumes[volume];
     if (!vol) return null;
-    if (size < vol.size) throw new QubesError('QubesValueError', `For your own safety, shrinking of ${volume} is disabled (${size} < ${vol.size}). If you really know what you are doing, use \`truncate\` on ${volume} manually.`);
+    // the kernel pool's volumes do not implement resize: a NotImplementedError, no reply
+    if (volume === 'kernel') throw new SilentClose('kernel volumes do not resize');
+    // file-reflink resizes either way (shrinking is refused by the client, qvm-volume)
     vol.size = size;
     ctx.app.save();
     return null;
   }),
   'admin.pool.List': m(false, false, true, () => Object.keys(POOLS).map((p) => `${p}\n`).join('')),
-  'admin.pool.ListDrivers': m(false, false, true, () => 'file-reflink dir_path revisions_to_keep ephemeral_volatile\nlinux-kernel dir_path\n'),
+  'admin.pool.ListDrivers': m(false, false, true, () => DRIVERS.map((d) => `${d}\n`).join('')),
   'admin.pool.Info': m(true, false, true, (ctx) => {
     const p = poolArg(ctx);
     const config = Object.entries(p)
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([k, v]) => `${k}=${v}\n`)
       .join('');
+    // the kernel pool has no figures of its own: it lives inside varlibqubes
+    if (ctx.arg === 'linux-kernel') return `${config}included_in=varlibqubes\n`;
     return `${config}size=${POOL_SIZE}\nusage=${poolUsage(ctx, ctx.arg)}\n`;
   }),
   'admin.pool.UsageDetails': m(true, false, true, (ctx) => {
     poolArg(ctx);
+    if (ctx.arg === 'linux-kernel') return '';
     return `data_size=${POOL_SIZE}\ndata_usage=${poolUsage(ctx, ctx.arg)}\n`;
   }),
   'admin.pool.volume.List': m(true, false, true, (ctx) => {
     poolArg(ctx);
+    // the kernel pool's volumes are the installed kernels
+    if (ctx.arg === 'linux-kernel') return INSTALLED_KERNELS.map((k) => `${k}\n`).join('');
     const out: string[] = [];
-    for (const vm of ctx.app.sorted()) {
+    // in the order the pool took them: as the qubes were created
+    for (const vm of ctx.app.vms.values()) {
       for (const n of Object.keys(vm.volumes)) {
-        if ((n === 'kernel') !== (ctx.arg === 'linux-kernel') || n === 'kernel') continue;
+        if (n === 'kernel') continue;
         out.push(`${dirOf(vm)}/${vm.name}/${n}\n`);
       }
     }
