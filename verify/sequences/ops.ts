@@ -41,6 +41,8 @@ export interface Op {
   readonly creates: { readonly name: string; readonly source: string; readonly kind: 'template' | 'clone' | 'disposable'; readonly netvmNone: boolean } | null;
   /** The qubes the call names (target, argument, template, backend, property value). */
   readonly names: readonly string[];
+  /** The tombstone a restore names: outside the umbrella when it is one, so not among `names`. */
+  readonly restores?: string;
 }
 
 const OTHERS = TARGETS.filter((t) => !(INSIDE as readonly string[]).includes(t) && !(NEW_NAMES as readonly string[]).includes(t));
@@ -135,6 +137,9 @@ export const STEPS: Readonly<Record<string, Step>> = {
   pause: onTarget(2),
   unpause: onTarget(2),
   remove: onArgument(6),
+  // what an earlier remove entombed, mostly
+  'tombstone.restore': dom0(5, target.map((q) => ({ argument: q, payload: '', creates: null, names: [], restores: q }))),
+  'tombstone.list': dom0(2, fc.constant({ argument: '', payload: '', creates: null, names: [] })),
   'property.set': dom0(
     6,
     fc

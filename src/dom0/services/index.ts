@@ -27,6 +27,7 @@ import { removeService } from './remove.js';
 import { setFeatureService } from './set-feature.js';
 import { setPropertyService } from './set-property.js';
 import { startService } from './start.js';
+import { tombstoneListService, tombstoneRestoreService } from './tombstones.js';
 
 /** Each handler keeps its own input type; the runner only passes parse's result back to handle. */
 function erased<I>(spec: ServiceSpec<I>): ServiceSpec<unknown> {
@@ -47,12 +48,14 @@ export function serviceHandlers(deps: ServiceDeps): ServiceSpec<unknown>[] {
     erased(infoService(read.umbrella)),
     erased(deviceListService),
     erased(poolFiguresService(read.poolCap, read.scope)),
+    erased(tombstoneListService(read.scope)),
     erased(eventsService(read.scope)),
     erased(startService),
     erased(shutdownService),
     erased(killService),
     erased(firewallSetService),
     erased(removeService(deps.write)),
+    erased(tombstoneRestoreService(deps.write)),
     erased(setPropertyService(deps.write)),
     erased(setFeatureService(deps.write)),
     erased(createService(deps.write)),
