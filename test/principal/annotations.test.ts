@@ -69,6 +69,10 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   remove: sets(true, false),
   // the qube comes back as it was, already counted in the budget
   'tombstone.restore': adds(false, false),
+  // one more revision kept; nothing in the qube changes
+  checkpoint: sets(false, false),
+  // what the private volume gained since the checkpoint
+  revert: sets(true, false),
   'property.set': sets(true, false),
   'feature.set': sets(true, true),
   create: adds(false, false),
@@ -156,6 +160,8 @@ const SAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
   qube_unpause: { qube: 'ai-a' },
   qube_remove: { qube: 'ai-a' },
   tombstone_restore: { qube: 'ai-a' },
+  qube_checkpoint: { qube: 'ai-a' },
+  qube_revert: { qube: 'ai-a' },
   qube_set_property: { qube: 'ai-a', property: 'memory', value: 400 },
   qube_set_feature: { qube: 'ai-a', feature: 'x', value: 'y' },
   qube_create: { name: 'ai-n', template: 'ai-t' },

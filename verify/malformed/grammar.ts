@@ -315,6 +315,8 @@ export const GRAMMARS: Readonly<Record<string, Grammar>> = {
   remove: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   // the attack fleet has no tombstones: every name is refused
   'tombstone.restore': { argument: 'qube', example: 'ai-box', argumentValid: () => false, payload: null },
+  checkpoint: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
+  revert: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   shutdown: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   kill: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   'firewall.set': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null, lines: FIREWALL_RULES },

@@ -207,6 +207,8 @@ export const CALLS: Readonly<Record<string, CallForm>> = {
   remove: dom0(qubeName),
   // the outside tombstones, and whatever an earlier remove entombed
   'tombstone.restore': dom0((r, n) => (r.int(2) === 0 ? r.pick(Object.keys(OUTSIDE_TOMBSTONES)) : qubeName(r, n))),
+  checkpoint: dom0(qubeName),
+  revert: dom0(qubeName),
   'property.set': dom0(qubeName, (r, n) =>
     json(
       r.pick([

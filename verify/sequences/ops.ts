@@ -140,6 +140,8 @@ export const STEPS: Readonly<Record<string, Step>> = {
   // what an earlier remove entombed, mostly
   'tombstone.restore': dom0(5, target.map((q) => ({ argument: q, payload: '', creates: null, names: [], restores: q }))),
   'tombstone.list': dom0(2, fc.constant({ argument: '', payload: '', creates: null, names: [] })),
+  checkpoint: onArgument(3),
+  revert: onArgument(3),
   'property.set': dom0(
     6,
     fc

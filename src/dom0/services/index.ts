@@ -6,6 +6,7 @@ import { OPERATIONS, operation, type Operation } from '../../shared/model/capabi
 import type { WriteDeps } from '../create/deps.js';
 import { processDeps } from '../create/deps.js';
 import type { ServiceSpec } from '../service/run.js';
+import { checkpointService, revertService } from './checkpoint.js';
 import { cloneService } from './clone.js';
 import { createDispTemplateService } from './create-disptemplate.js';
 import { createService } from './create.js';
@@ -56,6 +57,8 @@ export function serviceHandlers(deps: ServiceDeps): ServiceSpec<unknown>[] {
     erased(firewallSetService),
     erased(removeService(deps.write)),
     erased(tombstoneRestoreService(deps.write)),
+    erased(checkpointService(deps.write)),
+    erased(revertService),
     erased(setPropertyService(deps.write)),
     erased(setFeatureService(deps.write)),
     erased(createService(deps.write)),

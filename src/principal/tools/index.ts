@@ -21,6 +21,7 @@ import {
 } from './manage.js';
 import { planStatusTool, planSubmitTool } from './plans.js';
 import { tombstoneList, tombstoneRestore } from './tombstones.js';
+import { qubeCheckpoint, qubeRevert } from './checkpoints.js';
 import { deviceList, eventsPoll, firewallGet, poolFigures, qubeInfo, qubeList, qubeState } from './see.js';
 
 // each spec is generic in its own schemas; the list holds them erased
@@ -53,6 +54,8 @@ const ALL = [
   qubeUnpause,
   qubeRemove,
   tombstoneRestore,
+  qubeCheckpoint,
+  qubeRevert,
   qubeSetProperty,
   qubeSetFeature,
   qubeCreate,

@@ -158,6 +158,13 @@ export const OPERATIONS: readonly Operation[] = [
     // the qube comes back as it was removed, counted in the budget all along
     effects(ADD, null, null),
     "a tombstone is outside the umbrella: only the principal's own comes back, within the budget, through the operator's restore path"),
+  dom0('checkpoint', "mark a halted qube's private volume so that it can be reverted to this state", 'full', 'full', 'qmcp.Checkpoint', true,
+    // one more revision kept, counted in the budget; nothing in the qube changes
+    effects(SET, null, null),
+    'qubesd makes a revision only at a stop: the service records which one will hold the checkpoint, keeps enough of them and counts them in the budget'),
+  dom0('revert', "bring a halted qube's private volume back to its checkpoint", 'full', 'full', 'qmcp.Revert', true,
+    effects(SET, 'what the private volume gained since the checkpoint (qubesd keeps it as a revision only the operator reaches)', null, false, true),
+    'the revision to revert to follows from the checkpoint dom0 recorded; the agent reaches no volume call'),
   dom0('property.set', 'set an allowlisted property', 'full', 'full', 'qmcp.SetProperty', true,
     effects(SET, 'the old value; netvm can only go to none, so the agent cannot give the network back, and include_in_backups false drops the qube from backups', null),
     'values are checked: netvm only to none, default_dispvm only to a visible disposable template'),
