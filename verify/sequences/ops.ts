@@ -138,10 +138,10 @@ export const STEPS: Readonly<Record<string, Step>> = {
   unpause: onTarget(2),
   remove: onArgument(6),
   // what an earlier remove entombed, mostly
-  'tombstone.restore': dom0(5, target.map((q) => ({ argument: q, payload: '', creates: null, names: [], restores: q }))),
-  'tombstone.list': dom0(2, fc.constant({ argument: '', payload: '', creates: null, names: [] })),
-  checkpoint: onArgument(3),
-  revert: onArgument(3),
+  'tombstone.restore': dom0(3, target.map((q) => ({ argument: q, payload: '', creates: null, names: [], restores: q }))),
+  'tombstone.list': dom0(1, fc.constant({ argument: '', payload: '', creates: null, names: [] })),
+  checkpoint: onArgument(2),
+  revert: onArgument(2),
   'property.set': dom0(
     6,
     fc
@@ -169,7 +169,7 @@ export const STEPS: Readonly<Record<string, Step>> = {
   'device.detach': dom0(3, fc.record({ q: target, backend: target }).map(({ q, backend }) => ({ argument: q, payload: json({ class: 'block', backend, port: 'sda' }), creates: null, names: [q, backend] }))),
   'plan.submit': dom0(
     // often enough that the sequences with the gate on answer a plan at scale 1
-    3,
+    5,
     fc.array(planStep, { minLength: 1, maxLength: 2 }).map((steps) => ({ argument: '', payload: json({ purpose: 'sequence', steps: steps.map((s) => s.step) }), creates: null, names: steps.flatMap((s) => s.names) })),
   ),
   'plan.status': dom0(1, fc.constantFrom('1', '2').map((id) => ({ argument: id, payload: '', creates: null, names: [] }))),
