@@ -131,8 +131,9 @@ for (const mode of ['least-privilege', 'compat'] as const) {
       // ai-half: hidden while incomplete, but in the umbrella, so the create's budget check counts it too;
       // never the umbrella+sink hybrid, which is outside the agent's world
       const used = 5 * 2 * GiB + 12 * GiB + 2 * GiB + 2 * GiB;
-      assert.deepEqual(json(r), { used, cap: 40 * GiB, headroom: 40 * GiB - used });
-      assert.deepEqual(Object.keys(json(r) as object), ['used', 'cap', 'headroom']);
+      // the own tombstone apart; ai-half (incomplete, in the umbrella) is live
+      assert.deepEqual(json(r), { used, live: used - 2 * GiB, tombstoned: 2 * GiB, cap: 40 * GiB, headroom: 40 * GiB - used });
+      assert.deepEqual(Object.keys(json(r) as object), ['used', 'live', 'tombstoned', 'cap', 'headroom']);
     });
 
     test('DeviceList: devices of visible backends only, frontends redacted', async () => {

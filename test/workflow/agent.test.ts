@@ -214,13 +214,49 @@ describe('the agent workflow through MCP', () => {
     assert.equal(Buffer.concat(out).toString(), 'result\n');
   });
 
-  it('removes a qube, and sees it again once the operator restores it', async () => {
+  it('checkpoints a qube before a destructive change and reverts after it', needsBwrap, async () => {
+    const q = 'ai-full-box';
+    // the simulated qubesd stops a qube before its shutdown call returns
+    const halted = async (): Promise<void> => {
+      await succeed('qube_shutdown', { qube: q });
+      assert.deepEqual(await succeed('qube_state', { qube: q }), { qube: q, state: 'Halted' });
+    };
+    await succeed('qube_start', { qube: q });
+    await succeed('qube_run', { qube: q, shell: 'mkdir -p /home/user/project && echo v1 > /home/user/project/main.py' });
+    // a checkpoint is the state of a clean stop
+    const running = await call('qube_checkpoint', { qube: q });
+    assert.equal(running.isError, true);
+    assert.match(JSON.stringify(running.content), /shut it down first/);
+    await halted();
+    assert.deepEqual(await succeed('qube_checkpoint', { qube: q }), { qube: q, revisions_to_keep: 2 });
+    await succeed('qube_start', { qube: q });
+    await succeed('qube_run', { qube: q, shell: 'rm -rf /home/user/project' });
+    await halted();
+    const reverted = await succeed<{ qube: string; revision: string }>('qube_revert', { qube: q });
+    assert.equal(reverted.qube, q);
+    await succeed('qube_start', { qube: q });
+    const back = await succeed<RunResult>('qube_run', { qube: q, argv: ['cat', '/home/user/project/main.py'] });
+    assert.deepEqual([back.exit_status, back.stdout], [0, 'v1\n']);
+    await halted();
+  });
+
+  it('removes a qube, lists and restores its own tombstone, and sees another again once the operator restores it', async () => {
     // removal needs the full tier: the demo's qubes made from a full template are born full, ai-exec-box is exec
     assert.equal(JSON.stringify(await call('qube_remove', { qube: 'ai-exec-box' })), JSON.stringify(REFUSAL));
     assert.deepEqual(await succeed('qube_remove', { qube: 'ai-new' }), { qube: 'ai-new', removed: true });
     assert.deepEqual(await succeed('qube_remove', { qube: 'ai-full-box' }), { qube: 'ai-full-box', removed: true });
     assert.ok(!(await names()).includes('ai-full-box'));
     assert.equal(JSON.stringify(await call('qube_state', { qube: 'ai-full-box' })), JSON.stringify(REFUSAL));
+
+    const { tombstones } = await succeed<{ tombstones: { qube: string; bytes: number }[] }>('tombstone_list', {});
+    assert.deepEqual(tombstones.map((t) => t.qube).sort(), ['ai-full-box', 'ai-new']);
+    const figures = await succeed<{ used: number; live: number; tombstoned: number }>('pool_figures', {});
+    assert.equal(figures.tombstoned, tombstones.reduce((n, t) => n + t.bytes, 0));
+    assert.equal(figures.used, figures.live + figures.tombstoned);
+    assert.equal(JSON.stringify(await call('tombstone_restore', { qube: 'vault' })), JSON.stringify(REFUSAL));
+    assert.equal((await succeed<{ qube: string }>('tombstone_restore', { qube: 'ai-new' })).qube, 'ai-new');
+    assert.ok((await names()).includes('ai-new'));
+    assert.deepEqual((await succeed<{ tombstones: { qube: string }[] }>('tombstone_list', {})).tombstones.map((t) => t.qube), ['ai-full-box']);
 
     await run(process.execPath, [QMCP, 'dom0', 'tombstones', 'restore', 'ai-full-box', '--root', dom0Root(dir), '--qubesd-socket', host.qubesd.socketPath]);
     assert.ok((await names()).includes('ai-full-box'));

@@ -48,6 +48,14 @@ export interface ServiceSpec<I> {
   refers?(input: I): readonly string[];
   /** Property or feature names the call touches, for the audit intent; never their values. */
   keys?(input: I): readonly string[];
+  /** Qubes the call names that are no visible target (a tombstone), for the audit. */
+  named?(input: I): readonly string[];
+  /**
+   * For a call on what the principal owns but does not see (its
+   * tombstones): why this snapshot refuses it, checked with the targets,
+   * before the gate and the audit intent; null when it may go on.
+   */
+  admits?(input: I, snapshot: Snapshot, principal: string): string | null;
   handle(ctx: HandlerContext<I>): Promise<unknown>;
 }
 
@@ -139,12 +147,14 @@ async function guarded(
     if (input === null) return refusal('malformed argument or payload');
 
     const needs = spec.targets(input);
-    const qubes = needs.map((n) => n.name);
+    const qubes = [...needs.map((n) => n.name), ...(spec.named?.(input) ?? [])];
     naming(qubes);
     const reads = spec.reads === 'named' ? [...qubes, ...(spec.refers?.(input) ?? [])] : undefined;
     let snapshot = await Snapshot.take(rt.qubesd, config.scope, reads);
     const checked = visibleTargets(snapshot, needs);
     if (typeof checked === 'string') return refusal(checked);
+    const refused = spec.admits?.(input, snapshot, caller) ?? null;
+    if (refused !== null) return refusal(refused);
     let targets: readonly QubeFacts[] = checked;
 
     const gate = await gateStep({

@@ -115,9 +115,9 @@ export const poolFigures = callTool({
   name: 'pool_figures',
   title: 'Read storage budget',
   operation: 'pool.figures',
-  description: "Read the sandbox's storage budget: bytes used by its qubes (and removed qubes still kept), the cap, and the headroom left for creating or cloning.",
+  description: "Read the sandbox's storage budget: bytes used (live: its qubes; tombstoned: removed qubes still kept, see tombstone_list), the cap, and the headroom left for creating or cloning.",
   input: z.strictObject({}),
-  output: z.object({ used: z.number(), cap: z.number(), headroom: z.number() }),
+  output: z.object({ used: z.number(), live: z.number(), tombstoned: z.number(), cap: z.number(), headroom: z.number() }),
   call: () => dom0Exact('pool.figures', ''),
   result: (_call, reply) => dom0Result(reply),
 });

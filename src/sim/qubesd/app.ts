@@ -10,6 +10,7 @@ import type { SystemInfo } from '../../shared/policy/index.js';
 import { AppDisposables } from './app-disposables.js';
 import type { NewQube } from './app-disposables.js';
 import { AppPower } from './app-power.js';
+import { revert } from './revisions.js';
 import type { PowerHooks } from './app-power.js';
 import { AppProperties, DOM0_UUID } from './app-properties.js';
 import { err, pyRepr, SilentClose } from './errors.js';
@@ -76,6 +77,11 @@ export class SimApp {
       afterStop: (vm) => this.disposables.afterStop(vm),
     });
     for (const vm of this.vms.values()) this.syncAutoTags(vm, false);
+  }
+
+  /** Reverts a cleanly stopped volume to one of its revisions, the storage behind it following. */
+  async revertVolume(vm: VmState, volume: string, revision: string): Promise<void> {
+    await revert(vm, volume, revision, new Date(), this.hooks);
   }
 
   /** Lets the storage behind a volume follow an admin.vm.volume.CloneTo. */
