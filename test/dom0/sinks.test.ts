@@ -31,6 +31,10 @@ const qubesd = {
   async tags(name: string) {
     return fleet[name]?.tags ?? [];
   },
+  // a whole-machine snapshot's one read
+  async systemInfo() {
+    return new Map(Object.entries(fleet).map(([n, q]) => [n, { klass: q.klass, state: 'Halted', tags: q.tags }]));
+  },
   async call() {
     return 'label default=True type=label red\n';
   },

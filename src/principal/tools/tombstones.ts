@@ -6,7 +6,7 @@ import { QubeName, renamed } from '../schemas.js';
 import { REFUSABLE, UNTRUSTED } from '../texts.js';
 import { callTool } from './exact.js';
 
-const TombstoneRow = z.object({ qube: z.string(), class: z.string(), removed: z.string().nullable(), bytes: z.number() });
+const TombstoneRow = z.object({ qube: z.string(), class: z.string(), removed_at: z.string().nullable(), bytes: z.number() });
 
 export const tombstoneList = callTool({
   name: 'tombstone_list',
@@ -21,7 +21,7 @@ export const tombstoneList = callTool({
   result: (_call, reply) => {
     const out = dom0Result(reply) as { tombstones?: unknown };
     if (!Array.isArray(out.tombstones)) throw new Failed();
-    return { tombstones: out.tombstones.map((row) => renamed(row, { name: 'qube', klass: 'class' })) };
+    return { tombstones: out.tombstones.map((row) => renamed(row, { name: 'qube', klass: 'class', removed: 'removed_at' })) };
   },
 });
 
