@@ -1,3 +1,4 @@
+import { QmcpError } from '../../shared/errors.js';
 import { isQubeName } from '../../shared/names.js';
 import type { Qubesd } from '../qubesd.js';
 import { isNotFound } from '../qubesd.js';
@@ -45,10 +46,10 @@ export async function readQube(qubesd: Qubesd, name: string): Promise<QubeFacts 
 }
 
 /** A lookup of a qube a named snapshot did not read: a service that forgot to name it, refused as a failure. */
-export class UnreadQube extends Error {
+export class UnreadQube extends QmcpError {
+  readonly code = 'ERR_QMCP_UNREAD_QUBE';
   constructor(name: string) {
     super(`the snapshot did not read ${JSON.stringify(name)}`);
-    this.name = 'UnreadQube';
   }
 }
 
