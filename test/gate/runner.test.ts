@@ -12,6 +12,7 @@ import { AnswerRefused, approvalsDir, writeAnswer } from '../../src/dom0/gate/st
 import { operation } from '../../src/shared/model/capabilities.js';
 import { BASE_SETTINGS, REFUSED, auditValid, call, json, startHost } from '../services-write/helpers.js';
 import type { CallOptions, CallResult, Host } from '../services-write/helpers.js';
+import { OWNER_PREFIX } from '../../src/shared/model/marks.js';
 import { ASKING, GATEABLE_SERVICE_OPS, answerNext, auditEntries, fastClock, machine, pendingRequest, weakenedRunner } from './helpers.js';
 
 /** A valid call of each dom0-service operation the gate can ask about, on the test fleet. */
@@ -29,6 +30,10 @@ const SAMPLES: Readonly<Record<string, { argument: string; payload: unknown }>> 
   clone: { argument: 'ai-box', payload: { name: 'ai-new4' } },
   'device.attach': { argument: 'ai-box', payload: { class: 'block', backend: 'ai-dvm', port: 'xvdb' } },
   'device.detach': { argument: 'ai-box', payload: { class: 'block', backend: 'ai-dvm', port: 'xvdb' } },
+  checkpoint: { argument: 'ai-box', payload: '' },
+  revert: { argument: 'ai-box', payload: '' },
+  // ai-read is made the principal's own tombstone below
+  'tombstone.restore': { argument: 'ai-read', payload: '' },
 };
 
 function sample(op: string, opts: CallOptions = {}, h?: Host): (host: Host) => Promise<CallResult> {
@@ -60,6 +65,7 @@ test('each gated dom0-service operation asks; a denial is the uniform refusal, c
   assert.deepEqual(Object.keys(SAMPLES).sort(), [...GATEABLE_SERVICE_OPS].sort(), 'one sample per gateable dom0-service operation of the model');
   const h = await startHost(ASKING);
   try {
+    h.vm('ai-read')?.tags.push('qmcp-tombstone', 'qmcp-tombstone-20261101T120000Z', `${OWNER_PREFIX}mcp-control`);
     for (const op of GATEABLE_SERVICE_OPS) {
       const before = machine(h);
       const pending = sample(op)(h);
