@@ -58,6 +58,17 @@ export async function toolLatency(dir: string, calls: number, hasSandbox: boolea
     const fiveMb = { qube: 'ai-full-box', shell: "head -c 5000000 /dev/zero | tr '\\0' x" };
     add('qube_run (5 MB stdout)', await sample(calls, async () => void (sent = Buffer.byteLength(JSON.stringify(await ok(client, 'qube_run', fiveMb))))));
     rows.push({ section: SECTION, what: 'qube_run (5 MB stdout): bytes the client receives', n: String(calls), median: `${sent} B`, p95: '-' });
+    // a background job's round trip: started, waited for, its output read
+    add(
+      'background job: start, wait, output',
+      await sample(calls, async () => {
+        const started = await ok(client, 'qube_run', { qube: 'ai-full-box', background: true, argv: ['echo', 'done'] });
+        const job = (started.structuredContent as { job?: unknown } | undefined)?.job;
+        if (typeof job !== 'string') throw new Error(`qube_run background: no job id in ${JSON.stringify(started.structuredContent)}`);
+        await ok(client, 'job_wait', { qube: 'ai-full-box', job, timeout_seconds: 60 });
+        await ok(client, 'job_output', { qube: 'ai-full-box', job });
+      }),
+    );
     await ok(client, 'qube_kill', { qube: 'ai-full-box' });
 
     const creates: number[] = [];

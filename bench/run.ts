@@ -2,7 +2,8 @@
  * `npm run bench`: performance figures of the whole stack on the simulated
  * host (SPEC §9). Prints one Markdown table; asserts nothing about time.
  *
- *   node dist/bench/run.js [--calls N] [--policy-ms MS] [--sizes 10,100,1000,3000]
+ *   node dist/bench/run.js [--calls N] [--policy-ms MS] [--sizes 10,100,1000,3000] [--clients N]
+ *                          [--service-mode resident|per-call]
  *
  * QMCP_BENCH_CALLS sets the default of --calls (20).
  */
@@ -11,7 +12,9 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { serviceModeOf, type ServiceMode } from '../src/dom0/install/manifest.js';
 import { demoFleet } from '../src/sim/demo-fleet.js';
+import type { Fleet } from '../src/sim/fleet.js';
 import { startSimHost } from '../src/sim/host.js';
 import { findBwrap } from '../src/sim/sandbox/index.js';
 import { toolLatency } from './latency.js';
@@ -19,6 +22,7 @@ import { listingScale } from './listing.js';
 import { policyRate } from './policy.js';
 import { serviceModes } from './service-modes.js';
 import { serviceStart } from './service-start.js';
+import { serverMemory } from './sessions.js';
 import { BENCH_SETTINGS, PRINCIPAL } from './settings.js';
 import { renderTable, type Row } from './stats.js';
 
@@ -26,12 +30,19 @@ interface Options {
   calls: number;
   policyMs: number;
   sizes: number[];
+  clients: number;
+  serviceMode: ServiceMode;
 }
 
 function positive(name: string, text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, not ${JSON.stringify(text)}`);
   return n;
+}
+
+function mode(text: string): ServiceMode {
+  if (text !== 'resident' && text !== 'per-call') throw new Error(`--service-mode must be resident or per-call, not ${JSON.stringify(text)}`);
+  return serviceModeOf(text);
 }
 
 function options(argv: string[]): Options {
@@ -41,17 +52,33 @@ function options(argv: string[]): Options {
       calls: { type: 'string', default: process.env['QMCP_BENCH_CALLS'] ?? '20' },
       'policy-ms': { type: 'string', default: '2000' },
       sizes: { type: 'string', default: '10,100,1000,3000' },
+      clients: { type: 'string', default: '10' },
+      'service-mode': { type: 'string', default: 'resident' },
     },
   });
   return {
     calls: positive('--calls', values.calls ?? '20'),
     policyMs: positive('--policy-ms', values['policy-ms'] ?? '2000'),
     sizes: (values.sizes ?? '').split(',').map((s) => positive('--sizes', s.trim())),
+    clients: positive('--clients', values.clients ?? '10'),
+    serviceMode: mode(values['service-mode'] ?? 'resident'),
   };
 }
 
 function log(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
+}
+
+/** Runs `work` against a fresh simulated host with the bench settings, then removes it. */
+async function withHost(fleet: Fleet, serviceMode: ServiceMode, work: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-bench-'));
+  const host = await startSimHost({ dir, fleet, install: true, initialSettings: BENCH_SETTINGS, serviceMode });
+  try {
+    await work(dir);
+  } finally {
+    await host.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function main(): Promise<void> {
@@ -61,19 +88,20 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
 
   const fleet = demoFleet();
-  const dir = await mkdtemp(join(tmpdir(), 'qmcp-bench-'));
-  const host = await startSimHost({ dir, fleet, install: true, initialSettings: BENCH_SETTINGS });
-  try {
-    log(`tool latency, ${opts.calls} calls each${hasSandbox ? '' : ' (no bwrap: in-qube tools skipped)'}`);
+  // tool latency and server memory on a host serving dom0 services as --service-mode says
+  await withHost(fleet, opts.serviceMode, async (dir) => {
+    log(`tool latency (${opts.serviceMode} dom0 services), ${opts.calls} calls each${hasSandbox ? '' : ' (no bwrap: in-qube tools skipped)'}`);
     rows.push(...(await toolLatency(dir, opts.calls, hasSandbox)));
+    log(`server memory, ${opts.clients} clients`);
+    rows.push(...(await serverMemory(dir, opts.clients, opts.calls)));
+  });
+  // what starting a per-call service costs needs the executables; the policy is the same either way
+  await withHost(fleet, 'per-call', async (dir) => {
     log('dom0 service start');
     rows.push(...(await serviceStart(dir, PRINCIPAL, opts.calls)));
     log(`policy engine, ${opts.policyMs} ms`);
     rows.push(...policyRate(dir, fleet, opts.policyMs));
-  } finally {
-    await host.close();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
   log('dom0 service calls, per-call and resident');
   rows.push(...(await serviceModes(fleet, 'ai-sandbox', opts.calls)));
   log(`listing with ${opts.sizes.join(', ')} qubes`);
@@ -84,7 +112,7 @@ async function main(): Promise<void> {
     [
       `qmcp benchmark, ${new Date().toISOString()}`,
       `node ${process.version}, ${process.platform}/${process.arch}, ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown cpu'})`,
-      `calls per figure: ${opts.calls}; total ${((performance.now() - started) / 1000).toFixed(0)} s`,
+      `calls per figure: ${opts.calls}; tool latency and server memory with ${opts.serviceMode} dom0 services; total ${((performance.now() - started) / 1000).toFixed(0)} s`,
       '',
       renderTable(rows),
       '',
