@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,6 +193,40 @@ describe('the agent workflow through MCP', () => {
     assert.equal((await call('job_output', { qube: 'ai-exec-box', job })).isError, true);
     const tmp = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', shell: 'ls /tmp/report.txt /tmp/site 2>/dev/null; true' });
     assert.equal(tmp.stdout, '');
+  });
+
+  it('reads a large output in pages from where the run saved it', needsBwrap, async () => {
+    await succeed('qube_start', { qube: 'ai-exec-box' });
+    // 20,000 numbered lines (about 200 KB), and their digest as the qube computes it
+    const big = await succeed<RunResult & { stdout_truncated: boolean; stdout_bytes: number; stdout_path: string | null }>('qube_run', {
+      qube: 'ai-exec-box',
+      shell: 'seq -f "line %05g" 1 20000',
+    });
+    assert.equal(big.stdout_truncated, true);
+    assert.ok(big.stdout.startsWith('line 00001\n') && big.stdout.endsWith('line 20000\n'), 'the head and the tail are kept');
+    assert.ok(Buffer.byteLength(big.stdout) < big.stdout_bytes / 2, 'the whole output is not sent');
+    assert.ok(big.stdout_path !== null);
+    type Page = { size: number; length: number; truncated: boolean; encoding: string; content: string };
+    const pages: string[] = [];
+    let offset = 0;
+    for (;;) {
+      const page: Page = await succeed<Page>('qube_read_file', {
+        qube: 'ai-exec-box',
+        path: big.stdout_path,
+        offset,
+        length: 64 * 1024,
+      });
+      assert.equal(page.encoding, 'utf8');
+      assert.equal(page.size, big.stdout_bytes);
+      pages.push(page.content);
+      offset += page.length;
+      if (!page.truncated) break;
+    }
+    assert.ok(pages.length > 1, 'read in more than one page');
+    const whole = pages.join('');
+    assert.equal(Buffer.byteLength(whole), big.stdout_bytes);
+    const digest = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', shell: 'seq -f "line %05g" 1 20000 | sha256sum' });
+    assert.equal(`${createHash('sha256').update(whole).digest('hex')}  -\n`, digest.stdout);
   });
 
   it('finds the sink in qube_list, pushes into it while it is halted, and learns where the files landed', needsBwrap, async () => {
