@@ -5,7 +5,7 @@
  * installed wrapper for that service execs weakened-main.ts instead of the
  * service entry (machines.ts). dom0's own code is not touched.
  */
-import { ServiceRefusal } from '../../src/dom0/service/refusal.js';
+import { ActionableError, ServiceRefusal } from '../../src/dom0/service/refusal.js';
 import { weakenedFile } from '../weakened-module.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import type { ScopeRules, Snapshot } from '../../src/dom0/service/snapshot.js';
@@ -25,6 +25,9 @@ function withUmbrella(s: Snapshot, name: string, umbrella: string): Snapshot {
   return leaky;
 }
 
+/** The host of the weakened memory range. */
+const HOST_MEMORY_MIB = 6144;
+
 /** By operation id. */
 export const WEAKENINGS = {
   /** Info finds its qube by existence (`Snapshot.any`) where the runner's guard asks visibility: an outside qube is answered as the agent's. */
@@ -41,6 +44,26 @@ export const WEAKENINGS = {
   events: (real, scope) => ({
     ...real,
     handle: (ctx) => real.handle({ ...ctx, snapshot: withUmbrella(ctx.snapshot, LEAKED_TO_EVENTS, scope.umbrella) }),
+  }),
+  /**
+   * Memory bounded by what the host has free, not by the operator's
+   * limit: the free figure is what every running qube leaves, outside ones
+   * included, and the error says it.
+   */
+  'property.set': (real) => ({
+    ...real,
+    async handle(ctx) {
+      const { property, wire } = ctx.input as { property: string; wire: string };
+      if (property === 'memory') {
+        let used = 0;
+        for (const [name, q] of await ctx.qubesd.list()) {
+          if (name !== 'dom0' && q.state === 'Running') used += Number((await ctx.qubesd.property(name, 'memory')).value);
+        }
+        const free = HOST_MEMORY_MIB - used;
+        if (Number(wire) > free) throw new ActionableError('out_of_range', `the value must be at most ${free} MiB, what the host has free`);
+      }
+      return real.handle(ctx);
+    },
   }),
 } satisfies Record<string, Weakening>;
 
