@@ -26,7 +26,7 @@ function withUmbrella(s: Snapshot, name: string, umbrella: string): Snapshot {
 }
 
 /** The host of the weakened memory range. */
-const HOST_MEMORY_MIB = 6144;
+const HOST_MEMORY_MIB = 4096;
 
 /** By operation id. */
 export const WEAKENINGS = {
