@@ -41,7 +41,8 @@ const unset = (call: Call): Probe => ({ settings: 'unset', call });
  * By code: the probe, or why no pair can reach it and what covers it. The
  * base fleet is verify/noninterference/machines.ts's (ai-box running, as
  * every sequence starts it; ai-execbox halted; ai-big's private volume
- * over the per-qube cap, and the operator's hold on its start).
+ * over the per-qube cap, and the operator's hold on its start, so it stays
+ * halted).
  */
 export const PROBES: Readonly<Record<Dom0Code, Probe | { readonly unreachable: string }>> = {
   name_invalid: set(dom0('create', '', { name: '9box', template: 'ai-tpl' })),
@@ -69,6 +70,11 @@ export const PROBES: Readonly<Record<Dom0Code, Probe | { readonly unreachable: s
     call: dom0('device.attach', 'ai-box', { class: 'block', backend: 'ai-peer', port: 'sda' }),
   },
   not_attached: set(dom0('device.detach', 'ai-dvm', { class: 'block', backend: 'ai-peer', port: 'sda' })),
+  not_halted: set(dom0('checkpoint', 'ai-box')),
+  no_checkpoint: set(dom0('revert', 'ai-big')),
+  unchanged: { settings: 'set', before: [dom0('checkpoint', 'ai-big')], call: dom0('revert', 'ai-big') },
+  no_revisions: { unreachable: 'needs a DispVM of the agent\'s at full tier, which a pair makes only by chance; test/services-write/checkpoint.test.ts' },
+  checkpoint_lost: { unreachable: 'needs more stops of the qube since its checkpoint than its volume keeps revisions, which no pair makes; test/services-write/checkpoint.test.ts' },
 };
 
 /**

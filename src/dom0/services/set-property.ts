@@ -77,6 +77,8 @@ export function setPropertyService(deps: WriteDeps): ServiceSpec<SetPropertyInpu
       return { qube: argument, property: o['name'], wire };
     },
     targets: (i) => [{ name: i.qube, tier: 'full' }],
+    reads: 'named',
+    refers: (i) => (i.property === 'default_dispvm' ? [i.wire] : []),
     keys: (i) => [i.property],
     async handle(ctx) {
       const { input, qubesd, snapshot } = ctx;
