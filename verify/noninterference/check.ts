@@ -33,7 +33,7 @@ import type { Call, Observation } from './calls.js';
 import { coverageFailures } from '../gaps.js';
 import { gatePrelude, generateSequence, namesOf, namesOutside, noninterferenceGaps, rawCall } from './calls.js';
 import type { Edit, Machine, MachineVariant, PairSettings } from './machines.js';
-import { generateEdits, startMachine, stopMachine } from './machines.js';
+import { RUNNING_ON_A, generateEdits, startMachine, stopMachine } from './machines.js';
 import { busyOperator } from './busy.js';
 import { answeredCode, PROBES, probeGaps, probesFor } from './actionable.js';
 import { WINDOW_SECONDS, eventWindow, mcpCalls, mcpClient } from './observe.js';
@@ -287,7 +287,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         // every fourth plain pair (the first) has the operator's budget, egress qube and limits unset: the actionable errors that report them
         const settings: PairSettings = gated === null ? { ...plain, ...(index % 4 === 0 ? { unset: true } : {}) } : { ...plain, gate: { asks: gated % 2 === 0 ? 'every' : 'defaults', seed: pairSeed } };
         const busy = gated === null ? index % 2 === 1 : gated % 2 === 1;
-        return { index, busy, settings, a: generateEdits(r, 2), b: generateEdits(r, 4) };
+        return { index, busy, settings, a: [...generateEdits(r, 2), ...RUNNING_ON_A], b: generateEdits(r, 4) };
       };
       const pairs = [
         ...(sut.gateOnly ? [] : Array.from({ length: 2 * scale }, (_, index) => makePair(index, null))),

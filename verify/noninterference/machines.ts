@@ -82,6 +82,17 @@ export function baseFleet(): Fleet {
   };
 }
 
+/**
+ * Machine A's own outside qube, running: what every running qube leaves of
+ * the host's memory then differs between the machines of every pair, and
+ * by an amount (not a multiple of 100 MiB, as every other qube's memory is)
+ * that no mix of the other side's running qubes makes up.
+ */
+export const RUNNING_ON_A: readonly Edit[] = [
+  { kind: 'add', qube: { name: 'op-running', klass: 'AppVM', template: 'debian', label: 'gray', properties: { memory: 450, netvm: null } } },
+  { kind: 'power', name: 'op-running', power: 'Running' },
+];
+
 function someOf<T>(r: Rand, xs: readonly T[], max: number): T[] {
   return r.shuffle([...xs]).slice(0, r.int(max + 1));
 }
