@@ -110,7 +110,7 @@ test('refusal paths: running, no run since, a disposable, no budget, and scope a
     assert.equal(keep(h, 'ai-locked'), undefined, 'nothing changed');
     const { poolCapBytes: _, ...noCap } = BASE_SETTINGS;
     h.writeSettings(noCap);
-    assert.deepEqual(await call(h, 'qmcp.Checkpoint+ai-locked', ''), REFUSED);
+    assert.equal(error(await call(h, 'qmcp.Checkpoint+ai-locked', '')), 'budget_unset');
   } finally {
     await h.done();
   }

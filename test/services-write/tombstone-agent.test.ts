@@ -75,7 +75,7 @@ test('tombstone.restore at a birth ceiling of read comes back untiered, as the o
   }
 });
 
-test('tombstone.restore refuses actionably when a budget lowered since has no room, and with caps unset refuses', async () => {
+test('tombstone.restore refuses actionably when a budget lowered since has no room, and when the caps are unset', async () => {
   const h = await startHost();
   try {
     assert.equal((await call(h, 'qmcp.Remove+ai-box', '', { now: T0 })).status, 0);
@@ -86,7 +86,8 @@ test('tombstone.restore refuses actionably when a budget lowered since has no ro
     assert.ok(h.vm('ai-box')?.tags.includes('qmcp-tombstone'), 'still a tombstone');
     const { poolCapBytes: _, ...noCap } = BASE_SETTINGS;
     h.writeSettings(noCap);
-    assert.deepEqual(await call(h, 'qmcp.TombstoneRestore+ai-box', ''), REFUSED);
+    const unset = await call(h, 'qmcp.TombstoneRestore+ai-box', '');
+    assert.equal((json(unset)['error'] as { code: string }).code, 'budget_unset', unset.stdout + unset.stderr);
   } finally {
     await h.done();
   }
