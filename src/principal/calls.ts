@@ -6,6 +6,8 @@
  */
 import { parseReply } from '../shared/adminapi/wire.js';
 import { InQubeError } from '../shared/inqube-protocol.js';
+import { isErrorCode } from '../shared/error-codes.js';
+import type { ErrorCodeName } from '../shared/error-codes.js';
 import { operation, type TargetForm } from '../shared/model/capabilities.js';
 import { decodeReply } from '../shared/service-reply.js';
 import { QrexecAborted, REFUSED_EXIT_STATUS, type QrexecOutcome, type QrexecRunner } from './qrexec.js';
@@ -96,17 +98,20 @@ export async function send(ctx: CallContext, call: ExactCall): Promise<Exited> {
   return op.target === 'dom0-service' ? dom0Exited(done) : done;
 }
 
-/** Actionable texts for the Qubes exception classes an in-scope call can meet. */
-const ADMIN_ERRORS: Readonly<Record<string, string>> = {
-  QubesVMNotStartedError: 'The qube is not running.',
-  QubesVMNotRunningError: 'The qube is not running.',
-  QubesVMNotHaltedError: 'The qube is not halted: shut it down first.',
-  QubesVMNotPausedError: 'The qube is not paused.',
-  QubesVMNotSuspendedError: 'The qube is not paused.',
-  QubesVMShutdownTimeoutError: 'The qube did not shut down in time; it may still be stopping. Check its state, or kill it.',
-  QubesMemoryError: 'Not enough memory to do this now.',
-  QubesValueError: 'The value was not accepted.',
-  QubesNoTemplateError: 'The qube has no template.',
+/**
+ * Actionable texts for the Qubes exception classes an in-scope call can
+ * meet, each about the qube called only. Not QubesMemoryError: free memory
+ * is what every other qube leaves, outside ones included (a refusal).
+ */
+const ADMIN_ERRORS: Readonly<Record<string, readonly [ErrorCodeName, string]>> = {
+  QubesVMNotStartedError: ['not_running', 'The qube is not running.'],
+  QubesVMNotRunningError: ['not_running', 'The qube is not running.'],
+  QubesVMNotHaltedError: ['not_halted', 'The qube is not halted: shut it down first.'],
+  QubesVMNotPausedError: ['not_paused', 'The qube is not paused.'],
+  QubesVMNotSuspendedError: ['not_paused', 'The qube is not paused.'],
+  QubesVMShutdownTimeoutError: ['shutdown_timeout', 'The qube did not shut down in time; it may still be stopping. Check its state, or kill it.'],
+  QubesValueError: ['value_rejected', 'The value was not accepted.'],
+  QubesNoTemplateError: ['no_template', 'The qube has no template.'],
 };
 
 /** A native Admin API operation routed by policy to qubesd; `0\0data` or `2\0Class\0\0message\0`. */
@@ -121,9 +126,9 @@ export function adminResult({ status, stdout }: Exited): Buffer {
   if (reply === null) throw new Failed();
   if (reply.ok) return reply.data;
   // qubesd's refusal classes look like absence on purpose
-  if (reply.errorClass === 'PermissionDenied' || reply.errorClass === 'QubesVMNotFoundError') throw new AgentRefusal();
-  const text = ADMIN_ERRORS[reply.errorClass];
-  throw text === undefined ? new Actionable('Qubes reported an error for this operation; check the qube\'s state and the arguments.') : new Actionable(text);
+  if (reply.errorClass === 'PermissionDenied' || reply.errorClass === 'QubesVMNotFoundError' || reply.errorClass === 'QubesMemoryError') throw new AgentRefusal();
+  const known = ADMIN_ERRORS[reply.errorClass];
+  throw known === undefined ? new Actionable('Qubes reported an error for this operation; check the qube\'s state and the arguments.', 'qubes_error') : new Actionable(known[1], known[0]);
 }
 
 /** Dom0 error codes are chosen by our own trusted services; keep their text short and printable. */
@@ -136,7 +141,11 @@ export async function dom0Call(ctx: CallContext, operationId: string, argument: 
   return dom0Result(await send(ctx, dom0Exact(operationId, argument, payload)));
 }
 
-/** A dom0 service's answer: its JSON on exit 0; its in-scope error, on exit 1, as an actionable one. */
+/**
+ * A dom0 service's answer: its JSON on exit 0; its in-scope error, on exit
+ * 1, as an actionable one with dom0's code. dom0 decides what is
+ * actionable; a code not in the table is a reply not understood.
+ */
 export function dom0Result({ status, stdout }: Exited): unknown {
   let value: unknown;
   try {
@@ -149,15 +158,16 @@ export function dom0Result({ status, stdout }: Exited): unknown {
     const err = (value as { error: unknown }).error;
     if (typeof err === 'object' && err !== null) {
       const { code, message } = err as { code?: unknown; message?: unknown };
-      const c = cleanMessage(code);
+      if (!isErrorCode(code)) throw new Failed();
       const m = cleanMessage(message);
-      throw new Actionable(m === '' ? `The operation failed (${c}).` : `The operation failed (${c}): ${m}`);
+      throw new Actionable(m === '' ? `The operation failed (${code}).` : `The operation failed (${code}): ${m}`, code);
     }
   }
   throw new Failed();
 }
 
-const INQUBE_ERRORS: Readonly<Record<string, string>> = {
+/** The in-qube services' error kinds, each its own code. */
+const INQUBE_ERRORS: Readonly<Partial<Record<ErrorCodeName, string>>> = {
   not_found: 'No such file or directory inside the qube.',
   is_directory: 'The path is a directory.',
   not_directory: 'The path is not a directory.',
@@ -181,8 +191,8 @@ export function inQubeResult<T>({ status, stdout }: Exited, decode: (data: Buffe
     if (e instanceof InQubeError) {
       // qrexec refused a call the service made (a copy to a qube outside the mesh, or none at all)
       if (e.kind === 'refused') throw new AgentRefusal();
-      const text = INQUBE_ERRORS[e.kind];
-      if (text !== undefined) throw new Actionable(text);
+      const text = isErrorCode(e.kind) ? INQUBE_ERRORS[e.kind] : undefined;
+      if (text !== undefined && isErrorCode(e.kind)) throw new Actionable(text, e.kind);
     }
     throw new Failed();
   }

@@ -4,6 +4,7 @@
  * process, qubesd or the SDK ever reaches a result.
  */
 import type { CallToolResult } from '@modelcontextprotocol/server';
+import type { ErrorCodeName } from '../shared/error-codes.js';
 import { QmcpError } from '../shared/errors.js';
 
 export const REFUSAL_TEXT =
@@ -11,6 +12,7 @@ export const REFUSAL_TEXT =
 
 export const REFUSAL: CallToolResult = Object.freeze({
   content: Object.freeze([Object.freeze({ type: 'text', text: REFUSAL_TEXT })]),
+  structuredContent: Object.freeze({ error: Object.freeze({ code: 'refused', message: REFUSAL_TEXT }) }),
   isError: true,
 }) as CallToolResult;
 
@@ -52,9 +54,17 @@ function summary(value: unknown): unknown {
   return value;
 }
 
-/** An in-scope error the agent can act on; the text is ours, never a callee's. */
-export function actionable(message: string): CallToolResult {
-  return { content: [{ type: 'text', text: message }], isError: true };
+/**
+ * An error the agent can act on; the text is ours, never a callee's. Its
+ * stable code travels in structuredContent as `{error: {code, message}}`
+ * (clients skip the output schema on an error result).
+ */
+export function actionable(message: string, code: ErrorCodeName): CallToolResult {
+  return {
+    content: [{ type: 'text', text: message }],
+    structuredContent: { error: { code, message } },
+    isError: true,
+  };
 }
 
 /** Raised inside a handler to answer with the uniform refusal. */
@@ -66,12 +76,15 @@ export class AgentRefusal extends QmcpError {
   }
 }
 
-/** Raised inside a handler to answer with an actionable message written by us. */
+/** Raised inside a handler to answer with an actionable message written by us, and its code. */
 export class Actionable extends QmcpError {
   readonly code = 'ERR_QMCP_ACTIONABLE';
+  /** The code the agent is sent (shared/error-codes.ts). */
+  readonly errorCode: ErrorCodeName;
 
-  constructor(message: string) {
+  constructor(message: string, errorCode: ErrorCodeName = 'invalid_arguments') {
     super(message);
+    this.errorCode = errorCode;
   }
 }
 

@@ -101,12 +101,12 @@ export async function runTool<I extends z.ZodObject, O extends z.ZodObject>(
     const value = await spec.run(args, ctx);
     // a reply that does not fit the declared shape is a failure, not an SDK error text
     const checked = spec.output.safeParse(value);
-    if (!checked.success) return actionable(FAILED_TEXT);
+    if (!checked.success) return actionable(FAILED_TEXT, 'failed');
     return ok(checked.data as Record<string, unknown>);
   } catch (e) {
     if (e instanceof AgentRefusal) return REFUSAL;
-    if (e instanceof Actionable) return actionable(e.message);
-    return actionable(FAILED_TEXT);
+    if (e instanceof Actionable) return actionable(e.message, e.errorCode);
+    return actionable(FAILED_TEXT, 'failed');
   }
 }
 

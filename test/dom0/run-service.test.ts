@@ -47,7 +47,7 @@ const poke: ServiceSpec<{ name: string; fail: boolean }> = {
   },
   targets: (i) => [{ name: i.name, tier: 'exec' }],
   async handle(ctx) {
-    if (ctx.input.fail) throw new ActionableError('halted', 'qube is halted: start it first');
+    if (ctx.input.fail) throw new ActionableError('not_running', 'qube is halted: start it first');
     return { poked: ctx.targets[0]?.name };
   },
 };
@@ -127,7 +127,7 @@ test('runner: allowed at tier, actionable in scope, untiered depends on mode', a
     assert.deepEqual(await call(lp.root, lp.config, 'qmcp.Poke+ai-exec'), { status: 0, stdout: '{"poked":"ai-exec"}\n', stderr: '' });
     assert.deepEqual(await call(lp.root, lp.config, 'qmcp.Poke+ai-full', 'fail'), {
       status: 1,
-      stdout: '{"error":{"code":"halted","message":"qube is halted: start it first"}}\n',
+      stdout: '{"error":{"code":"not_running","message":"qube is halted: start it first"}}\n',
       stderr: '',
     });
     assert.equal((await call(compat.root, compat.config, 'qmcp.Poke+ai-read')).status, 0, 'compat: untiered is full');

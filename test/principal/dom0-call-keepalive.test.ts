@@ -18,7 +18,7 @@ function replying(outcome: QrexecOutcome): CallContext {
 test('dom0Call: leading keepalive newlines before the answer are skipped', async () => {
   const stdout = Buffer.from('\n\n\n{"name":"ai-x","removed":true}\n');
   assert.deepEqual(await dom0Call(replying({ kind: 'exited', status: 0, stdout }), 'remove', 'ai-x'), { name: 'ai-x', removed: true });
-  const error = Buffer.from('\n\n{"error":{"code":"in-use","message":"qube is in use by ai-y"}}\n');
+  const error = Buffer.from('\n\n{"error":{"code":"in_use","message":"qube is in use by ai-y"}}\n');
   await assert.rejects(dom0Call(replying({ kind: 'exited', status: 1, stdout: error }), 'remove', 'ai-x'), Actionable);
   await assert.rejects(dom0Call(replying({ kind: 'refused' }), 'remove', 'ai-x'), AgentRefusal);
 });

@@ -50,7 +50,7 @@ process.stdin.on('end', () => {
   if (svc === 'qmcp.FirewallSet') { out(JSON.stringify({ name: service.split('+')[1], rules: payload.toString('utf8').split('\\n').filter(Boolean) }) + '\\n'); return; }
   if (svc === 'qmcp.List') { out(JSON.stringify({ qubes: [{ name: 'ai-work', class: 'AppVM', state: 'Running', label: 'red', template: 'ai-tpl', netvm: null }] }) + '\\n'); return; }
   if (svc === 'qmcp.Start' && pos[1] === 'qmcp.Start+ai-broken') {
-    out(JSON.stringify({ error: { code: 'incomplete', message: 'the qube has no netvm decision' } }) + '\\n'); process.exit(1);
+    out(JSON.stringify({ error: { code: 'start_failed', message: 'the qube could not be started' } }) + '\\n'); process.exit(1);
   }
   if (svc === 'qmcp.Start') { out(JSON.stringify({ name: service.split('+')[1], state: 'Running' }) + '\\n'); return; }
   if (['qmcp.Exec', 'qmcp.ReadFile', 'qmcp.ListDir', 'qmcp.Stat'].includes(svc) && target === 'ai-real') {

@@ -90,6 +90,8 @@ describe('the tool surface', () => {
     const halted = await call(client, 'qube_shutdown', { qube: 'ai-halted' });
     assert.equal(halted.isError, true);
     assert.equal((halted.content[0] as { text: string }).text, 'The operation failed (not_running): the qube is not running');
+    // the code travels in structuredContent too, where a client switches on it
+    assert.deepEqual(halted.structuredContent, { error: { code: 'not_running', message: 'The operation failed (not_running): the qube is not running' } });
     const log = await readFile(join(fake.dir, 'calls.log'), 'utf8');
     assert.match(log, /"target":"@adminvm","service":"qmcp.Shutdown\+ai-work"/);
   });
@@ -141,7 +143,8 @@ describe('the tool surface', () => {
   it('passes a dom0 service\'s actionable error on', async () => {
     const r = await call(client, 'qube_start', { qube: 'ai-broken' });
     assert.equal(r.isError, true);
-    assert.match((r.content[0] as { text: string }).text, /incomplete/);
+    assert.match((r.content[0] as { text: string }).text, /could not be started/);
+    assert.equal((r.structuredContent as { error: { code: string } }).error.code, 'start_failed');
   });
 
   it('checks firewall rules before they leave', async () => {

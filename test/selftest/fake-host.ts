@@ -132,7 +132,9 @@ export class FakeHost implements Caller {
       case 'qmcp.Create': {
         const name = String(body['name']);
         const tpl = this.visible(String(body['template']));
-        if (this.broken.noCreate || !name.startsWith('ai-') || !tpl || tpl.klass !== 'TemplateVM') return refused;
+        // the name's shape first, before any lookup, as dom0 does
+        if (!name.startsWith('ai-')) return actionable('name_prefix');
+        if (this.broken.noCreate || !tpl || tpl.klass !== 'TemplateVM') return refused;
         if (this.visible(name)) return actionable('exists');
         if (this.qubes.has(name)) return refused;
         const q: Qube = { klass: 'AppVM', template: String(body['template']), netvm: this.broken.bornOffline ? null : 'ai-egress', label: 'red', tombstone: false, providesNetwork: false };

@@ -21,7 +21,7 @@ test('caps: a projected use equal to the cap is allowed, one byte over is not', 
     h.writeSettings({ ...BASE_SETTINGS, poolCapBytes: base + child - 1 });
     const over = await call(h, 'qmcp.Create+', { name: 'ai-c1', template: 'ai-tpl' });
     assert.equal(over.status, 1);
-    assert.equal((json(over)['error'] as { code: string }).code, 'over-budget');
+    assert.equal((json(over)['error'] as { code: string }).code, 'over_budget');
     assert.equal(h.vm('ai-c1'), undefined, 'rolled back');
     h.writeSettings({ ...BASE_SETTINGS, poolCapBytes: base + child });
     assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-c1', template: 'ai-tpl' })).status, 0);
@@ -32,17 +32,20 @@ test('caps: a projected use equal to the cap is allowed, one byte over is not', 
   }
 });
 
-test('caps: per-qube private cap; an unreadable or non-integer cap refuses every create', async () => {
+test('caps: per-qube private cap; an unreadable or non-integer cap answers every create budget_unset', async () => {
   const h = await startHost({ ...BASE_SETTINGS, privateCapBytes: 2 * GiB - 1 });
   try {
     const before = names(h);
     const r = await call(h, 'qmcp.Create+', { name: 'ai-p', template: 'ai-tpl' });
     assert.equal(r.status, 1);
-    for (const bad of ['100', 1.5, true, -1, 0, 2 ** 60]) {
+    // the operator's setting, told to the agent: it can only ask the operator (after scope: an outside source is the refusal)
+    const unset = (r: Awaited<ReturnType<typeof call>>): string => (json(r)['error'] as { code: string }).code;
+    for (const bad of ['100', 1.5, true, -1, 0, 2 ** 60, undefined]) {
       h.writeSettings({ ...BASE_SETTINGS, poolCapBytes: bad });
-      assert.deepEqual(await call(h, 'qmcp.Create+', { name: 'ai-p', template: 'ai-tpl' }), REFUSED, `poolCap ${String(bad)}`);
+      assert.equal(unset(await call(h, 'qmcp.Create+', { name: 'ai-p', template: 'ai-tpl' })), 'budget_unset', `poolCap ${String(bad)}`);
+      assert.deepEqual(await call(h, 'qmcp.Clone+vault', { name: 'ai-p' }), REFUSED, `poolCap ${String(bad)}, outside source`);
       h.writeSettings({ ...BASE_SETTINGS, privateCapBytes: bad });
-      assert.deepEqual(await call(h, 'qmcp.Clone+ai-box', { name: 'ai-p' }), REFUSED, `privateCap ${String(bad)}`);
+      assert.equal(unset(await call(h, 'qmcp.Clone+ai-box', { name: 'ai-p' })), 'budget_unset', `privateCap ${String(bad)}`);
     }
     h.writeSettings({ ...BASE_SETTINGS, restrictionTags: 'ai-lock' });
     assert.deepEqual(await call(h, 'qmcp.Clone+ai-box', { name: 'ai-p' }), REFUSED, 'malformed restriction list');
@@ -73,7 +76,7 @@ async function raceAtTheEdge(lock?: WriteDeps['budgetLock']): Promise<string[]> 
     const problems: string[] = [];
     const statuses = results.map((r) => r.status).sort();
     if (JSON.stringify(statuses) !== '[0,0,1,1]') problems.push(`statuses ${JSON.stringify(statuses)}, not two made and two refused: ${JSON.stringify(results)}`);
-    for (const r of results.filter((x) => x.status === 1)) if (!/over-budget/.test(r.stdout)) problems.push(`refused for another reason: ${r.stdout}`);
+    for (const r of results.filter((x) => x.status === 1)) if (!/over_budget/.test(r.stdout)) problems.push(`refused for another reason: ${r.stdout}`);
     const use = await usedNow(h);
     if (use > base + 2 * child) problems.push(`use ${use} over the cap ${base + 2 * child}`);
     const made = names(h).filter((n) => /^ai-r[0-9]$/.test(n));

@@ -48,7 +48,7 @@ test('checkpoint then revert: the revision the next stop made, the mark gone, re
     assert.equal(keep(h, 'ai-box'), 1);
     assert.equal(json(await call(h, 'qmcp.PoolFigures', ''))['used'], before);
     // used up: another revert has no checkpoint
-    assert.equal(error(await call(h, 'qmcp.Revert+ai-box', '')), 'no-checkpoint');
+    assert.equal(error(await call(h, 'qmcp.Revert+ai-box', '')), 'no_checkpoint');
     assert.equal(await auditValid(h), true);
   } finally {
     await h.done();
@@ -64,7 +64,7 @@ test('a checkpoint anchored on an existing revision finds the one after it, and 
     assert.equal(h.vm('ai-box')?.features['qmcp-checkpoint'], '2 1');
     await cycle(h, 'ai-box');
     // two stops since with two kept: the anchor is pruned, so is the checkpoint's revision's place
-    assert.equal(error(await call(h, 'qmcp.Revert+ai-box', '')), 'checkpoint-lost');
+    assert.equal(error(await call(h, 'qmcp.Revert+ai-box', '')), 'checkpoint_lost');
     assert.equal(h.vm('ai-box')?.volumes['private']?.revisions?.length, 2, 'nothing reverted');
   } finally {
     await h.done();
@@ -76,7 +76,7 @@ test('without an anchor a checkpoint holds only while fewer revisions are kept t
   try {
     await checkpointThenRun(h);
     await cycle(h, 'ai-box');
-    assert.equal(error(await call(h, 'qmcp.Revert+ai-box', '')), 'checkpoint-lost');
+    assert.equal(error(await call(h, 'qmcp.Revert+ai-box', '')), 'checkpoint_lost');
   } finally {
     await h.done();
   }
@@ -87,17 +87,17 @@ test('refusal paths: running, no run since, a disposable, no budget, and scope a
   const h = await startHost({ ...BASE_SETTINGS, birthCeiling: 'full' });
   try {
     await h.qubesd.call('admin.vm.Start', 'ai-box');
-    assert.equal(error(await call(h, 'qmcp.Checkpoint+ai-box', '')), 'running');
+    assert.equal(error(await call(h, 'qmcp.Checkpoint+ai-box', '')), 'not_halted');
     await h.qubesd.call('admin.vm.Kill', 'ai-box');
-    assert.equal(error(await call(h, 'qmcp.Revert+ai-box', '')), 'no-checkpoint');
+    assert.equal(error(await call(h, 'qmcp.Revert+ai-box', '')), 'no_checkpoint');
     assert.equal((await call(h, 'qmcp.Checkpoint+ai-box', '')).status, 0);
     assert.equal(error(await call(h, 'qmcp.Revert+ai-box', '')), 'unchanged');
     await h.qubesd.call('admin.vm.Start', 'ai-box');
-    assert.equal(error(await call(h, 'qmcp.Revert+ai-box', '')), 'running');
+    assert.equal(error(await call(h, 'qmcp.Revert+ai-box', '')), 'not_halted');
     await h.qubesd.call('admin.vm.Kill', 'ai-box');
     const d = await call(h, 'qmcp.CreateDisposable+ai-dvm', { name: 'ai-d1' });
     assert.equal(d.status, 0, d.stdout + d.stderr);
-    assert.equal(error(await call(h, 'qmcp.Checkpoint+ai-d1', '')), 'no-revisions');
+    assert.equal(error(await call(h, 'qmcp.Checkpoint+ai-d1', '')), 'no_revisions');
     // ai-read is read tier, ai-execbox exec; vault outside; ai-nosuch absent: all the one refusal
     for (const q of ['ai-read', 'ai-execbox', 'vault', 'ai-nosuch']) {
       assert.deepEqual(await call(h, `qmcp.Checkpoint+${q}`, ''), REFUSED, q);
@@ -106,11 +106,11 @@ test('refusal paths: running, no run since, a disposable, no budget, and scope a
     assert.deepEqual(await call(h, 'qmcp.Checkpoint+ai-locked', 'x'), REFUSED, 'a payload is malformed');
     const used = json(await call(h, 'qmcp.PoolFigures', ''))['used'] as number;
     h.writeSettings({ ...BASE_SETTINGS, birthCeiling: 'full', poolCapBytes: used });
-    assert.equal(error(await call(h, 'qmcp.Checkpoint+ai-locked', '')), 'over-budget');
+    assert.equal(error(await call(h, 'qmcp.Checkpoint+ai-locked', '')), 'over_budget');
     assert.equal(keep(h, 'ai-locked'), undefined, 'nothing changed');
     const { poolCapBytes: _, ...noCap } = BASE_SETTINGS;
     h.writeSettings(noCap);
-    assert.deepEqual(await call(h, 'qmcp.Checkpoint+ai-locked', ''), REFUSED);
+    assert.equal(error(await call(h, 'qmcp.Checkpoint+ai-locked', '')), 'budget_unset');
   } finally {
     await h.done();
   }

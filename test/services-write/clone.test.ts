@@ -90,7 +90,7 @@ test('disposable: from a full DVMT, born at the ceiling; template tags stripped;
     assert.equal(h.vm('ai-d3')?.props['auto_cleanup'], false);
     assert.deepEqual(await call(h, 'qmcp.CreateDisposable+ai-box', { name: 'ai-d4' }), {
       status: 1,
-      stdout: '{"error":{"code":"not-a-disposable-template","message":"the named qube is not a disposable template"}}\n',
+      stdout: '{"error":{"code":"not_a_disposable_template","message":"the named qube is not a disposable template"}}\n',
       stderr: '',
     });
   } finally {

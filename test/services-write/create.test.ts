@@ -49,9 +49,6 @@ test('create: absent, outside, below-tier and malformed requests get one byte-id
       ['absent template', 'qmcp.Create+', { name: 'ai-a', template: 'nosuch' }],
       ['outside template', 'qmcp.Create+', { name: 'ai-a', template: 'debian' }],
       ['template tagged ai-full but outside the umbrella', 'qmcp.Create+', { name: 'ai-a', template: 'ai-outside' }],
-      ['name outside the prefix', 'qmcp.Create+', { name: 'work2', template: 'ai-tpl' }],
-      ['the bare prefix', 'qmcp.Create+', { name: 'ai-', template: 'ai-tpl' }],
-      ['a netvm other than inherit/none', 'qmcp.Create+', { name: 'ai-a', template: 'ai-tpl', netvm: 'sys-firewall' }],
       ['unknown key', 'qmcp.Create+', { name: 'ai-a', template: 'ai-tpl', provides_network: true }],
       ['argument given', 'qmcp.Create+ai-tpl', { name: 'ai-a', template: 'ai-tpl' }],
       ['not JSON', 'qmcp.Create+', 'name=ai-a'],
@@ -71,14 +68,57 @@ test('create: absent, outside, below-tier and malformed requests get one byte-id
   }
 });
 
-test('create: a name already visible is actionable; no egress configured refuses', async () => {
+test('create: the agent\'s own mistakes in a new qube\'s fields are actionable, before any lookup: the same for an absent or outside source', async () => {
+  const h = await startHost();
+  try {
+    const before = names(h);
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['name outside the prefix', { name: 'work2' }, 'name_prefix'],
+      ['the bare prefix', { name: 'ai-' }, 'name_prefix'],
+      ['not a qube name', { name: '9box' }, 'name_invalid'],
+      ['a name of another type', { name: 7 }, 'name_invalid'],
+      ['an unknown label', { name: 'ai-a', label: 'pink' }, 'unknown_label'],
+      ['a netvm other than inherit/none', { name: 'ai-a', netvm: 'sys-firewall' }, 'bad_netvm'],
+    ];
+    for (const [why, fields, code] of cases) {
+      const answers = [];
+      // one at a time: calls past the slot bound would be refused for that reason instead
+      for (const [full, extra] of [
+        ['qmcp.Create+', { template: 'ai-tpl' }],
+        ['qmcp.Create+', { template: 'debian' }],
+        ['qmcp.Create+', { template: 'nosuch' }],
+        ['qmcp.Clone+ai-box', {}],
+        ['qmcp.Clone+vault', {}],
+        ['qmcp.CreateDisposable+ai-dvm', {}],
+        ['qmcp.CreateDisposable+ops-dvm', {}],
+      ] as const) {
+        answers.push(await call(h, full, { ...extra, ...fields }));
+      }
+      for (const r of answers) {
+        assert.equal(r.status, 1, why);
+        assert.equal(r.stderr, '', why);
+        assert.equal((json(r)['error'] as { code: string }).code, code, why);
+        assert.deepEqual(r, answers[0], `${why}: the answer depends on the input alone`);
+      }
+    }
+    assert.deepEqual(names(h), before);
+    assert.equal(await auditValid(h), true);
+  } finally {
+    await h.done();
+  }
+});
+
+test('create: a name already visible is actionable; no egress configured is actionable; one outside the umbrella refuses', async () => {
   const h = await startHost();
   try {
     const r = await call(h, 'qmcp.Create+', { name: 'ai-box', template: 'ai-tpl' });
     assert.equal(r.status, 1);
     assert.equal((json(r)['error'] as { code: string }).code, 'exists');
     h.writeSettings({ ...BASE_SETTINGS, egressQube: undefined });
-    assert.deepEqual(await call(h, 'qmcp.Create+', { name: 'ai-n', template: 'ai-tpl', netvm: 'none' }), REFUSED);
+    const noEgress = await call(h, 'qmcp.Create+', { name: 'ai-n', template: 'ai-tpl', netvm: 'none' });
+    assert.equal((json(noEgress)['error'] as { code: string }).code, 'no_egress');
+    // after scope: an outside template is still the refusal
+    assert.deepEqual(await call(h, 'qmcp.Create+', { name: 'ai-n', template: 'debian' }), REFUSED);
     // An egress qube outside the umbrella is no egress.
     h.writeSettings({ ...BASE_SETTINGS, egressQube: 'sys-firewall' });
     assert.deepEqual(await call(h, 'qmcp.Create+', { name: 'ai-n', template: 'ai-tpl' }), REFUSED);
@@ -100,20 +140,25 @@ test('create: least-privilege default ceiling is untiered', async () => {
   }
 });
 
-test('raw refusal bytes from the real service process: absent, outside, below tier, outside prefix', async () => {
+test('raw refusal bytes from the real service process: absent, outside, below tier; outside the prefix actionable', async () => {
   const h = await startHost();
   try {
     const calls: [string, unknown][] = [
       ['qmcp.Clone+nosuch', { name: 'ai-z' }],
       ['qmcp.Clone+vault', { name: 'ai-z' }],
       ['qmcp.Clone+ai-execbox', { name: 'ai-z' }],
-      ['qmcp.Clone+ai-box', { name: 'zz-outside' }],
       ['qmcp.Remove+vault', ''],
       ['qmcp.Remove+nosuch', ''],
       ['qmcp.SetFeature+ai-box', { name: 'internal', value: '1' }],
     ];
     // One at a time: concurrent calls past the slot bound would be refused for that reason instead.
     for (const [full, payload] of calls) assert.deepEqual(await spawnCall(h, full, payload), REFUSED, full);
+    // outside the prefix: the actionable answer, byte for byte, from the process too
+    assert.deepEqual(await spawnCall(h, 'qmcp.Clone+ai-box', { name: 'zz-outside' }), {
+      status: 1,
+      stdout: '{"error":{"code":"name_prefix","message":"the new name must start with ai- and go on after it"}}\n',
+      stderr: '',
+    });
     assert.equal((await spawnCall(h, 'qmcp.Clone+ai-box', { name: 'ai-z' })).status, 0, 'the same call, well-formed, succeeds');
     assert.equal(await auditValid(h), true);
   } finally {

@@ -35,7 +35,7 @@ test('disposable: a StandaloneVM with template_for_dispvms is a disposable templ
     // without the property it is no disposable template, and one outside the umbrella stays unseen
     assert.deepEqual(await call(h, 'qmcp.CreateDisposable+ai-solo', { name: 'ai-sd2' }), {
       status: 1,
-      stdout: '{"error":{"code":"not-a-disposable-template","message":"the named qube is not a disposable template"}}\n',
+      stdout: '{"error":{"code":"not_a_disposable_template","message":"the named qube is not a disposable template"}}\n',
       stderr: '',
     });
     assert.deepEqual(await call(h, 'qmcp.CreateDisposable+ops-solo-dvm', { name: 'ai-sd3' }), REFUSED);

@@ -82,6 +82,7 @@ export interface SettingsFile {
   gate?: unknown;
   approvalDeadlineSeconds?: unknown;
   approvalPendingCap?: unknown;
+  qubeLimits?: unknown;
 }
 
 export const BASE_SETTINGS: SettingsFile = {

@@ -9,7 +9,8 @@ test('set-property: allowlisted values are set and echoed as read back', async (
     const ok: [string, unknown, unknown][] = [
       ['memory', 1024, 1024],
       ['maxmem', 0, 0],
-      ['vcpus', 4, 4],
+      // within the host's limit of one qube (qubeLimits; Qubes' default 2 unless set)
+      ['vcpus', 2, 2],
       ['label', 'purple', 'purple'],
       ['autostart', true, true],
       ['include_in_backups', false, false],
@@ -29,7 +30,7 @@ test('set-property: allowlisted values are set and echoed as read back', async (
   }
 });
 
-test('set-property: escalation class and bad shapes refuse uniformly and change nothing', async () => {
+test('set-property: escalation class and bad shapes refuse uniformly, bad values are actionable, and nothing changes', async () => {
   const h = await startHost();
   try {
     const cases: [string, string, unknown][] = [
@@ -40,12 +41,6 @@ test('set-property: escalation class and bad shapes refuse uniformly and change 
       ['netvm of a network provider', 'qmcp.SetProperty+ai-egress', { name: 'netvm', value: null }],
       ['default_dispvm outside', 'qmcp.SetProperty+ai-box', { name: 'default_dispvm', value: 'ops-dvm' }],
       ['default_dispvm not a DVMT', 'qmcp.SetProperty+ai-box', { name: 'default_dispvm', value: 'ai-read' }],
-      ['float', 'qmcp.SetProperty+ai-box', { name: 'memory', value: 1.5 }],
-      ['string number', 'qmcp.SetProperty+ai-box', { name: 'memory', value: '512' }],
-      ['boolean for int', 'qmcp.SetProperty+ai-box', { name: 'vcpus', value: true }],
-      ['unsafe integer', 'qmcp.SetProperty+ai-box', { name: 'memory', value: 2 ** 60 }],
-      ['zero vcpus', 'qmcp.SetProperty+ai-box', { name: 'vcpus', value: 0 }],
-      ['unknown label', 'qmcp.SetProperty+ai-box', { name: 'label', value: 'pink' }],
       ['below tier', 'qmcp.SetProperty+ai-execbox', { name: 'memory', value: 512 }],
       ['outside', 'qmcp.SetProperty+vault', { name: 'memory', value: 512 }],
       ['absent', 'qmcp.SetProperty+nosuch', { name: 'memory', value: 512 }],
@@ -56,6 +51,20 @@ test('set-property: escalation class and bad shapes refuse uniformly and change 
     h.vm('ai-egress')?.tags.push('ai-full');
     const before = JSON.stringify(h.vm('ai-box'));
     for (const [why, full, payload] of cases) assert.deepEqual(await call(h, full, payload), REFUSED, why);
+    // a value of the wrong type or range is the agent's own mistake: actionable, and nothing changes either
+    const mistakes: [string, unknown, string][] = [
+      ['float', { name: 'memory', value: 1.5 }, 'bad_value'],
+      ['string number', { name: 'memory', value: '512' }, 'bad_value'],
+      ['boolean for int', { name: 'vcpus', value: true }, 'bad_value'],
+      ['unsafe integer', { name: 'memory', value: 2 ** 60 }, 'bad_value'],
+      ['zero vcpus', { name: 'vcpus', value: 0 }, 'out_of_range'],
+      ['unknown label', { name: 'label', value: 'pink' }, 'unknown_label'],
+    ];
+    for (const [why, payload, code] of mistakes) {
+      const r = await call(h, 'qmcp.SetProperty+ai-box', payload);
+      assert.equal(r.status, 1, why);
+      assert.equal((json(r)['error'] as { code: string }).code, code, why);
+    }
     assert.equal(JSON.stringify(h.vm('ai-box')), before);
     assert.equal(h.vm('ai-egress')?.props['netvm'], 'sys-firewall');
     assert.equal(await auditValid(h), true);

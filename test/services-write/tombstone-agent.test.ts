@@ -75,18 +75,19 @@ test('tombstone.restore at a birth ceiling of read comes back untiered, as the o
   }
 });
 
-test('tombstone.restore refuses actionably when a budget lowered since has no room, and with caps unset refuses', async () => {
+test('tombstone.restore refuses actionably when a budget lowered since has no room, and when the caps are unset', async () => {
   const h = await startHost();
   try {
     assert.equal((await call(h, 'qmcp.Remove+ai-box', '', { now: T0 })).status, 0);
     h.writeSettings({ ...BASE_SETTINGS, poolCapBytes: 1 * GiB });
     const r = await call(h, 'qmcp.TombstoneRestore+ai-box', '');
     assert.equal(r.status, 1, r.stdout + r.stderr);
-    assert.equal((json(r)['error'] as { code: string }).code, 'over-budget');
+    assert.equal((json(r)['error'] as { code: string }).code, 'over_budget');
     assert.ok(h.vm('ai-box')?.tags.includes('qmcp-tombstone'), 'still a tombstone');
     const { poolCapBytes: _, ...noCap } = BASE_SETTINGS;
     h.writeSettings(noCap);
-    assert.deepEqual(await call(h, 'qmcp.TombstoneRestore+ai-box', ''), REFUSED);
+    const unset = await call(h, 'qmcp.TombstoneRestore+ai-box', '');
+    assert.equal((json(unset)['error'] as { code: string }).code, 'budget_unset', unset.stdout + unset.stderr);
   } finally {
     await h.done();
   }

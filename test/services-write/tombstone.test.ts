@@ -75,12 +75,12 @@ test('tombstone: remove refuses while other qubes depend on it', async () => {
     // ai-box uses ai-dvm as default_dispvm: a visible user, so the error may say so.
     const r = await call(h, 'qmcp.Remove+ai-dvm', '');
     assert.equal(r.status, 1);
-    assert.equal((json(r)['error'] as { code: string }).code, 'in-use');
+    assert.equal((json(r)['error'] as { code: string }).code, 'in_use');
     // Its own tombstones are the agent's world too: the error says so, naming none of them.
     assert.equal((await call(h, 'qmcp.Remove+ai-box', '')).status, 0);
     const byTomb = await call(h, 'qmcp.Remove+ai-dvm', '');
     assert.equal(byTomb.status, 1, byTomb.stdout + byTomb.stderr);
-    assert.deepEqual(json(byTomb)['error'], { code: 'in-use', message: 'qube is in use by 1 removed qube(s) kept as tombstones until the operator restores or reaps them' });
+    assert.deepEqual(json(byTomb)['error'], { code: 'in_use', message: 'qube is in use by 1 removed qube(s) kept as tombstones until the operator restores or reaps them' });
     await restoreTombstone(ops(h), 'ai-box');
     h.vm('ai-box')?.tags.push('ai-full');
     // An outside user makes it the uniform refusal.
@@ -158,7 +158,7 @@ test('tombstone: counted in the budget so a create at the edge is refused', asyn
     assert.equal((await call(h, 'qmcp.Remove+ai-box', '')).status, 0);
     const r = await call(h, 'qmcp.Create+', { name: 'ai-n', template: 'ai-tpl' });
     assert.equal(r.status, 1);
-    assert.match(r.stdout, /over-budget/);
+    assert.match(r.stdout, /over_budget/);
   } finally {
     await h.done();
   }

@@ -58,7 +58,7 @@ function chattyInfo(real: ServiceTable): ServiceTable {
     parse: (argument, payload) => info.parse(argument, payload) ?? { malformed: true },
     targets: (i) => ((i as { malformed?: boolean }).malformed ? [] : info.targets(i)),
     async handle(ctx) {
-      if ((ctx.input as { malformed?: boolean }).malformed) throw new ActionableError('no-such-qube', 'no such qube');
+      if ((ctx.input as { malformed?: boolean }).malformed) throw new ActionableError('exists', 'no such qube');
       return info.handle(ctx);
     },
   };

@@ -24,6 +24,18 @@ test('machines that differ only outside the agent’s world answer alike: raw qr
   assert.ok(figure('gate: requests answered') >= 2);
   assert.ok(figure('gate: dialogs answered') >= 2);
   assert.ok(figure('gate: of them allowed') >= 1);
+  // every actionable code a simulated machine can reach, reached alike on both machines (each probe checks its code)
+  const codes = /^(\d+) of (\d+)$/.exec(r.figures.find((f) => f.label.startsWith('actionable codes'))?.value ?? '');
+  assert.ok(codes && codes[1] === codes[2] && Number(codes[2]) >= 15, JSON.stringify(codes));
+});
+
+test('a memory range bounded by what the host has free (what outside qubes leave) is caught by the actionable probes', async () => {
+  const weak = makeNoninterferenceCheck({ weakened: ['property.set'], operations: ['property.set'], rawOnly: true, busyOnly: true, shrinkRuns: 0 });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures.find((f) => f.what.startsWith('call '));
+  assert.ok(hit, JSON.stringify(r.failures.slice(0, 2)));
+  assert.match(hit.what, /qmcp\.SetProperty\+ai-box/);
+  assert.match(hit.what, /out_of_range.+at most \d+ MiB, what the host has free/);
 });
 
 test('a gate that asks about a qube because it exists (an outside one waits for the operator, an absent name is refused at once) is caught by the requests compared', async () => {

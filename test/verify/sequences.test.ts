@@ -88,7 +88,7 @@ test('a read that says "not permitted" about an outside qube instead of the unif
         refers: (input) => [(input as { name: string }).name],
         async handle(ctx) {
           const q = ctx.snapshot.visible((ctx.input as { name: string }).name);
-          if (!q) throw new ActionableError('not-permitted', 'not permitted');
+          if (!q) throw new ActionableError('in_use', 'not permitted');
           return spec.handle({ ...ctx, targets: [q] });
         },
       })),

@@ -188,7 +188,7 @@ export function makeConcurrencyCheck(sut: ConcurrencySut = {}): Check {
           const made = new Map<string, number>();
           for (const { op, r } of results) {
             if (r.status === 0) successes++;
-            if (/over-budget/.test(r.stdout + r.stderr)) overBudget++;
+            if (/over_budget/.test(r.stdout + r.stderr)) overBudget++;
             if (r.status !== 0 || !op.creates) continue;
             made.set(op.creates, (made.get(op.creates) ?? 0) + 1);
             const vm = h.sim.app.vms.get(op.creates);

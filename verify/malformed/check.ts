@@ -21,7 +21,7 @@ import { malformedArbitrary, nearMisses, targetArbitrary, targetMisses } from '.
 import type { MalformedCase, TargetCase } from './cases.js';
 import { GRAMMARS, TARGET_GRAMMARS, malformedGaps, wellFormed, wellFormedTarget } from './grammar.js';
 import type { Grammar, TargetGrammar } from './grammar.js';
-import { InProcessHost, SERVICE_MAIN, filesDiffer, isRefused, prng, show, spawnService, startResidentProcess } from './host.js';
+import { InProcessHost, SERVICE_MAIN, filesDiffer, inputError, isRefused, prng, show, spawnService, startResidentProcess } from './host.js';
 import type { CallResult, ServiceSut } from './host.js';
 import { attackInQube, IN_QUBE_SERVICES } from './in-qube.js';
 import { describe, meets, rawCall, socketCases } from './qubesd-socket.js';
@@ -69,7 +69,7 @@ function repro(seed: number, scale: number, service: string, c: MalformedCase): 
   return `--seed ${seed} --scale ${scale} --only ${NAME}; ${service}+${JSON.stringify(c.argument)} payload (base64) ${c.payload.toString('base64').slice(0, 400)}`;
 }
 
-/** Runs one call and says what, if anything, broke: it must be refused, change nothing, and append exactly `audit`. */
+/** Runs one call and says what, if anything, broke: it must be refused (or answered with an input error), change nothing, and append exactly `audit`. */
 async function attack(h: InProcessHost, call: () => Promise<CallResult>, audit: readonly string[]): Promise<string | null> {
   const state = h.state();
   const files = h.dom0Files();
@@ -81,7 +81,7 @@ async function attack(h: InProcessHost, call: () => Promise<CallResult>, audit: 
   } catch (err) {
     return `the service threw: ${(err as Error).message}`;
   }
-  if (!isRefused(r)) return `answered ${show(r).slice(0, 300)} instead of the uniform refusal`;
+  if (!isRefused(r) && !inputError(r)) return `answered ${show(r).slice(0, 300)} instead of the uniform refusal`;
   if (h.state() !== state) return 'the simulated machine changed';
   const diff = filesDiffer(files, h.dom0Files());
   if (diff) return `a dom0 file changed: ${diff}`;
@@ -168,7 +168,7 @@ async function fuzzService(run: Run, op: Operation, g: Grammar, fcSeed: number):
       count++;
       const full = c.argument === '' ? service : `${service}+${c.argument}`;
       const r = resident ? await resident.call(full, c.payload) : await spawnService(h, full, c.payload, main).done;
-      if (!isRefused(r)) fail(c, `the service process answered ${show(r).slice(0, 300)}`);
+      if (!isRefused(r) && !inputError(r)) fail(c, `the service process answered ${show(r).slice(0, 300)}`);
     }
   } finally {
     await resident?.stop();

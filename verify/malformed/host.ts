@@ -29,6 +29,8 @@ import { runService } from '../../src/dom0/service/run.js';
 import { startResident } from '../../src/dom0/resident/server.js';
 import type { Resident } from '../../src/dom0/resident/server.js';
 import type { ServiceMode } from '../../src/dom0/install/manifest.js';
+import { ERROR_CODES, isErrorCode } from '../../src/shared/error-codes.js';
+import type { ErrorCode } from '../../src/shared/error-codes.js';
 import { REFUSAL_REPLY, decodeReply } from '../../src/shared/service-reply.js';
 import { envServiceMode } from '../../src/sim/host.js';
 import { runSocketService } from '../../src/sim/qrexec/dom0-services.js';
@@ -74,6 +76,23 @@ export const REFUSED: CallResult = { status: 126, stdout: '', stderr: 'Request r
 
 export function isRefused(r: CallResult): boolean {
   return r.status === REFUSED.status && r.stdout === '' && r.stderr === REFUSED.stderr;
+}
+
+/**
+ * An actionable answer about the call's own input (a name without the
+ * prefix, a value out of range): decided from the bytes and the settings
+ * before any lookup, so the same whatever the call names, and it may stand
+ * in for the refusal of a call that names an absent or outside qube.
+ * Nothing else may.
+ */
+export function inputError(r: CallResult): boolean {
+  if (r.status !== 1 || r.stderr !== '') return false;
+  try {
+    const e = (JSON.parse(r.stdout) as { error?: { code?: unknown } }).error;
+    return isErrorCode(e?.code) && (ERROR_CODES[e.code] as ErrorCode).input === true;
+  } catch {
+    return false;
+  }
 }
 
 export function show(r: CallResult): string {

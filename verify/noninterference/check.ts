@@ -33,8 +33,9 @@ import type { Call, Observation } from './calls.js';
 import { coverageFailures } from '../gaps.js';
 import { gatePrelude, generateSequence, namesOf, namesOutside, noninterferenceGaps, rawCall } from './calls.js';
 import type { Edit, Machine, MachineVariant, PairSettings } from './machines.js';
-import { generateEdits, startMachine, stopMachine } from './machines.js';
+import { RUNNING_ON_A, generateEdits, startMachine, stopMachine } from './machines.js';
 import { busyOperator } from './busy.js';
+import { answeredCode, PROBES, probeGaps, probesFor } from './actionable.js';
 import { WINDOW_SECONDS, eventWindow, mcpCalls, mcpClient } from './observe.js';
 
 const NAME = 'noninterference';
@@ -94,6 +95,10 @@ interface Tally {
   dialogs: number;
   plans: number;
   allowed: number;
+  /** The actionable codes the probes reached, on both machines alike. */
+  codes: Set<string>;
+  /** Probes that ended otherwise than in their code: the path is no longer exercised. */
+  drifted: string[];
 }
 
 /** A job's id and start time are the qube's own choice and clock on each machine: nothing else of a job may differ. */
@@ -157,19 +162,25 @@ async function withPair<T>(p: Pair, seed: number, sut: NoninterferenceSut, body:
  * Runs the calls on both machines, one at a time on each, and returns the
  * first difference; with `busy`, B's operator works outside meanwhile.
  */
-async function firstDifference(a: Machine, b: Machine, calls: readonly Call[], call: CallFn, busy: boolean, tally?: Tally, differing: readonly string[] = []): Promise<Difference | null> {
+async function firstDifference(a: Machine, b: Machine, calls: readonly Call[], call: CallFn, busy: boolean, tally?: Tally, differing: readonly string[] = [], probes?: ReadonlyMap<Call, string | null>): Promise<Difference | null> {
   const operator = busy ? busyOperator(b) : null;
   try {
-    return await compare(a, b, calls, call, busy, tally, differing);
+    return await compare(a, b, calls, call, busy, tally, differing, probes);
   } finally {
     const actions = (await operator?.stop()) ?? 0;
     if (tally) tally.operatorActions += actions;
   }
 }
 
-async function compare(a: Machine, b: Machine, calls: readonly Call[], call: CallFn, busy: boolean, tally?: Tally, differing: readonly string[] = []): Promise<Difference | null> {
+async function compare(a: Machine, b: Machine, calls: readonly Call[], call: CallFn, busy: boolean, tally?: Tally, differing: readonly string[] = [], probes?: ReadonlyMap<Call, string | null>): Promise<Difference | null> {
   for (const [index, c] of calls.entries()) {
     const [oa, ob] = await Promise.all([call(a, c), call(b, c)]);
+    const expected = probes?.get(c);
+    if (tally && expected !== undefined) {
+      const got = answeredCode(oa);
+      if (got !== expected || (expected === null && oa.status !== 0)) tally.drifted.push(`${JSON.stringify(c)} answered ${JSON.stringify(oa)}, not ${expected ?? 'success'}`);
+      else if (expected !== null) tally.codes.add(expected);
+    }
     if (tally) {
       if (c.operation !== undefined) tally.operations.add(c.operation);
       if (busy) tally.busyCalls++;
@@ -218,7 +229,7 @@ async function shrink(p: Pair, seed: number, sut: NoninterferenceSut, call: Call
 
 function describePair(p: Pair): string {
   const gate = p.settings.gate ? `, gate ${p.settings.gate.asks} answered with seed ${p.settings.gate.seed}` : '';
-  return `pair ${p.index} (mode ${p.settings.mode}, birth ceiling ${p.settings.birthCeiling}${gate}${p.busy ? ', B\'s operator busy outside during the calls' : ''}); machine A edits ${JSON.stringify(p.a)}; machine B edits ${JSON.stringify(p.b)}`;
+  return `pair ${p.index} (mode ${p.settings.mode}, birth ceiling ${p.settings.birthCeiling}${p.settings.unset ? ', budget, egress and limits unset' : ''}${gate}${p.busy ? ', B\'s operator busy outside during the calls' : ''}); machine A edits ${JSON.stringify(p.a)}; machine B edits ${JSON.stringify(p.b)}`;
 }
 
 /** After the raw calls: the gate's totals, an event window, the MCP tool list and results; the first difference. */
@@ -262,20 +273,21 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
     async run(budget: Budget, seed: number): Promise<CheckReport> {
       const scale = Math.max(1, budget.scale);
       const ops = sut.ops ?? OPERATIONS;
-      const gaps = noninterferenceGaps(ops);
+      const gaps = [...noninterferenceGaps(ops), ...probeGaps()];
       if (gaps.length > 0) return { figures: [], failures: coverageFailures(NAME, gaps) };
       const length = 24;
       const failures: Failure[] = [];
-      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, mcp: 0, shrinkRuns: 0, gatePairs: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0 };
+      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, mcp: 0, shrinkRuns: 0, gatePairs: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, codes: new Set(), drifted: [] };
       const repro = `--seed ${seed} --scale ${scale} --only ${NAME}`;
       const makePair = (index: number, gated: number | null): Pair => {
         const pairSeed = (seed + 7919 * index) >>> 0;
         const r = prng(pairSeed);
         const plain: PairSettings = { mode: r.pick(['least-privilege', 'compat'] as const), birthCeiling: r.pick(['read', 'exec', 'net', 'full'] as const) };
         // with the gate on, every other pair has every operation ask, the rest the model's defaults; a smaller extra pass
-        const settings: PairSettings = gated === null ? plain : { ...plain, gate: { asks: gated % 2 === 0 ? 'every' : 'defaults', seed: pairSeed } };
+        // every fourth plain pair (the first) has the operator's budget, egress qube and limits unset: the actionable errors that report them
+        const settings: PairSettings = gated === null ? { ...plain, ...(index % 4 === 0 ? { unset: true } : {}) } : { ...plain, gate: { asks: gated % 2 === 0 ? 'every' : 'defaults', seed: pairSeed } };
         const busy = gated === null ? index % 2 === 1 : gated % 2 === 1;
-        return { index, busy, settings, a: generateEdits(r, 2), b: generateEdits(r, 4) };
+        return { index, busy, settings, a: [...generateEdits(r, 2), ...RUNNING_ON_A], b: generateEdits(r, 4) };
       };
       const pairs = [
         ...(sut.gateOnly ? [] : Array.from({ length: 2 * scale }, (_, index) => makePair(index, null))),
@@ -290,8 +302,12 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
           const names = namesOf(a, b);
           const calls = generateSequence(pairSeed, names, length, ops, sut.operations);
           if (pair.settings.gate && !sut.operations) calls.splice(2, 0, ...gatePrelude());
+          // after the starts, the actionable probes; not with the gate on, whose answers may deny one before its code
+          const probes = pair.settings.gate ? [] : probesFor(pair.settings.unset ? 'unset' : 'set', sut.operations);
+          calls.splice(2, 0, ...probes.map((p) => p.call));
+          const expected = new Map(probes.flatMap((p) => (p.code === undefined ? [] : [[p.call, p.code] as const])));
           try {
-            const diff = await firstDifference(a, b, calls, call, pair.busy, tally, names.differing);
+            const diff = await firstDifference(a, b, calls, call, pair.busy, tally, names.differing, expected);
             if (diff) return { kind: 'raw' as const, calls, diff };
             // at scale 1 a gate pair compares the raw calls only (a window lasts seconds)
             return await observeMore(a, b, call, tally, sut.rawOnly === true || (pair.settings.gate !== undefined && scale === 1));
@@ -320,8 +336,15 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         });
         if (failures.length >= 3) break;
       }
+      for (const d of tally.drifted.slice(0, 3)) failures.push({ check: NAME, what: `actionable probe drifted: ${d}`, reproduction: `${repro}; verify/noninterference/actionable.ts` });
+      const reachable = Object.entries(PROBES).filter(([, p]) => 'call' in p).map(([code]) => code);
+      const ranBoth = !sut.operations && !sut.busyOnly && !sut.gateOnly;
+      for (const code of ranBoth ? reachable.filter((c) => !tally.codes.has(c)) : []) {
+        failures.push({ check: NAME, what: `actionable code ${code} was not reached by any pair`, reproduction: `${repro}; verify/noninterference/actionable.ts` });
+      }
       const figures: Figure[] = [
         { label: 'machines compared', value: String(2 * tally.pairs) },
+        { label: 'actionable codes answered alike on both machines', value: `${tally.codes.size} of ${reachable.length}` },
         { label: 'outside edits', value: String(tally.edits) },
         { label: 'raw calls compared', value: String(tally.calls) },
         { label: 'operations of the model called', value: `${tally.operations.size} of ${ops.length}` },

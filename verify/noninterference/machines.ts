@@ -21,12 +21,13 @@ import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
 import { qubesdPaths } from '../../src/sim/qubesd/index.js';
 import { writeStateFile } from '../../src/sim/qubesd/state.js';
-import { BASE_SETTINGS, PRINCIPAL, TAGS, attackFleet, prng } from '../malformed/host.js';
+import { BASE_SETTINGS, GiB, PRINCIPAL, TAGS, attackFleet, prng } from '../malformed/host.js';
 import { startAnswerer } from '../gate/answerer.js';
 import type { Answerer } from '../gate/answerer.js';
 import type { GateChoice } from '../gate/settings.js';
 import { gateSetting } from '../gate/settings.js';
 import { hangBoundMs } from '../hang-bound.js';
+import { UNSET_SETTINGS } from './actionable.js';
 import { existenceGateRunner } from './weakened.js';
 import type { WeakenedOperation } from './weakened.js';
 
@@ -65,15 +66,32 @@ export type Edit =
   | { readonly kind: 'power'; readonly name: string; readonly power: Power }
   | { readonly kind: 'devices'; readonly backend: string; readonly klass: 'block' | 'usb' | 'mic'; readonly ports: readonly string[] };
 
-/** The base fleet: the attack fleet, with its one outside qube that carried an elevation tag given an operator tag instead. */
+/**
+ * The base fleet: the attack fleet, with its one outside qube that carried
+ * an elevation tag given an operator tag instead, and one qube of the
+ * agent's whose private volume is over the per-qube cap (a clone of it is
+ * over the budget) and whose start the operator holds (a start of it fails).
+ */
 export function baseFleet(): Fleet {
-  const f = attackFleet();
+  const big = { name: 'ai-big', klass: 'AppVM', template: 'ai-tpl', label: 'blue', tags: [TAGS.umbrella, TAGS.full], properties: { netvm: null }, features: { 'prohibit-start': 'operator hold' }, volumes: { private: 8 * GiB } } as const;
+  const f = attackFleet([{ ...big, tags: [...big.tags] }]);
   return {
     ...f,
     qubes: f.qubes.map((q) => (q.name === 'ai-outside' ? { ...q, tags: ['op-keep'] } : q)),
     devices: { block: { 'ai-peer': [{ port: 'sda', devid: 'disk:1', description: 'agent disk' }] } },
   };
 }
+
+/**
+ * Machine A's own outside qube, running: what every running qube leaves of
+ * the host's memory then differs between the machines of every pair, and
+ * by an amount (not a multiple of 100 MiB, as every other qube's memory is)
+ * that no mix of the other side's running qubes makes up.
+ */
+export const RUNNING_ON_A: readonly Edit[] = [
+  { kind: 'add', qube: { name: 'op-running', klass: 'AppVM', template: 'debian', label: 'gray', properties: { memory: 450, netvm: null } } },
+  { kind: 'power', name: 'op-running', power: 'Running' },
+];
 
 function someOf<T>(r: Rand, xs: readonly T[], max: number): T[] {
   return r.shuffle([...xs]).slice(0, r.int(max + 1));
@@ -174,6 +192,8 @@ export interface PairSettings {
   readonly birthCeiling: Tier;
   /** The action gate on: what asks, and the seed both machines' answerers decide by. */
   readonly gate?: { readonly asks: GateChoice; readonly seed: number };
+  /** The budget, the egress qube and the limits of one qube unset (actionable.ts). */
+  readonly unset?: boolean;
 }
 
 /** The agent's world of the base fleet, which no edit touches. */
@@ -205,8 +225,8 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
       await writeFile(join(policyDir, '10-weakened.policy'), variant.extraPolicy);
     }
     const settingsFile = join(dir, 'settings.json');
-    const { gate, ...plain } = settings;
-    await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, ...plain, ...(gate ? { gate: gateSetting(gate.asks) } : {}) }));
+    const { gate, unset, ...plain } = settings;
+    await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, ...plain, ...(unset ? UNSET_SETTINGS : {}), ...(gate ? { gate: gateSetting(gate.asks) } : {}) }));
     // without the gate on, an ask the principal's calls raise (an allowed copy into an untiered qube) times out as a deny;
     // with it, the answerer answers every one, and a timeout would race it
     const host = await startSimHost({ dir, install: true, settingsFile, askTimeoutMs: gate ? hangBoundMs(120_000) : 200 });

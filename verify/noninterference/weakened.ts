@@ -6,7 +6,7 @@
  * service entry (machines.ts). dom0's own code is not touched.
  */
 import { processDeps } from '../../src/dom0/create/deps.js';
-import { ServiceRefusal } from '../../src/dom0/service/refusal.js';
+import { ActionableError, ServiceRefusal } from '../../src/dom0/service/refusal.js';
 import { isTombstoneMarker } from '../../src/dom0/tombstones/markers.js';
 import { listTombstones, reinstate } from '../../src/dom0/tombstones/operator.js';
 import { weakenedFile } from '../weakened-module.js';
@@ -27,6 +27,9 @@ function withUmbrella(s: Snapshot, name: string, umbrella: string): Snapshot {
   };
   return leaky;
 }
+
+/** The host of the weakened memory range. */
+const HOST_MEMORY_MIB = 4096;
 
 /** By operation id. */
 export const WEAKENINGS = {
@@ -71,6 +74,26 @@ export const WEAKENINGS = {
   events: (real, scope) => ({
     ...real,
     handle: (ctx) => real.handle({ ...ctx, snapshot: withUmbrella(ctx.snapshot, LEAKED_TO_EVENTS, scope.umbrella) }),
+  }),
+  /**
+   * Memory bounded by what the host has free, not by the operator's
+   * limit: the free figure is what every running qube leaves, outside ones
+   * included, and the error says it.
+   */
+  'property.set': (real) => ({
+    ...real,
+    async handle(ctx) {
+      const { property, wire } = ctx.input as { property: string; wire: string };
+      if (property === 'memory') {
+        let used = 0;
+        for (const [name, q] of await ctx.qubesd.list()) {
+          if (name !== 'dom0' && q.state === 'Running') used += Number((await ctx.qubesd.property(name, 'memory')).value);
+        }
+        const free = HOST_MEMORY_MIB - used;
+        if (Number(wire) > free) throw new ActionableError('out_of_range', `the value must be at most ${free} MiB, what the host has free`);
+      }
+      return real.handle(ctx);
+    },
   }),
 } satisfies Record<string, Weakening>;
 

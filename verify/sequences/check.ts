@@ -24,7 +24,7 @@ import type { VmState } from '../../src/sim/qubesd/state.js';
 import { coverageFailures } from '../gaps.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
 import { umbrellaUse } from '../concurrency/check.js';
-import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, isRefused, show } from '../malformed/host.js';
+import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, inputError, isRefused, show } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
 import { startAnswerer } from '../gate/answerer.js';
 import type { Answered } from '../gate/answerer.js';
@@ -160,7 +160,8 @@ function judgeGate(ctx: Context, r: CallResult, changed: boolean, fresh: readonl
     if (outside.length > 0) fail(`${asked} about ${outside.join(', ')}, outside the agent's world`);
   }
   if (deniedIn(ctx) && (!isRefused(r) || changed)) fail('the operator denied it, but it was not refused with nothing changed');
-  if (ctx.gated && !isRefused(r) && !ctx.asked.some((a) => a.kind !== 'plan' && a.decision === 'allow')) fail('it went through without the operator allowing it');
+  // a mistake in the call's own input is answered before the gate asks: it did not go through
+  if (ctx.gated && !isRefused(r) && !inputError(r) && !ctx.asked.some((a) => a.kind !== 'plan' && a.decision === 'allow')) fail('it went through without the operator allowing it');
   const requests = ctx.asked.filter((a) => a.kind === 'request').length;
   const logged = fresh.filter((e) => e.kind === 'request').length;
   if (logged !== requests) fail(`the operator answered ${requests} requests, the audit log has ${logged}`);
@@ -199,7 +200,8 @@ async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, befo
   // 6. refusals are uniform, and naming an absent or outside qube is refused
   if (r.status === 126 && !isRefused(r)) fail('a refusal that is not the uniform one');
   if (r.status !== 0 && r.status !== 1 && r.status !== 126) fail('an exit status that is neither success, actionable nor the refusal');
-  if (op.names.some((n) => !inside(before.get(n))) && !isRefused(r)) fail('a call naming an absent or outside qube was not refused');
+  // or answered with a mistake in its own input, found before any lookup
+  if (op.names.some((n) => !inside(before.get(n))) && !isRefused(r) && !inputError(r)) fail('a call naming an absent or outside qube was not refused');
   if (h.escapes > 0) fail('the runner rejected');
 
   const created = op.creates && r.status === 0 ? op.creates.name : null;

@@ -195,7 +195,8 @@ async function unmarkOrReport(c: BirthContext, sourceName: string, source: { unm
 /** Runs the pipeline; resolves to the new qube's name once it is complete and visible. */
 export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<string> {
   const { qubesd, settings, deps } = c;
-  if (settings.poolCap === null || settings.privateCap === null) throw new ServiceRefusal('caps setting unusable');
+  // the operator's settings, the same whatever else the machine holds
+  if (settings.poolCap === null || settings.privateCap === null) throw new ActionableError('budget_unset', 'no disk budget is set, so nothing can be created: ask the operator');
   if (settings.restrictionTags === null) throw new ServiceRefusal('restriction tags setting unusable');
   const fault = async (step: string): Promise<void> => {
     await deps.fault?.(step);
@@ -209,7 +210,7 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
   let sourceHold: string | null = null;
   try {
     if (!withinCaps(settings, await used(qubesd, settings, ownerTag(c.principal)), plan.estimate)) {
-      throw new ActionableError('over-budget', 'the disk budget has no room for this qube');
+      throw new ActionableError('over_budget', 'the disk budget has no headroom for a qube this size (pool_figures shows it)');
     }
     await refuseControlledCreatorTags(c);
     if (plan.inheritsFromSource) {
@@ -247,7 +248,7 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
 
     const made = await footprint(qubesd, name);
     if (!withinCaps(settings, await used(qubesd, settings, ownerTag(c.principal), name), made)) {
-      throw new ActionableError('over-budget', 'the disk budget has no room for this qube');
+      throw new ActionableError('over_budget', 'the disk budget has no headroom for a qube this size (pool_figures shows it)');
     }
 
     for (const t of want) await addTag(qubesd, name, t);

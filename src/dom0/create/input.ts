@@ -1,5 +1,6 @@
 /** Shapes of the write services' JSON payloads (SPEC §4.15): exact keys, exact types. */
 import { isQubeName } from '../../shared/names.js';
+import { ActionableError } from '../service/refusal.js';
 
 export const LABELS = ['red', 'orange', 'yellow', 'green', 'gray', 'blue', 'purple', 'black'] as const;
 
@@ -43,6 +44,7 @@ export interface NewQubeInput {
   readonly netvm: NetvmChoice;
 }
 
+/** The common payload; null when it is malformed, an ActionableError when a field the agent chose is wrong. */
 export function parseNewQube(
   payload: Buffer,
   prefix: string,
@@ -51,9 +53,11 @@ export function parseNewQube(
 ): (NewQubeInput & { readonly extra: Record<string, unknown> }) | null {
   const o = jsonObject(payload, ['name', ...extraRequired], ['label', 'netvm', ...extraOptional]);
   if (!o) return null;
-  if (!isNewName(o['name'], prefix)) return null;
-  if (o['label'] !== undefined && !isLabel(o['label'])) return null;
+  // mistakes in the agent's own words, told before any lookup (SPEC §4.8)
+  if (!isQubeName(o['name'])) throw new ActionableError('name_invalid', 'the new name is not a valid qube name');
+  if (!isNewName(o['name'], prefix)) throw new ActionableError('name_prefix', `the new name must start with ${prefix} and go on after it`);
+  if (o['label'] !== undefined && !isLabel(o['label'])) throw new ActionableError('unknown_label', `the label must be one of ${LABELS.join(', ')}`);
   const netvm = netvmChoice(o['netvm']);
-  if (!netvm) return null;
+  if (!netvm) throw new ActionableError('bad_netvm', 'netvm must be inherit or none');
   return { name: o['name'], label: (o['label'] as string | undefined) ?? null, netvm, extra: o };
 }

@@ -6,6 +6,7 @@
 import { OWNER_PREFIX, TOMBSTONE_PREFIX, loadDom0Config } from '../service/config.js';
 import type { ScopeRules, Tier } from '../service/snapshot.js';
 import { DEFAULT_SETTINGS } from '../../shared/model/index.js';
+import type { QubeLimits } from '../../shared/model/settings.js';
 
 /** dom0's own marker tags; never visible to the agent. */
 export const MARKERS = {
@@ -40,6 +41,8 @@ export interface WriteSettings {
   readonly features: readonly string[];
   /** Days a tombstone is kept; null never reaps. */
   readonly retentionDays: number | null;
+  /** The most one qube may be given; null (malformed) refuses setting memory, maxmem and vcpus. */
+  readonly qubeLimits: QubeLimits | null;
 }
 
 const d = DEFAULT_SETTINGS;
@@ -63,6 +66,7 @@ const UNUSABLE: WriteSettings = {
   propagatingTags: [],
   features: [],
   retentionDays: null,
+  qubeLimits: null,
 };
 
 /** Reads ROOT's installed settings; problems go to `warn` (the operator's journal), never to the agent. */
@@ -82,5 +86,6 @@ export function readWriteSettings(root: string, warn: (m: string) => void): Writ
     propagatingTags: s.propagatingTags,
     features: [...BASE_FEATURES, ...s.featureAllowlist].filter((f) => f !== 'internal'),
     retentionDays: s.tombstoneRetentionDays,
+    qubeLimits: s.qubeLimits,
   };
 }

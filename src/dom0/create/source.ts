@@ -36,7 +36,8 @@ export async function inheritedNetvm(
 
 /** A qube from a template takes the principal's egress qube, which must itself be visible. */
 export function egressNetvm(snapshot: Snapshot, egress: string | null, choice: NetvmChoice): string | null {
-  if (egress === null) throw new ServiceRefusal('no egress qube configured');
+  // the operator's setting, the same whatever else the machine holds
+  if (egress === null) throw new ActionableError('no_egress', 'no egress qube is set, so no qube can be made from a template: ask the operator');
   if (!snapshot.visible(egress)) throw new ServiceRefusal('egress qube not in the umbrella');
   return choice === 'none' ? null : egress;
 }

@@ -58,7 +58,7 @@ export function createsQube(op: Operation): boolean {
   return op.target === 'dom0-service' && !op.readOnly && !op.idempotent && steppable(op);
 }
 
-/** One step's shape; null when it is malformed. */
+/** One step's shape; null when it is malformed; a dom0 step's ActionableError (its own input's mistake) passes through. */
 export function checkShape(step: PlanStep, handlers: ReadonlyMap<string, ServiceSpec<unknown>>): CheckedStep | null {
   const op = OPERATIONS.find((o) => o.id === step.operation);
   if (op === undefined || !steppable(op)) return null;

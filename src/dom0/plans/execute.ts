@@ -149,7 +149,13 @@ async function runStep(d: RunDeps, plan: PlanRecord, step: PlanStep): Promise<St
   const broken = bindingBroken(config, plan, d.now());
   if (broken !== null || config === null) return refused(broken ?? 'the settings are unusable');
   const spec = handlerFor(d, config, step.operation);
-  const s = checkShape(step, new Map(spec ? [[spec.operation, spec]] : []));
+  let s: CheckedStep | null;
+  try {
+    s = checkShape(step, new Map(spec ? [[spec.operation, spec]] : []));
+  } catch (err) {
+    if (!(err instanceof ActionableError)) throw err;
+    s = null;
+  }
   if (s === null) return refused('malformed');
   const snapshot = await Snapshot.take(d.qubesd, config.service.scope);
   const reached = reach(s, snapshot);

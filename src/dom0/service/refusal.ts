@@ -6,6 +6,7 @@
  * nonexistence from a malformed request.
  */
 import { QmcpError } from '../../shared/errors.js';
+import type { Dom0Code } from '../../shared/error-codes.js';
 import { REFUSAL_STATUS } from '../../shared/service-reply.js';
 
 export const REFUSAL_EXIT_STATUS = REFUSAL_STATUS;
@@ -23,13 +24,18 @@ export class ServiceRefusal extends QmcpError {
   }
 }
 
-/** An in-scope error the agent can act on ("qube is halted: start it first"). */
+/**
+ * An error the agent can act on ("the qube is not running: start it
+ * first"). Raise one only where the answer depends on nothing but the
+ * call's own input, the operator's settings, or qubes of the agent's world
+ * already checked visible (SPEC §4.1, §4.3); anything else is a ServiceRefusal.
+ */
 export class ActionableError extends QmcpError {
   readonly code = 'ERR_QMCP_SERVICE_ACTIONABLE';
-  /** The error name the caller is sent with the message (`halted`, `budget`, ...). */
-  readonly kind: string;
+  /** The stable code the caller is sent with the message (shared/error-codes.ts). */
+  readonly kind: Dom0Code;
 
-  constructor(kind: string, message: string) {
+  constructor(kind: Dom0Code, message: string) {
     super(message);
     this.kind = kind;
   }

@@ -34,7 +34,12 @@ export interface ServiceSpec<I> {
   readonly operation: string;
   /** Whether a call changes state (then it is audited with intent and outcome). */
   readonly changesState: boolean;
-  /** Allowlisted shapes of argument and payload; null means refuse. */
+  /**
+   * Allowlisted shapes of argument and payload; null means refuse. It may
+   * throw an ActionableError for a mistake in the agent's own input (a name
+   * without the prefix, a value out of range): that is answered before any
+   * lookup, from the bytes and the settings alone.
+   */
   parse(argument: string, payload: Buffer): I | null;
   /** The visible qubes the call acts on and the tier each needs. */
   targets(input: I): readonly TargetNeed[];
@@ -143,7 +148,15 @@ async function guarded(
   try {
     const payload = await readBounded(rt.stdin, config.limits);
     if (!payload) return refusal('payload too large or too slow');
-    const input = spec.parse(call.argument, payload);
+    let input: unknown;
+    try {
+      input = spec.parse(call.argument, payload);
+    } catch (err) {
+      if (!(err instanceof ActionableError)) throw err;
+      // before any lookup: it depends on the call's bytes and the settings alone
+      await rt.audit.refusal({ principal: caller, operation: spec.operation, qubes: [], detail: `input: ${err.kind}` }).catch((e: Error) => rt.log(`audit refusal entry failed: ${e.message}`));
+      return answerError(rt.io, err.kind, err.message);
+    }
     if (input === null) return refusal('malformed argument or payload');
 
     const needs = spec.targets(input);

@@ -89,9 +89,9 @@ async function haltedOwnVolume(ctx: HandlerContext<{ name: string }>): Promise<Q
   const q = ctx.targets[0];
   if (!q) throw new ServiceRefusal('no target');
   if (!(await ctx.snapshot.recheck(ctx.qubesd, q.name, 'full'))) throw new ServiceRefusal('hidden since the snapshot');
-  if (q.klass === 'DispVM') throw new ActionableError('no-revisions', "a disposable's private volume is a copy of its template's and keeps no revisions");
+  if (q.klass === 'DispVM') throw new ActionableError('no_revisions', "a disposable's private volume is a copy of its template's and keeps no revisions");
   if ((await powerState(ctx.qubesd, q.name)) !== 'Halted') {
-    throw new ActionableError('running', 'the qube is running: shut it down first (a checkpoint is the state of a clean stop, and only a stopped volume can be reverted)');
+    throw new ActionableError('not_halted', 'the qube is running: shut it down first (a checkpoint is the state of a clean stop, and only a stopped volume can be reverted)');
   }
   return q;
 }
@@ -106,7 +106,7 @@ export function checkpointService(deps: WriteDeps): ServiceSpec<{ name: string }
       const { qubesd, principal } = ctx;
       const q = await haltedOwnVolume(ctx);
       const settings = deps.settings();
-      if (settings.poolCap === null) throw new ServiceRefusal('caps setting unusable');
+      if (settings.poolCap === null) throw new ActionableError('budget_unset', 'no disk budget is set, so no checkpoint can be kept: ask the operator');
       const lock = await takeBudgetLock(deps);
       if (!lock) throw new ServiceRefusal('budget lock busy');
       try {
@@ -118,7 +118,7 @@ export function checkpointService(deps: WriteDeps): ServiceSpec<{ name: string }
         if (keepSet > keep) {
           // each revision kept beyond Qubes' one can take the whole volume (create/budget.ts counts them)
           const now = await used(qubesd, settings, ownerTag(principal));
-          if (now + (keepSet - Math.max(keep, 1)) * size > settings.poolCap) throw new ActionableError('over-budget', 'the disk budget has no room for the revision a checkpoint keeps');
+          if (now + (keepSet - Math.max(keep, 1)) * size > settings.poolCap) throw new ActionableError('over_budget', 'the disk budget has no room for the revision a checkpoint keeps');
           await qubesd.call('admin.vm.volume.Set.revisions_to_keep', q.name, VOLUME, String(keepSet));
         }
         const revisions = await revisionsOf(qubesd, q.name);
@@ -140,18 +140,18 @@ export const revertService: ServiceSpec<{ name: string }> = {
     const { qubesd } = ctx;
     const q = await haltedOwnVolume(ctx);
     const raw = await markOf(qubesd, q.name);
-    if (raw === null) throw new ActionableError('no-checkpoint', 'the qube has no checkpoint: take one with qube_checkpoint while it is halted');
+    if (raw === null) throw new ActionableError('no_checkpoint', 'the qube has no checkpoint: take one with qube_checkpoint while it is halted');
     const mark = parseMark(raw);
     if (mark === null) throw new ServiceRefusal('checkpoint feature malformed');
     const { keep } = await volumeFigures(qubesd, q.name);
     const found = checkpointRevision(mark, await revisionsOf(qubesd, q.name), keep);
     if (found === 'unchanged') throw new ActionableError('unchanged', 'the qube has not run since its checkpoint: there is nothing to revert');
-    if (found === 'lost') throw new ActionableError('checkpoint-lost', 'the checkpoint is no longer kept: the qube was stopped more often since than its volume keeps revisions');
+    if (found === 'lost') throw new ActionableError('checkpoint_lost', 'the checkpoint is no longer kept: the qube was stopped more often since than its volume keeps revisions');
     try {
       await qubesd.call('admin.vm.volume.Revert', q.name, VOLUME, found);
     } catch (err) {
       // started since the check above: qubesd reverts only a cleanly stopped volume
-      if (err instanceof QubesdError && err.errorClass === 'StoragePoolException') throw new ActionableError('running', 'the qube is running: shut it down first');
+      if (err instanceof QubesdError && err.errorClass === 'StoragePoolException') throw new ActionableError('not_halted', 'the qube is running: shut it down first');
       throw err;
     }
     await qubesd.call('admin.vm.feature.Remove', q.name, CHECKPOINT_FEATURE);

@@ -86,7 +86,7 @@ export function cloneService(deps: WriteDeps): ServiceSpec<CloneInput> {
       const source = ctx.targets[0];
       if (!source) throw new Error('no target');
       requireFreeName(snapshot, input.name);
-      if (!CLONABLE.has(source.klass)) throw new ActionableError('not-clonable', 'this kind of qube cannot be cloned');
+      if (!CLONABLE.has(source.klass)) throw new ActionableError('not_clonable', 'this kind of qube cannot be cloned');
       const template = source.klass === 'AppVM' ? await vmValue(qubesd, source.name, 'template') : null;
       const netvm = await inheritedNetvm(qubesd, snapshot, settings.egress, source.name, input.netvm);
       const defaultDispvm = await inheritedDefaultDispvm(qubesd, snapshot, source.name);

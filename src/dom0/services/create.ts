@@ -29,7 +29,7 @@ export function appVmService(deps: WriteDeps, operation: string, dispTemplate: b
       const source = ctx.targets[0];
       if (!source) throw new Error('no target');
       requireFreeName(snapshot, input.name);
-      if (source.klass !== 'TemplateVM') throw new ActionableError('not-a-template', 'the named qube is not a template');
+      if (source.klass !== 'TemplateVM') throw new ActionableError('not_a_template', 'the named qube is not a template');
       const netvm = egressNetvm(snapshot, settings.egress, input.netvm);
       const defaultDispvm = await inheritedDefaultDispvm(qubesd, snapshot, source.name);
       const label = input.label ?? (await sourceLabel(qubesd, source.name));

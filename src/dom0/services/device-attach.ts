@@ -3,6 +3,7 @@
  * two visible full-tier qubes, checked on one snapshot. Never PCI, never a
  * persistent or required assignment; options are allowlisted per class.
  */
+import type { Dom0Code } from '../../shared/error-codes.js';
 import { isQubeName } from '../../shared/names.js';
 import { jsonObject } from '../create/input.js';
 import { QubesdError } from '../qubesd.js';
@@ -84,7 +85,7 @@ export function attachPayload(d: DeviceRef): string {
 }
 
 /** Qubes failures worth telling the agent; both ends are visible, so they reveal nothing outside. */
-const ACTIONABLE: Readonly<Record<string, [string, string]>> = {
+const ACTIONABLE: Readonly<Record<string, [Dom0Code, string]>> = {
   DeviceNotFound: ['device_not_found', 'the backend exposes no such device'],
   DeviceAlreadyAttached: ['device_in_use', 'the device is already attached'],
   // qubesd refuses a halted frontend with QubesVMNotRunningError ("do you mean `assign`?")

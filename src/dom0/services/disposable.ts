@@ -39,7 +39,7 @@ export function disposableService(deps: WriteDeps): ServiceSpec<DisposableInput>
       const isDvmt = (await qubesd.property(source.name, 'template_for_dispvms').catch(() => null))?.value === 'True';
       // Qubes' disposable templates: AppVMs and StandaloneVMs with template_for_dispvms
       if ((source.klass !== 'AppVM' && source.klass !== 'StandaloneVM') || !isDvmt) {
-        throw new ActionableError('not-a-disposable-template', 'the named qube is not a disposable template');
+        throw new ActionableError('not_a_disposable_template', 'the named qube is not a disposable template');
       }
       const netvm = await inheritedNetvm(qubesd, snapshot, settings.egress, source.name, input.netvm);
       const defaultDispvm = await inheritedDefaultDispvm(qubesd, snapshot, source.name);

@@ -13,7 +13,7 @@ import { checkShape, lookedUp, outOfReach, type CheckedStep } from '../plans/che
 import { PLAN_LAPSE_MS, nextId, planDigest, planState, plansOf, pruneEnded, recordLapses, storedStep, withPlanLock, writePlan } from '../plans/store.js';
 import type { PlanRecord } from '../plans/store.js';
 import { loadDom0Config } from '../service/config.js';
-import { ServiceRefusal } from '../service/refusal.js';
+import { ActionableError, ServiceRefusal } from '../service/refusal.js';
 import type { ServiceSpec } from '../service/run.js';
 import { decodePlanRequest } from '../../shared/plan-protocol.js';
 
@@ -30,7 +30,15 @@ export function planSubmitService(deps: WriteDeps, handlers: ReadonlyMap<string,
     parse(argument, payload) {
       const request = argument === '' ? decodePlanRequest(payload) : null;
       if (request === null) return null;
-      const steps = request.steps.map((s) => checkShape(s, handlers));
+      const steps = request.steps.map((s, i) => {
+        try {
+          return checkShape(s, handlers);
+        } catch (err) {
+          // a step's own input mistake, said with its number
+          if (err instanceof ActionableError) throw new ActionableError(err.kind, `step ${i + 1}: ${err.message}`);
+          throw err;
+        }
+      });
       return steps.every((s) => s !== null) ? { purpose: request.purpose, steps: steps as CheckedStep[] } : null;
     },
     targets: (input) => lookedUp(input.steps),

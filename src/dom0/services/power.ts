@@ -5,13 +5,14 @@
  * once, as in Qubes without `wait`; an auto-cleanup disposable that stops is
  * removed by Qubes itself.
  */
+import type { Dom0Code } from '../../shared/error-codes.js';
 import { QubesdError } from '../qubesd.js';
 import { ActionableError, ServiceRefusal } from '../service/refusal.js';
 import type { ServiceSpec } from '../service/run.js';
 import { parseQubeArgument } from './shapes.js';
 
 /** Qubes failures worth telling the agent; each concerns only the qube it named. */
-const ACTIONABLE: Readonly<Record<string, [string, string]>> = {
+const ACTIONABLE: Readonly<Record<string, [Dom0Code, string]>> = {
   QubesVMNotStartedError: ['not_running', 'the qube is not running'],
   QubesVMNotRunningError: ['not_running', 'the qube is not running'],
 };

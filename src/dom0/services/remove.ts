@@ -48,7 +48,7 @@ export function removeService(deps: WriteDeps): ServiceSpec<RemoveInput> {
           const seen = users.filter((u) => snapshot.visible(u));
           const tombs = users.length - seen.length;
           const by = [...seen, ...(tombs ? [`${tombs} removed qube(s) kept as tombstones until the operator restores or reaps them`] : [])];
-          throw new ActionableError('in-use', `qube is in use by ${by.join(', ')}`);
+          throw new ActionableError('in_use', `qube is in use by ${by.join(', ')}`);
         }
         throw new ServiceRefusal('in use by a qube outside the agent\'s world');
       }

@@ -5,8 +5,9 @@
  */
 import { isQubeName } from '../../shared/names.js';
 import type { WriteDeps } from '../create/deps.js';
-import { isLabel, jsonObject } from '../create/input.js';
-import { ServiceRefusal } from '../service/refusal.js';
+import { isLabel, jsonObject, LABELS } from '../create/input.js';
+import { ActionableError, ServiceRefusal } from '../service/refusal.js';
+import type { QubeLimits } from '../../shared/model/settings.js';
 import type { ServiceSpec } from '../service/run.js';
 
 type Value = string | number | boolean | null;
@@ -18,23 +19,36 @@ export interface SetPropertyInput {
   readonly wire: string;
 }
 
-const MAX_MEMORY_MIB = 1 << 20;
-const MAX_VCPUS = 512;
-
-function int(v: Value, min: number, max: number): string | null {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max ? String(v) : null;
+/**
+ * What a value the agent chose may be wrong in, told before any lookup: it
+ * depends on the value and the operator's settings alone.
+ */
+function int(v: Value, min: number, max: number | null, unit: string): string {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new ActionableError('bad_value', `the value must be an integer${unit}`);
+  if (max === null) throw new ActionableError('limits_unset', 'the operator\'s limits for one qube are unusable, so this cannot be set');
+  if (v < min || v > max) throw new ActionableError('out_of_range', `the value must be from ${min} to ${max}${unit} on this host`);
+  return String(v);
 }
 
-function bool(v: Value): string | null {
-  return typeof v === 'boolean' ? (v ? 'True' : 'False') : null;
+function bool(v: Value): string {
+  if (typeof v !== 'boolean') throw new ActionableError('bad_value', 'the value must be true or false');
+  return v ? 'True' : 'False';
 }
 
-/** Each settable property and the wire form of an acceptable value, else null. */
-const SETTABLE: Record<string, (v: Value) => string | null> = {
-  label: (v) => (isLabel(v) ? v : null),
-  memory: (v) => int(v, 1, MAX_MEMORY_MIB),
-  maxmem: (v) => int(v, 0, MAX_MEMORY_MIB),
-  vcpus: (v) => int(v, 1, MAX_VCPUS),
+/**
+ * Each settable property and the wire form of an acceptable value; null
+ * for one never allowed (netvm to a qube: the uniform refusal). Memory and
+ * vcpus are bounded by what the host gives one qube (qubeLimits); below, by
+ * Qubes' own rules (memory and vcpus positive, maxmem 0 for no balancing).
+ */
+const SETTABLE: Record<string, (v: Value, limits: QubeLimits | null) => string | null> = {
+  label: (v) => {
+    if (!isLabel(v)) throw new ActionableError('unknown_label', `the label must be one of ${LABELS.join(', ')}`);
+    return v;
+  },
+  memory: (v, l) => int(v, 1, l?.memoryMiB ?? null, ' MiB'),
+  maxmem: (v, l) => int(v, 0, l?.memoryMiB ?? null, ' MiB'),
+  vcpus: (v, l) => int(v, 1, l?.vcpus ?? null, ''),
   autostart: bool,
   include_in_backups: bool,
   default_dispvm: (v) => (isQubeName(v) ? v : null),
@@ -49,7 +63,7 @@ function echo(type: string, value: string): Value {
   return value;
 }
 
-export function setPropertyService(_deps: WriteDeps): ServiceSpec<SetPropertyInput> {
+export function setPropertyService(deps: WriteDeps): ServiceSpec<SetPropertyInput> {
   return {
     operation: 'property.set',
     changesState: true,
@@ -58,7 +72,7 @@ export function setPropertyService(_deps: WriteDeps): ServiceSpec<SetPropertyInp
       const o = jsonObject(payload, ['name', 'value'], []);
       if (!o || typeof o['name'] !== 'string' || !Object.hasOwn(SETTABLE, o['name'])) return null;
       const check = SETTABLE[o['name']];
-      const wire = check ? check(o['value'] as Value) : null;
+      const wire = check ? check(o['value'] as Value, deps.settings().qubeLimits) : null;
       if (wire === null) return null;
       return { qube: argument, property: o['name'], wire };
     },

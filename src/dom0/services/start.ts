@@ -1,14 +1,18 @@
 /** qmcp.Start+QUBE: start a visible, complete qube the agent has exec over. */
+import type { Dom0Code } from '../../shared/error-codes.js';
 import { QubesdError } from '../qubesd.js';
 import type { ServiceSpec } from '../service/run.js';
 import { ActionableError, ServiceRefusal } from '../service/refusal.js';
 import { powerState } from './reads.js';
 import { parseQubeArgument } from './shapes.js';
 
-/** Qubes failures worth telling the agent; each concerns only the qube it named. */
-const ACTIONABLE: Readonly<Record<string, [string, string]>> = {
+/**
+ * Qubes failures worth telling the agent; each concerns only the qube it
+ * named. Not QubesMemoryError: free memory is what every other qube leaves,
+ * outside ones included, so that failure is the uniform refusal.
+ */
+const ACTIONABLE: Readonly<Record<string, [Dom0Code, string]>> = {
   QubesNoTemplateError: ['no_template', 'the qube has no usable template'],
-  QubesMemoryError: ['insufficient_memory', 'not enough free memory to start the qube'],
 };
 
 export const startService: ServiceSpec<{ name: string }> = {
@@ -31,6 +35,7 @@ export const startService: ServiceSpec<{ name: string }> = {
       if (!(await snapshot.recheck(qubesd, q.name, 'exec'))) throw new ServiceRefusal(`hidden while starting: ${err.errorClass}`);
       const known = ACTIONABLE[err.errorClass];
       if (known) throw new ActionableError(known[0], known[1]);
+      if (err.errorClass === 'QubesMemoryError') throw new ServiceRefusal('not enough free memory to start it');
       if (err.errorClass === 'QubesException' || err.errorClass === 'QubesVMError') {
         throw new ActionableError('start_failed', 'the qube could not be started');
       }

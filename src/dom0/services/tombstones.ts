@@ -102,7 +102,7 @@ export function tombstoneRestoreService(deps: WriteDeps): ServiceSpec<RestoreInp
     async handle({ input, qubesd, principal }): Promise<{ name: string; tier: Tier }> {
       const settings = deps.settings();
       const scope = settings.scope;
-      if (settings.poolCap === null || settings.privateCap === null) throw new ServiceRefusal('caps setting unusable');
+      if (settings.poolCap === null || settings.privateCap === null) throw new ActionableError('budget_unset', 'no disk budget is set, so nothing can be restored: ask the operator');
       const lock = await takeBudgetLock(deps);
       if (!lock) throw new ServiceRefusal('budget lock busy');
       try {
@@ -111,7 +111,7 @@ export function tombstoneRestoreService(deps: WriteDeps): ServiceSpec<RestoreInp
         if (!now || !ownTombstone(now, scope, principal)) throw new ServiceRefusal('no longer a tombstone of this principal');
         const held = await footprint(qubesd, input.name);
         if (!withinCaps(settings, await used(qubesd, settings, ownerTag(principal), input.name), held)) {
-          throw new ActionableError('over-budget', 'the disk budget has no room to restore this qube');
+          throw new ActionableError('over_budget', 'the disk budget has no room to restore this qube');
         }
         // what a new qube gets (the birth ceiling): never more than the full tier its remove needed
         const tier = settings.birthCeiling;

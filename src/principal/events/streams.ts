@@ -106,11 +106,11 @@ export class EventStreams {
     if (cursor === undefined) return { events: [], cursor: this.codec.encode({ stream: this.open().id, count: 0 }) };
     const at = this.codec.decode(cursor);
     const stream = at === null ? undefined : this.streams.get(at.stream);
-    if (at === null || stream === undefined || at.count > stream.total) throw new Actionable(UNKNOWN_CURSOR);
+    if (at === null || stream === undefined || at.count > stream.total) throw new Actionable(UNKNOWN_CURSOR, 'unknown_cursor');
     stream.lastUsed = this.now();
     stream.acknowledge(at.count);
     await stream.waitForMore(at.count, waitSeconds * 1000, signal);
-    if (stream.isClosed) throw new Actionable(UNKNOWN_CURSOR);
+    if (stream.isClosed) throw new Actionable(UNKNOWN_CURSOR, 'unknown_cursor');
     stream.lastUsed = this.now();
     const read = stream.read(at.count, this.o.maxPerPoll);
     const next = this.codec.encode({ stream: stream.id, count: read.next });
@@ -133,7 +133,7 @@ export class EventStreams {
   }
 
   private open(): EventStream {
-    if (this.closed) throw new Actionable(UNKNOWN_CURSOR);
+    if (this.closed) throw new Actionable(UNKNOWN_CURSOR, 'unknown_cursor');
     this.sweep();
     while (this.streams.size >= this.o.maxStreams) {
       const oldest = [...this.streams.values()].reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));

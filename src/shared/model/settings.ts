@@ -48,8 +48,16 @@ export interface Settings {
   approvalDeadlineSeconds: number;
   /** Requests of the principal waiting at once; one more is refused. */
   approvalPendingCap: number;
+  /** The most one qube may be given (memory and maxmem in MiB, vcpus); null when malformed (those properties cannot be set). */
+  qubeLimits: QubeLimits | null;
   /** The model hash the installer wrote; null when absent. */
   model: string | null;
+}
+
+/** What the host can give one qube: the bounds of memory, maxmem and vcpus the agent may set. */
+export interface QubeLimits {
+  memoryMiB: number;
+  vcpus: number;
 }
 
 export interface SettingsProblem {
@@ -107,6 +115,8 @@ export const DEFAULT_SETTINGS: Settings = {
   gate: {},
   approvalDeadlineSeconds: 120,
   approvalPendingCap: 4,
+  // Qubes' own defaults for a qube: maxmem at most 4000 MiB, 2 vcpus
+  qubeLimits: { memoryMiB: 4096, vcpus: 2 },
   model: null,
 };
 
@@ -130,6 +140,7 @@ export const SETTINGS_DOC: readonly SettingDoc[] = [
   { key: 'gate', description: 'per operation id, `allow` or `ask` (wait for the operator\'s approval in dom0), over the model\'s defaults', default: '{} (the model\'s defaults: ask for what can lose more than a qube\'s own files or widen exposure)', failClosed: 'any malformed entry: every operation that can be gated asks' },
   { key: 'approvalDeadlineSeconds', description: 'how long a gated call waits for the operator before it is refused', default: '120', failClosed: `malformed or outside ${APPROVAL_DEADLINE_RANGE.min}..${APPROVAL_DEADLINE_RANGE.max}: ${APPROVAL_DEADLINE_RANGE.min}` },
   { key: 'approvalPendingCap', description: 'requests of the principal waiting for the operator at once', default: '4', failClosed: `malformed or outside ${APPROVAL_PENDING_RANGE.min}..${APPROVAL_PENDING_RANGE.max}: ${APPROVAL_PENDING_RANGE.min}` },
+  { key: 'qubeLimits', description: 'the most the host gives one qube: `{memoryMiB, vcpus}`, the bounds of the memory, maxmem and vcpus the agent may set', default: '{"memoryMiB": 4096, "vcpus": 2}', failClosed: 'malformed: memory, maxmem and vcpus cannot be set' },
   { key: 'model', description: 'model hash written by the installer', default: 'current model', failClosed: 'mismatch: services refuse' },
 ];
 
@@ -159,7 +170,7 @@ export function readSettingsFile(path: string): SettingsReading {
   return parseSettings(json);
 }
 
-const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'gate', 'approvalDeadlineSeconds', 'approvalPendingCap', 'model']);
+const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'gate', 'approvalDeadlineSeconds', 'approvalPendingCap', 'qubeLimits', 'model']);
 const TAG_ROLES: readonly (keyof TagNames)[] = ['umbrella', 'exec', 'net', 'full', 'sink', 'incomplete'];
 
 /**
@@ -261,11 +272,29 @@ export function parseSettings(json: unknown): SettingsReading {
       s[key] = range.min;
     }
   }
+  if ('qubeLimits' in o) {
+    const v = parseQubeLimits(o['qubeLimits']);
+    if (v === null) bad('qubeLimits', 'must be {"memoryMiB": N, "vcpus": N} with positive integers: memory, maxmem and vcpus cannot be set');
+    s.qubeLimits = v;
+  }
   if ('model' in o) {
     if (typeof o['model'] === 'string' && /^[0-9a-f]{64}$/.test(o['model'])) s.model = o['model'];
     else bad('model', 'not a model hash');
   }
   return { settings: s, problems };
+}
+
+/** Bounds past any host Qubes runs on: a larger figure is a typo, not a host. */
+const LIMIT_MAX = { memoryMiB: 1 << 24, vcpus: 4096 } as const;
+
+function parseQubeLimits(v: unknown): QubeLimits | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const o = v as Record<string, unknown>;
+  if (Object.keys(o).some((k) => k !== 'memoryMiB' && k !== 'vcpus')) return null;
+  const { memoryMiB, vcpus } = o;
+  if (!isPositiveSafeInteger(memoryMiB) || memoryMiB > LIMIT_MAX.memoryMiB) return null;
+  if (!isPositiveSafeInteger(vcpus) || vcpus > LIMIT_MAX.vcpus) return null;
+  return { memoryMiB, vcpus };
 }
 
 /** The gate object, or what is wrong with it. */
