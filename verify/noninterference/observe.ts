@@ -95,7 +95,7 @@ export async function eventWindow(m: Machine, call: (m: Machine, c: Call) => Pro
   if (marker !== undefined) await dom0.call('admin.vm.property.Set', marker, 'label', 'purple');
   const o = await window;
   // a refused window has no events to miss: it is compared as it is
-  const late = o.status === 0 && marker !== undefined && !o.stdout.includes(`"event":"property-set:label","subject":"${marker}"`);
+  const late = o.status === 0 && marker !== undefined && !o.stdout.includes(`"event":"property-changed","subject":"${marker}"`);
   return { observation: { ...o, stdout: normaliseEvents(o.stdout) }, late };
 }
 

@@ -49,11 +49,22 @@ export function parseNewQube(
   extraRequired: readonly string[] = [],
   extraOptional: readonly string[] = [],
 ): (NewQubeInput & { readonly extra: Record<string, unknown> }) | null {
-  const o = jsonObject(payload, ['name', ...extraRequired], ['label', 'netvm', ...extraOptional]);
+  const o = parseMaybeNamed(payload, prefix, extraRequired, extraOptional);
+  return o && o.name !== null ? { ...o, name: o.name } : null;
+}
+
+/** As parseNewQube, with the name optional (null when absent: dom0 chooses it). */
+export function parseMaybeNamed(
+  payload: Buffer,
+  prefix: string,
+  extraRequired: readonly string[] = [],
+  extraOptional: readonly string[] = [],
+): (Omit<NewQubeInput, 'name'> & { readonly name: string | null; readonly extra: Record<string, unknown> }) | null {
+  const o = jsonObject(payload, extraRequired, ['name', 'label', 'netvm', ...extraOptional]);
   if (!o) return null;
-  if (!isNewName(o['name'], prefix)) return null;
+  if (o['name'] !== undefined && !isNewName(o['name'], prefix)) return null;
   if (o['label'] !== undefined && !isLabel(o['label'])) return null;
   const netvm = netvmChoice(o['netvm']);
   if (!netvm) return null;
-  return { name: o['name'], label: (o['label'] as string | undefined) ?? null, netvm, extra: o };
+  return { name: (o['name'] as string | undefined) ?? null, label: (o['label'] as string | undefined) ?? null, netvm, extra: o };
 }
