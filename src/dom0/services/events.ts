@@ -276,7 +276,6 @@ function readsFrom(qubesd: Qubesd): WindowReads {
  */
 export function parseNarrowing(payload: Buffer): EventNarrowing | null {
   if (payload.length === 0) return {};
-  if (payload.length > 4096) return null;
   let body: unknown;
   try {
     body = JSON.parse(payload.toString('utf8'));

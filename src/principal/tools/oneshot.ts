@@ -7,6 +7,7 @@
 import * as z from 'zod';
 import { dom0Call, type CallContext } from '../calls.js';
 import { QubeName } from '../schemas.js';
+import { isQubeName } from '../../shared/names.js';
 import { REFUSABLE, UNTRUSTED } from '../texts.js';
 import { Actionable, Failed } from '../results.js';
 import type { ToolSpec } from '../tool.js';
@@ -54,9 +55,9 @@ export const qubeRunDisposable: ToolSpec<typeof OneShotInput> = {
     // a request that cannot run must not create anything
     if ((input.argv === undefined) === (input.shell === undefined)) throw new Actionable('Give exactly one of argv and shell.');
     const made = await dom0Call(ctx, 'disposable', input.disposable_template, { ...(input.name !== undefined ? { name: input.name } : {}), autoCleanup: true });
-    const name = (made as { name?: unknown }).name;
-    // dom0 answers with the name it made; anything else is not ours to start or remove
-    if (typeof name !== 'string' || (input.name !== undefined && name !== input.name)) throw new Failed();
+    // unnamed, it is the name dom0 answers with; anything but a qube name is not ours to start or remove
+    const name = input.name ?? (made as { name?: unknown }).name;
+    if (!isQubeName(name)) throw new Failed();
     let ran: z.infer<typeof RunOutput> | undefined;
     let removed = false;
     try {
