@@ -225,3 +225,27 @@ test('the narrowing payload: empty, or an object of non-empty lists of distinct 
     assert.equal(parse(bad), null, JSON.stringify(bad));
   }
 });
+
+test("the agent's remove and its restore: removed once when entombed, created once when restored, none of the tag churn", async () => {
+  const box: QubeRecord = { uuid: 'u-b', name: 'ai-b', klass: 'AppVM', tags: ['ai-managed', 'ai-exec'] };
+  const events = [
+    // entomb.ts: held, then the tombstone tags, then out of the umbrella, then the hold goes
+    ev('ai-b', 'domain-tag-add:qmcp-incomplete'),
+    ev('ai-b', 'domain-tag-add:qmcp-tombstone'),
+    ev('ai-b', 'domain-tag-add:qmcp-tombstone-20261203T080000Z'),
+    ev('ai-b', 'domain-tag-add:qmcp-owner-mcp-control'),
+    ev('ai-b', 'domain-tag-delete:ai-exec'),
+    ev('ai-b', 'domain-tag-delete:ai-managed'),
+    ev('ai-b', 'domain-tag-delete:qmcp-incomplete'),
+    // reinstate: the tier, the umbrella, the dated marker, and the hiding tag last
+    ev('ai-b', 'domain-tag-add:ai-exec'),
+    ev('ai-b', 'domain-tag-add:ai-managed'),
+    ev('ai-b', 'domain-tag-delete:qmcp-tombstone-20261203T080000Z'),
+    ev('ai-b', 'domain-tag-delete:qmcp-tombstone'),
+    ev('ai-b', 'domain-start'),
+  ];
+  assert.deepEqual(await run([box], [], events), ['ai-b removed AppVM', 'ai-b created AppVM', 'ai-b started AppVM']);
+  // weakened: only leaving the world is told, so a restored qube never comes back into the list
+  const Weak = ((await import(weakened('dom0/services/events.js', "this.emit(after ? 'created' : 'removed', q, at)", "if (!after) this.emit('removed', q, at)"))) as { EventFilter: Filter }).EventFilter;
+  assert.deepEqual(await run([box], [], events, Weak), ['ai-b removed AppVM', 'ai-b started AppVM']);
+});
