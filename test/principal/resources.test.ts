@@ -18,20 +18,10 @@ import { notificationsFor, qubeOfUri } from '../../src/principal/resources.js';
 import type { EventRow } from '../../src/principal/events/stream.js';
 import { createServer } from '../../src/principal/server.js';
 import { startSimHost, type SimHost } from '../../src/sim/host.js';
-import type { Fleet } from '../../src/sim/fleet.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import { weakened } from '../plans/helpers.js';
 import { within } from './fake-qrexec.js';
-
-const FLEET: Fleet = {
-  qubes: [
-    { name: 'tpl', klass: 'TemplateVM' },
-    { name: 'ai-tpl', klass: 'TemplateVM', tags: ['ai-managed', 'ai-full'] },
-    { name: 'mcp-control', klass: 'AppVM', template: 'tpl', properties: { netvm: null } },
-    { name: 'ai-box', klass: 'AppVM', template: 'ai-tpl', tags: ['ai-managed', 'ai-full'], properties: { netvm: null } },
-    { name: 'work', klass: 'AppVM', template: 'tpl', properties: { netvm: null } },
-  ],
-};
+import { countSubscriptions, EVENT_FLEET } from './event-host.js';
 
 test('the feed: list_changed when a qube comes or goes, updated for the subscribed qubes a row is about, everything after a gap', async () => {
   const row = (qube: string, event: string): { event: string; qube: string; class: string; time: string } => ({ event, qube, class: 'AppVM', time: '-' });
@@ -85,17 +75,12 @@ describe('qube resources on the simulated host', () => {
   let real: Session;
   let client: Client;
   /** admin.Events subscriptions on the host so far: one per dom0 window. */
-  let subscriptions = 0;
+  let subscriptions: () => number;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qmcp-resources-'));
-    host = await startSimHost({ dir, fleet: FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE } });
-    const app = host.qubesd.app;
-    const subscribe = app.subscribe.bind(app);
-    app.subscribe = (fn) => {
-      subscriptions++;
-      return subscribe(fn);
-    };
+    host = await startSimHost({ dir, fleet: EVENT_FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE } });
+    subscriptions = countSubscriptions(host);
     runner = new QrexecRunner(simClientOptions(dir));
     eventStreamsFor(runner, { windowSeconds: 2 });
     real = await session(runner);
@@ -158,10 +143,10 @@ describe('qube resources on the simulated host', () => {
       const stopWitness = eventStreamsFor(runner).listen((rows) => seen.push(...rows));
       const app = host.qubesd.app;
       const toldAfter = async (act: () => void, told: (r: EventRow) => boolean, what: string): Promise<void> => {
-        let at = subscriptions;
+        let at = subscriptions();
         await within(120_000, () => {
-          if (subscriptions > at) {
-            at = subscriptions;
+          if (subscriptions() > at) {
+            at = subscriptions();
             act();
           }
           return seen.some(told);
