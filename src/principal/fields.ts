@@ -125,6 +125,8 @@ export const FIELDS: Readonly<Record<string, Field>> = {
   cursor: { means: 'where an event stream was left' },
   wait_seconds: { means: 'how long to wait for the first event' },
   missed: { means: 'whether events were lost' },
+  only_qubes: { means: 'the qubes a new event stream is narrowed to' },
+  only_events: { means: 'the event names a new event stream is narrowed to' },
   // plans
   plan: { means: "a plan's id, as plan_submit returned it" },
   purpose: { means: 'what a plan is for, in one line shown to the operator' },

@@ -9,7 +9,7 @@ import { createServer } from './server.js';
 
 export function runStdio(qrexec: QrexecRunner): Promise<number> {
   return new Promise<number>((resolve) => {
-    const handle = serveStdio(() => createServer(qrexec), {
+    const handle = serveStdio(() => createServer(qrexec, { live: true }), {
       // out-of-band errors may carry callee text: keep them off the wire and out of logs
       onerror: () => undefined,
     });

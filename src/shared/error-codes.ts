@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   // the agent's world, after scope and tier
   exists: { from: 'dom0', means: 'a qube of the agent\'s world already has that name: choose another' },
   over_budget: { from: 'dom0', means: 'the disk budget has no headroom for a qube this size (or for a restore, or the revision a checkpoint keeps): remove a qube, or ask the operator (`pool_figures` shows the headroom)' },
+  no_free_name: { from: 'dom0', means: 'dom0 found no free name for a disposable within the prefix: give one' },
   not_a_template: { from: 'dom0', means: 'the qube named as template is not a template' },
   not_a_disposable_template: { from: 'dom0', means: 'the qube named is not a disposable template' },
   not_clonable: { from: 'dom0', means: 'this kind of qube cannot be cloned' },

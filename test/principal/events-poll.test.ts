@@ -32,7 +32,7 @@ const FLEET: Fleet = {
 };
 
 interface Poll {
-  events: { event: string; qube: string; class: string | null; time: string }[];
+  events: { event: string; qube: string; class: string | null; time: string; property?: string; value?: unknown }[];
   cursor: string;
   missed?: boolean;
 }
@@ -118,6 +118,9 @@ async function delivers(token: string, straddle: boolean): Promise<number> {
       const opened = await s.poll({ wait_seconds: 60 });
       assert.ok(opened.ok, opened.text);
       assert.deepEqual(opened.ok.events, []);
+      // a second stream narrowed to property changes of ai-box and work (outside: nothing of it may come)
+      const narrow = await s.poll({ wait_seconds: 60, only_qubes: ['ai-box', 'work'], only_events: ['property-changed'] });
+      assert.ok(narrow.ok, narrow.text);
       // act once dom0's window is subscribed
       await until(() => m.subscriptions() > 0, 'the dom0 window');
       const window = m.subscriptions();
@@ -130,8 +133,15 @@ async function delivers(token: string, straddle: boolean): Promise<number> {
       const first = await s.poll({ cursor: opened.ok.cursor, wait_seconds: 60 });
       assert.ok(first.ok, first.text);
       const told = first.ok.events.map((e) => `${e.qube} ${e.event} ${e.class}`);
-      if (told.at(-1) !== 'ai-box property-set:label AppVM') continue;
-      assert.deepEqual(told, ['ai-box domain-unpaused AppVM', 'ai-box domain-start AppVM', 'ai-box property-set:label AppVM']);
+      if (told.at(-1) !== 'ai-box property-changed AppVM') continue;
+      assert.deepEqual(told, ['ai-box started AppVM', 'ai-box property-changed AppVM']);
+      assert.deepEqual(first.ok.events.map((e) => [e.property, e.value]), [[undefined, undefined], ['label', 'purple']]);
+      const narrowed = await s.poll({ cursor: narrow.ok.cursor, wait_seconds: 60 });
+      assert.deepEqual(narrowed.ok?.events.map((e) => `${e.qube} ${e.event} ${e.property} ${e.value}`), ['ai-box property-changed label purple']);
+      // a narrowing comes only with a new stream
+      const late = await s.poll({ cursor: narrow.ok.cursor, wait_seconds: 1, only_events: ['created'] });
+      assert.equal(late.ok, null);
+      assert.match(late.text, /narrow a stream when it opens/);
       assert.equal(first.ok.missed, undefined);
       assert.ok(!JSON.stringify(first.ok).includes('work') && !JSON.stringify(first.ok).includes('ai-exec'));
       // a retried poll with the same cursor gets the same events
@@ -139,11 +149,11 @@ async function delivers(token: string, straddle: boolean): Promise<number> {
       assert.deepEqual(retry.ok?.events, first.ok.events);
       // the cursor counts only what this stream delivered
       const count = Buffer.from(first.ok.cursor, 'base64url').readBigUInt64BE(16);
-      assert.equal(count, 3n);
+      assert.equal(count, 2n);
       // nothing new: the poll waits its time and returns no events and the same position
       const quiet = await s.poll({ cursor: first.ok.cursor, wait_seconds: 1 });
       assert.deepEqual(quiet.ok?.events, []);
-      assert.equal(Buffer.from(quiet.ok?.cursor ?? '', 'base64url').readBigUInt64BE(16), 3n);
+      assert.equal(Buffer.from(quiet.ok?.cursor ?? '', 'base64url').readBigUInt64BE(16), 2n);
       return i + 1;
     } finally {
       await s.close();

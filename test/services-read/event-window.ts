@@ -14,13 +14,15 @@ import type { Reply, World, WorldOptions } from './helpers.js';
 const WINDOW_SECONDS: readonly number[] = [2, 10, 60];
 
 const MARKER_QUBE = 'ai-gw';
-const MARKER_EVENT = 'property-set:label';
+const MARKER_EVENT = 'property-changed';
 
 export interface EventRow {
   readonly event: string;
   readonly subject: string;
   readonly class: string | null;
   readonly time: string;
+  readonly property?: string;
+  readonly value?: unknown;
 }
 
 export interface EventWindow {

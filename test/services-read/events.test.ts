@@ -23,7 +23,12 @@ async function filterOver(events: AdminEvent[]): Promise<{ event: string; subjec
     { uuid: 'u-dom0', name: 'dom0', tags: [], klass: 'AdminVM' },
   ];
   let n = 0;
-  const f = new EventFilter(RULES, qubes, (name) => Promise.resolve({ uuid: `new-${++n}`, name, klass: 'AppVM', tags: [] }), () => new Date(0));
+  const f = new EventFilter(
+    RULES,
+    qubes,
+    { qube: (name) => Promise.resolve({ uuid: `new-${++n}`, name, klass: 'AppVM', tags: [] }), property: () => Promise.resolve({ type: 'str', text: 'x' }) },
+    () => new Date(0),
+  );
   for (const e of events) f.push(e);
   await f.drain();
   return f.rows.map(({ event, subject, class: c }) => ({ event, subject, class: c }));
@@ -48,9 +53,9 @@ test('only events about visible qubes, allowlisted names, no tier tags, no pre-e
     ev('ai-a', 'domain-feature-set:internal'),
   ]);
   assert.deepEqual(rows, [
-    { event: 'domain-start', subject: 'ai-a', class: 'AppVM' },
-    { event: 'property-set:label', subject: 'ai-a', class: 'AppVM' },
-    { event: 'property-set:netvm', subject: 'ai-a', class: 'AppVM' },
+    { event: 'started', subject: 'ai-a', class: 'AppVM' },
+    { event: 'property-changed', subject: 'ai-a', class: 'AppVM' },
+    { event: 'property-changed', subject: 'ai-a', class: 'AppVM' },
   ]);
 });
 
@@ -76,13 +81,13 @@ test('the visible set follows the umbrella tag within a window, and names recur'
   assert.deepEqual(
     rows.map((r) => `${r.subject} ${r.event}`),
     [
-      'ai-new domain-tag-add:ai-managed',
-      'ai-new domain-start',
-      'ai-new domain-tag-delete:ai-managed',
-      'vault domain-tag-add:ai-managed',
-      'vault domain-shutdown',
-      'vault domain-tag-delete:ai-managed',
-      'ai-a domain-delete',
+      'ai-new created',
+      'ai-new started',
+      'ai-new removed',
+      'vault created',
+      'vault stopped',
+      'vault removed',
+      'ai-a removed',
     ],
   );
 });
@@ -98,8 +103,7 @@ test('qmcp.Events through the router: a bounded window of what the principal may
     assert.deepEqual(
       rows.map((e) => [e.subject, e.event, e.class]),
       [
-        ['ai-runner', 'domain-unpaused', 'AppVM'],
-        ['ai-runner', 'domain-start', 'AppVM'],
+        ['ai-runner', 'started', 'AppVM'],
       ],
     );
     assert.equal(truncated, false);
@@ -127,7 +131,7 @@ test('a window that closed before the acts were done is not compared: the acts r
   try {
     assert.equal(tries, 2);
     assert.equal(seconds, 10);
-    assert.deepEqual(rows.map((e) => `${e.subject} ${e.event}`), ['ai-runner domain-unpaused', 'ai-runner domain-start']);
+    assert.deepEqual(rows.map((e) => `${e.subject} ${e.event}`), ['ai-runner started']);
   } finally {
     await world.close();
   }

@@ -70,6 +70,8 @@ export interface PayloadGrammar {
   valid(o: Record<string, unknown>, argument: string): boolean;
   /** A well-formed payload naming QUBE, where no argument or template does (a plan's step), for the timing check. */
   naming?(qube: string): Record<string, unknown>;
+  /** An empty payload is well-formed too (the JSON is optional). */
+  readonly emptyValid?: boolean;
 }
 
 export interface Grammar {
@@ -95,10 +97,15 @@ export interface LinesGrammar {
 const noArgument = (a: string): boolean => a === '';
 const visibleArgument = (a: string): boolean => visible(a);
 
-function newQube(extraRequired: Record<string, unknown>, extraOptional: Record<string, (v: unknown) => boolean>, extraCheck: (o: Record<string, unknown>) => boolean): PayloadGrammar {
+function newQube(
+  extraRequired: Record<string, unknown>,
+  extraOptional: Record<string, (v: unknown) => boolean>,
+  extraCheck: (o: Record<string, unknown>) => boolean,
+  nameOptional = false,
+): PayloadGrammar {
   return {
-    required: ['name', ...Object.keys(extraRequired)],
-    optional: ['label', 'netvm', ...Object.keys(extraOptional)],
+    required: [...(nameOptional ? [] : ['name']), ...Object.keys(extraRequired)],
+    optional: [...(nameOptional ? ['name'] : []), 'label', 'netvm', ...Object.keys(extraOptional)],
     examples: [
       { name: 'ai-fresh', ...extraRequired },
       { name: 'ai-fresh2', label: 'red', netvm: 'none', ...extraRequired },
@@ -106,9 +113,29 @@ function newQube(extraRequired: Record<string, unknown>, extraOptional: Record<s
     ],
     valid(o) {
       if (!keysOk(o, this.required, this.optional)) return false;
-      if (!newName(o['name']) || !label(o['label']) || !netvm(o['netvm'])) return false;
+      if ((!nameOptional || o['name'] !== undefined) && !newName(o['name'])) return false;
+      if (!label(o['label']) || !netvm(o['netvm'])) return false;
       for (const [k, ok] of Object.entries(extraOptional)) if (o[k] !== undefined && !ok(o[k])) return false;
       return extraCheck(o);
+    },
+  };
+}
+
+/** The agent's event names (SPEC §4a, as docs/mcp-server.md lists them). */
+const EVENT_NAMES = ['created', 'removed', 'started', 'start-failed', 'stopped', 'paused', 'unpaused', 'property-changed', 'firewall-changed'];
+
+/** An event window's narrowing: none (empty), or non-empty lists of distinct qube names (at most 32) and event names. */
+function narrowing(): PayloadGrammar {
+  const list = (v: unknown, max: number, ok: (x: unknown) => boolean): boolean =>
+    v === undefined || (Array.isArray(v) && v.length >= 1 && v.length <= max && v.every(ok) && new Set(v).size === v.length);
+  return {
+    required: [],
+    optional: ['qubes', 'events'],
+    emptyValid: true,
+    examples: [{ qubes: ['ai-box'] }, { events: ['created', 'removed'] }, { qubes: ['ai-box', 'vault', 'ai-nothing'], events: ['property-changed'] }],
+    valid(o) {
+      if (!keysOk(o, this.required, this.optional) || Object.keys(o).length === 0) return false;
+      return list(o['qubes'], 32, qubeNameShape) && list(o['events'], EVENT_NAMES.length, (x) => typeof x === 'string' && EVENT_NAMES.includes(x));
     },
   };
 }
@@ -308,7 +335,7 @@ export const GRAMMARS: Readonly<Record<string, Grammar>> = {
     argument: 'seconds',
     example: '1',
     argumentValid: (a) => /^[1-9][0-9]?$/.test(a) && Number(a) <= 60,
-    payload: null,
+    payload: narrowing(),
   },
   info: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   start: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
@@ -337,7 +364,7 @@ export const GRAMMARS: Readonly<Record<string, Grammar>> = {
     argument: 'qube',
     example: 'ai-dvm',
     argumentValid: visibleArgument,
-    payload: newQube({}, { autoCleanup: (v) => typeof v === 'boolean' }, () => true),
+    payload: newQube({}, { autoCleanup: (v) => typeof v === 'boolean' }, () => true, true),
   },
   'property.set': {
     argument: 'qube',
@@ -437,6 +464,7 @@ export function wellFormed(g: Grammar, argument: string, payload: Buffer): boole
   if (!g.argumentValid(argument)) return false;
   if (g.lines) return payload.length <= MAX_PAYLOAD && g.lines.valid(payload);
   if (g.payload === null) return payload.length === 0;
+  if (payload.length === 0 && g.payload.emptyValid === true) return true;
   if (payload.length > MAX_PAYLOAD) return false;
   let o: unknown;
   try {

@@ -75,6 +75,7 @@ export const PROBES: Readonly<Record<Dom0Code, Probe | { readonly unreachable: s
   unchanged: { settings: 'set', before: [dom0('checkpoint', 'ai-big')], call: dom0('revert', 'ai-big') },
   no_revisions: { unreachable: 'needs a DispVM of the agent\'s at full tier, which a pair makes only by chance; test/services-write/checkpoint.test.ts' },
   checkpoint_lost: { unreachable: 'needs more stops of the qube since its checkpoint than its volume keeps revisions, which no pair makes; test/services-write/checkpoint.test.ts' },
+  no_free_name: { unreachable: 'needs every PREFIXdispN name within 31 characters taken, which no pair holds; test/services-write/disposable-name.test.ts' },
 };
 
 /**

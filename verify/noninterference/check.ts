@@ -36,7 +36,7 @@ import type { Edit, Machine, MachineVariant, PairSettings } from './machines.js'
 import { RUNNING_ON_A, generateEdits, startMachine, stopMachine } from './machines.js';
 import { busyOperator } from './busy.js';
 import { answeredCode, PROBES, probeGaps, probesFor } from './actionable.js';
-import { WINDOW_SECONDS, eventWindow, mcpCalls, mcpClient } from './observe.js';
+import { WINDOW_SECONDS, eventWindow, mcpCalls, mcpClient, resourceReads, windowNotifications } from './observe.js';
 
 const NAME = 'noninterference';
 
@@ -244,6 +244,9 @@ async function observeMore(a: Machine, b: Machine, call: CallFn, tally: Tally, r
     if (wa.late || wb.late) continue;
     tally.windows++;
     if (!same(wa.observation, wb.observation)) return other(`the event windows differ: A ${show(wa.observation)}, B ${show(wb.observation)}`);
+    const names = [...new Set([...b.outside, ...a.outside])];
+    const [na, nb] = [windowNotifications(wa.observation.stdout, names), windowNotifications(wb.observation.stdout, names)];
+    if (na !== nb) return other(`the resource notifications of the event windows differ: A ${na}, B ${nb}`);
     break;
   }
 
@@ -255,6 +258,11 @@ async function observeMore(a: Machine, b: Machine, call: CallFn, tally: Tally, r
       const [ra, rb] = await Promise.all([ca.client.callTool(tool), cb.client.callTool(tool)]);
       tally.mcp++;
       if (normaliseRemovalTimes(JSON.stringify(ra)) !== normaliseRemovalTimes(JSON.stringify(rb))) return other(`MCP ${JSON.stringify(tool)} differs: A ${JSON.stringify(ra)}, B ${JSON.stringify(rb)}`);
+    }
+    for (const [what, read] of resourceReads([...new Set([...b.outside, ...a.outside])])) {
+      const [ra, rb] = await Promise.all([read(ca.client), read(cb.client)]);
+      tally.mcp++;
+      if (ra !== rb) return other(`MCP ${what} differs: A ${ra}, B ${rb}`);
     }
   } finally {
     await Promise.all([ca.close(), cb.close()]);

@@ -7,6 +7,7 @@ import { Client } from '@modelcontextprotocol/client';
 import { InMemoryTransport } from '@modelcontextprotocol/server';
 import { simRunner } from '../../src/cli/sim-principal.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
+import { notificationsFor } from '../../src/principal/resources.js';
 import { createServer } from '../../src/principal/server.js';
 import { PRINCIPAL } from '../malformed/host.js';
 import { qrexecService } from '../qrexec-service.js';
@@ -95,7 +96,7 @@ export async function eventWindow(m: Machine, call: (m: Machine, c: Call) => Pro
   if (marker !== undefined) await dom0.call('admin.vm.property.Set', marker, 'label', 'purple');
   const o = await window;
   // a refused window has no events to miss: it is compared as it is
-  const late = o.status === 0 && marker !== undefined && !o.stdout.includes(`"event":"property-set:label","subject":"${marker}"`);
+  const late = o.status === 0 && marker !== undefined && !o.stdout.includes(`"event":"property-changed","subject":"${marker}"`);
   return { observation: { ...o, stdout: normaliseEvents(o.stdout) }, late };
 }
 
@@ -116,6 +117,44 @@ export function mcpCalls(outside: readonly string[]): { name: string; arguments:
     { name: 'tombstone_list', arguments: {} },
     ...[...Object.keys(OUTSIDE_TOMBSTONES), 'ai-nothing'].map((qube) => ({ name: 'tombstone_restore', arguments: { qube } })),
   ];
+}
+
+/**
+ * The qube resources compared: the list, and reads of visible, outside and
+ * absent names, each as the client sees it (a result, or the error's code,
+ * message and data).
+ */
+export function resourceReads(outside: readonly string[]): [string, (c: Client) => Promise<string>][] {
+  const settle = async (p: Promise<unknown>): Promise<string> => {
+    try {
+      return JSON.stringify(await p);
+    } catch (e) {
+      const err = e as { code?: unknown; message?: unknown; data?: unknown };
+      return JSON.stringify({ code: err.code, message: err.message, data: err.data });
+    }
+  };
+  const names = ['ai-box', 'ai-read', ...outside.slice(0, 4), 'ai-nothing'];
+  return [
+    ['resources/list', (c) => settle(c.listResources())],
+    ['resources/templates/list', (c) => settle(c.listResourceTemplates())],
+    ...names.map((n): [string, (c: Client) => Promise<string>] => [`resources/read qube://${n}`, (c) => settle(c.readResource({ uri: `qube://${n}` }))]),
+  ];
+}
+
+/**
+ * The resource notifications a live session subscribed to every name
+ * compared would be sent for one window's rows (principal/resources.ts):
+ * compared beside the rows themselves.
+ */
+export function windowNotifications(stdout: string, outside: readonly string[]): string {
+  let body: { events?: { event: string; subject: string; class: string | null; time: string }[]; truncated?: boolean };
+  try {
+    body = JSON.parse(stdout) as typeof body;
+  } catch {
+    return 'unreadable';
+  }
+  const rows = (body.events ?? []).map((r) => ({ event: r.event, qube: r.subject, class: r.class, time: r.time }));
+  return JSON.stringify(notificationsFor(rows, body.truncated === true, new Set(['ai-box', 'ai-read', ...outside, 'ai-nothing'])));
 }
 
 /** An MCP client on the real server, whose qrexec calls reach the machine as its principal. */

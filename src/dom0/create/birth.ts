@@ -40,10 +40,10 @@ export interface BirthPlan {
   readonly inheritsFromSource: boolean;
   /** What the new qube is expected to add, checked before anything is made. */
   readonly estimate: Footprint;
-  /** The new qube's name. */
-  readonly name: string;
+  /** The new qube's name, or how to choose one from the names taken (under the lock, so two creates never choose alike). */
+  readonly name: string | ((taken: ReadonlySet<string>) => string | null);
   /** Makes the qube. */
-  make(): Promise<void>;
+  make(name: string): Promise<void>;
   /** Class-specific settings on the new (still hidden) qube. */
   configure(name: string): Promise<void>;
 }
@@ -205,6 +205,7 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
   const lock = await takeBudgetLock(deps);
   if (!lock) throw new ServiceRefusal('budget lock busy');
   let name: string | null = null;
+  let wanted = typeof plan.name === 'string' ? plan.name : '';
   let making = false;
   let source: Awaited<ReturnType<typeof markSource>> | null = null;
   let sourceHold: string | null = null;
@@ -218,11 +219,16 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
       sourceHold = source.ownHold;
       await fault('source-marked');
     }
+    if (typeof plan.name !== 'string') {
+      const chosen = plan.name(new Set((await qubesd.list()).keys()));
+      if (chosen === null) throw new ActionableError('no_free_name', 'no free name is left for a disposable: give one');
+      wanted = chosen;
+    }
     // Free under the lock, so a qube of this name after a failed make is this call's (a lost reply).
-    if (await exists(qubesd, plan.name)) throw new ServiceRefusal('name taken meanwhile');
+    if (await exists(qubesd, wanted)) throw new ServiceRefusal('name taken meanwhile');
     making = true;
-    await plan.make();
-    name = plan.name;
+    await plan.make(wanted);
+    name = wanted;
     await fault('created');
     // Hidden first: the platform may already have given it the umbrella.
     await addTag(qubesd, name, settings.incomplete);
@@ -270,7 +276,7 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
     }
     return name;
   } catch (err) {
-    if (name === null && making && (await exists(qubesd, plan.name))) name = plan.name;
+    if (name === null && making && (await exists(qubesd, wanted))) name = wanted;
     if (name !== null) await rollback(c, name);
     if (source) await unmarkOrReport(c, plan.source.name, source);
     throw err;

@@ -51,13 +51,26 @@ export function parseNewQube(
   extraRequired: readonly string[] = [],
   extraOptional: readonly string[] = [],
 ): (NewQubeInput & { readonly extra: Record<string, unknown> }) | null {
-  const o = jsonObject(payload, ['name', ...extraRequired], ['label', 'netvm', ...extraOptional]);
+  const o = parseMaybeNamed(payload, prefix, extraRequired, extraOptional);
+  return o && o.name !== null ? { ...o, name: o.name } : null;
+}
+
+/** As parseNewQube, with the name optional (null when absent: dom0 chooses it). */
+export function parseMaybeNamed(
+  payload: Buffer,
+  prefix: string,
+  extraRequired: readonly string[] = [],
+  extraOptional: readonly string[] = [],
+): (Omit<NewQubeInput, 'name'> & { readonly name: string | null; readonly extra: Record<string, unknown> }) | null {
+  const o = jsonObject(payload, extraRequired, ['name', 'label', 'netvm', ...extraOptional]);
   if (!o) return null;
   // mistakes in the agent's own words, told before any lookup (SPEC §4.8)
-  if (!isQubeName(o['name'])) throw new ActionableError('name_invalid', 'the new name is not a valid qube name');
-  if (!isNewName(o['name'], prefix)) throw new ActionableError('name_prefix', `the new name must start with ${prefix} and go on after it`);
+  if (o['name'] !== undefined) {
+    if (!isQubeName(o['name'])) throw new ActionableError('name_invalid', 'the new name is not a valid qube name');
+    if (!isNewName(o['name'], prefix)) throw new ActionableError('name_prefix', `the new name must start with ${prefix} and go on after it`);
+  }
   if (o['label'] !== undefined && !isLabel(o['label'])) throw new ActionableError('unknown_label', `the label must be one of ${LABELS.join(', ')}`);
   const netvm = netvmChoice(o['netvm']);
   if (!netvm) throw new ActionableError('bad_netvm', 'netvm must be inherit or none');
-  return { name: o['name'], label: (o['label'] as string | undefined) ?? null, netvm, extra: o };
+  return { name: (o['name'] as string | undefined) ?? null, label: (o['label'] as string | undefined) ?? null, netvm, extra: o };
 }

@@ -187,7 +187,7 @@ async function creation(ctx: DescribeContext, what: string, role: string, from: 
 async function disposable(ctx: DescribeContext, from: string, json: Record<string, unknown>): Promise<string[]> {
   const cleanup = json['autoCleanup'] === false ? 'persistent' : 'auto-cleanup (deleted when it halts)';
   return [
-    `creates a disposable named ${value(json['name'])}, ${cleanup}`,
+    `creates a disposable ${json['name'] === undefined ? 'named by dom0 (PREFIXdispN)' : `named ${value(json['name'])}`}, ${cleanup}`,
     `disposable template: ${await qube(ctx, from)}`,
     `label: ${json['label'] === undefined ? "the disposable template's" : value(json['label'])}; ${network(json)}`,
   ];

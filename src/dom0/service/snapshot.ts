@@ -12,7 +12,7 @@ export interface ScopeRules {
   readonly sink: string;
   readonly elevation: { readonly exec: string; readonly net: string; readonly full: string };
   readonly mode: 'compat' | 'least-privilege';
-  /** Tags that hide an umbrella qube: not yet complete, or a tombstone. */
+  /** Tags that hide an umbrella qube: not yet complete (first: the events filter tells it apart), or a tombstone. */
   readonly hiding: readonly string[];
 }
 

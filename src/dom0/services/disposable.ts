@@ -1,20 +1,40 @@
 /**
- * qmcp.CreateDisposable+DVMT: a named disposable from a visible disposable
+ * qmcp.CreateDisposable+DVMT: a disposable from a visible disposable
  * template, auto-cleanup (removed by Qubes at its first shutdown) unless the
- * agent asks for a persistent one.
+ * agent asks for a persistent one. Without a name, dom0 names it PREFIXdispN,
+ * the lowest N no qube holds.
  */
 import { isQubeName } from '../../shared/names.js';
 import { giveBirth } from '../create/birth.js';
 import type { WriteDeps } from '../create/deps.js';
-import { parseNewQube } from '../create/input.js';
+import { isNewName, parseMaybeNamed } from '../create/input.js';
 import type { NewQubeInput } from '../create/input.js';
 import { inheritedDefaultDispvm, inheritedNetvm, requireFreeName } from '../create/source.js';
 import { ActionableError } from '../service/refusal.js';
 import type { ServiceSpec } from '../service/run.js';
 
-export interface DisposableInput extends NewQubeInput {
+export interface DisposableInput extends Omit<NewQubeInput, 'name'> {
+  /** Null: dom0 chooses it. */
+  readonly name: string | null;
   readonly dvmt: string;
   readonly autoCleanup: boolean;
+}
+
+/** Names a disposable may be given by dom0, tried in order. */
+const MAX_CHOSEN = 9999;
+
+/**
+ * The lowest PREFIXdispN that no qube holds. A name held outside the
+ * umbrella is skipped, which the agent could notice: the residual a named
+ * create already has (SPEC §4.1, a name inside the prefix held outside).
+ */
+export function freeDisposableName(prefix: string, taken: ReadonlySet<string>): string | null {
+  for (let n = 1; n <= MAX_CHOSEN; n++) {
+    const name = `${prefix}disp${n}`;
+    if (!isNewName(name, prefix)) return null;
+    if (!taken.has(name)) return name;
+  }
+  return null;
 }
 
 export function disposableService(deps: WriteDeps): ServiceSpec<DisposableInput> {
@@ -23,7 +43,7 @@ export function disposableService(deps: WriteDeps): ServiceSpec<DisposableInput>
     changesState: true,
     parse(argument, payload) {
       if (!isQubeName(argument)) return null;
-      const p = parseNewQube(payload, deps.settings().prefix, [], ['autoCleanup']);
+      const p = parseMaybeNamed(payload, deps.settings().prefix, [], ['autoCleanup']);
       if (!p) return null;
       const ac = p.extra['autoCleanup'];
       if (ac !== undefined && typeof ac !== 'boolean') return null;
@@ -35,7 +55,7 @@ export function disposableService(deps: WriteDeps): ServiceSpec<DisposableInput>
       const settings = deps.settings();
       const source = ctx.targets[0];
       if (!source) throw new Error('no target');
-      requireFreeName(snapshot, input.name);
+      if (input.name !== null) requireFreeName(snapshot, input.name);
       const isDvmt = (await qubesd.property(source.name, 'template_for_dispvms').catch(() => null))?.value === 'True';
       // Qubes' disposable templates: AppVMs and StandaloneVMs with template_for_dispvms
       if ((source.klass !== 'AppVM' && source.klass !== 'StandaloneVM') || !isDvmt) {
@@ -53,9 +73,9 @@ export function disposableService(deps: WriteDeps): ServiceSpec<DisposableInput>
           defaultDispvm,
           inheritsFromSource: true,
           estimate: { total: 0, privateSize: 0 },
-          name: input.name,
-          async make() {
-            await qubesd.call('admin.vm.Create.DispVM', 'dom0', source.name, `name=${input.name} label=${label}`);
+          name: input.name ?? ((taken) => freeDisposableName(settings.prefix, taken)),
+          async make(name) {
+            await qubesd.call('admin.vm.Create.DispVM', 'dom0', source.name, `name=${name} label=${label}`);
           },
           async configure(n) {
             await qubesd.call('admin.vm.property.Set', n, 'auto_cleanup', input.autoCleanup ? 'True' : 'False');

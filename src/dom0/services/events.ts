@@ -1,39 +1,53 @@
 /**
  * qmcp.Events+SECONDS: the events about the agent's world during one bounded
- * window, minimal payload only (SPEC §4a). What the window knows is keyed by
- * uuid, with a name index, so a name that recurs inside one window (a
+ * window, in the agent's terms (SPEC §4a; `shared/event-vocabulary.ts`):
+ * created, removed, started, stopped, paused, a readable property changed
+ * with its redacted value, firewall changed. What the window knows is keyed
+ * by uuid, with a name index, so a name that recurs inside one window (a
  * disposable's, or a removed and re-created qube's) is two subjects, and a
- * qube that enters or leaves the umbrella mid-window is handled.
+ * qube that enters or leaves the umbrella mid-window is handled. The
+ * payload may narrow the window to some qubes and some event names; the
+ * narrowing applies to rows already filtered, so it can reveal nothing.
  */
 import { qubesdEvents } from '../../shared/adminapi/client.js';
 import type { AdminEvent } from '../../shared/adminapi/wire.js';
+import { isAgentEvent, MAX_FILTER_QUBES, AGENT_EVENTS, type AgentEvent } from '../../shared/event-vocabulary.js';
+import { isQubeName } from '../../shared/names.js';
 import type { Qubesd } from '../qubesd.js';
 import { isNotFound } from '../qubesd.js';
 import type { ServiceSpec } from '../service/run.js';
 import type { ScopeRules } from '../service/snapshot.js';
 import { READABLE_PROPERTIES } from './info.js';
+import type { PropertyValue } from './reads.js';
+import { valueJson, type JsonValue } from './redact.js';
 
 const MAX_WINDOW_SECONDS = 60;
 const MAX_EVENTS = 1000;
 
-/** Power and lifecycle events worth passing on; pre-events and everything else are dropped. */
-const POWER_EVENTS = new Set([
-  'domain-start',
-  'domain-start-failed',
-  'domain-shutdown',
-  'domain-paused',
-  'domain-unpaused',
-  'domain-add',
-  'domain-delete',
+/** Qubes' power events in the agent's terms; pre-events and everything else are dropped. */
+const POWER_EVENTS: ReadonlyMap<string, AgentEvent> = new Map([
+  ['domain-start', 'started'],
+  ['domain-start-failed', 'start-failed'],
+  ['domain-shutdown', 'stopped'],
+  ['domain-paused', 'paused'],
 ]);
 const PROPERTY_EVENT = /^property-(?:set|reset):([a-z_]+)$/;
 const READABLE = new Set(READABLE_PROPERTIES);
 
 export interface EventRow {
-  readonly event: string;
+  readonly event: AgentEvent;
   readonly subject: string;
   readonly class: string | null;
   readonly time: string;
+  /** For property-changed: which property, and its value now, redacted. */
+  readonly property?: string;
+  readonly value?: JsonValue;
+}
+
+/** What a window may be narrowed to; an absent field narrows nothing. */
+export interface EventNarrowing {
+  readonly qubes?: ReadonlySet<string>;
+  readonly events?: ReadonlySet<AgentEvent>;
 }
 
 /** One qube as the window knows it. */
@@ -42,21 +56,29 @@ export interface QubeRecord {
   readonly name: string;
   readonly klass: string | null;
   readonly tags: Iterable<string>;
+  /** Its power state when read, if known. */
+  readonly state?: string;
 }
 
-/** Reads one qube that just appeared; null when it is already gone. */
-export type QubeLookup = (name: string) => Promise<QubeRecord | null>;
+/** What the window reads from qubesd as it goes. */
+export interface WindowReads {
+  /** One qube that just appeared; null when it is already gone. */
+  qube(name: string): Promise<QubeRecord | null>;
+  /** One property's value now; null when it cannot be read (the qube is gone). */
+  property(name: string, property: string): Promise<PropertyValue | null>;
+}
 
 interface Known {
   readonly name: string;
   readonly klass: string | null;
   readonly tags: Set<string>;
-}
-
-function isVisible(q: Known | undefined, rules: ScopeRules): boolean {
-  if (!q || q.klass === 'AdminVM') return false;
-  if (!q.tags.has(rules.umbrella) || q.tags.has(rules.sink)) return false;
-  return !rules.hiding.some((t) => q.tags.has(t));
+  /**
+   * Seen complete and visible: a create's hold on it (its source marked
+   * while a disposable is made from it) does not hide it from events, so
+   * the agent sees no removal and re-creation of its own template.
+   */
+  established: boolean;
+  paused: boolean;
 }
 
 function kwarg(ev: AdminEvent, key: string): string {
@@ -65,7 +87,8 @@ function kwarg(ev: AdminEvent, key: string): string {
 
 /**
  * Turns the raw stream into what the agent may see. Events are applied in
- * order; a domain-add waits for its lookup before anything after it is applied.
+ * order; a domain-add waits for its lookup, and a property change for its
+ * value, before anything after it is applied.
  */
 export class EventFilter {
   readonly rows: EventRow[] = [];
@@ -76,14 +99,22 @@ export class EventFilter {
   private queue: Promise<void> = Promise.resolve();
   /** Keys for qubes whose uuid could not be read (gone, or never announced). */
   private unread = 0;
+  /** The tag a create holds a qube with (the first hiding tag); it hides only qubes never seen complete. */
+  private readonly held: string | undefined;
 
   constructor(
     private readonly rules: ScopeRules,
     initial: Iterable<QubeRecord>,
-    private readonly lookup: QubeLookup,
+    private readonly reads: WindowReads,
     private readonly clock: () => Date = () => new Date(),
+    private readonly narrowing: EventNarrowing = {},
   ) {
-    for (const q of initial) this.remember(q.uuid, { name: q.name, klass: q.klass, tags: new Set(q.tags) });
+    this.held = rules.hiding[0];
+    for (const q of initial) {
+      const tags = new Set(q.tags);
+      // a qube already in the umbrella with the hold on it is a create's source, held for a moment
+      this.remember(q.uuid, { name: q.name, klass: q.klass, tags, established: tags.has(rules.umbrella), paused: q.state === 'Paused' });
+    }
   }
 
   push(ev: AdminEvent): void {
@@ -94,6 +125,24 @@ export class EventFilter {
   /** Resolves when every pushed event has been applied. */
   drain(): Promise<void> {
     return this.queue;
+  }
+
+  /** Whether the agent is told about this qube now. */
+  private present(q: Known | undefined): boolean {
+    if (!q || q.klass === 'AdminVM') return false;
+    if (!q.tags.has(this.rules.umbrella) || q.tags.has(this.rules.sink)) return false;
+    return !this.rules.hiding.some((t) => q.tags.has(t) && !(t === this.held && q.established));
+  }
+
+  /** After a tag change: complete and visible makes it established, leaving the umbrella unmakes it. */
+  private settle(q: Known): void {
+    if (!q.tags.has(this.rules.umbrella)) q.established = false;
+    else if (this.present(q) && !this.rules.hiding.some((t) => q.tags.has(t))) q.established = true;
+  }
+
+  private presentByName(name: string): boolean {
+    const key = this.byName.get(name);
+    return this.present(key === undefined ? undefined : this.byUuid.get(key));
   }
 
   private remember(key: string, q: Known): void {
@@ -112,16 +161,36 @@ export class EventFilter {
     if (ev.event === 'domain-add') return this.added(subject, at);
     const key = this.byName.get(subject);
     const q = key === undefined ? undefined : this.byUuid.get(key);
-    const visible = isVisible(q, this.rules);
+    const visible = this.present(q);
     if (ev.event === 'domain-delete') {
-      if (visible && q) this.emit('domain-delete', q, at);
+      if (visible && q) this.emit('removed', q, at);
       if (key !== undefined) this.byUuid.delete(key);
       this.byName.delete(subject);
       return;
     }
     if (!visible || !q) return;
-    const prop = PROPERTY_EVENT.exec(ev.event);
-    if (POWER_EVENTS.has(ev.event) || (prop && READABLE.has(prop[1] as string))) this.emit(ev.event, q, at);
+    const power = POWER_EVENTS.get(ev.event);
+    if (power !== undefined) {
+      // a start unpauses too (Qubes fires domain-unpaused on the way); only a paused qube's is told
+      q.paused = power === 'paused';
+      return this.emit(power, q, at);
+    }
+    if (ev.event === 'domain-unpaused') {
+      if (q.paused) this.emit('unpaused', q, at);
+      q.paused = false;
+      return;
+    }
+    if (ev.event === 'firewall-changed') return this.emit('firewall-changed', q, at);
+    const prop = PROPERTY_EVENT.exec(ev.event)?.[1];
+    if (prop !== undefined && READABLE.has(prop)) return this.propertyChanged(q, prop, at);
+  }
+
+  /** The value read now, redacted by what the window knows now. */
+  private async propertyChanged(q: Known, property: string, at: Date): Promise<void> {
+    if (!this.wanted('property-changed', q.name)) return;
+    const read = await this.reads.property(q.name, property).catch(() => null);
+    const value = read === null ? null : valueJson(read, (name) => this.presentByName(name));
+    this.emit('property-changed', q, at, { property, value });
   }
 
   /**
@@ -131,11 +200,12 @@ export class EventFilter {
    * which tag sets absorb.
    */
   private async added(name: string, at: Date): Promise<void> {
-    const found = await this.lookup(name).catch(() => null);
+    const found = await this.reads.qube(name).catch(() => null);
     const key = found && found.name === name ? found.uuid : `unread-${++this.unread}`;
-    const q: Known = { name, klass: found?.klass ?? null, tags: new Set(found?.tags ?? []) };
+    const q: Known = { name, klass: found?.klass ?? null, tags: new Set(found?.tags ?? []), established: false, paused: false };
+    this.settle(q);
     this.remember(key, q);
-    if (isVisible(q, this.rules)) this.emit('domain-add', q, at);
+    if (this.present(q)) this.emit('created', q, at);
   }
 
   private tagChange(subject: string, added: boolean, tag: string, at: Date): void {
@@ -144,49 +214,99 @@ export class EventFilter {
     if (q === undefined) {
       // a qube the window was never told about: only what the events say
       key = `unread-${++this.unread}`;
-      q = { name: subject, klass: null, tags: new Set<string>() };
+      q = { name: subject, klass: null, tags: new Set<string>(), established: false, paused: false };
       this.remember(key, q);
     }
-    const before = isVisible(q, this.rules);
+    const before = this.present(q);
     if (added) q.tags.add(tag);
     else q.tags.delete(tag);
-    const after = isVisible(q, this.rules);
-    // only the umbrella's own coming and going is told, and only across the boundary
-    if (before !== after) this.emit(`domain-tag-${after ? 'add' : 'delete'}:${this.rules.umbrella}`, q, at);
+    this.settle(q);
+    const after = this.present(q);
+    // only the agent's world's edge is told: a qube coming into it or leaving it
+    if (before !== after) this.emit(after ? 'created' : 'removed', q, at);
   }
 
-  private emit(event: string, q: Known, at: Date): void {
+  private wanted(event: AgentEvent, subject: string): boolean {
+    const { qubes, events } = this.narrowing;
+    return (qubes === undefined || qubes.has(subject)) && (events === undefined || events.has(event));
+  }
+
+  private emit(event: AgentEvent, q: Known, at: Date, extra: { property: string; value: JsonValue } | null = null): void {
+    if (!this.wanted(event, q.name)) return;
     if (this.rows.length >= MAX_EVENTS) {
       this.truncated = true;
       return;
     }
-    this.rows.push({ event, subject: q.name, class: q.klass, time: at.toISOString() });
+    this.rows.push({ event, subject: q.name, class: q.klass, time: at.toISOString(), ...extra });
   }
 }
 
-function lookupIn(qubesd: Qubesd): QubeLookup {
-  return async (name) => {
-    try {
-      const row = (await qubesd.list(name)).get(name);
-      if (!row?.uuid) return null;
-      const tags = row.klass === 'AdminVM' ? [] : await qubesd.tags(name);
-      return { uuid: row.uuid, name, klass: row.klass, tags };
-    } catch (err) {
-      // gone again before it could be read: as if never seen
-      if (isNotFound(err)) return null;
-      throw err;
-    }
+function readsFrom(qubesd: Qubesd): WindowReads {
+  const gone = (err: unknown): null => {
+    // gone again before it could be read: as if never seen
+    if (isNotFound(err)) return null;
+    throw err;
+  };
+  return {
+    async qube(name) {
+      try {
+        const row = (await qubesd.list(name)).get(name);
+        if (!row?.uuid) return null;
+        const tags = row.klass === 'AdminVM' ? [] : await qubesd.tags(name);
+        return { uuid: row.uuid, name, klass: row.klass, tags, state: row.state };
+      } catch (err) {
+        return gone(err);
+      }
+    },
+    async property(name, property) {
+      try {
+        const { type, value } = await qubesd.property(name, property);
+        return { type, text: value };
+      } catch (err) {
+        return gone(err);
+      }
+    },
   };
 }
 
-export function eventsService(rules: ScopeRules): ServiceSpec<{ seconds: number }> {
+/**
+ * The payload: empty for every event, or `{"qubes": [...], "events": [...]}`
+ * with either key, each a non-empty list of distinct names (qube names as
+ * Qubes spells them, event names of the agent's vocabulary). Null refuses.
+ */
+export function parseNarrowing(payload: Buffer): EventNarrowing | null {
+  if (payload.length === 0) return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
+  const keys = Object.keys(body);
+  if (keys.length === 0 || keys.some((k) => k !== 'qubes' && k !== 'events')) return null;
+  const { qubes, events } = body as { qubes?: unknown; events?: unknown };
+  const list = <T extends string>(v: unknown, max: number, ok: (x: unknown) => x is T): Set<T> | null | undefined => {
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.length === 0 || v.length > max || !v.every(ok)) return null;
+    const set = new Set(v);
+    return set.size === v.length ? set : null;
+  };
+  const q = list(qubes, MAX_FILTER_QUBES, isQubeName);
+  const e = list(events, AGENT_EVENTS.length, isAgentEvent);
+  if (q === null || e === null) return null;
+  return { ...(q ? { qubes: q } : {}), ...(e ? { events: e } : {}) };
+}
+
+export function eventsService(rules: ScopeRules): ServiceSpec<{ seconds: number; narrowing: EventNarrowing }> {
   return {
     operation: 'events',
     changesState: false,
     parse(argument, payload) {
-      if (payload.length !== 0 || !/^[1-9][0-9]?$/.test(argument)) return null;
+      if (!/^[1-9][0-9]?$/.test(argument)) return null;
       const seconds = Number(argument);
-      return seconds <= MAX_WINDOW_SECONDS ? { seconds } : null;
+      const narrowing = parseNarrowing(payload);
+      return seconds <= MAX_WINDOW_SECONDS && narrowing !== null ? { seconds, narrowing } : null;
     },
     targets: () => [],
     async handle({ input, qubesd, snapshot }): Promise<{ events: EventRow[]; truncated: boolean }> {
@@ -194,9 +314,9 @@ export function eventsService(rules: ScopeRules): ServiceSpec<{ seconds: number 
       const initial: QubeRecord[] = [];
       for (const [name, { uuid }] of await qubesd.list()) {
         const q = snapshot.any(name);
-        if (q && uuid) initial.push({ uuid, name, klass: q.klass, tags: q.tags });
+        if (q && uuid) initial.push({ uuid, name, klass: q.klass, tags: q.tags, state: q.state });
       }
-      const filter = new EventFilter(rules, initial, lookupIn(qubesd));
+      const filter = new EventFilter(rules, initial, readsFrom(qubesd), undefined, input.narrowing);
       const stop = new AbortController();
       const timer = setTimeout(() => stop.abort(), input.seconds * 1000);
       try {

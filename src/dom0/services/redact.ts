@@ -15,9 +15,15 @@ export type JsonValue = string | number | boolean | null;
 
 /** A property's value as JSON, with qube references redacted. */
 export function propertyJson(snapshot: Snapshot, p: PropertyValue): JsonValue {
+  return valueJson(p, (name) => snapshot.visible(name) !== undefined);
+}
+
+/** A property's value as JSON, a qube reference shown only when `visible` says so. */
+export function valueJson(p: PropertyValue, visible: (name: string) => boolean): JsonValue {
   switch (p.type) {
     case 'vm':
-      return redactRef(snapshot, p.text);
+      if (p.text === '') return null;
+      return visible(p.text) ? p.text : OUTSIDE;
     case 'bool':
       return p.text === '' ? null : p.text === 'True';
     case 'int':

@@ -5,11 +5,25 @@
  */
 
 export interface EventRow {
+  /** One of the agent's event names (shared/event-vocabulary.ts). */
   readonly event: string;
   /** The qube the event is about (dom0 calls it the subject). */
   readonly qube: string;
   readonly class: string | null;
   readonly time: string;
+  /** For property-changed: the property and its value now, redacted in dom0. */
+  readonly property?: string;
+  readonly value?: string | number | boolean | null;
+}
+
+/** What a stream is narrowed to when it opens; an absent field narrows nothing. */
+export interface Narrowing {
+  readonly qubes?: readonly string[];
+  readonly events?: readonly string[];
+}
+
+export function narrowed(n: Narrowing, row: EventRow): boolean {
+  return (n.qubes === undefined || n.qubes.includes(row.qube)) && (n.events === undefined || n.events.includes(row.event));
 }
 
 /** Stands in the ring where events may have been lost. */
@@ -34,6 +48,9 @@ export class EventStream {
     readonly id: string,
     private readonly capacity: number,
     public lastUsed: number,
+    readonly narrowing: Narrowing = {},
+    /** The first dom0 window whose rows this stream takes. */
+    readonly fromWindow = 0,
   ) {}
 
   /** Items ever appended. */
@@ -45,7 +62,8 @@ export class EventStream {
     return this.closed;
   }
 
-  append(rows: readonly EventRow[], gap: boolean): void {
+  append(all: readonly EventRow[], gap: boolean): void {
+    const rows = all.filter((r) => narrowed(this.narrowing, r));
     if (this.closed || (rows.length === 0 && !gap)) return;
     if (gap) this.items.push(GAP);
     this.items.push(...rows);

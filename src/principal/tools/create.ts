@@ -10,9 +10,9 @@ const AFTER_CANCEL = ' A cancelled call may still complete in dom0: run qube_lis
 
 const common = { name: QubeName.describe(NEW_NAME), label: Label.optional(), netvm: Netvm.optional() };
 
-function payload(input: { name: string; label?: string | undefined; netvm?: string | undefined }): Record<string, unknown> {
+function payload(input: { name?: string | undefined; label?: string | undefined; netvm?: string | undefined }): Record<string, unknown> {
   return {
-    name: input.name,
+    ...(input.name !== undefined ? { name: input.name } : {}),
     ...(input.label !== undefined ? { label: input.label } : {}),
     ...(input.netvm !== undefined ? { netvm: input.netvm } : {}),
   };
@@ -59,6 +59,7 @@ export const qubeCreateDispTemplate = callTool({
 
 const DisposableInput = z.strictObject({
   ...common,
+  name: QubeName.optional().describe(`${NEW_NAME}; leave it out and dom0 names it (e.g. "ai-disp1")`),
   disposable_template: QubeName.describe('a disposable template you can see'),
   auto_cleanup: z.boolean().optional().describe('remove it when it shuts down (default true)'),
 });

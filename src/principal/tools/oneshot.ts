@@ -7,8 +7,9 @@
 import * as z from 'zod';
 import { dom0Call, type CallContext } from '../calls.js';
 import { QubeName } from '../schemas.js';
+import { isQubeName } from '../../shared/names.js';
 import { REFUSABLE, UNTRUSTED } from '../texts.js';
-import { Actionable } from '../results.js';
+import { Actionable, Failed } from '../results.js';
 import type { ToolSpec } from '../tool.js';
 import { commandFields, runCommand, RunOutput } from './inqube.js';
 
@@ -16,7 +17,7 @@ const CLEANUP_TIMEOUT_MS = 120_000;
 
 const OneShotInput = z.strictObject({
   disposable_template: QubeName.describe('a disposable template you can see'),
-  name: QubeName.describe('name for the disposable; it must start with the reserved prefix the operator chose (usually "ai-")'),
+  name: QubeName.optional().describe('name for the disposable; it must start with the reserved prefix the operator chose (usually "ai-"); leave it out and dom0 names it (e.g. "ai-disp1")'),
   ...commandFields,
 });
 
@@ -53,15 +54,18 @@ export const qubeRunDisposable: ToolSpec<typeof OneShotInput> = {
   run: async (input, ctx) => {
     // a request that cannot run must not create anything
     if ((input.argv === undefined) === (input.shell === undefined)) throw new Actionable('Give exactly one of argv and shell.');
-    await dom0Call(ctx, 'disposable', input.disposable_template, { name: input.name, autoCleanup: true });
+    const made = await dom0Call(ctx, 'disposable', input.disposable_template, { ...(input.name !== undefined ? { name: input.name } : {}), autoCleanup: true });
+    // unnamed, it is the name dom0 answers with; anything but a qube name is not ours to start or remove
+    const name = input.name ?? (made as { name?: unknown }).name;
+    if (!isQubeName(name)) throw new Failed();
     let ran: z.infer<typeof RunOutput> | undefined;
     let removed = false;
     try {
-      await dom0Call(ctx, 'start', input.name);
-      ran = await runCommand(input.name, input, ctx);
+      await dom0Call(ctx, 'start', name);
+      ran = await runCommand(name, input, ctx);
     } finally {
-      removed = await removeQuietly(ctx, input.name);
+      removed = await removeQuietly(ctx, name);
     }
-    return { ...ran, name: input.name, removed };
+    return { ...ran, name, removed };
   },
 };

@@ -39,6 +39,10 @@ function stepCall(tools: readonly ToolSpec[], n: number, step: { tool: string; a
     if (e instanceof Actionable) throw new Actionable(`Step ${n}: ${e.message}`);
     throw e;
   }
+  // dom0 runs a plan's steps by the names they create, so a plan's disposable is named by the agent
+  if (call.operation === 'disposable' && (JSON.parse(call.payload.toString('utf8')) as { name?: unknown }).name === undefined) {
+    throw new Actionable(`Step ${n}: a disposable made by a plan needs a name.`);
+  }
   const dom0 = operation(call.operation).target === 'dom0-service';
   return { operation: call.operation, ...(dom0 ? {} : { qube: call.target }), argument: call.argument, payload: call.payload };
 }

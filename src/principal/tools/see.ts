@@ -8,6 +8,7 @@ import type { ToolSpec } from '../tool.js';
 import { parseRules } from './firewall-rules.js';
 import { eventStreamsFor } from '../events/streams.js';
 import { callTool } from './exact.js';
+import { AGENT_EVENTS, MAX_FILTER_QUBES } from '../../shared/event-vocabulary.js';
 
 const ListRow = z.object({
   qube: z.string(),
@@ -129,17 +130,38 @@ const PollInput = z.strictObject({
     .optional()
     .describe('the cursor the previous events_poll returned; leave it out to open a new stream'),
   wait_seconds: z.number().int().min(1).max(60).describe('how long to wait for the first event after the cursor, 1 to 60 seconds'),
+  only_qubes: z
+    .array(QubeName)
+    .min(1)
+    .max(MAX_FILTER_QUBES)
+    .refine((a) => new Set(a).size === a.length, 'qube names must be distinct')
+    .optional()
+    .describe('only events about these qubes; given only when opening a stream'),
+  only_events: z
+    .array(z.enum(AGENT_EVENTS))
+    .min(1)
+    .refine((a) => new Set(a).size === a.length, 'event names must be distinct')
+    .optional()
+    .describe('only these events; given only when opening a stream'),
 });
 
-const EventRowOutput = z.object({ event: z.string(), qube: z.string(), class: z.string().nullable(), time: z.string() });
+const EventRowOutput = z.object({
+  event: z.enum(AGENT_EVENTS),
+  qube: z.string(),
+  class: z.string().nullable(),
+  time: z.string(),
+  property: z.string().optional(),
+  value: z.union([z.string(), z.number(), z.boolean(), z.null()]).optional(),
+});
 
 export const eventsPoll: ToolSpec<typeof PollInput> = {
   name: 'events_poll',
   title: 'Poll for events',
   operation: 'events',
   description:
-    'Long-poll for events about sandbox qubes (power changes, creation, removal, readable property changes, a qube entering or leaving the sandbox). ' +
-    'Call it first without a cursor: that opens a stream and returns at once with a cursor and no events. ' +
+    'Long-poll for events about sandbox qubes: created (a qube came into the sandbox), removed (it left it), started, start-failed, stopped, paused, unpaused, ' +
+    'property-changed (with property and its value now; qubes outside the sandbox read as "(outside)") and firewall-changed. ' +
+    'Call it first without a cursor: that opens a stream and returns at once with a cursor and no events; only_qubes and only_events, given then, narrow the stream to those qubes and event names. ' +
     'Then call it with the last cursor it returned: it returns the events after that cursor, in order with their time, waiting up to wait_seconds for the first. ' +
     'missed: true means some events were lost (you fell behind, or a collection window failed); the gap of a moment between two of the collection windows can also miss an event unannounced, so re-read state with qube_list or qube_state when it matters. ' +
     'A stream ends when it is not polled for a while; an unknown or expired cursor is refused with a message saying to start a new stream.' +
@@ -147,5 +169,6 @@ export const eventsPoll: ToolSpec<typeof PollInput> = {
   input: PollInput,
   output: z.object({ events: z.array(EventRowOutput), cursor: z.string(), missed: z.boolean().optional() }),
   long: true,
-  run: ({ cursor, wait_seconds }, ctx) => eventStreamsFor(ctx.qrexec).poll(cursor, wait_seconds, ctx.signal),
+  run: ({ cursor, wait_seconds, only_qubes: qubes, only_events: events }, ctx) =>
+    eventStreamsFor(ctx.qrexec).poll(cursor, wait_seconds, ctx.signal, { ...(qubes ? { qubes } : {}), ...(events ? { events } : {}) }),
 };
