@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs every compiled test file under dist/test with Node's own test runner,
-// two files at a time, each in a runner of its own with a time limit that
-// fits the work the file does. Arguments, if any, keep only the test files
-// whose path contains one of them.
+// two files at a time, longest first, each in a runner of its own with a
+// time limit that fits the work the file does. Arguments, if any, keep only
+// the test files whose path contains one of them; `--list` prints the files
+// in the order they would start, and runs none.
 //
 // A limit is there to end a hung test, not to time a slow one: it is the
 // file's budget below, times QMCP_TEST_TIME_FACTOR (default 1), times the
@@ -33,8 +34,39 @@ const BUDGETS = [
   ['principal/sim', 10],
 ];
 
+// Seconds the longest files take on an idle 2-core machine, two files at a
+// time. They start first, so the suite does not end on one long file running
+// alone while the other slot is idle; files not listed count as short and
+// keep their path order. Only the order depends on these figures.
+const SECONDS = [
+  ['verify/noninterference.test.js', 350],
+  ['verify/races.test.js', 92],
+  ['selftest/selftest.test.js', 89],
+  ['verify/timing.test.js', 78],
+  ['verify/approval-channel.test.js', 67],
+  ['verify/sequences.test.js', 64],
+  ['verify/malformed.test.js', 63],
+  ['workflow/agent.test.js', 61],
+  ['boundary/invariants.test.js', 45],
+  ['services-read/services.test.js', 43],
+  ['packaging/deploy-doc.test.js', 43],
+  ['workflow/cli.test.js', 33],
+  ['principal/events-poll.test.js', 33],
+  ['install/uninstall.test.js', 31],
+  ['dom0/resident.test.js', 27],
+  ['operator/explain.test.js', 26],
+  ['qube/jobs.test.js', 26],
+  ['services-read/noninterference.test.js', 23],
+  ['sandbox/services.test.js', 23],
+  ['gate/end-to-end.test.js', 21],
+  ['qube/filecopy.test.js', 21],
+  ['packaging/release.test.js', 21],
+  ['services-read/events.test.js', 20],
+];
+
 const root = join(import.meta.dirname, '..', 'dist', 'test');
-const filters = process.argv.slice(2);
+const listOnly = process.argv.includes('--list');
+const filters = process.argv.slice(2).filter((a) => a !== '--list');
 const CONCURRENCY = 2;
 
 function timeFactor() {
@@ -80,10 +112,18 @@ function runFile(path) {
   });
 }
 
-const files = collect(root).filter((f) => filters.length === 0 || filters.some((p) => relative(root, f).includes(p)));
+const expectedSeconds = (path) => SECONDS.find(([name]) => relative(root, path) === name)?.[1] ?? 0;
+const files = collect(root)
+  .filter((f) => filters.length === 0 || filters.some((p) => relative(root, f).includes(p)))
+  // a stable sort: the short files stay in path order
+  .sort((x, y) => expectedSeconds(y) - expectedSeconds(x));
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
+}
+if (listOnly) {
+  for (const f of files) process.stdout.write(`${relative(root, f)}\n`);
+  process.exit(0);
 }
 
 const started = Date.now();

@@ -51,7 +51,8 @@ test('a gate that asks about a qube because it exists (an outside one waits for 
 });
 
 test('an Info whose guard asks whether a qube exists, not whether the agent sees it, is caught through the machines and shrunk', async () => {
-  const weak = makeNoninterferenceCheck({ weakened: ['info'], operations: ['info'], rawOnly: true, busyOnly: true, shrinkRuns: 3 });
+  // one fresh pair is enough to show a shrink: it drops the first half of the calls, and the Info naming an outside qube still differs
+  const weak = makeNoninterferenceCheck({ weakened: ['info'], operations: ['info'], rawOnly: true, busyOnly: true, shrinkRuns: 1 });
   const r = await weak.run({ scale: 1 }, SEED);
   const hit = r.failures[0];
   assert.ok(hit, 'the weakened Info was not caught');
@@ -114,7 +115,7 @@ test('an event filter that takes one outside qube for the agent’s is caught by
 
 test("a tombstone list built on the operator's (every tombstone, whoever removed it) is caught on a pair where one machine holds the operator's tombstone", async () => {
   // seed 3: pair 0's machine A adds ai-box-old, a tombstone the operator marked
-  const weak = makeNoninterferenceCheck({ weakened: ['tombstone.list'], operations: ['tombstone.list'], rawOnly: true, shrinkRuns: 0 });
+  const weak = makeNoninterferenceCheck({ weakened: ['tombstone.list'], operations: ['tombstone.list'], rawOnly: true, shrinkRuns: 0, pairs: [0] });
   const r = await weak.run({ scale: 1 }, 3);
   const hit = r.failures[0];
   assert.ok(hit, 'the weakened tombstone list was not caught');
@@ -124,7 +125,7 @@ test("a tombstone list built on the operator's (every tombstone, whoever removed
 
 test("a restore that asks only whether a name is a tombstone, not whose, is caught on a pair where one machine holds another principal's tombstone", async () => {
   // seed 777: pair 0's machine A adds ai-hidden, another principal's tombstone
-  const weak = makeNoninterferenceCheck({ weakened: ['tombstone.restore'], operations: ['tombstone.restore'], rawOnly: true, shrinkRuns: 0 });
+  const weak = makeNoninterferenceCheck({ weakened: ['tombstone.restore'], operations: ['tombstone.restore'], rawOnly: true, shrinkRuns: 0, pairs: [0] });
   const r = await weak.run({ scale: 1 }, 777);
   const hit = r.failures[0];
   assert.ok(hit, 'the weakened restore was not caught');
@@ -133,7 +134,7 @@ test("a restore that asks only whether a name is a tombstone, not whose, is caug
 
 test('the real tombstone list and restore answer alike on those pairs', async () => {
   for (const seed of [3, 777]) {
-    const r = await makeNoninterferenceCheck({ operations: ['tombstone.list', 'tombstone.restore', 'remove'], rawOnly: true, shrinkRuns: 0 }).run({ scale: 1 }, seed);
+    const r = await makeNoninterferenceCheck({ operations: ['tombstone.list', 'tombstone.restore', 'remove'], rawOnly: true, shrinkRuns: 0, pairs: [0] }).run({ scale: 1 }, seed);
     assert.deepEqual(r.failures, [], `seed ${seed}`);
   }
 });

@@ -1,7 +1,8 @@
 /**
  * scripts/run-tests.js: a file's time limit comes from its budget scaled by
  * QMCP_TEST_TIME_FACTOR (and the load), not from one fixed window; a line per
- * file says how it went. Runs the script on a copy with two fixture files.
+ * file says how it went; the longest files start first. Runs the script on a
+ * copy with fixture files.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -31,14 +32,14 @@ function checkout(): string {
   return dir;
 }
 
-function runTests(dir: string, factor: string | undefined): Promise<{ status: number | null; out: string }> {
+function runTests(dir: string, factor: string | undefined, args: readonly string[] = []): Promise<{ status: number | null; out: string }> {
   const env = { ...process.env };
   // set for test files by Node's runner; inherited, it would make the inner runner skip every file
   delete env['NODE_TEST_CONTEXT'];
   if (factor === undefined) delete env['QMCP_TEST_TIME_FACTOR'];
   else env['QMCP_TEST_TIME_FACTOR'] = factor;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(dir, 'scripts', 'run-tests.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(dir, 'scripts', 'run-tests.js'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
@@ -65,6 +66,20 @@ test('run-tests: the limits scale with QMCP_TEST_TIME_FACTOR, and each file ends
     const bad = await runTests(dir, 'fast');
     assert.equal(bad.status, 2);
     assert.match(bad.out, /QMCP_TEST_TIME_FACTOR must be a positive number/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('run-tests: a file known to be long starts before the short ones, which keep their path order', async () => {
+  const dir = checkout();
+  try {
+    // a path the runner's table lists as the longest, after the fixtures in path order
+    mkdirSync(join(dir, 'dist', 'test', 'verify'));
+    writeFileSync(join(dir, 'dist', 'test', 'verify', 'noninterference.test.js'), QUICK);
+    const listed = await runTests(dir, undefined, ['--list']);
+    assert.equal(listed.status, 0, listed.out);
+    assert.deepEqual(listed.out.trim().split('\n'), ['verify/noninterference.test.js', 'fixture/quick.test.js', 'fixture/slow.test.js']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -58,6 +58,8 @@ export interface NoninterferenceSut extends MachineVariant {
   readonly busyOnly?: boolean;
   /** Only the pairs with the gate on (a test of a weakened gate). */
   readonly gateOnly?: boolean;
+  /** Only the pairs of these indexes (a test of what one pair's edits hold). */
+  readonly pairs?: readonly number[];
 }
 
 interface Pair {
@@ -303,6 +305,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
       ];
       for (const pair of pairs) {
         if (sut.busyOnly && !pair.busy) continue;
+        if (sut.pairs && !sut.pairs.includes(pair.index)) continue;
         const pairSeed = (seed + 7919 * pair.index) >>> 0;
         tally.pairs++;
         tally.edits += pair.a.length + pair.b.length;
