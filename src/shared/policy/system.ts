@@ -1,24 +1,46 @@
 import type { DomainInfo, SystemInfo } from './types.js';
 import { QmcpError } from '../errors.js';
 
-/** A domain entry that also knows its own name. */
-export interface Domain extends DomainInfo {
-  name: string;
+/**
+ * System info as one evaluation reads it: a domain by name or by `uuid:UUID`,
+ * as the policy daemon indexes qubesd's system info. Nothing is built or kept
+ * across evaluations, so a verdict always reads the system info it was given.
+ */
+export class Domains {
+  constructor(private readonly domains: Readonly<Record<string, DomainInfo>>) {}
+
+  /** The name a name or `uuid:UUID` stands for, or undefined. */
+  nameOf(key: string): string | undefined {
+    if (key.startsWith('uuid:')) {
+      // Every domain is looked at, found or not, so that the scan's length says nothing about the uuid.
+      let found: string | undefined;
+      const uuid = key.slice(5);
+      // A domain without a uuid has no `uuid:` spelling.
+      for (const name in this.domains) {
+        if (uuid !== '' && Object.hasOwn(this.domains, name) && this.domains[name]?.uuid === uuid) found = name;
+      }
+      if (found !== undefined) return found;
+    }
+    return Object.hasOwn(this.domains, key) ? key : undefined;
+  }
+
+  /** The domain a name or `uuid:UUID` stands for, or undefined. */
+  get(key: string): DomainInfo | undefined {
+    const name = key.startsWith('uuid:') ? this.nameOf(key) : key;
+    return name !== undefined && Object.hasOwn(this.domains, name) ? this.domains[name] : undefined;
+  }
+
+  /** Every domain by name. */
+  *entries(): Generator<[string, DomainInfo]> {
+    for (const name in this.domains) {
+      const domain = Object.hasOwn(this.domains, name) ? this.domains[name] : undefined;
+      if (domain !== undefined && !name.startsWith('uuid:')) yield [name, domain];
+    }
+  }
 }
 
-/**
- * Domains reachable by name and by `uuid:UUID`, as the policy daemon indexes
- * qubesd's system info before evaluating anything.
- */
-export type DomainIndex = ReadonlyMap<string, Domain>;
-
-export function indexSystem(system: SystemInfo): DomainIndex {
-  const index = new Map<string, Domain>();
-  for (const [name, info] of Object.entries(system.domains)) index.set(name, { ...info, name });
-  for (const domain of [...index.values()]) {
-    if (domain.uuid) index.set(`uuid:${domain.uuid}`, domain);
-  }
-  return index;
+export function domainsOf(system: SystemInfo): Domains {
+  return new Domains(system.domains);
 }
 
 const DOM0_SPELLINGS = new Set(['@adminvm', 'dom0', 'uuid:00000000-0000-0000-0000-000000000000']);
@@ -29,15 +51,22 @@ export function isDom0(value: string | null): boolean {
 }
 
 /** The name behind a `uuid:…` or `@dispvm:uuid:…` spelling; throws for an unknown uuid. */
-export function uuidToName(index: DomainIndex, value: string): string {
-  if (value.startsWith('uuid:')) return lookup(index, value).name;
-  if (value.startsWith('@dispvm:uuid:')) return `@dispvm:${lookup(index, value.slice(8)).name}`;
+export function uuidToName(domains: Domains, value: string): string {
+  if (value.startsWith('uuid:')) return nameOrFail(domains, value);
+  if (value.startsWith('@dispvm:uuid:')) return `@dispvm:${nameOrFail(domains, value.slice(8))}`;
   return value;
 }
 
+/** The name of a domain that must exist; a missing one is an evaluation failure. */
+export function nameOrFail(domains: Domains, key: string): string {
+  const name = domains.nameOf(key);
+  if (name === undefined) throw new MissingDomain(key);
+  return name;
+}
+
 /** A domain that must exist; a missing one is an evaluation failure. */
-export function lookup(index: DomainIndex, key: string): Domain {
-  const domain = index.get(key);
+export function lookup(domains: Domains, key: string): DomainInfo {
+  const domain = domains.get(key);
   if (!domain) throw new MissingDomain(key);
   return domain;
 }

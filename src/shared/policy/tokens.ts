@@ -1,5 +1,6 @@
-import type { Domain, DomainIndex } from './system.js';
+import type { Domains } from './system.js';
 import { isDom0, lookup, MissingDomain, uuidToName } from './system.js';
+import type { DomainInfo } from './types.js';
 import { QmcpError } from '../errors.js';
 
 /**
@@ -89,22 +90,22 @@ export function parseToken(text: string, position: Position): Token {
 }
 
 /** Equality that also accepts `uuid:X` for the domain whose uuid is X. */
-function sameDomain(index: DomainIndex, a: string, b: string): boolean {
+function sameDomain(domains: Domains, a: string, b: string): boolean {
   if (a.startsWith('uuid:')) {
     if (b.startsWith('uuid:')) return a === b;
-    const other = index.get(b);
+    const other = domains.get(b);
     return other !== undefined && a.slice(5) === other.uuid;
   }
   if (b.startsWith('uuid:')) {
-    const self = index.get(a);
+    const self = domains.get(a);
     return self !== undefined && b.slice(5) === self.uuid;
   }
   return a === b;
 }
 
 /** The `@dispvm:TEMPLATE` a plain `@dispvm` call from `source` means, or null. */
-export function dispvmTemplateOf(index: DomainIndex, source: string): Token | null {
-  const template = index.get(source)?.default_dispvm ?? null;
+export function dispvmTemplateOf(domains: Domains, source: string): Token | null {
+  const template = domains.get(source)?.default_dispvm ?? null;
   if (template === null) return null;
   return { kind: 'dispvmTemplate', text: `@dispvm:${template}`, value: template };
 }
@@ -116,14 +117,14 @@ const NOBODY: { readonly type: string; readonly tags: readonly string[] } = { ty
  * Whether a rule token matches a request's source (a plain string) or its
  * verified intended target (a token). `source` is given when matching targets.
  */
-export function tokenMatches(token: Token, other: Token | string, index: DomainIndex, source?: string): boolean {
+export function tokenMatches(token: Token, other: Token | string, domains: Domains, source?: string): boolean {
   const text = typeof other === 'string' ? other : other.text;
   const otherKind = typeof other === 'string' ? null : other.kind;
   switch (token.kind) {
     case 'name':
     case 'default':
       if (isDom0(token.text)) return isDom0(text);
-      return sameDomain(index, token.text, text);
+      return sameDomain(domains, token.text, text);
     case 'wildcard':
       return true;
     case 'adminvm':
@@ -131,53 +132,49 @@ export function tokenMatches(token: Token, other: Token | string, index: DomainI
     case 'anyvm':
       return !isDom0(text);
     case 'type':
-      return (index.get(text) ?? NOBODY).type === token.value;
+      return (domains.get(text) ?? NOBODY).type === token.value;
     case 'tag':
-      return (index.get(text) ?? NOBODY).tags.includes(token.value);
+      return (domains.get(text) ?? NOBODY).tags.includes(token.value);
     case 'dispvm':
       return token.text === text;
     case 'dispvmTemplate': {
       if (otherKind === 'dispvm' && source !== undefined) {
-        const template = dispvmTemplateOf(index, source);
+        const template = dispvmTemplateOf(domains, source);
         // qrexec fails outright here rather than answering no.
         if (template === null) throw new MissingDomain(`default_dispvm of ${source}`);
-        return sameDomain(index, token.text, template.text);
+        return sameDomain(domains, token.text, template.text);
       }
       if (otherKind !== 'dispvmTemplate' || typeof other === 'string') return false;
-      return sameDomain(index, token.value, other.value);
+      return sameDomain(domains, token.value, other.value);
     }
     case 'dispvmTag': {
       const candidate: Token | null = typeof other === 'string' ? null : other;
-      let domain: Domain | undefined;
+      let domain: DomainInfo | undefined;
       // qrexec fails outright on a dangling default_dispvm; a requested `@dispvm:X` that does not
       // exist is matched before it is refused (evaluate.ts), so it must not fail here.
       if (candidate?.kind === 'dispvm' && source !== undefined) {
-        const template = dispvmTemplateOf(index, source);
+        const template = dispvmTemplateOf(domains, source);
         if (template === null) return false;
-        domain = lookup(index, template.value);
-      } else if (candidate?.kind === 'dispvmTemplate') domain = index.get(candidate.value);
+        domain = lookup(domains, template.value);
+      } else if (candidate?.kind === 'dispvmTemplate') domain = domains.get(candidate.value);
       return domain !== undefined && domain.template_for_dispvms && domain.tags.includes(token.value);
     }
   }
-}
-
-function* names(index: DomainIndex): Generator<[string, { template_for_dispvms: boolean; type: string; tags: string[] }]> {
-  for (const [key, domain] of index) if (!key.startsWith('uuid:')) yield [key, domain];
 }
 
 /**
  * Every target a target or redirect token could stand for, for the choices of
  * an `ask` dialog. Keywords stay keywords (`@adminvm`, `@dispvm`).
  */
-export function expandToken(token: Token, index: DomainIndex): string[] {
+export function expandToken(token: Token, domains: Domains): string[] {
   const out: string[] = [];
   switch (token.kind) {
     case 'name':
-      if (index.has(token.text)) out.push(uuidToName(index, token.text));
+      if (domains.get(token.text) !== undefined) out.push(uuidToName(domains, token.text));
       break;
     case 'wildcard':
     case 'anyvm':
-      for (const [name, domain] of names(index)) {
+      for (const [name, domain] of domains.entries()) {
         if (token.kind === 'wildcard' || !isDom0(name)) out.push(name);
         if (domain.template_for_dispvms) out.push(`@dispvm:${name}`);
       }
@@ -190,16 +187,16 @@ export function expandToken(token: Token, index: DomainIndex): string[] {
     case 'default':
       break;
     case 'type':
-      for (const [name, domain] of names(index)) if (domain.type === token.value) out.push(name);
+      for (const [name, domain] of domains.entries()) if (domain.type === token.value) out.push(name);
       break;
     case 'tag':
-      for (const [name, domain] of names(index)) if (domain.tags.includes(token.value)) out.push(name);
+      for (const [name, domain] of domains.entries()) if (domain.tags.includes(token.value)) out.push(name);
       break;
     case 'dispvmTemplate':
-      if (lookup(index, token.value).template_for_dispvms) out.push(uuidToName(index, token.text));
+      if (lookup(domains, token.value).template_for_dispvms) out.push(uuidToName(domains, token.text));
       break;
     case 'dispvmTag':
-      for (const [name, domain] of names(index)) {
+      for (const [name, domain] of domains.entries()) {
         if (domain.tags.includes(token.value) && domain.template_for_dispvms) out.push(`@dispvm:${name}`);
       }
       break;
