@@ -3,7 +3,8 @@ import { RuleIndex } from './rule-index.js';
 import type { Domains } from './system.js';
 import { domainsOf, isDom0, lookup, MissingDomain, nameOrFail, uuidToName } from './system.js';
 import type { Token } from './tokens.js';
-import { dispvmTemplateOf, expandToken, parseToken, TokenError, tokenMatches } from './tokens.js';
+import { dispvmTemplateOf, expandToken, parseToken, partyOf, TokenError, tokenMatches } from './tokens.js';
+import type { Party } from './tokens.js';
 import type { Policy, PolicyRequest, Resolution, RuleLocation, SystemInfo } from './types.js';
 
 type Denial = Extract<Resolution, { action: 'deny' }>;
@@ -23,11 +24,14 @@ function isDenial(value: object): value is Denial {
 interface Call {
   /** The rules for the call's service and argument, in policy order. */
   rules: readonly Rule[];
-  source: string;
+  source: Party;
   /** The verified intended target. */
-  target: Token;
+  target: Party;
   domains: Domains;
 }
+
+/** A name that does not exist, as qrexec rewrites it. */
+const DEFAULT: Party = { kind: 'default', text: '@default', value: '@default', domain: undefined, template: undefined };
 
 function where(rule: Rule): string {
   return `${rule.origin.file}:${rule.origin.line}`;
@@ -76,7 +80,7 @@ function firstMatch(call: Call): Rule | undefined {
   const { rules, source, target, domains } = call;
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i] as Rule;
-    if (tokenMatches(rule.source, source, domains) && tokenMatches(rule.target, target, domains, source)) return rule;
+    if (tokenMatches(rule.source, source, domains) && tokenMatches(rule.target, target, domains, source.text)) return rule;
   }
   return undefined;
 }
@@ -107,14 +111,18 @@ export class RulePolicy implements Policy {
   }
 
   private resolve(req: PolicyRequest, domains: Domains): Resolution {
-    const intended = intendedToken(req.target === '' ? '@default' : req.target);
-    if (isDenial(intended)) return intended;
+    const parsed = intendedToken(req.target === '' ? '@default' : req.target);
+    if (isDenial(parsed)) return parsed;
+    // The target's domain is looked up here once, so that every rule reads the same fields of
+    // it whether it exists or not.
+    const intended = partyOf(parsed, domains);
     // qrexec refuses an unfit `@dispvm:X` before any rule. The rules are matched and their deny
     // worked out all the same, so that the refusal takes as long whether X is an outside
     // disposable template or nothing at all.
-    const unfit = unfitIntended(intended, domains);
-    const target = defaulted(intended, domains);
-    const call: Call = { rules: this.index.rulesFor(req.service, req.argument), source: req.source, target, domains };
+    const unfit = intended.kind === 'dispvmTemplate' && !intended.template?.template_for_dispvms ? `not a template for dispvm: ${intended.value}` : null;
+    const target = intended.kind === 'name' && intended.domain === undefined ? DEFAULT : intended;
+    const source = partyOf({ kind: 'name', text: req.source, value: req.source }, domains);
+    const call: Call = { rules: this.index.rulesFor(req.service, req.argument), source, target, domains };
     const rule = firstMatch(call);
     const denial = denialBy(rule);
     if (unfit !== null) return deny(unfit);
@@ -134,7 +142,7 @@ export class RulePolicy implements Policy {
       return deny(`policy define 'allow' action at ${where(rule)} but no target is specified by caller or policy`, true, location);
     }
     if (target.kind === 'dispvm') {
-      const template = dispvmTemplateOf(domains, call.source);
+      const template = dispvmTemplateOf(domains, call.source.text);
       if (template === null) {
         return deny(`policy define 'allow' action to @dispvm at ${where(rule)} but no DispVM base is set for this VM`, true, location);
       }
@@ -144,7 +152,7 @@ export class RulePolicy implements Policy {
     if (!action.autostart && !runningOrDom0(text, domains)) {
       return deny(`target ${text} is denied because it would require autostart`, action.notify, location);
     }
-    if (call.source === text) return deny('loopback qrexec connection not supported', true, location);
+    if (call.source.text === text) return deny('loopback qrexec connection not supported', true, location);
     // qrexec looks the disposable template up when it connects; a dangling default_dispvm fails there.
     if (target.kind === 'dispvmTemplate') lookup(domains, target.value);
     return {
@@ -168,7 +176,7 @@ export class RulePolicy implements Policy {
     }
     let defaultTarget: string | null = null;
     const wanted = action.defaultTarget;
-    if (wanted?.kind === 'dispvm') defaultTarget = dispvmTemplateOf(domains, call.source)?.text ?? null;
+    if (wanted?.kind === 'dispvm') defaultTarget = dispvmTemplateOf(domains, call.source.text)?.text ?? null;
     else if (wanted) defaultTarget = isDom0(wanted.text) ? 'dom0' : wanted.text;
     // A default the dialog could not offer is dropped, as qrexec does with a warning.
     if (defaultTarget !== null && !targets.includes(defaultTarget)) defaultTarget = null;
@@ -189,13 +197,14 @@ export class RulePolicy implements Policy {
    * earlier denies take targets away; never the caller itself.
    */
   private targetsForAsk(call: Call): string[] {
-    const { domains, source, rules } = call;
+    const { domains, rules } = call;
+    const source = call.source.text;
     const sourceName = nameOrFail(domains, source);
     const sourceUuid = source.startsWith('uuid:') ? source : `uuid:${lookup(domains, source).uuid}`;
     const targets = new Set<string>();
     for (let i = rules.length - 1; i >= 0; i--) {
       const rule = rules[i] as Rule;
-      if (!tokenMatches(rule.source, source, domains)) continue;
+      if (!tokenMatches(rule.source, call.source, domains)) continue;
       const ruleTarget = (rule.action.kind === 'deny' ? null : rule.action.target) ?? rule.target;
       for (const candidate of expandToken(ruleTarget, domains)) {
         let t: string;

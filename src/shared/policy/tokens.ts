@@ -110,16 +110,37 @@ export function dispvmTemplateOf(domains: Domains, source: string): Token | null
   return { kind: 'dispvmTemplate', text: `@dispvm:${template}`, value: template };
 }
 
+/**
+ * A request's source (a `name` token) or its verified intended target, with
+ * the domains it names looked up once for the evaluation: each rule then
+ * reads the same fields whether or not the domain exists.
+ */
+export interface Party extends Token {
+  /** The domain the text names (what `@type:` and `@tag:` look at), for a name or `uuid:…`. */
+  readonly domain: DomainInfo | undefined;
+  /** The domain X names, for `@dispvm:X`. */
+  readonly template: DomainInfo | undefined;
+}
+
+export function partyOf(token: Token, domains: Domains): Party {
+  return {
+    kind: token.kind,
+    text: token.text,
+    value: token.value,
+    domain: token.kind === 'name' ? domains.get(token.text) : undefined,
+    template: token.kind === 'dispvmTemplate' ? domains.get(token.value) : undefined,
+  };
+}
+
 /** What `@type:` and `@tag:` see of a target that is no domain: matched the same way, so no sooner. */
 const NOBODY: { readonly type: string; readonly tags: readonly string[] } = { type: '', tags: [] };
 
 /**
- * Whether a rule token matches a request's source (a plain string) or its
- * verified intended target (a token). `source` is given when matching targets.
+ * Whether a rule token matches a request's source or its verified intended
+ * target. `source` is given when matching targets.
  */
-export function tokenMatches(token: Token, other: Token | string, domains: Domains, source?: string): boolean {
-  const text = typeof other === 'string' ? other : other.text;
-  const otherKind = typeof other === 'string' ? null : other.kind;
+export function tokenMatches(token: Token, other: Party, domains: Domains, source?: string): boolean {
+  const { text, kind: otherKind } = other;
   switch (token.kind) {
     case 'name':
     case 'default':
@@ -132,9 +153,9 @@ export function tokenMatches(token: Token, other: Token | string, domains: Domai
     case 'anyvm':
       return !isDom0(text);
     case 'type':
-      return (domains.get(text) ?? NOBODY).type === token.value;
+      return (other.domain ?? NOBODY).type === token.value;
     case 'tag':
-      return (domains.get(text) ?? NOBODY).tags.includes(token.value);
+      return (other.domain ?? NOBODY).tags.includes(token.value);
     case 'dispvm':
       return token.text === text;
     case 'dispvmTemplate': {
@@ -144,19 +165,18 @@ export function tokenMatches(token: Token, other: Token | string, domains: Domai
         if (template === null) throw new MissingDomain(`default_dispvm of ${source}`);
         return sameDomain(domains, token.text, template.text);
       }
-      if (otherKind !== 'dispvmTemplate' || typeof other === 'string') return false;
+      if (otherKind !== 'dispvmTemplate') return false;
       return sameDomain(domains, token.value, other.value);
     }
     case 'dispvmTag': {
-      const candidate: Token | null = typeof other === 'string' ? null : other;
       let domain: DomainInfo | undefined;
       // qrexec fails outright on a dangling default_dispvm; a requested `@dispvm:X` that does not
       // exist is matched before it is refused (evaluate.ts), so it must not fail here.
-      if (candidate?.kind === 'dispvm' && source !== undefined) {
+      if (otherKind === 'dispvm' && source !== undefined) {
         const template = dispvmTemplateOf(domains, source);
         if (template === null) return false;
         domain = lookup(domains, template.value);
-      } else if (candidate?.kind === 'dispvmTemplate') domain = domains.get(candidate.value);
+      } else if (otherKind === 'dispvmTemplate') domain = other.template;
       return domain !== undefined && domain.template_for_dispvms && domain.tags.includes(token.value);
     }
   }
