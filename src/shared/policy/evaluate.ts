@@ -119,14 +119,17 @@ export class RulePolicy implements Policy {
     // qrexec refuses an unfit `@dispvm:X` before any rule. The rules are matched and their deny
     // worked out all the same, so that the refusal takes as long whether X is an outside
     // disposable template or nothing at all.
-    const unfit = intended.kind === 'dispvmTemplate' && !intended.template?.template_for_dispvms ? `not a template for dispvm: ${intended.value}` : null;
+    const unfit = intended.kind === 'dispvmTemplate' && !intended.template?.template_for_dispvms;
+    const unfitReason = intended.kind === 'dispvmTemplate' ? `not a template for dispvm: ${intended.value}` : '';
     const target = intended.kind === 'name' && intended.domain === undefined ? DEFAULT : intended;
     const source = partyOf({ kind: 'name', text: req.source, value: req.source }, domains);
     const call: Call = { rules: this.index.rulesFor(req.service, req.argument), source, target, domains };
     const rule = firstMatch(call);
     const denial = denialBy(rule);
-    if (unfit !== null) return deny(unfit);
-    if (denial !== null) return denial;
+    // Either refusal is made the same way, from a denial worked out for both.
+    if (unfit || denial !== null) {
+      return unfit || denial === null ? deny(unfitReason) : deny(denial.reason, denial.notify, denial.rule);
+    }
     const chosen = rule as Rule; // no rule at all is a denial
     const location = locationOf(chosen);
     return chosen.action.kind === 'ask' ? this.ask(chosen, chosen.action, call, location) : this.allow(chosen, chosen.action as AllowAction, call, location);

@@ -26,8 +26,10 @@ export class Domains {
 
   /** The domain a name or `uuid:UUID` stands for, or undefined. */
   get(key: string): DomainInfo | undefined {
-    const name = key.startsWith('uuid:') ? this.nameOf(key) : key;
-    return name !== undefined && Object.hasOwn(this.domains, name) ? this.domains[name] : undefined;
+    const name = (key.startsWith('uuid:') ? this.nameOf(key) : key) ?? '';
+    // A load and an own-property test whether the domain exists or not.
+    const domain = this.domains[name];
+    return Object.hasOwn(this.domains, name) ? domain : undefined;
   }
 
   /** Every domain by name. */
