@@ -26,17 +26,15 @@ export class Domains {
 
   /** The domain a name or `uuid:UUID` stands for, or undefined. */
   get(key: string): DomainInfo | undefined {
-    const name = (key.startsWith('uuid:') ? this.nameOf(key) : key) ?? '';
-    // A load and an own-property test whether the domain exists or not.
-    const domain = this.domains[name];
-    return Object.hasOwn(this.domains, name) ? domain : undefined;
+    const name = key.startsWith('uuid:') ? this.nameOf(key) : key;
+    return name !== undefined && Object.hasOwn(this.domains, name) ? this.domains[name] : undefined;
   }
 
-  /** Every domain by name. */
-  *entries(): Generator<[string, DomainInfo]> {
+  /** Visits every domain by name (a callback, not an iterator: an `ask` visits them for each rule). */
+  each(visit: (name: string, domain: DomainInfo) => void): void {
     for (const name in this.domains) {
       const domain = Object.hasOwn(this.domains, name) ? this.domains[name] : undefined;
-      if (domain !== undefined && !name.startsWith('uuid:')) yield [name, domain];
+      if (domain !== undefined && !name.startsWith('uuid:')) visit(name, domain);
     }
   }
 }

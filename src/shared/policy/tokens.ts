@@ -194,10 +194,10 @@ export function expandToken(token: Token, domains: Domains): string[] {
       break;
     case 'wildcard':
     case 'anyvm':
-      for (const [name, domain] of domains.entries()) {
+      domains.each((name, domain) => {
         if (token.kind === 'wildcard' || !isDom0(name)) out.push(name);
         if (domain.template_for_dispvms) out.push(`@dispvm:${name}`);
-      }
+      });
       out.push('@dispvm');
       break;
     case 'adminvm':
@@ -207,18 +207,22 @@ export function expandToken(token: Token, domains: Domains): string[] {
     case 'default':
       break;
     case 'type':
-      for (const [name, domain] of domains.entries()) if (domain.type === token.value) out.push(name);
+      domains.each((name, domain) => {
+        if (domain.type === token.value) out.push(name);
+      });
       break;
     case 'tag':
-      for (const [name, domain] of domains.entries()) if (domain.tags.includes(token.value)) out.push(name);
+      domains.each((name, domain) => {
+        if (domain.tags.includes(token.value)) out.push(name);
+      });
       break;
     case 'dispvmTemplate':
       if (lookup(domains, token.value).template_for_dispvms) out.push(uuidToName(domains, token.text));
       break;
     case 'dispvmTag':
-      for (const [name, domain] of domains.entries()) {
+      domains.each((name, domain) => {
         if (domain.tags.includes(token.value) && domain.template_for_dispvms) out.push(`@dispvm:${name}`);
-      }
+      });
       break;
   }
   return out;
