@@ -19,7 +19,9 @@ export class Domains {
       for (const name in this.domains) {
         if (uuid !== '' && Object.hasOwn(this.domains, name) && this.domains[name]?.uuid === uuid) found = name;
       }
-      if (found !== undefined) return found;
+      // The own-property test too, found or not: a fresh key string costs a string-table lookup.
+      const named = Object.hasOwn(this.domains, key);
+      return found ?? (named ? key : undefined);
     }
     return Object.hasOwn(this.domains, key) ? key : undefined;
   }
