@@ -49,10 +49,14 @@ export interface ExactCall {
   readonly limits?: { readonly maxOutput?: number; readonly timeoutMs?: number };
 }
 
-/** A dom0-service operation's call: its qmcp service at @adminvm, the payload as JSON. */
+/**
+ * A dom0-service operation's call: its qmcp service at @adminvm, the payload
+ * as JSON, or as the bytes given for a service that takes Qubes' own syntax
+ * (firewall rules).
+ */
 export function dom0Exact(operationId: string, argument: string, payload?: unknown): ExactCall {
   serviceOf(operationId, 'dom0-service');
-  const bytes = payload === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(payload), 'utf8');
+  const bytes = payload === undefined ? Buffer.alloc(0) : payload instanceof Uint8Array ? Buffer.from(payload) : Buffer.from(JSON.stringify(payload), 'utf8');
   return { operation: operationId, target: '@adminvm', argument, payload: bytes };
 }
 

@@ -31,7 +31,8 @@ export interface PlanRequest {
   readonly steps: readonly PlanStep[];
 }
 
-export type PlanState = 'pending' | 'approved' | 'running' | 'done' | 'failed' | 'denied' | 'lapsed';
+/** `interrupted`: approved or running, but the operator's command that ran it is gone; dom0 never resumes it. */
+export type PlanState = 'pending' | 'approved' | 'running' | 'done' | 'failed' | 'denied' | 'lapsed' | 'interrupted';
 export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
 
 /** How a step's call ended, as qrexec-client-vm would have shown it to the principal. */
@@ -133,7 +134,7 @@ export function decodePlanRequest(data: Buffer): PlanRequest | null {
   return { purpose: v['purpose'], steps: steps as PlanStep[] };
 }
 
-const PLAN_STATES: readonly PlanState[] = ['pending', 'approved', 'running', 'done', 'failed', 'denied', 'lapsed'];
+const PLAN_STATES: readonly PlanState[] = ['pending', 'approved', 'running', 'done', 'failed', 'denied', 'lapsed', 'interrupted'];
 const STEP_STATES: readonly StepState[] = ['pending', 'running', 'done', 'failed', 'skipped'];
 
 export function encodePlanStatus(s: PlanStatus): Record<string, unknown> {

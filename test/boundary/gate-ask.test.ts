@@ -20,11 +20,13 @@ import type { Boundary } from './helpers.js';
 
 /** The policy-layer operations the model's defaults gate. */
 const GATED = OPERATIONS.filter((op) => op.layer === 'policy' && op.gate === 'ask');
-const GATE: Record<string, GateAnswer> = { ...OPEN_GATE, ...Object.fromEntries(GATED.map((op) => [op.id, 'ask' as const])) };
-const ADMIN = GATED.filter((op) => op.target === 'admin-api');
+/** The Admin API calls the policy decides that an operator may gate (none asks by default). */
+const ADMIN = OPERATIONS.filter((op) => op.target === 'admin-api' && op.gate !== null);
+const GATE: Record<string, GateAnswer> = { ...OPEN_GATE, ...Object.fromEntries([...GATED, ...ADMIN].map((op) => [op.id, 'ask' as const])) };
 
 const EXEC = TIER_QUBES.exec;
 const NET = TIER_QUBES.net;
+const FULL = TIER_QUBES.full;
 
 /** The questions waiting now. */
 async function asks(b: Boundary): Promise<PendingAsk[]> {
@@ -56,8 +58,9 @@ describe('the gate on policy-decided operations', () => {
     await b?.close();
   });
 
-  test('the defaults gate kill, shutdown and firewall set among the Admin API calls, and copy', () => {
-    assert.deepEqual(ADMIN.map((op) => op.id).sort(), ['firewall.set', 'kill', 'shutdown']);
+  test('the defaults gate copy, and no Admin API call the policy decides: kill, shutdown and firewall set ask in dom0 services', () => {
+    assert.deepEqual(GATED.filter((op) => op.target === 'admin-api'), []);
+    assert.deepEqual(ADMIN.map((op) => op.id).sort(), ['firewall.reload', 'pause', 'unpause']);
     assert.ok(GATED.some((op) => op.id === 'copy'));
   });
 
@@ -66,7 +69,7 @@ describe('the gate on policy-decided operations', () => {
       const qube = TIER_QUBES[op.tier];
       const state = async (): Promise<unknown[]> => [b.power(qube), (await b.call(PRINCIPAL, qube, 'admin.vm.firewall.Get')).stdout];
       const before = await state();
-      const call = b.call(PRINCIPAL, qube, op.service, op.id === 'firewall.set' ? 'action=drop\n' : '');
+      const call = b.call(PRINCIPAL, qube, op.service);
       const q = await question(b, PRINCIPAL, op.service);
       // qrexec offers dom0 alone; the dialog never shows the qube acted on
       assert.deepEqual([q.target, q.targets, q.defaultTarget], [qube, ['dom0'], null]);
@@ -77,21 +80,18 @@ describe('the gate on policy-decided operations', () => {
   }
 
   test('approved, an Admin API call goes to qubesd for the qube named, as an allowed call does', async () => {
-    const approve = async (service: string, payload = '', qube = EXEC): Promise<string> => {
-      const call = b.call(PRINCIPAL, qube, service, payload);
+    const approve = async (service: string, qube: string): Promise<string> => {
+      const call = b.call(PRINCIPAL, qube, service);
       await answer(b, await question(b, PRINCIPAL, service), 'dom0');
       const r = await call;
       assert.equal(r.status, 0, service);
       return r.stdout;
     };
-    assert.equal(await approve('admin.vm.firewall.Set', 'action=accept dsthost=example.com\naction=drop\n', NET), '0\0');
-    assert.equal((await b.call(PRINCIPAL, NET, 'admin.vm.firewall.Get')).stdout, '0\0action=accept dsthost=example.com\naction=drop\n');
-    assert.equal(await approve('admin.vm.Kill'), '0\0');
-    assert.equal(b.power(EXEC), 'Halted');
-    await b.ensureRunning();
-    assert.equal(await approve('admin.vm.Shutdown'), '0\0');
-    await within(60_000, () => b.power(EXEC) === 'Halted', 'the shutdown');
-    await b.ensureRunning();
+    assert.equal(await approve('admin.vm.firewall.Reload', NET), '0\0');
+    assert.equal(await approve('admin.vm.Pause', FULL), '0\0');
+    assert.equal(b.power(FULL), 'Paused');
+    assert.equal(await approve('admin.vm.Unpause', FULL), '0\0');
+    assert.equal(b.power(FULL), 'Running');
   });
 
   test('copy: the call asks for the source qube, the copy inside it for the destination; approved, the file arrives', async () => {
@@ -126,7 +126,7 @@ describe('the gate on policy-decided operations', () => {
   test('a caller without a GUI qube is refused at once, as qrexec refuses an ask it cannot show', async () => {
     await b.admin.call('admin.vm.property.Set', PRINCIPAL, 'guivm', '');
     try {
-      const call = b.call(PRINCIPAL, EXEC, 'admin.vm.Kill');
+      const call = b.call(PRINCIPAL, FULL, 'admin.vm.Pause');
       let done = false;
       void call.then(() => (done = true));
       await within(60_000, async () => done || (await asks(b)).length > 0, 'the call to end or wait');
@@ -134,7 +134,7 @@ describe('the gate on policy-decided operations', () => {
       for (const q of waiting) await answer(b, q, null);
       assert.deepEqual(waiting, []);
       assert.deepEqual(await call, REFUSED);
-      assert.equal(b.power(EXEC), 'Running');
+      assert.equal(b.power(FULL), 'Running');
     } finally {
       await b.admin.call('admin.vm.property.Reset', PRINCIPAL, 'guivm');
     }
@@ -153,8 +153,8 @@ describe('the gate on policy-decided operations, unanswered', () => {
 
   test('a question nobody answers lapses into the refusal, and nothing changes', async () => {
     const rules = (await b.call(PRINCIPAL, NET, 'admin.vm.firewall.Get')).stdout;
-    for (const op of ADMIN) assert.deepEqual(await b.call(PRINCIPAL, TIER_QUBES[op.tier], op.service, 'action=drop\n'), REFUSED, op.id);
+    for (const op of ADMIN) assert.deepEqual(await b.call(PRINCIPAL, TIER_QUBES[op.tier], op.service), REFUSED, op.id);
     assert.deepEqual(await b.call(PRINCIPAL, EXEC, `qmcp.CopyTo+${NET}`, encodeCopyToRequest({ paths: ['/etc/hostname'] })), REFUSED);
-    assert.deepEqual([b.power(EXEC), (await b.call(PRINCIPAL, NET, 'admin.vm.firewall.Get')).stdout], ['Running', rules]);
+    assert.deepEqual([b.power(FULL), (await b.call(PRINCIPAL, NET, 'admin.vm.firewall.Get')).stdout], ['Running', rules]);
   });
 });

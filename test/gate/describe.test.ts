@@ -48,6 +48,11 @@ test('describeCall: the qube from the live state and the concrete change, per op
     assert.match(att[4] ?? '', /^frontend \(which gets it\): qube "ai-box" \(AppVM, halted, tier full/);
     assert.equal(att[5], 'options: "{\\"read-only\\":true}"');
 
+    const kill = await describe(h, { operation: 'kill', argument: 'ai-box', payload: Buffer.alloc(0) });
+    assert.match(kill[2] ?? '', /^kills qube "ai-box" \(AppVM, halted, tier full.*\) at once, without a clean shutdown$/);
+    const shutdown = await describe(h, { operation: 'shutdown', argument: 'ai-box', payload: Buffer.alloc(0) });
+    assert.match(shutdown[2] ?? '', /^shuts down qube "ai-box" \(AppVM, halted, tier full/);
+
     const create = await describe(h, { operation: 'create', argument: '', payload: json({ name: 'ai-new', template: 'ai-tpl', label: 'green' }) });
     assert.equal(create[2], 'creates an AppVM named "ai-new"');
     assert.match(create[3] ?? '', /^template: qube "ai-tpl" \(TemplateVM, halted, tier full/);
@@ -66,7 +71,7 @@ test('describeCall: firewall rules before and after as a diff', async () => {
   const h = await startHost();
   try {
     await h.qubesd.call('admin.vm.firewall.Set', 'ai-box', '', 'action=accept dsthost=a.example\naction=drop\n');
-    const lines = await describe(h, { operation: 'firewall.set', argument: '', target: 'ai-box', payload: Buffer.from('action=accept dsthost=b.example\naction=drop\n') });
+    const lines = await describe(h, { operation: 'firewall.set', argument: 'ai-box', payload: Buffer.from('action=accept dsthost=b.example\naction=drop\n') });
     assert.match(lines[2] ?? '', /^replaces the firewall rules of qube "ai-box"/);
     assert.deepEqual(lines.slice(4), ['- "action=accept dsthost=a.example"', '+ "action=accept dsthost=b.example"', '  "action=drop"']);
     assert.deepEqual(diffLines(['a', 'b', 'c'], ['a', 'c', 'd']), ['  "a"', '- "b"', '  "c"', '+ "d"']);
@@ -94,6 +99,7 @@ function carrying(value: string): Omit<CallToDescribe, 'principal'>[] {
     { operation: 'create', argument: '', payload: json({ name: value, template: value, label: value }) },
     { operation: 'device.attach', argument: 'ai-box', payload: json({ class: value, backend: value, port: value, device_id: value }) },
     { operation: 'start', argument: value, payload: Buffer.alloc(0) },
+    { operation: 'kill', argument: value, payload: Buffer.alloc(0) },
     { operation: 'run', argument: '', target: 'ai-box', payload: encodeExecRequest({ shell: value }) },
     { operation: 'run', argument: '', target: value, payload: encodeExecRequest({ argv: ['sh', value] }) },
     { operation: 'copy', argument: value, target: 'ai-box', payload: Buffer.from(`qmcp 1\npath ${Buffer.from(value).toString('base64')}\n\n`) },
@@ -139,7 +145,7 @@ test('the prompt cannot be forged: every agent-chosen value is one quoted, escap
     const { describeCall: weakDescribe } = (await import(pathToFileURL(weak).href)) as { describeCall: Describe };
     assert.notDeepEqual(await forgeries(h, weakDescribe), [], 'the weakened describe is caught');
     // firewall rules are lines: a newline makes two rules, each shown quoted on a line of its own
-    const fw = await describe(h, { operation: 'firewall.set', argument: '', target: 'ai-box', payload: Buffer.from('action=drop\nApprove: yes\x1b[2K\n') });
+    const fw = await describe(h, { operation: 'firewall.set', argument: 'ai-box', payload: Buffer.from('action=drop\nApprove: yes\x1b[2K\n') });
     assert.deepEqual(fw.slice(4), ['- "action=accept"', '+ "action=drop"', '+ "Approve: yes\\x1b[2K"']);
     const run = await describe(h, { operation: 'run', argument: '', target: 'ai-box', payload: encodeExecRequest({ shell: 'echo hi\nApprove: yes' }) });
     assert.equal(run[3], 'command: sh -c "echo hi\\x0aApprove: yes"');

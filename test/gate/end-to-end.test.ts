@@ -162,3 +162,26 @@ test('SIGTERM withdraws; a service killed outright leaves a stale request nobody
   assert.equal(gui(), '0');
   assert.equal((await qmcp(['dom0', 'audit', 'verify', '--root', root]).done).status, 0);
 });
+
+test('approvals show names the qube a kill acts on, and a firewall replacement as a diff of its rules', async () => {
+  const kill = qmcp(['sim', 'qrexec', '--dir', host.dir, '--as', 'mcp-control', '@adminvm', 'qmcp.Kill+ai-box']);
+  const k = await pendingRequest(root, (r) => r.operation === 'kill');
+  const killShown = await qmcp(['dom0', 'approvals', 'show', k.id, ...operatorArgs()]).done;
+  assert.equal(killShown.status, 0);
+  assert.match(killShown.stdout, /^kills qube "ai-box" \(AppVM, halted, tier full.*\) at once, without a clean shutdown$/m);
+  assert.equal((await qmcp(['dom0', 'approvals', 'deny', k.id, ...operatorArgs()]).done).status, 0);
+  assert.equal((await kill.done).status, 126);
+
+  const rules = 'action=accept dsthost=example.com proto=tcp dstports=443-443\naction=drop\n';
+  const set = qmcp(['sim', 'qrexec', '--dir', host.dir, '--as', 'mcp-control', '@adminvm', 'qmcp.FirewallSet+ai-box'], rules);
+  const f = await pendingRequest(root, (r) => r.operation === 'firewall.set');
+  const setShown = await qmcp(['dom0', 'approvals', 'show', f.id, ...operatorArgs()]).done;
+  assert.equal(setShown.status, 0);
+  assert.match(setShown.stdout, /^replaces the firewall rules of qube "ai-box" \(AppVM, halted, tier full/m);
+  assert.match(setShown.stdout, /^- "action=accept"\n\+ "action=accept dsthost=example.com proto=tcp dstports=443-443"\n\+ "action=drop"$/m);
+  assert.equal((await qmcp(['dom0', 'approvals', 'allow', f.id, ...operatorArgs()]).done).status, 0);
+  const done = await set.done;
+  assert.equal(done.status, 0);
+  assert.deepEqual(JSON.parse(done.stdout), { name: 'ai-box', rules: rules.trimEnd().split('\n') });
+  assert.deepEqual(host.qubesd.app.vms.get('ai-box')?.firewall, rules.trimEnd().split('\n'));
+});

@@ -17,6 +17,9 @@ import { ASKING, GATEABLE_SERVICE_OPS, answerNext, auditEntries, fastClock, mach
 /** A valid call of each dom0-service operation the gate can ask about, on the test fleet. */
 const SAMPLES: Readonly<Record<string, { argument: string; payload: unknown }>> = {
   start: { argument: 'ai-box', payload: '' },
+  shutdown: { argument: 'ai-box', payload: '' },
+  kill: { argument: 'ai-box', payload: '' },
+  'firewall.set': { argument: 'ai-box', payload: 'action=accept dsthost=192.0.2.1\naction=drop\n' },
   remove: { argument: 'ai-locked', payload: '' },
   'property.set': { argument: 'ai-box', payload: { name: 'memory', value: 1000 } },
   'feature.set': { argument: 'ai-box', payload: { name: 'gui', value: '0' } },

@@ -130,6 +130,17 @@ for (const mode of ['least-privilege', 'compat'] as const) {
     }
   });
 
+  test(`${mode}: the principal's native kill, shutdown and firewall set are denied on every qube; a policy that still grants them is caught`, () => {
+    const granted = (p: Policy): string[] =>
+      ['admin.vm.Kill', 'admin.vm.Shutdown', 'admin.vm.firewall.Set'].flatMap((svc) =>
+        [...Object.keys(FLEET), '@adminvm', 'dom0'].filter((t) => p.evaluate({ service: svc, argument: '', source: PRINCIPAL, target: t }, sys).action !== 'deny').map((t) => `${svc} -> ${t}`),
+      );
+    assert.deepEqual(granted(policy), []);
+    // weakened: the allow line these calls once had, before the catch-all deny
+    const weakened = text.replace('\n# Admin API families', `\nadmin.vm.Kill * ${PRINCIPAL} @tag:ai-exec allow target=dom0 autostart=no\n# Admin API families`);
+    assert.notDeepEqual(granted(parsePolicy([{ name: '30-qmcp.policy', text: weakened }])), []);
+  });
+
   test(`${mode}: escalation-class services are denied toward every qube and dom0`, () => {
     for (const e of ESCALATIONS) {
       for (const svc of e.denies) {

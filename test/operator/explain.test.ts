@@ -134,26 +134,26 @@ test('qmcp dom0 explain: one qube, --json, an unknown qube or no qubesd exits 1,
 test('under a gate, the operations it asks for read ask, and explain names them; a gated call does wait', async () => {
   const raw = readFileSync(settingsPath(root), 'utf8');
   const policy = readFileSync(policyFilePath(root), 'utf8');
-  const stamped = stampSettings({ ...(JSON.parse(raw) as object), gate: { ...OPEN_GATE, kill: 'ask', remove: 'ask' } });
+  const stamped = stampSettings({ ...(JSON.parse(raw) as object), gate: { ...OPEN_GATE, 'firewall.reload': 'ask', kill: 'ask' } });
   writeFileSync(policyFilePath(root), renderPolicy(stamped.settings));
   writeFileSync(settingsPath(root), stamped.text);
   try {
     const r = await explain({ root, qubesdSocket: host.qubesd.socketPath });
-    assert.deepEqual(r.gate, { dialog: ['kill'], services: ['remove'], malformed: false });
+    assert.deepEqual(r.gate, { dialog: ['firewall.reload'], services: ['kill'], malformed: false });
     const row = (q: string) => r.rows.find((x) => x.qube === q);
-    assert.deepEqual([row('ai-exec-box')?.operations['kill'], row('ai-exec-box')?.operations['run'], row('ai-exec-box')?.groups.exec], ['ask', 'allow', 'ask']);
+    assert.deepEqual([row('ai-net-box')?.operations['firewall.reload'], row('ai-net-box')?.operations['firewall.get'], row('ai-net-box')?.groups.net], ['ask', 'allow', 'ask']);
     // a dom0 service asks itself: the policy allows it, the service waits for the operator
-    assert.deepEqual([row('ai-full-box')?.operations['remove'], row('ai-exec-box')?.operations['remove'], row('vault')?.operations['kill']], ['ask', 'deny', 'deny']);
-    assert.match(formatExplain(r), /^the operator is asked for: kill \(Qubes' dialog\); remove \(qmcp dom0 approvals\)$/m);
+    assert.deepEqual([row('ai-exec-box')?.operations['kill'], row('ai-sandbox')?.operations['kill'], row('vault')?.operations['kill']], ['ask', 'deny', 'deny']);
+    assert.match(formatExplain(r), /^the operator is asked for: firewall.reload \(Qubes' dialog\); kill \(qmcp dom0 approvals\)$/m);
     // the cell agrees with a call: it waits for the operator, who denies it here
-    const call = refused('ai-exec-box', 'admin.vm.Kill');
+    const call = refused('ai-net-box', 'admin.vm.firewall.Reload');
     let asked: PendingAsk[] = [];
     await within(60_000, async () => {
       const list = await askControl(host.router.askSocket, { op: 'list' });
       asked = list.ok ? (list.asks ?? []) : [];
       return asked.length > 0;
-    }, 'the kill to wait');
-    assert.deepEqual(asked.map((q) => [q.service, q.target]), [['admin.vm.Kill', 'ai-exec-box']]);
+    }, 'the reload to wait');
+    assert.deepEqual(asked.map((q) => [q.service, q.target]), [['admin.vm.firewall.Reload', 'ai-net-box']]);
     await askControl(host.router.askSocket, { op: 'deny', id: asked[0]?.id ?? '' });
     assert.equal(await call, true);
   } finally {

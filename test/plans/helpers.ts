@@ -105,6 +105,8 @@ const b = (s: string): Buffer => Buffer.from(s);
 export const step = {
   dom0: (operation: string, argument: string, payload?: unknown): PlanStep => ({ operation, argument, payload: payload === undefined ? Buffer.alloc(0) : b(JSON.stringify(payload)) }),
   admin: (operation: string, qube: string, payload = ''): PlanStep => ({ operation, qube, argument: '', payload: b(payload) }),
+  /** qmcp.FirewallSet, its payload the rules in Qubes' line syntax. */
+  firewall: (qube: string, rules: string): PlanStep => ({ operation: 'firewall.set', argument: qube, payload: b(rules) }),
   run: (qube: string, shell: string, timeoutSeconds = 30): PlanStep => ({ operation: 'run', qube, argument: '', payload: encodeExecRequest({ shell, timeoutSeconds, outputLimit: 4096 }) }),
   inQube: (operation: string, qube: string, argument: string, payload: Buffer): PlanStep => ({ operation, qube, argument, payload }),
 };

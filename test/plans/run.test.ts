@@ -62,7 +62,7 @@ describe('running an approved plan', () => {
   it('runs every step in order, each exactly as approved, and ties each to the plan in the audit log', async () => {
     const run = step.run('ai-box', 'echo two');
     const rules = 'action=accept dsthost=example.com proto=tcp dstports=443-443\naction=drop\n';
-    const id = await submitted(ph, [setMemory(500), run, setMemory(600), step.admin('firewall.set', 'ai-peer', rules), step.run('ai-box', 'echo five')]);
+    const id = await submitted(ph, [setMemory(500), run, setMemory(600), step.firewall('ai-peer', rules), step.run('ai-box', 'echo five')]);
     const done = await approvePlan(ph.deps(), id);
     assert.equal(done.state, 'done');
     // the commands ran from dom0, as root, with the approved bytes, each after the step before it
@@ -81,7 +81,7 @@ describe('running an approved plan', () => {
     assert.deepEqual(status.steps.map((s) => [s.state, s.status]), [['done', 0], ['done', 0], ['done', 0], ['done', 0], ['done', 0]]);
     assert.deepEqual(JSON.parse(Buffer.from(status.steps[0]?.output ?? '', 'base64').toString()), { name: 'memory', value: 500 });
     assert.ok(Buffer.from(status.steps[1]?.output ?? '', 'base64').equals(execReply(0, 'echo two')));
-    assert.equal(Buffer.from(status.steps[3]?.output ?? '', 'base64').toString('latin1'), '0\0');
+    assert.deepEqual(JSON.parse(Buffer.from(status.steps[3]?.output ?? '', 'base64').toString()), { name: 'ai-peer', rules: rules.trimEnd().split('\n') });
 
     const plan = JSON.parse(readFileSync(join(plansDir(ph.h.root), PRINCIPAL, `${id}.json`), 'utf8')) as PlanRecord;
     const entries = readFileSync(auditLogPath(ph.h.root), 'utf8')
@@ -103,6 +103,8 @@ describe('running an approved plan', () => {
       'outcome property.set ok',
       `plan property.set ok plan ${id} step 3 done`,
       `plan firewall.set - plan ${id} step 4 started`,
+      'intent firewall.set -',
+      'outcome firewall.set ok',
       `plan firewall.set ok plan ${id} step 4 done`,
       `plan run - plan ${id} step 5 started`,
       `plan run ok plan ${id} step 5 done`,

@@ -17,23 +17,25 @@ import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import type { ServiceSut } from '../../verify/malformed/host.js';
 import { BASE_SETTINGS, NETBOX, PRINCIPAL, REFUSED, json, replacing, startPlanHost, step, weakened, type PlanHost } from './helpers.js';
 
-const good: PlanStep[] = [step.dom0('start', 'ai-box'), step.run('ai-box', 'true'), step.admin('firewall.set', NETBOX, 'action=accept dsthost=192.0.2.1\naction=drop\n')];
+const good: PlanStep[] = [step.dom0('start', 'ai-box'), step.run('ai-box', 'true'), step.firewall(NETBOX, 'action=accept dsthost=192.0.2.1\naction=drop\n')];
 
 /** Steps dom0 must refuse, each on its own; every other step of a plan is good. */
 const BAD: Readonly<Record<string, PlanStep>> = {
   'an outside qube': step.dom0('start', 'vault'),
   'an absent qube': step.dom0('start', 'ai-nosuch'),
   'a sink named as a qube to act on': step.run('drop', 'true'),
-  'a tier too low (firewall on an exec qube)': step.admin('firewall.set', 'ai-execbox', 'action=drop\n'),
+  'a tier too low (firewall on an exec qube)': step.firewall('ai-execbox', 'action=drop\n'),
   'a tier too low (run in a read qube)': step.run('ai-read', 'true'),
   'a copy to a read-tier qube': step.inQube('copy', 'ai-box', 'ai-read', encodeCopyToRequest({ paths: ['/etc/hostname'] })),
   'a copy to an outside qube': step.inQube('copy', 'ai-box', 'vault', encodeCopyToRequest({ paths: ['/etc/hostname'] })),
   'an event window': step.dom0('events', '1'),
   'a plan as a step': step.dom0('plan.status', '1'),
   'a malformed dom0 payload': step.dom0('property.set', 'ai-box', { name: 'netvm', value: 'sys-firewall' }),
-  'a payload on an Admin API call that takes none': step.admin('kill', 'ai-box', 'x'),
-  'a firewall rule out of shape': step.admin('firewall.set', NETBOX, 'action=accept dsthost=a b\n'),
-  'no firewall rules': step.admin('firewall.set', NETBOX, ''),
+  'a payload on an Admin API call that takes none': step.admin('firewall.reload', NETBOX, 'x'),
+  'a payload on a kill, which takes none': { operation: 'kill', argument: 'ai-box', payload: Buffer.from('x') },
+  'a firewall rule out of shape': step.firewall(NETBOX, 'action=accept dsthost=a b\n'),
+  'a firewall rule qubesd refuses (ports without a protocol)': step.firewall(NETBOX, 'action=accept dstports=443\n'),
+  'no firewall rules': step.firewall(NETBOX, ''),
   'a command without a timeout': { operation: 'run', qube: 'ai-box', argument: '', payload: encodeExecRequest({ shell: 'true' }) },
   'a command over an hour': step.run('ai-box', 'true', 3601),
   'a request not in its one encoding': { operation: 'file.read', qube: 'ai-box', argument: '', payload: Buffer.concat([encodeReadFileRequest({ path: '/x' }), Buffer.from('x')]) },
@@ -79,7 +81,7 @@ describe('plan submission', () => {
     const create = step.dom0('create', '', { name: 'ai-made', template: 'ai-tpl' });
     // the birth ceiling is exec: the new qube may be started and run in, not have its firewall set
     assert.equal(json(await ph.submit([create, step.dom0('start', 'ai-made'), step.run('ai-made', 'true')])).state, 'pending');
-    assert.deepEqual(await ph.submit([create, step.admin('firewall.set', 'ai-made', 'action=drop\n')]), REFUSED);
+    assert.deepEqual(await ph.submit([create, step.firewall('ai-made', 'action=drop\n')]), REFUSED);
     // a clone of a read-tier qube is born read: nothing to run in it
     assert.deepEqual(await ph.submit([step.dom0('clone', 'ai-read', { name: 'ai-made2' }), step.run('ai-made2', 'true')]), REFUSED);
   });
@@ -150,7 +152,7 @@ describe('weakened submission checks are caught', () => {
     const weak = await startPlanHost(BASE_SETTINGS, replacing('plan.submit', (write, handlers) => planSubmitService(write, handlers) as ServiceSpec<unknown>));
     try {
       const copy = [BAD['a copy to a read-tier qube'] as PlanStep];
-      const born = [step.dom0('create', '', { name: 'ai-made', template: 'ai-tpl' }), step.admin('firewall.set', 'ai-made', 'action=drop\n')];
+      const born = [step.dom0('create', '', { name: 'ai-made', template: 'ai-tpl' }), step.firewall('ai-made', 'action=drop\n')];
       for (const steps of [copy, born]) assert.notDeepEqual(await weak.submit(steps), REFUSED);
     } finally {
       await weak.done();

@@ -36,12 +36,16 @@ process.stdin.on('end', () => {
   if (target === 'ai-huge') { out(Buffer.alloc(4 * 1024 * 1024, 0x41)); return; }
   const svc = service.split('+')[0];
   if (svc === 'admin.vm.CurrentState') { out('0\\0mem=400 power_state=Running'); return; }
-  if (svc === 'admin.vm.Shutdown' && target === 'ai-halted') {
-    out('2\\0QubesVMNotStartedError\\0\\0' + ${JSON.stringify(SECRET)} + '\\0'); return;
+  if (svc === 'admin.vm.Pause' && target === 'ai-halted') {
+    out('2\\0QubesVMNotRunningError\\0\\0' + ${JSON.stringify(SECRET)} + '\\0'); return;
   }
-  if (svc === 'admin.vm.Shutdown') { out('0\\0'); return; }
+  if (svc === 'admin.vm.Pause') { out('0\\0'); return; }
+  if (service === 'qmcp.Shutdown+ai-halted') {
+    out(JSON.stringify({ error: { code: 'not_running', message: 'the qube is not running' } }) + '\\n'); process.exit(1);
+  }
+  if (svc === 'qmcp.Shutdown') { out(JSON.stringify({ name: service.split('+')[1] }) + '\\n'); return; }
   if (svc === 'admin.vm.firewall.Get') { out('0\\0action=accept dsthost=example.com proto=tcp dstports=443-443\\naction=drop\\n'); return; }
-  if (svc === 'admin.vm.firewall.Set') { out('0\\0'); return; }
+  if (svc === 'qmcp.FirewallSet') { out(JSON.stringify({ name: service.split('+')[1], rules: payload.toString('utf8').split('\\n').filter(Boolean) }) + '\\n'); return; }
   if (svc === 'qmcp.List') { out(JSON.stringify({ qubes: [{ name: 'ai-work', class: 'AppVM', state: 'Running', label: 'red', template: 'ai-tpl', netvm: null }] }) + '\\n'); return; }
   if (svc === 'qmcp.Start' && pos[1] === 'qmcp.Start+ai-broken') {
     out(JSON.stringify({ error: { code: 'incomplete', message: 'the qube has no netvm decision' } }) + '\\n'); process.exit(1);

@@ -36,8 +36,8 @@ const FLEET: Fleet = {
   ],
 };
 
-/** Kill, firewall set and copy ask; nothing else does. */
-const GATE: Record<string, GateAnswer> = { ...OPEN_GATE, kill: 'ask', 'firewall.set': 'ask', copy: 'ask' };
+/** Pause, firewall reload and copy ask in the dialog; nothing else asks. */
+const GATE: Record<string, GateAnswer> = { ...OPEN_GATE, pause: 'ask', 'firewall.reload': 'ask', copy: 'ask' };
 
 describe('qmcp serve --sim: a call the gate holds for the operator', () => {
   let dir: string;
@@ -87,23 +87,22 @@ describe('qmcp serve --sim: a call the gate holds for the operator', () => {
     return { result: await call, progress };
   }
 
-  it('kill: progress while it waits; denied, the uniform refusal; approved, its result', async () => {
+  it('pause: progress while it waits; denied, the uniform refusal; approved, its result', async () => {
     assert.deepEqual((await client.callTool({ name: 'qube_start', arguments: { qube: 'ai-one' } })).structuredContent, { qube: 'ai-one', state: 'Running' });
-    const denied = await held('qube_kill', { qube: 'ai-one' }, 'admin.vm.Kill', null);
+    const denied = await held('qube_pause', { qube: 'ai-one' }, 'admin.vm.Pause', null);
     assert.deepEqual(denied.result, REFUSAL);
     assert.ok(denied.progress.every((p) => (p as { message?: string }).message === 'working'));
     assert.equal(host.qubesd.app.vms.get('ai-one')?.power, 'Running');
-    const allowed = await held('qube_kill', { qube: 'ai-one' }, 'admin.vm.Kill', 'dom0');
+    const allowed = await held('qube_pause', { qube: 'ai-one' }, 'admin.vm.Pause', 'dom0');
     assert.deepEqual((allowed.result as { structuredContent?: unknown }).structuredContent, { qube: 'ai-one' });
-    assert.equal(host.qubesd.app.vms.get('ai-one')?.power, 'Halted');
+    assert.equal(host.qubesd.app.vms.get('ai-one')?.power, 'Paused');
+    await client.callTool({ name: 'qube_unpause', arguments: { qube: 'ai-one' } });
+    assert.equal(host.qubesd.app.vms.get('ai-one')?.power, 'Running');
   });
 
-  it('firewall_set: approved, the rules are set', async () => {
-    const rules = ['action=accept dsthost=example.com proto=tcp dstports=443-443', 'action=drop'];
-    const r = await held('firewall_set', { qube: 'ai-two', rules }, 'admin.vm.firewall.Set', 'dom0');
-    assert.deepEqual((r.result as { structuredContent?: unknown }).structuredContent, { qube: 'ai-two', rules });
-    const read = await client.callTool({ name: 'firewall_get', arguments: { qube: 'ai-two' } });
-    assert.deepEqual((read.structuredContent as { rules: string[] }).rules, rules);
+  it('firewall_reload: approved, its result', async () => {
+    const r = await held('firewall_reload', { qube: 'ai-two' }, 'admin.vm.firewall.Reload', 'dom0');
+    assert.deepEqual((r.result as { structuredContent?: unknown }).structuredContent, { qube: 'ai-two' });
   });
 
   it('copy: asks for the source, then for the destination; approved, the file arrives', { skip: findBwrap() === undefined ? 'needs bwrap' : false }, async () => {

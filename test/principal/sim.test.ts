@@ -88,7 +88,7 @@ describe('qmcp serve --sim', () => {
     for (const r of results) assert.equal(r, JSON.stringify(REFUSAL));
   });
 
-  it('reads a visible qube and maps a Qubes error to an actionable text', async () => {
+  it('reads a visible qube and maps a Qubes error to an actionable text, from a dom0 service and from qubesd', async () => {
     const state = await client.callTool({ name: 'qube_state', arguments: { qube: 'ai-box' } });
     assert.deepEqual(state.structuredContent, { qube: 'ai-box', state: 'Halted' });
     const info = await client.callTool({ name: 'qube_info', arguments: { qube: 'ai-box' } });
@@ -97,7 +97,10 @@ describe('qmcp serve --sim', () => {
     assert.deepEqual([qube, properties['class'], 'klass' in properties, 'name' in properties], ['ai-box', 'AppVM', false, false]);
     const down = await client.callTool({ name: 'qube_shutdown', arguments: { qube: 'ai-box' } });
     assert.equal(down.isError, true);
-    assert.equal((down.content[0] as { text: string }).text, 'The qube is not running.');
+    assert.equal((down.content[0] as { text: string }).text, 'The operation failed (not_running): the qube is not running');
+    const paused = await client.callTool({ name: 'qube_pause', arguments: { qube: 'ai-box' } });
+    assert.equal(paused.isError, true);
+    assert.equal((paused.content[0] as { text: string }).text, 'The qube is not running.');
   });
 
   it('starts a qube and runs a command in it', { skip: findBwrap() === undefined ? 'needs bwrap' : false }, async () => {

@@ -78,10 +78,20 @@ describe('the tool surface', () => {
   });
 
   it('maps a Qubes exception class to our text, never qubesd\'s', async () => {
-    const r = await call(client, 'qube_shutdown', { qube: 'ai-halted' });
+    const r = await call(client, 'qube_pause', { qube: 'ai-halted' });
     assert.equal(r.isError, true);
     assert.equal((r.content[0] as { text: string }).text, 'The qube is not running.');
     assert.ok(!JSON.stringify(r).includes(SECRET));
+  });
+
+  it('stops a qube through its dom0 service, which says when the qube is not running', async () => {
+    const down = await call(client, 'qube_shutdown', { qube: 'ai-work' });
+    assert.deepEqual(down.structuredContent, { qube: 'ai-work' });
+    const halted = await call(client, 'qube_shutdown', { qube: 'ai-halted' });
+    assert.equal(halted.isError, true);
+    assert.equal((halted.content[0] as { text: string }).text, 'The operation failed (not_running): the qube is not running');
+    const log = await readFile(join(fake.dir, 'calls.log'), 'utf8');
+    assert.match(log, /"target":"@adminvm","service":"qmcp.Shutdown\+ai-work"/);
   });
 
   it('returns structured content with a text copy', async () => {

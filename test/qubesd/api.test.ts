@@ -55,12 +55,15 @@ test('property Get shows default flag, type and value; computed defaults follow 
   assert.equal(await h.call('admin.property.Get', 'work', { arg: 'clockvm' }), '2\0ProtocolError\0\0expected destination to be AdminVM\0');
 });
 
-test('property GetAll lists every property sorted, one per line', async () => {
+test('property GetAll lists every property by load stage, then name, one per line', async () => {
   const r = await h.call('admin.vm.property.GetAll', 'work');
-  assert.ok(r.startsWith('0\0audiovm default=True type=vm dom0\n'), r.slice(0, 80));
+  assert.ok(r.startsWith('0\0autostart default=True type=bool False\n'), r.slice(0, 80));
   const lines = r.slice(2).split('\n').filter(Boolean);
   const names = lines.map((l) => l.split(' ')[0] ?? '');
-  assert.deepEqual(names, [...names].sort());
+  // qubesd loads references to qubes, bootmode and kernelopts last, and lists them last
+  const late = ['audiovm', 'bootmode', 'default_dispvm', 'guivm', 'kernelopts', 'management_dispvm', 'netvm', 'template'];
+  const early = names.filter((n) => !late.includes(n));
+  assert.deepEqual(names, [...early].sort().concat(late));
   assert.ok(lines.includes('template default=False type=vm tpl'));
   assert.ok(lines.includes('klass default=True type=str AppVM'));
   const list = await h.call('admin.vm.property.List', 'work');
@@ -86,13 +89,25 @@ test('property Set and Reset, with errors', async () => {
   assert.equal(await h.call('admin.vm.property.Get', 'work'), '2\0ProtocolError\0\0expected an argument\0');
 });
 
+test("qubesd's GUI and audio extensions tag each qube with the qube serving it", async () => {
+  assert.equal(await h.call('admin.vm.tag.Get', 'vault', { arg: 'guivm-dom0' }), '0\x001');
+  assert.equal(await h.call('admin.vm.tag.List', 'dom0'), '0\0');
+  assert.equal(await h.call('admin.vm.property.Set', 'vault', { arg: 'guivm', payload: 'work' }), '0\0');
+  assert.equal(await h.call('admin.vm.tag.List', 'vault'), '0\0audiovm-dom0\nguivm-work\n');
+  assert.equal(await h.call('admin.vm.property.Set', 'vault', { arg: 'audiovm', payload: '' }), '0\0');
+  assert.equal(await h.call('admin.vm.tag.List', 'vault'), '0\0guivm-work\n');
+  assert.equal(await h.call('admin.vm.property.Reset', 'vault', { arg: 'guivm' }), '0\0');
+  assert.equal(await h.call('admin.vm.property.Reset', 'vault', { arg: 'audiovm' }), '0\0');
+  assert.equal(await h.call('admin.vm.tag.List', 'vault'), '0\0audiovm-dom0\nguivm-dom0\n');
+});
+
 test('tags: list, get, set, remove, and created-by guard', async () => {
-  assert.equal(await h.call('admin.vm.tag.List', 'dvm'), '0\0ai-managed\n');
+  assert.equal(await h.call('admin.vm.tag.List', 'dvm'), '0\0ai-managed\naudiovm-dom0\nguivm-dom0\n');
   assert.equal(await h.call('admin.vm.tag.Get', 'dvm', { arg: 'ai-managed' }), '0\x001');
   assert.equal(await h.call('admin.vm.tag.Get', 'dvm', { arg: 'other' }), '0\x000');
   assert.equal(await h.call('admin.vm.tag.Set', 'work', { arg: 'ai-exec' }), '0\0');
   assert.equal(await h.call('admin.vm.tag.Set', 'work', { arg: 'ai-exec' }), '0\0');
-  assert.equal(await h.call('admin.vm.tag.List', 'work'), '0\0ai-exec\n');
+  assert.equal(await h.call('admin.vm.tag.List', 'work'), '0\0ai-exec\naudiovm-dom0\nguivm-dom0\n');
   assert.equal(await h.call('admin.vm.tag.Remove', 'work', { arg: 'ai-exec' }), '0\0');
   assert.equal(await h.call('admin.vm.tag.Remove', 'work', { arg: 'ai-exec' }), '2\0QubesTagNotFoundError\0\0Tag not set for domain work: ai-exec\0');
   assert.equal(await h.call('admin.vm.tag.Set', 'work', { arg: 'bad!tag' }), '2\0QubesInvalidTagError\0\0disallowed characters\0');
@@ -131,7 +146,7 @@ test('firewall: default accept, set normalizes, bad rule closes with no bytes', 
 
 test('create, volumes, clone and remove', async () => {
   assert.equal(await h.call('admin.vm.Create.AppVM', 'dom0', { arg: 'tpl', payload: 'name=new1 label=red' }), '0\0');
-  assert.equal(await h.call('admin.vm.tag.List', 'new1'), '0\0created-by-dom0\n');
+  assert.equal(await h.call('admin.vm.tag.List', 'new1'), '0\0audiovm-dom0\ncreated-by-dom0\nguivm-dom0\n');
   assert.equal(await h.call('admin.vm.Create.AppVM', 'dom0', { arg: 'tpl', payload: 'name=new1 label=red' }), '2\0QubesVMAlreadyExistsError\0\0Qube already exists: new1\0');
   assert.equal(await h.call('admin.vm.Create.AppVM', 'dom0', { arg: 'tpl', payload: 'name=new2 label=pink' }), '2\0QubesLabelNotFoundError\0\0Label does not exist: untrusted label\0');
   assert.equal(await h.call('admin.vm.Create.AppVM', 'dom0', { arg: 'tpl', payload: 'name=new2' }), '2\0ProtocolError\0\0Creation requested without key: label\0');
@@ -159,7 +174,7 @@ test('tag-created-vm-with adds the creator\'s tags to what it creates', async ()
   assert.equal(await h.call('admin.vm.feature.Set', 'vault', { arg: 'tag-created-vm-with', payload: 'ai-managed ai-exec' }), '0\0');
   // the caller is a qube: the router would have checked policy before forwarding
   assert.equal(await h.call('admin.vm.Create.AppVM', 'dom0', { arg: 'tpl', payload: 'name=child label=red', src: 'vault' }), '0\0');
-  assert.equal(await h.call('admin.vm.tag.List', 'child'), '0\0ai-exec\nai-managed\ncreated-by-vault\n');
+  assert.equal(await h.call('admin.vm.tag.List', 'child'), '0\0ai-exec\nai-managed\naudiovm-dom0\ncreated-by-vault\nguivm-dom0\n');
   assert.equal(await h.call('admin.vm.Remove', 'child'), '0\0');
 });
 

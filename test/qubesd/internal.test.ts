@@ -19,7 +19,7 @@ test('internal.GetSystemInfo answers on the internal socket only, in json.dumps 
   assert.deepEqual(Object.keys(info.domains).slice(0, 2), ['dom0', 'dvm']);
   assert.deepEqual(info.domains['dvm'], {
     internal: null,
-    tags: ['ai-managed'],
+    tags: ['ai-managed', 'guivm-dom0', 'audiovm-dom0'],
     type: 'AppVM',
     template_for_dispvms: true,
     default_dispvm: 'dvm',

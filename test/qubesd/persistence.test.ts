@@ -16,7 +16,7 @@ test('state survives a restart; the fleet seeds a new directory only', async () 
     await h.close();
     const again = await startTestHost(undefined, h.dir);
     try {
-      assert.equal(await again.call('admin.vm.tag.List', 'work'), '0\0kept\n');
+      assert.equal(await again.call('admin.vm.tag.List', 'work'), '0\0audiovm-dom0\nguivm-dom0\nkept\n');
       // a restarted host boots with its qubes powered off
       assert.equal(await again.call('admin.vm.List', 'later'), `0\0later class=AppVM state=Halted uuid=${uuid}\n`);
     } finally {

@@ -120,7 +120,7 @@ test('CreateDisposable names dispN, copies from its template, and auto_cleanup r
   const name = (await h.call('admin.vm.CreateDisposable', 'dom0', { src: 'work' })).slice(2);
   assert.match(name, /^disp[0-9]{1,4}$/);
   assert.ok(!/^disp0[0-9]/.test(name), 'dispid is not zero-padded');
-  assert.equal(await h.call('admin.vm.tag.List', name), `0\0ai-managed\ncreated-by-work\ndisp-created-by-work\n`);
+  assert.equal(await h.call('admin.vm.tag.List', name), `0\0ai-managed\naudiovm-dom0\ncreated-by-work\ndisp-created-by-work\nguivm-dom0\n`);
   assert.equal(await h.call('admin.vm.property.Get', name, { arg: 'auto_cleanup' }), '0\0default=False type=bool True');
   assert.equal(await h.call('admin.vm.property.Get', name, { arg: 'template' }), '0\0default=False type=vm dvm');
   assert.equal(await h.call('admin.vm.property.Get', name, { arg: 'include_in_backups' }), '0\0default=True type=bool False');

@@ -3,7 +3,7 @@
  * enough for the scenarios, with switches that break one rule each: the
  * self-test must notice every one of them.
  */
-import type { Caller, Reply } from '../../src/principal/selftest/caller.js';
+import type { Caller, CallHooks, Reply } from '../../src/principal/selftest/caller.js';
 
 export interface Breakage {
   /** Info names an outside qube as a netvm. */
@@ -22,7 +22,16 @@ export interface Breakage {
   visibleEarly?: boolean;
   /** No create is accepted at all. */
   noCreate?: boolean;
+  /** A gated call on a name outside the world waits for the operator too. */
+  askOutside?: boolean;
+  /** A denied call acts all the same (and still answers the refusal). */
+  deniedActs?: boolean;
+  /** A denied call answers as if allowed. */
+  deniedAnswersOk?: boolean;
 }
+
+/** The fake's gate: the dom0-service operations it asks for; the operator's answers are queued in `answers`. */
+export const FAKE_GATED: readonly string[] = ['qmcp.Remove', 'qmcp.SetProperty', 'qmcp.Kill'];
 
 interface Qube {
   klass: string;
@@ -37,6 +46,8 @@ const GiB = 1024 ** 3;
 const refused: Reply = { status: 126, stdout: Buffer.alloc(0), stderr: Buffer.from('Request refused\n') };
 const ok = (v: unknown): Reply => ({ status: 0, stdout: Buffer.from(JSON.stringify(v)), stderr: Buffer.alloc(0) });
 const admin = (text: string): Reply => ({ status: 0, stdout: Buffer.from(text, 'latin1'), stderr: Buffer.alloc(0) });
+const refusedAfterWait: Reply = { status: 126, stdout: Buffer.from('\n'), stderr: Buffer.from('Request refused\n') };
+const killed: Reply = { status: null, stdout: Buffer.from('\n'), stderr: Buffer.alloc(0) };
 const actionable = (code: string): Reply => ({ status: 1, stdout: Buffer.from(JSON.stringify({ error: { code, message: code } })), stderr: Buffer.alloc(0) });
 
 export class FakeHost implements Caller {
@@ -47,8 +58,26 @@ export class FakeHost implements Caller {
   ]);
   /** Every call made, as `target service`. */
   readonly calls: string[] = [];
+  /** The operator's answers to the calls that wait, in order; none left is a lapse. */
+  readonly answers: ('allow' | 'deny')[] = [];
 
-  constructor(private readonly broken: Breakage = {}) {}
+  constructor(
+    private readonly broken: Breakage = {},
+    private readonly gated: readonly string[] = FAKE_GATED,
+  ) {}
+
+  /** For a gated service: waits as the real gate does; null when the call may act, else the reply (a refusal or the withdrawal). */
+  private async gate(service: string, visible: boolean, hooks: CallHooks | undefined, act: () => void): Promise<Reply | null> {
+    if (!this.gated.includes(service) || (!visible && !this.broken.askOutside)) return null;
+    hooks?.onWait?.();
+    await new Promise((next) => setImmediate(next));
+    if (hooks?.signal?.aborted) return killed;
+    if (!visible) return refusedAfterWait;
+    const answer = this.answers.shift() ?? 'deny';
+    if (answer === 'allow' || this.broken.deniedAnswersOk) return null;
+    if (this.broken.deniedActs) act();
+    return refusedAfterWait;
+  }
 
   private visible(name: string): Qube | undefined {
     const q = this.qubes.get(name);
@@ -73,7 +102,7 @@ export class FakeHost implements Caller {
     return ok({ name, klass: q.klass });
   }
 
-  async call(target: string, service: string, argument?: string, payload?: Uint8Array): Promise<Reply> {
+  async call(target: string, service: string, argument?: string, payload?: Uint8Array, hooks?: CallHooks): Promise<Reply> {
     this.calls.push(`${target} ${service}`);
     const body = payload ? (JSON.parse(Buffer.from(payload).toString('utf8')) as Record<string, unknown>) : {};
     if (target !== '@adminvm') {
@@ -81,7 +110,6 @@ export class FakeHost implements Caller {
       if (!q) return refused;
       if (service === 'admin.vm.CurrentState') return admin('0\0mem=0 power_state=Halted');
       if (service === 'admin.vm.firewall.Get') return admin('0\0action=accept\n');
-      if (service === 'admin.vm.Kill') return admin('2\0QubesVMNotStartedError\0\0Domain is powered off\0');
       if (service === 'admin.vm.firewall.Reload') return admin('0\0');
       return refused;
     }
@@ -123,13 +151,34 @@ export class FakeHost implements Caller {
       }
       case 'qmcp.Remove': {
         const q = this.visible(arg);
+        const remove = (): void => {
+          if (!q) return;
+          if (this.broken.realDelete) this.qubes.delete(arg);
+          else q.tombstone = true;
+        };
+        const held = await this.gate(service, q !== undefined, hooks, remove);
+        if (held) return held;
         if (!q) return refused;
-        if (this.broken.realDelete) this.qubes.delete(arg);
-        else q.tombstone = true;
+        remove();
         return ok({ name: arg, removed: true });
       }
-      case 'qmcp.SetProperty':
-        return this.visible(arg) ? ok({ name: body['name'], value: body['value'] }) : refused;
+      case 'qmcp.Kill': {
+        const held = await this.gate(service, this.visible(arg) !== undefined, hooks, () => undefined);
+        if (held) return held;
+        // every fixture is halted
+        return this.visible(arg) ? actionable('not_running') : refused;
+      }
+      case 'qmcp.SetProperty': {
+        const q = this.visible(arg);
+        const set = (): void => {
+          if (q && body['name'] === 'label') q.label = String(body['value']);
+        };
+        const held = await this.gate(service, q !== undefined, hooks, set);
+        if (held) return held;
+        if (!q) return refused;
+        set();
+        return ok({ name: body['name'], value: body['value'] });
+      }
       default:
         return refused;
     }

@@ -13,23 +13,54 @@ import { exitStatusOf, formatReport, runSelftest } from '../../src/principal/sel
 import type { SelftestReport } from '../../src/principal/selftest/run.js';
 import { demoFleet } from '../../src/sim/demo-fleet.js';
 import { DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
-import { startSimHost, type SimHost } from '../../src/sim/host.js';
+import { dom0Root, startSimHost, type SimHost } from '../../src/sim/host.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import { FakeHost } from './fake-host.js';
 import type { Breakage } from './fake-host.js';
 
 const QMCP = fileURLToPath(new URL('../../../bin/qmcp.js', import.meta.url));
 
-function qmcp(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function qmcp(args: string[], onStderrLine?: (line: string) => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [QMCP, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let partial = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      partial += c.toString();
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) onStderrLine?.(line);
+    });
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
+}
+
+/** The operator in dom0: for each line the self-test prints, the matching request answered with `qmcp dom0 approvals`. */
+function operatorFor(dir: string, socket: string): { onLine: (line: string) => void; answered: string[]; settled: () => Promise<unknown> } {
+  const args = ['--root', dom0Root(dir), '--qubesd-socket', socket];
+  const answered: string[] = [];
+  const jobs: Promise<unknown>[] = [];
+  const onLine = (line: string): void => {
+    const m = /self-test's (\S+) of "([^"]+)" waits for you.*`qmcp dom0 approvals (allow|deny) ID`/.exec(line);
+    if (!m) return;
+    const [, operation, qube, want] = m as unknown as [string, string, string, 'allow' | 'deny'];
+    jobs.push(
+      (async () => {
+        const list = await qmcp(['dom0', 'approvals', 'list', '--json', ...args]);
+        const rows = JSON.parse(list.stdout) as { id: string; operation: string; qubes: string[]; state: string }[];
+        const row = rows.find((r) => r.operation === operation && r.qubes.includes(qube) && r.state === 'pending');
+        assert.ok(row, `no pending ${operation} of ${qube} in ${list.stdout}`);
+        const answer = await qmcp(['dom0', 'approvals', want, row.id, ...args]);
+        assert.equal(answer.status, 0, answer.stderr);
+        answered.push(`${want} ${operation} ${qube}`);
+      })(),
+    );
+  };
+  return { onLine, answered, settled: () => Promise.all(jobs) };
 }
 
 const verdicts = (r: SelftestReport): Record<string, string> => Object.fromEntries(r.results.map((x) => [x.id, x.verdict]));
@@ -39,21 +70,27 @@ describe('qmcp selftest --sim against the demo host', () => {
   let host: SimHost;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qmcp-selftest-'));
-    // the selftest removes its fixtures, which the demo's gate would hold for an operator
-    host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: { ...DEMO_SETTINGS, gate: OPEN_GATE } });
+    // the gate asks for the fixture changes the self-test makes through dom0 services; the test answers as the operator
+    host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: { ...DEMO_SETTINGS, gate: { ...OPEN_GATE, remove: 'ask', 'property.set': 'ask' } } });
   });
   after(async () => {
     await host?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('passes every scenario and leaves only tombstones behind', async () => {
+  it('passes every scenario, the gate answered from dom0, and leaves only tombstones behind', async () => {
     const before = new Set(host.qubesd.app.vms.keys());
-    const run = await qmcp(['selftest', '--sim', dir, '--json']);
+    const operator = operatorFor(dir, host.qubesd.socketPath);
+    const run = await qmcp(['selftest', '--sim', dir, '--json'], operator.onLine);
+    await operator.settled();
     const report = JSON.parse(run.stdout) as SelftestReport;
     for (const r of report.results) assert.equal(r.verdict, 'PASS', `${r.id}: ${r.reason}`);
-    assert.deepEqual(report.results.map((r) => r.id), ['visibility', 'uniform-refusals', 'redaction', 'create-rules', 'tiers', 'tombstones']);
+    assert.deepEqual(report.results.map((r) => r.id), ['visibility', 'uniform-refusals', 'redaction', 'create-rules', 'tiers', 'gate', 'tombstones']);
     assert.equal(run.status, 0, run.stderr);
+    // the label change was denied, each removal allowed: exactly the self-test's own asks
+    const fixture = report.fixtures.removed.find((n) => /^ai-selftest-[0-9a-f]{6}$/.test(n)) ?? '';
+    assert.deepEqual(operator.answered.filter((a) => a.startsWith('deny')), [`deny property.set ${fixture}`]);
+    assert.equal(operator.answered.filter((a) => a.startsWith('allow remove')).length, 3);
     assert.equal(report.fixtures.left.length, 0);
     assert.equal(report.fixtures.removed.length, 3);
     // the fixtures are tombstones: still there, out of the umbrella; nothing else changed
@@ -69,13 +106,23 @@ describe('qmcp selftest --sim against the demo host', () => {
     assert.equal((await qmcp(['selftest', '--bogus'])).status, 2);
     assert.equal((await qmcp(['selftest', '--sim', dir, '--qrexec-client', 'x'])).status, 2);
     assert.equal((await qmcp(['selftest', '--template', 'no spaces'])).status, 2);
+    assert.equal((await qmcp(['selftest', '--gate-answers', 'maybe'])).status, 2);
   });
 });
 
 describe('the scenarios over a fake host', () => {
   const options: SelftestOptions = { prefix: 'ai-', keep: false, probeExec: false, tierTags: DEFAULT_TIER_TAGS, token: 'abc123' };
-  const run = (broken: Breakage = {}): Promise<SelftestReport> => runSelftest(new FakeHost(broken), options);
-  const all = (v: string) => ({ visibility: v, 'uniform-refusals': v, redaction: v, 'create-rules': v, tiers: v, tombstones: v });
+  /** The fake host with an operator who answers each ask as the self-test asks. */
+  const hostAndOptions = (broken: Breakage = {}, more: Partial<SelftestOptions> = {}, gated?: readonly string[]): { host: FakeHost; options: SelftestOptions } => {
+    const host = new FakeHost(broken, gated);
+    return { host, options: { ...options, onAsk: (a) => void host.answers.push(a.want), ...more } };
+  };
+  const run = (broken: Breakage = {}, more: Partial<SelftestOptions> = {}, gated?: readonly string[]): Promise<SelftestReport> => {
+    const { host, options: o } = hostAndOptions(broken, more, gated);
+    return runSelftest(host, o);
+  };
+  const all = (v: string) => ({ visibility: v, 'uniform-refusals': v, redaction: v, 'create-rules': v, tiers: v, gate: v, tombstones: v });
+  const reasonOf = (r: SelftestReport, id: string): string => r.results.find((x) => x.id === id)?.reason ?? '';
 
   it('all pass on a faithful host, and the fixtures are removed', async () => {
     const report = await run();
@@ -85,8 +132,8 @@ describe('the scenarios over a fake host', () => {
   });
 
   it('--keep keeps the fixtures no scenario removed', async () => {
-    const host = new FakeHost();
-    const report = await runSelftest(host, { ...options, keep: true });
+    const { host, options: o } = hostAndOptions({}, { keep: true });
+    const report = await runSelftest(host, o);
     assert.deepEqual(report.fixtures, { removed: ['ai-selftest-abc123-c'], left: ['ai-selftest-abc123'] });
     assert.equal(host.qubes.get('ai-selftest-abc123')?.tombstone, false);
   });
@@ -137,6 +184,58 @@ describe('the scenarios over a fake host', () => {
     assert.deepEqual([v['create-rules'], v['tiers'], v['tombstones']], ['NOT-RUN', 'NOT-RUN', 'NOT-RUN']);
     assert.equal(report.exitStatus, 3);
     assert.match(formatReport(report), /not run is not a pass/);
+  });
+
+  it('the gate: a denied label change is the refusal with nothing changed; outside names never wait', async () => {
+    const report = await run();
+    assert.match(reasonOf(report, 'gate'), /waited, and refused .* with nothing changed/);
+    assert.match(reasonOf(report, 'gate'), /28 gated calls outside the world refused at once/);
+  });
+
+  it('the gate with --gate-answers allow: the allowed change acts', async () => {
+    const { host, options: o } = hostAndOptions({}, { gateAnswers: 'allow' });
+    const report = await runSelftest(host, o);
+    assert.equal(verdicts(report)['gate'], 'PASS', formatReport(report));
+    assert.match(reasonOf(report, 'gate'), /was allowed, and acted/);
+  });
+
+  it('a gated call on a hidden name that waits fails the gate', async () => {
+    const report = await run({ askOutside: true });
+    assert.equal(verdicts(report)['gate'], 'FAIL');
+    assert.match(reasonOf(report, 'gate'), /outside the agent's world, waited for the operator/);
+  });
+
+  it('a denied call that acts, or answers as allowed, fails the gate', async () => {
+    const acts = await run({ deniedActs: true });
+    assert.equal(verdicts(acts)['gate'], 'FAIL');
+    assert.match(reasonOf(acts, 'gate'), /changed although its property.set was refused/);
+    const ok = await run({ deniedAnswersOk: true });
+    assert.equal(verdicts(ok)['gate'], 'FAIL');
+    assert.match(reasonOf(ok, 'gate'), /not the uniform refusal/);
+  });
+
+  it('an operator who never answers leaves the fixtures, and says how to remove them', async () => {
+    const report = await run({}, { onAsk: () => undefined });
+    // the label change lapses into the refusal, as a denial; the removals lapse too
+    assert.equal(verdicts(report)['gate'], 'PASS');
+    assert.equal(verdicts(report)['tombstones'], 'NOT-RUN');
+    assert.deepEqual([...report.fixtures.left].sort(), ['ai-selftest-abc123', 'ai-selftest-abc123-c']);
+    assert.match(formatReport(report), /fixtures left in place: .*qvm-remove NAME/);
+    assert.equal(report.exitStatus, 3);
+  });
+
+  it('--gate-answers skip withdraws every call that waits: the gate is not run, never a pass', async () => {
+    const report = await run({}, { gateAnswers: 'skip' });
+    assert.equal(verdicts(report)['gate'], 'NOT-RUN');
+    assert.equal(report.fixtures.left.length, 2);
+    assert.equal(report.exitStatus, 3);
+  });
+
+  it('a gate that does not ask leaves the gate scenario not run', async () => {
+    const report = await run({}, {}, []);
+    assert.equal(verdicts(report)['gate'], 'NOT-RUN');
+    assert.match(reasonOf(report, 'gate'), /without asking/);
+    assert.equal(report.exitStatus, 3);
   });
 
   it('exit status: any FAIL is 1, else any NOT-RUN is 3, else 0', () => {

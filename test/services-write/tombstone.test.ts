@@ -38,7 +38,7 @@ test('tombstone: remove hides, keeps data and budget, holds the name; restore br
     assert.ok(vm, 'data kept');
     assert.equal(vm.power, 'Halted');
     assert.equal(vm.props['autostart'], false);
-    assert.deepEqual([...vm.tags].sort(), ['op-grant', 'op-keep', 'qmcp-owner-mcp-control', 'qmcp-tombstone', 'qmcp-tombstone-20261101T120000Z']);
+    assert.deepEqual([...vm.tags].sort(), ['audiovm-dom0', 'guivm-dom0', 'op-grant', 'op-keep', 'qmcp-owner-mcp-control', 'qmcp-tombstone', 'qmcp-tombstone-20261101T120000Z']);
     // qubesd itself refuses to start it, whoever asks
     assert.equal(vm.features['prohibit-start'], 'qmcp: tombstone');
     await assert.rejects(h.qubesd.call('admin.vm.Start', 'ai-box'), /prohibited/);
@@ -59,7 +59,7 @@ test('tombstone: remove hides, keeps data and budget, holds the name; restore br
     const list = await listTombstones(h.qubesd);
     assert.deepEqual(list.map((t) => [t.name, t.since]), [['ai-box', T0.toISOString()]]);
     await restoreTombstone(ops(h), 'ai-box');
-    assert.deepEqual([...(h.vm('ai-box')?.tags ?? [])].sort(), ['ai-managed', 'op-grant', 'op-keep', 'qmcp-owner-mcp-control']);
+    assert.deepEqual([...(h.vm('ai-box')?.tags ?? [])].sort(), ['ai-managed', 'audiovm-dom0', 'guivm-dom0', 'op-grant', 'op-keep', 'qmcp-owner-mcp-control']);
     assert.equal(h.vm('ai-box')?.features['prohibit-start'], undefined, 'restore lifts the start hold');
     // Back untiered: read only in least-privilege.
     assert.deepEqual(await call(h, 'qmcp.Remove+ai-box', ''), REFUSED);
@@ -270,7 +270,7 @@ test('tombstone: a restore that fails at any of its calls leaves the qube hidden
       if (!done) assert.deepEqual(info, REFUSED, `call ${n} failed: hidden`);
       if (!done) await restore(h.qubesd);
       assert.equal((await call(h, 'qmcp.Info+ai-box')).status, 0, `call ${n} failed: finished by the next restore`);
-      assert.deepEqual([...(h.vm('ai-box')?.tags ?? [])].sort(), ['ai-managed', 'op-grant', 'op-keep', 'qmcp-owner-mcp-control']);
+      assert.deepEqual([...(h.vm('ai-box')?.tags ?? [])].sort(), ['ai-managed', 'audiovm-dom0', 'guivm-dom0', 'op-grant', 'op-keep', 'qmcp-owner-mcp-control']);
     }
   } finally {
     await proxy.close();

@@ -64,7 +64,7 @@ test('each check fails its run on that model, naming the operation and what its 
 
 test('a list that loses an entry fails naming the operation', () => {
   assert.deepEqual(malformedGaps(OPERATIONS, without(GRAMMARS, 'info')), ['info (qmcp.Info): no malformed grammar']);
-  assert.deepEqual(malformedGaps(OPERATIONS, GRAMMARS, without(TARGET_GRAMMARS, 'kill')), ['kill (admin.vm.Kill): no malformed target grammar']);
+  assert.deepEqual(malformedGaps(OPERATIONS, GRAMMARS, without(TARGET_GRAMMARS, 'pause')), ['pause (admin.vm.Pause): no malformed target grammar']);
   assert.deepEqual(noninterferenceGaps(OPERATIONS, without(CALLS, 'file.write')), ['file.write (qmcp.WriteFile): no noninterference call']);
   assert.deepEqual(sequencesGaps(OPERATIONS, without(STEPS, 'events')), ['events (qmcp.Events): no sequence step']);
   // a dom0 service's timing form comes from its grammar: none, or one that names no qube, is a gap

@@ -22,7 +22,7 @@ test('every operation and qubesd refuse malformed input uniformly and change not
   assert.equal(figure(report, 'operations the policy decides, fuzzed by target'), OPERATIONS.length - dom0);
   assert.ok(figure(report, 'malformed inputs, all operations') >= OPERATIONS.length * 60);
   assert.ok(figure(report, 'malformed inputs: qmcp.Create') > 60);
-  assert.ok(figure(report, 'malformed targets: admin.vm.Shutdown') > 60);
+  assert.ok(figure(report, 'malformed targets: admin.vm.Pause') > 60);
   assert.ok(figure(report, 'malformed requests: qubesd socket') > 30);
 });
 
@@ -73,10 +73,10 @@ test('a service that changes state before refusing malformed input is caught', a
   assert.match(hit.what, /machine changed|audit entries/);
 });
 
-test('a policy line that lets the principal shut down any qube by name is caught on the near misses of a target', async () => {
-  const report = await makeMalformedCheck({ operations: ['shutdown'], extraPolicy: 'admin.vm.Shutdown * mcp-control @anyvm allow target=dom0\n' }).run({ scale: 1 }, SEED);
-  const hit = report.failures.find((f) => f.what.startsWith('admin.vm.Shutdown'));
+test('a policy line that lets the principal pause any qube by name is caught on the near misses of a target', async () => {
+  const report = await makeMalformedCheck({ operations: ['pause'], extraPolicy: 'admin.vm.Pause * mcp-control @anyvm allow target=dom0\n' }).run({ scale: 1 }, SEED);
+  const hit = report.failures.find((f) => f.what.startsWith('admin.vm.Pause'));
   assert.ok(hit, JSON.stringify(report.failures.slice(0, 3)));
   assert.match(hit.what, /instead of the uniform refusal/);
-  assert.match(hit.reproduction, /--only malformed; admin\.vm\.Shutdown toward /);
+  assert.match(hit.reproduction, /--only malformed; admin\.vm\.Pause toward /);
 });

@@ -23,7 +23,8 @@ test('random sequences over random fleets keep every invariant after every step'
   assert.ok(figure('mode switches mid-sequence') >= 5);
   assert.equal(figure('sequences with the gate on'), 20);
   assert.ok(figure('gate: requests answered') >= 5);
-  assert.ok(figure('gate: dialogs answered') >= 3);
+  // no floor on the dialogs: kill, shutdown and firewall set ask in dom0, so at scale 1 the dialog (copy, or the rest
+  // when every operation asks) may not come up; test/boundary/gate-ask.test.ts and the principal's gate test cover it
   assert.ok(figure('gate: plans answered (approved ones run)') >= 1);
   assert.ok(figure('gate: of them allowed') >= 5);
   assert.ok(figure('gate: steps denied (refused, nothing changed)') >= 3);
@@ -42,11 +43,11 @@ test('a gate that asks the operator before the scope check (about qubes outside 
 
 test('a denied dialog that lets the call through is caught', async () => {
   // the operator's answer ignored: every ask line allows
-  const weak = makeSequencesCheck({ gateOnly: true, shrink: false, operations: ['kill', 'firewall.set', 'start'], extraPolicy: 'admin.vm.Kill * mcp-control @tag:ai-exec allow target=dom0\nadmin.vm.firewall.Set * mcp-control @tag:ai-net allow target=dom0\n' });
+  const weak = makeSequencesCheck({ gateOnly: true, shrink: false, operations: ['pause', 'firewall.reload', 'start'], extraPolicy: 'admin.vm.Pause * mcp-control @tag:ai-full allow target=dom0\nadmin.vm.firewall.Reload * mcp-control @tag:ai-net allow target=dom0\n' });
   const r = await weak.run({ scale: 1 }, SEED);
   const hit = r.failures[0];
   assert.ok(hit, 'the dialog that is not asked was not caught');
-  assert.match(hit.what, /^admin\.vm\.(Kill|firewall\.Set) to ai-[\s\S]* (it went through without the operator allowing it|the operator denied it, but it went through)/);
+  assert.match(hit.what, /^admin\.vm\.(Pause|firewall\.Reload) to ai-[\s\S]* (it went through without the operator allowing it|the operator denied it, but it went through)/);
 });
 
 /** The table with one row replaced. */
@@ -118,18 +119,18 @@ test('a clone that keeps its source\'s netvm whatever it is (the operator\'s fir
   assert.match(hit.what, /qmcp\.Clone\+.*(netvm sys-firewall, a path outside the umbrella|has netvm sys-firewall, not ai-egress)/);
 });
 
-test('a tier line one step too low (kill for any umbrella qube) is caught on the calls the policy decides', async () => {
-  const weak = makeSequencesCheck({ operations: ['kill', 'start'], shrink: false, extraPolicy: 'admin.vm.Kill * mcp-control @tag:ai-managed allow target=dom0\n' });
+test('a tier line too low (pause for any umbrella qube) is caught on the calls the policy decides', async () => {
+  const weak = makeSequencesCheck({ operations: ['pause', 'start'], shrink: false, extraPolicy: 'admin.vm.Pause * mcp-control @tag:ai-managed allow target=dom0\n' });
   const r = await weak.run({ scale: 1 }, SEED);
   const hit = r.failures[0];
   assert.ok(hit, 'the leaky tier line was not caught');
-  assert.match(hit.what, /^admin\.vm\.Kill to ai-.* the policy let it through to a qube the agent may not reach this way \(least-privilege\)/);
+  assert.match(hit.what, /^admin\.vm\.Pause to ai-.* the policy let it through to a qube the agent may not reach this way \((least-privilege|compat)\)/);
 });
 
 test('an Admin API line without target=dom0 (the call is routed into the qube, refused there while it is halted) is caught', async () => {
-  const weak = makeSequencesCheck({ operations: ['shutdown', 'start'], shrink: false, extraPolicy: 'admin.vm.Shutdown * mcp-control @tag:ai-full allow autostart=no\n' });
+  const weak = makeSequencesCheck({ operations: ['pause', 'start'], shrink: false, extraPolicy: 'admin.vm.Pause * mcp-control @tag:ai-full allow autostart=no\n' });
   const r = await weak.run({ scale: 1 }, SEED);
   const hit = r.failures[0];
   assert.ok(hit, 'the line without target=dom0 was not caught');
-  assert.match(hit.what, /^admin\.vm\.Shutdown to ai-.*(it ran in \[\{"qube":"ai-|the policy refused a call the agent may make)/);
+  assert.match(hit.what, /^admin\.vm\.Pause to ai-.*(it ran in \[\{"qube":"ai-|the policy refused a call the agent may make)/);
 });

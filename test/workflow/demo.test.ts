@@ -76,8 +76,8 @@ test('qmcp demo: instructions, an MCP client served with the printed token, one 
     // how to answer the gate, with this run's paths: the dom0 services' asks and Qubes' dialog
     assert.ok(demo.output().includes(` dom0 approvals watch --root ${join(dir, 'dom0')} --qubesd-socket ${join(dir, 'qubesd.sock')}\n`), demo.output());
     assert.ok(demo.output().includes(` sim ask --dir ${dir} list\n`), demo.output());
-    assert.match(demo.output(), /dom0 services \(remove, device\.attach\)/);
-    assert.match(demo.output(), /policy saying ask \(kill, firewall\.set\)/);
+    assert.match(demo.output(), /dom0 services \(kill, firewall\.set, remove, device\.attach\)/);
+    assert.match(demo.output(), /policy saying ask \(none\)/);
 
     const client = await connect(url, token);
     const listed = await client.callTool({ name: 'qube_list', arguments: {} });

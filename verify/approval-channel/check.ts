@@ -168,8 +168,8 @@ export function makeApprovalChannelCheck(sut: ApprovalChannelSut = {}): Check {
       const tally = { plans: 0, live: 0, renewed: 0, services: 0, principal: 0, seats: 0, inQube: 0, refusals: 0, others: 0, riding: 0 };
       const dir = await mkdtemp(join(tmpdir(), 'qmcp-approval-channel-'));
       const settingsFile = join(dir, 'settings.json');
-      // every operation of a dom0 service that can ask asks, and so does kill (a dialog); the cap is the four waiting requests
-      const gate = { ...OPEN_GATE, kill: 'ask', ...Object.fromEntries(OPERATIONS.filter((op) => op.target === 'dom0-service' && op.gate !== null).map((op) => [op.id, 'ask'])) };
+      // every operation of a dom0 service that can ask asks, and so does pause (a dialog); the cap is the four waiting requests
+      const gate = { ...OPEN_GATE, pause: 'ask', ...Object.fromEntries(OPERATIONS.filter((op) => op.target === 'dom0-service' && op.gate !== null).map((op) => [op.id, 'ask'])) };
       await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, gate, approvalPendingCap: WAITING.length, approvalDeadlineSeconds: 240 }));
       const host = await startSimHost({ dir: join(dir, 'host'), fleet: attackFleet(), install: true, settingsFile, askTimeoutMs: DIALOG_WAITS_MS });
       const root = dom0Root(host.dir);
@@ -220,7 +220,7 @@ export function makeApprovalChannelCheck(sut: ApprovalChannelSut = {}): Check {
         const submitted = await call(host, PRINCIPAL, '@adminvm', qrexecService('plan.submit'), JSON.stringify(PLAN));
         const plan = plansOf(root, PRINCIPAL)[0];
         if (submitted.status !== 0 || plan === undefined) throw new Error(`the plan was not submitted: ${show(submitted)}`);
-        const dialog = waitingCall(host, 'kill of ai-box', qrexecService('kill'), 'ai-box', '');
+        const dialog = waitingCall(host, 'pause of ai-box', qrexecService('pause'), 'ai-box', '');
         await until(async () => ((await dialogs(host)).length === 1 ? true : null), 'the live dialog waiting');
 
         /** One attack, and everything that must still hold after it. */
@@ -309,8 +309,8 @@ export function makeApprovalChannelCheck(sut: ApprovalChannelSut = {}): Check {
         ends.set(same, await bounded(same.done, same.what));
         ends.set(other, await bounded(other.done, other.what));
         ends.set(live[2] as Live, await bounded((live[2] as Live).done, (live[2] as Live).what));
-        const kill = (await dialogs(host))[0];
-        if (kill) await askControl(host.router.askSocket, { op: 'deny', id: kill.id });
+        const pause = (await dialogs(host))[0];
+        if (pause) await askControl(host.router.askSocket, { op: 'deny', id: pause.id });
         ends.set(dialog, await bounded(dialog.done, dialog.what));
 
         // each call ended as the operator answered it, and only so
@@ -326,8 +326,8 @@ export function makeApprovalChannelCheck(sut: ApprovalChannelSut = {}): Check {
         expect(live[3] as Live, false, vm('ai-peer')?.features['gui'] !== '1', 'ai-peer gui unchanged');
         expect(same, false, true, 'the same call, denied');
         expect(other, true, vm('ai-box')?.features['gui'] === '1', 'gui set to 1 last');
-        const killed = ends.get(dialog);
-        if (!killed || !isRefused(killed) || vm('ai-box')?.power !== 'Running') fail(`the kill the operator denied in the dialog ended ${killed ? show(killed) : 'never'}, ai-box ${vm('ai-box')?.power ?? 'gone'}`, 'the operator answering');
+        const paused = ends.get(dialog);
+        if (!paused || !isRefused(paused) || vm('ai-box')?.power !== 'Running') fail(`the pause the operator denied in the dialog ended ${paused ? show(paused) : 'never'}, ai-box ${vm('ai-box')?.power ?? 'gone'}`, 'the operator answering');
 
         // the plan waited through it all; the operator approves it now, and the principal sees it done
         await approvePlan({ root, qubesd: dom0, audit: openAudit({ root }), log: () => undefined, now: () => new Date(), operator: OPERATOR }, `${PRINCIPAL}/${plan.id}`);

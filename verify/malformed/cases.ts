@@ -73,9 +73,12 @@ function payloadMisses(g: Grammar, p: PayloadGrammar): MalformedCase[] {
 
 /** The deterministic near misses of one service's grammar. */
 export function nearMisses(g: Grammar): MalformedCase[] {
-  const good = g.payload ? text(JSON.stringify(g.payload.examples[0])) : Buffer.alloc(0);
+  const good = g.lines ? text(g.lines.examples[0] ?? '') : g.payload ? text(JSON.stringify(g.payload.examples[0])) : Buffer.alloc(0);
   const out: MalformedCase[] = BAD_NAMES.map((a) => ({ kind: 'bad argument', argument: a, payload: good }));
-  if (g.payload) {
+  if (g.lines) {
+    for (const [kind, payload] of g.lines.misses) out.push({ kind, argument: g.example, payload: text(payload) });
+    out.push({ kind: 'oversize payload', argument: g.example, payload: text('action=drop\n'.repeat(OVERSIZE / 12)) });
+  } else if (g.payload) {
     out.push(...payloadMisses(g, g.payload));
   } else {
     for (const [kind, payload] of [
@@ -94,7 +97,7 @@ export function nearMisses(g: Grammar): MalformedCase[] {
 /** Generated noise and mutations, for fast-check to shrink. */
 export function malformedArbitrary(g: Grammar | undefined): fc.Arbitrary<MalformedCase> {
   const example = g?.example ?? '';
-  const json = g?.payload ? JSON.stringify(g.payload.examples[0]) : '{}';
+  const json = g?.lines?.examples[0] ?? (g?.payload ? JSON.stringify(g.payload.examples[0]) : '{}');
   const examples = g?.payload?.examples ?? [{}];
   const keys = g?.payload ? [...g.payload.required, ...g.payload.optional] : ['name'];
   const argument = fc.oneof(fc.constant(example), fc.constantFrom(...BAD_NAMES), fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 40 }));

@@ -10,6 +10,7 @@
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
+import { isIP } from 'node:net';
 import { normaliseCall } from '../../src/sim/qrexec/normalise.js';
 import { gapsIn } from '../gaps.js';
 
@@ -67,8 +68,17 @@ export interface Grammar {
   readonly example: string;
   /** Whether an argument is well-formed (a visible qube where one is named). */
   argumentValid(a: string): boolean;
-  /** null: the payload must be empty. */
+  /** null: the payload must be empty (or is in a line syntax, below). */
   readonly payload: PayloadGrammar | null;
+  /** A payload in a line syntax of Qubes' own rather than JSON. */
+  readonly lines?: LinesGrammar;
+}
+
+/** A payload of lines in Qubes' own syntax: examples, near misses (each breaking one rule), and the oracle. */
+export interface LinesGrammar {
+  readonly examples: readonly string[];
+  readonly misses: readonly (readonly [string, string])[];
+  valid(payload: Buffer): boolean;
 }
 
 const noArgument = (a: string): boolean => a === '';
@@ -91,6 +101,98 @@ function newQube(extraRequired: Record<string, unknown>, extraOptional: Record<s
     },
   };
 }
+
+/**
+ * One firewall rule as qubesd reads it (qubes/firewall.py, Rule.from_api_string),
+ * in the form the agent writes it: `action=` first, `comment=` last.
+ */
+function firewallRule(line: string): boolean {
+  const at = line.indexOf(' comment=');
+  if (at >= 0 && !/^[A-Za-z0-9:;,./_[\] -]*$/.test(line.slice(at + 9))) return false;
+  const [first, ...options] = (at < 0 ? line : line.slice(0, at)).split(' ');
+  if (first !== 'action=accept' && first !== 'action=drop') return false;
+  const o = new Map<string, string>();
+  for (const option of options) {
+    const m = /^(dst4|dst6|dsthost|proto|dstports|icmptype|specialtarget|expire)=([A-Za-z0-9.:/_-]+)$/.exec(option);
+    // dst4, dst6 and dsthost are one option to qubesd
+    const key = m?.[1]?.startsWith('dst') && m[1] !== 'dstports' ? 'dst' : m?.[1];
+    if (!m || key === undefined || o.has(key)) return false;
+    o.set(key, m[2] as string);
+  }
+  const dst = o.get('dst');
+  if (dst !== undefined && !destination(dst)) return false;
+  const proto = o.get('proto');
+  if (proto !== undefined && !['tcp', 'udp', 'icmp'].includes(proto)) return false;
+  const ports = o.get('dstports');
+  if (ports !== undefined) {
+    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(ports);
+    if (!m || (proto !== 'tcp' && proto !== 'udp')) return false;
+    const lo = Number(m[1]);
+    const hi = Number(m[2] ?? m[1]);
+    if (hi > 65535 || lo > hi) return false;
+  }
+  const icmp = o.get('icmptype');
+  if (icmp !== undefined && (!/^\d{1,3}$/.test(icmp) || Number(icmp) > 255 || proto !== 'icmp')) return false;
+  const special = o.get('specialtarget');
+  if (special !== undefined && special !== 'dns') return false;
+  const expire = o.get('expire');
+  return expire === undefined || (/^\d{1,12}$/.test(expire) && Number(expire) < 253_402_214_400);
+}
+
+/** An address, a network or a host name of lower-case letters, digits, dots, dashes and underscores. */
+function destination(v: string): boolean {
+  const [host = '', prefix, extra] = v.split('/');
+  if (extra !== undefined) return false;
+  if (prefix === undefined) return isIP(host) !== 0 || /^[a-z0-9._-]+$/.test(host);
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  const family = isIP(host);
+  return (family === 4 && Number(prefix) <= 32) || (family === 6 && Number(prefix) <= 128);
+}
+
+const FIREWALL_RULES: LinesGrammar = {
+  examples: ['action=accept dsthost=192.0.2.1\naction=drop\n', 'action=accept dsthost=example.com proto=tcp dstports=443-443 comment=the web\naction=accept specialtarget=dns\naction=drop\n'],
+  misses: [
+    ['no rules', ''],
+    ['no final newline', 'action=drop'],
+    ['an empty line', 'action=accept\n\naction=drop\n'],
+    ['carriage returns', 'action=accept\r\naction=drop\r\n'],
+    ['no action', 'dsthost=192.0.2.1\n'],
+    ['action not first', 'dsthost=192.0.2.1 action=accept\n'],
+    ['an unknown action', 'action=reject\n'],
+    ['dstname, which the agent does not write', 'action=accept dstname=example.com\n'],
+    ['an unknown key', 'action=accept dstaddr=192.0.2.1\n'],
+    ['a key twice', 'action=accept proto=tcp proto=udp\n'],
+    ['two destinations', 'action=accept dst4=192.0.2.1 dsthost=example.com\n'],
+    ['ports without a protocol', 'action=accept dstports=443\n'],
+    ['ports with icmp', 'action=accept proto=icmp dstports=1-2\n'],
+    ['a port past 65535', 'action=accept proto=tcp dstports=1-65536\n'],
+    ['a port range backwards', 'action=accept proto=tcp dstports=443-80\n'],
+    ['an ICMP type without icmp', 'action=accept icmptype=8\n'],
+    ['an ICMP type past 255', 'action=accept proto=icmp icmptype=256\n'],
+    ['an unknown protocol', 'action=accept proto=sctp\n'],
+    ['a special target but dns', 'action=accept specialtarget=ntp\n'],
+    ['an IPv4 prefix past 32', 'action=accept dst4=192.0.2.0/33\n'],
+    ['an IPv6 prefix past 128', 'action=accept dst6=2001:db8::/129\n'],
+    ['two slashes', 'action=accept dsthost=192.0.2.0/24/8\n'],
+    ['an upper-case host name', 'action=accept dsthost=Example.com\n'],
+    ['an expiry that is not a number', 'action=accept expire=soon\n'],
+    ['an expiry past year 9999', 'action=accept expire=999999999999\n'],
+    ['a comment with an equals sign', 'action=accept comment=a=b\n'],
+    ['a comment not last', 'action=accept comment=x proto=tcp\n'],
+    ['a double space', 'action=accept  proto=tcp\n'],
+    ['a trailing space', 'action=accept \n'],
+    ['non-ASCII', 'action=accept dsthost=\u00e9xample.com\n'],
+    ['a NUL', 'action=accept\0\n'],
+    ['a JSON payload', '{"rules":["action=drop"]}'],
+    ['one rule past 512', 'action=drop\n'.repeat(513)],
+  ],
+  valid(payload) {
+    const text = payload.toString('utf8');
+    if (!text.endsWith('\n') || Buffer.byteLength(text) !== payload.length || [...text].some((c) => c > '\x7e')) return false;
+    const rules = text.slice(0, -1).split('\n');
+    return rules.length <= 512 && rules.every(firewallRule);
+  },
+};
 
 const SETTABLE: Record<string, (v: unknown) => boolean> = {
   label: (v) => typeof v === 'string' && LABELS.includes(v),
@@ -162,7 +264,7 @@ function planStep(s: unknown, ops: readonly Operation[]): boolean {
     const g = GRAMMARS[op.id];
     return g !== undefined && typeof s['argument'] === 'string' && wellFormed(g, s['argument'], payload);
   }
-  return visible(s['qube']) && (op.target !== 'admin-api' || op.id === 'firewall.set' || payload.length === 0);
+  return visible(s['qube']) && (op.target !== 'admin-api' || payload.length === 0);
 }
 
 /** A plan: a purpose line of printable ASCII and 1 to 32 steps, each an operation of the model with the arguments its call takes. */
@@ -173,7 +275,7 @@ function plan(ops: readonly Operation[]): PayloadGrammar {
     optional: [],
     examples: [
       { purpose: 'look around', steps: [step('info', 'ai-box')] },
-      { purpose: 'restart the box', steps: [step('start', 'ai-box'), { operation: 'shutdown', qube: 'ai-box', payload: '' }, step('start', 'ai-box')] },
+      { purpose: 'restart the box', steps: [step('start', 'ai-box'), step('shutdown', 'ai-box'), step('start', 'ai-box')] },
     ],
     valid(o) {
       if (!keysOk(o, this.required, this.optional)) return false;
@@ -199,6 +301,9 @@ export const GRAMMARS: Readonly<Record<string, Grammar>> = {
   info: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   start: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   remove: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
+  shutdown: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
+  kill: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
+  'firewall.set': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null, lines: FIREWALL_RULES },
   create: {
     argument: 'none',
     example: '',
@@ -286,9 +391,6 @@ export const TARGET_GRAMMARS: Readonly<Record<string, TargetGrammar>> = {
   'file.write': { argument: '', payload: encodeWriteFileRequest({ path: '/root/x', content: 'x' }) },
   'file.read': { argument: '', payload: encodeReadFileRequest({ path: '/etc/hostname' }) },
   copy: { argument: 'ai-peer', payload: encodeCopyToRequest({ paths: ['/etc/hostname'] }) },
-  shutdown: bare,
-  kill: bare,
-  'firewall.set': { argument: '', payload: Buffer.from('action=accept dsthost=192.0.2.1\naction=drop\n') },
   'firewall.reload': bare,
   pause: bare,
   unpause: bare,
@@ -310,6 +412,7 @@ export function malformedGaps(ops: readonly Operation[], grammars = GRAMMARS, ta
 /** Whether (argument, payload bytes) is well-formed for the grammar, decoding as a service would. */
 export function wellFormed(g: Grammar, argument: string, payload: Buffer): boolean {
   if (!g.argumentValid(argument)) return false;
+  if (g.lines) return payload.length <= MAX_PAYLOAD && g.lines.valid(payload);
   if (g.payload === null) return payload.length === 0;
   if (payload.length > MAX_PAYLOAD) return false;
   let o: unknown;

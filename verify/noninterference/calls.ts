@@ -170,9 +170,9 @@ export const CALLS: Readonly<Record<string, CallForm>> = {
   'file.read': onQube(READ),
   copy: onQube(COPY, (r, n) => r.pick(['drop', ...n.outside.slice(0, 3), 'ai-peer', 'ai-nothing'])),
   start: dom0(qubeName),
-  shutdown: onQube(),
-  kill: onQube(),
-  'firewall.set': onQube(FIREWALL),
+  shutdown: dom0(qubeName),
+  kill: dom0(qubeName),
+  'firewall.set': dom0(qubeName, () => FIREWALL),
   'firewall.reload': onQube(),
   pause: onQube(),
   unpause: onQube(),
@@ -248,15 +248,16 @@ export function generateSequence(seed: number, n: Names, length: number, ops: re
 }
 
 /**
- * With the gate on, after the starts: calls the policy decides on a qube
- * of the agent's world at its tier, so that the dialog is asked whatever
- * the generated calls name (an Admin API call, and a command if the start
- * was allowed), and a plan, which the operator answers, and its status.
+ * With the gate on, after the starts: calls on a qube of the agent's world
+ * at its tier, so that the operator is asked whatever the generated calls
+ * name (a firewall replacement in dom0, an Admin API call and a command in
+ * the dialog when the gate asks for them), and a plan, which the operator
+ * answers, and its status.
  */
 export function gatePrelude(): Call[] {
   const at = (id: string, target: string, payload: string, argument = ''): Call => ({ seat: PRINCIPAL, target, service: qrexecService(id, argument), payload, operation: id });
   const plan = { purpose: 'gate', steps: [{ operation: 'info', argument: 'ai-box', payload: '' }, { operation: 'run', qube: 'ai-box', argument: '', payload: encodeExecRequest({ shell: 'hostname', timeoutSeconds: 5 }).toString('base64') }] };
-  return [at('firewall.set', 'ai-peer', FIREWALL), at('run', 'ai-box', EXEC), at('plan.submit', '@adminvm', json(plan)), at('plan.status', '@adminvm', '', '1')];
+  return [at('firewall.set', '@adminvm', FIREWALL, 'ai-peer'), at('firewall.reload', 'ai-peer', ''), at('run', 'ai-box', EXEC), at('plan.submit', '@adminvm', json(plan)), at('plan.status', '@adminvm', '', '1')];
 }
 
 /** How long one call may take on an idle machine before it counts as hanging; scaled by the load when the call starts. */

@@ -68,8 +68,8 @@ function dom0(weight: number, made: fc.Arbitrary<Made>): Step {
 }
 
 /** A dom0 service step naming one qube as its argument. */
-function onArgument(weight: number): Step {
-  return dom0(weight, target.map((q) => ({ argument: q, payload: '', creates: null, names: [q] })));
+function onArgument(weight: number, payload = ''): Step {
+  return dom0(weight, target.map((q) => ({ argument: q, payload, creates: null, names: [q] })));
 }
 
 /** A step the policy decides: the call targets the qube. */
@@ -110,9 +110,9 @@ export const STEPS: Readonly<Record<string, Step>> = {
       fc.record({ source: policyTarget, to: target }).map(({ source, to }) => ({ id: op.id, service: qrexecService(op, to), target: source, payload: encodeCopyToRequest({ paths: ['/etc/hostname'] }).toString('latin1'), creates: null, names: [source] })),
   },
   start: onArgument(6),
-  shutdown: onTarget(2),
-  kill: onTarget(2),
-  'firewall.set': onTarget(2, 'action=accept dsthost=192.0.2.1\naction=drop\n'),
+  shutdown: onArgument(2),
+  kill: onArgument(2),
+  'firewall.set': onArgument(2, 'action=accept dsthost=192.0.2.1\naction=drop\n'),
   'firewall.reload': onTarget(2),
   pause: onTarget(2),
   unpause: onTarget(2),

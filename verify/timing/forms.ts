@@ -22,7 +22,7 @@ export function serviceCall(op: Operation, qube: string, grammars: Readonly<Reco
   const g = grammars[op.id];
   if (!g) return null;
   const example = g.payload?.examples[0];
-  if (g.argument === 'qube') return [`${op.service}+${qube}`, example ? JSON.stringify(example) : ''];
+  if (g.argument === 'qube') return [`${op.service}+${qube}`, g.lines?.examples[0] ?? (example ? JSON.stringify(example) : '')];
   if (example && 'template' in example) return [op.service, JSON.stringify({ ...example, template: qube })];
   if (g.payload?.naming) return [op.service, JSON.stringify(g.payload.naming(qube))];
   return null;

@@ -19,7 +19,11 @@ from the live state. allow ID and deny ID answer it. watch shows each new
 request and asks allow? [y/N] on the terminal, one at a time, until end of
 input or Ctrl-C (--once: after one answer). The store is under DIR
 (default /), qubesd at PATH (default ${DEFAULT_SOCKET}).
-Exit 0 done, 1 refused (unknown, stale, expired or already answered), 2 usage.`;
+allow refuses a request made under other settings or another model (the
+service would refuse it after the approval): deny it, and the agent must
+ask again.
+Exit 0 done, 1 refused (unknown, stale, expired, already answered, or
+made under other settings), 2 usage.`;
 
 interface Parsed {
   readonly root: string;

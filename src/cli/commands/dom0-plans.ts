@@ -2,7 +2,7 @@ import { DEFAULT_QUBESD_SOCKET, parseDom0Options, type Dom0Options } from '../ar
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { openAudit } from '../../dom0/audit/index.js';
-import { approvePlan, denyPlan, findPlan, listLines, PlanRefusal, showLines, type PlanOperatorDeps } from '../../dom0/plans/operator.js';
+import { approvePlan, denyPlan, findPlan, listLines, noteAllLapses, PlanRefusal, showLines, type PlanOperatorDeps } from '../../dom0/plans/operator.js';
 import { allPlans, planState, type PlanRecord } from '../../dom0/plans/store.js';
 import { Qubesd } from '../../dom0/qubesd.js';
 
@@ -13,10 +13,12 @@ each with its state; show prints one as numbered steps in plain language,
 built from the live state (what the agent chose is shown quoted); approve
 approves a pending plan and runs it here, in the foreground, each step
 checked again as it starts, stopping at the first that fails (Ctrl-C stops
-it after the step that runs; a second Ctrl-C at once); deny refuses it. ID is the plan's number, or PRINCIPAL/ID. The settings are read under
-DIR (default /), qubesd at PATH (default ${DEFAULT_QUBESD_SOCKET}).
+it after the step that runs; a second Ctrl-C at once); deny refuses it. ID
+is the plan's number, or PRINCIPAL/ID. The settings are read under DIR
+(default /), qubesd at PATH (default ${DEFAULT_QUBESD_SOCKET}).
 Exit 0 done, 1 refused (no such plan, not pending, changed since it was
-submitted), 3 the plan ran and stopped at a failed step, 2 usage.`;
+submitted), 3 the plan ran and stopped before its end (a failed step, or
+Ctrl-C), 2 usage.`;
 
 function out(text: string): void {
   process.stdout.write(text + '\n');
@@ -47,6 +49,8 @@ function deps(p: Dom0Options): PlanOperatorDeps {
 }
 
 async function verb(p: Dom0Options, d: PlanOperatorDeps, name: string | undefined, ref: string | undefined): Promise<number> {
+  // a plan lapses by the clock: its audit entry is written when dom0 first sees it lapsed
+  await noteAllLapses(d);
   if (name === 'list' && ref === undefined) {
     if (p.json) out(JSON.stringify(allPlans(p.root).map((plan) => summary(plan, d.now()))));
     else out(listLines(p.root, d.now()).join('\n') || 'no plans');

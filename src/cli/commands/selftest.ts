@@ -8,21 +8,26 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { parseCli } from '../args.js';
 import { spawnCaller } from '../../principal/selftest/caller.js';
-import { DEFAULT_TIER_TAGS } from '../../principal/selftest/context.js';
+import { askLine, DEFAULT_TIER_TAGS } from '../../principal/selftest/context.js';
+import type { GateAnswers } from '../../principal/selftest/context.js';
 import { formatReport, runSelftest } from '../../principal/selftest/run.js';
 import { isQubeName } from '../../shared/names.js';
 import { simClientOptions, simHostProblem } from '../sim-principal.js';
 
 const USAGE = `usage: qmcp selftest [--sim DIR | --qrexec-client PATH] [--template NAME] [--dvmt NAME]
-                     [--prefix P] [--probe-exec] [--json] [--keep]
+                     [--prefix P] [--probe-exec] [--gate-answers deny|allow|skip] [--json] [--keep]
 
 Runs the boundary scenarios (visibility, uniform refusals, redaction, tiers,
-create rules, tombstones) through qrexec-client-vm, as the agent would. It
+create rules, gate, tombstones) through qrexec-client-vm, as the agent would. It
 changes only fixtures it creates inside the reserved prefix (default "ai-"),
 and removes them at the end unless --keep: removal leaves tombstones, which
 the operator reaps or restores in dom0 with \`qmcp dom0 tombstones\`.
 --probe-exec runs \`true\` in each visible running qube to see where exec is
-allowed. Exit status: 0 all passed, 1 some failed (or no simulated host runs
+allowed. When a call waits for the operator's approval, a line on stderr says
+which request to answer in dom0 with \`qmcp dom0 approvals\`: the gate
+scenario's label change asks for --gate-answers (default deny), the fixtures'
+removals ask for allow; skip withdraws every call that waits (the gate
+scenario is then not run, and fixtures the gate holds are left). Exit status: 0 all passed, 1 some failed (or no simulated host runs
 at DIR), 3 incomplete (none failed, some not run), 2 usage.`;
 
 export const selftestCommand: Command = {
@@ -41,6 +46,7 @@ export const selftestCommand: Command = {
         'probe-exec': { type: 'boolean' },
         json: { type: 'boolean' },
         keep: { type: 'boolean' },
+        'gate-answers': { type: 'string' },
       },
       USAGE,
     );
@@ -52,6 +58,8 @@ export const selftestCommand: Command = {
     }
     const prefix = values.prefix ?? 'ai-';
     if (!/^[a-zA-Z][a-zA-Z0-9_.-]{0,15}$/.test(prefix)) throw new UsageError(`--prefix needs the start of a qube name\n${USAGE}`);
+    const gateAnswers = values['gate-answers'] ?? 'deny';
+    if (!['deny', 'allow', 'skip'].includes(gateAnswers)) throw new UsageError(`--gate-answers needs deny, allow or skip\n${USAGE}`);
     if (values.sim !== undefined) {
       const problem = await simHostProblem(resolve(values.sim));
       if (problem !== undefined) {
@@ -65,6 +73,8 @@ export const selftestCommand: Command = {
       keep: values.keep ?? false,
       probeExec: values['probe-exec'] ?? false,
       tierTags: DEFAULT_TIER_TAGS,
+      gateAnswers: gateAnswers as GateAnswers,
+      onAsk: (ask) => void process.stderr.write(`qmcp selftest: ${askLine(ask)}\n`),
       ...(values.template !== undefined ? { template: values.template } : {}),
       ...(values.dvmt !== undefined ? { dvmt: values.dvmt } : {}),
     });

@@ -72,9 +72,11 @@ async function change(call: CallToDescribe, ctx: DescribeContext): Promise<strin
     case 'device.detach':
       return json ? device(ctx, call.operation === 'device.attach' ? 'attaches' : 'detaches', arg, json) : generic(call);
     case 'firewall.set':
-      return firewall(ctx, call.target ?? '', call.payload);
+      return firewall(ctx, arg, call.payload);
     case 'shutdown':
+      return [`shuts down ${await qube(ctx, arg)}`, ...(await autoCleanup(ctx, arg))];
     case 'kill':
+      return [`kills ${await qube(ctx, arg)} at once, without a clean shutdown`, ...(await autoCleanup(ctx, arg))];
     case 'pause':
     case 'unpause':
     case 'firewall.reload':
@@ -132,10 +134,18 @@ export async function qube(ctx: DescribeContext, name: string): Promise<string> 
   return `qube ${quote(name)} (${facts.map((f) => f.replace(/[^\x20-\x7e]/g, '?')).join(', ')})`;
 }
 
+async function isAutoCleanup(ctx: DescribeContext, name: string): Promise<boolean> {
+  return (await attempt(() => ctx.qubesd.property(name, 'auto_cleanup')))?.value === 'True';
+}
+
+/** What stopping the qube also does: Qubes deletes an auto-cleanup disposable once it halts. */
+async function autoCleanup(ctx: DescribeContext, name: string): Promise<string[]> {
+  return (await isAutoCleanup(ctx, name)) ? ['an auto-cleanup disposable: once halted, Qubes deletes it with its data (no tombstone)'] : [];
+}
+
 async function removal(ctx: DescribeContext, name: string): Promise<string[]> {
   const lines = [`removes ${await qube(ctx, name)}`];
-  const autoCleanup = await attempt(() => ctx.qubesd.property(name, 'auto_cleanup'));
-  if (autoCleanup?.value === 'True') {
+  if (await isAutoCleanup(ctx, name)) {
     lines.push('an auto-cleanup disposable: it is halted and Qubes deletes it with its data (no tombstone)');
     return lines;
   }

@@ -65,14 +65,19 @@ export type RequestState = 'pending' | 'answered' | 'stale' | 'expired';
 /** Why an answer was not recorded; the CLI says it and exits 1. */
 export class AnswerRefused extends QmcpError {
   readonly code = 'ERR_QMCP_ANSWER_REFUSED';
-  constructor(readonly reason: 'unknown' | 'stale' | 'expired' | 'answered') {
+  constructor(
+    readonly reason: 'unknown' | 'stale' | 'expired' | 'answered' | 'rebound',
+    /** Why, when the reason alone does not say it. */
+    detail?: string,
+  ) {
     super(
       {
         unknown: 'no such request (never made, or already ended)',
         stale: 'the service that made this request is gone; it can no longer be approved',
         expired: 'the request lapsed',
         answered: 'the request was already answered',
-      }[reason],
+        rebound: 'the request was made under other settings; the service would refuse it after an approval',
+      }[reason] + (detail ? `: ${detail}` : ''),
     );
   }
 }
@@ -265,17 +270,21 @@ export async function readRequest(dir: string, id: string): Promise<ApprovalRequ
   return r && r.id === id ? r : null;
 }
 
+/** Where writeAnswer lets a test's barrier hold it: after reading the request, and after linking the answer. */
+export type AnswerPoint = 'read' | 'linked';
+
 /**
  * The operator's answer to request `id`. Refused (AnswerRefused) when the
  * request is unknown, its service gone, its deadline past, or it has an
  * answer already. Resolves to the request once its service is sure to take
- * the answer.
+ * the answer. `at` is called at each AnswerPoint (a test's barrier).
  */
 export async function writeAnswer(
   dir: string,
   id: string,
   answer: { decision: Decision; by: string; how: AnsweredHow },
   now: Date,
+  at?: (point: AnswerPoint) => Promise<void>,
 ): Promise<ApprovalRequest> {
   const request = await readRequest(dir, id);
   if (!request) throw new AnswerRefused('unknown');
@@ -283,8 +292,10 @@ export async function writeAnswer(
   if (now.getTime() > Date.parse(request.expires)) throw new AnswerRefused('expired');
   const record: ApprovalAnswer = { id, nonce: request.nonce, digest: request.digest, ...answer, at: now.toISOString() };
   if ((await readJson(takenPath(dir, id))) !== undefined) throw new AnswerRefused('answered');
+  await at?.('read');
   const text = JSON.stringify(record);
   if (!(await createWhole(dir, answerPath(dir, id), text))) throw new AnswerRefused('answered');
+  await at?.('linked');
   // the service may already have taken ours (then it counts); another one taken first means ours never will
   const taken = await readJson(takenPath(dir, id));
   if (taken !== undefined && JSON.stringify(taken) !== text) {

@@ -7,7 +7,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Settings } from '../../shared/model/settings.js';
 import { quote } from '../audit/escape.js';
+import { settingsDigest } from '../../shared/model/hash.js';
 import { describeCall } from '../gate/describe.js';
+import { requestDigest } from '../gate/digest.js';
+import { loadDom0Config } from '../service/config.js';
 import type { AnsweredHow, ApprovalRequest, Decision, RequestState } from '../gate/store.js';
 import { AnswerRefused, approvalsDir, isRequestId, listRequests, readRequest, requesterAlive, writeAnswer } from '../gate/store.js';
 import type { Qubesd } from '../qubesd.js';
@@ -69,10 +72,40 @@ async function describeRequest(ops: ApprovalOps, r: ApprovalRequest): Promise<st
   return [`request ${r.id}, asked at ${r.created}; ${status}`, ...(await describeCall(call, { qubesd: ops.qubesd, settings: ops.settings, now }))];
 }
 
-/** Records the operator's answer; throws AnswerRefused (unknown, stale, expired, answered). */
+/**
+ * Why the waiting service would refuse an approval of `r` after it is given
+ * (its check 'rebound': the settings or the model are no longer those the
+ * request was made under); null while they are.
+ */
+export function reboundReason(root: string, r: ApprovalRequest): string | null {
+  const config = loadDom0Config(root, () => undefined);
+  if (config === null) return 'the settings are unusable or no longer match the installed policy (run qmcp dom0 doctor)';
+  if (config.settings.principal !== r.principal) return 'the principal setting changed';
+  const now = requestDigest({
+    principal: r.principal,
+    operation: r.operation,
+    argument: r.argument,
+    payload: Buffer.from(r.payload, 'base64'),
+    settingsDigest: settingsDigest(config.settings),
+    modelHash: config.settings.model ?? '',
+  });
+  return now === r.digest ? null : 'the settings or the model changed since the request was made';
+}
+
+/**
+ * Records the operator's answer; throws AnswerRefused (unknown, stale,
+ * expired, answered, and for an approval rebound: an approval the service
+ * would refuse is never recorded, so the operator learns it now).
+ */
 export async function answerApproval(ops: ApprovalOps, id: string, decision: Decision, by: string, how: AnsweredHow): Promise<void> {
   if (!isRequestId(id)) throw new AnswerRefused('unknown');
-  await writeAnswer(approvalsDir(ops.root), id, { decision, by, how }, ops.now());
+  const dir = approvalsDir(ops.root);
+  if (decision === 'allow') {
+    const r = await readRequest(dir, id);
+    const why = r === null ? null : reboundReason(ops.root, r);
+    if (why !== null) throw new AnswerRefused('rebound', `${why}; the request is worthless: deny it or let it lapse, and the agent must ask again`);
+  }
+  await writeAnswer(dir, id, { decision, by, how }, ops.now());
 }
 
 export interface WatchIo {

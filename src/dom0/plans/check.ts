@@ -1,13 +1,11 @@
 /**
  * A plan's steps checked as dom0 checks a call: shape first (a dom0
- * service's own parse; for an Admin API call an empty payload, or firewall
- * rules; for an in-qube call the request as the shared protocol encodes
- * it), then scope and tier of every qube a step names, on one snapshot. A
+ * service's own parse; for an Admin API call an empty payload; for an
+ * in-qube call the request as the shared protocol encodes it), then scope and tier of every qube a step names, on one snapshot. A
  * step may name a qube an earlier step of the plan creates: it is checked
  * against the tier that creation gives it, and again, live, when it runs.
  */
 import { decodeCopyToRequest, decodeExecRequest, decodeReadFileRequest, decodeWriteFileRequest } from '../../shared/inqube-protocol.js';
-import { decodeRules } from '../../shared/firewall-rules.js';
 import type { Operation } from '../../shared/model/capabilities.js';
 import { OPERATIONS } from '../../shared/model/capabilities.js';
 import { isQubeName } from '../../shared/names.js';
@@ -67,10 +65,7 @@ export function checkShape(step: PlanStep, handlers: ReadonlyMap<string, Service
   const qube = step.qube;
   if (!isQubeName(qube)) return null;
   const needs = [{ name: qube, tier: op.tier }];
-  if (op.target === 'admin-api') {
-    const ok = op.id === 'firewall.set' ? decodeRules(step.payload) !== null : step.payload.length === 0;
-    return ok && step.argument === '' ? { step, op, needs } : null;
-  }
+  if (op.target === 'admin-api') return step.payload.length === 0 && step.argument === '' ? { step, op, needs } : null;
   const valid = IN_QUBE[op.id];
   if (valid === undefined || !valid(step.payload, step.argument)) return null;
   return op.id === 'copy' ? { step, op, needs, copyTo: step.argument } : { step, op, needs };

@@ -16,7 +16,7 @@ import type { Qubesd } from '../qubesd.js';
 import { loadDom0Config } from '../service/config.js';
 import { runPlan, type RunDeps } from './execute.js';
 import { createsQube } from './check.js';
-import { allPlans, APPROVAL_VALID_MS, planDigest, planState, readPlan, withPlanLock, writePlan, type PlanRecord, type StoredStep } from './store.js';
+import { allPlans, APPROVAL_VALID_MS, noteLapses, planDigest, planState, readPlan, thisRunner, withPlanLock, writePlan, type PlanRecord, type StoredStep } from './store.js';
 
 /** The operator's request cannot be carried out (no such plan, not pending, changed since submitted). */
 export class PlanRefusal extends QmcpError {
@@ -51,6 +51,11 @@ export function findPlan(root: string, ref: string): PlanRecord {
   if (found.length > 1) throw new PlanRefusal(`plan ${id} is ambiguous: name it as ${found.map((p) => quote(`${p.principal}/${id}`)).join(' or ')}`);
   if (found[0] === undefined) throw new PlanRefusal(`no plan ${id}`);
   return found[0];
+}
+
+/** Records the plans that lapsed since dom0 last looked, for every principal (their audit entries). */
+export async function noteAllLapses(d: Pick<PlanOperatorDeps, 'root' | 'audit' | 'now'>): Promise<void> {
+  for (const principal of new Set(allPlans(d.root).map((p) => p.principal))) await noteLapses(d.root, principal, d.audit, d.now());
 }
 
 /** One line per plan, newest last. */
@@ -140,6 +145,8 @@ export async function recordApproval(d: PlanOperatorDeps, ref: string): Promise<
       state: 'approved',
       answer: { by, how: 'cli', at: now.toISOString() },
       approval: { digest: p.digest, settings: settingsDigest(config.settings), model: modelHash(), expires: new Date(now.getTime() + APPROVAL_VALID_MS).toISOString() },
+      // this command runs the plan: once it is gone the plan reads as interrupted, never resumed
+      runner: thisRunner(),
     };
   });
 }

@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { chownSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDir } from '../create/deps.js';
+import type { AuditLog } from '../audit/index.js';
+import { processStartTime } from '../gate/store.js';
 import { writeAtomic } from '../install/files.js';
 import { LockBusyError, withLock } from '../lockfile.js';
 import { isQubeName } from '../../shared/names.js';
@@ -56,11 +58,13 @@ export interface PlanRecord {
   /** planDigest at submission. */
   readonly digest: string;
   readonly steps: readonly StoredStep[];
-  /** A pending plan past `lapses` reads as lapsed (planState). */
-  readonly state: Exclude<PlanState, 'lapsed'>;
+  /** A pending plan past `lapses` reads as lapsed (planState) and is recorded so once seen (recordLapses). */
+  readonly state: Exclude<PlanState, 'interrupted'>;
   readonly answer?: { readonly by: string; readonly how: string; readonly at: string };
   readonly approval?: Approval;
   readonly results: readonly StepRecord[];
+  /** The operator's command that approved and runs the plan, so a dead one reads as interrupted. */
+  readonly runner?: { readonly pid: number; readonly startTime: string };
 }
 
 export function plansDir(root: string): string {
@@ -85,8 +89,22 @@ export function planDigest(principal: string, purpose: string, steps: readonly S
   return createHash('sha256').update(body, 'utf8').digest('hex');
 }
 
+/** This process as a plan's runner. */
+export function thisRunner(): { pid: number; startTime: string } {
+  const startTime = processStartTime(process.pid);
+  if (startTime === null) throw new Error("cannot read this process's start time from /proc");
+  return { pid: process.pid, startTime };
+}
+
+/** Whether the command that approved the plan and runs it is gone (its pid dead, or another process's now). */
+function runnerGone(p: PlanRecord): boolean {
+  return p.runner !== undefined && processStartTime(p.runner.pid) !== p.runner.startTime;
+}
+
 export function planState(p: PlanRecord, now: Date): PlanState {
-  return p.state === 'pending' && now.getTime() >= Date.parse(p.lapses) ? 'lapsed' : p.state;
+  if (p.state === 'pending' && now.getTime() >= Date.parse(p.lapses)) return 'lapsed';
+  if ((p.state === 'approved' || p.state === 'running') && runnerGone(p)) return 'interrupted';
+  return p.state;
 }
 
 function isString(v: unknown): v is string {
@@ -186,6 +204,27 @@ export async function withPlanLock<T>(root: string, principal: string, work: () 
     if (err instanceof LockBusyError) return null;
     throw err;
   }
+}
+
+/**
+ * Records each of the principal's plans that lapsed unanswered: its state,
+ * and a `plan` audit entry under its correlation, once. A plan lapses by
+ * the clock, so this runs whenever dom0 reads the principal's plans (a
+ * submission, plan_status, the operator's commands); call with the plan
+ * lock held.
+ */
+export async function recordLapses(root: string, principal: string, audit: Pick<AuditLog, 'gate'>, now: Date): Promise<void> {
+  for (const p of plansOf(root, principal)) {
+    if (p.state !== 'pending' || planState(p, now) !== 'lapsed') continue;
+    writePlan(root, { ...p, state: 'lapsed' });
+    await audit.gate({ kind: 'plan', principal, operation: 'plan.submit', qubes: [], correlation: p.correlation, result: 'refused', detail: `plan ${p.id} lapsed` });
+  }
+}
+
+/** recordLapses under the principal's plan lock, taken only when a plan lapsed unrecorded. */
+export async function noteLapses(root: string, principal: string, audit: Pick<AuditLog, 'gate'>, now: Date): Promise<void> {
+  if (!plansOf(root, principal).some((p) => p.state === 'pending' && planState(p, now) === 'lapsed')) return;
+  await withPlanLock(root, principal, () => recordLapses(root, principal, audit, now));
 }
 
 /** The next id of the principal's plans; call with its plan lock held. */

@@ -14,11 +14,13 @@ import { deviceDetachService } from './device-detach.js';
 import { deviceListService } from './device-list.js';
 import { disposableService } from './disposable.js';
 import { eventsService } from './events.js';
+import { firewallSetService } from './firewall-set.js';
 import { infoService } from './info.js';
 import { listService } from './list.js';
 import { planStatusService } from './plan-status.js';
 import { planSubmitService } from './plan-submit.js';
 import { poolFiguresService } from './pool-figures.js';
+import { killService, shutdownService } from './power.js';
 import { processReadDeps } from './read-services.js';
 import type { ReadDeps } from './read-services.js';
 import { removeService } from './remove.js';
@@ -47,6 +49,9 @@ export function serviceHandlers(deps: ServiceDeps): ServiceSpec<unknown>[] {
     erased(poolFiguresService(read.poolCap, read.scope)),
     erased(eventsService(read.scope)),
     erased(startService),
+    erased(shutdownService),
+    erased(killService),
+    erased(firewallSetService),
     erased(removeService(deps.write)),
     erased(setPropertyService(deps.write)),
     erased(setFeatureService(deps.write)),

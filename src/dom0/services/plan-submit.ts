@@ -10,7 +10,7 @@ import { newCorrelation } from '../audit/entry.js';
 import { openAudit } from '../audit/index.js';
 import type { WriteDeps } from '../create/deps.js';
 import { checkShape, lookedUp, outOfReach, type CheckedStep } from '../plans/check.js';
-import { PLAN_LAPSE_MS, nextId, planDigest, planState, plansOf, pruneEnded, storedStep, withPlanLock, writePlan } from '../plans/store.js';
+import { PLAN_LAPSE_MS, nextId, planDigest, planState, plansOf, pruneEnded, recordLapses, storedStep, withPlanLock, writePlan } from '../plans/store.js';
 import type { PlanRecord } from '../plans/store.js';
 import { loadDom0Config } from '../service/config.js';
 import { ServiceRefusal } from '../service/refusal.js';
@@ -44,6 +44,7 @@ export function planSubmitService(deps: WriteDeps, handlers: ReadonlyMap<string,
       const audit = openAudit({ root: deps.root });
       const made = await withPlanLock(deps.root, principal, async () => {
         const now = deps.now();
+        await recordLapses(deps.root, principal, audit, now);
         const waiting = plansOf(deps.root, principal).filter((p) => planState(p, now) === 'pending').length;
         if (waiting >= cap) throw new ServiceRefusal('too many plans wait for the operator');
         const plan: PlanRecord = {

@@ -6,7 +6,8 @@
  */
 import { encodeExecRequest } from '../../shared/inqube-protocol.js';
 import { serviceOf } from '../calls.js';
-import type { Caller, Reply } from './caller.js';
+import { onlyKeepalive } from './caller.js';
+import type { Caller, CallHooks, Reply } from './caller.js';
 
 /** What qrexec-client-vm shows for every refusal, and what every dom0 service refusal copies. */
 export const REFUSED_STATUS = 126;
@@ -14,6 +15,11 @@ export const REFUSED_STDERR = 'Request refused\n';
 
 export function isRefusal(r: Reply): boolean {
   return r.status === REFUSED_STATUS && r.stdout.length === 0 && r.stderr.toString('latin1') === REFUSED_STDERR;
+}
+
+/** The refusal of a call that waited for the operator: its stdout holds only the keepalive newlines written before it. */
+export function isRefusalAfterWait(r: Reply): boolean {
+  return r.status === REFUSED_STATUS && (r.stdout.length === 0 || onlyKeepalive(r.stdout)) && r.stderr.toString('latin1') === REFUSED_STDERR;
 }
 
 /** Byte-identical: exit status, stdout and stderr. */
@@ -56,8 +62,8 @@ const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v), 'utf8');
 export class Agent {
   constructor(readonly caller: Caller) {}
 
-  private dom0(operationId: string, argument: string, payload?: unknown): Promise<Reply> {
-    return this.caller.call('@adminvm', serviceOf(operationId, 'dom0-service'), argument, payload === undefined ? undefined : json(payload));
+  private dom0(operationId: string, argument: string, payload?: unknown, hooks?: CallHooks): Promise<Reply> {
+    return this.caller.call('@adminvm', serviceOf(operationId, 'dom0-service'), argument, payload === undefined ? undefined : json(payload), hooks);
   }
 
   list(): Promise<Reply> {
@@ -69,11 +75,17 @@ export class Agent {
   start(qube: string): Promise<Reply> {
     return this.dom0('start', qube);
   }
-  remove(qube: string): Promise<Reply> {
-    return this.dom0('remove', qube);
+  remove(qube: string, hooks?: CallHooks): Promise<Reply> {
+    return this.dom0('remove', qube, undefined, hooks);
   }
-  setProperty(qube: string, name: string, value: unknown): Promise<Reply> {
-    return this.dom0('property.set', qube, { name, value });
+  shutdown(qube: string, hooks?: CallHooks): Promise<Reply> {
+    return this.dom0('shutdown', qube, undefined, hooks);
+  }
+  kill(qube: string, hooks?: CallHooks): Promise<Reply> {
+    return this.dom0('kill', qube, undefined, hooks);
+  }
+  setProperty(qube: string, name: string, value: unknown, hooks?: CallHooks): Promise<Reply> {
+    return this.dom0('property.set', qube, { name, value }, hooks);
   }
   poolFigures(): Promise<Reply> {
     return this.dom0('pool.figures', '');
@@ -107,5 +119,6 @@ export const PROBES: readonly { readonly id: string; readonly call: (a: Agent, q
   { id: 'property.set', call: (a, q) => a.setProperty(q, 'autostart', false) },
   { id: 'CurrentState', call: (a, q) => a.admin(q, 'state') },
   { id: 'firewall.Get', call: (a, q) => a.admin(q, 'firewall.get') },
-  { id: 'Shutdown', call: (a, q) => a.admin(q, 'shutdown') },
+  { id: 'shutdown', call: (a, q) => a.shutdown(q) },
+  { id: 'kill', call: (a, q) => a.kill(q) },
 ];

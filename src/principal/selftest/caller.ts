@@ -14,9 +14,22 @@ export interface Reply {
   readonly stderr: Buffer;
 }
 
+/** What a call may be told besides its bytes. */
+export interface CallHooks {
+  /** Called once when a dom0 service's reply starts with the gate's keepalive: the call waits for the operator. */
+  readonly onWait?: () => void;
+  /** Aborting ends the call (qrexec-client-vm killed), which withdraws a request that waits. */
+  readonly signal?: AbortSignal;
+}
+
 /** One qrexec call from the principal qube; `argument` undefined means the bare service name. */
 export interface Caller {
-  call(target: string, service: string, argument?: string, payload?: Uint8Array): Promise<Reply>;
+  call(target: string, service: string, argument?: string, payload?: Uint8Array, hooks?: CallHooks): Promise<Reply>;
+}
+
+/** A dom0 service that waits for the operator writes newlines until it answers (docs/action-gate.md). */
+export function onlyKeepalive(stdout: Buffer): boolean {
+  return stdout.length > 0 && stdout.every((b) => b === 0x0a);
 }
 
 const DEFAULT_CONCURRENCY = 4;
@@ -41,7 +54,7 @@ export function spawnCaller(options: QrexecRunnerOptions): Caller {
     if (next) next();
     else running--;
   };
-  const once = (target: string, service: string, payload: Uint8Array | undefined): Promise<Reply> =>
+  const once = (target: string, service: string, payload: Uint8Array | undefined, hooks: CallHooks): Promise<Reply> =>
     new Promise((resolve) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -63,7 +76,17 @@ export function spawnCaller(options: QrexecRunnerOptions): Caller {
         if (size > MAX_OUTPUT) child.kill('SIGKILL');
         else into.push(chunk);
       };
-      child.stdout.on('data', keep(out));
+      // a dom0 service's answer starts with its JSON; one that starts with a newline is a keepalive: the call waits
+      let first = true;
+      child.stdout.on('data', (chunk: Buffer) => {
+        keep(out)(chunk);
+        if (first && chunk[0] === 0x0a) hooks.onWait?.();
+        first = false;
+      });
+      const abort = (): void => void child.kill('SIGKILL');
+      if (hooks.signal?.aborted) abort();
+      else hooks.signal?.addEventListener('abort', abort, { once: true });
+      child.on('close', () => hooks.signal?.removeEventListener('abort', abort));
       child.stderr.on('data', keep(err));
       child.on('error', () => finish(null));
       child.on('close', (status: number | null) => finish(size > MAX_OUTPUT ? null : status));
@@ -71,10 +94,10 @@ export function spawnCaller(options: QrexecRunnerOptions): Caller {
       child.stdin.end(payload === undefined ? undefined : Buffer.from(payload));
     });
   return {
-    async call(target, service, argument, payload) {
+    async call(target, service, argument, payload, hooks = {}) {
       await acquire();
       try {
-        return await once(target, argument === undefined ? service : `${service}+${argument}`, payload);
+        return await once(target, argument === undefined ? service : `${service}+${argument}`, payload, hooks);
       } finally {
         release();
       }

@@ -2,9 +2,31 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Agent, jsonOf, PROBES } from './agent.js';
 import type { Json } from './agent.js';
-import type { Caller, Reply } from './caller.js';
+import type { Caller, CallHooks, Reply } from './caller.js';
 
 export type Verdict = 'PASS' | 'FAIL' | 'NOT-RUN';
+
+/** How the operator will answer the gate scenario's request; `skip` withdraws every call that waits. */
+export type GateAnswers = 'allow' | 'deny' | 'skip';
+
+/** A call of the self-test that waits for the operator, and the answer it asks for. */
+export interface Ask {
+  readonly operation: string;
+  readonly qube: string;
+  readonly want: 'allow' | 'deny';
+}
+
+/** The line that tells the operator what to run in dom0 (the request id is dom0's alone). */
+export function askLine(a: Ask): string {
+  return `the self-test's ${a.operation} of ${JSON.stringify(a.qube)} waits for you: in dom0, \`qmcp dom0 approvals list\` shows it as ${a.operation} ${JSON.stringify(a.qube)}; run \`qmcp dom0 approvals ${a.want} ID\` with its id`;
+}
+
+/** A call the gate may hold: its reply, whether it waited, whether the self-test withdrew it. */
+export interface GatedReply {
+  readonly reply: Reply;
+  readonly waited: boolean;
+  readonly withdrawn: boolean;
+}
 
 export interface Outcome {
   readonly verdict: Verdict;
@@ -27,6 +49,10 @@ export interface SelftestOptions {
   readonly tierTags: readonly string[];
   /** Random token for fixture and probe names (tests may fix it). */
   readonly token?: string;
+  /** The answer the gate scenario asks of the operator (default deny). */
+  readonly gateAnswers?: GateAnswers;
+  /** Told each time a call waits for the operator and an answer is asked for. */
+  readonly onAsk?: (ask: Ask) => void;
 }
 
 export const DEFAULT_TIER_TAGS: readonly string[] = ['ai-exec', 'ai-net', 'ai-full', 'ai-dump'];
@@ -114,6 +140,23 @@ export class Context {
       return out;
     })();
     return this.matrix;
+  }
+
+  /**
+   * Makes a call the gate may hold. When it waits, it is withdrawn at once
+   * if `want` is null or the operator chose `skip`; otherwise the operator
+   * is asked for `want` and the call waits for the answer or the lapse.
+   */
+  async gated(operation: string, qube: string, want: Ask['want'] | null, make: (hooks: CallHooks) => Promise<Reply>): Promise<GatedReply> {
+    const stop = new AbortController();
+    let waited = false;
+    const onWait = (): void => {
+      waited = true;
+      if (want === null || this.options.gateAnswers === 'skip') stop.abort();
+      else this.options.onAsk?.({ operation, qube, want });
+    };
+    const reply = await make({ onWait, signal: stop.signal });
+    return { reply, waited, withdrawn: stop.signal.aborted };
   }
 
   fixture(kind: Fixture['kind']): Fixture | undefined {

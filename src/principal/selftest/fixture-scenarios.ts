@@ -189,9 +189,10 @@ export const tombstones: Scenario = {
     const victim = ctx.fixture('clone') ?? ctx.fixture('disposable');
     if (!victim) return { verdict: 'NOT-RUN', reason: 'no clone or disposable fixture to remove (see create-rules)' };
     const before = await figures(ctx, f);
-    const r = await ctx.agent.remove(victim.name);
+    const { reply: r, waited } = await ctx.gated('remove', victim.name, 'allow', (h) => ctx.agent.remove(victim.name, h));
     if (r.status !== 0) {
-      f.notRun(`remove of ${victim.name}: ${actionable(r)}; it is left for the operator`);
+      const why = waited ? 'it waited for the operator and was not allowed (denied, lapsed or withdrawn)' : actionable(r);
+      f.notRun(`remove of ${victim.name}: ${why}; it is left for the operator`);
       return f.outcome();
     }
     victim.removed = true;
@@ -230,7 +231,8 @@ export async function cleanUp(ctx: Context): Promise<{ removed: string[]; left: 
       left.push(x.name);
       continue;
     }
-    const r = await ctx.agent.remove(x.name);
+    // under the gate the operator is asked to allow it; with --gate-answers skip it is withdrawn and left
+    const { reply: r } = await ctx.gated('remove', x.name, 'allow', (h) => ctx.agent.remove(x.name, h));
     if (r.status === 0) {
       x.removed = true;
       removed.push(x.name);

@@ -154,7 +154,7 @@ export const tiers: Scenario = {
 
 const LADDER = ['exec', 'net', 'full'] as const;
 
-/** The highest rung a fixture allows, found by probes that change nothing: Kill on a halted qube, a firewall reload, its own label set again. */
+/** The highest rung a fixture allows, found by probes that change nothing: a kill of a halted qube, a firewall reload, its own label set again. */
 async function ladderOf(ctx: Context, name: string, f: Findings): Promise<number | null> {
   const state = await ctx.agent.admin(name, 'state');
   if (!/(?:^| )power_state=Halted(?: |$)/.test(state.stdout.toString('latin1'))) {
@@ -163,10 +163,13 @@ async function ladderOf(ctx: Context, name: string, f: Findings): Promise<number
   }
   const info = await ctx.agent.info(name);
   const label = (JSON.parse(info.status === 0 ? info.stdout.toString('utf8') : '{}') as Json)['label'];
+  // a wait for the operator is withdrawn at once: only a call the tier allows ever waits
+  const exec = await ctx.gated('kill', name, null, (h) => ctx.agent.kill(name, h));
+  const full = typeof label === 'string' ? await ctx.gated('property.set', name, null, (h) => ctx.agent.setProperty(name, 'label', label, h)) : null;
   const allowed = [
-    !isRefusal(await ctx.agent.admin(name, 'kill')),
+    exec.waited || !isRefusal(exec.reply),
     !isRefusal(await ctx.agent.admin(name, 'firewall.reload')),
-    typeof label === 'string' && !isRefusal(await ctx.agent.setProperty(name, 'label', label)),
+    full !== null && (full.waited || !isRefusal(full.reply)),
   ];
   const top = allowed.lastIndexOf(true);
   if (!f.check(allowed.slice(0, top + 1).every(Boolean), `fixture ${name} allows ${LADDER.filter((_, i) => allowed[i]).join(', ')}: not a ladder`)) return null;

@@ -3,10 +3,11 @@ import type { Caller } from './caller.js';
 import { Context } from './context.js';
 import type { Outcome, Scenario, SelftestOptions } from './context.js';
 import { cleanUp, createRules, tombstones } from './fixture-scenarios.js';
+import { gate } from './gate-scenario.js';
 import { redaction, tiers, uniformRefusals, visibility } from './read-scenarios.js';
 
-/** Creation runs before tiers, so the tier ladder can be probed on a fixture. */
-export const SCENARIOS: readonly Scenario[] = [visibility, uniformRefusals, redaction, createRules, tiers, tombstones];
+/** Creation runs before tiers and the gate, so both can use a fixture. */
+export const SCENARIOS: readonly Scenario[] = [visibility, uniformRefusals, redaction, createRules, tiers, gate, tombstones];
 
 export const EXIT_ALL_PASS = 0;
 export const EXIT_SOME_FAIL = 1;
@@ -56,6 +57,8 @@ export function formatReport(report: SelftestReport): string {
   if (removed.length > 0) {
     lines.push(`fixtures removed: ${removed.join(', ')}; they are tombstones now: the operator reaps or restores them with \`qmcp dom0 tombstones\``);
   }
-  if (left.length > 0) lines.push(`fixtures left in place: ${left.join(', ')}`);
+  if (left.length > 0) {
+    lines.push(`fixtures left in place: ${left.join(', ')}; they are the self-test's own qubes: remove them in dom0 with \`qvm-remove NAME\`, or run the self-test again and allow their removal`);
+  }
   return lines.join('\n') + '\n';
 }

@@ -1,25 +1,32 @@
 /** Tools that change a qube: power, firewall, removal, properties and features. */
 import * as z from 'zod';
 import { adminExact, adminResult, dom0Exact, dom0Result } from '../calls.js';
+import { operation } from '../../shared/model/capabilities.js';
 import { QubeName, renamed } from '../schemas.js';
 import { REFUSABLE } from '../texts.js';
 import { callTool, type CallToolSpec } from './exact.js';
-import { encodeRules, FirewallRule, MAX_RULES, parseRules } from './firewall-rules.js';
+import { encodeRules, FirewallRule, MAX_RULES } from './firewall-rules.js';
 
 const QubeInput = z.strictObject({ qube: QubeName });
 const Done = z.object({ qube: z.string() });
 
-/** A native Admin API operation on the named qube that returns nothing. */
-function powerTool(name: string, title: string, operation: string, description: string): CallToolSpec<typeof QubeInput, typeof Done> {
+/**
+ * An operation on the named qube that answers only that it was done: a
+ * native Admin API call, or a dom0 service (which echoes the qube's name),
+ * as the model reaches it.
+ */
+function qubeTool(name: string, title: string, operationId: string, description: string): CallToolSpec<typeof QubeInput, typeof Done> {
+  const dom0 = operation(operationId).target === 'dom0-service';
   return callTool({
     name,
     title,
-    operation,
+    operation: operationId,
     description: description + REFUSABLE,
     input: QubeInput,
     output: Done,
-    call: (input) => adminExact(input.qube, operation),
+    call: (input) => (dom0 ? dom0Exact(operationId, input.qube) : adminExact(input.qube, operationId)),
     result: (call, reply) => {
+      if (dom0) return renamed(dom0Result(reply), { name: 'qube' });
       adminResult(reply);
       return { qube: call.target };
     },
@@ -38,8 +45,8 @@ export const qubeStart = callTool({
   result: (_call, reply) => renamed(dom0Result(reply), { name: 'qube' }),
 });
 
-export const qubeShutdown = powerTool('qube_shutdown', 'Shut a qube down', 'shutdown', 'Ask a running qube to shut down (it returns at once; check qube_state).');
-export const qubeKill = powerTool('qube_kill', 'Kill a qube', 'kill', 'Stop a running qube at once, without a clean shutdown.');
+export const qubeShutdown = qubeTool('qube_shutdown', 'Shut a qube down', 'shutdown', 'Ask a running qube to shut down (it returns at once; check qube_state).');
+export const qubeKill = qubeTool('qube_kill', 'Kill a qube', 'kill', 'Stop a running qube at once, without a clean shutdown.');
 
 const FirewallSetInput = z.strictObject({
   qube: QubeName,
@@ -53,16 +60,13 @@ export const firewallSet = callTool({
   description: "Replace a qube's firewall rules with the given list (keys: action, dst4, dst6, dsthost, proto, dstports, icmptype, specialtarget, expire, comment last)." + REFUSABLE,
   input: FirewallSetInput,
   output: z.object({ qube: z.string(), rules: z.array(z.string()) }),
-  call: (input) => adminExact(input.qube, 'firewall.set', encodeRules(input.rules)),
-  result: (call, reply) => {
-    adminResult(reply);
-    return { qube: call.target, rules: parseRules(call.payload) };
-  },
+  call: (input) => dom0Exact('firewall.set', input.qube, encodeRules(input.rules)),
+  result: (_call, reply) => renamed(dom0Result(reply), { name: 'qube' }),
 });
 
-export const firewallReload = powerTool('firewall_reload', 'Reload firewall', 'firewall.reload', "Re-apply a qube's firewall rules (e.g. after DNS names changed).");
-export const qubePause = powerTool('qube_pause', 'Pause a qube', 'pause', 'Pause a running qube.');
-export const qubeUnpause = powerTool('qube_unpause', 'Unpause a qube', 'unpause', 'Unpause a paused qube.');
+export const firewallReload = qubeTool('firewall_reload', 'Reload firewall', 'firewall.reload', "Re-apply a qube's firewall rules (e.g. after DNS names changed).");
+export const qubePause = qubeTool('qube_pause', 'Pause a qube', 'pause', 'Pause a running qube.');
+export const qubeUnpause = qubeTool('qube_unpause', 'Unpause a qube', 'unpause', 'Unpause a paused qube.');
 
 export const qubeRemove = callTool({
   name: 'qube_remove',

@@ -5,7 +5,7 @@
  * leaves no disposable behind when dom0 lets it go.
  */
 import * as z from 'zod';
-import { adminCall, dom0Call, type CallContext } from '../calls.js';
+import { dom0Call, type CallContext } from '../calls.js';
 import { QubeName } from '../schemas.js';
 import { REFUSABLE, UNTRUSTED } from '../texts.js';
 import { Actionable } from '../results.js';
@@ -26,7 +26,7 @@ const OneShotOutput = RunOutput.extend({ name: z.string(), removed: z.boolean() 
 async function removeQuietly(ctx: CallContext, name: string): Promise<boolean> {
   const own: CallContext = { qrexec: ctx.qrexec, signal: AbortSignal.timeout(CLEANUP_TIMEOUT_MS) };
   try {
-    await adminCall(own, name, 'kill');
+    await dom0Call(own, 'kill', name);
     return true;
   } catch {
     try {

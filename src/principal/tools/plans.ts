@@ -107,7 +107,7 @@ export function planStatusTool(tools: StepTools): CallToolSpec<typeof StatusInpu
     title: 'Read a plan and its results',
     operation: 'plan.status',
     description:
-      "Read a plan you submitted: its status (pending, approved, running, done, failed, denied, lapsed) and each step's status (pending, running, done, failed, skipped) with the result its tool would have returned, or the error it would have answered." +
+      "Read a plan you submitted: its status (pending, approved, running, done, failed, denied, lapsed, interrupted: its run stopped midway and will not resume) and each step's status (pending, running, done, failed, skipped) with the result its tool would have returned, or the error it would have answered." +
       REFUSABLE +
       UNTRUSTED,
     input: StatusInput,

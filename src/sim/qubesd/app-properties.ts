@@ -3,7 +3,8 @@
  * defaults, checks on a new value, and the events a set or reset fires.
  */
 import type { EventKwargs } from '../../shared/adminapi/wire.js';
-import { err, pyRepr } from './errors.js';
+import { err, pyRepr, SilentClose } from './errors.js';
+import { globalSetterValue, sanitizeValue, setterValue } from './property-values.js';
 import type { PropContext, PropDef, PropSubject } from './properties.js';
 import { globalPropDefs, LABELS, renderValue, vmPropDefs } from './properties.js';
 import type { PropValue, VmState } from './state.js';
@@ -88,62 +89,99 @@ export class AppProperties {
     return this.propValue(vm, 'template_for_dispvms') === true;
   }
 
-  /** Checks and converts a raw payload for a property, as qubes' property.sanitize and setters do. */
-  sanitize(def: PropDef, payload: Buffer, holder: string): PropValue {
-    for (const b of payload) if (b > 0x7f) throw err.value('');
-    const raw = payload.toString('latin1');
-    if (def.readOnly) throw err.propertyValue(`Property ${pyRepr(def.name)} of ${holder} is read-only`);
-    switch (def.type) {
-      case 'bool': {
-        const l = raw.toLowerCase();
-        if (['0', 'no', 'false', 'off'].includes(l)) return false;
-        if (['1', 'yes', 'true', 'on'].includes(l)) return true;
-        throw err.value(`Invalid literal for boolean property: ${pyRepr(raw)}`);
-      }
-      case 'int':
-        if (!/^\s*[+-]?[0-9]+\s*$/.test(raw)) throw err.value('');
-        return Number.parseInt(raw, 10);
-      case 'label':
-        if (!LABELS.some((l) => l.name === raw)) throw err.labelNotFound(raw);
-        return raw;
-      case 'vm': {
-        if (raw === '') return null;
-        if (!this.app.vms.has(raw)) {
-          throw err.propertyValue(`Can't set ${def.name} to non-existing qube ${raw}`);
-        }
-        return raw;
-      }
-      default:
-        return raw;
+  /** Checks and converts a raw payload for a property, as qubes' property.sanitize does; `holderClass` names the holder's Python class. */
+  sanitize(def: PropDef, payload: Buffer, holderClass: string): PropValue {
+    const value = sanitizeValue(def, payload, holderClass, LABELS.map((l) => l.name));
+    if (def.type === 'vm' && value !== null && !this.app.vms.has(String(value))) {
+      throw err.propertyValue(`Can't set ${def.name} to non-existing qube ${String(value)}`);
+    }
+    return value;
+  }
+
+  /** Qubes' VMProperty with a vmclass: the qube named must be of that class. */
+  private wantClass(value: PropValue, klass: string): VmState {
+    const t = this.app.mustGet(String(value));
+    if (t.klass !== klass) {
+      throw err.propertyValue(`wrong VM class: domains[${pyRepr(t.name)}] is of type ${t.klass} and not ${klass}`);
+    }
+    return t;
+  }
+
+  /** Qubes' validate_disposable_template (default_dispvm, management_dispvm). */
+  private checkDispTemplate(holder: string, prop: string, value: PropValue): void {
+    if (value === null) return;
+    const t = this.app.mustGet(String(value));
+    // qubesd asserts a QubesVM here: dom0 fails outside its exceptions
+    if (t.klass === 'AdminVM') throw new SilentClose(`${prop} cannot be dom0`);
+    if (!this.isDispTemplate(t)) {
+      throw err.propertyValue(`Cannot set invalid property to ${holder}, ${prop} ${pyRepr(t.name)} has template_for_dispvms set to False`);
     }
   }
 
-  private checkVmPropValue(vm: VmState, prop: string, value: PropValue): void {
+  /** The qubes whose network goes through `name`, directly or further down (get_vms_connected_to). */
+  private connectedTo(name: string): Set<string> {
+    const found = new Set<string>();
+    const todo = [name];
+    while (todo.length > 0) {
+      const cur = todo.pop() as string;
+      for (const v of this.app.vms.values()) {
+        if (v.klass === 'AdminVM' || found.has(v.name)) continue;
+        if (this.propValue(v, 'netvm') === cur) {
+          found.add(v.name);
+          todo.push(v.name);
+        }
+      }
+    }
+    return found;
+  }
+
+  private checkVmPropValue(vm: VmState, prop: string, value: PropValue): PropValue {
     if (prop === 'netvm' && value !== null) {
       const target = this.app.mustGet(String(value));
+      // qubesd reads provides_network of dom0, which has none, outside its exceptions
+      if (target.klass === 'AdminVM') throw new SilentClose('dom0 has no provides_network');
       if (!this.propValue(target, 'provides_network')) {
         throw err.value(`The ${target.name} qube does not provide network`);
       }
-      if (target.name === vm.name) throw err.value('Network loop on qube');
+      if (target.name === vm.name || this.connectedTo(vm.name).has(target.name)) throw err.value('Loops in network are unsupported');
     }
+    if (prop === 'default_dispvm' || prop === 'management_dispvm') this.checkDispTemplate(`qube ${pyRepr(vm.name)}`, prop, value);
     if (prop === 'template') {
       if (value === null) throw err.propertyValue(`Invalid value None for property 'template' of ${vm.name}`);
-      const t = this.app.mustGet(String(value));
       // a disposable's template is any qube with template_for_dispvms (AppVM or StandaloneVM)
       if (vm.klass === 'DispVM') {
-        if (!this.isDispTemplate(t)) throw err.propertyValue('template for disposable must have template_for_dispvms=True');
-      } else if (t.klass !== 'TemplateVM') {
-        throw err.value(`Cannot set template of ${vm.name} to ${t.name}: it is not a TemplateVM`);
+        if (!this.isDispTemplate(this.app.mustGet(String(value)))) {
+          throw err.propertyValue('template for disposable must have template_for_dispvms=True');
+        }
+      } else {
+        this.wantClass(value, 'TemplateVM');
       }
       if (vm.power !== 'Halted') throw err.notHalted(vm.name);
     }
-    if ((prop === 'memory' || prop === 'vcpus') && typeof value === 'number' && value <= 0) {
-      throw err.propertyValue(`Invalid value ${pyRepr(String(value))} for property ${pyRepr(prop)} of ${vm.name}`);
+    if (prop === 'template_for_dispvms' && value === false) this.checkDispTemplateUnused(vm);
+    return setterValue(prop, value);
+  }
+
+  /** A disposable template stays one while a qube or the system names it (qubes/vm/mix/dvmtemplate.py). */
+  private checkDispTemplateUnused(vm: VmState): void {
+    if (!this.isDispTemplate(vm)) return;
+    const props = new Set<string>();
+    for (const p of ['default_dispvm', 'management_dispvm']) {
+      if (this.globalValue(p) === vm.name) props.add(p);
+      for (const v of this.app.vms.values()) {
+        if (v.klass !== 'DispVM' && this.propValue(v, p) === vm.name) props.add(p);
+      }
+    }
+    if (props.size > 0) {
+      throw err.inUse(
+        vm.name,
+        `Cannot change template_for_dispvms to False while it is in use by the system by any of these properties: ${[...props].sort().join(', ')}`,
+      );
     }
   }
 
-  setProp(vm: VmState, prop: string, value: PropValue): void {
-    this.checkVmPropValue(vm, prop, value);
+  setProp(vm: VmState, prop: string, newValue: PropValue): void {
+    const value = this.checkVmPropValue(vm, prop, newValue);
     const had = this.propValue(vm, prop);
     const args: [string, string][] = [
       ['name', prop],
@@ -157,11 +195,18 @@ export class AppProperties {
 
   resetProp(vm: VmState, prop: string): void {
     if (vmPropDefs(vm.klass).get(prop)?.readOnly) {
-      throw err.propertyValue(`Property ${pyRepr(prop)} of ${vm.name} is read-only`);
+      // identity has no default: qubesd fails outside its exceptions; the rest have nothing to reset
+      if (['name', 'qid', 'uuid'].includes(prop) && vm.klass !== 'AdminVM') throw new SilentClose(`${prop} has no default`);
+      return;
     }
-    if (prop === 'template' || prop === 'label') {
+    if (prop === 'template') {
+      const d = this.globalValue('default_template');
+      throw err.value(`Cannot unset template${d ? `. You can set it to the current default (${String(d)}) instead` : ''}`);
+    }
+    if (prop === 'label') {
       throw err.propertyValue(`Property ${pyRepr(prop)} of ${vm.name} has no default`);
     }
+    if (prop === 'template_for_dispvms') this.checkDispTemplateUnused(vm);
     const had = this.propValue(vm, prop);
     const args: [string, string][] = [['name', prop]];
     if (had !== undefined) args.push(['oldvalue', kw(had)]);
@@ -172,8 +217,8 @@ export class AppProperties {
     this.app.fire(vm.name, `property-del:${prop}`, args);
   }
 
-  setGlobal(prop: string, value: PropValue): void {
-    if (prop === 'default_netvm') this.checkVmPropValueGlobalNetvm(value);
+  setGlobal(prop: string, newValue: PropValue): void {
+    const value = this.checkGlobalValue(prop, newValue);
     const had = this.globalValue(prop);
     const users = prop === 'default_netvm' ? this.app.sorted().filter((v) => v.klass !== 'AdminVM' && v.klass !== 'TemplateVM' && this.isDefault(v, 'netvm')) : [];
     const oldNet = new Map(users.map((v) => [v.name, this.propValue(v, 'netvm')]));
@@ -193,13 +238,28 @@ export class AppProperties {
     }
   }
 
-  private checkVmPropValueGlobalNetvm(value: PropValue): void {
-    if (value === null) return;
-    const t = this.app.mustGet(String(value));
-    if (!this.propValue(t, 'provides_network')) throw err.value(`The ${t.name} qube does not provide network`);
+  private checkGlobalValue(prop: string, value: PropValue): PropValue {
+    if (globalPropDefs.get(prop)?.type === 'vm' && value !== null) {
+      const t = this.app.mustGet(String(value));
+      if (prop === 'default_template') this.wantClass(value, 'TemplateVM');
+      if (prop === 'default_dispvm' || prop === 'management_dispvm') this.checkDispTemplate('system', prop, value);
+      // qubesd's clockvm setter reads dom0's features outside its exceptions
+      if (prop === 'clockvm' && t.klass === 'AdminVM') throw new SilentClose('clockvm cannot be dom0');
+    }
+    if (prop === 'default_netvm' && value !== null) {
+      // a qube taking the default network would reach itself (qubes/app.py _setter_default_netvm)
+      for (const v of this.app.sorted()) {
+        if (v.klass === 'AdminVM' || !this.isDefault(v, 'netvm')) continue;
+        if (value === v.name || this.connectedTo(v.name).has(String(value))) {
+          throw err.propertyValue(`Network loop on ${pyRepr(v.name)}`);
+        }
+      }
+    }
+    return globalSetterValue(prop, value);
   }
 
   resetGlobal(prop: string): void {
+    if (globalPropDefs.get(prop)?.readOnly) return;
     const had = this.globalValue(prop);
     const args: [string, string][] = [['name', prop]];
     if (had !== undefined) args.push(['oldvalue', kw(had)]);

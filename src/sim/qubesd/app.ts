@@ -35,6 +35,9 @@ export type EventListener = (ev: FiredEvent) => void;
 
 const GiB = 1024 ** 3;
 
+/** Properties whose qube qubesd's extensions record as a tag on the client. */
+const AUTO_TAGGED = ['guivm', 'audiovm'];
+
 export class SimApp {
   readonly vms = new Map<string, VmState>();
   readonly props: Record<string, PropValue>;
@@ -72,6 +75,7 @@ export class SimApp {
       afterStartFailed: (vm) => this.disposables.afterStartFailed(vm),
       afterStop: (vm) => this.disposables.afterStop(vm),
     });
+    for (const vm of this.vms.values()) this.syncAutoTags(vm, false);
   }
 
   /** Lets the storage behind a volume follow an admin.vm.volume.CloneTo. */
@@ -95,7 +99,8 @@ export class SimApp {
       assigned: {},
       attached: {},
     };
-    return { version: 1, props: {}, vms: [dom0], devices: {} };
+    // Qubes' empty store sets the kernel pool explicitly (Qubes.load_initial_values)
+    return { version: 1, props: { default_pool_kernel: 'linux-kernel' }, vms: [dom0], devices: {} };
   }
 
   snapshot(): HostState {
@@ -173,24 +178,58 @@ export class SimApp {
   }
 
   /** Checks and converts a raw payload for a property, as qubes' property.sanitize and setters do. */
-  sanitize(def: PropDef, payload: Buffer, holder: string): PropValue {
-    return this.properties.sanitize(def, payload, holder);
+  sanitize(def: PropDef, payload: Buffer, holderClass: string): PropValue {
+    return this.properties.sanitize(def, payload, holderClass);
   }
 
   setProp(vm: VmState, prop: string, value: PropValue): void {
     this.properties.setProp(vm, prop, value);
+    if (AUTO_TAGGED.includes(prop)) this.syncAutoTags(vm, true);
   }
 
   resetProp(vm: VmState, prop: string): void {
     this.properties.resetProp(vm, prop);
+    if (AUTO_TAGGED.includes(prop)) this.syncAutoTags(vm, true);
   }
 
   setGlobal(prop: string, value: PropValue): void {
     this.properties.setGlobal(prop, value);
+    this.followDefault(prop);
   }
 
   resetGlobal(prop: string): void {
     this.properties.resetGlobal(prop);
+    this.followDefault(prop);
+  }
+
+  /** The qubes taking a default GUI or audio qube follow it (qubes/ext/gui.py, audio.py). */
+  private followDefault(globalProp: string): void {
+    const prop = AUTO_TAGGED.find((p) => globalProp === `default_${p}`);
+    if (!prop) return;
+    for (const vm of this.sorted()) {
+      if (vm.klass !== 'AdminVM' && this.properties.isDefault(vm, prop)) this.syncAutoTags(vm, true);
+    }
+  }
+
+  /**
+   * qubesd's GUI and audio extensions tag each qube with the qube serving it
+   * (`guivm-dom0`, `audiovm-dom0`), and drop a stale one. On creation and
+   * load the tag is added without events, as in the qube's constructor.
+   */
+  private syncAutoTags(vm: VmState, withEvents: boolean): void {
+    for (const prop of AUTO_TAGGED) {
+      if (!this.propDefs(vm).has(prop)) continue;
+      const server = this.properties.propValue(vm, prop);
+      const want = typeof server === 'string' && server !== '' ? `${prop}-${server}` : null;
+      for (const t of vm.tags.filter((x) => x.startsWith(`${prop}-`) && x !== want)) {
+        if (withEvents) this.removeTag(vm, t);
+        else vm.tags.splice(vm.tags.indexOf(t), 1);
+      }
+      if (want && !vm.tags.includes(want)) {
+        if (withEvents) this.addTag(vm, want);
+        else vm.tags.push(want);
+      }
+    }
   }
 
   /** Qubes' DVMTemplateMixin: an AppVM or StandaloneVM with template_for_dispvms. */
@@ -336,6 +375,7 @@ export class SimApp {
     if (spec.template) vm.props['template'] = spec.template;
     init?.(vm);
     this.vms.set(vm.name, vm);
+    this.syncAutoTags(vm, false);
     this.fire('', 'domain-add', [['vm', vm.name]]);
     return vm;
   }

@@ -113,7 +113,7 @@ const DEFS: readonly ClassedDef[] = [
   { name: 'icon', type: 'str', classes: ALL, readOnly: true, def: vmIcon, help: 'freedesktop icon name, suitable for use in :py:meth:`PyQt4.QtGui.QIcon.fromTheme`' },
   { name: 'ip6', type: 'str', classes: QUBE, def: () => null, help: 'IPv6 address of this domain.' },
   { name: 'mac', type: 'str', classes: QUBE, def: () => '00:16:3e:5e:6c:00', help: 'MAC address of the NIC emulated inside VM' },
-  { name: 'stubdom_mem', type: 'int', classes: QUBE, readOnly: true, def: () => null, help: 'Memory amount allocated for the stubdom' },
+  { name: 'stubdom_mem', type: 'int', classes: QUBE, def: () => null, help: 'Memory amount allocated for the stubdom' },
   { name: 'stubdom_uuid', type: 'str', classes: QUBE, readOnly: true, def: () => null, help: 'UUID of stub domain.' },
   {
     name: 'visible_gateway',
@@ -159,7 +159,13 @@ const DEFS: readonly ClassedDef[] = [
   { name: 'installed_by_rpm', type: 'bool', classes: QUBE, def: () => false, help: "If this domain's image was installed from package tracked by package manager." },
   { name: 'ip', type: 'str', classes: QUBE, def: ipFor, help: 'IP address of this domain.' },
   { name: 'kernel', type: 'str', classes: QUBE, def: (vm, c) => fromTemplate('kernel', c.globalProp('default_kernel') ?? null)(vm, c), help: 'Kernel used by this domain.' },
-  { name: 'kernelopts', type: 'str', classes: QUBE, def: fromTemplate('kernelopts', ''), help: 'Kernel command line passed to domain.' },
+  {
+    name: 'kernelopts',
+    type: 'str',
+    classes: QUBE,
+    // no kernel, no options; else the template's, else qubesd's built-in ones (the kernel ships no default-kernelopts file here)
+    def: (vm, c) => (c.vmProp(vm.name, 'kernel') ? fromTemplate('kernelopts', 'swiotlb=2048')(vm, c) : ''),
+    help: 'Kernel command line passed to domain.' },
   { name: 'keyboard_layout', type: 'str', classes: ALL, def: () => 'us++', help: 'Keyboard layout for this VM' },
   { name: 'klass', type: 'str', classes: ALL, readOnly: true, def: (vm) => vm.klass, help: 'Class of the qube' },
   // dom0's label is set when Qubes is installed; 'black' stands for that in a state without it
@@ -214,7 +220,7 @@ const GLOBAL_DEFS: readonly PropDef[] = [
   { name: 'default_audiovm', type: 'vm', def: () => 'dom0', help: 'Default AudioVM for VMs.' },
   { name: 'default_dispvm', type: 'vm', def: () => null, help: 'Default DispVM base for service calls' },
   { name: 'default_guivm', type: 'vm', def: () => 'dom0', help: 'Default GuiVM for VMs.' },
-  { name: 'default_kernel', type: 'str', noDefault: true, def: () => '6.6.63-1.fc37', help: 'Which kernel to use when not overriden in VM' },
+  { name: 'default_kernel', type: 'str', noDefault: true, def: () => INSTALLED_KERNELS[0] ?? null, help: 'Which kernel to use when not overriden in VM' },
   { name: 'default_netvm', type: 'vm', def: () => null, help: 'Default NetVM for AppVMs.' },
   { name: 'default_pool', type: 'str', def: () => 'varlibqubes', help: 'Default storage pool' },
   { name: 'default_pool_kernel', type: 'str', def: () => 'linux-kernel', help: 'Default storage pool for kernel volumes' },
@@ -239,6 +245,12 @@ export function renderValue(v: PropValue): string {
   if (typeof v === 'boolean') return v ? 'True' : 'False';
   return String(v);
 }
+
+/** The kernels installed in dom0's vm-kernels directory. */
+export const INSTALLED_KERNELS: readonly string[] = ['6.6.63-1.fc37'];
+
+/** The storage pools a fresh Qubes install has. */
+export const POOL_NAMES: readonly string[] = ['varlibqubes', 'linux-kernel'];
 
 export const LABELS: readonly { index: number; name: string; color: string }[] = [
   { index: 1, name: 'red', color: '0xcc0000' },

@@ -6,8 +6,21 @@ import type { PropValue } from '../state.js';
 import type { CallContext, MethodTable } from './types.js';
 import { m } from './types.js';
 
+/** Qube properties qubesd loads last (references to qubes and what depends on the template); it lists them after the rest. */
+const LATE_LOADED = new Set(['appvm_default_bootmode', 'bootmode', 'kernelopts']);
+
+/** qubesd's listing order: a qube's properties by load stage, then name; the global ones by name. */
+function listed(defs: Iterable<PropDef>, byStage: boolean): PropDef[] {
+  const stage = (d: PropDef): number => (byStage && (d.type === 'vm' || LATE_LOADED.has(d.name)) ? 1 : 0);
+  return [...defs].sort((a, b) => stage(a) - stage(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
 interface Holder {
   readonly label: string;
+  /** The holder's Python class, as qubesd's messages name it. */
+  readonly klass: string;
+  /** Whether its properties are listed by load stage (a qube's) or by name alone (the global ones). */
+  readonly byStage: boolean;
   defs(): ReadonlyMap<string, PropDef>;
   value(prop: string): PropValue | undefined;
   defaultValue(prop: string): PropValue | undefined;
@@ -20,6 +33,8 @@ function vmHolder(ctx: CallContext): Holder {
   const { app, dest } = ctx;
   return {
     label: dest.name,
+    klass: dest.klass,
+    byStage: true,
     defs: () => app.propDefs(dest),
     value: (p) => app.propValue(dest, p),
     defaultValue: (p) => withoutExplicit(dest.props, p, () => app.propValue(dest, p)),
@@ -33,10 +48,13 @@ function globalHolder(ctx: CallContext): Holder {
   const { app } = ctx;
   return {
     label: '<qubes.Qubes object>',
+    klass: 'Qubes',
+    byStage: false,
     defs: () => globalPropDefs,
     value: (p) => app.globalValue(p),
     defaultValue: (p) => withoutExplicit(app.props, p, () => app.globalValue(p)),
-    isDefault: (p) => !Object.prototype.hasOwnProperty.call(app.props, p),
+    // a property without a default holds a value set explicitly (at install)
+    isDefault: (p) => !globalPropDefs.get(p)?.noDefault && !Object.prototype.hasOwnProperty.call(app.props, p),
     set: (p, v) => app.setGlobal(p, v),
     reset: (p) => app.resetGlobal(p),
   };
@@ -68,17 +86,19 @@ function serialize(h: Holder, def: PropDef): string {
 
 function family(prefix: string, destAdminvm: boolean | null, holder: (ctx: CallContext) => Holder): MethodTable {
   return {
-    [`${prefix}.List`]: m(false, false, destAdminvm, (ctx) =>
-      [...holder(ctx).defs().keys()].sort().map((p) => `${p}\n`).join(''),
-    ),
+    [`${prefix}.List`]: m(false, false, destAdminvm, (ctx) => {
+      const h = holder(ctx);
+      return listed(h.defs().values(), h.byStage)
+        .map((d) => `${d.name}\n`)
+        .join('');
+    }),
     [`${prefix}.Get`]: m(true, false, destAdminvm, (ctx) => {
       const h = holder(ctx);
       return serialize(h, mustDef(h, ctx.arg));
     }),
     [`${prefix}.GetAll`]: m(false, false, destAdminvm, (ctx) => {
       const h = holder(ctx);
-      return [...h.defs().values()]
-        .sort((a, b) => (a.name < b.name ? -1 : 1))
+      return listed(h.defs().values(), h.byStage)
         .map((d) => `${d.name} ${serialize(h, d).replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n`)
         .join('');
     }),
@@ -96,7 +116,7 @@ function family(prefix: string, destAdminvm: boolean | null, holder: (ctx: CallC
     [`${prefix}.Set`]: m(true, null, destAdminvm, (ctx) => {
       const h = holder(ctx);
       const def = mustDef(h, ctx.arg);
-      const v = ctx.app.sanitize(def, ctx.payload, h.label);
+      const v = ctx.app.sanitize(def, ctx.payload, h.klass);
       h.set(def.name, v);
       ctx.app.save();
       return null;
