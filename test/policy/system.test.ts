@@ -52,6 +52,9 @@ function problems(domains: Reader): string[] {
 
 test('system info is read by name and by uuid:UUID as qrexec indexes it', () => {
   assert.deepEqual(problems(new Domains(system.domains)), []);
+  // find, the lookup of a target the caller chose, answers as get does.
+  const domains = new Domains(system.domains);
+  assert.deepEqual(problems({ nameOf: (key) => domains.nameOf(key), get: (key) => domains.find(key) }), []);
 });
 
 test('weakened readers are caught: the first domain of a uuid, a property of the prototype', () => {

@@ -3,7 +3,7 @@ import { RuleIndex } from './rule-index.js';
 import type { Domains } from './system.js';
 import { domainsOf, isDom0, lookup, MissingDomain, nameOrFail, uuidToName } from './system.js';
 import type { Token } from './tokens.js';
-import { dispvmTemplateOf, expandToken, parseToken, partyOf, TokenError, tokenMatches } from './tokens.js';
+import { dispvmTemplateOf, expandToken, parseToken, sourceParty, targetParty, TokenError, tokenMatches } from './tokens.js';
 import type { Party } from './tokens.js';
 import type { Policy, PolicyRequest, Resolution, RuleLocation, SystemInfo } from './types.js';
 
@@ -17,6 +17,9 @@ function deny(reason: string, notify = true, rule: RuleLocation | null = null): 
   return { action: 'deny', reason, notify, rule };
 }
 
+/** What an unfit `@dispvm:X` reads in place of a rule's deny when its rule allows or asks. */
+const NOT_DENIED: Denial = deny('', true, null);
+
 function isDenial(value: object): value is Denial {
   return 'action' in value;
 }
@@ -29,9 +32,6 @@ interface Call {
   target: Party;
   domains: Domains;
 }
-
-/** A name that does not exist, as qrexec rewrites it. */
-const DEFAULT: Party = { kind: 'default', text: '@default', value: '@default', domain: undefined, template: undefined };
 
 function where(rule: Rule): string {
   return `${rule.origin.file}:${rule.origin.line}`;
@@ -113,22 +113,22 @@ export class RulePolicy implements Policy {
   private resolve(req: PolicyRequest, domains: Domains): Resolution {
     const parsed = intendedToken(req.target === '' ? '@default' : req.target);
     if (isDenial(parsed)) return parsed;
-    // The target's domain is looked up here once, so that every rule reads the same fields of
-    // it whether it exists or not.
-    const intended = partyOf(parsed, domains);
+    // The target's domains are looked up here once, so that every rule reads the same fields
+    // whether they exist or not; a name that does not exist becomes `@default`.
+    const target = targetParty(parsed, domains);
     // qrexec refuses an unfit `@dispvm:X` before any rule. The rules are matched and their deny
     // worked out all the same, so that the refusal takes as long whether X is an outside
     // disposable template or nothing at all.
-    const unfit = intended.kind === 'dispvmTemplate' && !intended.template?.template_for_dispvms;
-    const unfitReason = intended.kind === 'dispvmTemplate' ? `not a template for dispvm: ${intended.value}` : '';
-    const target = intended.kind === 'name' && intended.domain === undefined ? DEFAULT : intended;
-    const source = partyOf({ kind: 'name', text: req.source, value: req.source }, domains);
+    const unfit = target.kind === 'dispvmTemplate' && !target.fitTemplate;
+    const unfitReason = target.kind === 'dispvmTemplate' ? `not a template for dispvm: ${target.value}` : '';
+    const source = sourceParty(req.source, domains);
     const call: Call = { rules: this.index.rulesFor(req.service, req.argument), source, target, domains };
     const rule = firstMatch(call);
     const denial = denialBy(rule);
-    // Either refusal is made the same way, from a denial worked out for both.
+    // Either refusal is made by the same steps, each field chosen between the two.
     if (unfit || denial !== null) {
-      return unfit || denial === null ? deny(unfitReason) : deny(denial.reason, denial.notify, denial.rule);
+      const by = denial ?? NOT_DENIED;
+      return deny(unfit ? unfitReason : by.reason, unfit || by.notify, unfit ? null : by.rule);
     }
     const chosen = rule as Rule; // no rule at all is a denial
     const location = locationOf(chosen);

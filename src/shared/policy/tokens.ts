@@ -1,5 +1,5 @@
 import type { Domains } from './system.js';
-import { isDom0, lookup, MissingDomain, uuidToName } from './system.js';
+import { isDom0, lookup, MissingDomain, NO_DOMAIN, uuidToName } from './system.js';
 import type { DomainInfo } from './types.js';
 import { QmcpError } from '../errors.js';
 
@@ -89,16 +89,37 @@ export function parseToken(text: string, position: Position): Token {
   throw new TokenError(`invalid ${POSITION_NAME[position]} token: '${text}'`);
 }
 
-/** Equality that also accepts `uuid:X` for the domain whose uuid is X. */
-function sameDomain(domains: Domains, a: string, b: string): boolean {
+/**
+ * Whether a rule's qube name or `uuid:X` names the party: equality that also
+ * accepts `uuid:X` for the domain whose uuid is X. It branches on the
+ * caller's spelling and compares a uuid with the uuid of the domain the
+ * spelling found (NO_DOMAIN's, which no rule spells, for none), so a target
+ * that does not exist takes the steps of one that does, and the caller's
+ * text is compared with system info only once, by the lookup.
+ */
+function sameDomain(domains: Domains, a: string, other: Party): boolean {
+  const b = other.spelling;
   if (a.startsWith('uuid:')) {
-    if (b.startsWith('uuid:')) return a === b;
-    const other = domains.get(b);
-    return other !== undefined && a.slice(5) === other.uuid;
+    if (b.startsWith('uuid:')) return a === b && !other.defaulted;
+    return a.slice(5) === other.uuid;
   }
   if (b.startsWith('uuid:')) {
     const self = domains.get(a);
-    return self !== undefined && b.slice(5) === self.uuid;
+    return self !== undefined && self.uuid === other.uuid && !other.defaulted;
+  }
+  return a === b && !other.defaulted;
+}
+
+/** Whether a rule's `@dispvm:X` names the party's `@dispvm:Y`, the same way. */
+function sameDispvmTemplate(domains: Domains, a: string, other: Party): boolean {
+  const b = other.value;
+  if (a.startsWith('uuid:')) {
+    if (b.startsWith('uuid:')) return a === b;
+    return a.slice(5) === other.templateUuid;
+  }
+  if (b.startsWith('uuid:')) {
+    const self = domains.get(a);
+    return self !== undefined && self.uuid === other.templateUuid;
   }
   return a === b;
 }
@@ -112,72 +133,119 @@ export function dispvmTemplateOf(domains: Domains, source: string): Token | null
 
 /**
  * A request's source (a `name` token) or its verified intended target, with
- * the domains it names looked up once for the evaluation: each rule then
- * reads the same fields whether or not the domain exists.
+ * what the rules read of the domains it names taken once for the evaluation,
+ * from the domain or, for none, from NO_DOMAIN: each rule then reads the
+ * same fields of the same object shape whether or not the domain exists.
  */
 export interface Party extends Token {
-  /** The domain the text names (what `@type:` and `@tag:` look at), for a name or `uuid:…`. */
+  /** The target as the caller spelled it; for a name that does not exist, `text` is `@default`. */
+  readonly spelling: string;
+  /** A name that does not exist, rewritten to `@default`. */
+  readonly defaulted: boolean;
+  /** Whether the text names dom0; read from the spelling, so the same way for a name that does not exist. */
+  readonly dom0: boolean;
+  /** The domain the text names, for a name or `uuid:…`. */
   readonly domain: DomainInfo | undefined;
-  /** The domain X names, for `@dispvm:X`. */
-  readonly template: DomainInfo | undefined;
+  /** What `@type:` and `@tag:` see, and the uuid `uuid:X` is compared with ('' for no domain). */
+  readonly type: string;
+  readonly tags: readonly string[];
+  readonly uuid: string;
+  /** For `@dispvm:X`: whether X is a disposable template, its uuid, and the tags `@dispvm:@tag:` sees (none unless it is). */
+  readonly fitTemplate: boolean;
+  readonly templateUuid: string;
+  readonly dispvmTags: readonly string[];
 }
 
-export function partyOf(token: Token, domains: Domains): Party {
+const DEFAULT: Token = { kind: 'default', text: '@default', value: '@default' };
+
+/**
+ * The party for a token, from the domains its lookups found (undefined for
+ * none). A `name` whose domain does not exist becomes `@default`, as qrexec
+ * rewrites it, when `rewrite` is set (the intended target, not the source).
+ */
+function partyOf(token: Token, domain: DomainInfo | undefined, template: DomainInfo | undefined, rewrite: boolean): Party {
+  const defaulted = rewrite && token.kind === 'name' && domain === undefined;
+  const as = defaulted ? DEFAULT : token;
+  const seen = domain ?? NO_DOMAIN;
+  const dispvm = template ?? NO_DOMAIN;
+  const fitTemplate = dispvm.template_for_dispvms;
   return {
-    kind: token.kind,
-    text: token.text,
-    value: token.value,
-    domain: token.kind === 'name' ? domains.get(token.text) : undefined,
-    template: token.kind === 'dispvmTemplate' ? domains.get(token.value) : undefined,
+    kind: as.kind,
+    text: as.text,
+    value: as.value,
+    spelling: token.text,
+    defaulted,
+    dom0: isDom0(token.text) && !defaulted,
+    domain,
+    type: seen.type,
+    tags: seen.tags,
+    uuid: seen.uuid,
+    fitTemplate,
+    templateUuid: dispvm.uuid,
+    dispvmTags: fitTemplate ? dispvm.tags : NO_DOMAIN.tags,
   };
 }
 
-/** What `@type:` and `@tag:` see of a target that is no domain: matched the same way, so no sooner. */
-const NOBODY: { readonly type: string; readonly tags: readonly string[] } = { type: '', tags: [] };
+/**
+ * The intended target's party: for a name or `uuid:…` its domain, for
+ * `@dispvm:X` X's, each looked up at the same cost found or not; a name that
+ * does not exist becomes `@default`.
+ */
+export function targetParty(token: Token, domains: Domains): Party {
+  const domain = token.kind === 'name' ? domains.find(token.text) : undefined;
+  const template = token.kind === 'dispvmTemplate' ? domains.find(token.value) : undefined;
+  return partyOf(token, domain, template, true);
+}
+
+/** The source's party (the caller, whose existence is no secret). */
+export function sourceParty(name: string, domains: Domains): Party {
+  return partyOf({ kind: 'name', text: name, value: name }, domains.get(name), undefined, false);
+}
 
 /**
  * Whether a rule token matches a request's source or its verified intended
  * target. `source` is given when matching targets.
  */
 export function tokenMatches(token: Token, other: Party, domains: Domains, source?: string): boolean {
-  const { text, kind: otherKind } = other;
+  const otherKind = other.kind;
   switch (token.kind) {
     case 'name':
+      if (isDom0(token.text)) return other.dom0;
+      return sameDomain(domains, token.text, other);
     case 'default':
-      if (isDom0(token.text)) return isDom0(text);
-      return sameDomain(domains, token.text, text);
+      return otherKind === 'default';
     case 'wildcard':
       return true;
     case 'adminvm':
-      return isDom0(text);
+      return other.dom0;
     case 'anyvm':
-      return !isDom0(text);
+      return !other.dom0;
     case 'type':
-      return (other.domain ?? NOBODY).type === token.value;
+      return other.type === token.value;
     case 'tag':
-      return (other.domain ?? NOBODY).tags.includes(token.value);
+      return other.tags.includes(token.value);
     case 'dispvm':
-      return token.text === text;
+      return token.text === other.spelling && !other.defaulted;
     case 'dispvmTemplate': {
       if (otherKind === 'dispvm' && source !== undefined) {
         const template = dispvmTemplateOf(domains, source);
         // qrexec fails outright here rather than answering no.
         if (template === null) throw new MissingDomain(`default_dispvm of ${source}`);
-        return sameDomain(domains, token.text, template.text);
+        return token.text === template.text;
       }
       if (otherKind !== 'dispvmTemplate') return false;
-      return sameDomain(domains, token.value, other.value);
+      return sameDispvmTemplate(domains, token.value, other);
     }
     case 'dispvmTag': {
-      let domain: DomainInfo | undefined;
       // qrexec fails outright on a dangling default_dispvm; a requested `@dispvm:X` that does not
       // exist is matched before it is refused (evaluate.ts), so it must not fail here.
       if (otherKind === 'dispvm' && source !== undefined) {
         const template = dispvmTemplateOf(domains, source);
         if (template === null) return false;
-        domain = lookup(domains, template.value);
-      } else if (otherKind === 'dispvmTemplate') domain = other.template;
-      return domain !== undefined && domain.template_for_dispvms && domain.tags.includes(token.value);
+        const domain = lookup(domains, template.value);
+        return domain.template_for_dispvms && domain.tags.includes(token.value);
+      }
+      return otherKind === 'dispvmTemplate' && other.dispvmTags.includes(token.value);
     }
   }
 }
