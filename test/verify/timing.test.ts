@@ -27,6 +27,8 @@ test("Welch's t is measured for every path that takes a qube (reported, not asse
       assert.ok(paths.some((f) => f.label.startsWith(`|t| policy ${form} from ${seat}`)), `${form} from ${seat}`);
     }
     for (const form of ['name', '@dispvm:NAME']) assert.ok(paths.some((f) => f.label === `|t| router ${form} from ${seat}`), `router ${form} from ${seat}`);
+    const control = `|t| policy name from ${seat}, two absent names (control)`;
+    assert.ok(paths.some((f) => f.label === control), control);
   }
   assert.ok(paths.every((f) => Number.isFinite(Number(f.value))));
   assert.ok(Number(report.figures.find((f) => f.label === 'timed calls')?.value) > 3000);

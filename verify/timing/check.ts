@@ -11,7 +11,8 @@
  * `@dispvm:uuid:`), naming an outside qube or nothing, from the principal
  * and from a sandbox qube: through the policy engine, and through the
  * qrexec router for the forms it carries; `@default` and `@dispvm`, which
- * name no qube, on system info with and without one outside qube. Timing
+ * name no qube, on system info with and without one outside qube; and, as
+ * a control, two names that both exist nowhere. Timing
  * is measured, not asserted: |t| above 4.5 is counted as "paths over
  * threshold", never a failure; two targets of a pair that get different
  * answers are a failure.
@@ -28,7 +29,7 @@ import { coverageFailures } from '../gaps.js';
 import { InProcessHost, PRINCIPAL, prng } from '../malformed/host.js';
 import type { ServiceSut } from '../malformed/host.js';
 import { serviceCall, timingApplies, timingGaps } from './forms.js';
-import { SEATS, namedForms, unnamedForms } from './targets.js';
+import { CONTROL, SEATS, namedForms, unnamedForms } from './targets.js';
 
 const NAME = 'timing';
 export const THRESHOLD = 4.5;
@@ -191,6 +192,12 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
             const [a, b] = [ask(outside), ask(absent)];
             if (a !== b) differ(label, `${outside} answers ${a}, ${absent} answers ${b}`);
             timed(label, measureSync((q) => ask(q), perPolicy, rand, [absent, outside]), perPolicy);
+          }
+          // Not counted over the threshold: it tells how far |t| strays at this speed with nothing to find.
+          const control = `policy name from ${source}, two absent names (control)`;
+          if (want(control)) {
+            calls += 2 * perPolicy;
+            figures.push({ label: `|t| ${control}`, value: Math.abs(measureSync((q) => ask(q), perPolicy, rand, CONTROL)).toFixed(2) });
           }
           for (const { form, target, without } of unnamedForms(system)) {
             const label = `policy ${form} from ${source} (one outside qube more)`;
