@@ -1,4 +1,4 @@
-/** Per-tool latency through the whole stack: MCP client, MCP server, qrexec-client-vm, router, policy, dom0 or sandbox, qubesd. */
+/** Per-tool latency through the whole stack: MCP client, MCP server, router (no client process, as `serve --sim`), policy, dom0 or sandbox, qubesd. */
 import { Client } from '@modelcontextprotocol/client';
 import { InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/server';
 import { simRunner } from '../src/cli/sim-principal.js';
@@ -53,6 +53,11 @@ export async function toolLatency(dir: string, calls: number, hasSandbox: boolea
       await sample(calls, (i) => ok(client, 'qube_write_file', { qube: 'ai-full-box', path: `/root/bench-${i}`, content: 'x'.repeat(1024) })),
     );
     add('qube_read_file (1 KiB)', await sample(calls, (i) => ok(client, 'qube_read_file', { qube: 'ai-full-box', path: `/root/bench-${i}` })));
+    // a large output is shaped in the qube and travels once: what the client receives is the figure
+    let sent = 0;
+    const fiveMb = { qube: 'ai-full-box', shell: "head -c 5000000 /dev/zero | tr '\\0' x" };
+    add('qube_run (5 MB stdout)', await sample(calls, async () => void (sent = Buffer.byteLength(JSON.stringify(await ok(client, 'qube_run', fiveMb))))));
+    rows.push({ section: SECTION, what: 'qube_run (5 MB stdout): bytes the client receives', n: String(calls), median: `${sent} B`, p95: '-' });
     await ok(client, 'qube_kill', { qube: 'ai-full-box' });
 
     const creates: number[] = [];

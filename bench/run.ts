@@ -7,7 +7,7 @@
  *
  * QMCP_BENCH_CALLS sets the default of --calls (20); QMCP_QREXEC that of
  * --qrexec, a qubes-core-qrexec work tree whose policy parser the policy
- * section also runs. Sections: latency, start, policy, listing.
+ * section also runs. Sections: latency, start, policy, modes, listing.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -20,11 +20,12 @@ import { findBwrap } from '../src/sim/sandbox/index.js';
 import { toolLatency } from './latency.js';
 import { listingScale } from './listing.js';
 import { policyRate } from './policy.js';
+import { serviceModes } from './service-modes.js';
 import { serviceStart } from './service-start.js';
 import { BENCH_SETTINGS, PRINCIPAL } from './settings.js';
 import { renderTable, type Row } from './stats.js';
 
-const SECTIONS = ['latency', 'start', 'policy', 'listing'] as const;
+const SECTIONS = ['latency', 'start', 'policy', 'modes', 'listing'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -98,6 +99,10 @@ async function main(): Promise<void> {
   } finally {
     await host.close();
     await rm(dir, { recursive: true, force: true });
+  }
+  if (opts.only.has('modes')) {
+    log('dom0 service calls, per-call and resident');
+    rows.push(...(await serviceModes(fleet, 'ai-sandbox', opts.calls)));
   }
   if (opts.only.has('listing')) {
     log(`listing with ${opts.sizes.join(', ')} qubes`);

@@ -34,7 +34,7 @@ export const PLAN_STEPS = [
   { tool: 'qube_create', arguments: { name: 'ai-plan', template: 'ai-debian-tpl' } },
   { tool: 'firewall_set', arguments: { qube: 'ai-plan', rules: ['action=accept dsthost=example.com proto=tcp dstports=443-443', 'action=drop'] } },
   { tool: 'qube_start', arguments: { qube: 'ai-plan' } },
-  { tool: 'qube_run', arguments: { qube: 'ai-plan', shell: 'echo built > /root/out.txt && cat /root/out.txt', timeout_seconds: 60, output_limit: 4096 } },
+  { tool: 'qube_run', arguments: { qube: 'ai-plan', user: 'root', shell: 'echo built > /root/out.txt && cat /root/out.txt', timeout_seconds: 60, output_limit: 4096 } },
   { tool: 'qube_start', arguments: { qube: 'ai-exec-box' } },
   { tool: 'qube_copy', arguments: { source: 'ai-plan', target: 'ai-exec-box', paths: ['/root/out.txt'] } },
 ];

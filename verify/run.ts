@@ -2,9 +2,11 @@
  * `npm run verify`: the verification suite at a larger budget with a random
  * seed it prints, ending with one table of what was tried and what held.
  *
- *   node dist/verify/run.js [--scale N] [--seed S] [--only NAME,...]
+ *   node dist/verify/run.js [--scale N] [--seed S] [--only NAME,...] [--service-mode per-call|resident]
  *
- * QMCP_VERIFY_SCALE sets the default of --scale (10). Exit 0 when nothing
+ * QMCP_VERIFY_SCALE sets the default of --scale (10). --service-mode (default
+ * QMCP_DOM0_SERVICE_MODE, else per-call) is how the simulated hosts serve the
+ * dom0 services: an executable per call, or the resident process. Exit 0 when nothing
  * failed, 1 when something did (each failure prints its reproduction).
  */
 import { randomInt } from 'node:crypto';
@@ -28,14 +30,21 @@ async function main(argv: string[]): Promise<number> {
       scale: { type: 'string', default: process.env['QMCP_VERIFY_SCALE'] ?? '10' },
       seed: { type: 'string' },
       only: { type: 'string' },
+      'service-mode': { type: 'string' },
     },
     strict: true,
   });
   const scale = positive('--scale', values.scale);
   const seed = values.seed === undefined ? randomInt(0, 2 ** 31) : positive('--seed', values.seed);
   const only = values.only?.split(',').filter(Boolean);
+  const mode = values['service-mode'];
+  if (mode !== undefined) {
+    if (mode !== 'per-call' && mode !== 'resident') throw new Error(`--service-mode must be per-call or resident, not ${JSON.stringify(mode)}`);
+    // the simulated hosts read it (src/sim/host.ts envServiceMode)
+    process.env['QMCP_DOM0_SERVICE_MODE'] = mode;
+  }
   const checks = CHECKS.filter((c) => !only || only.includes(c.name));
-  process.stdout.write(`qmcp verify: seed ${seed}, scale ${scale}, ${checks.length} check(s)\n`);
+  process.stdout.write(`qmcp verify: seed ${seed}, scale ${scale}, ${checks.length} check(s), ${process.env['QMCP_DOM0_SERVICE_MODE'] || 'per-call'} dom0 services\n`);
 
   const rows: [string, string, string][] = [];
   // every operation of the model has its input in every check, or verify fails naming the gap

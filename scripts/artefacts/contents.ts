@@ -144,10 +144,15 @@ export function qubeInstalled(repo: string): TarFile[] {
   }
 }
 
-/** The template archive's files: install.sh and the service scripts it copies. */
+/** The template archive's files: install.sh and the scripts it copies (one script may be installed under several service names). */
 export function qubeFiles(repo: string): TarFile[] {
   const qube = join(repo, 'src', 'qube');
-  const services = qubeInstalled(repo).map((f) => posix.basename(f.path));
-  for (const s of services) if (!existsSync(join(qube, s))) throw new Error(`release: install.sh installs ${s}, which src/qube lacks`);
-  return ['install.sh', ...services].sort().map((name) => fromDisk(qube, name));
+  const sources = readdirSync(qube).filter((name) => name !== 'install.sh').map((name) => fromDisk(qube, name));
+  const copied = new Set<string>();
+  for (const f of qubeInstalled(repo)) {
+    const source = sources.find((s) => s.path === posix.basename(f.path)) ?? sources.find((s) => s.content.equals(f.content));
+    if (source === undefined) throw new Error(`release: install.sh installs ${f.path}, which no script of src/qube is`);
+    copied.add(source.path);
+  }
+  return ['install.sh', ...copied].sort().map((name) => fromDisk(qube, name));
 }

@@ -2,13 +2,19 @@
 and compares their normalised replies.
 
 usage: check.py REAL_SOCKET SIM_SOCKET METHODS_JSON FLEET_JSON [--seed N]
-                [--rounds N] [--show N]
+                [--rounds N] [--show N] [--dump FILE]
+                [--record FILE --source ADMIN_COMMIT QREXEC_COMMIT]
 
 METHODS_JSON lists the simulator's methods with their argument, payload and
 destination flags; FLEET_JSON is the fleet both hosts were built from. Each
 call goes to real qubesd first, then to the simulator, from dom0. Prints the
 agreement by method, then each difference class with one example, and
 'SUMMARY agreed/compared (xen-only calls excluded)'.
+
+With --record it sends a smaller call set instead (every method, valid,
+invalid and hostile, and two seeded sequences of state changes) and writes
+each call with real qubesd's normalised reply to FILE, for
+test/qubesd/recorded.test.ts to replay against the simulator.
 """
 
 import argparse
@@ -166,6 +172,8 @@ class Run:
         self.fleet = fleet
         self.results = []  # (method, agreed, xen_only, call, real, sim)
         self.created = 0
+        # with --record: every call that reached the simulator, in order
+        self.steps = None
 
     def qubes(self):
         reply = call(self.sim, 'admin.vm.List', 'dom0')
@@ -181,9 +189,23 @@ class Run:
         xen = xen_only(method, r, s)
         agreed = norm(r) == norm(s)
         self.results.append((method, agreed, xen, (method, dest, arg, payload), r, s))
+        self.step(method, dest, arg, payload, None if xen else norm(r))
         if xen and kind(s) == 'ok':
             self.halt_sim_qubes()
         return r, s
+
+    def step(self, method, dest, arg, payload, reply):
+        """One recorded call; reply None: replayed to keep the state, not compared."""
+        if self.steps is not None:
+            self.steps.append({'method': method, 'dest': dest, 'arg': arg,
+                               'payload': payload.decode('latin-1'),
+                               'reply': None if reply is None else reply.decode('latin-1')})
+
+    def both(self, method, dest, arg='', payload=b''):
+        """A call that keeps both hosts in step (a cleanup, a restore), not compared."""
+        for sock in (self.real, self.sim):
+            call(sock, method, dest, arg, payload)
+        self.step(method, dest, arg, payload, None)
 
     def halt_sim_qubes(self):
         """What the simulator started (the real host starts nothing offline) is killed again."""
@@ -192,6 +214,7 @@ class Run:
             name = line.split(' ', 1)[0]
             if name != 'dom0' and 'state=Halted' not in line:
                 call(self.sim, 'admin.vm.Kill', name)
+                self.step('admin.vm.Kill', name, '', b'', None)
 
 
 def xen_only(method, real, sim):
@@ -284,11 +307,7 @@ def probe_property_writes(run, targets, qubes):
         for p in vm_props(run, dest):
             ptype = prop_type(run, dest, p)
             for v in values_for(run, p, ptype, qubes):
-                r, s = run.send('admin.vm.property.Set', dest, p, v.encode())
-                run.send('admin.vm.property.Get', dest, p)
-                if kind(r) == 'ok' or kind(s) == 'ok':
-                    run.send('admin.vm.property.Reset', dest, p)
-                    resync(run, dest, p)
+                set_read_reset(run, dest, p, v)
     for p in global_props(run):
         ptype = prop_type(run, 'dom0', p, glob=True)
         before = call(run.real, 'admin.property.Get', 'dom0', p)
@@ -299,6 +318,15 @@ def probe_property_writes(run, targets, qubes):
         restore_global(run, p, before)
 
 
+def set_read_reset(run, dest, prop, value):
+    """A qube's property set, read back and, if either side took it, reset and resynced."""
+    r, s = run.send('admin.vm.property.Set', dest, prop, value.encode())
+    run.send('admin.vm.property.Get', dest, prop)
+    if kind(r) == 'ok' or kind(s) == 'ok':
+        run.send('admin.vm.property.Reset', dest, prop)
+        resync(run, dest, prop)
+
+
 def resync(run, dest, prop):
     """After a reset both hosts hold the property at its default, whatever went before."""
     # Fleet values the reset dropped come back so later probes start from the same fleet.
@@ -306,22 +334,54 @@ def resync(run, dest, prop):
         if q['name'] == dest and prop in (q.get('properties') or {}):
             v = q['properties'][prop]
             payload = b'' if v is None else (str(v) if not isinstance(v, bool) else str(v)).encode()
-            for sock in (run.real, run.sim):
-                call(sock, 'admin.vm.property.Set', dest, prop, payload)
+            run.both('admin.vm.property.Set', dest, prop, payload)
         if q['name'] == dest and prop == 'label':
-            for sock in (run.real, run.sim):
-                call(sock, 'admin.vm.property.Set', dest, prop, q.get('label', 'red').encode())
+            run.both('admin.vm.property.Set', dest, prop, q.get('label', 'red').encode())
         if q['name'] == dest and prop == 'template' and q.get('template'):
-            for sock in (run.real, run.sim):
-                call(sock, 'admin.vm.property.Set', dest, prop, q['template'].encode())
+            run.both('admin.vm.property.Set', dest, prop, q['template'].encode())
 
 
 def restore_global(run, prop, before):
     m = re.match(rb'0\0default=(\S+) type=\S+ ?(.*)$', before, re.S)
     if not m or m.group(1) == b'True':
         return
-    for sock in (run.real, run.sim):
-        call(sock, 'admin.property.Set', 'dom0', prop, m.group(2))
+    run.both('admin.property.Set', 'dom0', prop, m.group(2))
+
+
+def probe_features(run, dest, values):
+    for f in FEATURES:
+        for v in values:
+            run.send('admin.vm.feature.Set', dest, f, v.encode())
+            for m in ('Get', 'CheckWithTemplate', 'CheckWithAdminVM',
+                      'CheckWithTemplateAndAdminVM', 'CheckWithNetvm'):
+                run.send(f'admin.vm.feature.{m}', dest, f)
+        run.send('admin.vm.feature.Remove', dest, f)
+        run.send('admin.vm.feature.Remove', dest, f)
+    run.send('admin.vm.feature.List', dest)
+
+
+def probe_firewall_volumes(run, dest, sizes):
+    for rules in FIREWALL_RULES:
+        run.send('admin.vm.firewall.Set', dest, '', rules.encode())
+        run.send('admin.vm.firewall.Get', dest)
+    run.send('admin.vm.firewall.Set', dest, '', b'action=accept\n')
+    run.send('admin.vm.firewall.Reload', dest)
+    for v in VOLUMES:
+        run.send('admin.vm.volume.Info', dest, v)
+        run.send('admin.vm.volume.ListSnapshots', dest, v)
+        for size in sizes:
+            run.send('admin.vm.volume.Resize', dest, v, size.encode())
+        run.send('admin.vm.volume.CloneFrom', dest, v)
+        run.send('admin.vm.volume.CloneTo', dest, v, b'no-such-token')
+
+
+def probe_pools_labels(run):
+    for p in POOLS:
+        for m in ('Info', 'UsageDetails', 'volume.List'):
+            run.send(f'admin.pool.{m}', 'dom0', p)
+    for lbl in LABELS + ['nope', '']:
+        run.send('admin.label.Get', 'dom0', lbl)
+        run.send('admin.label.Index', 'dom0', lbl)
 
 
 def probe_collections(run, targets):
@@ -332,32 +392,13 @@ def probe_collections(run, targets):
             run.send('admin.vm.tag.Set', dest, t)
             run.send('admin.vm.tag.List', dest)
             run.send('admin.vm.tag.Remove', dest, t)
-        for f in FEATURES:
-            for v in FEATURE_VALUES:
-                run.send('admin.vm.feature.Set', dest, f, v.encode())
-                for m in ('Get', 'CheckWithTemplate', 'CheckWithAdminVM',
-                          'CheckWithTemplateAndAdminVM', 'CheckWithNetvm'):
-                    run.send(f'admin.vm.feature.{m}', dest, f)
-            run.send('admin.vm.feature.Remove', dest, f)
-            run.send('admin.vm.feature.Remove', dest, f)
-        run.send('admin.vm.feature.List', dest)
+        probe_features(run, dest, FEATURE_VALUES)
         run.send('admin.vm.notes.Set', dest, '', b'some notes\n')
         run.send('admin.vm.notes.Get', dest)
         run.send('admin.vm.notes.Set', dest, '', b'\xff\xfe bad utf-8')
         run.send('admin.vm.notes.Get', dest)
         run.send('admin.vm.notes.Set', dest, '', b'')
-        for rules in FIREWALL_RULES:
-            run.send('admin.vm.firewall.Set', dest, '', rules.encode())
-            run.send('admin.vm.firewall.Get', dest)
-        run.send('admin.vm.firewall.Set', dest, '', b'action=accept\n')
-        run.send('admin.vm.firewall.Reload', dest)
-        for v in VOLUMES:
-            run.send('admin.vm.volume.Info', dest, v)
-            run.send('admin.vm.volume.ListSnapshots', dest, v)
-            for size in VOLUME_SIZES:
-                run.send('admin.vm.volume.Resize', dest, v, size.encode())
-            run.send('admin.vm.volume.CloneFrom', dest, v)
-            run.send('admin.vm.volume.CloneTo', dest, v, b'no-such-token')
+        probe_firewall_volumes(run, dest, VOLUME_SIZES)
         for cls in ('block', 'mic', 'usb', 'pci'):
             for a in DEVICE_ARGS:
                 for m in ('Available', 'Attached', 'Assigned'):
@@ -371,12 +412,7 @@ def probe_collections(run, targets):
         run.send('admin.vm.Shutdown', dest, 'force')
         run.send('admin.vm.Shutdown', dest, 'bogus')
         run.send('admin.vm.CreateDisposable', dest)
-    for p in POOLS:
-        for m in ('Info', 'UsageDetails', 'volume.List'):
-            run.send(f'admin.pool.{m}', 'dom0', p)
-    for lbl in LABELS + ['nope', '']:
-        run.send('admin.label.Get', 'dom0', lbl)
-        run.send('admin.label.Index', 'dom0', lbl)
+    probe_pools_labels(run)
 
 
 def probe_creates(run, qubes):
@@ -395,13 +431,11 @@ def probe_creates(run, qubes):
                             payload += ' pool=varlibqubes'
                         r, s = run.send(m, 'dom0', t, payload.encode())
                         run.send('admin.vm.List', 'dom0')
-                        for sock in (run.real, run.sim):
-                            call(sock, 'admin.vm.Remove', name)
+                        run.both('admin.vm.Remove', name)
             run.send(m, 'dom0', 'debian-12-xfce', b'label=red')
             run.send(m, 'dom0', 'debian-12-xfce', b'name=new-2 label=red extra=1')
             run.send(m, 'dom0', 'debian-12-xfce', b'name=new-2 label=red pool=nope')
-            for sock in (run.real, run.sim):
-                call(sock, 'admin.vm.Remove', 'new-2')
+            run.both('admin.vm.Remove', 'new-2')
 
 
 def probe_sequences(run, rounds, qubes):
@@ -450,8 +484,7 @@ def probe_sequences(run, rounds, qubes):
             if kind(r) == 'ok' and kind(s) == 'ok':
                 created.append(name)
             elif kind(r) == 'ok' or kind(s) == 'ok':
-                for sock in (run.real, run.sim):
-                    call(sock, 'admin.vm.Remove', name)
+                run.both('admin.vm.Remove', name)
         elif op == 'remove' and created:
             name = rng.choice(created)
             r, s = run.send('admin.vm.Remove', name)
@@ -460,6 +493,118 @@ def probe_sequences(run, rounds, qubes):
         run.send('admin.vm.List', 'dom0')
         run.send('admin.vm.property.GetAll', dest)
     run.send('admin.property.GetAll', 'dom0')
+
+
+# The recorded set: the same probes on fewer qubes and values.
+RECORD_TARGETS = ['dom0', 'debian-12-xfce', 'work', 'sys-net', 'default-dvm']
+RECORD_TYPE_VALUES = {'int': ['-1', '400', 'abc'], 'bool': ['True', 'maybe'],
+                      'str': ['x', ''], 'label': ['red', 'nope']}
+
+
+def record_set(run, qubes, rounds):
+    """Every method with valid, invalid and hostile arguments, then two
+    sequences of state changes. No Help texts: those are Qubes' docstrings."""
+    probe_reads(run, ['dom0', 'work'])
+    for dest in RECORD_TARGETS + [UNKNOWN]:
+        run.send('admin.vm.property.GetAll', dest)
+        run.send('admin.vm.property.Help', dest, 'no_such_prop')
+    run.send('admin.property.GetAll', 'dom0')
+    for dest in ('dom0', 'work'):
+        for p in vm_props(run, dest) + ['no_such_prop', 'bad name', '']:
+            run.send('admin.vm.property.GetDefault', dest, p)
+    for p in global_props(run) + ['no_such_prop', '']:
+        run.send('admin.property.GetDefault', 'dom0', p)
+    for dest in ('work', 'dom0', 'default-dvm'):
+        for p in vm_props(run, dest):
+            ptype = prop_type(run, dest, p)
+            if p in PROP_VALUES:
+                values = PROP_VALUES[p]
+            elif ptype == 'vm':
+                values = ['sys-net', 'default-dvm', '', 'dom0', UNKNOWN]
+            else:
+                values = RECORD_TYPE_VALUES.get(ptype, RECORD_TYPE_VALUES['str'])
+            for v in values:
+                set_read_reset(run, dest, p, v)
+    for p in global_props(run):
+        if p in SEQUENCE_SKIP:
+            continue
+        ptype = prop_type(run, 'dom0', p, glob=True)
+        before = call(run.real, 'admin.property.Get', 'dom0', p)
+        values = PROP_VALUES.get(p) or (['sys-net', 'work', '', UNKNOWN] if ptype == 'vm'
+                                        else RECORD_TYPE_VALUES.get(ptype, ['x']))
+        for v in values:
+            run.send('admin.property.Set', 'dom0', p, v.encode())
+            run.send('admin.property.Get', 'dom0', p)
+        run.send('admin.property.Reset', 'dom0', p)
+        restore_global(run, p, before)
+    record_collections(run)
+    for klass in ('AppVM', 'DispVM', 'StandaloneVM', 'TemplateVM'):
+        for method in (f'admin.vm.Create.{klass}', f'admin.vm.CreateInPool.{klass}'):
+            pool = ' pool=varlibqubes' if 'InPool' in method else ''
+            for tpl, payload in (('debian-12-xfce', 'name=new-1 label=red'),
+                                 ('default-dvm', 'name=new-1 label=blue'),
+                                 ('work', 'name=new-1 label=red'), (UNKNOWN, 'name=new-1 label=red'),
+                                 ('debian-12-xfce', 'name=Bad_Name label=red'),
+                                 ('debian-12-xfce', 'name=work label=red'),
+                                 ('debian-12-xfce', 'name=new-1 label=nope'),
+                                 ('debian-12-xfce', 'label=red'),
+                                 ('debian-12-xfce', 'name=new-1 label=red pool=nope')):
+                r, s = run.send(method, 'dom0', tpl, (payload + pool).encode())
+                if kind(r) == 'ok' or kind(s) == 'ok':
+                    run.send('admin.vm.property.GetAll', 'new-1')
+                    run.send('admin.vm.volume.List', 'new-1')
+                    run.send('admin.vm.Remove', 'new-1')
+                    run.both('admin.vm.Remove', 'new-1')
+    probe_sequences(run, rounds, qubes)
+    probe_sequences(run, rounds, qubes)
+
+
+def record_collections(run):
+    for dest in ('work', UNKNOWN):
+        for t in TAGS:
+            for m in ('Get', 'Set', 'Get', 'Remove'):
+                run.send(f'admin.vm.tag.{m}', dest, t)
+        run.send('admin.vm.tag.List', dest)
+        probe_features(run, dest, ('1', ''))
+        probe_firewall_volumes(run, dest, ('1', '21474836480', 'abc'))
+    for dest in ('debian-12-xfce', 'sys-net'):
+        run.send('admin.vm.feature.List', dest)
+        for v in VOLUMES[:3]:
+            run.send('admin.vm.volume.Info', dest, v)
+    for cls in ('block', 'pci'):
+        for dest in ('work', UNKNOWN):
+            for a in DEVICE_ARGS:
+                for m in ('Available', 'Attached', 'Assigned'):
+                    run.send(f'admin.vm.device.{cls}.{m}', dest, a)
+                run.send(f'admin.vm.device.{cls}.Detach', dest, a)
+                run.send(f'admin.vm.device.{cls}.Assign', dest, a, b'bad')
+                run.send(f'admin.vm.device.{cls}.Unassign', dest, a)
+    for dest in ('dom0', 'work', UNKNOWN):
+        for m in ('Shutdown', 'Pause', 'Unpause', 'Suspend', 'Resume'):
+            run.send(f'admin.vm.{m}', dest)
+        run.send('admin.vm.Shutdown', dest, 'bogus')
+    probe_pools_labels(run)
+
+
+def write_record(run, path, fleet, seed, rounds, source):
+    """The recorded calls, tied to the sources, the fleet and the seed they came from.
+    One step a line: [method, dest, arg, payload, real reply normalised or null]."""
+    head = {
+        'recordedBy': 'scripts/qubesd-check/run.sh CORE_ADMIN QREXEC --record FILE'
+                      f' --seed {seed} --rounds {rounds}',
+        'qubesCoreAdmin': source[0],
+        'qubesCoreQrexec': source[1],
+        'seed': seed,
+        'rounds': rounds,
+        'fleet': fleet,
+    }
+    lines = [json.dumps([s['method'], s['dest'], s['arg'], s['payload'], s['reply']])
+             for s in run.steps]
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write('{\n')
+        for key, value in head.items():
+            f.write(f'"{key}": {json.dumps(value)},\n')
+        f.write('"steps": [\n' + ',\n'.join(lines) + '\n]\n}\n')
 
 
 def report(run, show):
@@ -506,6 +651,9 @@ def main():
     ap.add_argument('--rounds', type=int, default=300)
     ap.add_argument('--show', type=int, default=200)
     ap.add_argument('--dump', help='write every call and both replies here (JSON lines)')
+    ap.add_argument('--record', help='send the recorded set; write it with the real replies here')
+    ap.add_argument('--source', nargs=2, metavar=('ADMIN_COMMIT', 'QREXEC_COMMIT'),
+                    default=['unknown', 'unknown'])
     a = ap.parse_args()
     with open(a.methods, encoding='utf-8') as f:
         methods = json.load(f)
@@ -513,13 +661,18 @@ def main():
         fleet = json.load(f)
     run = Run(a.real, a.sim, methods, fleet, random.Random(a.seed))
     qubes = run.qubes()
-    targets = ['dom0', 'debian-12-xfce', 'work', 'sys-net', 'default-dvm', 'vault']
-    probe_reads(run, targets)
-    probe_properties(run, targets, qubes)
-    probe_property_writes(run, targets, qubes)
-    probe_collections(run, targets)
-    probe_creates(run, qubes)
-    probe_sequences(run, a.rounds, qubes)
+    if a.record:
+        run.steps = []
+        record_set(run, qubes, a.rounds)
+        write_record(run, a.record, fleet, a.seed, a.rounds, a.source)
+    else:
+        targets = ['dom0', 'debian-12-xfce', 'work', 'sys-net', 'default-dvm', 'vault']
+        probe_reads(run, targets)
+        probe_properties(run, targets, qubes)
+        probe_property_writes(run, targets, qubes)
+        probe_collections(run, targets)
+        probe_creates(run, qubes)
+        probe_sequences(run, a.rounds, qubes)
     report(run, a.show)
     if a.dump:
         with open(a.dump, 'w', encoding='utf-8') as f:

@@ -3,6 +3,8 @@
 # the same fleet, sends both the same generated call set and reports where
 # their normalised replies differ.
 # usage: scripts/qubesd-check/run.sh CORE_ADMIN_CHECKOUT QREXEC_CHECKOUT [check.py options]
+#   --record test/fixtures/qubesd/calls.json  records the smaller call set npm test replays
+#   --services  runs qmcp's dom0 services and operator commands on both instead (services.mjs)
 # Build first (npm run build). Needs /usr/bin/python3 with Debian's
 # python3-lxml python3-libvirt python3-docutils python3-jinja2 python3-yaml
 # python3-pyinotify and python3-setuptools. Runs as root (qubesd's storage
@@ -15,6 +17,11 @@ fi
 admin=$(cd "$1" && pwd)
 qrexec=$(cd "$2" && pwd)
 shift 2
+services=
+if [ "${1:-}" = --services ]; then
+  services=1
+  shift
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 py=/usr/bin/python3
@@ -26,6 +33,13 @@ if [ ! -f "$qrexec/qrexec/policy/parser.py" ]; then
   echo "$qrexec is not a qubes-core-qrexec work tree" >&2
   exit 2
 fi
+
+# The commits a recording names (git checkouts; else the version file).
+revision() {
+  git -C "$1" rev-parse HEAD 2>/dev/null || echo "version $(cat "$1/version" 2>/dev/null || echo unknown)"
+}
+admin_rev=$(revision "$admin")
+qrexec_rev=$(revision "$qrexec")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/qmcp-qubesd-check.XXXXXX")
 sim_pid=
@@ -67,17 +81,22 @@ writeFileSync('$work/methods.json', JSON.stringify(methods));
   >"$work/real.log" 2>&1 &
 real_pid=$!
 
-mkdir -p "$work/host"
-node "$repo/bin/qmcp.js" sim start --dir "$work/host" --fleet "$work/fleet.json" --no-install \
-  >"$work/sim.log" 2>&1 &
-sim_pid=$!
+# (services.mjs runs its own simulator in process)
+if [ -z "$services" ]; then
+  mkdir -p "$work/host"
+  node "$repo/bin/qmcp.js" sim start --dir "$work/host" --fleet "$work/fleet.json" --no-install \
+    >"$work/sim.log" 2>&1 &
+  sim_pid=$!
+fi
 
 # Wait for both sockets to answer (up to 60 s).
-for sock in "$work/real.sock" "$work/host/qubesd.sock"; do
+socks="$work/real.sock"
+[ -n "$services" ] || socks="$socks $work/host/qubesd.sock"
+for sock in $socks; do
   tries=0
   until "$py" -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' \
     "$sock" 2>/dev/null; do
-    if ! kill -0 "$real_pid" 2>/dev/null || ! kill -0 "$sim_pid" 2>/dev/null; then
+    if ! kill -0 "$real_pid" 2>/dev/null || { [ -n "$sim_pid" ] && ! kill -0 "$sim_pid" 2>/dev/null; }; then
       echo "a server exited before its socket answered:" >&2
       tail -n 30 "$work/real.log" "$work/sim.log" >&2
       exit 1
@@ -91,5 +110,9 @@ for sock in "$work/real.sock" "$work/host/qubesd.sock"; do
   done
 done
 
+if [ -n "$services" ]; then
+  node "$here/services.mjs" "$work/real.sock" "$work/fleet.json" "$@"
+  exit $?
+fi
 "$py" "$here/check.py" "$work/real.sock" "$work/host/qubesd.sock" \
-  "$work/methods.json" "$work/fleet.json" "$@"
+  "$work/methods.json" "$work/fleet.json" --source "$admin_rev" "$qrexec_rev" "$@"

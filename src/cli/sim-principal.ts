@@ -4,7 +4,8 @@ import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { QrexecRunner, type QrexecRunnerOptions } from '../principal/qrexec.js';
+import { QrexecRunner, type QrexecRunnerOptions, type QrexecTransport } from '../principal/qrexec.js';
+import { qrexecCall } from '../sim/qrexec/client.js';
 
 /** The principal qube the simulator's demo and `serve --sim` act as. */
 export const SIM_PRINCIPAL = 'mcp-control';
@@ -15,8 +16,14 @@ export function simClientOptions(dir: string): QrexecRunnerOptions {
   return { client, env: { ...process.env, QMCP_QREXEC_SOCKET: principalSocket(dir) } };
 }
 
+/** The principal's calls straight to the router's socket, without a process per call (a real machine's C client costs little). */
+export function simTransport(dir: string): QrexecTransport {
+  const socket = principalSocket(dir);
+  return (target, service, stdio, signal) => qrexecCall(socket, target, service, stdio, signal);
+}
+
 export function simRunner(dir: string): QrexecRunner {
-  return new QrexecRunner(simClientOptions(dir));
+  return new QrexecRunner({ ...simClientOptions(dir), transport: simTransport(dir) });
 }
 
 /** Where `qmcp demo` (`npm start`) keeps its simulated host unless --dir says otherwise. */

@@ -7,7 +7,8 @@
 import { parseReply } from '../shared/adminapi/wire.js';
 import { InQubeError } from '../shared/inqube-protocol.js';
 import { operation, type TargetForm } from '../shared/model/capabilities.js';
-import { QrexecAborted, type QrexecOutcome, type QrexecRunner } from './qrexec.js';
+import { decodeReply } from '../shared/service-reply.js';
+import { QrexecAborted, REFUSED_EXIT_STATUS, type QrexecOutcome, type QrexecRunner } from './qrexec.js';
 import { Actionable, Failed, AgentRefusal } from './results.js';
 
 export interface CallContext {
@@ -32,6 +33,19 @@ function exited(outcome: QrexecOutcome): Exited {
   if (outcome.kind === 'refused') throw new AgentRefusal();
   if (outcome.kind === 'failed') throw new Failed();
   return outcome;
+}
+
+/**
+ * A dom0 service served by the resident process answers through a socket:
+ * qrexec says 0 and its reply ends with the status the executable would
+ * have exited with (shared/service-reply.ts). Read as that status, so both
+ * ways of serving look alike from here on.
+ */
+function dom0Exited(e: Exited): Exited {
+  const decoded = e.status === 0 ? decodeReply(e.stdout) : null;
+  if (decoded === null) return e;
+  if (decoded.status === REFUSED_EXIT_STATUS) throw new AgentRefusal();
+  return decoded;
 }
 
 /**
@@ -78,7 +92,8 @@ export async function send(ctx: CallContext, call: ExactCall): Promise<Exited> {
   // an in-qube service without an argument is called by its bare name
   const argument = op.target === 'in-qube' && call.argument === '' ? undefined : call.argument;
   const payload = op.target === 'in-qube' || call.payload.length > 0 ? call.payload : undefined;
-  return exited(await ctx.qrexec.call({ target: call.target, service: op.service, argument, payload, signal: ctx.signal, ...call.limits }));
+  const done = exited(await ctx.qrexec.call({ target: call.target, service: op.service, argument, payload, signal: ctx.signal, ...call.limits }));
+  return op.target === 'dom0-service' ? dom0Exited(done) : done;
 }
 
 /** Actionable texts for the Qubes exception classes an in-scope call can meet. */
@@ -145,13 +160,16 @@ export function dom0Result({ status, stdout }: Exited): unknown {
 const INQUBE_ERRORS: Readonly<Record<string, string>> = {
   not_found: 'No such file or directory inside the qube.',
   is_directory: 'The path is a directory.',
+  not_directory: 'The path is not a directory.',
   denied: 'Permission denied inside the qube.',
   not_regular: 'The path is not a regular file.',
   too_large: 'The content is over the size limit.',
   io_error: 'An I/O error happened inside the qube.',
   copy_failed: 'The copy failed inside the source qube (qvm-copy-to-vm reported an error).',
+  no_job: 'No such job in this qube: job_list lists its jobs, and they end when the qube stops.',
   bad_request: 'The service inside the qube did not accept the request.',
   bad_version: 'The qmcp services inside the qube are of another version; reinstall them in its template.',
+  no_user: 'No such user inside the qube.',
 };
 
 /** An in-qube service's reply, decoded by `decode`; its errors become refusals or actionable ones. */

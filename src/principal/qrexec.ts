@@ -3,15 +3,26 @@
  * reach dom0 or a sandbox qube. The child's stderr is never read into
  * anything the agent sees; an outcome says only how the call ended.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { PassThrough, Writable, type Readable } from 'node:stream';
 import { QmcpError } from '../shared/errors.js';
 
 /** Exit status qrexec-client-vm gives a call the policy (or a dom0 service) refused. */
 export const REFUSED_EXIT_STATUS = 126;
 
+/**
+ * A call made without a process: what the simulator's router offers on its
+ * socket (src/cli/sim-principal.ts). Resolves to the status
+ * qrexec-client-vm would exit with; `signal` ends the call.
+ */
+export type QrexecTransport = (target: string, service: string, stdio: { stdin: Readable; stdout: Writable; stderr: Writable }, signal: AbortSignal) => Promise<number>;
+
 export interface QrexecRunnerOptions {
   /** Path of qrexec-client-vm (the simulator ships a drop-in). */
   readonly client: string;
+  /** In place of starting `client` for every call (the simulator, which a real machine's cheap C client stands for). */
+  readonly transport?: QrexecTransport;
   /** Environment of the child; the simulator's drop-in reads QMCP_QREXEC_SOCKET from it. */
   readonly env?: NodeJS.ProcessEnv;
   /** Calls running at once; the rest wait their turn. */
@@ -55,19 +66,54 @@ const DEFAULT_CONCURRENCY = 4;
 export const DEFAULT_TIMEOUT_MS = 300_000;
 const DEFAULT_MAX_OUTPUT = 8 * 1024 * 1024;
 
+/** What a call runs in: the client's process, or a transport's call with the same face. */
+interface CallChild extends EventEmitter {
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  kill(signal?: NodeJS.Signals): boolean;
+}
+
+/** A transport's call as a child: its stdout, then `close` with the status (null once killed). */
+function transportChild(transport: QrexecTransport, target: string, service: string): CallChild {
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  const stop = new AbortController();
+  let killed = false;
+  const child: CallChild = Object.assign(new EventEmitter(), {
+    stdin,
+    stdout,
+    kill: (): boolean => {
+      killed = true;
+      stop.abort();
+      return true;
+    },
+  });
+  const stderr = new Writable({ write: (_c, _e, done) => done() });
+  transport(target, service, { stdin, stdout, stderr }, stop.signal).then(
+    (status) => {
+      stdout.once('end', () => child.emit('close', killed ? null : status));
+      stdout.end();
+    },
+    (err: unknown) => child.emit('error', err),
+  );
+  return child;
+}
+
 export class QrexecRunner {
   private readonly client: string;
+  private readonly transport: QrexecTransport | undefined;
   private readonly env: NodeJS.ProcessEnv | undefined;
   private readonly concurrency: number;
   private readonly timeoutMs: number;
   private readonly maxOutput: number;
   private running = 0;
   private readonly waiting: (() => void)[] = [];
-  private readonly children = new Set<ChildProcess>();
+  private readonly children = new Set<CallChild>();
   private closed = false;
 
   constructor(options: QrexecRunnerOptions) {
     this.client = options.client;
+    this.transport = options.transport;
     this.env = options.env;
     this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -132,13 +178,15 @@ export class QrexecRunner {
     const service = call.argument === undefined ? call.service : `${call.service}+${call.argument}`;
     const cap = call.maxOutput ?? this.maxOutput;
     return new Promise<QrexecOutcome>((resolve, reject) => {
-      let child: ChildProcess;
+      let child: CallChild;
       try {
         // '--' keeps a target or service from ever being read as an option
-        child = spawn(this.client, ['--', call.target, service], {
-          env: this.env ?? process.env,
-          stdio: ['pipe', 'pipe', 'ignore'],
-        });
+        child = this.transport
+          ? transportChild(this.transport, call.target, service)
+          : spawn(this.client, ['--', call.target, service], {
+              env: this.env ?? process.env,
+              stdio: ['pipe', 'pipe', 'ignore'],
+            });
       } catch {
         resolve({ kind: 'failed', reason: 'spawn' });
         return;

@@ -17,9 +17,39 @@ export const REFUSAL: CallToolResult = Object.freeze({
 /** Answer for a call that broke in a way the agent cannot act on (timeout, bad reply). */
 export const FAILED_TEXT = 'The call did not complete (it timed out, or its reply was not understood). Nothing more is known; check the state before retrying.';
 
-/** A success: the structured value and the same value as text. */
+/** Bytes of JSON a success repeats whole as text; past it the text is the summary below. */
+export const TEXT_JSON_MAX = 4096;
+
+/** Strings longer than this are left out of a summary. */
+const SUMMARY_STRING_MAX = 256;
+
+/**
+ * A success: the structured value, and as text the same JSON when it is
+ * small, else a summary (the JSON with long strings replaced by a note), so
+ * a large payload travels once, in structuredContent (docs/mcp-server.md).
+ */
 export function ok(value: Record<string, unknown>): CallToolResult {
-  return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value };
+  const json = JSON.stringify(value);
+  const bytes = Buffer.byteLength(json);
+  let text = json;
+  if (bytes > TEXT_JSON_MAX) {
+    text = JSON.stringify(summary(value));
+    // many short strings (a long list) are no summary either
+    if (Buffer.byteLength(text) > TEXT_JSON_MAX) text = `The result is ${bytes} bytes of JSON, in structuredContent.`;
+  }
+  return { content: [{ type: 'text', text }], structuredContent: value };
+}
+
+function summary(value: unknown): unknown {
+  if (typeof value === 'string') {
+    if (value.length <= SUMMARY_STRING_MAX) return value;
+    return `[${Buffer.byteLength(value)} bytes, in structuredContent]`;
+  }
+  if (Array.isArray(value)) return value.map(summary);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, summary(v)]));
+  }
+  return value;
 }
 
 /** An in-scope error the agent can act on; the text is ours, never a callee's. */

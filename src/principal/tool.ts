@@ -17,6 +17,8 @@ export interface ToolSpec<I extends z.ZodObject = z.ZodObject, O extends z.ZodOb
   readonly title: string;
   /** The capability model's operation id; the annotations come from its row. */
   readonly operation: string;
+  /** Other operations of the model it calls, with the same effects (qube_run's background job). */
+  readonly also?: readonly string[];
   readonly description: string;
   readonly input: I;
   readonly output: O;

@@ -4,8 +4,9 @@
 # With --sink, run it as root inside a sink qube instead: it installs only
 # qmcp.SinkPush, into /usr/local/etc/qubes-rpc (kept across restarts), so
 # the sink's template stays as it is.
-# With --simulated, also installs the qubes.Filecopy receiver and the
-# qvm-copy-to-vm sender of the simulator (a real template ships its own).
+# With --simulated, also installs the qubes.Filecopy receiver, the
+# qvm-copy-to-vm sender and the runuser of the simulator (a real template
+# ships its own).
 # QMCP_INSTALL_ROOT installs into another root file system instead of /.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,15 +30,22 @@ case ${1-} in
 esac
 
 mkdir -p "$root/etc/qubes-rpc"
-for service in qmcp.Exec qmcp.WriteFile qmcp.ReadFile qmcp.CopyTo qmcp.SinkPush; do
+for service in qmcp.Exec qmcp.WriteFile qmcp.ReadFile qmcp.ListDir qmcp.Stat qmcp.CopyTo qmcp.SinkPush; do
   cp "$here/$service" "$root/etc/qubes-rpc/$service"
+  chmod 0755 "$root/etc/qubes-rpc/$service"
+done
+# one script for the job services: it acts on the name it is called by
+for service in qmcp.JobStart qmcp.JobOutput qmcp.JobWait qmcp.JobKill qmcp.JobList; do
+  cp "$here/qmcp.Job" "$root/etc/qubes-rpc/$service"
   chmod 0755 "$root/etc/qubes-rpc/$service"
 done
 if [ "$simulated" = 1 ]; then
   cp "$here/qubes.Filecopy" "$root/etc/qubes-rpc/qubes.Filecopy"
   chmod 0755 "$root/etc/qubes-rpc/qubes.Filecopy"
-  mkdir -p "$usr_local/bin"
+  mkdir -p "$usr_local/bin" "$usr_local/sbin"
   cp "$here/qvm-copy-to-vm" "$usr_local/bin/qvm-copy-to-vm"
   chmod 0755 "$usr_local/bin/qvm-copy-to-vm"
+  cp "$here/runuser" "$usr_local/sbin/runuser"
+  chmod 0755 "$usr_local/sbin/runuser"
 fi
 echo "qmcp in-qube services installed in $root/etc/qubes-rpc"

@@ -54,9 +54,10 @@ export interface PlanStatus {
   readonly steps: readonly StepStatus[];
 }
 
-/** Operations a plan may hold: every one of the model but an event window and the plan operations themselves. */
+/** Operations a plan may hold: every one of the model but an event window, the plan operations themselves and background jobs. */
 export function steppable(op: Operation): boolean {
-  return op.id !== 'events' && !op.id.startsWith('plan.');
+  // a job is named by an id its qube chooses when it starts, which a plan cannot hold
+  return op.id !== 'events' && !op.id.startsWith('plan.') && !op.id.startsWith('job.');
 }
 
 export function isPurpose(v: unknown): v is string {

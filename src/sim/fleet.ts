@@ -226,13 +226,17 @@ export function fleetState(fleet: Fleet): HostState {
   for (const [q, vm] of created) {
     for (const [p, v] of Object.entries(q.properties ?? {})) vm.props[p] = v === '' && vmPropDefs(vm.klass).get(p)?.type === 'vm' ? null : v;
     vm.tags = [...(q.tags ?? [])];
-    vm.features = { ...(q.features ?? {}) };
+    // qubesd's core-features extension marks a network-providing qube as it is set
+    vm.features = { ...(vm.props['provides_network'] === true ? { servicevm: '1' } : {}), ...(q.features ?? {}) };
     for (const [v, size] of Object.entries(q.volumes ?? {})) {
       const volume = vm.volumes[v];
       if (volume !== undefined && size !== undefined) volume.size = size;
     }
   }
   for (const [p, v] of Object.entries(fleet.properties ?? {})) app.props[p] = v;
+  // as qubesd's clockvm setter does
+  const clockvm = typeof app.props['clockvm'] === 'string' ? app.vms.get(app.props['clockvm']) : undefined;
+  if (clockvm && !('service.clocksync' in clockvm.features)) clockvm.features['service.clocksync'] = '1';
   for (const [cls, backends] of Object.entries(fleet.devices ?? {})) {
     const byBackend: Record<string, { port: string; devid: string; description: string; interfaces: string }[]> = {};
     for (const [be, list] of Object.entries(backends)) {

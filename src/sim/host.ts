@@ -14,6 +14,10 @@ import { startQubesd } from './qubesd/index.js';
 import { adminMethods } from './qubesd/methods/index.js';
 import { seedDefaultPolicy, startRouter } from './qrexec/index.js';
 import { installQubesRpcServices } from './qrexec/dom0-rpc.js';
+import { superviseResident } from './resident.js';
+import type { ResidentSupervisor } from './resident.js';
+import { serviceModeOf } from '../dom0/install/manifest.js';
+import type { ServiceMode } from '../dom0/install/manifest.js';
 import { installDom0Client } from './qrexec/dom0-seat.js';
 import type { Router } from './qrexec/index.js';
 import { QubeSandboxes, registryLookup } from './sandbox/index.js';
@@ -33,6 +37,8 @@ export interface SimHostOptions {
   readonly network?: boolean;
   /** How long an `ask` waits for the operator. */
   readonly askTimeoutMs?: number;
+  /** How the installed dom0 services are reached; default what the last install chose, else per-call. */
+  readonly serviceMode?: ServiceMode;
   /** Progress lines for the operator. */
   readonly log?: (line: string) => void;
 }
@@ -44,12 +50,20 @@ export interface SimHost {
   readonly sandboxes: QubeSandboxes;
   /** What the installer did, when asked to install. */
   readonly install: InstallReport | null;
+  /** The resident dom0 service, started as systemd would when the install has its unit; null otherwise. */
+  readonly resident: ResidentSupervisor | null;
   close(): Promise<void>;
 }
 
 /** The simulated dom0's file tree inside a host directory. */
 export function dom0Root(dir: string): string {
   return join(dir, 'dom0');
+}
+
+/** The way of serving dom0 services QMCP_DOM0_SERVICE_MODE names (the boundary suite and `verify --service-mode`); undefined when unset. */
+export function envServiceMode(env: NodeJS.ProcessEnv = process.env): ServiceMode | undefined {
+  const value = env['QMCP_DOM0_SERVICE_MODE'];
+  return value ? serviceModeOf(value) : undefined;
 }
 
 export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
@@ -78,6 +92,7 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
   if (fresh) seedDefaultPolicy(root);
   installQubesRpcServices(root, qubesd.miscSocketPath);
   let install: InstallReport | null = null;
+  const serviceMode = opts.serviceMode ?? envServiceMode();
   if (opts.install) {
     try {
       install = await installDom0({
@@ -85,6 +100,7 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
         qubesdSocket: qubesd.socketPath,
         ...(opts.settingsFile ? { settingsFile: opts.settingsFile } : {}),
         ...(opts.initialSettings ? { initialSettings: opts.initialSettings } : {}),
+        ...(serviceMode ? { serviceMode } : {}),
       });
     } catch (err) {
       await qubesd.close();
@@ -93,6 +109,14 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
     const changed = install.files.filter((f) => f.status !== 'unchanged').length;
     log(`qmcp dom0 side installed into ${root} (${changed} of ${install.files.length} files written)`);
     for (const w of install.warnings) log(`settings: ${w}`);
+  }
+
+  let resident: ResidentSupervisor | null;
+  try {
+    resident = await superviseResident(root, log);
+  } catch (err) {
+    await qubesd.close();
+    throw err;
   }
 
   const router = await startRouter({
@@ -117,8 +141,10 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
     router,
     sandboxes,
     install,
+    resident,
     close: async () => {
       await router.close();
+      await resident?.close();
       await sandboxes.stopAll();
       await qubesd.close();
       log('stopped');

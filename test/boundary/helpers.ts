@@ -8,18 +8,29 @@ import { Qubesd } from '../../src/dom0/qubesd.js';
 import type { Mode, Settings, Tier } from '../../src/shared/model/index.js';
 import { TIERS } from '../../src/shared/model/index.js';
 import type { Fleet } from '../../src/sim/fleet.js';
-import { dom0Root, startSimHost } from '../../src/sim/host.js';
+import { dom0Root, envServiceMode, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
-import { qrexecCollect } from '../../src/sim/qrexec/index.js';
+import { asExecutableReply, isDom0Service, qrexecCollect } from '../../src/sim/qrexec/index.js';
+import type { ServiceMode } from '../../src/dom0/install/manifest.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 export const PRINCIPAL = 'mcp-control';
+
+/** How the dom0 services are served in this run: QMCP_DOM0_SERVICE_MODE=resident serves them from the resident process. */
+export const SERVICE_MODE: ServiceMode = envServiceMode() ?? 'per-call';
 
 export interface Reply {
   readonly status: number;
   readonly stdout: string;
   readonly stderr: string;
 }
+
+/**
+ * Marks a policy refusal of the principal's dom0 service call in resident
+ * mode: there the service's refusal is other bytes (shared/service-reply.ts),
+ * so the two must never be read as one.
+ */
+export const POLICY_NOT_SERVICE = '[refused by the policy, not by the resident service]';
 
 /** What qrexec-client-vm shows for a denied call, and what every dom0 service refusal copies. */
 export const REFUSED: Reply = { status: 126, stdout: '', stderr: 'Request refused\n' };
@@ -81,6 +92,8 @@ export interface BoundaryOptions {
   readonly gate?: Settings['gate'];
   /** How long an `ask` waits for an answer; nobody answers unless a test is about the gate. */
   readonly askTimeoutMs?: number;
+  /** How the dom0 services are served; default SERVICE_MODE. */
+  readonly serviceMode?: ServiceMode;
 }
 
 export async function startBoundary(mode: Mode, opts: BoundaryOptions = {}): Promise<Boundary> {
@@ -92,7 +105,14 @@ export async function startBoundary(mode: Mode, opts: BoundaryOptions = {}): Pro
   );
   let host: SimHost;
   try {
-    host = await startSimHost({ dir: join(dir, 'host'), fleet: boundaryFleet, install: true, settingsFile, askTimeoutMs: opts.askTimeoutMs ?? 50 });
+    host = await startSimHost({
+      dir: join(dir, 'host'),
+      fleet: boundaryFleet,
+      install: true,
+      settingsFile,
+      askTimeoutMs: opts.askTimeoutMs ?? 50,
+      serviceMode: opts.serviceMode ?? SERVICE_MODE,
+    });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
@@ -103,8 +123,13 @@ export async function startBoundary(mode: Mode, opts: BoundaryOptions = {}): Pro
     host,
     admin,
     async call(source, target, service, payload = '') {
-      const r = await qrexecCollect(host.router.socketFor(source), target, service, payload);
-      return { status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') };
+      const raw = await qrexecCollect(host.router.socketFor(source), target, service, payload);
+      const reply = (r: typeof raw): Reply => ({ status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') });
+      if (!host.resident || !isDom0Service(target, service)) return reply(raw);
+      // the principal's dom0 service calls are the service's to refuse: here the policy's refusal is another answer, and shown as one
+      if (source === PRINCIPAL && raw.status !== 0) return { ...reply(raw), stderr: `${raw.stderr.toString('latin1')}${POLICY_NOT_SERVICE}` };
+      // a resident dom0 service's reply, read as the executable's (an untrailed one stays as it came and fails)
+      return reply(asExecutableReply(raw));
     },
     async setMode(m) {
       await setMode({ root, audit: openAudit({ root }) }, m);

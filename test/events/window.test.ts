@@ -92,7 +92,7 @@ test('qubes that vanished before they could be read: only the umbrella one is to
   assert.deepEqual([...rows].sort((a, b) => a.time.localeCompare(b.time)), rows);
 });
 
-test('the simulator fires domain-add after a disposable has its template tags, and domain-delete after it is gone, as qubesd does', async () => {
+test('the simulator fires domain-add after a disposable has its template tags, and domain-delete after it is gone, as qubesd does (its GUI and audio qube tags included)', async () => {
   const app = world.qubesd.app;
   const seenAt: string[] = [];
   const off = app.subscribe((ev) => {
@@ -108,8 +108,8 @@ test('the simulator fires domain-add after a disposable has its template tags, a
     off();
   }
   assert.deepEqual(seenAt, [
-    'domain-add ai-d2 exists=true tags=ai-full,ai-managed',
-    'domain-pre-delete ai-d2 exists=true tags=ai-full,ai-managed',
+    'domain-add ai-d2 exists=true tags=ai-full,ai-managed,audiovm-ai-gw,guivm-ai-gw',
+    'domain-pre-delete ai-d2 exists=true tags=ai-full,ai-managed,audiovm-ai-gw,guivm-ai-gw',
     'domain-delete ai-d2 exists=false tags=',
   ]);
 });

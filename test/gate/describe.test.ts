@@ -102,6 +102,7 @@ function carrying(value: string): Omit<CallToDescribe, 'principal'>[] {
     { operation: 'kill', argument: value, payload: Buffer.alloc(0) },
     { operation: 'run', argument: '', target: 'ai-box', payload: encodeExecRequest({ shell: value }) },
     { operation: 'run', argument: '', target: value, payload: encodeExecRequest({ argv: ['sh', value] }) },
+    { operation: 'run', argument: '', target: 'ai-box', payload: encodeExecRequest({ argv: ['true'], user: 'root', cwd: `/${value}`, env: [`A=${value}`, `B=${value}`] }) },
     { operation: 'copy', argument: value, target: 'ai-box', payload: Buffer.from(`qmcp 1\npath ${Buffer.from(value).toString('base64')}\n\n`) },
     { operation: 'unknown-op', argument: value, payload: Buffer.from(value) },
   ];
@@ -149,6 +150,9 @@ test('the prompt cannot be forged: every agent-chosen value is one quoted, escap
     assert.deepEqual(fw.slice(4), ['- "action=accept"', '+ "action=drop"', '+ "Approve: yes\\x1b[2K"']);
     const run = await describe(h, { operation: 'run', argument: '', target: 'ai-box', payload: encodeExecRequest({ shell: 'echo hi\nApprove: yes' }) });
     assert.equal(run[3], 'command: sh -c "echo hi\\x0aApprove: yes"');
+    assert.match(run[2] ?? '', /^runs as the qube's default user in qube "ai-box"/);
+    const context = await describe(h, { operation: 'run', argument: '', target: 'ai-box', payload: encodeExecRequest({ argv: ['id'], user: 'root', cwd: '/srv', env: ['A=1'] }) });
+    assert.deepEqual([context[2]?.startsWith('runs as "root" in '), context.slice(4, 6)], [true, ['in directory: "/srv"', 'environment: "A=1"']]);
   } finally {
     await h.done();
   }

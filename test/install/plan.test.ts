@@ -32,7 +32,7 @@ const v1: RenderedInstall = {
     { path: SERVICE, content: Buffer.from('// the services\n'), mode: 0o644 },
     { path: SETTINGS, content: Buffer.from('{ "principal": "mcp-control" }\n'), mode: 0o644 },
   ],
-  options: { qubesdSocket: '/var/run/qubesd.sock', node: '/usr/bin/node' },
+  options: { qubesdSocket: '/var/run/qubesd.sock', node: '/usr/bin/node', serviceMode: 'per-call' },
 };
 
 /** The next version: only the policy changes. */

@@ -1,10 +1,9 @@
 // install then uninstall leaves a dom0 tree as it was; preconditions refuse before anything is written.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { openAudit } from '../../src/dom0/audit/index.js';
@@ -15,6 +14,7 @@ import { Qubesd } from '../../src/dom0/qubesd.js';
 import { DEFAULT_SETTINGS } from '../../src/shared/model/index.js';
 import { startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
+import { walk } from './tree.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'qmcp-uninstall-'));
 const NO_QUBESD = join(tmp, 'no-qubesd.sock');
@@ -41,25 +41,6 @@ after(async () => {
 let n = 0;
 function tempRoot(): string {
   return mkdtempSync(join(tmp, `root${n++}-`));
-}
-
-/** Every entry under dir: its kind, mode, and content hash or link target. */
-function walk(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const visit = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = join(d, e.name);
-      const st = lstatSync(p);
-      const mode = (st.mode & 0o7777).toString(8);
-      if (st.isSymbolicLink()) out.set(relative(dir, p), `link ${readlinkSync(p)}`);
-      else if (st.isDirectory()) {
-        out.set(relative(dir, p), `dir ${mode}`);
-        visit(p);
-      } else out.set(relative(dir, p), `file ${mode} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
-    }
-  };
-  visit(dir);
-  return out;
 }
 
 /** A dom0 tree with the operator's own files, some where install writes. */

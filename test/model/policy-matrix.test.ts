@@ -106,6 +106,22 @@ for (const mode of ['least-privilege', 'compat'] as const) {
       const asks = OPERATIONS.some((op) => op.layer === 'policy' && gateOf(s, op) === 'ask');
       assert.equal(gateMismatches(parsePolicy([{ name: '30-qmcp.policy', text: weakened }]), s, mode).length > 0, asks);
     });
+
+    // so a refusal of these is always the service's own, one byte-identical reply per way of serving (docs/threat-model.md)
+    test(`${mode}, ${gateName}: the policy lets the principal reach every dom0 service whatever qube its argument names; a line refusing one is caught`, () => {
+      const refused = (p: Policy): string[] => {
+        const sys = system();
+        const args = ['', ...Object.keys(FLEET), 'no-such-qube', 'dom0', 'ops-dvm', PRINCIPAL];
+        return OPERATIONS.filter((o) => o.target === 'dom0-service').flatMap((op) =>
+          args.flatMap((argument) =>
+            ['@adminvm', 'dom0'].filter((target) => p.evaluate({ service: op.service, argument, source: PRINCIPAL, target }, sys).action !== 'allow').map((t) => `${op.service}+${argument} -> ${t}`),
+          ),
+        );
+      };
+      assert.deepEqual(refused(policy), []);
+      const weakened = text.replace('\n# dom0 services', `\nqmcp.Info +work ${PRINCIPAL} @adminvm deny\n# dom0 services`);
+      assert.deepEqual(refused(parsePolicy([{ name: '30-qmcp.policy', text: weakened }])), ['qmcp.Info+work -> @adminvm', 'qmcp.Info+work -> dom0']);
+    });
   }
 
   const s = settings(mode, { egressQube: 'ai-egress' });

@@ -243,7 +243,7 @@ test('the gate as installed, where Qubes shows its dialog, and a malformed gate 
     assert.deepEqual(failures(r), [], 'a malformed gate only asks more');
     assert.ok(r.checks.some((c) => c.check === 'settings' && c.status === 'note' && /^gate: copy must be allow or ask: every operation that can be gated asks/.test(c.message)));
     assert.equal(check(r, 'gate')?.status, 'note');
-    assert.match(check(r, 'gate')?.message ?? '', /asked for: run, file\.write, copy, firewall\.reload, pause, unpause in Qubes' dialog/);
+    assert.match(check(r, 'gate')?.message ?? '', /asked for: run, file\.write, job\.start, job\.kill, copy, firewall\.reload, pause, unpause in Qubes' dialog/);
   } finally {
     installGate(OPEN_GATE);
   }

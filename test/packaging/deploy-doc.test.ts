@@ -20,7 +20,7 @@ import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
 import { SEATS, blocks, expectedNotRun, judgeSelftest, planDeploy } from './deploy-plan.js';
 import type { Offered, Seat } from './deploy-plan.js';
-import { repo, run, version } from './helpers.js';
+import { INQUBE_SERVICES, repo, run, version } from './helpers.js';
 
 const doc = readFileSync(join(repo, 'docs', 'deploy.md'), 'utf8');
 const all = blocks(doc);
@@ -146,7 +146,7 @@ async function check(cmd: string, out: string): Promise<void> {
   if (cmd === 'node --version') assert.match(out, /^v(2\d|[3-9]\d)\./);
   if (/^sha256sum release\//.test(cmd)) assert.equal(out.trim().split('\n').length, 3);
   if (/install\.sh$/.test(cmd)) {
-    assert.deepEqual(readdirSync(join(tmp, 'template-fs', 'etc', 'qubes-rpc')).sort(), ['qmcp.CopyTo', 'qmcp.Exec', 'qmcp.ReadFile', 'qmcp.SinkPush', 'qmcp.WriteFile']);
+    assert.deepEqual(readdirSync(join(tmp, 'template-fs', 'etc', 'qubes-rpc')).sort(), [...INQUBE_SERVICES].sort());
   }
   if (/install\.sh --sink$/.test(cmd)) {
     assert.deepEqual(readdirSync(join(tmp, 'sink-fs', 'usr', 'local', 'etc', 'qubes-rpc')), ['qmcp.SinkPush']);

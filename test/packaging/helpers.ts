@@ -4,9 +4,13 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 
 /** The checkout (tests run from dist/test/packaging). */
 export const repo = resolve(import.meta.dirname, '..', '..', '..');
+
+/** The services install.sh puts into a template: each in-qube operation's, and a sink's receiver. */
+export const INQUBE_SERVICES: readonly string[] = [...OPERATIONS.filter((o) => o.target === 'in-qube').map((o) => o.service), 'qmcp.SinkPush'];
 
 export const version = (JSON.parse(readFileSync(resolve(repo, 'package.json'), 'utf8')) as { version: string }).version;
 

@@ -8,7 +8,7 @@ import { join, posix, relative, sep } from 'node:path';
 import { ARCHIVES, DEFAULT_EPOCH, archiveName, buildRelease } from '../../scripts/artefacts/build.js';
 import { importSpecifiers, productionPackages, qubeInstalled } from '../../scripts/artefacts/contents.js';
 import { BUNDLE_DIR, MANIFEST_PATH, installDom0 } from '../../src/dom0/install/index.js';
-import { readTarGz, repo, run, sha256, version } from './helpers.js';
+import { INQUBE_SERVICES, readTarGz, repo, run, sha256, version } from './helpers.js';
 import type { TarEntry } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'qmcp-release-test-'));
@@ -160,11 +160,13 @@ test("the principal archive is npm pack's file list plus the production node_mod
 test('the template archive is install.sh and exactly the services it installs', () => {
   const files = filesOf('qube');
   const installed = qubeInstalled(repo);
-  assert.deepEqual([...files.keys()].sort(), ['install.sh', ...installed.map((f) => posix.basename(f.path))].sort());
+  // the job services are one script, installed under each of their names
+  const sourceOf = (path: string): string => (path.startsWith('etc/qubes-rpc/qmcp.Job') ? 'qmcp.Job' : posix.basename(path));
+  assert.deepEqual([...files.keys()].sort(), ['install.sh', ...new Set(installed.map((f) => sourceOf(f.path)))].sort());
   for (const f of installed) {
-    const e = files.get(posix.basename(f.path));
+    const e = files.get(sourceOf(f.path));
     assert.ok(e?.content.equals(f.content), f.path);
     assert.equal(e?.mode, 0o755);
   }
-  assert.deepEqual(installed.map((f) => f.path).sort(), ['etc/qubes-rpc/qmcp.CopyTo', 'etc/qubes-rpc/qmcp.Exec', 'etc/qubes-rpc/qmcp.ReadFile', 'etc/qubes-rpc/qmcp.SinkPush', 'etc/qubes-rpc/qmcp.WriteFile']);
+  assert.deepEqual(installed.map((f) => f.path).sort(), [...INQUBE_SERVICES].sort().map((s) => `etc/qubes-rpc/${s}`));
 });

@@ -44,7 +44,7 @@ export interface QubeCall {
 /** An exec reply of the in-qube protocol: exit status and stdout. */
 export function execReply(exit: number, stdout: string): Buffer {
   const body = Buffer.from(stdout);
-  return Buffer.concat([Buffer.from(`qmcp 1\nstatus ok\nexit ${exit}\ntimed_out 0\nstdout_size ${body.length}\nstdout_truncated 0\nstderr_size 0\nstderr_truncated 0\n\n`), body]);
+  return Buffer.concat([Buffer.from(`qmcp 1\nstatus ok\nexit ${exit}\ntimed_out 0\nstdout_head ${body.length}\nstdout_tail 0\nstdout_total ${body.length}\nstdout_lines 1\nstderr_head 0\nstderr_tail 0\nstderr_total 0\nstderr_lines 0\n\n`), body]);
 }
 
 export interface PlanHost {
@@ -136,7 +136,8 @@ export function weakened(path: string, guard: string | null, weakenedTo = '', li
     const target = resolve(dirname(file), rel);
     const link = Object.entries(links).find(([p]) => join(compiled, p) === target);
     return `from '${link ? link[1] : pathToFileURL(target).href}'`;
-  });
+  // a package the mutant imports is the one the real module resolves
+  }).replace(/from '([^.'][^':]*)'/g, (_, pkg: string) => `from '${import.meta.resolve(pkg)}'`);
   const out = join(scratch, `${path.replace(/\//g, '_')}-${mutants++}.js`);
   writeFileSync(out, mutated);
   return pathToFileURL(out).href;

@@ -1,11 +1,13 @@
 /**
  * A stand-in qrexec-client-vm for the principal's tests: answers by target
  * and service, always writes a marker on stderr (which must never reach a
- * result), and for target `ai-sleep` records its pid and hangs.
+ * result), and for target `ai-sleep` records its pid and hangs. For target
+ * `ai-real`, qmcp.Exec, qmcp.ReadFile, qmcp.ListDir and qmcp.Stat are the
+ * real services, run here.
  */
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { hangBoundMs } from '../../verify/hang-bound.js';
 
@@ -51,9 +53,17 @@ process.stdin.on('end', () => {
     out(JSON.stringify({ error: { code: 'incomplete', message: 'the qube has no netvm decision' } }) + '\\n'); process.exit(1);
   }
   if (svc === 'qmcp.Start') { out(JSON.stringify({ name: service.split('+')[1], state: 'Running' }) + '\\n'); return; }
+  if (['qmcp.Exec', 'qmcp.ReadFile', 'qmcp.ListDir', 'qmcp.Stat'].includes(svc) && target === 'ai-real') {
+    // the real service, run here with QubesDB naming this user as the default
+    const r = require('node:child_process').spawnSync('sh', [process.env.FAKE_QREXEC_QUBE_DIR + '/' + svc], {
+      input: payload, maxBuffer: 1 << 30, env: { PATH: process.env.FAKE_QREXEC_BIN + ':' + process.env.PATH },
+    });
+    out(r.stdout);
+    return;
+  }
   if (svc === 'qmcp.Exec') {
     const body = 'hello\\n';
-    out('qmcp 1\\nstatus ok\\nexit 3\\ntimed_out 0\\nstdout_size ' + body.length + '\\nstdout_truncated 0\\nstderr_size 0\\nstderr_truncated 0\\n\\n' + body);
+    out('qmcp 1\\nstatus ok\\nexit 3\\ntimed_out 0\\nstdout_head ' + body.length + '\\nstdout_tail 0\\nstdout_total ' + body.length + '\\nstdout_lines 1\\nstderr_head 0\\nstderr_tail 0\\nstderr_total 0\\nstderr_lines 0\\n\\n' + body);
     return;
   }
   if (svc === 'qmcp.ReadFile') {
@@ -81,10 +91,14 @@ export async function makeFakeQrexec(): Promise<FakeQrexec> {
   const client = join(dir, 'qrexec-client-vm');
   await writeFile(client, SCRIPT);
   await chmod(client, 0o755);
+  const bin = join(dir, 'bin');
+  await mkdir(bin);
+  await writeFile(join(bin, 'qubesdb-read'), `#!/bin/sh\n[ "$1" = /default-user ] && echo ${userInfo().username}\n`);
+  await chmod(join(bin, 'qubesdb-read'), 0o755);
   return {
     dir,
     client,
-    env: { ...process.env, FAKE_QREXEC_DIR: dir },
+    env: { ...process.env, FAKE_QREXEC_DIR: dir, FAKE_QREXEC_BIN: bin, FAKE_QREXEC_QUBE_DIR: join(import.meta.dirname, '..', '..', '..', 'src', 'qube') },
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }

@@ -112,7 +112,7 @@ describe('qmcp serve --sim', () => {
     const write = await client.callTool({ name: 'qube_write_file', arguments: { qube: 'ai-box', path: '/root/f', content: '/w==', encoding: 'base64' } });
     assert.deepEqual(write.structuredContent, { path: '/root/f', size: 1 });
     const read = await client.callTool({ name: 'qube_read_file', arguments: { qube: 'ai-box', path: '/root/f' } });
-    assert.deepEqual(read.structuredContent, { path: '/root/f', size: 1, truncated: false, encoding: 'base64', content: '/w==' });
+    assert.deepEqual(read.structuredContent, { path: '/root/f', size: 1, offset: 0, length: 1, truncated: false, encoding: 'base64', content: '/w==' });
     const kill = await client.callTool({ name: 'qube_kill', arguments: { qube: 'ai-box' } });
     assert.deepEqual(kill.structuredContent, { qube: 'ai-box' });
   });

@@ -113,9 +113,15 @@ describe('the tool surface', () => {
       stdout: 'hello\n',
       stdout_encoding: 'utf8',
       stdout_truncated: false,
+      stdout_bytes: 6,
+      stdout_lines: 1,
+      stdout_path: null,
       stderr: '',
       stderr_encoding: 'utf8',
       stderr_truncated: false,
+      stderr_bytes: 0,
+      stderr_lines: 0,
+      stderr_path: null,
     });
     const both = await call(client, 'qube_run', { qube: 'ai-work', shell: 'x', argv: ['x'] });
     assert.equal(both.isError, true);
@@ -123,7 +129,7 @@ describe('the tool surface', () => {
 
   it('reads binary files as base64', async () => {
     const r = await call(client, 'qube_read_file', { qube: 'ai-work', path: '/bin/x' });
-    assert.deepEqual(r.structuredContent, { path: '/bin/x', size: 3, truncated: false, encoding: 'base64', content: Buffer.from([0xff, 0, 0x41]).toString('base64') });
+    assert.deepEqual(r.structuredContent, { path: '/bin/x', size: 3, offset: 0, length: 3, truncated: false, encoding: 'base64', content: Buffer.from([0xff, 0, 0x41]).toString('base64') });
   });
 
   it('maps in-qube error codes to our text, never the qube\'s', async () => {

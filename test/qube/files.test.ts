@@ -11,12 +11,12 @@ import {
   InQubeError,
 } from '../../src/shared/inqube-protocol.js';
 import type { ReadFileResult, WriteFileRequest } from '../../src/shared/inqube-protocol.js';
-import { runScript, withTempDir } from './helpers.js';
+import { me, runScript, withTempDir } from './helpers.js';
 
 const weirdName = ' -dash \n newline * $(x) \'q\' é';
 
-async function readVia(path: string, limit?: number): Promise<ReadFileResult> {
-  const run = await runScript('qmcp.ReadFile', [], encodeReadFileRequest({ path, ...(limit === undefined ? {} : { limit }) }));
+async function readVia(path: string, limit?: number, offset?: number): Promise<ReadFileResult> {
+  const run = await runScript('qmcp.ReadFile', [], encodeReadFileRequest({ path, ...(limit === undefined ? {} : { limit }), ...(offset === undefined ? {} : { offset }) }));
   assert.equal(run.status, 0, run.stderr.toString());
   return decodeReadFileReply(run.stdout);
 }
@@ -87,6 +87,34 @@ test('ReadFile truncates at its limit and reports the full size', async () => {
   });
 });
 
+test('ReadFile pages through a file by offset: every byte once, truncated until the last page', async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, 'big');
+    const bytes = Buffer.alloc(10_000);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) % 256;
+    await writeFile(path, bytes);
+    const pages: Buffer[] = [];
+    for (let offset = 0; offset < bytes.length; offset += 3000) {
+      const page = await readVia(path, 3000, offset);
+      assert.equal(page.size, 10_000);
+      assert.equal(page.truncated, offset + 3000 < 10_000, `offset ${offset}`);
+      pages.push(page.content);
+    }
+    assert.deepEqual(Buffer.concat(pages), bytes);
+    const past = await readVia(path, 10, 20_000);
+    assert.deepEqual([past.content.length, past.size, past.truncated], [0, 10_000, false]);
+    const exact = await readVia(path, 1000, 9000);
+    assert.deepEqual([exact.content.length, exact.truncated], [1000, false]);
+  });
+});
+
+test('ReadFile refuses a malformed offset', async () => {
+  for (const offset of ['-1', 'x', '1e3', '1234567890123456']) {
+    const run = await runScript('qmcp.ReadFile', [], Buffer.from(`qmcp 1\npath ${Buffer.from('/etc/hostname').toString('base64')}\noffset ${offset}\n\n`));
+    assert.throws(() => decodeReadFileReply(run.stdout), (e: unknown) => e instanceof InQubeError && e.kind === 'bad_request', offset);
+  }
+});
+
 test('ReadFile reports missing files and directories as errors', async () => {
   await withTempDir(async (dir) => {
     await assert.rejects(readVia(join(dir, 'none')), (e: unknown) => e instanceof InQubeError && e.kind === 'not_found');
@@ -100,7 +128,7 @@ test('ReadFile reports missing files and directories as errors', async () => {
 test('ReadFile refuses a FIFO instead of blocking on it', async () => {
   await withTempDir(async (dir) => {
     const fifo = join(dir, 'fifo');
-    const made = await runScript('qmcp.Exec', [], encodeExecRequest({ argv: ['mkfifo', fifo] }));
+    const made = await runScript('qmcp.Exec', [], encodeExecRequest({ argv: ['mkfifo', fifo], user: me }));
     assert.equal(made.status, 0);
     await assert.rejects(readVia(fifo), (e: unknown) => e instanceof InQubeError && e.kind === 'not_regular');
   });

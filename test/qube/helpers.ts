@@ -1,14 +1,17 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 
 /** The repository's src/qube, found from dist/test/qube or test/qube. */
 export const qubeDir = join(import.meta.dirname, '..', '..', '..', 'src', 'qube');
 
 /** dash when present (the shell of Debian templates), else sh; QMCP_TEST_SHELL=bash tries Fedora's. */
 export const shell = process.env['QMCP_TEST_SHELL'] ?? (existsSync('/bin/dash') ? '/bin/dash' : '/bin/sh');
+
+/** The user running the tests: the service runs a command as this one without switching. */
+export const me = userInfo().username;
 
 export interface RunResult {
   readonly status: number | null;
@@ -23,7 +26,7 @@ export function runScript(
   env: Record<string, string> = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(shell, [join(qubeDir, script), ...args], {
+    const child = spawn(shell, [isAbsolute(script) ? script : join(qubeDir, script), ...args], {
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -46,4 +49,28 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+let weakenedCount = 0;
+
+/**
+ * A copy of the service SCRIPT in DIR with GUARD (present exactly once)
+ * replaced by WEAKENED: a service without one of its checks.
+ */
+export async function weakenedScript(dir: string, script: string, guard: string, weakened: string): Promise<string> {
+  const text = await readFile(join(qubeDir, script), 'utf8');
+  if (text.split(guard).length !== 2) throw new Error(`the guard ${JSON.stringify(guard)} is not in ${script} exactly once`);
+  const out = join(dir, `weakened-${weakenedCount++}-${script}`);
+  await writeFile(out, text.replace(guard, weakened));
+  await chmod(out, 0o755);
+  return out;
+}
+
+/** A directory with executables NAME printing BODY's output, to put first on PATH. */
+export async function fakeBin(dir: string, tools: Readonly<Record<string, string>>): Promise<string> {
+  for (const [name, body] of Object.entries(tools)) {
+    await writeFile(join(dir, name), `#!/bin/sh\n${body}\n`);
+    await chmod(join(dir, name), 0o755);
+  }
+  return dir;
 }

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,9 +27,10 @@ export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<v
   }
 }
 
-export async function withSandboxes(fn: (s: QubeSandboxes, dir: string) => Promise<void>): Promise<void> {
+/** Runs FN with sandboxes of FLEET; SERVICESDIR puts other in-qube services into its templates (a weakened variant). */
+export async function withSandboxes(fn: (s: QubeSandboxes, dir: string) => Promise<void>, servicesDir?: string): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'qmcp-sandbox-'));
-  const sandboxes = new QubeSandboxes({ dir, lookup: (name) => FLEET[name] });
+  const sandboxes = new QubeSandboxes({ dir, lookup: (name) => FLEET[name], ...(servicesDir === undefined ? {} : { servicesDir }) });
   try {
     await fn(sandboxes, dir);
   } finally {
@@ -85,4 +87,18 @@ export async function callService(
   stdin.end(Buffer.from(input));
   const status = await sandboxes.run({ ...call, stdin, stdout, stderr });
   return { status, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+}
+
+/** How many host processes have TOKEN in their command line (a qube's processes are host processes). */
+export function hostProcessesWith(token: string): number {
+  let count = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(token)) count++;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return count;
 }

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { collect, sh, skipWithoutBwrap, withSandboxes } from './helpers.js';
+import { collect, hostProcessesWith, sh, skipWithoutBwrap, withSandboxes } from './helpers.js';
 
 const skip = skipWithoutBwrap;
 
@@ -56,19 +55,6 @@ test('a disposable starts from its disposable template and loses everything at s
     assert.equal((await sh(s, 'disp1', '[ -e /home/user/scratch ] || echo clean')).stdout, 'clean\n');
   });
 });
-
-function hostProcessesWith(token: string): number {
-  let count = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(pid)) continue;
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(token)) count++;
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return count;
-}
 
 test('stop kills every process of the qube, background ones included', { skip }, async () => {
   await withSandboxes(async (s) => {

@@ -2,10 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   decodeExecReply,
+  decodeListDirReply,
   decodeReadFileReply,
+  decodeStatReply,
   decodeWriteFileReply,
   encodeExecRequest,
+  encodeListDirRequest,
   encodeReadFileRequest,
+  encodeStatRequest,
   encodeWriteFileRequest,
 } from '../../src/shared/inqube-protocol.js';
 import { SandboxError } from '../../src/sim/sandbox/index.js';
@@ -18,6 +22,7 @@ test('qmcp.Exec runs as root inside the qube with the qrexec environment', { ski
   await withSandboxes(async (s) => {
     await s.beforeStart('app');
     const request = encodeExecRequest({
+      user: 'root',
       shell: 'printf "%s|%s|%s|" "$QREXEC_REMOTE_DOMAIN" "$QREXEC_SERVICE_FULL_NAME" "$(id -u)"; hostname; cat; exit 3',
       stdin: Buffer.from([0, 1, 2]),
     });
@@ -25,7 +30,46 @@ test('qmcp.Exec runs as root inside the qube with the qrexec environment', { ski
     assert.equal(run.status, 0, run.stderr.toString());
     const result = decodeExecReply(run.stdout);
     assert.equal(result.exitStatus, 3);
-    assert.deepEqual(result.stdout, Buffer.concat([Buffer.from('mcp-control|qmcp.Exec+|0|app\n'), Buffer.from([0, 1, 2])]));
+    assert.deepEqual(result.stdout.head, Buffer.concat([Buffer.from('mcp-control|qmcp.Exec+|0|app\n'), Buffer.from([0, 1, 2])]));
+  });
+});
+
+test("qmcp.Exec runs as the qube's default user in its home, as qvm-run, and as root in /root when asked", { skip }, async () => {
+  await withSandboxes(async (s) => {
+    await s.beforeStart('app');
+    const context = 'printf "%s|%s|%s|%s|%s" "$USER" "$LOGNAME" "$HOME" "$SHELL" "$(pwd)"';
+    const run = async (request: Parameters<typeof encodeExecRequest>[0]): Promise<string> => {
+      const r = await callService(s, { ...from, qube: 'app', service: 'qmcp.Exec' }, encodeExecRequest(request));
+      return decodeExecReply(r.stdout).stdout.head.toString();
+    };
+    assert.equal(await run({ shell: context }), 'user|user|/home/user|/bin/sh|/home/user');
+    assert.equal(await run({ shell: context, user: 'root' }), 'root|root|/root|/bin/sh|/root');
+    assert.equal(await run({ shell: context, cwd: '/etc', env: ['HOME_TOO=x'] }), 'user|user|/home/user|/bin/sh|/etc');
+  });
+});
+
+test('the output qmcp.Exec saves stays in the running qube, for qmcp.ReadFile to page through', { skip }, async () => {
+  await withSandboxes(async (s) => {
+    await s.beforeStart('app');
+    const r = await callService(s, { ...from, qube: 'app', service: 'qmcp.Exec' }, encodeExecRequest({ shell: 'seq 1 100000', outputLimit: 100 }));
+    const result = decodeExecReply(r.stdout);
+    assert.ok(result.saved !== null);
+    const whole = Buffer.from(Array.from({ length: 100000 }, (_, i) => `${i + 1}\n`).join(''));
+    assert.equal(result.stdout.total, whole.length);
+    const page = await callService(s, { ...from, qube: 'app', service: 'qmcp.ReadFile' }, encodeReadFileRequest({ path: `${result.saved}/stdout`, offset: 50, limit: 1000 }));
+    const read = decodeReadFileReply(page.stdout);
+    assert.deepEqual([read.size, read.truncated], [whole.length, true]);
+    assert.deepEqual(read.content, whole.subarray(50, 1050));
+  });
+});
+
+test('qmcp.ListDir and qmcp.Stat work inside the qube, where the default user has its home', { skip }, async () => {
+  await withSandboxes(async (s) => {
+    await s.beforeStart('app');
+    const list = await callService(s, { ...from, qube: 'app', service: 'qmcp.ListDir' }, encodeListDirRequest({ path: '/home' }));
+    assert.deepEqual(decodeListDirReply(list.stdout).entries.map((e) => [e.name.toString(), e.type]), [['user', 'directory']]);
+    const stat = await callService(s, { ...from, qube: 'app', service: 'qmcp.Stat' }, encodeStatRequest({ path: '/home' }));
+    assert.deepEqual([decodeStatReply(stat.stdout).type, decodeStatReply(stat.stdout).target?.toString()], ['link', 'rw/home']);
   });
 });
 

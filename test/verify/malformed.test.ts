@@ -1,9 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ActionableError } from '../../src/dom0/service/refusal.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import { makeMalformedCheck, malformedCheck } from '../../verify/malformed/check.js';
+import { QUBE_SERVICES } from '../../verify/malformed/in-qube.js';
 import type { ServiceTable } from '../../verify/malformed/host.js';
 
 const SEED = 5150;
@@ -24,6 +28,26 @@ test('every operation and qubesd refuse malformed input uniformly and change not
   assert.ok(figure(report, 'malformed inputs: qmcp.Create') > 60);
   assert.ok(figure(report, 'malformed targets: admin.vm.Pause') > 60);
   assert.ok(figure(report, 'malformed requests: qubesd socket') > 30);
+  assert.ok(figure(report, 'malformed requests in the qube: qmcp.Exec') > 30);
+  assert.ok(figure(report, 'malformed requests in the qube: qmcp.ListDir') > 5);
+});
+
+test('an in-qube service that runs a malformed request is caught', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-weak-qube-'));
+  try {
+    for (const name of ['qmcp.Exec', 'qmcp.ReadFile', 'qmcp.ListDir', 'qmcp.Stat']) await copyFile(join(QUBE_SERVICES, name), join(dir, name));
+    const exec = await readFile(join(dir, 'qmcp.Exec'), 'utf8');
+    const guard = "{ is_env \"$decoded\" && ! has_nul \"$value\"; } || reply_error bad_request 'bad env'";
+    assert.equal(exec.split(guard).length, 2);
+    await writeFile(join(dir, 'qmcp.Exec'), exec.replace(guard, ':'));
+    const report = await makeMalformedCheck({ operations: ['run'], qubeServices: dir }).run({ scale: 1 }, SEED);
+    const hits = report.failures.filter((f) => f.what.startsWith('qmcp.Exec in the qube (env'));
+    assert.ok(hits.length > 0, JSON.stringify(report.failures.slice(0, 3)));
+    assert.ok(hits.some((f) => /the command ran/.test(f.what)));
+    assert.ok(report.failures.every((f) => f.what.startsWith('qmcp.Exec in the qube (env')), JSON.stringify(report.failures.slice(0, 3)));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 /** Info that, for a malformed argument, says "no such qube" instead of refusing. */

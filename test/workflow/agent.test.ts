@@ -94,8 +94,27 @@ describe('the agent workflow through MCP', () => {
       path: '/root/note.txt',
       size: 21,
     });
-    const read = await succeed<RunResult>('qube_run', { qube: 'ai-new', shell: 'tr a-z A-Z < /root/note.txt' });
+    // root's files need root, as on a real qube, where commands run as the default user unless told
+    const read = await succeed<RunResult>('qube_run', { qube: 'ai-new', user: 'root', shell: 'tr a-z A-Z < /root/note.txt' });
     assert.deepEqual([read.exit_status, read.stdout], [0, 'HELLO FROM THE AGENT\n']);
+    const who = await succeed<RunResult>('qube_run', { qube: 'ai-new', shell: 'echo "$USER $(pwd)"' });
+    assert.equal(who.stdout, 'user /home/user\n');
+
+    // a large output comes back as its start and its end; the rest is read in pages
+    const big = await succeed<RunResult & { stdout_bytes: number; stdout_path: string; stdout_truncated: boolean }>('qube_run', {
+      qube: 'ai-new',
+      shell: 'seq 1 300000',
+    });
+    const whole = Array.from({ length: 300000 }, (_, i) => `${i + 1}\n`).join('');
+    assert.deepEqual([big.stdout_truncated, big.stdout_bytes], [true, whole.length]);
+    assert.ok(big.stdout.startsWith('1\n2\n3\n') && big.stdout.endsWith('299999\n300000\n'));
+    let paged = '';
+    for (let more = true; more; ) {
+      const page = await succeed<{ content: string; truncated: boolean }>('qube_read_file', { qube: 'ai-new', path: big.stdout_path, offset: paged.length, length: 512 * 1024 });
+      paged += page.content;
+      more = page.truncated;
+    }
+    assert.equal(paged, whole);
 
     await succeed('qube_start', { qube: 'ai-exec-box' });
     assert.deepEqual(await succeed('qube_copy', { source: 'ai-new', target: 'ai-exec-box', paths: ['/root/note.txt'] }), {
@@ -103,7 +122,7 @@ describe('the agent workflow through MCP', () => {
       target: 'ai-exec-box',
       copied: 1,
     });
-    // files land in the default user's home, as qvm-copy-to-vm does; commands run as root
+    // files land in the default user's home, as qvm-copy-to-vm does
     const landed = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', argv: ['cat', '/home/user/QubesIncoming/ai-new/note.txt'] });
     assert.deepEqual([landed.exit_status, landed.stdout], [0, 'hello from the agent\n']);
 
@@ -118,6 +137,59 @@ describe('the agent workflow through MCP', () => {
     });
     assert.deepEqual([once.exit_status, once.stdout, once.name, once.removed], [0, 'ai-once\n', 'ai-once', true]);
     assert.ok(!(await names()).includes('ai-once'));
+  });
+
+  it('keeps what a call leaves in a running qube: a web server in a background job, a file in /tmp', needsBwrap, async () => {
+    await succeed('qube_start', { qube: 'ai-exec-box' });
+    const { job } = await succeed<{ job: string }>('qube_run', {
+      qube: 'ai-exec-box',
+      background: true,
+      shell: 'mkdir -p /tmp/site && echo served > /tmp/site/index.html && cd /tmp/site && exec python3 -m http.server 8765 --bind 127.0.0.1',
+    });
+    assert.match(job, /^[0-9a-f]{12}$/);
+    const listed = await succeed<{ jobs: { job: string; ended: boolean }[] }>('job_list', { qube: 'ai-exec-box' });
+    assert.deepEqual(listed.jobs.filter((j) => j.job === job).map((j) => j.ended), [false]);
+    // a later call reaches it, once it listens
+    const fetch =
+      'import time, urllib.request\nfor _ in range(600):\n    try:\n        print(urllib.request.urlopen("http://127.0.0.1:8765/index.html").read().decode(), end=""); break\n    except OSError: time.sleep(0.1)';
+    const got = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', argv: ['python3', '-c', fetch] });
+    assert.deepEqual([got.exit_status, got.stdout], [0, 'served\n']);
+    const log = await succeed<{ content: string; total_bytes: number; ended: boolean }>('job_output', { qube: 'ai-exec-box', job, stream: 'stderr' });
+    assert.match(log.content, /"GET \/index\.html HTTP\/1\.1" 200/);
+    assert.equal(log.ended, false);
+    const past = await succeed<{ content: string; total_bytes: number }>('job_output', { qube: 'ai-exec-box', job, stream: 'stderr', offset: log.total_bytes + 10 });
+    assert.equal(past.content, '');
+
+    // malformed ids are refused by the schema; a job is known only in its own qube
+    assert.equal((await call('job_output', { qube: 'ai-exec-box', job: '../../etc' })).isError, true);
+    const elsewhere = await call('job_wait', { qube: 'ai-new', job, timeout_seconds: 0 });
+    assert.equal(elsewhere.isError, true);
+    assert.match(JSON.stringify(elsewhere.content), /No such job in this qube/);
+
+    // a file left in /tmp by one call is copied by the next
+    await succeed('qube_run', { qube: 'ai-exec-box', shell: 'echo draft > /tmp/report.txt' });
+    await succeed('qube_copy', { source: 'ai-exec-box', target: 'ai-new', paths: ['/tmp/report.txt'] });
+    const copied = await succeed<RunResult>('qube_run', { qube: 'ai-new', argv: ['cat', '/home/user/QubesIncoming/ai-exec-box/report.txt'] });
+    assert.equal(copied.stdout, 'draft\n');
+
+    assert.deepEqual(await succeed('job_kill', { qube: 'ai-exec-box', job }), { job, already_ended: false });
+    // waiting, it tells a client that asked how it goes
+    const progress: unknown[] = [];
+    const waited = (await client.callTool({ name: 'job_wait', arguments: { qube: 'ai-exec-box', job, timeout_seconds: 600 } }, { onprogress: (p) => progress.push(p) })) as CallToolResult;
+    seen.push(JSON.stringify(waited));
+    const ended = waited.structuredContent as { ended: boolean; exit_status: number | null };
+    assert.ok(progress.length > 0, 'job_wait sent progress');
+    assert.equal(ended.ended, true);
+    assert.notEqual(ended.exit_status, null);
+
+    // the qube's jobs and /tmp end with it
+    await succeed('qube_run', { qube: 'ai-exec-box', background: true, argv: ['sleep', '1000'] });
+    await succeed('qube_shutdown', { qube: 'ai-exec-box' });
+    await succeed('qube_start', { qube: 'ai-exec-box' });
+    assert.deepEqual(await succeed('job_list', { qube: 'ai-exec-box' }), { qube: 'ai-exec-box', jobs: [] });
+    assert.equal((await call('job_output', { qube: 'ai-exec-box', job })).isError, true);
+    const tmp = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', shell: 'ls /tmp/report.txt /tmp/site 2>/dev/null; true' });
+    assert.equal(tmp.stdout, '');
   });
 
   it('removes a qube, and sees it again once the operator restores it', async () => {

@@ -6,7 +6,8 @@
  * file compared before and after each call); a few go through the real
  * service process. Each operation the policy decides alone is called
  * through qrexec toward near misses of a target, and is refused before any
- * qmcp code runs. An operation without a grammar fails the check. The
+ * qmcp code runs; the in-qube services refuse near misses of their own
+ * requests and run nothing (in-qube.ts). An operation without a grammar fails the check. The
  * simulated qubesd socket gets the wire grammar's near misses.
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
@@ -20,8 +21,9 @@ import { malformedArbitrary, nearMisses, targetArbitrary, targetMisses } from '.
 import type { MalformedCase, TargetCase } from './cases.js';
 import { GRAMMARS, TARGET_GRAMMARS, malformedGaps, wellFormed, wellFormedTarget } from './grammar.js';
 import type { Grammar, TargetGrammar } from './grammar.js';
-import { InProcessHost, SERVICE_MAIN, filesDiffer, isRefused, prng, show, spawnService } from './host.js';
+import { InProcessHost, SERVICE_MAIN, filesDiffer, isRefused, prng, show, spawnService, startResidentProcess } from './host.js';
 import type { CallResult, ServiceSut } from './host.js';
+import { attackInQube, IN_QUBE_SERVICES } from './in-qube.js';
 import { describe, meets, rawCall, socketCases } from './qubesd-socket.js';
 
 const NAME = 'malformed';
@@ -35,6 +37,8 @@ export interface MalformedSut extends ServiceSut {
   readonly extraPolicy?: string;
   /** The model the check covers (default OPERATIONS; a test adds a fixture row). */
   readonly ops?: readonly Operation[];
+  /** The directory of the in-qube services (default src/qube; a test gives a weakened one). */
+  readonly qubeServices?: string;
 }
 
 /** The audit kinds appended since `from` bytes. */
@@ -154,14 +158,20 @@ async function fuzzService(run: Run, op: Operation, g: Grammar, fcSeed: number):
   };
   const misses = run.rand.shuffle(nearMisses(g));
   let count = await fuzz(run, misses, malformedArbitrary(g), (c) => !wellFormed(g, c.argument, c.payload), (c) => serviceAttack(h, service, c), fail, fcSeed);
-  // A few through the real service process: the wrapper must refuse as the runner does.
+  // A few through the real service process (the resident one in resident mode): it must refuse as the runner does.
   const main = sut.serviceMain ?? SERVICE_MAIN;
-  for (let i = 0; i < scale; i++) {
-    const c = misses.filter((m) => !m.argument.includes('\0'))[i];
-    if (!c) break;
-    count++;
-    const r = await spawnService(h, c.argument === '' ? service : `${service}+${c.argument}`, c.payload, main).done;
-    if (!isRefused(r)) fail(c, `the service process answered ${show(r).slice(0, 300)}`);
+  const resident = h.serviceMode === 'resident' ? await startResidentProcess(h, service) : null;
+  try {
+    for (let i = 0; i < scale; i++) {
+      const c = misses.filter((m) => !m.argument.includes('\0'))[i];
+      if (!c) break;
+      count++;
+      const full = c.argument === '' ? service : `${service}+${c.argument}`;
+      const r = resident ? await resident.call(full, c.payload) : await spawnService(h, full, c.payload, main).done;
+      if (!isRefused(r)) fail(c, `the service process answered ${show(r).slice(0, 300)}`);
+    }
+  } finally {
+    await resident?.stop();
   }
   run.total += count;
   run.figures.push({ label: `malformed inputs: ${service}`, value: String(count) });
@@ -202,6 +212,13 @@ export function makeMalformedCheck(sut: MalformedSut = {}): Check {
           const target = TARGET_GRAMMARS[op.id];
           if (g) await fuzzService(run, op, g, seed + i);
           else if (target) await fuzzTarget(run, op, target, seed + i);
+        }
+        // The in-qube services' own checks.
+        for (const op of decided.filter((o) => IN_QUBE_SERVICES.includes(o.service))) {
+          const { count, findings } = await attackInQube(op.service, sut.qubeServices);
+          run.total += count;
+          figures.push({ label: `malformed requests in the qube: ${op.service}`, value: String(count) });
+          for (const f of findings) failures.push({ check: NAME, what: `${f.service} in the qube (${f.what}): ${f.problem}`, reproduction: `--seed ${seed} --only ${NAME}; ${f.service} request with ${f.what}` });
         }
         figures.push({ label: 'services fuzzed', value: String(services.length) });
         figures.push({ label: 'operations the policy decides, fuzzed by target', value: String(decided.length) });

@@ -9,7 +9,18 @@
  */
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
-import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
+import {
+  encodeCopyToRequest,
+  encodeExecRequest,
+  encodeListDirRequest,
+  encodeReadFileRequest,
+  encodeStatRequest,
+  encodeJobKillRequest,
+  encodeJobListRequest,
+  encodeJobOutputRequest,
+  encodeJobWaitRequest,
+  encodeWriteFileRequest,
+} from '../../src/shared/inqube-protocol.js';
 import { isIP } from 'node:net';
 import { normaliseCall } from '../../src/sim/qrexec/normalise.js';
 import { gapsIn } from '../gaps.js';
@@ -387,9 +398,16 @@ const bare: TargetGrammar = { argument: '', payload: Buffer.alloc(0) };
 export const TARGET_GRAMMARS: Readonly<Record<string, TargetGrammar>> = {
   state: bare,
   'firewall.get': bare,
-  run: { argument: '', payload: encodeExecRequest({ shell: 'id -u' }) },
+  run: { argument: '', payload: encodeExecRequest({ shell: 'id -u', user: 'root', cwd: '/', env: ['A=1'] }) },
   'file.write': { argument: '', payload: encodeWriteFileRequest({ path: '/root/x', content: 'x' }) },
-  'file.read': { argument: '', payload: encodeReadFileRequest({ path: '/etc/hostname' }) },
+  'file.read': { argument: '', payload: encodeReadFileRequest({ path: '/etc/hostname', offset: 1, limit: 10 }) },
+  'dir.list': { argument: '', payload: encodeListDirRequest({ path: '/etc', limit: 10 }) },
+  'file.stat': { argument: '', payload: encodeStatRequest({ path: '/etc/hostname' }) },
+  'job.start': { argument: '', payload: encodeExecRequest({ shell: 'id -u', user: 'root', cwd: '/', env: ['A=1'] }) },
+  'job.output': { argument: '', payload: encodeJobOutputRequest({ job: '0123456789ab', stream: 'stdout', offset: 0, limit: 1024 }) },
+  'job.wait': { argument: '', payload: encodeJobWaitRequest({ job: '0123456789ab', timeoutSeconds: 0 }) },
+  'job.kill': { argument: '', payload: encodeJobKillRequest({ job: '0123456789ab', signal: 'TERM' }) },
+  'job.list': { argument: '', payload: encodeJobListRequest() },
   copy: { argument: 'ai-peer', payload: encodeCopyToRequest({ paths: ['/etc/hostname'] }) },
   'firewall.reload': bare,
   pause: bare,

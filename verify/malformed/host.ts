@@ -9,11 +9,12 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { initAuditLog, openAudit } from '../../src/dom0/audit/index.js';
 import type { AuditLog } from '../../src/dom0/audit/index.js';
@@ -23,7 +24,14 @@ import { POLICY_FILE, renderPolicy, stampSettings } from '../../src/dom0/install
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import type { Clock } from '../../src/dom0/gate/wait.js';
 import { loadDom0Config } from '../../src/dom0/service/config.js';
+import type { Dom0CallIo } from '../../src/dom0/service/compose.js';
 import { runService } from '../../src/dom0/service/run.js';
+import { startResident } from '../../src/dom0/resident/server.js';
+import type { Resident } from '../../src/dom0/resident/server.js';
+import type { ServiceMode } from '../../src/dom0/install/manifest.js';
+import { REFUSAL_REPLY, decodeReply } from '../../src/shared/service-reply.js';
+import { envServiceMode } from '../../src/sim/host.js';
+import { runSocketService } from '../../src/sim/qrexec/dom0-services.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import { serviceTable } from '../../src/dom0/services/index.js';
 import { processReadDeps } from '../../src/dom0/services/read-services.js';
@@ -145,6 +153,21 @@ export interface HostOptions {
   readonly fleet?: Fleet;
   readonly settings?: SettingsFile;
   readonly sut?: ServiceSut;
+  /** How calls reach the runner; default what QMCP_DOM0_SERVICE_MODE says, else per-call. */
+  readonly serviceMode?: ServiceMode;
+}
+
+/**
+ * A resident front end's raw reply, read strictly: the one refusal reply
+ * (nothing before it) is the refusal, another trailer its status and
+ * stdout; anything else stays raw (exit 0, the bytes as they came), so it
+ * fails every comparison.
+ */
+export function residentReply(raw: Buffer): CallResult {
+  if (raw.equals(REFUSAL_REPLY)) return REFUSED;
+  const d = decodeReply(raw);
+  if (d === null || d.status === REFUSED.status) return { status: 0, stdout: raw.toString('latin1'), stderr: '' };
+  return { status: d.status, stdout: d.stdout.toString('latin1'), stderr: '' };
 }
 
 /**
@@ -161,6 +184,14 @@ export class InProcessHost {
   /** Calls whose runner rejected (the service process turns that into the refusal). */
   escapes = 0;
   private router: Router | null = null;
+  /** The resident front end calls go through in resident mode, listening on `residentSocket`. */
+  private resident: Resident | null = null;
+  private residentSocket = '';
+
+  /** How calls reach the runner: directly, or through the resident front end. */
+  get serviceMode(): ServiceMode {
+    return this.resident ? 'resident' : 'per-call';
+  }
 
   private constructor(
     readonly root: string,
@@ -185,6 +216,7 @@ export class InProcessHost {
       mkdirSync(host.root, { recursive: true });
       await initAuditLog(host.root);
       host.writeSettings(opts.settings ?? BASE_SETTINGS);
+      if ((opts.serviceMode ?? envServiceMode()) === 'resident') await host.serveResident(join(root, 'resident.sock'));
       return host;
     } catch (err) {
       rmSync(root, { recursive: true, force: true });
@@ -219,10 +251,72 @@ export class InProcessHost {
     };
   }
 
-  /** One dom0 service call (`qmcp.X` or `qmcp.X+ARG`), through the real runner. */
-  async call(full: string, payload: string | Buffer = '', opts: CallOptions = {}): Promise<CallResult> {
+  /** The runner on one call's environment and streams; rejects as the runner does. */
+  private run(env: NodeJS.ProcessEnv, stdin: Readable, io: { stdout: Writable; stderr: Writable }, opts: CallOptions): Promise<number> {
     const log = (): void => undefined;
     const config = loadDom0Config(this.root, log);
+    const real = opts.qubesd ?? this.qubesd;
+    return (this.sut.runner ?? runService)(this.table(this.writeDeps(opts.fault, log, opts.budgetLock)), {
+      env,
+      stdin,
+      io,
+      qubesd: this.sut.qubesd ? this.sut.qubesd(real) : real,
+      audit: this.audit(opts.audit),
+      config: config ? config.service : null,
+      log,
+      gate: { reload: () => loadDom0Config(this.root, log)?.service ?? null, clock: QUICK_POLL },
+    });
+  }
+
+  /**
+   * Serves calls through the resident front end (src/dom0/resident/server.ts)
+   * in this process: the descriptor parsed into the call's environment, the
+   * refusal and status written as its trailer. A call's options travel by
+   * its descriptor's source, unique per call.
+   */
+  private async serveResident(path: string): Promise<void> {
+    this.resident = startResident({
+      serve: async (c: Dom0CallIo) => {
+        const pending = this.pending.get(c.env['QREXEC_REMOTE_DOMAIN'] ?? '');
+        if (!pending) throw new Error('a resident call without its options');
+        try {
+          return await this.run({ ...c.env, QREXEC_REMOTE_DOMAIN: pending.caller }, c.stdin, c.io, pending.opts);
+        } catch (err) {
+          this.escapes++;
+          throw err;
+        }
+      },
+      log: () => undefined,
+    });
+    await this.resident.listen({ path });
+    this.residentSocket = path;
+  }
+
+  private readonly pending = new Map<string, { caller: string; opts: CallOptions }>();
+  private callIds = 0;
+
+  /** One dom0 service call (`qmcp.X` or `qmcp.X+ARG`), through the real runner (and the resident front end in resident mode). */
+  async call(full: string, payload: string | Buffer = '', opts: CallOptions = {}): Promise<CallResult> {
+    const plus = full.indexOf('+');
+    const caller = opts.caller ?? PRINCIPAL;
+    // no descriptor carries a NUL or a character beyond a byte (nor does qrexec): such a call goes to the runner as it is
+    if (this.resident && !/[\0\u0100-\uffff]/.test(full)) {
+      // the descriptor carries a per-call token as its source; the runner is given the real caller
+      const token = `call-${++this.callIds}`;
+      this.pending.set(token, { caller, opts });
+      const stdin = new PassThrough();
+      stdin.end(payload);
+      const stdout = new PassThrough();
+      const out: Buffer[] = [];
+      stdout.on('data', (c: Buffer) => out.push(c));
+      try {
+        const call = { service: plus < 0 ? full : full.slice(0, plus), argument: plus < 0 ? '' : full.slice(plus + 1), source: token, requested: { type: 'keyword', value: 'adminvm' } } as const;
+        await runSocketService(this.residentSocket, call, { stdin, stdout, stderr: new PassThrough() });
+      } finally {
+        this.pending.delete(token);
+      }
+      return residentReply(Buffer.concat(out));
+    }
     const stdin = new PassThrough();
     stdin.end(payload);
     const stdout = new PassThrough();
@@ -231,24 +325,14 @@ export class InProcessHost {
     const err: Buffer[] = [];
     stdout.on('data', (c: Buffer) => out.push(c));
     stderr.on('data', (c: Buffer) => err.push(c));
-    const plus = full.indexOf('+');
-    const real = opts.qubesd ?? this.qubesd;
     let status: number;
     try {
-      status = await (this.sut.runner ?? runService)(this.table(this.writeDeps(opts.fault, log, opts.budgetLock)), {
-      env: {
-        QREXEC_SERVICE_FULL_NAME: full,
-        QREXEC_REMOTE_DOMAIN: opts.caller ?? PRINCIPAL,
-        QREXEC_SERVICE_ARGUMENT: plus < 0 ? '' : full.slice(plus + 1),
-      },
-      stdin,
-      io: { stdout, stderr },
-      qubesd: this.sut.qubesd ? this.sut.qubesd(real) : real,
-      audit: this.audit(opts.audit),
-      config: config ? config.service : null,
-      log,
-      gate: { reload: () => loadDom0Config(this.root, log)?.service ?? null, clock: QUICK_POLL },
-    });
+      status = await this.run(
+        { QREXEC_SERVICE_FULL_NAME: full, QREXEC_REMOTE_DOMAIN: caller, QREXEC_SERVICE_ARGUMENT: plus < 0 ? '' : full.slice(plus + 1) },
+        stdin,
+        { stdout, stderr },
+        opts,
+      );
     } catch {
       // What the service process does with a rejection: the uniform refusal, nothing else.
       this.escapes++;
@@ -323,6 +407,7 @@ export class InProcessHost {
 
   async done(): Promise<void> {
     await this.router?.close();
+    await this.resident?.stop();
     if (this.owned === null) return;
     await this.sim.close();
     rmSync(this.owned, { recursive: true, force: true });
@@ -373,6 +458,50 @@ export function prng(seed: number): { next(): number; int(n: number): number; pi
 
 /** The compiled dom0 service entry, as the installed wrappers exec it. */
 export const SERVICE_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dom0', 'service-main.js');
+const RESIDENT_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dom0', 'resident-main.js');
+
+export interface ResidentProcess {
+  /** One call from the principal over the service's socket, read strictly (residentReply). */
+  call(full: string, payload: string | Buffer): Promise<CallResult>;
+  stop(): Promise<void>;
+}
+
+/** The resident front end as its own process on the host's dom0 root, as systemd starts it, once its sockets are there. */
+export async function startResidentProcess(h: InProcessHost, service: string): Promise<ResidentProcess> {
+  const child = spawn(process.execPath, [RESIDENT_MAIN], {
+    env: { PATH: process.env['PATH'] ?? '', QMCP_ROOT: h.root, QMCP_QUBESD_SOCKET: h.sim.socketPath },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const socket = join(h.root, 'etc', 'qubes-rpc', service);
+  const deadline = Date.now() + hangBoundMs(60_000);
+  for (;;) {
+    try {
+      if (statSync(socket).isSocket()) break;
+    } catch {
+      // not yet
+    }
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error('the resident dom0 service did not bind its sockets');
+    await delay(20);
+  }
+  return {
+    async call(full, payload) {
+      const plus = full.indexOf('+');
+      const stdin = new PassThrough();
+      stdin.end(payload);
+      const stdout = new PassThrough();
+      const out: Buffer[] = [];
+      stdout.on('data', (c: Buffer) => out.push(c));
+      const call = { service: plus < 0 ? full : full.slice(0, plus), argument: plus < 0 ? '' : full.slice(plus + 1), source: PRINCIPAL, requested: { type: 'keyword', value: 'adminvm' } } as const;
+      await runSocketService(join(h.root, 'etc', 'qubes-rpc', call.service), call, { stdin, stdout, stderr: new PassThrough() });
+      return residentReply(Buffer.concat(out));
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
 
 /**
  * One service call as its own process, started the way qrexec starts a dom0

@@ -5,7 +5,18 @@
  * as fast-check arbitraries (so a failing sequence shrinks).
  */
 import fc from 'fast-check';
-import { encodeCopyToRequest, encodeExecRequest, encodeReadFileRequest, encodeWriteFileRequest } from '../../src/shared/inqube-protocol.js';
+import {
+  encodeCopyToRequest,
+  encodeExecRequest,
+  encodeListDirRequest,
+  encodeReadFileRequest,
+  encodeStatRequest,
+  encodeJobKillRequest,
+  encodeJobListRequest,
+  encodeJobOutputRequest,
+  encodeJobWaitRequest,
+  encodeWriteFileRequest,
+} from '../../src/shared/inqube-protocol.js';
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import { gapsIn } from '../gaps.js';
@@ -103,6 +114,13 @@ export const STEPS: Readonly<Record<string, Step>> = {
   run: onTarget(2, EXEC),
   'file.write': onTarget(2, encodeWriteFileRequest({ path: '/root/x', content: 'x' }).toString('latin1')),
   'file.read': onTarget(2, encodeReadFileRequest({ path: '/etc/hostname' }).toString('latin1')),
+  'dir.list': onTarget(1, encodeListDirRequest({ path: '/etc' }).toString('latin1')),
+  'file.stat': onTarget(1, encodeStatRequest({ path: '/etc/hostname' }).toString('latin1')),
+  'job.start': onTarget(1, EXEC),
+  'job.output': onTarget(1, encodeJobOutputRequest({ job: '0123456789ab', stream: 'stdout', offset: 0, limit: 1024 }).toString('latin1')),
+  'job.wait': onTarget(1, encodeJobWaitRequest({ job: '0123456789ab', timeoutSeconds: 0 }).toString('latin1')),
+  'job.kill': onTarget(1, encodeJobKillRequest({ job: '0123456789ab', signal: 'TERM' }).toString('latin1')),
+  'job.list': onTarget(1, encodeJobListRequest().toString('latin1')),
   // the destination is judged on the copy's second hop, from the source qube
   copy: {
     weight: 2,
@@ -143,7 +161,8 @@ export const STEPS: Readonly<Record<string, Step>> = {
   'device.attach': dom0(3, fc.record({ q: target, backend: target }).map(({ q, backend }) => ({ argument: q, payload: json({ class: 'block', backend, port: 'sda' }), creates: null, names: [q, backend] }))),
   'device.detach': dom0(3, fc.record({ q: target, backend: target }).map(({ q, backend }) => ({ argument: q, payload: json({ class: 'block', backend, port: 'sda' }), creates: null, names: [q, backend] }))),
   'plan.submit': dom0(
-    2,
+    // often enough that the sequences with the gate on answer a plan at scale 1
+    3,
     fc.array(planStep, { minLength: 1, maxLength: 2 }).map((steps) => ({ argument: '', payload: json({ purpose: 'sequence', steps: steps.map((s) => s.step) }), creates: null, names: steps.flatMap((s) => s.names) })),
   ),
   'plan.status': dom0(1, fc.constantFrom('1', '2').map((id) => ({ argument: id, payload: '', creates: null, names: [] }))),

@@ -5,7 +5,7 @@ import { UsageError } from '../command.js';
 import { parseCli } from '../args.js';
 import { DEFAULT_SOCKET, InstallError, installDom0 } from '../../dom0/install/index.js';
 
-const USAGE = `usage: qmcp dom0 install --root DIR [--settings FILE] [--dry-run] [--qubesd-socket PATH] [--service-user UID:GID] [--json]
+const USAGE = `usage: qmcp dom0 install --root DIR [--settings FILE] [--dry-run] [--qubesd-socket PATH] [--service-user UID:GID] [--service-mode per-call|resident] [--json]
 
 Installs the qrexec policy, the dom0 services, the settings and the reaper
 timer into DIR (/ on a real dom0). Checks first that Node is 20 or newer,
@@ -17,8 +17,12 @@ changes, keeps a backup of what it replaces, writes atomically, records a
 manifest for uninstall; a second run changes nothing. --dry-run shows the
 same and writes nothing. The audit log and var/lib/qmcp are given to the
 user the services run as: UID:GID, else the user who ran sudo (SUDO_UID,
-SUDO_GID), else whoever runs install. Exit 0 done, 1 refused (nothing
-written) or the reaper timer could not be started, 2 usage.`;
+SUDO_GID), else whoever runs install. --service-mode chooses how qrexec
+reaches the dom0 services: per-call (an executable per call, the default)
+or resident (one process started by systemd, qmcp-dom0.socket and
+qmcp-dom0.service); a later install keeps the last choice unless given.
+Exit 0 done, 1 refused (nothing written) or the reaper timer (or the
+resident service) could not be started, 2 usage.`;
 
 /** Who the services run as: the dom0 user, never root. */
 function serviceOwner(flag: string | undefined): { uid: number; gid: number } | undefined {
@@ -40,19 +44,22 @@ export const dom0InstallCommand: Command = {
   async run(argv: string[]): Promise<number> {
     const { values, positionals } = parseCli(
       argv,
-      { root: { type: 'string' }, settings: { type: 'string' }, 'service-user': { type: 'string' }, 'qubesd-socket': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } },
+      { root: { type: 'string' }, settings: { type: 'string' }, 'service-user': { type: 'string' }, 'service-mode': { type: 'string' }, 'qubesd-socket': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } },
       USAGE,
     );
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
     if (!values.root) throw new UsageError(`--root DIR is required (use --root / on a real dom0)\n${USAGE}`);
     const json = values.json ?? false;
     const owner = serviceOwner(values['service-user']);
+    const mode = values['service-mode'];
+    if (mode !== undefined && mode !== 'per-call' && mode !== 'resident') throw new UsageError(`--service-mode is per-call or resident, not ${mode}\n${USAGE}`);
     try {
       const report = await installDom0({
         root: resolve(values.root),
         dryRun: values['dry-run'] ?? false,
         preconditions: true,
         ...(owner ? { serviceOwner: owner } : {}),
+        ...(mode ? { serviceMode: mode } : {}),
         ...(values.settings ? { settingsFile: resolve(values.settings) } : {}),
         ...(values['qubesd-socket'] ? { qubesdSocket: values['qubesd-socket'] } : {}),
       });

@@ -84,6 +84,8 @@ async function change(call: CallToDescribe, ctx: DescribeContext): Promise<strin
     case 'run':
     case 'file.write':
     case 'file.read':
+    case 'dir.list':
+    case 'file.stat':
     case 'copy':
       return inQube(ctx, call);
     default:
@@ -263,17 +265,36 @@ async function inQube(ctx: DescribeContext, call: CallToDescribe): Promise<strin
   const all = (key: string): string[] => req.fields.filter(([k]) => k === key).map(([, v]) => text(v));
   const one = (key: string): string => req.fields.find(([k]) => k === key)?.[1] ?? '';
   switch (call.operation) {
-    case 'run': {
+    case 'run':
+    case 'job.start': {
       const argv = all('argv');
       const command = argv.length > 0 ? `argv [${argv.join(', ')}]` : `sh -c ${all('shell')[0] ?? '""'}`;
-      return [`runs as root in ${where}`, `command: ${command}`, `stdin: ${req.body} bytes; timeout: ${quote(one('timeout'))} s`];
+      const user = one('user');
+      const as = user === '' ? "the qube's default user" : quote(user);
+      const cwd = all('cwd');
+      const env = all('env');
+      return [
+        call.operation === 'job.start' ? `starts a background job as ${as} in ${where}, running until it ends, is killed or the qube stops` : `runs as ${as} in ${where}`,
+        `command: ${command}`,
+        ...cwd.map((dir) => `in directory: ${dir}`),
+        ...(env.length > 0 ? [`environment: ${env.join(', ')}`] : []),
+        call.operation === 'job.start' ? `stdin: ${req.body} bytes` : `stdin: ${req.body} bytes; timeout: ${quote(one('timeout'))} s`,
+      ];
     }
+    case 'job.kill':
+      return [`signals a background job in ${where}`, `job: ${quote(one('job'))}; signal: ${quote(one('signal'))}`];
     case 'file.write':
       return [`writes into ${where}`, `path: ${all('path')[0] ?? '""'} (mode ${quote(one('mode'))}), ${req.body} bytes`];
     case 'file.read':
       return [`reads out of ${where}`, `path: ${all('path')[0] ?? '""'}`];
-    default:
+    case 'dir.list':
+      return [`lists a directory of ${where}`, `path: ${all('path')[0] ?? '""'}`];
+    case 'file.stat':
+      return [`stats a path in ${where}`, `path: ${all('path')[0] ?? '""'}`];
+    case 'copy':
       return [`copies from ${where}`, `to: ${await qube(ctx, call.argument)}`, `paths: ${all('path').join(', ')}`];
+    default:
+      return generic(call);
   }
 }
 

@@ -12,11 +12,12 @@ import type { Settings } from '../../shared/model/index.js';
 import { serviceNames } from './names.js';
 import type { FileStatus, PlannedFile } from './files.js';
 import { POLICY_FILE, SettingsError, checkPolicy, defaultSettingsJson, renderPolicy, stampSettings } from './policy.js';
-import { renderReaperUnits, renderWrapper } from './wrapper.js';
-import { MANIFEST_PATH } from './manifest.js';
-import type { Manifest } from './manifest.js';
+import { renderReaperUnits, renderResidentUnits, renderWrapper } from './wrapper.js';
+import type { WrapperOptions } from './wrapper.js';
+import { MANIFEST_PATH, readManifest } from './manifest.js';
+import type { Manifest, ServiceMode } from './manifest.js';
 import { checkPreconditions } from './preconditions.js';
-import { TIMER_WANTS_LINK } from './systemd.js';
+import { RESIDENT_SERVICE, RESIDENT_SOCKET, TIMER_WANTS_LINK } from './systemd.js';
 import { applyInstall } from './install-apply.js';
 import { planInstall } from './install-plan.js';
 import { readInstallState } from './root-state.js';
@@ -43,6 +44,8 @@ export interface InstallOptions {
    * so the services can append and take their slots and locks.
    */
   readonly serviceOwner?: { readonly uid: number; readonly gid: number };
+  /** How qrexec reaches the dom0 services; default what the last install chose, else per-call. */
+  readonly serviceMode?: ServiceMode;
 }
 
 export interface InstalledFile {
@@ -76,6 +79,8 @@ export { MANIFEST_PATH };
 export const BUNDLE_DIR = 'usr/lib/qmcp';
 export const REAPER_SERVICE = 'etc/systemd/system/qmcp-reaper.service';
 export const REAPER_TIMER = 'etc/systemd/system/qmcp-reaper.timer';
+export const RESIDENT_SOCKET_UNIT = `etc/systemd/system/${RESIDENT_SOCKET}`;
+export const RESIDENT_SERVICE_UNIT = `etc/systemd/system/${RESIDENT_SERVICE}`;
 export { TIMER_WANTS_LINK };
 const SETTINGS_PATH = 'etc/qmcp/settings.json';
 export const DEFAULT_SOCKET = '/var/run/qubesd.sock';
@@ -145,7 +150,7 @@ function chooseSettings(root: string, opts: InstallOptions, warnings: string[]):
 }
 
 /** The files this version renders for ROOT, and the settings they come from; nothing is written. */
-export function renderInstall(root: string, opts: InstallOptions, warnings: string[]): { settings: Settings; planned: PlannedFile[]; options: Manifest['options'] } {
+export function renderInstall(root: string, opts: InstallOptions, warnings: string[]): { settings: Settings; planned: PlannedFile[]; occupied: string[]; options: Manifest['options'] } {
   const { settings, file: settingsFile } = chooseSettings(root, opts, warnings);
   const policy = renderPolicy(settings);
   try {
@@ -153,19 +158,41 @@ export function renderInstall(root: string, opts: InstallOptions, warnings: stri
   } catch (err) {
     throw new InstallError(`rendered policy does not parse; nothing written: ${(err as Error).message}`);
   }
-  const options = { qubesdSocket: opts.qubesdSocket ?? DEFAULT_SOCKET, node: opts.nodePath ?? process.execPath };
-  const entry = join(root, BUNDLE_DIR, 'dom0', 'service-main.js');
-  const wrapper = Buffer.from(renderWrapper({ root, qubesdSocket: options.qubesdSocket, node: options.node, entry }));
-  const reaper = renderReaperUnits({ root, qubesdSocket: options.qubesdSocket, node: options.node, entry: join(root, BUNDLE_DIR, 'dom0', 'reaper-main.js') });
+  const previous = readManifest(root);
+  const serviceMode = opts.serviceMode ?? previous?.options.serviceMode ?? 'per-call';
+  const owner = opts.serviceOwner ?? previous?.options.serviceOwner;
+  const options: Manifest['options'] = {
+    qubesdSocket: opts.qubesdSocket ?? DEFAULT_SOCKET,
+    node: opts.nodePath ?? process.execPath,
+    serviceMode,
+    ...(owner && serviceMode === 'resident' ? { serviceOwner: owner } : {}),
+  };
+  const at = (main: string): WrapperOptions => ({ root, qubesdSocket: options.qubesdSocket, node: options.node, entry: join(root, BUNDLE_DIR, 'dom0', main) });
+  const reaper = renderReaperUnits(at('reaper-main.js'));
   const planned: PlannedFile[] = [
     { path: `etc/qubes/policy.d/${POLICY_FILE}`, content: Buffer.from(policy), mode: 0o644 },
-    ...serviceNames().map((s) => ({ path: `etc/qubes-rpc/${s}`, content: wrapper, mode: 0o755 })),
+    ...serviceFiles(serviceMode, at, options.serviceOwner),
     ...bundleFiles(),
     settingsFile,
     { path: REAPER_SERVICE, content: Buffer.from(reaper.service), mode: 0o644 },
     { path: REAPER_TIMER, content: Buffer.from(reaper.timer), mode: 0o644 },
   ];
-  return { settings, planned, options };
+  // in resident mode the services are sockets where the executables would be: those paths must be free
+  const occupied = serviceMode === 'resident' ? serviceNames().map((s) => `etc/qubes-rpc/${s}`) : [];
+  return { settings, planned, occupied, options };
+}
+
+/** The executables qrexec runs per call, or the resident service's units (its sockets are systemd's). */
+function serviceFiles(mode: ServiceMode, at: (main: string) => WrapperOptions, owner?: InstallOptions['serviceOwner']): PlannedFile[] {
+  if (mode === 'resident') {
+    const units = renderResidentUnits(at('resident-main.js'), serviceNames(), owner);
+    return [
+      { path: RESIDENT_SOCKET_UNIT, content: Buffer.from(units.socket), mode: 0o644 },
+      { path: RESIDENT_SERVICE_UNIT, content: Buffer.from(units.service), mode: 0o644 },
+    ];
+  }
+  const wrapper = Buffer.from(renderWrapper(at('service-main.js')));
+  return serviceNames().map((s) => ({ path: `etc/qubes-rpc/${s}`, content: wrapper, mode: 0o755 }));
 }
 
 export async function installDom0(opts: InstallOptions): Promise<InstallReport> {
@@ -181,11 +208,11 @@ export async function installDom0(opts: InstallOptions): Promise<InstallReport> 
     notes.push(...pre.notes);
   }
 
-  const plan = planInstall(rendered, readInstallState(root, rendered.planned.map((f) => f.path)));
+  const plan = planInstall(rendered, readInstallState(root, rendered.planned.map((f) => f.path), rendered.occupied));
   const files: InstalledFile[] = [...plan.files, plan.manifest].map((f) => ({ path: f.path, status: f.status, diff: f.diff }));
   files.push({ path: plan.link.path, status: plan.link.status, diff: '' });
   const removed = plan.stale.map((s) => s.path);
   if (dryRun) return { root, dryRun, files, backups: [], removed, warnings, notes, timerProblem: null };
-  const { backups, timerProblem } = await applyInstall(root, plan, opts.serviceOwner);
+  const { backups, timerProblem } = await applyInstall(root, plan, { serviceMode: rendered.options.serviceMode, ...(opts.serviceOwner ? { serviceOwner: opts.serviceOwner } : {}) });
   return { root, dryRun, files, backups, removed, warnings, notes, timerProblem };
 }

@@ -5,17 +5,27 @@ import { initAuditLog } from '../audit/index.js';
 import { writeAtomic } from './files.js';
 import type { InstallPlan } from './install-plan.js';
 import { AUDIT_LOG, STATE_DIRS } from './install-plan.js';
-import { enableTimerNow } from './systemd.js';
+import type { ServiceMode } from './manifest.js';
+import { enableTimerNow, startResidentNow, stopResidentNow } from './systemd.js';
 
 export interface Applied {
   /** Backups of replaced files, under ROOT. */
   readonly backups: string[];
-  /** On a real dom0: why the reaper timer could not be enabled and started; null when it was (or ROOT is not `/`). */
+  /** On a real dom0: why the reaper timer (or the resident service) could not be enabled and started; null when it was (or ROOT is not `/`). */
   readonly timerProblem: string | null;
 }
 
-/** The user the dom0 services run as gets the audit log and qmcp's state directories. */
-export async function applyInstall(root: string, plan: InstallPlan, serviceOwner?: { readonly uid: number; readonly gid: number }): Promise<Applied> {
+export interface ApplyOptions {
+  readonly serviceMode: ServiceMode;
+  /** The user the dom0 services run as gets the audit log and qmcp's state directories. */
+  readonly serviceOwner?: { readonly uid: number; readonly gid: number };
+}
+
+export async function applyInstall(root: string, plan: InstallPlan, o: ApplyOptions): Promise<Applied> {
+  const live = root === '/';
+  const serviceOwner = o.serviceOwner;
+  // the executables go where systemd's sockets were: those are removed first
+  if (live && o.serviceMode === 'per-call') await stopResidentNow();
   await initAuditLog(root);
   // the services' per-principal concurrency slots (run as the dom0 user)
   mkdirSync(join(root, 'var', 'lib', 'qmcp', 'slots'), { recursive: true, mode: 0o750 });
@@ -23,9 +33,12 @@ export async function applyInstall(root: string, plan: InstallPlan, serviceOwner
     for (const p of [...STATE_DIRS, AUDIT_LOG]) chownSync(join(root, p), serviceOwner.uid, serviceOwner.gid);
   }
   const backups: string[] = [];
+  const written = new Set([...plan.files.map((f) => f.path), plan.link.path]);
   for (const o of plan.originals) {
     writeAtomic(join(root, o.backup), o.content, 0o600);
     backups.push(o.backup);
+    // kept whole above; where install writes nothing (a socket's place), it is moved aside
+    if (!written.has(o.path)) rmSync(join(root, o.path), { force: true });
   }
   for (const f of plan.files) {
     if (f.status === 'unchanged') continue;
@@ -53,5 +66,8 @@ export async function applyInstall(root: string, plan: InstallPlan, serviceOwner
     }
   }
   if (plan.manifest.status !== 'unchanged') writeAtomic(join(root, plan.manifest.path), plan.manifest.content, plan.manifest.mode);
-  return { backups, timerProblem: root === '/' ? await enableTimerNow() : null };
+  if (!live) return { backups, timerProblem: null };
+  const timerProblem = await enableTimerNow();
+  const residentProblem = o.serviceMode === 'resident' ? await startResidentNow() : null;
+  return { backups, timerProblem: [timerProblem, residentProblem].filter((p) => p !== null).join('; ') || null };
 }

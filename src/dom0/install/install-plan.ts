@@ -38,6 +38,8 @@ export interface InstallState {
 /** The files this version renders, and what they were rendered for. */
 export interface RenderedInstall {
   readonly planned: readonly PlannedFile[];
+  /** Paths install writes no file to but must keep free (the resident service's sockets): an operator's file there is kept and moved aside. */
+  readonly occupied?: readonly string[];
   readonly options: Manifest['options'];
 }
 
@@ -122,7 +124,7 @@ function newOriginals(rendered: RenderedInstall, state: InstallState): OriginalS
   const previous = state.manifest;
   const known = new Set([...(previous?.files ?? []), ...(previous?.symlinks ?? []), ...(previous?.originals ?? [])].map((x) => x.path));
   const out: OriginalStep[] = [];
-  for (const path of [...rendered.planned.map((f) => f.path), TIMER_WANTS_LINK]) {
+  for (const path of [...rendered.planned.map((f) => f.path), TIMER_WANTS_LINK, ...(rendered.occupied ?? [])]) {
     const now = state.paths.get(path);
     if (known.has(path) || !now?.regular) continue;
     known.add(path);

@@ -8,10 +8,24 @@ import { join, posix } from 'node:path';
 
 export const MANIFEST_PATH = 'var/lib/qmcp/manifest.json';
 
+/** How qrexec reaches the dom0 services: an executable per call, or sockets of one resident process. */
+export type ServiceMode = 'per-call' | 'resident';
+
+/** Read fail-closed: anything but `resident` is the per-call executable. */
+export function serviceModeOf(value: unknown): ServiceMode {
+  return value === 'resident' ? 'resident' : 'per-call';
+}
+
 export interface Manifest {
   readonly format: 2;
   /** What the files were rendered for, so doctor can render them again. */
-  readonly options: { readonly qubesdSocket: string; readonly node: string };
+  readonly options: {
+    readonly qubesdSocket: string;
+    readonly node: string;
+    readonly serviceMode: ServiceMode;
+    /** The user the resident service runs as (install's --service-user), rendered into its unit. */
+    readonly serviceOwner?: { readonly uid: number; readonly gid: number };
+  };
   readonly files: readonly { path: string; sha256: string; mode: string }[];
   /** Symbolic links install made (the reaper timer's enablement), with their targets. */
   readonly symlinks: readonly { path: string; target: string }[];
@@ -44,6 +58,8 @@ export function readManifest(root: string): Manifest | null {
     options: {
       qubesdSocket: typeof options['qubesdSocket'] === 'string' ? options['qubesdSocket'] : '/var/run/qubesd.sock',
       node: typeof options['node'] === 'string' ? options['node'] : process.execPath,
+      serviceMode: serviceModeOf(options['serviceMode']),
+      ...ownerOf(options['serviceOwner']),
     },
     files: list(raw['files']),
     symlinks: list(raw['symlinks']),
@@ -51,6 +67,12 @@ export function readManifest(root: string): Manifest | null {
     dirs: Array.isArray(raw['dirs']) ? (raw['dirs'] as unknown[]).filter(safeRelative) : [],
     auditLogCreated: raw['auditLogCreated'] === true,
   };
+}
+
+function ownerOf(value: unknown): { serviceOwner?: { uid: number; gid: number } } {
+  const o = (value ?? {}) as Record<string, unknown>;
+  const id = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  return id(o['uid']) && id(o['gid']) ? { serviceOwner: { uid: o['uid'], gid: o['gid'] } } : {};
 }
 
 export function manifestText(m: Manifest): string {

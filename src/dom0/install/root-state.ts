@@ -48,10 +48,11 @@ function inspectAll(root: string, paths: Iterable<string>, through: boolean, int
 }
 
 /** The state an install of `desired` (paths under ROOT) is planned from. */
-export function readInstallState(root: string, desired: readonly string[]): InstallState {
+export function readInstallState(root: string, desired: readonly string[], occupied: readonly string[] = []): InstallState {
   const manifest = readManifest(root);
   const paths = new Map<string, PathState>();
   inspectAll(root, [...desired, MANIFEST_PATH], true, paths);
+  inspectAll(root, occupied, false, paths);
   inspectAll(root, [TIMER_WANTS_LINK, ...(manifest?.files ?? []).map((f) => f.path), ...(manifest?.symlinks ?? []).map((l) => l.path)], false, paths);
   const dirs = new Set(dirsInstallMayCreate(desired).filter((d) => existsSync(join(root, d))));
   return { manifest, paths, dirs, auditLog: existsSync(join(root, AUDIT_LOG)) };

@@ -13,6 +13,30 @@ export const TIMER_LINK_TARGET = `/etc/systemd/system/${TIMER_NAME}`;
 
 const run = promisify(execFile);
 
+/** The resident dom0 service's units: systemd holds the sockets and starts the service. */
+export const RESIDENT_SOCKET = 'qmcp-dom0.socket';
+export const RESIDENT_SERVICE = 'qmcp-dom0.service';
+
+async function systemctl(args: readonly string[]): Promise<string | null> {
+  try {
+    await run('systemctl', [...args], { timeout: 60_000 });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    return `systemctl ${args.join(' ')} failed: ${(e.stderr ?? '').trim() || e.message}`;
+  }
+  return null;
+}
+
+/** Enables and starts the resident service's sockets, and restarts the service so it runs the code just installed. */
+export async function startResidentNow(): Promise<string | null> {
+  return (await systemctl(['daemon-reload'])) ?? (await systemctl(['enable', '--now', RESIDENT_SOCKET])) ?? (await systemctl(['try-restart', RESIDENT_SERVICE]));
+}
+
+/** Stops and disables the resident service and its sockets (systemd removes the socket files). */
+export async function stopResidentNow(): Promise<string | null> {
+  return systemctl(['disable', '--now', RESIDENT_SOCKET, RESIDENT_SERVICE]);
+}
+
 /** Runs systemctl on the live system; resolves to a problem for the operator, or null. */
 export async function enableTimerNow(): Promise<string | null> {
   for (const args of [['daemon-reload'], ['enable', '--now', TIMER_NAME]]) {

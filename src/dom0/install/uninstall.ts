@@ -10,7 +10,7 @@ import { MANIFEST_PATH, readManifest } from './manifest.js';
 import { readUninstallState } from './root-state.js';
 import { applyUninstall } from './uninstall-apply.js';
 import { planUninstall } from './uninstall-plan.js';
-import { daemonReload, disableTimerNow } from './systemd.js';
+import { daemonReload, disableTimerNow, stopResidentNow } from './systemd.js';
 import { QmcpError } from '../../shared/errors.js';
 
 export interface UninstallReport {
@@ -42,6 +42,11 @@ export async function uninstallDom0(opts: { root: string; dryRun?: boolean }): P
   if (root === '/' && !dryRun) {
     const p = await disableTimerNow();
     if (p) problems.push(p);
+    // systemd removes the resident service's sockets as it stops them
+    if (manifest.options.serviceMode === 'resident') {
+      const q = await stopResidentNow();
+      if (q) problems.push(q);
+    }
   }
   const plan = planUninstall(manifest, readUninstallState(root, manifest));
   const r: UninstallReport = { root, dryRun, removed: [], restored: [], saved: [], missing: [], kept: [], problems };

@@ -19,6 +19,7 @@ import { POLICY_FILE, checkInstalledModel, gatedByLayer, modelHash, ownerTag, re
 import type { Settings, Tier } from '../../shared/model/index.js';
 import { loadPolicyFromRoot } from '../../shared/policy/index.js';
 import { QubesdUnreachable, dom0CreatorTags, guivmOf, readQubes } from './facts.js';
+import { residentCheck } from './resident-check.js';
 import type { QubeRecord } from './facts.js';
 
 export type CheckStatus = 'ok' | 'FAIL' | 'note';
@@ -251,6 +252,8 @@ function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, root: string, n
 export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   const checks: Check[] = [];
   const settings = fileChecks(opts.root, checks);
+  const resident = await residentCheck(opts.root);
+  if (resident) checks.push(resident);
   const audit = await verifyAudit({ root: opts.root, ...(opts.witness ? { witness: opts.witness } : {}) });
   if (audit.valid) checks.push({ check: 'audit-chain', status: 'ok', message: `audit chain whole (${audit.entries} entries)` });
   else {

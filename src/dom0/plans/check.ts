@@ -5,7 +5,14 @@
  * step may name a qube an earlier step of the plan creates: it is checked
  * against the tier that creation gives it, and again, live, when it runs.
  */
-import { decodeCopyToRequest, decodeExecRequest, decodeReadFileRequest, decodeWriteFileRequest } from '../../shared/inqube-protocol.js';
+import {
+  decodeCopyToRequest,
+  decodeExecRequest,
+  decodeListDirRequest,
+  decodeReadFileRequest,
+  decodeStatRequest,
+  decodeWriteFileRequest,
+} from '../../shared/inqube-protocol.js';
 import type { Operation } from '../../shared/model/capabilities.js';
 import { OPERATIONS } from '../../shared/model/capabilities.js';
 import { isQubeName } from '../../shared/names.js';
@@ -41,6 +48,8 @@ const IN_QUBE: Readonly<Record<string, (payload: Buffer, argument: string) => bo
   },
   'file.write': (p, a) => a === '' && decodeWriteFileRequest(p) !== null,
   'file.read': (p, a) => a === '' && decodeReadFileRequest(p) !== null,
+  'dir.list': (p, a) => a === '' && decodeListDirRequest(p) !== null,
+  'file.stat': (p, a) => a === '' && decodeStatRequest(p) !== null,
   copy: (p, a) => isQubeName(a) && decodeCopyToRequest(p) !== null,
 };
 

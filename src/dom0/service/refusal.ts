@@ -6,8 +6,9 @@
  * nonexistence from a malformed request.
  */
 import { QmcpError } from '../../shared/errors.js';
+import { REFUSAL_STATUS } from '../../shared/service-reply.js';
 
-export const REFUSAL_EXIT_STATUS = 126;
+export const REFUSAL_EXIT_STATUS = REFUSAL_STATUS;
 export const REFUSAL_STDERR = 'Request refused\n';
 
 /** Thrown anywhere inside a service to end the call with the uniform refusal. */

@@ -5,6 +5,8 @@ import { deviceAttach, deviceDetach } from './devices.js';
 import { qubeClone, qubeCreate, qubeCreateDispTemplate, qubeCreateDisposable } from './create.js';
 import { qubeRunDisposable } from './oneshot.js';
 import { qubeCopy, qubeReadFile, qubeRun, qubeWriteFile } from './inqube.js';
+import { qubeListDir, qubeStat } from './listing.js';
+import { jobKill, jobList, jobOutput, jobWait } from './jobs.js';
 import {
   firewallReload,
   firewallSet,
@@ -33,6 +35,12 @@ const ALL = [
   qubeRunDisposable,
   qubeWriteFile,
   qubeReadFile,
+  qubeListDir,
+  qubeStat,
+  jobOutput,
+  jobWait,
+  jobKill,
+  jobList,
   qubeCopy,
   qubeStart,
   qubeShutdown,

@@ -44,7 +44,7 @@ export const qubeRunDisposable: ToolSpec<typeof OneShotInput> = {
   // a composition with its own effect columns (src/shared/model/compositions.ts)
   operation: 'run.disposable',
   description:
-    'Create a disposable from a disposable template, start it, run one command in it as root (as qube_run), then kill it (Qubes removes an auto-cleanup disposable when it stops). The removed field says whether that succeeded; if not, check qube_list.' +
+    'Create a disposable from a disposable template, start it, run one command in it (as qube_run: its default user unless user says root; its saved output goes with it), then kill it (Qubes removes an auto-cleanup disposable when it stops). The removed field says whether that succeeded; if not, check qube_list.' +
     REFUSABLE +
     UNTRUSTED,
   input: OneShotInput,

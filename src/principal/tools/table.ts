@@ -4,7 +4,7 @@
  * tool. `node dist/scripts/gen-tool-table.js` rewrites it between its markers.
  */
 import { OPERATIONS, operation, type Operation } from '../../shared/model/capabilities.js';
-import { COMPOSITIONS, composition, effectsOf } from '../../shared/model/compositions.js';
+import { COMPOSITIONS, composition, effectsOf, type Effects } from '../../shared/model/compositions.js';
 import { serviceForm } from '../../shared/model/docs.js';
 import type { ToolSpec } from '../tool.js';
 import { TOOLS } from './index.js';
@@ -16,12 +16,21 @@ export const TABLE_END = '<!-- End of the generated tool table. -->';
 export function toolCoverage(tools: readonly ToolSpec[] = TOOLS, ops: readonly Operation[] = OPERATIONS): string[] {
   const problems: string[] = [];
   for (const id of [...ops.map((o) => o.id), ...COMPOSITIONS.map((c) => c.id)]) {
-    if (!tools.some((t) => t.operation === id)) problems.push(`${id}: no tool`);
+    if (!tools.some((t) => t.operation === id || t.also?.includes(id) === true)) problems.push(`${id}: no tool`);
   }
   for (const t of tools) {
     if (!ops.some((o) => o.id === t.operation) && composition(t.operation) === undefined) problems.push(`${t.name}: ${t.operation} is no operation of the model`);
+    for (const id of t.also ?? []) {
+      const op = ops.find((o) => o.id === id);
+      if (op === undefined) problems.push(`${t.name}: ${id} is no operation of the model`);
+      else if (!sameEffects(op, effectsOf(t.operation, ops))) problems.push(`${t.name}: ${id} has other effects than ${t.operation}, so its annotations would be wrong`);
+    }
   }
   return problems;
+}
+
+function sameEffects(a: Effects, b: Effects): boolean {
+  return a.readOnly === b.readOnly && a.destructive === b.destructive && a.idempotent === b.idempotent && a.openWorld === b.openWorld;
 }
 
 /** The operation column and what the tool reaches, composed operations step by step. */
@@ -38,7 +47,10 @@ export function renderToolTable(tools: readonly ToolSpec[] = TOOLS, ops: readonl
   if (problems.length > 0) throw new Error(`the tools do not cover the model: ${problems.join('; ')}`);
   const L = ['| tool | what | operation | destructive | reaches |', '| --- | --- | --- | --- | --- |'];
   for (const t of tools) {
-    const [op, how] = reaches(t.operation, ops);
+    const also = t.also ?? [];
+    const [first, firstHow] = reaches(t.operation, ops);
+    const op = [first, ...also.map((id) => `\`${id}\``)].join(' or ');
+    const how = [firstHow, ...also.map((id) => serviceForm(operation(id, ops)))].join('; ');
     L.push(`| \`${t.name}\` | ${t.title} | ${op} | ${effectsOf(t.operation, ops).destructive ? 'yes' : 'no'} | ${how} |`);
   }
   return L.join('\n');

@@ -168,7 +168,7 @@ export class CallHandler {
     }
     const found = findService(serviceDirs(this.o.policyRoot), d.service, d.argument);
     if (!found) return EXIT_NO_SERVICE;
-    return found.kind === 'socket' ? runSocketService(found.path, d, io) : runExecService(found.path, d, io, process.env, this.running, gone);
+    return found.kind === 'socket' ? runSocketService(found.path, d, io, gone) : runExecService(found.path, d, io, process.env, this.running, gone);
   }
 
   /** A failure of the host itself is a qrexec problem (125), not a refusal: the call was allowed. */

@@ -33,7 +33,7 @@ export interface CallStdio {
  * Makes one call through the router socket `socketPath` and resolves to the
  * exit status qrexec-client-vm would return. Never rejects.
  */
-export function qrexecCall(socketPath: string, target: string, service: string, stdio: CallStdio): Promise<number> {
+export function qrexecCall(socketPath: string, target: string, service: string, stdio: CallStdio, signal?: AbortSignal): Promise<number> {
   return new Promise((resolve) => {
     const parser = new FrameParser();
     let status: number | null = null;
@@ -69,9 +69,16 @@ export function qrexecCall(socketPath: string, target: string, service: string, 
       finish(EXIT_PROBLEM);
     });
     sock.on('close', () => {
+      signal?.removeEventListener('abort', hangUp);
       if (status === null) stdio.stderr.write('qrexec-client-vm: connection to qrexec lost\n');
       finish(status ?? EXIT_PROBLEM);
     });
+    // as a killed qrexec-client-vm: the connection goes, and qrexec ends the call
+    const hangUp = (): void => {
+      sock.destroy();
+    };
+    if (signal?.aborted) hangUp();
+    else signal?.addEventListener('abort', hangUp, { once: true });
   });
 }
 

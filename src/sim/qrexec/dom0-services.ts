@@ -121,11 +121,13 @@ function signalNumber(signal: NodeJS.Signals | null): number {
 }
 
 /**
- * A socket service (qubesd for admin.*): the header, the caller's stdin up to
- * its half-close, the reply piped back. The caller's status is 0 whatever the
- * reply says, as qrexec reports for a socket service.
+ * A socket service (qubesd for admin.*, the resident qmcp dom0 service):
+ * the descriptor, the caller's stdin up to its half-close, the reply piped
+ * back. The caller's status is 0 whatever the reply says, as qrexec reports
+ * for a socket service; once the caller is `gone` the connection is closed,
+ * as qrexec closes it, so the service's next write fails.
  */
-export function runSocketService(path: string, call: Dom0Call, io: ServiceStdio): Promise<number> {
+export function runSocketService(path: string, call: Dom0Call, io: ServiceStdio, gone?: AbortSignal): Promise<number> {
   return new Promise((resolve) => {
     let connected = false;
     const sock = connect({ path, allowHalfOpen: true }, () => {
@@ -134,11 +136,17 @@ export function runSocketService(path: string, call: Dom0Call, io: ServiceStdio)
       io.stdin.pipe(sock);
     });
     sock.pipe(io.stdout, { end: false });
+    const shut = (): void => {
+      sock.destroy();
+    };
+    if (gone?.aborted) shut();
+    else gone?.addEventListener('abort', shut, { once: true });
     sock.on('error', () => {
       io.stdin.unpipe(sock);
       if (!connected) resolve(EXIT_PROBLEM);
     });
     sock.on('close', () => {
+      gone?.removeEventListener('abort', shut);
       io.stdin.unpipe(sock);
       if (connected) resolve(0);
     });

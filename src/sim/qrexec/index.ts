@@ -7,3 +7,4 @@ export { qrexecCall, qrexecCollect, socketFromEnv } from './client.js';
 export type { CollectedReply } from './client.js';
 export type { AskControlReply, AskControlRequest, PendingAsk } from './asks.js';
 export { askControl } from './asks.js';
+export { asExecutableReply, isDom0Service } from './resident-reply.js';

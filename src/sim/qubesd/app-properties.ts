@@ -159,24 +159,31 @@ export class AppProperties {
       if (vm.power !== 'Halted') throw err.notHalted(vm.name);
     }
     if (prop === 'template_for_dispvms' && value === false) this.checkDispTemplateUnused(vm);
+    // qubesd's provides_network setter (a reset bypasses it)
+    if (prop === 'provides_network' && value === false && [...this.app.vms.values()].some((v) => v !== vm && this.propValue(v, 'netvm') === vm.name)) {
+      throw err.value("The qube is still used by other qubes, change theirs 'netvm' first");
+    }
     return setterValue(prop, value);
   }
 
-  /** A disposable template stays one while a qube or the system names it (qubes/vm/mix/dvmtemplate.py). */
+  /**
+   * A disposable template stays one while the system or a qube names it
+   * (qubes/vm/mix/dvmtemplate.py): the system by its value, a qube only by
+   * a value set explicitly. qubesd's texts list every property it checks.
+   */
   private checkDispTemplateUnused(vm: VmState): void {
     if (!this.isDispTemplate(vm)) return;
-    const props = new Set<string>();
-    for (const p of ['default_dispvm', 'management_dispvm']) {
-      if (this.globalValue(p) === vm.name) props.add(p);
-      for (const v of this.app.vms.values()) {
-        if (v.klass !== 'DispVM' && this.propValue(v, p) === vm.name) props.add(p);
-      }
+    if (['default_dispvm', 'management_dispvm'].some((p) => this.globalValue(p) === vm.name)) {
+      throw err.inUse(vm.name, 'Cannot change template_for_dispvms to False while it is in use by the system by any of these properties: default_dispvm, management_dispvm');
     }
-    if (props.size > 0) {
-      throw err.inUse(
-        vm.name,
-        `Cannot change template_for_dispvms to False while it is in use by the system by any of these properties: ${[...props].sort().join(', ')}`,
-      );
+    const props = ['default_dispvm', 'management_dispvm', 'template'];
+    for (const v of this.app.vms.values()) {
+      if (v !== vm && props.some((p) => Object.prototype.hasOwnProperty.call(v.props, p) && v.props[p] === vm.name)) {
+        throw err.inUse(
+          vm.name,
+          'Cannot change template_for_dispvms to False while it is the disposable template of a qube by any of these properties: default_dispvm, management_dispvm, template',
+        );
+      }
     }
   }
 

@@ -185,16 +185,34 @@ export class SimApp {
   setProp(vm: VmState, prop: string, value: PropValue): void {
     this.properties.setProp(vm, prop, value);
     if (AUTO_TAGGED.includes(prop)) this.syncAutoTags(vm, true);
+    if (prop === 'provides_network') this.syncServicevm(vm);
   }
 
   resetProp(vm: VmState, prop: string): void {
     this.properties.resetProp(vm, prop);
     if (AUTO_TAGGED.includes(prop)) this.syncAutoTags(vm, true);
+    if (prop === 'provides_network') this.syncServicevm(vm);
+  }
+
+  /** qubesd's core-features extension: `servicevm` follows provides_network (and with it the icon). */
+  private syncServicevm(vm: VmState): void {
+    if (this.properties.propValue(vm, 'provides_network') === true) this.setFeature(vm, 'servicevm', '1');
+    else if ('servicevm' in vm.features) this.removeFeature(vm, 'servicevm');
   }
 
   setGlobal(prop: string, value: PropValue): void {
+    const old = this.properties.globalValue(prop);
     this.properties.setGlobal(prop, value);
+    if (prop === 'clockvm') this.moveClocksync(old, value);
     this.followDefault(prop);
+  }
+
+  /** qubesd's clockvm setter: the new clock qube syncs the clock, the old one stops. */
+  private moveClocksync(old: PropValue | undefined, value: PropValue): void {
+    const next = typeof value === 'string' ? this.vms.get(value) : undefined;
+    if (next && !('service.clocksync' in next.features)) this.setFeature(next, 'service.clocksync', '1');
+    const prev = typeof old === 'string' && old !== value ? this.vms.get(old) : undefined;
+    if (prev?.features['service.clocksync']) this.removeFeature(prev, 'service.clocksync');
   }
 
   resetGlobal(prop: string): void {

@@ -90,6 +90,8 @@ function vmIcon(vm: PropSubject, ctx: PropContext): string {
   if (vm.klass === 'AdminVM') return 'adminvm-black';
   const label = String(ctx.vmProp(vm.name, 'label') ?? 'red');
   if (vm.klass === 'TemplateVM') return `templatevm-${label}`;
+  // AppVM's own icon: a disposable template shows as a template
+  if (vm.klass === 'AppVM' && ctx.vmProp(vm.name, 'template_for_dispvms') === true) return `templatevm-${label}`;
   if (ctx.vmFeature(vm.name, 'servicevm')) return `servicevm-${label}`;
   if (vm.klass === 'DispVM') return `dispvm-${label}`;
   if (vm.klass === 'StandaloneVM') return `standalonevm-${label}`;
@@ -147,6 +149,7 @@ const DEFS: readonly ClassedDef[] = [
     help: 'Default VM to be used as Disposable VM for service calls.',
   },
   { name: 'default_user', type: 'str', classes: QUBE, def: fromTemplate('default_user', 'user'), help: 'Default user to start applications as.' },
+  { name: 'is_preload', type: 'bool', classes: ['DispVM'], readOnly: true, def: () => false, help: 'Whether this disposable was preloaded (never here).' },
   { name: 'dispid', type: 'int', classes: ['DispVM'], noDefaultFor: ['DispVM'], readOnly: true, def: (vm) => vm.dispid ?? undefined, help: 'Internal, persistent identifier of particular DispVM.' },
   { name: 'guivm', type: 'vm', classes: QUBE, def: (_v, c) => c.globalProp('default_guivm') ?? null, help: 'VM used for GUI' },
   {
@@ -171,7 +174,9 @@ const DEFS: readonly ClassedDef[] = [
   // dom0's label is set when Qubes is installed; 'black' stands for that in a state without it
   { name: 'label', type: 'label', classes: ALL, noDefaultFor: ALL, def: (vm) => (vm.klass === 'AdminVM' ? 'black' : undefined), help: 'Colourful label assigned to VM. This is where the colour of the padlock is set.' },
   { name: 'management_dispvm', type: 'vm', classes: QUBE, def: (_v, c) => c.globalProp('management_dispvm') ?? null, help: 'Default DVM template for Disposable VM for managing this VM.' },
-  { name: 'maxmem', type: 'int', classes: ALL, def: (vm, c) => (vm.klass === 'AdminVM' ? hostMemoryMiB() : fromTemplate('maxmem', 4000)(vm, c)), help: 'Maximum amount of memory available for this VM (for the purpose of the memory balancer).' },
+  { name: 'maxmem', type: 'int', classes: QUBE, def: fromTemplate('maxmem', 4000), help: 'Maximum amount of memory available for this VM (for the purpose of the memory balancer).' },
+  // dom0's is the host's, and read-only
+  { name: 'maxmem', type: 'int', classes: ['AdminVM'], readOnly: true, def: () => hostMemoryMiB(), help: 'Maximum amount of memory available for this VM (for the purpose of the memory balancer).' },
   { name: 'memory', type: 'int', classes: QUBE, def: fromTemplate('memory', 400), help: 'Memory currently available for this VM.' },
   { name: 'name', type: 'str', classes: ALL, noDefaultFor: QUBE, readOnly: true, def: (vm) => vm.name, help: 'User-specified name of the domain.' },
   {
@@ -223,7 +228,8 @@ const GLOBAL_DEFS: readonly PropDef[] = [
   { name: 'default_kernel', type: 'str', noDefault: true, def: () => INSTALLED_KERNELS[0] ?? null, help: 'Which kernel to use when not overriden in VM' },
   { name: 'default_netvm', type: 'vm', def: () => null, help: 'Default NetVM for AppVMs.' },
   { name: 'default_pool', type: 'str', def: () => 'varlibqubes', help: 'Default storage pool' },
-  { name: 'default_pool_kernel', type: 'str', def: () => 'linux-kernel', help: 'Default storage pool for kernel volumes' },
+  // a fresh store sets it to linux-kernel explicitly; its default is the default pool
+  { name: 'default_pool_kernel', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'Default storage pool for kernel volumes' },
   { name: 'default_pool_private', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'Default storage pool for private volumes' },
   { name: 'default_pool_root', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'Default storage pool for root volumes' },
   { name: 'default_pool_volatile', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'Default storage pool for volatile volumes' },

@@ -69,7 +69,8 @@ export function sanitizeValue(def: PropDef, payload: Buffer, holderClass: string
       value = raw === '' ? null : raw;
       break;
     default: {
-      const as = PARSED_AS[def.name];
+      // dom0's read-only identity is plain text: refused as read-only, not parsed
+      const as = holderClass === 'AdminVM' && def.readOnly ? undefined : PARSED_AS[def.name];
       if (as !== undefined && !parses(as, raw)) throw err.value(`Failed to parse property value as ${as}`);
       if (as === undefined && !printable(raw)) throw err.value('Invalid characters in property value');
       value = raw;
@@ -129,6 +130,7 @@ export function setterValue(prop: string, value: PropValue): PropValue {
     case 'vcpus':
     case 'qrexec_timeout':
     case 'shutdown_timeout':
+    case 'stubdom_mem':
       positive(prop, value);
       return value;
     case 'maxmem':

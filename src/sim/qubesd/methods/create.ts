@@ -1,6 +1,6 @@
 /** admin.vm.Create.*, admin.vm.CreateInPool.*, admin.vm.CreateDisposable. */
 import { qubeNameProblem } from '../../../shared/names.js';
-import { SilentClose, err } from '../errors.js';
+import { QubesError, SilentClose, err, pyRepr } from '../errors.js';
 import { LABELS } from '../properties.js';
 import type { Klass, VmState } from '../state.js';
 import type { CallContext, MethodTable } from './types.js';
@@ -8,6 +8,15 @@ import { m } from './types.js';
 
 const CREATABLE: readonly Klass[] = ['AppVM', 'DispVM', 'StandaloneVM', 'TemplateVM'];
 const POOLS = new Set(['varlibqubes', 'linux-kernel']);
+
+const LABEL_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.';
+
+/** qubes.utils.validate_label_name at creation. */
+function checkLabelName(v: string): void {
+  if (!v) throw new QubesError('QubesInvalidLabelError', 'Label name must be set');
+  if (/^[0-9]+$/.test(v)) throw new QubesError('QubesInvalidLabelError', 'Label must not be a digit');
+  if (![...v].every((c) => LABEL_CHARS.includes(c))) throw new QubesError('QubesInvalidLabelError', `Label must be in safe set: ${LABEL_CHARS}`);
+}
 
 function create(klass: Klass, allowPool: boolean) {
   return (ctx: CallContext): null => {
@@ -21,9 +30,12 @@ function create(klass: Klass, allowPool: boolean) {
       invalidTemplate = !template;
     }
     for (const b of ctx.payload) if (b > 0x7f) throw err.protocol('Parameters contains non-ASCII characters');
+    // name and a known label, as qubesd's kwargs: only these must be unique
     const params = new Map<string, string>();
-    let invalidLabel = false;
-    let invalidPool = false;
+    let pool = false;
+    const pools = new Set<string>();
+    // qubesd keeps the last unknown pool's error for after the permission check
+    let invalidPool: string | null = null;
     for (const p of ctx.payload.toString('latin1').split(' ')) {
       const eq = p.indexOf('=');
       // Python's unpacking of split('=', 1) fails with a plain ValueError
@@ -34,29 +46,37 @@ function create(klass: Klass, allowPool: boolean) {
       if (key === 'name') {
         const problem = qubeNameProblem(value);
         if (problem) throw err.value(problem);
+        params.set(key, value);
       } else if (key === 'label') {
-        if (!/^[a-zA-Z0-9_-]+$/.test(value)) throw err.protocol('label contains invalid characters');
-        invalidLabel = !LABELS.some((l) => l.name === value);
-      } else if (allowPool && (key === 'pool' || key.startsWith('pool:'))) {
-        if (key.startsWith('pool:') && !['root', 'private', 'volatile', 'kernel'].includes(key.slice(5))) {
+        checkLabelName(value);
+        // an unknown label is left out, so the request lacks one
+        if (LABELS.some((l) => l.name === value)) params.set(key, value);
+      } else if (allowPool && key === 'pool') {
+        if (pool) throw err.protocol("Option 'pool' must be unique");
+        if (POOLS.has(value)) pool = true;
+        else invalidPool = value;
+      } else if (allowPool && key.startsWith('pool:')) {
+        const volume = key.slice(5);
+        if (!['root', 'private', 'volatile', 'kernel'].includes(volume)) {
           throw err.protocol('Volume must be one of: root, private, volatile, kernel');
         }
-        invalidPool = invalidPool || !POOLS.has(value);
+        if (pools.has(volume)) throw err.protocol(`Option 'pool:${volume}' must be unique`);
+        if (POOLS.has(value)) pools.add(volume);
+        else invalidPool = value;
       } else if (key === 'pool' || key.startsWith('pool:')) {
         throw err.protocol("Pool option specified but 'allow_pool' is False");
       } else {
         throw err.protocol('Options does not match: name, label, pool, pool:');
       }
-      params.set(key, value);
     }
     const name = params.get('name');
     const label = params.get('label');
     if (name === undefined) throw err.protocol('Creation requested without key: name');
     if (label === undefined) throw err.protocol('Creation requested without key: label');
+    if (pool && pools.size > 0) throw err.protocol("Conflicting options specified: 'pool=', 'pool:volume='");
     if (app.get(name)) throw err.alreadyExists(name);
     if (invalidTemplate) throw err.vmNotFound(ctx.arg);
-    if (invalidLabel) throw err.labelNotFound('untrusted label');
-    if (invalidPool) throw err.generic('Pool not found');
+    if (invalidPool !== null) throw err.generic(`Unknown storage pool ${invalidPool}`);
     if (klass === 'AppVM' && !template) {
       const d = app.globalValue('default_template');
       template = typeof d === 'string' ? app.get(d) : undefined;
@@ -64,7 +84,8 @@ function create(klass: Klass, allowPool: boolean) {
     }
     // a DispVM's template is checked by createDispVM: any qube with template_for_dispvms
     if (template && klass === 'AppVM' && template.klass !== 'TemplateVM') {
-      throw err.value(`Template ${template.name} is not a TemplateVM`);
+      // qubesd names the qube by its Python repr, which holds an address: the name stands in
+      throw err.propertyValue(`wrong VM class: domains[${pyRepr(template.name)}] is of type ${template.klass} and not TemplateVM`);
     }
     let vm: VmState;
     if (klass === 'DispVM') {

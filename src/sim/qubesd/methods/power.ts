@@ -47,8 +47,10 @@ export const powerMethods: MethodTable = {
     apiQuirkOnDom0(ctx.dest, 'suspend');
     throw err.notRunning(ctx.dest.name);
   }),
+  // nothing is ever suspended here: qubesd's resume of a qube not suspended is an unpause
   'admin.vm.Resume': m(false, false, null, (ctx) => {
     apiQuirkOnDom0(ctx.dest, 'resume');
-    throw err.notSuspended(ctx.dest.name);
+    ctx.app.unpause(ctx.dest);
+    return null;
   }),
 };

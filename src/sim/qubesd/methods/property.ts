@@ -104,7 +104,8 @@ function family(prefix: string, destAdminvm: boolean | null, holder: (ctx: CallC
     }),
     [`${prefix}.GetDefault`]: m(true, false, destAdminvm, (ctx) => {
       const h = holder(ctx);
-      const def = mustDef(h, ctx.arg);
+      // qubesd names the app by its str() here, not its repr()
+      const def = mustDef(h.klass === 'Qubes' ? { ...h, label: 'Qubes' } : h, ctx.arg);
       if (def.noDefault) return null;
       const v = h.defaultValue(def.name);
       return v === undefined ? null : `type=${def.type} ${renderValue(v)}`;

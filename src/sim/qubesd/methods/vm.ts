@@ -26,7 +26,8 @@ function currentState(ctx: CallContext): string {
 }
 
 export const vmMethods: MethodTable = {
-  'admin.vmclass.List': m(false, false, true, () => [...KLASSES].sort().map((k) => `${k}\n`).join('')),
+  // qubesd also lists RemoteVM, a class the simulator has no qubes of
+  'admin.vmclass.List': m(false, false, true, () => [...KLASSES, 'RemoteVM'].sort().map((k) => `${k}\n`).join('')),
   'admin.vm.List': m(false, false, null, vmList),
   'admin.vm.CurrentState': m(false, false, null, currentState),
   'admin.vm.Remove': m(false, false, null, async (ctx) => {

@@ -5,9 +5,10 @@ import type { VmState } from '../state.js';
 import type { CallContext, MethodTable } from './types.js';
 import { m } from './types.js';
 
+// in the order qubesd lists them: as a fresh store sets them up
 const POOLS: Record<string, Record<string, string>> = {
-  'linux-kernel': { dir_path: '/var/lib/qubes/vm-kernels', driver: 'linux-kernel', name: 'linux-kernel' },
   varlibqubes: { dir_path: '/var/lib/qubes', driver: 'file-reflink', name: 'varlibqubes', revisions_to_keep: '1' },
+  'linux-kernel': { dir_path: '/var/lib/qubes/vm-kernels', driver: 'linux-kernel', name: 'linux-kernel' },
 };
 const POOL_SIZE = 512 * 1024 ** 3;
 
@@ -46,11 +47,21 @@ function volumeInfo(ctx: CallContext, vm: VmState, name: string): string {
     ['path', path],
     ['save_on_stop', saveOnStop ? 'True' : 'False'],
     ['snap_on_start', snapOnStart ? 'True' : 'False'],
-    ['revisions_to_keep', kernel ? '0' : name === 'volatile' ? '0' : '1'],
+    // a snapshot of its template's volume keeps no revisions
+    ['revisions_to_keep', kernel || snapOnStart || name === 'volatile' ? '0' : '1'],
     ['ephemeral', 'False'],
+    // every driver here answers it; only a snapshot of a changed source is outdated
+    ['is_outdated', 'False'],
   ];
-  if (snapOnStart) rows.push(['is_outdated', 'False']);
   return rows.map(([k, v]) => `${k}=${v}\n`).join('');
+}
+
+/** qubesd's validate_number: ASCII digits, at most 19, no leading zero. */
+function validateNumber(raw: string, name: string): number {
+  if (!/^[0-9]+$/.test(raw)) throw err.protocol(`${name} contains non ASCII digits`);
+  if (raw.length >= 20) throw err.protocol(`${name} is bigger than 19 decimal digits`);
+  if (raw.startsWith('0') && raw !== '0') throw err.protocol(`${name} contains spurious leading zeros`);
+  return Number(raw);
 }
 
 function poolArg(ctx: CallContext): Record<string, string> {
@@ -85,7 +96,8 @@ export const volumeMethods: MethodTable = {
     for (const b of ctx.payload) if (b > 0x7f) throw err.protocol('Token contains non-ASCII characters');
     const token = ctx.payload.toString('latin1').trim();
     const src = pendingClones.get(token);
-    if (!src) throw new QubesError('QubesVolumeCopyTokenNotFoundError', 'Token not found');
+    // a KeyError too: its text comes quoted
+    if (!src) throw new QubesError('QubesVolumeCopyTokenNotFoundError', "'Token to clone volume of qube was not found'");
     pendingClones.delete(token);
     if (ctx.app.get(src.vm.name) !== src.vm) throw new QubesError('QubesVolumeNotFoundError', 'Volume not found');
     const from = src.vm.volumes[src.volume];
@@ -100,9 +112,7 @@ export const volumeMethods: MethodTable = {
   }),
   'admin.vm.volume.Resize': m(true, true, null, (ctx) => {
     const volume = volumeArg(ctx);
-    const raw = ctx.payload.toString('latin1').trim();
-    if (!/^[0-9]+$/.test(raw)) throw err.protocol('Size contains non ASCII digits');
-    const size = Number(raw);
+    const size = validateNumber(ctx.payload.toString('latin1').trim(), 'Volume size');
     const vol = ctx.dest.volumes[volume];
     if (!vol) return null;
     if (size < vol.size) throw new QubesError('QubesValueError', `For your own safety, shrinking of ${volume} is disabled (${size} < ${vol.size}). If you really know what you are doing, use \`truncate\` on ${volume} manually.`);
