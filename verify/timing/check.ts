@@ -2,7 +2,7 @@
  * Timing (SPEC §4.1, §9), the dudect method: for each path that takes a
  * qube name, calls naming a qube that exists nowhere and calls naming a
  * qube outside the umbrella are interleaved in a seeded random order and
- * timed; Welch's t between the two classes is reported per path. The dom0
+ * timed (verify/timing/measure.ts); Welch's t between the two classes is reported per path. The dom0
  * services are timed in this process through the real runner on a
  * simulated qubesd (their own code path); the tag-scoped calls that only
  * the qrexec policy decides are timed through the policy engine on the
@@ -17,7 +17,6 @@
  * threshold", never a failure; two targets of a pair that get different
  * answers are a failure.
  */
-import { performance } from 'node:perf_hooks';
 import { qubesdCall } from '../../src/shared/adminapi/client.js';
 import { loadPolicyFromRoot } from '../../src/shared/policy/index.js';
 import type { Policy, SystemInfo } from '../../src/shared/policy/index.js';
@@ -29,6 +28,7 @@ import { coverageFailures } from '../gaps.js';
 import { InProcessHost, PRINCIPAL, prng } from '../malformed/host.js';
 import type { ServiceSut } from '../malformed/host.js';
 import { serviceCall, timingApplies, timingGaps } from './forms.js';
+import { sampleAsync, sampleSync, tOf } from './measure.js';
 import { CONTROL, SEATS, namedForms, unnamedForms } from './targets.js';
 
 const NAME = 'timing';
@@ -37,62 +37,17 @@ export const THRESHOLD = 4.5;
 export const OUTSIDE = 'ai-outside';
 export const ABSENT = 'ai-outsidx';
 
-/** Welch's t statistic of two samples. */
-export function welch(a: readonly number[], b: readonly number[]): number {
-  const stats = (xs: readonly number[]): [number, number] => {
-    const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
-    const v = xs.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, xs.length - 1);
-    return [mean, v];
-  };
-  const [ma, va] = stats(a);
-  const [mb, vb] = stats(b);
-  const se = Math.sqrt(va / a.length + vb / b.length);
-  return se === 0 ? 0 : (ma - mb) / se;
+/** Evaluations of the engine per timed sample: one takes under a microsecond, and the clock reads in steps of about 10 ns. */
+export const BATCH = 10;
+
+/** Absent against outside (class 0 against class 1) for a call that takes milliseconds. */
+async function measure(run: (qube: string) => Promise<unknown>, n: number, rand: ReturnType<typeof prng>, pair: readonly [string, string] = [ABSENT, OUTSIDE]): Promise<number> {
+  return tOf(await sampleAsync(run, pair, n, rand, 10));
 }
 
-/** Drops measurements above the pooled 95th percentile (dudect's cropping of GC and scheduler spikes). */
-export function crop(a: number[], b: number[]): [number[], number[]] {
-  const all = [...a, ...b].sort((x, y) => x - y);
-  const cut = all[Math.floor(all.length * 0.95)] ?? Infinity;
-  return [a.filter((x) => x <= cut), b.filter((x) => x <= cut)];
-}
-
-type Pair = readonly [string, string];
-
-/** Both classes, n of each, in a seeded random order. */
-function schedule(n: number, rand: ReturnType<typeof prng>, [a, b]: Pair): string[] {
-  return rand.shuffle([...Array.from({ length: n }, () => a), ...Array.from({ length: n }, () => b)]);
-}
-
-function tOf(times: Record<string, number[]>, [a, b]: Pair): number {
-  const [x, y] = crop(times[a] as number[], times[b] as number[]);
-  return welch(x, y);
-}
-
-async function measure(run: (qube: string) => Promise<unknown>, n: number, rand: ReturnType<typeof prng>, pair: Pair = [ABSENT, OUTSIDE]): Promise<number> {
-  const order = schedule(n, rand, pair);
-  // Warm both paths first (JIT, caches), untimed.
-  for (let i = 0; i < 10; i++) for (const q of pair) await run(q);
-  const times: Record<string, number[]> = { [pair[0]]: [], [pair[1]]: [] };
-  for (const q of order) {
-    const t0 = performance.now();
-    await run(q);
-    (times[q] as number[]).push(performance.now() - t0);
-  }
-  return tOf(times, pair);
-}
-
-/** `measure` for the policy engine, which is synchronous: no turn of the event loop inside a sample. */
-function measureSync(run: (key: string) => unknown, n: number, rand: ReturnType<typeof prng>, pair: Pair): number {
-  const order = schedule(n, rand, pair);
-  for (let i = 0; i < 200; i++) for (const q of pair) run(q);
-  const times: Record<string, number[]> = { [pair[0]]: [], [pair[1]]: [] };
-  for (const q of order) {
-    const t0 = performance.now();
-    run(q);
-    (times[q] as number[]).push(performance.now() - t0);
-  }
-  return tOf(times, pair);
+/** `measure` for the policy engine, which is synchronous: n samples of BATCH evaluations. */
+function measureSync<T>(run: (input: T) => unknown, n: number, rand: ReturnType<typeof prng>, pair: readonly [T, T]): number {
+  return tOf(sampleSync(run, pair, n, BATCH, rand, 1000));
 }
 
 export interface TimingSut extends ServiceSut {
@@ -147,7 +102,9 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
         const reply = await qubesdCall(h.sim.internalSocketPath, { method: 'internal.GetSystemInfo', dest: 'dom0' });
         if (!reply.ok) throw new Error('internal.GetSystemInfo failed');
         const system = JSON.parse(reply.data.toString('utf8')) as SystemInfo;
+        // Samples per class on a policy path, of BATCH evaluations each.
         const perPolicy = 1000 * scale;
+        const evaluations = perPolicy * BATCH;
         for (const service of scoped) {
           if (!want(service)) continue;
           // Outside the umbrella: denied. An elevation tag without the umbrella still matches the tier
@@ -170,7 +127,7 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
             // An outside qube with no qmcp tag, and a name of its shape that exists nowhere.
             ['vaulx', 'vault'],
           );
-          calls += 2 * perPolicy;
+          calls += 2 * evaluations;
           if (Math.abs(t) > THRESHOLD) over++;
           figures.push({ label: `|t| policy ${service}`, value: Math.abs(t).toFixed(2) });
         }
@@ -191,21 +148,20 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
             if (!want(label)) continue;
             const [a, b] = [ask(outside), ask(absent)];
             if (a !== b) differ(label, `${outside} answers ${a}, ${absent} answers ${b}`);
-            timed(label, measureSync((q) => ask(q), perPolicy, rand, [absent, outside]), perPolicy);
+            timed(label, measureSync((q) => ask(q), perPolicy, rand, [absent, outside]), evaluations);
           }
           // Not counted over the threshold: it tells how far |t| strays at this speed with nothing to find.
           const control = `policy name from ${source}, two absent names (control)`;
           if (want(control)) {
-            calls += 2 * perPolicy;
+            calls += 2 * evaluations;
             figures.push({ label: `|t| ${control}`, value: Math.abs(measureSync((q) => ask(q), perPolicy, rand, CONTROL)).toFixed(2) });
           }
           for (const { form, target, without } of unnamedForms(system)) {
             const label = `policy ${form} from ${source} (one outside qube more)`;
             if (!want(label)) continue;
-            const worlds: Record<string, SystemInfo> = { with: system, without };
             const [a, b] = [ask(target, system), ask(target, without)];
             if (a !== b) differ(label, `${target} answers ${a} with the qube, ${b} without`);
-            timed(label, measureSync((w) => ask(target, worlds[w]), perPolicy, rand, ['without', 'with']), perPolicy);
+            timed(label, measureSync((sys: SystemInfo) => ask(target, sys), perPolicy, rand, [without, system]), evaluations);
           }
         }
         // A router call takes milliseconds and jitters by as much: it shows differences of that size.
