@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { buildRelease } from '../../scripts/artefacts/build.js';
 import { commands as qmcpCommands } from '../../src/cli/commands/index.js';
 import { dom0Commands } from '../../src/cli/commands/dom0.js';
-import { MANIFEST_PATH } from '../../src/dom0/install/index.js';
+import { MANIFEST_PATH, RESIDENT_SERVICE_UNIT } from '../../src/dom0/install/index.js';
+import { serviceNames } from '../../src/dom0/install/names.js';
+import { hangBoundMs } from '../../verify/hang-bound.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import type { Fleet } from '../../src/sim/fleet.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
@@ -98,6 +100,7 @@ before(async () => {
 });
 
 after(async () => {
+  await resident?.stop();
   await host?.close();
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -226,6 +229,46 @@ async function runUnit(): Promise<void> {
   }
 }
 
+/** The resident dom0 service while the walk-through runs in resident mode. */
+let resident: { stop(): Promise<void> } | undefined;
+
+/** A systemd word as the installed unit quotes it. */
+function sdWord(word: string): string {
+  const m = /^"((?:[^"\\]|\\.)*)"$/.exec(word);
+  return m ? (m[1] as string).replace(/\\(.)/g, '$1') : word;
+}
+
+/**
+ * Stands in for the `systemctl enable --now` a resident install runs:
+ * starts the installed qmcp-dom0.service's ExecStart with its Environment=
+ * (the simulated root and qubesd), which binds the sockets itself without
+ * systemd, and resolves once every service has its socket.
+ */
+async function startResidentUnit(): Promise<{ stop(): Promise<void> }> {
+  const unit = readFileSync(join(dom0Root(simDir), RESIDENT_SERVICE_UNIT), 'utf8');
+  const env: Record<string, string> = { PATH: process.env['PATH'] ?? '' };
+  for (const m of unit.matchAll(/^Environment=(.*)$/gm)) {
+    const [k, ...v] = sdWord(m[1] as string).split('=');
+    env[k as string] = v.join('=');
+  }
+  const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.split(' ').map(sdWord);
+  assert.ok(exec?.[0] !== undefined && exec[1] !== undefined, 'the unit has an ExecStart');
+  const child = spawn(exec[0], exec.slice(1), { env, stdio: 'ignore' });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const deadline = Date.now() + hangBoundMs(60_000);
+  const sockets = serviceNames().map((name) => join(dom0Root(simDir), 'etc', 'qubes-rpc', name));
+  while (!sockets.every((path) => existsSync(path))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error('the resident service did not bind its sockets');
+    await new Promise((done) => setTimeout(done, 20));
+  }
+  return {
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 test('every fenced shell block says where it runs, and every command is run or real-Qubes-only', () => {
   assert.deepEqual(plan.problems, []);
   assert.ok(doc.includes(`qmcp-dom0-${version}.tar.gz`), `deploy.md names version ${version}`);
@@ -245,6 +288,11 @@ test('deploy.md, command by command, against a simulated host', async (t: TestCo
     }
     const local = localise(seat, original);
     const cmd = step.kind === 'qmcp' ? await simulated(seat, local, step.path) : local;
+    // as `systemctl disable --now` in uninstall would
+    if (/^qmcp dom0 uninstall /.test(local) && resident) {
+      await resident.stop();
+      resident = undefined;
+    }
     await t.test(name, async (st) => {
       assertContained(cmd);
       const r = await run('sh', ['-c', cmd], { cwd: seatDirs[seat].home, env: envOf(seat) });
@@ -255,6 +303,8 @@ test('deploy.md, command by command, against a simulated host', async (t: TestCo
       } else {
         assert.equal(r.status, 0, `exit ${r.status}: ${cmd}\n${r.stdout}${r.stderr}`);
       }
+      // as `systemctl enable --now` in a resident install would
+      if (/^qmcp dom0 install .*--service-mode resident/.test(local) && !resident) resident = await startResidentUnit();
       await check(local, r.stdout);
     });
   }

@@ -127,6 +127,9 @@ async function killReachesChildren(script?: string): Promise<void> {
       } catch {
         // the group is gone
       }
+      // the runner writes its last files once the group is gone: let it, before the directory is removed
+      const deadline = Date.now() + hangBoundMs(30_000);
+      while (!existsSync(join(dir, 'jobs', job, 'ended')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }, script);
 }

@@ -20,8 +20,8 @@ const from = { source: 'mcp-control', argument: '' };
 async function exec(s: QubeSandboxes, qube: string, shell: string): Promise<string> {
   const run = await callService(s, { ...from, qube, service: 'qmcp.Exec' }, encodeExecRequest({ shell, timeoutSeconds: 600 }));
   const r = decodeExecReply(run.stdout);
-  assert.equal(r.exitStatus, 0, r.stderr.toString());
-  return r.stdout.toString();
+  assert.equal(r.exitStatus, 0, Buffer.concat([r.stderr.head, r.stderr.tail]).toString());
+  return Buffer.concat([r.stdout.head, r.stdout.tail]).toString();
 }
 
 /** A copy of src/qube whose qmcp.Exec has GUARD replaced by WEAKENED. */

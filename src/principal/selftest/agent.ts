@@ -5,6 +5,7 @@
  * names a model operation; the model names its service.
  */
 import { encodeExecRequest } from '../../shared/inqube-protocol.js';
+import { decodeReply } from '../../shared/service-reply.js';
 import { serviceOf } from '../calls.js';
 import { onlyKeepalive } from './caller.js';
 import type { Caller, CallHooks, Reply } from './caller.js';
@@ -58,12 +59,27 @@ export function adminAnswer(r: Reply): 'ok' | 'exception' | null {
 
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v), 'utf8');
 
+/**
+ * A dom0 service's reply as the per-call executable gives it. Served by the
+ * resident process, a reply comes with exit 0 and ends with the status
+ * (shared/service-reply.ts); its one refusal (the trailer alone, after any
+ * keepalive newlines) reads as the executable's refusal, and any other
+ * reply keeps its bytes, so two refusals that differ still differ here.
+ */
+export function asExecutable(r: Reply): Reply {
+  if (r.status !== 0 || r.stderr.length > 0) return r;
+  const d = decodeReply(r.stdout);
+  if (d === null) return r;
+  if (d.status !== REFUSED_STATUS) return { status: d.status, stdout: d.stdout, stderr: Buffer.alloc(0) };
+  return d.stdout.every((b) => b === 0x0a) ? { status: REFUSED_STATUS, stdout: d.stdout, stderr: Buffer.from(REFUSED_STDERR, 'latin1') } : r;
+}
+
 /** The operations the scenarios use, each one qrexec call. */
 export class Agent {
   constructor(readonly caller: Caller) {}
 
-  private dom0(operationId: string, argument: string, payload?: unknown, hooks?: CallHooks): Promise<Reply> {
-    return this.caller.call('@adminvm', serviceOf(operationId, 'dom0-service'), argument, payload === undefined ? undefined : json(payload), hooks);
+  private async dom0(operationId: string, argument: string, payload?: unknown, hooks?: CallHooks): Promise<Reply> {
+    return asExecutable(await this.caller.call('@adminvm', serviceOf(operationId, 'dom0-service'), argument, payload === undefined ? undefined : json(payload), hooks));
   }
 
   list(): Promise<Reply> {
