@@ -17,7 +17,7 @@ export async function connectPrincipal(dir: string): Promise<Client> {
 }
 
 /** A call that must succeed: a benchmark of refusals would measure the wrong path. */
-async function ok(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+export async function ok(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
   const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
   if (r.isError) throw new Error(`${name} ${JSON.stringify(args)} failed: ${JSON.stringify(r.content)}`);
   return r;

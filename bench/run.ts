@@ -2,7 +2,7 @@
  * `npm run bench`: performance figures of the whole stack on the simulated
  * host (SPEC §9). Prints one Markdown table; asserts nothing about time.
  *
- *   node dist/bench/run.js [--calls N] [--policy-ms MS] [--sizes 10,100,1000]
+ *   node dist/bench/run.js [--calls N] [--policy-ms MS] [--sizes 10,100,1000,3000]
  *                          [--qrexec CHECKOUT] [--only SECTION,...]
  *
  * QMCP_BENCH_CALLS sets the default of --calls (20); QMCP_QREXEC that of
@@ -56,7 +56,7 @@ function options(argv: string[]): Options {
     options: {
       calls: { type: 'string', default: process.env['QMCP_BENCH_CALLS'] ?? '20' },
       'policy-ms': { type: 'string', default: '2000' },
-      sizes: { type: 'string', default: '10,100,1000' },
+      sizes: { type: 'string', default: '10,100,1000,3000' },
       qrexec: { type: 'string', default: process.env['QMCP_QREXEC'] },
       only: { type: 'string', default: SECTIONS.join(',') },
     },

@@ -80,10 +80,10 @@ export async function walkGate(): Promise<Walk> {
   const root = dom0Root(dir);
   const where = ['--root', root, '--qubesd-socket', host.qubesd.socketPath];
   try {
-    await client.connect(new StdioClientTransport({ command: process.execPath, args: [QMCP, 'serve', '--sim', dir], stderr: 'ignore' }));
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [QMCP, 'serve', '--sim', dir], stderr: 'ignore' }), { timeout: hangBoundMs(60_000) });
 
     const call = async (tool: string, args: Record<string, unknown>): Promise<CallToolResult> => {
-      const result = (await client.callTool({ name: tool, arguments: args })) as CallToolResult;
+      const result = (await client.callTool({ name: tool, arguments: args }, { timeout: hangBoundMs(60_000) })) as CallToolResult;
       entries.push({ who: 'agent', tool, args, result, progress: 0 });
       return result;
     };
@@ -95,7 +95,7 @@ export async function walkGate(): Promise<Walk> {
     /** A gated call: once its request waits and progress has come, the operator looks at it and answers. */
     const held = async (tool: string, args: Record<string, unknown>, answer: 'allow' | 'deny'): Promise<void> => {
       let progress = 0;
-      const pending = client.callTool({ name: tool, arguments: args }, { onprogress: () => (progress += 1) }) as Promise<CallToolResult>;
+      const pending = client.callTool({ name: tool, arguments: args }, { onprogress: () => (progress += 1), timeout: hangBoundMs(60_000) }) as Promise<CallToolResult>;
       const request = await until<ApprovalRequest>(
         async () => (await listRequests(approvalsDir(root), new Date())).find((r) => r.state === 'pending')?.request,
         `a request for ${tool}`,

@@ -451,6 +451,45 @@ def check_storage() -> None:
     expect('qvm-volume info VM:private size', ['qvm-volume', 'info', f'{APPVM}:private', 'size'],
            status(0), raw_list(lambda got: None if len(got) == 1 and got[0].isdigit()
                                else f'size {got}'))
+    # revisions: made when a stop commits the volume (earlier checks stopped
+    # VM already); a revert keeps the current content as a new revision and
+    # uses the chosen one up
+    private = f'{APPVM}:private'
+    expect('qvm-volume info VM:private revisions_to_keep', ['qvm-volume', 'info', private, 'revisions_to_keep'],
+           status(0), raw_list(lambda got: None if got == ['1'] else f'revisions_to_keep {got}'))
+    expect('qvm-volume revert TEMPLATE2:root (never stopped)', ['qvm-volume', 'revert', 'fedora-41-xfce:root'],
+           failed(), stderr_contains('No snapshots available'))
+    expect('qvm-volume config VM:private revisions_to_keep 2',
+           ['qvm-volume', 'config', private, 'revisions_to_keep', '2'], status(0))
+    for n in (1, 2):
+        expect(f'qvm-start VM (revision {n})', ['qvm-start', APPVM], status(0), state_of(APPVM, 'Running'))
+        expect(f'qvm-shutdown --wait VM (revision {n})', ['qvm-shutdown', '--wait', APPVM], status(0),
+               state_of(APPVM, 'Halted'))
+
+    def consecutive(got: list[str]) -> str | None:
+        return None if len(got) == 2 and all(g.isdigit() for g in got) and int(got[1]) == int(got[0]) + 1 \
+            else f'revisions {got}, want two in a row'
+    revs = expect('qvm-volume info VM:private revisions', ['qvm-volume', 'info', private, 'revisions'],
+                  status(0), raw_list(consecutive))
+    got = lines(revs[1])
+    if len(got) == 2 and got[1].isdigit():
+        first, second = got
+        nxt = str(int(second) + 1)
+        expect('qvm-volume info VM:private (revisions listed)', ['qvm-volume', 'info', private], status(0),
+               stdout_has_line('revisions_to_keep', '2'),
+               stdout_contains(f'List of available revisions (for revert):\n  {first}\n  {second}\n'))
+        expect('qvm-volume revert VM:private FIRST', ['qvm-volume', 'revert', private, first], status(0))
+        expect('qvm-volume info VM:private revisions (after revert)', ['qvm-volume', 'info', private, 'revisions'],
+               status(0), raw_list(lambda g: None if g == [second, nxt] else f'revisions {g}'))
+        expect('qvm-volume revert VM:private (latest)', ['qvm-volume', 'revert', private], status(0))
+        last = str(int(nxt) + 1)
+        expect('qvm-volume info VM:private revisions (after latest)', ['qvm-volume', 'info', private, 'revisions'],
+               status(0), raw_list(lambda g: None if g == [second, last] else f'revisions {g}'))
+        expect('qvm-volume revert VM:private FIRST (used up)', ['qvm-volume', 'revert', private, first], failed())
+        expect('qvm-start VM (revert while running)', ['qvm-start', APPVM], status(0), state_of(APPVM, 'Running'))
+        expect('qvm-volume revert VM:private SECOND (running)', ['qvm-volume', 'revert', private, second], failed(),
+               stderr_contains('not cleanly stopped'))
+        expect('qvm-kill VM (after revisions)', ['qvm-kill', APPVM], status(0))
     pools = expect('qvm-pool list', ['qvm-pool', 'list'], status(0),
                    first_line('NAME', 'DRIVER'))
     names = [row[0] for row in table(pools[1])[1:]]

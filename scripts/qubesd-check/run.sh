@@ -5,6 +5,7 @@
 # usage: scripts/qubesd-check/run.sh CORE_ADMIN_CHECKOUT QREXEC_CHECKOUT [check.py options]
 #   --record test/fixtures/qubesd/calls.json  records the smaller call set npm test replays
 #   --services  runs qmcp's dom0 services and operator commands on both instead (services.mjs)
+#   --boundary  on test/boundary's fleet: its raw-qrexec refusal checks on both instead (boundary.mjs)
 # Build first (npm run build). Needs /usr/bin/python3 with Debian's
 # python3-lxml python3-libvirt python3-docutils python3-jinja2 python3-yaml
 # python3-pyinotify and python3-setuptools. Runs as root (qubesd's storage
@@ -18,10 +19,10 @@ admin=$(cd "$1" && pwd)
 qrexec=$(cd "$2" && pwd)
 shift 2
 services=
-if [ "${1:-}" = --services ]; then
-  services=1
-  shift
-fi
+case "${1:-}" in
+  --services) services=services; shift ;;
+  --boundary) services=boundary; shift ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 py=/usr/bin/python3
@@ -65,9 +66,10 @@ mkdir -p "$work/meta" "$work/real"
 # The fleet both hosts build, and the methods the simulator implements.
 node --input-type=module -e "
 import { demoFleet } from '$repo/dist/src/sim/demo-fleet.js';
+import { boundaryFleet } from '$repo/dist/test/boundary/helpers.js';
 import { adminMethods } from '$repo/dist/src/sim/qubesd/methods/index.js';
 import { writeFileSync } from 'node:fs';
-writeFileSync('$work/fleet.json', JSON.stringify(demoFleet()));
+writeFileSync('$work/fleet.json', JSON.stringify('$services' === 'boundary' ? boundaryFleet : demoFleet()));
 const methods = {};
 for (const [name, d] of Object.entries(adminMethods)) {
   methods[name] = { wantsArg: d.wantsArg, wantsPayload: d.wantsPayload, destAdminvm: d.destAdminvm, streaming: !!d.streaming };
@@ -81,7 +83,7 @@ writeFileSync('$work/methods.json', JSON.stringify(methods));
   >"$work/real.log" 2>&1 &
 real_pid=$!
 
-# (services.mjs runs its own simulator in process)
+# (services.mjs and boundary.mjs run their own simulator in process)
 if [ -z "$services" ]; then
   mkdir -p "$work/host"
   node "$repo/bin/qmcp.js" sim start --dir "$work/host" --fleet "$work/fleet.json" --no-install \
@@ -111,7 +113,7 @@ for sock in $socks; do
 done
 
 if [ -n "$services" ]; then
-  node "$here/services.mjs" "$work/real.sock" "$work/fleet.json" "$@"
+  node "$here/$services.mjs" "$work/real.sock" "$work/fleet.json" "$@"
   exit $?
 fi
 "$py" "$here/check.py" "$work/real.sock" "$work/host/qubesd.sock" \

@@ -18,6 +18,22 @@ export function isNotFound(err: unknown): boolean {
   return err instanceof QubesdError && err.errorClass === 'QubesVMNotFoundError';
 }
 
+/** Facts of one qube as qubesd's system info gives them. */
+export interface SystemQube {
+  readonly klass: string;
+  readonly state: string;
+  readonly tags: readonly string[];
+}
+
+/**
+ * qubesd's internal socket beside its Admin API socket, as qubesd makes them
+ * (`/var/run/qubesd.sock`, `/var/run/qubesd.internal.sock`, both group
+ * qubes, mode 0660); a stand-in socket `X.sock` has its own `X.internal.sock`.
+ */
+export function internalSocketOf(socketPath: string): string {
+  return socketPath.endsWith('.sock') ? `${socketPath.slice(0, -'.sock'.length)}.internal.sock` : `${socketPath}.internal`;
+}
+
 export interface QubesdOptions {
   /** Calls in flight at once; qubesd's listen backlog is small (asyncio's default is 100). */
   readonly concurrency?: number;
@@ -72,6 +88,32 @@ export class Qubesd {
     return out;
   }
 
+  /**
+   * `internal.GetSystemInfo` on qubesd's internal socket: every qube with its
+   * class, power state and tags, from one call that qubesd answers from one
+   * state (the qrexec policy daemon's own view of the machine).
+   */
+  async systemInfo(): Promise<Map<string, SystemQube>> {
+    const reply = await this.send({ method: 'internal.GetSystemInfo', dest: 'dom0' }, internalSocketOf(this.socketPath));
+    if (!reply.ok) throw new QubesdError(reply.errorClass || 'ConnectionClosed', reply.message);
+    const out = new Map<string, SystemQube>();
+    let domains: unknown;
+    try {
+      domains = (JSON.parse(reply.data.toString('utf8')) as { domains?: unknown }).domains;
+    } catch {
+      domains = undefined;
+    }
+    if (typeof domains !== 'object' || domains === null) throw new QubesdError('ProtocolError', 'unexpected system info');
+    for (const [name, d] of Object.entries(domains as Record<string, { type?: unknown; power_state?: unknown; tags?: unknown }>)) {
+      const tags = d?.tags;
+      if (typeof d?.type !== 'string' || typeof d.power_state !== 'string' || !Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) {
+        throw new QubesdError('ProtocolError', 'unexpected system info');
+      }
+      out.set(name, { klass: d.type, state: d.power_state, tags: tags as string[] });
+    }
+    return out;
+  }
+
   async tags(qube: string): Promise<string[]> {
     return (await this.call('admin.vm.tag.List', qube)).split('\n').filter((t) => t !== '');
   }
@@ -84,12 +126,12 @@ export class Qubesd {
     return { isDefault: m[1] === 'True', type: m[2] as string, value: m[3] as string };
   }
 
-  private async send(call: QubesdCall): Promise<QubesdResult> {
+  private async send(call: QubesdCall, socketPath = this.socketPath): Promise<QubesdResult> {
     await this.acquire();
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await qubesdCall(this.socketPath, call);
+          return await qubesdCall(socketPath, call);
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code ?? '';
           if (!NOT_ACCEPTED.has(code) || attempt >= this.attempts) throw err;

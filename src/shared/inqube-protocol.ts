@@ -498,7 +498,12 @@ export interface CopyToRequest {
 export interface CopyToResult {
   /** What qvm-copy-to-vm wrote on stderr. */
   readonly message: string;
+  /** For a push into a sink: the name of its directory there, which the source chose. */
+  readonly push?: string;
 }
+
+/** A sink push's directory name as qmcp.CopyTo chooses it and qmcp.SinkPush takes it: TIME.RANDOM. */
+export const SINK_PUSH = /^[0-9]{8}T[0-9]{6}Z\.[0-9a-f]{16}$/;
 
 export function encodeCopyToRequest(request: CopyToRequest): Buffer {
   if (request.paths.length === 0) throw new TypeError('paths must not be empty');
@@ -507,7 +512,12 @@ export function encodeCopyToRequest(request: CopyToRequest): Buffer {
 
 /** Throws InQubeError with code `copy_failed` when qvm-copy-to-vm failed. */
 export function decodeCopyToReply(data: Uint8Array): CopyToResult {
-  return { message: decodeText(decodeReply(data), 'message') };
+  const reply = decodeReply(data);
+  const message = decodeText(reply, 'message');
+  const push = reply.fields.get('push');
+  if (push === undefined) return { message };
+  if (!SINK_PUSH.test(push)) throw new InQubeError('bad_reply', 'reply has a malformed push name');
+  return { message, push };
 }
 
 /** The copy request DATA encodes, or null when it is not one encodeCopyToRequest writes. */

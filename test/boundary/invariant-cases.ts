@@ -12,12 +12,12 @@ import {
   REFUSED,
   SINK,
   TIER_QUBES,
-  UPDATE_QUBE,
   atLeast,
   effectiveTier,
   startBoundary,
 } from './helpers.js';
 import type { Boundary, Reply } from './helpers.js';
+import { DEVICE_REFUSALS, DOM0_ADMIN, DOM0_ADMIN_SOURCES, NATIVE_DENIED, NATIVE_TARGETS, SANDBOX_DENIED, SANDBOX_SOURCES } from './refusal-cases.js';
 import type { ServiceMode } from '../../src/dom0/install/manifest.js';
 
 /** The table's operations the policy alone decides: native Admin API calls and in-qube services. */
@@ -89,46 +89,14 @@ export function boundarySuite(serviceMode: ServiceMode): void {
         b.call(PRINCIPAL, '@adminvm', `qmcp.DeviceAttach+${frontend}`, JSON.stringify(payload));
       const absent = await attach(ABSENT, { class: 'block', backend: TIER_QUBES.full, port: 'xvdi' });
       assert.deepEqual(absent, REFUSED);
-      const cases: [string, object][] = [
-        [OUTSIDE, { class: 'block', backend: TIER_QUBES.full, port: 'xvdi' }],
-        [TIER_QUBES.net, { class: 'block', backend: TIER_QUBES.full, port: 'xvdi' }],
-        [TIER_QUBES.full, { class: 'block', backend: OUTSIDE, port: 'xvdi' }],
-        [TIER_QUBES.full, { class: 'block', backend: ABSENT, port: 'xvdi' }],
-        [TIER_QUBES.full, { class: 'block', backend: TIER_QUBES.exec, port: 'xvdi' }],
-        [TIER_QUBES.full, { class: 'pci', backend: HYBRID, port: '00_1f.0' }],
-        [TIER_QUBES.full, { class: 'block', backend: HYBRID, port: 'xvdi', options: { persistent: true } }],
-      ];
-      for (const [frontend, payload] of cases) assert.deepEqual(await attach(frontend, payload), absent, `${frontend} ${JSON.stringify(payload)}`);
+      for (const [frontend, payload] of DEVICE_REFUSALS) assert.deepEqual(await attach(frontend, payload), absent, `${frontend} ${JSON.stringify(payload)}`);
     });
 
     test('(c) calls from inside sandbox and sink qubes: only the copy mesh, sink pushes and background services pass', async () => {
       await b.setMode('least-privilege');
       await b.ensureRunning();
-      const sources = [...Object.values(TIER_QUBES), SINK, HYBRID];
-      const denied: [string, string][] = [
-        [TIER_QUBES.full, 'qubes.OpenInVM'],
-        ['@dispvm', 'qubes.OpenInVM'],
-        ['@dispvm:ai-dvm', 'qubes.OpenInVM'],
-        [OUTSIDE, 'qubes.OpenURL'],
-        ['@dispvm', 'qubes.OpenURL'],
-        [TIER_QUBES.full, 'qubes.VMShell'],
-        ['dom0', 'qubes.VMShell'],
-        ['@dispvm', 'qubes.VMShell'],
-        ['@dispvm:ai-dvm', 'qmcp.Exec'],
-        [OUTSIDE, 'qubes.Filecopy'],
-        [PRINCIPAL, 'qubes.Filecopy'],
-        ['@dispvm', 'qubes.Filecopy'],
-        [UPDATE_QUBE, 'qubes.UpdatesProxy'],
-        ['@default', 'qubes.UpdatesProxy'],
-        ['dom0', 'admin.vm.List'],
-        [TIER_QUBES.full, 'admin.vm.Kill'],
-        [TIER_QUBES.full, 'admin.vm.tag.Set+ai-full'],
-        ['@adminvm', 'qmcp.List'],
-        ['@adminvm', 'qmcp.SetProperty+ai-t-full'],
-        ['dom0', 'admin.vm.property.Set+netvm'],
-      ];
-      for (const source of sources) {
-        for (const [target, service] of denied) {
+      for (const source of SANDBOX_SOURCES) {
+        for (const [target, service] of SANDBOX_DENIED) {
           if (target === source) continue;
           assert.deepEqual(await b.call(source, target, service), REFUSED, `${source} -> ${target} ${service}`);
         }
@@ -185,21 +153,8 @@ export function boundarySuite(serviceMode: ServiceMode): void {
 
     test('(d) tag, property and feature native calls are denied to the principal on every qube', async () => {
       await b.setMode('compat');
-      const services = [
-        'admin.vm.tag.Set+ai-full',
-        'admin.vm.tag.Remove+ai-managed',
-        'admin.vm.tag.Get+ai-full',
-        'admin.vm.tag.List',
-        'admin.vm.property.Set+netvm',
-        'admin.vm.property.Get+netvm',
-        'admin.vm.property.Reset+netvm',
-        'admin.vm.feature.Set+internal',
-        'admin.vm.feature.Remove+internal',
-        'admin.vm.device.block.Attach+ai-t-full+xvdi',
-        'admin.vm.device.pci.Attach+ai-t-full+00_1f.0',
-      ];
-      for (const s of services) {
-        for (const qube of [...Object.values(TIER_QUBES), OUTSIDE, '@adminvm']) {
+      for (const s of NATIVE_DENIED) {
+        for (const qube of NATIVE_TARGETS) {
           assert.deepEqual(await b.call(PRINCIPAL, qube, s), REFUSED, `${s} on ${qube}`);
         }
       }
@@ -231,10 +186,9 @@ export function boundarySuite(serviceMode: ServiceMode): void {
 
     test('(e) admin.* calls aimed at dom0 or @adminvm are denied, from the principal and from sandboxes', async () => {
       await b.setMode('compat');
-      const services = ['admin.vm.List', 'admin.vm.CurrentState', 'admin.vm.Kill', 'admin.vm.Shutdown', 'admin.property.Get+default_netvm', 'admin.Events', 'admin.vm.Create.AppVM+tpl'];
-      for (const source of [PRINCIPAL, TIER_QUBES.full, TIER_QUBES.read]) {
+      for (const source of DOM0_ADMIN_SOURCES) {
         for (const target of ['dom0', '@adminvm']) {
-          for (const s of services) assert.deepEqual(await b.call(source, target, s), REFUSED, `${source} -> ${target} ${s}`);
+          for (const s of DOM0_ADMIN) assert.deepEqual(await b.call(source, target, s), REFUSED, `${source} -> ${target} ${s}`);
         }
       }
       assert.ok(b.host.qubesd.app.vms.has('dom0'));

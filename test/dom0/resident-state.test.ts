@@ -67,8 +67,8 @@ test('resident: a qube that leaves the agent\'s world between two calls is refus
   assert.deepEqual(await leaveCase(serveDom0Call), [0, 126]);
   const run = weakenedFile(
     'dom0/service/run',
-    'let snapshot = await Snapshot.take(rt.qubesd, config.scope);',
-    'let snapshot = (globalThis.qmcpKeptSnapshot ??= await Snapshot.take(rt.qubesd, config.scope));',
+    'let snapshot = await Snapshot.take(rt.qubesd, config.scope, reads);',
+    'let snapshot = (globalThis.qmcpKeptSnapshot ??= await Snapshot.take(rt.qubesd, config.scope, reads));',
   );
   const compose = weakenedFile('dom0/service/compose', 'export async function serveDom0Call', 'export async function serveDom0Call', { [compiled('dom0/service/run')]: run });
   const weak = ((await import(pathToFileURL(compose).href)) as { serveDom0Call: Serve }).serveDom0Call;

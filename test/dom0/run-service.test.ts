@@ -29,6 +29,10 @@ const fakeQubesd = {
   async tags(name: string) {
     return fleet[name]?.tags ?? [];
   },
+  // a whole-machine snapshot's one read
+  async systemInfo() {
+    return new Map(Object.entries(fleet).map(([n, q]) => [n, { klass: q.klass, state: 'Halted', tags: q.tags }]));
+  },
 } as unknown as Qubesd;
 
 /** A service that needs exec over its argument; it fails actionably on request. */

@@ -12,6 +12,7 @@ import { AnswerRefused, approvalsDir, writeAnswer } from '../../src/dom0/gate/st
 import { operation } from '../../src/shared/model/capabilities.js';
 import { BASE_SETTINGS, REFUSED, auditValid, call, json, startHost } from '../services-write/helpers.js';
 import type { CallOptions, CallResult, Host } from '../services-write/helpers.js';
+import { OWNER_PREFIX } from '../../src/shared/model/marks.js';
 import { ASKING, GATEABLE_SERVICE_OPS, answerNext, auditEntries, fastClock, machine, pendingRequest, weakenedRunner } from './helpers.js';
 
 /** A valid call of each dom0-service operation the gate can ask about, on the test fleet. */
@@ -29,6 +30,10 @@ const SAMPLES: Readonly<Record<string, { argument: string; payload: unknown }>> 
   clone: { argument: 'ai-box', payload: { name: 'ai-new4' } },
   'device.attach': { argument: 'ai-box', payload: { class: 'block', backend: 'ai-dvm', port: 'xvdb' } },
   'device.detach': { argument: 'ai-box', payload: { class: 'block', backend: 'ai-dvm', port: 'xvdb' } },
+  checkpoint: { argument: 'ai-box', payload: '' },
+  revert: { argument: 'ai-box', payload: '' },
+  // ai-read is made the principal's own tombstone below
+  'tombstone.restore': { argument: 'ai-read', payload: '' },
 };
 
 function sample(op: string, opts: CallOptions = {}, h?: Host): (host: Host) => Promise<CallResult> {
@@ -60,12 +65,18 @@ test('each gated dom0-service operation asks; a denial is the uniform refusal, c
   assert.deepEqual(Object.keys(SAMPLES).sort(), [...GATEABLE_SERVICE_OPS].sort(), 'one sample per gateable dom0-service operation of the model');
   const h = await startHost(ASKING);
   try {
+    // a tombstone has left the umbrella and carries its marker and owner
+    const tomb = h.vm('ai-read');
+    tomb?.tags.splice(0, tomb.tags.length, ...tomb.tags.filter((t) => t !== 'ai-managed'), 'qmcp-tombstone', 'qmcp-tombstone-20261101T120000Z', `${OWNER_PREFIX}mcp-control`);
     for (const op of GATEABLE_SERVICE_OPS) {
       const before = machine(h);
       const pending = sample(op)(h);
-      const r = await answerNext(h.root, 'deny', (q) => q.operation === op);
+      const r = await answerNext(h.root, 'deny', (q) => q.operation === op).catch(async (e: unknown) => {
+        throw new Error(`${op}: ${String(e)}; the call gave ${JSON.stringify(await pending)}`);
+      });
       assert.equal(r.principal, 'mcp-control');
-      assert.deepEqual(r.qubes.length > 0, true, op);
+      // a tombstone is named by the prompt's description, not among the visible qubes a request lists
+      assert.deepEqual(r.qubes.length > 0, op !== 'tombstone.restore', op);
       assertRefused(await pending, op);
       assert.equal(machine(h), before, `${op}: nothing changed`);
       assert.deepEqual(await trail(h, r), ['request - request ' + r.id, 'answer refused deny by tester via cli'], op);

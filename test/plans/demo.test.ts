@@ -82,7 +82,13 @@ describe('a reviewable plan through MCP on the simulated host', needsBwrap, () =
       { exit: results[3]?.['exit_status'], out: results[3]?.['stdout'], timedOut: results[3]?.['timed_out'] },
       { exit: 0, out: 'built\n', timedOut: false },
     );
-    assert.deepEqual(results[5], { source: 'ai-plan', target: 'ai-exec-box', copied: 1 });
+    assert.deepEqual(results[5], {
+      source: 'ai-plan',
+      target: 'ai-exec-box',
+      copied: 1,
+      directory: '/home/user/QubesIncoming/ai-plan/',
+      files: ['/home/user/QubesIncoming/ai-plan/out.txt'],
+    });
     const landed = await succeed<{ exit_status: number; stdout: string }>('qube_run', { qube: 'ai-exec-box', argv: ['cat', '/home/user/QubesIncoming/ai-plan/out.txt'] });
     assert.deepEqual([landed.exit_status, landed.stdout], [0, 'built\n']);
   });

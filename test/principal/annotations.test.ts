@@ -40,6 +40,7 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   'firewall.get': READS,
   'device.list': READS,
   'pool.figures': READS,
+  'tombstone.list': READS,
   events: READS,
   // root in the qube: it can wipe anything there, and the command may reach the network
   run: adds(true, false, true),
@@ -66,6 +67,12 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   pause: sets(false, false),
   unpause: sets(false, false),
   remove: sets(true, false),
+  // the qube comes back as it was, already counted in the budget
+  'tombstone.restore': adds(false, false),
+  // one more revision kept; nothing in the qube changes
+  checkpoint: sets(false, false),
+  // what the private volume gained since the checkpoint
+  revert: sets(true, false),
   'property.set': sets(true, false),
   'feature.set': sets(true, true),
   create: adds(false, false),
@@ -131,6 +138,7 @@ const SAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
   firewall_get: { qube: 'ai-a' },
   device_list: {},
   pool_figures: {},
+  tombstone_list: {},
   events_poll: { wait_seconds: 1 },
   qube_run: { qube: 'ai-a', argv: ['true'] },
   qube_run_disposable: { disposable_template: 'ai-dvm', name: 'ai-x', argv: ['true'] },
@@ -151,6 +159,9 @@ const SAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
   qube_pause: { qube: 'ai-a' },
   qube_unpause: { qube: 'ai-a' },
   qube_remove: { qube: 'ai-a' },
+  tombstone_restore: { qube: 'ai-a' },
+  qube_checkpoint: { qube: 'ai-a' },
+  qube_revert: { qube: 'ai-a' },
   qube_set_property: { qube: 'ai-a', property: 'memory', value: 400 },
   qube_set_feature: { qube: 'ai-a', feature: 'x', value: 'y' },
   qube_create: { name: 'ai-n', template: 'ai-t' },

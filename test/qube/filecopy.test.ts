@@ -3,14 +3,17 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmod, lstat, mkdir, readFile, readdir, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeCopyToReply, encodeCopyToRequest, InQubeError } from '../../src/shared/inqube-protocol.js';
-import { qubeDir, runScript, shell, withTempDir } from './helpers.js';
+import { decodeCopyToReply, encodeCopyToRequest, InQubeError, SINK_PUSH } from '../../src/shared/inqube-protocol.js';
+import { qubeDir, runScript, shell, weakenedScript, withTempDir } from './helpers.js';
 
 // A stand-in for qrexec-client-vm that hands the stream to the receiver
 // locally, as the router would in the target qube: qubes.Filecopy[+ARG] to
-// the simulator's receiver, qmcp.SinkPush to the sink service for targets
-// named sink*, refused ("Request refused", 126) for any other target.
-async function fakeQrexec(dir: string, home: string, sinkHome = join(dir, 'sink-home')): Promise<Record<string, string>> {
+// the simulator's receiver, qmcp.SinkPush[+ARG] to the sink service for
+// targets named sink*, refused ("Request refused", 126) for any other target.
+/** A push's name as the argument of a call line. */
+const SINK_PUSH_IN = new RegExp(`\\+${SINK_PUSH.source.slice(1, -1)}$`);
+
+async function fakeQrexec(dir: string, home: string, sinkHome = join(dir, 'sink-home'), sinkScript = join(qubeDir, 'qmcp.SinkPush')): Promise<Record<string, string>> {
   const bin = join(dir, 'bin');
   await mkdir(bin);
   const client = join(bin, 'qrexec-client-vm');
@@ -20,7 +23,7 @@ async function fakeQrexec(dir: string, home: string, sinkHome = join(dir, 'sink-
       `case $2 in\n` +
       `  qubes.Filecopy) set -- ;;\n` +
       `  qubes.Filecopy+*) set -- "\${2#qubes.Filecopy+}" ;;\n` +
-      `  qmcp.SinkPush) case $1 in sink*) QREXEC_REMOTE_DOMAIN=work QMCP_INCOMING_HOME="${sinkHome}" exec ${shell} "${join(qubeDir, 'qmcp.SinkPush')}" ;; esac\n` +
+      `  qmcp.SinkPush | qmcp.SinkPush+*) case $1 in sink*) QREXEC_SERVICE_ARGUMENT="\${2#qmcp.SinkPush}" QREXEC_SERVICE_ARGUMENT="\${QREXEC_SERVICE_ARGUMENT#+}" QREXEC_REMOTE_DOMAIN=work QMCP_INCOMING_HOME="${sinkHome}" exec ${shell} "${sinkScript}" ;; esac\n` +
       `    cat >/dev/null; echo 'Request refused' >&2; exit 126 ;;\n` +
       `  *) exit 127 ;;\n` +
       `esac\n` +
@@ -263,10 +266,15 @@ test('qubes.Filecopy links: allowed below the top, never pointing above their to
 });
 
 /** Runs the sink service on INPUT, writing it all even when the service stops reading early. */
-function sinkPush(home: string, input: Buffer, source = 'work'): Promise<{ status: number | null; stdout: string; stderr: string; writeError: string | null }> {
+function sinkPush(
+  home: string,
+  input: Buffer,
+  source = 'work',
+  argument?: string,
+): Promise<{ status: number | null; stdout: string; stderr: string; writeError: string | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(shell, [join(qubeDir, 'qmcp.SinkPush')], {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', QREXEC_REMOTE_DOMAIN: source, QMCP_INCOMING_HOME: home },
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', QREXEC_REMOTE_DOMAIN: source, QMCP_INCOMING_HOME: home, ...(argument === undefined ? {} : { QREXEC_SERVICE_ARGUMENT: argument }) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -327,6 +335,44 @@ test('qmcp.SinkPush: every push in a fresh directory, and the sender learns noth
   });
 });
 
+test('qmcp.SinkPush+PUSH: only a name of the shape qmcp.CopyTo gives, not yet taken, names the directory', async () => {
+  await withTempDir(async (dir) => {
+    const home = join(dir, 'home');
+    const incoming = join(home, 'QubesIncoming', 'work');
+    const good = '20260101T000000Z.00112233aabbccdd';
+    const good2 = '20260101T000000Z.ffeeddccbbaa9988';
+    await mkdir(incoming, { recursive: true });
+    await writeFile(join(incoming, good2), 'an entry already there, not a directory');
+    const nearMisses = [
+      good2,
+      '.',
+      '..',
+      '-rf',
+      `${good}.error`,
+      `${good}0`,
+      good.slice(0, -1),
+      good.toUpperCase(),
+      good.replace('T', 't'),
+      good.replace('.', '_'),
+      `x${good}`,
+      '20261301T000000Z',
+      '',
+    ];
+    const input = stream(fileEntry('f', '644', 'x'));
+    for (const name of nearMisses) assert.deepEqual(await sinkPush(home, input, 'work', name), { status: 0, stdout: '', stderr: '', writeError: null }, name);
+    assert.deepEqual(await sinkPush(home, input, 'work', good), { status: 0, stdout: '', stderr: '', writeError: null });
+    const entries = await readdir(incoming);
+    assert.ok(entries.includes(good));
+    assert.equal(await readFile(join(incoming, good, 'f'), 'utf8'), 'x');
+    // every near miss landed in a directory of the sink's choosing, and no name was taken from it
+    const chosen = entries.filter((e) => e !== good && e !== good2);
+    assert.equal(chosen.length, nearMisses.length, entries.join(' '));
+    for (const e of chosen) assert.match(e, /^\d{8}T\d{6}Z\.[A-Za-z0-9]{6}$/);
+    assert.equal(await readFile(join(incoming, good2), 'utf8'), 'an entry already there, not a directory');
+    assert.deepEqual(await readdir(dir), ['home']);
+  });
+});
+
 test('qmcp.CopyTo+TARGET: a sink push always reads the same; other copies report success and failure', async () => {
   await withTempDir(async (dir) => {
     const home = join(dir, 'home');
@@ -339,15 +385,19 @@ test('qmcp.CopyTo+TARGET: a sink push always reads the same; other copies report
       await runScript('qmcp.CopyTo', ['sink-1'], encodeCopyToRequest({ paths: [join(dir, 'f')] }), env),
       await runScript('qmcp.CopyTo', ['sink-1'], encodeCopyToRequest({ paths: [join(dir, 'bad\nname')] }), env),
     ];
+    // one reply but for the push's name, chosen here: each push lands in the directory it names
+    const named: string[] = [];
     for (const p of pushes) {
       assert.equal(p.status, 0);
-      assert.equal(p.stdout.toString(), 'qmcp 1\nstatus ok\nexit 0\nmessage \n\n');
-      assert.deepEqual(decodeCopyToReply(p.stdout), { message: '' });
+      const push = /^qmcp 1\nstatus ok\nexit 0\npush ([^\n]*)\nmessage \n\n$/.exec(p.stdout.toString())?.[1];
+      assert.match(push ?? '', SINK_PUSH, p.stdout.toString());
+      assert.deepEqual(decodeCopyToReply(p.stdout), { message: '', push });
+      named.push(push as string);
     }
     const landed = (await readdir(join(sinkHome, 'QubesIncoming', 'work'))).filter((e) => !e.endsWith('.error'));
-    assert.equal(landed.length, 3);
-    const contents = await Promise.all(landed.map(async (d) => (await readdir(join(sinkHome, 'QubesIncoming', 'work', d))).join()));
-    assert.deepEqual(contents.sort(), ['', 'f', 'f']);
+    assert.deepEqual(landed.sort(), [...new Set(named)].sort());
+    const contents = await Promise.all(named.map(async (d) => (await readdir(join(sinkHome, 'QubesIncoming', 'work', d))).join()));
+    assert.deepEqual(contents, ['f', 'f', '']);
 
     const ok = await runScript('qmcp.CopyTo', ['dump'], encodeCopyToRequest({ paths: [join(dir, 'f')] }), env);
     assert.equal(ok.status, 0);
@@ -361,6 +411,30 @@ test('qmcp.CopyTo+TARGET: a sink push always reads the same; other copies report
     assert.throws(() => decodeCopyToReply(badTarget.stdout), InQubeError);
     // the sink is tried first, then Qubes' receiver
     const calls = (await readFile(join(dir, 'calls'), 'utf8')).split('\n');
-    assert.deepEqual(calls.slice(0, 5), ['sink-1 qmcp.SinkPush', 'sink-1 qmcp.SinkPush', 'sink-1 qmcp.SinkPush', 'dump qmcp.SinkPush', 'dump qubes.Filecopy']);
+    assert.deepEqual(
+      calls.slice(0, 5).map((c) => c.replace(SINK_PUSH_IN, '+PUSH')),
+      ['sink-1 qmcp.SinkPush+PUSH', 'sink-1 qmcp.SinkPush+PUSH', 'sink-1 qmcp.SinkPush+PUSH', 'dump qmcp.SinkPush+PUSH', 'dump qubes.Filecopy'],
+    );
+  });
+});
+
+test('qmcp.CopyTo names where a push lands: caught without the name sent, or with a sink that ignores it', async () => {
+  await withTempDir(async (dir) => {
+    /** Whether a push through COPY into a sink running SINK lands in the directory its reply names. */
+    const landsWhereNamed = async (copy: string, sink: string, at: string): Promise<boolean> => {
+      await mkdir(join(dir, at));
+      const sinkHome = join(dir, at, 'sink-home');
+      const env = await fakeQrexec(join(dir, at), join(dir, at, 'home'), sinkHome, sink);
+      const reply = decodeCopyToReply((await runScript(copy, ['sink-1'], encodeCopyToRequest({ paths: [join(dir, 'f')] }), env)).stdout);
+      const inside = await readdir(join(sinkHome, 'QubesIncoming', 'work', reply.push ?? 'none')).catch((): string[] => []);
+      return inside.includes('f');
+    };
+    await writeFile(join(dir, 'f'), 'content');
+    const sink = join(qubeDir, 'qmcp.SinkPush');
+    assert.equal(await landsWhereNamed('qmcp.CopyTo', sink, 'real'), true);
+    const unnamed = await weakenedScript(dir, 'qmcp.CopyTo', '"qmcp.SinkPush+$push"', 'qmcp.SinkPush');
+    assert.equal(await landsWhereNamed(unnamed, sink, 'unnamed'), false, 'a push sent without its name');
+    const deaf = await weakenedScript(dir, 'qmcp.SinkPush', 'case ${QREXEC_SERVICE_ARGUMENT-} in', 'case ignored in');
+    assert.equal(await landsWhereNamed('qmcp.CopyTo', deaf, 'deaf'), false, 'a sink that names every push itself');
   });
 });

@@ -3,7 +3,8 @@
  * whatever the sink says or is (a name pushed twice, a name its receiver
  * refuses, halted), the agent sees one outcome, through a raw qrexec call
  * from the source qube, through qmcp.CopyTo from the principal and through
- * the MCP copy tool; and every push lands in a fresh directory of the sink.
+ * the MCP copy tool; and every push lands in a fresh directory of the sink,
+ * the one the copy names.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +22,10 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const push = (name: string, content: string): string => `qmcp-filecopy 1\nfile ${b64(name)} 644 ${content.length}\n${content}end\n`;
 /** What a sink push always answers: no output, exit status 0. */
 const SILENT = { status: 0, stdout: '', stderr: '' };
+/** A push's directory name, as qmcp.CopyTo chooses it. */
+const PUSH = /[0-9]{8}T[0-9]{6}Z\.[0-9a-f]{16}/g;
+/** TEXT with every push name in it replaced, and the names, in order. */
+const unnamed = (text: string): { text: string; pushes: string[] } => ({ text: text.replace(PUSH, 'PUSH'), pushes: text.match(PUSH) ?? [] });
 
 describe('a push into a sink', { skip: findBwrap() === undefined ? 'needs bwrap' : false }, () => {
   let b: Boundary;
@@ -82,6 +87,26 @@ describe('a push into a sink', { skip: findBwrap() === undefined ? 'needs bwrap'
     assert.equal(b.power(SINK), 'Halted');
   });
 
+  test('a push named by its sender lands in that directory; a name taken, or of another shape, gets a fresh one', async () => {
+    await b.ensureRunning();
+    const name = '20260101T000000Z.00112233aabbccdd';
+    const before = new Set((await pushesIn('named.txt')).keys());
+    for (const [arg, content] of [
+      [name, 'named'],
+      [name, 'taken'],
+      ['20260101T000000Z.00112233aabbccdd.error', 'long'],
+      ['x', 'short'],
+    ] as const) {
+      assert.deepEqual(await b.call(SOURCE, SINK, `qmcp.SinkPush+${arg}`, push('named.txt', content)), SILENT);
+    }
+    const pushes = [...(await pushesIn('named.txt'))].filter(([dir]) => !before.has(dir));
+    assert.equal(pushes.length, 4);
+    assert.equal(new Map(pushes).get(name), 'named');
+    const others = pushes.filter(([dir]) => dir !== name);
+    for (const [dir] of others) assert.match(dir, /^[0-9]{8}T[0-9]{6}Z\.[A-Za-z0-9]{6}$/);
+    assert.deepEqual(others.map(([, c]) => c).sort(), ['long', 'short', 'taken']);
+  });
+
   test('through qmcp.CopyTo and the MCP copy tool: one reply, byte for byte', async () => {
     await b.ensureRunning();
     const files: [string, string][] = [
@@ -92,13 +117,21 @@ describe('a push into a sink', { skip: findBwrap() === undefined ? 'needs bwrap'
       const w = await b.call(PRINCIPAL, SOURCE, 'qmcp.WriteFile', encodeWriteFileRequest({ path, createParents: false, content: Buffer.from(content) }).toString('latin1'));
       assert.equal(w.status, 0, w.stderr);
     }
-    const copy = (path: string): Promise<unknown> => b.call(PRINCIPAL, SOURCE, `qmcp.CopyTo+${SINK}`, encodeCopyToRequest({ paths: [path] }).toString('latin1'));
+    // one reply but for the push's name, which the source chose: nothing in it comes from the sink
+    const named: string[] = [];
+    const copy = async (path: string): Promise<unknown> => {
+      const r = await b.call(PRINCIPAL, SOURCE, `qmcp.CopyTo+${SINK}`, encodeCopyToRequest({ paths: [path] }).toString('latin1'));
+      const { text, pushes } = unnamed(r.stdout);
+      named.push(...pushes);
+      return { ...r, stdout: text };
+    };
     const first = await copy('/root/report.txt');
-    assert.deepEqual(first, { status: 0, stdout: 'qmcp 1\nstatus ok\nexit 0\nmessage \n\n', stderr: '' });
+    assert.deepEqual(first, { status: 0, stdout: 'qmcp 1\nstatus ok\nexit 0\npush PUSH\nmessage \n\n', stderr: '' });
     assert.deepEqual(await copy('/root/report.txt'), first, 'the same name again');
     assert.deepEqual(await copy('/root/bad\nname'), first, 'a name the sink refuses');
     await halt();
     assert.deepEqual(await copy('/root/report.txt'), first, 'a halted sink');
+    assert.equal(new Set(named).size, 4, 'each push has a name of its own');
 
     const runner = simRunner(b.host.dir);
     const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
@@ -106,19 +139,28 @@ describe('a push into a sink', { skip: findBwrap() === undefined ? 'needs bwrap'
     const client = new Client({ name: 'sink', version: '0' });
     await client.connect(clientSide);
     try {
-      const tool = async (path: string): Promise<string> =>
-        JSON.stringify(await client.callTool({ name: 'qube_copy', arguments: { source: SOURCE, target: SINK, paths: [path] } }));
-      const answer = await tool('/root/report.txt');
-      assert.deepEqual(JSON.parse(answer).structuredContent, { source: SOURCE, target: SINK, copied: 1 });
-      assert.equal(await tool('/root/report.txt'), answer);
-      assert.equal(await tool('/root/bad\nname'), answer);
+      const tool = async (path: string): Promise<string> => {
+        const { text, pushes } = unnamed(JSON.stringify(await client.callTool({ name: 'qube_copy', arguments: { source: SOURCE, target: SINK, paths: [path] } })));
+        named.push(...new Set(pushes));
+        return text;
+      };
+      // the whole result, text and structured, for a push of NAME
+      const answer = (name: string): string => {
+        const result = { source: SOURCE, target: SINK, copied: 1, directory: `${incoming}/PUSH/`, files: [`${incoming}/PUSH/${name}`] };
+        return JSON.stringify({ content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: result });
+      };
+      assert.equal(await tool('/root/report.txt'), answer('report.txt'));
+      assert.equal(await tool('/root/report.txt'), answer('report.txt'));
+      assert.equal(await tool('/root/bad\nname'), answer('bad\nname'));
       await halt();
-      assert.equal(await tool('/root/report.txt'), answer);
+      assert.equal(await tool('/root/report.txt'), answer('report.txt'));
     } finally {
       await client.close();
       runner.close();
     }
-    const landed = [...(await pushesIn('report.txt')).values()].filter((r) => r !== null).length;
-    assert.ok(landed >= 6, `${landed} pushes of report.txt landed`);
+    // every push landed where its copy said, but the one whose name the sink refused
+    assert.equal(new Set(named).size, 8);
+    const landed = await pushesIn('report.txt');
+    for (const [i, push] of named.entries()) assert.equal(landed.get(push), [2, 6].includes(i) ? null : 'report', push);
   });
 });

@@ -165,7 +165,7 @@ test('create, volumes, clone and remove', async () => {
   assert.match(await h.call('admin.vm.volume.CloneTo', 'new1', { arg: 'private', payload: token }), /^2\0QubesVolumeCopyTokenNotFoundError\0/);
   assert.equal(await h.call('admin.vm.volume.Info', 'new1', { arg: 'nope' }), "2\0PermissionDenied\0\0Argument not in 'new1 volumes'\0");
   assert.equal(await h.call('admin.pool.List', 'dom0'), '0\0varlibqubes\nlinux-kernel\n');
-  assert.match(await h.call('admin.pool.Info', 'dom0', { arg: 'varlibqubes' }), /^0\0dir_path=\/var\/lib\/qubes\ndriver=file-reflink\nname=varlibqubes\nrevisions_to_keep=1\nsize=\d+\nusage=\d+\n$/);
+  assert.match(await h.call('admin.pool.Info', 'dom0', { arg: 'varlibqubes' }), /^0\0dir_path=\/var\/lib\/qubes\ndriver=file-reflink\nephemeral_volatile=False\nname=varlibqubes\nrevisions_to_keep=1\nsize=\d+\nusage=\d+\n$/);
   assert.equal(await h.call('admin.vm.Remove', 'new1'), '0\0');
   assert.equal(await h.call('admin.vm.Remove', 'new2'), '0\0');
   assert.equal(await h.call('admin.vm.List', 'new1'), "2\0QubesVMNotFoundError\0\0No such domain: 'new1'\0");

@@ -49,7 +49,9 @@ const DISP = /\bdisp[0-9]+\b/g;
 // identities, host figures and clocks
 const MASKED_PROPS = new Set(['qid', 'uuid', 'dispid', 'start_time', 'backup_timestamp', 'maxmem@dom0', 'maxmem@global', 'no_cpus@global', 'xid', 'stubdom_xid']);
 // volume and pool fields naming paths, sizes or times
-const MASKED_FIELDS = new Set(['path', 'size', 'usage', 'vid', 'dir_path', 'revisions', 'usage_details', 'size_details', 'source']);
+const MASKED_FIELDS = new Set(['path', 'size', 'usage', 'vid', 'dir_path', 'revisions', 'usage_details', 'size_details', 'source', 'data_size', 'data_usage']);
+// a Python object's address in a repr qubesd prints (a qube's, in some errors)
+const ADDRESS = / at 0x[0-9a-f]+/g;
 
 /** A line's leading name with the reply's `0\0` stripped, as check.py's lstrip(b'0\0'). */
 function lineKey(line: string, sep: string): string {
@@ -96,7 +98,7 @@ export function normalise(method: string, dest: string, arg: string, reply: stri
   if (reply.startsWith('2\0')) {
     // type and message; the traceback field is empty without qubesd's --debug
     const parts = reply.split('\0');
-    return ['2', parts[1] ?? '', ...parts.slice(3)].join('\0').replace(UUID, 'UUID');
+    return ['2', parts[1] ?? '', parts.slice(3).join('\0').replace(ADDRESS, ' at 0xADDR')].join('\0').replace(UUID, 'UUID');
   }
   return maskBody(method, dest, arg, reply).replace(UUID, 'UUID').replace(DISP, 'dispN');
 }

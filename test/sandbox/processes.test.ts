@@ -84,7 +84,8 @@ test('a weakened qmcp.Exec that kills what its command left behind is caught', {
 });
 
 test('a weakened qmcp.Exec that gives each command a fresh /tmp is caught', { skip }, async () => {
-  const dir = await weakenedServices(`trap 'rm -rf "$work"' EXIT`, `trap 'rm -rf "$work" /tmp/*' EXIT`);
+  // (the service runs with globbing off, so no /tmp/* here)
+  const dir = await weakenedServices(`trap 'rm -rf "$work"' EXIT`, `trap 'find /tmp -mindepth 1 -maxdepth 1 -exec rm -rf {} +' EXIT`);
   try {
     await assert.rejects(tmpLasts(dir));
   } finally {

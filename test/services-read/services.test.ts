@@ -35,11 +35,13 @@ for (const mode of ['least-privilege', 'compat'] as const) {
     test('List shows the visible qubes only, sorted, columns allowlisted and redacted', async () => {
       const r = await w.call('qmcp.List');
       assert.equal(r.status, 0, r.stderr.toString());
-      const { qubes } = json(r) as { qubes: Record<string, unknown>[] };
+      const { qubes, sinks } = json(r) as { qubes: Record<string, unknown>[]; sinks: unknown };
       assert.deepEqual(
         qubes.map((q) => q['name']),
         ['ai-dvm', 'ai-gw', 'ai-netq', 'ai-runner', 'ai-tpl', 'ai-viewer'],
       );
+      // the sink a push reaches, by name only; the hybrid is seen as neither
+      assert.deepEqual(sinks, ['drop']);
       for (const q of qubes) assert.deepEqual(Object.keys(q), ['name', 'class', 'state', 'label', 'template', 'netvm']);
       const byName = new Map(qubes.map((q) => [q['name'], q]));
       assert.deepEqual(byName.get('ai-viewer'), { name: 'ai-viewer', class: 'AppVM', state: 'Halted', label: 'blue', template: OUTSIDE, netvm: 'ai-gw' });
@@ -129,8 +131,9 @@ for (const mode of ['least-privilege', 'compat'] as const) {
       // ai-half: hidden while incomplete, but in the umbrella, so the create's budget check counts it too;
       // never the umbrella+sink hybrid, which is outside the agent's world
       const used = 5 * 2 * GiB + 12 * GiB + 2 * GiB + 2 * GiB;
-      assert.deepEqual(json(r), { used, cap: 40 * GiB, headroom: 40 * GiB - used });
-      assert.deepEqual(Object.keys(json(r) as object), ['used', 'cap', 'headroom']);
+      // the own tombstone apart; ai-half (incomplete, in the umbrella) is live
+      assert.deepEqual(json(r), { used, live: used - 2 * GiB, tombstoned: 2 * GiB, cap: 40 * GiB, headroom: 40 * GiB - used });
+      assert.deepEqual(Object.keys(json(r) as object), ['used', 'live', 'tombstoned', 'cap', 'headroom']);
     });
 
     test('DeviceList: devices of visible backends only, frontends redacted', async () => {

@@ -108,7 +108,8 @@ test('caps: pool_figures and the create budget count the same qubes; a hand-made
     assert.equal((await figures()).headroom, child);
     const r = await call(h, 'qmcp.Create+', { name: 'ai-fits', template: 'ai-tpl' });
     assert.equal(r.status, 0, r.stdout);
-    assert.deepEqual(await figures(), { used: await usedNow(h), cap: (await usedNow(h)), headroom: 0 });
+    const used = await usedNow(h);
+    assert.deepEqual(await figures(), { used, live: used, tombstoned: 0, cap: used, headroom: 0 });
   } finally {
     await h.done();
   }

@@ -156,6 +156,8 @@ export interface CallOptions {
   stdout?: (stdout: PassThrough) => void;
   /** The runner to call through (a weakened one); default the real one. */
   runService?: typeof runService;
+  /** The service table to call through (one with a weakened service); default the real one. */
+  serviceTable?: typeof serviceTable;
 }
 
 /** One service call in this process, through the real runner, as qrexec would make it. */
@@ -184,7 +186,7 @@ export async function call(h: Host, full: string, payload: unknown = '', opts: C
   stderr.on('data', (c: Buffer) => err.push(c));
   opts.stdout?.(stdout);
   const plus = full.indexOf('+');
-  const status = await (opts.runService ?? runService)(serviceTable({ write, read: processReadDeps({ QMCP_ROOT: h.root }) }), {
+  const status = await (opts.runService ?? runService)((opts.serviceTable ?? serviceTable)({ write, read: processReadDeps({ QMCP_ROOT: h.root }) }), {
     env: {
       QREXEC_SERVICE_FULL_NAME: full,
       QREXEC_REMOTE_DOMAIN: opts.caller ?? PRINCIPAL,

@@ -34,7 +34,7 @@ test('verify covers every operation of the model', () => {
 test('timing applies to every operation that names a qube: all but the read-only dom0 services without a qube argument', () => {
   assert.deepEqual(
     OPERATIONS.filter((o) => !timingApplies(o)).map((o) => o.id),
-    ['list', 'device.list', 'pool.figures', 'events', 'plan.status'],
+    ['list', 'device.list', 'pool.figures', 'tombstone.list', 'events', 'plan.status'],
   );
   assert.ok(timingApplies(PAUSE_DOM0));
 });

@@ -51,6 +51,14 @@ test('an Info whose guard asks whether a qube exists, not whether the agent sees
   assert.ok(Number(shrunk[1]) < Number(shrunk[2]) || Number(shrunk[2]) === 1, hit.reproduction);
 });
 
+test('a List that names as sinks qubes outside the umbrella without the sink tag is caught', async () => {
+  const weak = makeNoninterferenceCheck({ weakened: ['list'], operations: ['list'], rawOnly: true, busyOnly: true, shrinkRuns: 0 });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the weakened List was not caught');
+  assert.match(hit.what, /^call \{"seat":"mcp-control","target":"@adminvm","service":"qmcp\.List"/);
+});
+
 test('a policy line that lets the principal read outside power states is caught', async () => {
   const weak = makeNoninterferenceCheck({
     rawOnly: true,
@@ -90,4 +98,30 @@ test('an event filter that takes one outside qube for the agent’s is caught by
   assert.ok(hit, JSON.stringify(r.failures.slice(0, 2)));
   assert.match(hit.what, new RegExp(`B .*${LEAKED_TO_EVENTS}`));
   assert.equal(r.failures.filter((f) => f.what.startsWith('call ')).length, 0, 'the raw calls saw no difference: the windows caught it');
+});
+
+test("a tombstone list built on the operator's (every tombstone, whoever removed it) is caught on a pair where one machine holds the operator's tombstone", async () => {
+  // seed 3: pair 0's machine A adds ai-box-old, a tombstone the operator marked
+  const weak = makeNoninterferenceCheck({ weakened: ['tombstone.list'], operations: ['tombstone.list'], rawOnly: true, shrinkRuns: 0 });
+  const r = await weak.run({ scale: 1 }, 3);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the weakened tombstone list was not caught');
+  assert.match(hit.what, /qmcp\.TombstoneList/);
+  assert.match(hit.what, /ai-box-old/);
+});
+
+test("a restore that asks only whether a name is a tombstone, not whose, is caught on a pair where one machine holds another principal's tombstone", async () => {
+  // seed 777: pair 0's machine A adds ai-hidden, another principal's tombstone
+  const weak = makeNoninterferenceCheck({ weakened: ['tombstone.restore'], operations: ['tombstone.restore'], rawOnly: true, shrinkRuns: 0 });
+  const r = await weak.run({ scale: 1 }, 777);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the weakened restore was not caught');
+  assert.match(hit.what, /qmcp\.TombstoneRestore\+ai-hidden/);
+});
+
+test('the real tombstone list and restore answer alike on those pairs', async () => {
+  for (const seed of [3, 777]) {
+    const r = await makeNoninterferenceCheck({ operations: ['tombstone.list', 'tombstone.restore', 'remove'], rawOnly: true, shrinkRuns: 0 }).run({ scale: 1 }, seed);
+    assert.deepEqual(r.failures, [], `seed ${seed}`);
+  }
 });

@@ -85,6 +85,7 @@ test('a read that says "not permitted" about an outside qube instead of the unif
         ...spec,
         // no scope guard in the runner: the row decides, and says too much
         targets: () => [],
+        refers: (input) => [(input as { name: string }).name],
         async handle(ctx) {
           const q = ctx.snapshot.visible((ctx.input as { name: string }).name);
           if (!q) throw new ActionableError('not-permitted', 'not permitted');

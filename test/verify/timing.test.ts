@@ -51,6 +51,8 @@ test('an Info that does extra work for a qube outside the umbrella shows up over
       const leaky: ServiceSpec<unknown> = {
         ...info,
         targets: () => [],
+        // read as Info reads it, but not checked: the handler decides
+        refers: (input) => [(input as { name: string }).name],
         async handle({ input, qubesd, snapshot }) {
           const name = (input as { name: string }).name;
           // The leak: a second look at a qube that exists.

@@ -121,6 +121,8 @@ describe('the agent workflow through MCP', () => {
       source: 'ai-new',
       target: 'ai-exec-box',
       copied: 1,
+      directory: '/home/user/QubesIncoming/ai-new/',
+      files: ['/home/user/QubesIncoming/ai-new/note.txt'],
     });
     // files land in the default user's home, as qvm-copy-to-vm does
     const landed = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', argv: ['cat', '/home/user/QubesIncoming/ai-new/note.txt'] });
@@ -192,13 +194,69 @@ describe('the agent workflow through MCP', () => {
     assert.equal(tmp.stdout, '');
   });
 
-  it('removes a qube, and sees it again once the operator restores it', async () => {
+  it('finds the sink in qube_list, pushes into it while it is halted, and learns where the files landed', needsBwrap, async () => {
+    const { sinks } = await succeed<{ sinks: string[] }>('qube_list', {});
+    assert.deepEqual(sinks, ['ai-dump']);
+    assert.equal(host.qubesd.app.vms.get('ai-dump')?.power, 'Halted');
+    await succeed('qube_start', { qube: 'ai-exec-box' });
+    await succeed('qube_run', { qube: 'ai-exec-box', shell: 'mkdir -p out && echo result > out/result.txt' });
+    const pushed = await succeed<{ directory: string; files: string[] }>('qube_copy', { source: 'ai-exec-box', target: 'ai-dump', paths: ['/home/user/out'] });
+    assert.match(pushed.directory, /^\/home\/user\/QubesIncoming\/ai-exec-box\/[0-9]{8}T[0-9]{6}Z\.[0-9a-f]{16}\/$/);
+    assert.deepEqual(pushed.files, [`${pushed.directory}out`]);
+    // the operator finds it there: the sink was started for the push
+    assert.equal(host.qubesd.app.vms.get('ai-dump')?.power, 'Running');
+    const inSink = host.sandboxes.spawn('ai-dump', ['/bin/cat', `${pushed.directory}out/result.txt`]);
+    const out: Buffer[] = [];
+    inSink.stdout.on('data', (c: Buffer) => out.push(c));
+    inSink.stderr.resume();
+    inSink.stdin.end();
+    await new Promise((resolve) => inSink.once('close', resolve));
+    assert.equal(Buffer.concat(out).toString(), 'result\n');
+  });
+
+  it('checkpoints a qube before a destructive change and reverts after it', needsBwrap, async () => {
+    const q = 'ai-full-box';
+    // the simulated qubesd stops a qube before its shutdown call returns
+    const halted = async (): Promise<void> => {
+      await succeed('qube_shutdown', { qube: q });
+      assert.deepEqual(await succeed('qube_state', { qube: q }), { qube: q, state: 'Halted' });
+    };
+    await succeed('qube_start', { qube: q });
+    await succeed('qube_run', { qube: q, shell: 'mkdir -p /home/user/project && echo v1 > /home/user/project/main.py' });
+    // a checkpoint is the state of a clean stop
+    const running = await call('qube_checkpoint', { qube: q });
+    assert.equal(running.isError, true);
+    assert.match(JSON.stringify(running.content), /shut it down first/);
+    await halted();
+    assert.deepEqual(await succeed('qube_checkpoint', { qube: q }), { qube: q, revisions_to_keep: 2 });
+    await succeed('qube_start', { qube: q });
+    await succeed('qube_run', { qube: q, shell: 'rm -rf /home/user/project' });
+    await halted();
+    const reverted = await succeed<{ qube: string; revision: string }>('qube_revert', { qube: q });
+    assert.equal(reverted.qube, q);
+    await succeed('qube_start', { qube: q });
+    const back = await succeed<RunResult>('qube_run', { qube: q, argv: ['cat', '/home/user/project/main.py'] });
+    assert.deepEqual([back.exit_status, back.stdout], [0, 'v1\n']);
+    await halted();
+  });
+
+  it('removes a qube, lists and restores its own tombstone, and sees another again once the operator restores it', async () => {
     // removal needs the full tier: the demo's qubes made from a full template are born full, ai-exec-box is exec
     assert.equal(JSON.stringify(await call('qube_remove', { qube: 'ai-exec-box' })), JSON.stringify(REFUSAL));
     assert.deepEqual(await succeed('qube_remove', { qube: 'ai-new' }), { qube: 'ai-new', removed: true });
     assert.deepEqual(await succeed('qube_remove', { qube: 'ai-full-box' }), { qube: 'ai-full-box', removed: true });
     assert.ok(!(await names()).includes('ai-full-box'));
     assert.equal(JSON.stringify(await call('qube_state', { qube: 'ai-full-box' })), JSON.stringify(REFUSAL));
+
+    const { tombstones } = await succeed<{ tombstones: { qube: string; bytes: number }[] }>('tombstone_list', {});
+    assert.deepEqual(tombstones.map((t) => t.qube).sort(), ['ai-full-box', 'ai-new']);
+    const figures = await succeed<{ used: number; live: number; tombstoned: number }>('pool_figures', {});
+    assert.equal(figures.tombstoned, tombstones.reduce((n, t) => n + t.bytes, 0));
+    assert.equal(figures.used, figures.live + figures.tombstoned);
+    assert.equal(JSON.stringify(await call('tombstone_restore', { qube: 'vault' })), JSON.stringify(REFUSAL));
+    assert.equal((await succeed<{ qube: string }>('tombstone_restore', { qube: 'ai-new' })).qube, 'ai-new');
+    assert.ok((await names()).includes('ai-new'));
+    assert.deepEqual((await succeed<{ tombstones: { qube: string }[] }>('tombstone_list', {})).tombstones.map((t) => t.qube), ['ai-full-box']);
 
     await run(process.execPath, [QMCP, 'dom0', 'tombstones', 'restore', 'ai-full-box', '--root', dom0Root(dir), '--qubesd-socket', host.qubesd.socketPath]);
     assert.ok((await names()).includes('ai-full-box'));

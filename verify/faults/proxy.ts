@@ -3,9 +3,13 @@
  * whole request, lets a hook see it (and hold it, to freeze a pipeline
  * between two calls), and then forwards it, or fails it with a Qubes
  * exception reply, or drops it with no bytes, as a failing qubesd would.
+ * It stands in front of qubesd's internal socket too (the system info the
+ * dom0 services read the machine with), beside its own socket as qubesd's
+ * is beside qubesd.sock.
  */
 import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
+import { internalSocketOf } from '../../src/dom0/qubesd.js';
 
 /** forward; fail with an exception reply or drop with no bytes before qubesd acts; lose: qubesd acts, the reply is lost. */
 export type Verdict = 'forward' | 'fail' | 'drop' | 'lose';
@@ -36,15 +40,23 @@ function header(req: Buffer): { method: string; dest: string } {
 
 export async function startProxy(upstream: string, socketPath: string): Promise<QubesdProxy> {
   const open = new Set<Socket>();
+  const servers: Server[] = [];
   const proxy: QubesdProxy = {
     socketPath,
     calls: [],
     decide: () => 'forward',
     close: async () => {
       for (const s of open) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     },
   };
+  servers.push(await relay(proxy, open, upstream, socketPath));
+  servers.push(await relay(proxy, open, internalSocketOf(upstream), internalSocketOf(socketPath)));
+  return proxy;
+}
+
+/** One socket of the proxy: each request seen and decided on, then forwarded to `upstream` or not. */
+async function relay(proxy: QubesdProxy, open: Set<Socket>, upstream: string, socketPath: string): Promise<Server> {
   const server: Server = createServer({ allowHalfOpen: true }, (client) => {
     open.add(client);
     client.once('close', () => open.delete(client));
@@ -92,5 +104,5 @@ export async function startProxy(upstream: string, socketPath: string): Promise<
     server.once('error', reject);
     server.listen(socketPath, () => resolve());
   });
-  return proxy;
+  return server;
 }

@@ -302,6 +302,7 @@ function plan(ops: readonly Operation[]): PayloadGrammar {
 export const GRAMMARS: Readonly<Record<string, Grammar>> = {
   list: { argument: 'none', example: '', argumentValid: noArgument, payload: null },
   'pool.figures': { argument: 'none', example: '', argumentValid: noArgument, payload: null },
+  'tombstone.list': { argument: 'none', example: '', argumentValid: noArgument, payload: null },
   'device.list': { argument: 'none', example: '', argumentValid: noArgument, payload: null },
   events: {
     argument: 'seconds',
@@ -312,6 +313,10 @@ export const GRAMMARS: Readonly<Record<string, Grammar>> = {
   info: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   start: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   remove: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
+  // the attack fleet has no tombstones: every name is refused
+  'tombstone.restore': { argument: 'qube', example: 'ai-box', argumentValid: () => false, payload: null },
+  checkpoint: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
+  revert: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   shutdown: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   kill: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   'firewall.set': { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null, lines: FIREWALL_RULES },

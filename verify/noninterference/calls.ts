@@ -25,7 +25,7 @@ import { gapsIn } from '../gaps.js';
 import { PRINCIPAL, prng } from '../malformed/host.js';
 import { qrexecService } from '../qrexec-service.js';
 import type { Machine } from './machines.js';
-import { OUTSIDE_NAMES, WORLD } from './machines.js';
+import { OUTSIDE_NAMES, OUTSIDE_TOMBSTONES, WORLD } from './machines.js';
 import { hangBoundMs } from '../hang-bound.js';
 
 type Rand = ReturnType<typeof prng>;
@@ -183,6 +183,7 @@ export const CALLS: Readonly<Record<string, CallForm>> = {
   'firewall.get': onQube(),
   'device.list': dom0(none),
   'pool.figures': dom0(none),
+  'tombstone.list': dom0(none),
   // a one-second window; the event windows below compare longer ones while both sides act
   events: dom0(() => '1'),
   run: onQube(EXEC),
@@ -204,6 +205,10 @@ export const CALLS: Readonly<Record<string, CallForm>> = {
   pause: onQube(),
   unpause: onQube(),
   remove: dom0(qubeName),
+  // the outside tombstones, and whatever an earlier remove entombed
+  'tombstone.restore': dom0((r, n) => (r.int(2) === 0 ? r.pick(Object.keys(OUTSIDE_TOMBSTONES)) : qubeName(r, n))),
+  checkpoint: dom0(qubeName),
+  revert: dom0(qubeName),
   'property.set': dom0(qubeName, (r, n) =>
     json(
       r.pick([

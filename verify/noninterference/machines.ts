@@ -1,7 +1,7 @@
 /**
  * The two machines of a noninterference pair: one base fleet (the agent's
  * world and an outside world), each machine with its own edits outside the
- * agent's world. The agent's world is the umbrella, the sinks and its own
+ * agent's world (some of the qubes it adds are tombstones not the agent's). The agent's world is the umbrella, the sinks and its own
  * tombstones; an edit never touches them, never gives an outside qube a
  * controlled tag, and never makes an outside qube depend on an umbrella one
  * (that is the accepted residual "a remove fails": SPEC §4.1).
@@ -42,7 +42,16 @@ export const OUTSIDE_NAMES = ['work', 'personal', 'untrusted', 'sys-usb', 'banki
 export const BASE_OUTSIDE = ['vault', 'ops-dvm', 'ai-outside', 'debian', 'sys-firewall'] as const;
 /** Base outside qubes nothing depends on, which an edit may delete. */
 const REMOVABLE = ['vault', 'ai-outside'] as const;
-/** Operator tags: never the umbrella, a sink, an elevation tag, or a qmcp marker. */
+/**
+ * Added outside qubes that are tombstones of no concern to the agent: the
+ * operator's own marking (no owner tag) and another principal's removal.
+ * The agent's list and restore must answer as if they were absent.
+ */
+export const OUTSIDE_TOMBSTONES: Readonly<Record<string, readonly string[]>> = {
+  'ai-box-old': ['qmcp-tombstone', 'qmcp-tombstone-20261101T120000Z'],
+  'ai-hidden': ['qmcp-tombstone', 'qmcp-tombstone-20261102T120000Z', 'qmcp-owner-other-control'],
+};
+/** Operator tags: never the umbrella, a sink, an elevation tag, or a qmcp marker (tombstones above aside). */
 const OPERATOR_TAGS = ['work', 'op-keep', 'audio', 'backup', 'vpn-only', 'created-by-dom0', 'ai-lock'] as const;
 const LABELS = ['red', 'orange', 'yellow', 'green', 'gray', 'blue', 'purple', 'black'] as const;
 
@@ -95,7 +104,7 @@ export function generateEdits(r: Rand, max: number): Edit[] {
           klass,
           ...(klass === 'AppVM' ? { template: 'debian' } : {}),
           label: r.pick(LABELS),
-          tags: someOf(r, OPERATOR_TAGS, 3),
+          tags: [...someOf(r, OPERATOR_TAGS, 3), ...(OUTSIDE_TOMBSTONES[name] ?? [])],
           properties,
           ...(r.int(2) === 0 ? { features: { gui: '1', 'menu-items': 'xterm.desktop' } } : {}),
         },

@@ -12,7 +12,7 @@ import { PRINCIPAL } from '../malformed/host.js';
 import { qrexecService } from '../qrexec-service.js';
 import type { Call, Observation } from './calls.js';
 import type { Machine } from './machines.js';
-import { WORLD } from './machines.js';
+import { OUTSIDE_TOMBSTONES, WORLD } from './machines.js';
 
 /**
  * Window lengths tried in turn: a window counts only if the marker, set by
@@ -113,6 +113,8 @@ export function mcpCalls(outside: readonly string[]): { name: string; arguments:
     ]),
     ...['ai-box', ...outside.slice(0, 2)].map((qube) => ({ name: 'qube_run', arguments: { qube, argv: ['id', '-u'] } })),
     { name: 'qube_start', arguments: { qube: outside[0] ?? 'ai-nothing' } },
+    { name: 'tombstone_list', arguments: {} },
+    ...[...Object.keys(OUTSIDE_TOMBSTONES), 'ai-nothing'].map((qube) => ({ name: 'tombstone_restore', arguments: { qube } })),
   ];
 }
 

@@ -5,7 +5,10 @@
  * installed wrapper for that service execs weakened-main.ts instead of the
  * service entry (machines.ts). dom0's own code is not touched.
  */
+import { processDeps } from '../../src/dom0/create/deps.js';
 import { ServiceRefusal } from '../../src/dom0/service/refusal.js';
+import { isTombstoneMarker } from '../../src/dom0/tombstones/markers.js';
+import { listTombstones, reinstate } from '../../src/dom0/tombstones/operator.js';
 import { weakenedFile } from '../weakened-module.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import type { ScopeRules, Snapshot } from '../../src/dom0/service/snapshot.js';
@@ -31,10 +34,37 @@ export const WEAKENINGS = {
   info: (real) => ({
     ...real,
     targets: () => [],
+    refers: (input) => [(input as { name: string }).name],
     async handle(ctx) {
       const q = ctx.snapshot.any((ctx.input as { name: string }).name);
       if (!q) throw new ServiceRefusal('no such qube');
       return real.handle({ ...ctx, targets: [q] });
+    },
+  }),
+  /** List names as sinks every qube outside the umbrella, as if the sink tag were not asked. */
+  list: (real, scope) => ({
+    ...real,
+    async handle(ctx) {
+      const out = (await real.handle(ctx)) as { qubes: unknown[] };
+      const sinks = ctx.snapshot.allQubes().filter((q) => q.klass !== 'AdminVM' && !q.tags.has(scope.umbrella));
+      return { ...out, sinks: sinks.map((q) => q.name) };
+    },
+  }),
+  /** The agent's tombstone list built on the operator's: every tombstone, whoever removed it. */
+  'tombstone.list': (real) => ({
+    ...real,
+    async handle({ qubesd }) {
+      return { tombstones: (await listTombstones(qubesd)).map((t) => ({ name: t.name, klass: t.klass, removed: t.since, bytes: 0 })) };
+    },
+  }),
+  /** A restore that asks only whether the name is a tombstone (the operator's check), not whose. */
+  'tombstone.restore': (real) => ({
+    ...real,
+    admits: (input, snapshot) => ([...(snapshot.any((input as { name: string }).name)?.tags ?? [])].some(isTombstoneMarker) ? null : 'not a tombstone'),
+    async handle({ input, qubesd }) {
+      const name = (input as { name: string }).name;
+      await reinstate(qubesd, processDeps().settings(), name, 'read');
+      return { name, tier: 'read' };
     },
   }),
   /** The event window starts with one outside qube in its visible set, so its events pass the filter. */

@@ -56,6 +56,11 @@ function machine(h: InProcessHost): Machine {
 
 const inside = (vm: VmState | undefined): boolean => vm !== undefined && vm.tags.includes(TAGS.umbrella) && !vm.tags.includes(INCOMPLETE) && !vm.tags.includes(TAGS.sink);
 
+/** One of the principal's own tombstones: its owner tag and a tombstone tag, outside the umbrella. */
+function ownTombstone(vm: VmState | undefined): boolean {
+  return vm !== undefined && vm.tags.includes(OWNER) && vm.tags.some((t) => t.startsWith('qmcp-tombstone')) && !vm.tags.includes(TAGS.umbrella) && !vm.tags.includes(TAGS.sink);
+}
+
 function literalTier(vm: VmState): (typeof TIERS)[number] {
   if (vm.tags.includes(TAGS.full)) return 'full';
   if (vm.tags.includes(TAGS.net)) return 'net';
@@ -208,6 +213,9 @@ async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, befo
   };
   for (const name of starting) for (let q = next(name); typeof q === 'string' && !started.has(q); q = next(q)) started.add(q);
   const entombed = op.id === 'remove' && r.status === 0 ? op.names[0] : undefined;
+  // 11. a restore brings back only the agent's own tombstone, inside the umbrella at no more than the birth ceiling
+  const restored = op.restores !== undefined && r.status === 0 ? op.restores : undefined;
+  if (op.restores !== undefined && !isRefused(r) && !ownTombstone(before.get(op.restores))) fail(`${op.restores} is not its own tombstone, yet the restore was not refused`);
   // what a successful remove, shutdown or kill names: an auto-cleanup disposable goes away with all its data
   const ended = ['remove', 'shutdown', 'kill'].includes(op.id) && succeeded(ctx.op, r) ? op.names[0] : undefined;
   // 1. nothing outside the umbrella changes; 2. tags change only on what the step created or entombed
@@ -220,6 +228,13 @@ async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, befo
       else if (now.tags.includes(TAGS.umbrella) || ELEVATIONS.some((e) => now.tags.includes(e)) || !now.tags.some((t) => TOMBSTONE.test(t)) || now.power !== 'Halted') {
         fail(`${name} is not a halted tombstone: ${JSON.stringify(now.tags)} ${now.power}`);
       }
+      continue;
+    }
+    if (name === restored) {
+      if (!now || !inside(now) || now.tags.some((t) => t.startsWith('qmcp-tombstone')) || 'prohibit-start' in now.features || now.power !== 'Halted') {
+        fail(`${name} is not back as a halted qube of the umbrella: ${JSON.stringify(now?.tags)} ${now?.power}`);
+      } else if (TIERS.indexOf(literalTier(now)) > TIERS.indexOf(settings.birthCeiling)) fail(`${name} came back at ${literalTier(now)}, above the birth ceiling ${settings.birthCeiling}`);
+      else if (now.tags.some((t) => !was.tags.includes(t) && t !== TAGS.umbrella && !(ELEVATIONS as readonly string[]).includes(t))) fail(`${name} came back with tags it did not have: ${JSON.stringify(now.tags)}`);
       continue;
     }
     if (!now) fail(`${name} disappeared`);
@@ -312,6 +327,7 @@ interface Tally {
   refusals: number;
   creates: number;
   removes: number;
+  restores: number;
   switches: number;
   decided: number;
   decidedThrough: number;
@@ -322,7 +338,7 @@ interface Tally {
   deniedSteps: number;
 }
 
-const emptyTally = (): Tally => ({ sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, switches: 0, decided: 0, decidedThrough: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, deniedSteps: 0 });
+const emptyTally = (): Tally => ({ sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, restores: 0, switches: 0, decided: 0, decidedThrough: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, deniedSteps: 0 });
 
 /** Stands in for the qubes' own services: records where the policy let a call run, and answers success. */
 function recordingQubes(ran: { qube: string; service: string }[]): QubeServiceHost {
@@ -395,6 +411,7 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
         if (JSON.stringify([...before]) !== JSON.stringify([...after])) tally.changing++;
         if (op.creates && r.status === 0) tally.creates++;
         if (op.id === 'remove' && r.status === 0) tally.removes++;
+        if (op.id === 'tombstone.restore' && r.status === 0) tally.restores++;
       }
     }
   } finally {
@@ -452,6 +469,7 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
           { label: 'refused steps', value: String(plain.refusals) },
           { label: 'qubes created', value: String(plain.creates) },
           { label: 'qubes entombed', value: String(plain.removes) },
+          { label: 'tombstones restored', value: String(plain.restores) },
           { label: 'mode switches mid-sequence', value: String(plain.switches) },
           { label: 'sequences with the gate on', value: String(gated.sequences) },
           { label: 'gate: steps', value: String(gated.steps) },

@@ -41,6 +41,8 @@ export interface Op {
   readonly creates: { readonly name: string; readonly source: string; readonly kind: 'template' | 'clone' | 'disposable'; readonly netvmNone: boolean } | null;
   /** The qubes the call names (target, argument, template, backend, property value). */
   readonly names: readonly string[];
+  /** The tombstone a restore names: outside the umbrella when it is one, so not among `names`. */
+  readonly restores?: string;
 }
 
 const OTHERS = TARGETS.filter((t) => !(INSIDE as readonly string[]).includes(t) && !(NEW_NAMES as readonly string[]).includes(t));
@@ -135,6 +137,11 @@ export const STEPS: Readonly<Record<string, Step>> = {
   pause: onTarget(2),
   unpause: onTarget(2),
   remove: onArgument(6),
+  // what an earlier remove entombed, mostly
+  'tombstone.restore': dom0(3, target.map((q) => ({ argument: q, payload: '', creates: null, names: [], restores: q }))),
+  'tombstone.list': dom0(1, fc.constant({ argument: '', payload: '', creates: null, names: [] })),
+  checkpoint: onArgument(2),
+  revert: onArgument(2),
   'property.set': dom0(
     6,
     fc
@@ -162,7 +169,7 @@ export const STEPS: Readonly<Record<string, Step>> = {
   'device.detach': dom0(3, fc.record({ q: target, backend: target }).map(({ q, backend }) => ({ argument: q, payload: json({ class: 'block', backend, port: 'sda' }), creates: null, names: [q, backend] }))),
   'plan.submit': dom0(
     // often enough that the sequences with the gate on answer a plan at scale 1
-    3,
+    5,
     fc.array(planStep, { minLength: 1, maxLength: 2 }).map((steps) => ({ argument: '', payload: json({ purpose: 'sequence', steps: steps.map((s) => s.step) }), creates: null, names: steps.flatMap((s) => s.names) })),
   ),
   'plan.status': dom0(1, fc.constantFrom('1', '2').map((id) => ({ argument: id, payload: '', creates: null, names: [] }))),

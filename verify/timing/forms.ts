@@ -5,7 +5,7 @@
  * service that is not read-only names a qube to act on or, for the creates,
  * the template in its payload, or a plan, the qubes of its steps). What is
  * left are the read-only dom0 services without a qube argument (List,
- * PoolFigures, DeviceList, Events, and PlanStatus, whose argument is a
+ * PoolFigures, TombstoneList, DeviceList, Events, and PlanStatus, whose argument is a
  * plan's id): they take no name to time.
  */
 import type { Operation } from '../../src/shared/model/capabilities.js';

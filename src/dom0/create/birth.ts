@@ -16,13 +16,12 @@ import { footprint, used, withinCaps } from './budget.js';
 import type { Footprint } from './budget.js';
 import type { WriteDeps } from './deps.js';
 import { stateDir } from './deps.js';
-import { acquireBudgetLock } from './lock.js';
+import { takeBudgetLock } from './lock.js';
 import { MARKERS } from './settings.js';
 import type { WriteSettings } from './settings.js';
 import { birthTags, isPlatformProvenance, ownerTag } from './tags.js';
 import { QmcpError } from '../../shared/errors.js';
 
-const DEFAULT_LOCK_WAIT_MS = 30_000;
 
 export interface BirthPlan {
   readonly source: QubeFacts;
@@ -202,7 +201,7 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
     await deps.fault?.(step);
   };
 
-  const lock = await (deps.budgetLock ?? acquireBudgetLock)(deps.root, deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
+  const lock = await takeBudgetLock(deps);
   if (!lock) throw new ServiceRefusal('budget lock busy');
   let name: string | null = null;
   let making = false;

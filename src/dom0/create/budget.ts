@@ -6,7 +6,7 @@ import type { ScopeRules } from '../service/snapshot.js';
 import type { WriteSettings } from './settings.js';
 
 export interface Footprint {
-  /** Bytes of every volume saved on stop (private; root where it persists). */
+  /** Bytes of every volume saved on stop (private; root where it persists), and of the revisions it keeps beyond one. */
   readonly total: number;
   readonly privateSize: number;
 }
@@ -27,6 +27,15 @@ function size(info: Map<string, string>): number {
   return n;
 }
 
+/**
+ * Revisions a volume keeps beyond the one Qubes keeps by default (a
+ * checkpoint raises it): each can hold the whole volume.
+ */
+function extraRevisions(info: Map<string, string>): number {
+  const v = info.get('revisions_to_keep') ?? '';
+  return /^[0-9]{1,4}$/.test(v) ? Math.max(0, Number(v) - 1) : 0;
+}
+
 /** One qube's persistent footprint, from its volumes' own records. */
 export async function footprint(qubesd: Qubesd, qube: string): Promise<Footprint> {
   let total = 0;
@@ -35,7 +44,7 @@ export async function footprint(qubesd: Qubesd, qube: string): Promise<Footprint
   for (const v of volumes) {
     const info = parseInfo(await qubesd.call('admin.vm.volume.Info', qube, v));
     if (v === 'private') privateSize = size(info);
-    if (info.get('save_on_stop') === 'True') total += size(info);
+    if (info.get('save_on_stop') === 'True') total += size(info) * (1 + extraRevisions(info));
   }
   return { total, privateSize };
 }

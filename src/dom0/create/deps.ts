@@ -1,8 +1,7 @@
 /** What the write services need beyond the runner's context, injectable for tests. */
-import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { HeldLock } from '../lockfile.js';
+import { operatorLog } from '../operator-log.js';
 import type { WriteSettings } from './settings.js';
 import { readWriteSettings } from './settings.js';
 
@@ -19,25 +18,6 @@ export interface WriteDeps {
   readonly lockWaitMs?: number;
   /** Test seam: takes the budget lock in place of the lock file (to watch it, or to remove it). */
   budgetLock?(root: string, waitMs: number): Promise<HeldLock | null>;
-}
-
-/** The operator's channel for a service process; never stderr, which reaches the caller. */
-function operatorLog(root: string): (message: string) => void {
-  if (root === '/') {
-    return (message) => {
-      const child = spawn('logger', ['-t', 'qmcp-service', '--', message], { stdio: 'ignore' });
-      child.on('error', () => undefined);
-    };
-  }
-  const path = join(root, 'var', 'log', 'qmcp', 'service.log');
-  return (message) => {
-    try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-      appendFileSync(path, `${new Date().toISOString()} [${process.pid}] ${message}\n`, { mode: 0o640 });
-    } catch {
-      // Best effort: the audit log is the record.
-    }
-  };
 }
 
 /** Dependencies as a dom0 service process sees them, from QMCP_ROOT. */

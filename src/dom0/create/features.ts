@@ -5,6 +5,11 @@ import type { Snapshot } from '../service/snapshot.js';
 const NAMING = new Set(['guivm', 'audiovm', 'default-guivm', 'default-audiovm', 'gui-default-guivm', 'supported-guivm']);
 const MAX_VALUE = 256;
 
+/** Whether the feature's value names a qube (to be visible, so read with the call's targets). */
+export function namesAQube(feature: string): boolean {
+  return NAMING.has(feature);
+}
+
 /** Null when the write is allowed, else the reason (for the operator only). */
 export function checkFeatureValue(snapshot: Snapshot, allow: readonly string[], feature: string, value: string): string | null {
   if (feature === 'internal') return 'internal is never settable';

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { LockBusyError, acquireLock } from '../lockfile.js';
 import type { HeldLock } from '../lockfile.js';
 import { stateDir } from './deps.js';
+import type { WriteDeps } from './deps.js';
 
 export type { HeldLock };
 
@@ -20,4 +21,11 @@ export async function acquireBudgetLock(root: string, waitMs: number): Promise<H
     if (err instanceof LockBusyError) return null;
     throw err;
   }
+}
+
+const DEFAULT_LOCK_WAIT_MS = 30_000;
+
+/** The budget lock as a write service takes it: through the test seam when there is one. */
+export function takeBudgetLock(deps: WriteDeps): Promise<HeldLock | null> {
+  return (deps.budgetLock ?? acquireBudgetLock)(deps.root, deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
 }

@@ -6,11 +6,11 @@
  * next.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileWitness, journalWitness, openAudit } from '../audit/index.js';
 import { processDeps } from '../create/deps.js';
+import { operatorLog } from '../operator-log.js';
 import type { ApprovalRequest } from '../gate/store.js';
 import { Qubesd } from '../qubesd.js';
 import { serviceTable } from '../services/index.js';
@@ -20,7 +20,6 @@ import type { ServiceIo } from './output.js';
 import { runService } from './run.js';
 import type { ServiceSpec } from './run.js';
 
-const JOURNAL_TAG = 'qmcp-service';
 const DEFAULT_SOCKET = '/var/run/qubesd.sock';
 
 /** Where a front end runs: the dom0 root, qubesd's socket and the operator's channel. */
@@ -45,31 +44,6 @@ export interface Dom0CallIo {
 export function dom0Host(env: NodeJS.ProcessEnv): Dom0Host {
   const root = resolve(env['QMCP_ROOT'] || '/');
   return { root, qubesdSocket: env['QMCP_QUBESD_SOCKET'] || DEFAULT_SOCKET, log: operatorLog(root) };
-}
-
-/** The operator's channel: the journal on a real dom0, a file under the simulated root. */
-function operatorLog(root: string): (message: string) => void {
-  if (root === '/') {
-    return (message) => {
-      const line = `${message}\n`;
-      const child = spawn('systemd-cat', ['-t', JOURNAL_TAG, '-p', 'info'], { stdio: ['pipe', 'ignore', 'ignore'] });
-      child.on('error', () => {
-        const fallback = spawn('logger', ['-t', JOURNAL_TAG, '--', message], { stdio: 'ignore' });
-        fallback.on('error', () => undefined);
-      });
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(line);
-    };
-  }
-  const path = join(root, 'var', 'log', 'qmcp', 'service.log');
-  return (message) => {
-    try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-      appendFileSync(path, `${new Date().toISOString()} [${process.pid}] ${message}\n`, { mode: 0o640 });
-    } catch {
-      // the operator log is best effort; the audit log is the record
-    }
-  };
 }
 
 /** A desktop notification in dom0, best effort: the journal line is the record. */

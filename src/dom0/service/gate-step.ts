@@ -39,6 +39,8 @@ export interface GateCall {
   readonly operation: string;
   readonly payload: Buffer;
   readonly needs: readonly TargetNeed[];
+  /** The qubes the call's snapshot read, or undefined for the whole machine: the fresh one reads the same. */
+  readonly reads: readonly string[] | undefined;
   readonly slot: { release(): Promise<void>; reacquire(): Promise<boolean> };
 }
 
@@ -152,7 +154,7 @@ async function waitedCall(g: GateCall, op: Operation, seams: GateSeams, clock: C
   if (!fresh || fresh.principal !== call.caller || settingsDigest(fresh.settings) !== bound.settingsDigest || (fresh.settings.model ?? '') !== bound.modelHash) {
     return after('rebound');
   }
-  const snapshot = await Snapshot.take(rt.qubesd, fresh.scope);
+  const snapshot = await Snapshot.take(rt.qubesd, fresh.scope, g.reads);
   const targets = visibleTargets(snapshot, g.needs);
   if (typeof targets === 'string') return after(`recheck: ${targets}`);
   return { kind: 'act', config: fresh, snapshot, targets, correlation };

@@ -38,8 +38,24 @@ export interface ServiceSpec<I> {
   parse(argument: string, payload: Buffer): I | null;
   /** The visible qubes the call acts on and the tier each needs. */
   targets(input: I): readonly TargetNeed[];
+  /**
+   * 'named': scope and tier are decided on a read of only the qubes the
+   * call names (its targets and what `refers` gives), a one-qube call's
+   * cost; by default, on a read of the whole machine (a listing, a scan).
+   */
+  readonly reads?: 'named';
+  /** Qubes the decision refers to besides the targets (a value naming one), read with them. */
+  refers?(input: I): readonly string[];
   /** Property or feature names the call touches, for the audit intent; never their values. */
   keys?(input: I): readonly string[];
+  /** Qubes the call names that are no visible target (a tombstone), for the audit. */
+  named?(input: I): readonly string[];
+  /**
+   * For a call on what the principal owns but does not see (its
+   * tombstones): why this snapshot refuses it, checked with the targets,
+   * before the gate and the audit intent; null when it may go on.
+   */
+  admits?(input: I, snapshot: Snapshot, principal: string): string | null;
   handle(ctx: HandlerContext<I>): Promise<unknown>;
 }
 
@@ -131,11 +147,14 @@ async function guarded(
     if (input === null) return refusal('malformed argument or payload');
 
     const needs = spec.targets(input);
-    const qubes = needs.map((n) => n.name);
+    const qubes = [...needs.map((n) => n.name), ...(spec.named?.(input) ?? [])];
     naming(qubes);
-    let snapshot = await Snapshot.take(rt.qubesd, config.scope);
+    const reads = spec.reads === 'named' ? [...qubes, ...(spec.refers?.(input) ?? [])] : undefined;
+    let snapshot = await Snapshot.take(rt.qubesd, config.scope, reads);
     const checked = visibleTargets(snapshot, needs);
     if (typeof checked === 'string') return refusal(checked);
+    const refused = spec.admits?.(input, snapshot, caller) ?? null;
+    if (refused !== null) return refusal(refused);
     let targets: readonly QubeFacts[] = checked;
 
     const gate = await gateStep({
@@ -145,6 +164,7 @@ async function guarded(
       operation: spec.operation,
       payload,
       needs,
+      reads,
       slot: {
         release: async () => {
           await slot?.release();

@@ -1,5 +1,7 @@
+import { QmcpError } from '../../shared/errors.js';
+import { isQubeName } from '../../shared/names.js';
 import type { Qubesd } from '../qubesd.js';
-import { eachQube, isNotFound } from '../qubesd.js';
+import { isNotFound } from '../qubesd.js';
 
 export type Tier = 'read' | 'exec' | 'net' | 'full';
 export const TIERS: readonly Tier[] = ['read', 'exec', 'net', 'full'];
@@ -21,37 +23,104 @@ export interface QubeFacts {
   readonly tags: ReadonlySet<string>;
 }
 
+/** Qubes' one AdminVM: always there, never seen, never a sink, so a named read need not ask. */
+const ADMIN_VM: QubeFacts = { name: 'dom0', klass: 'AdminVM', state: 'Running', tags: new Set() };
+
 /**
- * One read of the whole machine, taken the same way whatever the call names,
- * so that "absent" and "outside the umbrella" go through one membership test.
+ * One named qube as qubesd has it now, or undefined when it does not exist.
+ * Both reads are always made and both must succeed: a qube that does not
+ * exist costs qubesd the same two calls as one outside the umbrella (each
+ * fails at its lookup), so the caller's timing of "absent" and "outside"
+ * differs only inside qubesd; one that vanishes or appears between the two
+ * is absent, as a moment later or earlier.
+ */
+export async function readQube(qubesd: Qubesd, name: string): Promise<QubeFacts | undefined> {
+  if (name === ADMIN_VM.name) return ADMIN_VM;
+  // a value that is no qube name (a feature's text) names nothing; asking qubesd would be a framing error
+  if (!isQubeName(name)) return undefined;
+  const [listed, tags] = await Promise.allSettled([qubesd.list(name), qubesd.tags(name)]);
+  for (const r of [listed, tags]) if (r.status === 'rejected' && !isNotFound(r.reason)) throw r.reason;
+  if (listed.status === 'rejected' || tags.status === 'rejected') return undefined;
+  const line = listed.value.get(name);
+  return line ? { name, klass: line.klass, state: line.state, tags: new Set(tags.value) } : undefined;
+}
+
+/** A lookup of a qube a named snapshot did not read: a service that forgot to name it, refused as a failure. */
+export class UnreadQube extends QmcpError {
+  readonly code = 'ERR_QMCP_UNREAD_QUBE';
+  constructor(name: string) {
+    super(`the snapshot did not read ${JSON.stringify(name)}`);
+  }
+}
+
+/**
+ * One read of the machine that scope and tier are decided on: of every qube
+ * (a listing, a scan), or of only the qubes a call names. Either is taken
+ * the same way whatever the call names, so that "absent" and "outside the
+ * umbrella" go through one membership test.
  */
 export class Snapshot {
   private constructor(
-    private readonly qubes: ReadonlyMap<string, QubeFacts>,
+    private readonly qubes: Map<string, QubeFacts>,
     private readonly rules: ScopeRules,
+    /** The names read, for a named snapshot; null when it read the whole machine. */
+    private readonly read: Set<string> | null,
   ) {}
 
   /**
-   * Lists the machine, then reads each qube's tags. A qube removed between
-   * the two reads is absent, as it would be a moment later, so the
-   * operator's work outside never turns a call into a refusal.
+   * Reads the whole machine, or with `names` only those qubes (the targets
+   * and the qubes the call refers to). The whole machine is qubesd's system
+   * info: every qube's class, state and tags in one call, answered from one
+   * state, so no qube is seen half-removed.
    */
-  static async take(qubesd: Qubesd, rules: ScopeRules): Promise<Snapshot> {
-    const listed = await qubesd.list();
-    const tags = await eachQube([...listed.keys()], async (name) =>
-      listed.get(name)?.klass === 'AdminVM' ? [] : await qubesd.tags(name),
-    );
-    const qubes = new Map<string, QubeFacts>();
-    for (const [name, { klass, state }] of listed) {
-      const t = tags.get(name);
-      if (t) qubes.set(name, { name, klass, state, tags: new Set(t) });
+  static async take(qubesd: Qubesd, rules: ScopeRules, names?: readonly string[]): Promise<Snapshot> {
+    if (names) {
+      const snapshot = new Snapshot(new Map(), rules, new Set());
+      await snapshot.include(qubesd, names);
+      return snapshot;
     }
-    return new Snapshot(qubes, rules);
+    const qubes = new Map<string, QubeFacts>();
+    for (const [name, { klass, state, tags }] of await qubesd.systemInfo()) {
+      // the AdminVM's tags decide nothing (it is never seen), as in a named read
+      qubes.set(name, { name, klass, state, tags: new Set(klass === 'AdminVM' ? [] : tags) });
+    }
+    return new Snapshot(qubes, rules, null);
+  }
+
+  /**
+   * Reads the named qubes this snapshot has not read yet (qubes an answer
+   * refers to, known only once the target's properties are read); what it
+   * read before stays as it was. A name given twice is read twice: how many
+   * reads a call makes must not depend on whether two values name one
+   * outside qube. Nothing to do for a whole snapshot.
+   */
+  async include(qubesd: Qubesd, names: readonly string[]): Promise<void> {
+    const read = this.read;
+    if (!read) return;
+    const fresh = names.filter((n) => !read.has(n));
+    const facts = await Promise.all(fresh.map((n) => readQube(qubesd, n)));
+    fresh.forEach((n, i) => {
+      read.add(n);
+      const q = facts[i];
+      if (q) this.qubes.set(n, q);
+    });
+  }
+
+  /** The qube by name as read, visible or not; a named snapshot refuses a name it did not read. */
+  private lookup(name: string): QubeFacts | undefined {
+    if (this.read && !this.read.has(name)) throw new UnreadQube(name);
+    return this.qubes.get(name);
+  }
+
+  /** Every qube's facts: only a whole snapshot has them. */
+  private everything(): Map<string, QubeFacts> {
+    if (this.read) throw new UnreadQube('every qube');
+    return this.qubes;
   }
 
   /** The qube if the agent may see it, else undefined (absent and outside alike). */
   visible(name: string): QubeFacts | undefined {
-    const q = this.qubes.get(name);
+    const q = this.lookup(name);
     return q && seen(q, this.rules) ? q : undefined;
   }
 
@@ -61,7 +130,7 @@ export class Snapshot {
    * a removal that has since hidden it.
    */
   async recheck(qubesd: Qubesd, name: string, tier: Tier): Promise<QubeFacts | undefined> {
-    const was = this.qubes.get(name);
+    const was = this.lookup(name);
     if (!was) return undefined;
     let tags: string[];
     try {
@@ -79,16 +148,28 @@ export class Snapshot {
     return tierOf(q.tags, this.rules);
   }
 
-  /** A sink the agent may push files to (never also in the umbrella). */
+  /**
+   * A sink the agent may push files to: never also in the umbrella, and not
+   * held incomplete or a tombstone, whose policy lines refuse every call.
+   */
   sink(name: string): QubeFacts | undefined {
-    const q = this.qubes.get(name);
+    const q = this.lookup(name);
     if (!q || q.klass === 'AdminVM') return undefined;
-    return q.tags.has(this.rules.sink) && !q.tags.has(this.rules.umbrella) ? q : undefined;
+    const { sink, umbrella, hiding } = this.rules;
+    return q.tags.has(sink) && !q.tags.has(umbrella) && !hiding.some((t) => q.tags.has(t)) ? q : undefined;
+  }
+
+  /** Every sink the agent may push to, in name order. */
+  allSinks(): QubeFacts[] {
+    return [...this.qubes.keys()]
+      .sort()
+      .map((n) => this.sink(n))
+      .filter((q): q is QubeFacts => q !== undefined);
   }
 
   /** Every visible qube, in name order. */
   allVisible(): QubeFacts[] {
-    return [...this.qubes.keys()]
+    return [...this.everything().keys()]
       .sort()
       .map((n) => this.visible(n))
       .filter((q): q is QubeFacts => q !== undefined);
@@ -96,12 +177,13 @@ export class Snapshot {
 
   /** Every qube, visible or not, in name order: for dom0-side checks only, never for answers. */
   allQubes(): QubeFacts[] {
-    return [...this.qubes.keys()].sort().map((n) => this.qubes.get(n) as QubeFacts);
+    const qubes = this.everything();
+    return [...qubes.keys()].sort().map((n) => qubes.get(n) as QubeFacts);
   }
 
   /** Any qube by name, visible or not: for dom0-side checks only, never for answers. */
   any(name: string): QubeFacts | undefined {
-    return this.qubes.get(name);
+    return this.lookup(name);
   }
 }
 

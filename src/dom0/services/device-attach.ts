@@ -87,6 +87,8 @@ export function attachPayload(d: DeviceRef): string {
 const ACTIONABLE: Readonly<Record<string, [string, string]>> = {
   DeviceNotFound: ['device_not_found', 'the backend exposes no such device'],
   DeviceAlreadyAttached: ['device_in_use', 'the device is already attached'],
+  // qubesd refuses a halted frontend with QubesVMNotRunningError ("do you mean `assign`?")
+  QubesVMNotRunningError: ['not_running', 'the frontend qube is not running: start it first'],
   QubesVMNotStartedError: ['not_running', 'the frontend qube is not running: start it first'],
 };
 
@@ -108,6 +110,7 @@ export const deviceAttachService: ServiceSpec<DeviceRef> = {
     { name: d.backend, tier: 'full' },
   ],
   keys: (d) => [d.cls],
+  reads: 'named',
   async handle({ input: d, qubesd }): Promise<{ frontend: string; class: string; backend: string; port: string }> {
     const arg = `${d.backend}+${d.port}${d.deviceId === '*' ? '' : `:${d.deviceId}`}`;
     try {

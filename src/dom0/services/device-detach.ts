@@ -14,6 +14,7 @@ export const deviceDetachService: ServiceSpec<DeviceRef> = {
     { name: d.backend, tier: 'full' },
   ],
   keys: (d) => [d.cls],
+  reads: 'named',
   async handle({ input: d, qubesd }): Promise<{ frontend: string; class: string; backend: string; port: string }> {
     try {
       await qubesd.call(`admin.vm.device.${d.cls}.Detach`, d.frontend, `${d.backend}+${d.port}`);

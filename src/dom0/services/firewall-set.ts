@@ -24,6 +24,7 @@ export const firewallSetService: ServiceSpec<FirewallSetInput> = {
     return rules === null ? null : { name: argument, rules, payload };
   },
   targets: (input) => [{ name: input.name, tier: 'net' }],
+  reads: 'named',
   async handle({ input, qubesd, snapshot }): Promise<{ name: string; rules: readonly string[] }> {
     if (!(await snapshot.recheck(qubesd, input.name, 'net'))) throw new ServiceRefusal('hidden since the snapshot');
     await qubesd.call('admin.vm.firewall.Set', input.name, '', input.payload);

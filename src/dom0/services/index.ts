@@ -6,6 +6,7 @@ import { OPERATIONS, operation, type Operation } from '../../shared/model/capabi
 import type { WriteDeps } from '../create/deps.js';
 import { processDeps } from '../create/deps.js';
 import type { ServiceSpec } from '../service/run.js';
+import { checkpointService, revertService } from './checkpoint.js';
 import { cloneService } from './clone.js';
 import { createDispTemplateService } from './create-disptemplate.js';
 import { createService } from './create.js';
@@ -27,6 +28,7 @@ import { removeService } from './remove.js';
 import { setFeatureService } from './set-feature.js';
 import { setPropertyService } from './set-property.js';
 import { startService } from './start.js';
+import { tombstoneListService, tombstoneRestoreService } from './tombstones.js';
 
 /** Each handler keeps its own input type; the runner only passes parse's result back to handle. */
 function erased<I>(spec: ServiceSpec<I>): ServiceSpec<unknown> {
@@ -47,12 +49,16 @@ export function serviceHandlers(deps: ServiceDeps): ServiceSpec<unknown>[] {
     erased(infoService(read.umbrella)),
     erased(deviceListService),
     erased(poolFiguresService(read.poolCap, read.scope)),
+    erased(tombstoneListService(read.scope)),
     erased(eventsService(read.scope)),
     erased(startService),
     erased(shutdownService),
     erased(killService),
     erased(firewallSetService),
     erased(removeService(deps.write)),
+    erased(tombstoneRestoreService(deps.write)),
+    erased(checkpointService(deps.write)),
+    erased(revertService),
     erased(setPropertyService(deps.write)),
     erased(setFeatureService(deps.write)),
     erased(createService(deps.write)),

@@ -3,6 +3,7 @@ import type { ServiceSpec } from '../service/run.js';
 import { propertyJson } from './redact.js';
 import type { JsonValue } from './redact.js';
 import { allProperties, powerState } from './reads.js';
+import type { PropertyValue } from './reads.js';
 import { parseQubeArgument } from './shapes.js';
 
 /** Readable properties, in answer order; each appears only where the class has it. Never `ip`. */
@@ -29,16 +30,25 @@ export const READABLE_PROPERTIES: readonly string[] = [
   'autostart',
 ];
 
+/** The qubes the readable properties name (their `vm`-typed values). */
+function referents(props: ReadonlyMap<string, PropertyValue>): string[] {
+  return READABLE_PROPERTIES.map((k) => props.get(k)).flatMap((p) => (p?.type === 'vm' && p.text !== '' ? [p.text] : []));
+}
+
 export function infoService(umbrellaTag: string): ServiceSpec<{ name: string }> {
   return {
     operation: 'info',
     changesState: false,
     parse: parseQubeArgument,
     targets: (input) => [{ name: input.name, tier: 'read' }],
+    reads: 'named',
     async handle({ qubesd, snapshot, targets }): Promise<Record<string, JsonValue | string[]>> {
       const q = targets[0];
       if (!q) throw new Error('no target');
       const props = await allProperties(qubesd, q.name);
+      // the qubes the answer names, each read to be shown or redacted: one read per property, so
+      // how many are read depends on this qube's properties, never on whether two name one qube
+      await snapshot.include(qubesd, referents(props));
       const out: Record<string, JsonValue | string[]> = {};
       for (const key of READABLE_PROPERTIES) {
         const p = props.get(key);

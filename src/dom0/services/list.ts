@@ -1,4 +1,8 @@
-/** qmcp.List: the visible qubes with allowlisted columns, in name order, never dom0. */
+/**
+ * qmcp.List: the visible qubes with allowlisted columns, in name order, never
+ * dom0; and the names of the sinks the agent may push to, which are in its
+ * world (SPEC §4.1) but not visible: nothing else of them is told.
+ */
 import type { ServiceSpec } from '../service/run.js';
 import { propertyJson, redactRef } from './redact.js';
 import type { JsonValue } from './redact.js';
@@ -36,7 +40,7 @@ export const listService: ServiceSpec<Record<string, never>> = {
   changesState: false,
   parse: parseNothing,
   targets: () => [],
-  async handle({ qubesd, snapshot }): Promise<{ qubes: ListRow[] }> {
+  async handle({ qubesd, snapshot }): Promise<{ qubes: ListRow[]; sinks: string[] }> {
     const qubes = await mapBounded(snapshot.allVisible(), READ_CONCURRENCY, async (q): Promise<ListRow> => {
       const props = await allProperties(qubesd, q.name);
       const ref = (key: string): string | null => redactRef(snapshot, props.get(key)?.text ?? '');
@@ -50,6 +54,6 @@ export const listService: ServiceSpec<Record<string, never>> = {
         netvm: ref('netvm'),
       };
     });
-    return { qubes };
+    return { qubes, sinks: snapshot.allSinks().map((q) => q.name) };
   },
 };

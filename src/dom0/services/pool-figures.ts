@@ -6,7 +6,12 @@ import type { ScopeRules } from '../service/snapshot.js';
 import { parseNothing } from './shapes.js';
 
 export interface PoolFigures {
+  /** live + tombstoned. */
   readonly used: number;
+  /** The qubes the agent sees. */
+  readonly live: number;
+  /** Its own tombstones, which it can restore or wait for the reaper to destroy. */
+  readonly tombstoned: number;
   readonly cap: number;
   readonly headroom: number;
 }
@@ -20,10 +25,13 @@ export function poolFiguresService(poolCap: number | null, scope: ScopeRules): S
     targets: () => [],
     async handle({ qubesd, snapshot, principal }): Promise<PoolFigures> {
       const owner = ownerTag(principal);
-      const names = snapshot.allQubes().filter((q) => q.klass !== 'AdminVM' && counted(q.tags, scope, owner)).map((q) => q.name);
-      const used = await footprintOf(qubesd, names);
+      const qubes = snapshot.allQubes().filter((q) => q.klass !== 'AdminVM' && counted(q.tags, scope, owner));
+      // a counted qube without the umbrella is one of its own tombstones (counted()'s second clause)
+      const live = await footprintOf(qubesd, qubes.filter((q) => q.tags.has(scope.umbrella)).map((q) => q.name));
+      const tombstoned = await footprintOf(qubesd, qubes.filter((q) => !q.tags.has(scope.umbrella)).map((q) => q.name));
+      const used = live + tombstoned;
       const cap = poolCap ?? 0;
-      return { used, cap, headroom: Math.max(0, cap - used) };
+      return { used, live, tombstoned, cap, headroom: Math.max(0, cap - used) };
     },
   };
 }

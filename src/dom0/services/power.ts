@@ -22,6 +22,7 @@ function powerService(operation: 'shutdown' | 'kill', method: string): ServiceSp
     changesState: true,
     parse: parseQubeArgument,
     targets: (input) => [{ name: input.name, tier: 'exec' }],
+    reads: 'named',
     async handle({ qubesd, snapshot, targets }): Promise<{ name: string }> {
       const q = targets[0];
       if (!q) throw new ServiceRefusal('no target');

@@ -5,7 +5,7 @@
  */
 import { isQubeName } from '../../shared/names.js';
 import type { WriteDeps } from '../create/deps.js';
-import { checkFeatureValue } from '../create/features.js';
+import { checkFeatureValue, namesAQube } from '../create/features.js';
 import { jsonObject } from '../create/input.js';
 import { ServiceRefusal } from '../service/refusal.js';
 import type { ServiceSpec } from '../service/run.js';
@@ -30,6 +30,8 @@ export function setFeatureService(deps: WriteDeps): ServiceSpec<SetFeatureInput>
       return { qube: argument, feature: o['name'], value: o['value'] };
     },
     targets: (i) => [{ name: i.qube, tier: 'full' }],
+    reads: 'named',
+    refers: (i) => (namesAQube(i.feature) && i.value !== '' ? [i.value] : []),
     keys: (i) => [i.feature],
     async handle(ctx) {
       const { input, qubesd, snapshot } = ctx;

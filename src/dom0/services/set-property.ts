@@ -63,6 +63,8 @@ export function setPropertyService(_deps: WriteDeps): ServiceSpec<SetPropertyInp
       return { qube: argument, property: o['name'], wire };
     },
     targets: (i) => [{ name: i.qube, tier: 'full' }],
+    reads: 'named',
+    refers: (i) => (i.property === 'default_dispvm' ? [i.wire] : []),
     keys: (i) => [i.property],
     async handle(ctx) {
       const { input, qubesd, snapshot } = ctx;

@@ -16,6 +16,7 @@ export const startService: ServiceSpec<{ name: string }> = {
   changesState: true,
   parse: parseQubeArgument,
   targets: (input) => [{ name: input.name, tier: 'exec' }],
+  reads: 'named',
   async handle({ qubesd, snapshot, targets }): Promise<{ name: string; state: string }> {
     const q = targets[0];
     if (!q) throw new ServiceRefusal('no target');

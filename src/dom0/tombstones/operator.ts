@@ -8,6 +8,7 @@ import type { AuditLog } from '../audit/index.js';
 import type { Qubesd } from '../qubesd.js';
 
 import type { WriteSettings } from '../create/settings.js';
+import type { Tier } from '../service/snapshot.js';
 import { releaseStart } from './entomb.js';
 import { TOMBSTONE_TAG, isTombstoneMarker, markerTime } from './markers.js';
 import { QmcpError } from '../../shared/errors.js';
@@ -44,26 +45,44 @@ export async function listTombstones(qubesd: Qubesd): Promise<Tombstone[]> {
 
 export class TombstoneError extends QmcpError {
   readonly code = 'ERR_QMCP_TOMBSTONE';
+  /** The audit log's short reason. */
+  readonly detail: string;
+
+  constructor(message: string, detail: string) {
+    super(message);
+    this.detail = detail;
+  }
 }
 
-/** Brings a tombstone back untiered: the umbrella only, markers removed, read back. */
+/** Brings a tombstone back untiered (the umbrella only), for the operator; audited as the operator's. */
 export async function restoreTombstone(ops: TombstoneOps, name: string): Promise<void> {
-  const { qubesd, settings } = ops;
-  const record = async (result: 'ok' | 'failed', detail?: string): Promise<void> => {
-    await ops.audit.operator({ principal: ops.operator ?? 'dom0', operation: 'tombstone.restore', qubes: [name], result, ...(detail ? { detail } : {}) });
-  };
-  const tags = (await qubesd.list()).has(name) ? await qubesd.tags(name) : [];
-  if (!tags.some(isTombstoneMarker)) {
-    await record('failed', 'not a tombstone');
-    throw new TombstoneError(`${name} is not a tombstone`);
+  const principal = ops.operator ?? 'dom0';
+  try {
+    await reinstate(ops.qubesd, ops.settings, name, 'read');
+  } catch (err) {
+    if (err instanceof TombstoneError) await ops.audit.operator({ principal, operation: 'tombstone.restore', qubes: [name], result: 'failed', detail: err.detail });
+    throw err;
   }
+  await ops.audit.operator({ principal, operation: 'tombstone.restore', qubes: [name], result: 'ok' });
+}
+
+/**
+ * The one restore, the operator's and the agent's: the umbrella back, the
+ * markers and the start hold gone, and the elevation tag of `tier` the only
+ * one left ('read': none), read back. Whoever calls it has decided the qube
+ * may come back at that tier.
+ */
+export async function reinstate(qubesd: Qubesd, settings: WriteSettings, name: string, tier: Tier): Promise<void> {
+  const tags = (await qubesd.list()).has(name) ? await qubesd.tags(name) : [];
+  if (!tags.some(isTombstoneMarker)) throw new TombstoneError(`${name} is not a tombstone`, 'not a tombstone');
   const { umbrella, elevation } = settings.scope;
+  const elevations: readonly string[] = [elevation.exec, elevation.net, elevation.full];
+  const wanted = tier === 'read' ? null : elevation[tier];
   // Hidden by the tombstone tag until its last step, and a tombstone at every step before it, so a
   // restore that fails half-way is hidden, and the next restore finishes it.
   if (!tags.includes(TOMBSTONE_TAG)) await qubesd.call('admin.vm.tag.Set', name, TOMBSTONE_TAG);
-  for (const t of tags) {
-    if (t === elevation.exec || t === elevation.net || t === elevation.full) await qubesd.call('admin.vm.tag.Remove', name, t);
-  }
+  for (const t of tags) if (elevations.includes(t) && t !== wanted) await qubesd.call('admin.vm.tag.Remove', name, t);
+  if (wanted !== null && !tags.includes(wanted)) await qubesd.call('admin.vm.tag.Set', name, wanted);
   await releaseStart(qubesd, name);
   if (!tags.includes(umbrella)) await qubesd.call('admin.vm.tag.Set', name, umbrella);
   for (const t of tags) if (isTombstoneMarker(t) && t !== TOMBSTONE_TAG) await qubesd.call('admin.vm.tag.Remove', name, t);
@@ -72,11 +91,10 @@ export async function restoreTombstone(ops: TombstoneOps, name: string): Promise
   await qubesd.call('admin.vm.tag.Remove', name, TOMBSTONE_TAG);
   const back = new Set(await qubesd.tags(name));
   const hidden = back.has(settings.incomplete);
-  if (!back.has(umbrella) || hidden || [...back].some(isTombstoneMarker) || back.has(elevation.exec) || back.has(elevation.net) || back.has(elevation.full)) {
-    await record('failed', 'read back');
-    throw new TombstoneError(`${name}: tags read back differ after restore`);
+  const tierBack = elevations.filter((t) => back.has(t));
+  if (!back.has(umbrella) || hidden || [...back].some(isTombstoneMarker) || tierBack.length !== (wanted === null ? 0 : 1) || (wanted !== null && !back.has(wanted))) {
+    throw new TombstoneError(`${name}: tags read back differ after restore`, 'read back');
   }
-  await record('ok');
 }
 
 export interface ReapResult {

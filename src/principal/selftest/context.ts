@@ -61,6 +61,8 @@ export interface World {
   /** The rows of qmcp.List, in its order. */
   readonly rows: readonly Json[];
   readonly names: readonly string[];
+  /** The sinks qmcp.List names: in the agent's world, not visible. */
+  readonly sinks: readonly string[];
   /** qmcp.Info of each listed qube that answered with an object. */
   readonly infos: ReadonlyMap<string, Json>;
   /** Every raw reply read so far (list and infos), for the tag scan. */
@@ -113,6 +115,8 @@ export class Context {
       const rows = jsonOf(reply)?.['qubes'];
       if (!Array.isArray(rows) || !rows.every((r) => typeof r === 'object' && r !== null && typeof (r as Json)['name'] === 'string')) return null;
       const names = (rows as Json[]).map((r) => r['name'] as string);
+      const listed = jsonOf(reply)?.['sinks'];
+      const sinks = Array.isArray(listed) ? listed.filter((s): s is string => typeof s === 'string') : [];
       const infos = new Map<string, Json>();
       const replies = await Promise.all(names.map((n) => this.agent.info(n)));
       names.forEach((n, i) => {
@@ -121,7 +125,7 @@ export class Context {
         const info = jsonOf(r);
         if (info) infos.set(n, info);
       });
-      return { rows: rows as Json[], names, infos, outputs };
+      return { rows: rows as Json[], names, sinks, infos, outputs };
     })();
     return this.world;
   }

@@ -97,8 +97,9 @@ export const redaction: Scenario = {
     }
     f.check(umbrellas.size <= 1, `qubes show different tags: ${[...umbrellas].join(', ')}`);
     // a tier or bookkeeping tag in any output would tell the agent its limits without a refusal
+    // a sink's name may be its tag's (the demo's is): it is listed, not leaked
     const forbidden = (s: string): boolean =>
-      !world.names.includes(s) && (ctx.options.tierTags.includes(s) || s.startsWith('created-by-') || s.startsWith('qmcp-'));
+      !world.names.includes(s) && !world.sinks.includes(s) && (ctx.options.tierTags.includes(s) || s.startsWith('created-by-') || s.startsWith('qmcp-'));
     for (const out of world.outputs) {
       let parsed: unknown;
       try {

@@ -20,6 +20,8 @@ import {
   qubeUnpause,
 } from './manage.js';
 import { planStatusTool, planSubmitTool } from './plans.js';
+import { tombstoneList, tombstoneRestore } from './tombstones.js';
+import { qubeCheckpoint, qubeRevert } from './checkpoints.js';
 import { deviceList, eventsPoll, firewallGet, poolFigures, qubeInfo, qubeList, qubeState } from './see.js';
 
 // each spec is generic in its own schemas; the list holds them erased
@@ -30,6 +32,7 @@ const ALL = [
   firewallGet,
   deviceList,
   poolFigures,
+  tombstoneList,
   eventsPoll,
   qubeRun,
   qubeRunDisposable,
@@ -50,6 +53,9 @@ const ALL = [
   qubePause,
   qubeUnpause,
   qubeRemove,
+  tombstoneRestore,
+  qubeCheckpoint,
+  qubeRevert,
   qubeSetProperty,
   qubeSetFeature,
   qubeCreate,

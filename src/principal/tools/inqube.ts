@@ -273,21 +273,32 @@ const CopyInput = z.strictObject({
   paths: z.array(QubePath).min(1).max(64).describe('files or directories in the source qube'),
 });
 
+/** Where Qubes puts what SOURCE sends: the receiving default user's ~/QubesIncoming/SOURCE/. */
+const incomingOf = (source: string): string => `/home/user/QubesIncoming/${source}/`;
+
+/** The name a path is sent under, as qvm-copy-to-vm and qmcp.CopyTo send it: its last component. */
+function sentName(path: string): string {
+  const trimmed = path.replace(/\/+$/, '');
+  return trimmed === '' ? '' : trimmed.slice(trimmed.lastIndexOf('/') + 1);
+}
+
 export const qubeCopy = callTool({
   name: 'qube_copy',
   title: 'Copy files between qubes',
   operation: 'copy',
   description:
-    "Copy files from a source qube to a target qube; they land in the target's /home/user/QubesIncoming/<source>/ (the default user's ~/QubesIncoming). Some pairs need the operator's approval in a dom0 dialog, so the call can wait. A sink (a write-only qube you may push to but not see) answers nothing: a push to it always returns the same result, which does not say whether the files arrived; each push lands in a directory of its own there. Use printable ASCII names: a sink keeps nothing of a push from the first other name on." +
+    "Copy files from a source qube to a target qube; they land in the target's /home/user/QubesIncoming/<source>/ (the default user's ~/QubesIncoming), and the result says where (`directory`, and `files`, each path's last name there). Some pairs need the operator's approval in a dom0 dialog, so the call can wait. A sink (a write-only qube you may push to but not see; qube_list names them) answers nothing: a push to it always succeeds the same way, which does not say whether the files arrived, and a halted sink is started for it. Each push lands in a directory of its own there, named in the result. Use printable ASCII names: a sink keeps nothing of a push from the first other name on." +
     REFUSABLE,
   input: CopyInput,
-  output: z.object({ source: z.string(), target: z.string(), copied: z.number() }),
+  output: z.object({ source: z.string(), target: z.string(), copied: z.number(), directory: z.string(), files: z.array(z.string()) }),
   long: true,
   call: (input) => inQubeExact(input.source, 'copy', input.target, encodeCopyToRequest({ paths: input.paths }), { maxOutput: HEADER_ROOM }),
   result: (call, reply) => {
-    inQubeResult(reply, decodeCopyToReply);
+    const { push } = inQubeResult(reply, decodeCopyToReply);
     const request = decodeCopyToRequest(call.payload);
     if (request === null) throw new Failed();
-    return { source: call.target, target: call.argument, copied: request.paths.length };
+    const directory = incomingOf(call.target) + (push === undefined ? '' : `${push}/`);
+    const files = request.paths.map((p) => directory + sentName(Buffer.from(p).toString('utf8')));
+    return { source: call.target, target: call.argument, copied: request.paths.length, directory, files };
   },
 });

@@ -72,7 +72,7 @@ export const qubeRemove = callTool({
   name: 'qube_remove',
   title: 'Remove a qube',
   operation: 'remove',
-  description: 'Remove a qube (halting it first). The operator can restore it for a while; it still counts in pool_figures until then.' + REFUSABLE,
+  description: 'Remove a qube (halting it first). It is kept for a while as a tombstone you can restore (tombstone_list, tombstone_restore); it still counts in pool_figures until then.' + REFUSABLE,
   input: QubeInput,
   output: z.object({ qube: z.string(), removed: z.boolean() }),
   long: true,

@@ -22,14 +22,18 @@ export const qubeList = callTool({
   name: 'qube_list',
   title: 'List qubes',
   operation: 'list',
-  description: 'List the qubes of your sandbox with class, power state, label, template and netvm. Qubes outside the sandbox never appear.' + UNTRUSTED,
+  description:
+    'List the qubes of your sandbox with class, power state, label, template and netvm, and under `sinks` the sinks you may push files to with qube_copy (write-only qubes: nothing else of them is shown or reachable). Qubes outside the sandbox never appear.' +
+    UNTRUSTED,
   input: z.strictObject({}),
-  output: z.object({ qubes: z.array(ListRow) }),
+  output: z.object({ qubes: z.array(ListRow), sinks: z.array(z.string()) }),
   call: () => dom0Exact('list', ''),
   result: (_call, reply) => {
-    const out = dom0Result(reply) as { qubes?: unknown };
+    const out = dom0Result(reply) as { qubes?: unknown; sinks?: unknown };
     if (!Array.isArray(out.qubes)) throw new Failed();
-    return { qubes: out.qubes.map((row) => renamed(row, { name: 'qube' })) };
+    const sinks = out.sinks ?? [];
+    if (!Array.isArray(sinks) || !sinks.every((s) => typeof s === 'string')) throw new Failed();
+    return { qubes: out.qubes.map((row) => renamed(row, { name: 'qube' })), sinks };
   },
 });
 
@@ -111,9 +115,9 @@ export const poolFigures = callTool({
   name: 'pool_figures',
   title: 'Read storage budget',
   operation: 'pool.figures',
-  description: "Read the sandbox's storage budget: bytes used by its qubes (and removed qubes still kept), the cap, and the headroom left for creating or cloning.",
+  description: "Read the sandbox's storage budget: bytes used (live: its qubes; tombstoned: removed qubes still kept, see tombstone_list), the cap, and the headroom left for creating or cloning.",
   input: z.strictObject({}),
-  output: z.object({ used: z.number(), cap: z.number(), headroom: z.number() }),
+  output: z.object({ used: z.number(), live: z.number(), tombstoned: z.number(), cap: z.number(), headroom: z.number() }),
   call: () => dom0Exact('pool.figures', ''),
   result: (_call, reply) => dom0Result(reply),
 });

@@ -6,10 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import type { EventKwargs } from '../../shared/adminapi/wire.js';
 import { err, QubesError } from './errors.js';
+import { commitAtStop } from './revisions.js';
+import type { RevisionHooks } from './revisions.js';
 import type { PropValue, VmState } from './state.js';
 
 /** Where the sandbox layer plugs into power changes; the default does nothing. */
-export interface PowerHooks {
+export interface PowerHooks extends RevisionHooks {
   /** Runs before a qube is marked running; throwing fails the start. */
   beforeStart?(vm: string): Promise<void> | void;
   /** Runs after a qube stopped (shutdown or kill). */
@@ -139,6 +141,12 @@ export class AppPower {
   private async stopped(vm: VmState): Promise<void> {
     vm.power = 'Halted';
     this.stoppedAt.set(vm.name, ++this.powerSeq);
+    try {
+      // the content before this run becomes a revision, before the stop saves the new content
+      await commitAtStop(vm, new Date(), this.app.hooks);
+    } catch {
+      // storage the host could not copy: the stop goes on, as the qube is down either way
+    }
     try {
       await this.app.hooks.afterStop?.(vm.name);
     } catch {

@@ -6,7 +6,7 @@ import type { EventKwargs } from '../../shared/adminapi/wire.js';
 import { err, pyRepr, SilentClose } from './errors.js';
 import { globalSetterValue, sanitizeValue, setterValue } from './property-values.js';
 import type { PropContext, PropDef, PropSubject } from './properties.js';
-import { globalPropDefs, LABELS, renderValue, vmPropDefs } from './properties.js';
+import { globalPropDefs, LABELS, listed, renderValue, vmPropDefs } from './properties.js';
 import type { PropValue, VmState } from './state.js';
 
 export const DOM0_UUID = '00000000-0000-0000-0000-000000000000';
@@ -101,10 +101,23 @@ export class AppProperties {
   /** Qubes' VMProperty with a vmclass: the qube named must be of that class. */
   private wantClass(value: PropValue, klass: string): VmState {
     const t = this.app.mustGet(String(value));
-    if (t.klass !== klass) {
-      throw err.propertyValue(`wrong VM class: domains[${pyRepr(t.name)}] is of type ${t.klass} and not ${klass}`);
-    }
+    // the setter names the value as given (a name); a create names the qube object (its repr)
+    if (t.klass !== klass) throw err.propertyValue(`wrong VM class: domains[${pyRepr(t.name)}] is of type ${t.klass} and not ${klass}`);
     return t;
+  }
+
+  /**
+   * A qube's Python repr, as some of qubesd's messages print it: class, an
+   * address (any: the checks mask it), name, qid, then each property that
+   * has a value, in listing order, None spelt out.
+   */
+  qubeRepr(vm: VmState): string {
+    const props: string[] = [];
+    for (const d of listed(vmPropDefs(vm.klass).values(), true)) {
+      const v = d.name === 'name' || d.name === 'qid' ? undefined : this.propValue(vm, d.name);
+      if (v !== undefined) props.push(`${d.name}=${v === null ? 'None' : renderValue(v)}`);
+    }
+    return `<${vm.klass} at 0x7f0000000000 name=${pyRepr(vm.name)} qid=${vm.qid} ${props.join(' ')}>`;
   }
 
   /** Qubes' validate_disposable_template (default_dispvm, management_dispvm). */
@@ -147,7 +160,7 @@ export class AppProperties {
     }
     if (prop === 'default_dispvm' || prop === 'management_dispvm') this.checkDispTemplate(`qube ${pyRepr(vm.name)}`, prop, value);
     if (prop === 'template') {
-      if (value === null) throw err.propertyValue(`Invalid value None for property 'template' of ${vm.name}`);
+      if (value === null) throw err.propertyValue(`Invalid value None for property 'template' of ${this.qubeRepr(vm)}`);
       // a disposable's template is any qube with template_for_dispvms (AppVM or StandaloneVM)
       if (vm.klass === 'DispVM') {
         if (!this.isDispTemplate(this.app.mustGet(String(value)))) {
@@ -214,6 +227,11 @@ export class AppProperties {
       throw err.propertyValue(`Property ${pyRepr(prop)} of ${vm.name} has no default`);
     }
     if (prop === 'template_for_dispvms') this.checkDispTemplateUnused(vm);
+    // qubesd's pre-reset handler puts the default netvm through the setter's checks
+    if (prop === 'netvm' && vm.klass !== 'AdminVM') {
+      const d = this.globalValue('default_netvm');
+      if (d !== null && d !== undefined) this.checkVmPropValue(vm, 'netvm', d);
+    }
     const had = this.propValue(vm, prop);
     const args: [string, string][] = [['name', prop]];
     if (had !== undefined) args.push(['oldvalue', kw(had)]);
@@ -247,11 +265,9 @@ export class AppProperties {
 
   private checkGlobalValue(prop: string, value: PropValue): PropValue {
     if (globalPropDefs.get(prop)?.type === 'vm' && value !== null) {
-      const t = this.app.mustGet(String(value));
+      this.app.mustGet(String(value));
       if (prop === 'default_template') this.wantClass(value, 'TemplateVM');
       if (prop === 'default_dispvm' || prop === 'management_dispvm') this.checkDispTemplate('system', prop, value);
-      // qubesd's clockvm setter reads dom0's features outside its exceptions
-      if (prop === 'clockvm' && t.klass === 'AdminVM') throw new SilentClose('clockvm cannot be dom0');
     }
     if (prop === 'default_netvm' && value !== null) {
       // a qube taking the default network would reach itself (qubes/app.py _setter_default_netvm)

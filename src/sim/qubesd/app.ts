@@ -10,9 +10,10 @@ import type { SystemInfo } from '../../shared/policy/index.js';
 import { AppDisposables } from './app-disposables.js';
 import type { NewQube } from './app-disposables.js';
 import { AppPower } from './app-power.js';
+import { revert } from './revisions.js';
 import type { PowerHooks } from './app-power.js';
 import { AppProperties, DOM0_UUID } from './app-properties.js';
-import { err, pyRepr } from './errors.js';
+import { err, pyRepr, SilentClose } from './errors.js';
 import { DEFAULT_FIREWALL } from './firewall.js';
 import type { PropDef } from './properties.js';
 import { LABELS } from './properties.js';
@@ -76,6 +77,11 @@ export class SimApp {
       afterStop: (vm) => this.disposables.afterStop(vm),
     });
     for (const vm of this.vms.values()) this.syncAutoTags(vm, false);
+  }
+
+  /** Reverts a cleanly stopped volume to one of its revisions, the storage behind it following. */
+  async revertVolume(vm: VmState, volume: string, revision: string): Promise<void> {
+    await revert(vm, volume, revision, new Date(), this.hooks);
   }
 
   /** Lets the storage behind a volume follow an admin.vm.volume.CloneTo. */
@@ -160,6 +166,11 @@ export class SimApp {
     return this.properties.propDefs(vm);
   }
 
+  /** A qube's Python repr, as some of qubesd's messages print it. */
+  qubeRepr(vm: VmState): string {
+    return this.properties.qubeRepr(vm);
+  }
+
   /** The effective value; undefined when it has no value (Python's AttributeError). */
   propValue(vm: VmState, prop: string): PropValue | undefined {
     return this.properties.propValue(vm, prop);
@@ -204,6 +215,12 @@ export class SimApp {
     const old = this.properties.globalValue(prop);
     this.properties.setGlobal(prop, value);
     if (prop === 'clockvm') this.moveClocksync(old, value);
+    // qubesd takes dom0 as default_netvm (or moves away from it), then crashes
+    // re-wiring the qubes that follow it (dom0 has no reload_connected_ips):
+    // the value stays, no reply
+    if (prop === 'default_netvm' && [old, value].some((v) => typeof v === 'string' && this.vms.get(v)?.klass === 'AdminVM')) {
+      throw new SilentClose('default_netvm to or from dom0');
+    }
     this.followDefault(prop);
   }
 

@@ -43,6 +43,7 @@ export const err = {
   notSuspended: (name: string) => new QubesError('QubesVMNotSuspendedError', `Domain is not suspended: ${pyRepr(name)}`),
   notHalted: (name: string, msg?: string) => new QubesError('QubesVMNotHaltedError', msg ?? `Domain is not powered off: ${pyRepr(name)}`),
   vm: (msg: string) => new QubesError('QubesVMError', msg),
+  storage: (msg: string) => new QubesError('StoragePoolException', msg),
   noSuchProperty: (holder: string, prop: string) =>
     new QubesError('QubesNoSuchPropertyError', `Invalid property ${pyRepr(prop)} of ${holder}`),
   propertyValue: (msg: string) => new QubesError('QubesPropertyValueError', msg),

@@ -99,86 +99,91 @@ function vmIcon(vm: PropSubject, ctx: PropContext): string {
 }
 
 const DEFS: readonly ClassedDef[] = [
-  { name: 'appvm_default_bootmode', type: 'str', classes: ['TemplateVM'], def: () => 'default', help: 'Default bootmode for AppVMs based on this template' },
-  { name: 'bootmode', type: 'str', classes: QUBE, def: () => 'default', help: 'Bootmode to use for this qube' },
-  { name: 'devices_denied', type: 'str', classes: ALL, def: () => '', help: 'List of device interface codes that are denied for this qube' },
+  { name: 'appvm_default_bootmode', type: 'str', classes: ['TemplateVM'], def: () => 'default', help: 'The boot mode that qubes based on this template start in by default' },
+  { name: 'bootmode', type: 'str', classes: QUBE, def: () => 'default', help: 'The boot mode this qube starts in' },
+  { name: 'devices_denied', type: 'str', classes: ALL, def: () => '', help: 'Device interface codes this qube may not be given' },
   {
     name: 'dns',
     type: 'str',
     classes: QUBE,
     readOnly: true,
     def: (vm, c) => (netvmOf(vm, c) !== null || c.vmProp(vm.name, 'provides_network') === true ? '10.139.1.1 10.139.1.2' : null),
-    help: 'DNS servers set up for this domain.',
+    help: 'The DNS servers this qube is told to use.',
   },
-  { name: 'gateway', type: 'str', classes: QUBE, readOnly: true, def: (vm, c) => gatewayOf(vm.name, c), help: 'Gateway for other domains that use this domain as netvm.' },
-  { name: 'gateway6', type: 'str', classes: QUBE, readOnly: true, def: () => null, help: 'Gateway (IPv6) for other domains that use this domain as netvm.' },
-  { name: 'icon', type: 'str', classes: ALL, readOnly: true, def: vmIcon, help: 'freedesktop icon name, suitable for use in :py:meth:`PyQt4.QtGui.QIcon.fromTheme`' },
-  { name: 'ip6', type: 'str', classes: QUBE, def: () => null, help: 'IPv6 address of this domain.' },
-  { name: 'mac', type: 'str', classes: QUBE, def: () => '00:16:3e:5e:6c:00', help: 'MAC address of the NIC emulated inside VM' },
-  { name: 'stubdom_mem', type: 'int', classes: QUBE, def: () => null, help: 'Memory amount allocated for the stubdom' },
-  { name: 'stubdom_uuid', type: 'str', classes: QUBE, readOnly: true, def: () => null, help: 'UUID of stub domain.' },
+  { name: 'gateway', type: 'str', classes: QUBE, readOnly: true, def: (vm, c) => gatewayOf(vm.name, c), help: 'The gateway address this qube offers to the qubes it gives network to.' },
+  { name: 'gateway6', type: 'str', classes: QUBE, readOnly: true, def: () => null, help: 'The IPv6 gateway address this qube offers to the qubes it gives network to.' },
+  { name: 'icon', type: 'str', classes: ALL, readOnly: true, def: vmIcon, help: 'The name of the icon theme entry that stands for this qube' },
+  { name: 'ip6', type: 'str', classes: QUBE, def: () => null, help: "The qube's IPv6 address." },
+  { name: 'mac', type: 'str', classes: QUBE, def: () => '00:16:3e:5e:6c:00', help: "The MAC address of the qube's virtual network card" },
+  { name: 'stubdom_mem', type: 'int', classes: QUBE, def: () => null, help: "Memory given to the qube's stub domain" },
+  { name: 'stubdom_uuid', type: 'str', classes: QUBE, readOnly: true, def: () => '', help: "The UUID of the qube's stub domain." },
   {
     name: 'visible_gateway',
     type: 'str',
     classes: QUBE,
     readOnly: true,
     def: (vm, c) => c.vmFeature(vm.name, 'net.fake-gateway') ?? (netvmOf(vm, c) ? gatewayOf(netvmOf(vm, c) ?? '', c) : null),
-    help: 'Default gateway of this domain as seen by the domain.',
+    help: 'The gateway the qube itself sees.',
   },
-  { name: 'visible_gateway6', type: 'str', classes: QUBE, readOnly: true, def: () => null, help: 'Default (IPv6) gateway of this domain as seen by the domain.' },
-  { name: 'visible_ip', type: 'str', classes: QUBE, readOnly: true, def: (vm, c) => visibleIp(vm.name, c), help: 'IP address of this domain as seen by the domain.' },
-  { name: 'visible_ip6', type: 'str', classes: QUBE, readOnly: true, def: () => null, help: 'IPv6 address of this domain as seen by the domain.' },
+  { name: 'visible_gateway6', type: 'str', classes: QUBE, readOnly: true, def: () => null, help: 'The IPv6 gateway the qube itself sees.' },
+  { name: 'visible_ip', type: 'str', classes: QUBE, readOnly: true, def: (vm, c) => visibleIp(vm.name, c), help: 'The IP address the qube itself sees.' },
+  { name: 'visible_ip6', type: 'str', classes: QUBE, readOnly: true, def: () => null, help: 'The IPv6 address the qube itself sees.' },
   {
     name: 'visible_netmask',
     type: 'str',
     classes: QUBE,
     readOnly: true,
-    def: (vm, c) => c.vmFeature(vm.name, 'net.fake-netmask') ?? (netvmOf(vm, c) ? '255.255.255.255' : null),
-    help: 'Netmask as seen by the domain.',
+    // the netvm's netmask: only a networked netvm has one (is_networked)
+    def: (vm, c) => {
+      const n = netvmOf(vm, c);
+      const networked = n !== null && (c.vmProp(n, 'provides_network') === true || typeof c.vmProp(n, 'netvm') === 'string');
+      return c.vmFeature(vm.name, 'net.fake-netmask') ?? (networked ? '255.255.255.255' : null);
+    },
+    help: 'The netmask the qube itself sees.',
   },
-  { name: 'audiovm', type: 'vm', classes: QUBE, def: (_v, c) => c.globalProp('default_audiovm') ?? null, help: 'VM used for audio' },
-  { name: 'auto_cleanup', type: 'bool', classes: ['DispVM'], def: () => false, help: 'automatically remove this VM upon shutdown' },
-  { name: 'autostart', type: 'bool', classes: QUBE, def: () => false, help: 'Setting this to `True` means that VM should be autostarted on dom0 boot.' },
-  { name: 'backup_timestamp', type: 'int', classes: QUBE, def: () => null, help: 'Time of last backup of the qube, in seconds since unix epoch' },
-  { name: 'debug', type: 'bool', classes: QUBE, def: () => false, help: 'Turns on debugging features.' },
+  { name: 'audiovm', type: 'vm', classes: QUBE, def: (_v, c) => c.globalProp('default_audiovm') ?? null, help: "The qube that plays and records this qube's sound" },
+  { name: 'auto_cleanup', type: 'bool', classes: ['DispVM'], def: () => false, help: 'whether the qube is removed when it shuts down' },
+  { name: 'autostart', type: 'bool', classes: QUBE, def: () => false, help: 'Whether the qube starts when dom0 boots.' },
+  { name: 'backup_timestamp', type: 'int', classes: QUBE, def: () => null, help: 'When the qube was last backed up, in seconds since 1970' },
+  { name: 'debug', type: 'bool', classes: QUBE, def: () => false, help: 'Whether the qube starts with debugging aids on.' },
   {
     name: 'default_dispvm',
     type: 'vm',
     classes: ALL,
     def: (vm, c) => (vm.klass === 'DispVM' ? vm.template : (c.globalProp('default_dispvm') ?? null)),
-    help: 'Default VM to be used as Disposable VM for service calls.',
+    help: 'The disposable template used when a call from this qube asks for a disposable.',
   },
-  { name: 'default_user', type: 'str', classes: QUBE, def: fromTemplate('default_user', 'user'), help: 'Default user to start applications as.' },
+  { name: 'default_user', type: 'str', classes: QUBE, def: fromTemplate('default_user', 'user'), help: 'The user that commands and applications run as by default.' },
   { name: 'is_preload', type: 'bool', classes: ['DispVM'], readOnly: true, def: () => false, help: 'Whether this disposable was preloaded (never here).' },
-  { name: 'dispid', type: 'int', classes: ['DispVM'], noDefaultFor: ['DispVM'], readOnly: true, def: (vm) => vm.dispid ?? undefined, help: 'Internal, persistent identifier of particular DispVM.' },
-  { name: 'guivm', type: 'vm', classes: QUBE, def: (_v, c) => c.globalProp('default_guivm') ?? null, help: 'VM used for GUI' },
+  { name: 'dispid', type: 'int', classes: ['DispVM'], noDefaultFor: ['DispVM'], readOnly: true, def: (vm) => vm.dispid ?? undefined, help: 'The number that identifies this disposable.' },
+  { name: 'guivm', type: 'vm', classes: QUBE, def: (_v, c) => c.globalProp('default_guivm') ?? null, help: "The qube that shows this qube's windows" },
   {
     name: 'include_in_backups',
     type: 'bool',
     classes: ALL,
     def: (vm, c) => (vm.klass === 'DispVM' ? !c.vmProp(vm.name, 'auto_cleanup') : true),
-    help: 'If this domain is to be included in default backup.',
+    help: 'Whether a default backup includes the qube.',
   },
-  { name: 'installed_by_rpm', type: 'bool', classes: QUBE, def: () => false, help: "If this domain's image was installed from package tracked by package manager." },
-  { name: 'ip', type: 'str', classes: QUBE, def: ipFor, help: 'IP address of this domain.' },
-  { name: 'kernel', type: 'str', classes: QUBE, def: (vm, c) => fromTemplate('kernel', c.globalProp('default_kernel') ?? null)(vm, c), help: 'Kernel used by this domain.' },
+  { name: 'installed_by_rpm', type: 'bool', classes: QUBE, def: () => false, help: "Whether the qube's image came from a package the package manager tracks." },
+  { name: 'ip', type: 'str', classes: QUBE, def: ipFor, help: "The qube's IP address." },
+  { name: 'kernel', type: 'str', classes: QUBE, def: (vm, c) => fromTemplate('kernel', c.globalProp('default_kernel') ?? null)(vm, c), help: 'The kernel the qube boots.' },
   {
     name: 'kernelopts',
     type: 'str',
     classes: QUBE,
     // no kernel, no options; else the template's, else qubesd's built-in ones (the kernel ships no default-kernelopts file here)
     def: (vm, c) => (c.vmProp(vm.name, 'kernel') ? fromTemplate('kernelopts', 'swiotlb=2048')(vm, c) : ''),
-    help: 'Kernel command line passed to domain.' },
-  { name: 'keyboard_layout', type: 'str', classes: ALL, def: () => 'us++', help: 'Keyboard layout for this VM' },
-  { name: 'klass', type: 'str', classes: ALL, readOnly: true, def: (vm) => vm.klass, help: 'Class of the qube' },
+    help: "Options on the kernel's command line." },
+  { name: 'keyboard_layout', type: 'str', classes: ALL, def: () => 'us++', help: 'The keyboard layout the qube uses' },
+  { name: 'klass', type: 'str', classes: ALL, readOnly: true, def: (vm) => vm.klass, help: "The qube's class" },
   // dom0's label is set when Qubes is installed; 'black' stands for that in a state without it
-  { name: 'label', type: 'label', classes: ALL, noDefaultFor: ALL, def: (vm) => (vm.klass === 'AdminVM' ? 'black' : undefined), help: 'Colourful label assigned to VM. This is where the colour of the padlock is set.' },
-  { name: 'management_dispvm', type: 'vm', classes: QUBE, def: (_v, c) => c.globalProp('management_dispvm') ?? null, help: 'Default DVM template for Disposable VM for managing this VM.' },
-  { name: 'maxmem', type: 'int', classes: QUBE, def: fromTemplate('maxmem', 4000), help: 'Maximum amount of memory available for this VM (for the purpose of the memory balancer).' },
+  { name: 'label', type: 'label', classes: ALL, noDefaultFor: ALL, def: (vm) => (vm.klass === 'AdminVM' ? 'black' : undefined), help: "The label whose colour marks the qube's windows." },
+  { name: 'management_dispvm', type: 'vm', classes: QUBE, def: (_v, c) => c.globalProp('management_dispvm') ?? null, help: 'The disposable template used to manage this qube.' },
+  { name: 'maxmem', type: 'int', classes: QUBE, def: fromTemplate('maxmem', 4000), help: 'The most memory the balancer may give the qube.' },
   // dom0's is the host's, and read-only
-  { name: 'maxmem', type: 'int', classes: ['AdminVM'], readOnly: true, def: () => hostMemoryMiB(), help: 'Maximum amount of memory available for this VM (for the purpose of the memory balancer).' },
-  { name: 'memory', type: 'int', classes: QUBE, def: fromTemplate('memory', 400), help: 'Memory currently available for this VM.' },
-  { name: 'name', type: 'str', classes: ALL, noDefaultFor: QUBE, readOnly: true, def: (vm) => vm.name, help: 'User-specified name of the domain.' },
+  { name: 'maxmem', type: 'int', classes: ['AdminVM'], readOnly: true, def: () => hostMemoryMiB(), help: 'The most memory the balancer may give the qube.' },
+  { name: 'memory', type: 'int', classes: QUBE, def: fromTemplate('memory', 400), help: 'The memory the qube starts with.' },
+  { name: 'name', type: 'str', classes: ALL, noDefaultFor: QUBE, readOnly: true, def: (vm) => vm.name, help: "The qube's name." },
   {
     name: 'netvm',
     type: 'vm',
@@ -189,21 +194,21 @@ const DEFS: readonly ClassedDef[] = [
       const d = c.globalProp('default_netvm') ?? null;
       return d === vm.name ? null : d;
     },
-    help: 'VM that provides network connection to this domain. When `None`, machine is disconnected.',
+    help: 'The qube that gives this one its network; none means no network.',
   },
-  { name: 'provides_network', type: 'bool', classes: QUBE, def: () => false, help: 'If this domain can act as network provider (formerly known as NetVM or ProxyVM)' },
-  { name: 'qid', type: 'int', classes: ALL, noDefaultFor: QUBE, readOnly: true, def: (vm) => vm.qid, help: 'Internal, persistent identificator of particular domain.' },
-  { name: 'qrexec_timeout', type: 'int', classes: QUBE, def: (_v, c) => c.globalProp('default_qrexec_timeout') ?? 60, help: 'Time in seconds after which qrexec connection attempt is deemed failed.' },
-  { name: 'shutdown_timeout', type: 'int', classes: QUBE, def: (_v, c) => c.globalProp('default_shutdown_timeout') ?? 60, help: 'Time in seconds for shutdown of the VM, after which VM may be forcefully powered off.' },
-  { name: 'start_time', type: 'str', classes: QUBE, readOnly: true, def: () => null, help: 'Tells when machine was started.' },
-  { name: 'stubdom_xid', type: 'int', classes: QUBE, readOnly: true, def: () => -1, help: 'Xen ID of stub domain.' },
-  { name: 'template', type: 'vm', classes: ['AppVM', 'DispVM'], noDefaultFor: ['AppVM', 'DispVM'], def: () => undefined, help: 'Template, on which this AppVM is based.' },
-  { name: 'template_for_dispvms', type: 'bool', classes: ['AppVM', 'StandaloneVM'], def: () => false, help: 'Should this VM be allowed to start as Disposable VM' },
-  { name: 'updateable', type: 'bool', classes: ALL, readOnly: true, def: (vm) => vm.klass === 'TemplateVM' || vm.klass === 'StandaloneVM' || vm.klass === 'AdminVM', help: 'True if this machine may be updated on its own.' },
-  { name: 'uuid', type: 'str', classes: ALL, noDefaultFor: QUBE, readOnly: true, def: (vm) => vm.uuid, help: 'UUID from libvirt.' },
-  { name: 'vcpus', type: 'int', classes: QUBE, def: fromTemplate('vcpus', 2), help: 'Number of virtual CPUs for a qube' },
-  { name: 'virt_mode', type: 'str', classes: QUBE, def: () => 'pvh', help: 'Virtualisation mode: full virtualisation ("HVM"), or paravirtualisation ("PV"), or hybrid ("PVH").' },
-  { name: 'xid', type: 'int', classes: QUBE, readOnly: true, def: () => -1, help: 'Xen ID.' },
+  { name: 'provides_network', type: 'bool', classes: QUBE, def: () => false, help: 'Whether the qube can give network to other qubes' },
+  { name: 'qid', type: 'int', classes: ALL, noDefaultFor: QUBE, readOnly: true, def: (vm) => vm.qid, help: 'The number that identifies the qube.' },
+  { name: 'qrexec_timeout', type: 'int', classes: QUBE, def: (_v, c) => c.globalProp('default_qrexec_timeout') ?? 60, help: 'Seconds a qrexec connection to the qube may take before it counts as failed.' },
+  { name: 'shutdown_timeout', type: 'int', classes: QUBE, def: (_v, c) => c.globalProp('default_shutdown_timeout') ?? 60, help: 'Seconds a shutdown may take before the qube may be powered off.' },
+  { name: 'start_time', type: 'str', classes: QUBE, readOnly: true, def: () => null, help: 'When the qube started.' },
+  { name: 'stubdom_xid', type: 'int', classes: QUBE, readOnly: true, def: () => -1, help: "The Xen domain ID of the qube's stub domain." },
+  { name: 'template', type: 'vm', classes: ['AppVM', 'DispVM'], noDefaultFor: ['AppVM', 'DispVM'], def: () => undefined, help: 'The template the qube is based on.' },
+  { name: 'template_for_dispvms', type: 'bool', classes: ['AppVM', 'StandaloneVM'], def: () => false, help: 'Whether disposables may be made from this qube' },
+  { name: 'updateable', type: 'bool', classes: ALL, readOnly: true, def: (vm) => vm.klass === 'TemplateVM' || vm.klass === 'StandaloneVM' || vm.klass === 'AdminVM', help: 'Whether the qube keeps its own root filesystem and can be updated by itself.' },
+  { name: 'uuid', type: 'str', classes: ALL, noDefaultFor: QUBE, readOnly: true, def: (vm) => vm.uuid, help: "The qube's UUID." },
+  { name: 'vcpus', type: 'int', classes: QUBE, def: fromTemplate('vcpus', 2), help: 'How many virtual CPUs the qube gets' },
+  { name: 'virt_mode', type: 'str', classes: QUBE, def: () => 'pvh', help: 'How the qube is virtualised: HVM, PV or PVH.' },
+  { name: 'xid', type: 'int', classes: QUBE, readOnly: true, def: () => -1, help: "The qube's Xen domain ID." },
 ];
 
 function forClass(d: ClassedDef, k: Klass): PropDef {
@@ -220,27 +225,27 @@ export function vmPropDefs(klass: Klass): ReadonlyMap<string, PropDef> {
 }
 
 const GLOBAL_DEFS: readonly PropDef[] = [
-  { name: 'check_updates_vm', type: 'bool', def: () => true, help: 'Check for updates inside qubes' },
-  { name: 'clockvm', type: 'vm', def: () => null, help: 'Which VM to use as NTP proxy for updating AdminVM' },
-  { name: 'default_audiovm', type: 'vm', def: () => 'dom0', help: 'Default AudioVM for VMs.' },
-  { name: 'default_dispvm', type: 'vm', def: () => null, help: 'Default DispVM base for service calls' },
-  { name: 'default_guivm', type: 'vm', def: () => 'dom0', help: 'Default GuiVM for VMs.' },
-  { name: 'default_kernel', type: 'str', noDefault: true, def: () => INSTALLED_KERNELS[0] ?? null, help: 'Which kernel to use when not overriden in VM' },
-  { name: 'default_netvm', type: 'vm', def: () => null, help: 'Default NetVM for AppVMs.' },
-  { name: 'default_pool', type: 'str', def: () => 'varlibqubes', help: 'Default storage pool' },
+  { name: 'check_updates_vm', type: 'bool', def: () => true, help: 'Whether qubes look for updates themselves' },
+  { name: 'clockvm', type: 'vm', def: () => null, help: 'The qube dom0 takes the time from' },
+  { name: 'default_audiovm', type: 'vm', def: () => 'dom0', help: 'The audio qube new qubes get.' },
+  { name: 'default_dispvm', type: 'vm', def: () => null, help: 'The disposable template calls use unless a qube names its own' },
+  { name: 'default_guivm', type: 'vm', def: () => 'dom0', help: 'The GUI qube new qubes get.' },
+  { name: 'default_kernel', type: 'str', noDefault: true, def: () => INSTALLED_KERNELS[0] ?? null, help: 'The kernel qubes boot unless they name one' },
+  { name: 'default_netvm', type: 'vm', def: () => null, help: 'The network qube new qubes get.' },
+  { name: 'default_pool', type: 'str', def: () => 'varlibqubes', help: 'The pool new volumes go to' },
   // a fresh store sets it to linux-kernel explicitly; its default is the default pool
-  { name: 'default_pool_kernel', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'Default storage pool for kernel volumes' },
-  { name: 'default_pool_private', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'Default storage pool for private volumes' },
-  { name: 'default_pool_root', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'Default storage pool for root volumes' },
-  { name: 'default_pool_volatile', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'Default storage pool for volatile volumes' },
-  { name: 'default_qrexec_timeout', type: 'int', def: () => 60, help: 'Default time in seconds after which qrexec connection attempt is deemed failed' },
-  { name: 'default_shutdown_timeout', type: 'int', def: () => 60, help: 'Default time in seconds for VM shutdown to complete' },
-  { name: 'default_template', type: 'vm', noDefault: true, def: () => null, help: 'Default template for new AppVMs' },
-  { name: 'management_dispvm', type: 'vm', def: () => null, help: 'Default DVM template for Disposable VM for managing other VMs.' },
-  { name: 'maxmem', type: 'int', readOnly: true, def: () => hostMemoryMiB(), help: 'Total memory of the host, in MiB' },
-  { name: 'no_cpus', type: 'int', readOnly: true, def: () => cpus().length, help: 'Number of CPUs of the host' },
-  { name: 'stats_interval', type: 'int', def: () => 3, help: 'Interval in seconds for VM stats reporting (memory, CPU usage)' },
-  { name: 'updatevm', type: 'vm', def: () => null, help: 'Which VM to use as `yum` proxy for updating AdminVM and TemplateVMs' },
+  { name: 'default_pool_kernel', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'The pool kernel volumes go to' },
+  { name: 'default_pool_private', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'The pool private volumes go to' },
+  { name: 'default_pool_root', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'The pool root volumes go to' },
+  { name: 'default_pool_volatile', type: 'str', def: (_v, c) => c.globalProp('default_pool') ?? 'varlibqubes', help: 'The pool volatile volumes go to' },
+  { name: 'default_qrexec_timeout', type: 'int', def: () => 60, help: 'Seconds a qrexec connection may take before it counts as failed, unless a qube sets its own' },
+  { name: 'default_shutdown_timeout', type: 'int', def: () => 60, help: 'Seconds a shutdown may take, unless a qube sets its own' },
+  { name: 'default_template', type: 'vm', noDefault: true, def: () => null, help: 'The template new qubes are based on' },
+  { name: 'management_dispvm', type: 'vm', def: () => null, help: 'The disposable template used to manage qubes that name none.' },
+  { name: 'maxmem', type: 'int', readOnly: true, def: () => hostMemoryMiB(), help: "The host's memory, in MiB" },
+  { name: 'no_cpus', type: 'int', readOnly: true, def: () => cpus().length, help: 'How many CPUs the host has' },
+  { name: 'stats_interval', type: 'int', def: () => 3, help: "Seconds between reports of the qubes' memory and CPU use" },
+  { name: 'updatevm', type: 'vm', def: () => null, help: 'The qube that fetches updates for dom0 and the templates' },
 ];
 
 export const globalPropDefs: ReadonlyMap<string, PropDef> = new Map(GLOBAL_DEFS.map((d) => [d.name, d]));
@@ -250,6 +255,15 @@ export function renderValue(v: PropValue): string {
   if (v === null) return '';
   if (typeof v === 'boolean') return v ? 'True' : 'False';
   return String(v);
+}
+
+/** Qube properties qubesd loads last (references to qubes and what depends on the template); it lists them after the rest. */
+const LATE_LOADED = new Set(['appvm_default_bootmode', 'bootmode', 'kernelopts']);
+
+/** qubesd's listing order: a qube's properties by load stage, then name; the global ones by name. */
+export function listed(defs: Iterable<PropDef>, byStage: boolean): PropDef[] {
+  const stage = (d: PropDef): number => (byStage && (d.type === 'vm' || LATE_LOADED.has(d.name)) ? 1 : 0);
+  return [...defs].sort((a, b) => stage(a) - stage(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** The kernels installed in dom0's vm-kernels directory. */

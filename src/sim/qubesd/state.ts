@@ -11,6 +11,20 @@ export type PropValue = string | number | boolean | null;
 export interface VolumeState {
   size: number;
   usage: number;
+  /** Set by admin.vm.volume.Set.revisions_to_keep; absent: the driver's default for the volume. */
+  revisions_to_keep?: number;
+  /** Kept revisions, oldest first, each with the time of the commit its content came from. */
+  revisions?: RevisionState[];
+  /** When the volume's content was last committed (its clean image's mtime in the reflink driver). */
+  committed?: string;
+}
+
+export interface RevisionState {
+  id: string;
+  /** Qubes' isodate, `YYYY-MM-DDTHH:MM:SS` in UTC: when its content was committed (the name's timestamp). */
+  at: string;
+  /** When the revision itself was made (its file's mtime), which a revert gives the volume. */
+  made?: string;
 }
 
 export interface DeviceAssignmentState {
@@ -19,6 +33,8 @@ export interface DeviceAssignmentState {
   devid: string;
   mode: string;
   options: Record<string, string>;
+  /** The frontend an Assign payload named; null when it named none (qubesd then lists none). Absent: the holder. */
+  frontend?: string | null;
 }
 
 export interface VmState {

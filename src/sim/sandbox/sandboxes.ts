@@ -265,6 +265,39 @@ export class QubeSandboxes implements QubeServiceHost {
     else await copyImage(from, targetImage);
   }
 
+  // Revisions (qubesd's commit and revert): a revision of a volume is a copy of its image beside it.
+
+  private revisionImage(name: string, volume: string, id: string): string | null {
+    const layout = qubeLayout(this.options.dir, name);
+    const image = volume === 'private' ? layout.privateImage : volume === 'root' ? layout.rootImage : null;
+    return image === null ? null : `${image}.revision-${id}`;
+  }
+
+  /** Keeps the volume's image as revision `id`; called before a stop saves the new content over it. */
+  async keepRevision(name: string, volume: string, id: string): Promise<void> {
+    const to = this.revisionImage(name, volume, id);
+    if (to === null) return;
+    const from = volume === 'private' ? await this.privateImage(name) : await this.persistentRootImage(name);
+    // a volume never started holds no image: its revision is empty too
+    if (from === null) await rm(to, { force: true });
+    else await copyImage(from, to);
+  }
+
+  async dropRevision(name: string, volume: string, id: string): Promise<void> {
+    const path = this.revisionImage(name, volume, id);
+    if (path !== null) await rm(path, { force: true });
+  }
+
+  /** Makes revision `id` the volume's image, in one rename. */
+  async useRevision(name: string, volume: string, id: string): Promise<void> {
+    const from = this.revisionImage(name, volume, id);
+    if (from === null) return;
+    const layout = qubeLayout(this.options.dir, name);
+    const image = volume === 'private' ? layout.privateImage : layout.rootImage;
+    if (existsSync(from)) await rename(from, image);
+    else await rm(image, { force: true });
+  }
+
   /** Stops every running qube (simulator shutdown), saving their volumes. */
   async stopAll(): Promise<void> {
     await Promise.all([...new Set([...this.running.keys(), ...this.starting.keys()])].map((name) => this.afterStop(name)));

@@ -1,6 +1,6 @@
 /** admin.vm.Create.*, admin.vm.CreateInPool.*, admin.vm.CreateDisposable. */
 import { qubeNameProblem } from '../../../shared/names.js';
-import { QubesError, SilentClose, err, pyRepr } from '../errors.js';
+import { QubesError, SilentClose, err } from '../errors.js';
 import { LABELS } from '../properties.js';
 import type { Klass, VmState } from '../state.js';
 import type { CallContext, MethodTable } from './types.js';
@@ -77,19 +77,21 @@ function create(klass: Klass, allowPool: boolean) {
     if (app.get(name)) throw err.alreadyExists(name);
     if (invalidTemplate) throw err.vmNotFound(ctx.arg);
     if (invalidPool !== null) throw err.generic(`Unknown storage pool ${invalidPool}`);
-    if (klass === 'AppVM' && !template) {
-      const d = app.globalValue('default_template');
+    if (templated && !template) {
+      // add_new_vm: a disposable's default is default_dispvm, an AppVM's default_template
+      const d = app.globalValue(klass === 'DispVM' ? 'default_dispvm' : 'default_template');
       template = typeof d === 'string' ? app.get(d) : undefined;
-      if (!template) throw err.propertyValue("Property 'template' of " + name + ' has no value');
+      if (!template) throw err.value('Template for the qube not specified, nor default template set.');
     }
+    // AppVM's constructor reads the template's volume_config, which dom0 lacks: no reply
+    if (template?.klass === 'AdminVM' && klass === 'AppVM') throw new SilentClose('dom0 as a template');
     // a DispVM's template is checked by createDispVM: any qube with template_for_dispvms
     if (template && klass === 'AppVM' && template.klass !== 'TemplateVM') {
-      // qubesd names the qube by its Python repr, which holds an address: the name stands in
-      throw err.propertyValue(`wrong VM class: domains[${pyRepr(template.name)}] is of type ${template.klass} and not TemplateVM`);
+      throw err.propertyValue(`wrong VM class: domains[${app.qubeRepr(template)}] is of type ${template.klass} and not TemplateVM`);
     }
     let vm: VmState;
     if (klass === 'DispVM') {
-      if (!template) throw err.propertyValue("Property 'template' of " + name + ' has no value');
+      if (!template) throw err.value('Template for the qube not specified, nor default template set.');
       vm = app.createDispVM(name, label, template);
     } else {
       vm = app.addVm({ name, klass, label, template: template?.name ?? null });

@@ -1,19 +1,10 @@
 /** admin.vm.property.* and admin.property.* (global). */
 import { err } from '../errors.js';
 import type { PropDef } from '../properties.js';
-import { globalPropDefs, renderValue } from '../properties.js';
+import { globalPropDefs, listed, renderValue } from '../properties.js';
 import type { PropValue } from '../state.js';
 import type { CallContext, MethodTable } from './types.js';
 import { m } from './types.js';
-
-/** Qube properties qubesd loads last (references to qubes and what depends on the template); it lists them after the rest. */
-const LATE_LOADED = new Set(['appvm_default_bootmode', 'bootmode', 'kernelopts']);
-
-/** qubesd's listing order: a qube's properties by load stage, then name; the global ones by name. */
-function listed(defs: Iterable<PropDef>, byStage: boolean): PropDef[] {
-  const stage = (d: PropDef): number => (byStage && (d.type === 'vm' || LATE_LOADED.has(d.name)) ? 1 : 0);
-  return [...defs].sort((a, b) => stage(a) - stage(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
 
 interface Holder {
   readonly label: string;
@@ -47,7 +38,8 @@ function vmHolder(ctx: CallContext): Holder {
 function globalHolder(ctx: CallContext): Holder {
   const { app } = ctx;
   return {
-    label: '<qubes.Qubes object>',
+    // qubesd names the app by its str()
+    label: 'Qubes',
     klass: 'Qubes',
     byStage: false,
     defs: () => globalPropDefs,
@@ -104,8 +96,7 @@ function family(prefix: string, destAdminvm: boolean | null, holder: (ctx: CallC
     }),
     [`${prefix}.GetDefault`]: m(true, false, destAdminvm, (ctx) => {
       const h = holder(ctx);
-      // qubesd names the app by its str() here, not its repr()
-      const def = mustDef(h.klass === 'Qubes' ? { ...h, label: 'Qubes' } : h, ctx.arg);
+      const def = mustDef(h, ctx.arg);
       if (def.noDefault) return null;
       const v = h.defaultValue(def.name);
       return v === undefined ? null : `type=${def.type} ${renderValue(v)}`;
