@@ -11,6 +11,10 @@
  * differ by class and by run, enough for |t| of 5 to 20 between two calls
  * that are the same. Where a run takes under a microsecond, a sample is a
  * batch of runs of its class, so that it lasts hundreds of clock ticks.
+ * The untimed warm-up is in a seeded random order too: which input the
+ * compiler's feedback sees first (the order of the maps in a polymorphic
+ * inline cache, checked in turn) is then a coin toss per process, not
+ * always class 0's.
  */
 import { performance } from 'node:perf_hooks';
 
@@ -58,12 +62,12 @@ export function tOf([a, b]: readonly [readonly number[], readonly number[]]): nu
 }
 
 /**
- * Times a synchronous run of each of two inputs: `warm` runs of both
- * untimed (the compiler settles), then n samples of each, a sample being
+ * Times a synchronous run of each of two inputs: `warm` runs of each
+ * untimed, interleaved (the compiler settles), then n samples of each, a sample being
  * `batch` runs of one input with no turn of the event loop inside.
  */
 export function sampleSync<T>(run: (input: T) => unknown, inputs: readonly [T, T], n: number, batch: number, rand: Shuffler, warm: number): [number[], number[]] {
-  for (let i = 0; i < warm; i++) for (const input of inputs) run(input);
+  for (const c of order(warm, rand)) run(inputs[c as 0 | 1]);
   const classes = order(n, rand);
   const times = new Float64Array(classes.length);
   for (let i = 0; i < classes.length; i++) {
@@ -77,7 +81,7 @@ export function sampleSync<T>(run: (input: T) => unknown, inputs: readonly [T, T
 
 /** `sampleSync` for a run that takes milliseconds: one run a sample. */
 export async function sampleAsync<T>(run: (input: T) => Promise<unknown>, inputs: readonly [T, T], n: number, rand: Shuffler, warm: number): Promise<[number[], number[]]> {
-  for (let i = 0; i < warm; i++) for (const input of inputs) await run(input);
+  for (const c of order(warm, rand)) await run(inputs[c as 0 | 1]);
   const classes = order(n, rand);
   const times = new Float64Array(classes.length);
   for (let i = 0; i < classes.length; i++) {
