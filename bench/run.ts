@@ -3,9 +3,11 @@
  * host (SPEC §9). Prints one Markdown table; asserts nothing about time.
  *
  *   node dist/bench/run.js [--calls N] [--policy-ms MS] [--sizes 10,100,1000,3000] [--clients N]
- *                          [--service-mode resident|per-call]
+ *                          [--service-mode resident|per-call] [--qrexec CHECKOUT] [--only SECTION,...]
  *
- * QMCP_BENCH_CALLS sets the default of --calls (20).
+ * QMCP_BENCH_CALLS sets the default of --calls (20); QMCP_QREXEC that of
+ * --qrexec, a qubes-core-qrexec work tree whose policy parser the policy
+ * section also runs. Sections: latency, memory, start, policy, modes, listing.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -26,12 +28,25 @@ import { serverMemory } from './sessions.js';
 import { BENCH_SETTINGS, PRINCIPAL } from './settings.js';
 import { renderTable, type Row } from './stats.js';
 
+const SECTIONS = ['latency', 'memory', 'start', 'policy', 'modes', 'listing'] as const;
+type Section = (typeof SECTIONS)[number];
+
 interface Options {
   calls: number;
   policyMs: number;
   sizes: number[];
   clients: number;
   serviceMode: ServiceMode;
+  qrexec: string | undefined;
+  only: ReadonlySet<Section>;
+}
+
+function sections(text: string): Set<Section> {
+  const names = text.split(',').map((s) => s.trim());
+  for (const name of names) {
+    if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`--only takes ${SECTIONS.join(', ')}, not ${JSON.stringify(name)}`);
+  }
+  return new Set(names as Section[]);
 }
 
 function positive(name: string, text: string): number {
@@ -54,6 +69,8 @@ function options(argv: string[]): Options {
       sizes: { type: 'string', default: '10,100,1000,3000' },
       clients: { type: 'string', default: '10' },
       'service-mode': { type: 'string', default: 'resident' },
+      qrexec: { type: 'string', default: process.env['QMCP_QREXEC'] },
+      only: { type: 'string', default: SECTIONS.join(',') },
     },
   });
   return {
@@ -62,6 +79,8 @@ function options(argv: string[]): Options {
     sizes: (values.sizes ?? '').split(',').map((s) => positive('--sizes', s.trim())),
     clients: positive('--clients', values.clients ?? '10'),
     serviceMode: mode(values['service-mode'] ?? 'resident'),
+    qrexec: values.qrexec === '' ? undefined : values.qrexec,
+    only: sections(values.only ?? ''),
   };
 }
 
@@ -89,23 +108,39 @@ async function main(): Promise<void> {
 
   const fleet = demoFleet();
   // tool latency and server memory on a host serving dom0 services as --service-mode says
-  await withHost(fleet, opts.serviceMode, async (dir) => {
-    log(`tool latency (${opts.serviceMode} dom0 services), ${opts.calls} calls each${hasSandbox ? '' : ' (no bwrap: in-qube tools skipped)'}`);
-    rows.push(...(await toolLatency(dir, opts.calls, hasSandbox)));
-    log(`server memory, ${opts.clients} clients`);
-    rows.push(...(await serverMemory(dir, opts.clients, opts.calls)));
-  });
+  if (opts.only.has('latency') || opts.only.has('memory')) {
+    await withHost(fleet, opts.serviceMode, async (dir) => {
+      if (opts.only.has('latency')) {
+        log(`tool latency (${opts.serviceMode} dom0 services), ${opts.calls} calls each${hasSandbox ? '' : ' (no bwrap: in-qube tools skipped)'}`);
+        rows.push(...(await toolLatency(dir, opts.calls, hasSandbox)));
+      }
+      if (opts.only.has('memory')) {
+        log(`server memory, ${opts.clients} clients`);
+        rows.push(...(await serverMemory(dir, opts.clients, opts.calls)));
+      }
+    });
+  }
   // what starting a per-call service costs needs the executables; the policy is the same either way
-  await withHost(fleet, 'per-call', async (dir) => {
-    log('dom0 service start');
-    rows.push(...(await serviceStart(dir, PRINCIPAL, opts.calls)));
-    log(`policy engine, ${opts.policyMs} ms`);
-    rows.push(...policyRate(dir, fleet, opts.policyMs));
-  });
-  log('dom0 service calls, per-call and resident');
-  rows.push(...(await serviceModes(fleet, 'ai-sandbox', opts.calls)));
-  log(`listing with ${opts.sizes.join(', ')} qubes`);
-  rows.push(...(await listingScale(opts.sizes, opts.calls)));
+  if (opts.only.has('start') || opts.only.has('policy')) {
+    await withHost(fleet, 'per-call', async (dir) => {
+      if (opts.only.has('start')) {
+        log('dom0 service start');
+        rows.push(...(await serviceStart(dir, PRINCIPAL, opts.calls)));
+      }
+      if (opts.only.has('policy')) {
+        log(`policy engine, ${opts.policyMs} ms${opts.qrexec === undefined ? ' (no --qrexec: Qubes parser skipped)' : ', then Qubes parser as long'}`);
+        rows.push(...policyRate(dir, fleet, opts.policyMs, opts.qrexec));
+      }
+    });
+  }
+  if (opts.only.has('modes')) {
+    log('dom0 service calls, per-call and resident');
+    rows.push(...(await serviceModes(fleet, 'ai-sandbox', opts.calls)));
+  }
+  if (opts.only.has('listing')) {
+    log(`listing with ${opts.sizes.join(', ')} qubes`);
+    rows.push(...(await listingScale(opts.sizes, opts.calls)));
+  }
 
   const cpu = cpus();
   process.stdout.write(

@@ -3,7 +3,7 @@
 # and checks what they print for the demo fleet.
 # usage: scripts/admin-client-check/run.sh ADMIN_CLIENT_CHECKOUT
 # ADMIN_CLIENT_CHECKOUT is a work tree of QubesOS/qubes-core-admin-client.
-# Build first (npx tsc -p tsconfig.json). Needs python3 (3.10+) only.
+# Build first (npm run build). Needs python3 (3.10+) only.
 set -eu
 if [ $# -ne 1 ]; then
   echo "usage: $0 ADMIN_CLIENT_CHECKOUT" >&2

@@ -2,7 +2,7 @@
 # Compares `qmcp policy eval` with qrexec's own Python policy parser.
 # usage: scripts/policy-parser-check/check.sh QREXEC_CHECKOUT [--record]
 # QREXEC_CHECKOUT is a work tree of QubesOS/qubes-core-qrexec. Build first
-# (npx tsc -p tsconfig.json).
+# (npm run build).
 set -eu
 if [ $# -lt 1 ]; then
   echo "usage: $0 QREXEC_CHECKOUT [--record]" >&2

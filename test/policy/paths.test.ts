@@ -3,15 +3,18 @@
 // by field, in the same order. Timing is measured in verify/timing; this is
 // the structure that keeps it close.
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import assert from 'node:assert/strict';
 import { fleetSystemInfo } from '../../src/cli/fleet-system-info.js';
 import { POLICY_FILE, renderPolicy, stampSettings } from '../../src/dom0/install/policy.js';
 import { RulePolicy } from '../../src/shared/policy/evaluate.js';
 import { memoryFs } from '../../src/shared/policy/fs.js';
-import type { PolicyRequest, Resolution, SystemInfo } from '../../src/shared/policy/index.js';
+import type { DomainInfo, PolicyRequest, Resolution, SystemInfo } from '../../src/shared/policy/index.js';
 import { PolicyLoader } from '../../src/shared/policy/loader.js';
 import type { Rule } from '../../src/shared/policy/rule.js';
+import { NO_DOMAIN } from '../../src/shared/policy/system.js';
 import { BASE_SETTINGS, PRINCIPAL, TAGS, attackFleet } from '../../verify/malformed/host.js';
+import { compiled, weakenedFile } from '../../verify/weakened-module.js';
 
 const DIR = '/etc/qubes/policy.d';
 
@@ -91,4 +94,136 @@ test('an unfit @dispvm:NAME is matched like a fit one, and refused with qrexec\'
   const absent = run(rules, { service: 'svc', argument: '', source: 'ai-box', target: '@dispvm:ops-dvx' }, system);
   const other = run(rules, { service: 'svc', argument: '', source: 'ai-box', target: '@dispvm:sys-firewall' }, system);
   assert.deepEqual(absent.trace, other.trace);
+});
+
+// System info is read the same way too: the domains visited, the fields read (of the outside
+// qube's domain, or of NO_DOMAIN standing in for one that does not exist), each tag compared.
+
+/** The engine's RulePolicy, or that of a copy whose tokens module has `guard` replaced by `weakened`. */
+async function engine(weakened?: readonly [string, string]): Promise<typeof RulePolicy> {
+  if (!weakened) return RulePolicy;
+  const tokens = weakenedFile('shared/policy/tokens', weakened[0], weakened[1]);
+  const evaluate = weakenedFile('shared/policy/evaluate', 'export class RulePolicy', 'export class RulePolicy', { [compiled('shared/policy/tokens')]: tokens });
+  return ((await import(pathToFileURL(evaluate).href)) as { RulePolicy: typeof RulePolicy }).RulePolicy;
+}
+
+let sink: string[] = [];
+
+function tracedArray(values: readonly string[], path: string): readonly string[] {
+  return new Proxy(values, {
+    get(target, key, receiver) {
+      if (typeof key === 'string') sink.push(`${path}[${key}]`);
+      return Reflect.get(target, key, receiver) as unknown;
+    },
+  });
+}
+
+function tracedDomain(domain: DomainInfo, name: string): DomainInfo {
+  return new Proxy(domain, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver) as unknown;
+      if (typeof key !== 'string') return value;
+      sink.push(`${name}.${key}`);
+      return Array.isArray(value) ? tracedArray(value as string[], `${name}.${key}`) : value;
+    },
+  });
+}
+
+/**
+ * System info whose every read goes to `sink`; the outside qube is called
+ * `target`. Each qube but dom0 carries the two tags qubesd gives a qube whose
+ * GUI and audio run in dom0, as NO_DOMAIN stands for (a qube with more tags
+ * compares more: docs/verification.md).
+ */
+function tracedSystem(outside: string): SystemInfo {
+  const qubesTags = (name: string, d: DomainInfo): DomainInfo => (name === 'dom0' ? d : { ...d, tags: [...d.tags, 'guivm-dom0', 'audiovm-dom0'] });
+  const domains = Object.fromEntries(Object.entries(system.domains).map(([name, d]) => [name, tracedDomain(qubesTags(name, d), name === outside ? 'target' : name)]));
+  const label = (key: string | symbol): string => (key === outside ? 'target' : String(key));
+  return {
+    domains: new Proxy(domains, {
+      get(target, key, receiver) {
+        sink.push(`get ${label(key)}`);
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+      getOwnPropertyDescriptor(target, key) {
+        sink.push(`own ${label(key)}`);
+        return Reflect.getOwnPropertyDescriptor(target, key);
+      },
+      has(target, key) {
+        sink.push(`has ${label(key)}`);
+        return Reflect.has(target, key);
+      },
+      ownKeys(target) {
+        sink.push('keys');
+        return Reflect.ownKeys(target);
+      },
+    }),
+  };
+}
+
+/** Reads of NO_DOMAIN go to `sink` as the outside qube's (`target`); `tags` replaces its tags. Returns the undo. */
+function traceNoDomain(tags?: string[]): () => void {
+  const saved = { ...NO_DOMAIN } as Record<string, unknown>;
+  const set = (key: string, descriptor: PropertyDescriptor): void => {
+    Object.defineProperty(NO_DOMAIN, key, { enumerable: true, configurable: true, ...descriptor });
+  };
+  for (const [key, value] of Object.entries(saved)) {
+    const shown = key === 'tags' ? (tags ?? value) : value;
+    set(key, {
+      get: () => {
+        sink.push(`target.${key}`);
+        return Array.isArray(shown) ? tracedArray(shown as string[], `target.${key}`) : shown;
+      },
+    });
+  }
+  return () => {
+    for (const [key, value] of Object.entries(saved)) set(key, { value, writable: true });
+  };
+}
+
+/** The qube an outside target names, in any form. */
+function qubeOf(target: string): string {
+  const spelled = target.replace(/^@dispvm:/, '');
+  if (!spelled.startsWith('uuid:')) return spelled;
+  return Object.keys(system.domains).find((name) => `uuid:${uuidOf(name)}` === spelled) ?? assert.fail(target);
+}
+
+/** The forms and seats whose absent target reads system info otherwise than the outside one. */
+async function systemReadsDiffer(weakened?: readonly [string, string], placeholderTags?: string[]): Promise<string[]> {
+  const Engine = await engine(weakened);
+  const policy = new Engine(rendered);
+  const undo = traceNoDomain(placeholderTags);
+  const differ: string[] = [];
+  try {
+    for (const [source, service] of SEATS) {
+      for (const [form, outside, absent] of FORMS) {
+        const qube = qubeOf(outside);
+        const reads = (target: string): string[] => {
+          sink = [];
+          policy.evaluate({ service, argument: '', source, target }, tracedSystem(qube));
+          return sink;
+        };
+        const [a, b] = [reads(outside), reads(absent)];
+        assert.ok(a.some((r) => r.startsWith('target.')), `${form}: the outside qube's domain is read`);
+        if (JSON.stringify(a) !== JSON.stringify(b)) differ.push(`${source} ${service} ${form}`);
+      }
+    }
+  } finally {
+    undo();
+  }
+  return differ;
+}
+
+test('outside and absent targets read the same system info, NO_DOMAIN standing in for the absent one', async () => {
+  assert.deepEqual(await systemReadsDiffer(), []);
+});
+
+test('weakened lookups are caught: an own-property test for the target, no stand-in, a stand-in without tags', async () => {
+  // An own-property test for a missing key costs more than for a present one.
+  const ownProperty = await systemReadsDiffer(['domains.find(token.text)', 'domains.get(token.text)']);
+  // What the engine read before NO_DOMAIN: fields of a small literal of another shape.
+  const literal = await systemReadsDiffer(['const seen = domain ?? NO_DOMAIN;', "const seen = domain ?? { type: '', tags: [], uuid: '' };"]);
+  const tagless = await systemReadsDiffer(undefined, []);
+  for (const [name, differ] of Object.entries({ ownProperty, literal, tagless })) assert.ok(differ.length > 0, `weakened variant "${name}" is not caught`);
+  assert.ok(ownProperty.some((d) => d.endsWith(' name')));
 });

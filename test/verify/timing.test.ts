@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { ServiceRefusal } from '../../src/dom0/service/refusal.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import type { CheckReport } from '../../verify/check.js';
-import { THRESHOLD, makeTimingCheck, timingCheck, welch } from '../../verify/timing/check.js';
+import { THRESHOLD, makeTimingCheck, timingCheck } from '../../verify/timing/check.js';
+import { welch } from '../../verify/timing/measure.js';
 
 const SEED = 8086;
 
@@ -27,6 +28,11 @@ test("Welch's t is measured for every path that takes a qube (reported, not asse
       assert.ok(paths.some((f) => f.label.startsWith(`|t| policy ${form} from ${seat}`)), `${form} from ${seat}`);
     }
     for (const form of ['name', '@dispvm:NAME']) assert.ok(paths.some((f) => f.label === `|t| router ${form} from ${seat}`), `router ${form} from ${seat}`);
+    // Two names that both exist nowhere take the same steps: the method must read no difference
+    // (test/verify/timing-measure.test.ts has the loop that read one).
+    const control = paths.find((f) => f.label === `|t| policy name from ${seat}, two absent names (control)`);
+    assert.ok(control, `control from ${seat}`);
+    assert.ok(Number(control.value) < THRESHOLD, `control from ${seat}: |t| ${control.value}`);
   }
   assert.ok(paths.every((f) => Number.isFinite(Number(f.value))));
   assert.ok(Number(report.figures.find((f) => f.label === 'timed calls')?.value) > 3000);

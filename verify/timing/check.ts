@@ -2,24 +2,26 @@
  * Timing (SPEC §4.1, §9), the dudect method: for each path that takes a
  * qube name, calls naming a qube that exists nowhere and calls naming a
  * qube outside the umbrella are interleaved in a seeded random order and
- * timed; Welch's t between the two classes is reported per path. The dom0
+ * timed (verify/timing/measure.ts); Welch's t between the two classes is reported per path. The dom0
  * services are timed in this process through the real runner on a
  * simulated qubesd (their own code path); the tag-scoped calls that only
  * the qrexec policy decides are timed through the policy engine on the
- * installed policy. The two names have the same length and prefix. Then
+ * installed policy, in fresh processes, a process being one sample
+ * (verify/timing/across.ts: a difference of a few ns whose sign changes
+ * with the process is its layout, one that keeps its sign is the code's).
+ * The two names have the same length and prefix. Then
  * every form of special target (a name, `uuid:`, `@dispvm:NAME`,
  * `@dispvm:uuid:`), naming an outside qube or nothing, from the principal
  * and from a sandbox qube: through the policy engine, and through the
  * qrexec router for the forms it carries; `@default` and `@dispvm`, which
- * name no qube, on system info with and without one outside qube. Timing
+ * name no qube, on system info with and without one outside qube; and, as
+ * a control, two names that both exist nowhere. Timing
  * is measured, not asserted: |t| above 4.5 is counted as "paths over
  * threshold", never a failure; two targets of a pair that get different
  * answers are a failure.
  */
-import { performance } from 'node:perf_hooks';
 import { qubesdCall } from '../../src/shared/adminapi/client.js';
-import { loadPolicyFromRoot } from '../../src/shared/policy/index.js';
-import type { Policy, SystemInfo } from '../../src/shared/policy/index.js';
+import type { SystemInfo } from '../../src/shared/policy/index.js';
 import { normaliseCall } from '../../src/sim/qrexec/normalise.js';
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
@@ -28,7 +30,11 @@ import { coverageFailures } from '../gaps.js';
 import { InProcessHost, PRINCIPAL, prng } from '../malformed/host.js';
 import type { ServiceSut } from '../malformed/host.js';
 import { serviceCall, timingApplies, timingGaps } from './forms.js';
-import { SEATS, namedForms, unnamedForms } from './targets.js';
+import { acrossProcesses, acrossT } from './across.js';
+import { sampleAsync, tOf } from './measure.js';
+import { REAL_ENGINE, loadPolicy } from './policy-paths.js';
+import type { EngineModule, PolicyJob, PolicyPath } from './policy-paths.js';
+import { CONTROL, SEATS, namedForms, unnamedForms } from './targets.js';
 
 const NAME = 'timing';
 export const THRESHOLD = 4.5;
@@ -36,69 +42,23 @@ export const THRESHOLD = 4.5;
 export const OUTSIDE = 'ai-outside';
 export const ABSENT = 'ai-outsidx';
 
-/** Welch's t statistic of two samples. */
-export function welch(a: readonly number[], b: readonly number[]): number {
-  const stats = (xs: readonly number[]): [number, number] => {
-    const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
-    const v = xs.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, xs.length - 1);
-    return [mean, v];
-  };
-  const [ma, va] = stats(a);
-  const [mb, vb] = stats(b);
-  const se = Math.sqrt(va / a.length + vb / b.length);
-  return se === 0 ? 0 : (ma - mb) / se;
-}
+/** Evaluations of the engine per timed sample: one takes under a microsecond, and the clock reads in steps of about 10 ns. */
+export const BATCH = 10;
+/** Samples per class of each policy path in one process. */
+export const SAMPLES = 1000;
+/** Processes per unit of scale that measure the policy paths, each its own sample (verify/timing/across.ts). */
+export const PROCESSES = 16;
 
-/** Drops measurements above the pooled 95th percentile (dudect's cropping of GC and scheduler spikes). */
-export function crop(a: number[], b: number[]): [number[], number[]] {
-  const all = [...a, ...b].sort((x, y) => x - y);
-  const cut = all[Math.floor(all.length * 0.95)] ?? Infinity;
-  return [a.filter((x) => x <= cut), b.filter((x) => x <= cut)];
-}
-
-type Pair = readonly [string, string];
-
-/** Both classes, n of each, in a seeded random order. */
-function schedule(n: number, rand: ReturnType<typeof prng>, [a, b]: Pair): string[] {
-  return rand.shuffle([...Array.from({ length: n }, () => a), ...Array.from({ length: n }, () => b)]);
-}
-
-function tOf(times: Record<string, number[]>, [a, b]: Pair): number {
-  const [x, y] = crop(times[a] as number[], times[b] as number[]);
-  return welch(x, y);
-}
-
-async function measure(run: (qube: string) => Promise<unknown>, n: number, rand: ReturnType<typeof prng>, pair: Pair = [ABSENT, OUTSIDE]): Promise<number> {
-  const order = schedule(n, rand, pair);
-  // Warm both paths first (JIT, caches), untimed.
-  for (let i = 0; i < 10; i++) for (const q of pair) await run(q);
-  const times: Record<string, number[]> = { [pair[0]]: [], [pair[1]]: [] };
-  for (const q of order) {
-    const t0 = performance.now();
-    await run(q);
-    (times[q] as number[]).push(performance.now() - t0);
-  }
-  return tOf(times, pair);
-}
-
-/** `measure` for the policy engine, which is synchronous: no turn of the event loop inside a sample. */
-function measureSync(run: (key: string) => unknown, n: number, rand: ReturnType<typeof prng>, pair: Pair): number {
-  const order = schedule(n, rand, pair);
-  for (let i = 0; i < 200; i++) for (const q of pair) run(q);
-  const times: Record<string, number[]> = { [pair[0]]: [], [pair[1]]: [] };
-  for (const q of order) {
-    const t0 = performance.now();
-    run(q);
-    (times[q] as number[]).push(performance.now() - t0);
-  }
-  return tOf(times, pair);
+/** Absent against outside (class 0 against class 1) for a call that takes milliseconds. */
+async function measure(run: (qube: string) => Promise<unknown>, n: number, rand: ReturnType<typeof prng>, pair: readonly [string, string] = [ABSENT, OUTSIDE]): Promise<number> {
+  return tOf(await sampleAsync(run, pair, n, rand, 10));
 }
 
 export interface TimingSut extends ServiceSut {
   /** Time only these paths (a test of one weakened service): a service, or a label without its `|t| `. */
   readonly paths?: readonly string[];
-  /** The policy engine the policy paths evaluate with (a weakened variant wraps the real one). */
-  readonly policy?: (real: Policy) => Policy;
+  /** The module the policy paths load the policy with (a weakened variant names its copy; default the real loadPolicyFromRoot). */
+  readonly engine?: EngineModule;
   /** The model the check covers (default OPERATIONS; a test adds a fixture row). */
   readonly ops?: readonly Operation[];
 }
@@ -142,13 +102,20 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
 
         // The calls the policy engine decides alone: tag-scoped, on the qube the call targets.
         const scoped = ops.filter((o) => o.target !== 'dom0-service').sort(byService).map((o) => o.service);
-        const policy = (sut.policy ?? ((p: Policy): Policy => p))(loadPolicyFromRoot(h.root));
+        const engine = sut.engine ?? REAL_ENGINE;
+        const policy = await loadPolicy(engine, h.root);
         const reply = await qubesdCall(h.sim.internalSocketPath, { method: 'internal.GetSystemInfo', dest: 'dom0' });
         if (!reply.ok) throw new Error('internal.GetSystemInfo failed');
         const system = JSON.parse(reply.data.toString('utf8')) as SystemInfo;
-        const perPolicy = 1000 * scale;
+        const differ = (label: string, what: string): void => {
+          failures.push({ check: NAME, what: `${label}: ${what}`, reproduction: `--seed ${seed} --only ${NAME}` });
+        };
+        // Each policy path once, with whether it counts over the threshold (the control does not) and
+        // whether it is reported. Every process times all of them whatever is reported: what a
+        // process compiled for one path depends on the paths it ran before, so a row is read in the
+        // same company under any filter.
+        const paths: { path: PolicyPath; counted: boolean; wanted: boolean }[] = [];
         for (const service of scoped) {
-          if (!want(service)) continue;
           // Outside the umbrella: denied. An elevation tag without the umbrella still matches the tier
           // lines (the engine has no AND; docs/capabilities.md: install refuses it, doctor reports it).
           if (policy.evaluate({ service, argument: '', source: PRINCIPAL, target: OUTSIDE }, system).action !== 'deny') residual++;
@@ -162,45 +129,48 @@ export function makeTimingCheck(sut: TimingSut = {}): Check {
               });
             }
           }
-          const t = measureSync(
-            (q) => policy.evaluate({ service, argument: '', source: PRINCIPAL, target: q }, system),
-            perPolicy,
-            rand,
-            // An outside qube with no qmcp tag, and a name of its shape that exists nowhere.
-            ['vaulx', 'vault'],
-          );
-          calls += 2 * perPolicy;
-          if (Math.abs(t) > THRESHOLD) over++;
-          figures.push({ label: `|t| policy ${service}`, value: Math.abs(t).toFixed(2) });
+          // An outside qube with no qmcp tag, and a name of its shape that exists nowhere.
+          paths.push({ path: { label: `policy ${service}`, service, source: PRINCIPAL, targets: ['vaulx', 'vault'] }, counted: true, wanted: want(service) });
+        }
+        // Every form of special target: the engine alone here, through the router below where it carries the form.
+        const unnamed = unnamedForms(system);
+        for (const [source, service] of SEATS) {
+          const ask = (target: string, sys: SystemInfo = system): string => policy.evaluate({ service, argument: '', source, target }, sys).action;
+          for (const { form, outside, absent } of namedForms(system)) {
+            const label = `policy ${form} from ${source}`;
+            const [a, b] = [ask(outside), ask(absent)];
+            if (a !== b) differ(label, `${outside} answers ${a}, ${absent} answers ${b}`);
+            paths.push({ path: { label, service, source, targets: [absent, outside] }, counted: true, wanted: want(label) });
+          }
+          // Not counted over the threshold: it tells how far |t| strays at this speed with nothing to find.
+          const control = `policy name from ${source}, two absent names (control)`;
+          paths.push({ path: { label: control, service, source, targets: CONTROL }, counted: false, wanted: want(control) });
+          for (const { form, target, without } of unnamed) {
+            const label = `policy ${form} from ${source} (one outside qube more)`;
+            const [a, b] = [ask(target, system), ask(target, without)];
+            if (a !== b) differ(label, `${target} answers ${a} with the qube, ${b} without`);
+            paths.push({ path: { label, service, source, target }, counted: true, wanted: want(label) });
+          }
+        }
+        if (paths.some((p) => p.wanted)) {
+          const without = unnamed[0]?.without ?? system;
+          const job: PolicyJob = { root: h.root, engine, system, without, paths: paths.map((p) => p.path), n: SAMPLES, batch: BATCH, warm: 1000, seed };
+          const k = PROCESSES * scale;
+          const readings = await acrossProcesses(job, k);
+          calls += 2 * SAMPLES * BATCH * k * paths.length;
+          for (const { path, counted } of paths.filter((p) => p.wanted)) {
+            const diffs = (readings.get(path.label) ?? []).map((r) => r.diffNs);
+            const t = acrossT(diffs);
+            if (counted && Math.abs(t) > THRESHOLD) over++;
+            figures.push({ label: `|t| ${path.label}`, value: Math.abs(t).toFixed(2) });
+          }
         }
 
-        // Every form of special target: the engine alone, then through the router where it carries the form.
         const timed = (label: string, t: number, n: number): void => {
           calls += 2 * n;
           if (Math.abs(t) > THRESHOLD) over++;
           figures.push({ label: `|t| ${label}`, value: Math.abs(t).toFixed(2) });
         };
-        const differ = (label: string, what: string): void => {
-          failures.push({ check: NAME, what: `${label}: ${what}`, reproduction: `--seed ${seed} --only ${NAME}` });
-        };
-        for (const [source, service] of SEATS) {
-          const ask = (target: string, sys: SystemInfo = system): string => policy.evaluate({ service, argument: '', source, target }, sys).action;
-          for (const { form, outside, absent } of namedForms(system)) {
-            const label = `policy ${form} from ${source}`;
-            if (!want(label)) continue;
-            const [a, b] = [ask(outside), ask(absent)];
-            if (a !== b) differ(label, `${outside} answers ${a}, ${absent} answers ${b}`);
-            timed(label, measureSync((q) => ask(q), perPolicy, rand, [absent, outside]), perPolicy);
-          }
-          for (const { form, target, without } of unnamedForms(system)) {
-            const label = `policy ${form} from ${source} (one outside qube more)`;
-            if (!want(label)) continue;
-            const worlds: Record<string, SystemInfo> = { with: system, without };
-            const [a, b] = [ask(target, system), ask(target, without)];
-            if (a !== b) differ(label, `${target} answers ${a} with the qube, ${b} without`);
-            timed(label, measureSync((w) => ask(target, worlds[w]), perPolicy, rand, ['without', 'with']), perPolicy);
-          }
-        }
         // A router call takes milliseconds and jitters by as much: it shows differences of that size.
         // It keeps the first 63 bytes of a target (normalise.ts); a form cut short would reach it as
         // two absent names, so only the engine would time it.

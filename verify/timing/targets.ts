@@ -40,6 +40,13 @@ export function namedForms(system: SystemInfo): NamedForm[] {
   ];
 }
 
+/**
+ * Two names of the same shape that both exist nowhere: they take the same
+ * steps, so their |t| is what the method reads where there is no difference
+ * to find (a control for the named forms).
+ */
+export const CONTROL: readonly [string, string] = [ABSENT, 'ops-dvy'];
+
 export interface UnnamedForm {
   readonly form: string;
   readonly target: string;

@@ -1,32 +1,36 @@
 import type { AskAction, AllowAction, Rule } from './rule.js';
-import type { DomainIndex } from './system.js';
-import { indexSystem, isDom0, lookup, MissingDomain, uuidToName } from './system.js';
+import { RuleIndex } from './rule-index.js';
+import type { Domains } from './system.js';
+import { domainsOf, isDom0, lookup, MissingDomain, nameOrFail, uuidToName } from './system.js';
 import type { Token } from './tokens.js';
-import { dispvmTemplateOf, expandToken, parseToken, TokenError, tokenMatches } from './tokens.js';
+import { dispvmTemplateOf, expandToken, parseToken, sourceParty, targetParty, TokenError, tokenMatches } from './tokens.js';
+import type { Party } from './tokens.js';
 import type { Policy, PolicyRequest, Resolution, RuleLocation, SystemInfo } from './types.js';
-import { QmcpError } from '../errors.js';
 
-/** A denial raised while evaluating; becomes a deny resolution. */
-class PolicyDenial extends QmcpError {
-  readonly code = 'ERR_QMCP_POLICY_DENIED';
+type Denial = Extract<Resolution, { action: 'deny' }>;
 
-  constructor(
-    readonly reason: string,
-    readonly notify = true,
-    readonly rule: RuleLocation | null = null,
-  ) {
-    super(reason);
-  }
+/**
+ * A refusal. Denials are returned, not thrown: most calls a policy answers are
+ * refused, and an exception's stack trace would cost more than the matching.
+ */
+function deny(reason: string, notify = true, rule: RuleLocation | null = null): Denial {
+  return { action: 'deny', reason, notify, rule };
+}
+
+/** What an unfit `@dispvm:X` reads in place of a rule's deny when its rule allows or asks. */
+const NOT_DENIED: Denial = deny('', true, null);
+
+function isDenial(value: object): value is Denial {
+  return 'action' in value;
 }
 
 interface Call {
-  service: string;
-  /** With its leading `+`. */
-  argument: string;
-  source: string;
+  /** The rules for the call's service and argument, in policy order. */
+  rules: readonly Rule[];
+  source: Party;
   /** The verified intended target. */
-  target: Token;
-  index: DomainIndex;
+  target: Party;
+  domains: Domains;
 }
 
 function where(rule: Rule): string {
@@ -38,107 +42,122 @@ function locationOf(rule: Rule): RuleLocation {
 }
 
 /** What a deny rule, or no rule at all, answers; null for a rule that allows or asks. */
-function denialBy(rule: Rule | undefined): { reason: string; notify: boolean; rule: RuleLocation | null } | null {
-  if (rule === undefined) return { reason: 'no matching rule found', notify: true, rule: null };
+function denialBy(rule: Rule | undefined): Denial | null {
+  if (rule === undefined) return deny('no matching rule found');
   if (rule.action.kind !== 'deny') return null;
-  return { reason: `denied by policy ${where(rule)}`, notify: rule.action.notify, rule: locationOf(rule) };
+  return deny(`denied by policy ${where(rule)}`, rule.action.notify, locationOf(rule));
 }
 
 /** Why qrexec refuses a target before any rule, or null: `@dispvm:X` needs X to be a disposable template. */
-function unfitIntended(token: Token, index: DomainIndex): string | null {
+function unfitIntended(token: Token, domains: Domains): string | null {
   if (token.kind !== 'dispvmTemplate') return null;
-  const domain = index.get(token.value);
+  const domain = domains.get(token.value);
   return domain?.template_for_dispvms ? null : `not a template for dispvm: ${token.value}`;
 }
 
 /** A name that does not exist becomes `@default`. */
-function defaulted(token: Token, index: DomainIndex): Token {
-  return token.kind === 'name' && !index.has(token.text) ? { kind: 'default', text: '@default', value: '@default' } : token;
+function defaulted(token: Token, domains: Domains): Token {
+  return token.kind === 'name' && domains.get(token.text) === undefined ? { kind: 'default', text: '@default', value: '@default' } : token;
 }
 
 /** A target checked as qrexec checks what the caller asked for. */
-function verifyIntended(token: Token, index: DomainIndex): Token {
-  const unfit = unfitIntended(token, index);
-  if (unfit !== null) throw new PolicyDenial(unfit);
-  return defaulted(token, index);
+function verifyIntended(token: Token, domains: Domains): Token | Denial {
+  const unfit = unfitIntended(token, domains);
+  return unfit !== null ? deny(unfit) : defaulted(token, domains);
 }
 
-function intendedToken(text: string): Token {
+function intendedToken(text: string): Token | Denial {
   try {
     return parseToken(text, 'intended');
   } catch (err) {
-    if (err instanceof TokenError) throw new PolicyDenial(err.message);
+    if (err instanceof TokenError) return deny(err.message);
     throw err;
   }
 }
 
-function matchesButTarget(rule: Rule, call: Call): boolean {
-  return (
-    (rule.service === null || rule.service === call.service) &&
-    (rule.argument === null || rule.argument === call.argument) &&
-    tokenMatches(rule.source, call.source, call.index)
-  );
+/** The first rule for the call that matches its source and target. */
+function firstMatch(call: Call): Rule | undefined {
+  const { rules, source, target, domains } = call;
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i] as Rule;
+    if (tokenMatches(rule.source, source, domains) && tokenMatches(rule.target, target, domains, source.text)) return rule;
+  }
+  return undefined;
 }
 
 /** A target reachable without starting anything. */
-function runningOrDom0(target: string, index: DomainIndex): boolean {
+function runningOrDom0(target: string, domains: Domains): boolean {
   if (isDom0(target)) return true;
   if (target.startsWith('@dispvm')) return false;
-  return lookup(index, target).power_state === 'Running';
+  return lookup(domains, target).power_state === 'Running';
 }
 
 /** The policy's rules in order; the first rule that matches decides. */
 export class RulePolicy implements Policy {
-  constructor(private readonly rules: readonly Rule[]) {}
+  private readonly index: RuleIndex;
+
+  constructor(rules: readonly Rule[]) {
+    this.index = new RuleIndex(rules);
+  }
 
   evaluate(req: PolicyRequest, system: SystemInfo): Resolution {
     try {
-      return this.resolve(req, indexSystem(system));
+      return this.resolve(req, domainsOf(system));
     } catch (err) {
-      if (err instanceof PolicyDenial) return { action: 'deny', reason: err.reason, notify: err.notify, rule: err.rule };
       // qrexec's evaluation raises here; qrexec-daemon then refuses the call and nobody is notified.
-      if (err instanceof MissingDomain) return { action: 'deny', reason: `evaluation failed: ${err.message}`, notify: false, rule: null };
+      if (err instanceof MissingDomain) return deny(`evaluation failed: ${err.message}`, false);
       throw err;
     }
   }
 
-  private resolve(req: PolicyRequest, index: DomainIndex): Resolution {
-    const intended = intendedToken(req.target === '' ? '@default' : req.target);
+  private resolve(req: PolicyRequest, domains: Domains): Resolution {
+    const parsed = intendedToken(req.target === '' ? '@default' : req.target);
+    if (isDenial(parsed)) return parsed;
+    // The target's domains are looked up here once, so that every rule reads the same fields
+    // whether they exist or not; a name that does not exist becomes `@default`.
+    const target = targetParty(parsed, domains);
     // qrexec refuses an unfit `@dispvm:X` before any rule. The rules are matched and their deny
     // worked out all the same, so that the refusal takes as long whether X is an outside
     // disposable template or nothing at all.
-    const unfit = unfitIntended(intended, index);
-    const target = defaulted(intended, index);
-    const call: Call = { service: req.service, argument: `+${req.argument}`, source: req.source, target, index };
-    const rule = this.rules.find((r) => matchesButTarget(r, call) && tokenMatches(r.target, target, index, call.source));
+    const unfit = target.kind === 'dispvmTemplate' && !target.fitTemplate;
+    const unfitReason = target.kind === 'dispvmTemplate' ? `not a template for dispvm: ${target.value}` : '';
+    const source = sourceParty(req.source, domains);
+    const call: Call = { rules: this.index.rulesFor(req.service, req.argument), source, target, domains };
+    const rule = firstMatch(call);
     const denial = denialBy(rule);
-    if (unfit !== null) throw new PolicyDenial(unfit);
-    if (denial !== null) throw new PolicyDenial(denial.reason, denial.notify, denial.rule);
+    // Either refusal is made by the same steps, each field chosen between the two.
+    if (unfit || denial !== null) {
+      const by = denial ?? NOT_DENIED;
+      return deny(unfit ? unfitReason : by.reason, unfit || by.notify, unfit ? null : by.rule);
+    }
     const chosen = rule as Rule; // no rule at all is a denial
     const location = locationOf(chosen);
     return chosen.action.kind === 'ask' ? this.ask(chosen, chosen.action, call, location) : this.allow(chosen, chosen.action as AllowAction, call, location);
   }
 
   private allow(rule: Rule, action: AllowAction, call: Call, location: RuleLocation): Resolution {
-    const { index } = call;
-    let target = verifyIntended(action.target ? intendedToken(action.target.text) : call.target, index);
+    const { domains } = call;
+    // A `target=` redirect was read at load as the same token the caller's spelling would give.
+    const verified = verifyIntended(action.target ?? call.target, domains);
+    if (isDenial(verified)) return verified;
+    let target = verified;
     if (target.kind === 'default') {
-      throw new PolicyDenial(`policy define 'allow' action at ${where(rule)} but no target is specified by caller or policy`, true, location);
+      return deny(`policy define 'allow' action at ${where(rule)} but no target is specified by caller or policy`, true, location);
     }
     if (target.kind === 'dispvm') {
-      const template = dispvmTemplateOf(index, call.source);
+      const template = dispvmTemplateOf(domains, call.source.text);
       if (template === null) {
-        throw new PolicyDenial(`policy define 'allow' action to @dispvm at ${where(rule)} but no DispVM base is set for this VM`, true, location);
+        return deny(`policy define 'allow' action to @dispvm at ${where(rule)} but no DispVM base is set for this VM`, true, location);
       }
       target = template;
     }
     const text = target.kind === 'adminvm' ? 'dom0' : target.text;
-    if (!action.autostart && !runningOrDom0(text, index)) {
-      throw new PolicyDenial(`target ${text} is denied because it would require autostart`, action.notify, location);
+    if (!action.autostart && !runningOrDom0(text, domains)) {
+      return deny(`target ${text} is denied because it would require autostart`, action.notify, location);
     }
-    if (call.source === text) throw new PolicyDenial('loopback qrexec connection not supported', true, location);
+    if (call.source.text === text) return deny('loopback qrexec connection not supported', true, location);
     // qrexec looks the disposable template up when it connects; a dangling default_dispvm fails there.
-    if (target.kind === 'dispvmTemplate') lookup(index, target.value);
+    if (target.kind === 'dispvmTemplate') lookup(domains, target.value);
     return {
       action: 'allow',
       target: isDom0(text) ? 'dom0' : text,
@@ -150,17 +169,17 @@ export class RulePolicy implements Policy {
   }
 
   private ask(rule: Rule, action: AskAction, call: Call, location: RuleLocation): Resolution {
-    const { index } = call;
+    const { domains } = call;
     let targets: string[];
     if (action.target) targets = [isDom0(action.target.text) ? 'dom0' : action.target.text];
     else targets = this.targetsForAsk(call);
-    if (!action.autostart) targets = targets.filter((t) => runningOrDom0(t, index));
+    if (!action.autostart) targets = targets.filter((t) => runningOrDom0(t, domains));
     if (targets.length === 0) {
-      throw new PolicyDenial(`policy define 'ask' action at ${where(rule)} but no target is available to choose from`, true, location);
+      return deny(`policy define 'ask' action at ${where(rule)} but no target is available to choose from`, true, location);
     }
     let defaultTarget: string | null = null;
     const wanted = action.defaultTarget;
-    if (wanted?.kind === 'dispvm') defaultTarget = dispvmTemplateOf(index, call.source)?.text ?? null;
+    if (wanted?.kind === 'dispvm') defaultTarget = dispvmTemplateOf(domains, call.source.text)?.text ?? null;
     else if (wanted) defaultTarget = isDom0(wanted.text) ? 'dom0' : wanted.text;
     // A default the dialog could not offer is dropped, as qrexec does with a warning.
     if (defaultTarget !== null && !targets.includes(defaultTarget)) defaultTarget = null;
@@ -181,29 +200,29 @@ export class RulePolicy implements Policy {
    * earlier denies take targets away; never the caller itself.
    */
   private targetsForAsk(call: Call): string[] {
-    const { index, source } = call;
-    const sourceDomain = lookup(index, source);
-    const sourceName = source.startsWith('uuid:') ? sourceDomain.name : source;
-    const sourceUuid = source.startsWith('uuid:') ? source : `uuid:${sourceDomain.uuid}`;
+    const { domains, rules } = call;
+    const source = call.source.text;
+    const sourceName = nameOrFail(domains, source);
+    const sourceUuid = source.startsWith('uuid:') ? source : `uuid:${lookup(domains, source).uuid}`;
     const targets = new Set<string>();
-    for (const rule of [...this.rules].reverse()) {
-      if (!matchesButTarget(rule, call)) continue;
+    for (let i = rules.length - 1; i >= 0; i--) {
+      const rule = rules[i] as Rule;
+      if (!tokenMatches(rule.source, call.source, domains)) continue;
       const ruleTarget = (rule.action.kind === 'deny' ? null : rule.action.target) ?? rule.target;
-      const expansion = new Set<string>();
-      for (const candidate of expandToken(ruleTarget, index)) {
+      for (const candidate of expandToken(ruleTarget, domains)) {
+        let t: string;
         try {
-          expansion.add(uuidToName(index, candidate));
+          t = uuidToName(domains, candidate);
         } catch (err) {
           if (!(err instanceof MissingDomain)) throw err;
+          continue;
         }
-      }
-      for (const t of expansion) {
         if (rule.action.kind === 'deny') targets.delete(t);
         else targets.add(t);
       }
     }
     if (targets.delete('@dispvm')) {
-      const template = dispvmTemplateOf(index, source);
+      const template = dispvmTemplateOf(domains, source);
       if (template) targets.add(template.text);
     }
     if (targets.delete('@adminvm')) targets.add('dom0');
@@ -211,7 +230,7 @@ export class RulePolicy implements Policy {
     targets.delete(sourceUuid);
     for (const t of [...targets]) {
       const name = t.startsWith('@dispvm:') ? t.slice(8) : t;
-      if (lookup(index, name).internal) targets.delete(t);
+      if (lookup(domains, name).internal) targets.delete(t);
     }
     return [...targets].sort();
   }

@@ -1,0 +1,84 @@
+// The timing check's method on two inputs that are the same: whatever the load, |t| must stay
+// under the threshold, or the check reads its own bias as a difference of the code it times.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { prng } from '../../verify/malformed/host.js';
+import { THRESHOLD } from '../../verify/timing/check.js';
+import { order, sampleSync, tOf } from '../../verify/timing/measure.js';
+import type { Shuffler } from '../../verify/timing/measure.js';
+
+type Sampler = (run: (input: string) => unknown, inputs: readonly [string, string], n: number, batch: number, rand: Shuffler, warm: number) => [number[], number[]];
+
+let _sink = 0;
+/** A fixed amount of work, a few hundred nanoseconds, the same for any input of one length. */
+function work(input: string): void {
+  let s = 0;
+  for (let i = 0; i < 100; i++) s += input.charCodeAt(i % input.length) * i;
+  _sink ^= s;
+}
+
+/** |t| of each of `runs` measurements of one input against itself, one run a sample (the harshest case). */
+function selfComparisons(sample: Sampler, runs: number): number[] {
+  const rand = prng(8086);
+  return Array.from({ length: runs }, () => Math.abs(tOf(sample(work, ['ops-dvx', 'ops-dvx'], 10_000, 1, rand, 200))));
+}
+
+/** The loop the check had: each time looked up and pushed by class inside the timed loop. */
+const keyedByClass: Sampler = (run, inputs, n, batch, rand, warm) => {
+  for (let i = 0; i < warm; i++) for (const input of inputs) run(input);
+  const keys = ['a', 'b'] as const;
+  const times: Record<string, number[]> = { a: [], b: [] };
+  for (const c of order(n, rand)) {
+    const key = keys[c as 0 | 1];
+    const t0 = performance.now();
+    for (let j = 0; j < batch; j++) run(inputs[c as 0 | 1]);
+    (times[key] as number[]).push(performance.now() - t0);
+  }
+  return [times['a'] as number[], times['b'] as number[]];
+};
+
+test('one input timed against itself stays under the threshold in every one of 30 measurements', () => {
+  const ts = selfComparisons(sampleSync, 30);
+  assert.ok(Math.max(...ts) < THRESHOLD, `|t| ${ts.map((t) => t.toFixed(2)).join(' ')}`);
+});
+
+test('bookkeeping by class inside the timed loop reads a difference between an input and itself', () => {
+  const ts = selfComparisons(keyedByClass, 30);
+  assert.ok(Math.max(...ts) > THRESHOLD, `|t| ${ts.map((t) => t.toFixed(2)).join(' ')}`);
+});
+
+test('a sample is a batch of one input; n samples of each after the warm-up', () => {
+  const seen: string[] = [];
+  const [a, b] = sampleSync((input: string) => seen.push(input), ['x', 'y'], 50, 3, prng(1), 2);
+  assert.deepEqual([a.length, b.length], [50, 50]);
+  assert.deepEqual(seen.slice(0, 4).sort(), ['x', 'x', 'y', 'y']);
+  const timed = seen.slice(4);
+  assert.equal(timed.length, 300);
+  for (let i = 0; i < timed.length; i += 3) assert.ok(timed[i] === timed[i + 1] && timed[i] === timed[i + 2], `sample ${i / 3}`);
+  assert.equal(timed.filter((x) => x === 'x').length, 150);
+  assert.ok(timed.some((x, i) => i > 0 && x !== timed[i - 1]), 'the two inputs interleave');
+  assert.ok([...a, ...b].every((t) => t >= 0));
+});
+
+/** The input each of 40 seeded warm-ups runs first. */
+function firstWarmed(sample: Sampler): string[] {
+  return Array.from({ length: 40 }, (_, seed) => {
+    const seen: string[] = [];
+    sample((input: string) => seen.push(input), ['x', 'y'], 1, 1, prng(seed), 10);
+    return seen[0] as string;
+  });
+}
+
+test('the warm-up runs the two inputs in a seeded random order: either may come first', () => {
+  // A polymorphic inline cache checks the maps in the order it saw them: the first-warmed input
+  // is cheaper by a map check. Always the same one first gives every process the same sign.
+  const first = firstWarmed(sampleSync);
+  assert.ok(first.includes('x') && first.includes('y'), first.join(''));
+  // weakened: the warm-up as it was, class 0 then class 1, round after round
+  const fixed: Sampler = (run, inputs, n, batch, rand, warm) => {
+    for (let i = 0; i < warm; i++) for (const input of inputs) run(input);
+    return sampleSync(run, inputs, n, batch, rand, 0);
+  };
+  assert.deepEqual(new Set(firstWarmed(fixed)), new Set(['x']));
+});
