@@ -30,7 +30,7 @@ const RESIDENT_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 
 
 export const FLOOD_RATE = { perSecond: 2, burst: 20 } as const;
 const KiB = 1024;
-const RETENTION = { fileBytes: 4 * KiB, keepBytes: 8 * KiB, keepDays: null };
+const RETENTION = { fileBytes: KiB, keepBytes: KiB, keepDays: null };
 /** The longest line the log writes (entry.ts MAX_LINE_BYTES). */
 const MAX_LINE = 128 * KiB;
 /** Growth of the resident's memory over the flood that counts as unbounded. */

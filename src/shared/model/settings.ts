@@ -133,7 +133,7 @@ export const DEFAULT_SETTINGS: Settings = {
 /** Bounds of the rate settings; a malformed one reads as the lowest (fail-closed: fewer calls, never more). */
 export const RATE_RANGE = { perSecond: { min: 1, max: 10_000 }, burst: { min: 10, max: 100_000 } } as const;
 /** Bounds of the rotation size (a file ends with the line that passed it, so any size holds whole lines). */
-export const AUDIT_FILE_RANGE = { min: 4 * 1024, max: 1024 * 1024 * 1024 } as const;
+export const AUDIT_FILE_RANGE = { min: 1024, max: 1024 * 1024 * 1024 } as const;
 
 /** Bounds of the approval settings; a deadline stays under the principal's own call timeout. */
 export const APPROVAL_DEADLINE_RANGE = { min: 10, max: 240 } as const;
