@@ -85,16 +85,19 @@ export function refusalAggregator(opts: AggregateOptions): Aggregator {
   return {
     async add(body) {
       const key = keyOf(body);
+      const t = now();
       const p = pending.get(key);
       total += 1;
-      if (p && now() - p.since < opts.windowMs) {
+      if (p && t - p.since < opts.windowMs) {
         p.count += 1;
         return;
       }
-      if (p) await take(key);
-      else if (pending.size >= opts.maxKeys) await take(pending.keys().next().value as string);
-      pending.set(key, { body, count: 1, since: now() });
+      // the map changes before any await, so concurrent refusals never both start a count for one key
+      const out = p ?? (pending.size >= opts.maxKeys ? pending.get(pending.keys().next().value as string) : undefined);
+      const written = out ? take(keyOf(out.body)) : null;
+      pending.set(key, { body, count: 1, since: t });
       arm();
+      if (written) await written;
     },
     flush,
     pending: () => total,
