@@ -60,6 +60,8 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   'job.list': READS,
   copy: adds(false, true),
   start: sets(false, false),
+  // the qube lives longer; nothing in it changes
+  renew: sets(false, false),
   shutdown: sets(true, false),
   kill: sets(true, false),
   'firewall.set': sets(true, true),
@@ -152,6 +154,7 @@ const SAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
   job_list: { qube: 'ai-a' },
   qube_copy: { source: 'ai-a', target: 'ai-b', paths: ['/tmp/x'] },
   qube_start: { qube: 'ai-a' },
+  qube_renew: { qube: 'ai-a', seconds: 60 },
   qube_shutdown: { qube: 'ai-a' },
   qube_kill: { qube: 'ai-a' },
   firewall_set: { qube: 'ai-a', rules: ['action=drop'] },

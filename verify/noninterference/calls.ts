@@ -198,6 +198,7 @@ export const CALLS: Readonly<Record<string, CallForm>> = {
   'job.list': onQube(JOB_LIST),
   copy: onQube(COPY, (r, n) => r.pick(['drop', ...n.outside.slice(0, 3), 'ai-peer', 'ai-nothing'])),
   start: dom0(qubeName),
+  renew: dom0(qubeName, (r) => json(r.pick([{}, { seconds: 3600 }]))),
   shutdown: dom0(qubeName),
   kill: dom0(qubeName),
   'firewall.set': dom0(qubeName, () => FIREWALL),

@@ -16,6 +16,7 @@ import {
   qubeSetFeature,
   qubeSetProperty,
   qubeShutdown,
+  qubeRenew,
   qubeStart,
   qubeUnpause,
 } from './manage.js';
@@ -46,6 +47,7 @@ const ALL = [
   jobList,
   qubeCopy,
   qubeStart,
+  qubeRenew,
   qubeShutdown,
   qubeKill,
   firewallSet,

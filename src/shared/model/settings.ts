@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GateAnswer, Tier } from './capabilities.js';
 import { OPERATIONS, TIERS } from './capabilities.js';
+import type { LeaseSettings } from './lease.js';
+import { NO_LEASE, RESERVED_FEATURES, parseLease } from './lease.js';
 
 export type Mode = 'compat' | 'least-privilege';
 
@@ -50,6 +52,8 @@ export interface Settings {
   approvalPendingCap: number;
   /** The most one qube may be given (memory and maxmem in MiB, vcpus); null when malformed (those properties cannot be set). */
   qubeLimits: QubeLimits | null;
+  /** How long created qubes live; null when malformed (creates and renewals refused). */
+  lease: LeaseSettings | null;
   /** The model hash the installer wrote; null when absent. */
   model: string | null;
 }
@@ -117,6 +121,7 @@ export const DEFAULT_SETTINGS: Settings = {
   approvalPendingCap: 4,
   // Qubes' own defaults for a qube: maxmem at most 4000 MiB, 2 vcpus
   qubeLimits: { memoryMiB: 4096, vcpus: 2 },
+  lease: NO_LEASE,
   model: null,
 };
 
@@ -134,13 +139,14 @@ export const SETTINGS_DOC: readonly SettingDoc[] = [
   { key: 'privateCapBytes', description: 'private volume cap of one created qube', default: 'none', failClosed: 'none: creates refused' },
   { key: 'birthCeiling', description: 'highest tier a created qube is born with', default: 'read', failClosed: 'read (untiered)' },
   { key: 'tombstoneRetentionDays', description: 'days a removed qube is kept before reaping', default: '7', failClosed: 'never reap' },
-  { key: 'featureAllowlist', description: 'features the agent may set beyond the built-in allowlist', default: '[]', failClosed: '[] (internal is never allowed)' },
+  { key: 'featureAllowlist', description: 'features the agent may set beyond the built-in allowlist', default: '[]', failClosed: '[] (internal and qmcp-lease-expires are never allowed)' },
   { key: 'propagatingTags', description: 'operator tags copied to qubes created from a tagged source', default: '[]', failClosed: '[]' },
   { key: 'restrictionTags', description: 'operator tags (egress locks, guards) every created qube inherits from its source', default: '[]', failClosed: 'malformed: creates refused' },
   { key: 'gate', description: 'per operation id, `allow` or `ask` (wait for the operator\'s approval in dom0), over the model\'s defaults', default: '{} (the model\'s defaults: ask for what can lose more than a qube\'s own files or widen exposure)', failClosed: 'any malformed entry: every operation that can be gated asks' },
   { key: 'approvalDeadlineSeconds', description: 'how long a gated call waits for the operator before it is refused', default: '120', failClosed: `malformed or outside ${APPROVAL_DEADLINE_RANGE.min}..${APPROVAL_DEADLINE_RANGE.max}: ${APPROVAL_DEADLINE_RANGE.min}` },
   { key: 'approvalPendingCap', description: 'requests of the principal waiting for the operator at once', default: '4', failClosed: `malformed or outside ${APPROVAL_PENDING_RANGE.min}..${APPROVAL_PENDING_RANGE.max}: ${APPROVAL_PENDING_RANGE.min}` },
   { key: 'qubeLimits', description: 'the most the host gives one qube: `{memoryMiB, vcpus}`, the bounds of the memory, maxmem and vcpus the agent may set', default: '{"memoryMiB": 4096, "vcpus": 2}', failClosed: 'malformed: memory, maxmem and vcpus cannot be set' },
+  { key: 'lease', description: 'how long a qube the agent creates lives: `{"default", "max"}`, each `"none"`, seconds, or a number with s, m, h or d (`"8h"`); the agent may ask for less than the default at creation and renew up to the maximum from now; the default may not exceed the maximum', default: '{"default": "none", "max": "none"} (nothing expires)', failClosed: 'malformed: creates and renewals refused (leases already set still expire)' },
   { key: 'model', description: 'model hash written by the installer', default: 'current model', failClosed: 'mismatch: services refuse' },
 ];
 
@@ -170,7 +176,7 @@ export function readSettingsFile(path: string): SettingsReading {
   return parseSettings(json);
 }
 
-const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'gate', 'approvalDeadlineSeconds', 'approvalPendingCap', 'qubeLimits', 'model']);
+const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'gate', 'approvalDeadlineSeconds', 'approvalPendingCap', 'qubeLimits', 'lease', 'model']);
 const TAG_ROLES: readonly (keyof TagNames)[] = ['umbrella', 'exec', 'net', 'full', 'sink', 'incomplete'];
 
 /**
@@ -240,7 +246,7 @@ export function parseSettings(json: unknown): SettingsReading {
   for (const key of ['featureAllowlist', 'propagatingTags'] as const) {
     if (!(key in o)) continue;
     const v = o[key];
-    const ok = key === 'featureAllowlist' ? (x: unknown): x is string => typeof x === 'string' && FEATURE_NAME.test(x) && x !== 'internal' : isTagName;
+    const ok = key === 'featureAllowlist' ? (x: unknown): x is string => typeof x === 'string' && FEATURE_NAME.test(x) && !RESERVED_FEATURES.includes(x) : isTagName;
     if (Array.isArray(v) && v.every(ok)) s[key] = [...(v as string[])];
     else bad(key, 'must be a list of names: []');
   }
@@ -276,6 +282,13 @@ export function parseSettings(json: unknown): SettingsReading {
     const v = parseQubeLimits(o['qubeLimits']);
     if (v === null) bad('qubeLimits', 'must be {"memoryMiB": N, "vcpus": N} with positive integers: memory, maxmem and vcpus cannot be set');
     s.qubeLimits = v;
+  }
+  if ('lease' in o) {
+    const v = parseLease(o['lease']);
+    if (typeof v === 'string') {
+      bad('lease', `${v}: creates and renewals refused`);
+      s.lease = null;
+    } else s.lease = v;
   }
   if ('model' in o) {
     if (typeof o['model'] === 'string' && /^[0-9a-f]{64}$/.test(o['model'])) s.model = o['model'];
