@@ -10,6 +10,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { pruneAuditLog } from './audit/index.js';
 import { serviceNames } from './install/names.js';
 import { dom0Host, serveDom0Call } from './service/compose.js';
 import { startResident } from './resident/server.js';
@@ -40,7 +41,8 @@ function unlinkQuietly(path: string): void {
 }
 
 async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const host = dom0Host(env);
+  const host = dom0Host(env, 'resident');
+  const aggregator = host.audit.aggregator;
   const resident = startResident({ serve: (call) => serveDom0Call(host, call), log: host.log });
   const fds = passedSockets(env);
   const bound: string[] = [];
@@ -56,10 +58,13 @@ async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
-    void resident.stop().then(() => {
-      unbind();
-      process.exit(0);
-    });
+    void resident
+      .stop()
+      .then(() => aggregator?.stop())
+      .then(() => {
+        unbind();
+        process.exit(0);
+      });
   };
   process.on('SIGTERM', stop);
   process.on('SIGHUP', stop);
@@ -67,6 +72,9 @@ async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   // an exception no call caught means this process cannot vouch for its state: exit, and systemd starts a clean one
   process.on('uncaughtException', (err) => {
     host.log(`resident: exiting on an uncaught exception: ${err.stack ?? String(err)}`);
+    // counts not yet written cannot be written safely now: the operator's channel keeps how many
+    const pending = aggregator?.pending() ?? 0;
+    if (pending > 0) host.log(`resident: ${pending} counted refusals were not written to the audit log`);
     unbind();
     process.exit(1);
   });
@@ -89,6 +97,8 @@ async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     process.umask(umask);
   }
   host.log(`resident: serving ${fds.length || bound.length} qmcp dom0 services (pid ${process.pid})`);
+  // rotation prunes as it goes; this catches files that aged past retention while nothing rotated
+  await pruneAuditLog(host.audit).catch((err: unknown) => host.log(`resident: audit retention: ${(err as Error).message}`));
 }
 
 main().catch((err: unknown) => {

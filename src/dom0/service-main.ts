@@ -11,7 +11,7 @@ import { dom0Host, serveDom0Call } from './service/compose.js';
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const host = dom0Host(env);
+  const host = dom0Host(env, 'per-call');
   // a caller gone makes writes fail (EPIPE): the gate withdraws on it, nothing else needs to know
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);

@@ -5,8 +5,8 @@
 # qmcp.SinkPush, into /usr/local/etc/qubes-rpc (kept across restarts), so
 # the sink's template stays as it is.
 # With --simulated, also installs the qubes.Filecopy receiver, the
-# qvm-copy-to-vm sender and the runuser of the simulator (a real template
-# ships its own).
+# qvm-copy-to-vm sender, the runuser of the simulator and the
+# qubes.ConnectTCP link (a real template ships its own).
 # QMCP_INSTALL_ROOT installs into another root file system instead of /.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,7 +35,7 @@ for service in qmcp.Exec qmcp.WriteFile qmcp.ReadFile qmcp.ListDir qmcp.Stat qmc
   chmod 0755 "$root/etc/qubes-rpc/$service"
 done
 # one script for the job services: it acts on the name it is called by
-for service in qmcp.JobStart qmcp.JobOutput qmcp.JobWait qmcp.JobKill qmcp.JobList; do
+for service in qmcp.JobStart qmcp.JobOutput qmcp.JobWait qmcp.JobKill qmcp.JobList qmcp.PortForward; do
   cp "$here/qmcp.Job" "$root/etc/qubes-rpc/$service"
   chmod 0755 "$root/etc/qubes-rpc/$service"
 done
@@ -47,5 +47,7 @@ if [ "$simulated" = 1 ]; then
   chmod 0755 "$usr_local/bin/qvm-copy-to-vm"
   cp "$here/runuser" "$usr_local/sbin/runuser"
   chmod 0755 "$usr_local/sbin/runuser"
+  # as qubes-core-agent ships it: qrexec connects the call to localhost:ARGUMENT
+  ln -sfn /dev/tcp/127.0.0.1 "$root/etc/qubes-rpc/qubes.ConnectTCP"
 fi
 echo "qmcp in-qube services installed in $root/etc/qubes-rpc"

@@ -653,3 +653,41 @@ export function decodeJobRequest(data: Buffer): ReadonlyMap<string, string> | nu
   const m = decodeRequestMessage(data);
   return m === null || m.body.length > 0 ? null : new Map(m.fields);
 }
+
+// qmcp.PortForward+TARGET: qvm-connect-tcp as a job (its reply is qmcp.JobStart's).
+
+export interface PortForwardRequest {
+  /** The port on the target's localhost. */
+  readonly port: number;
+  /** The port the source listens on; the service takes PORT when absent. */
+  readonly localPort?: number;
+}
+
+/** The ports qrexec's TCP services take; a local port also at least this (below it qvm-connect-tcp needs sudo). */
+export const TCP_PORT_MAX = 65535;
+export const LOCAL_PORT_MIN = 1024;
+
+export function encodePortForwardRequest(request: PortForwardRequest): Buffer {
+  const port = encodeCount(request.port, 'port');
+  if (request.port < 1 || request.port > TCP_PORT_MAX) throw new TypeError('port must be 1 to 65535');
+  const fields: HeaderField[] = [['port', port]];
+  if (request.localPort !== undefined) {
+    if (!Number.isSafeInteger(request.localPort) || request.localPort < LOCAL_PORT_MIN || request.localPort > TCP_PORT_MAX) throw new TypeError('localPort must be 1024 to 65535');
+    fields.push(['local', String(request.localPort)]);
+  }
+  return encodeMessage(fields);
+}
+
+/** The job the forward runs as; InQubeError `refused` when qrexec refused the target. */
+export const decodePortForwardReply = decodeJobStartReply;
+
+/** The forward request DATA encodes, or null when it is not one encodePortForwardRequest writes. */
+export function decodePortForwardRequest(data: Buffer): PortForwardRequest | null {
+  const m = decodeRequestMessage(data);
+  if (!m || m.body.length > 0) return null;
+  const port = countOf(values(m.fields, 'port')[0]);
+  const local = values(m.fields, 'local');
+  const localPort = local.length === 0 ? undefined : countOf(local[0]);
+  if (port === undefined || (local.length > 0 && localPort === undefined)) return null;
+  return canonical(data, { port, ...(localPort === undefined ? {} : { localPort }) }, encodePortForwardRequest);
+}

@@ -56,8 +56,8 @@ export interface PlanStatus {
 
 /** Operations a plan may hold: every one of the model but an event window, the plan operations themselves and background jobs. */
 export function steppable(op: Operation): boolean {
-  // a job is named by an id its qube chooses when it starts, which a plan cannot hold
-  return op.id !== 'events' && !op.id.startsWith('plan.') && !op.id.startsWith('job.');
+  // a job (a forward is one) is named by an id its qube chooses when it starts, which a plan cannot hold
+  return op.id !== 'events' && !op.id.startsWith('plan.') && !op.id.startsWith('job.') && op.id !== 'port.forward';
 }
 
 export function isPurpose(v: unknown): v is string {

@@ -195,8 +195,8 @@ test('the oldest rotated file deleted is found as a chain not starting at seq 1'
   try {
     await rm(`${t.log}.1`);
     const report = await verifyAudit({ root: t.root });
-    find(report, { file: `${t.log}.1`, line: null }, /rotated file is missing/);
-    find(report, { file: `${t.log}.2`, line: 1 }, /expected seq 1/);
+    // retention prunes from the front too, but only after a checkpoint: without one it is a deletion
+    find(report, { file: `${t.log}.2`, line: 1 }, /no checkpoint records a prune through seq \d+: entries deleted/);
   } finally {
     await t.done();
   }

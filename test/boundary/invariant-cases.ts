@@ -92,7 +92,7 @@ export function boundarySuite(serviceMode: ServiceMode): void {
       for (const [frontend, payload] of DEVICE_REFUSALS) assert.deepEqual(await attach(frontend, payload), absent, `${frontend} ${JSON.stringify(payload)}`);
     });
 
-    test('(c) calls from inside sandbox and sink qubes: only the copy mesh, sink pushes and background services pass', async () => {
+    test('(c) calls from inside sandbox and sink qubes: only the copy and forward meshes, sink pushes and background services pass', async () => {
       await b.setMode('least-privilege');
       await b.ensureRunning();
       for (const source of SANDBOX_SOURCES) {
@@ -129,6 +129,13 @@ export function boundarySuite(serviceMode: ServiceMode): void {
           if (target !== SINK) assert.deepEqual(await b.call(SINK, target, service), REFUSED, `sink -> ${target} ${service}`);
         }
       }
+      // the forward mesh: exec-capable to exec-capable; the target's qrexec finds nothing on the port (125), the call was let through
+      for (const [source, target] of mesh) {
+        assert.deepEqual(await b.call(source, target, 'qubes.ConnectTCP+8080'), { status: 125, stdout: '', stderr: '' }, `${source} -> ${target} qubes.ConnectTCP`);
+      }
+      for (const source of [TIER_QUBES.read, SINK, HYBRID]) {
+        assert.deepEqual(await b.call(source, TIER_QUBES.exec, 'qubes.ConnectTCP+8080'), REFUSED, `${source} -> exec qubes.ConnectTCP`);
+      }
       // the background services of the table pass (dom0 has no handler here: 127, not a refusal)
       for (const source of [TIER_QUBES.read, SINK, HYBRID]) {
         assert.notDeepEqual(await b.call(source, 'dom0', 'qubes.FeaturesRequest'), REFUSED, `${source} qubes.FeaturesRequest`);
@@ -146,6 +153,7 @@ export function boundarySuite(serviceMode: ServiceMode): void {
       assert.equal(b.power(HALTED), 'Halted');
       assert.deepEqual(await b.call(PRINCIPAL, HALTED, 'qmcp.Exec'), REFUSED);
       assert.deepEqual(await b.call(TIER_QUBES.exec, HALTED, 'qubes.Filecopy'), REFUSED);
+      assert.deepEqual(await b.call(TIER_QUBES.exec, HALTED, 'qubes.ConnectTCP+8080'), REFUSED);
       // a read through qubesd is allowed and starts nothing either
       assert.notDeepEqual(await b.call(PRINCIPAL, HALTED, 'admin.vm.CurrentState'), REFUSED);
       assert.equal(b.power(HALTED), 'Halted');

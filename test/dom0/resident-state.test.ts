@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { startResident } from '../../src/dom0/resident/server.js';
 import type { Resident } from '../../src/dom0/resident/server.js';
-import { serveDom0Call } from '../../src/dom0/service/compose.js';
+import { dom0Host, serveDom0Call } from '../../src/dom0/service/compose.js';
 import { REFUSAL_REPLY, decodeReply } from '../../src/shared/service-reply.js';
 import { dom0Root } from '../../src/sim/host.js';
 import { runSocketService } from '../../src/sim/qrexec/dom0-services.js';
@@ -45,7 +45,7 @@ async function call(path: string, service: string, argument: string): Promise<nu
 async function leaveCase(serve: Serve): Promise<[number, number]> {
   const dir = mkdtempSync(join(tmpdir(), 'qmcp-resident-state-'));
   const path = join(dir, 'qmcp.Info');
-  const host = { root: dom0Root(b.host.dir), qubesdSocket: b.host.qubesd.socketPath, log: () => undefined };
+  const host = { ...dom0Host({ QMCP_ROOT: dom0Root(b.host.dir), QMCP_QUBESD_SOCKET: b.host.qubesd.socketPath }, 'resident'), log: () => undefined };
   const resident: Resident = startResident({ serve: (c) => serve(host, c), log: () => undefined });
   const qube = TIER_QUBES.read;
   try {

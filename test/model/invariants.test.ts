@@ -54,6 +54,12 @@ for (const mode of ['least-privilege', 'compat'] as const) {
           assert.notEqual(l.target, `@tag:${t.sink}`, `line ${l.no}: Qubes' receiver answers the sender, so never a sink`);
           continue;
         }
+        if (l.service === 'qubes.ConnectTCP') {
+          // which tiers, exactly, is the policy matrix's forward test
+          assert.ok(sandbox.has(l.target) && sandbox.has(l.source), `line ${l.no}: forwards stay between sandbox qubes`);
+          assert.equal(l.params.get('autostart'), 'no', `line ${l.no}: a connection never starts the target`);
+          continue;
+        }
         if (l.service === 'qmcp.SinkPush') {
           assert.ok(l.target === `@tag:${t.sink}` && sandbox.has(l.source), `line ${l.no}: pushes go to sinks only`);
           continue;

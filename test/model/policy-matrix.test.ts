@@ -169,7 +169,8 @@ for (const mode of ['least-privilege', 'compat'] as const) {
     for (const [source, tags] of Object.entries(FLEET)) {
       const ours = tags.some((t) => ['ai-managed', 'ai-exec', 'ai-net', 'ai-full', 'ai-dump'].includes(t));
       if (!ours) continue;
-      for (const svc of ['qubes.VMShell', 'qubes.OpenInVM', 'qubes.GetDate', 'admin.vm.List', 'qmcp.List', 'qubes.ConnectTCP']) {
+      // qubes.ConnectTCP, the forward mesh, has a test of its own below
+      for (const svc of ['qubes.VMShell', 'qubes.OpenInVM', 'qubes.GetDate', 'admin.vm.List', 'qmcp.List']) {
         for (const target of [...Object.keys(FLEET), PRINCIPAL, '@adminvm', '@dispvm', '@default']) {
           assert.equal(ev(svc, source, target).action, 'deny', `${source}: ${svc} -> ${target}`);
         }
@@ -257,6 +258,42 @@ for (const mode of ['least-privilege', 'compat'] as const) {
         if (source !== outside) assert.equal(ev('qubes.Filecopy', source, outside).action, 'deny', `${source} -> ${outside}`);
         if (source !== outside) assert.equal(ev('qmcp.SinkPush', source, outside).action, 'deny', `${source} -> ${outside} qmcp.SinkPush`);
       }
+    }
+  });
+
+  /** Where POLICY's qubes.ConnectTCP answers differ from the rule: exec-capable to exec-capable, any port, nothing else. */
+  const forwardMismatches = (p: Policy, forward: string): string[] => {
+    const out: string[] = [];
+    const names = Object.keys(FLEET);
+    const execCapable = (tags: string[]): boolean => {
+      const tier = tierOf(tags, mode);
+      return tier !== null && rank(tier) >= rank('exec');
+    };
+    for (const source of [...names, PRINCIPAL, 'ai-egress', 'ops-dvm']) {
+      for (const target of [...names, PRINCIPAL, 'ai-egress', 'ops-dvm', 'dom0', '@adminvm', '@default', '@dispvm', '@dispvm:ai-f', 'no-such-qube']) {
+        if (source === target) continue;
+        const st = FLEET[source];
+        const tt = FLEET[target];
+        const want = st !== undefined && tt !== undefined && execCapable(st) && execCapable(tt) ? forward : 'deny';
+        for (const argument of ['8080', '1', '65535', '']) {
+          const r = p.evaluate({ service: 'qubes.ConnectTCP', argument, source, target }, sys);
+          if (r.action !== want) out.push(`${source} -> ${target} +${argument}: ${r.action}, not ${want}`);
+          else if (r.action !== 'deny' && r.autostart) out.push(`${source} -> ${target}: may start it`);
+        }
+      }
+    }
+    return out;
+  };
+
+  for (const [gateName, gate] of GATES) test(`${mode}, ${gateName}: the forward mesh joins exec-capable qubes only, on any port, asking iff the gate asks; a wider one is caught`, () => {
+    const gated = settings(mode, { egressQube: 'ai-egress', gate });
+    const forward = gateOf(gated, operation('port.forward')) === 'ask' ? 'ask' : 'allow';
+    const rendered = renderPolicy(gated);
+    assert.deepEqual(forwardMismatches(parsePolicy([{ name: '30-qmcp.policy', text: rendered }]), forward), []);
+    // weakened: an exec-capable source may reach any qube, or a read-tier target is let in
+    for (const line of [`qubes.ConnectTCP * @tag:ai-exec @anyvm ${forward}`, `qubes.ConnectTCP * @tag:ai-managed @tag:ai-managed ${forward} autostart=no`]) {
+      const weakened = rendered.replace('\n# Port forwarding', `\n${line}\n# Port forwarding`);
+      assert.notDeepEqual(forwardMismatches(parsePolicy([{ name: '30-qmcp.policy', text: weakened }]), forward), [], line);
     }
   });
 

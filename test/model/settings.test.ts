@@ -4,7 +4,8 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { SettingsReading } from '../../src/shared/model/index.js';
-import { APPROVAL_DEADLINE_RANGE, APPROVAL_PENDING_RANGE, gatedOperations, hasFatal, OPERATIONS, parseSettings, readSettingsFile, settingsPath } from '../../src/shared/model/index.js';
+import { settingsDigest } from '../../src/shared/model/index.js';
+import { APPROVAL_DEADLINE_RANGE, APPROVAL_PENDING_RANGE, AUDIT_FILE_RANGE, DEFAULT_SETTINGS, RATE_RANGE, gatedOperations, hasFatal, OPERATIONS, parseSettings, readSettingsFile, settingsPath } from '../../src/shared/model/index.js';
 
 const GOOD = {
   principal: 'mcp-control',
@@ -168,4 +169,59 @@ test('a well-formed gate, deadline and cap read as written; absent, the gate is 
   assert.deepEqual(gatedOperations(r.settings), GATEABLE.filter((id) => id === 'run' || (defaults.includes(id) && id !== 'kill')));
   assert.deepEqual([r.settings.approvalDeadlineSeconds, r.settings.approvalPendingCap], [APPROVAL_DEADLINE_RANGE.max, APPROVAL_PENDING_RANGE.max]);
   assert.deepEqual(gatedOperations(parseSettings(GOOD).settings), defaults);
+});
+
+/** A malformed rate reads as the lowest (fewer calls, never more); malformed retention prunes nothing. */
+function rateAndRetentionProblems(r: SettingsReading, key: string): string[] {
+  const out: string[] = [];
+  if (!r.problems.some((p) => p.key === key)) out.push('not reported');
+  if (hasFatal(r.problems)) out.push('fatal');
+  const { perSecond, burst } = r.settings.rate;
+  if (key === 'rate' && (perSecond !== RATE_RANGE.perSecond.min || burst !== RATE_RANGE.burst.min)) out.push(`allows ${perSecond}/s burst ${burst}`);
+  const { keepBytes, keepDays } = r.settings.auditRetention;
+  if (key === 'auditRetention' && (keepBytes !== null || keepDays !== null)) out.push(`prunes at ${keepBytes} bytes / ${keepDays} days`);
+  return out;
+}
+
+const MALFORMED_RATE: readonly [string, unknown][] = [
+  ['rate', 20],
+  ['rate', null],
+  ['rate', {}],
+  ['rate', { perSecond: 20 }],
+  ['rate', { perSecond: 20, burst: 200, extra: 1 }],
+  ['rate', { perSecond: 0, burst: 200 }],
+  ['rate', { perSecond: 20.5, burst: 200 }],
+  ['rate', { perSecond: '20', burst: 200 }],
+  ['rate', { perSecond: RATE_RANGE.perSecond.max + 1, burst: 200 }],
+  ['rate', { perSecond: 20, burst: RATE_RANGE.burst.min - 1 }],
+  ['rate', { perSecond: 20, burst: RATE_RANGE.burst.max + 1 }],
+  ['auditRetention', 'forever'],
+  ['auditRetention', { keepBytes: -1 }],
+  ['auditRetention', { keepBytes: 1024, keepDays: 0 }],
+  ['auditRetention', { keepBytes: 1024, keepDays: '30' }],
+  ['auditRetention', { fileBytes: AUDIT_FILE_RANGE.min - 1, keepBytes: 1024 }],
+  ['auditRetention', { keepBytes: 1024, keepWeeks: 2 }],
+];
+
+test('each malformed rate reads as the lowest rate and each malformed retention prunes nothing, with a problem', () => {
+  for (const [key, value] of MALFORMED_RATE) {
+    assert.deepEqual(rateAndRetentionProblems(parseSettings({ ...GOOD, [key]: value }), key), [], `${key}=${JSON.stringify(value)}`);
+  }
+});
+
+test('the rate and retention check catches a reading that keeps the default rate or still prunes', () => {
+  const r = parseSettings({ ...GOOD, rate: { perSecond: 0, burst: 200 }, auditRetention: { keepBytes: -1 } });
+  assert.notDeepEqual(rateAndRetentionProblems({ ...r, settings: { ...r.settings, rate: DEFAULT_SETTINGS.rate } }, 'rate'), []);
+  assert.notDeepEqual(rateAndRetentionProblems({ ...r, settings: { ...r.settings, auditRetention: DEFAULT_SETTINGS.auditRetention } }, 'auditRetention'), []);
+  assert.deepEqual(rateAndRetentionProblems({ ...r, problems: [] }, 'rate'), ['not reported']);
+});
+
+test('a well-formed rate and retention read as written; absent, the defaults; neither is part of the rendered settings digest', () => {
+  const r = parseSettings({ ...GOOD, rate: { perSecond: 5, burst: 50 }, auditRetention: { fileBytes: AUDIT_FILE_RANGE.min, keepBytes: 10 * 2 ** 20, keepDays: 30 } });
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(r.settings.rate, { perSecond: 5, burst: 50 });
+  assert.deepEqual(r.settings.auditRetention, { fileBytes: AUDIT_FILE_RANGE.min, keepBytes: 10 * 2 ** 20, keepDays: 30 });
+  const d = parseSettings(GOOD).settings;
+  assert.deepEqual([d.rate, d.auditRetention], [DEFAULT_SETTINGS.rate, DEFAULT_SETTINGS.auditRetention]);
+  assert.equal(settingsDigest(r.settings), settingsDigest(d));
 });

@@ -59,6 +59,8 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   'job.kill': sets(true, false),
   'job.list': READS,
   copy: adds(false, true),
+  // a new job: a live channel from the source, which may have network, to the target's port
+  'port.forward': adds(false, true),
   start: sets(false, false),
   // the qube lives longer; nothing in it changes
   renew: sets(false, false),
@@ -153,6 +155,7 @@ const SAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
   job_kill: { qube: 'ai-a', job: '0123456789ab' },
   job_list: { qube: 'ai-a' },
   qube_copy: { source: 'ai-a', target: 'ai-b', paths: ['/tmp/x'] },
+  qube_port_forward: { from: 'ai-a', to: 'ai-b', port: 8080 },
   qube_start: { qube: 'ai-a' },
   qube_renew: { qube: 'ai-a', seconds: 60 },
   qube_shutdown: { qube: 'ai-a' },

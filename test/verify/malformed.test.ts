@@ -30,6 +30,7 @@ test('every operation and qubesd refuse malformed input uniformly and change not
   assert.ok(figure(report, 'malformed requests: qubesd socket') > 30);
   assert.ok(figure(report, 'malformed requests in the qube: qmcp.Exec') > 30);
   assert.ok(figure(report, 'malformed requests in the qube: qmcp.ListDir') > 5);
+  assert.ok(figure(report, 'malformed requests in the qube: qmcp.PortForward') > 10);
 });
 
 test('an in-qube service that runs a malformed request is caught', async () => {
@@ -45,6 +46,22 @@ test('an in-qube service that runs a malformed request is caught', async () => {
     assert.ok(hits.length > 0, JSON.stringify(report.failures.slice(0, 3)));
     assert.ok(hits.some((f) => /the command ran/.test(f.what)));
     assert.ok(report.failures.every((f) => f.what.startsWith('qmcp.Exec in the qube (env')), JSON.stringify(report.failures.slice(0, 3)));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a port forward that takes a port qrexec would refuse is caught before it asks qrexec', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-weak-qube-'));
+  try {
+    const job = await readFile(join(QUBE_SERVICES, 'qmcp.Job'), 'utf8');
+    const guard = `is_port "$value" || reply_error bad_request 'bad port'; port=$value`;
+    assert.equal(job.split(guard).length, 2);
+    await writeFile(join(dir, 'qmcp.Job'), job.replace(guard, 'port=$value'));
+    const report = await makeMalformedCheck({ operations: ['port.forward'], qubeServices: dir }).run({ scale: 1 }, SEED);
+    const hits = report.failures.filter((f) => f.what.startsWith('qmcp.PortForward in the qube (port'));
+    assert.ok(hits.some((f) => /the command ran/.test(f.what)), JSON.stringify(report.failures.slice(0, 3)));
+    assert.ok(report.failures.every((f) => f.what.startsWith('qmcp.PortForward in the qube (port')), JSON.stringify(report.failures.slice(0, 3)));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -249,6 +249,56 @@ describe('the agent workflow through MCP', () => {
     assert.equal(Buffer.concat(out).toString(), 'result\n');
   });
 
+  it('reaches a web server in one qube from another through a port forward, and only between qubes it may run commands in', needsBwrap, async () => {
+    for (const q of ['ai-exec-box', 'ai-net-box']) await succeed('qube_start', { qube: q });
+    const server = await succeed<{ job: string }>('qube_run', {
+      qube: 'ai-net-box',
+      background: true,
+      shell: 'mkdir -p /tmp/site && echo forwarded > /tmp/site/index.html && cd /tmp/site && exec python3 -m http.server 8080 --bind 127.0.0.1',
+    });
+    const forward = await succeed<{ job: string; local_port: number; address: string }>('qube_port_forward', { from: 'ai-exec-box', to: 'ai-net-box', port: 8080, local_port: 9080 });
+    assert.deepEqual([forward.local_port, forward.address], [9080, '127.0.0.1:9080']);
+    assert.match(forward.job, /^[0-9a-f]{12}$/);
+    const listed = await succeed<{ jobs: { job: string; command: string; ended: boolean }[] }>('job_list', { qube: 'ai-exec-box' });
+    assert.deepEqual(listed.jobs.filter((j) => j.job === forward.job).map((j) => [j.command, j.ended]), [['qvm-connect-tcp 9080:ai-net-box:8080', false]]);
+    // the forward and the server both come up in the background: retry until they answer
+    const fetch = (port: number): string =>
+      `import time, urllib.request\nfor _ in range(600):\n    try:\n        print(urllib.request.urlopen("http://127.0.0.1:${port}/index.html").read().decode(), end=""); break\n    except OSError: time.sleep(0.1)`;
+    const got = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', argv: ['python3', '-c', fetch(9080)] });
+    assert.deepEqual([got.exit_status, got.stdout], [0, 'forwarded\n']);
+    // nothing of the target listens in the source itself: the forward is what reaches it
+    const direct = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', argv: ['python3', '-c', 'import urllib.request\ntry:\n    urllib.request.urlopen("http://127.0.0.1:8080/")\n    print("reached")\nexcept OSError:\n    print("closed")'] });
+    assert.equal(direct.stdout, 'closed\n');
+
+    // refused alike: outside the umbrella, absent, dom0, a read-tier target or source, a sink
+    const refused = JSON.stringify(REFUSAL);
+    for (const [from, to] of [
+      ['ai-exec-box', 'vault'],
+      ['ai-exec-box', 'ai-nothing-here'],
+      ['ai-exec-box', 'dom0'],
+      ['ai-exec-box', 'ai-sandbox'],
+      ['ai-exec-box', 'ai-dump'],
+      ['ai-exec-box', 'mcp-control'],
+      ['ai-sandbox', 'ai-net-box'],
+      ['vault', 'ai-net-box'],
+    ] as const) {
+      assert.equal(JSON.stringify(await call('qube_port_forward', { from, to, port: 8080, local_port: 9081 })), refused, `${from} -> ${to}`);
+    }
+    // what depends only on the arguments is said
+    const same = await call('qube_port_forward', { from: 'ai-exec-box', to: 'ai-exec-box', port: 8080 });
+    assert.match(JSON.stringify(same.content), /the same qube/);
+    const low = await call('qube_port_forward', { from: 'ai-exec-box', to: 'ai-net-box', port: 80 });
+    assert.match(JSON.stringify(low.content), /local_port/);
+
+    // job_kill ends the forward: the port is closed again
+    assert.deepEqual(await succeed('job_kill', { qube: 'ai-exec-box', job: forward.job }), { job: forward.job, already_ended: false });
+    const waited = await succeed<{ ended: boolean }>('job_wait', { qube: 'ai-exec-box', job: forward.job, timeout_seconds: 600 });
+    assert.equal(waited.ended, true);
+    const gone = await succeed<RunResult>('qube_run', { qube: 'ai-exec-box', argv: ['python3', '-c', 'import urllib.request\ntry:\n    urllib.request.urlopen("http://127.0.0.1:9080/")\n    print("reached")\nexcept OSError:\n    print("closed")'] });
+    assert.equal(gone.stdout, 'closed\n');
+    await succeed('job_kill', { qube: 'ai-net-box', job: server.job });
+  });
+
   it('checkpoints a qube before a destructive change and reverts after it', needsBwrap, async () => {
     const q = 'ai-full-box';
     // the simulated qubesd stops a qube before its shutdown call returns
@@ -308,6 +358,8 @@ describe('the agent workflow through MCP', () => {
       ['qube_read_file', (q) => ({ qube: q, path: '/etc/hostname' })],
       ['qube_write_file', (q) => ({ qube: q, path: '/root/x', content: 'x' })],
       ['qube_copy', (q) => ({ source: 'ai-exec-box', target: q, paths: ['/etc/hostname'] })],
+      ['qube_port_forward', (q) => ({ from: 'ai-exec-box', to: q, port: 8080, local_port: 9082 })],
+      ['qube_port_forward', (q) => ({ from: q, to: 'ai-exec-box', port: 8080, local_port: 9083 })],
       ['qube_clone', (q) => ({ source: q, name: 'ai-stolen' })],
       ['qube_create', (q) => ({ name: 'ai-other', template: q })],
       ['firewall_get', (q) => ({ qube: q })],

@@ -11,6 +11,7 @@ import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import {
   encodeCopyToRequest,
+  encodePortForwardRequest,
   encodeExecRequest,
   encodeListDirRequest,
   encodeReadFileRequest,
@@ -456,6 +457,7 @@ export const TARGET_GRAMMARS: Readonly<Record<string, TargetGrammar>> = {
   'job.kill': { argument: '', payload: encodeJobKillRequest({ job: '0123456789ab', signal: 'TERM' }) },
   'job.list': { argument: '', payload: encodeJobListRequest() },
   copy: { argument: 'ai-peer', payload: encodeCopyToRequest({ paths: ['/etc/hostname'] }) },
+  'port.forward': { argument: 'ai-peer', payload: encodePortForwardRequest({ port: 8080, localPort: 9080 }) },
   'firewall.reload': bare,
   pause: bare,
   unpause: bare,

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
@@ -26,12 +26,17 @@ const BROKEN: Readonly<Record<string, readonly string[]>> = {
   limit: COUNTS,
   offset: COUNTS,
   path: ['!!!'],
+  port: ['0', '08080', '65536', '123456', '-1', 'x', ''],
+  local: ['1023', '80', '65536', '0', 'x', ''],
 };
 
 interface Service {
   readonly keys: readonly string[];
   /** The well-formed request's header lines, touching MARKER when it runs; the broken key's line goes after them. */
   readonly base: (marker: string) => string[];
+  /** The script it is installed from, when another's (it acts on the name it is called by); its qrexec argument. */
+  readonly script?: string;
+  readonly argument?: string;
 }
 
 const SERVICES: Readonly<Record<string, Service>> = {
@@ -42,6 +47,8 @@ const SERVICES: Readonly<Record<string, Service>> = {
   'qmcp.ReadFile': { keys: ['limit', 'offset', 'path'], base: () => [`path ${b64('/etc/hostname')}`] },
   'qmcp.ListDir': { keys: ['limit', 'path'], base: () => [`path ${b64('/etc')}`] },
   'qmcp.Stat': { keys: ['path'], base: () => [`path ${b64('/etc/hostname')}`] },
+  // what it runs first is qrexec-client-vm, which here touches the marker
+  'qmcp.PortForward': { keys: ['port', 'local'], base: () => ['port 8080', 'local 9080'], script: 'qmcp.Job', argument: 'ai-peer' },
 };
 
 /** The in-qube services the check covers. */
@@ -65,10 +72,10 @@ function cases(service: Service, marker: string): InQubeCase[] {
 }
 
 /** Runs one request through the service script; its stdout. */
-function runService(script: string, request: Buffer, cwd: string): Promise<Buffer> {
+function runService(script: string, request: Buffer, cwd: string, env: Readonly<Record<string, string>> = {}): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const shell = existsSync('/bin/dash') ? '/bin/dash' : '/bin/sh';
-    const child = spawn(shell, [script], { cwd, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, stdio: ['pipe', 'pipe', 'ignore'] });
+    const child = spawn(shell, [script], { cwd, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env }, stdio: ['pipe', 'pipe', 'ignore'] });
     const out: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.on('error', reject);
@@ -97,14 +104,28 @@ export async function attackInQube(service: string, dir = QUBE_SERVICES): Promis
   const marker = join(scratch, 'ran');
   const findings: InQubeFinding[] = [];
   try {
-    const script = join(dir, service);
-    const control = await runService(script, Buffer.from(`qmcp 1\n${spec.base(marker).join('\n')}\n\n`), scratch);
+    let script = join(dir, service);
+    const env: Record<string, string> = {};
+    if (spec.script !== undefined) {
+      // called by its own name, with a qrexec-client-vm that marks the call, and jobs kept here
+      script = join(scratch, service);
+      await symlink(join(dir, spec.script), script);
+      const bin = join(scratch, 'bin');
+      await mkdir(bin);
+      await writeFile(join(bin, 'qrexec-client-vm'), `#!/bin/sh\ntouch '${marker}'\nexit 125\n`);
+      await chmod(join(bin, 'qrexec-client-vm'), 0o755);
+      // the job runs as the qube's default user: here, whoever runs the check
+      await writeFile(join(bin, 'qubesdb-read'), `#!/bin/sh\necho '${userInfo().username}'\n`);
+      await chmod(join(bin, 'qubesdb-read'), 0o755);
+      Object.assign(env, { PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, QMCP_JOBS_DIR: join(scratch, 'jobs'), QREXEC_SERVICE_ARGUMENT: spec.argument ?? '' });
+    }
+    const control = await runService(script, Buffer.from(`qmcp 1\n${spec.base(marker).join('\n')}\n\n`), scratch, env);
     if (!/^qmcp 1\n(beat\n)*status ok\n/.test(control.toString('latin1'))) findings.push({ service, what: 'control', problem: 'the well-formed request was not answered' });
-    if (service === 'qmcp.Exec' && !existsSync(marker)) findings.push({ service, what: 'control', problem: 'the well-formed command did not run' });
+    if ((service === 'qmcp.Exec' || spec.script !== undefined) && !existsSync(marker)) findings.push({ service, what: 'control', problem: 'the well-formed command did not run' });
     await rm(marker, { force: true });
     const all = cases(spec, marker);
     for (const c of all) {
-      const reply = (await runService(script, c.request, scratch)).toString('latin1');
+      const reply = (await runService(script, c.request, scratch, env)).toString('latin1');
       if (!REFUSED.test(reply)) findings.push({ service, what: c.what, problem: `answered ${JSON.stringify(reply.slice(0, 120))} instead of bad_request` });
       if (existsSync(marker)) {
         findings.push({ service, what: c.what, problem: 'the command ran' });

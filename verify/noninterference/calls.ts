@@ -9,6 +9,7 @@
 import { qrexecCollect } from '../../src/sim/qrexec/index.js';
 import {
   encodeCopyToRequest,
+  encodePortForwardRequest,
   encodeExecRequest,
   encodeListDirRequest,
   encodeReadFileRequest,
@@ -58,11 +59,11 @@ const GUESSES = ['ai-nothing', 'nothing', 'ai-', 'Dom0', 'ai-box.', 'a', '0', 'a
 const SEATS = ['ai-box', 'ai-execbox', 'ai-read', 'ai-dvm', 'ai-egress', 'drop'] as const;
 
 /**
- * What a sandbox qube may call (code the agent runs there): the copy mesh,
+ * What a sandbox qube may call (code the agent runs there): the copy mesh, a forward's connection,
  * a few of Qubes' own services, and below, the background services and
  * the principal's operations from the model.
  */
-const SEAT_SERVICES = ['qubes.Filecopy', 'qmcp.SinkPush', 'qubes.VMShell', 'qubes.OpenInVM', 'qubes.GetDate'] as const;
+const SEAT_SERVICES = ['qubes.Filecopy', 'qmcp.SinkPush', 'qubes.ConnectTCP+8080', 'qubes.VMShell', 'qubes.OpenInVM', 'qubes.GetDate'] as const;
 
 /** Admin API calls the policy must deny the principal: every escalation class's. */
 const DENIED = [...new Set(ESCALATIONS.flatMap((e) => e.denies))];
@@ -127,6 +128,7 @@ const READ = encodeReadFileRequest({ path: '/etc/hostname' }).toString('latin1')
 const LIST = encodeListDirRequest({ path: '/qmcp-ni-none' }).toString('latin1');
 const STAT = encodeStatRequest({ path: '/qmcp-ni-none' }).toString('latin1');
 const COPY = encodeCopyToRequest({ paths: ['/etc/hostname'] }).toString('latin1');
+const FORWARD = encodePortForwardRequest({ port: 8080, localPort: 9080 }).toString('latin1');
 // a job id no qube has: each machine answers it alike
 const JOB = '0123456789ab';
 const JOB_OUTPUT = encodeJobOutputRequest({ job: JOB, stream: 'stdout', offset: 0, limit: 1024 }).toString('latin1');
@@ -197,6 +199,7 @@ export const CALLS: Readonly<Record<string, CallForm>> = {
   'job.kill': onQube(JOB_KILL),
   'job.list': onQube(JOB_LIST),
   copy: onQube(COPY, (r, n) => r.pick(['drop', ...n.outside.slice(0, 3), 'ai-peer', 'ai-nothing'])),
+  'port.forward': onQube(FORWARD, (r, n) => r.pick(['drop', ...n.outside.slice(0, 3), 'ai-peer', 'ai-nothing', 'dom0', PRINCIPAL])),
   start: dom0(qubeName),
   renew: dom0(qubeName, (r) => json(r.pick([{}, { seconds: 3600 }]))),
   shutdown: dom0(qubeName),

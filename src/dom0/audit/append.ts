@@ -1,8 +1,10 @@
 import { open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditEntry, EntryBody } from './entry.js';
-import { GENESIS_HASH, MAX_LINE_BYTES, lineOf, parseLine, seal } from './entry.js';
+import { GENESIS_HASH, MAX_LINE_BYTES, lineOf, makeBody, parseLine, seal } from './entry.js';
 import { lastLine, rotatedFiles } from './files.js';
+import type { Retention } from './prune.js';
+import { PRUNE_OPERATION, checkpointDetail, dueForPruning, removeFile } from './prune.js';
 import { withLock } from '../lockfile.js';
 import { QmcpError } from '../../shared/errors.js';
 
@@ -18,6 +20,8 @@ export interface AppendOptions {
   readonly maxFileBytes: number;
   readonly lockTimeoutMs: number;
   readonly clock: () => Date;
+  /** Checked after each rotation; null or absent keeps every rotated file. */
+  readonly retention?: Retention | null;
 }
 
 /** Thrown when the log's last entry cannot be chained onto. */
@@ -67,32 +71,68 @@ async function rotate(logPath: string): Promise<void> {
   await syncDirectory(dirname(logPath));
 }
 
+/** Writes one sealed entry with one write and fsyncs it. */
+async function writeEntry(logPath: string, entry: AuditEntry): Promise<void> {
+  const line = Buffer.from(lineOf(entry) + '\n', 'utf8');
+  if (line.length > MAX_LINE_BYTES) throw new RangeError('audit entry exceeds the line bound');
+  const handle = await open(logPath, 'a', 0o640);
+  try {
+    const { bytesWritten } = await handle.write(line);
+    if (bytesWritten !== line.length) throw new Error('short write to the audit log');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
- * Appends one entry under the lock: reads the head, rotates if due, writes
- * the line with one write and fsyncs it before returning. Never creates the
- * log's directory: a missing directory is a failure the caller refuses on.
+ * Deletes the rotated files retention no longer keeps, oldest first, each
+ * after its checkpoint entry is on disk; a crash between the two leaves a
+ * checkpoint whose file is still there, which verify accepts. Runs under the
+ * lock; returns the new head.
+ */
+async function pruneUnderLock(options: AppendOptions, head: ChainHead): Promise<ChainHead> {
+  if (!options.retention) return head;
+  const due = await dueForPruning(options.logPath, options.retention, options.clock());
+  for (const { file, last } of due) {
+    const body = makeBody({ kind: 'prune', principal: 'dom0', operation: PRUNE_OPERATION, result: 'ok', detail: checkpointDetail(last, file.path) });
+    const entry = seal(body, head.seq + 1, options.clock(), head.hash);
+    await writeEntry(options.logPath, entry);
+    head = { seq: entry.seq, hash: entry.hash };
+    await removeFile(file.path);
+  }
+  if (due.length > 0) await syncDirectory(dirname(options.logPath));
+  return head;
+}
+
+/**
+ * Appends one entry under the lock: reads the head, rotates if due (then
+ * prunes what retention no longer keeps), writes the line with one write
+ * and fsyncs it before returning. Never creates the log's directory: a
+ * missing directory is a failure the caller refuses on.
  */
 export async function appendEntry(options: AppendOptions, body: EntryBody): Promise<AuditEntry> {
   const { logPath } = options;
   return withLock(`${logPath}.lock`, options.lockTimeoutMs, async () => {
-    const head = await currentHead(logPath);
+    let head = await currentHead(logPath);
     let size = await sizeOf(logPath);
     if (size > 0 && size >= options.maxFileBytes) {
       await rotate(logPath);
-      size = 0;
+      head = await pruneUnderLock(options, head);
+      size = await sizeOf(logPath);
     }
     const entry = seal(body, head.seq + 1, options.clock(), head.hash);
-    const line = Buffer.from(lineOf(entry) + '\n', 'utf8');
-    if (line.length > MAX_LINE_BYTES) throw new RangeError('audit entry exceeds the line bound');
-    const handle = await open(logPath, 'a', 0o640);
-    try {
-      const { bytesWritten } = await handle.write(line);
-      if (bytesWritten !== line.length) throw new Error('short write to the audit log');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeEntry(logPath, entry);
     if (size === 0) await syncDirectory(dirname(logPath));
     return entry;
+  });
+}
+
+/** Prunes what retention no longer keeps, appending only the checkpoints; the new head, or null when nothing was due. */
+export async function pruneAudit(options: AppendOptions): Promise<ChainHead | null> {
+  return withLock(`${options.logPath}.lock`, options.lockTimeoutMs, async () => {
+    const before = await currentHead(options.logPath);
+    const after = await pruneUnderLock(options, before);
+    return after.seq === before.seq ? null : after;
   });
 }

@@ -11,9 +11,10 @@ import { asciiJson } from './escape.js';
 /**
  * `request`, `answer` and `plan` are the action gate's (docs/action-gate.md):
  * a call waiting for the operator, how it was answered or ended, a plan's
- * submission, answer and steps.
+ * submission, answer and steps. `prune` is the checkpoint retention writes
+ * before it deletes a rotated file (prune.ts).
  */
-export const ENTRY_KINDS = ['intent', 'outcome', 'refusal', 'operator', 'request', 'answer', 'plan'] as const;
+export const ENTRY_KINDS = ['intent', 'outcome', 'refusal', 'operator', 'request', 'answer', 'plan', 'prune'] as const;
 export type EntryKind = (typeof ENTRY_KINDS)[number];
 
 /** How a call ended: done, an in-scope error, an internal failure, refused. */
@@ -55,6 +56,11 @@ export interface AuditEntry {
   readonly detail: string | null;
   /** True when a string or list was cut to its bound. */
   readonly truncated: boolean;
+  /**
+   * How many identical refusals this one entry stands for (aggregate.ts);
+   * absent for one. Never 1, so an entry has one canonical form.
+   */
+  readonly count?: number;
   readonly prev: string;
   readonly hash: string;
 }
@@ -67,6 +73,8 @@ const MEMBERS: readonly string[] = [
   'seq', 'time', 'kind', 'principal', 'operation', 'correlation',
   'qubes', 'keys', 'result', 'detail', 'truncated', 'prev', 'hash',
 ];
+/** The members of an aggregated line: `count` after `truncated`. */
+const COUNTED_MEMBERS: readonly string[] = [...MEMBERS.slice(0, 11), 'count', ...MEMBERS.slice(11)];
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -81,6 +89,8 @@ export interface EntryFields {
   readonly keys?: readonly string[];
   readonly result?: ResultClass | null;
   readonly detail?: string | null;
+  /** Identical refusals this entry stands for; 1 (or absent) for one. */
+  readonly count?: number;
 }
 
 /** A fresh correlation id: 128 random bits in hex. */
@@ -112,6 +122,8 @@ export function makeBody(fields: EntryFields): EntryBody {
   if (!ENTRY_KINDS.includes(fields.kind)) throw new TypeError('audit kind is not one of the known kinds');
   const result = fields.result ?? null;
   if (result !== null && !RESULT_CLASSES.includes(result)) throw new TypeError('audit result is not a result class');
+  const count = fields.count ?? 1;
+  if (!Number.isSafeInteger(count) || count < 1) throw new TypeError('audit count must be a positive integer');
   const cut: Cut = { truncated: false };
   // Members are evaluated in order, so `truncated` sees every cut above it.
   return {
@@ -124,6 +136,7 @@ export function makeBody(fields: EntryFields): EntryBody {
     result,
     detail: fields.detail === undefined || fields.detail === null ? null : boundString(fields.detail, MAX_DETAIL, 'detail', cut),
     truncated: cut.truncated,
+    ...(count > 1 ? { count } : {}),
   };
 }
 
@@ -138,7 +151,7 @@ function bodyText(e: Unhashed): string {
   return asciiJson({
     seq: e.seq, time: e.time, kind: e.kind, principal: e.principal, operation: e.operation,
     correlation: e.correlation, qubes: e.qubes, keys: e.keys, result: e.result, detail: e.detail,
-    truncated: e.truncated, prev: e.prev,
+    truncated: e.truncated, ...(e.count === undefined ? {} : { count: e.count }), prev: e.prev,
   });
 }
 
@@ -176,7 +189,8 @@ export function parseLine(line: string): { entry: AuditEntry } | { problem: stri
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { problem: 'not a JSON object' };
   const o = value as Record<string, unknown>;
   const keys = Object.keys(o);
-  if (keys.length !== MEMBERS.length || keys.some((k, i) => k !== MEMBERS[i])) {
+  const members = 'count' in o ? COUNTED_MEMBERS : MEMBERS;
+  if (keys.length !== members.length || keys.some((k, i) => k !== members[i])) {
     return { problem: 'members differ from the entry format' };
   }
   const typed =
@@ -189,6 +203,7 @@ export function parseLine(line: string): { entry: AuditEntry } | { problem: stri
     (o['result'] === null || RESULT_CLASSES.includes(o['result'] as ResultClass)) &&
     (o['detail'] === null || typeof o['detail'] === 'string') &&
     typeof o['truncated'] === 'boolean' &&
+    (!('count' in o) || (Number.isSafeInteger(o['count']) && (o['count'] as number) >= 2)) &&
     typeof o['prev'] === 'string' && HEX64.test(o['prev']) &&
     typeof o['hash'] === 'string' && HEX64.test(o['hash']);
   if (!typed) return { problem: 'a member has the wrong type' };

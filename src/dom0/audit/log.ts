@@ -1,9 +1,13 @@
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { AuditEntry, EntryFields, ResultClass } from './entry.js';
+import type { AuditEntry, EntryBody, EntryFields, ResultClass } from './entry.js';
 import { makeBody } from './entry.js';
-import { appendEntry } from './append.js';
+import type { AppendOptions } from './append.js';
+import { appendEntry, pruneAudit } from './append.js';
+import type { Aggregator } from './aggregate.js';
+import { refusalAggregator } from './aggregate.js';
 import { auditLogPath } from './files.js';
+import type { Retention } from './prune.js';
 import type { AuditWitness } from './witness.js';
 import { defaultWitness } from './witness.js';
 
@@ -15,6 +19,10 @@ export interface AuditOptions {
   /** Told when the witness could not record a head; the append still stands. */
   readonly onWitnessError?: (err: unknown) => void;
   readonly maxFileBytes?: number;
+  /** What rotated files to keep (prune.ts); absent keeps them all. */
+  readonly retention?: Retention | null;
+  /** Refusals go through it (counted) and every other entry flushes it first; absent writes each refusal. */
+  readonly aggregator?: Aggregator;
   readonly lockTimeoutMs?: number;
   readonly clock?: () => Date;
 }
@@ -39,6 +47,8 @@ export interface OutcomeFields {
 export interface RefusalFields extends IntentFields {
   /** The reason code, for the operator only. */
   readonly detail?: string;
+  /** Identical refusals this entry stands for, counted by the caller (the per-call rate limit); 1 by default. */
+  readonly count?: number;
 }
 
 /** Something the operator did from dom0 (tier, mode, restore, reap). */
@@ -63,7 +73,8 @@ export interface AuditLog {
   intent(fields: IntentFields, correlation?: string): Promise<string>;
   /** Logs how the call ended; `correlation` must come from this object's intent(). */
   outcome(correlation: string, fields: OutcomeFields): Promise<AuditEntry>;
-  refusal(fields: RefusalFields): Promise<AuditEntry>;
+  /** Resolves once the refusal is on disk, or counted by the aggregator. */
+  refusal(fields: RefusalFields): Promise<void>;
   operator(fields: OperatorFields): Promise<AuditEntry>;
   gate(fields: GateFields): Promise<AuditEntry>;
 }
@@ -84,24 +95,15 @@ const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
  */
 export function openAudit(options: AuditOptions): AuditLog {
   const path = auditLogPath(options.root);
-  const witness = options.witness ?? defaultWitness(options.root);
-  const appendOptions = {
-    logPath: path,
-    maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
-    lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
-    clock: options.clock ?? (() => new Date()),
-  };
+  const { aggregator } = options;
+  const write = witnessedAppend(options);
   // Intents logged by this process, bounded as logged, awaiting their outcome.
   const intents = new Map<string, IntentFields>();
 
   async function append(fields: EntryFields): Promise<AuditEntry> {
-    const entry = await appendEntry(appendOptions, makeBody(fields));
-    try {
-      await witness.record({ seq: entry.seq, hash: entry.hash });
-    } catch (err) {
-      options.onWitnessError?.(err);
-    }
-    return entry;
+    // counted refusals come first, so what was refused stays before what was done after it
+    await aggregator?.flush();
+    return write(makeBody(fields));
   }
 
   return {
@@ -127,7 +129,9 @@ export function openAudit(options: AuditOptions): AuditLog {
       });
     },
     async refusal(fields) {
-      return append({ kind: 'refusal', ...pick(fields), result: 'refused', detail: fields.detail ?? null });
+      const refusal: EntryFields = { kind: 'refusal', ...pick(fields), result: 'refused', detail: fields.detail ?? null };
+      if (aggregator && (fields.count ?? 1) === 1) await aggregator.add(makeBody(refusal));
+      else await append({ ...refusal, ...(fields.count === undefined ? {} : { count: fields.count }) });
     },
     async operator(fields) {
       return append({ kind: 'operator', ...pick(fields), result: fields.result, detail: fields.detail ?? null });
@@ -142,6 +146,57 @@ export function openAudit(options: AuditOptions): AuditLog {
       });
     },
   };
+}
+
+function appendOptionsOf(options: AuditOptions): AppendOptions {
+  return {
+    logPath: auditLogPath(options.root),
+    maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+    lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+    clock: options.clock ?? (() => new Date()),
+    retention: options.retention ?? null,
+  };
+}
+
+/** Appends a body, then records the new head with the witness (a witness failure is told, never thrown). */
+function witnessedAppend(options: AuditOptions): (body: EntryBody) => Promise<AuditEntry> {
+  const witness = options.witness ?? defaultWitness(options.root);
+  const appendOptions = appendOptionsOf(options);
+  return async (body) => {
+    const entry = await appendEntry(appendOptions, body);
+    try {
+      await witness.record({ seq: entry.seq, hash: entry.hash });
+    } catch (err) {
+      options.onWitnessError?.(err);
+    }
+    return entry;
+  };
+}
+
+/**
+ * The aggregator a long-lived process (the resident service) shares among
+ * its calls' audit logs: it writes each count as one entry through the same
+ * append and witness. `options` as for openAudit, without an aggregator.
+ */
+export function auditAggregator(options: AuditOptions, windowMs: number, onError: (err: unknown, count: number) => void): Aggregator {
+  const write = witnessedAppend(options);
+  return refusalAggregator({
+    write: (body, count) => write({ ...body, ...(count > 1 ? { count } : {}) }),
+    windowMs,
+    maxKeys: MAX_PENDING_KEYS,
+    onError: (err, _body, count) => onError(err, count),
+  });
+}
+
+/** Distinct refusals an aggregator holds at once: bounds its memory whatever a caller varies. */
+const MAX_PENDING_KEYS = 64;
+
+/** Prunes what retention no longer keeps, with a witnessed checkpoint per file; resolves to whether anything was pruned. */
+export async function pruneAuditLog(options: AuditOptions): Promise<boolean> {
+  const head = await pruneAudit(appendOptionsOf(options));
+  if (head === null) return false;
+  await (options.witness ?? defaultWitness(options.root)).record(head);
+  return true;
 }
 
 /** Copies only the whitelisted members, whatever else the object carries. */

@@ -60,6 +60,7 @@ export function formatTailLine(t: TailLine): string {
     `detail=${e.detail === null ? '-' : quote(e.detail)}`,
     `corr=${quote(e.correlation)}`,
     ...(e.truncated ? ['truncated'] : []),
+    ...(e.count === undefined ? [] : [`count=${e.count}`]),
   ].join(' ');
 }
 

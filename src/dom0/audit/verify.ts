@@ -4,6 +4,8 @@ import type { ChainHead } from './append.js';
 import { GENESIS_HASH, parseLine } from './entry.js';
 import type { ChainFile } from './files.js';
 import { auditLogPath, chainFiles } from './files.js';
+import type { PrunePoint } from './prune.js';
+import { prunePointOf } from './prune.js';
 import type { AuditWitness } from './witness.js';
 import { defaultWitness } from './witness.js';
 
@@ -23,6 +25,8 @@ export interface AuditReport {
   readonly files: readonly string[];
   readonly entries: number;
   readonly head: ChainHead | null;
+  /** Where the oldest kept entries were pruned (retention), when they were; null for a chain from seq 1. */
+  readonly pruned: { readonly through: PrunePoint; readonly at: string; readonly checkpointSeq: number } | null;
   /** The newest head the witness holds. */
   readonly witnessed: ChainHead | null;
   readonly problems: readonly AuditProblem[];
@@ -58,6 +62,10 @@ interface Walk {
   readonly notes: string[];
   /** Where each seq first appears, for the witness check. */
   readonly places: Map<number, Place>;
+  /** The checkpoints retention wrote, with where and when. */
+  readonly checkpoints: { readonly point: PrunePoint; readonly seq: number; readonly time: string; readonly file: string; readonly line: number }[];
+  /** The first entry read, when the chain does not start at genesis. */
+  start: { readonly seq: number; readonly prev: string; readonly file: string; readonly line: number } | null;
   entries: number;
   lastSeq: number;
   head: ChainHead | null;
@@ -70,14 +78,17 @@ interface Walk {
  * and that each prev is the hash of the entry before, across rotated files.
  */
 async function walkChain(logPath: string, chain: readonly ChainFile[]): Promise<Walk> {
-  const walk: Walk = { files: [], problems: [], notes: [], places: new Map(), entries: 0, lastSeq: 0, head: null, tornLive: false };
+  const walk: Walk = { files: [], problems: [], notes: [], places: new Map(), checkpoints: [], start: null, entries: 0, lastSeq: 0, head: null, tornLive: false };
   const { problems } = walk;
-  let expectedSeq = 1;
+  // the first entry may follow a prune point; checkChainStart decides whether one vouches for it
+  let expectedSeq: number | null = null;
   let prevHash = GENESIS_HASH;
 
+  // rotated files run on from the oldest kept one: pruning removes from the front only
+  const first = chain[0]?.index ?? 1;
   chain.forEach((f, i) => {
-    if (f.index !== null && f.index !== i + 1) {
-      problems.push({ file: `${logPath}.${i + 1}`, line: null, seq: null, what: 'rotated file is missing' });
+    if (f.index !== null && f.index !== first + i) {
+      problems.push({ file: `${logPath}.${first + i}`, line: null, seq: null, what: 'rotated file is missing' });
     }
   });
 
@@ -109,7 +120,11 @@ async function walkChain(logPath: string, chain: readonly ChainFile[]): Promise<
       }
       const { entry } = parsed;
       walk.entries += 1;
-      if (entry.seq !== expectedSeq) {
+      if (expectedSeq === null && (entry.seq !== 1 || entry.prev !== GENESIS_HASH)) {
+        walk.start = { seq: entry.seq, prev: entry.prev, ...at };
+      } else if (expectedSeq === null) {
+        // the chain starts at genesis
+      } else if (entry.seq !== expectedSeq) {
         const gap = entry.seq - expectedSeq;
         const what = gap > 0
           ? `expected seq ${expectedSeq}, found ${entry.seq}: ${gap} entr${gap === 1 ? 'y' : 'ies'} missing before this line (deleted or moved)`
@@ -120,13 +135,46 @@ async function walkChain(logPath: string, chain: readonly ChainFile[]): Promise<
         problems.push({ ...at, seq: entry.seq, what: `prev does not match the hash of ${before}: that entry was rewritten or an entry was inserted` });
       }
       if (!walk.places.has(entry.seq)) walk.places.set(entry.seq, { ...at, hash: entry.hash });
+      const point = prunePointOf(entry);
+      if (point) walk.checkpoints.push({ point, seq: entry.seq, time: entry.time, ...at });
       expectedSeq = entry.seq + 1;
       prevHash = entry.hash;
       walk.head = { seq: entry.seq, hash: entry.hash };
     });
   }
-  walk.lastSeq = expectedSeq - 1;
+  walk.lastSeq = (expectedSeq ?? 1) - 1;
   return walk;
+}
+
+/**
+ * A chain that does not start at genesis must start right after a prune
+ * point some checkpoint in it records, linking to the hash it records; and
+ * every checkpoint whose point is still in the chain (a prune cut short
+ * before its delete) must record that entry's hash.
+ */
+function checkChainStart(walk: Walk): AuditReport['pruned'] {
+  for (const c of walk.checkpoints) {
+    const place = walk.places.get(c.point.seq);
+    if (place && place.hash !== c.point.hash) {
+      walk.problems.push({ file: c.file, line: c.line, seq: c.seq, what: `checkpoint records seq ${c.point.seq} with a hash the chain does not have: rewritten` });
+    }
+  }
+  if (walk.start === null) return null;
+  const { prev, ...start } = walk.start;
+  const vouching = walk.checkpoints.find((c) => c.point.seq === start.seq - 1);
+  if (vouching === undefined) {
+    const what = start.seq === 1
+      ? 'the first entry does not link to genesis: rewritten'
+      : `chain starts at seq ${start.seq} but no checkpoint records a prune through seq ${start.seq - 1}: entries deleted`;
+    walk.problems.push({ ...start, what });
+    return null;
+  }
+  if (vouching.point.hash !== prev) {
+    walk.problems.push({ ...start, what: `prev does not match the hash the checkpoint at seq ${vouching.seq} records for the pruned seq ${start.seq - 1}` });
+    return null;
+  }
+  walk.notes.push(`entries through seq ${vouching.point.seq} (hash ${vouching.point.hash}) were pruned at ${vouching.time}, checkpoint at seq ${vouching.seq}`);
+  return { through: vouching.point, at: vouching.time, checkpointSeq: vouching.seq };
 }
 
 /** The seq an unreadable line claims, if any, to say where it is. */
@@ -202,10 +250,11 @@ export async function verifyAudit(options: VerifyOptions): Promise<AuditReport> 
     chain = now;
   }
 
+  const pruned = checkChainStart(walk);
   let witnessed: ChainHead | null = null;
   if (witness === null) walk.notes.push('no witness checked: a truncated tail would go unnoticed');
   else witnessed = checkWitness(walk, logPath, witness.name, heads);
 
   const { files, entries, head, problems, notes } = walk;
-  return { valid: problems.length === 0, files, entries, head, witnessed, problems, notes };
+  return { valid: problems.length === 0, files, entries, head, pruned, witnessed, problems, notes };
 }

@@ -123,6 +123,10 @@ function fileChecks(root: string, out: Check[]): Settings {
     const warning = (absent && !p.fatal) || p.key === 'gate';
     add('settings', warning ? 'note' : 'FAIL', `${p.key || 'file'}: ${p.message}${p.fatal ? ' (fatal: services refuse every call)' : ''}`);
   }
+  const { rate, auditRetention: keep } = settings;
+  add('rate', 'ok', `each caller: ${rate.perSecond} calls/s, bursts of ${rate.burst}; more are refused without other work`);
+  const bounds = [keep.keepBytes === null ? null : `${keep.keepBytes} bytes`, keep.keepDays === null ? null : `${keep.keepDays} days`].filter((b) => b !== null);
+  add('audit-retention', bounds.length ? 'ok' : 'note', `audit log rotates at ${keep.fileBytes} bytes; ${bounds.length ? `rotated files kept up to ${bounds.join(' and ')}, each pruned one checkpointed` : 'every rotated file kept (no retention: the log grows without bound)'}`);
   const gate = gatedByLayer(settings);
   add('gate', settings.gate === null ? 'note' : 'ok', `the operator is asked for: ${gate.dialog.join(', ') || 'nothing'} in Qubes' dialog (the policy says ask); ${gate.services.join(', ') || 'nothing'} by the dom0 services (qmcp dom0 approvals)`);
   const mustRead = [settingsPath(root), join(root, 'etc', 'qubes', 'policy.d', POLICY_FILE), join(root, 'usr', 'lib', 'qmcp', 'dom0', 'service-main.js')];
@@ -255,7 +259,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   const resident = await residentCheck(opts.root);
   if (resident) checks.push(resident);
   const audit = await verifyAudit({ root: opts.root, ...(opts.witness ? { witness: opts.witness } : {}) });
-  if (audit.valid) checks.push({ check: 'audit-chain', status: 'ok', message: `audit chain whole (${audit.entries} entries)` });
+  const prunedNote = audit.pruned ? `; pruned through seq ${audit.pruned.through.seq} at ${audit.pruned.at}` : '';
+  if (audit.valid) checks.push({ check: 'audit-chain', status: 'ok', message: `audit chain whole (${audit.entries} entries${prunedNote})` });
   else {
     const first = audit.problems.slice(0, 3).map((p) => `${p.line === null ? '' : `line ${p.line}: `}${p.what}`);
     checks.push({ check: 'audit-chain', status: 'FAIL', message: `audit chain broken: ${first.join('; ')}${audit.problems.length > 3 ? ` (${audit.problems.length} problems; qmcp dom0 audit verify)` : ''}` });

@@ -134,7 +134,10 @@ export function startResident(opts: ResidentOptions): Resident {
     sock.resume();
     if (sock.destroyed || sock.writableEnded) return;
     sock.end(status === REFUSAL_EXIT_STATUS ? REFUSAL_REPLY : statusTrailer(status), () => {
-      setTimeout(() => sock.destroy(), limits.stallMs).unref();
+      const timer = setTimeout(() => sock.destroy(), limits.stallMs);
+      timer.unref();
+      // a caller that closes frees the call at once: the timer must not hold it for stallMs
+      sock.once('close', () => clearTimeout(timer));
     });
   };
 

@@ -8,7 +8,10 @@
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { fileWitness, journalWitness, openAudit } from '../audit/index.js';
+import { auditAggregator, defaultWitness, openAudit } from '../audit/index.js';
+import type { AuditOptions } from '../audit/index.js';
+import { readSettingsFile, settingsPath } from '../../shared/model/index.js';
+import type { Settings } from '../../shared/model/index.js';
 import { processDeps } from '../create/deps.js';
 import { operatorLog } from '../operator-log.js';
 import type { ApprovalRequest } from '../gate/store.js';
@@ -17,6 +20,9 @@ import { serviceTable } from '../services/index.js';
 import { readDeps } from '../services/read-services.js';
 import { loadDom0Config } from './config.js';
 import type { ServiceIo } from './output.js';
+import { refuse } from './output.js';
+import { fileRateLimiter, memoryRateLimiter } from './rate.js';
+import type { RateLimiter } from './rate.js';
 import { runService } from './run.js';
 import type { ServiceSpec } from './run.js';
 
@@ -28,7 +34,17 @@ export interface Dom0Host {
   readonly qubesdSocket: string;
   /** The operator's channel (journal): precise reasons, never shown to the caller. */
   readonly log: (message: string) => void;
+  /** The rate limit every call passes before any other work. */
+  readonly limiter: RateLimiter;
+  /** Where calls append to the audit log, with the resident's shared refusal counts. */
+  readonly audit: AuditOptions;
 }
+
+/** Refused calls of one caller are counted for this long before they are written as one entry. */
+export const AGGREGATE_WINDOW_MS = 10_000;
+
+/** How a refusal for the rate limit is recorded: no service is looked at, so none is named. */
+export const RATE_REFUSAL = { operation: 'rate-limit', detail: 'over the rate limit' } as const;
 
 /** What one call brings: qrexec's description of it, the caller's stdin and where the answer goes. */
 export interface Dom0CallIo {
@@ -40,10 +56,36 @@ export interface Dom0CallIo {
   readonly onStop: (withdraw: () => void) => () => void;
 }
 
-/** The host as QMCP_ROOT and QMCP_QUBESD_SOCKET name it. */
-export function dom0Host(env: NodeJS.ProcessEnv): Dom0Host {
+/** Where the audit log is, how it rotates and what of it is kept, from the settings. */
+export function auditOptions(root: string, settings: Settings): AuditOptions {
+  const r = settings.auditRetention;
+  return {
+    root,
+    witness: defaultWitness(root),
+    maxFileBytes: r.fileBytes,
+    retention: { maxBytes: r.keepBytes, maxAgeMs: r.keepDays === null ? null : r.keepDays * 24 * 60 * 60 * 1000 },
+  };
+}
+
+/**
+ * The host as QMCP_ROOT and QMCP_QUBESD_SOCKET name it. The resident keeps
+ * the rate buckets and the refusal counts in memory, read from the settings
+ * at its start; the per-call executable keeps each caller's bucket in a file.
+ */
+export function dom0Host(env: NodeJS.ProcessEnv, mode: 'resident' | 'per-call'): Dom0Host {
   const root = resolve(env['QMCP_ROOT'] || '/');
-  return { root, qubesdSocket: env['QMCP_QUBESD_SOCKET'] || DEFAULT_SOCKET, log: operatorLog(root) };
+  const log = operatorLog(root);
+  const { settings } = readSettingsFile(settingsPath(root));
+  const base = { root, qubesdSocket: env['QMCP_QUBESD_SOCKET'] || DEFAULT_SOCKET, log };
+  const audit = auditOptions(root, settings);
+  if (mode === 'per-call') {
+    const dir = join(root, 'var', 'lib', 'qmcp', 'rate');
+    return { ...base, audit, limiter: fileRateLimiter(settings.rate, { dir, windowMs: AGGREGATE_WINDOW_MS, lockTimeoutMs: 2_000 }) };
+  }
+  const aggregator = auditAggregator(audit, AGGREGATE_WINDOW_MS, (err, count) =>
+    log(`audit: ${count} counted refusals could not be written: ${(err as Error)?.message ?? String(err)}`),
+  );
+  return { ...base, audit: { ...audit, aggregator }, limiter: memoryRateLimiter(settings.rate) };
 }
 
 /** A desktop notification in dom0, best effort: the journal line is the record. */
@@ -59,7 +101,19 @@ function desktopNotice(r: ApprovalRequest): void {
 /** Serves one call through every guard, in order (run.ts); resolves to the status the caller is told. */
 export async function serveDom0Call(host: Dom0Host, c: Dom0CallIo): Promise<number> {
   const { root, log } = host;
-  const witness = root === '/' ? journalWitness() : fileWitness(join(root, 'var', 'lib', 'qmcp', 'audit-witness'));
+  const caller = c.env['QREXEC_REMOTE_DOMAIN'];
+  // first, before the settings, qubesd or the policy: a caller over its rate costs a count and the refusal
+  if (caller) {
+    const rate = await host.limiter.take(caller);
+    // the resident's aggregator counts each refusal; the per-call mode's bucket file counts them and says when they are due
+    const record = host.audit.aggregator ? (rate.admit ? 0 : 1) : rate.due;
+    if (record > 0) {
+      await openAudit(host.audit)
+        .refusal({ principal: caller, ...RATE_REFUSAL, ...(record > 1 ? { count: record } : {}) })
+        .catch((err: unknown) => log(`audit: rate-limit refusals of ${caller} could not be written: ${(err as Error).message}`));
+    }
+    if (!rate.admit) return refuse(c.io);
+  }
   const config = loadDom0Config(root, (m) => log(m));
   // without usable settings the runner refuses every call; the table only names them
   const table: ReadonlyMap<string, ServiceSpec<unknown>> = serviceTable({
@@ -71,7 +125,7 @@ export async function serveDom0Call(host: Dom0Host, c: Dom0CallIo): Promise<numb
     stdin: c.stdin,
     io: c.io,
     qubesd: new Qubesd(host.qubesdSocket, { log }),
-    audit: openAudit({ root, witness }),
+    audit: openAudit(host.audit),
     config: config ? config.service : null,
     log,
     gate: {

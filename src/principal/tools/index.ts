@@ -7,6 +7,7 @@ import { qubeRunDisposable } from './oneshot.js';
 import { qubeCopy, qubeReadFile, qubeRun, qubeWriteFile } from './inqube.js';
 import { qubeListDir, qubeStat } from './listing.js';
 import { jobKill, jobList, jobOutput, jobWait } from './jobs.js';
+import { qubePortForward } from './forward.js';
 import {
   firewallReload,
   firewallSet,
@@ -46,6 +47,7 @@ const ALL = [
   jobKill,
   jobList,
   qubeCopy,
+  qubePortForward,
   qubeStart,
   qubeRenew,
   qubeShutdown,

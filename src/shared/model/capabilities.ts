@@ -131,6 +131,8 @@ export const OPERATIONS: readonly Operation[] = [
   inQube('job.list', 'list the background jobs of a qube', 'qmcp.JobList', READS),
   inQube('copy', 'copy files from a qube to another exec-capable qube or to a sink', 'qmcp.CopyTo',
     effects(ADD, null, "the source's files reach the target, which may have network the source lacks, or be a sink the operator opens")),
+  inQube('port.forward', "forward a TCP port of a qube's localhost to a port on another exec-capable qube's localhost (Qubes' qubes.ConnectTCP), as a background job", 'qmcp.PortForward',
+    effects(ADD, null, "the target's port becomes reachable from the source's processes, and the source may have network the target lacks")),
   dom0('start', 'start a halted qube', 'exec', 'exec', 'qmcp.Start', true,
     // it runs with the settings it already has
     effects(SET, null, null),

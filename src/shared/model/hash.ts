@@ -26,10 +26,13 @@ export const SETTINGS_HEADER = '# qmcp-settings: ';
 /**
  * sha256 over the settings a policy was rendered from (the model field
  * aside), so that a settings file changed without re-rendering the policy,
- * such as a half-done mode switch, is caught.
+ * such as a half-done mode switch, is caught. The rate and the audit
+ * retention are read by the services alone and never rendered, so changing
+ * them needs no new policy.
  */
 export function settingsDigest(settings: Settings): string {
-  return createHash('sha256').update(canonical({ ...settings, model: null })).digest('hex');
+  const { rate: _rate, auditRetention: _retention, ...rendered } = settings;
+  return createHash('sha256').update(canonical({ ...rendered, model: null })).digest('hex');
 }
 
 function header(policyText: string, prefix: string): string | null {

@@ -165,6 +165,22 @@ export function renderPolicy(s: Settings, ops: readonly Operation[] = OPERATIONS
   }
   for (const src of copySources) add('qubes.Filecopy', '*', `@tag:${src}`, `@tag:${t.umbrella}`, 'ask', 'autostart=no');
 
+  // as for copies, a command in the source reaches these lines without the tool: a gated forward asks here too
+  const forwardOp = operation('port.forward', ops);
+  const forward = grant(forwardOp);
+  comment(
+    `Port forwarding: ${forwardOp.service} runs qvm-connect-tcp in the source, which calls qubes.ConnectTCP+PORT`,
+    "for each connection; the target's qrexec connects it to the target's own localhost:PORT. Any port:",
+    'the agent runs commands as root at both ends, so whatever listens there is reachable to it already.',
+    'Only between exec-capable qubes; a sink, hybrid or not, is never a target; everything else from a',
+    'sandbox qube falls to its deny below.',
+    ...(forward === 'ask' ? ['The gate asks for port.forward, so each connection asks the operator.'] : []),
+  );
+  for (const src of exec) {
+    add('qubes.ConnectTCP', '*', `@tag:${src}`, `@tag:${t.sink}`, 'deny');
+    for (const dst of exec) add('qubes.ConnectTCP', '*', `@tag:${src}`, `@tag:${dst}`, forward, 'autostart=no');
+  }
+
   comment('Calls from umbrella qubes: background services only, then nothing.');
   for (const tag of [t.umbrella, t.exec, t.net, t.full]) sourceLines(s, tag, add, true);
 

@@ -52,6 +52,10 @@ export interface Settings {
   approvalPendingCap: number;
   /** The most one qube may be given (memory and maxmem in MiB, vcpus); null when malformed (those properties cannot be set). */
   qubeLimits: QubeLimits | null;
+  /** Calls each caller may make into dom0's services: the refill per second and the bucket (docs/threat-model.md, the flood). */
+  rate: RateSettings;
+  /** The audit log's rotation size and what rotated files are kept. */
+  auditRetention: AuditRetention;
   /** How long created qubes live; null when malformed (creates and renewals refused). */
   lease: LeaseSettings | null;
   /** The model hash the installer wrote; null when absent. */
@@ -62,6 +66,20 @@ export interface Settings {
 export interface QubeLimits {
   memoryMiB: number;
   vcpus: number;
+}
+
+export interface RateSettings {
+  perSecond: number;
+  burst: number;
+}
+
+export interface AuditRetention {
+  /** The live file is rotated once it reaches this. */
+  fileBytes: number;
+  /** Rotated files are pruned, oldest first, while together larger than this; null: no bound. */
+  keepBytes: number | null;
+  /** Rotated files whose newest entry is older than this are pruned; null: no bound. */
+  keepDays: number | null;
 }
 
 export interface SettingsProblem {
@@ -121,9 +139,16 @@ export const DEFAULT_SETTINGS: Settings = {
   approvalPendingCap: 4,
   // Qubes' own defaults for a qube: maxmem at most 4000 MiB, 2 vcpus
   qubeLimits: { memoryMiB: 4096, vcpus: 2 },
+  rate: { perSecond: 20, burst: 200 },
+  auditRetention: { fileBytes: 16 * 1024 * 1024, keepBytes: 512 * 1024 * 1024, keepDays: null },
   lease: NO_LEASE,
   model: null,
 };
+
+/** Bounds of the rate settings; a malformed one reads as the lowest (fail-closed: fewer calls, never more). */
+export const RATE_RANGE = { perSecond: { min: 1, max: 10_000 }, burst: { min: 10, max: 100_000 } } as const;
+/** Bounds of the rotation size (a file ends with the line that passed it, so any size holds whole lines). */
+export const AUDIT_FILE_RANGE = { min: 1024, max: 1024 * 1024 * 1024 } as const;
 
 /** Bounds of the approval settings; a deadline stays under the principal's own call timeout. */
 export const APPROVAL_DEADLINE_RANGE = { min: 10, max: 240 } as const;
@@ -146,6 +171,8 @@ export const SETTINGS_DOC: readonly SettingDoc[] = [
   { key: 'approvalDeadlineSeconds', description: 'how long a gated call waits for the operator before it is refused', default: '120', failClosed: `malformed or outside ${APPROVAL_DEADLINE_RANGE.min}..${APPROVAL_DEADLINE_RANGE.max}: ${APPROVAL_DEADLINE_RANGE.min}` },
   { key: 'approvalPendingCap', description: 'requests of the principal waiting for the operator at once', default: '4', failClosed: `malformed or outside ${APPROVAL_PENDING_RANGE.min}..${APPROVAL_PENDING_RANGE.max}: ${APPROVAL_PENDING_RANGE.min}` },
   { key: 'qubeLimits', description: 'the most the host gives one qube: `{memoryMiB, vcpus}`, the bounds of the memory, maxmem and vcpus the agent may set', default: '{"memoryMiB": 4096, "vcpus": 2}', failClosed: 'malformed: memory, maxmem and vcpus cannot be set' },
+  { key: 'rate.perSecond / rate.burst', description: 'calls per second each caller may make into the dom0 services on average, and at once after a quiet spell; one more gets the refusal without any other work', default: `${DEFAULT_SETTINGS.rate.perSecond} / ${DEFAULT_SETTINGS.rate.burst}`, failClosed: `malformed or outside ${RATE_RANGE.perSecond.min}..${RATE_RANGE.perSecond.max} / ${RATE_RANGE.burst.min}..${RATE_RANGE.burst.max}: ${RATE_RANGE.perSecond.min} / ${RATE_RANGE.burst.min}` },
+  { key: 'auditRetention.fileBytes / keepBytes / keepDays', description: 'audit log rotation size; rotated files kept by total size and by age (null: no bound), each pruned file leaving a checkpoint', default: '16 MiB / 512 MiB / null', failClosed: 'malformed: rotate at 16 MiB and prune nothing' },
   { key: 'lease', description: 'how long a qube the agent creates lives: `{"default", "max"}`, each `"none"`, seconds, or a number with s, m, h or d (`"8h"`); the agent may ask for less than the default at creation and renew up to the maximum from now; the default may not exceed the maximum', default: '{"default": "none", "max": "none"} (nothing expires)', failClosed: 'malformed: creates and renewals refused (leases already set still expire)' },
   { key: 'model', description: 'model hash written by the installer', default: 'current model', failClosed: 'mismatch: services refuse' },
 ];
@@ -176,7 +203,7 @@ export function readSettingsFile(path: string): SettingsReading {
   return parseSettings(json);
 }
 
-const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'gate', 'approvalDeadlineSeconds', 'approvalPendingCap', 'qubeLimits', 'lease', 'model']);
+const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'gate', 'approvalDeadlineSeconds', 'approvalPendingCap', 'qubeLimits', 'rate', 'auditRetention', 'lease', 'model']);
 const TAG_ROLES: readonly (keyof TagNames)[] = ['umbrella', 'exec', 'net', 'full', 'sink', 'incomplete'];
 
 /**
@@ -283,6 +310,8 @@ export function parseSettings(json: unknown): SettingsReading {
     if (v === null) bad('qubeLimits', 'must be {"memoryMiB": N, "vcpus": N} with positive integers: memory, maxmem and vcpus cannot be set');
     s.qubeLimits = v;
   }
+  if ('rate' in o) s.rate = parseRate(o['rate'], bad);
+  if ('auditRetention' in o) s.auditRetention = parseRetention(o['auditRetention'], bad);
   if ('lease' in o) {
     const v = parseLease(o['lease']);
     if (typeof v === 'string') {
@@ -308,6 +337,46 @@ function parseQubeLimits(v: unknown): QubeLimits | null {
   if (!isPositiveSafeInteger(memoryMiB) || memoryMiB > LIMIT_MAX.memoryMiB) return null;
   if (!isPositiveSafeInteger(vcpus) || vcpus > LIMIT_MAX.vcpus) return null;
   return { memoryMiB, vcpus };
+}
+
+function isIntegerIn(v: unknown, range: { readonly min: number; readonly max: number }): v is number {
+  return isPositiveSafeInteger(v) && v >= range.min && v <= range.max;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Both members or neither: half a rate is read as the lowest. */
+function parseRate(v: unknown, bad: (key: string, message: string) => void): RateSettings {
+  const lowest = { perSecond: RATE_RANGE.perSecond.min, burst: RATE_RANGE.burst.min };
+  if (!isObject(v) || Object.keys(v).some((k) => k !== 'perSecond' && k !== 'burst')) {
+    bad('rate', `must be {perSecond, burst}: ${lowest.perSecond} / ${lowest.burst}`);
+    return lowest;
+  }
+  if (!isIntegerIn(v['perSecond'], RATE_RANGE.perSecond) || !isIntegerIn(v['burst'], RATE_RANGE.burst)) {
+    bad('rate', `perSecond must be an integer from ${RATE_RANGE.perSecond.min} to ${RATE_RANGE.perSecond.max} and burst from ${RATE_RANGE.burst.min} to ${RATE_RANGE.burst.max}: ${lowest.perSecond} / ${lowest.burst}`);
+    return lowest;
+  }
+  return { perSecond: v['perSecond'], burst: v['burst'] };
+}
+
+/** Anything malformed keeps every file: a misread setting never deletes audit records. */
+function parseRetention(v: unknown, bad: (key: string, message: string) => void): AuditRetention {
+  const keepAll = { fileBytes: DEFAULT_SETTINGS.auditRetention.fileBytes, keepBytes: null, keepDays: null };
+  const known = ['fileBytes', 'keepBytes', 'keepDays'];
+  if (!isObject(v) || Object.keys(v).some((k) => !known.includes(k))) {
+    bad('auditRetention', 'must be {fileBytes, keepBytes, keepDays}: nothing pruned');
+    return keepAll;
+  }
+  const fileBytes = v['fileBytes'] ?? keepAll.fileBytes;
+  const keepBytes = v['keepBytes'] ?? null;
+  const keepDays = v['keepDays'] ?? null;
+  if (!isIntegerIn(fileBytes, AUDIT_FILE_RANGE) || (keepBytes !== null && !isPositiveSafeInteger(keepBytes)) || (keepDays !== null && !isPositiveSafeInteger(keepDays))) {
+    bad('auditRetention', `fileBytes must be an integer from ${AUDIT_FILE_RANGE.min} to ${AUDIT_FILE_RANGE.max}, keepBytes and keepDays positive integers or null: nothing pruned`);
+    return keepAll;
+  }
+  return { fileBytes, keepBytes, keepDays };
 }
 
 /** The gate object, or what is wrong with it. */

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { lstat, mkdir, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { ByteQueue, pack, unpack } from './archive.js';
@@ -14,6 +15,8 @@ import type { PackRoot, UnpackTarget } from './archive.js';
 import { IN_QUBE_PRIVATE, ROOT_LAYER_MOUNTS } from './layout.js';
 import { CHUNK, encodeFrame, F, FrameReader, u32, WINDOW } from './mux.js';
 import type { ExitInfo, OpenRequest } from './mux.js';
+import { tcpServiceAddress } from './tcp-service.js';
+import type { TcpAddress } from './tcp-service.js';
 
 interface Channel {
   onIn?(data: Buffer): void;
@@ -152,6 +155,8 @@ async function run(id: number, channel: Channel, request: Extract<OpenRequest, {
       finish(id, { code: 127, signal: null });
       return;
     }
+    const tcp = await tcpServiceAddress(`${dir}/${found}`, argument);
+    if (tcp !== undefined) return serveTcp(id, channel, tcp);
     argv = [`${dir}/${found}`, ...(argument === '' ? [] : [argument])];
   }
   const [file, ...args] = argv;
@@ -203,6 +208,30 @@ async function run(id: number, channel: Channel, request: Extract<OpenRequest, {
       finish(id, { code, signal });
     });
   });
+}
+
+/**
+ * A TCP service: the channel is the connection, as qrexec-agent makes it
+ * (exit-on-service-eof: the call ends when the peer closes). A connection
+ * that cannot be made, or no address, fails the call as qrexec does (125).
+ */
+function serveTcp(id: number, channel: Channel, address: TcpAddress | null): void {
+  const ack = (data: Buffer): void => send(F.ACK_IN, id, u32(data.length));
+  if (address === null) {
+    channel.onIn = ack;
+    finish(id, { code: 125, signal: null });
+    return;
+  }
+  let connected = false;
+  const sock = connect({ host: address.host, port: address.port }, () => (connected = true));
+  sock.on('error', () => undefined);
+  channel.onIn = (data) => {
+    if (sock.destroyed || !sock.writable) return ack(data);
+    sock.write(data, () => ack(data));
+  };
+  channel.onInEof = () => sock.end();
+  channel.onOutClose = () => sock.destroy();
+  void relay(sock, F.OUT, channel.sender).then(() => finish(id, { code: connected ? 0 : 125, signal: null }));
 }
 
 function failToStart(id: number, channel: Channel, file: string, e: unknown): void {

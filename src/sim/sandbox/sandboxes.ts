@@ -42,7 +42,7 @@ export interface SandboxOptions {
   readonly qrexecSocket?: (name: string) => string;
   /**
    * Where qrexec-client-vm comes from: a package root holding
-   * bin/qrexec-client-vm, package.json and dist/src/sim/qrexec/, which are
+   * bin/qrexec-client-vm (and bin/qvm-connect-tcp), package.json and dist/src/sim/qrexec/, which are
    * bound read-only under /run/qmcp so that the script's relative imports
    * resolve; default: this package.
    */
@@ -126,9 +126,9 @@ function packageRoot(): string {
   return join(import.meta.dirname, '..', '..', '..', '..');
 }
 
-// The drop-in client and what its imports need: nothing else of the host.
+// The drop-in clients and what their imports need: nothing else of the host.
 const CLIENT_ROOT_IN_QUBE = '/run/qmcp';
-const CLIENT_PARTS: readonly string[] = ['bin/qrexec-client-vm', 'package.json', 'dist/src/sim/qrexec'];
+const CLIENT_PARTS: readonly string[] = ['bin/qrexec-client-vm', 'bin/qvm-connect-tcp', 'package.json', 'dist/src/sim/qrexec'];
 
 export type Volume = 'private' | 'root';
 
