@@ -24,6 +24,8 @@ export const FIELDS: Readonly<Record<string, Field>> = {
   template: qubeName('the template a qube is based on'),
   disposable_template: qubeName('the disposable template a disposable is made from'),
   backend: qubeName('the qube that exposes a device'),
+  from: qubeName('the qube a port forward listens in'),
+  to: qubeName('the qube whose port a port forward reaches'),
   attached_to: { means: 'the qube a device is attached to, or null' },
   netvm: { means: "a qube's network qube; as input, 'inherit' or 'none'" },
   // facts about a qube
@@ -51,6 +53,9 @@ export const FIELDS: Readonly<Record<string, Field>> = {
   devices: { means: 'the rows of a device listing' },
   devclass: { means: 'a device class: block, usb or mic' },
   port: { means: "a device's port on its backend" },
+  remote_port: { means: "the TCP port a port forward reaches, on the target qube's localhost" },
+  local_port: { means: 'the TCP port a port forward listens on, on the localhost of the qube it runs in' },
+  address: { means: 'where a port forward listens: host:port on the localhost of the qube it runs in' },
   device_id: { means: "a device's identity" },
   description: { means: "a device's description, as its backend reports it" },
   read_only: { means: 'attach a block device read-only' },

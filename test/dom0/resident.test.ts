@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MAX_DESCRIPTOR_BYTES, descriptorEnv } from '../../src/dom0/resident/descriptor.js';
@@ -295,4 +297,47 @@ test('resident: a descriptor longer than its bound is refused at the bound, with
   assert.deepEqual(await longDescriptorCase(startResident), { reply: REFUSAL, served: 0 });
   const weak = await longDescriptorCase(await weakened('else if (nul >= 0 || size > MAX_DESCRIPTOR_BYTES)', 'else if (nul >= 0)'));
   assert.equal(weak.reply, 'hung', 'the weakened server kept reading past the bound');
+});
+
+/** Full garbage collection, without starting node with --expose-gc. */
+function collect(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+/**
+ * Whether the connection of a call is still held once the call is over and
+ * its caller has closed: a flood of calls must not pile up connections for
+ * the stall time.
+ */
+async function releasedCase(start: Start): Promise<'released' | 'held'> {
+  let ref: WeakRef<object> | undefined;
+  const closed = barrier();
+  const s = await serve(
+    start,
+    async (c) => {
+      ref = new WeakRef(c.io.stdout);
+      c.io.stdout.once('close', closed.open);
+      return echo(c);
+    },
+    // far longer than the test: only the caller's close may free it
+    { stallMs: 3_600_000 },
+  );
+  try {
+    decodeReply(await call(s.path, DESC, 'x'));
+    await closed.wait;
+    // out of the job that saw it closed, so the WeakRef is not kept alive by it
+    for (let i = 0; i < 5 && ref?.deref() !== undefined; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      collect();
+    }
+    return ref?.deref() === undefined ? 'released' : 'held';
+  } finally {
+    await s.close();
+  }
+}
+
+test('resident: a finished call is let go as soon as its caller closes, not after the stall time', async () => {
+  assert.equal(await releasedCase(startResident), 'released');
+  assert.equal(await releasedCase(await weakened("sock.once('close', () => clearTimeout(timer));", 'void timer;')), 'held');
 });

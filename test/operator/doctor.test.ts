@@ -228,8 +228,8 @@ test('the gate as installed, where Qubes shows its dialog, and a malformed gate 
     installGate({});
     let r = await doctor();
     assert.deepEqual(failures(r), []);
-    assert.match(check(r, 'gate')?.message ?? '', /^the operator is asked for: copy in Qubes' dialog .*; shutdown, kill, firewall\.set, remove, property\.set, feature\.set, device\.attach, device\.detach by the dom0 services/);
-    assert.deepEqual([check(r, 'dialog')?.status, check(r, 'dialog')?.message], ['ok', "Qubes shows its dialog for copy in dom0"]);
+    assert.match(check(r, 'gate')?.message ?? '', /^the operator is asked for: copy, port\.forward in Qubes' dialog .*; shutdown, kill, firewall\.set, remove, property\.set, feature\.set, device\.attach, device\.detach by the dom0 services/);
+    assert.deepEqual([check(r, 'dialog')?.status, check(r, 'dialog')?.message], ['ok', "Qubes shows its dialog for copy, port.forward in dom0"]);
     await admin.call('admin.vm.property.Set', 'mcp-control', 'guivm', '');
     try {
       r = await doctor();
@@ -243,7 +243,7 @@ test('the gate as installed, where Qubes shows its dialog, and a malformed gate 
     assert.deepEqual(failures(r), [], 'a malformed gate only asks more');
     assert.ok(r.checks.some((c) => c.check === 'settings' && c.status === 'note' && /^gate: copy must be allow or ask: every operation that can be gated asks/.test(c.message)));
     assert.equal(check(r, 'gate')?.status, 'note');
-    assert.match(check(r, 'gate')?.message ?? '', /asked for: run, file\.write, job\.start, job\.kill, copy, firewall\.reload, pause, unpause in Qubes' dialog/);
+    assert.match(check(r, 'gate')?.message ?? '', /asked for: run, file\.write, job\.start, job\.kill, copy, port\.forward, firewall\.reload, pause, unpause in Qubes' dialog/);
   } finally {
     installGate(OPEN_GATE);
   }

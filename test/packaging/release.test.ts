@@ -160,8 +160,8 @@ test("the principal archive is npm pack's file list plus the production node_mod
 test('the template archive is install.sh and exactly the services it installs', () => {
   const files = filesOf('qube');
   const installed = qubeInstalled(repo);
-  // the job services are one script, installed under each of their names
-  const sourceOf = (path: string): string => (path.startsWith('etc/qubes-rpc/qmcp.Job') ? 'qmcp.Job' : posix.basename(path));
+  // the job services and the port forward are one script, installed under each of their names
+  const sourceOf = (path: string): string => (path.startsWith('etc/qubes-rpc/qmcp.Job') || path === 'etc/qubes-rpc/qmcp.PortForward' ? 'qmcp.Job' : posix.basename(path));
   assert.deepEqual([...files.keys()].sort(), ['install.sh', ...new Set(installed.map((f) => sourceOf(f.path)))].sort());
   for (const f of installed) {
     const e = files.get(sourceOf(f.path));

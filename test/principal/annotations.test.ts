@@ -155,7 +155,7 @@ const SAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
   job_kill: { qube: 'ai-a', job: '0123456789ab' },
   job_list: { qube: 'ai-a' },
   qube_copy: { source: 'ai-a', target: 'ai-b', paths: ['/tmp/x'] },
-  qube_port_forward: { from: 'ai-a', to: 'ai-b', port: 8080 },
+  qube_port_forward: { from: 'ai-a', to: 'ai-b', remote_port: 8080 },
   qube_start: { qube: 'ai-a' },
   qube_renew: { qube: 'ai-a', seconds: 60 },
   qube_shutdown: { qube: 'ai-a' },

@@ -1,4 +1,4 @@
-/** The simulated host of the resource tests: a sandbox template and qube, and one qube outside (as events-poll.test.ts has it). */
+/** The simulated host of the event and resource tests: a sandbox template and qube, and one qube outside. */
 import type { Fleet } from '../../src/sim/fleet.js';
 import type { SimHost } from '../../src/sim/host.js';
 

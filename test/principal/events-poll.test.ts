@@ -16,20 +16,10 @@ import { eventStreamsFor, UNKNOWN_CURSOR, type EventStreams } from '../../src/pr
 import { startHttp, type RunningHttp } from '../../src/principal/http.js';
 import { QrexecRunner } from '../../src/principal/qrexec.js';
 import { startSimHost, type SimHost } from '../../src/sim/host.js';
-import type { Fleet } from '../../src/sim/fleet.js';
 import { hangBoundMs } from '../../verify/hang-bound.js';
+import { countSubscriptions, EVENT_FLEET } from './event-host.js';
 import { until } from './fake-qrexec.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
-
-const FLEET: Fleet = {
-  qubes: [
-    { name: 'tpl', klass: 'TemplateVM' },
-    { name: 'ai-tpl', klass: 'TemplateVM', tags: ['ai-managed', 'ai-full'] },
-    { name: 'mcp-control', klass: 'AppVM', template: 'tpl', properties: { netvm: null } },
-    { name: 'ai-box', klass: 'AppVM', template: 'ai-tpl', tags: ['ai-managed', 'ai-full'], properties: { netvm: null } },
-    { name: 'work', klass: 'AppVM', template: 'tpl', properties: { netvm: null } },
-  ],
-};
 
 interface Poll {
   events: { event: string; qube: string; class: string | null; time: string; property?: string; value?: unknown }[];
@@ -57,18 +47,12 @@ interface Machine {
 
 async function machine(): Promise<Machine> {
   const dir = await mkdtemp(join(tmpdir(), 'qmcp-events-poll-'));
-  const host = await startSimHost({ dir, fleet: FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE } });
-  let count = 0;
-  const app = host.qubesd.app;
-  const subscribe = app.subscribe.bind(app);
-  app.subscribe = (fn) => {
-    count++;
-    return subscribe(fn);
-  };
+  const host = await startSimHost({ dir, fleet: EVENT_FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE } });
+  const subscriptions = countSubscriptions(host);
   return {
     dir,
     host,
-    subscriptions: () => count,
+    subscriptions,
     async close() {
       await host.close();
       await rm(dir, { recursive: true, force: true });

@@ -20,7 +20,7 @@ test('the simulated host starts and stops sandboxes through qubesd power hooks',
       await app.start(app.mustGet('box'));
       assert.equal(sandboxes.isRunning('box'), true);
       const jobs = ['qmcp.JobKill', 'qmcp.JobList', 'qmcp.JobOutput', 'qmcp.JobStart', 'qmcp.JobWait'];
-      assert.equal((await sh(sandboxes, 'box', 'hostname; ls /etc/qubes-rpc')).stdout, ['box', 'qmcp.CopyTo', 'qmcp.Exec', ...jobs, 'qmcp.ListDir', 'qmcp.ReadFile', 'qmcp.SinkPush', 'qmcp.Stat', 'qmcp.WriteFile', 'qubes.Filecopy', ''].join('\n'));
+      assert.equal((await sh(sandboxes, 'box', 'hostname; ls /etc/qubes-rpc')).stdout, ['box', 'qmcp.CopyTo', 'qmcp.Exec', ...jobs, 'qmcp.ListDir', 'qmcp.PortForward', 'qmcp.ReadFile', 'qmcp.SinkPush', 'qmcp.Stat', 'qmcp.WriteFile', 'qubes.ConnectTCP', 'qubes.Filecopy', ''].join('\n'));
       await app.kill(app.mustGet('box'));
       assert.equal(sandboxes.isRunning('box'), false);
     } finally {

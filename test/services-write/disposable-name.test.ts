@@ -27,7 +27,13 @@ test('qmcp.CreateDisposable without a name: dom0 names it, skipping names held o
     const second = await call(h, 'qmcp.CreateDisposable+ai-dvm', { autoCleanup: false });
     assert.equal(JSON.parse(second.stdout).name, 'ai-disp3');
     assert.ok(h.vm('ai-disp3')?.tags.includes('ai-managed'));
-    for (const bad of [{ name: null }, { name: 'disp9' }, { name: '' }]) assert.deepEqual(await call(h, 'qmcp.CreateDisposable+ai-dvm', bad), REFUSED, JSON.stringify(bad));
+    // the agent's own mistakes in a name it gave: told, with the code, before any lookup
+    for (const [bad, code] of [[{ name: null }, 'name_invalid'], [{ name: 'disp9' }, 'name_prefix'], [{ name: '' }, 'name_invalid']] as const) {
+      const r = await call(h, 'qmcp.CreateDisposable+ai-dvm', bad);
+      assert.equal(r.status, 1, JSON.stringify(bad));
+      assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, code, JSON.stringify(bad));
+    }
+    assert.deepEqual(await call(h, 'qmcp.CreateDisposable+ai-dvm', { name: 'ai-x', colour: 'red' }), REFUSED, 'an unknown key');
   } finally {
     await h.done();
   }

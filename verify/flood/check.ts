@@ -10,23 +10,16 @@
  * written within what the rate allows, the chain verifies from its prune
  * point, and the resident's memory stays bounded.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { auditLogPath, verifyAudit } from '../../src/dom0/audit/index.js';
 import type { AuditEntry } from '../../src/dom0/audit/index.js';
 import { parseLine } from '../../src/dom0/audit/entry.js';
-import { runSocketService } from '../../src/sim/qrexec/dom0-services.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
-import { hangBoundMs } from '../hang-bound.js';
-import { BASE_SETTINGS, InProcessHost, PRINCIPAL, residentReply } from '../malformed/host.js';
+import { BASE_SETTINGS, InProcessHost, PRINCIPAL, RESIDENT_MAIN, startResidentProcess, type ResidentProcess } from '../malformed/host.js';
 import { qrexecService } from '../qrexec-service.js';
 
 const NAME = 'flood';
-const RESIDENT_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dom0', 'resident-main.js');
 
 export const FLOOD_RATE = { perSecond: 2, burst: 20 } as const;
 const KiB = 1024;
@@ -45,49 +38,11 @@ export interface FloodSut {
   readonly residentMain?: string;
 }
 
-interface Resident {
-  readonly pid: number;
-  call(source: string, full: string): Promise<{ status: number; ms: number }>;
-  stop(): Promise<void>;
-}
-
-async function startResident(h: InProcessHost, main: string): Promise<Resident> {
-  const child = spawn(process.execPath, [main], {
-    env: { PATH: process.env['PATH'] ?? '', QMCP_ROOT: h.root, QMCP_QUBESD_SOCKET: h.sim.socketPath },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const dir = join(h.root, 'etc', 'qubes-rpc');
-  const socket = join(dir, 'qmcp.Info');
-  const deadline = Date.now() + hangBoundMs(60_000);
-  for (;;) {
-    try {
-      if (statSync(socket).isSocket()) break;
-    } catch {
-      // not yet
-    }
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error('the resident dom0 service did not bind its sockets');
-    await delay(20);
-  }
-  return {
-    pid: child.pid as number,
-    async call(source, full) {
-      const plus = full.indexOf('+');
-      const service = full.slice(0, plus);
-      const stdin = new PassThrough();
-      stdin.end();
-      const stdout = new PassThrough();
-      const out: Buffer[] = [];
-      stdout.on('data', (c: Buffer) => out.push(c));
-      const start = performance.now();
-      await runSocketService(join(dir, service), { service, argument: full.slice(plus + 1), source, requested: { type: 'keyword', value: 'adminvm' } }, { stdin, stdout, stderr: new PassThrough() });
-      return { status: residentReply(Buffer.concat(out)).status, ms: performance.now() - start };
-    },
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
+/** One call from `source`, timed: its status and how long it took. */
+async function timedCall(resident: ResidentProcess, source: string, full: string): Promise<{ status: number; ms: number }> {
+  const start = performance.now();
+  const r = await resident.call(full, '', source);
+  return { status: r.status, ms: performance.now() - start };
 }
 
 /** Resident set size of a process in bytes (Linux); null elsewhere. */
@@ -126,7 +81,7 @@ interface RunResult {
 
 /** N calls, half from the sandbox (with the legitimate call halfway through its half), half from the principal. */
 async function flood(h: InProcessHost, main: string, calls: number): Promise<RunResult> {
-  const resident = await startResident(h, main);
+  const resident = await startResidentProcess(h, 'qmcp.Info', main);
   const base = rss(resident.pid);
   let peak = base;
   const sampler = setInterval(() => {
@@ -142,8 +97,8 @@ async function flood(h: InProcessHost, main: string, calls: number): Promise<Run
       const worker = async (): Promise<void> => {
         while (next < count) {
           const i = next++;
-          if (source === SANDBOX && i === Math.floor(count / 2)) legit = await resident.call(PRINCIPAL, qrexecService('info', VISIBLE));
-          const r = await resident.call(source, qrexecService('info', `ai-flood-${source === SANDBOX ? 's' : 'p'}${i}`));
+          if (source === SANDBOX && i === Math.floor(count / 2)) legit = await timedCall(resident, PRINCIPAL, qrexecService('info', VISIBLE));
+          const r = await timedCall(resident, source, qrexecService('info', `ai-flood-${source === SANDBOX ? 's' : 'p'}${i}`));
           if (r.status === 126) refused++;
         }
       };

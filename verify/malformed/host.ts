@@ -477,17 +477,22 @@ export function prng(seed: number): { next(): number; int(n: number): number; pi
 
 /** The compiled dom0 service entry, as the installed wrappers exec it. */
 export const SERVICE_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dom0', 'service-main.js');
-const RESIDENT_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dom0', 'resident-main.js');
+export const RESIDENT_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dom0', 'resident-main.js');
 
 export interface ResidentProcess {
-  /** One call from the principal over the service's socket, read strictly (residentReply). */
-  call(full: string, payload: string | Buffer): Promise<CallResult>;
+  readonly pid: number;
+  /** One call over the service's socket (from the principal unless `source` says), read strictly (residentReply). */
+  call(full: string, payload: string | Buffer, source?: string): Promise<CallResult>;
   stop(): Promise<void>;
 }
 
-/** The resident front end as its own process on the host's dom0 root, as systemd starts it, once its sockets are there. */
-export async function startResidentProcess(h: InProcessHost, service: string): Promise<ResidentProcess> {
-  const child = spawn(process.execPath, [RESIDENT_MAIN], {
+/**
+ * The resident front end as its own process on the host's dom0 root, as
+ * systemd starts it, once the socket of `service` is there; `main` replaces
+ * the entry in tests of a weakened resident.
+ */
+export async function startResidentProcess(h: InProcessHost, service: string, main = RESIDENT_MAIN): Promise<ResidentProcess> {
+  const child = spawn(process.execPath, [main], {
     env: { PATH: process.env['PATH'] ?? '', QMCP_ROOT: h.root, QMCP_QUBESD_SOCKET: h.sim.socketPath },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -504,14 +509,15 @@ export async function startResidentProcess(h: InProcessHost, service: string): P
     await delay(20);
   }
   return {
-    async call(full, payload) {
+    pid: child.pid as number,
+    async call(full, payload, source = PRINCIPAL) {
       const plus = full.indexOf('+');
       const stdin = new PassThrough();
       stdin.end(payload);
       const stdout = new PassThrough();
       const out: Buffer[] = [];
       stdout.on('data', (c: Buffer) => out.push(c));
-      const call = { service: plus < 0 ? full : full.slice(0, plus), argument: plus < 0 ? '' : full.slice(plus + 1), source: PRINCIPAL, requested: { type: 'keyword', value: 'adminvm' } } as const;
+      const call = { service: plus < 0 ? full : full.slice(0, plus), argument: plus < 0 ? '' : full.slice(plus + 1), source, requested: { type: 'keyword', value: 'adminvm' } } as const;
       await runSocketService(join(h.root, 'etc', 'qubes-rpc', call.service), call, { stdin, stdout, stderr: new PassThrough() });
       return residentReply(Buffer.concat(out));
     },

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditEntry, EntryBody } from './entry.js';
@@ -130,6 +131,8 @@ export async function appendEntry(options: AppendOptions, body: EntryBody): Prom
 
 /** Prunes what retention no longer keeps, appending only the checkpoints; the new head, or null when nothing was due. */
 export async function pruneAudit(options: AppendOptions): Promise<ChainHead | null> {
+  // retention removes rotated files only: with none, nothing to take the lock for (an install whose log is still empty)
+  if (!existsSync(options.logPath) || (await rotatedFiles(options.logPath)).length === 0) return null;
   return withLock(`${options.logPath}.lock`, options.lockTimeoutMs, async () => {
     const before = await currentHead(options.logPath);
     const after = await pruneUnderLock(options, before);
