@@ -3,7 +3,8 @@
  * destroys the tombstones past their retention, with every veto of
  * tombstones/operator.ts; an unreadable retention setting destroys nothing.
  * Then it ends the qubes whose lease is over, as a remove would
- * (leases/expire.ts): they become tombstones, never destroyed here.
+ * (leases/expire.ts): they become tombstones, never destroyed here; unusable
+ * settings end none.
  * Reads QMCP_ROOT and QMCP_QUBESD_SOCKET as the dom0 services do.
  */
 import { resolve } from 'node:path';
@@ -12,7 +13,7 @@ import { readWriteSettings } from './create/settings.js';
 import { Qubesd } from './qubesd.js';
 import { reapTombstones } from './tombstones/operator.js';
 import { acquireBudgetLock } from './create/lock.js';
-import { expireLeases } from './leases/expire.js';
+import { expireLeases, expiryLines } from './leases/expire.js';
 
 const DEFAULT_SOCKET = '/var/run/qubesd.sock';
 const LOCK_WAIT_MS = 30_000;
@@ -33,9 +34,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env, now: Date = new
   for (const name of result.reaped) say(`reaped ${name}`);
   for (const k of result.kept) say(`kept ${k.name}: ${k.reason}`);
   const leases = await expireLeases({ ...ops, lock: () => acquireBudgetLock(root, LOCK_WAIT_MS) }, now);
-  for (const name of leases.expired) say(`lease over: ${name} kept as a tombstone`);
-  for (const k of leases.kept) say(`lease over, kept ${k.name}: ${k.reason}`);
-  return result.refused ? 1 : 0;
+  for (const line of expiryLines(leases)) say(line);
+  return result.refused || leases.refused ? 1 : 0;
 }
 
 main().then(

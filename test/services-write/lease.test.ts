@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openAudit, readTail } from '../../src/dom0/audit/index.js';
@@ -237,6 +240,100 @@ test('lease: the reaper\'s vetoes: not due, outside the umbrella, unreadable, in
     // next run: its user is a tombstone of its own now, still a user
     const again = await expireLeases(ops(h), at(3600));
     assert.deepEqual(again.expired, []);
+  } finally {
+    await h.done();
+  }
+});
+
+/** Settings the reaper cannot use: unreadable, or a lease setting it cannot read. */
+const UNUSABLE: readonly { what: string; write(h: Host): void }[] = [
+  { what: 'settings not JSON', write: (h) => writeFileSync(join(h.root, 'etc', 'qmcp', 'settings.json'), '{"lease": ') },
+  { what: 'lease malformed', write: (h) => h.writeSettings({ ...BASE_SETTINGS, lease: { default: '2d', max: '1d' } }) },
+];
+
+test('lease: with settings it cannot use, the reaper ends no lease and says why; weakened, one that reads on is caught', async () => {
+  // weakened: without the refusal, the fallback settings (the default umbrella, which these hosts use) end the lapsed qube
+  const url = weakened('dom0/leases/expire.js', 'if (settings.lease === null) {', 'if (false) {');
+  const { expireLeases: weak } = (await import(url)) as { expireLeases: Expire };
+  for (const bad of UNUSABLE) {
+    const h = await startHost(LEASED);
+    try {
+      assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: T0 })).status, 0);
+      bad.write(h);
+      const r = await expireLeases(ops(h), at(7200));
+      assert.deepEqual(r.expired, [], bad.what);
+      assert.match(r.refused ?? '', /nothing expired/, bad.what);
+      assert.ok(h.vm('ai-new')?.tags.includes('ai-managed'), bad.what);
+      const refused = (await auditEntries(h)).filter((e) => e.operation === 'lease.expire');
+      assert.deepEqual(refused.map((e) => e.result), ['refused'], bad.what);
+
+      assert.deepEqual((await weak(ops(h), at(7200))).expired, ['ai-new'], `weakened, ${bad.what}`);
+    } finally {
+      await h.done();
+    }
+  }
+});
+
+test('lease: the reaper timer\'s run with unreadable settings ends nothing, says why in its journal, exits 1', async () => {
+  const h = await startHost(LEASED);
+  try {
+    // lapsed at any time the test runs
+    assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: T0 })).status, 0);
+    UNUSABLE[0]?.write(h);
+    const reaper = join(import.meta.dirname, '..', '..', 'src', 'dom0', 'reaper-main.js');
+    // not spawnSync: the simulated qubesd answers from this process
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const env = { ...process.env, QMCP_ROOT: h.root, QMCP_QUBESD_SOCKET: h.sim.socketPath };
+      execFile(process.execPath, [reaper], { env }, (err, stdout, stderr) => resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stdout, /^nothing expired: the lease setting is unusable/m);
+    assert.doesNotMatch(r.stdout, /^lease over/m);
+    assert.ok(h.vm('ai-new')?.tags.includes('ai-managed'));
+  } finally {
+    await h.done();
+  }
+});
+
+/** Runs the qmcp command line; its status and output (async: the simulated qubesd answers from this process). */
+function qmcp(args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const bin = join(import.meta.dirname, '..', '..', '..', 'bin', 'qmcp.js');
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], (err, stdout, stderr) => resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
+  });
+}
+
+test('qmcp dom0 leases list|expire --now TIME: the timer\'s lease step at a time the operator names', async () => {
+  const h = await startHost(LEASED);
+  try {
+    // a lease from the real clock, so only a later --now is past it
+    const born = new Date();
+    assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: born })).status, 0);
+    const later = new Date(born.getTime() + 2 * 3600_000).toISOString().slice(0, 19) + 'Z';
+    const common = ['--root', h.root, '--qubesd-socket', h.sim.socketPath];
+    const listed = await qmcp(['dom0', 'leases', 'list', ...common, '--json']);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.deepEqual(JSON.parse(listed.stdout), [{ name: 'ai-new', expires: h.vm('ai-new')?.features[LEASE_FEATURE], over: false }]);
+    assert.match((await qmcp(['dom0', 'leases', 'list', ...common, '--now', later])).stdout, /^"ai-new" {2}expires "[^"]+" {2}\(over\)$/m);
+    // now: not over, nothing ends (a command that ended what it lists would fail here)
+    const now = await qmcp(['dom0', 'leases', 'expire', ...common]);
+    assert.equal(now.status, 0, now.stderr);
+    assert.equal(now.stdout, '');
+    assert.ok(h.vm('ai-new')?.tags.includes('ai-managed'));
+    // at the later time: ended, a tombstone (a command that ignored --now would fail here)
+    const ended = await qmcp(['dom0', 'leases', 'expire', ...common, '--now', later]);
+    assert.equal(ended.status, 0, ended.stderr);
+    assert.equal(ended.stdout, 'lease over: "ai-new" kept as a tombstone\n');
+    assert.ok(h.vm('ai-new')?.tags.includes('qmcp-tombstone'));
+    assert.ok((await auditEntries(h)).some((e) => e.operation === 'lease.expire' && e.principal === 'dom0' && e.result === 'ok'));
+    for (const bad of [['expire', '--now', 'tomorrow'], ['expire', '--now', '2030-01-01'], ['frobnicate'], ['list', 'extra']]) {
+      assert.equal((await qmcp(['dom0', 'leases', ...bad, ...common])).status, 2, bad.join(' '));
+    }
+    UNUSABLE[1]?.write(h);
+    const refused = await qmcp(['dom0', 'leases', 'expire', ...common, '--now', later]);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stdout, /^nothing expired: /);
+    assert.equal(await auditValid(h), true);
   } finally {
     await h.done();
   }

@@ -45,7 +45,7 @@ export interface WriteSettings {
   readonly retentionDays: number | null;
   /** The most one qube may be given; null (malformed) refuses setting memory, maxmem and vcpus. */
   readonly qubeLimits: QubeLimits | null;
-  /** How long created qubes live; null (malformed) refuses creates and renewals. */
+  /** How long created qubes live; null (malformed, or the settings unusable) refuses creates and renewals and ends no lease. */
   readonly lease: LeaseSettings | null;
 }
 

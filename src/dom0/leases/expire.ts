@@ -39,6 +39,8 @@ export interface ExpireResult {
   readonly expired: string[];
   /** Leased qubes kept, each with why. */
   readonly kept: { name: string; reason: string }[];
+  /** Set when nothing expired because the settings are unusable. */
+  readonly refused?: string;
 }
 
 /** The principal owning the qube (from its owner tag); null unless exactly one. */
@@ -58,7 +60,8 @@ export function leaseVeto(q: Leased, settings: WriteSettings, now: Date): string
   return null;
 }
 
-async function leased(qubesd: Qubesd): Promise<Leased[]> {
+/** Every qube carrying the lease feature, by name, whoever's it is. */
+export async function leased(qubesd: Qubesd): Promise<Leased[]> {
   const qubes = [...(await qubesd.list())].filter(([, q]) => q.klass !== 'AdminVM');
   const read = await eachQube(qubes.map(([n]) => n), async (name): Promise<Leased | null> => {
     const expires = await leaseOf(qubesd, name);
@@ -69,10 +72,18 @@ async function leased(qubesd: Qubesd): Promise<Leased[]> {
   return [...read.values()].filter((q): q is Leased => q !== null).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** Ends the qubes whose lease is over, each as a remove would. */
+/**
+ * Ends the qubes whose lease is over, each as a remove would. Unusable
+ * settings (unreadable, a fatal problem, or a malformed lease) end nothing:
+ * their fallback names the default umbrella, which need not be the installed one.
+ */
 export async function expireLeases(ops: LeaseOps, now: Date): Promise<ExpireResult> {
   const { qubesd, settings } = ops;
   const principal = ops.operator ?? 'qmcp-reaper';
+  if (settings.lease === null) {
+    await ops.audit.operator({ principal, operation: 'lease.expire', qubes: [], result: 'refused', detail: 'settings unusable' });
+    return { expired: [], kept: [], refused: 'the lease setting is unusable (the settings lines say why): nothing expired' };
+  }
   const expired: string[] = [];
   const kept: { name: string; reason: string }[] = [];
   for (const q of await leased(qubesd)) {
@@ -111,4 +122,13 @@ export async function expireLeases(ops: LeaseOps, now: Date): Promise<ExpireResu
     }
   }
   return { expired, kept };
+}
+
+/** The operator's lines for a run: what expired, what was kept and why. */
+export function expiryLines(r: ExpireResult, show: (name: string) => string = (n) => n): string[] {
+  return [
+    ...(r.refused ? [`nothing expired: ${r.refused}`] : []),
+    ...r.expired.map((n) => `lease over: ${show(n)} kept as a tombstone`),
+    ...r.kept.map((k) => `lease over, kept ${show(k.name)}: ${k.reason}`),
+  ];
 }

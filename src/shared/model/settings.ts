@@ -56,7 +56,7 @@ export interface Settings {
   rate: RateSettings;
   /** The audit log's rotation size and what rotated files are kept. */
   auditRetention: AuditRetention;
-  /** How long created qubes live; null when malformed (creates and renewals refused). */
+  /** How long created qubes live; null when malformed (creates, renewals and expiry refused). */
   lease: LeaseSettings | null;
   /** The model hash the installer wrote; null when absent. */
   model: string | null;
@@ -173,7 +173,7 @@ export const SETTINGS_DOC: readonly SettingDoc[] = [
   { key: 'qubeLimits', description: 'the most the host gives one qube: `{memoryMiB, vcpus}`, the bounds of the memory, maxmem and vcpus the agent may set', default: '{"memoryMiB": 4096, "vcpus": 2}', failClosed: 'malformed: memory, maxmem and vcpus cannot be set' },
   { key: 'rate.perSecond / rate.burst', description: 'calls per second each caller may make into the dom0 services on average, and at once after a quiet spell; one more gets the refusal without any other work', default: `${DEFAULT_SETTINGS.rate.perSecond} / ${DEFAULT_SETTINGS.rate.burst}`, failClosed: `malformed or outside ${RATE_RANGE.perSecond.min}..${RATE_RANGE.perSecond.max} / ${RATE_RANGE.burst.min}..${RATE_RANGE.burst.max}: ${RATE_RANGE.perSecond.min} / ${RATE_RANGE.burst.min}` },
   { key: 'auditRetention.fileBytes / keepBytes / keepDays', description: 'audit log rotation size; rotated files kept by total size and by age (null: no bound), each pruned file leaving a checkpoint', default: '16 MiB / 512 MiB / null', failClosed: 'malformed: rotate at 16 MiB and prune nothing' },
-  { key: 'lease', description: 'how long a qube the agent creates lives: `{"default", "max"}`, each `"none"`, seconds, or a number with s, m, h or d (`"8h"`); the agent may ask for less than the default at creation and renew up to the maximum from now; the default may not exceed the maximum', default: '{"default": "none", "max": "none"} (nothing expires)', failClosed: 'malformed: creates and renewals refused (leases already set still expire)' },
+  { key: 'lease', description: 'how long a qube the agent creates lives: `{"default", "max"}`, each `"none"`, seconds, or a number with s, m, h or d (`"8h"`); the agent may ask for less than the default at creation and renew up to the maximum from now; the default may not exceed the maximum', default: '{"default": "none", "max": "none"} (nothing expires)', failClosed: 'malformed: creates and renewals refused, and nothing expires until it is fixed' },
   { key: 'model', description: 'model hash written by the installer', default: 'current model', failClosed: 'mismatch: services refuse' },
 ];
 
@@ -315,7 +315,7 @@ export function parseSettings(json: unknown): SettingsReading {
   if ('lease' in o) {
     const v = parseLease(o['lease']);
     if (typeof v === 'string') {
-      bad('lease', `${v}: creates and renewals refused`);
+      bad('lease', `${v}: creates, renewals and expiry refused`);
       s.lease = null;
     } else s.lease = v;
   }
