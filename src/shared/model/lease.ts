@@ -37,6 +37,13 @@ export function parseDuration(v: unknown): number | null | undefined {
   return seconds;
 }
 
+/** A duration as the settings write it, in its largest whole unit ("8h"); "none" for null. */
+export function showDuration(seconds: number | null): string {
+  if (seconds === null) return 'none';
+  const unit = (['d', 'h', 'm'] as const).find((u) => seconds % (UNIT[u] as number) === 0);
+  return unit ? `${seconds / (UNIT[unit] as number)}${unit}` : `${seconds}s`;
+}
+
 /** The lease object `{default, max}`, or what is wrong with it. */
 export function parseLease(v: unknown): LeaseSettings | string {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'must be an object {"default", "max"}';
