@@ -231,7 +231,7 @@ async function shrink(p: Pair, seed: number, sut: NoninterferenceSut, call: Call
 
 function describePair(p: Pair): string {
   const gate = p.settings.gate ? `, gate ${p.settings.gate.asks} answered with seed ${p.settings.gate.seed}` : '';
-  return `pair ${p.index} (mode ${p.settings.mode}, birth ceiling ${p.settings.birthCeiling}${p.settings.unset ? ', budget, egress and limits unset' : ''}${gate}${p.busy ? ', B\'s operator busy outside during the calls' : ''}); machine A edits ${JSON.stringify(p.a)}; machine B edits ${JSON.stringify(p.b)}`;
+  return `pair ${p.index} (mode ${p.settings.mode}, birth ceiling ${p.settings.birthCeiling}${p.settings.unset ? ', budget, egress and limits unset, lease bounded' : ''}${gate}${p.busy ? ', B\'s operator busy outside during the calls' : ''}); machine A edits ${JSON.stringify(p.a)}; machine B edits ${JSON.stringify(p.b)}`;
 }
 
 /** After the raw calls: the gate's totals, an event window, the MCP tool list and results; the first difference. */
@@ -294,7 +294,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         const r = prng(pairSeed);
         const plain: PairSettings = { mode: r.pick(['least-privilege', 'compat'] as const), birthCeiling: r.pick(['read', 'exec', 'net', 'full'] as const) };
         // with the gate on, every other pair has every operation ask, the rest the model's defaults; a smaller extra pass
-        // every fourth plain pair (the first) has the operator's budget, egress qube and limits unset: the actionable errors that report them
+        // every fourth plain pair (the first) has the operator's budget, egress qube and limits unset and the lease bounded: the actionable errors that report them
         const settings: PairSettings = gated === null ? { ...plain, ...(index % 4 === 0 ? { unset: true } : {}) } : { ...plain, gate: { asks: gated % 2 === 0 ? 'every' : 'defaults', seed: pairSeed } };
         const busy = gated === null ? index % 2 === 1 : gated % 2 === 1;
         return { index, busy, settings, a: [...generateEdits(r, 2), ...RUNNING_ON_A], b: generateEdits(r, 4) };

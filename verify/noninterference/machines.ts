@@ -192,7 +192,7 @@ export interface PairSettings {
   readonly birthCeiling: Tier;
   /** The action gate on: what asks, and the seed both machines' answerers decide by. */
   readonly gate?: { readonly asks: GateChoice; readonly seed: number };
-  /** The budget, the egress qube and the limits of one qube unset (actionable.ts). */
+  /** The budget, the egress qube and the limits of one qube unset, the lease bounded (actionable.ts). */
   readonly unset?: boolean;
 }
 

@@ -139,6 +139,7 @@ export const STEPS: Readonly<Record<string, Step>> = {
       fc.record({ source: policyTarget, to: target }).map(({ source, to }) => ({ id: op.id, service: qrexecService(op, to), target: source, payload: encodePortForwardRequest({ port: 8080, localPort: 9080 }).toString('latin1'), creates: null, names: [source] })),
   },
   start: onArgument(6),
+  renew: dom0(2, target.map((q) => ({ argument: q, payload: json({}), creates: null, names: [q] }))),
   shutdown: onArgument(2),
   kill: onArgument(2),
   'firewall.set': onArgument(2, 'action=accept dsthost=192.0.2.1\naction=drop\n'),
