@@ -111,10 +111,17 @@ for (const mode of ['least-privilege', 'compat'] as const) {
       for (const l of rules.filter((r) => granting(r) && inQube.has(r.service))) assert.equal(l.params.get('user'), 'root', `line ${l.no}`);
     });
 
-    test(`${name}: the incomplete guard precedes every grant`, () => {
-      const guard = rules.findIndex((r) => r.target === `@tag:${t.incomplete}` && r.action === 'deny');
+    test(`${name}: the incomplete guards precede every grant that could reach or leave a qube being created`, () => {
+      const guard = (source: string, target: string): number => rules.findIndex((r) => r.service === '*' && r.source === source && r.target === target && r.action === 'deny');
+      const leaving = Math.max(guard(`@tag:${t.incomplete}`, '@anyvm'), guard(`@tag:${t.incomplete}`, '@adminvm'));
+      const reaching = guard('@anyvm', `@tag:${t.incomplete}`);
       const firstGrant = rules.findIndex(granting);
-      assert.ok(guard >= 0 && guard < firstGrant);
+      assert.ok(guard(`@tag:${t.incomplete}`, '@anyvm') >= 0 && guard(`@tag:${t.incomplete}`, '@adminvm') >= 0 && leaving < firstGrant);
+      assert.ok(reaching >= 0);
+      // before the guard toward it, only grants that never reach the qube named: dom0's, or the update proxy's redirect
+      rules.slice(0, reaching).forEach((r, i) => {
+        if (granting(r)) assert.ok(r.target === '@adminvm' || (s.egressQube !== null && r.params.get('target') === s.egressQube), `rule ${i}: ${r.service} ${r.source} ${r.target}`);
+      });
     });
   }
 }

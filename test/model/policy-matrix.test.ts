@@ -24,7 +24,10 @@ const FLEET: Record<string, string[]> = {
   hybrid: ['ai-managed', 'ai-full', 'ai-dump'],
   work: ['operator-tag'],
   // what the agent removed: a tombstone, with an operator tag a clone kept
-  tomb: ['qmcp-owner-mcp-control', 'qmcp-tombstone-20260101T000000Z', 'operator-tag'],
+  tomb: ['qmcp-owner-mcp-control', 'qmcp-tombstone', 'qmcp-tombstone-20260101T000000Z', 'operator-tag'],
+  // another's: a tombstone and a qube being created that the agent never made
+  'op-tomb': ['qmcp-tombstone', 'qmcp-tombstone-20260101T000000Z', 'operator-tag'],
+  'op-incomplete': ['qmcp-incomplete'],
   'sys-net': [],
   'sys-firewall': [],
 };
@@ -201,11 +204,24 @@ for (const mode of ['least-privilege', 'compat'] as const) {
   });
 
   test(`${mode}: a sandbox's update-proxy call answers alike for an outside qube, an absent name and @default`, () => {
-    // qrexec turns an absent target into @default: a line for @default alone would deny only existing qubes
-    for (const source of ['ai-read', 'ai-e', 'ai-f']) {
-      const answers = ['work', 'sys-net', 'no-such-qube', '@default', 'ai-f', 'ops-dvm'].map((target) => ev('qubes.UpdatesProxy', source, target));
-      for (const r of answers) assert.deepEqual(r.action === 'allow' ? r.target : r.action, 'ai-egress', source);
-    }
+    // qrexec turns an absent target into @default: a line for @default alone would deny only existing qubes;
+    // and a tombstone or a qube being created, the agent's or not, must not answer otherwise
+    const targets = ['work', 'sys-net', 'no-such-qube', '@default', 'ai-f', 'ops-dvm', 'tomb', 'op-tomb', 'ai-incomplete', 'op-incomplete'];
+    const mismatches = (p: Policy): string[] =>
+      ['ai-read', 'ai-e', 'ai-f'].flatMap((source) =>
+        targets.flatMap((target) => {
+          const r = p.evaluate({ service: 'qubes.UpdatesProxy', argument: '', source, target }, sys);
+          return r.action === 'allow' && r.target === 'ai-egress' ? [] : [`${source} -> ${target}: ${r.action}`];
+        }),
+      );
+    assert.deepEqual(mismatches(policy), []);
+    // weakened: the denies toward tombstones and incomplete qubes ahead of the redirect
+    const weakened = text.replace('\n# Incomplete qubes', '\n* * @anyvm @tag:qmcp-tombstone deny\n* * @anyvm @tag:qmcp-incomplete deny\n# Incomplete qubes');
+    assert.notEqual(weakened, text);
+    assert.deepEqual(
+      mismatches(parsePolicy([{ name: '30-qmcp.policy', text: weakened }])),
+      ['ai-read', 'ai-e', 'ai-f'].flatMap((source) => ['tomb', 'op-tomb', 'ai-incomplete', 'op-incomplete'].map((target) => `${source} -> ${target}: deny`)),
+    );
   });
 
   test(`${mode}: a sandbox's update-proxy call to any @dispvm form is refused, whether it names an outside disposable template or nothing`, () => {
@@ -238,7 +254,8 @@ for (const mode of ['least-privilege', 'compat'] as const) {
         const sTier = tierOf(st, mode);
         const tTier = tierOf(tt, mode);
         const execCapable = (t: Tier | null): boolean => t !== null && rank(t) >= rank('exec');
-        const closed = st.includes('ai-dump') || st.includes('qmcp-incomplete') || tt.includes('qmcp-incomplete');
+        // nothing reaches a tombstone or a qube being created, and such a call is loud (notify)
+        const closed = st.includes('ai-dump') || [...st, ...tt].some((t) => t === 'qmcp-incomplete' || t === 'qmcp-tombstone');
         let want: string;
         // a sink, hybrid or not, takes pushes (qmcp.SinkPush), never Qubes' receiver, which answers the sender
         if (closed || tt.includes('ai-dump')) want = 'deny';

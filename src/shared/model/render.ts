@@ -86,25 +86,30 @@ export function renderPolicy(s: Settings, ops: readonly Operation[] = OPERATIONS
 
   comment(
     'Incomplete qubes: the create services hold this tag until a new qube is verified.',
-    'Nothing reaches them and nothing leaves them (a stuck one is loud: doctor reports it).',
+    'Tombstones: what the agent removed, kept for the operator, also while the operator restores one',
+    '(it keeps its tag until the restore is done). Nothing leaves either.',
   );
-  add('*', '*', '@anyvm', `@tag:${t.incomplete}`, 'deny');
-  add('*', '*', `@tag:${t.incomplete}`, '@anyvm', 'deny');
-  add('*', '*', `@tag:${t.incomplete}`, '@adminvm', 'deny');
-
-  comment(
-    'Tombstones: what the agent removed, kept for the operator. Nothing reaches them or leaves them,',
-    'also while the operator restores one (it keeps this tag until the restore is done).',
-  );
-  add('*', '*', '@anyvm', `@tag:${TOMBSTONE_PREFIX}`, 'deny');
-  add('*', '*', `@tag:${TOMBSTONE_PREFIX}`, '@anyvm', 'deny');
-  add('*', '*', `@tag:${TOMBSTONE_PREFIX}`, '@adminvm', 'deny');
+  for (const tag of [t.incomplete, TOMBSTONE_PREFIX]) {
+    add('*', '*', `@tag:${tag}`, '@anyvm', 'deny');
+    add('*', '*', `@tag:${tag}`, '@adminvm', 'deny');
+  }
 
   comment('Sinks are write-only and invisible: the principal may not call into them.');
   add('*', '*', p, `@tag:${t.sink}`, 'deny');
 
   comment('Calls from sinks: only background services; never back into the umbrella.', 'Before the umbrella lines, so an umbrella+sink hybrid is treated as a sink.');
-  sourceLines(s, t.sink, add, false);
+  sourceLines(t.sink, add);
+
+  if (s.egressQube !== null) {
+    comment(
+      'Update proxy: the egress qube answers whatever qube the sandbox names, so these lines come before the',
+      'target denies below: an outside qube being created or kept as a tombstone answers as any other name.',
+    );
+    for (const tag of umbrellaTags(s)) proxyLines(s.egressQube, tag, add);
+  }
+
+  comment('Nothing reaches an incomplete qube or a tombstone.');
+  for (const tag of [t.incomplete, TOMBSTONE_PREFIX]) add('*', '*', '@anyvm', `@tag:${tag}`, 'deny');
 
   for (const [cap, group] of policyGroups(ops)) {
     comment(`${cap} operations, decided by the policy alone on the tier of the qube acted on:`);
@@ -181,8 +186,8 @@ export function renderPolicy(s: Settings, ops: readonly Operation[] = OPERATIONS
     for (const dst of exec) add('qubes.ConnectTCP', '*', `@tag:${src}`, `@tag:${dst}`, forward, 'autostart=no');
   }
 
-  comment('Calls from umbrella qubes: background services only, then nothing.');
-  for (const tag of [t.umbrella, t.exec, t.net, t.full]) sourceLines(s, tag, add, true);
+  comment('Calls from umbrella qubes: background services only (the update proxy is above), then nothing.');
+  for (const tag of umbrellaTags(s)) sourceLines(tag, add);
 
   comment(
     'Calls from what the agent made and no longer sees (a tombstone, should one ever run): nothing.',
@@ -204,19 +209,33 @@ function gateLine(s: Settings, ops: readonly Operation[]): string {
 /** What a sandbox may name for its update proxy: any qube (dom0 aside) or none, never a @dispvm form. */
 const UPDATE_PROXY_TARGETS = ['@default', '@type:AppVM', '@type:TemplateVM', '@type:StandaloneVM', '@type:DispVM'] as const;
 
-function sourceLines(s: Settings, tag: string, add: (...cols: string[]) => void, withEgress: boolean): void {
+/** The tags that put a qube in the umbrella: the umbrella's own and the tier elevations. */
+function umbrellaTags(s: Settings): string[] {
+  const t = s.tags;
+  return [t.umbrella, t.exec, t.net, t.full];
+}
+
+/**
+ * The update proxy for qubes tagged TAG, redirected to the egress qube. Every name alike: qrexec turns a
+ * name that does not exist into @default, so @default alone would tell an existing outside qube from an
+ * absent name; and @anyvm would also match @dispvm:X, which qrexec refuses first unless X is a disposable
+ * template, so it would tell an outside disposable template from anything else. The @type: lines match
+ * every qube but dom0 and never @dispvm forms. Without an egress qube the source's catch-all deny refuses it.
+ */
+function proxyLines(egress: string, tag: string, add: (...cols: string[]) => void): void {
+  for (const b of BACKGROUND_SERVICES) {
+    if (b.to !== 'egress') continue;
+    // autostart=no: a halted egress qube would start its netvm chain, the operator's, on a sandbox's call
+    for (const target of UPDATE_PROXY_TARGETS) add(b.service, '*', `@tag:${tag}`, target, 'allow', `target=${egress}`, 'autostart=no');
+  }
+}
+
+/** Background services from qubes tagged TAG (to dom0, or refused quietly), then nothing else. */
+function sourceLines(tag: string, add: (...cols: string[]) => void): void {
   for (const b of BACKGROUND_SERVICES) {
     if (b.to === 'adminvm') add(b.service, '*', `@tag:${tag}`, '@adminvm', 'allow');
     // the catch-all below would deny it too, but with a desktop notification each time a qube checks
     else if (b.to === 'deny') add(b.service, '*', `@tag:${tag}`, '@adminvm', 'deny', 'notify=no');
-    // Every name alike: qrexec turns a name that does not exist into @default, so @default alone would
-    // tell an existing outside qube from an absent name; and @anyvm would also match @dispvm:X, which
-    // qrexec refuses first unless X is a disposable template, so it would tell an outside disposable
-    // template from anything else. The @type: lines match every qube but dom0 and never @dispvm forms.
-    // autostart=no: a halted egress qube would start its netvm chain, the operator's, on a sandbox's call
-    else if (withEgress && s.egressQube !== null) {
-      for (const target of UPDATE_PROXY_TARGETS) add(b.service, '*', `@tag:${tag}`, target, 'allow', `target=${s.egressQube}`, 'autostart=no');
-    }
   }
   add('*', '*', `@tag:${tag}`, '@anyvm', 'deny');
   add('*', '*', `@tag:${tag}`, '@adminvm', 'deny');
