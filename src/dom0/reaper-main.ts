@@ -2,12 +2,15 @@
  * The reaper, run by the qmcp-reaper timer only (never by an agent's call):
  * destroys the tombstones past their retention, with every veto of
  * tombstones/operator.ts; an unreadable retention setting destroys nothing.
+ * It also writes the per-call services' rate-limit counts past their window
+ * (service/compose.ts), which otherwise wait for some admitted call.
  * Reads QMCP_ROOT and QMCP_QUBESD_SOCKET as the dom0 services do.
  */
 import { resolve } from 'node:path';
 import { openAudit } from './audit/index.js';
 import { readWriteSettings } from './create/settings.js';
 import { Qubesd } from './qubesd.js';
+import { dom0Host, writeOverdueRefusals } from './service/compose.js';
 import { reapTombstones } from './tombstones/operator.js';
 
 const DEFAULT_SOCKET = '/var/run/qubesd.sock';
@@ -26,6 +29,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     },
     new Date(),
   );
+  // a caller refused and silent since: no call of its own, and perhaps none of anyone's, would write its count
+  for (const { caller, count } of await writeOverdueRefusals(dom0Host(env, 'per-call'))) say(`rate-limit refusals of ${caller} written: ${count}`);
   if (result.refused) say(`nothing destroyed: ${result.refused}`);
   for (const name of result.reaped) say(`reaped ${name}`);
   for (const k of result.kept) say(`kept ${k.name}: ${k.reason}`);

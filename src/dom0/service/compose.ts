@@ -22,7 +22,7 @@ import { loadDom0Config } from './config.js';
 import type { ServiceIo } from './output.js';
 import { refuse } from './output.js';
 import { fileRateLimiter, memoryRateLimiter } from './rate.js';
-import type { RateLimiter } from './rate.js';
+import type { Overdue, RateLimiter } from './rate.js';
 import { runService } from './run.js';
 import type { ServiceSpec } from './run.js';
 
@@ -114,8 +114,15 @@ export async function serveDom0Call(host: Dom0Host, c: Dom0CallIo): Promise<numb
   }
   const status = await serveAdmitted(host, c);
   // after the answer: other callers' counts whose window has passed, so a caller that stopped calling leaves none behind
-  for (const { caller: other, count } of (await host.limiter.overdue?.()) ?? []) await recordRateRefusals(host, other, count);
+  await writeOverdueRefusals(host);
   return status;
+}
+
+/** Writes every caller's rate-limit count whose window has passed (the per-call mode's); returns them. */
+export async function writeOverdueRefusals(host: Dom0Host): Promise<readonly Overdue[]> {
+  const due = (await host.limiter.overdue?.()) ?? [];
+  for (const { caller, count } of due) await recordRateRefusals(host, caller, count);
+  return due;
 }
 
 /** COUNT calls of CALLER refused by the rate limit, as one entry; a count that cannot be written goes to the operator. */
