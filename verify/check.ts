@@ -24,6 +24,39 @@ export interface Figure {
   readonly value: string;
 }
 
+/**
+ * A count that is `small` at scale 1 (the fixed budget of `npm test`) and
+ * `perScale × scale` above it: the full budget grows from the first step,
+ * so `npm run verify`'s default scale 10 does `10 × perScale`.
+ */
+export function budgetCount(scale: number, small: number, perScale: number): number {
+  return scale <= 1 ? small : perScale * scale;
+}
+
+/**
+ * Runs `work(0..count-1)` at most `limit` at a time and resolves once all
+ * are done, with their results in order; a rejection is thrown once the
+ * others have settled.
+ */
+export async function bounded<T>(count: number, limit: number, work: (i: number) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(count);
+  const errors: unknown[] = [];
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      try {
+        out[i] = await work(i);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, count)) }, lane));
+  if (errors.length > 0) throw errors[0];
+  return out;
+}
+
 export interface CheckReport {
   readonly figures: readonly Figure[];
   readonly failures: readonly Failure[];

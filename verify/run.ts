@@ -4,10 +4,13 @@
  *
  *   node dist/verify/run.js [--scale N] [--seed S] [--only NAME,...] [--service-mode per-call|resident]
  *
- * QMCP_VERIFY_SCALE sets the default of --scale (10). --service-mode (default
- * QMCP_DOM0_SERVICE_MODE, else per-call) is how the simulated hosts serve the
- * dom0 services: an executable per call, or the resident process. Exit 0 when nothing
- * failed, 1 when something did (each failure prints its reproduction).
+ * QMCP_VERIFY_SCALE sets the default of --scale (10, the full budget: about
+ * 100,000 raw calls compared, 10,000 sequences, 10,000 malformed inputs per
+ * dom0 service). --service-mode (default QMCP_DOM0_SERVICE_MODE, else
+ * resident) is how the simulated hosts serve the dom0 services: the resident
+ * process, as an install does by choice, or an executable per call. Exit 0
+ * when nothing failed, 1 when something did (each failure prints its
+ * reproduction).
  */
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -37,14 +40,12 @@ async function main(argv: string[]): Promise<number> {
   const scale = positive('--scale', values.scale);
   const seed = values.seed === undefined ? randomInt(0, 2 ** 31) : positive('--seed', values.seed);
   const only = values.only?.split(',').filter(Boolean);
-  const mode = values['service-mode'];
-  if (mode !== undefined) {
-    if (mode !== 'per-call' && mode !== 'resident') throw new Error(`--service-mode must be per-call or resident, not ${JSON.stringify(mode)}`);
-    // the simulated hosts read it (src/sim/host.ts envServiceMode)
-    process.env['QMCP_DOM0_SERVICE_MODE'] = mode;
-  }
+  const mode = values['service-mode'] ?? (process.env['QMCP_DOM0_SERVICE_MODE'] || 'resident');
+  if (mode !== 'per-call' && mode !== 'resident') throw new Error(`--service-mode must be per-call or resident, not ${JSON.stringify(mode)}`);
+  // the simulated hosts read it (src/sim/host.ts envServiceMode)
+  process.env['QMCP_DOM0_SERVICE_MODE'] = mode;
   const checks = CHECKS.filter((c) => !only || only.includes(c.name));
-  process.stdout.write(`qmcp verify: seed ${seed}, scale ${scale}, ${checks.length} check(s), ${process.env['QMCP_DOM0_SERVICE_MODE'] || 'per-call'} dom0 services\n`);
+  process.stdout.write(`qmcp verify: seed ${seed}, scale ${scale}, ${checks.length} check(s), ${mode} dom0 services\n`);
 
   const rows: [string, string, string][] = [];
   // every operation of the model has its input in every check, or verify fails naming the gap

@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   out_of_range: { from: 'dom0', input: true, means: 'memory, maxmem or vcpus outside what this host gives one qube (the operator\'s `qubeLimits`); the message says the range' },
   // the operator's settings, the same whatever the agent's world holds
   limits_unset: { from: 'dom0', input: true, means: 'the operator\'s `qubeLimits` setting is unusable, so memory, maxmem and vcpus cannot be set: ask the operator' },
+  lease_unset: { from: 'dom0', input: true, means: 'the operator\'s `lease` setting is unusable, so nothing can be created or renewed: ask the operator' },
+  lease_too_long: { from: 'dom0', input: true, means: 'the lease asked for is longer than the operator allows: at creation the default lease, on renewal the maximum (the message says the bound in seconds)' },
   budget_unset: { from: 'dom0', means: 'the operator has set no disk budget, so nothing can be created, restored or checkpointed: ask the operator' },
   no_egress: { from: 'dom0', means: 'the operator has set no egress qube, so no qube can be created from a template: ask the operator' },
   // the agent's world, after scope and tier
@@ -38,6 +40,7 @@ export const ERROR_CODES = {
   not_a_disposable_template: { from: 'dom0', means: 'the qube named is not a disposable template' },
   not_clonable: { from: 'dom0', means: 'this kind of qube cannot be cloned' },
   in_use: { from: 'dom0', means: 'qubes of the agent\'s world (named), or its own removed qubes, use this qube as template, netvm or disposable template: change or remove them first' },
+  no_lease: { from: 'dom0', means: 'the qube has no lease to renew: it does not expire' },
   no_template: { from: 'dom0', means: 'the qube has no usable template' },
   start_failed: { from: 'dom0', means: 'Qubes could not start the qube: check its properties' },
   not_running: { from: 'dom0', means: 'the qube is not running: start it first' },

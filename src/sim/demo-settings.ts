@@ -4,6 +4,7 @@
  * let the agent create qubes, behind the demo fleet's egress qube, born at
  * full tier from full sources so it can also remove (entomb) what it made.
  * A small gated set shows the action gate without making every call wait.
+ * What the agent creates lives a working day unless it renews it.
  */
 import { OPEN_GATE } from './open-gate.js';
 
@@ -21,5 +22,6 @@ export const DEMO_SETTINGS: Record<string, unknown> = {
   privateCapBytes: 8 * GiB,
   birthCeiling: 'full',
   tombstoneRetentionDays: 7,
+  lease: { default: '8h', max: '7d' },
   gate: { ...OPEN_GATE, ...Object.fromEntries(DEMO_GATED.map((id) => [id, 'ask'] as const)) },
 };

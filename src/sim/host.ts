@@ -39,6 +39,8 @@ export interface SimHostOptions {
   readonly askTimeoutMs?: number;
   /** How the installed dom0 services are reached; default what the last install chose, else per-call. */
   readonly serviceMode?: ServiceMode;
+  /** Whether qubesd's state waits for the disk at each save (default true); a machine thrown away after a check need not. */
+  readonly durable?: boolean;
   /** Progress lines for the operator. */
   readonly log?: (line: string) => void;
 }
@@ -85,6 +87,7 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
     dir,
     ...(fleet ? { seed: () => fleetState(fleet) } : {}),
     hooks: sandboxes,
+    ...(opts.durable === false ? { durable: false } : {}),
   });
   registry.app = qubesd.app;
   log(`qubesd listening on ${qubesd.socketPath} (${qubesd.app.vms.size} qubes)`);

@@ -62,6 +62,10 @@ test('describeCall: the qube from the live state and the concrete change, per op
     assert.match(outside[2] ?? '', /^starts qube "vault" \(AppVM, halted, outside the umbrella/);
     const absent = await describe(h, { operation: 'start', argument: 'ai-none', payload: Buffer.alloc(0) });
     assert.equal(absent[2], 'starts qube "ai-none" (does not exist now)');
+    const renew = await describe(h, { operation: 'renew', argument: 'ai-none', payload: json({ seconds: 3600 }) });
+    assert.equal(renew[2], 'renews the lease of qube "ai-none" (does not exist now) for 3600 seconds from now');
+    const renewDefault = await describe(h, { operation: 'renew', argument: 'ai-none', payload: json({}) });
+    assert.equal(renewDefault[2], 'renews the lease of qube "ai-none" (does not exist now) for the default lease from now');
   } finally {
     await h.done();
   }

@@ -17,9 +17,9 @@ import { operation, settingsPath } from '../../src/shared/model/index.js';
 import type { Mode } from '../../src/shared/model/index.js';
 import { demoFleet } from '../../src/sim/demo-fleet.js';
 import { DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
-import { dom0Root, startSimHost } from '../../src/sim/host.js';
+import { dom0Root, envServiceMode, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
-import { qrexecCall } from '../../src/sim/qrexec/index.js';
+import { asExecutableReply, isDom0Service, qrexecCall } from '../../src/sim/qrexec/index.js';
 import type { PendingAsk } from '../../src/sim/qrexec/asks.js';
 import { askControl } from '../../src/sim/qrexec/asks.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
@@ -32,7 +32,9 @@ let root: string;
 
 before(async () => {
   // the gate opened: the cross-check makes calls the demo's gate would hold for an operator; one test gates them itself
-  host = await startSimHost({ dir: join(tmp, 'host'), fleet: demoFleet(), install: true, initialSettings: { ...DEMO_SETTINGS, gate: OPEN_GATE } });
+  // Resident dom0 services unless QMCP_DOM0_SERVICE_MODE says otherwise (their refusal read as the executable's):
+  // explain is checked against what the calls decide, not how a service is started, and per call each starts Node.
+  host = await startSimHost({ dir: join(tmp, 'host'), fleet: demoFleet(), install: true, serviceMode: envServiceMode() ?? 'resident', initialSettings: { ...DEMO_SETTINGS, gate: OPEN_GATE } });
   root = dom0Root(host.dir);
 });
 
@@ -45,11 +47,16 @@ after(async () => {
 async function refused(target: string, service: string): Promise<boolean> {
   const stdin = new PassThrough();
   stdin.end();
+  const out: Buffer[] = [];
   const err: Buffer[] = [];
+  const stdout = new PassThrough();
   const stderr = new PassThrough();
+  stdout.on('data', (c: Buffer) => out.push(c));
   stderr.on('data', (c: Buffer) => err.push(c));
-  const status = await qrexecCall(host.router.socketFor('mcp-control'), target, service, { stdin, stdout: new PassThrough().resume(), stderr });
-  return status === 126 && Buffer.concat(err).toString() === 'Request refused\n';
+  const status = await qrexecCall(host.router.socketFor('mcp-control'), target, service, { stdin, stdout, stderr });
+  const raw = { status, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+  const r = host.resident !== null && isDom0Service(target, service) ? asExecutableReply(raw) : raw;
+  return r.status === 126 && r.stderr.toString() === 'Request refused\n';
 }
 
 /** Operations that change nothing on a halted qube, so the check leaves the host as it was. */

@@ -129,12 +129,13 @@ function envOf(seat: Seat): NodeJS.ProcessEnv {
 }
 
 /** A planned qmcp command as run against the simulator: dom0's with its root and socket, selftest with --sim. */
-async function simulated(seat: Seat, cmd: string, path: readonly string[]): Promise<string> {
+function simulated(seat: Seat, cmd: string, path: readonly string[]): string {
   if (seat === 'mcp-control') return `${cmd} --sim ${simDir}`;
   const sub = path[1] as string;
   let out = / --root \/(?=\s|$)/.test(cmd) ? cmd.replace(/ --root \/(?=\s|$)/, ` --root ${dom0Root(simDir)}`) : `${cmd} --root ${dom0Root(simDir)}`;
-  const subHelp = (await run(DOM0_QMCP, [...path, '--help'], { env: envOf(seat) })).stdout;
-  if (TALKS_TO_QUBESD.has(sub) || subHelp.includes('--qubesd-socket')) out += ` --qubesd-socket ${join(simDir, 'qubesd.sock')}`;
+  // its usage as dom0's launcher prints it (the plan above is made from the same list), without a Node start per command
+  const usage = dom0Commands.find((c) => c.path.join(' ') === path.join(' '))?.usage ?? '';
+  if (TALKS_TO_QUBESD.has(sub) || usage.includes('--qubesd-socket')) out += ` --qubesd-socket ${join(simDir, 'qubesd.sock')}`;
   return out;
 }
 
@@ -287,7 +288,7 @@ test('deploy.md, command by command, against a simulated host', async (t: TestCo
       continue;
     }
     const local = localise(seat, original);
-    const cmd = step.kind === 'qmcp' ? await simulated(seat, local, step.path) : local;
+    const cmd = step.kind === 'qmcp' ? simulated(seat, local, step.path) : local;
     // as `systemctl disable --now` in uninstall would
     if (/^qmcp dom0 uninstall /.test(local) && resident) {
       await resident.stop();

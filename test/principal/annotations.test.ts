@@ -62,6 +62,8 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   // a new job: a live channel from the source, which may have network, to the target's port
   'port.forward': adds(false, true),
   start: sets(false, false),
+  // the qube lives longer; nothing in it changes
+  renew: sets(false, false),
   shutdown: sets(true, false),
   kill: sets(true, false),
   'firewall.set': sets(true, true),
@@ -155,6 +157,7 @@ const SAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
   qube_copy: { source: 'ai-a', target: 'ai-b', paths: ['/tmp/x'] },
   qube_port_forward: { from: 'ai-a', to: 'ai-b', remote_port: 8080 },
   qube_start: { qube: 'ai-a' },
+  qube_renew: { qube: 'ai-a', seconds: 60 },
   qube_shutdown: { qube: 'ai-a' },
   qube_kill: { qube: 'ai-a' },
   firewall_set: { qube: 'ai-a', rules: ['action=drop'] },

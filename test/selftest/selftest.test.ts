@@ -13,7 +13,7 @@ import { exitStatusOf, formatReport, runSelftest } from '../../src/principal/sel
 import type { SelftestReport } from '../../src/principal/selftest/run.js';
 import { demoFleet } from '../../src/sim/demo-fleet.js';
 import { DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
-import { dom0Root, startSimHost, type SimHost } from '../../src/sim/host.js';
+import { dom0Root, envServiceMode, startSimHost, type SimHost } from '../../src/sim/host.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import { FakeHost } from './fake-host.js';
 import type { Breakage } from './fake-host.js';
@@ -70,8 +70,16 @@ describe('qmcp selftest --sim against the demo host', () => {
   let host: SimHost;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qmcp-selftest-'));
-    // the gate asks for the fixture changes the self-test makes through dom0 services; the test answers as the operator
-    host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: { ...DEMO_SETTINGS, gate: { ...OPEN_GATE, remove: 'ask', 'property.set': 'ask' } } });
+    // the gate asks for the fixture changes the self-test makes through dom0 services; the test answers as the operator.
+    // Served by the resident process unless QMCP_DOM0_SERVICE_MODE says otherwise: this is about the scenarios, not
+    // the per-call executable (test/boundary/invariants.test.ts), and a per-call run starts a Node process per call.
+    host = await startSimHost({
+      dir,
+      fleet: demoFleet(),
+      install: true,
+      serviceMode: envServiceMode() ?? 'resident',
+      initialSettings: { ...DEMO_SETTINGS, gate: { ...OPEN_GATE, remove: 'ask', 'property.set': 'ask' } },
+    });
   });
   after(async () => {
     await host?.close();

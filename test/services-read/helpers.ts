@@ -8,8 +8,10 @@ import type { Fleet } from '../../src/sim/fleet.js';
 import { fleetState } from '../../src/sim/fleet.js';
 import type { Qubesd } from '../../src/sim/qubesd/index.js';
 import { startQubesd } from '../../src/sim/qubesd/index.js';
-import { qrexecCall, startRouter } from '../../src/sim/qrexec/index.js';
+import { asExecutableReply, isDom0Service, qrexecCall, startRouter } from '../../src/sim/qrexec/index.js';
 import type { Router } from '../../src/sim/qrexec/index.js';
+import type { ServiceMode } from '../../src/dom0/install/manifest.js';
+import { superviseResident } from '../../src/sim/resident.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
 export const PRINCIPAL = 'mcp-control';
@@ -62,6 +64,8 @@ export interface WorldOptions {
   readonly mode: 'compat' | 'least-privilege';
   readonly fleet?: Fleet;
   readonly poolCap?: number;
+  /** How the dom0 services are served (default per call); a resident service's replies are read as the executable's. */
+  readonly serviceMode?: ServiceMode;
 }
 
 export async function startWorld(opts: WorldOptions): Promise<World> {
@@ -80,11 +84,16 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       gate: OPEN_GATE,
     }),
   );
-  await installDom0({ root: dom0, settingsFile, qubesdSocket: qubesd.socketPath });
+  await installDom0({ root: dom0, settingsFile, qubesdSocket: qubesd.socketPath, ...(opts.serviceMode ? { serviceMode: opts.serviceMode } : {}) });
   let router: Router;
+  const resident = await superviseResident(dom0, () => undefined).catch(async (e: unknown) => {
+    await qubesd.close();
+    throw e;
+  });
   try {
     router = await startRouter({ dir, qubesdSocket: qubesd.socketPath, internalSocket: qubesd.internalSocketPath, policyRoot: dom0 });
   } catch (e) {
+    await resident?.close();
     await qubesd.close();
     throw e;
   }
@@ -101,10 +110,12 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       stdout.on('data', (c: Buffer) => out.push(c));
       stderr.on('data', (c: Buffer) => err.push(c));
       const status = await qrexecCall(router.socketFor(from), 'dom0', service, { stdin, stdout, stderr });
-      return { status, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+      const reply = { status, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+      return resident && isDom0Service('dom0', service) ? asExecutableReply(reply) : reply;
     },
     async close() {
       await router.close();
+      await resident?.close();
       await qubesd.close();
       await rm(dir, { recursive: true, force: true });
     },

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Fleet } from '../../src/sim/fleet.js';
+import { envServiceMode } from '../../src/sim/host.js';
 import { startWorld, worldFleet } from './helpers.js';
 import type { Reply } from './helpers.js';
 
@@ -37,8 +38,11 @@ const CALLS = [
   'qmcp.List',
 ];
 
+/** Resident unless QMCP_DOM0_SERVICE_MODE says otherwise: per call, each call starts a Node process; the replies are read alike. */
+const serviceMode = envServiceMode() ?? 'resident';
+
 async function transcript(fleet: Fleet, mode: 'compat' | 'least-privilege'): Promise<Reply[]> {
-  const w = await startWorld({ mode, fleet });
+  const w = await startWorld({ mode, fleet, serviceMode });
   try {
     const out: Reply[] = [];
     for (const c of CALLS) out.push(await w.call(c));

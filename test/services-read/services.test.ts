@@ -3,10 +3,18 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OUTSIDE } from '../../src/dom0/services/redact.js';
+import { envServiceMode } from '../../src/sim/host.js';
 import { GiB, json, startWorld } from './helpers.js';
 import type { Reply, World } from './helpers.js';
 
 const REFUSED = { status: 126, stdout: '', stderr: 'Request refused\n' };
+/**
+ * Served by the resident process unless QMCP_DOM0_SERVICE_MODE says
+ * otherwise, its replies read as the executable's: these are the services'
+ * answers, not how a service is started (test/boundary/invariants.test.ts
+ * runs per call), and per call each starts a Node process.
+ */
+const serviceMode = envServiceMode() ?? 'resident';
 const HIDDEN_TAGS = ['"ai-exec"', '"ai-net"', '"ai-full"', '"ai-dump"', '"qmcp-'];
 
 function assertRefused(r: Reply, what: string): void {
@@ -26,7 +34,7 @@ for (const mode of ['least-privilege', 'compat'] as const) {
   describe(`read services, ${mode}`, () => {
     let w: World;
     before(async () => {
-      w = await startWorld({ mode });
+      w = await startWorld({ mode, serviceMode });
     });
     after(async () => {
       await w.close();

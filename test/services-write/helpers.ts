@@ -83,6 +83,7 @@ export interface SettingsFile {
   approvalDeadlineSeconds?: unknown;
   approvalPendingCap?: unknown;
   qubeLimits?: unknown;
+  lease?: unknown;
 }
 
 export const BASE_SETTINGS: SettingsFile = {

@@ -4,13 +4,22 @@ import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { approvalsDir } from '../../src/dom0/gate/store.js';
-import { approvalChannelCheck, makeApprovalChannelCheck, storeFiles } from '../../verify/approval-channel/check.js';
+import { makeApprovalChannelCheck, storeFiles } from '../../verify/approval-channel/check.js';
+import { envServiceMode } from '../../src/sim/host.js';
 import { weakened } from '../plans/helpers.js';
 
 const SEED = 2027;
+/**
+ * The dom0 services served by the resident process unless
+ * QMCP_DOM0_SERVICE_MODE says otherwise: the channel is the store and who
+ * reaches it, not how a service is started, and per call each of the
+ * attacks on a dom0 service starts a Node process. The weakened build's
+ * exposing services are executables in either mode.
+ */
+const serviceMode = envServiceMode() ?? 'resident';
 
 test('nothing the principal or a sandbox qube can call reads or answers a waiting request, and each ends as the operator answers it', async () => {
-  const r = await approvalChannelCheck.run({ scale: 1 }, SEED);
+  const r = await makeApprovalChannelCheck({ serviceMode }).run({ scale: 1 }, SEED);
   assert.deepEqual(r.failures, []);
   const figure = (label: string): number => Number(r.figures.find((f) => f.label === label)?.value ?? 0);
   const services = figure('service names tried');
@@ -25,6 +34,7 @@ test('nothing the principal or a sandbox qube can call reads or answers a waitin
 
 test('a build with a dom0 service that lists the waiting requests, or one that answers them, is caught', async () => {
   const weak = makeApprovalChannelCheck({
+    serviceMode,
     exposing: [
       { service: 'qmcp.Approvals', mode: 'list', policy: 'qmcp.Approvals * mcp-control @adminvm allow target=dom0\n' },
       { service: 'qmcp.List', mode: 'answer' },

@@ -23,7 +23,7 @@ import { simRunner } from '../../src/cli/sim-principal.js';
 import { demoFleet } from '../../src/sim/demo-fleet.js';
 import { DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
-import { dom0Root, startSimHost, type SimHost } from '../../src/sim/host.js';
+import { dom0Root, envServiceMode, startSimHost, type SimHost } from '../../src/sim/host.js';
 import { findBwrap } from '../../src/sim/sandbox/index.js';
 
 const QMCP = fileURLToPath(new URL('../../../bin/qmcp.js', import.meta.url));
@@ -64,8 +64,10 @@ describe('the agent workflow through MCP', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qmcp-workflow-'));
-    // the gate opened: test/workflow/gate.test.ts walks the demo's gated calls
-    host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: { ...DEMO_SETTINGS, gate: OPEN_GATE } });
+    // the gate opened: test/workflow/gate.test.ts walks the demo's gated calls. The dom0 services served by the
+    // resident process unless QMCP_DOM0_SERVICE_MODE says otherwise: the per-call executable has tests of its own
+    // (test/boundary/invariants.test.ts), and starts a Node process per call.
+    host = await startSimHost({ dir, fleet: demoFleet(), install: true, serviceMode: envServiceMode() ?? 'resident', initialSettings: { ...DEMO_SETTINGS, gate: OPEN_GATE } });
     client = new Client({ name: 'workflow', version: '0' });
     await client.connect(new StdioClientTransport({ command: process.execPath, args: [QMCP, 'serve', '--sim', dir], stderr: 'ignore' }));
   });

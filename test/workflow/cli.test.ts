@@ -2,15 +2,20 @@
  * Every qmcp command and every group of them answers --help with exit 0 and
  * its usage; `qmcp --version` prints the package version. The commands come
  * from the dispatcher's own lists, so a new command without help fails here.
+ * The per-command and per-group answers are read from main() in this
+ * process (each run would otherwise start Node and load every command); a
+ * few runs of the real entry points show the process gives what main() does.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { format } from 'node:util';
 import type { Command } from '../../src/cli/command.js';
 import { commands } from '../../src/cli/commands/index.js';
 import { dom0Commands } from '../../src/cli/commands/dom0.js';
+import { main } from '../../src/cli/main.js';
 import { VERSION } from '../../src/cli/version.js';
 
 const REPO = join(import.meta.dirname, '..', '..', '..');
@@ -41,13 +46,20 @@ function run(argv: string[], entry: 'qmcp' | 'dom0' = 'qmcp'): Promise<Run> {
   });
 }
 
-/** Runs jobs a few at a time: each starts a Node process. */
-async function each<T>(items: readonly T[], job: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await job(items[next++] as T);
-  };
-  await Promise.all([worker(), worker(), worker()]);
+/** What bin/qmcp.js's main() answers, run here with its console output captured; one at a time, as it swaps the console. */
+async function inline(argv: string[]): Promise<Run> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const { log, error } = console;
+  console.log = (...a: unknown[]) => void stdout.push(`${format(...a)}\n`);
+  console.error = (...a: unknown[]) => void stderr.push(`${format(...a)}\n`);
+  try {
+    const status = await main(argv);
+    return { status, stdout: stdout.join(''), stderr: stderr.join('') };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
 }
 
 /** Every proper start of a command's words: the groups `qmcp dom0`, `qmcp dom0 audit`, `qmcp sim`, ... */
@@ -61,17 +73,20 @@ test('every command answers --help and -h with exit 0 and its usage, naming no d
   const listed = new Set(commands.map((c) => c.path.join(' ')));
   for (const words of ['demo', 'serve', 'selftest', 'sim start', 'sim qrexec', 'sim ask', 'policy eval', 'policy render', 'dom0 install']) assert.ok(listed.has(words), words);
   for (const c of dom0Commands) assert.ok(commands.includes(c), `${c.path.join(' ')} is missing from qmcp's own list`);
-  await each(commands, async (c) => {
+  // one through the real entry point: the process prints and exits as main() says
+  const install = commands.find((c) => c.path.join(' ') === 'dom0 install');
+  assert.deepEqual(await run(['dom0', 'install', '-h']), { status: 0, stdout: `${install?.usage}\n`, stderr: '' });
+  for (const c of commands) {
     const words = c.path.join(' ');
     for (const flag of ['--help', '-h']) {
-      const r = await run([...c.path, flag]);
+      const r = await inline([...c.path, flag]);
       assert.equal(r.status, 0, `qmcp ${words} ${flag}: ${r.stderr}`);
       assert.equal(r.stdout, `${c.usage}\n`, `qmcp ${words} ${flag}`);
     }
     assert.ok(c.usage.startsWith(`usage: qmcp ${words}`), `${words}: ${c.usage}`);
     assert.match(c.usage, /\bExit\b[\s\S]*\b2 usage\.$/, `${words} names its exit statuses`);
     assert.doesNotMatch(c.usage, /\bSPEC\b/, `${words} cites a SPEC the repository does not have`);
-  });
+  }
 });
 
 test('every group of commands answers --help with exit 0 and lists its commands; alone it is a usage error', async () => {
@@ -80,16 +95,20 @@ test('every group of commands answers --help with exit 0 and lists its commands;
     all.map((g) => g.join(' ')).sort(),
     ['dom0', 'dom0 audit', 'policy', 'sim'],
   );
-  await each(all, async (g) => {
+  // one through the real entry point: alone, a usage error on stderr with exit 2
+  const dom0 = await run(['dom0']);
+  assert.equal(dom0.status, 2);
+  assert.equal(dom0.stderr, (await inline(['dom0'])).stderr);
+  for (const g of all) {
     const words = g.join(' ');
-    const help = await run([...g, '--help']);
+    const help = await inline([...g, '--help']);
     assert.equal(help.status, 0, `qmcp ${words} --help: ${help.stderr}`);
     assert.ok(help.stdout.startsWith(`usage: qmcp ${words} COMMAND`), help.stdout);
     for (const c of commands.filter((m) => g.every((w, i) => m.path[i] === w))) assert.ok(help.stdout.includes(`qmcp ${c.path.join(' ')} `), `${words}: ${c.path.join(' ')}`);
-    const alone = await run(g);
+    const alone = await inline(g);
     assert.equal(alone.status, 2, words);
     assert.ok(alone.stderr.startsWith(`usage: qmcp ${words} COMMAND`), alone.stderr);
-  });
+  }
 });
 
 test('qmcp --help lists every command; qmcp --version prints the package version; the dom0 entry point answers the same', async () => {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { INSPECTOR } from '../../src/cli/commands/demo.js';
+import { INSPECTOR, LATER } from '../../src/cli/commands/demo.js';
 
 const REPO = join(import.meta.dirname, '..', '..', '..');
 const QMCP = join(REPO, 'bin', 'qmcp.js');
@@ -119,12 +119,12 @@ test('qmcp demo: a bad option is a usage error (exit 2)', async () => {
 });
 
 /** Runs a command line as a user pasting it would; its status and output. */
-function shell(line: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function shell(line: string, cwd?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
   // what npm sets for the command it runs (npm exec -c, npm test) and a user's shell lacks; npx would read it as its own
   const env = { ...process.env };
   for (const key of ['npm_config_call', 'npm_command', 'npm_lifecycle_event', 'npm_lifecycle_script']) delete env[key];
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', line], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', line], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -177,6 +177,62 @@ test('qmcp demo: without bubblewrap it says so at start, with how to install it'
     // stderr is its own pipe: read it to its end before looking
     await demo.closed;
     assert.match(demo.output(), /qmcp demo: WARNING: bubblewrap \(bwrap\) is not installed.*apt-get install bubblewrap.*qube_run/);
+  } finally {
+    demo.child.kill('SIGINT');
+    await demo.exited;
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** README's first sh block after the paragraph that starts with `lead`. */
+function readmeBlock(lead: string): string {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const at = readme.indexOf(`\n${lead}`);
+  assert.ok(at >= 0, lead);
+  const m = /\n```sh\n([\s\S]*?)\n```\n/.exec(readme.slice(at));
+  assert.ok(m?.[1], `no sh block after ${lead}`);
+  return m[1];
+}
+
+test("qmcp demo: a created qube carries the demo's lease; README's lease lines, and the line the demo prints, end it into a tombstone", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-demo-'));
+  const demo = startDemo(dir);
+  try {
+    const [, printed] = await demo.until(/^ {4}(\S+ \S+ dom0 leases expire --now \S+ --root \S+ --qubesd-socket \S+)$/m);
+    assert.match(demo.output(), /Leases: a qube the agent creates lives 8h \(qube_info shows lease_expires\), unless it renews it \(qube_renew, up to 7d from then\)/);
+    assert.ok(printed?.includes(` dom0 leases expire --now ${LATER} --root ${join(dir, 'dom0')} --qubesd-socket ${join(dir, 'qubesd.sock')}`), printed);
+    await demo.until(/Ctrl-C stops the demo/);
+
+    // README's block as written, on this demo's directory: its definitions, then each command line on its own
+    const lines = readmeBlock('What the agent creates expires').split('\n');
+    const defs = lines.filter((l) => /^(D=|\w+\(\) \{)/.test(l));
+    assert.equal(defs[0], 'D=~/.local/state/qmcp/demo');
+    const prelude = [`D='${dir}'`, ...defs.slice(1)].join('\n');
+    const commands = lines.filter((l) => l !== '' && !defs.includes(l)).map((l) => l.replace(/\s+#.*$/, ''));
+    const run = async (i: number): Promise<{ status: number | null; stdout: string; stderr: string }> => shell(`${prelude}\n${commands[i] ?? 'false'}`, REPO);
+    assert.equal(commands.length, 6, commands.join('\n'));
+
+    const before = Date.now();
+    const created = await run(0);
+    assert.equal(created.status, 0, created.stdout + created.stderr);
+    const info = await run(1);
+    assert.equal(info.status, 0, info.stderr);
+    const expires = Date.parse((JSON.parse(info.stdout.trim()) as { lease_expires: string }).lease_expires);
+    // eight hours from the create, to the second the service floors its clock to
+    assert.ok(expires >= before - 1000 + 8 * 3600_000 && expires <= Date.now() + 8 * 3600_000, info.stdout);
+    const expired = await run(2);
+    assert.equal(expired.status, 0, expired.stderr);
+    assert.equal(expired.stdout, 'lease over: "ai-brief" kept as a tombstone\n');
+    const gone = await run(3);
+    assert.deepEqual([gone.status, gone.stdout, gone.stderr], [126, '', 'Request refused\n']);
+    const listed = await run(4);
+    assert.match(listed.stdout, /^"ai-brief" {2}AppVM {2}Halted {2}since /m);
+    const restored = await run(5);
+    assert.equal(restored.status, 0, restored.stderr);
+    assert.equal((await run(1)).status, 0, 'restored, the agent sees it again');
+    // the line the demo prints ends it again: its lease was not lifted by the restore
+    const again = await shell(printed as string);
+    assert.equal(again.stdout, 'lease over: "ai-brief" kept as a tombstone\n', again.stderr);
   } finally {
     demo.child.kill('SIGINT');
     await demo.exited;

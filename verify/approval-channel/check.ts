@@ -31,7 +31,8 @@ import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
-import { askControl } from '../../src/sim/qrexec/index.js';
+import { asExecutableReply, askControl, isDom0Service } from '../../src/sim/qrexec/index.js';
+import type { ServiceMode } from '../../src/dom0/install/manifest.js';
 import type { PendingAsk } from '../../src/sim/qrexec/index.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
 import { hangBoundMs } from '../hang-bound.js';
@@ -60,6 +61,8 @@ export interface ApprovalChannelSut {
    * before qmcp's own); `list` prints the requests, `answer` allows them all.
    */
   readonly exposing?: readonly { readonly service: string; readonly mode: 'list' | 'answer'; readonly policy?: string }[];
+  /** How the host serves the dom0 services (default: as QMCP_DOM0_SERVICE_MODE says, else per call). */
+  readonly serviceMode?: ServiceMode;
 }
 
 /** A call waiting for the operator, and how it ended once it has. */
@@ -155,8 +158,12 @@ async function until<T>(get: () => Promise<T | null>, what: string): Promise<T> 
   }
 }
 
-function call(host: SimHost, seat: string, target: string, service: string, payload: string | Buffer): Promise<CallResult> {
-  return routerCall(host, target, service, payload, seat);
+/** A call through the router; a resident dom0 service's reply read as the per-call executable's, which the judging below compares with. */
+async function call(host: SimHost, seat: string, target: string, service: string, payload: string | Buffer): Promise<CallResult> {
+  const r = await routerCall(host, target, service, payload, seat);
+  if (host.resident === null || !isDom0Service(target, service)) return r;
+  const e = asExecutableReply({ status: r.status, stdout: Buffer.from(r.stdout, 'latin1'), stderr: Buffer.from(r.stderr, 'latin1') });
+  return { status: e.status, stdout: e.stdout.toString('latin1'), stderr: e.stderr.toString('latin1') };
 }
 
 function waitingCall(host: SimHost, what: string, service: string, target: string, payload: string): Live {
@@ -191,7 +198,7 @@ export function makeApprovalChannelCheck(sut: ApprovalChannelSut = {}): Check {
       // every operation of a dom0 service that can ask asks, and so does pause (a dialog); the cap is the four waiting requests
       const gate = { ...OPEN_GATE, pause: 'ask', ...Object.fromEntries(OPERATIONS.filter((op) => op.target === 'dom0-service' && op.gate !== null).map((op) => [op.id, 'ask'])) };
       await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, gate, approvalPendingCap: WAITING.length, approvalDeadlineSeconds: 240 }));
-      const host = await startSimHost({ dir: join(dir, 'host'), fleet: attackFleet(), install: true, settingsFile, askTimeoutMs: DIALOG_WAITS_MS });
+      const host = await startSimHost({ dir: join(dir, 'host'), fleet: attackFleet(), install: true, settingsFile, askTimeoutMs: DIALOG_WAITS_MS, ...(sut.serviceMode ? { serviceMode: sut.serviceMode } : {}) });
       const root = dom0Root(host.dir);
       const store = approvalsDir(root);
       try {
@@ -393,6 +400,8 @@ export function makeApprovalChannelCheck(sut: ApprovalChannelSut = {}): Check {
 /** Installs the weakened build's exposing service into the machine's dom0. */
 async function installExposing(host: SimHost, root: string, e: NonNullable<ApprovalChannelSut['exposing']>[number]): Promise<void> {
   const wrapper = renderWrapper({ root, qubesdSocket: host.qubesd.socketPath, node: process.execPath, entry: EXPOSING_MAIN });
+  // in place of the real service's executable, or of its socket when the resident process serves it
+  await rm(join(root, 'etc', 'qubes-rpc', e.service), { force: true });
   await writeFile(join(root, 'etc', 'qubes-rpc', e.service), wrapper.replace('export QMCP_ROOT', `export QMCP_EXPOSE=${e.mode}\nexport QMCP_ROOT`), { mode: 0o755 });
   if (e.policy !== undefined) {
     await mkdir(join(root, 'etc', 'qubes', 'policy.d'), { recursive: true });

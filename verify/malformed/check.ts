@@ -16,6 +16,7 @@ import { auditLogPath } from '../../src/dom0/audit/index.js';
 import { OPERATIONS, operation } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import type { Budget, Check, CheckReport, Failure, Figure } from '../check.js';
+import { bounded, budgetCount } from '../check.js';
 import { coverageFailures } from '../gaps.js';
 import { malformedArbitrary, nearMisses, targetArbitrary, targetMisses } from './cases.js';
 import type { MalformedCase, TargetCase } from './cases.js';
@@ -27,6 +28,10 @@ import { attackInQube, IN_QUBE_SERVICES } from './in-qube.js';
 import { describe, meets, rawCall, socketCases } from './qubesd-socket.js';
 
 const NAME = 'malformed';
+/** Hosts attacked at once, one operation each at a time. */
+const LANES = 4;
+/** The full budget's malformed inputs per dom0 service and unit of scale: ten thousand at the default scale 10. */
+const PER_SERVICE = 1000;
 
 export interface MalformedSut extends ServiceSut {
   /** Runs the service process for one call; default: the real service-main. */
@@ -69,10 +74,21 @@ function repro(seed: number, scale: number, service: string, c: MalformedCase): 
   return `--seed ${seed} --scale ${scale} --only ${NAME}; ${service}+${JSON.stringify(c.argument)} payload (base64) ${c.payload.toString('base64').slice(0, 400)}`;
 }
 
+/**
+ * What a host looked like after an attack that changed nothing: the next
+ * attack on it starts from there rather than reading it again, since a
+ * host serves one call at a time and nothing else runs on it between two
+ * attacks (whatever else does forgets it first). A change between two
+ * attacks is still seen, by the later one.
+ */
+const settled = new WeakMap<InProcessHost, { readonly state: string; readonly files: ReadonlyMap<string, string> }>();
+
 /** Runs one call and says what, if anything, broke: it must be refused (or answered with an input error), change nothing, and append exactly `audit`. */
 async function attack(h: InProcessHost, call: () => Promise<CallResult>, audit: readonly string[]): Promise<string | null> {
-  const state = h.state();
-  const files = h.dom0Files();
+  const known = settled.get(h);
+  settled.delete(h);
+  const state = known?.state ?? h.state();
+  const files = known?.files ?? h.dom0Files();
   const log = auditLogPath(h.root);
   const logSize = statSync(log).size;
   let r: CallResult;
@@ -82,11 +98,14 @@ async function attack(h: InProcessHost, call: () => Promise<CallResult>, audit: 
     return `the service threw: ${(err as Error).message}`;
   }
   if (!isRefused(r) && !inputError(r)) return `answered ${show(r).slice(0, 300)} instead of the uniform refusal`;
-  if (h.state() !== state) return 'the simulated machine changed';
-  const diff = filesDiffer(files, h.dom0Files());
+  const after = h.state();
+  if (after !== state) return 'the simulated machine changed';
+  const afterFiles = h.dom0Files();
+  const diff = filesDiffer(files, afterFiles);
   if (diff) return `a dom0 file changed: ${diff}`;
   const kinds = appendedKinds(log, logSize);
   if (JSON.stringify(kinds) !== JSON.stringify(audit)) return `audit entries appended: ${JSON.stringify(kinds)} (want ${JSON.stringify(audit)})`;
+  settled.set(h, { state: after, files: afterFiles });
   return null;
 }
 
@@ -103,7 +122,6 @@ interface Run {
   readonly h: InProcessHost;
   readonly scale: number;
   readonly seed: number;
-  readonly rand: ReturnType<typeof prng>;
   readonly sut: MalformedSut;
   readonly figures: Figure[];
   readonly failures: Failure[];
@@ -113,7 +131,8 @@ interface Run {
 /**
  * The first `60 × scale` near misses (shuffled by the seed: the same
  * sample every run of a seed), then generated noise that fast-check
- * shrinks on failure; returns how many cases ran.
+ * shrinks on failure, `20 × scale` or up to `budget` cases in all; returns
+ * how many cases ran.
  */
 async function fuzz<C>(
   run: Run,
@@ -123,10 +142,13 @@ async function fuzz<C>(
   attackOne: (c: C) => Promise<string | null>,
   fail: (c: C, what: string) => void,
   fcSeed: number,
+  budget: number,
 ): Promise<number> {
   let count = 0;
   let failed = 0;
-  for (const c of misses.slice(0, 60 * run.scale)) {
+  settled.delete(run.h);
+  const near = misses.slice(0, 60 * run.scale);
+  for (const c of near) {
     count++;
     const why = await attackOne(c);
     if (why && failed++ < 3) fail(c, why);
@@ -140,7 +162,7 @@ async function fuzz<C>(
       if (why) last = why;
       return why === null;
     }),
-    { seed: fcSeed, numRuns: 20 * run.scale, endOnFailure: false, maxSkipsPerRun: 10 },
+    { seed: fcSeed, numRuns: Math.max(20 * run.scale, budget - near.length), endOnFailure: false, maxSkipsPerRun: 10 },
   );
   if (result.failed && result.counterexample) {
     const [c] = result.counterexample;
@@ -150,16 +172,16 @@ async function fuzz<C>(
 }
 
 /** A dom0 service: near misses of its grammar, generated noise, and a few through the real service process. */
-async function fuzzService(run: Run, op: Operation, g: Grammar, fcSeed: number): Promise<void> {
+async function fuzzService(run: Run, op: Operation, g: Grammar, misses: readonly MalformedCase[], fcSeed: number): Promise<void> {
   const { h, scale, seed, sut } = run;
   const service = op.service;
   const fail = (c: MalformedCase, what: string): void => {
     run.failures.push({ check: NAME, what: `${service} (${c.kind}): ${what}`, reproduction: repro(seed, scale, service, c) });
   };
-  const misses = run.rand.shuffle(nearMisses(g));
-  let count = await fuzz(run, misses, malformedArbitrary(g), (c) => !wellFormed(g, c.argument, c.payload), (c) => serviceAttack(h, service, c), fail, fcSeed);
+  let count = await fuzz(run, misses, malformedArbitrary(g), (c) => !wellFormed(g, c.argument, c.payload), (c) => serviceAttack(h, service, c), fail, fcSeed, budgetCount(scale, 0, PER_SERVICE) - scale);
   // A few through the real service process (the resident one in resident mode): it must refuse as the runner does.
   const main = sut.serviceMain ?? SERVICE_MAIN;
+  settled.delete(h);
   const resident = h.serviceMode === 'resident' ? await startResidentProcess(h, service) : null;
   try {
     for (let i = 0; i < scale; i++) {
@@ -178,11 +200,11 @@ async function fuzzService(run: Run, op: Operation, g: Grammar, fcSeed: number):
 }
 
 /** An operation the policy decides: near misses of a target and generated targets, through qrexec. */
-async function fuzzTarget(run: Run, op: Operation, g: TargetGrammar, fcSeed: number): Promise<void> {
+async function fuzzTarget(run: Run, op: Operation, g: TargetGrammar, misses: readonly TargetCase[], fcSeed: number): Promise<void> {
   const fail = (c: TargetCase, what: string): void => {
     run.failures.push({ check: NAME, what: `${op.service} (${c.kind}): ${what}`, reproduction: `--seed ${run.seed} --scale ${run.scale} --only ${NAME}; ${op.service} toward ${JSON.stringify(c.target)}` });
   };
-  const count = await fuzz(run, run.rand.shuffle(targetMisses()), targetArbitrary(), (c) => !wellFormedTarget(c.target), (c) => targetAttack(run.h, op, g, c), fail, fcSeed);
+  const count = await fuzz(run, misses, targetArbitrary(), (c) => !wellFormedTarget(c.target), (c) => targetAttack(run.h, op, g, c), fail, fcSeed, 0);
   run.total += count;
   run.figures.push({ label: `malformed targets: ${op.service}`, value: String(count) });
 }
@@ -202,16 +224,43 @@ export function makeMalformedCheck(sut: MalformedSut = {}): Check {
       const chosen = ops.filter((op) => !sut.operations || sut.operations.includes(op.id)).sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
       const services = chosen.filter((op) => op.target === 'dom0-service');
       const decided = chosen.filter((op) => op.target !== 'dom0-service');
-      const h = await InProcessHost.start({ sut });
-      const run: Run = { h, scale, seed, rand, sut, figures, failures, total: 0 };
-      try {
+      // the near misses' samples drawn in the operations' order, whichever lane then attacks with them
+      const misses = chosen.map((op) => {
+        const g = GRAMMARS[op.id];
+        return g ? rand.shuffle(nearMisses(g)) : TARGET_GRAMMARS[op.id] ? rand.shuffle(targetMisses()) : [];
+      });
+      // a host per lane: an attack compares its whole machine before and after, so one host serves one call at a time
+      const hosts: InProcessHost[] = [];
+      const host = async (): Promise<InProcessHost> => {
+        const h = await InProcessHost.start({ sut });
+        hosts.push(h);
         if (sut.extraPolicy !== undefined) h.addPolicy('10-weakened.policy', sut.extraPolicy);
         if (decided.length > 0) await h.startQrexec();
-        for (const [i, op] of chosen.entries()) {
-          const g = GRAMMARS[op.id];
-          const target = TARGET_GRAMMARS[op.id];
-          if (g) await fuzzService(run, op, g, seed + i);
-          else if (target) await fuzzTarget(run, op, target, seed + i);
+        return h;
+      };
+      const run: Run = { h: await host(), scale, seed, sut, figures, failures, total: 0 };
+      try {
+        const lanes = await Promise.all(Array.from({ length: Math.min(LANES, chosen.length) - 1 }, host));
+        const free = [run.h, ...lanes];
+        // each operation's figures and failures, put in the operations' order once all are done
+        const parts = await bounded(chosen.length, free.length, async (i) => {
+          const op = chosen[i] as Operation;
+          const h = free.pop() as InProcessHost;
+          const part: Run = { h, scale, seed, sut, figures: [], failures: [], total: 0 };
+          try {
+            const g = GRAMMARS[op.id];
+            const target = TARGET_GRAMMARS[op.id];
+            if (g) await fuzzService(part, op, g, misses[i] as MalformedCase[], seed + i);
+            else if (target) await fuzzTarget(part, op, target, misses[i] as TargetCase[], seed + i);
+          } finally {
+            free.push(h);
+          }
+          return part;
+        });
+        for (const part of parts) {
+          run.total += part.total;
+          figures.push(...part.figures);
+          failures.push(...part.failures);
         }
         // The in-qube services' own checks.
         for (const op of decided.filter((o) => IN_QUBE_SERVICES.includes(o.service))) {
@@ -220,21 +269,23 @@ export function makeMalformedCheck(sut: MalformedSut = {}): Check {
           figures.push({ label: `malformed requests in the qube: ${op.service}`, value: String(count) });
           for (const f of findings) failures.push({ check: NAME, what: `${f.service} in the qube (${f.what}): ${f.problem}`, reproduction: `--seed ${seed} --only ${NAME}; ${f.service} request with ${f.what}` });
         }
+        const perService = parts.filter((p) => p.figures.some((f) => f.label.startsWith('malformed inputs: '))).map((p) => p.total);
+        if (perService.length > 0) figures.push({ label: 'malformed inputs per dom0 service, fewest', value: String(Math.min(...perService)) });
         figures.push({ label: 'services fuzzed', value: String(services.length) });
         figures.push({ label: 'operations the policy decides, fuzzed by target', value: String(decided.length) });
         figures.push({ label: 'malformed inputs, all operations', value: String(run.total) });
 
         // A well-formed call of each read-only service that answers at once is answered: the examples are not refused for their own sake.
         // A plan's status is there once a plan is: the (well-formed) example plan is submitted first.
-        if (services.some((o) => GRAMMARS[o.id]?.argument === 'plan')) await h.call(operation('plan.submit').service, JSON.stringify(GRAMMARS['plan.submit']?.payload?.examples[0]));
+        if (services.some((o) => GRAMMARS[o.id]?.argument === 'plan')) await run.h.call(operation('plan.submit').service, JSON.stringify(GRAMMARS['plan.submit']?.payload?.examples[0]));
         for (const op of services.filter((o) => o.readOnly && GRAMMARS[o.id]?.argument !== 'seconds')) {
           const g = GRAMMARS[op.id] as Grammar;
-          const r = await h.call(g.example ? `${op.service}+${g.example}` : op.service, '');
+          const r = await run.h.call(g.example ? `${op.service}+${g.example}` : op.service, '');
           if (r.status !== 0) failures.push({ check: NAME, what: `control: well-formed ${op.service} was not answered (${show(r)})`, reproduction: `--seed ${seed} --only ${NAME}` });
         }
 
         // The qubesd socket.
-        const before = h.state();
+        const before = run.h.state();
         let socketCount = 0;
         const cases = socketCases();
         for (let i = 0; i < 20 * scale; i++) {
@@ -244,7 +295,7 @@ export function makeMalformedCheck(sut: MalformedSut = {}): Check {
         }
         for (const c of cases) {
           socketCount++;
-          const reply = await rawCall(h.sim.socketPath, c.request);
+          const reply = await rawCall(run.h.sim.socketPath, c.request);
           if (!meets(reply, c.expect)) {
             failures.push({
               check: NAME,
@@ -253,12 +304,12 @@ export function makeMalformedCheck(sut: MalformedSut = {}): Check {
             });
           }
         }
-        if (h.state() !== before) failures.push({ check: NAME, what: 'qubesd: malformed requests changed the machine', reproduction: `--seed ${seed} --only ${NAME}` });
-        const alive = await rawCall(h.sim.socketPath, Buffer.from('admin.vm.List dom0 name dom0\0', 'latin1'));
+        if (run.h.state() !== before) failures.push({ check: NAME, what: 'qubesd: malformed requests changed the machine', reproduction: `--seed ${seed} --only ${NAME}` });
+        const alive = await rawCall(run.h.sim.socketPath, Buffer.from('admin.vm.List dom0 name dom0\0', 'latin1'));
         if (!meets(alive, 'ok')) failures.push({ check: NAME, what: 'qubesd stopped serving after malformed requests', reproduction: `--seed ${seed} --only ${NAME}` });
         figures.push({ label: 'malformed requests: qubesd socket', value: String(socketCount) });
       } finally {
-        await h.done();
+        await Promise.all(hosts.map((h) => h.done()));
       }
       return { figures, failures };
     },

@@ -51,6 +51,8 @@ const newName = (v: unknown): boolean => qubeNameShape(v) && v.startsWith(PREFIX
 const label = (v: unknown): boolean => v === undefined || (typeof v === 'string' && LABELS.includes(v));
 const netvm = (v: unknown): boolean => v === undefined || v === 'inherit' || v === 'none';
 const safeInt = (v: unknown, min: number, max: number): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
+/** The attack fleet's settings bound no lease: any positive whole number of seconds is well-formed. */
+const leaseSeconds = (v: unknown): boolean => safeInt(v, 1, Number.MAX_SAFE_INTEGER);
 
 function plainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -340,6 +342,19 @@ export const GRAMMARS: Readonly<Record<string, Grammar>> = {
   },
   info: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   start: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
+  renew: {
+    argument: 'qube',
+    example: 'ai-box',
+    argumentValid: visibleArgument,
+    payload: {
+      required: [],
+      optional: ['seconds'],
+      examples: [{}, { seconds: 3600 }],
+      valid(o) {
+        return keysOk(o, this.required, this.optional) && (o['seconds'] === undefined || leaseSeconds(o['seconds']));
+      },
+    },
+  },
   remove: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: null },
   // the attack fleet has no tombstones: every name is refused
   'tombstone.restore': { argument: 'qube', example: 'ai-box', argumentValid: () => false, payload: null },
@@ -352,15 +367,15 @@ export const GRAMMARS: Readonly<Record<string, Grammar>> = {
     argument: 'none',
     example: '',
     argumentValid: noArgument,
-    payload: newQube({ template: 'ai-tpl' }, {}, (o) => visible(o['template'])),
+    payload: newQube({ template: 'ai-tpl' }, { leaseSeconds }, (o) => visible(o['template'])),
   },
   'create.disptemplate': {
     argument: 'none',
     example: '',
     argumentValid: noArgument,
-    payload: newQube({ template: 'ai-tpl' }, {}, (o) => visible(o['template'])),
+    payload: newQube({ template: 'ai-tpl' }, { leaseSeconds }, (o) => visible(o['template'])),
   },
-  clone: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: newQube({}, {}, () => true) },
+  clone: { argument: 'qube', example: 'ai-box', argumentValid: visibleArgument, payload: newQube({}, { leaseSeconds }, () => true) },
   disposable: {
     argument: 'qube',
     example: 'ai-dvm',

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -230,7 +231,8 @@ export class InProcessHost {
     const root = mkdtempSync(join(tmpdir(), 'qmcp-verify-'));
     try {
       const fleet = opts.fleet ?? attackFleet();
-      const sim = await startQubesd({ dir: join(root, 'host'), seed: () => fleetState(fleet) });
+      // a machine thrown away after the check: its state need not wait for the disk
+      const sim = await startQubesd({ dir: join(root, 'host'), seed: () => fleetState(fleet), durable: false });
       const host = new InProcessHost(join(root, 'dom0'), sim, new Qubesd(sim.socketPath), opts.sut ?? {}, root);
       mkdirSync(host.root, { recursive: true });
       await initAuditLog(host.root);
@@ -429,7 +431,8 @@ export class InProcessHost {
     await this.resident?.stop();
     if (this.owned === null) return;
     await this.sim.close();
-    rmSync(this.owned, { recursive: true, force: true });
+    // off the event loop: another host's calls go on meanwhile
+    await rm(this.owned, { recursive: true, force: true });
   }
 }
 

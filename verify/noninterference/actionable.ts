@@ -18,8 +18,14 @@ import type { Call, Observation } from './calls.js';
 /** The pair's settings a probe needs: the base ones, or those with the budget, the egress qube and the limits unset. */
 export type ProbeSettings = 'set' | 'unset';
 
-/** What the unset pairs change of the base settings: each an operator's choice the agent can only report. */
-export const UNSET_SETTINGS = { poolCapBytes: null, egressQube: null, qubeLimits: 'all' } as const;
+/**
+ * What the unset pairs change of the base settings: each an operator's
+ * choice the agent can only report. They also bound the lease: with the
+ * budget unset no qube is born in them, so no answer carries an expiry
+ * read from each machine's clock, and a lease asked past the default is
+ * answered on both.
+ */
+export const UNSET_SETTINGS = { poolCapBytes: null, egressQube: null, qubeLimits: 'all', lease: { default: '1h', max: '1d' } } as const;
 
 export interface Probe {
   readonly settings: ProbeSettings;
@@ -52,6 +58,11 @@ export const PROBES: Readonly<Record<Dom0Code, Probe | { readonly unreachable: s
   bad_value: set(dom0('property.set', 'ai-box', { name: 'autostart', value: 'yes' })),
   out_of_range: set(dom0('property.set', 'ai-box', { name: 'vcpus', value: 64 })),
   limits_unset: unset(dom0('property.set', 'ai-box', { name: 'memory', value: 600 })),
+  lease_unset: {
+    unreachable:
+      'a malformed lease setting refuses every create at its parse, so a pair holding it could not answer no_egress, which only a create reaches; a run at scale 1 has one unset pair, which bounds the lease instead; test/services-write/lease.test.ts',
+  },
+  lease_too_long: unset(dom0('create', '', { name: 'ai-new4', template: 'ai-tpl', leaseSeconds: 7200 })),
   budget_unset: unset(dom0('clone', 'ai-box', { name: 'ai-new2' })),
   no_egress: unset(dom0('create', '', { name: 'ai-new3', template: 'ai-tpl' })),
   exists: set(dom0('create', '', { name: 'ai-peer', template: 'ai-tpl' })),
@@ -60,6 +71,7 @@ export const PROBES: Readonly<Record<Dom0Code, Probe | { readonly unreachable: s
   not_a_disposable_template: set(dom0('disposable', 'ai-box', { name: 'ai-disp1' })),
   not_clonable: { unreachable: 'needs a DispVM of the agent\'s at full tier, which a pair makes only by chance; test/services-write/actionable.test.ts' },
   in_use: set(dom0('remove', 'ai-tpl')),
+  no_lease: set(dom0('renew', 'ai-box', {})),
   no_template: { unreachable: 'the simulated qubesd holds no AppVM without its template; test/services-write/actionable.test.ts' },
   start_failed: set(dom0('start', 'ai-big')),
   not_running: set(dom0('shutdown', 'ai-execbox')),

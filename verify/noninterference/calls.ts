@@ -201,6 +201,7 @@ export const CALLS: Readonly<Record<string, CallForm>> = {
   copy: onQube(COPY, (r, n) => r.pick(['drop', ...n.outside.slice(0, 3), 'ai-peer', 'ai-nothing'])),
   'port.forward': onQube(FORWARD, (r, n) => r.pick(['drop', ...n.outside.slice(0, 3), 'ai-peer', 'ai-nothing', 'dom0', PRINCIPAL])),
   start: dom0(qubeName),
+  renew: dom0(qubeName, (r) => json(r.pick([{}, { seconds: 3600 }]))),
   shutdown: dom0(qubeName),
   kill: dom0(qubeName),
   'firewall.set': dom0(qubeName, () => FIREWALL),

@@ -17,7 +17,7 @@ import { operation } from '../../src/shared/model/capabilities.js';
 import type { Tier } from '../../src/shared/model/capabilities.js';
 import type { Fleet, FleetQube } from '../../src/sim/fleet.js';
 import { fleetState } from '../../src/sim/fleet.js';
-import { dom0Root, startSimHost } from '../../src/sim/host.js';
+import { dom0Root, envServiceMode, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
 import { qubesdPaths } from '../../src/sim/qubesd/index.js';
 import { writeStateFile } from '../../src/sim/qubesd/state.js';
@@ -192,7 +192,7 @@ export interface PairSettings {
   readonly birthCeiling: Tier;
   /** The action gate on: what asks, and the seed both machines' answerers decide by. */
   readonly gate?: { readonly asks: GateChoice; readonly seed: number };
-  /** The budget, the egress qube and the limits of one qube unset (actionable.ts). */
+  /** The budget, the egress qube and the limits of one qube unset, the lease bounded (actionable.ts). */
   readonly unset?: boolean;
 }
 
@@ -218,7 +218,7 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
   try {
     const state = fleetState(fleetOf(edits));
     for (const vm of state.vms) if (vm.klass !== 'AdminVM') vm.uuid = uuidOf(seed, vm.name);
-    writeStateFile(qubesdPaths(dir).state, state);
+    writeStateFile(qubesdPaths(dir).state, state, false);
     if (variant.extraPolicy !== undefined) {
       const policyDir = join(dom0Root(dir), 'etc', 'qubes', 'policy.d');
       await mkdir(policyDir, { recursive: true });
@@ -229,10 +229,15 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
     await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, ...plain, ...(unset ? UNSET_SETTINGS : {}), ...(gate ? { gate: gateSetting(gate.asks) } : {}) }));
     // without the gate on, an ask the principal's calls raise (an allowed copy into an untiered qube) times out as a deny;
     // with it, the answerer answers every one, and a timeout would race it
-    const host = await startSimHost({ dir, install: true, settingsFile, askTimeoutMs: gate ? hangBoundMs(120_000) : 200 });
+    // the dom0 services from the resident process unless the run asks for a process per call
+    const host = await startSimHost({ dir, install: true, settingsFile, askTimeoutMs: gate ? hangBoundMs(120_000) : 200, durable: false, serviceMode: envServiceMode() ?? 'resident' });
+    // qrexec looks in /usr/local/etc/qubes-rpc before /etc/qubes-rpc: a weakened service there is found before the
+    // installed one, whether that is an executable or the resident process's socket
+    const localRpc = join(dom0Root(dir), 'usr', 'local', 'etc', 'qubes-rpc');
     const weakenedWrapper = async (id: string, env = ''): Promise<void> => {
       const wrapper = renderWrapper({ root: dom0Root(dir), qubesdSocket: host.qubesd.socketPath, node: process.execPath, entry: WEAKENED_MAIN });
-      await writeFile(join(dom0Root(dir), 'etc', 'qubes-rpc', operation(id).service), wrapper.replace('export QMCP_ROOT', `${env}export QMCP_ROOT`), { mode: 0o755 });
+      await mkdir(localRpc, { recursive: true });
+      await writeFile(join(localRpc, operation(id).service), wrapper.replace('export QMCP_ROOT', `${env}export QMCP_ROOT`), { mode: 0o755 });
     };
     for (const id of variant.weakened ?? []) await weakenedWrapper(id);
     for (const id of variant.existenceGate ?? []) await weakenedWrapper(id, `export QMCP_WEAKENED_RUNNER=${shQuote(existenceGateRunner())}\n`);

@@ -21,8 +21,11 @@ import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import type { QubeServiceHost } from '../../src/sim/qrexec/router.js';
 import type { VmState } from '../../src/sim/qubesd/state.js';
+import { fleetState } from '../../src/sim/fleet.js';
 import { coverageFailures } from '../gaps.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
+import { bounded, budgetCount } from '../check.js';
+import { hangBoundMs } from '../hang-bound.js';
 import { umbrellaUse } from '../concurrency/check.js';
 import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, inputError, isRefused, show } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
@@ -340,6 +343,17 @@ interface Tally {
   deniedSteps: number;
 }
 
+/** Sequences run at once, each lane a fast-check run of its own. */
+const LANES = 4;
+/** What separates one lane's seed from the next's. */
+const LANE_SEED = 0x9e3779b9;
+
+function sumTallies(tallies: readonly Tally[]): Tally {
+  const sum = emptyTally();
+  for (const t of tallies) for (const k of Object.keys(sum) as (keyof Tally)[]) sum[k] += t[k];
+  return sum;
+}
+
 const emptyTally = (): Tally => ({ sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, restores: 0, switches: 0, decided: 0, decidedThrough: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, deniedSteps: 0 });
 
 /** Stands in for the qubes' own services: records where the policy let a call run, and answers success. */
@@ -359,9 +373,8 @@ function recordingQubes(ran: { qube: string; service: string }[]): QubeServiceHo
 
 async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operation>, plan: FleetPlan, settings: SettingsPlan, ops: readonly Op[], tally: Tally | null, gate: GateRun | null): Promise<void> {
   const fleet = fleetOf(plan);
-  const probe = await InProcessHost.start({ fleet, settings: BASE_SETTINGS });
-  const cap = umbrellaUse(probe.sim.app.vms.values()) + settings.roomGiB * GiB;
-  await probe.done();
+  // the machine's footprint as it boots: what its state file holds
+  const cap = umbrellaUse(fleetState(fleet).vms) + settings.roomGiB * GiB;
   const gates = gate ? { gate: gateSetting(gate.asks) } : {};
   const installed = (mode: SettingsPlan['mode']): Record<string, unknown> => ({ ...BASE_SETTINGS, mode, birthCeiling: settings.birthCeiling, poolCapBytes: cap, ...gates });
   const h = await InProcessHost.start({ fleet, settings: installed(settings.mode), sut });
@@ -433,36 +446,58 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
       if (gaps.length > 0) return { figures: [], failures: coverageFailures(NAME, gaps) };
       const byId = new Map(model.map((o) => [o.id, o]));
       const steps = fc.array(opArbitrary(model.filter((o) => !sut.operations || sut.operations.includes(o.id))), { minLength: 4, maxLength: sut.maxSteps ?? 15 });
-      const options = { endOnFailure: sut.shrink === false, maxSkipsPerRun: 0, interruptAfterTimeLimit: 20 * 60_000 };
-      const plain = emptyTally();
-      const numRuns = 60 * scale;
-      const property = fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, steps, async (plan, settings, ops) => {
-        // shrinking reruns are not counted
-        await runSequence(sut, byId, plan, settings, ops, plain.sequences < numRuns ? plain : null, null);
-      });
+      // a hang bound, not a budget: a run fast-check interrupted would pass with fewer sequences
+      const options = { endOnFailure: sut.shrink === false, maxSkipsPerRun: 0, interruptAfterTimeLimit: hangBoundMs(180 * 60_000), markInterruptAsFailure: true };
       const failures: Failure[] = [];
-      const report = (out: { failed: boolean; counterexample: unknown[] | null; errorInstance: unknown; numShrinks: number }, gate: boolean): void => {
+      const report = (out: { failed: boolean; counterexample: unknown[] | null; errorInstance: unknown; numShrinks: number }, lane: number, gate: boolean): void => {
         if (!out.failed) return;
         const [plan, settings, ops, gateRun] = (out.counterexample ?? []) as [FleetPlan?, SettingsPlan?, Op[]?, GateRun?];
         failures.push({
           check: NAME,
           what: out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance),
-          reproduction: `--seed ${seed} --scale ${scale} --only ${NAME}; shrunk after ${out.numShrinks} shrinks: fleet ${JSON.stringify(plan)}, settings ${JSON.stringify(settings)}${gate ? `, gate ${JSON.stringify(gateRun)}` : ''}, steps ${JSON.stringify(ops?.map((o) => `${o.service}${o.target === '@adminvm' ? '' : ` to ${o.target}`} ${o.payload}`))}`,
+          reproduction: `--seed ${seed} --scale ${scale} --only ${NAME}; lane ${lane}${gate ? ' with the gate on' : ''}, shrunk after ${out.numShrinks} shrinks: fleet ${JSON.stringify(plan)}, settings ${JSON.stringify(settings)}${gate ? `, gate ${JSON.stringify(gateRun)}` : ''}, steps ${JSON.stringify(ops?.map((o) => `${o.service}${o.target === '@adminvm' ? '' : ` to ${o.target}`} ${o.payload}`))}`,
         });
       };
-      if (!sut.gateOnly) report(await fc.check(property, { seed, numRuns, ...options }), false);
+      /**
+       * The runs in LANES lanes at once, each its own fast-check run on a seed
+       * of its own (a sequence has a machine of its own, so their order is
+       * nothing the invariants depend on): one waits on its disk while another
+       * computes. Shrinking reruns are not counted.
+       */
+      const pass = async <A extends unknown[]>(numRuns: number, laneSeed: (lane: number) => number, property: (tally: Tally, counted: () => boolean) => fc.IAsyncProperty<A>, gate: boolean): Promise<Tally> => {
+        const lanes = await bounded(LANES, LANES, async (lane) => {
+          const tally = emptyTally();
+          const runs = Math.floor(numRuns / LANES) + (lane < numRuns % LANES ? 1 : 0);
+          return { tally, out: runs > 0 ? await fc.check(property(tally, () => tally.sequences < runs), { seed: laneSeed(lane), numRuns: runs, ...options }) : null };
+        });
+        // in the lanes' order, whichever ended first
+        for (const [lane, { out }] of lanes.entries()) if (out) report(out, lane, gate);
+        return sumTallies(lanes.map((l) => l.tally));
+      };
+      const numRuns = budgetCount(scale, 60, 800);
+      const plain = sut.gateOnly
+        ? emptyTally()
+        : await pass(
+            numRuns,
+            (lane) => (seed + LANE_SEED * lane) >>> 0,
+            (tally, counted) => fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, steps, (plan, settings, ops) => runSequence(sut, byId, plan, settings, ops, counted() ? tally : null, null)),
+            false,
+          );
 
       // a smaller pass with the gate on, each request and dialog answered by a seeded answerer; one failure is enough
-      const gated = emptyTally();
-      const gateRuns = 20 * scale;
-      if (failures.length === 0) {
-        const gateProperty = fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, steps, gateRunArbitrary, async (plan, settings, ops, gate) => {
-          await runSequence(sut, byId, plan, settings, ops, gated.sequences < gateRuns ? gated : null, gate);
-        });
-        report(await fc.check(gateProperty, { seed: (seed ^ 0x6a7e) >>> 0, numRuns: gateRuns, ...options }), true);
-      }
+      const gateRuns = budgetCount(scale, 20, 200);
+      const gated =
+        failures.length > 0
+          ? emptyTally()
+          : await pass(
+              gateRuns,
+              (lane) => ((seed ^ 0x6a7e) + LANE_SEED * lane) >>> 0,
+              (tally, counted) => fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, steps, gateRunArbitrary, (plan, settings, ops, gate) => runSequence(sut, byId, plan, settings, ops, counted() ? tally : null, gate)),
+              true,
+            );
       return {
         figures: [
+          { label: 'sequences, all', value: String(plain.sequences + gated.sequences) },
           { label: 'sequences', value: String(plain.sequences) },
           { label: 'steps', value: String(plain.steps) },
           { label: 'steps that changed the machine', value: String(plain.changing) },

@@ -130,15 +130,14 @@ export const STEPS: Readonly<Record<string, Step>> = {
     make: (op) =>
       fc.record({ source: policyTarget, to: target }).map(({ source, to }) => ({ id: op.id, service: qrexecService(op, to), target: source, payload: encodeCopyToRequest({ paths: ['/etc/hostname'] }).toString('latin1'), creates: null, names: [source] })),
   },
-  // As a copy: the target is judged on the forward's own call, from the source qube. Weight 0: never drawn, so
-  // that the seeded sequences of test/verify/sequences.test.ts, whose floors hold for its seed, stay as they are;
-  // drawing it needs a seed for which they hold again.
+  // as a copy: the target is judged on the forward's own call, from the source qube
   'port.forward': {
-    weight: 0,
+    weight: 2,
     make: (op) =>
       fc.record({ source: policyTarget, to: target }).map(({ source, to }) => ({ id: op.id, service: qrexecService(op, to), target: source, payload: encodePortForwardRequest({ port: 8080, localPort: 9080 }).toString('latin1'), creates: null, names: [source] })),
   },
   start: onArgument(6),
+  renew: dom0(2, target.map((q) => ({ argument: q, payload: json({}), creates: null, names: [q] }))),
   shutdown: onArgument(2),
   kill: onArgument(2),
   'firewall.set': onArgument(2, 'action=accept dsthost=192.0.2.1\naction=drop\n'),

@@ -15,6 +15,7 @@ import { hostWarnings } from '../sim-notes.js';
 import { demoDir, simRunner } from '../sim-principal.js';
 import { readTokenFile } from '../../principal/http-guard.js';
 import { gatedByLayer } from '../../shared/model/gate.js';
+import { showDuration } from '../../shared/model/lease.js';
 import { readSettingsFile, settingsPath } from '../../shared/model/settings.js';
 import { MCP_PATH, startHttp } from '../../principal/http.js';
 import type { CallVerdict } from '../../principal/tool.js';
@@ -61,6 +62,7 @@ function instructions(dir: string, url: string, tokenPath: string, token: string
     'Each tool call is logged below: the tool, the qube names the agent sent, and ok, refused or error.',
     '',
     ...gateNotes(dir, qmcp, socket),
+    ...leaseNotes(dir, qmcp, socket),
   ].join('\n');
 }
 
@@ -81,6 +83,22 @@ function gateNotes(dir: string, qmcp: string, socket: string): string[] {
     '',
   ];
 }
+
+/** How long what the agent creates lives on this host, and how to watch a lease run out (README's walk through). */
+function leaseNotes(dir: string, qmcp: string, socket: string): string[] {
+  const root = dom0Root(dir);
+  const lease = readSettingsFile(settingsPath(root)).settings.lease;
+  if (lease === null || lease.defaultSeconds === null) return [];
+  return [
+    `Leases: a qube the agent creates lives ${showDuration(lease.defaultSeconds)} (qube_info shows lease_expires), unless it renews it (qube_renew, up to ${showDuration(lease.maxSeconds)} from then).`,
+    '  the reaper ends a lapsed one as a remove would; to watch it now, run the reaper\'s lease step as if at a later time:',
+    `    ${process.execPath} ${qmcp} dom0 leases expire --now ${LATER} --root ${root} --qubesd-socket ${socket}`,
+    '',
+  ];
+}
+
+/** A time past any lease the demo gives. */
+export const LATER = '2099-01-01T00:00:00Z';
 
 const USAGE = `usage: qmcp demo [--dir DIR] [--port PORT]
 

@@ -12,6 +12,7 @@ import { dom0InstallCommand } from './dom0-install.js';
 import { dom0ModeCommand } from './dom0-mode.js';
 import { dom0TierCommand } from './dom0-tier.js';
 import { tombstonesCommand } from './dom0-tombstones.js';
+import { leasesCommand } from './dom0-leases.js';
 import { plansCommand } from './dom0-plans.js';
 import { dom0UninstallCommand } from './dom0-uninstall.js';
 
@@ -23,6 +24,7 @@ export const dom0Commands: readonly Command[] = [
   dom0DoctorCommand,
   dom0ExplainCommand,
   tombstonesCommand,
+  leasesCommand,
   plansCommand,
   approvalsCommand,
   dom0TierCommand,

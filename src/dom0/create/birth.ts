@@ -21,6 +21,7 @@ import { MARKERS } from './settings.js';
 import type { WriteSettings } from './settings.js';
 import { birthTags, isPlatformProvenance, ownerTag } from './tags.js';
 import { QmcpError } from '../../shared/errors.js';
+import { LEASE_FEATURE, expiryAt } from '../../shared/model/lease.js';
 
 
 export interface BirthPlan {
@@ -42,6 +43,11 @@ export interface BirthPlan {
   readonly estimate: Footprint;
   /** The new qube's name, or how to choose one from the names taken (under the lock, so two creates never choose alike). */
   readonly name: string | ((taken: ReadonlySet<string>) => string | null);
+  /**
+   * Seconds the new qube lives, from the moment it is made (null: no
+   * expiry); absent when the platform gives it its source's (disposables).
+   */
+  readonly lease?: number | null;
   /** Makes the qube. */
   make(name: string): Promise<void>;
   /** Class-specific settings on the new (still hidden) qube. */
@@ -85,7 +91,8 @@ function sameTags(have: ReadonlySet<string>, want: ReadonlySet<string>): boolean
   return mine.length === want.size && mine.every((t) => want.has(t));
 }
 
-async function verify(c: BirthContext, name: string, plan: BirthPlan, want: ReadonlySet<string>): Promise<void> {
+async function verify(c: BirthContext, name: string, plan: BirthPlan, want: ReadonlySet<string>, expires: string | null | undefined): Promise<void> {
+  if (expires !== undefined && (await featureValue(c.qubesd, name, LEASE_FEATURE)) !== expires) throw new Error('lease read back differs');
   if (!sameTags(await readTags(c.qubesd, name), want)) throw new Error('tags read back differ');
   const netvm = await c.qubesd.property(name, 'netvm');
   if (netvm.isDefault || netvm.value !== (plan.netvm ?? '')) throw new Error('netvm read back differs');
@@ -250,6 +257,10 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
     await setVmProp(qubesd, name, 'netvm', plan.netvm);
     await setVmProp(qubesd, name, 'default_dispvm', plan.defaultDispvm);
     await plan.configure(name);
+    // The lease runs from the making, set while the qube is still hidden.
+    const expires = plan.lease === undefined ? undefined : plan.lease === null ? null : expiryAt(deps.now(), plan.lease);
+    if (expires === null) await qubesd.call('admin.vm.feature.Remove', name, LEASE_FEATURE).catch(() => undefined);
+    else if (expires !== undefined) await qubesd.call('admin.vm.feature.Set', name, LEASE_FEATURE, expires);
     await fault('configured');
 
     const made = await footprint(qubesd, name);
@@ -259,7 +270,7 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
 
     for (const t of want) await addTag(qubesd, name, t);
     await fault('tagged');
-    await verify(c, name, plan, new Set([...want, settings.incomplete]));
+    await verify(c, name, plan, new Set([...want, settings.incomplete]), expires);
     await fault('verified');
 
     // The umbrella last; the qube turns visible when the hiding marker goes.

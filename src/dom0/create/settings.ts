@@ -7,6 +7,8 @@ import { OWNER_PREFIX, TOMBSTONE_PREFIX, loadDom0Config } from '../service/confi
 import type { ScopeRules, Tier } from '../service/snapshot.js';
 import { DEFAULT_SETTINGS } from '../../shared/model/index.js';
 import type { QubeLimits } from '../../shared/model/settings.js';
+import type { LeaseSettings } from '../../shared/model/lease.js';
+import { RESERVED_FEATURES } from '../../shared/model/lease.js';
 
 /** dom0's own marker tags; never visible to the agent. */
 export const MARKERS = {
@@ -43,6 +45,8 @@ export interface WriteSettings {
   readonly retentionDays: number | null;
   /** The most one qube may be given; null (malformed) refuses setting memory, maxmem and vcpus. */
   readonly qubeLimits: QubeLimits | null;
+  /** How long created qubes live; null (malformed, or the settings unusable) refuses creates and renewals and ends no lease. */
+  readonly lease: LeaseSettings | null;
 }
 
 const d = DEFAULT_SETTINGS;
@@ -67,6 +71,7 @@ const UNUSABLE: WriteSettings = {
   features: [],
   retentionDays: null,
   qubeLimits: null,
+  lease: null,
 };
 
 /** Reads ROOT's installed settings; problems go to `warn` (the operator's journal), never to the agent. */
@@ -84,8 +89,9 @@ export function readWriteSettings(root: string, warn: (m: string) => void): Writ
     privateCap: s.privateCapBytes,
     restrictionTags: s.restrictionTags,
     propagatingTags: s.propagatingTags,
-    features: [...BASE_FEATURES, ...s.featureAllowlist].filter((f) => f !== 'internal'),
+    features: [...BASE_FEATURES, ...s.featureAllowlist].filter((f) => !RESERVED_FEATURES.includes(f)),
     retentionDays: s.tombstoneRetentionDays,
     qubeLimits: s.qubeLimits,
+    lease: s.lease,
   };
 }

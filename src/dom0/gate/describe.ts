@@ -55,6 +55,8 @@ async function change(call: CallToDescribe, ctx: DescribeContext): Promise<strin
   switch (call.operation) {
     case 'start':
       return [`starts ${await qube(ctx, arg)}`];
+    case 'renew':
+      return [`renews the lease of ${await qube(ctx, arg)} for ${typeof json?.['seconds'] === 'number' ? `${json['seconds']} seconds` : 'the default lease'} from now`];
     case 'remove':
       return removal(ctx, arg);
     case 'property.set':

@@ -10,6 +10,7 @@ import { footprint } from '../create/budget.js';
 import { giveBirth } from '../create/birth.js';
 import type { WriteDeps } from '../create/deps.js';
 import { parseNewQube } from '../create/input.js';
+import { LEASE_KEY, birthLease } from '../create/lease.js';
 import type { NewQubeInput } from '../create/input.js';
 import { checkFeatureValue } from '../create/features.js';
 import { inheritedDefaultDispvm, inheritedNetvm, requireFreeName, vmValue } from '../create/source.js';
@@ -21,6 +22,8 @@ import type { ServiceSpec } from '../service/run.js';
 
 export interface CloneInput extends NewQubeInput {
   readonly source: string;
+  /** Seconds the clone lives; null: no expiry. */
+  readonly lease: number | null;
 }
 
 const CLONABLE = new Set(['AppVM', 'TemplateVM', 'StandaloneVM']);
@@ -75,9 +78,12 @@ export function cloneService(deps: WriteDeps): ServiceSpec<CloneInput> {
     changesState: true,
     parse(argument, payload) {
       if (!isQubeName(argument)) return null;
-      const p = parseNewQube(payload, deps.settings().prefix);
+      const settings = deps.settings();
+      const p = parseNewQube(payload, settings.prefix, [], [LEASE_KEY]);
       if (!p) return null;
-      return { name: p.name, label: p.label, netvm: p.netvm, source: argument };
+      const lease = birthLease(settings.lease, p.extra[LEASE_KEY]);
+      if (lease === undefined) return null;
+      return { name: p.name, label: p.label, netvm: p.netvm, source: argument, lease };
     },
     targets: (i) => [{ name: i.source, tier: 'full' }],
     async handle(ctx) {
@@ -101,6 +107,7 @@ export function cloneService(deps: WriteDeps): ServiceSpec<CloneInput> {
           inheritsFromSource: false,
           estimate: await footprint(qubesd, source.name),
           name: input.name,
+          lease: input.lease,
           async make() {
             await qubesd.call(`admin.vm.Create.${source.klass}`, 'dom0', template ?? '', `name=${input.name} label=${label}`);
           },

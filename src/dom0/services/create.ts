@@ -2,6 +2,7 @@
 import { giveBirth } from '../create/birth.js';
 import type { WriteDeps } from '../create/deps.js';
 import { parseNewQube } from '../create/input.js';
+import { LEASE_KEY, birthLease } from '../create/lease.js';
 import type { NewQubeInput } from '../create/input.js';
 import { egressNetvm, inheritedDefaultDispvm, requireFreeName, sourceLabel } from '../create/source.js';
 import { ActionableError } from '../service/refusal.js';
@@ -9,6 +10,8 @@ import type { HandlerContext, ServiceSpec } from '../service/run.js';
 
 export interface CreateInput extends NewQubeInput {
   readonly template: string;
+  /** Seconds the new qube lives; null: no expiry. */
+  readonly lease: number | null;
 }
 
 /** Shared by Create and CreateDispTemplate: `dispTemplate` adds template_for_dispvms. */
@@ -18,9 +21,12 @@ export function appVmService(deps: WriteDeps, operation: string, dispTemplate: b
     changesState: true,
     parse(argument, payload) {
       if (argument !== '') return null;
-      const p = parseNewQube(payload, deps.settings().prefix, ['template']);
+      const settings = deps.settings();
+      const p = parseNewQube(payload, settings.prefix, ['template'], [LEASE_KEY]);
       if (!p || typeof p.extra['template'] !== 'string') return null;
-      return { name: p.name, label: p.label, netvm: p.netvm, template: p.extra['template'] };
+      const lease = birthLease(settings.lease, p.extra[LEASE_KEY]);
+      if (lease === undefined) return null;
+      return { name: p.name, label: p.label, netvm: p.netvm, template: p.extra['template'], lease };
     },
     targets: (i) => [{ name: i.template, tier: 'full' }],
     async handle(ctx: HandlerContext<CreateInput>) {
@@ -43,6 +49,7 @@ export function appVmService(deps: WriteDeps, operation: string, dispTemplate: b
           inheritsFromSource: false,
           estimate: { total: 0, privateSize: 0 },
           name: input.name,
+          lease: input.lease,
           async make() {
             await qubesd.call('admin.vm.Create.AppVM', 'dom0', source.name, `name=${input.name} label=${label}`);
           },

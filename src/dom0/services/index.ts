@@ -25,6 +25,7 @@ import { killService, shutdownService } from './power.js';
 import { processReadDeps } from './read-services.js';
 import type { ReadDeps } from './read-services.js';
 import { removeService } from './remove.js';
+import { renewService } from './renew.js';
 import { setFeatureService } from './set-feature.js';
 import { setPropertyService } from './set-property.js';
 import { startService } from './start.js';
@@ -52,6 +53,7 @@ export function serviceHandlers(deps: ServiceDeps): ServiceSpec<unknown>[] {
     erased(tombstoneListService(read.scope)),
     erased(eventsService(read.scope)),
     erased(startService),
+    erased(renewService(deps.write)),
     erased(shutdownService),
     erased(killService),
     erased(firewallSetService),

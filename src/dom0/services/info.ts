@@ -5,6 +5,7 @@ import type { JsonValue } from './redact.js';
 import { allProperties, powerState } from './reads.js';
 import type { PropertyValue } from './reads.js';
 import { parseQubeArgument } from './shapes.js';
+import { leaseOf } from '../leases/feature.js';
 
 /** Readable properties, in answer order; each appears only where the class has it. Never `ip`. */
 export const READABLE_PROPERTIES: readonly string[] = [
@@ -55,6 +56,8 @@ export function infoService(umbrellaTag: string): ServiceSpec<{ name: string }> 
         if (p) out[key] = propertyJson(snapshot, p);
       }
       out['state'] = await powerState(qubesd, q.name);
+      // dom0 wrote it; null: the qube does not expire
+      out['lease_expires'] = await leaseOf(qubesd, q.name);
       // only the umbrella tag is ever shown; tiers are learnt from refusals
       out['tags'] = q.tags.has(umbrellaTag) ? [umbrellaTag] : [];
       return out;

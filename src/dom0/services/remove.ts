@@ -2,12 +2,15 @@
  * qmcp.Remove+QUBE (full tier): never destroys data. The qube becomes a
  * tombstone, invisible and still counted in the budget, until the operator
  * restores it or the reaper's retention passes. Auto-cleanup disposables
- * are the exception: Qubes removes them for real once halted.
+ * are the exception: Qubes removes them for real once halted. A lapsed
+ * lease ends a qube by the same path (leases/expire.ts).
  */
 import { isQubeName } from '../../shared/names.js';
 import { ownerTag } from '../create/tags.js';
 import { isTombstoneTag } from '../service/config.js';
 import type { WriteDeps } from '../create/deps.js';
+import type { WriteSettings } from '../create/settings.js';
+import type { Qubesd } from '../qubesd.js';
 import { entomb, halt } from '../tombstones/entomb.js';
 import { usersOf } from '../tombstones/users.js';
 import { ActionableError, ServiceRefusal } from '../service/refusal.js';
@@ -30,10 +33,8 @@ export function removeService(deps: WriteDeps): ServiceSpec<RemoveInput> {
       const { input, qubesd, snapshot, principal } = ctx;
       const target = ctx.targets[0];
       if (!target) throw new Error('no target');
-      if (target.klass === 'DispVM' && (await qubesd.property(target.name, 'auto_cleanup')).value === 'True') {
-        await halt(qubesd, target.name).catch(() => undefined);
-        // Qubes removes it at shutdown; one that never ran is removed here.
-        if ((await qubesd.list()).has(target.name)) await qubesd.call('admin.vm.Remove', target.name);
+      if (await isAutoCleanup(qubesd, target)) {
+        await retire(qubesd, deps.settings(), principal, target, deps.now());
         return { name: input.qube, removed: true };
       }
       const users = await usersOf(qubesd, target.name);
@@ -52,8 +53,26 @@ export function removeService(deps: WriteDeps): ServiceSpec<RemoveInput> {
         }
         throw new ServiceRefusal('in use by a qube outside the agent\'s world');
       }
-      await entomb(qubesd, deps.settings(), principal, target.name, deps.now());
+      await retire(qubesd, deps.settings(), principal, target, deps.now());
       return { name: input.qube, removed: true };
     },
   };
+}
+
+async function isAutoCleanup(qubesd: Qubesd, target: { name: string; klass: string }): Promise<boolean> {
+  return target.klass === 'DispVM' && (await qubesd.property(target.name, 'auto_cleanup')).value === 'True';
+}
+
+/**
+ * Ends a qube no other qube uses, as a remove does: a tombstone, or for an
+ * auto-cleanup disposable the removal Qubes makes at its halt.
+ */
+export async function retire(qubesd: Qubesd, settings: WriteSettings, principal: string, target: { name: string; klass: string }, now: Date): Promise<void> {
+  if (await isAutoCleanup(qubesd, target)) {
+    await halt(qubesd, target.name).catch(() => undefined);
+    // Qubes removes it at shutdown; one that never ran is removed here.
+    if ((await qubesd.list()).has(target.name)) await qubesd.call('admin.vm.Remove', target.name);
+    return;
+  }
+  await entomb(qubesd, settings, principal, target.name, now);
 }

@@ -1,6 +1,6 @@
 /**
  * qmcp.SetFeature+QUBE: a default-deny allowlist of features the operator
- * may extend; never `internal`; a value naming a qube must name a visible
+ * may extend; never `internal` nor the lease dom0 sets; a value naming a qube must name a visible
  * one. Echoes the value read back.
  */
 import { isQubeName } from '../../shared/names.js';
@@ -8,6 +8,7 @@ import type { WriteDeps } from '../create/deps.js';
 import { checkFeatureValue, namesAQube } from '../create/features.js';
 import { jsonObject } from '../create/input.js';
 import { ServiceRefusal } from '../service/refusal.js';
+import { RESERVED_FEATURES } from '../../shared/model/lease.js';
 import type { ServiceSpec } from '../service/run.js';
 
 export interface SetFeatureInput {
@@ -26,7 +27,7 @@ export function setFeatureService(deps: WriteDeps): ServiceSpec<SetFeatureInput>
       if (!isQubeName(argument)) return null;
       const o = jsonObject(payload, ['name', 'value'], []);
       if (!o || typeof o['name'] !== 'string' || typeof o['value'] !== 'string') return null;
-      if (!FEATURE.test(o['name']) || o['name'] === 'internal') return null;
+      if (!FEATURE.test(o['name']) || RESERVED_FEATURES.includes(o['name'])) return null;
       return { qube: argument, feature: o['name'], value: o['value'] };
     },
     targets: (i) => [{ name: i.qube, tier: 'full' }],

@@ -115,7 +115,7 @@ export function tombstoneRestoreService(deps: WriteDeps): ServiceSpec<RestoreInp
         }
         // what a new qube gets (the birth ceiling): never more than the full tier its remove needed
         const tier = settings.birthCeiling;
-        await reinstate(qubesd, settings, input.name, tier);
+        await reinstate(qubesd, settings, input.name, tier, deps.now());
         return { name: input.name, tier };
       } finally {
         await lock.release();

@@ -12,6 +12,8 @@ import type { Tier } from '../service/snapshot.js';
 import { releaseStart } from './entomb.js';
 import { TOMBSTONE_TAG, isTombstoneMarker, markerTime } from './markers.js';
 import { QmcpError } from '../../shared/errors.js';
+import { LEASE_FEATURE, expiryAt, parseExpiry } from '../../shared/model/lease.js';
+import { leaseOf } from '../leases/feature.js';
 
 export interface Tombstone {
   readonly name: string;
@@ -72,7 +74,7 @@ export async function restoreTombstone(ops: TombstoneOps, name: string): Promise
  * one left ('read': none), read back. Whoever calls it has decided the qube
  * may come back at that tier.
  */
-export async function reinstate(qubesd: Qubesd, settings: WriteSettings, name: string, tier: Tier): Promise<void> {
+export async function reinstate(qubesd: Qubesd, settings: WriteSettings, name: string, tier: Tier, now: Date = new Date()): Promise<void> {
   const tags = (await qubesd.list()).has(name) ? await qubesd.tags(name) : [];
   if (!tags.some(isTombstoneMarker)) throw new TombstoneError(`${name} is not a tombstone`, 'not a tombstone');
   const { umbrella, elevation } = settings.scope;
@@ -84,6 +86,7 @@ export async function reinstate(qubesd: Qubesd, settings: WriteSettings, name: s
   for (const t of tags) if (elevations.includes(t) && t !== wanted) await qubesd.call('admin.vm.tag.Remove', name, t);
   if (wanted !== null && !tags.includes(wanted)) await qubesd.call('admin.vm.tag.Set', name, wanted);
   await releaseStart(qubesd, name);
+  await reletLapsed(qubesd, settings, name, now);
   if (!tags.includes(umbrella)) await qubesd.call('admin.vm.tag.Set', name, umbrella);
   for (const t of tags) if (isTombstoneMarker(t) && t !== TOMBSTONE_TAG) await qubesd.call('admin.vm.tag.Remove', name, t);
   // An entombing that failed at its last step left the hiding tag on.
@@ -95,6 +98,21 @@ export async function reinstate(qubesd: Qubesd, settings: WriteSettings, name: s
   if (!back.has(umbrella) || hidden || [...back].some(isTombstoneMarker) || tierBack.length !== (wanted === null ? 0 : 1) || (wanted !== null && !back.has(wanted))) {
     throw new TombstoneError(`${name}: tags read back differ after restore`, 'read back');
   }
+}
+
+/**
+ * A qube whose lease lapsed comes back with the default lease from now (or
+ * none, when the settings say none), so the next reaper run does not end it
+ * again and a restore never lifts a lease. A malformed setting leaves it be.
+ */
+async function reletLapsed(qubesd: Qubesd, settings: WriteSettings, name: string, now: Date): Promise<void> {
+  const lease = await leaseOf(qubesd, name);
+  if (lease === null || settings.lease === null) return;
+  const at = parseExpiry(lease);
+  if (at !== null && at.getTime() > now.getTime()) return;
+  const seconds = settings.lease.defaultSeconds;
+  if (seconds === null) await qubesd.call('admin.vm.feature.Remove', name, LEASE_FEATURE);
+  else await qubesd.call('admin.vm.feature.Set', name, LEASE_FEATURE, expiryAt(now, seconds));
 }
 
 export interface ReapResult {

@@ -9,12 +9,22 @@ const NEW_NAME = 'name of the new qube; it must start with the reserved prefix t
 const AFTER_CANCEL = ' A cancelled call may still complete in dom0: run qube_list before retrying.';
 
 const common = { name: QubeName.describe(NEW_NAME), label: Label.optional(), netvm: Netvm.optional() };
+const lease = {
+  lease_seconds: z
+    .number()
+    .int()
+    .positive()
+    .max(Number.MAX_SAFE_INTEGER)
+    .optional()
+    .describe("how long the new qube lives, in seconds, at most the operator's default lease (the default); qube_renew extends it"),
+};
 
-function payload(input: { name?: string | undefined; label?: string | undefined; netvm?: string | undefined }): Record<string, unknown> {
+function payload(input: { name?: string | undefined; label?: string | undefined; netvm?: string | undefined; lease_seconds?: number | undefined }): Record<string, unknown> {
   return {
     ...(input.name !== undefined ? { name: input.name } : {}),
     ...(input.label !== undefined ? { label: input.label } : {}),
     ...(input.netvm !== undefined ? { netvm: input.netvm } : {}),
+    ...(input.lease_seconds !== undefined ? { leaseSeconds: input.lease_seconds } : {}),
   };
 }
 
@@ -31,7 +41,7 @@ function created(_call: unknown, reply: Exited): Record<string, unknown> {
   return renamed(dom0Result(reply), { klass: 'class' });
 }
 
-const CreateInput = z.strictObject({ ...common, template: QubeName.describe('a template you can see') });
+const CreateInput = z.strictObject({ ...common, ...lease, template: QubeName.describe('a template you can see') });
 
 export const qubeCreate = callTool({
   name: 'qube_create',
@@ -80,7 +90,7 @@ export const qubeCreateDisposable = callTool({
   result: created,
 });
 
-const CloneInput = z.strictObject({ ...common, source: QubeName.describe('the qube to clone; a clone of a template is a template') });
+const CloneInput = z.strictObject({ ...common, ...lease, source: QubeName.describe('the qube to clone; a clone of a template is a template') });
 
 export const qubeClone = callTool({
   name: 'qube_clone',

@@ -17,6 +17,7 @@ import {
   qubeSetFeature,
   qubeSetProperty,
   qubeShutdown,
+  qubeRenew,
   qubeStart,
   qubeUnpause,
 } from './manage.js';
@@ -48,6 +49,7 @@ const ALL = [
   qubeCopy,
   qubePortForward,
   qubeStart,
+  qubeRenew,
   qubeShutdown,
   qubeKill,
   firewallSet,

@@ -45,6 +45,21 @@ export const qubeStart = callTool({
   result: (_call, reply) => renamed(dom0Result(reply), { name: 'qube' }),
 });
 
+const Seconds = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+export const qubeRenew = callTool({
+  name: 'qube_renew',
+  title: "Renew a qube's lease",
+  operation: 'renew',
+  description:
+    "Renew the lease of a qube you created, from now: for the operator's default lease, or for `seconds` up to the operator's maximum. When a lease runs out the qube is stopped and removed as qube_remove would (restorable); qube_info shows `lease_expires`." +
+    REFUSABLE,
+  input: z.strictObject({ qube: QubeName, seconds: Seconds.optional().describe("how long from now; at most the operator's maximum (default: the default lease)") }),
+  output: z.object({ qube: z.string(), lease_expires: z.string().nullable() }),
+  call: (input) => dom0Exact('renew', input.qube, input.seconds === undefined ? {} : { seconds: input.seconds }),
+  result: (_call, reply) => renamed(dom0Result(reply), { name: 'qube' }),
+});
+
 export const qubeShutdown = qubeTool('qube_shutdown', 'Shut a qube down', 'shutdown', 'Ask a running qube to shut down (it returns at once; check qube_state).');
 export const qubeKill = qubeTool('qube_kill', 'Kill a qube', 'kill', 'Stop a running qube at once, without a clean shutdown.');
 

@@ -45,7 +45,7 @@ export const qubeInfo = callTool({
   title: 'Read qube properties',
   operation: 'info',
   description:
-    'Read the readable properties of one qube (class, label, template, netvm, memory, vcpus and similar), its power state and its umbrella tag. References to qubes outside the sandbox read as "(outside)".' +
+    'Read the readable properties of one qube (class, label, template, netvm, memory, vcpus and similar), its power state, its umbrella tag, and `lease_expires`: when the lease of the qube ends it (ISO time; null when it does not expire). References to qubes outside the sandbox read as "(outside)".' +
     REFUSABLE +
     UNTRUSTED,
   input: QubeInput,

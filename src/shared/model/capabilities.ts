@@ -137,6 +137,10 @@ export const OPERATIONS: readonly Operation[] = [
     // it runs with the settings it already has
     effects(SET, null, null),
     'a qube may start only when complete (netvm, tags and guard checked), which policy cannot see'),
+  dom0('renew', "renew a qube's lease from now, up to the operator's maximum", 'exec', 'exec', 'qmcp.Renew', true,
+    // the qube lives longer; nothing in it changes
+    effects(SET, null, null),
+    'the expiry is a feature only dom0 writes, bounded by the operator\'s maximum, under the lock the reaper\'s expiry takes'),
   dom0('shutdown', 'shut a qube down', 'exec', 'exec', 'qmcp.Shutdown', true,
     effects(SET, 'what its programs hold in memory; an auto-cleanup disposable is removed with all its data', null),
     "the action gate shows the operator which qube stops (its class, size and state); Qubes' ask dialog does not"),

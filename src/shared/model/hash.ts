@@ -16,9 +16,15 @@ function canonical(v: unknown): string {
 
 /** sha256 over the capability table and the renderer version. */
 export function modelHash(ops: readonly Operation[] = OPERATIONS): string {
+  if (ops === OPERATIONS && ownHash !== null) return ownHash;
   const body = canonical({ operations: ops, escalations: ESCALATIONS, background: BACKGROUND_SERVICES, renderer: RENDERER_VERSION });
-  return createHash('sha256').update(body).digest('hex');
+  const hash = createHash('sha256').update(body).digest('hex');
+  if (ops === OPERATIONS) ownHash = hash;
+  return hash;
 }
+
+/** This build's model hash, once computed: every call checks the installed policy against it, and the table is frozen. */
+let ownHash: string | null = null;
 
 export const MODEL_HEADER = '# qmcp-model: ';
 export const SETTINGS_HEADER = '# qmcp-settings: ';

@@ -7,3 +7,5 @@ export { POLICY_FILE, renderPolicy, tierLines } from './render.js';
 export { renderCapabilitiesDoc } from './docs.js';
 export { OWNER_PREFIX, ownerTag, TOMBSTONE_PREFIX } from './marks.js';
 export { gatedByLayer, gatedOperations, gateOf } from './gate.js';
+export type { LeaseSettings } from './lease.js';
+export { expiryAt, LEASE_FEATURE, NO_LEASE, parseDuration, parseExpiry, parseLease, RESERVED_FEATURES } from './lease.js';

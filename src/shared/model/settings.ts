@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GateAnswer, Tier } from './capabilities.js';
 import { OPERATIONS, TIERS } from './capabilities.js';
+import type { LeaseSettings } from './lease.js';
+import { NO_LEASE, RESERVED_FEATURES, parseLease } from './lease.js';
 
 export type Mode = 'compat' | 'least-privilege';
 
@@ -54,6 +56,8 @@ export interface Settings {
   rate: RateSettings;
   /** The audit log's rotation size and what rotated files are kept. */
   auditRetention: AuditRetention;
+  /** How long created qubes live; null when malformed (creates, renewals and expiry refused). */
+  lease: LeaseSettings | null;
   /** The model hash the installer wrote; null when absent. */
   model: string | null;
 }
@@ -137,6 +141,7 @@ export const DEFAULT_SETTINGS: Settings = {
   qubeLimits: { memoryMiB: 4096, vcpus: 2 },
   rate: { perSecond: 20, burst: 200 },
   auditRetention: { fileBytes: 16 * 1024 * 1024, keepBytes: 512 * 1024 * 1024, keepDays: null },
+  lease: NO_LEASE,
   model: null,
 };
 
@@ -159,7 +164,7 @@ export const SETTINGS_DOC: readonly SettingDoc[] = [
   { key: 'privateCapBytes', description: 'private volume cap of one created qube', default: 'none', failClosed: 'none: creates refused' },
   { key: 'birthCeiling', description: 'highest tier a created qube is born with', default: 'read', failClosed: 'read (untiered)' },
   { key: 'tombstoneRetentionDays', description: 'days a removed qube is kept before reaping', default: '7', failClosed: 'never reap' },
-  { key: 'featureAllowlist', description: 'features the agent may set beyond the built-in allowlist', default: '[]', failClosed: '[] (internal is never allowed)' },
+  { key: 'featureAllowlist', description: 'features the agent may set beyond the built-in allowlist', default: '[]', failClosed: '[] (internal and qmcp-lease-expires are never allowed)' },
   { key: 'propagatingTags', description: 'operator tags copied to qubes created from a tagged source', default: '[]', failClosed: '[]' },
   { key: 'restrictionTags', description: 'operator tags (egress locks, guards) every created qube inherits from its source', default: '[]', failClosed: 'malformed: creates refused' },
   { key: 'gate', description: 'per operation id, `allow` or `ask` (wait for the operator\'s approval in dom0), over the model\'s defaults', default: '{} (the model\'s defaults: ask for what can lose more than a qube\'s own files or widen exposure)', failClosed: 'any malformed entry: every operation that can be gated asks' },
@@ -168,6 +173,7 @@ export const SETTINGS_DOC: readonly SettingDoc[] = [
   { key: 'qubeLimits', description: 'the most the host gives one qube: `{memoryMiB, vcpus}`, the bounds of the memory, maxmem and vcpus the agent may set', default: '{"memoryMiB": 4096, "vcpus": 2}', failClosed: 'malformed: memory, maxmem and vcpus cannot be set' },
   { key: 'rate.perSecond / rate.burst', description: 'calls per second each caller may make into the dom0 services on average, and at once after a quiet spell; one more gets the refusal without any other work', default: `${DEFAULT_SETTINGS.rate.perSecond} / ${DEFAULT_SETTINGS.rate.burst}`, failClosed: `malformed or outside ${RATE_RANGE.perSecond.min}..${RATE_RANGE.perSecond.max} / ${RATE_RANGE.burst.min}..${RATE_RANGE.burst.max}: ${RATE_RANGE.perSecond.min} / ${RATE_RANGE.burst.min}` },
   { key: 'auditRetention.fileBytes / keepBytes / keepDays', description: 'audit log rotation size; rotated files kept by total size and by age (null: no bound), each pruned file leaving a checkpoint', default: '16 MiB / 512 MiB / null', failClosed: 'malformed: rotate at 16 MiB and prune nothing' },
+  { key: 'lease', description: 'how long a qube the agent creates lives: `{"default", "max"}`, each `"none"`, seconds, or a number with s, m, h or d (`"8h"`); the agent may ask for less than the default at creation and renew up to the maximum from now; the default may not exceed the maximum', default: '{"default": "none", "max": "none"} (nothing expires)', failClosed: 'malformed: creates and renewals refused, and nothing expires until it is fixed' },
   { key: 'model', description: 'model hash written by the installer', default: 'current model', failClosed: 'mismatch: services refuse' },
 ];
 
@@ -197,7 +203,7 @@ export function readSettingsFile(path: string): SettingsReading {
   return parseSettings(json);
 }
 
-const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'gate', 'approvalDeadlineSeconds', 'approvalPendingCap', 'qubeLimits', 'rate', 'auditRetention', 'model']);
+const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'gate', 'approvalDeadlineSeconds', 'approvalPendingCap', 'qubeLimits', 'rate', 'auditRetention', 'lease', 'model']);
 const TAG_ROLES: readonly (keyof TagNames)[] = ['umbrella', 'exec', 'net', 'full', 'sink', 'incomplete'];
 
 /**
@@ -267,7 +273,7 @@ export function parseSettings(json: unknown): SettingsReading {
   for (const key of ['featureAllowlist', 'propagatingTags'] as const) {
     if (!(key in o)) continue;
     const v = o[key];
-    const ok = key === 'featureAllowlist' ? (x: unknown): x is string => typeof x === 'string' && FEATURE_NAME.test(x) && x !== 'internal' : isTagName;
+    const ok = key === 'featureAllowlist' ? (x: unknown): x is string => typeof x === 'string' && FEATURE_NAME.test(x) && !RESERVED_FEATURES.includes(x) : isTagName;
     if (Array.isArray(v) && v.every(ok)) s[key] = [...(v as string[])];
     else bad(key, 'must be a list of names: []');
   }
@@ -306,6 +312,13 @@ export function parseSettings(json: unknown): SettingsReading {
   }
   if ('rate' in o) s.rate = parseRate(o['rate'], bad);
   if ('auditRetention' in o) s.auditRetention = parseRetention(o['auditRetention'], bad);
+  if ('lease' in o) {
+    const v = parseLease(o['lease']);
+    if (typeof v === 'string') {
+      bad('lease', `${v}: creates, renewals and expiry refused`);
+      s.lease = null;
+    } else s.lease = v;
+  }
   if ('model' in o) {
     if (typeof o['model'] === 'string' && /^[0-9a-f]{64}$/.test(o['model'])) s.model = o['model'];
     else bad('model', 'not a model hash');

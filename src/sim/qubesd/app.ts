@@ -52,6 +52,8 @@ export class SimApp {
     state: HostState,
     private readonly statePath: string | null,
     private readonly hooks: PowerHooks = {},
+    /** Whether a save waits for the disk (fsync); a throwaway machine need not. */
+    private readonly durable = true,
   ) {
     this.props = { ...state.props };
     this.devices = state.devices ?? {};
@@ -114,7 +116,7 @@ export class SimApp {
   }
 
   save(): void {
-    if (this.statePath) writeStateFile(this.statePath, this.snapshot());
+    if (this.statePath) writeStateFile(this.statePath, this.snapshot(), this.durable);
   }
 
   // ---- events

@@ -20,6 +20,8 @@ export interface QubesdOptions {
   /** Used only when DIR holds no state yet. */
   readonly seed?: () => HostState;
   readonly hooks?: PowerHooks;
+  /** Whether each save of the state waits for the disk (default true); a machine thrown away after a check need not. */
+  readonly durable?: boolean;
 }
 
 export interface Qubesd {
@@ -54,7 +56,7 @@ export async function startQubesd(opts: QubesdOptions): Promise<Qubesd> {
     // a restarted host boots with every qube but dom0 powered off
     for (const vm of state.vms) if (vm.klass !== 'AdminVM') vm.power = 'Halted';
   }
-  const app = new SimApp(state, paths.state, opts.hooks ?? {});
+  const app = new SimApp(state, paths.state, opts.hooks ?? {}, opts.durable ?? true);
   app.save();
   const servers: ApiServer[] = [];
   try {

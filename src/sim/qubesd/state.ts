@@ -113,17 +113,18 @@ function stateProblem(v: unknown): string | null {
 }
 
 /** Writes the state durably: temp file, fsync, rename, fsync of the directory. */
-export function writeStateFile(path: string, state: HostState): void {
+export function writeStateFile(path: string, state: HostState, durable = true): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
     writeSync(fd, JSON.stringify(state, null, 1) + '\n');
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, path);
+  if (!durable) return;
   try {
     const dfd = openSync(dirname(path), 'r');
     try {
