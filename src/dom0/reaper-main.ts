@@ -5,12 +5,15 @@
  * Then it ends the qubes whose lease is over, as a remove would
  * (leases/expire.ts): they become tombstones, never destroyed here; unusable
  * settings end none.
+ * It also writes the per-call services' rate-limit counts past their window
+ * (service/compose.ts), which otherwise wait for some admitted call.
  * Reads QMCP_ROOT and QMCP_QUBESD_SOCKET as the dom0 services do.
  */
 import { resolve } from 'node:path';
 import { openAudit } from './audit/index.js';
 import { readWriteSettings } from './create/settings.js';
 import { Qubesd } from './qubesd.js';
+import { dom0Host, writeOverdueRefusals } from './service/compose.js';
 import { reapTombstones } from './tombstones/operator.js';
 import { acquireBudgetLock } from './create/lock.js';
 import { expireLeases, expiryLines } from './leases/expire.js';
@@ -35,6 +38,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env, now: Date = new
   for (const k of result.kept) say(`kept ${k.name}: ${k.reason}`);
   const leases = await expireLeases({ ...ops, lock: () => acquireBudgetLock(root, LOCK_WAIT_MS) }, now);
   for (const line of expiryLines(leases)) say(line);
+  // a caller refused and silent since: no call of its own, and perhaps none of anyone's, would write its count
+  for (const { caller, count } of await writeOverdueRefusals(dom0Host(env, 'per-call'))) say(`rate-limit refusals of ${caller} written: ${count}`);
   return result.refused || leases.refused ? 1 : 0;
 }
 

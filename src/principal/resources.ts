@@ -5,7 +5,9 @@
  * alike (one not-found error naming only the URI asked for). Subscriptions
  * and list changes are fed by the event windows events_poll uses: rows dom0
  * has already filtered and redacted, so a notification says nothing an
- * events_poll row would not.
+ * events_poll row would not. A 2025-11-25 client subscribes with
+ * resources/subscribe; a 2026-07-28 one listens (subscriptions/listen), which
+ * the SDK's entry serves and filters by (see listens.ts).
  */
 import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, ResourceTemplate, type McpServer } from '@modelcontextprotocol/server';
 import { isQubeName } from '../shared/names.js';
@@ -51,21 +53,30 @@ export function notificationsFor(rows: readonly EventRow[], gap: boolean, subscr
   return { listChanged, updated };
 }
 
+/** The qubes a 2026-07-28 client listens to, as the SDK's entry honoured them. */
+export interface Listened {
+  qubes(): ReadonlySet<string>;
+  /** FN is called whenever a listen that wants resource notifications is taken. */
+  onListen(fn: () => void): void;
+}
+
 /**
  * Registers the qube resources on SERVER. With `live`, resources/subscribe
- * is served and, once the client has listed resources or subscribed, the
- * event windows run until the session closes; without it (a server that
- * lives for one request) nothing is pushed.
+ * is served and, once the client has listed resources, subscribed or
+ * listened, the event windows run until the session closes; without it (a
+ * server that lives for one request) nothing is pushed. LISTENED, for a
+ * 2026-07-28 session, stands for the subscriptions.
  */
-export function registerQubeResources(server: McpServer, qrexec: QrexecRunner, live: boolean): void {
+export function registerQubeResources(server: McpServer, qrexec: QrexecRunner, live: boolean, listened?: Listened): void {
   const subscribed = new Set<string>();
+  const wanted = (): ReadonlySet<string> => (listened === undefined ? subscribed : listened.qubes());
   let stopFeed: (() => void) | null = null;
   let closed = false;
 
   const startFeed = (): void => {
     if (!live || closed || stopFeed !== null) return;
     stopFeed = eventStreamsFor(qrexec).listen((rows, gap) => {
-      const { listChanged, updated } = notificationsFor(rows, gap, subscribed);
+      const { listChanged, updated } = notificationsFor(rows, gap, wanted());
       // a notification the client can no longer take is dropped, as a lost window would be
       if (listChanged) server.server.sendResourceListChanged().catch(() => undefined);
       for (const uri of updated) server.server.sendResourceUpdated({ uri }).catch(() => undefined);
@@ -104,6 +115,7 @@ export function registerQubeResources(server: McpServer, qrexec: QrexecRunner, l
   );
 
   if (!live) return;
+  listened?.onListen(startFeed);
   server.server.setRequestHandler('resources/subscribe', (request) => {
     const qube = qubeOfUri(request.params.uri);
     // any well-formed name is taken: whether it is in the sandbox shows only in what dom0 later tells

@@ -4,7 +4,7 @@ import type { QrexecRunner } from './qrexec.js';
 import { registerTool, type CallObserver } from './tool.js';
 import { INSTRUCTIONS, SERVER_NAME } from './texts.js';
 import { TOOLS } from './tools/index.js';
-import { registerQubeResources } from './resources.js';
+import { registerQubeResources, type Listened } from './resources.js';
 
 export const SERVER_VERSION = '0.1.0';
 
@@ -16,6 +16,8 @@ export interface ServerOptions {
    * takes resource subscriptions and sends resource notifications.
    */
   readonly live?: boolean;
+  /** A 2026-07-28 session's listens, which stand for its resource subscriptions. */
+  readonly listened?: Listened;
 }
 
 /** A fresh instance; every transport builds one per connection (stdio) or per request (HTTP). */
@@ -26,6 +28,6 @@ export function createServer(qrexec: QrexecRunner, options: ServerOptions = {}):
     { instructions: INSTRUCTIONS, capabilities: { tools: {}, resources: { subscribe: live, listChanged: live } } },
   );
   for (const spec of TOOLS) registerTool(server, qrexec, spec, options.onCall);
-  registerQubeResources(server, qrexec, live);
+  registerQubeResources(server, qrexec, live, options.listened);
   return server;
 }

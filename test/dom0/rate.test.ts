@@ -2,10 +2,12 @@
 // the same calls in memory (resident) and in a file (per-call); calls over
 // it are refused before any other work and recorded as counted refusals; a
 // bucket is its caller's alone; the file's lock makes concurrent calls take
-// one token each.
+// one token each; a count past its window reaches the log at anyone's next
+// call; a per-call call reads the settings once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -102,7 +104,7 @@ test('per-call mode: concurrent calls behind a barrier admit exactly the burst; 
       return (await Promise.all(calls)).filter(Boolean).length;
     };
     assert.equal(await race(fileRateLimiter, join(s.dir, 'real')), RATE.burst);
-    const weak = weakenedFile('dom0/service/rate', 'return await withLock(`${path}.lock`, opts.lockTimeoutMs, async () => {', 'return await (async (f) => f())(async () => {');
+    const weak = weakenedFile('dom0/service/rate', 'return withLock(`${path}.lock`, opts.lockTimeoutMs, async () => {', 'return (async (f) => f())(async () => {');
     const { fileRateLimiter: unlocked } = (await import(pathToFileURL(weak).href)) as { fileRateLimiter: typeof fileRateLimiter };
     // unlocked, the calls read one state and overwrite each other's: tokens are lost or granted twice
     assert.notEqual(await race(unlocked, join(s.dir, 'weak')), RATE.burst, 'the unlocked bucket still admitted exactly its burst');
@@ -119,11 +121,16 @@ function rootWith(settings: unknown): { root: string; done: () => void } {
   return { root: s.dir, done: s.done };
 }
 
-async function callInfo(host: ReturnType<typeof dom0Host>): Promise<number> {
+function callInfo(host: ReturnType<typeof dom0Host>): Promise<number> {
+  return callInfoWith(serveDom0Call, host);
+}
+
+/** One qmcp.Info call from mcp-control, through SERVE. */
+async function callInfoWith(serve: typeof serveDom0Call, host: ReturnType<typeof dom0Host>): Promise<number> {
   const stdin = new PassThrough();
   stdin.end();
   const env = { QREXEC_SERVICE_FULL_NAME: 'qmcp.Info+ai-a', QREXEC_REMOTE_DOMAIN: 'mcp-control', QREXEC_SERVICE_ARGUMENT: 'ai-a' };
-  return serveDom0Call(host, { env, stdin, io: { stdout: new PassThrough(), stderr: new PassThrough() }, onStop: () => () => undefined });
+  return serve(host, { env, stdin, io: { stdout: new PassThrough(), stderr: new PassThrough() }, onStop: () => () => undefined });
 }
 
 test('both modes: a call over the rate is refused before its settings are read, and recorded as a counted refusal', async () => {
@@ -157,4 +164,82 @@ test('both modes: a call over the rate is refused before its settings are read, 
       r.done();
     }
   }
+});
+
+test("per-call mode: a caller's count past its window is taken by overdue(), once, and not before", async () => {
+  const s = scratch();
+  const dues = async (make: typeof fileRateLimiter, dir: string): Promise<unknown[]> => {
+    let t = 0;
+    const limiter = make(RATE, { dir: join(s.dir, dir), windowMs: 5000, lockTimeoutMs: 1000, now: () => t });
+    for (let i = 0; i < 13; i++) await limiter.take('ai-flood');
+    await limiter.take('mcp-control');
+    const inside = await limiter.overdue?.();
+    t = 5000;
+    return [inside, await limiter.overdue?.(), await limiter.overdue?.(), (JSON.parse(readFileSync(join(s.dir, dir, 'ai-flood'), 'utf8')) as { refused: number }).refused];
+  };
+  try {
+    // nothing inside the window; past it, the count once, and the bucket's count back to 0
+    assert.deepEqual(await dues(fileRateLimiter, 'real'), [[], [{ caller: 'ai-flood', count: 3 }], [], 0]);
+    // weakened: a count is taken inside its window, so a flood costs a line per call again
+    const weak = weakenedFile('dom0/service/rate', 's.refused > 0 && t - s.since >= opts.windowMs', 's.refused > 0');
+    const { fileRateLimiter: eager } = (await import(pathToFileURL(weak).href)) as { fileRateLimiter: typeof fileRateLimiter };
+    assert.deepEqual((await dues(eager, 'weak'))[0], [{ caller: 'ai-flood', count: 3 }]);
+  } finally {
+    s.done();
+  }
+});
+
+/** How often the settings file is read while RUN runs. */
+async function settingsReads(run: () => Promise<unknown>): Promise<number> {
+  const real = fs.readFileSync;
+  let reads = 0;
+  fs.readFileSync = ((path: fs.PathOrFileDescriptor, ...rest: unknown[]) => {
+    if (String(path).endsWith(SETTINGS_PATH)) reads++;
+    return (real as (...a: unknown[]) => unknown)(path, ...rest);
+  }) as typeof fs.readFileSync;
+  // ES module imports of node:fs see the patch only once synced
+  syncBuiltinESMExports();
+  try {
+    await run();
+  } finally {
+    fs.readFileSync = real;
+    syncBuiltinESMExports();
+  }
+  return reads;
+}
+
+test('per-call mode: one call reads the settings once, and writes the counts of other callers past their window', async () => {
+  type Compose = typeof import('../../src/dom0/service/compose.js');
+  const variant = async (guard: string | null, to = ''): Promise<Compose> =>
+    guard === null ? { dom0Host, serveDom0Call } as Compose : ((await import(pathToFileURL(weakenedFile('dom0/service/compose', guard, to)).href)) as Compose);
+  const run = async (compose: Compose): Promise<{ reads: number; flood: number; pending: number; valid: boolean }> => {
+    const r = rootWith({ rate: { perSecond: 1, burst: 10 } });
+    try {
+      await initAuditLog(r.root);
+      // a caller that was refused 4 times long ago and has not called since
+      const rate = join(r.root, 'var', 'lib', 'qmcp', 'rate');
+      mkdirSync(rate, { recursive: true });
+      writeFileSync(join(rate, 'ai-flood'), JSON.stringify({ tokens: 0, at: 0, refused: 4, since: 0 }));
+      const reads = await settingsReads(async () => {
+        const host = { ...compose.dom0Host({ QMCP_ROOT: r.root, QMCP_QUBESD_SOCKET: join(r.root, 'none.sock') }, 'per-call'), log: () => undefined };
+        assert.equal(await callInfoWith(compose.serveDom0Call, host), 126);
+      });
+      const entries = readFileSync(join(r.root, 'var', 'log', 'qmcp', 'audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => {
+        const p = parseLine(l);
+        assert.ok('entry' in p);
+        return p.entry;
+      });
+      const flood = entries.filter((e) => e.principal === 'ai-flood' && e.operation === 'rate-limit').reduce((n, e) => n + (e.count ?? 1), 0);
+      const pending = (JSON.parse(readFileSync(join(rate, 'ai-flood'), 'utf8')) as { refused: number }).refused;
+      return { reads, flood, pending, valid: (await verifyAudit({ root: r.root })).valid };
+    } finally {
+      r.done();
+    }
+  };
+  assert.deepEqual(await run(await variant(null)), { reads: 1, flood: 4, pending: 0, valid: true });
+  // weakened: the admitted call reads the settings again
+  assert.equal((await run(await variant('loadDom0Config(root, (m) => log(m), host.settings)', 'loadDom0Config(root, (m) => log(m))'))).reads, 2);
+  // weakened: only the caller's own calls write its count, so it waits for a call that may never come
+  const stuck = await run(await variant('(await host.limiter.overdue?.()) ?? []', '[]'));
+  assert.deepEqual([stuck.flood, stuck.pending], [0, 4]);
 });

@@ -4,12 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseLine } from '../../src/dom0/audit/entry.js';
 import { REAPER_SERVICE, REAPER_TIMER } from '../../src/dom0/install/index.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
+import { weakenedFile } from '../../verify/weakened-module.js';
 
 const GiB = 1024 ** 3;
 
@@ -28,7 +30,25 @@ function unitCommand(unit: string): { env: Record<string, string>; argv: string[
   return { env, argv };
 }
 
-test('the installed reaper timer runs the reaper, which destroys only tombstones past retention', async () => {
+const rateDir = (root: string): string => join(root, 'var', 'lib', 'qmcp', 'rate');
+
+/** A per-call bucket of CALLER holding 4 refusals counted long ago (service/rate.ts). */
+function plantRefusals(root: string, caller: string): void {
+  mkdirSync(rateDir(root), { recursive: true });
+  writeFileSync(join(rateDir(root), caller), JSON.stringify({ tokens: 0, at: 0, refused: 4, since: 0 }));
+}
+
+/** CALLER's rate-limit refusals in the audit log, and those its bucket still holds. */
+function rateRefusals(root: string, caller: string): { logged: number; pending: number } {
+  const lines = readFileSync(join(root, 'var', 'log', 'qmcp', 'audit.log'), 'utf8').split('\n').filter(Boolean);
+  const logged = lines.reduce((n, l) => {
+    const p = parseLine(l);
+    return 'entry' in p && p.entry.principal === caller && p.entry.operation === 'rate-limit' ? n + (p.entry.count ?? 1) : n;
+  }, 0);
+  return { logged, pending: (JSON.parse(readFileSync(join(rateDir(root), caller), 'utf8')) as { refused: number }).refused };
+}
+
+test('the installed reaper timer runs the reaper, which destroys only tombstones past retention and writes rate-limit counts past their window', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'qmcp-reaper-'));
   const old = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 19).replace(/[-:]/g, '') + 'Z';
   const recent = new Date(Date.now() - 3_600_000).toISOString().slice(0, 19).replace(/[-:]/g, '') + 'Z';
@@ -51,11 +71,20 @@ test('the installed reaper timer runs the reaper, which destroys only tombstones
     const { env, argv } = unitCommand(readFileSync(join(root, REAPER_SERVICE), 'utf8'));
     assert.equal(env['QMCP_ROOT'], root);
     // Asynchronously: the simulated qubesd it calls lives in this very process.
+    plantRefusals(root, 'ai-flood');
     const run = await promisify(execFile)(argv[0] as string, argv.slice(1), { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 60_000 });
     assert.match(run.stdout, /^reaped ai-old$/m);
     assert.match(run.stdout, /^kept ai-recent: within retention$/m);
     assert.equal(host.qubesd.app.vms.has('ai-old'), false);
     assert.equal(host.qubesd.app.vms.has('ai-recent'), true);
+    // the count the rate limit kept for a caller refused long ago that never called again, and no other call came
+    assert.deepEqual(rateRefusals(root, 'ai-flood'), { logged: 4, pending: 0 });
+    assert.match(run.stdout, /^rate-limit refusals of ai-flood written: 4$/m);
+    // weakened: the reaper leaves the counts to the services' calls
+    const weak = weakenedFile('dom0/reaper-main', "await writeOverdueRefusals(dom0Host(env, 'per-call'))", '[]');
+    plantRefusals(root, 'ai-flood2');
+    await promisify(execFile)(argv[0] as string, [weak], { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 60_000 });
+    assert.deepEqual(rateRefusals(root, 'ai-flood2'), { logged: 0, pending: 4 });
   } finally {
     await host.close();
     rmSync(dir, { recursive: true, force: true });

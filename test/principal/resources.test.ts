@@ -1,8 +1,9 @@
 /**
  * The qube resources on the simulated host: the list and reads match
  * qube_list and qube_info, an outside qube reads as a missing one, and a
- * subscription is told of its qube's changes and of qubes coming and going,
- * never of an outside qube's.
+ * subscription (a 2025-11-25 resources/subscribe or a 2026-07-28
+ * subscriptions/listen) is told of its qube's changes and of qubes coming and
+ * going, never of an outside qube's.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -17,6 +18,7 @@ import { QrexecRunner } from '../../src/principal/qrexec.js';
 import { notificationsFor, qubeOfUri } from '../../src/principal/resources.js';
 import type { EventRow } from '../../src/principal/events/stream.js';
 import { createServer } from '../../src/principal/server.js';
+import { serveSession } from '../../src/principal/stdio.js';
 import { startSimHost, type SimHost } from '../../src/sim/host.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import { weakened } from '../plans/helpers.js';
@@ -41,21 +43,38 @@ interface Session {
   readonly client: Client;
   readonly updated: string[];
   listChanged: number;
+  /** A round trip, after which every notification sent before it has arrived. */
+  flush(): Promise<unknown>;
   close(): Promise<void>;
 }
 
+/** A 2025-11-25 session on one server instance. */
 async function session(runner: QrexecRunner, create: typeof createServer = createServer): Promise<Session> {
   const server = create(runner, { live: true });
   const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
   const client = new Client({ name: 'test', version: '0' });
+  return recorded(client, clientSide, () => client.ping(), () => server.close());
+}
+
+/** A 2026-07-28 session through the stdio entry qmcp serve uses. */
+async function modernSession(runner: QrexecRunner, serve: typeof serveSession = serveSession): Promise<Session> {
+  const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
+  const handle = serve(runner, serverSide);
+  const client = new Client({ name: 'test', version: '0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  // ping is gone in 2026-07-28; server/discover is its round trip
+  return recorded(client, clientSide, () => client.discover(), () => handle.close());
+}
+
+async function recorded(client: Client, wire: InMemoryTransport, flush: () => Promise<unknown>, closeServer: () => Promise<void>): Promise<Session> {
   const s: Session = {
     client,
     updated: [],
     listChanged: 0,
+    flush,
     async close() {
       await client.close();
-      await server.close();
+      await closeServer();
     },
   };
   client.setNotificationHandler('notifications/resources/updated', (n) => {
@@ -64,7 +83,7 @@ async function session(runner: QrexecRunner, create: typeof createServer = creat
   client.setNotificationHandler('notifications/resources/list_changed', () => {
     s.listChanged++;
   });
-  await client.connect(clientSide);
+  await client.connect(wire);
   return s;
 }
 
@@ -127,17 +146,27 @@ describe('qube resources on the simulated host', () => {
    * window falls in that gap and is never told. So each change is made once
    * dom0's window is subscribed, again in each next window until one tells
    * it; a witness listening to the same windows after the sessions says when
-   * one did, and a ping on each session flushes what was sent before it.
+   * one did, and a round trip on each session flushes what was sent before it.
    */
   it('a subscription is told when its qube changes and the list when a qube comes; an outside qube never', async () => {
     // weakened: the feed sends nothing
-    const weakResources = weakened('principal/resources.js', 'const { listChanged, updated } = notificationsFor(rows, gap, subscribed);', 'const { listChanged, updated } = { listChanged: false, updated: [] };');
+    const weakResources = weakened('principal/resources.js', 'const { listChanged, updated } = notificationsFor(rows, gap, wanted());', 'const { listChanged, updated } = { listChanged: false, updated: [] };');
     const weakServer = (await import(weakened('principal/server.js', null, '', { 'principal/resources.js': weakResources }))) as { createServer: typeof createServer };
     const weak = await session(runner, weakServer.createServer);
+    // weakened: a listen does not stand for the subscriptions, so a 2026-07-28 client is told the list only
+    const deafResources = weakened('principal/resources.js', 'listened === undefined ? subscribed : listened.qubes()', 'subscribed');
+    const deafServer = weakened('principal/server.js', null, '', { 'principal/resources.js': deafResources });
+    const deaf = await modernSession(runner, ((await import(weakened('principal/stdio.js', null, '', { 'principal/server.js': deafServer }))) as { serveSession: typeof serveSession }).serveSession);
+    const modern = await modernSession(runner);
+    const sessions = [real, weak, modern, deaf];
     try {
       for (const s of [real, weak]) {
         await s.client.subscribeResource({ uri: 'qube://ai-box' });
         await s.client.subscribeResource({ uri: 'qube://work' });
+      }
+      for (const s of [modern, deaf]) {
+        const listen = await s.client.listen({ resourceSubscriptions: ['qube://ai-box', 'qube://work'], resourcesListChanged: true });
+        assert.deepEqual(listen.honoredFilter, { resourceSubscriptions: ['qube://ai-box', 'qube://work'], resourcesListChanged: true });
       }
       const seen: EventRow[] = [];
       const stopWitness = eventStreamsFor(runner).listen((rows) => seen.push(...rows));
@@ -151,7 +180,7 @@ describe('qube resources on the simulated host', () => {
           }
           return seen.some(told);
         }, what);
-        for (const s of [real, weak]) await s.client.ping();
+        for (const s of sessions) await s.flush();
       };
       let label = 0;
       await toldAfter(
@@ -163,21 +192,22 @@ describe('qube resources on the simulated host', () => {
         (r) => r.qube === 'ai-box' && r.event === 'property-changed',
         "a window telling ai-box's label",
       );
-      assert.ok(real.updated.includes('qube://ai-box'), real.updated.join(' '));
+      for (const s of [real, modern]) assert.ok(s.updated.includes('qube://ai-box'), s.updated.join(' '));
       assert.ok(!weak.updated.includes('qube://ai-box'), 'the weakened feed is caught');
+      assert.ok(!deaf.updated.includes('qube://ai-box'), 'the feed deaf to listens is caught');
       let n = 0;
       await toldAfter(
         () => app.addTag(app.addVm({ name: `ai-new${n++}`, klass: 'AppVM', label: 'red', template: 'ai-tpl' }), 'ai-managed'),
         (r) => r.event === 'created',
         'a window telling a creation',
       );
-      assert.ok(real.listChanged > 0);
+      assert.ok(real.listChanged > 0 && modern.listChanged > 0);
       assert.equal(weak.listChanged, 0, 'the weakened feed is caught');
-      assert.ok(![...real.updated, ...weak.updated].includes('qube://work'), real.updated.join(' '));
+      assert.ok(!sessions.flatMap((s) => s.updated).includes('qube://work'), real.updated.join(' '));
       stopWitness();
       await real.client.unsubscribeResource({ uri: 'qube://ai-box' });
     } finally {
-      await weak.close();
+      for (const s of [weak, modern, deaf]) await s.close();
     }
   });
 });

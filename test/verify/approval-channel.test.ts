@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApprovalChannelCheck } from '../../verify/approval-channel/check.js';
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { approvalsDir } from '../../src/dom0/gate/store.js';
+import { makeApprovalChannelCheck, storeFiles } from '../../verify/approval-channel/check.js';
 import { envServiceMode } from '../../src/sim/host.js';
+import { weakened } from '../plans/helpers.js';
 
 const SEED = 2027;
 /**
@@ -40,4 +45,26 @@ test('a build with a dom0 service that lists the waiting requests, or one that a
   assert.ok(r.failures.some((f) => /^qmcp\.Approvals from mcp-control answered with what only the store holds/.test(f.what)), `the listing service: ${whats}`);
   assert.ok(r.failures.some((f) => /^the approval store changed after qmcp\.List/.test(f.what)), `the answering service: ${whats}`);
   assert.ok(r.failures.some((f) => /^after qmcp\.List.* live requests no longer simply wait/.test(f.what)), whats);
+});
+
+test('a request the gate takes between listing and reading is gone from the store, not an error', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'qmcp-approval-store-'));
+  try {
+    const dir = approvalsDir(root);
+    /** The store's files while the gate takes one request right after the listing (the barrier). */
+    const racing = (files: typeof storeFiles): string => {
+      mkdirSync(dir, { recursive: true });
+      for (const id of ['aaaaaaaa', 'bbbbbbbb']) writeFileSync(join(dir, `${id}.json`), id);
+      return files(root, (listed) => {
+        if (listed === dir) unlinkSync(join(dir, 'aaaaaaaa.json'));
+      });
+    };
+    const seen = racing(storeFiles);
+    assert.ok(seen.includes('bbbbbbbb.json') && !seen.includes('aaaaaaaa.json'), seen);
+    // weakened: a vanished file is an error, so the check breaks off
+    const weak = ((await import(weakened('../verify/approval-channel/check.js', "if (err.code === 'ENOENT')", 'if (false)'))) as { storeFiles: typeof storeFiles }).storeFiles;
+    assert.throws(() => racing(weak), /ENOENT/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

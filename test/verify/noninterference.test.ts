@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import { isBusyQube } from '../../verify/noninterference/busy.js';
 import { makeNoninterferenceCheck, noninterferenceCheck } from '../../verify/noninterference/check.js';
 import { LEAKED_TO_EVENTS } from '../../verify/noninterference/weakened.js';
+import type { ServerFactory } from '../../verify/noninterference/notifications.js';
+import type { McpServer } from '@modelcontextprotocol/server';
+import { createServer } from '../../src/principal/server.js';
+import type { FiredEvent } from '../../src/sim/qubesd/app.js';
 
 const SEED = 4242;
 
@@ -20,6 +24,8 @@ test('machines that differ only outside the agent’s world answer alike: raw qr
   assert.ok(figure('operator actions outside during those calls') >= 10);
   assert.ok(figure('event windows compared') >= 1);
   assert.ok(figure('MCP results compared') >= 20);
+  // both sessions told of ai-peer's memory, ai-execbox's start and the marker's label, at least
+  assert.ok(figure('resource notifications to live sessions compared') >= 6);
   assert.equal(figure('machines compared with the gate on'), 2);
   assert.ok(figure('gate: requests answered') >= 2);
   assert.ok(figure('gate: dialogs answered') >= 2);
@@ -138,3 +144,25 @@ test('the real tombstone list and restore answer alike on those pairs', async ()
     assert.deepEqual(r.failures, [], `seed ${seed}`);
   }
 });
+
+/** A live session's server that also takes qubesd's own, unfiltered events: LEAK says what it sends for one. */
+function leakyServer(leak: (ev: FiredEvent, server: McpServer) => void): ServerFactory {
+  return (m, qrexec, options) => {
+    const server = createServer(qrexec, options);
+    m.host.qubesd.app.subscribe((ev) => leak(ev, server));
+    return server;
+  };
+}
+
+for (const [what, leak] of [
+  ['an updated for every qube a property changed on, visible or not', (ev: FiredEvent, s: McpServer) => void (ev.subject !== '' && ev.event.startsWith('property-set:') && s.server.sendResourceUpdated({ uri: `qube://${ev.subject}` }).catch(() => undefined))],
+  ['a list_changed on every create, inside or outside', (ev: FiredEvent, s: McpServer) => void (ev.event === 'domain-add' && s.server.sendResourceListChanged().catch(() => undefined))],
+] as const) {
+  test(`a live session's feed that sends ${what} is caught by the notifications compared`, async () => {
+    const weak = makeNoninterferenceCheck({ server: leakyServer(leak), operations: ['list'], busyOnly: true, shrinkRuns: 0 });
+    const r = await weak.run({ scale: 1 }, SEED);
+    const hit = r.failures.find((f) => f.what.startsWith('the resource notifications to a live 2025-11-25 session differ'));
+    assert.ok(hit, JSON.stringify(r.failures.slice(0, 2)));
+    assert.equal(r.failures.length, 1, 'the windows, the raw calls and the MCP results saw no difference: the notifications caught it');
+  });
+}

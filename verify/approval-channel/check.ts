@@ -12,7 +12,7 @@
  * every waiting call ends exactly as the operator answers it, and only so.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -87,15 +87,35 @@ const PLAN = { purpose: 'look at the box', steps: [{ operation: 'info', argument
 
 const json = (p: unknown): string => (typeof p === 'string' ? p : JSON.stringify(p));
 
-/** The files under the approval store and the plan store (but lock files), each with its hash. */
-function storeFiles(root: string): string {
+/** What READ gives, or null when the entry went between listing and reading it (the gate took a request: a normal race). */
+function unlessGone<T>(read: () => T): T | null {
+  try {
+    return read();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/**
+ * The files under the approval store and the plan store (but lock files),
+ * each with its hash; a file gone before it is read is left out, as it
+ * would be had it gone before the listing. BETWEEN runs after each listing,
+ * before its entries are read.
+ */
+export function storeFiles(root: string, between: (dir: string) => void = () => undefined): string {
   const out: string[] = [];
   const walk = (dir: string): void => {
-    if (!existsSync(dir)) return;
-    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const listed = unlessGone(() => readdirSync(dir, { withFileTypes: true }));
+    if (listed === null) return;
+    between(dir);
+    for (const e of listed.sort((a, b) => a.name.localeCompare(b.name))) {
       const path = join(dir, e.name);
       if (e.isDirectory()) walk(path);
-      else if (!e.name.endsWith('.lock')) out.push(`${path} ${createHash('sha256').update(readFileSync(path)).digest('hex')}`);
+      else if (!e.name.endsWith('.lock')) {
+        const bytes = unlessGone(() => readFileSync(path));
+        if (bytes !== null) out.push(`${path} ${createHash('sha256').update(bytes).digest('hex')}`);
+      }
     }
   };
   walk(approvalsDir(root));

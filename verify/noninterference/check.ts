@@ -7,7 +7,8 @@
  * qubes, naming visible, outside, guessed and special targets (`@adminvm`,
  * `dom0`, `@default`, `@dispvm`, `@dispvm:NAME`, `uuid:`). Every reply's
  * bytes and exit status must be identical, and so must an event window
- * while the operator works outside, the MCP tool list and the MCP results.
+ * while the operator works outside, the resource notifications live MCP
+ * sessions get meanwhile, the MCP tool list and the MCP results.
  * In every other pair, machine B's operator also works outside while the
  * raw calls run (creating, tagging, starting, stopping and removing qubes),
  * and B must still answer as the quiet A does.
@@ -38,7 +39,8 @@ import type { Edit, Machine, MachineVariant, PairSettings } from './machines.js'
 import { RUNNING_ON_A, generateEdits, startMachine, stopMachine } from './machines.js';
 import { busyOperator } from './busy.js';
 import { answeredCode, PROBES, probeGaps, probesFor } from './actionable.js';
-import { WINDOW_SECONDS, eventWindow, mcpCalls, mcpClient, resourceReads, windowNotifications } from './observe.js';
+import { WINDOW_SECONDS, eventWindow, markerQube, mcpCalls, mcpClient, resourceReads, windowNotifications } from './observe.js';
+import { liveSessions, type LiveSessions, type ServerFactory } from './notifications.js';
 
 const NAME = 'noninterference';
 /** Pairs run at once. */
@@ -54,6 +56,8 @@ export interface NoninterferenceSut extends MachineVariant {
   readonly operations?: readonly string[];
   /** The model the check covers (default OPERATIONS; a test adds a fixture row). */
   readonly ops?: readonly Operation[];
+  /** The MCP server of the 2025-11-25 session subscribed during the event windows (a weakened feed). */
+  readonly server?: ServerFactory;
   /** Skip the event windows and MCP comparisons (a test of the raw level only). */
   readonly rawOnly?: boolean;
   /** Fresh pairs shrinking may start (default 6 + 4 × scale). */
@@ -94,6 +98,8 @@ interface Tally {
   busyCalls: number;
   operatorActions: number;
   windows: number;
+  /** Resource notifications live sessions were sent, compared. */
+  notified: number;
   mcp: number;
   shrinkRuns: number;
   gatePairs: number;
@@ -247,20 +253,35 @@ function describePair(p: Pair): string {
 }
 
 /** After the raw calls: the gate's totals, an event window, the MCP tool list and results; the first difference. */
-async function observeMore(a: Machine, b: Machine, call: CallFn, tally: Tally, rawOnly: boolean): Promise<{ kind: 'other'; what: string } | null> {
+async function observeMore(a: Machine, b: Machine, call: CallFn, tally: Tally, rawOnly: boolean, server?: ServerFactory): Promise<{ kind: 'other'; what: string } | null> {
   const other = (what: string): { kind: 'other'; what: string } => ({ kind: 'other', what });
   const gate = gateDifference(a, b);
   if (gate) return other(gate);
   if (rawOnly) return null;
 
+  const names = [...new Set([...b.outside, ...a.outside])];
   for (const seconds of WINDOW_SECONDS) {
-    const [wa, wb] = await Promise.all([eventWindow(a, call, seconds), eventWindow(b, call, seconds)]);
-    if (wa.late || wb.late) continue;
-    tally.windows++;
-    if (!same(wa.observation, wb.observation)) return other(`the event windows differ: A ${show(wa.observation)}, B ${show(wb.observation)}`);
-    const names = [...new Set([...b.outside, ...a.outside])];
-    const [na, nb] = [windowNotifications(wa.observation.stdout, names), windowNotifications(wb.observation.stdout, names)];
-    if (na !== nb) return other(`the resource notifications of the event windows differ: A ${na}, B ${nb}`);
+    // live sessions beside the window, but with the gate on, where each of their windows would ask the operator
+    const live: (LiveSessions | null)[] = a.answerer ? [null, null] : await Promise.all([liveSessions(a, names, seconds, server), liveSessions(b, names, seconds, server)]);
+    let told: Awaited<ReturnType<LiveSessions['settle']>>[] = [];
+    try {
+      const [wa, wb] = await Promise.all([eventWindow(a, call, seconds), eventWindow(b, call, seconds)]);
+      told = await Promise.all([a, b].flatMap((m, i) => live[i]?.settle(markerQube(m)) ?? []));
+      if (wa.late || wb.late || told.some((t) => t.late)) continue;
+      tally.windows++;
+      if (!same(wa.observation, wb.observation)) return other(`the event windows differ: A ${show(wa.observation)}, B ${show(wb.observation)}`);
+      const [na, nb] = [windowNotifications(wa.observation.stdout, names), windowNotifications(wb.observation.stdout, names)];
+      if (na !== nb) return other(`the resource notifications of the event windows differ: A ${na}, B ${nb}`);
+    } finally {
+      await Promise.all(live.map((l) => l?.close()));
+    }
+    const [ta, tb] = told;
+    if (ta && tb) {
+      tally.notified += ta.count;
+      for (const era of ['legacy', 'modern'] as const) {
+        if (ta[era] !== tb[era]) return other(`the resource notifications to a live ${era === 'legacy' ? '2025-11-25' : '2026-07-28'} session differ: A ${JSON.stringify(ta[era])}, B ${JSON.stringify(tb[era])}`);
+      }
+    }
     break;
   }
 
@@ -300,7 +321,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
       // npm test's short sequences at scale 1; the full budget is long ones, about 100,000 calls at the default scale 10
       const length = budgetCount(scale, 24, 340);
       const failures: Failure[] = [];
-      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, mcp: 0, shrinkRuns: 0, gatePairs: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, codes: new Set(), drifted: [] };
+      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, notified: 0, mcp: 0, shrinkRuns: 0, gatePairs: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, codes: new Set(), drifted: [] };
       const repro = `--seed ${seed} --scale ${scale} --only ${NAME}`;
       const makePair = (index: number, gated: number | null): Pair => {
         const pairSeed = (seed + 7919 * index) >>> 0;
@@ -338,7 +359,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
             const diff = await firstDifference(a, b, calls, call, pair.busy, tally, names.differing, expected);
             if (diff) return { kind: 'raw' as const, calls, diff };
             // at scale 1 a gate pair compares the raw calls only (a window lasts seconds)
-            return await observeMore(a, b, call, tally, sut.rawOnly === true || (pair.settings.gate !== undefined && scale === 1));
+            return await observeMore(a, b, call, tally, sut.rawOnly === true || (pair.settings.gate !== undefined && scale === 1), sut.server);
           } finally {
             if (a.answerer) {
               tally.gatePairs++;
@@ -387,6 +408,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         { label: 'calls compared while the operator worked outside', value: String(tally.busyCalls) },
         { label: 'operator actions outside during those calls', value: String(tally.operatorActions) },
         { label: 'event windows compared', value: String(tally.windows) },
+        { label: 'resource notifications to live sessions compared', value: String(tally.notified) },
         { label: 'MCP results compared', value: String(tally.mcp) },
         { label: 'machines compared with the gate on', value: String(2 * tally.gatePairs) },
         { label: 'gate: requests answered', value: String(tally.requests) },

@@ -27,7 +27,7 @@ export const WINDOW_SECONDS: readonly number[] = [6, 15, 40];
  * the same qube on both machines (they differ only outside it); none when
  * the calls removed them all, and then a window counts as it is.
  */
-function markerQube(m: Machine): string | undefined {
+export function markerQube(m: Machine): string | undefined {
   const visible = (tags: readonly string[]): boolean => tags.includes('ai-managed') && !tags.includes('ai-dump') && !tags.some((t) => t.startsWith('qmcp-'));
   return [...WORLD].sort().find((name) => visible(m.host.qubesd.app.get(name)?.tags ?? []));
 }
@@ -56,7 +56,7 @@ async function operatorActs(m: Machine, dom0: Qubesd): Promise<void> {
 }
 
 /** Resolves at the next admin.Events subscription on the machine's qubesd (the window is open). */
-function nextSubscription(m: Machine): Promise<void> {
+export function nextSubscription(m: Machine): Promise<void> {
   const app = m.host.qubesd.app;
   const real = app.subscribe.bind(app);
   return new Promise((resolve) => {

@@ -1,9 +1,9 @@
 /**
  * The one composition behind every qmcp dom0 service call, whichever front
  * end received it: the per-call executable qrexec runs, or the resident
- * process qrexec connects to. Each call reads the settings, opens the audit
- * log and its qubesd client afresh, so nothing one call learns reaches the
- * next.
+ * process qrexec connects to. Each call reads the settings once, opens the
+ * audit log and its qubesd client afresh, so nothing one call learns reaches
+ * the next.
  */
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { auditAggregator, defaultWitness, openAudit } from '../audit/index.js';
 import type { AuditOptions } from '../audit/index.js';
 import { readSettingsFile, settingsPath } from '../../shared/model/index.js';
-import type { Settings } from '../../shared/model/index.js';
+import type { Settings, SettingsReading } from '../../shared/model/index.js';
 import { processDeps } from '../create/deps.js';
 import { operatorLog } from '../operator-log.js';
 import type { ApprovalRequest } from '../gate/store.js';
@@ -22,7 +22,7 @@ import { loadDom0Config } from './config.js';
 import type { ServiceIo } from './output.js';
 import { refuse } from './output.js';
 import { fileRateLimiter, memoryRateLimiter } from './rate.js';
-import type { RateLimiter } from './rate.js';
+import type { Overdue, RateLimiter } from './rate.js';
 import { runService } from './run.js';
 import type { ServiceSpec } from './run.js';
 
@@ -38,6 +38,8 @@ export interface Dom0Host {
   readonly limiter: RateLimiter;
   /** Where calls append to the audit log, with the resident's shared refusal counts. */
   readonly audit: AuditOptions;
+  /** The settings as this call read them: the per-call executable's host is its one call's. */
+  readonly settings?: SettingsReading;
 }
 
 /** Refused calls of one caller are counted for this long before they are written as one entry. */
@@ -75,12 +77,13 @@ export function auditOptions(root: string, settings: Settings): AuditOptions {
 export function dom0Host(env: NodeJS.ProcessEnv, mode: 'resident' | 'per-call'): Dom0Host {
   const root = resolve(env['QMCP_ROOT'] || '/');
   const log = operatorLog(root);
-  const { settings } = readSettingsFile(settingsPath(root));
+  const reading = readSettingsFile(settingsPath(root));
+  const { settings } = reading;
   const base = { root, qubesdSocket: env['QMCP_QUBESD_SOCKET'] || DEFAULT_SOCKET, log };
   const audit = auditOptions(root, settings);
   if (mode === 'per-call') {
     const dir = join(root, 'var', 'lib', 'qmcp', 'rate');
-    return { ...base, audit, limiter: fileRateLimiter(settings.rate, { dir, windowMs: AGGREGATE_WINDOW_MS, lockTimeoutMs: 2_000 }) };
+    return { ...base, audit, settings: reading, limiter: fileRateLimiter(settings.rate, { dir, windowMs: AGGREGATE_WINDOW_MS, lockTimeoutMs: 2_000 }) };
   }
   const aggregator = auditAggregator(audit, AGGREGATE_WINDOW_MS, (err, count) =>
     log(`audit: ${count} counted refusals could not be written: ${(err as Error)?.message ?? String(err)}`),
@@ -100,21 +103,39 @@ function desktopNotice(r: ApprovalRequest): void {
 
 /** Serves one call through every guard, in order (run.ts); resolves to the status the caller is told. */
 export async function serveDom0Call(host: Dom0Host, c: Dom0CallIo): Promise<number> {
-  const { root, log } = host;
   const caller = c.env['QREXEC_REMOTE_DOMAIN'];
   // first, before the settings, qubesd or the policy: a caller over its rate costs a count and the refusal
   if (caller) {
     const rate = await host.limiter.take(caller);
     // the resident's aggregator counts each refusal; the per-call mode's bucket file counts them and says when they are due
     const record = host.audit.aggregator ? (rate.admit ? 0 : 1) : rate.due;
-    if (record > 0) {
-      await openAudit(host.audit)
-        .refusal({ principal: caller, ...RATE_REFUSAL, ...(record > 1 ? { count: record } : {}) })
-        .catch((err: unknown) => log(`audit: rate-limit refusals of ${caller} could not be written: ${(err as Error).message}`));
-    }
+    if (record > 0) await recordRateRefusals(host, caller, record);
     if (!rate.admit) return refuse(c.io);
   }
-  const config = loadDom0Config(root, (m) => log(m));
+  const status = await serveAdmitted(host, c);
+  // after the answer: other callers' counts whose window has passed, so a caller that stopped calling leaves none behind
+  await writeOverdueRefusals(host);
+  return status;
+}
+
+/** Writes every caller's rate-limit count whose window has passed (the per-call mode's); returns them. */
+export async function writeOverdueRefusals(host: Dom0Host): Promise<readonly Overdue[]> {
+  const due = (await host.limiter.overdue?.()) ?? [];
+  for (const { caller, count } of due) await recordRateRefusals(host, caller, count);
+  return due;
+}
+
+/** COUNT calls of CALLER refused by the rate limit, as one entry; a count that cannot be written goes to the operator. */
+async function recordRateRefusals(host: Dom0Host, caller: string, count: number): Promise<void> {
+  await openAudit(host.audit)
+    .refusal({ principal: caller, ...RATE_REFUSAL, ...(count > 1 ? { count } : {}) })
+    .catch((err: unknown) => host.log(`audit: ${count} rate-limit refusals of ${caller} could not be written: ${(err as Error).message}`));
+}
+
+/** A call the rate limit admitted, through every other guard. */
+async function serveAdmitted(host: Dom0Host, c: Dom0CallIo): Promise<number> {
+  const { root, log } = host;
+  const config = loadDom0Config(root, (m) => log(m), host.settings);
   // without usable settings the runner refuses every call; the table only names them
   const table: ReadonlyMap<string, ServiceSpec<unknown>> = serviceTable({
     write: processDeps({ QMCP_ROOT: root }, log),

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { POLICY_FILE, TOMBSTONE_PREFIX, checkInstalledModel, hasFatal, readSettingsFile, settingsPath } from '../../shared/model/index.js';
-import type { Settings } from '../../shared/model/index.js';
+import type { Settings, SettingsReading } from '../../shared/model/index.js';
 import { approvalsDir } from '../gate/store.js';
 import type { ServiceConfig } from './run.js';
 import type { ScopeRules } from './snapshot.js';
@@ -42,9 +42,12 @@ export function scopeRules(settings: Settings): ScopeRules {
   };
 }
 
-/** Reads the installed settings and checks them against the installed policy; null refuses every call. */
-export function loadDom0Config(root: string, warn: Warn): Dom0Config | null {
-  const { settings, problems } = readSettingsFile(settingsPath(root));
+/**
+ * Checks the installed settings (READING, when the call has read them
+ * already) against the installed policy; null refuses every call.
+ */
+export function loadDom0Config(root: string, warn: Warn, reading: SettingsReading = readSettingsFile(settingsPath(root))): Dom0Config | null {
+  const { settings, problems } = reading;
   for (const p of problems) warn(`settings: ${p.key || 'file'}: ${p.message}`);
   if (hasFatal(problems)) return null;
   let policy: string;

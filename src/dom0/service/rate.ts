@@ -8,10 +8,13 @@
  * The resident service keeps the buckets in memory; the per-call
  * executable keeps each caller's bucket in a small file under a lock, with
  * the count of calls it refused since it last wrote them to the audit log
- * (a per-call process cannot hold a count across calls otherwise).
+ * (a per-call process cannot hold a count across calls otherwise). Such a
+ * count is due at the caller's next admitted call, at a refused one past
+ * the window, and, past the window, at any admitted call from anyone
+ * (overdue()), so a caller that stops calling leaves no count behind.
  */
 import { mkdirSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RateSettings } from '../../shared/model/settings.js';
 import { withLock } from '../lockfile.js';
@@ -45,8 +48,16 @@ export interface RateDecision {
   readonly due: number;
 }
 
+/** A caller's refusals counted past the window, now taken out of its bucket to be written. */
+export interface Overdue {
+  readonly caller: string;
+  readonly count: number;
+}
+
 export interface RateLimiter {
   take(caller: string): Promise<RateDecision>;
+  /** Takes every count whose window has passed (the per-call mode's; the resident's aggregator has a timer). */
+  overdue?(): Promise<readonly Overdue[]>;
 }
 
 /**
@@ -107,20 +118,31 @@ export interface FileRateOptions {
  */
 export function fileRateLimiter(rate: RateSettings, opts: FileRateOptions): RateLimiter {
   const now = opts.now ?? Date.now;
+  /** Runs CHANGE on CALLER's state under its lock and writes what it returns (null: nothing changed). */
+  const update = async <T>(caller: string, change: (state: FileState | undefined, t: number) => { next: FileState | null; out: T }): Promise<T> => {
+    const path = join(opts.dir, caller);
+    return withLock(`${path}.lock`, opts.lockTimeoutMs, async () => {
+      const t = now();
+      let state: FileState | undefined;
+      try {
+        state = parseState(await readFile(path, 'utf8')) ?? { tokens: 0, at: t, refused: 0, since: t };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      const { next, out } = change(state, t);
+      if (next === null) return out;
+      await writeFile(`${path}.tmp`, JSON.stringify(next), { mode: 0o600 });
+      await rename(`${path}.tmp`, path);
+      return out;
+    });
+  };
+  const windowPassed = (s: FileState, t: number): boolean => s.refused > 0 && t - s.since >= opts.windowMs;
   return {
     async take(caller) {
       if (!CALLER.test(caller)) return { admit: false, due: 0 };
       mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
-      const path = join(opts.dir, caller);
       try {
-        return await withLock(`${path}.lock`, opts.lockTimeoutMs, async () => {
-          const t = now();
-          let state: FileState | undefined;
-          try {
-            state = parseState(await readFile(path, 'utf8')) ?? { tokens: 0, at: t, refused: 0, since: t };
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-          }
+        return await update(caller, (state, t) => {
           const { bucket, admit } = takeToken(state, t, rate);
           let refused = (state?.refused ?? 0) + (admit ? 0 : 1);
           let since = refused === 1 && !admit ? t : (state?.since ?? t);
@@ -131,14 +153,34 @@ export function fileRateLimiter(rate: RateSettings, opts: FileRateOptions): Rate
             refused = 0;
             since = t;
           }
-          const next: FileState = { tokens: bucket.tokens, at: bucket.at, refused, since };
-          await writeFile(`${path}.tmp`, JSON.stringify(next), { mode: 0o600 });
-          await rename(`${path}.tmp`, path);
-          return { admit, due };
+          return { next: { tokens: bucket.tokens, at: bucket.at, refused, since }, out: { admit, due } };
         });
       } catch {
         return { admit: false, due: 0 };
       }
+    },
+    async overdue() {
+      let names: string[];
+      try {
+        names = await readdir(opts.dir);
+      } catch {
+        return [];
+      }
+      const out: Overdue[] = [];
+      for (const caller of names.filter((n) => CALLER.test(n) && !n.endsWith('.lock') && !n.endsWith('.tmp'))) {
+        try {
+          // files are replaced whole, so a read without the lock shows a state some call wrote; the lock is taken only to take a count
+          const seen = parseState(await readFile(join(opts.dir, caller), 'utf8'));
+          if (seen === null || !windowPassed(seen, now())) continue;
+          const count = await update(caller, (state, t) =>
+            state !== undefined && windowPassed(state, t) ? { next: { tokens: state.tokens, at: state.at, refused: 0, since: t }, out: state.refused } : { next: null, out: 0 },
+          );
+          if (count > 0) out.push({ caller, count });
+        } catch {
+          // a busy or vanished bucket keeps its count for a later call
+        }
+      }
+      return out;
     },
   };
 }
