@@ -32,6 +32,7 @@ const SAMPLES: Readonly<Record<string, { argument: string; payload: unknown }>> 
   'device.detach': { argument: 'ai-box', payload: { class: 'block', backend: 'ai-dvm', port: 'xvdb' } },
   checkpoint: { argument: 'ai-box', payload: '' },
   revert: { argument: 'ai-box', payload: '' },
+  renew: { argument: 'ai-box', payload: {} },
   // ai-read is made the principal's own tombstone below
   'tombstone.restore': { argument: 'ai-read', payload: '' },
 };
