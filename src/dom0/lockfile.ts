@@ -1,17 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { link, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmcpError } from '../shared/errors.js';
 
 /*
  * Lock files shared by dom0's service processes (the audit log, the create
- * budget, per-principal call slots). Node has no flock, so a lock is a file created with O_EXCL that
- * holds its owner's pid and a random token. A waiter may remove the lock only
+ * budget, per-principal call slots). Node has no flock, so a lock is a file that
+ * holds its owner's pid and a random token, made whole beside its name and
+ * linked to it (link fails when the name exists), so an owner killed at any
+ * moment leaves no lock or one naming it. A waiter may remove the lock only
  * when its owner's pid no longer exists, and only while holding a second
  * O_EXCL file (the breaker) and after reading the same dead owner's token
  * again under it: two waiters can then never both break one stale lock, and
- * nobody deletes a live owner's fresh lock. A lock file still empty after
- * EMPTY_STALE_MS (its creator died before writing its pid), and a breaker
+ * nobody deletes a live owner's fresh lock. A lock file without an owner
+ * line after EMPTY_STALE_MS (not one this code made), and a breaker
  * older than BREAKER_STALE_MS (a breaker is held for one read and one
  * unlink), are treated as stale. Waiting is bounded: past the deadline the
  * caller gets an error, so a call is refused rather than logged unlocked.
@@ -66,19 +68,19 @@ async function unlinkIfPresent(path: string): Promise<void> {
 }
 
 async function createExclusive(path: string, content: string): Promise<boolean> {
-  let handle;
+  // A lock opened empty and written after would, if its owner were killed between the two, stay
+  // unbreakable for EMPTY_STALE_MS, past the bound of the shorter waits (a call's audit, its rate).
+  const whole = `${path}.${randomBytes(8).toString('hex')}.tmp`;
+  await writeFile(whole, content, { flag: 'wx', mode: 0o600 });
   try {
-    handle = await open(path, 'wx', 0o600);
+    await link(whole, path);
+    return true;
   } catch (err) {
     if (errno(err) === 'EEXIST') return false;
     throw err;
-  }
-  try {
-    await handle.writeFile(content);
   } finally {
-    await handle.close();
+    await unlinkIfPresent(whole);
   }
-  return true;
 }
 
 async function isStale(path: string, seen: string): Promise<boolean> {
