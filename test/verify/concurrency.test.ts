@@ -38,3 +38,17 @@ test('an audit log that drops outcomes is caught', async () => {
   const report = await weak.run({ scale: 1 }, SEED);
   assert.ok(report.failures.some((f) => /intents without exactly one outcome/.test(f.what)), JSON.stringify(report.failures));
 });
+
+test('with resident dom0 services the check reads each racing create\'s status from its reply, and the rounds hold', async () => {
+  // the resident reply's exit status is always 0 at qrexec's level: read as such, every create would look made
+  const was = process.env['QMCP_DOM0_SERVICE_MODE'];
+  process.env['QMCP_DOM0_SERVICE_MODE'] = 'resident';
+  try {
+    const report = await concurrencyCheck.run({ scale: 1 }, SEED);
+    assert.deepEqual(report.failures, []);
+    assert.ok(Number(report.figures.find((f) => f.label === 'concurrent runs through the router')?.value) >= 3);
+  } finally {
+    if (was === undefined) delete process.env['QMCP_DOM0_SERVICE_MODE'];
+    else process.env['QMCP_DOM0_SERVICE_MODE'] = was;
+  }
+});

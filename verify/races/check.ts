@@ -25,7 +25,7 @@ import { openAudit } from '../../src/dom0/audit/index.js';
 import { restoreTombstone } from '../../src/dom0/tombstones/operator.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
-import { qrexecCollect } from '../../src/sim/qrexec/index.js';
+import { asExecutableReply, isDom0Service, qrexecCollect } from '../../src/sim/qrexec/index.js';
 import type { Budget, Check, CheckReport, Failure } from '../check.js';
 import { CREATE_OPS, agentSees } from '../faults/check.js';
 import { startProxy } from '../faults/proxy.js';
@@ -86,9 +86,14 @@ function gate(): { wait: Promise<void>; open: () => void } {
   return { wait, open };
 }
 
-/** One qrexec call through the host's router, from `seat` (the principal by default). */
+/**
+ * One qrexec call through the host's router, from `seat` (the principal by default), as the
+ * per-call executable would answer it: a dom0 service served by the resident process carries
+ * its status in its reply's trailer, which is read as the exit status.
+ */
 export async function routerCall(host: SimHost, target: string, service: string, payload: string | Buffer, seat = PRINCIPAL): Promise<CallResult> {
-  const r = await qrexecCollect(host.router.socketFor(seat), target, service, payload);
+  const raw = await qrexecCollect(host.router.socketFor(seat), target, service, payload);
+  const r = host.resident !== null && isDom0Service(target, service) ? asExecutableReply(raw) : raw;
   return { status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') };
 }
 
