@@ -23,7 +23,13 @@ export interface Dom0Options {
 
 export const DEFAULT_QUBESD_SOCKET = '/var/run/qubesd.sock';
 
-export function parseDom0Options(args: string[], usage: string): Dom0Options {
-  const { values, positionals } = parseCli(args, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } }, usage);
-  return { root: values.root ?? '/', socket: values['qubesd-socket'] ?? DEFAULT_QUBESD_SOCKET, json: values.json ?? false, positionals };
+const DOM0_OPTIONS = { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } } as const;
+
+type Values<O extends Options> = ReturnType<typeof parseCli<O>>['values'];
+
+/** The dom0 options, and a command's own options beside them (their values in `extra`). */
+export function parseDom0Options<E extends Options = Record<never, never>>(args: string[], usage: string, extra?: E): Dom0Options & { readonly extra: Values<E> } {
+  const { values, positionals } = parseCli(args, { ...extra, ...DOM0_OPTIONS }, usage);
+  const dom0 = values as Values<typeof DOM0_OPTIONS>;
+  return { root: dom0.root ?? '/', socket: dom0['qubesd-socket'] ?? DEFAULT_QUBESD_SOCKET, json: dom0.json ?? false, positionals, extra: values as Values<E> };
 }

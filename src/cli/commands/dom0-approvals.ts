@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
+import { DEFAULT_QUBESD_SOCKET, parseDom0Options, type Dom0Options } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { Qubesd } from '../../dom0/qubesd.js';
@@ -8,7 +8,6 @@ import { AnswerRefused, answerApproval, formatRow, listApprovals, showApproval, 
 import type { ApprovalOps } from '../../dom0/operator/approvals.js';
 import { readSettingsFile, settingsPath } from '../../shared/model/settings.js';
 
-const DEFAULT_SOCKET = '/var/run/qubesd.sock';
 const USAGE = `usage: qmcp dom0 approvals list|show ID|allow ID|deny ID|watch [--once] [--root DIR] [--qubesd-socket PATH] [--json]
 
 The agent's calls waiting for the operator's approval (docs/action-gate.md).
@@ -18,33 +17,20 @@ service that asked is gone). show ID describes the call in plain language
 from the live state. allow ID and deny ID answer it. watch shows each new
 request and asks allow? [y/N] on the terminal, one at a time, until end of
 input or Ctrl-C (--once: after one answer). The store is under DIR
-(default /), qubesd at PATH (default ${DEFAULT_SOCKET}).
+(default /), qubesd at PATH (default ${DEFAULT_QUBESD_SOCKET}).
 allow refuses a request made under other settings or another model (the
 service would refuse it after the approval): deny it, and the agent must
 ask again.
 Exit 0 done, 1 refused (unknown, stale, expired, already answered, or
 made under other settings), 2 usage.`;
 
-interface Parsed {
-  readonly root: string;
-  readonly socket: string;
-  readonly json: boolean;
+interface Parsed extends Dom0Options {
   readonly once: boolean;
-  readonly positionals: string[];
 }
 
 function parse(args: string[]): Parsed {
-  try {
-    const { values, positionals } = parseArgs({
-      args,
-      options: { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, once: { type: 'boolean' } },
-      allowPositionals: true,
-      strict: true,
-    });
-    return { root: values.root ?? '/', socket: values['qubesd-socket'] ?? DEFAULT_SOCKET, json: values.json ?? false, once: values.once ?? false, positionals };
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
-  }
+  const { extra, ...options } = parseDom0Options(args, USAGE, { once: { type: 'boolean' } });
+  return { ...options, once: extra.once ?? false };
 }
 
 function ops(p: Parsed): ApprovalOps {

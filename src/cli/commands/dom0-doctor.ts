@@ -1,14 +1,13 @@
 /** `qmcp dom0 doctor`: is the install healthy? One line per check. */
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
-import { parseCli } from '../args.js';
-import { DEFAULT_SOCKET } from '../../dom0/install/index.js';
+import { DEFAULT_QUBESD_SOCKET, parseDom0Options } from '../args.js';
 import { runDoctor } from '../../dom0/operator/doctor.js';
 
 const USAGE = `usage: qmcp dom0 doctor [--root DIR] [--qubesd-socket PATH] [--json]
 
 Checks the install under DIR (default /) and the qubes (through qubesd at
-PATH, default ${DEFAULT_SOCKET}): installed files equal what this version
+PATH, default ${DEFAULT_QUBESD_SOCKET}): installed files equal what this version
 renders and carry its model hash; the policy directory parses; settings
 valid (each fail-closed fallback reported; a malformed gate is a note, as
 it only asks more) and readable by the dom0 user; which operations the gate
@@ -25,10 +24,10 @@ export const dom0DoctorCommand: Command = {
   summary: 'check the install, settings, audit log and tags; exit 0 only when healthy',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
-    const { values, positionals } = parseCli(argv, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } }, USAGE);
+    const { root, socket, json, positionals } = parseDom0Options(argv, USAGE);
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
-    const report = await runDoctor({ root: values.root ?? '/', qubesdSocket: values['qubesd-socket'] ?? DEFAULT_SOCKET });
-    if (values.json) process.stdout.write(JSON.stringify(report) + '\n');
+    const report = await runDoctor({ root, qubesdSocket: socket });
+    if (json) process.stdout.write(JSON.stringify(report) + '\n');
     else {
       // no control characters reach the terminal, whatever a file or qube name holds
       // eslint-disable-next-line no-control-regex

@@ -1,5 +1,5 @@
 /** `qmcp dom0 leases`: the qubes that expire, and the reaper's lease step run by hand. */
-import { DEFAULT_QUBESD_SOCKET, parseCli } from '../args.js';
+import { DEFAULT_QUBESD_SOCKET, parseDom0Options } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { openAudit, quote } from '../../dom0/audit/index.js';
@@ -32,15 +32,14 @@ export const leasesCommand: Command = {
   summary: 'list the qubes that expire, or end those whose lease is over (list | expire [--now TIME])',
   usage: USAGE,
   async run(args) {
-    const { values, positionals } = parseCli(args, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' }, now: { type: 'string' } }, USAGE);
-    const root = values.root ?? '/';
-    const qubesd = new Qubesd(values['qubesd-socket'] ?? DEFAULT_QUBESD_SOCKET);
-    const now = values.now === undefined ? new Date() : parseExpiry(values.now);
+    const { root, socket, json, positionals, extra } = parseDom0Options(args, USAGE, { now: { type: 'string' } });
+    const qubesd = new Qubesd(socket);
+    const now = extra.now === undefined ? new Date() : parseExpiry(extra.now);
     if (now === null) throw new UsageError(`--now wants an ISO time to the second, such as 2030-01-01T00:00:00Z\n${USAGE}`);
     const [verb, ...rest] = positionals;
     if (verb === 'list' && rest.length === 0) {
       const list = (await leased(qubesd)).map((q) => ({ name: q.name, expires: q.expires, over: (parseExpiry(q.expires)?.getTime() ?? 0) <= now.getTime() }));
-      if (values.json) out(JSON.stringify(list));
+      if (json) out(JSON.stringify(list));
       else if (list.length === 0) out('no leases');
       else for (const q of list) out(`${quote(q.name)}  expires ${quote(q.expires)}${q.over ? '  (over)' : ''}`);
       return 0;
@@ -51,7 +50,7 @@ export const leasesCommand: Command = {
       };
       const ops = { qubesd, settings: readWriteSettings(root, warn), audit: openAudit({ root }), lock: () => acquireBudgetLock(root, LOCK_WAIT_MS), operator: 'dom0' };
       const result = await expireLeases(ops, now);
-      if (values.json) out(JSON.stringify(result));
+      if (json) out(JSON.stringify(result));
       else for (const line of expiryLines(result, quote)) out(line);
       return result.refused ? 1 : 0;
     }

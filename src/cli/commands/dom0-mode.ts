@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
-import { parseCli } from '../args.js';
+import { parseDom0Options } from '../args.js';
 import { openAudit } from '../../dom0/audit/index.js';
 import { OperatorRefusal, isMode, setMode } from '../../dom0/operator/index.js';
 
@@ -16,18 +16,17 @@ export const dom0ModeCommand: Command = {
   summary: 'switch compat / least-privilege (settings and policy together)',
   usage: USAGE,
   async run(args) {
-    const { values, positionals } = parseCli(args, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } }, USAGE);
+    const { root, json, positionals } = parseDom0Options(args, USAGE);
     const [mode, ...rest] = positionals;
     if (!isMode(mode) || rest.length > 0) throw new UsageError(USAGE);
-    const root = values.root ?? '/';
     try {
       const r = await setMode({ root, audit: openAudit({ root }) }, mode);
-      if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+      if (json) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stdout.write(r.changed ? `mode ${r.previous ?? 'unset'} -> ${mode}; settings and policy rewritten\n` : `mode already ${mode}\n`);
       return 0;
     } catch (err) {
       if (!(err instanceof OperatorRefusal)) throw err;
-      if (values.json) process.stdout.write(JSON.stringify({ refused: err.message }) + '\n');
+      if (json) process.stdout.write(JSON.stringify({ refused: err.message }) + '\n');
       process.stderr.write(`qmcp: refused: ${err.message}\n`);
       return 1;
     }

@@ -1,11 +1,10 @@
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
-import { parseCli } from '../args.js';
+import { parseDom0Options } from '../args.js';
 import { openAudit } from '../../dom0/audit/index.js';
 import { OperatorRefusal, isTierChoice, setTier } from '../../dom0/operator/index.js';
 import { Qubesd } from '../../dom0/qubesd.js';
 
-const DEFAULT_SOCKET = '/var/run/qubesd.sock';
 const USAGE = `usage: qmcp dom0 tier QUBE none|exec|net|full [--root DIR] [--qubesd-socket PATH] [--json]
 
 Sets the agent's tier over QUBE: adds the umbrella tag when missing and
@@ -18,17 +17,16 @@ export const dom0TierCommand: Command = {
   summary: "set the agent's tier over a qube (QUBE none|exec|net|full)",
   usage: USAGE,
   async run(args) {
-    const { values, positionals } = parseCli(args, { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } }, USAGE);
+    const { root, socket, json, positionals } = parseDom0Options(args, USAGE);
     const [qube, tier, ...rest] = positionals;
     if (qube === undefined || !isTierChoice(tier) || rest.length > 0) throw new UsageError(USAGE);
-    const root = values.root ?? '/';
     try {
       const r = await setTier(
-        { root, qubesd: new Qubesd(values['qubesd-socket'] ?? DEFAULT_SOCKET), audit: openAudit({ root }) },
+        { root, qubesd: new Qubesd(socket), audit: openAudit({ root }) },
         qube,
         tier,
       );
-      if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+      if (json) process.stdout.write(JSON.stringify(r) + '\n');
       else {
         const change = r.added.length || r.removed.length ? ` (added: ${r.added.join(', ') || 'none'}; removed: ${r.removed.join(', ') || 'none'})` : ' (unchanged)';
         process.stdout.write(`${qube}: tier ${tier}${change}\n`);
@@ -36,7 +34,7 @@ export const dom0TierCommand: Command = {
       return 0;
     } catch (err) {
       if (!(err instanceof OperatorRefusal)) throw err;
-      if (values.json) process.stdout.write(JSON.stringify({ refused: err.message }) + '\n');
+      if (json) process.stdout.write(JSON.stringify({ refused: err.message }) + '\n');
       process.stderr.write(`qmcp: refused: ${err.message}\n`);
       return 1;
     }
