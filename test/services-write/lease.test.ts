@@ -16,7 +16,7 @@ import { LEASE_FEATURE } from '../../src/shared/model/lease.js';
 import { parseSettings } from '../../src/shared/model/settings.js';
 import { weakened } from '../plans/helpers.js';
 import { BASE_SETTINGS, REFUSED, auditValid, call, json, startHost } from './helpers.js';
-import type { Host } from './helpers.js';
+import type { Host, SettingsFile } from './helpers.js';
 
 const T0 = new Date(Date.UTC(2026, 10, 1, 12, 0, 0));
 const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
@@ -39,6 +39,17 @@ async function auditEntries(h: Host): Promise<AuditEntry[]> {
 
 function code(r: { stdout: string }): string {
   return ((JSON.parse(r.stdout) as { error: { code: string } }).error).code;
+}
+
+/** A host under `settings` where the agent has created ai-new at `born` (leased when the settings lease); closed after `body`. */
+async function withNew(body: (h: Host) => Promise<void>, settings: SettingsFile = LEASED, born: Date = T0): Promise<void> {
+  const h = await startHost(settings);
+  try {
+    assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: born })).status, 0);
+    await body(h);
+  } finally {
+    await h.done();
+  }
 }
 
 test('lease settings: absent is no expiry; durations read; a malformed one is null with a problem', () => {
@@ -76,21 +87,15 @@ test('lease: the feature is refused to the agent whatever the allowlist says', a
   const { checkFeatureValue: weak } = (await import(url)) as { checkFeatureValue: typeof checkFeatureValue };
   assert.equal(weak(snapshot, [LEASE_FEATURE], LEASE_FEATURE, '2099-01-01T00:00:00Z'), null);
 
-  const h = await startHost({ ...LEASED, featureAllowlist: [LEASE_FEATURE] });
-  try {
-    assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: T0 })).status, 0);
+  await withNew(async (h) => {
     const before = h.vm('ai-new')?.features[LEASE_FEATURE];
     assert.deepEqual(await call(h, 'qmcp.SetFeature+ai-new', { name: LEASE_FEATURE, value: '2099-01-01T00:00:00Z' }), REFUSED);
     assert.equal(h.vm('ai-new')?.features[LEASE_FEATURE], before);
-  } finally {
-    await h.done();
-  }
+  }, { ...LEASED, featureAllowlist: [LEASE_FEATURE] });
 });
 
 test('lease: create, disposable template and clone carry the default lease, or a shorter one asked for', async () => {
-  const h = await startHost(LEASED);
-  try {
-    assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: T0 })).status, 0);
+  await withNew(async (h) => {
     assert.equal(h.vm('ai-new')?.features[LEASE_FEATURE], '2026-11-01T13:00:00Z');
     const info = await call(h, 'qmcp.Info+ai-new', '');
     assert.equal(json(info)['lease_expires'], '2026-11-01T13:00:00Z');
@@ -113,15 +118,11 @@ test('lease: create, disposable template and clone carry the default lease, or a
     assert.equal(h.vm('ai-long'), undefined);
     assert.equal(h.vm('ai-bad'), undefined);
     assert.equal(await auditValid(h), true);
-  } finally {
-    await h.done();
-  }
+  });
 });
 
 test('lease: no lease setting creates without expiry; a malformed one refuses creates and renewals, told', async () => {
-  const h = await startHost();
-  try {
-    assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: T0 })).status, 0);
+  await withNew(async (h) => {
     assert.equal(h.vm('ai-new')?.features[LEASE_FEATURE], undefined);
     const none = await call(h, 'qmcp.Renew+ai-new', {});
     assert.equal(code(none), 'no_lease');
@@ -131,15 +132,11 @@ test('lease: no lease setting creates without expiry; a malformed one refuses cr
       assert.equal(code(r), 'lease_unset');
     }
     assert.equal(h.vm('ai-two'), undefined);
-  } finally {
-    await h.done();
-  }
+  }, BASE_SETTINGS);
 });
 
 test('lease: renew runs from now up to the maximum; past it is told; a lapsed lease is not brought back', async () => {
-  const h = await startHost(LEASED);
-  try {
-    assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: T0 })).status, 0);
+  await withNew(async (h) => {
     const r = await call(h, 'qmcp.Renew+ai-new', { seconds: 86400 }, { now: at(1800) });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(json(r), { name: 'ai-new', lease_expires: '2026-11-02T12:30:00Z' });
@@ -156,21 +153,17 @@ test('lease: renew runs from now up to the maximum; past it is told; a lapsed le
     const entries = await auditEntries(h);
     assert.ok(entries.some((e) => e.operation === 'renew' && e.qubes.includes('ai-new')), 'renewals are audited');
     assert.equal(await auditValid(h), true);
-  } finally {
-    await h.done();
-  }
+  });
 });
 
-/** Creates ai-new (running, as an agent would use it) with a one-hour lease at T0; then the reaper at `when`. */
+/** Starts ai-new (running, as an agent would use it; its one-hour lease from T0); then the reaper at `when`. */
 async function lapse(h: Host, expire: Expire, when: Date): Promise<Awaited<ReturnType<Expire>>> {
-  assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: T0 })).status, 0);
   assert.equal((await call(h, 'qmcp.Start+ai-new', '')).status, 0);
   return expire(ops(h), when);
 }
 
 test('lease: at expiry the reaper ends the qube as a remove would: halted, a tombstone, restorable; the agent is refused after', async () => {
-  const h = await startHost(LEASED);
-  try {
+  await withNew(async (h) => {
     const early = await lapse(h, expireLeases, at(3599));
     assert.deepEqual(early, { expired: [], kept: [] });
     assert.equal(h.vm('ai-new')?.power, 'Running');
@@ -195,28 +188,21 @@ test('lease: at expiry the reaper ends the qube as a remove would: halted, a tom
     assert.ok(relet !== undefined && relet > '2026-11-01T13:00:00Z', relet);
     assert.deepEqual((await expireLeases(ops(h), at(3600))).expired, []);
     assert.equal(await auditValid(h), true);
-  } finally {
-    await h.done();
-  }
+  });
 });
 
 test('lease: weakened, a reaper that destroys instead of entombing is caught', async () => {
-  const h = await startHost(LEASED);
-  try {
+  await withNew(async (h) => {
     const url = weakened('dom0/leases/expire.js', 'await retire(qubesd, settings, ownerOf(fresh.tags), fresh, now);', "await qubesd.call('admin.vm.Kill', q.name); await qubesd.call('admin.vm.Remove', q.name);");
     const { expireLeases: weak } = (await import(url)) as { expireLeases: Expire };
     await lapse(h, weak, at(3600));
     // the check the real reaper passes above: the qube is kept
     assert.equal(h.vm('ai-new'), undefined);
-  } finally {
-    await h.done();
-  }
+  });
 });
 
 test('lease: the reaper\'s vetoes: not due, outside the umbrella, unreadable, in use, hidden', async () => {
-  const h = await startHost(LEASED);
-  try {
-    assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: T0 })).status, 0);
+  await withNew(async (h) => {
     assert.equal((await call(h, 'qmcp.CreateDispTemplate+', { name: 'ai-dt', template: 'ai-tpl' }, { now: T0 })).status, 0);
     // the operator's own qube with the feature: never the reaper's
     await h.qubesd.call('admin.vm.feature.Set', 'vault', LEASE_FEATURE, '2026-11-01T12:00:00Z');
@@ -240,9 +226,7 @@ test('lease: the reaper\'s vetoes: not due, outside the umbrella, unreadable, in
     // next run: its user is a tombstone of its own now, still a user
     const again = await expireLeases(ops(h), at(3600));
     assert.deepEqual(again.expired, []);
-  } finally {
-    await h.done();
-  }
+  });
 });
 
 /** Settings the reaper cannot use: unreadable, or a lease setting it cannot read. */
@@ -256,9 +240,7 @@ test('lease: with settings it cannot use, the reaper ends no lease and says why;
   const url = weakened('dom0/leases/expire.js', 'if (settings.lease === null) {', 'if (false) {');
   const { expireLeases: weak } = (await import(url)) as { expireLeases: Expire };
   for (const bad of UNUSABLE) {
-    const h = await startHost(LEASED);
-    try {
-      assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: T0 })).status, 0);
+    await withNew(async (h) => {
       bad.write(h);
       const r = await expireLeases(ops(h), at(7200));
       assert.deepEqual(r.expired, [], bad.what);
@@ -268,17 +250,13 @@ test('lease: with settings it cannot use, the reaper ends no lease and says why;
       assert.deepEqual(refused.map((e) => e.result), ['refused'], bad.what);
 
       assert.deepEqual((await weak(ops(h), at(7200))).expired, ['ai-new'], `weakened, ${bad.what}`);
-    } finally {
-      await h.done();
-    }
+    });
   }
 });
 
 test('lease: the reaper timer\'s run with unreadable settings ends nothing, says why in its journal, exits 1', async () => {
-  const h = await startHost(LEASED);
-  try {
-    // lapsed at any time the test runs
-    assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: T0 })).status, 0);
+  await withNew(async (h) => {
+    // ai-new's lease, from T0, has lapsed at any time the test runs
     UNUSABLE[0]?.write(h);
     const reaper = join(import.meta.dirname, '..', '..', 'src', 'dom0', 'reaper-main.js');
     // not spawnSync: the simulated qubesd answers from this process
@@ -290,9 +268,7 @@ test('lease: the reaper timer\'s run with unreadable settings ends nothing, says
     assert.match(r.stdout, /^nothing expired: the lease setting is unusable/m);
     assert.doesNotMatch(r.stdout, /^lease over/m);
     assert.ok(h.vm('ai-new')?.tags.includes('ai-managed'));
-  } finally {
-    await h.done();
-  }
+  });
 });
 
 /** Runs the qmcp command line; its status and output (async: the simulated qubesd answers from this process). */
@@ -304,11 +280,9 @@ function qmcp(args: readonly string[]): Promise<{ status: number | null; stdout:
 }
 
 test('qmcp dom0 leases list|expire --now TIME: the timer\'s lease step at a time the operator names', async () => {
-  const h = await startHost(LEASED);
-  try {
-    // a lease from the real clock, so only a later --now is past it
-    const born = new Date();
-    assert.equal((await call(h, 'qmcp.Create+', { name: 'ai-new', template: 'ai-tpl' }, { now: born })).status, 0);
+  // a lease from the real clock, so only a later --now is past it
+  const born = new Date();
+  await withNew(async (h) => {
     const later = new Date(born.getTime() + 2 * 3600_000).toISOString().slice(0, 19) + 'Z';
     const common = ['--root', h.root, '--qubesd-socket', h.sim.socketPath];
     const listed = await qmcp(['dom0', 'leases', 'list', ...common, '--json']);
@@ -334,7 +308,5 @@ test('qmcp dom0 leases list|expire --now TIME: the timer\'s lease step at a time
     assert.equal(refused.status, 1);
     assert.match(refused.stdout, /^nothing expired: /);
     assert.equal(await auditValid(h), true);
-  } finally {
-    await h.done();
-  }
+  }, LEASED, born);
 });
