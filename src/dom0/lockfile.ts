@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { link, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmcpError } from '../shared/errors.js';
 
@@ -17,11 +18,21 @@ import { QmcpError } from '../shared/errors.js';
  * older than BREAKER_STALE_MS (a breaker is held for one read and one
  * unlink), are treated as stale. Waiting is bounded: past the deadline the
  * caller gets an error, so a call is refused rather than logged unlocked.
+ *
+ * The file made beside the name is named `<name>.<pid>.<hex>.tmp` (the
+ * breaker's `<name>.break.<pid>.<hex>.tmp`). An owner killed after writing
+ * it and before removing it leaves it behind; whoever next takes the lock
+ * removes those of `<name>` whose writer's pid no longer exists, so such
+ * litter lasts until the lock's next use and never needs the operator. A
+ * live writer's file is never removed (its link would fail); a dead
+ * writer's whose pid is taken again waits until that process ends too.
  */
 
 const EMPTY_STALE_MS = 10_000;
 const BREAKER_STALE_MS = 10_000;
 const OWNER = /^(\d+) ([0-9a-f]{32})\n$/;
+/** What follows `<name>.` in a file written beside a lock or its breaker: the writer's pid. */
+const LEFTOVER = /^(?:break\.)?(\d+)\.[0-9a-f]{16}\.tmp$/;
 
 /** Thrown when the lock stays busy past the deadline. */
 export class LockBusyError extends QmcpError {
@@ -70,7 +81,7 @@ async function unlinkIfPresent(path: string): Promise<void> {
 async function createExclusive(path: string, content: string): Promise<boolean> {
   // A lock opened empty and written after would, if its owner were killed between the two, stay
   // unbreakable for EMPTY_STALE_MS, past the bound of the shorter waits (a call's audit, its rate).
-  const whole = `${path}.${randomBytes(8).toString('hex')}.tmp`;
+  const whole = `${path}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`;
   await writeFile(whole, content, { flag: 'wx', mode: 0o600 });
   try {
     await link(whole, path);
@@ -104,6 +115,20 @@ async function breakIfStale(path: string): Promise<void> {
   }
 }
 
+/** Removes the files beside `path` whose writers died before removing them. */
+async function sweepLeftovers(path: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  try {
+    for (const name of await readdir(dir)) {
+      const writer = name.startsWith(prefix) ? LEFTOVER.exec(name.slice(prefix.length)) : null;
+      if (writer && !alive(Number(writer[1]))) await unlinkIfPresent(join(dir, name));
+    }
+  } catch {
+    // litter that cannot be removed now is removed at a later take; the lock is held either way
+  }
+}
+
 /** A held lock; releasing removes the file only while it is still ours. */
 export interface HeldLock {
   release(): Promise<void>;
@@ -116,6 +141,7 @@ export async function tryLock(path: string): Promise<HeldLock | null> {
     await breakIfStale(path);
     if (!(await createExclusive(path, mine))) return null;
   }
+  await sweepLeftovers(path);
   let held = true;
   return {
     async release(): Promise<void> {
