@@ -224,6 +224,26 @@ for (const mode of ['least-privilege', 'compat'] as const) {
     );
   });
 
+  test(`${mode}: a sandbox's push toward a tombstone or a qube being created is refused with a notification, toward an outside qube without; a push line ahead of their denies is caught`, () => {
+    const pushers = ['ai-e', 'ai-f'];
+    const closed = ['tomb', 'op-tomb', 'ai-incomplete', 'op-incomplete'];
+    const notified = (p: Policy): string[] =>
+      pushers.flatMap((source) =>
+        [...closed, 'work'].flatMap((target) => {
+          const r = p.evaluate({ service: 'qmcp.SinkPush', argument: '', source, target }, sys);
+          assert.equal(r.action, 'deny', `${source} -> ${target}`);
+          return r.notify ? [`${source} -> ${target}`] : [];
+        }),
+      );
+    // nothing reaches a tombstone, and trying is loud
+    assert.deepEqual(notified(policy), pushers.flatMap((source) => closed.map((target) => `${source} -> ${target}`)));
+    // weakened: the push lines ahead of the denies toward tombstones and incomplete qubes, where their quiet deny would answer
+    const pushes = text.split('\n').filter((l) => l.startsWith('qmcp.SinkPush ')).join('\n');
+    const weakened = text.replace('\n# Incomplete qubes', `\n${pushes}\n# Incomplete qubes`);
+    assert.notEqual(weakened, text);
+    assert.deepEqual(notified(parsePolicy([{ name: '30-qmcp.policy', text: weakened }])), []);
+  });
+
   test(`${mode}: a sandbox's update-proxy call to any @dispvm form is refused, whether it names an outside disposable template or nothing`, () => {
     // qrexec refuses @dispvm:X before any rule unless X is a disposable template: a line matching
     // @dispvm:X would allow exactly the outside disposable templates
