@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { processDeps } from '../../src/dom0/create/deps.js';
 import { loadDom0Config } from '../../src/dom0/service/config.js';
 import { readPrincipalsFile, settingsPath } from '../../src/shared/model/index.js';
 import type { ServiceMode } from '../../src/dom0/install/manifest.js';
@@ -81,5 +82,11 @@ test("the caller picks the principal: without one, a file of several serves nobo
     const scope = (caller?: string): string | null => loadDom0Config(root, (m) => warnings.push(m), reading, caller)?.service.scope.umbrella ?? null;
     assert.deepEqual([scope(B), scope(PRINCIPAL), scope('vault'), scope()], ['b-managed', 'ai-managed', 'ai-managed', null]);
     assert.match(warnings.join('\n'), /several principals/);
+    // the write services' settings (names, caps, birth ceiling) are the caller's too
+    const write = (caller?: string): string => {
+      const s = processDeps({ QMCP_ROOT: root, ...(caller ? { QREXEC_REMOTE_DOMAIN: caller } : {}) }, () => undefined).settings();
+      return s.poolCap === null ? 'unusable' : `${s.prefix} ${s.scope.umbrella}`;
+    };
+    assert.deepEqual([write(B), write(PRINCIPAL), write()], ['b- b-managed', 'ai- ai-managed', 'unusable']);
   });
 });

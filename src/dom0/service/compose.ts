@@ -140,7 +140,7 @@ async function serveAdmitted(host: Dom0Host, c: Dom0CallIo): Promise<number> {
   const config = loadDom0Config(root, (m) => log(m), host.settings, caller);
   // without usable settings the runner refuses every call; the table only names them
   const table: ReadonlyMap<string, ServiceSpec<unknown>> = serviceTable({
-    write: processDeps({ QMCP_ROOT: root }, log),
+    write: processDeps({ QMCP_ROOT: root, QREXEC_REMOTE_DOMAIN: caller }, log),
     read: readDeps(config),
   });
   return runService(table, {
