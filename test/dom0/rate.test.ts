@@ -238,7 +238,7 @@ test('per-call mode: one call reads the settings once, and writes the counts of 
   };
   assert.deepEqual(await run(await variant(null)), { reads: 1, flood: 4, pending: 0, valid: true });
   // weakened: the admitted call reads the settings again
-  assert.equal((await run(await variant('loadDom0Config(root, (m) => log(m), host.settings)', 'loadDom0Config(root, (m) => log(m))'))).reads, 2);
+  assert.equal((await run(await variant('loadDom0Config(root, (m) => log(m), host.settings, caller)', 'loadDom0Config(root, (m) => log(m), undefined, caller)'))).reads, 2);
   // weakened: only the caller's own calls write its count, so it waits for a call that may never come
   const stuck = await run(await variant('(await host.limiter.overdue?.()) ?? []', '[]'));
   assert.deepEqual([stuck.flood, stuck.pending], [0, 4]);

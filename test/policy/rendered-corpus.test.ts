@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Settings } from '../../src/shared/model/index.js';
-import { DEFAULT_SETTINGS, modelHash, POLICY_FILE, renderPolicy } from '../../src/shared/model/index.js';
+import { DEFAULT_SETTINGS, modelHash, parsePrincipals, POLICY_FILE, renderPolicies, renderPolicy } from '../../src/shared/model/index.js';
 import type { Case } from './corpus.js';
 import { loadCases } from './corpus.js';
 
@@ -25,7 +25,11 @@ function rules(lines: readonly string[]): string[] {
 
 /** How the stored policy differs from today's rendering, or null when its rules are the same. */
 function staleness(stored: readonly string[], settings: Settings): string | null {
-  const want = rules(renderPolicy(settings).split('\n'));
+  return differs(stored, renderPolicy(settings));
+}
+
+function differs(stored: readonly string[], text: string): string | null {
+  const want = rules(text.split('\n'));
   const have = rules(stored);
   const n = Math.max(want.length, have.length);
   for (let i = 0; i < n; i++) {
@@ -71,4 +75,13 @@ test('comment lines do not make a rendered case stale', () => {
   const c = rendered[0] as Case;
   const stored = storedPolicy(c).map((l) => (l.startsWith('#') ? `${l} (reworded)` : l));
   assert.equal(staleness(stored, settingsOf(c.settings ?? {})), null);
+});
+
+// the three-principal case keeps its whole list-form settings file
+test('qmcp-principals holds the policy renderPolicies() renders today for its settings', () => {
+  const c = loadCases().find((x) => x.name === 'qmcp-principals') as Case;
+  const { principals, problems } = parsePrincipals({ ...c.settings, model: modelHash() });
+  assert.deepEqual(problems, []);
+  const why = differs(storedPolicy(c), renderPolicies(principals));
+  assert.equal(why, null, `qmcp-principals: ${why}; ${RERECORD}`);
 });

@@ -13,6 +13,7 @@ import type { Router } from '../../src/sim/qrexec/index.js';
 import type { ServiceMode } from '../../src/dom0/install/manifest.js';
 import { superviseResident } from '../../src/sim/resident.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
+import { hasFatal, modelHash, parsePrincipals, POLICY_FILE, renderPolicies, settingsPath } from '../../src/shared/model/index.js';
 
 export const PRINCIPAL = 'mcp-control';
 export const GiB = 1024 ** 3;
@@ -66,6 +67,17 @@ export interface WorldOptions {
   readonly poolCap?: number;
   /** How the dom0 services are served (default per call); a resident service's replies are read as the executable's. */
   readonly serviceMode?: ServiceMode;
+  /** Further principals' entries: the settings are then rewritten in the list form after install, with their policy. */
+  readonly others?: readonly Record<string, unknown>[];
+}
+
+/** Rewrites the installed settings of ROOT as a list of BASE and OTHERS, and the policy rendered from it. */
+async function installPrincipals(root: string, base: Record<string, unknown>, others: readonly Record<string, unknown>[]): Promise<void> {
+  const file = { model: modelHash(), principals: [base, ...others] };
+  const { principals, problems } = parsePrincipals(file);
+  if (hasFatal(problems)) throw new Error(`principals: ${JSON.stringify(problems)}`);
+  await writeFile(settingsPath(root), JSON.stringify(file));
+  await writeFile(join(root, 'etc', 'qubes', 'policy.d', POLICY_FILE), renderPolicies(principals));
 }
 
 export async function startWorld(opts: WorldOptions): Promise<World> {
@@ -74,17 +86,16 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
   const qubesd = await startQubesd({ dir, seed: () => fleetState(fleet) });
   const dom0 = join(dir, 'dom0');
   const settingsFile = join(dir, 'settings.json');
-  await writeFile(
-    settingsFile,
-    JSON.stringify({
-      principal: PRINCIPAL,
-      mode: opts.mode,
-      tags: { umbrella: 'ai-managed', sink: 'ai-dump', exec: 'ai-exec', net: 'ai-net', full: 'ai-full' },
-      poolCapBytes: opts.poolCap ?? 40 * GiB,
-      gate: OPEN_GATE,
-    }),
-  );
+  const base = {
+    principal: PRINCIPAL,
+    mode: opts.mode,
+    tags: { umbrella: 'ai-managed', sink: 'ai-dump', exec: 'ai-exec', net: 'ai-net', full: 'ai-full' },
+    poolCapBytes: opts.poolCap ?? 40 * GiB,
+    gate: OPEN_GATE,
+  };
+  await writeFile(settingsFile, JSON.stringify(base));
   await installDom0({ root: dom0, settingsFile, qubesdSocket: qubesd.socketPath, ...(opts.serviceMode ? { serviceMode: opts.serviceMode } : {}) });
+  if (opts.others) await installPrincipals(dom0, base, opts.others);
   let router: Router;
   const resident = await superviseResident(dom0, () => undefined).catch(async (e: unknown) => {
     await qubesd.close();

@@ -20,13 +20,13 @@ export interface WriteDeps {
   budgetLock?(root: string, waitMs: number): Promise<HeldLock | null>;
 }
 
-/** Dependencies as a dom0 service process sees them, from QMCP_ROOT. */
+/** Dependencies as a dom0 service process sees them, from QMCP_ROOT; the settings are the caller's principal's (QREXEC_REMOTE_DOMAIN). */
 export function processDeps(env: NodeJS.ProcessEnv = process.env, log?: (m: string) => void): WriteDeps {
   const root = resolve(env['QMCP_ROOT'] || '/');
   const journal = log ?? operatorLog(root);
   return {
     root,
-    settings: () => readWriteSettings(root, journal),
+    settings: () => readWriteSettings(root, journal, env['QREXEC_REMOTE_DOMAIN']),
     log: journal,
     now: () => new Date(),
   };

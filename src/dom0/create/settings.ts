@@ -74,9 +74,12 @@ const UNUSABLE: WriteSettings = {
   lease: null,
 };
 
-/** Reads ROOT's installed settings; problems go to `warn` (the operator's journal), never to the agent. */
-export function readWriteSettings(root: string, warn: (m: string) => void): WriteSettings {
-  const config = loadDom0Config(root, warn);
+/**
+ * Reads ROOT's installed settings, CALLER's when the file holds several
+ * principals; problems go to `warn` (the operator's journal), never to the agent.
+ */
+export function readWriteSettings(root: string, warn: (m: string) => void, caller?: string): WriteSettings {
+  const config = loadDom0Config(root, warn, undefined, caller);
   if (!config) return UNUSABLE;
   const s = config.settings;
   return {

@@ -10,8 +10,8 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { auditAggregator, defaultWitness, openAudit } from '../audit/index.js';
 import type { AuditOptions } from '../audit/index.js';
-import { readSettingsFile, settingsPath } from '../../shared/model/index.js';
-import type { Settings, SettingsReading } from '../../shared/model/index.js';
+import { parseSettings, readPrincipalsFile, settingsPath } from '../../shared/model/index.js';
+import type { PrincipalsReading, Settings } from '../../shared/model/index.js';
 import { processDeps } from '../create/deps.js';
 import { operatorLog } from '../operator-log.js';
 import type { ApprovalRequest } from '../gate/store.js';
@@ -39,7 +39,7 @@ export interface Dom0Host {
   /** Where calls append to the audit log, with the resident's shared refusal counts. */
   readonly audit: AuditOptions;
   /** The settings as this call read them: the per-call executable's host is its one call's. */
-  readonly settings?: SettingsReading;
+  readonly settings?: PrincipalsReading;
 }
 
 /** Refused calls of one caller are counted for this long before they are written as one entry. */
@@ -77,8 +77,9 @@ export function auditOptions(root: string, settings: Settings): AuditOptions {
 export function dom0Host(env: NodeJS.ProcessEnv, mode: 'resident' | 'per-call'): Dom0Host {
   const root = resolve(env['QMCP_ROOT'] || '/');
   const log = operatorLog(root);
-  const reading = readSettingsFile(settingsPath(root));
-  const { settings } = reading;
+  const reading = readPrincipalsFile(settingsPath(root));
+  // the rate and the audit log are the machine's, alike in every principal's settings
+  const settings = reading.principals.list[0] ?? parseSettings({}).settings;
   const base = { root, qubesdSocket: env['QMCP_QUBESD_SOCKET'] || DEFAULT_SOCKET, log };
   const audit = auditOptions(root, settings);
   if (mode === 'per-call') {
@@ -135,10 +136,11 @@ async function recordRateRefusals(host: Dom0Host, caller: string, count: number)
 /** A call the rate limit admitted, through every other guard. */
 async function serveAdmitted(host: Dom0Host, c: Dom0CallIo): Promise<number> {
   const { root, log } = host;
-  const config = loadDom0Config(root, (m) => log(m), host.settings);
+  const caller = c.env['QREXEC_REMOTE_DOMAIN'] ?? '';
+  const config = loadDom0Config(root, (m) => log(m), host.settings, caller);
   // without usable settings the runner refuses every call; the table only names them
   const table: ReadonlyMap<string, ServiceSpec<unknown>> = serviceTable({
-    write: processDeps({ QMCP_ROOT: root }, log),
+    write: processDeps({ QMCP_ROOT: root, QREXEC_REMOTE_DOMAIN: caller }, log),
     read: readDeps(config),
   });
   return runService(table, {
@@ -150,7 +152,7 @@ async function serveAdmitted(host: Dom0Host, c: Dom0CallIo): Promise<number> {
     config: config ? config.service : null,
     log,
     gate: {
-      reload: () => loadDom0Config(root, (m) => log(m))?.service ?? null,
+      reload: () => loadDom0Config(root, (m) => log(m), undefined, caller)?.service ?? null,
       onStop: c.onStop,
       notify: root === '/' ? desktopNotice : (r) => log(`approval needed: request ${r.id}, ${r.operation} by ${r.principal}`),
     },

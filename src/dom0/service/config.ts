@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { POLICY_FILE, TOMBSTONE_PREFIX, checkInstalledModel, hasFatal, readSettingsFile, settingsPath } from '../../shared/model/index.js';
-import type { Settings, SettingsReading } from '../../shared/model/index.js';
+import { POLICY_FILE, TOMBSTONE_PREFIX, checkInstalledModel, hasFatal, principalsDigest, readPrincipalsFile, settingsPath } from '../../shared/model/index.js';
+import type { PrincipalsReading, Settings } from '../../shared/model/index.js';
 import { approvalsDir } from '../gate/store.js';
 import type { ServiceConfig } from './run.js';
 import type { ScopeRules } from './snapshot.js';
@@ -44,12 +44,22 @@ export function scopeRules(settings: Settings): ScopeRules {
 
 /**
  * Checks the installed settings (READING, when the call has read them
- * already) against the installed policy; null refuses every call.
+ * already) against the installed policy, and picks the principal whose qube
+ * CALLER is: every guard of the call is then scoped to that principal's
+ * world. A caller that is no principal gets the first one's, which the
+ * runner refuses; without a caller only a file of one principal serves.
+ * Null refuses every call.
  */
-export function loadDom0Config(root: string, warn: Warn, reading: SettingsReading = readSettingsFile(settingsPath(root))): Dom0Config | null {
-  const { settings, problems } = reading;
+export function loadDom0Config(root: string, warn: Warn, reading: PrincipalsReading = readPrincipalsFile(settingsPath(root)), caller?: string): Dom0Config | null {
+  const { principals, problems } = reading;
   for (const p of problems) warn(`settings: ${p.key || 'file'}: ${p.message}`);
   if (hasFatal(problems)) return null;
+  const settings = principals.list.find((s) => s.principal === caller) ?? principals.list[0];
+  if (settings === undefined) return null;
+  if (caller === undefined && principals.list.length > 1) {
+    warn('settings: several principals, and this path does not know whose call it serves');
+    return null;
+  }
   let policy: string;
   try {
     policy = readFileSync(policyPath(root), 'utf8');
@@ -57,7 +67,7 @@ export function loadDom0Config(root: string, warn: Warn, reading: SettingsReadin
     warn(`installed policy unreadable: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
     return null;
   }
-  const check = checkInstalledModel(policy, settings);
+  const check = checkInstalledModel(policy, settings, principalsDigest(principals));
   if (!check.ok) {
     for (const p of check.problems) warn(`model check: ${p}`);
     return null;

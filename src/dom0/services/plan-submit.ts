@@ -45,7 +45,7 @@ export function planSubmitService(deps: WriteDeps, handlers: ReadonlyMap<string,
     async handle({ input, principal, snapshot }) {
       const outside = outOfReach(input.steps, snapshot, deps.settings());
       if (outside !== null) throw new ServiceRefusal(outside);
-      const cap = loadDom0Config(deps.root, deps.log)?.settings.approvalPendingCap;
+      const cap = loadDom0Config(deps.root, deps.log, undefined, principal)?.settings.approvalPendingCap;
       if (cap === undefined) throw new ServiceRefusal('settings unusable');
       const steps = input.steps.map((s) => storedStep(s.step));
       const qubes = [...new Set(input.steps.flatMap((s) => s.needs.map((n) => n.name)))];

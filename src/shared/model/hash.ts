@@ -55,14 +55,14 @@ export function policyModel(policyText: string): string | null {
 
 /**
  * Checks an installed policy and settings pair against this model and each
- * other; the dom0 services refuse when `problems` is not empty.
+ * other; the dom0 services refuse when `problems` is not empty. DIGEST is
+ * that of every principal's settings when the file holds several.
  */
-export function checkInstalledModel(policyText: string, settings: Settings): { ok: boolean; problems: string[] } {
+export function checkInstalledModel(policyText: string, settings: Settings, digest: string = settingsDigest(settings)): { ok: boolean; problems: string[] } {
   const current = modelHash();
   const settingsModel = settings.model;
   const problems: string[] = [];
-  const digest = header(policyText, SETTINGS_HEADER);
-  if (digest !== settingsDigest(settings)) problems.push('installed policy was not rendered from the installed settings');
+  if (header(policyText, SETTINGS_HEADER) !== digest) problems.push('installed policy was not rendered from the installed settings');
   const p = policyModel(policyText);
   if (p === null) problems.push('installed policy carries no model hash');
   else if (p !== current) problems.push(`installed policy was rendered by model ${p.slice(0, 12)}, not ${current.slice(0, 12)}`);

@@ -184,11 +184,16 @@ export interface SettingsReading {
 
 /** Reads the settings file under ROOT; a missing or unreadable file reads as `{}` with a problem. */
 export function readSettingsFile(path: string): SettingsReading {
+  return readJsonSettings(path, parseSettings);
+}
+
+/** PARSE over the file at PATH; a file that cannot be read or is not JSON is parsed as `{}`, with a problem first. */
+export function readJsonSettings<R extends { problems: SettingsProblem[] }>(path: string, parse: (json: unknown) => R): R {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    const r = parseSettings({});
+    const r = parse({});
     r.problems.unshift({ key: '', message: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, fatal: false });
     return r;
   }
@@ -196,15 +201,19 @@ export function readSettingsFile(path: string): SettingsReading {
   try {
     json = JSON.parse(text);
   } catch {
-    const r = parseSettings({});
+    const r = parse({});
     r.problems.unshift({ key: '', message: `${path} is not JSON`, fatal: false });
     return r;
   }
-  return parseSettings(json);
+  return parse(json);
 }
 
-const KEYS = new Set(['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'gate', 'approvalDeadlineSeconds', 'approvalPendingCap', 'qubeLimits', 'rate', 'auditRetention', 'lease', 'model']);
-const TAG_ROLES: readonly (keyof TagNames)[] = ['umbrella', 'exec', 'net', 'full', 'sink', 'incomplete'];
+/** Keys of the list form (src/shared/model/principals.ts): a reader of one principal refuses a file that holds several. */
+export const LIST_KEYS = ['principals', 'shared'] as const;
+
+export const SETTINGS_KEYS: readonly string[] = ['principal', 'tags', 'mode', 'namePrefix', 'egressQube', 'poolCapBytes', 'privateCapBytes', 'birthCeiling', 'tombstoneRetentionDays', 'featureAllowlist', 'propagatingTags', 'restrictionTags', 'gate', 'approvalDeadlineSeconds', 'approvalPendingCap', 'qubeLimits', 'rate', 'auditRetention', 'lease', 'model'];
+const KEYS = new Set(SETTINGS_KEYS);
+export const TAG_ROLES: readonly (keyof TagNames)[] = ['umbrella', 'exec', 'net', 'full', 'sink', 'incomplete'];
 
 /**
  * Settings from parsed JSON. Absent keys take the fail-closed value (for
@@ -224,7 +233,11 @@ export function parseSettings(json: unknown): SettingsReading {
     return { settings: s, problems };
   }
   const o = json as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!KEYS.has(k)) bad(k, 'unknown setting');
+  for (const k of Object.keys(o)) {
+    // served as one principal, a list would leave every other principal's world unguarded
+    if ((LIST_KEYS as readonly string[]).includes(k)) bad(k, 'several principals: read this file with the principals reader', true);
+    else if (!KEYS.has(k)) bad(k, 'unknown setting');
+  }
 
   if ('principal' in o) {
     if (isQubeName(o['principal'])) s.principal = o['principal'];
