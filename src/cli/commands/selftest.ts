@@ -18,7 +18,8 @@ const USAGE = `usage: qmcp selftest [--sim DIR | --qrexec-client PATH] [--templa
                      [--prefix P] [--probe-exec] [--gate-answers deny|allow|skip] [--json] [--keep]
 
 Runs the boundary scenarios (visibility, uniform refusals, redaction, tiers,
-create rules, gate, tombstones) through qrexec-client-vm, as the agent would. It
+create rules, gate, tombstones) through qrexec-client-vm, as the agent would
+(with --sim, the simulated router is called from this process instead). It
 changes only fixtures it creates inside the reserved prefix (default "ai-"),
 and removes them at the end unless --keep: removal leaves tombstones, which
 the operator reaps or restores in dom0 with \`qmcp dom0 tombstones\`.
