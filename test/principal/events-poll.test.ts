@@ -15,7 +15,7 @@ import { CursorCodec } from '../../src/principal/events/cursor.js';
 import { eventStreamsFor, UNKNOWN_CURSOR, type EventStreams } from '../../src/principal/events/streams.js';
 import { startHttp, type RunningHttp } from '../../src/principal/http.js';
 import { QrexecRunner } from '../../src/principal/qrexec.js';
-import { startSimHost, type SimHost } from '../../src/sim/host.js';
+import { envServiceMode, startSimHost, type SimHost } from '../../src/sim/host.js';
 import { hangBoundMs } from '../../verify/hang-bound.js';
 import { countSubscriptions, EVENT_FLEET } from './event-host.js';
 import { until } from './fake-qrexec.js';
@@ -47,7 +47,15 @@ interface Machine {
 
 async function machine(): Promise<Machine> {
   const dir = await mkdtemp(join(tmpdir(), 'qmcp-events-poll-'));
-  const host = await startSimHost({ dir, fleet: EVENT_FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE } });
+  // Served by the resident process unless QMCP_DOM0_SERVICE_MODE says otherwise: this is about events_poll, not the
+  // per-call executable (test/services-read/events.test.ts), which would start a Node process for every dom0 window.
+  const host = await startSimHost({
+    dir,
+    fleet: EVENT_FLEET,
+    install: true,
+    serviceMode: envServiceMode() ?? 'resident',
+    initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE },
+  });
   const subscriptions = countSubscriptions(host);
   return {
     dir,

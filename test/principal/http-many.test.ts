@@ -14,7 +14,7 @@ import { simClientOptions } from '../../src/cli/sim-principal.js';
 import { startHttp, type RunningHttp } from '../../src/principal/http.js';
 import { QrexecRunner } from '../../src/principal/qrexec.js';
 import { TOOLS } from '../../src/principal/tools/index.js';
-import { startSimHost, type SimHost } from '../../src/sim/host.js';
+import { envServiceMode, startSimHost, type SimHost } from '../../src/sim/host.js';
 import type { Fleet } from '../../src/sim/fleet.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 
@@ -43,7 +43,9 @@ describe('many clients over Streamable HTTP', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qmcp-http-many-'));
-    host = await startSimHost({ dir, fleet: FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE } });
+    // Served by the resident process unless QMCP_DOM0_SERVICE_MODE says otherwise: this is about many clients over HTTP, not the
+    // per-call executable (test/boundary/invariants.test.ts), which starts a Node process for every dom0 call.
+    host = await startSimHost({ dir, fleet: FLEET, install: true, serviceMode: envServiceMode() ?? 'resident', initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE } });
     runner = new QrexecRunner({ ...simClientOptions(dir), concurrency: BOUND });
     // count the children the runner really has alive at each spawn
     const inner = runner as unknown as { spawnOne: (call: unknown) => Promise<unknown> };

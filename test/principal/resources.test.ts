@@ -19,7 +19,7 @@ import { notificationsFor, qubeOfUri } from '../../src/principal/resources.js';
 import type { EventRow } from '../../src/principal/events/stream.js';
 import { createServer } from '../../src/principal/server.js';
 import { serveSession } from '../../src/principal/stdio.js';
-import { startSimHost, type SimHost } from '../../src/sim/host.js';
+import { envServiceMode, startSimHost, type SimHost } from '../../src/sim/host.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import { weakened } from '../plans/helpers.js';
 import { within } from './fake-qrexec.js';
@@ -98,7 +98,9 @@ describe('qube resources on the simulated host', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qmcp-resources-'));
-    host = await startSimHost({ dir, fleet: EVENT_FLEET, install: true, initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE } });
+    // Served by the resident process unless QMCP_DOM0_SERVICE_MODE says otherwise: this is about the resources, not the
+    // per-call executable (test/boundary/invariants.test.ts), which starts a Node process for every dom0 call.
+    host = await startSimHost({ dir, fleet: EVENT_FLEET, install: true, serviceMode: envServiceMode() ?? 'resident', initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE } });
     subscriptions = countSubscriptions(host);
     runner = new QrexecRunner(simClientOptions(dir));
     eventStreamsFor(runner, { windowSeconds: 2 });

@@ -7,6 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { simClientOptions, simTransport } from '../../src/cli/sim-principal.js';
+import { Agent, isRefusal, jsonOf, sameReply } from '../../src/principal/selftest/agent.js';
+import { spawnCaller, transportCaller } from '../../src/principal/selftest/caller.js';
+import type { Reply } from '../../src/principal/selftest/caller.js';
 import { DEFAULT_TIER_TAGS } from '../../src/principal/selftest/context.js';
 import type { SelftestOptions } from '../../src/principal/selftest/context.js';
 import { exitStatusOf, formatReport, runSelftest } from '../../src/principal/selftest/run.js';
@@ -107,6 +111,30 @@ describe('qmcp selftest --sim against the demo host', () => {
     for (const n of added) {
       assert.match(n, /^ai-selftest-[0-9a-f]{6}(-c|-d)?$/);
       assert.ok(!host.qubesd.app.vms.get(n)?.tags.includes('ai-managed'), `${n} still in the umbrella`);
+    }
+  });
+
+  it("spawning the client, a real machine's path, gets the same bytes as the in-process transport `--sim` uses", async () => {
+    const spawned = new Agent(spawnCaller(simClientOptions(dir)));
+    const direct = new Agent(transportCaller(simTransport(dir)));
+    const calls: [string, (a: Agent) => Promise<Reply>][] = [
+      ['list', (a) => a.list()],
+      ['info of an outside qube', (a) => a.info('sys-net')],
+      ['Admin API state', (a) => a.admin('ai-exec-box', 'state')],
+      // the payload is read: an invalid name is answered as such, where no payload is the refusal
+      ['create with a payload', (a) => a.create('Bad Name!', 'ai-debian-tpl')],
+    ];
+    for (const [what, call] of calls) {
+      const [s, d] = [await call(spawned), await call(direct)];
+      assert.ok(sameReply(s, d), `${what}: ${JSON.stringify(s)} vs ${JSON.stringify(d)}`);
+    }
+    assert.ok(jsonOf(await spawned.list())?.['qubes'], 'the list is JSON with qubes');
+    assert.ok(isRefusal(await spawned.info('sys-net')));
+    assert.match((await spawned.create('Bad Name!', 'ai-debian-tpl')).stdout.toString(), /"name_invalid"/);
+    // an aborted call ends without a status on either path
+    for (const caller of [spawnCaller(simClientOptions(dir)), transportCaller(simTransport(dir))]) {
+      const r = await caller.call('@adminvm', 'qmcp.List', '', undefined, { signal: AbortSignal.abort() });
+      assert.equal(r.status, null);
     }
   });
 

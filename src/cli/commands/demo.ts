@@ -17,7 +17,6 @@ import { readTokenFile } from '../../principal/http-guard.js';
 import { gatedByLayer } from '../../shared/model/gate.js';
 import { showDuration } from '../../shared/model/lease.js';
 import { readSettingsFile, settingsPath } from '../../shared/model/settings.js';
-import { MCP_PATH, startHttp } from '../../principal/http.js';
 import type { CallVerdict } from '../../principal/tool.js';
 import { DEMO_SETTINGS } from '../../sim/demo-settings.js';
 import { loadFleet } from '../../sim/fleet.js';
@@ -135,6 +134,8 @@ export const demoCommand: Command = {
     }
     const { path: tokenPath, token } = demoToken(dir);
     const qrexec = simRunner(dir);
+    // the MCP server loads when it serves, so every other qmcp command starts without it
+    const { MCP_PATH, startHttp } = await import('../../principal/http.js');
     let http;
     try {
       // one line per call: the names are what the agent sent, already held to Qubes' name syntax

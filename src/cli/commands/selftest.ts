@@ -7,18 +7,19 @@ import { resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { parseCli } from '../args.js';
-import { spawnCaller } from '../../principal/selftest/caller.js';
+import { spawnCaller, transportCaller } from '../../principal/selftest/caller.js';
 import { askLine, DEFAULT_TIER_TAGS } from '../../principal/selftest/context.js';
 import type { GateAnswers } from '../../principal/selftest/context.js';
 import { formatReport, runSelftest } from '../../principal/selftest/run.js';
 import { isQubeName } from '../../shared/names.js';
-import { simClientOptions, simHostProblem } from '../sim-principal.js';
+import { simHostProblem, simTransport } from '../sim-principal.js';
 
 const USAGE = `usage: qmcp selftest [--sim DIR | --qrexec-client PATH] [--template NAME] [--dvmt NAME]
                      [--prefix P] [--probe-exec] [--gate-answers deny|allow|skip] [--json] [--keep]
 
 Runs the boundary scenarios (visibility, uniform refusals, redaction, tiers,
-create rules, gate, tombstones) through qrexec-client-vm, as the agent would. It
+create rules, gate, tombstones) through qrexec-client-vm, as the agent would
+(with --sim, the simulated router is called from this process instead). It
 changes only fixtures it creates inside the reserved prefix (default "ai-"),
 and removes them at the end unless --keep: removal leaves tombstones, which
 the operator reaps or restores in dom0 with \`qmcp dom0 tombstones\`.
@@ -67,7 +68,9 @@ export const selftestCommand: Command = {
         return 1;
       }
     }
-    const caller = spawnCaller(values.sim !== undefined ? simClientOptions(resolve(values.sim)) : { client: values['qrexec-client'] ?? 'qrexec-client-vm' });
+    // the simulated router is reached in this process, as `serve --sim` reaches it: no Node client started per call
+    const caller =
+      values.sim !== undefined ? transportCaller(simTransport(resolve(values.sim))) : spawnCaller({ client: values['qrexec-client'] ?? 'qrexec-client-vm' });
     const report = await runSelftest(caller, {
       prefix,
       keep: values.keep ?? false,

@@ -8,9 +8,7 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { parseCli } from '../args.js';
 import { readTokenFile, TokenFileError } from '../../principal/http-guard.js';
-import { startHttp } from '../../principal/http.js';
 import { QrexecRunner } from '../../principal/qrexec.js';
-import { runStdio } from '../../principal/stdio.js';
 import { simHostProblem, simRunner } from '../sim-principal.js';
 
 const USAGE = `usage: qmcp serve [--sim DIR | --qrexec-client PATH]
@@ -85,6 +83,9 @@ export const serveCommand: Command = {
       }
     }
     const qrexec = runner(a);
+    // the MCP server (its SDK and every tool) loads when it serves, so every other qmcp command starts without it
+    const { runStdio } = await import('../../principal/stdio.js');
+    const { startHttp } = await import('../../principal/http.js');
     if (a.http === undefined) {
       const status = await runStdio(qrexec);
       process.exit(status);

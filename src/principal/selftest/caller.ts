@@ -1,11 +1,15 @@
 /**
  * The self-test's one way to reach dom0 and the sandbox qubes: the same
- * `qrexec-client-vm TARGET SERVICE[+ARG]` invocation the MCP server makes,
- * but keeping the raw stdout, stderr and exit status, since the scenarios
- * compare refusals byte for byte (the server's runner drops stderr on purpose).
+ * `qrexec-client-vm TARGET SERVICE[+ARG]` call the MCP server makes, through
+ * the client or a transport with its face, but keeping the raw stdout, stderr
+ * and exit status, since the scenarios compare refusals byte for byte (the
+ * server's runner drops stderr on purpose).
  */
 import { spawn } from 'node:child_process';
-import type { QrexecRunnerOptions } from '../qrexec.js';
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import type { QrexecRunnerOptions, QrexecTransport } from '../qrexec.js';
 
 /** What qrexec-client-vm showed: `status` null when the call did not finish (timeout, spawn, signal). */
 export interface Reply {
@@ -36,8 +40,48 @@ const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_TIMEOUT_MS = 300_000;
 const MAX_OUTPUT = 8 * 1024 * 1024;
 
-/** A Caller that spawns the client named in `options`, a few calls at a time. */
+/** One running call: the client's process, or a transport's call with the same face. */
+interface Running extends EventEmitter {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  kill(signal: NodeJS.Signals): unknown;
+}
+type Start = (target: string, service: string) => Running;
+
+/** A Caller that spawns the client named in `options` for each call, a few calls at a time. */
 export function spawnCaller(options: QrexecRunnerOptions): Caller {
+  return queuedCaller(options, (target, service) =>
+    spawn(options.client, ['--', target, service], { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] }),
+  );
+}
+
+/**
+ * A Caller whose calls go through `transport` in this process, a few at a
+ * time: the simulator's router reached without a process per call.
+ */
+export function transportCaller(transport: QrexecTransport, options: Omit<QrexecRunnerOptions, 'client'> = {}): Caller {
+  return queuedCaller(options, (target, service) => {
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const stop = new AbortController();
+    const running: Running = Object.assign(new EventEmitter(), { stdin, stdout, stderr, kill: () => stop.abort() });
+    void transport(target, service, { stdin, stdout, stderr }, stop.signal).then(
+      // a killed call has no status, as a killed client has none
+      (status) => {
+        let open = 2;
+        const closed = (): void => void (--open === 0 && running.emit('close', stop.signal.aborted ? null : status));
+        stdout.once('end', closed).end();
+        stderr.once('end', closed).end();
+      },
+      (err: unknown) => running.emit('error', err),
+    );
+    return running;
+  });
+}
+
+function queuedCaller(options: Pick<QrexecRunnerOptions, 'concurrency' | 'timeoutMs'>, start: Start): Caller {
   const limit = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let running = 0;
@@ -66,7 +110,7 @@ export function spawnCaller(options: QrexecRunnerOptions): Caller {
         clearTimeout(timer);
         resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
       };
-      const child = spawn(options.client, ['--', target, service], { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = start(target, service);
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         finish(null);
