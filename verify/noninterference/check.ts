@@ -43,8 +43,8 @@ import { WINDOW_SECONDS, eventWindow, markerQube, mcpCalls, mcpClient, resourceR
 import { liveSessions, type LiveSessions, type ServerFactory } from './notifications.js';
 
 const NAME = 'noninterference';
-/** Pairs run at once. */
-const PAIR_LANES = 4;
+/** Pairs run at once: one pair keeps under half a core busy (it waits on windows, starts, asks), so six fill two. */
+const PAIR_LANES = 6;
 
 export type CallFn = (m: Machine, c: Call) => Promise<Observation>;
 
