@@ -39,8 +39,10 @@ export interface SimHostOptions {
   readonly askTimeoutMs?: number;
   /** How the installed dom0 services are reached; default what the last install chose, else per-call. */
   readonly serviceMode?: ServiceMode;
-  /** Whether qubesd's state waits for the disk at each save (default true); a machine thrown away after a check need not. */
+  /** Whether qubesd's state and the installed files wait for the disk (default true); a machine thrown away after a check need not. */
   readonly durable?: boolean;
+  /** Whether qubesd writes its state only when the host closes (a machine no one restarts while it runs). */
+  readonly stateAtClose?: boolean;
   /** Progress lines for the operator. */
   readonly log?: (line: string) => void;
 }
@@ -88,6 +90,7 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
     ...(fleet ? { seed: () => fleetState(fleet) } : {}),
     hooks: sandboxes,
     ...(opts.durable === false ? { durable: false } : {}),
+    ...(opts.stateAtClose ? { stateAtClose: true } : {}),
   });
   registry.app = qubesd.app;
   log(`qubesd listening on ${qubesd.socketPath} (${qubesd.app.vms.size} qubes)`);
@@ -104,6 +107,7 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
         ...(opts.settingsFile ? { settingsFile: opts.settingsFile } : {}),
         ...(opts.initialSettings ? { initialSettings: opts.initialSettings } : {}),
         ...(serviceMode ? { serviceMode } : {}),
+        ...(opts.durable === false ? { durable: false } : {}),
       });
     } catch (err) {
       await qubesd.close();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startQubesd, StateFileError } from '../../src/sim/qubesd/index.js';
-import { removeDir, startTestHost } from './helpers.js';
+import { rawCall, removeDir, startTestHost } from './helpers.js';
 
 test('state survives a restart; the fleet seeds a new directory only', async () => {
   const h = await startTestHost();
@@ -37,6 +37,26 @@ test('a corrupt state file stops startup, is named, and is left untouched', asyn
     assert.equal(await readFile(path, 'utf8'), '{"version": 1, "vms": [');
     await writeFile(path, '{"version": 1, "props": {}, "vms": []}');
     await assert.rejects(startQubesd({ dir }), StateFileError);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+test('a host that writes its state at close leaves the file as it started until then, and holds every change after', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-qubesd-'));
+  try {
+    const path = join(dir, 'state', 'qubes.json');
+    const q = await startQubesd({ dir, stateAtClose: true });
+    const before = await readFile(path, 'utf8').catch(() => null);
+    assert.equal(await rawCall(q.socketPath, 'admin.vm.tag.Set+kept dom0 name dom0\0').then((b) => b.toString('latin1')), '0\0');
+    assert.equal(await readFile(path, 'utf8').catch(() => null), before, 'no write at the change');
+    await q.close();
+    const again = await startQubesd({ dir });
+    try {
+      assert.ok(again.app.get('dom0')?.tags.includes('kept'), 'the change is in the state written at close');
+    } finally {
+      await again.close();
+    }
   } finally {
     await removeDir(dir);
   }

@@ -1,16 +1,25 @@
 /**
  * An operator at work outside the agent's world while the agent's calls
  * run: qubes created, tagged, started, stopped and removed in a loop,
- * through dom0's own Admin API calls. Its machine must still answer every
- * call as the quiet one does.
+ * through dom0's own Admin API calls, a few actions begun with each call.
+ * Its machine must still answer every call as the quiet one does.
  */
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import type { Machine } from './machines.js';
 
 export interface BusyOperator {
+  /**
+   * A call on the machine starts: the operator may take the next
+   * ACTIONS_PER_CALL actions, begun with the call, so every call races
+   * them rather than a loop that runs as fast as the host lets it.
+   */
+  callStarts(): void;
   /** Stops after the action in flight; resolves to the number of actions done. */
   stop(): Promise<number>;
 }
+
+/** Actions the operator may take from the start of each call: a create, tag, start, untag, kill and remove in all. */
+export const ACTIONS_PER_CALL = 6;
 
 /** Outside names the busy operator cycles through: never in the reserved prefix, never one a call names. */
 const BUSY_NAMES = ['op-busy0', 'op-busy1', 'op-busy2'] as const;
@@ -24,8 +33,13 @@ export function busyOperator(m: Machine): BusyOperator {
   const dom0 = new Qubesd(m.host.qubesd.socketPath);
   let stopping = false;
   let done = 0;
+  let allowed = 0;
+  let granted = (): void => undefined;
+  let grant = new Promise<void>((resolve) => (granted = resolve));
   // a step qubesd refuses (say, too little memory to start) is the operator's problem, not the check's
   const step = async (method: string, dest: string, arg = '', payload?: string): Promise<void> => {
+    while (allowed === 0 && !stopping) await grant;
+    allowed = Math.max(0, allowed - 1);
     try {
       await dom0.call(method, dest, arg, payload);
       done++;
@@ -50,8 +64,14 @@ export function busyOperator(m: Machine): BusyOperator {
     while (!stopping) await act(name);
   });
   return {
+    callStarts() {
+      allowed = ACTIONS_PER_CALL;
+      granted();
+      grant = new Promise<void>((resolve) => (granted = resolve));
+    },
     async stop() {
       stopping = true;
+      granted();
       await Promise.all(loops);
       return done;
     },

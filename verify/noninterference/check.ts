@@ -37,14 +37,14 @@ import { coverageFailures } from '../gaps.js';
 import { gatePrelude, generateSequence, namesOf, namesOutside, noninterferenceGaps, rawCall } from './calls.js';
 import type { Edit, Machine, MachineVariant, PairSettings } from './machines.js';
 import { RUNNING_ON_A, generateEdits, startMachine, stopMachine } from './machines.js';
-import { busyOperator } from './busy.js';
+import { busyOperator, type BusyOperator } from './busy.js';
 import { answeredCode, PROBES, probeGaps, probesFor } from './actionable.js';
 import { WINDOW_SECONDS, eventWindow, markerQube, mcpCalls, mcpClient, resourceReads, windowNotifications } from './observe.js';
 import { liveSessions, type LiveSessions, type ServerFactory } from './notifications.js';
 
 const NAME = 'noninterference';
-/** Pairs run at once. */
-const PAIR_LANES = 4;
+/** Pairs run at once: one pair keeps under half a core busy (it waits on windows, starts, asks), so six fill two. */
+const PAIR_LANES = 6;
 
 export type CallFn = (m: Machine, c: Call) => Promise<Observation>;
 
@@ -183,15 +183,17 @@ async function withPair<T>(p: Pair, seed: number, sut: NoninterferenceSut, body:
 async function firstDifference(a: Machine, b: Machine, calls: readonly Call[], call: CallFn, busy: boolean, tally?: Tally, differing: readonly string[] = [], probes?: ReadonlyMap<Call, string | null>): Promise<Difference | null> {
   const operator = busy ? busyOperator(b) : null;
   try {
-    return await compare(a, b, calls, call, busy, tally, differing, probes);
+    return await compare(a, b, calls, call, operator, tally, differing, probes);
   } finally {
     const actions = (await operator?.stop()) ?? 0;
     if (tally) tally.operatorActions += actions;
   }
 }
 
-async function compare(a: Machine, b: Machine, calls: readonly Call[], call: CallFn, busy: boolean, tally?: Tally, differing: readonly string[] = [], probes?: ReadonlyMap<Call, string | null>): Promise<Difference | null> {
+async function compare(a: Machine, b: Machine, calls: readonly Call[], call: CallFn, operator: BusyOperator | null, tally?: Tally, differing: readonly string[] = [], probes?: ReadonlyMap<Call, string | null>): Promise<Difference | null> {
+  const busy = operator !== null;
   for (const [index, c] of calls.entries()) {
+    operator?.callStarts();
     const [oa, ob] = await Promise.all([call(a, c), call(b, c)]);
     const expected = probes?.get(c);
     if (tally && expected !== undefined) {

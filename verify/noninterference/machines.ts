@@ -230,7 +230,7 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
     // without the gate on, an ask the principal's calls raise (an allowed copy into an untiered qube) times out as a deny;
     // with it, the answerer answers every one, and a timeout would race it
     // the dom0 services from the resident process unless the run asks for a process per call
-    const host = await startSimHost({ dir, install: true, settingsFile, askTimeoutMs: gate ? hangBoundMs(120_000) : 200, durable: false, serviceMode: envServiceMode() ?? 'resident' });
+    const host = await startSimHost({ dir, install: true, settingsFile, askTimeoutMs: gate ? hangBoundMs(120_000) : 200, durable: false, stateAtClose: true, serviceMode: envServiceMode() ?? 'resident' });
     // qrexec looks in /usr/local/etc/qubes-rpc before /etc/qubes-rpc: a weakened service there is found before the
     // installed one, whether that is an executable or the resident process's socket
     const localRpc = join(dom0Root(dir), 'usr', 'local', 'etc', 'qubes-rpc');

@@ -21,20 +21,25 @@ export function backupPath(path: string, previous: Buffer): string {
   return join('var', 'lib', 'qmcp', 'backup', `${path}.${sha256(previous).slice(0, 16)}`);
 }
 
-/** Writes beside the target, syncs, then renames over it: a reader sees the old file or the new one. */
-export function writeAtomic(target: string, content: Buffer, mode: number): void {
+/**
+ * Writes beside the target, syncs, then renames over it: a reader sees the
+ * old file or the new one. Without `durable` nothing waits for the disk (a
+ * simulated dom0 thrown away after a check).
+ */
+export function writeAtomic(target: string, content: Buffer, mode: number, durable = true): void {
   const dir = dirname(target);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const temp = join(dir, `.qmcp-install-${process.pid}.tmp`);
   const fd = openSync(temp, 'w', mode);
   try {
     writeSync(fd, content);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   chmodSync(temp, mode);
   renameSync(temp, target);
+  if (!durable) return;
   const dirFd = openSync(dir, 'r');
   try {
     fsyncSync(dirFd);

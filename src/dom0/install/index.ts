@@ -46,6 +46,8 @@ export interface InstallOptions {
   readonly serviceOwner?: { readonly uid: number; readonly gid: number };
   /** How qrexec reaches the dom0 services; default what the last install chose, else per-call. */
   readonly serviceMode?: ServiceMode;
+  /** Whether each file written waits for the disk (default true); a simulated dom0 thrown away after a check need not. */
+  readonly durable?: boolean;
 }
 
 export interface InstalledFile {
@@ -213,6 +215,6 @@ export async function installDom0(opts: InstallOptions): Promise<InstallReport> 
   files.push({ path: plan.link.path, status: plan.link.status, diff: '' });
   const removed = plan.stale.map((s) => s.path);
   if (dryRun) return { root, dryRun, files, backups: [], removed, warnings, notes, timerProblem: null };
-  const { backups, timerProblem } = await applyInstall(root, plan, { serviceMode: rendered.options.serviceMode, ...(opts.serviceOwner ? { serviceOwner: opts.serviceOwner } : {}) });
+  const { backups, timerProblem } = await applyInstall(root, plan, { serviceMode: rendered.options.serviceMode, ...(opts.serviceOwner ? { serviceOwner: opts.serviceOwner } : {}), ...(opts.durable === false ? { durable: false } : {}) });
   return { root, dryRun, files, backups, removed, warnings, notes, timerProblem };
 }

@@ -19,11 +19,14 @@ export interface ApplyOptions {
   readonly serviceMode: ServiceMode;
   /** The user the dom0 services run as gets the audit log and qmcp's state directories. */
   readonly serviceOwner?: { readonly uid: number; readonly gid: number };
+  /** Whether each write waits for the disk (default true). */
+  readonly durable?: boolean;
 }
 
 export async function applyInstall(root: string, plan: InstallPlan, o: ApplyOptions): Promise<Applied> {
   const live = root === '/';
   const serviceOwner = o.serviceOwner;
+  const durable = o.durable ?? true;
   // the executables go where systemd's sockets were: those are removed first
   if (live && o.serviceMode === 'per-call') await stopResidentNow();
   await initAuditLog(root);
@@ -35,7 +38,7 @@ export async function applyInstall(root: string, plan: InstallPlan, o: ApplyOpti
   const backups: string[] = [];
   const written = new Set([...plan.files.map((f) => f.path), plan.link.path]);
   for (const o of plan.originals) {
-    writeAtomic(join(root, o.backup), o.content, 0o600);
+    writeAtomic(join(root, o.backup), o.content, 0o600, durable);
     backups.push(o.backup);
     // kept whole above; where install writes nothing (a socket's place), it is moved aside
     if (!written.has(o.path)) rmSync(join(root, o.path), { force: true });
@@ -43,10 +46,10 @@ export async function applyInstall(root: string, plan: InstallPlan, o: ApplyOpti
   for (const f of plan.files) {
     if (f.status === 'unchanged') continue;
     if (f.backup) {
-      writeAtomic(join(root, f.backup.path), f.backup.content, 0o600);
+      writeAtomic(join(root, f.backup.path), f.backup.content, 0o600, durable);
       backups.push(f.backup.path);
     }
-    writeAtomic(join(root, f.path), f.content, f.mode);
+    writeAtomic(join(root, f.path), f.content, f.mode, durable);
   }
   if (plan.link.status !== 'unchanged') {
     const link = join(root, plan.link.path);
@@ -57,7 +60,7 @@ export async function applyInstall(root: string, plan: InstallPlan, o: ApplyOpti
   for (const s of plan.stale) {
     try {
       if (s.copy) {
-        writeAtomic(join(root, s.copy.path), s.copy.content, 0o600);
+        writeAtomic(join(root, s.copy.path), s.copy.content, 0o600, durable);
         backups.push(s.copy.path);
       }
       unlinkSync(join(root, s.path));
@@ -65,7 +68,7 @@ export async function applyInstall(root: string, plan: InstallPlan, o: ApplyOpti
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
-  if (plan.manifest.status !== 'unchanged') writeAtomic(join(root, plan.manifest.path), plan.manifest.content, plan.manifest.mode);
+  if (plan.manifest.status !== 'unchanged') writeAtomic(join(root, plan.manifest.path), plan.manifest.content, plan.manifest.mode, durable);
   if (!live) return { backups, timerProblem: null };
   const timerProblem = await enableTimerNow();
   const residentProblem = o.serviceMode === 'resident' ? await startResidentNow() : null;

@@ -1,5 +1,6 @@
 import { join, posix } from 'node:path';
 import { diskFs, memoryFs } from './fs.js';
+import type { PolicyFs } from './fs.js';
 import { PolicyLoader } from './loader.js';
 import { RulePolicy } from './evaluate.js';
 import type { Policy, PolicySyntaxError } from './types.js';
@@ -53,11 +54,11 @@ export function loadPolicyDir(dir: string, options: PolicyDirOptions = {}): Poli
  * ROOT/etc/qubes/policy.d by file name, `!compat-4.0` reading
  * ROOT/etc/qubes-rpc/policy. A missing run directory counts as empty.
  */
-export function loadPolicyFromRoot(root: string): Policy {
-  const etc = diskFs.resolve(join(root, 'etc', 'qubes', 'policy.d'));
-  const run = diskFs.resolve(join(root, 'run', 'qubes', 'policy.d'));
-  const loader = new PolicyLoader(diskFs, join(root, 'etc', 'qubes-rpc', 'policy'));
-  loader.loadDirs(diskFs.isDir(run) ? [run, etc] : [etc]);
+export function loadPolicyFromRoot(root: string, fs: PolicyFs = diskFs): Policy {
+  const etc = fs.resolve(join(root, 'etc', 'qubes', 'policy.d'));
+  const run = fs.resolve(join(root, 'run', 'qubes', 'policy.d'));
+  const loader = new PolicyLoader(fs, join(root, 'etc', 'qubes-rpc', 'policy'));
+  loader.loadDirs(fs.isDir(run) ? [run, etc] : [etc]);
   return new RulePolicy(loader.rules);
 }
 

@@ -1,11 +1,13 @@
 /**
  * The router's policy: the files of the simulated dom0's policy.d, read
- * again for every call (qrexec reloads them when they change), evaluated
+ * again for every call and parsed again when they changed (qrexec reloads
+ * them when they change), evaluated
  * against qubesd's system info; an `ask` waits for the operator's answer.
  */
 import { qubesdCall } from '../../shared/adminapi/client.js';
 import type { Policy, PolicyRequest, PolicySyntaxError, Resolution, SystemInfo } from '../../shared/policy/index.js';
-import { denyAllPolicy, loadPolicyFromRoot } from '../../shared/policy/index.js';
+import { denyAllPolicy } from '../../shared/policy/index.js';
+import { PolicyReloader } from '../../shared/policy/reload.js';
 import type { AskQueue } from './asks.js';
 
 /** A resolution that lets the call through. */
@@ -21,7 +23,11 @@ export interface PolicyManagerOptions {
 }
 
 export class PolicyManager {
-  constructor(private readonly o: PolicyManagerOptions) {}
+  private readonly files: PolicyReloader;
+
+  constructor(private readonly o: PolicyManagerOptions) {
+    this.files = new PolicyReloader(o.policyRoot);
+  }
 
   /** The qubes as the policy sees them: names, types, tags and power states. */
   async systemInfo(): Promise<SystemInfo> {
@@ -33,7 +39,7 @@ export class PolicyManager {
   /** The policy as its files read now; files qrexec would not load refuse every call. */
   load(): Policy {
     try {
-      return loadPolicyFromRoot(this.o.policyRoot);
+      return this.files.load();
     } catch (e) {
       if (e instanceof Error && e.name === 'PolicySyntaxError') {
         this.o.log(`qrexec: invalid policy, refusing every call: ${e.message}`);

@@ -54,6 +54,8 @@ export class SimApp {
     private readonly hooks: PowerHooks = {},
     /** Whether a save waits for the disk (fsync); a throwaway machine need not. */
     private readonly durable = true,
+    /** Whether changes reach the state file only at flush() (qubesd's close): a machine no one restarts while it runs. */
+    private readonly atClose = false,
   ) {
     this.props = { ...state.props };
     this.devices = state.devices ?? {};
@@ -115,8 +117,19 @@ export class SimApp {
     return { version: 1, props: this.props, vms: [...this.vms.values()], devices: this.devices };
   }
 
+  private unsaved = false;
+
   save(): void {
-    if (this.statePath) writeStateFile(this.statePath, this.snapshot(), this.durable);
+    if (!this.statePath) return;
+    if (this.atClose) this.unsaved = true;
+    else writeStateFile(this.statePath, this.snapshot(), this.durable);
+  }
+
+  /** Writes the changes a machine saving at close holds. */
+  flush(): void {
+    if (!this.statePath || !this.unsaved) return;
+    writeStateFile(this.statePath, this.snapshot(), this.durable);
+    this.unsaved = false;
   }
 
   // ---- events

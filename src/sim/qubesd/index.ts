@@ -22,6 +22,12 @@ export interface QubesdOptions {
   readonly hooks?: PowerHooks;
   /** Whether each save of the state waits for the disk (default true); a machine thrown away after a check need not. */
   readonly durable?: boolean;
+  /**
+   * Whether the state is written only when qubesd closes, not at each
+   * change: a machine no one restarts while it runs, whose every change
+   * would otherwise rewrite the whole file.
+   */
+  readonly stateAtClose?: boolean;
 }
 
 export interface Qubesd {
@@ -56,7 +62,7 @@ export async function startQubesd(opts: QubesdOptions): Promise<Qubesd> {
     // a restarted host boots with every qube but dom0 powered off
     for (const vm of state.vms) if (vm.klass !== 'AdminVM') vm.power = 'Halted';
   }
-  const app = new SimApp(state, paths.state, opts.hooks ?? {}, opts.durable ?? true);
+  const app = new SimApp(state, paths.state, opts.hooks ?? {}, opts.durable ?? true, opts.stateAtClose === true);
   app.save();
   const servers: ApiServer[] = [];
   try {
@@ -75,6 +81,7 @@ export async function startQubesd(opts: QubesdOptions): Promise<Qubesd> {
     statePath: paths.state,
     close: async () => {
       await Promise.all(servers.map((s) => s.close()));
+      app.flush();
     },
   };
 }

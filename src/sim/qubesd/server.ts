@@ -9,7 +9,8 @@ import { qubeNameProblem } from '../../shared/names.js';
 import type { AdminRequest } from '../../shared/adminapi/wire.js';
 import { encodeEvent, encodeException, encodeOk, isAscii, MAX_REQUEST_BYTES, parseRequest } from '../../shared/adminapi/wire.js';
 import type { Policy } from '../../shared/policy/index.js';
-import { denyAllPolicy, loadPolicyFromRoot, PolicySyntaxError } from '../../shared/policy/index.js';
+import { denyAllPolicy, PolicySyntaxError } from '../../shared/policy/index.js';
+import { PolicyReloader } from '../../shared/policy/reload.js';
 import type { SimApp } from './app.js';
 import { err, QubesError } from './errors.js';
 import type { CallContext, MethodTable } from './methods/types.js';
@@ -42,17 +43,22 @@ function decodeVm(app: SimApp, raw: Buffer): VmState {
   return vm;
 }
 
-function loadPolicy(root: string | null): Policy {
-  if (root === null) return denyAllPolicy(new PolicySyntaxError('(none)', 0, 'no policy configured'));
+/** What a connection is served with: the options, and the policy as its files read now. */
+interface Served extends ApiServerOptions {
+  readonly policyFiles: PolicyReloader | null;
+}
+
+function loadPolicy(opts: Served): Policy {
+  if (opts.policyFiles === null) return denyAllPolicy(new PolicySyntaxError('(none)', 0, 'no policy configured'));
   try {
-    return loadPolicyFromRoot(root);
+    return opts.policyFiles.load();
   } catch (e) {
     if (e instanceof PolicySyntaxError) return denyAllPolicy(e);
-    return denyAllPolicy(new PolicySyntaxError(root, 0, (e as Error).message));
+    return denyAllPolicy(new PolicySyntaxError(opts.policyRoot ?? '(none)', 0, (e as Error).message));
   }
 }
 
-async function respond(opts: ApiServerOptions, sock: Socket, req: AdminRequest, closed: Promise<void>): Promise<void> {
+async function respond(opts: Served, sock: Socket, req: AdminRequest, closed: Promise<void>): Promise<void> {
   const { app, methods } = opts;
   try {
     const src = decodeVm(app, req.src);
@@ -75,7 +81,7 @@ async function respond(opts: ApiServerOptions, sock: Socket, req: AdminRequest, 
       payload: req.payload,
       policy: () => {
         if (src.klass === 'AdminVM') return null;
-        policy ??= loadPolicy(opts.policyRoot);
+        policy ??= loadPolicy(opts);
         return policy;
       },
       sendEvent: (ev) => {
@@ -103,7 +109,7 @@ async function respond(opts: ApiServerOptions, sock: Socket, req: AdminRequest, 
   }
 }
 
-function handleConnection(opts: ApiServerOptions, sock: Socket): void {
+function handleConnection(opts: Served, sock: Socket): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let done = false;
@@ -142,6 +148,7 @@ export interface ApiServer {
 /** Listens on `path` (replacing a stale socket file) and resolves once ready. */
 export async function listenApi(path: string, opts: ApiServerOptions): Promise<ApiServer> {
   const open = new Set<Socket>();
+  const served: Served = { ...opts, policyFiles: opts.policyRoot === null ? null : new PolicyReloader(opts.policyRoot) };
   try {
     unlinkSync(path);
   } catch {
@@ -150,7 +157,7 @@ export async function listenApi(path: string, opts: ApiServerOptions): Promise<A
   const server = createServer({ allowHalfOpen: true }, (sock) => {
     open.add(sock);
     sock.once('close', () => open.delete(sock));
-    handleConnection(opts, sock);
+    handleConnection(served, sock);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
