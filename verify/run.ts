@@ -33,7 +33,7 @@ import { verifyCoverage } from './coverage.js';
 import { coverageFailures } from './gaps.js';
 
 /** The checks that take longest at the default scale, longest first: they start first, so the run does not end on one of them alone. */
-const LONGEST_FIRST = ['malformed', 'sequences', 'noninterference', 'faults', 'races', 'approval-channel', 'timing', 'tamper', 'flood', 'concurrency'];
+const LONGEST_FIRST = ['malformed', 'sequences', 'noninterference', 'timing', 'faults', 'races', 'approval-channel', 'tamper', 'flood', 'concurrency'];
 const startRank = (name: string): number => (LONGEST_FIRST.includes(name) ? LONGEST_FIRST.indexOf(name) : LONGEST_FIRST.length);
 
 /** A directory in memory where there is one (Linux's /dev/shm), else the system's temporary directory. */
