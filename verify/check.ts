@@ -3,6 +3,11 @@
  * seed, and reports what it tried and what failed. `npm test` runs each at a
  * small fixed budget and seed (test/verify); `npm run verify` at a larger one.
  */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The entry that runs one check in a process of its own (verify/check-main.ts). */
+export const CHECK_MAIN = join(dirname(fileURLToPath(import.meta.url)), 'check-main.js');
 
 /** How much work a check may do; each check scales its own counts from `scale`. */
 export interface Budget {
@@ -67,4 +72,9 @@ export interface Check {
   readonly name: string;
   readonly summary: string;
   run(budget: Budget, seed: number): Promise<CheckReport>;
+}
+
+/** The report of a check that could not finish: one failure saying why, with the run that reproduces it. */
+export function crashReport(check: string, what: string, seed: number, scale: number): CheckReport {
+  return { figures: [], failures: [{ check, what, reproduction: `--seed ${seed} --scale ${scale} --only ${check}` }] };
 }

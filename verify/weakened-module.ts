@@ -5,7 +5,7 @@
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -23,15 +23,20 @@ export function compiled(rel: string): string {
  * `swap` (module path -> the file to import instead). Returns its path.
  */
 export function weakenedFile(rel: string, guard: string, weakened: string, swap: Readonly<Record<string, string>> = {}): string {
-  const path = compiled(rel);
+  return weakenedCopy(compiled(rel), guard, weakened, swap);
+}
+
+/** As weakenedFile, for any compiled module by its path (e.g. one under dist/verify). */
+export function weakenedCopy(path: string, guard: string, weakened: string, swap: Readonly<Record<string, string>> = {}): string {
   const text = readFileSync(path, 'utf8');
-  if (text.split(guard).length !== 2) throw new Error(`the guard ${JSON.stringify(guard)} is not in ${rel}.js exactly once`);
+  const name = relative(join(here, '..'), path).replace(/\.js$/, '');
+  if (text.split(guard).length !== 2) throw new Error(`the guard ${JSON.stringify(guard)} is not in ${name}.js exactly once`);
   const mutated = text.replace(guard, weakened).replace(/from '(\.\.?\/[\w./-]+\.js)'/g, (_, f: string) => {
     const target = resolve(dirname(path), f);
     return `from '${pathToFileURL(swap[target] ?? target).href}'`;
   });
   scratch ??= mkdtempSync(join(tmpdir(), 'qmcp-mutant-'));
-  const out = join(scratch, `${rel.replace(/\//g, '-')}-${mutants++}.js`);
+  const out = join(scratch, `${name.replace(/\//g, '-')}-${mutants++}.js`);
   writeFileSync(out, mutated);
   return out;
 }

@@ -5,7 +5,6 @@
  * `ai-real`, qmcp.Exec, qmcp.ReadFile, qmcp.ListDir and qmcp.Stat are the
  * real services, run here.
  */
-import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -109,19 +108,7 @@ export async function sleeperPids(dir: string): Promise<number[]> {
 }
 
 /** Whether the process still runs (a zombie awaiting its reaper counts as gone). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}
+export { alive as isAlive } from '../../verify/process-tree.js';
 
 /**
  * Resolves once check() holds, polling; gives up only past `idleMs` scaled

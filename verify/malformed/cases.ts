@@ -94,28 +94,34 @@ export function nearMisses(g: Grammar): MalformedCase[] {
   return out.filter((c) => !wellFormed(g, c.argument, c.payload));
 }
 
-/** Generated noise and mutations, for fast-check to shrink. */
 /**
- * Strings of any code point, made once: each such arbitrary builds a map of
- * every code point the first time it shrinks, which costs more than many
- * calls.
+ * Strings of any code point, made once per length and only when first
+ * needed: each such arbitrary builds a map of every code point as it is
+ * made, which costs more than many calls (and every process that imports
+ * the checks would pay it).
  */
-const BINARY_40 = fc.string({ unit: 'binary', maxLength: 40 });
-const BINARY_70 = fc.string({ unit: 'binary', maxLength: 70 });
+const binaryStrings = new Map<number, fc.Arbitrary<string>>();
+function binary(maxLength: number): fc.Arbitrary<string> {
+  let a = binaryStrings.get(maxLength);
+  if (a === undefined) binaryStrings.set(maxLength, (a = fc.string({ unit: 'binary', maxLength })));
+  return a;
+}
+
+/** Generated noise and mutations, for fast-check to shrink. */
 
 export function malformedArbitrary(g: Grammar | undefined): fc.Arbitrary<MalformedCase> {
   const example = g?.example ?? '';
   const json = g?.lines?.examples[0] ?? (g?.payload ? JSON.stringify(g.payload.examples[0]) : '{}');
   const examples = g?.payload?.examples ?? [{}];
   const keys = g?.payload ? [...g.payload.required, ...g.payload.optional] : ['name'];
-  const argument = fc.oneof(fc.constant(example), fc.constantFrom(...BAD_NAMES), fc.string({ maxLength: 40 }), BINARY_40);
+  const argument = fc.oneof(fc.constant(example), fc.constantFrom(...BAD_NAMES), fc.string({ maxLength: 40 }), binary(40));
   const bytes = fc.uint8Array({ maxLength: 256 }).map((a) => Buffer.from(a));
   const edit = fc.tuple(fc.nat(), fc.constantFrom('{', '}', ',', '"', ':', '\\', '\0', '\n', '\u2028', ' ', '[', 'x', '')).map(([at, ch]) => {
     const i = at % (json.length + 1);
     return text(json.slice(0, i) + ch + json.slice(i + 1));
   });
   const field = fc
-    .tuple(fc.constantFrom(...examples), fc.constantFrom(...keys), fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constantFrom(...BAD_VALUES), BINARY_40))
+    .tuple(fc.constantFrom(...examples), fc.constantFrom(...keys), fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constantFrom(...BAD_VALUES), binary(40)))
     .map(([ex, key, v]) => withField(ex, key, v));
   const payload = fc.oneof(bytes, edit, field, fc.constant(Buffer.alloc(0)));
   return fc.record({ argument, payload }).map((c) => ({ kind: 'generated', ...c }));
@@ -145,10 +151,10 @@ export function targetMisses(): TargetCase[] {
 
 /** Generated targets, for fast-check to shrink: noise, and visible names with one character changed. */
 export function targetArbitrary(): fc.Arbitrary<TargetCase> {
-  const edited = fc.tuple(fc.constantFrom(...VISIBLE), fc.nat(), fc.string({ unit: 'binary', maxLength: 2 })).map(([n, at, ch]) => {
+  const edited = fc.tuple(fc.constantFrom(...VISIBLE), fc.nat(), binary(2)).map(([n, at, ch]) => {
     const i = at % (n.length + 1);
     return n.slice(0, i) + ch + n.slice(i + 1);
   });
-  const target = fc.oneof(fc.string({ maxLength: 70 }), BINARY_70, edited).filter((t) => t !== ELEVATED_OUTSIDE);
+  const target = fc.oneof(fc.string({ maxLength: 70 }), binary(70), edited).filter((t) => t !== ELEVATED_OUTSIDE);
   return target.map((t) => ({ kind: 'generated target', target: t }));
 }
