@@ -109,8 +109,12 @@ function parseShared(v: unknown, fatal: (key: string, message: string) => void):
     fatal('shared.egressQubes', 'must be a list of qube names');
     return none;
   }
-  const isShare = (x: unknown): x is SinkShare =>
-    isObject(x) && Object.keys(x).length === 3 && isQubeName(x['from']) && isQubeName(x['into']) && isTagName(x['tag']);
+  // destructured, not indexed: the bundle check reads any `from` before a quote as an import
+  const isShare = (x: unknown): x is SinkShare => {
+    if (!isObject(x) || Object.keys(x).length !== 3) return false;
+    const { from, into, tag } = x;
+    return isQubeName(from) && isQubeName(into) && isTagName(tag);
+  };
   if (!Array.isArray(sinks) || !sinks.every(isShare)) {
     fatal('shared.sinks', 'must be a list of {from, into, tag}: two principal qubes and a tag');
     return none;
