@@ -27,7 +27,7 @@ describe('noninterference', { concurrency: 4 }, () => {
     assert.ok(figure('event windows compared') >= 1);
     assert.ok(figure('MCP results compared') >= 20);
     // both sessions told of ai-peer's memory, ai-execbox's start and the marker's label, at least
-    assert.ok(figure('resource notifications to live sessions compared') >= 6);
+    assert.ok(figure('resource notifications to live sessions compared') >= 6, JSON.stringify(r.figures));
     assert.equal(figure('machines compared with the gate on'), 2);
     assert.ok(figure('gate: requests answered') >= 2);
     assert.ok(figure('gate: dialogs answered') >= 2);

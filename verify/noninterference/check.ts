@@ -98,6 +98,8 @@ interface Tally {
   busyCalls: number;
   operatorActions: number;
   windows: number;
+  /** Event windows a loaded machine made late, tried again longer. */
+  lateWindows: number;
   /** Resource notifications live sessions were sent, compared. */
   notified: number;
   mcp: number;
@@ -269,7 +271,10 @@ async function observeMore(a: Machine, b: Machine, call: CallFn, tally: Tally, r
     try {
       const [wa, wb] = await Promise.all([eventWindow(a, call, seconds), eventWindow(b, call, seconds)]);
       told = await Promise.all([a, b].flatMap((m, i) => live[i]?.settle(markerQube(m)) ?? []));
-      if (wa.late || wb.late || told.some((t) => t.late)) continue;
+      if (wa.late || wb.late || told.some((t) => t.late)) {
+        tally.lateWindows++;
+        continue;
+      }
       tally.windows++;
       if (!same(wa.observation, wb.observation)) return other(`the event windows differ: A ${show(wa.observation)}, B ${show(wb.observation)}`);
       const [na, nb] = [windowNotifications(wa.observation.stdout, names), windowNotifications(wb.observation.stdout, names)];
@@ -323,7 +328,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
       // npm test's short sequences at scale 1; the full budget is long ones, about 100,000 calls at the default scale 10
       const length = budgetCount(scale, 24, 340);
       const failures: Failure[] = [];
-      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, notified: 0, mcp: 0, shrinkRuns: 0, gatePairs: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, codes: new Set(), drifted: [] };
+      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, lateWindows: 0, notified: 0, mcp: 0, shrinkRuns: 0, gatePairs: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, codes: new Set(), drifted: [] };
       const repro = `--seed ${seed} --scale ${scale} --only ${NAME}`;
       const makePair = (index: number, gated: number | null): Pair => {
         const pairSeed = (seed + 7919 * index) >>> 0;
@@ -410,6 +415,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         { label: 'calls compared while the operator worked outside', value: String(tally.busyCalls) },
         { label: 'operator actions outside during those calls', value: String(tally.operatorActions) },
         { label: 'event windows compared', value: String(tally.windows) },
+        { label: 'event windows late, tried again longer', value: String(tally.lateWindows) },
         { label: 'resource notifications to live sessions compared', value: String(tally.notified) },
         { label: 'MCP results compared', value: String(tally.mcp) },
         { label: 'machines compared with the gate on', value: String(2 * tally.gatePairs) },

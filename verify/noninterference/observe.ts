@@ -18,9 +18,11 @@ import { OUTSIDE_TOMBSTONES, WORLD } from './machines.js';
 /**
  * Window lengths tried in turn: a window counts only if the marker, set by
  * dom0 after every act, came through in it (so every act's event did), or
- * it is tried again, longer (a loaded machine is slower, never a failure).
+ * it is tried again, longer (a loaded machine is slower, never a failure),
+ * the last ones near the longest window dom0 serves (60 s, less the live
+ * sessions' 2 s more).
  */
-export const WINDOW_SECONDS: readonly number[] = [6, 15, 40];
+export const WINDOW_SECONDS: readonly number[] = [6, 15, 40, 58, 58];
 
 /**
  * The marker's qube: the first of the agent's world still visible, which is
