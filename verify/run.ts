@@ -100,6 +100,8 @@ async function main(argv: string[]): Promise<number> {
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     if (leftover.length > 0) process.stderr.write(`  ${check.name}: left ${leftover.length} process(es) running, killed\n`);
     process.stderr.write(`  ${check.name}: ${report.failures.length} failure(s) in ${seconds} s\n`);
+    // a long run's failures are shown as each check ends, not only in the final table
+    for (const f of report.failures) process.stderr.write(`  FAIL ${f.check}: ${f.what}\n    reproduce: ${f.reproduction}\n`);
     reports.set(check.name, { report, seconds });
   });
   await processes.stop();

@@ -4,6 +4,10 @@ import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import { ActionableError } from '../../src/dom0/service/refusal.js';
 import type { ServiceTable } from '../../verify/malformed/host.js';
 import { makeSequencesCheck, sequencesCheck } from '../../verify/sequences/check.js';
+import { INSIDE, opArbitrary } from '../../verify/sequences/ops.js';
+import type { Op } from '../../verify/sequences/ops.js';
+import { OPERATIONS } from '../../src/shared/model/capabilities.js';
+import fc from 'fast-check';
 import { weakenedRunService } from '../../verify/weakened-module.js';
 
 const SEED = 4;
@@ -134,4 +138,20 @@ test('an Admin API line without target=dom0 (the call is routed into the qube, r
   const hit = r.failures[0];
   assert.ok(hit, 'the line without target=dom0 was not caught');
   assert.match(hit.what, /^admin\.vm\.Pause to ai-.*(it ran in \[\{"qube":"ai-|the policy refused a call the agent may make)/);
+});
+
+test('an in-qube step into a paused qube is expected refused, as qrexec refuses it (autostart=no lets a call into running qubes only)', async () => {
+  // the agent starts a full-tier qube, pauses it, and runs a command in it; a model that took a paused qube for reachable fails here
+  const ops = fc.sample(opArbitrary(OPERATIONS.filter((o) => ['start', 'pause', 'run'].includes(o.id))), { seed: 1, numRuns: 500 });
+  const pick = (id: string, onPeer: (o: Op) => boolean): Op => {
+    const op = ops.find((o) => o.id === id && onPeer(o));
+    assert.ok(op, `no ${id} step on ai-peer drawn`);
+    return op;
+  };
+  const steps = [pick('start', (o) => o.service === 'qmcp.Start+ai-peer'), pick('pause', (o) => o.target === 'ai-peer'), pick('run', (o) => o.target === 'ai-peer')];
+  const none = Object.fromEntries(INSIDE.map((q) => [q, 'none' as const]));
+  const fleet = { tiers: { ...Object.fromEntries(INSIDE.map((q) => [q, '' as const])), 'ai-peer': 'full' as const }, nets: none, locked: [], kept: [] };
+  const settings = { mode: 'least-privilege' as const, birthCeiling: 'read' as const, roomGiB: 0 };
+  const r = await makeSequencesCheck({ operations: ['start'], examples: [[fleet, settings, steps]], shrink: false }).run({ scale: 1 }, SEED);
+  assert.deepEqual(r.failures, []);
 });

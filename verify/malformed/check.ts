@@ -10,7 +10,8 @@
  * requests and run nothing (in-qube.ts). An operation without a grammar fails the check. The
  * simulated qubesd socket gets the wire grammar's near misses.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import fc from 'fast-check';
 import { auditLogPath } from '../../src/dom0/audit/index.js';
 import { OPERATIONS, operation } from '../../src/shared/model/capabilities.js';
@@ -22,7 +23,7 @@ import { malformedArbitrary, nearMisses, targetArbitrary, targetMisses } from '.
 import type { MalformedCase, TargetCase } from './cases.js';
 import { GRAMMARS, TARGET_GRAMMARS, malformedGaps, wellFormed, wellFormedTarget } from './grammar.js';
 import type { Grammar, TargetGrammar } from './grammar.js';
-import { InProcessHost, SERVICE_MAIN, filesDiffer, inputError, isRefused, prng, show, spawnService, startResidentProcess } from './host.js';
+import { BASE_SETTINGS, InProcessHost, SERVICE_MAIN, filesDiffer, inputError, isRefused, prng, show, spawnService, startResidentProcess } from './host.js';
 import type { CallResult, ServiceSut } from './host.js';
 import { attackInQube, IN_QUBE_SERVICES } from './in-qube.js';
 import { describe, meets, rawCall, socketCases } from './qubesd-socket.js';
@@ -46,10 +47,27 @@ export interface MalformedSut extends ServiceSut {
   readonly qubeServices?: string;
 }
 
-/** The audit kinds appended since `from` bytes. */
-function appendedKinds(path: string, from: number): string[] {
+/** The audit log rotated every 64 KiB, so that every run (a test's too) reads appended entries across rotations. */
+const ROTATING = { ...BASE_SETTINGS, auditRetention: { fileBytes: 64 * 1024, keepBytes: null, keepDays: null } };
+
+/** Where the audit chain ended: how many files had been rotated out, and the live file's size. */
+interface LogMark {
+  readonly rotated: number;
+  readonly size: number;
+}
+
+function rotatedCount(path: string): number {
+  const name = basename(path);
+  return readdirSync(dirname(path)).filter((n) => n.startsWith(`${name}.`) && /^[1-9][0-9]*$/.test(n.slice(name.length + 1))).length;
+}
+
+function logMark(path: string): LogMark {
+  return { rotated: rotatedCount(path), size: statSync(path).size };
+}
+
+function readFrom(path: string, from: number): Buffer {
   const size = statSync(path).size;
-  if (size <= from) return [];
+  if (size <= from) return Buffer.alloc(0);
   const buf = Buffer.alloc(size - from);
   const fd = openSync(path, 'r');
   try {
@@ -57,6 +75,16 @@ function appendedKinds(path: string, from: number): string[] {
   } finally {
     closeSync(fd);
   }
+  return buf;
+}
+
+/** The audit kinds appended since `mark`, across a rotation: the live file of the mark then goes on as the next `.N`. */
+function appendedKinds(path: string, mark: LogMark): string[] {
+  const now = rotatedCount(path);
+  const parts: Buffer[] = [];
+  for (let i = mark.rotated + 1; i <= now; i++) parts.push(readFrom(`${path}.${i}`, i === mark.rotated + 1 ? mark.size : 0));
+  parts.push(readFrom(path, now === mark.rotated ? mark.size : 0));
+  const buf = Buffer.concat(parts);
   return buf
     .toString('utf8')
     .split('\n')
@@ -90,7 +118,7 @@ async function attack(h: InProcessHost, call: () => Promise<CallResult>, audit: 
   const state = known?.state ?? h.state();
   const files = known?.files ?? h.dom0Files();
   const log = auditLogPath(h.root);
-  const logSize = statSync(log).size;
+  const mark = logMark(log);
   let r: CallResult;
   try {
     r = await call();
@@ -103,7 +131,7 @@ async function attack(h: InProcessHost, call: () => Promise<CallResult>, audit: 
   const afterFiles = h.dom0Files();
   const diff = filesDiffer(files, afterFiles);
   if (diff) return `a dom0 file changed: ${diff}`;
-  const kinds = appendedKinds(log, logSize);
+  const kinds = appendedKinds(log, mark);
   if (JSON.stringify(kinds) !== JSON.stringify(audit)) return `audit entries appended: ${JSON.stringify(kinds)} (want ${JSON.stringify(audit)})`;
   settled.set(h, { state: after, files: afterFiles });
   return null;
@@ -232,7 +260,7 @@ export function makeMalformedCheck(sut: MalformedSut = {}): Check {
       // a host per lane: an attack compares its whole machine before and after, so one host serves one call at a time
       const hosts: InProcessHost[] = [];
       const host = async (): Promise<InProcessHost> => {
-        const h = await InProcessHost.start({ sut });
+        const h = await InProcessHost.start({ sut, settings: ROTATING });
         hosts.push(h);
         if (sut.extraPolicy !== undefined) h.addPolicy('10-weakened.policy', sut.extraPolicy);
         if (decided.length > 0) await h.startQrexec();

@@ -21,10 +21,12 @@ import { initAuditLog, openAudit } from '../../src/dom0/audit/index.js';
 import type { AuditLog } from '../../src/dom0/audit/index.js';
 import type { WriteDeps } from '../../src/dom0/create/deps.js';
 import { readWriteSettings } from '../../src/dom0/create/settings.js';
+import type { Settings } from '../../src/shared/model/settings.js';
 import { POLICY_FILE, renderPolicy, stampSettings } from '../../src/dom0/install/policy.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import type { Clock } from '../../src/dom0/gate/wait.js';
 import { loadDom0Config } from '../../src/dom0/service/config.js';
+import { auditOptions } from '../../src/dom0/service/compose.js';
 import type { Dom0CallIo } from '../../src/dom0/service/compose.js';
 import { runService } from '../../src/dom0/service/run.js';
 import { startResident } from '../../src/dom0/resident/server.js';
@@ -282,7 +284,7 @@ export class InProcessHost {
       stdin,
       io,
       qubesd: this.sut.qubesd ? this.sut.qubesd(real) : real,
-      audit: this.audit(opts.audit),
+      audit: this.audit(opts.audit, config?.settings),
       config: config ? config.service : null,
       log,
       gate: { reload: () => loadDom0Config(this.root, log)?.service ?? null, clock: QUICK_POLL },
@@ -363,9 +365,9 @@ export class InProcessHost {
     return { status, stdout: Buffer.concat(out).toString('latin1'), stderr: Buffer.concat(err).toString('latin1') };
   }
 
-  /** The audit log a call appends to, after the variant's substitution. */
-  audit(given?: AuditLog): AuditLog {
-    const real = given ?? openAudit({ root: this.root });
+  /** The audit log a call appends to, rotated as the settings say (as the service process's), after the variant's substitution. */
+  audit(given?: AuditLog, settings?: Settings): AuditLog {
+    const real = given ?? openAudit(settings ? auditOptions(this.root, settings) : { root: this.root });
     return this.sut.audit ? this.sut.audit(real) : real;
   }
 

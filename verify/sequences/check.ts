@@ -173,13 +173,13 @@ function judgeGate(ctx: Context, r: CallResult, changed: boolean, fresh: readonl
 /**
  * 9. A step the policy decides alone goes through exactly when the agent
  * sees its target at the operation's tier (an in-qube one only into a
- * running qube: autostart=no), runs in its target only if it is an in-qube
+ * running qube, not a paused one: autostart=no, as qrexec's parser), runs in its target only if it is an in-qube
  * service, changes nothing but its target, and leaves nothing in qmcp's
  * audit log.
  */
 function judgeDecided(op: Op, ctx: Context, r: CallResult, before: Machine, after: Machine, fresh: readonly AuditLine[], fail: (what: string) => never): void {
   const vm = before.get(op.target);
-  const reach = vm !== undefined && inside(vm) && TIERS.indexOf(effectiveTier(vm, ctx.mode)) >= TIERS.indexOf(ctx.op.tier) && (ctx.op.target !== 'in-qube' || vm.power !== 'Halted');
+  const reach = vm !== undefined && inside(vm) && TIERS.indexOf(effectiveTier(vm, ctx.mode)) >= TIERS.indexOf(ctx.op.tier) && (ctx.op.target !== 'in-qube' || vm.power === 'Running');
   // a dialog the operator denied refuses what the agent may make
   const through = reach && !deniedIn(ctx);
   if (through === isRefused(r)) {
@@ -309,6 +309,8 @@ export interface SequencesSut extends ServiceSut {
   readonly operations?: readonly string[];
   /** A policy file read before qmcp's own (a variant with a leaky line). */
   readonly extraPolicy?: string;
+  /** Sequences run before the drawn ones (a test's case that chance would rarely draw). */
+  readonly examples?: readonly [FleetPlan, SettingsPlan, Op[]][];
   /** Steps per sequence at most (default 15). */
   readonly maxSteps?: number;
   /** Shrink a failing sequence (default true); a test that only needs the catch may skip it. */
@@ -468,7 +470,8 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
         const lanes = await bounded(LANES, LANES, async (lane) => {
           const tally = emptyTally();
           const runs = Math.floor(numRuns / LANES) + (lane < numRuns % LANES ? 1 : 0);
-          return { tally, out: runs > 0 ? await fc.check(property(tally, () => tally.sequences < runs), { seed: laneSeed(lane), numRuns: runs, ...options }) : null };
+          const examples = !gate && lane === 0 ? { examples: [...(sut.examples ?? [])] as unknown as A[] } : {};
+          return { tally, out: runs > 0 ? await fc.check(property(tally, () => tally.sequences < runs), { seed: laneSeed(lane), numRuns: runs, ...options, ...examples }) : null };
         });
         // in the lanes' order, whichever ended first
         for (const [lane, { out }] of lanes.entries()) if (out) report(out, lane, gate);
