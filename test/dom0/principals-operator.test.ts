@@ -262,3 +262,20 @@ test("approvals: a request is checked with its principal's settings, and --princ
     assert.equal(done.status, 0, done.stderr.toString());
   }, { ...other, gate: ASK_SERVICES });
 });
+
+for (const [variant, guard, weak] of [
+  ['real', null, null],
+  ['first principal', 'loadDom0Config(root, (m) => warnings.push(m), reading, opts.principal)', 'loadDom0Config(root, (m) => warnings.push(m), reading)'],
+  ['other worlds not hidden', '!others.some((t) => q.tags.has(t))', 'true'],
+] as const) {
+  test(`explain: the principal asked for, a qube of two worlds in neither (${variant})`, async () => {
+    const run = guard === null ? explain : ((await import(pathToFileURL(weakenedFile('dom0/operator/explain', guard, weak)).href)) as { explain: typeof explain }).explain;
+    await withWorld(async (w, root) => {
+      const report = await run({ root, qubesdSocket: w.qubesd.socketPath, principal: B });
+      const row = (q: string) => report.rows.find((r) => r.qube === q);
+      const seen = [row('b-runner')?.groups.see, row('x-both')?.standing];
+      if (guard === null) assert.deepEqual(seen, ['allowed', 'not visible']);
+      else assert.notDeepEqual(seen, ['allowed', 'not visible'], `weakened (${variant})`);
+    });
+  });
+}
