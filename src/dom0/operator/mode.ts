@@ -12,7 +12,7 @@ import { hasFatal, modelHash, parsePrincipals, renderPolicies, settingsPath } fr
 import type { Mode } from '../../shared/model/index.js';
 import { writeAtomic } from '../install/files.js';
 import { POLICY_FILE, SettingsError, checkPolicy, renderPolicy, stampSettings } from '../install/policy.js';
-import { OperatorRefusal } from './tier.js';
+import { OperatorRefusal, pickPrincipal } from './tier.js';
 
 export const MODES: readonly Mode[] = ['compat', 'least-privilege'];
 
@@ -102,10 +102,7 @@ export async function setMode(ops: ModeOps, mode: Mode): Promise<ModeResult> {
 function principalEntry(file: Record<string, unknown>, principal: string | undefined): Record<string, unknown> {
   const list = Array.isArray(file['principals']) ? (file['principals'] as unknown[]) : [];
   const entries = list.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && !Array.isArray(e));
-  const names = entries.map((e) => String(e['principal']));
-  const found = principal === undefined && entries.length === 1 ? entries[0] : entries.find((e) => e['principal'] === principal);
-  if (found === undefined) throw new OperatorRefusal(principal === undefined ? `the settings hold several principals (${names.join(', ')}): name one with --principal` : `no principal ${principal}: the settings name ${names.join(', ')}`);
-  return found;
+  return pickPrincipal(entries, (e) => e['principal'], principal);
 }
 
 /** As stampSettings, for a file of several principals: the text with the model hash, and the policy of them all. */

@@ -51,10 +51,16 @@ export function installedPrincipal(root: string, principal?: string): { settings
   if (hasFatal(problems)) {
     throw new OperatorRefusal(`settings at ${settingsPath(root)} are unusable: ${problems.map((p) => p.message).join('; ')}`);
   }
-  const names = principals.list.map((s) => s.principal).join(', ');
-  const settings = principal === undefined && principals.list.length === 1 ? principals.list[0] : principals.list.find((s) => s.principal === principal);
-  if (settings === undefined) throw new OperatorRefusal(principal === undefined ? `the settings hold several principals (${names}): name one with --principal` : `no principal ${principal}: the settings name ${names}`);
+  const settings = pickPrincipal(principals.list, (s) => s.principal, principal);
   return { settings, others: principals.list.filter((s) => s !== settings) };
+}
+
+/** Of the settings' principals (each named by `nameOf`), PRINCIPAL's, or the only one; else an OperatorRefusal naming them. */
+export function pickPrincipal<T>(list: readonly T[], nameOf: (t: T) => unknown, principal: string | undefined): T {
+  const found = principal === undefined && list.length === 1 ? list[0] : list.find((t) => nameOf(t) === principal);
+  if (found !== undefined) return found;
+  const names = list.map((t) => String(nameOf(t))).join(', ');
+  throw new OperatorRefusal(principal === undefined ? `the settings hold several principals (${names}): name one with --principal` : `no principal ${principal}: the settings name ${names}`);
 }
 
 export async function setTier(ops: TierOps, qube: string, tier: TierChoice): Promise<TierResult> {
