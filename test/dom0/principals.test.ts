@@ -8,29 +8,19 @@ import { loadDom0Config } from '../../src/dom0/service/config.js';
 import { readPrincipalsFile, settingsPath } from '../../src/shared/model/index.js';
 import type { ServiceMode } from '../../src/dom0/install/manifest.js';
 import type { Fleet } from '../../src/sim/fleet.js';
-import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import type { Reply, World } from '../services-read/helpers.js';
-import { GiB, json, PRINCIPAL, startWorld, worldFleet } from '../services-read/helpers.js';
+import { json, PRINCIPAL, startWorld, worldFleet } from '../services-read/helpers.js';
+import { B, B_QUBES, B_SETTINGS } from './second-principal.js';
 
-const B = 'ctl-b';
 const fleet: Fleet = {
   ...worldFleet,
   qubes: [
     ...worldFleet.qubes,
-    { name: B, klass: 'AppVM', template: 'tpl', label: 'purple', properties: { netvm: null } },
-    { name: 'b-runner', klass: 'AppVM', template: 'tpl', label: 'yellow', tags: ['b-managed', 'b-exec'] },
-    { name: 'b-dump', klass: 'AppVM', template: 'tpl', label: 'red', tags: ['b-dump'] },
+    ...B_QUBES,
     { name: 'b-gone', klass: 'AppVM', template: 'tpl', label: 'red', tags: [`qmcp-owner-${B}`, 'qmcp-tombstone', 'qmcp-tombstone-at-20260101T000000Z'] },
   ],
 };
-const other = {
-  principal: B,
-  mode: 'least-privilege',
-  namePrefix: 'b-',
-  tags: { umbrella: 'b-managed', sink: 'b-dump', exec: 'b-exec', net: 'b-net', full: 'b-full' },
-  poolCapBytes: 40 * GiB,
-  gate: OPEN_GATE,
-};
+const other = B_SETTINGS;
 
 const same = (a: Reply, b: Reply): boolean => a.status === b.status && a.stdout.equals(b.stdout) && a.stderr.equals(b.stderr);
 const names = (r: Reply): string[] => (json(r) as { qubes: { name: string }[]; sinks: string[] }).qubes.map((q) => q.name).sort();

@@ -11,7 +11,6 @@ import { pathToFileURL } from 'node:url';
 import { AnswerRefused, answerApproval } from '../../src/dom0/operator/approvals.js';
 import type { ApprovalOps } from '../../src/dom0/operator/approvals.js';
 import { approvalsDir } from '../../src/dom0/gate/store.js';
-import { readSettingsFile, settingsPath } from '../../src/shared/model/settings.js';
 import { REFUSED, call } from '../services-write/helpers.js';
 import { startHost } from '../services-write/helpers.js';
 import { ASKING, auditEntries, pendingRequest, weakenedFile } from './helpers.js';
@@ -27,7 +26,7 @@ async function weakenedAnswer(): Promise<AnswerApproval> {
 test('allow of a request made under other settings is refused before it is recorded, saying why; the agent must ask again', async () => {
   const h = await startHost(ASKING);
   try {
-    const ops = (): ApprovalOps => ({ root: h.root, qubesd: h.qubesd, settings: readSettingsFile(settingsPath(h.root)).settings, now: () => new Date() });
+    const ops = (): ApprovalOps => ({ root: h.root, qubesd: h.qubesd, now: () => new Date() });
     const waiting = call(h, 'qmcp.SetFeature+ai-box', { name: 'gui', value: '0' });
     const r = await pendingRequest(h.root);
     // installed again with another setting while the call waits

@@ -11,7 +11,7 @@ import { parseLine } from '../../src/dom0/audit/entry.js';
 import { REAPER_SERVICE, REAPER_TIMER } from '../../src/dom0/install/index.js';
 import { dom0Root, startSimHost } from '../../src/sim/host.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
-import { weakenedFile } from '../../verify/weakened-module.js';
+import { compiled, weakenedFile } from '../../verify/weakened-module.js';
 
 const GiB = 1024 ** 3;
 
@@ -81,7 +81,8 @@ test('the installed reaper timer runs the reaper, which destroys only tombstones
     assert.deepEqual(rateRefusals(root, 'ai-flood'), { logged: 4, pending: 0 });
     assert.match(run.stdout, /^rate-limit refusals of ai-flood written: 4$/m);
     // weakened: the reaper leaves the counts to the services' calls
-    const weak = weakenedFile('dom0/reaper-main', "await writeOverdueRefusals(dom0Host(env, 'per-call'))", '[]');
+    const weakReap = weakenedFile('dom0/reaper', "await writeOverdueRefusals(dom0Host(env, 'per-call'))", '[]');
+    const weak = weakenedFile('dom0/reaper-main', 'reap(process.env', 'reap(process.env', { [compiled('dom0/reaper')]: weakReap });
     plantRefusals(root, 'ai-flood2');
     await promisify(execFile)(argv[0] as string, [weak], { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 60_000 });
     assert.deepEqual(rateRefusals(root, 'ai-flood2'), { logged: 0, pending: 4 });

@@ -1,14 +1,13 @@
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
-import { DEFAULT_QUBESD_SOCKET, parseDom0Options, type Dom0Options } from '../args.js';
+import { DEFAULT_QUBESD_SOCKET, parseDom0Options, principalsFor, type Dom0Options } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { Qubesd } from '../../dom0/qubesd.js';
 import { AnswerRefused, answerApproval, formatRow, listApprovals, showApproval, watchApprovals } from '../../dom0/operator/approvals.js';
 import type { ApprovalOps } from '../../dom0/operator/approvals.js';
-import { readSettingsFile, settingsPath } from '../../shared/model/settings.js';
 
-const USAGE = `usage: qmcp dom0 approvals list|show ID|allow ID|deny ID|watch [--once] [--root DIR] [--qubesd-socket PATH] [--json]
+const USAGE = `usage: qmcp dom0 approvals list|show ID|allow ID|deny ID|watch [--once] [--principal NAME] [--root DIR] [--qubesd-socket PATH] [--json]
 
 The agent's calls waiting for the operator's approval (docs/action-gate.md).
 list shows each request: id, principal, operation, qubes, age, when it
@@ -20,7 +19,8 @@ input or Ctrl-C (--once: after one answer). The store is under DIR
 (default /), qubesd at PATH (default ${DEFAULT_QUBESD_SOCKET}).
 allow refuses a request made under other settings or another model (the
 service would refuse it after the approval): deny it, and the agent must
-ask again.
+ask again. Each request is described and checked with the settings of the
+principal that made it; --principal NAME covers NAME's requests alone.
 Exit 0 done, 1 refused (unknown, stale, expired, already answered, or
 made under other settings), 2 usage.`;
 
@@ -34,9 +34,8 @@ function parse(args: string[]): Parsed {
 }
 
 function ops(p: Parsed): ApprovalOps {
-  const { settings, problems } = readSettingsFile(settingsPath(p.root));
-  for (const pr of problems) process.stderr.write(`qmcp: settings: ${pr.key || 'file'}: ${pr.message}\n`);
-  return { root: p.root, qubesd: new Qubesd(p.socket), settings, now: () => new Date() };
+  const [principal] = p.principal === undefined ? [] : principalsFor(p);
+  return { root: p.root, qubesd: new Qubesd(p.socket), now: () => new Date(), ...(principal !== undefined ? { principal } : {}) };
 }
 
 function out(lines: readonly string[]): void {

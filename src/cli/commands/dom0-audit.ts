@@ -15,10 +15,11 @@ seqs without a gap across rotated files, and the chain head against the
 witness (the journal on a real dom0, a file under DIR otherwise), which
 catches a truncated tail. Exit 0 chain valid, 1 broken, 2 usage.`;
 
-const TAIL_USAGE = `usage: qmcp dom0 audit tail [-n COUNT] [--root DIR] [--json]
+const TAIL_USAGE = `usage: qmcp dom0 audit tail [-n COUNT] [--principal NAME] [--root DIR] [--json]
 
 Shows the last COUNT (default ${DEFAULT_TAIL}) audit entries, agent-supplied
-strings escaped. Exit 0 done, 1 log unreadable, 2 usage.`;
+strings escaped; with --principal, the last of those naming NAME (and any
+unreadable line). Exit 0 done, 1 log unreadable, 2 usage.`;
 
 /** Both accept --qubesd-socket, as every operator command does, though neither needs qubesd. */
 const COMMON = { root: { type: 'string' }, 'qubesd-socket': { type: 'string' }, json: { type: 'boolean' } } as const;
@@ -71,13 +72,15 @@ export const auditTailCommand: Command = {
   summary: 'show the last audit entries, escaped',
   usage: TAIL_USAGE,
   async run(args) {
-    const values = parse(args, { lines: { type: 'string', short: 'n' } }, TAIL_USAGE);
+    const values = parse(args, { lines: { type: 'string', short: 'n' }, principal: { type: 'string' } }, TAIL_USAGE);
+    // any name: the log keeps entries of principals since removed, and of callers that were none
+    const principal = typeof values['principal'] === 'string' ? values['principal'] : undefined;
     const root = typeof values['root'] === 'string' ? values['root'] : '/';
     const text = typeof values['lines'] === 'string' ? values['lines'] : String(DEFAULT_TAIL);
     if (!/^[0-9]{1,6}$/.test(text) || Number(text) > MAX_TAIL) throw new UsageError(`-n wants a count from 0 to ${MAX_TAIL}`);
     let lines: Awaited<ReturnType<typeof readTail>>;
     try {
-      lines = await readTail(root, Number(text));
+      lines = await readTail(root, Number(text), principal);
     } catch (err) {
       process.stderr.write(`qmcp dom0 audit tail: cannot read the audit log: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
       return 1;

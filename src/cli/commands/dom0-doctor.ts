@@ -16,7 +16,9 @@ the audit log appendable and its chain whole; the reaper timer enabled;
 the principal present; umbrella+sink hybrids; qubes with two elevation
 tags; qubes in the reserved prefix outside the umbrella (a note: accepted
 residual); dependencies across the boundary; half-created qubes and failed
-rollbacks; tombstones due (a note). Prints ok, FAIL or note per check.
+rollbacks; tombstones due (a note). With several principals the qube
+checks run for each (each line names it), and a qube tagged into two
+principals' worlds fails. Prints ok, FAIL or note per check.
 Exit 0 healthy, 1 not healthy, 2 usage.`;
 
 export const dom0DoctorCommand: Command = {
@@ -24,8 +26,9 @@ export const dom0DoctorCommand: Command = {
   summary: 'check the install, settings, audit log and tags; exit 0 only when healthy',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
-    const { root, socket, json, positionals } = parseDom0Options(argv, USAGE);
+    const { root, socket, json, positionals, principal } = parseDom0Options(argv, USAGE);
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${USAGE}`);
+    if (principal !== undefined) throw new UsageError(`doctor checks every principal: --principal does not apply\n${USAGE}`);
     const report = await runDoctor({ root, qubesdSocket: socket });
     if (json) process.stdout.write(JSON.stringify(report) + '\n');
     else {

@@ -1,4 +1,4 @@
-import { DEFAULT_QUBESD_SOCKET, parseDom0Options, type Dom0Options } from '../args.js';
+import { DEFAULT_QUBESD_SOCKET, parseDom0Options, principalsFor, type Dom0Options } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { openAudit } from '../../dom0/audit/index.js';
@@ -6,7 +6,7 @@ import { approvePlan, denyPlan, findPlan, listLines, noteAllLapses, PlanRefusal,
 import { allPlans, planState, type PlanRecord } from '../../dom0/plans/store.js';
 import { Qubesd } from '../../dom0/qubesd.js';
 
-const USAGE = `usage: qmcp dom0 plans list|show ID|approve ID|deny ID [--root DIR] [--qubesd-socket PATH] [--json]
+const USAGE = `usage: qmcp dom0 plans list|show ID|approve ID|deny ID [--principal NAME] [--root DIR] [--qubesd-socket PATH] [--json]
 
 The plans the agent submitted for review (docs/action-gate.md). list shows
 each with its state; show prints one as numbered steps in plain language,
@@ -14,7 +14,9 @@ built from the live state (what the agent chose is shown quoted); approve
 approves a pending plan and runs it here, in the foreground, each step
 checked again as it starts, stopping at the first that fails (Ctrl-C stops
 it after the step that runs; a second Ctrl-C at once); deny refuses it. ID
-is the plan's number, or PRINCIPAL/ID. The settings are read under DIR
+is the plan's number, or PRINCIPAL/ID (with --principal NAME: NAME/ID);
+with several principals list shows each one's plans, or NAME's alone. A
+plan is approved and runs with its submitter's settings. The settings are read under DIR
 (default /), qubesd at PATH (default ${DEFAULT_QUBESD_SOCKET}).
 Exit 0 done, 1 refused (no such plan, not pending, changed since it was
 submitted), 3 the plan ran and stopped before its end (a failed step, or
@@ -48,15 +50,18 @@ function deps(p: Dom0Options): PlanOperatorDeps {
   };
 }
 
-async function verb(p: Dom0Options, d: PlanOperatorDeps, name: string | undefined, ref: string | undefined): Promise<number> {
+async function verb(p: Dom0Options, d: PlanOperatorDeps, name: string | undefined, named: string | undefined): Promise<number> {
   // a plan lapses by the clock: its audit entry is written when dom0 first sees it lapsed
   await noteAllLapses(d);
-  if (name === 'list' && ref === undefined) {
-    if (p.json) out(JSON.stringify(allPlans(p.root).map((plan) => summary(plan, d.now()))));
-    else out(listLines(p.root, d.now()).join('\n') || 'no plans');
+  const [only] = p.principal === undefined ? [] : principalsFor(p);
+  if (name === 'list' && named === undefined) {
+    if (p.json) out(JSON.stringify(allPlans(p.root).filter((plan) => only === undefined || plan.principal === only).map((plan) => summary(plan, d.now()))));
+    else out(listLines(p.root, d.now(), only).join('\n') || 'no plans');
     return 0;
   }
-  if (ref === undefined) throw new UsageError(USAGE);
+  if (named === undefined) throw new UsageError(USAGE);
+  if (only !== undefined && named.includes('/')) throw new UsageError(`name the plan as ID with --principal, or as PRINCIPAL/ID without it\n${USAGE}`);
+  const ref = only === undefined ? named : `${only}/${named}`;
   if (name === 'show') {
     const plan = findPlan(p.root, ref);
     out(p.json ? JSON.stringify({ ...summary(plan, d.now()), lines: await showLines(d, plan) }) : (await showLines(d, plan)).join('\n'));

@@ -1,30 +1,40 @@
-import { DEFAULT_QUBESD_SOCKET, parseDom0Options, type Dom0Options } from '../args.js';
+import { DEFAULT_QUBESD_SOCKET, parseDom0Options, principalFor, principalsFor, type Dom0Options } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { openAudit, quote } from '../../dom0/audit/index.js';
-import { readWriteSettings } from '../../dom0/create/settings.js';
+import { readWorlds, type World } from '../../dom0/create/settings.js';
 import { Qubesd } from '../../dom0/qubesd.js';
 import { listTombstones, reapTombstones, restoreTombstone, TombstoneError } from '../../dom0/tombstones/operator.js';
 import type { TombstoneOps } from '../../dom0/tombstones/operator.js';
 
-const USAGE = `usage: qmcp dom0 tombstones list|restore NAME|reap [--root DIR] [--qubesd-socket PATH] [--json]
+const USAGE = `usage: qmcp dom0 tombstones list|restore NAME|reap [--principal NAME] [--root DIR] [--qubesd-socket PATH] [--json]
 
 The qubes the agent removed, kept as tombstones (docs/dom0.md). list shows each
 with when it was removed; restore brings NAME back untiered (the umbrella
 only); reap destroys the tombstones past the retention period, skipping
-any a veto holds (still in the umbrella, running, undatable). The settings
+any a veto holds (still in the umbrella, running, undatable). With several
+principals, list and reap cover each principal's tombstones (those carrying
+its owner tag) with its own retention, or --principal's alone, and restore
+needs --principal: the tombstone must be that principal's. The settings
 are read under DIR (default /), qubesd at PATH (default ${DEFAULT_QUBESD_SOCKET}).
 Exit 0 done, 1 refused (not a tombstone, retention unreadable), 2 usage.`;
 
-function ops(p: Dom0Options): TombstoneOps {
-  const warn = (m: string): void => {
-    process.stderr.write(`qmcp: ${m}\n`);
-  };
-  return {
-    qubesd: new Qubesd(p.socket),
-    settings: readWriteSettings(p.root, warn),
-    audit: openAudit({ root: p.root }),
-  };
+function warn(m: string): void {
+  process.stderr.write(`qmcp: ${m}\n`);
+}
+
+/** The worlds a command covers: --principal's, or each (PRINCIPAL: the one a restore is about). */
+function worlds(p: Dom0Options, principal?: string): World[] {
+  return readWorlds(p.root, warn, principal !== undefined ? [principal] : p.principal !== undefined ? principalsFor(p) : undefined);
+}
+
+function ops(p: Dom0Options, w: World): TombstoneOps {
+  return { qubesd: new Qubesd(p.socket), settings: w.settings, audit: openAudit({ root: p.root }), ...(w.owner ? { owner: w.owner } : {}) };
+}
+
+/** With several principals, whose world a line is about. */
+function whose(w: World): string {
+  return w.owner ? `${quote(w.principal ?? '')}: ` : '';
 }
 
 function out(text: string): void {
@@ -39,16 +49,18 @@ export const tombstonesCommand: Command = {
     const p = parseDom0Options(args, USAGE);
     const [verb, ...rest] = p.positionals;
     if (verb === 'list' && rest.length === 0) {
-      const list = await listTombstones(new Qubesd(p.socket));
-      if (p.json) out(JSON.stringify(list.map(({ name, klass, state, since }) => ({ name, klass, state, since }))));
+      const list = [];
+      for (const w of worlds(p)) for (const t of await listTombstones(new Qubesd(p.socket), w.owner)) list.push({ w, t });
+      if (p.json) out(JSON.stringify(list.map(({ w, t: { name, klass, state, since } }) => ({ ...(w.owner ? { principal: w.principal } : {}), name, klass, state, since }))));
       else if (list.length === 0) out('no tombstones');
-      else for (const t of list) out(`${quote(t.name)}  ${t.klass}  ${t.state}  since ${t.since ?? 'UNDATABLE'}`);
+      else for (const { w, t } of list) out(`${whose(w)}${quote(t.name)}  ${t.klass}  ${t.state}  since ${t.since ?? 'UNDATABLE'}`);
       return 0;
     }
     if (verb === 'restore' && rest.length === 1) {
       const name = rest[0] as string;
+      const [w] = worlds(p, principalFor(p));
       try {
-        await restoreTombstone(ops(p), name);
+        await restoreTombstone(ops(p, w as World), name);
       } catch (err) {
         if (!(err instanceof TombstoneError)) throw err;
         if (p.json) out(JSON.stringify({ refused: err.message }));
@@ -59,14 +71,19 @@ export const tombstonesCommand: Command = {
       return 0;
     }
     if (verb === 'reap' && rest.length === 0) {
-      const result = await reapTombstones(ops(p), new Date());
-      if (p.json) out(JSON.stringify(result));
-      else {
-        if (result.refused) out(`reap refused: ${result.refused}`);
-        for (const n of result.reaped) out(`reaped ${quote(n)}`);
-        for (const k of result.kept) out(`kept ${quote(k.name)}: ${k.reason}`);
+      let refused = false;
+      const results = [];
+      for (const w of worlds(p)) {
+        const result = await reapTombstones(ops(p, w), new Date());
+        refused ||= result.refused !== undefined;
+        results.push({ ...(w.owner ? { principal: w.principal } : {}), ...result });
+        if (p.json) continue;
+        if (result.refused) out(`${whose(w)}reap refused: ${result.refused}`);
+        for (const n of result.reaped) out(`${whose(w)}reaped ${quote(n)}`);
+        for (const k of result.kept) out(`${whose(w)}kept ${quote(k.name)}: ${k.reason}`);
       }
-      return result.refused ? 1 : 0;
+      if (p.json) out(JSON.stringify(results.length === 1 && !results[0]?.principal ? results[0] : results));
+      return refused ? 1 : 0;
     }
     throw new UsageError(USAGE);
   },

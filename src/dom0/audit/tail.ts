@@ -14,8 +14,12 @@ export interface TailLine {
   readonly problem: string | null;
 }
 
-/** The last `count` lines of the chain, oldest first, reading rotated files as needed. */
-export async function readTail(root: string, count: number): Promise<TailLine[]> {
+/**
+ * The last `count` lines of the chain, oldest first, reading rotated files
+ * as needed; with PRINCIPAL, the last of its entries (an unreadable line is
+ * always shown: it may have been anyone's).
+ */
+export async function readTail(root: string, count: number, principal?: string): Promise<TailLine[]> {
   const files = (await chainFiles(auditLogPath(root))).reverse();
   const out: TailLine[] = [];
   for (const { path } of files) {
@@ -33,6 +37,7 @@ export async function readTail(root: string, count: number): Promise<TailLine[]>
     for (let i = lines.length - 1; i >= 0 && out.length + taken.length < count; i--) {
       const line = lines[i] as string;
       const parsed = parseLine(line);
+      if (principal !== undefined && 'entry' in parsed && parsed.entry.principal !== principal) continue;
       taken.unshift('entry' in parsed
         ? { file: path, line: i + 1, entry: parsed.entry, raw: null, problem: null }
         : { file: path, line: i + 1, entry: null, raw: line, problem: parsed.problem });

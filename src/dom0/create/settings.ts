@@ -5,7 +5,7 @@
  */
 import { OWNER_PREFIX, TOMBSTONE_PREFIX, loadDom0Config } from '../service/config.js';
 import type { ScopeRules, Tier } from '../service/snapshot.js';
-import { DEFAULT_SETTINGS } from '../../shared/model/index.js';
+import { DEFAULT_SETTINGS, hasFatal, ownerTag, readPrincipalsFile, settingsPath } from '../../shared/model/index.js';
 import type { QubeLimits } from '../../shared/model/settings.js';
 import type { LeaseSettings } from '../../shared/model/lease.js';
 import { RESERVED_FEATURES } from '../../shared/model/lease.js';
@@ -97,4 +97,27 @@ export function readWriteSettings(root: string, warn: (m: string) => void, calle
     qubeLimits: s.qubeLimits,
     lease: s.lease,
   };
+}
+
+/** One principal's world as a pass over the whole machine (the reaper's) covers it. */
+export interface World {
+  /** The principal qube; null when the settings are unusable (the pass then refuses). */
+  readonly principal: string | null;
+  readonly settings: WriteSettings;
+  /** With several principals, the owner tag that puts a tombstone or a leased qube in this world. */
+  readonly owner?: string;
+}
+
+/**
+ * Each world a pass over the machine covers, in the settings' order (ONLY:
+ * those of these principals). A single principal's pass covers every
+ * tombstone and leased qube, as before there were several.
+ */
+export function readWorlds(root: string, warn: (m: string) => void, only?: readonly string[]): World[] {
+  const { principals, problems } = readPrincipalsFile(settingsPath(root));
+  const names = hasFatal(problems) ? [] : principals.list.map((s) => s.principal).filter((n) => only === undefined || only.includes(n));
+  if (names.length === 0) return [{ principal: null, settings: readWriteSettings(root, warn) }];
+  const several = principals.list.length > 1;
+  // the file's problems are told once, not once per principal
+  return names.map((n, i) => ({ principal: n, settings: readWriteSettings(root, i === 0 ? warn : () => undefined, n), ...(several ? { owner: ownerTag(n) } : {}) }));
 }

@@ -24,6 +24,8 @@ export interface LeaseOps {
   lock(): Promise<HeldLock | null>;
   /** The reaper's identity in the audit log. */
   readonly operator?: string;
+  /** With several principals, the owner tag of the world this covers: only its qubes. */
+  readonly owner?: string;
 }
 
 /** A leased qube as the reaper sees it. */
@@ -60,8 +62,8 @@ export function leaseVeto(q: Leased, settings: WriteSettings, now: Date): string
   return null;
 }
 
-/** Every qube carrying the lease feature, by name, whoever's it is. */
-export async function leased(qubesd: Qubesd): Promise<Leased[]> {
+/** Every qube carrying the lease feature, by name, whoever's it is (OWNER: those carrying that owner tag). */
+export async function leased(qubesd: Qubesd, owner?: string): Promise<Leased[]> {
   const qubes = [...(await qubesd.list())].filter(([, q]) => q.klass !== 'AdminVM');
   const read = await eachQube(qubes.map(([n]) => n), async (name): Promise<Leased | null> => {
     const expires = await leaseOf(qubesd, name);
@@ -69,7 +71,7 @@ export async function leased(qubesd: Qubesd): Promise<Leased[]> {
     const klass = qubes.find(([n]) => n === name)?.[1].klass ?? '';
     return { name, klass, tags: await qubesd.tags(name), expires };
   });
-  return [...read.values()].filter((q): q is Leased => q !== null).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return [...read.values()].filter((q): q is Leased => q !== null && (owner === undefined || q.tags.includes(owner))).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /**
@@ -86,7 +88,7 @@ export async function expireLeases(ops: LeaseOps, now: Date): Promise<ExpireResu
   }
   const expired: string[] = [];
   const kept: { name: string; reason: string }[] = [];
-  for (const q of await leased(qubesd)) {
+  for (const q of await leased(qubesd, ops.owner)) {
     const why = leaseVeto(q, settings, now);
     if (why !== null) {
       if (why !== 'lease not yet over') kept.push({ name: q.name, reason: why });
@@ -99,7 +101,7 @@ export async function expireLeases(ops: LeaseOps, now: Date): Promise<ExpireResu
     }
     try {
       // Read again under the lock: a renewal may have come in since the listing.
-      const fresh = (await leased(qubesd)).find((x) => x.name === q.name);
+      const fresh = (await leased(qubesd, ops.owner)).find((x) => x.name === q.name);
       const again = fresh ? leaseVeto(fresh, settings, now) : 'gone';
       if (again !== null || !fresh) {
         kept.push({ name: q.name, reason: again ?? 'gone' });

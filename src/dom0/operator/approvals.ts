@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Settings } from '../../shared/model/settings.js';
+import { DEFAULT_SETTINGS, readPrincipalsFile, settingsPath } from '../../shared/model/index.js';
 import { quote } from '../audit/escape.js';
 import { settingsDigest } from '../../shared/model/hash.js';
 import { describeCall } from '../gate/describe.js';
@@ -20,8 +21,27 @@ export { AnswerRefused };
 export interface ApprovalOps {
   readonly root: string;
   readonly qubesd: Qubesd;
-  readonly settings: Settings;
   readonly now: () => Date;
+  /** Only this principal's requests: another's read as requests that do not exist. */
+  readonly principal?: string;
+}
+
+/** The requests ops covers, with their state. */
+async function requests(ops: ApprovalOps, now: Date): Promise<Awaited<ReturnType<typeof listRequests>>> {
+  return (await listRequests(approvalsDir(ops.root), now)).filter(({ request }) => ops.principal === undefined || request.principal === ops.principal);
+}
+
+/** A request in ops' scope by its id; null when there is none. */
+async function request(ops: ApprovalOps, id: string): Promise<ApprovalRequest | null> {
+  if (!isRequestId(id)) return null;
+  const r = await readRequest(approvalsDir(ops.root), id);
+  return r !== null && (ops.principal === undefined || r.principal === ops.principal) ? r : null;
+}
+
+/** The installed settings of the principal that made a request, which its service read. */
+function settingsOf(root: string, principal: string): Settings {
+  const { list } = readPrincipalsFile(settingsPath(root)).principals;
+  return list.find((s) => s.principal === principal) ?? list[0] ?? DEFAULT_SETTINGS;
 }
 
 export interface ApprovalRow {
@@ -40,7 +60,7 @@ function seconds(ms: number): number {
 
 export async function listApprovals(ops: ApprovalOps): Promise<ApprovalRow[]> {
   const now = ops.now();
-  return (await listRequests(approvalsDir(ops.root), now)).map(({ request: r, state }) => ({
+  return (await requests(ops, now)).map(({ request: r, state }) => ({
     id: r.id,
     principal: r.principal,
     operation: r.operation,
@@ -59,8 +79,7 @@ export function formatRow(r: ApprovalRow): string {
 
 /** The request as the operator reads it before answering; null when there is no such request. */
 export async function showApproval(ops: ApprovalOps, id: string): Promise<string[] | null> {
-  if (!isRequestId(id)) return null;
-  const r = await readRequest(approvalsDir(ops.root), id);
+  const r = await request(ops, id);
   return r ? describeRequest(ops, r) : null;
 }
 
@@ -69,7 +88,7 @@ async function describeRequest(ops: ApprovalOps, r: ApprovalRequest): Promise<st
   const left = seconds(Date.parse(r.expires) - now.getTime());
   const status = !requesterAlive(r) ? 'STALE: the service that asked is gone; it cannot be approved' : left > 0 ? `lapses at ${r.expires} (in ${left} s)` : `lapsed at ${r.expires}`;
   const call = { principal: r.principal, operation: r.operation, argument: r.argument, payload: Buffer.from(r.payload, 'base64') };
-  return [`request ${r.id}, asked at ${r.created}; ${status}`, ...(await describeCall(call, { qubesd: ops.qubesd, settings: ops.settings, now }))];
+  return [`request ${r.id}, asked at ${r.created}; ${status}`, ...(await describeCall(call, { qubesd: ops.qubesd, settings: settingsOf(ops.root, r.principal), now }))];
 }
 
 /**
@@ -78,7 +97,7 @@ async function describeRequest(ops: ApprovalOps, r: ApprovalRequest): Promise<st
  * request was made under); null while they are.
  */
 export function reboundReason(root: string, r: ApprovalRequest): string | null {
-  const config = loadDom0Config(root, () => undefined);
+  const config = loadDom0Config(root, () => undefined, undefined, r.principal);
   if (config === null) return 'the settings are unusable or no longer match the installed policy (run qmcp dom0 doctor)';
   if (config.settings.principal !== r.principal) return 'the principal setting changed';
   const now = requestDigest({
@@ -100,8 +119,9 @@ export function reboundReason(root: string, r: ApprovalRequest): string | null {
 export async function answerApproval(ops: ApprovalOps, id: string, decision: Decision, by: string, how: AnsweredHow): Promise<void> {
   if (!isRequestId(id)) throw new AnswerRefused('unknown');
   const dir = approvalsDir(ops.root);
+  const r = await request(ops, id);
+  if (r === null && ops.principal !== undefined) throw new AnswerRefused('unknown');
   if (decision === 'allow') {
-    const r = await readRequest(dir, id);
     const why = r === null ? null : reboundReason(ops.root, r);
     if (why !== null) throw new AnswerRefused('rebound', `${why}; the request is worthless: deny it or let it lapse, and the agent must ask again`);
   }
@@ -129,7 +149,7 @@ export async function watchApprovals(ops: ApprovalOps, io: WatchIo): Promise<num
   const asked = new Set<string>();
   let answers = 0;
   while (!io.signal.aborted) {
-    const next = (await listRequests(approvalsDir(ops.root), ops.now())).find(({ request, state }) => state === 'pending' && !asked.has(request.id));
+    const next = (await requests(ops, ops.now())).find(({ request, state }) => state === 'pending' && !asked.has(request.id));
     if (!next) {
       await sleep(io.pollMs ?? 300, undefined, { signal: io.signal }).catch(() => undefined);
       continue;

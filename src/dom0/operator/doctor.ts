@@ -15,7 +15,7 @@ import { MANIFEST_PATH, readManifest } from '../install/manifest.js';
 import { TIMER_LINK_TARGET, TIMER_WANTS_LINK } from '../install/systemd.js';
 import { isTombstoneMarker, markerTime } from '../tombstones/markers.js';
 import { veto } from '../tombstones/operator.js';
-import { POLICY_FILE, checkInstalledModel, gatedByLayer, modelHash, ownerTag, readSettingsFile, settingsPath } from '../../shared/model/index.js';
+import { POLICY_FILE, checkInstalledModel, gatedByLayer, modelHash, ownerTag, principalsDigest, readPrincipalsFile, settingsPath, worldTags } from '../../shared/model/index.js';
 import type { Settings, Tier } from '../../shared/model/index.js';
 import { loadPolicyFromRoot } from '../../shared/policy/index.js';
 import { QubesdUnreachable, dom0CreatorTags, guivmOf, readQubes } from './facts.js';
@@ -74,9 +74,12 @@ function readableByServiceUser(root: string, path: string): string | null {
   return null;
 }
 
-function fileChecks(root: string, out: Check[]): Settings {
-  const reading = readSettingsFile(settingsPath(root));
-  const settings = reading.settings;
+/** The installed principals, in the settings' order (one, the defaults', when the file is unreadable). */
+function fileChecks(root: string, out: Check[]): Settings[] {
+  const reading = readPrincipalsFile(settingsPath(root));
+  const all = reading.principals.list;
+  // what holds for the machine is alike in every entry
+  const settings = all[0] as Settings;
   const add = (check: string, status: CheckStatus, message: string): void => {
     out.push({ check, status, message });
   };
@@ -105,7 +108,7 @@ function fileChecks(root: string, out: Check[]): Settings {
     add('model', 'FAIL', `policy ${POLICY_FILE} unreadable (${(err as NodeJS.ErrnoException).code ?? 'error'}): the services refuse every call`);
   }
   if (policyText !== null) {
-    const model = checkInstalledModel(policyText, settings);
+    const model = checkInstalledModel(policyText, settings, principalsDigest(reading.principals));
     if (model.ok) add('model', 'ok', `policy and settings carry this version's model hash ${modelHash().slice(0, 12)}`);
     else for (const p of model.problems) add('model', 'FAIL', `${p}: the services refuse every call`);
   }
@@ -127,8 +130,10 @@ function fileChecks(root: string, out: Check[]): Settings {
   add('rate', 'ok', `each caller: ${rate.perSecond} calls/s, bursts of ${rate.burst}; more are refused without other work`);
   const bounds = [keep.keepBytes === null ? null : `${keep.keepBytes} bytes`, keep.keepDays === null ? null : `${keep.keepDays} days`].filter((b) => b !== null);
   add('audit-retention', bounds.length ? 'ok' : 'note', `audit log rotates at ${keep.fileBytes} bytes; ${bounds.length ? `rotated files kept up to ${bounds.join(' and ')}, each pruned one checkpointed` : 'every rotated file kept (no retention: the log grows without bound)'}`);
-  const gate = gatedByLayer(settings);
-  add('gate', settings.gate === null ? 'note' : 'ok', `the operator is asked for: ${gate.dialog.join(', ') || 'nothing'} in Qubes' dialog (the policy says ask); ${gate.services.join(', ') || 'nothing'} by the dom0 services (qmcp dom0 approvals)`);
+  for (const s of all) {
+    const gate = gatedByLayer(s);
+    add('gate', s.gate === null ? 'note' : 'ok', `${whose(s, all)}the operator is asked for: ${gate.dialog.join(', ') || 'nothing'} in Qubes' dialog (the policy says ask); ${gate.services.join(', ') || 'nothing'} by the dom0 services (qmcp dom0 approvals)`);
+  }
   const mustRead = [settingsPath(root), join(root, 'etc', 'qubes', 'policy.d', POLICY_FILE), join(root, 'usr', 'lib', 'qmcp', 'dom0', 'service-main.js')];
   const unreadable: string[] = [];
   for (const p of mustRead) {
@@ -173,7 +178,27 @@ function fileChecks(root: string, out: Check[]): Settings {
   if (rollbackFiles.length > 0) {
     add('rollback', 'FAIL', `failed create rollbacks recorded in var/lib/qmcp/rollback-failed: ${list(rollbackFiles)}; check each qube, remove it or its tags, then the file`);
   }
-  return settings;
+  return all;
+}
+
+/** With several principals, whose world a line is about. */
+function whose(s: Settings, all: readonly Settings[]): string {
+  return all.length > 1 ? `${s.principal}: ` : '';
+}
+
+/**
+ * A qube tagged into two worlds is in neither (the policy denies each world
+ * toward the other's tags first), which the operator did by hand: each
+ * such qube, with the tags that put it in each world.
+ */
+export function hybridCheck(qubes: Map<string, QubeRecord>, all: readonly Settings[]): Check {
+  const found: string[] = [];
+  for (const q of qubes.values()) {
+    const worlds = all.map((s) => ({ s, tags: worldTags(s).filter((t) => q.tags.has(t)) })).filter((w) => w.tags.length > 0);
+    if (worlds.length > 1) found.push(`${q.name} (${worlds.map((w) => `${w.tags.join(', ')} of ${w.s.principal}`).join('; ')})`);
+  }
+  if (found.length === 0) return { check: 'hybrids', status: 'ok', message: `no qube is tagged into two principals' worlds` };
+  return { check: 'hybrids', status: 'FAIL', message: `tagged into two principals' worlds, so in neither (no principal reaches them; remove the tags of the world each does not belong to): ${list(found, 5)}` };
 }
 
 /** Where Qubes shows its dialog for the policy's asks: in the caller's GUI qube, and nowhere without one. */
@@ -185,11 +210,12 @@ function dialogCheck(guivm: string | null, s: Settings): Check | null {
   return { check: 'dialog', status: 'ok', message: `Qubes shows its dialog for ${dialog.join(', ')} in dom0` };
 }
 
-function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, root: string, now: Date, out: Check[]): void {
+function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, principals: readonly Settings[], root: string, now: Date, out: Check[]): void {
   const add = (check: string, status: CheckStatus, message: string): void => {
-    out.push({ check, status, message });
+    out.push({ check, status, message: `${whose(s, principals)}${message}` });
   };
   const t = s.tags;
+  const several = principals.length > 1;
   const all = [...qubes.values()];
   add('principal', qubes.has(s.principal) ? 'ok' : 'FAIL', qubes.has(s.principal) ? `principal qube ${s.principal} exists` : `principal qube ${s.principal} does not exist`);
 
@@ -244,8 +270,9 @@ function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, root: string, n
   if (rollbackOnly.length) add('half-created', 'FAIL', `marked ${MARKERS.rollbackFailed}: ${list(rollbackOnly)}; check each, then remove it or the tag`);
   if (!incomplete.length && !rollbackOnly.length) add('half-created', 'ok', 'no half-created qube');
 
-  const settings = readWriteSettings(root, () => undefined);
-  const tombs = all.filter(isTomb);
+  const settings = readWriteSettings(root, () => undefined, s.principal);
+  // with several principals, each one's tombstones are those it removed, under its retention
+  const tombs = all.filter((q) => isTomb(q) && (several === false || q.tags.has(ownerTag(s.principal))));
   const due = tombs
     .filter((q) => veto({ name: q.name, klass: q.klass, state: q.state, since: markerTime(q.tags)?.toISOString() ?? null, tags: [...q.tags] }, settings, now) === null)
     .map((q) => q.name);
@@ -255,7 +282,7 @@ function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, root: string, n
 
 export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   const checks: Check[] = [];
-  const settings = fileChecks(opts.root, checks);
+  const principals = fileChecks(opts.root, checks);
   const resident = await residentCheck(opts.root);
   if (resident) checks.push(resident);
   const audit = await verifyAudit({ root: opts.root, ...(opts.witness ? { witness: opts.witness } : {}) });
@@ -267,14 +294,19 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   }
   try {
     const qubes = await readQubes(opts.qubesdSocket);
-    qubeChecks(qubes, settings, opts.root, opts.now ?? new Date(), checks);
-    if (qubes.has(settings.principal)) {
-      const dialog = dialogCheck(await guivmOf(opts.qubesdSocket, settings.principal), settings);
-      if (dialog) checks.push(dialog);
+    if (principals.length > 1) checks.push(hybridCheck(qubes, principals));
+    const creatorTags = await dom0CreatorTags(opts.qubesdSocket);
+    for (const settings of principals) {
+      qubeChecks(qubes, settings, principals, opts.root, opts.now ?? new Date(), checks);
+      if (qubes.has(settings.principal)) {
+        const dialog = dialogCheck(await guivmOf(opts.qubesdSocket, settings.principal), settings);
+        if (dialog) checks.push(dialog);
+      }
+      const creator = creatorTags.filter((t) => t === settings.tags.umbrella || t === settings.tags.sink);
+      const of = whose(settings, principals);
+      if (creator.length) checks.push({ check: 'creator-tags', status: 'FAIL', message: `${of}dom0's tag-created-vm-with feature names ${creator.join(', ')}: every agent create is refused until you remove it` });
+      else checks.push({ check: 'creator-tags', status: 'ok', message: `${of}dom0's tag-created-vm-with names neither ${settings.tags.umbrella} nor ${settings.tags.sink}` });
     }
-    const creator = (await dom0CreatorTags(opts.qubesdSocket)).filter((t) => t === settings.tags.umbrella || t === settings.tags.sink);
-    if (creator.length) checks.push({ check: 'creator-tags', status: 'FAIL', message: `dom0's tag-created-vm-with feature names ${creator.join(', ')}: every agent create is refused until you remove it` });
-    else checks.push({ check: 'creator-tags', status: 'ok', message: `dom0's tag-created-vm-with names neither ${settings.tags.umbrella} nor ${settings.tags.sink}` });
   } catch (err) {
     if (!(err instanceof QubesdUnreachable)) throw err;
     checks.push({ check: 'qubes', status: 'FAIL', message: `${err.message}: the qube checks did not run` });

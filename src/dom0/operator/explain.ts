@@ -10,7 +10,7 @@ import type { CapabilityClass, Operation, Settings, Tier } from '../../shared/mo
 import { denyAllPolicy, loadPolicyFromRoot, PolicySyntaxError } from '../../shared/policy/index.js';
 import type { DomainInfo, DomainType, Policy, SystemInfo } from '../../shared/policy/index.js';
 import { loadDom0Config } from '../service/config.js';
-import { readSettingsFile, settingsPath } from '../../shared/model/index.js';
+import { DEFAULT_SETTINGS, readPrincipalsFile, settingsPath, worldTags } from '../../shared/model/index.js';
 import { effectiveTier, inUmbrella } from './doctor.js';
 import { isTombstoneMarker } from '../tombstones/markers.js';
 import { readQubes } from './facts.js';
@@ -77,11 +77,14 @@ function groupOf(op: Operation): CapabilityClass | 'copy' {
   return op.id === 'copy' ? 'copy' : op.capability;
 }
 
-export async function explain(opts: { root: string; qubesdSocket: string; qube?: string }): Promise<ExplainReport> {
+/** PRINCIPAL: whose world, needed when the settings hold several. */
+export async function explain(opts: { root: string; qubesdSocket: string; qube?: string; principal?: string }): Promise<ExplainReport> {
   const { root } = opts;
   const warnings: string[] = [];
-  const config = loadDom0Config(root, (m) => warnings.push(m));
-  const settings: Settings = config?.settings ?? readSettingsFile(settingsPath(root)).settings;
+  const reading = readPrincipalsFile(settingsPath(root));
+  const config = loadDom0Config(root, (m) => warnings.push(m), reading, opts.principal);
+  // unusable settings: explain with what they say (every service refuses), the principal's entry when there is one
+  const settings: Settings = config?.settings ?? reading.principals.list.find((s) => s.principal === opts.principal) ?? reading.principals.list[0] ?? DEFAULT_SETTINGS;
   let policy: Policy;
   let policyError: string | null = null;
   try {
@@ -94,6 +97,9 @@ export async function explain(opts: { root: string; qubesdSocket: string; qube?:
   const qubes = await readQubes(opts.qubesdSocket);
   const system = systemInfo(qubes);
   const p = settings.principal;
+  // a qube tagged into another world too is in neither
+  const others = reading.principals.list.filter((s) => s.principal !== p).flatMap(worldTags);
+  const inWorld = (q: QubeRecord): boolean => inUmbrella(q, settings) && !others.some((t) => q.tags.has(t));
   const evaluate = (service: string, argument: string, target: string, source = p): Cell => {
     try {
       return policy.evaluate({ service, argument, source, target }, system).action;
@@ -107,7 +113,7 @@ export async function explain(opts: { root: string; qubesdSocket: string; qube?:
     const allowed = evaluate(op.service, op.argumentIsQube ? q.name : '', '@adminvm');
     if (allowed === 'deny' || config === null) return 'deny';
     // the service's own rule: visible, and at least the operation's tier
-    if (!inUmbrella(q, settings) || RANK[effectiveTier(q.tags, settings)] < RANK[op.tier]) return 'deny';
+    if (!inWorld(q) || RANK[effectiveTier(q.tags, settings)] < RANK[op.tier]) return 'deny';
     // the service itself waits for the operator's approval
     return gateOf(settings, op) === 'ask' ? 'ask' : allowed;
   };
@@ -130,7 +136,7 @@ export async function explain(opts: { root: string; qubesdSocket: string; qube?:
     const copyService = isSink ? 'qmcp.SinkPush' : 'qubes.Filecopy';
     const into = sources.filter((s) => s !== name).map((s) => evaluate(copyService, '', name, s));
     const intoCell: Cell = into.includes('allow') ? 'allow' : into.includes('ask') ? 'ask' : 'deny';
-    const visible = inUmbrella(q, settings);
+    const visible = inWorld(q);
     const groups = Object.fromEntries(GROUPS.map((g) => [g, '—'])) as Record<Group, GroupCell>;
     for (const g of ['see', 'exec', 'net', 'full'] as const) {
       groups[g] = groupCell(OPERATIONS.filter((op) => groupOf(op) === g).map((op) => operations[op.id] as Cell));

@@ -7,11 +7,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditLog } from '../audit/index.js';
-import { settingsPath } from '../../shared/model/index.js';
+import { LIST_KEYS } from '../../shared/model/settings.js';
+import { hasFatal, modelHash, parsePrincipals, renderPolicies, settingsPath } from '../../shared/model/index.js';
 import type { Mode } from '../../shared/model/index.js';
 import { writeAtomic } from '../install/files.js';
 import { POLICY_FILE, SettingsError, checkPolicy, renderPolicy, stampSettings } from '../install/policy.js';
-import { OperatorRefusal } from './tier.js';
+import { OperatorRefusal, pickPrincipal } from './tier.js';
 
 export const MODES: readonly Mode[] = ['compat', 'least-privilege'];
 
@@ -23,6 +24,8 @@ export interface ModeOps {
   readonly root: string;
   readonly audit: AuditLog;
   readonly operator?: string;
+  /** The principal whose mode this is; needed when the settings hold several. */
+  readonly principal?: string;
 }
 
 export interface ModeResult {
@@ -57,13 +60,27 @@ export async function setMode(ops: ModeOps, mode: Mode): Promise<ModeResult> {
     await record('failed', 'settings are not a JSON object');
     throw new OperatorRefusal(`settings at ${path} are not a JSON object`);
   }
-  const previousRaw = (raw as Record<string, unknown>)['mode'];
-  const previous = typeof previousRaw === 'string' ? previousRaw : null;
-  let stamped: ReturnType<typeof stampSettings>;
+  const file = raw as Record<string, unknown>;
+  let entry: Record<string, unknown>;
+  try {
+    entry = LIST_KEYS.some((k) => k in file) ? principalEntry(file, ops.principal) : file;
+  } catch (err) {
+    await record('failed', (err as Error).message);
+    throw err;
+  }
+  const previous = typeof entry['mode'] === 'string' ? entry['mode'] : null;
+  let stamped: { text: string };
   let policy: string;
   try {
-    stamped = stampSettings({ ...(raw as Record<string, unknown>), mode });
-    policy = renderPolicy(stamped.settings);
+    if (entry === file) {
+      const one = stampSettings({ ...file, mode });
+      stamped = one;
+      policy = renderPolicy(one.settings);
+    } else {
+      const list = stampPrincipals({ ...file, principals: (file['principals'] as unknown[]).map((e) => (e === entry ? { ...entry, mode } : e)) });
+      stamped = list;
+      policy = list.policy;
+    }
     checkPolicy(policy);
   } catch (err) {
     const message = err instanceof SettingsError ? `settings unusable: ${err.message}` : `rendered policy does not parse: ${(err as Error).message}`;
@@ -77,8 +94,23 @@ export async function setMode(ops: ModeOps, mode: Mode): Promise<ModeResult> {
     writeAtomic(policyPath, Buffer.from(policy), 0o644);
     writeAtomic(path, Buffer.from(stamped.text), 0o644);
   }
-  await record('ok', `${previous ?? 'unset'} -> ${mode}`);
+  await record('ok', `${entry === file ? '' : `${String(entry['principal'])}: `}${previous ?? 'unset'} -> ${mode}`);
   return { mode, previous, changed: !unchanged };
+}
+
+/** The entry of PRINCIPAL in a settings file of several principals. */
+function principalEntry(file: Record<string, unknown>, principal: string | undefined): Record<string, unknown> {
+  const list = Array.isArray(file['principals']) ? (file['principals'] as unknown[]) : [];
+  const entries = list.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && !Array.isArray(e));
+  return pickPrincipal(entries, (e) => e['principal'], principal);
+}
+
+/** As stampSettings, for a file of several principals: the text with the model hash, and the policy of them all. */
+function stampPrincipals(file: Record<string, unknown>): { text: string; policy: string } {
+  const text = JSON.stringify({ ...file, model: modelHash() }, null, 2) + '\n';
+  const { principals, problems } = parsePrincipals(JSON.parse(text));
+  if (hasFatal(problems)) throw new SettingsError(problems.filter((p) => p.fatal).map((p) => `${p.key}: ${p.message}`).join('; '));
+  return { text, policy: renderPolicies(principals) };
 }
 
 function readOr(path: string): string | null {

@@ -7,8 +7,8 @@
  */
 import type { AuditLog } from '../audit/index.js';
 import type { Qubesd } from '../qubesd.js';
-import { hasFatal, readSettingsFile, settingsPath } from '../../shared/model/index.js';
-import type { TagNames } from '../../shared/model/index.js';
+import { hasFatal, readPrincipalsFile, settingsPath, worldTags } from '../../shared/model/index.js';
+import type { Settings } from '../../shared/model/index.js';
 import { isTombstoneMarker } from '../tombstones/markers.js';
 import { QmcpError } from '../../shared/errors.js';
 
@@ -30,6 +30,8 @@ export interface TierOps {
   readonly audit: AuditLog;
   /** The operator's identity in the audit log. */
   readonly operator?: string;
+  /** The principal whose world the qube is in; needed when the settings hold several. */
+  readonly principal?: string;
 }
 
 export interface TierResult {
@@ -39,13 +41,26 @@ export interface TierResult {
   readonly removed: string[];
 }
 
-/** The installed tag names; unusable settings refuse, since a wrong name would tier nothing or the wrong thing. */
-export function installedTags(root: string): TagNames {
-  const { settings, problems } = readSettingsFile(settingsPath(root));
+/**
+ * The installed settings of PRINCIPAL (or of the only principal), and the
+ * others'; unusable settings refuse, since a wrong name would tier nothing
+ * or the wrong thing.
+ */
+export function installedPrincipal(root: string, principal?: string): { settings: Settings; others: Settings[] } {
+  const { principals, problems } = readPrincipalsFile(settingsPath(root));
   if (hasFatal(problems)) {
     throw new OperatorRefusal(`settings at ${settingsPath(root)} are unusable: ${problems.map((p) => p.message).join('; ')}`);
   }
-  return settings.tags;
+  const settings = pickPrincipal(principals.list, (s) => s.principal, principal);
+  return { settings, others: principals.list.filter((s) => s !== settings) };
+}
+
+/** Of the settings' principals (each named by `nameOf`), PRINCIPAL's, or the only one; else an OperatorRefusal naming them. */
+export function pickPrincipal<T>(list: readonly T[], nameOf: (t: T) => unknown, principal: string | undefined): T {
+  const found = principal === undefined && list.length === 1 ? list[0] : list.find((t) => nameOf(t) === principal);
+  if (found !== undefined) return found;
+  const names = list.map((t) => String(nameOf(t))).join(', ');
+  throw new OperatorRefusal(principal === undefined ? `the settings hold several principals (${names}): name one with --principal` : `no principal ${principal}: the settings name ${names}`);
 }
 
 export async function setTier(ops: TierOps, qube: string, tier: TierChoice): Promise<TierResult> {
@@ -62,7 +77,8 @@ export async function setTier(ops: TierOps, qube: string, tier: TierChoice): Pro
     throw new OperatorRefusal(message);
   };
 
-  const tags = installedTags(ops.root);
+  const { settings, others } = installedPrincipal(ops.root, ops.principal);
+  const tags = settings.tags;
   const qubes = await ops.qubesd.list();
   const facts = qubes.get(qube);
   if (qube === 'dom0' || facts?.klass === 'AdminVM') return refuse('dom0 is never tiered: the agent has no access to it');
@@ -72,6 +88,11 @@ export async function setTier(ops: TierOps, qube: string, tier: TierChoice): Pro
     return refuse(
       `${qube} carries the sink tag ${tags.sink}; a sink never joins the umbrella (an umbrella+sink hybrid could copy back into the sandbox). Remove ${tags.sink} first if you mean it.`,
     );
+  }
+  // tiering it here too would put it in two worlds, which is neither
+  for (const o of others) {
+    const theirs = worldTags(o).filter((t) => before.includes(t));
+    if (theirs.length > 0) return refuse(`${qube} is in ${o.principal}'s world (it carries ${theirs.join(', ')}): tier it with --principal ${o.principal}, or remove those tags first if you mean to move it`);
   }
   if (before.some(isTombstoneMarker)) return refuse(`${qube} is a tombstone; restore it first (qmcp dom0 tombstones restore ${qube})`);
 

@@ -72,7 +72,7 @@ function bindingBroken(config: Dom0Config | null, plan: PlanRecord, now: Date): 
 }
 
 function handlerFor(d: RunDeps, config: Dom0Config, operation: string): ServiceSpec<unknown> | undefined {
-  const write: WriteDeps = { root: d.root, settings: () => readWriteSettings(d.root, d.log), log: d.log, now: () => d.now() };
+  const write: WriteDeps = { root: d.root, settings: () => readWriteSettings(d.root, d.log, config.settings.principal), log: d.log, now: () => d.now() };
   return serviceHandlers({ write, read: readDeps(config) }).find((h) => h.operation === operation);
 }
 
@@ -145,7 +145,8 @@ async function inQubeStep(d: RunDeps, s: CheckedStep, qube: QubeFacts): Promise<
 }
 
 async function runStep(d: RunDeps, plan: PlanRecord, step: PlanStep): Promise<StepEnd> {
-  const config = loadDom0Config(d.root, d.log);
+  // the submitter's settings: its world, tiers, caps and gate
+  const config = loadDom0Config(d.root, d.log, undefined, plan.principal);
   const broken = bindingBroken(config, plan, d.now());
   if (broken !== null || config === null) return refused(broken ?? 'the settings are unusable');
   const spec = handlerFor(d, config, step.operation);

@@ -58,9 +58,9 @@ export async function noteAllLapses(d: Pick<PlanOperatorDeps, 'root' | 'audit' |
   for (const principal of new Set(allPlans(d.root).map((p) => p.principal))) await noteLapses(d.root, principal, d.audit, d.now());
 }
 
-/** One line per plan, newest last. */
-export function listLines(root: string, now: Date): string[] {
-  return allPlans(root).map((p) => {
+/** One line per plan, newest last (PRINCIPAL: that principal's alone). */
+export function listLines(root: string, now: Date, principal?: string): string[] {
+  return allPlans(root).filter((p) => principal === undefined || p.principal === principal).map((p) => {
     const state = planState(p, now);
     const when = state === 'pending' ? `lapses ${p.lapses}` : `submitted ${p.submitted}`;
     return `${p.id}  ${state}  by ${quote(p.principal)}  ${p.steps.length} steps  ${when}  purpose ${quote(p.purpose)}`;
@@ -69,7 +69,7 @@ export function listLines(root: string, now: Date): string[] {
 
 /** The plan as the operator reviews it: who, why (the agent's words, quoted), when it lapses, then each step in plain language. */
 export async function showLines(d: PlanOperatorDeps, plan: PlanRecord): Promise<string[]> {
-  const config = loadDom0Config(d.root, () => undefined);
+  const config = loadDom0Config(d.root, () => undefined, undefined, plan.principal);
   const now = d.now();
   const state = planState(plan, now);
   const lines = [
@@ -134,10 +134,11 @@ export async function approvePlan(d: PlanOperatorDeps, ref: string): Promise<Pla
 
 /** Records the operator's approval of a pending plan, bound to its digest, the settings and model, and an expiry. */
 export async function recordApproval(d: PlanOperatorDeps, ref: string): Promise<PlanRecord> {
-  const config = loadDom0Config(d.root, d.log);
-  if (config === null) throw new PlanRefusal('the settings are unusable or the model changed: the services refuse every call (run qmcp dom0 doctor)');
   const by = d.operator ?? operatorName();
   return answer(d, ref, async (p) => {
+    // bound to the submitter's settings, which its run reads
+    const config = loadDom0Config(d.root, d.log, undefined, p.principal);
+    if (config === null) throw new PlanRefusal('the settings are unusable or the model changed: the services refuse every call (run qmcp dom0 doctor)');
     const now = d.now();
     await d.audit.gate({ kind: 'plan', principal: p.principal, operation: 'plan.submit', qubes: [], correlation: p.correlation, result: 'ok', detail: `plan ${p.id} approved by ${by} (cli)` });
     return {

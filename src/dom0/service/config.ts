@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { POLICY_FILE, TOMBSTONE_PREFIX, checkInstalledModel, hasFatal, principalsDigest, readPrincipalsFile, settingsPath } from '../../shared/model/index.js';
+import { POLICY_FILE, TOMBSTONE_PREFIX, checkInstalledModel, hasFatal, principalsDigest, readPrincipalsFile, settingsPath, worldTags } from '../../shared/model/index.js';
 import type { PrincipalsReading, Settings } from '../../shared/model/index.js';
 import { approvalsDir } from '../gate/store.js';
 import type { ServiceConfig } from './run.js';
@@ -72,11 +72,14 @@ export function loadDom0Config(root: string, warn: Warn, reading: PrincipalsRead
     for (const p of check.problems) warn(`model check: ${p}`);
     return null;
   }
+  const scope = scopeRules(settings);
+  // a qube tagged into another world too is in neither, for the services as for the policy
+  const others = principals.list.filter((s) => s !== settings).flatMap(worldTags);
   return {
     settings,
     service: {
       principal: settings.principal,
-      scope: scopeRules(settings),
+      scope: { ...scope, hiding: [...scope.hiding, ...others] },
       limits: { maxBytes: 64 * 1024, deadlineMs: 5000 },
       slotsDir: join(root, 'var', 'lib', 'qmcp', 'slots'),
       slotCount: 4,

@@ -30,16 +30,19 @@ export interface TombstoneOps {
   readonly audit: AuditLog;
   /** The operator's identity in the audit log. */
   readonly operator?: string;
+  /** With several principals, the owner tag of the world this covers: only its tombstones. */
+  readonly owner?: string;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-export async function listTombstones(qubesd: Qubesd): Promise<Tombstone[]> {
+/** Every tombstone, or OWNER's (those carrying that owner tag). */
+export async function listTombstones(qubesd: Qubesd, owner?: string): Promise<Tombstone[]> {
   const out: Tombstone[] = [];
   for (const [name, { klass, state }] of await qubesd.list()) {
     if (klass === 'AdminVM') continue;
     const tags = await qubesd.tags(name);
-    if (!tags.some(isTombstoneMarker)) continue;
+    if (!tags.some(isTombstoneMarker) || (owner !== undefined && !tags.includes(owner))) continue;
     out.push({ name, klass, state, since: markerTime(tags)?.toISOString() ?? null, tags });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -60,6 +63,10 @@ export class TombstoneError extends QmcpError {
 export async function restoreTombstone(ops: TombstoneOps, name: string): Promise<void> {
   const principal = ops.operator ?? 'dom0';
   try {
+    // another world's tombstone would come back into this principal's umbrella
+    if (ops.owner !== undefined && !(await listTombstones(ops.qubesd, ops.owner)).some((t) => t.name === name)) {
+      throw new TombstoneError(`${name} is not a tombstone of this principal (it does not carry ${ops.owner})`, 'another world');
+    }
     await reinstate(ops.qubesd, ops.settings, name, 'read');
   } catch (err) {
     if (err instanceof TombstoneError) await ops.audit.operator({ principal, operation: 'tombstone.restore', qubes: [name], result: 'failed', detail: err.detail });
@@ -145,14 +152,14 @@ export async function reapTombstones(ops: TombstoneOps, now: Date): Promise<Reap
   }
   const reaped: string[] = [];
   const kept: { name: string; reason: string }[] = [];
-  for (const t of await listTombstones(qubesd)) {
+  for (const t of await listTombstones(qubesd, ops.owner)) {
     const why = veto(t, settings, now);
     if (why !== null) {
       kept.push({ name: t.name, reason: why });
       continue;
     }
     // Re-read just before destroying: the listing may be stale.
-    const fresh = (await listTombstones(qubesd)).find((x) => x.name === t.name);
+    const fresh = (await listTombstones(qubesd, ops.owner)).find((x) => x.name === t.name);
     const again = fresh ? veto(fresh, settings, now) : 'gone';
     if (again !== null) {
       kept.push({ name: t.name, reason: again });

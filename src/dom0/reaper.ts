@@ -1,0 +1,45 @@
+/**
+ * One run of the reaper, over every principal's world in turn, each with
+ * its own settings: its tombstones past its retention are destroyed, with
+ * every veto of tombstones/operator.ts, and its qubes whose lease is over
+ * end as a remove would (leases/expire.ts). Unusable settings destroy and
+ * end nothing. Then the per-call services' rate-limit counts past their
+ * window are written (service/compose.ts), which otherwise wait for some
+ * admitted call. The clock is the caller's, so a test can move it.
+ */
+import { resolve } from 'node:path';
+import { openAudit } from './audit/index.js';
+import { readWorlds } from './create/settings.js';
+import { Qubesd } from './qubesd.js';
+import { dom0Host, writeOverdueRefusals } from './service/compose.js';
+import { reapTombstones } from './tombstones/operator.js';
+import { acquireBudgetLock } from './create/lock.js';
+import { expireLeases, expiryLines } from './leases/expire.js';
+
+const DEFAULT_SOCKET = '/var/run/qubesd.sock';
+const LOCK_WAIT_MS = 30_000;
+
+/** Reads QMCP_ROOT and QMCP_QUBESD_SOCKET as the dom0 services do; resolves to the exit status. */
+export async function reap(env: NodeJS.ProcessEnv, now: Date, say: (line: string) => void): Promise<number> {
+  const root = resolve(env['QMCP_ROOT'] || '/');
+  const qubesd = new Qubesd(env['QMCP_QUBESD_SOCKET'] || DEFAULT_SOCKET);
+  const audit = openAudit({ root });
+  const worlds = readWorlds(root, (m) => say(`settings: ${m}`));
+  let status = 0;
+  for (const w of worlds) {
+    // with several principals each line says whose world it is about
+    const of = (line: string): string => (worlds.length > 1 ? `${w.principal}: ${line}` : line);
+    const ops = { qubesd, settings: w.settings, audit, operator: 'qmcp-reaper', ...(w.owner ? { owner: w.owner } : {}) };
+    const result = await reapTombstones(ops, now);
+    if (result.refused) say(of(`nothing destroyed: ${result.refused}`));
+    for (const name of result.reaped) say(of(`reaped ${name}`));
+    for (const k of result.kept) say(of(`kept ${k.name}: ${k.reason}`));
+    // the budget lock is the machine's: renewals and creates of every principal take the same one
+    const leases = await expireLeases({ ...ops, lock: () => acquireBudgetLock(root, LOCK_WAIT_MS) }, now);
+    for (const line of expiryLines(leases)) say(of(line));
+    if (result.refused || leases.refused) status = 1;
+  }
+  // a caller refused and silent since: no call of its own, and perhaps none of anyone's, would write its count
+  for (const { caller, count } of await writeOverdueRefusals(dom0Host(env, 'per-call'))) say(`rate-limit refusals of ${caller} written: ${count}`);
+  return status;
+}
