@@ -42,6 +42,7 @@ const SECONDS = [
   ['verify/noninterference.test.js', 175],
   ['verify/timing.test.js', 82],
   ['verify/sequences.test.js', 67],
+  ['workflow/principals.test.js', 60],
   ['verify/run.test.js', 50],
   ['principal/events-poll.test.js', 48],
   ['verify/races.test.js', 41],

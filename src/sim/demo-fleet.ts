@@ -1,5 +1,8 @@
-/** The built-in demo fleet (SPEC §7): the agent's world beside an operator's own qubes. */
+/** The built-in demo fleet (SPEC §7): two agents' worlds beside an operator's own qubes. */
 import type { Fleet } from './fleet.js';
+
+/** The second agent's qubes (demo-settings.ts); the qubesd recording was made on the fleet without them. */
+export const DEMO_SECOND_QUBES: readonly string[] = ['pt-debian-tpl', 'mcp-pentest', 'pt-egress', 'pt-box', 'pt-dump'];
 
 export function demoFleet(): Fleet {
   return {
@@ -95,7 +98,40 @@ export function demoFleet(): Fleet {
         tags: ['ai-dump'],
         properties: { netvm: null },
       },
-      // the operator's own qubes, never perceived by the agent
+      // the second agent's side (demo-settings.ts): its own principal qube, egress and umbrella
+      { name: 'pt-debian-tpl', klass: 'TemplateVM', label: 'black', tags: ['pt-managed', 'pt-full'] },
+      {
+        name: 'mcp-pentest',
+        klass: 'AppVM',
+        template: 'debian-12-xfce',
+        label: 'purple',
+        properties: { netvm: null },
+      },
+      {
+        name: 'pt-egress',
+        klass: 'AppVM',
+        template: 'debian-12-xfce',
+        label: 'orange',
+        tags: ['pt-managed'],
+        properties: { provides_network: true, netvm: 'sys-firewall' },
+      },
+      {
+        name: 'pt-box',
+        klass: 'AppVM',
+        template: 'pt-debian-tpl',
+        label: 'yellow',
+        tags: ['pt-managed', 'pt-exec'],
+        properties: { netvm: null },
+      },
+      {
+        name: 'pt-dump',
+        klass: 'AppVM',
+        template: 'debian-12-xfce',
+        label: 'gray',
+        tags: ['pt-dump'],
+        properties: { netvm: null },
+      },
+      // the operator's own qubes, never perceived by either agent
       {
         name: 'default-dvm',
         klass: 'AppVM',

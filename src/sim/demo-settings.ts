@@ -5,6 +5,8 @@
  * full tier from full sources so it can also remove (entomb) what it made.
  * A small gated set shows the action gate without making every call wait.
  * What the agent creates lives a working day unless it renews it.
+ * A second agent, a pentest agent, has a world of its own beside the first
+ * (docs/principals.md) when the settings are the list of both.
  */
 import { OPEN_GATE } from './open-gate.js';
 
@@ -25,3 +27,31 @@ export const DEMO_SETTINGS: Record<string, unknown> = {
   lease: { default: '8h', max: '7d' },
   gate: { ...OPEN_GATE, ...Object.fromEntries(DEMO_GATED.map((id) => [id, 'ask'] as const)) },
 };
+
+/** The second principal of the demo: its own qube, tags, name prefix, egress qube and a shorter lease. */
+export const DEMO_SECOND: Record<string, unknown> = {
+  principal: 'mcp-pentest',
+  mode: 'least-privilege',
+  namePrefix: 'pt-',
+  egressQube: 'pt-egress',
+  tags: { umbrella: 'pt-managed', exec: 'pt-exec', net: 'pt-net', full: 'pt-full', sink: 'pt-dump' },
+  poolCapBytes: 100 * GiB,
+  privateCapBytes: 8 * GiB,
+  birthCeiling: 'full',
+  tombstoneRetentionDays: 7,
+  lease: { default: '1h', max: '1d' },
+  gate: DEMO_SETTINGS['gate'],
+};
+
+/** The demo fleet's two principals: FIRST (the demo's by default, or a test's variant of it) and the second. */
+export function demoPrincipals(first: Record<string, unknown> = DEMO_SETTINGS): Record<string, unknown> {
+  return { principals: [first, DEMO_SECOND] };
+}
+
+/**
+ * What `qmcp demo` and `qmcp sim start` install on the demo fleet: the first
+ * principal only, while the operator's lease and restore commands that the
+ * README walks through read the settings of one principal (with several they
+ * refuse). `demoPrincipals()` serves both agents (test/workflow/principals.test.ts).
+ */
+export const DEMO_HOST_SETTINGS: Record<string, unknown> = DEMO_SETTINGS;

@@ -21,6 +21,7 @@ import type { ServiceMode } from '../dom0/install/manifest.js';
 import { installDom0Client } from './qrexec/dom0-seat.js';
 import type { Router } from './qrexec/index.js';
 import { QubeSandboxes, registryLookup } from './sandbox/index.js';
+import { firstPrincipalFile, listSettings, writePrincipals } from './principals.js';
 
 export interface SimHostOptions {
   /** The host directory; created if missing. */
@@ -29,7 +30,7 @@ export interface SimHostOptions {
   readonly fleet?: Fleet;
   /** Install qmcp's dom0 side with the real installer (SPEC §10). */
   readonly install?: boolean;
-  /** Settings for that install; default: the installed or default settings. */
+  /** Settings for that install, of one principal or several; default: the installed or default settings. */
   readonly settingsFile?: string;
   /** Settings for a host that has none installed yet (the demo's). */
   readonly initialSettings?: Record<string, unknown>;
@@ -101,14 +102,17 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
   const serviceMode = opts.serviceMode ?? envServiceMode();
   if (opts.install) {
     try {
+      const list = listSettings(root, opts.settingsFile, opts.initialSettings);
+      const settingsFile = list ? firstPrincipalFile(dir, list) : opts.settingsFile;
       install = await installDom0({
         root,
         qubesdSocket: qubesd.socketPath,
-        ...(opts.settingsFile ? { settingsFile: opts.settingsFile } : {}),
+        ...(settingsFile ? { settingsFile } : {}),
         ...(opts.initialSettings ? { initialSettings: opts.initialSettings } : {}),
         ...(serviceMode ? { serviceMode } : {}),
         ...(opts.durable === false ? { durable: false } : {}),
       });
+      if (list) writePrincipals(root, list);
     } catch (err) {
       await qubesd.close();
       throw err;

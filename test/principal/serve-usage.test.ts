@@ -30,6 +30,8 @@ test('qmcp serve: bad usage exits 2 with the reason', async () => {
     [['--http', '127.0.0.1:8765'], /--http needs --token-file/],
     [['--http', 'nonsense', '--token-file', 'f'], /HOST:PORT/],
     [['--allowed-host', 'x'], /go with --http/],
+    [['--principal', 'mcp-pentest'], /--principal goes with --sim/],
+    [['--sim', 'd', '--principal', 'no/name'], /--principal needs a qube name/],
   ];
   for (const [args, reason] of cases) {
     const r = await serve(args);

@@ -28,6 +28,9 @@ test('machines that differ only outside the agent’s world answer alike: raw qr
   assert.ok(figure('MCP results compared') >= 20);
   // both sessions told of ai-peer's memory, ai-execbox's start and the marker's label, at least
   assert.ok(figure('resource notifications to live sessions compared') >= 6, JSON.stringify(r.figures));
+  assert.equal(figure("machines compared with two other principals' worlds"), 2);
+  assert.ok(figure("edits in other principals' worlds") >= 1);
+  assert.ok(figure("calls naming a qube of another principal's world") >= 1);
   assert.equal(figure('machines compared with the gate on'), 2);
   assert.ok(figure('gate: requests answered') >= 2);
   assert.ok(figure('gate: dialogs answered') >= 2);
@@ -140,6 +143,16 @@ describe('noninterference', { concurrency: 4 }, () => {
     const hit = r.failures[0];
     assert.ok(hit, 'the weakened restore was not caught');
     assert.match(hit.what, /qmcp\.TombstoneRestore\+ai-hidden/);
+  });
+
+  test("a dom0 that serves every caller with the first principal's settings is caught on a pair with two other principals", async () => {
+    // pair 1 lists two other principals before the agent's; its machine B holds one more qube of the first one's world
+    const weak = makeNoninterferenceCheck({ firstsSettings: ['list', 'info'], operations: ['list', 'info'], rawOnly: true, shrinkRuns: 0, pairs: [1] });
+    const r = await weak.run({ scale: 1 }, SEED);
+    const hit = r.failures[0];
+    assert.ok(hit, "the first principal's settings for every caller were not caught");
+    assert.match(hit.what, /qmcp\.(List|Info)/);
+    assert.match(hit.reproduction, /two other principals/);
   });
 
   test('the real tombstone list and restore answer alike on those pairs', async () => {

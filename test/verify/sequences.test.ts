@@ -45,6 +45,15 @@ test('a gate that asks the operator before the scope check (about qubes outside 
   assert.match(hit.reproduction, /gate \{"asks":"(every|defaults)","seed":\d+\}/);
 });
 
+test('intents that name no principal are caught', async () => {
+  const runner = await weakenedRunService('const fields = { principal: caller,', "const fields = { principal: '',");
+  const weak = makeSequencesCheck({ runner, shrink: false, operations: ['create', 'clone', 'remove', 'start', 'feature.set'] });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the intent naming no principal was not caught');
+  assert.match(hit.what, /an audit (intent|outcome) names "", not the caller mcp-control/);
+});
+
 test('a denied dialog that lets the call through is caught', async () => {
   // the operator's answer ignored: every ask line allows
   const weak = makeSequencesCheck({ gateOnly: true, shrink: false, operations: ['pause', 'firewall.reload', 'start'], extraPolicy: 'admin.vm.Pause * mcp-control @tag:ai-full allow target=dom0\nadmin.vm.firewall.Reload * mcp-control @tag:ai-net allow target=dom0\n' });

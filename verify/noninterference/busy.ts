@@ -29,7 +29,8 @@ export function isBusyQube(name: string): boolean {
   return (BUSY_NAMES as readonly string[]).includes(name);
 }
 
-export function busyOperator(m: Machine): BusyOperator {
+/** TAG is what the operator's qubes carry for a while: an operator tag, or another principal's umbrella (they enter and leave its world). */
+export function busyOperator(m: Machine, tag = 'work'): BusyOperator {
   const dom0 = new Qubesd(m.host.qubesd.socketPath);
   let stopping = false;
   let done = 0;
@@ -50,9 +51,9 @@ export function busyOperator(m: Machine): BusyOperator {
   const act = async (name: string): Promise<void> => {
     await step('admin.vm.Create.AppVM', 'dom0', 'debian', `name=${name} label=red`);
     for (const [method, arg] of [
-      ['admin.vm.tag.Set', 'work'],
+      ['admin.vm.tag.Set', tag],
       ['admin.vm.Start', ''],
-      ['admin.vm.tag.Remove', 'work'],
+      ['admin.vm.tag.Remove', tag],
     ] as const) {
       if (!stopping) await step(method, name, arg);
     }

@@ -101,6 +101,8 @@ export function namesOf(a: Machine, b: Machine): Names {
     ...a.outside.filter((n) => !b.outside.includes(n)).map((n) => uuid(a, n)),
     'uuid:00000000-0000-4000-8000-000000000000',
     PRINCIPAL,
+    // with other principals: their worlds by tag and as a disposable's template
+    ...(b.otherWorlds.length > 0 ? ['@tag:oc-managed', '@dispvm:oc-box', '@dispvm:oc-extra'] : []),
   ];
   const edited = [...a.edits, ...b.edits].map((e) => (e.kind === 'add' ? e.qube.name : e.kind === 'devices' ? e.backend : e.name));
   const differing = [...new Set([...a.outside.filter((q) => !b.outside.includes(q)), ...b.outside.filter((q) => !a.outside.includes(q)), ...edited])];

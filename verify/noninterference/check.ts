@@ -12,6 +12,10 @@
  * In every other pair, machine B's operator also works outside while the
  * raw calls run (creating, tagging, starting, stopping and removing qubes),
  * and B must still answer as the quiet A does.
+ * Every other plain pair has two more principals listed before the agent's
+ * (docs/principals.md), with worlds of their own that the machines' edits
+ * add to and B's busy operator tags qubes into and out of: the agent's
+ * answers must not tell another principal's world from the outside.
  * Then pairs with the action gate on (the model's defaults, or every
  * operation that can ask asking), each machine's requests and dialogs
  * answered by a seeded answerer: every call must also make the operator
@@ -36,7 +40,7 @@ import type { Call, Observation } from './calls.js';
 import { coverageFailures } from '../gaps.js';
 import { gatePrelude, generateSequence, namesOf, namesOutside, noninterferenceGaps, rawCall } from './calls.js';
 import type { Edit, Machine, MachineVariant, PairSettings } from './machines.js';
-import { RUNNING_ON_A, generateEdits, startMachine, stopMachine } from './machines.js';
+import { OTHER_WORLD_ON_B, RUNNING_ON_A, generateEdits, startMachine, stopMachine } from './machines.js';
 import { busyOperator, type BusyOperator } from './busy.js';
 import { answeredCode, PROBES, probeGaps, probesFor } from './actionable.js';
 import { WINDOW_SECONDS, eventWindow, markerQube, mcpCalls, mcpClient, resourceReads, windowNotifications } from './observe.js';
@@ -109,6 +113,10 @@ interface Tally {
   dialogs: number;
   plans: number;
   allowed: number;
+  /** Pairs whose machines hold other principals' worlds, and the calls naming a qube of one. */
+  othersPairs: number;
+  otherWorldEdits: number;
+  otherWorldNamed: number;
   /** The actionable codes the probes reached, on both machines alike. */
   codes: Set<string>;
   /** Probes that ended otherwise than in their code: the path is no longer exercised. */
@@ -183,7 +191,7 @@ async function withPair<T>(p: Pair, seed: number, sut: NoninterferenceSut, body:
  * first difference; with `busy`, B's operator works outside meanwhile.
  */
 async function firstDifference(a: Machine, b: Machine, calls: readonly Call[], call: CallFn, busy: boolean, tally?: Tally, differing: readonly string[] = [], probes?: ReadonlyMap<Call, string | null>): Promise<Difference | null> {
-  const operator = busy ? busyOperator(b) : null;
+  const operator = busy ? busyOperator(b, b.otherWorlds.length > 0 ? 'oc-managed' : undefined) : null;
   try {
     return await compare(a, b, calls, call, operator, tally, differing, probes);
   } finally {
@@ -212,6 +220,7 @@ async function compare(a: Machine, b: Machine, calls: readonly Call[], call: Cal
       if (c.seat !== PRINCIPAL) tally.seats++;
       if (c.target !== '@adminvm' && /^(@|dom0$|uuid:)/.test(c.target)) tally.special++;
       if (namesOutside(c, differing)) tally.outsideNamed++;
+      if (namesOutside(c, [...new Set([...a.otherWorlds, ...b.otherWorlds])])) tally.otherWorldNamed++;
     }
     if (!same(oa, ob)) return { index, call: c, a: oa, b: ob };
   }
@@ -253,7 +262,7 @@ async function shrink(p: Pair, seed: number, sut: NoninterferenceSut, call: Call
 
 function describePair(p: Pair): string {
   const gate = p.settings.gate ? `, gate ${p.settings.gate.asks} answered with seed ${p.settings.gate.seed}` : '';
-  return `pair ${p.index} (mode ${p.settings.mode}, birth ceiling ${p.settings.birthCeiling}${p.settings.unset ? ', budget, egress and limits unset, lease bounded' : ''}${gate}${p.busy ? ', B\'s operator busy outside during the calls' : ''}); machine A edits ${JSON.stringify(p.a)}; machine B edits ${JSON.stringify(p.b)}`;
+  return `pair ${p.index} (mode ${p.settings.mode}, birth ceiling ${p.settings.birthCeiling}${p.settings.unset ? ', budget, egress and limits unset, lease bounded' : ''}${p.settings.others ? ', two other principals' : ''}${gate}${p.busy ? ', B\'s operator busy outside during the calls' : ''}); machine A edits ${JSON.stringify(p.a)}; machine B edits ${JSON.stringify(p.b)}`;
 }
 
 /** After the raw calls: the gate's totals, an event window, the MCP tool list and results; the first difference. */
@@ -328,7 +337,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
       // npm test's short sequences at scale 1; the full budget is long ones, about 100,000 calls at the default scale 10
       const length = budgetCount(scale, 24, 340);
       const failures: Failure[] = [];
-      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, lateWindows: 0, notified: 0, mcp: 0, shrinkRuns: 0, gatePairs: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, codes: new Set(), drifted: [] };
+      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, lateWindows: 0, notified: 0, mcp: 0, shrinkRuns: 0, othersPairs: 0, otherWorldEdits: 0, otherWorldNamed: 0, gatePairs: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, codes: new Set(), drifted: [] };
       const repro = `--seed ${seed} --scale ${scale} --only ${NAME}`;
       const makePair = (index: number, gated: number | null): Pair => {
         const pairSeed = (seed + 7919 * index) >>> 0;
@@ -336,9 +345,11 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         const plain: PairSettings = { mode: r.pick(['least-privilege', 'compat'] as const), birthCeiling: r.pick(['read', 'exec', 'net', 'full'] as const) };
         // with the gate on, every other pair has every operation ask, the rest the model's defaults; a smaller extra pass
         // every fourth plain pair (the first) has the operator's budget, egress qube and limits unset and the lease bounded: the actionable errors that report them
-        const settings: PairSettings = gated === null ? { ...plain, ...(index % 4 === 0 ? { unset: true } : {}) } : { ...plain, gate: { asks: gated % 2 === 0 ? 'every' : 'defaults', seed: pairSeed } };
+        // every other plain pair (the busy ones) has two other principals' worlds beside the agent's
+        const others = gated === null && index % 2 === 1;
+        const settings: PairSettings = gated === null ? { ...plain, ...(index % 4 === 0 ? { unset: true } : {}), ...(others ? { others } : {}) } : { ...plain, gate: { asks: gated % 2 === 0 ? 'every' : 'defaults', seed: pairSeed } };
         const busy = gated === null ? index % 2 === 1 : gated % 2 === 1;
-        return { index, busy, settings, a: [...generateEdits(r, 2), ...RUNNING_ON_A], b: generateEdits(r, 4) };
+        return { index, busy, settings, a: [...generateEdits(r, 2, others), ...RUNNING_ON_A], b: [...generateEdits(r, 4, others), ...(others ? OTHER_WORLD_ON_B : [])] };
       };
       const pairs = [
         ...(sut.gateOnly ? [] : Array.from({ length: 2 * scale }, (_, index) => makePair(index, null))),
@@ -356,6 +367,10 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         tally.edits += pair.a.length + pair.b.length;
         const result = await withPair(pair, seed, sut, async (a, b) => {
           const names = namesOf(a, b);
+          if (pair.settings.others) {
+            tally.othersPairs++;
+            tally.otherWorldEdits += [...pair.a, ...pair.b].filter((e) => e.kind === 'add' && [...a.otherWorlds, ...b.otherWorlds].includes(e.qube.name)).length;
+          }
           const calls = generateSequence(pairSeed, names, length, ops, sut.operations);
           if (pair.settings.gate && !sut.operations) calls.splice(2, 0, ...gatePrelude());
           // after the starts, the actionable probes; not with the gate on, whose answers may deny one before its code
@@ -414,6 +429,9 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         { label: 'calls naming a qube the machines differ in', value: String(tally.outsideNamed) },
         { label: 'calls compared while the operator worked outside', value: String(tally.busyCalls) },
         { label: 'operator actions outside during those calls', value: String(tally.operatorActions) },
+        { label: 'machines compared with two other principals\' worlds', value: String(2 * tally.othersPairs) },
+        { label: 'edits in other principals\' worlds', value: String(tally.otherWorldEdits) },
+        { label: 'calls naming a qube of another principal\'s world', value: String(tally.otherWorldNamed) },
         { label: 'event windows compared', value: String(tally.windows) },
         { label: 'event windows late, tried again longer', value: String(tally.lateWindows) },
         { label: 'resource notifications to live sessions compared', value: String(tally.notified) },

@@ -56,6 +56,36 @@ export const OUTSIDE_TOMBSTONES: Readonly<Record<string, readonly string[]>> = {
 const OPERATOR_TAGS = ['work', 'op-keep', 'audio', 'backup', 'vpn-only', 'created-by-dom0', 'ai-lock'] as const;
 const LABELS = ['red', 'orange', 'yellow', 'green', 'gray', 'blue', 'purple', 'black'] as const;
 
+/**
+ * Two more principals of the pairs with several (docs/principals.md),
+ * listed before the agent's, so a dom0 that serves every caller with the
+ * first principal's settings serves the agent another world.
+ */
+export const OTHER_PRINCIPALS: readonly Record<string, unknown>[] = [
+  { principal: 'other-control', namePrefix: 'oc-', tags: { umbrella: 'oc-managed', exec: 'oc-exec', net: 'oc-net', full: 'oc-full', sink: 'oc-dump' }, mode: 'least-privilege', poolCapBytes: 100 * GiB, privateCapBytes: 4 * GiB },
+  { principal: 'third-control', namePrefix: 'tc-', tags: { umbrella: 'tc-managed', exec: 'tc-exec', net: 'tc-net', full: 'tc-full', sink: 'tc-dump' }, mode: 'compat', poolCapBytes: 100 * GiB, privateCapBytes: 4 * GiB },
+];
+/** Their worlds in the base fleet of such a pair: each principal qube, a tiered qube, a sink and a tombstone. */
+const OTHER_WORLDS: readonly FleetQube[] = [
+  { name: 'other-control', klass: 'AppVM', template: 'debian', label: 'purple', properties: { netvm: null } },
+  { name: 'oc-box', klass: 'AppVM', template: 'debian', label: 'yellow', tags: ['oc-managed', 'oc-exec'], properties: { netvm: null } },
+  { name: 'oc-dump', klass: 'AppVM', template: 'debian', label: 'gray', tags: ['oc-dump'], properties: { netvm: null } },
+  { name: 'third-control', klass: 'AppVM', template: 'debian', label: 'purple', properties: { netvm: null } },
+  { name: 'tc-box', klass: 'AppVM', template: 'debian', label: 'orange', tags: ['tc-managed', 'tc-full'], properties: { netvm: 'sys-firewall' } },
+  { name: 'tc-gone', klass: 'AppVM', template: 'debian', label: 'red', tags: ['tc-managed', 'qmcp-tombstone', 'qmcp-tombstone-20261103T120000Z', 'qmcp-owner-third-control'], properties: { netvm: null } },
+];
+/** Tags an added qube of such a pair may carry instead of the operator's: it is then in another principal's world. */
+const OTHER_WORLD_TAGS: readonly (readonly string[])[] = [['oc-managed'], ['oc-managed', 'oc-full'], ['oc-dump'], ['tc-managed', 'tc-exec'], ['tc-dump']];
+/** Machine B's own qube in the first other world: the machines of such a pair always differ there. */
+export const OTHER_WORLD_ON_B: readonly Edit[] = [
+  { kind: 'add', qube: { name: 'oc-extra', klass: 'AppVM', template: 'debian', label: 'yellow', tags: ['oc-managed', 'oc-exec'], properties: { netvm: null } } },
+];
+
+/** Whether a qube's tags put it in another principal's world. */
+export function inOtherWorld(tags: readonly string[]): boolean {
+  return tags.some((t) => /^(oc|tc)-/.test(t) || t === 'qmcp-owner-other-control' || t === 'qmcp-owner-third-control');
+}
+
 export type Power = 'Running' | 'Paused';
 
 /** One difference from the base, outside the agent's world. */
@@ -97,8 +127,8 @@ function someOf<T>(r: Rand, xs: readonly T[], max: number): T[] {
   return r.shuffle([...xs]).slice(0, r.int(max + 1));
 }
 
-/** Up to `max` edits for one machine; names the machine adds come from OUTSIDE_NAMES. */
-export function generateEdits(r: Rand, max: number): Edit[] {
+/** Up to `max` edits for one machine; names the machine adds come from OUTSIDE_NAMES, and with `worlds` may be in another principal's world. */
+export function generateEdits(r: Rand, max: number, worlds = false): Edit[] {
   const edits: Edit[] = [];
   const added: string[] = [];
   const deleted = new Set<string>();
@@ -122,7 +152,7 @@ export function generateEdits(r: Rand, max: number): Edit[] {
           klass,
           ...(klass === 'AppVM' ? { template: 'debian' } : {}),
           label: r.pick(LABELS),
-          tags: [...someOf(r, OPERATOR_TAGS, 3), ...(OUTSIDE_TOMBSTONES[name] ?? [])],
+          tags: worlds && !OUTSIDE_TOMBSTONES[name] && r.int(2) === 0 ? [...r.pick(OTHER_WORLD_TAGS)] : [...someOf(r, OPERATOR_TAGS, 3), ...(OUTSIDE_TOMBSTONES[name] ?? [])],
           properties,
           ...(r.int(2) === 0 ? { features: { gui: '1', 'menu-items': 'xterm.desktop' } } : {}),
         },
@@ -148,10 +178,10 @@ export function generateEdits(r: Rand, max: number): Edit[] {
   return edits.filter((e) => !((e.kind === 'power' && deleted.has(e.name)) || (e.kind === 'devices' && deleted.has(e.backend))));
 }
 
-/** The fleet one machine starts from: the base with its edits applied. */
-export function fleetOf(edits: readonly Edit[]): Fleet {
+/** The fleet one machine starts from: the base (with the other principals' worlds, for `others`) with its edits applied. */
+export function fleetOf(edits: readonly Edit[], others = false): Fleet {
   const base = baseFleet();
-  let qubes = [...base.qubes];
+  let qubes = [...base.qubes, ...(others ? OTHER_WORLDS : [])];
   const devices: NonNullable<Fleet['devices']> = JSON.parse(JSON.stringify(base.devices ?? {})) as NonNullable<Fleet['devices']>;
   for (const e of edits) {
     if (e.kind === 'add') qubes.push(e.qube);
@@ -185,6 +215,8 @@ export interface Machine {
   readonly uuids: ReadonlyMap<string, string>;
   /** With the gate on: the operator answering the machine's requests and dialogs. */
   readonly answerer?: Answerer;
+  /** The qubes in other principals' worlds, their principal qubes included (pairs with several principals). */
+  readonly otherWorlds: readonly string[];
 }
 
 export interface PairSettings {
@@ -194,6 +226,8 @@ export interface PairSettings {
   readonly gate?: { readonly asks: GateChoice; readonly seed: number };
   /** The budget, the egress qube and the limits of one qube unset, the lease bounded (actionable.ts). */
   readonly unset?: boolean;
+  /** Two more principals, listed before the agent's, with worlds of their own (OTHER_PRINCIPALS). */
+  readonly others?: boolean;
 }
 
 /** The agent's world of the base fleet, which no edit touches. */
@@ -207,6 +241,8 @@ export interface MachineVariant {
   readonly weakened?: readonly WeakenedOperation[];
   /** Operations whose dom0 service runs with a scope check that asks whether a qube exists before the gate asks the operator. */
   readonly existenceGate?: readonly string[];
+  /** Operations whose dom0 service serves every caller with the first principal's settings (its world), under the caller's name. */
+  readonly firstsSettings?: readonly string[];
 }
 
 /** The compiled entry a weakened service's wrapper execs. */
@@ -216,7 +252,7 @@ const WEAKENED_MAIN = join(dirname(fileURLToPath(import.meta.url)), 'weakened-ma
 export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], seed: number, settings: PairSettings, variant: MachineVariant = {}): Promise<Machine> {
   const dir = await mkdtemp(join(tmpdir(), `qmcp-ni-${label}-`));
   try {
-    const state = fleetState(fleetOf(edits));
+    const state = fleetState(fleetOf(edits, settings.others));
     for (const vm of state.vms) if (vm.klass !== 'AdminVM') vm.uuid = uuidOf(seed, vm.name);
     writeStateFile(qubesdPaths(dir).state, state, false);
     if (variant.extraPolicy !== undefined) {
@@ -225,8 +261,9 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
       await writeFile(join(policyDir, '10-weakened.policy'), variant.extraPolicy);
     }
     const settingsFile = join(dir, 'settings.json');
-    const { gate, unset, ...plain } = settings;
-    await writeFile(settingsFile, JSON.stringify({ principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, ...plain, ...(unset ? UNSET_SETTINGS : {}), ...(gate ? { gate: gateSetting(gate.asks) } : {}) }));
+    const { gate, unset, others, ...plain } = settings;
+    const own = { principal: PRINCIPAL, tags: TAGS, ...BASE_SETTINGS, ...plain, ...(unset ? UNSET_SETTINGS : {}), ...(gate ? { gate: gateSetting(gate.asks) } : {}) };
+    await writeFile(settingsFile, JSON.stringify(others ? { principals: [...OTHER_PRINCIPALS, own] } : own));
     // without the gate on, an ask the principal's calls raise (an allowed copy into an untiered qube) times out as a deny;
     // with it, the answerer answers every one, and a timeout would race it
     // the dom0 services from the resident process unless the run asks for a process per call
@@ -241,6 +278,7 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
     };
     for (const id of variant.weakened ?? []) await weakenedWrapper(id);
     for (const id of variant.existenceGate ?? []) await weakenedWrapper(id, `export QMCP_WEAKENED_RUNNER=${shQuote(existenceGateRunner())}\n`);
+    for (const id of variant.firstsSettings ?? []) await weakenedWrapper(id, 'export QMCP_WEAKENED_FIRSTS=1\n');
     const dom0 = new Qubesd(host.qubesd.socketPath);
     for (const e of edits) {
       if (e.kind !== 'power') continue;
@@ -250,7 +288,8 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
     const uuids = new Map(state.vms.map((v) => [v.name, v.uuid]));
     const outside = state.vms.filter((v) => v.klass !== 'AdminVM' && !WORLD.has(v.name)).map((v) => v.name);
     const answerer = gate ? startAnswerer({ root: dom0Root(dir), askSocket: host.router.askSocket, qubesdSocket: host.qubesd.socketPath, seed: gate.seed }) : undefined;
-    return { label, edits, host, dir, outside, uuids, ...(answerer ? { answerer } : {}) };
+    const otherWorlds = state.vms.filter((v) => OTHER_PRINCIPALS.some((p) => p['principal'] === v.name) || inOtherWorld(v.tags)).map((v) => v.name);
+    return { label, edits, host, dir, outside, uuids, otherWorlds, ...(answerer ? { answerer } : {}) };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;

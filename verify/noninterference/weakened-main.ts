@@ -2,7 +2,8 @@
  * The dom0 service entry of a weakened variant, on a simulated dom0 root:
  * what a machine's wrapper for a weakened service execs in place of the
  * service entry. It runs the real table through the real runner, with the
- * rows weakened.ts replaces, or through the weakened runner its wrapper names.
+ * rows weakened.ts replaces, or through the weakened runner its wrapper names,
+ * or (QMCP_WEAKENED_FIRSTS) with the first principal's settings for every caller.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -10,6 +11,7 @@ import { openAudit } from '../../src/dom0/audit/index.js';
 import { processDeps } from '../../src/dom0/create/deps.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { loadDom0Config } from '../../src/dom0/service/config.js';
+import { readPrincipalsFile, settingsPath } from '../../src/shared/model/index.js';
 import { runService as realRunService } from '../../src/dom0/service/run.js';
 import { serviceTable } from '../../src/dom0/services/index.js';
 import { readDeps } from '../../src/dom0/services/read-services.js';
@@ -20,8 +22,13 @@ const root = resolve(env['QMCP_ROOT'] ?? '');
 const log = (): void => undefined;
 // a caller gone makes writes fail (EPIPE): the gate withdraws on it
 process.stdout.on('error', () => undefined);
-const config = loadDom0Config(root, log);
-const real = serviceTable({ write: processDeps({ ...env, QMCP_ROOT: root }, log), read: readDeps(config) });
+const caller = env['QREXEC_REMOTE_DOMAIN'];
+const first = env['QMCP_WEAKENED_FIRSTS'] ? readPrincipalsFile(settingsPath(root)).principals.list[0]?.principal : undefined;
+const served = first ?? caller;
+const picked = loadDom0Config(root, log, undefined, served);
+// the first principal's world and settings, under the caller's name, which the runner then admits
+const config = picked && first !== undefined && caller !== undefined ? { ...picked, service: { ...picked.service, principal: caller } } : picked;
+const real = serviceTable({ write: processDeps({ ...env, QMCP_ROOT: root, ...(served ? { QREXEC_REMOTE_DOMAIN: served } : {}) }, log), read: readDeps(config) });
 const table = config ? weakenedTable(real, config.service.scope) : real;
 // a weakened runner (weakened.ts), when the wrapper names one
 const runner = env['QMCP_WEAKENED_RUNNER'];
@@ -34,5 +41,5 @@ process.exitCode = await runService(table, {
   audit: openAudit({ root }),
   config: config ? config.service : null,
   log,
-  gate: { reload: () => loadDom0Config(root, log)?.service ?? null },
+  gate: { reload: () => loadDom0Config(root, log, undefined, served)?.service ?? null },
 });

@@ -9,7 +9,7 @@
  * changed only on what the step created or entombed; a created qube
  * carries exactly the tags and netvm the rule gives; no qube above its
  * tier; the footprint within the cap; the audit chain whole with an intent
- * and an `ok` outcome behind every change; every refusal the uniform one,
+ * and an `ok` outcome behind every change, each entry naming the caller; every refusal the uniform one,
  * and every call naming an absent or outside qube refused; a call the
  * policy decides goes through exactly when the agent sees its target at
  * the operation's tier. fast-check shrinks a failing sequence.
@@ -105,6 +105,7 @@ function expectedTags(source: VmState, kind: 'template' | 'clone' | 'disposable'
 
 interface AuditLine {
   readonly kind: string;
+  readonly principal?: string;
   readonly correlation?: string;
   readonly result?: string | null;
 }
@@ -285,6 +286,8 @@ async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, befo
   // 5. the audit: a whole chain, and an intent with an ok outcome behind every change
   if (!(await verifyAudit({ root: h.root })).valid) fail('the audit chain does not verify');
   const fresh = auditLines(h.root).slice(auditBefore);
+  // each principal has its own audit identity: every entry of the agent's call names it
+  for (const e of fresh) if (['intent', 'outcome', 'refusal'].includes(e.kind) && e.principal !== PRINCIPAL) fail(`an audit ${e.kind} names ${JSON.stringify(e.principal)}, not the caller ${PRINCIPAL}`);
   const changed = [...after].some(([n, v]) => JSON.stringify(before.get(n)) !== JSON.stringify(v)) || after.size !== before.size;
   judgeGate(ctx, r, changed, fresh, before, fail);
   if (decided) return judgeDecided(op, ctx, r, before, after, fresh, fail);

@@ -1,7 +1,8 @@
 /**
  * `qmcp demo [--dir DIR] [--port PORT]`: what `npm start` runs. The simulated
  * host with the demo fleet and qmcp installed into its dom0, and the MCP
- * server on Streamable HTTP (localhost, a bearer token) as its principal.
+ * server on Streamable HTTP (localhost, a bearer token) as its first
+ * principal; the second agent's is one `qmcp serve` away.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -16,9 +17,11 @@ import { demoDir, simRunner } from '../sim-principal.js';
 import { readTokenFile } from '../../principal/http-guard.js';
 import { gatedByLayer } from '../../shared/model/gate.js';
 import { showDuration } from '../../shared/model/lease.js';
-import { readSettingsFile, settingsPath } from '../../shared/model/settings.js';
+import { readPrincipalsFile } from '../../shared/model/principals.js';
+import type { Settings } from '../../shared/model/settings.js';
+import { settingsPath } from '../../shared/model/settings.js';
 import type { CallVerdict } from '../../principal/tool.js';
-import { DEMO_SETTINGS } from '../../sim/demo-settings.js';
+import { DEMO_HOST_SETTINGS } from '../../sim/demo-settings.js';
 import { loadFleet } from '../../sim/fleet.js';
 import { dom0Root, startSimHost } from '../../sim/host.js';
 import { StateFileError } from '../../sim/qubesd/index.js';
@@ -60,16 +63,38 @@ function instructions(dir: string, url: string, tokenPath: string, token: string
     'then to look at vault: it cannot tell vault from a qube that does not exist.',
     'Each tool call is logged below: the tool, the qube names the agent sent, and ok, refused or error.',
     '',
+    ...secondNotes(dir, qmcp, url, tokenPath),
     ...gateNotes(dir, qmcp, socket),
     ...leaseNotes(dir, qmcp, socket),
   ].join('\n');
+}
+
+/** The principals of the demo host, in the settings' order; the first is the one served here. */
+function demoSettings(dir: string): Settings[] {
+  return readPrincipalsFile(settingsPath(dom0Root(dir))).principals.list;
+}
+
+/** How to serve the other principals, each an agent with a world of its own (docs/principals.md). */
+function secondNotes(dir: string, qmcp: string, url: string, tokenPath: string): string[] {
+  const [first, ...others] = demoSettings(dir);
+  if (first === undefined) return [];
+  const port = Number(new URL(url).port) + 1;
+  return others.flatMap((s) => [
+    `A second agent, ${s.principal}, has a world of its own (${s.namePrefix}* qubes tagged ${s.tags.umbrella}); it and ${first.principal} cannot see or reach each other's qubes.`,
+    '  serve it on stdio (Claude Desktop: the same entry with these args), or on HTTP beside this one with the same token:',
+    `    ${process.execPath} ${qmcp} serve --sim ${dir} --principal ${s.principal}`,
+    `    ${process.execPath} ${qmcp} serve --sim ${dir} --principal ${s.principal} --http ${HOST}:${port} --token-file ${tokenPath}`,
+    '',
+  ]);
 }
 
 /** Which calls wait for the operator on this host, and how to answer them (docs/action-gate.md). */
 function gateNotes(dir: string, qmcp: string, socket: string): string[] {
   const root = dom0Root(dir);
   const cli = `${process.execPath} ${qmcp}`;
-  const { dialog, services } = gatedByLayer(readSettingsFile(settingsPath(root)).settings);
+  const [first] = demoSettings(dir);
+  if (first === undefined) return [];
+  const { dialog, services } = gatedByLayer(first);
   const none = (ids: string[]): string => (ids.length > 0 ? ids.join(', ') : 'none');
   return [
     `The action gate: the agent's call waits until you answer it, in another terminal (the gate setting in ${settingsPath(root)}).`,
@@ -86,7 +111,7 @@ function gateNotes(dir: string, qmcp: string, socket: string): string[] {
 /** How long what the agent creates lives on this host, and how to watch a lease run out (README's walk through). */
 function leaseNotes(dir: string, qmcp: string, socket: string): string[] {
   const root = dom0Root(dir);
-  const lease = readSettingsFile(settingsPath(root)).settings.lease;
+  const lease = demoSettings(dir)[0]?.lease ?? null;
   if (lease === null || lease.defaultSeconds === null) return [];
   return [
     `Leases: a qube the agent creates lives ${showDuration(lease.defaultSeconds)} (qube_info shows lease_expires), unless it renews it (qube_renew, up to ${showDuration(lease.maxSeconds)} from then).`,
@@ -124,7 +149,7 @@ export const demoCommand: Command = {
     log(fresh ? `creating a simulated Qubes host in ${dir} with the demo fleet` : `resuming the simulated Qubes host in ${dir}`);
     let host;
     try {
-      host = await startSimHost({ dir, fleet: loadFleet('demo'), install: true, initialSettings: DEMO_SETTINGS, log });
+      host = await startSimHost({ dir, fleet: loadFleet('demo'), install: true, initialSettings: DEMO_HOST_SETTINGS, log });
     } catch (e) {
       if (e instanceof StateFileError) {
         console.error(`qmcp demo: ${e.message}; move it aside or choose another --dir`);

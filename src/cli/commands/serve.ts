@@ -1,5 +1,5 @@
 /**
- * `qmcp serve [--sim DIR] [--qrexec-client PATH]
+ * `qmcp serve [--sim DIR [--principal NAME]] [--qrexec-client PATH]
  *   [--http HOST:PORT --token-file FILE [--allowed-host H]... [--allowed-origin O]...]`:
  * the MCP server, on stdio by default. Over HTTP, SIGHUP re-reads the token file.
  */
@@ -9,9 +9,10 @@ import { UsageError } from '../command.js';
 import { parseCli } from '../args.js';
 import { readTokenFile, TokenFileError } from '../../principal/http-guard.js';
 import { QrexecRunner } from '../../principal/qrexec.js';
-import { simHostProblem, simRunner } from '../sim-principal.js';
+import { SIM_PRINCIPAL, simHostProblem, simRunner } from '../sim-principal.js';
+import { isQubeName } from '../../shared/model/index.js';
 
-const USAGE = `usage: qmcp serve [--sim DIR | --qrexec-client PATH]
+const USAGE = `usage: qmcp serve [--sim DIR [--principal NAME] | --qrexec-client PATH]
                   [--http HOST:PORT --token-file FILE [--allowed-host H]... [--allowed-origin O]...]
 
 Serves MCP as the principal qube: on stdio by default (stdout carries MCP
@@ -20,12 +21,14 @@ where each request must carry the bearer token in FILE (owner-only, at
 least 128 bits; SIGHUP re-reads it), a Host naming the address served (or
 an --allowed-host) and no Origin unless it is an --allowed-origin.
 Every call goes through qrexec-client-vm (PATH, default found on PATH).
---sim DIR takes the principal's seat on the simulated host running at DIR,
-and refuses to start when none runs there. Exit 0 stopped, 1 could not
+--sim DIR takes the principal's seat on the simulated host running at DIR
+(the principal qube NAME, default ${SIM_PRINCIPAL}), and refuses to start
+when none runs there or it has no qube NAME. Exit 0 stopped, 1 could not
 start, 2 usage.`;
 
 interface ServeArgs {
   sim?: string;
+  principal?: string;
   client?: string;
   http?: { host: string; port: number };
   tokenFile?: string;
@@ -44,6 +47,7 @@ function parseHostPort(v: string): { host: string; port: number } {
 function parseArgs(args: string[]): ServeArgs {
   const { values, positionals } = parseCli(args, {
     sim: { type: 'string' },
+    principal: { type: 'string' },
     'qrexec-client': { type: 'string' },
     http: { type: 'string' },
     'token-file': { type: 'string' },
@@ -53,6 +57,12 @@ function parseArgs(args: string[]): ServeArgs {
   if (positionals.length > 0) throw new UsageError(`unknown argument: ${positionals[0] as string}`);
   const out: ServeArgs = { allowedHosts: values['allowed-host'] ?? [], allowedOrigins: values['allowed-origin'] ?? [] };
   if (values.sim !== undefined) out.sim = resolve(values.sim);
+  if (values.principal !== undefined) {
+    // on a real machine the principal is the qube the server runs in
+    if (out.sim === undefined) throw new UsageError('--principal goes with --sim');
+    if (!isQubeName(values.principal)) throw new UsageError(`--principal needs a qube name, not ${JSON.stringify(values.principal)}`);
+    out.principal = values.principal;
+  }
   if (values['qrexec-client'] !== undefined) out.client = values['qrexec-client'];
   if (values.http !== undefined) out.http = parseHostPort(values.http);
   if (values['token-file'] !== undefined) out.tokenFile = values['token-file'];
@@ -65,7 +75,7 @@ function parseArgs(args: string[]): ServeArgs {
 }
 
 function runner(a: ServeArgs): QrexecRunner {
-  if (a.sim !== undefined) return simRunner(a.sim);
+  if (a.sim !== undefined) return simRunner(a.sim, a.principal);
   return new QrexecRunner({ client: a.client ?? 'qrexec-client-vm' });
 }
 
@@ -76,7 +86,7 @@ export const serveCommand: Command = {
   async run(argv: string[]): Promise<number> {
     const a = parseArgs(argv);
     if (a.sim !== undefined) {
-      const problem = await simHostProblem(a.sim);
+      const problem = await simHostProblem(a.sim, a.principal);
       if (problem !== undefined) {
         process.stderr.write(`qmcp serve: ${problem}\n`);
         return 1;

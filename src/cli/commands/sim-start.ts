@@ -8,7 +8,7 @@ import { stopSignal } from '../stop-signal.js';
 import { InstallError } from '../../dom0/install/index.js';
 import { FleetError, loadFleet } from '../../sim/fleet.js';
 import type { Fleet } from '../../sim/fleet.js';
-import { DEMO_SETTINGS } from '../../sim/demo-settings.js';
+import { DEMO_HOST_SETTINGS } from '../../sim/demo-settings.js';
 import { startSimHost } from '../../sim/host.js';
 import { StateFileError } from '../../sim/qubesd/index.js';
 
@@ -17,7 +17,8 @@ const USAGE = `usage: qmcp sim start --dir DIR [--fleet demo|FILE] [--settings F
 Runs the simulated Qubes host in the foreground until SIGTERM or SIGINT.
 DIR/qubesd.sock is its dom0 Admin API socket. The fleet seeds a new
 directory only. Unless --no-install, qmcp's dom0 side is installed into
-DIR/dom0 with the real installer, with the settings in FILE; without
+DIR/dom0 with the real installer, with the settings in FILE (of one
+principal or several: docs/principals.md); without
 --settings, the ones installed there, else the defaults of the fleet: for
 the demo fleet the demo's settings (what \`qmcp demo\` uses: caps, and its
 egress qube), for a fleet FILE the installer's defaults, which refuse every
@@ -69,7 +70,7 @@ export const simStartCommand: Command = {
     let host;
     try {
       // the demo fleet's defaults are the demo's settings, which name its egress qube and set caps
-      const settings = args.settings ? { settingsFile: args.settings } : args.fleet === 'demo' ? { initialSettings: DEMO_SETTINGS } : {};
+      const settings = args.settings ? { settingsFile: args.settings } : args.fleet === 'demo' ? { initialSettings: DEMO_HOST_SETTINGS } : {};
       host = await startSimHost({ dir: args.dir, fleet, install: args.install, log, ...settings });
     } catch (e) {
       if (e instanceof StateFileError) {
