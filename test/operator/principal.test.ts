@@ -125,6 +125,23 @@ test('remove drops the shares that name the principal', async () => {
   await dropsShares(real);
 });
 
+/** Fails unless MOD's add shares an egress qube only when told, and its remove unshares it. */
+async function sharesEgress(mod: Module): Promise<void> {
+  const ops = await installed();
+  await real.addPrincipal(ops, { name: 'ctl-b', egress: 'sys-x' });
+  const twoLists = readFileSync(settingsPath(ops.root));
+  assert.match(await refusal(real.addPrincipal(ops, { name: 'ctl-c', egress: 'sys-x' })), /ctl-b and ctl-c both name sys-x; list it in shared\.egressQubes to share it/);
+  await real.addPrincipal(ops, { name: 'ctl-c', egress: 'sys-x', shareEgress: true });
+  const raw = JSON.parse(readFileSync(settingsPath(ops.root), 'utf8')) as Record<string, unknown>;
+  assert.deepEqual(raw['shared'], { egressQubes: ['sys-x'] });
+  await mod.removePrincipal(ops, 'ctl-c', 'refuse');
+  assert.deepEqual(readFileSync(settingsPath(ops.root)), twoLists);
+}
+
+test('add shares an egress qube only when told, and remove unshares it', async () => {
+  await sharesEgress(real);
+});
+
 /** Each refusal of MOD, with whether it left the install as it was. */
 async function refusals(mod: Module): Promise<Record<string, { message: string; unchanged: boolean }>> {
   const ops = await installed();
@@ -166,7 +183,7 @@ test('remove --entomb makes the live qubes tombstones, never destroys, and keeps
   assert.equal(parsePrincipals(JSON.parse(readFileSync(settingsPath(ops.root), 'utf8'))).principals.list.length, 1);
 });
 
-test('weakened variants are caught: no owned check, a write before validating, no last-principal check, a share kept, a list of one kept as a list', async () => {
+test('weakened variants are caught: no owned check, a write before validating, no last-principal check, a share kept, an egress qube kept shared, a list of one kept as a list', async () => {
   const weak = async (guard: string, to: string): Promise<Module> => (await import(pathToFileURL(weakenedFile('dom0/operator/principals', guard, to)).href)) as Module;
   const noOwned = await refusals(await weak("if (owned.length > 0 && disposal === 'refuse')", 'if (false)'));
   assert.doesNotMatch(noOwned['owned']?.message ?? '', /still owns/);
@@ -177,6 +194,8 @@ test('weakened variants are caught: no owned check, a write before validating, n
   assert.doesNotMatch(noLast['last']?.message ?? '', /only principal/);
 
   await assert.rejects(dropsShares(await weak('return from !== name && into !== name;', 'return true;')), OperatorRefusal);
+
+  await assert.rejects(sharesEgress(await weak('(q) => q !== egress ||', '(q) => true ||')), OperatorRefusal);
 
   const keepsList = await weak('if (only !== undefined && entries.length === 1 && shared === undefined)', 'if (false)');
   const ops = await installed();
