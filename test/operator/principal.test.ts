@@ -183,7 +183,7 @@ test('remove --entomb makes the live qubes tombstones, never destroys, and keeps
   assert.equal(parsePrincipals(JSON.parse(readFileSync(settingsPath(ops.root), 'utf8'))).principals.list.length, 1);
 });
 
-test('weakened variants are caught: no owned check, a write before validating, no last-principal check, a share kept, an egress qube kept shared, a list of one kept as a list', async () => {
+test('weakened variants are caught: no owned check, a write before validating, no check of a name twice or unknown, no last-principal check, a share kept, an egress qube kept shared, a list of one kept as a list', async () => {
   const weak = async (guard: string, to: string): Promise<Module> => (await import(pathToFileURL(weakenedFile('dom0/operator/principals', guard, to)).href)) as Module;
   const noOwned = await refusals(await weak("if (owned.length > 0 && disposal === 'refuse')", 'if (false)'));
   assert.doesNotMatch(noOwned['owned']?.message ?? '', /still owns/);
@@ -193,6 +193,9 @@ test('weakened variants are caught: no owned check, a write before validating, n
   const noLast = await refusals(await weak('if (list.length === 1)', 'if (false)'));
   assert.doesNotMatch(noLast['last']?.message ?? '', /only principal/);
 
+  const noTwice = await refusals(await weak('if (list.some((s) => s.principal === spec.name))', 'if (false)'));
+  assert.doesNotMatch(noTwice['twice']?.message ?? '', /a principal already/);
+  await assert.rejects(refusals(await weak('if (s === undefined)\n', 'if (false)\n')), TypeError);
   await assert.rejects(dropsShares(await weak('return from !== name && into !== name;', 'return true;')), OperatorRefusal);
 
   await assert.rejects(sharesEgress(await weak('(q) => q !== egress ||', '(q) => true ||')), OperatorRefusal);
