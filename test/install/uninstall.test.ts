@@ -125,7 +125,7 @@ test('preconditions note a qube with an elevation tag but no umbrella', async ()
   const admin = new Qubesd(host.qubesd.socketPath);
   await admin.call('admin.vm.tag.Set', 'tpl', 'ai-exec');
   try {
-    const r = await checkPreconditions({ root: join(tmp, 'stray'), settings: DEFAULT_SETTINGS, qubesdSocket: host.qubesd.socketPath });
+    const r = await checkPreconditions({ root: join(tmp, 'stray'), principals: [DEFAULT_SETTINGS], qubesdSocket: host.qubesd.socketPath });
     assert.ok(r.notes.some((x) => /elevation tag without ai-managed: tpl/.test(x)), JSON.stringify(r.notes));
   } finally {
     await admin.call('admin.vm.tag.Remove', 'tpl', 'ai-exec');

@@ -1,34 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { auditLogPath } from '../../src/dom0/audit/index.js';
 import { policyFilePath } from '../../src/dom0/operator/index.js';
 import { settingsPath } from '../../src/shared/model/index.js';
+import { qmcp } from './qmcp.js';
+import type { Run } from './qmcp.js';
 import { REFUSED, auditValid, call, startHost, testFleet } from '../services-write/helpers.js';
 import type { Host } from '../services-write/helpers.js';
-
-const QMCP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'qmcp.js');
-
-interface Run {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-function qmcp(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [QMCP, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ status: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-  });
-}
 
 function tier(h: Host, ...args: string[]): Promise<Run> {
   return qmcp(['dom0', 'tier', ...args, '--root', h.root, '--qubesd-socket', h.sim.socketPath]);

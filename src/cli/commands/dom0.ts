@@ -10,6 +10,7 @@ import { dom0DoctorCommand } from './dom0-doctor.js';
 import { dom0ExplainCommand } from './dom0-explain.js';
 import { dom0InstallCommand } from './dom0-install.js';
 import { dom0ModeCommand } from './dom0-mode.js';
+import { dom0PrincipalCommand } from './dom0-principal.js';
 import { dom0TierCommand } from './dom0-tier.js';
 import { tombstonesCommand } from './dom0-tombstones.js';
 import { leasesCommand } from './dom0-leases.js';
@@ -29,4 +30,5 @@ export const dom0Commands: readonly Command[] = [
   approvalsCommand,
   dom0TierCommand,
   dom0ModeCommand,
+  dom0PrincipalCommand,
 ];

@@ -3,10 +3,10 @@
  * settings (read fail-closed by the shared model, SPEC §4.13). Unusable
  * settings give the most restrictive reading: every create refused.
  */
-import { OWNER_PREFIX, TOMBSTONE_PREFIX, loadDom0Config } from '../service/config.js';
+import { OWNER_PREFIX, TOMBSTONE_PREFIX, loadDom0Config, scopeRules } from '../service/config.js';
 import type { ScopeRules, Tier } from '../service/snapshot.js';
 import { DEFAULT_SETTINGS, hasFatal, ownerTag, readPrincipalsFile, settingsPath } from '../../shared/model/index.js';
-import type { QubeLimits } from '../../shared/model/settings.js';
+import type { QubeLimits, Settings } from '../../shared/model/settings.js';
 import type { LeaseSettings } from '../../shared/model/lease.js';
 import { RESERVED_FEATURES } from '../../shared/model/lease.js';
 
@@ -80,10 +80,13 @@ const UNUSABLE: WriteSettings = {
  */
 export function readWriteSettings(root: string, warn: (m: string) => void, caller?: string): WriteSettings {
   const config = loadDom0Config(root, warn, undefined, caller);
-  if (!config) return UNUSABLE;
-  const s = config.settings;
+  return config ? writeSettingsOf(config.settings) : UNUSABLE;
+}
+
+/** What the write services need of one principal's settings. */
+export function writeSettingsOf(s: Settings): WriteSettings {
   return {
-    scope: config.service.scope,
+    scope: scopeRules(s),
     incomplete: s.tags.incomplete,
     prefix: s.namePrefix,
     birthCeiling: s.birthCeiling,

@@ -8,10 +8,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { settingsPath } from '../../shared/model/index.js';
-import type { Settings } from '../../shared/model/index.js';
+import type { Principals } from '../../shared/model/index.js';
 import { serviceNames } from './names.js';
 import type { FileStatus, PlannedFile } from './files.js';
-import { POLICY_FILE, SettingsError, checkPolicy, defaultSettingsJson, renderPolicy, stampSettings } from './policy.js';
+import { POLICY_FILE, SettingsError, checkPolicy, defaultSettingsJson, renderPolicies, stampPrincipals } from './policy.js';
 import { renderReaperUnits, renderResidentUnits, renderWrapper } from './wrapper.js';
 import type { WrapperOptions } from './wrapper.js';
 import { MANIFEST_PATH, readManifest } from './manifest.js';
@@ -27,6 +27,8 @@ export interface InstallOptions {
   readonly root: string;
   /** Settings to install (replacing any present); without it the present or default settings are kept. */
   readonly settingsFile?: string;
+  /** Settings to install as an object (replacing any present), when no settingsFile is given. */
+  readonly settings?: Record<string, unknown>;
   /** Settings as an object, used only when ROOT has none yet (a new simulated host). */
   readonly initialSettings?: Record<string, unknown>;
   readonly dryRun?: boolean;
@@ -117,17 +119,21 @@ function bundleFiles(): PlannedFile[] {
 }
 
 /**
- * The settings in effect after install and the settings file to write: the
- * given file, else the present one, else the defaults; always stamped with
- * the current model hash, so a new version's install re-stamps them.
+ * The principals in effect after install and the settings file to write:
+ * the given file or object, else the present one, else the defaults, in
+ * either form (docs/principals.md); always stamped with the current model
+ * hash, so a new version's install re-stamps them.
  */
-function chooseSettings(root: string, opts: InstallOptions, warnings: string[]): { settings: Settings; file: PlannedFile } {
+function chooseSettings(root: string, opts: InstallOptions, warnings: string[]): { principals: Principals; file: PlannedFile } {
   let source: string;
   let raw: unknown;
   try {
     if (opts.settingsFile) {
       source = opts.settingsFile;
       raw = JSON.parse(readFileSync(opts.settingsFile, 'utf8'));
+    } else if (opts.settings) {
+      source = 'the settings given';
+      raw = opts.settings;
     } else {
       source = settingsPath(root);
       try {
@@ -142,19 +148,19 @@ function chooseSettings(root: string, opts: InstallOptions, warnings: string[]):
     throw new InstallError(`settings unreadable (${(err as Error).message}); nothing written`);
   }
   try {
-    const stamped = stampSettings(raw);
+    const stamped = stampPrincipals(raw);
     warnings.push(...stamped.warnings);
-    return { settings: stamped.settings, file: { path: SETTINGS_PATH, content: Buffer.from(stamped.text), mode: 0o644 } };
+    return { principals: stamped.principals, file: { path: SETTINGS_PATH, content: Buffer.from(stamped.text), mode: 0o644 } };
   } catch (err) {
     if (err instanceof SettingsError) throw new InstallError(`settings from ${source} are unusable: ${err.message}; nothing written`);
     throw err;
   }
 }
 
-/** The files this version renders for ROOT, and the settings they come from; nothing is written. */
-export function renderInstall(root: string, opts: InstallOptions, warnings: string[]): { settings: Settings; planned: PlannedFile[]; occupied: string[]; options: Manifest['options'] } {
-  const { settings, file: settingsFile } = chooseSettings(root, opts, warnings);
-  const policy = renderPolicy(settings);
+/** The files this version renders for ROOT, and the principals they come from; nothing is written. */
+export function renderInstall(root: string, opts: InstallOptions, warnings: string[]): { principals: Principals; planned: PlannedFile[]; occupied: string[]; options: Manifest['options'] } {
+  const { principals, file: settingsFile } = chooseSettings(root, opts, warnings);
+  const policy = renderPolicies(principals);
   try {
     checkPolicy(policy);
   } catch (err) {
@@ -181,7 +187,7 @@ export function renderInstall(root: string, opts: InstallOptions, warnings: stri
   ];
   // in resident mode the services are sockets where the executables would be: those paths must be free
   const occupied = serviceMode === 'resident' ? serviceNames().map((s) => `etc/qubes-rpc/${s}`) : [];
-  return { settings, planned, occupied, options };
+  return { principals, planned, occupied, options };
 }
 
 /** The executables qrexec runs per call, or the resident service's units (its sockets are systemd's). */
@@ -205,7 +211,7 @@ export async function installDom0(opts: InstallOptions): Promise<InstallReport> 
   const rendered = renderInstall(root, opts, warnings);
 
   if (opts.preconditions) {
-    const pre = await checkPreconditions({ root, settings: rendered.settings, qubesdSocket: rendered.options.qubesdSocket, ...(opts.nodeVersion ? { nodeVersion: opts.nodeVersion } : {}) });
+    const pre = await checkPreconditions({ root, principals: rendered.principals.list, qubesdSocket: rendered.options.qubesdSocket, ...(opts.nodeVersion ? { nodeVersion: opts.nodeVersion } : {}) });
     if (pre.refusals.length > 0) throw new InstallError(`${pre.refusals.join('; ')}; nothing written`);
     notes.push(...pre.notes);
   }

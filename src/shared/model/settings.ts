@@ -175,6 +175,8 @@ export const SETTINGS_DOC: readonly SettingDoc[] = [
   { key: 'auditRetention.fileBytes / keepBytes / keepDays', description: 'audit log rotation size; rotated files kept by total size and by age (null: no bound), each pruned file leaving a checkpoint', default: '16 MiB / 512 MiB / null', failClosed: 'malformed: rotate at 16 MiB and prune nothing' },
   { key: 'lease', description: 'how long a qube the agent creates lives: `{"default", "max"}`, each `"none"`, seconds, or a number with s, m, h or d (`"8h"`); the agent may ask for less than the default at creation and renew up to the maximum from now; the default may not exceed the maximum', default: '{"default": "none", "max": "none"} (nothing expires)', failClosed: 'malformed: creates and renewals refused, and nothing expires until it is fixed' },
   { key: 'model', description: 'model hash written by the installer', default: 'current model', failClosed: 'mismatch: services refuse' },
+  { key: 'principals', description: 'several agents on one machine (docs/principals.md): one entry per principal with the keys above but `qubeLimits`, `rate`, `auditRetention` and `model`, which stay at the top; `qmcp dom0 principal add` and `remove` edit it', default: 'absent: the file holds one principal', failClosed: 'empty or malformed, or any overlap between two worlds: nothing rendered or served (fatal)' },
+  { key: 'shared.egressQubes / shared.sinks', description: 'what two principals share, one way: an egress qube both name; `{from, into, tag}` lets the agents of `from` push into the sinks of `into` tagged `tag`', default: '[] / []', failClosed: 'malformed, a stranger named or a tag of some world: nothing rendered or served (fatal)' },
 ];
 
 export interface SettingsReading {
