@@ -9,9 +9,14 @@
 // file's budget below, times QMCP_TEST_TIME_FACTOR (default 1), times the
 // machine's load per core when the file starts (at least 1). A busy machine
 // makes the suite slower, never red.
-import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { availableParallelism, loadavg } from 'node:os';
+//
+// Each file's TMPDIR is a directory of its own, removed when the file ends,
+// under QMCP_TEST_TMPDIR, else /dev/shm where programs can run from it, else
+// the system's: the simulated hosts sync every audit entry and state file,
+// and on a disk those syncs are waits, not work.
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 const MINUTE = 60_000;
@@ -94,6 +99,23 @@ function timeFactor() {
 }
 const FACTOR = timeFactor();
 
+/** A directory in memory whose files can be run (tests start scripts they write), else the system's. */
+function memoryDir() {
+  try {
+    if (!statSync('/dev/shm').isDirectory()) return tmpdir();
+    const probe = mkdtempSync('/dev/shm/qt');
+    try {
+      writeFileSync(join(probe, 'x'), '#!/bin/sh\n');
+      chmodSync(join(probe, 'x'), 0o755);
+      return spawnSync(join(probe, 'x')).status === 0 ? '/dev/shm' : tmpdir();
+    } finally {
+      rmSync(probe, { recursive: true, force: true });
+    }
+  } catch {
+    return tmpdir();
+  }
+}
+
 function collect(dir) {
   const out = [];
   for (const entry of readdirSync(dir).sort()) {
@@ -110,16 +132,24 @@ function budgetMs(name) {
   return Math.round(minutes * MINUTE * FACTOR * load);
 }
 
+// short: the files' sockets live under it, and a socket's path has room for about 100 bytes
+let scratch = null;
+let serial = 0;
+
 function runFile(path) {
   const name = relative(root, path);
   const limit = budgetMs(name);
   const started = Date.now();
+  scratch ??= mkdtempSync(join(process.env['QMCP_TEST_TMPDIR'] || memoryDir(), 'qt'));
+  const tmp = join(scratch, String(serial++));
+  mkdirSync(tmp);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', `--test-timeout=${limit}`, path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', `--test-timeout=${limit}`, path], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
     const chunks = [];
     child.stdout.on('data', (c) => chunks.push(c));
     child.stderr.on('data', (c) => chunks.push(c));
     child.on('close', (code, signal) => {
+      rmSync(tmp, { recursive: true, force: true });
       resolve({ name, ok: code === 0, code: code ?? signal, seconds: (Date.now() - started) / 1000, limit, output: Buffer.concat(chunks).toString() });
     });
   });
@@ -154,6 +184,7 @@ async function worker() {
   }
 }
 await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, worker));
+if (scratch) rmSync(scratch, { recursive: true, force: true });
 
 const minutes = ((Date.now() - started) / MINUTE).toFixed(1);
 process.stdout.write(`# ${files.length} test files in ${minutes} min: ${files.length - failed.length} passed, ${failed.length} failed\n`);

@@ -10,38 +10,36 @@ import type { FiredEvent } from '../../src/sim/qubesd/app.js';
 
 const SEED = 4242;
 
-// the figures' run first and alone: its floors count notifications that a loaded machine's
-// overlapping pairs can push out of the live sessions' window, which counts only its marker
-test('machines that differ only outside the agent’s world answer alike: raw qrexec, events, MCP', async () => {
-  const r = await noninterferenceCheck.run({ scale: 1 }, SEED);
-  assert.deepEqual(r.failures, []);
-  const figure = (label: string): number => Number(r.figures.find((f) => f.label.startsWith(label))?.value ?? 0);
-  assert.equal(figure('machines compared'), 6);
-  assert.ok(figure('outside edits') >= 2);
-  assert.ok(figure('raw calls compared') >= 40);
-  assert.ok(figure('calls from sandbox qubes') >= 3);
-  assert.ok(figure('calls to special targets') >= 3);
-  assert.ok(figure('calls naming a qube the machines differ in') >= 5);
-  assert.ok(figure('calls compared while the operator worked outside') >= 20);
-  assert.ok(figure('operator actions outside during those calls') >= 10);
-  assert.ok(figure('event windows compared') >= 1);
-  assert.ok(figure('MCP results compared') >= 20);
-  // both sessions told of ai-peer's memory, ai-execbox's start and the marker's label, at least
-  assert.ok(figure('resource notifications to live sessions compared') >= 6, JSON.stringify(r.figures));
-  assert.equal(figure("machines compared with two other principals' worlds"), 2);
-  assert.ok(figure("edits in other principals' worlds") >= 1);
-  assert.ok(figure("calls naming a qube of another principal's world") >= 1);
-  assert.equal(figure('machines compared with the gate on'), 2);
-  assert.ok(figure('gate: requests answered') >= 2);
-  assert.ok(figure('gate: dialogs answered') >= 2);
-  assert.ok(figure('gate: of them allowed') >= 1);
-  // every actionable code a simulated machine can reach, reached alike on both machines (each probe checks its code)
-  const codes = /^(\d+) of (\d+)$/.exec(r.figures.find((f) => f.label.startsWith('actionable codes'))?.value ?? '');
-  assert.ok(codes && codes[1] === codes[2] && Number(codes[2]) >= 15, JSON.stringify(codes));
-});
-
-// each weakened variant runs its own machines and mostly waits on them (starts, windows, the operator): several run at once
+// each run has its own machines and mostly waits on them (starts, windows, the operator): several run at once
 describe('noninterference', { concurrency: 4 }, () => {
+  test('machines that differ only outside the agent’s world answer alike: raw qrexec, events, MCP', async () => {
+    const r = await noninterferenceCheck.run({ scale: 1 }, SEED);
+    assert.deepEqual(r.failures, []);
+    const figure = (label: string): number => Number(r.figures.find((f) => f.label.startsWith(label))?.value ?? 0);
+    assert.equal(figure('machines compared'), 6);
+    assert.ok(figure('outside edits') >= 2);
+    assert.ok(figure('raw calls compared') >= 40);
+    assert.ok(figure('calls from sandbox qubes') >= 3);
+    assert.ok(figure('calls to special targets') >= 3);
+    assert.ok(figure('calls naming a qube the machines differ in') >= 5);
+    assert.ok(figure('calls compared while the operator worked outside') >= 20);
+    assert.ok(figure('operator actions outside during those calls') >= 10);
+    assert.ok(figure('event windows compared') >= 1);
+    assert.ok(figure('MCP results compared') >= 20);
+    // each session told of the marker's label in every window, and of ai-peer's memory and ai-execbox's start where they changed
+    assert.ok(figure('resource notifications to live sessions compared') >= 6, JSON.stringify(r.figures));
+    assert.equal(figure("machines compared with two other principals' worlds"), 2);
+    assert.ok(figure("edits in other principals' worlds") >= 1);
+    assert.ok(figure("calls naming a qube of another principal's world") >= 1);
+    assert.equal(figure('machines compared with the gate on'), 2);
+    assert.ok(figure('gate: requests answered') >= 2);
+    assert.ok(figure('gate: dialogs answered') >= 2);
+    assert.ok(figure('gate: of them allowed') >= 1);
+    // every actionable code a simulated machine can reach, reached alike on both machines (each probe checks its code)
+    const codes = /^(\d+) of (\d+)$/.exec(r.figures.find((f) => f.label.startsWith('actionable codes'))?.value ?? '');
+    assert.ok(codes && codes[1] === codes[2] && Number(codes[2]) >= 15, JSON.stringify(codes));
+  });
+
   test('a memory range bounded by what the host has free (what outside qubes leave) is caught by the actionable probes', async () => {
     const weak = makeNoninterferenceCheck({ weakened: ['property.set'], operations: ['property.set'], rawOnly: true, busyOnly: true, shrinkRuns: 0 });
     const r = await weak.run({ scale: 1 }, SEED);

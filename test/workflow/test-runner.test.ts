@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -82,5 +82,31 @@ test('run-tests: a file known to be long starts before the short ones, which kee
     assert.deepEqual(listed.out.trim().split('\n'), ['verify/noninterference.test.js', 'fixture/quick.test.js', 'fixture/slow.test.js']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('run-tests: each file has a TMPDIR of its own under QMCP_TEST_TMPDIR, removed when the file ends', async () => {
+  const dir = checkout();
+  const scratch = mkdtempSync(join(tmpdir(), 'qmcp-runner-tmp-'));
+  // each file leaves a file in its TMPDIR and says where it was
+  const leaves = (n: number): string => `import { test } from 'node:test';
+import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+test('leaves', () => { writeFileSync(tmpdir() + '/left', ''); writeFileSync(${JSON.stringify(join(scratch, `said${n}`))}, tmpdir()); });
+`;
+  try {
+    for (const n of [1, 2]) writeFileSync(join(dir, 'dist', 'test', 'fixture', `leaves${n}.test.js`), leaves(n));
+    const env = process.env['QMCP_TEST_TMPDIR'];
+    process.env['QMCP_TEST_TMPDIR'] = scratch;
+    const r = await runTests(dir, undefined, ['leaves']).finally(() => (env === undefined ? delete process.env['QMCP_TEST_TMPDIR'] : (process.env['QMCP_TEST_TMPDIR'] = env)));
+    assert.equal(r.status, 0, r.out);
+    const said = [1, 2].map((n) => readFileSync(join(scratch, `said${n}`), 'utf8'));
+    assert.notEqual(said[0], said[1]);
+    for (const d of said) assert.ok(d.startsWith(scratch + '/'), d);
+    // nothing left under it but what the fixtures said
+    assert.deepEqual(readdirSync(scratch).sort(), ['said1', 'said2']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true });
   }
 });

@@ -43,7 +43,7 @@ import type { Edit, Machine, MachineVariant, PairSettings } from './machines.js'
 import { OTHER_WORLD_ON_B, RUNNING_ON_A, generateEdits, startMachine, stopMachine } from './machines.js';
 import { busyOperator, type BusyOperator } from './busy.js';
 import { answeredCode, PROBES, probeGaps, probesFor } from './actionable.js';
-import { WINDOW_SECONDS, eventWindow, markerQube, mcpCalls, mcpClient, resourceReads, windowNotifications } from './observe.js';
+import { WINDOW_SECONDS, eventWindow, mcpCalls, mcpClient, resourceReads, windowNotifications } from './observe.js';
 import { liveSessions, type LiveSessions, type ServerFactory } from './notifications.js';
 
 const NAME = 'noninterference';
@@ -279,7 +279,7 @@ async function observeMore(a: Machine, b: Machine, call: CallFn, tally: Tally, r
     let told: Awaited<ReturnType<LiveSessions['settle']>>[] = [];
     try {
       const [wa, wb] = await Promise.all([eventWindow(a, call, seconds), eventWindow(b, call, seconds)]);
-      told = await Promise.all([a, b].flatMap((m, i) => live[i]?.settle(markerQube(m)) ?? []));
+      told = await Promise.all([wa, wb].flatMap((w, i) => live[i]?.settle(w.acts) ?? []));
       if (wa.late || wb.late || told.some((t) => t.late)) {
         tally.lateWindows++;
         continue;

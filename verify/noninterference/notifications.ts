@@ -17,16 +17,17 @@ import { createServer, type ServerOptions } from '../../src/principal/server.js'
 import { serveSession } from '../../src/principal/stdio.js';
 import { hangBoundMs } from '../hang-bound.js';
 import type { Machine } from './machines.js';
-import { nextSubscription } from './observe.js';
+import { WORLD } from './machines.js';
+import { holdsEvery, nextSubscription, type ActRow } from './observe.js';
 
 /** The MCP server a machine's 2025-11-25 session runs: the real one, or a weakened variant's. */
 export type ServerFactory = (m: Machine, qrexec: QrexecRunner, options: ServerOptions) => McpServer;
 
 const realServer: ServerFactory = (_m, qrexec, options) => createServer(qrexec, options);
 
-/** The names subscribed: the world's acting and marker qubes, the ones the reads compare, outside and absent ones. */
+/** The names subscribed: the agent's world (its acting and marker qubes among them), outside and absent ones. */
 export function subscribedNames(outside: readonly string[]): string[] {
-  return [...new Set(['ai-box', 'ai-read', 'ai-peer', 'ai-execbox', 'ai-tpl', ...outside.slice(0, 6), 'ai-nothing'])];
+  return [...new Set([...WORLD, ...outside.slice(0, 6), 'ai-nothing'])];
 }
 
 interface Recorder {
@@ -67,11 +68,11 @@ async function transcript(r: Recorder): Promise<string> {
 export interface LiveSessions {
   /**
    * Once the event window's acts are done: waits for the feed's first dom0
-   * window to end (it must hold MARKER's row, or the acts may have been
-   * split between windows: `late`), then what each client was sent, and
-   * ends the sessions.
+   * window to end (it must hold every one of the ACTS' rows, or they may
+   * have been split between windows: `late`), then what each client was
+   * sent, and ends the sessions.
    */
-  settle(marker: string | undefined): Promise<{ late: boolean; legacy: string; modern: string; count: number }>;
+  settle(acts: readonly ActRow[]): Promise<{ late: boolean; legacy: string; modern: string; count: number }>;
   close(): Promise<void>;
 }
 
@@ -128,14 +129,14 @@ export async function liveSessions(m: Machine, outside: readonly string[], secon
   }
   return {
     close,
-    async settle(marker) {
+    async settle(acts) {
       await Promise.race([firstTold, new Promise((r) => setTimeout(r, hangBoundMs((seconds + 30) * 1000)).unref())]);
       // the witness listens after the sessions' servers: a window it was told, they were sent first; a round trip brings it
       await Promise.all([legacy.flush(), modern.flush()]);
       stopWitness();
-      // the first window must hold the marker's row, after every act, and be the only one told: else the acts may be split
+      // the first window must hold every act's row and be the only one told: else the acts may be split
       const first = windows[0];
-      const late = windows.length !== 1 || first === undefined || (marker !== undefined && !first.some((r) => r.qube === marker && r.event === 'property-changed'));
+      const late = windows.length !== 1 || first === undefined || !holdsEvery(first, acts);
       const result = { late, legacy: await transcript(legacy), modern: await transcript(modern), count: legacy.told.length + modern.told.length };
       await close();
       return result;

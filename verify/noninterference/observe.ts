@@ -16,9 +16,9 @@ import type { Machine } from './machines.js';
 import { OUTSIDE_TOMBSTONES, WORLD } from './machines.js';
 
 /**
- * Window lengths tried in turn: a window counts only if the marker, set by
- * dom0 after every act, came through in it (so every act's event did), or
- * it is tried again, longer (a loaded machine is slower, never a failure),
+ * Window lengths tried in turn: a window counts only if every act's row came
+ * through in it, the marker's (set by dom0 after every act) included, or it
+ * is tried again, longer (a loaded machine is slower, never a failure),
  * the last ones near the longest window dom0 serves (60 s, less the live
  * sessions' 2 s more).
  */
@@ -35,10 +35,8 @@ export function markerQube(m: Machine): string | undefined {
 }
 
 /** What the agent does inside the window: the same on both machines. */
-const AGENT_ACTS: readonly Call[] = [
-  { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('property.set', 'ai-peer'), payload: JSON.stringify({ name: 'memory', value: 700 }) },
-  { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('start', 'ai-execbox'), payload: '' },
-];
+const START_ACT: Call = { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('start', 'ai-execbox'), payload: '' };
+const AGENT_ACTS: readonly Call[] = [{ seat: PRINCIPAL, target: '@adminvm', service: qrexecService('property.set', 'ai-peer'), payload: JSON.stringify({ name: 'memory', value: 700 }) }, START_ACT];
 
 /** What the operator does in dom0 inside the window: different on each machine, all outside the agent's world. */
 async function operatorActs(m: Machine, dom0: Qubesd): Promise<void> {
@@ -78,9 +76,32 @@ export function normaliseEvents(text: string): string {
   return text.replace(/"time":"[^"]*"/g, '"time":"-"');
 }
 
+/** A row of the agent's world that an act in a window must bring into it. */
+export interface ActRow {
+  readonly qube: string;
+  readonly event: string;
+}
+
+/** Whether ROWS hold every one of WANTED. */
+export function holdsEvery(rows: readonly ActRow[], wanted: readonly ActRow[]): boolean {
+  return wanted.every((w) => rows.some((r) => r.qube === w.qube && r.event === w.event));
+}
+
+/** The rows of an event window's reply, its first line (dom0 calls the qube the subject); none when it is not one. */
+function windowRows(stdout: string): ActRow[] {
+  try {
+    const body = JSON.parse(stdout.split('\n', 1)[0] ?? '') as { events?: { event: string; subject: string }[] };
+    return (body.events ?? []).map((r) => ({ qube: r.subject, event: r.event }));
+  } catch {
+    return [];
+  }
+}
+
 export interface WindowResult {
   readonly observation: Observation;
-  /** The marker did not come through: some act's event may be missing, the comparison would say nothing. */
+  /** The rows the acts made: the agent's changes and the marker, the same on both machines. */
+  readonly acts: readonly ActRow[];
+  /** Some act's row did not come through: the comparison would say nothing. */
   readonly late: boolean;
 }
 
@@ -93,13 +114,25 @@ export async function eventWindow(m: Machine, call: (m: Machine, c: Call) => Pro
   await sleep(300);
   const dom0 = new Qubesd(m.host.qubesd.socketPath);
   await operatorActs(m, dom0);
-  for (const act of AGENT_ACTS) await call(m, act);
+  const acts: ActRow[] = [];
+  const app = m.host.qubesd.app;
+  for (const act of AGENT_ACTS) {
+    const [qube, halted] = act === START_ACT ? ['ai-execbox', app.get('ai-execbox')?.power !== 'Running'] : ['ai-peer', false];
+    const o = await call(m, act);
+    // a refusal or an error changes nothing; a start of a running qube neither
+    if (o.status !== 0 || o.stdout.includes('"error"')) continue;
+    if (act !== START_ACT) acts.push({ qube, event: 'property-changed' });
+    else if (halted) acts.push({ qube, event: 'started' });
+  }
   const marker = markerQube(m);
-  if (marker !== undefined) await dom0.call('admin.vm.property.Set', marker, 'label', 'purple');
+  if (marker !== undefined) {
+    await dom0.call('admin.vm.property.Set', marker, 'label', 'purple');
+    acts.push({ qube: marker, event: 'property-changed' });
+  }
   const o = await window;
   // a refused window has no events to miss: it is compared as it is
-  const late = o.status === 0 && marker !== undefined && !o.stdout.includes(`"event":"property-changed","subject":"${marker}"`);
-  return { observation: { ...o, stdout: normaliseEvents(o.stdout) }, late };
+  const late = o.status === 0 && !holdsEvery(windowRows(o.stdout), acts);
+  return { observation: { ...o, stdout: normaliseEvents(o.stdout) }, acts, late };
 }
 
 /** The MCP tool calls compared: reads and refusals over visible, outside and absent names. */
@@ -151,7 +184,8 @@ export function resourceReads(outside: readonly string[]): [string, (c: Client) 
 export function windowNotifications(stdout: string, outside: readonly string[]): string {
   let body: { events?: { event: string; subject: string; class: string | null; time: string }[]; truncated?: boolean };
   try {
-    body = JSON.parse(stdout) as typeof body;
+    // the first line: a resident service's reply ends with its status after it
+    body = JSON.parse(stdout.split('\n', 1)[0] ?? '') as typeof body;
   } catch {
     return 'unreadable';
   }
