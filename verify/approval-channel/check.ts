@@ -193,7 +193,8 @@ export function makeApprovalChannelCheck(sut: ApprovalChannelSut = {}): Check {
         if (failures.length < MAX_FAILURES) failures.push({ check: NAME, what, reproduction: `${repro}; ${how}` });
       };
       const tally = { plans: 0, live: 0, renewed: 0, services: 0, principal: 0, seats: 0, inQube: 0, refusals: 0, others: 0, riding: 0 };
-      const dir = await mkdtemp(join(tmpdir(), 'qmcp-approval-channel-'));
+      // a short name: the host's dom0 sockets are under it, and a socket's path has room for about 100 bytes
+      const dir = await mkdtemp(join(tmpdir(), 'qa-'));
       const settingsFile = join(dir, 'settings.json');
       // every operation of a dom0 service that can ask asks, and so does pause (a dialog); the cap is the four waiting requests
       const gate = { ...OPEN_GATE, pause: 'ask', ...Object.fromEntries(OPERATIONS.filter((op) => op.target === 'dom0-service' && op.gate !== null).map((op) => [op.id, 'ask'])) };

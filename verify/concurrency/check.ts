@@ -73,7 +73,8 @@ function auditBalance(root: string): { unmatched: string[]; ok: number } {
 
 /** Parallel creates through the router at the budget edge; what went wrong, and how many calls. */
 async function throughRouter(scale: number, seed: number): Promise<{ calls: number; problems: string[] }> {
-  const dir = await mkdtemp(join(tmpdir(), 'qmcp-concurrency-'));
+  // a short name: the host's dom0 sockets are under it, and a socket's path has room for about 100 bytes
+  const dir = await mkdtemp(join(tmpdir(), 'qc-'));
   const problems: string[] = [];
   let calls = 0;
   try {
