@@ -48,10 +48,5 @@ export function demoPrincipals(first: Record<string, unknown> = DEMO_SETTINGS): 
   return { principals: [first, DEMO_SECOND] };
 }
 
-/**
- * What `qmcp demo` and `qmcp sim start` install on the demo fleet: the first
- * principal only, while the operator's lease and restore commands that the
- * README walks through read the settings of one principal (with several they
- * refuse). `demoPrincipals()` serves both agents (test/workflow/principals.test.ts).
- */
-export const DEMO_HOST_SETTINGS: Record<string, unknown> = DEMO_SETTINGS;
+/** What `qmcp demo` and `qmcp sim start --fleet demo` install: both agents' worlds. */
+export const DEMO_HOST_SETTINGS: Record<string, unknown> = demoPrincipals();

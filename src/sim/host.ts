@@ -21,7 +21,6 @@ import type { ServiceMode } from '../dom0/install/manifest.js';
 import { installDom0Client } from './qrexec/dom0-seat.js';
 import type { Router } from './qrexec/index.js';
 import { QubeSandboxes, registryLookup } from './sandbox/index.js';
-import { firstPrincipalFile, listSettings, writePrincipals } from './principals.js';
 
 export interface SimHostOptions {
   /** The host directory; created if missing. */
@@ -102,17 +101,14 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
   const serviceMode = opts.serviceMode ?? envServiceMode();
   if (opts.install) {
     try {
-      const list = listSettings(root, opts.settingsFile, opts.initialSettings);
-      const settingsFile = list ? firstPrincipalFile(dir, list) : opts.settingsFile;
       install = await installDom0({
         root,
         qubesdSocket: qubesd.socketPath,
-        ...(settingsFile ? { settingsFile } : {}),
+        ...(opts.settingsFile ? { settingsFile: opts.settingsFile } : {}),
         ...(opts.initialSettings ? { initialSettings: opts.initialSettings } : {}),
         ...(serviceMode ? { serviceMode } : {}),
         ...(opts.durable === false ? { durable: false } : {}),
       });
-      if (list) writePrincipals(root, list);
     } catch (err) {
       await qubesd.close();
       throw err;

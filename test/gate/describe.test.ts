@@ -30,7 +30,7 @@ test('describeCall: the qube from the live state and the concrete change, per op
     assert.equal(remove[0], 'asked by: "mcp-control"');
     assert.match(remove[1] ?? '', /^operation: remove \(remove a qube/);
     assert.match(remove[2] ?? '', /^removes qube "ai-box" \(AppVM, halted, tier full, [0-9.]+ GiB on disk\)$/);
-    assert.equal(remove[3], 'it is halted and kept as a tombstone for 5 days (until 2026-03-06), restorable with `qmcp dom0 tombstones restore "ai-box"`');
+    assert.equal(remove[3], 'it is halted and kept as a tombstone for 5 days (until 2026-03-06), restorable with `qmcp dom0 tombstones restore "ai-box" --principal "mcp-control"`');
 
     const prop = await describe(h, { operation: 'property.set', argument: 'ai-box', payload: json({ name: 'memory', value: 1200 }) });
     assert.deepEqual(prop.slice(3), ['property "memory": "800" -> 1200']);

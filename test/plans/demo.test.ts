@@ -3,7 +3,7 @@
  * MCP client submits create, firewall, start, run and copy steps with
  * plan_submit; the operator approves them with `qmcp dom0 plans approve`
  * on the simulated host; plan_status reads each step's result as its tool
- * would have returned it.
+ * would have returned it. The host is the demo's, with both its principals.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -18,7 +18,7 @@ import { simRunner } from '../../src/cli/sim-principal.js';
 import { REFUSAL } from '../../src/principal/results.js';
 import { createServer } from '../../src/principal/server.js';
 import { demoFleet } from '../../src/sim/demo-fleet.js';
-import { DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
+import { DEMO_HOST_SETTINGS } from '../../src/sim/demo-settings.js';
 import { dom0Root, startSimHost, type SimHost } from '../../src/sim/host.js';
 import { findBwrap } from '../../src/sim/sandbox/index.js';
 import { PLAN_STEPS } from '../../scripts/gate-walk.js';
@@ -46,7 +46,7 @@ describe('a reviewable plan through MCP on the simulated host', needsBwrap, () =
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qmcp-plan-demo-'));
-    host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: DEMO_SETTINGS });
+    host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: DEMO_HOST_SETTINGS });
     const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
     await createServer(simRunner(dir)).connect(serverSide);
     client = new Client({ name: 'plan-demo', version: '0' });

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
+import { DEMO_SECOND, DEMO_SETTINGS } from '../../src/sim/demo-settings.js';
 import { rawCall, removeDir } from './helpers.js';
 
 const BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'qmcp.js');
@@ -85,13 +85,18 @@ test('qmcp sim start --settings FILE installs with those settings; a bad file or
   }
 });
 
-test('qmcp sim start: the demo fleet comes with the demo settings; a fleet FILE with the defaults says at start that creates are refused', async () => {
+test('qmcp sim start: the demo fleet comes with the demo settings of both principals; a fleet FILE with the defaults says at start that creates are refused', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'qmcp-simstart-'));
   try {
     const demo = await simStart(['--dir', join(dir, 'demo')]);
     assert.equal(demo.code, 0, demo.out + demo.err);
-    const installed = JSON.parse(await readFile(join(dir, 'demo', 'dom0', 'etc', 'qmcp', 'settings.json'), 'utf8')) as Record<string, unknown>;
-    for (const key of ['poolCapBytes', 'privateCapBytes', 'egressQube', 'birthCeiling']) assert.equal(installed[key], DEMO_SETTINGS[key], key);
+    const installed = JSON.parse(await readFile(join(dir, 'demo', 'dom0', 'etc', 'qmcp', 'settings.json'), 'utf8')) as { principals: Record<string, unknown>[] };
+    assert.deepEqual(installed.principals.map((p) => p['principal']), [DEMO_SETTINGS['principal'], DEMO_SECOND['principal']]);
+    for (const [i, want] of [DEMO_SETTINGS, DEMO_SECOND].entries()) {
+      for (const key of ['poolCapBytes', 'privateCapBytes', 'egressQube', 'birthCeiling']) assert.equal(installed.principals[i]?.[key], want[key], `${String(want['principal'])} ${key}`);
+    }
+    const policy = await readFile(join(dir, 'demo', 'dom0', 'etc', 'qubes', 'policy.d', '30-qmcp.policy'), 'utf8');
+    for (const want of [DEMO_SETTINGS, DEMO_SECOND]) assert.match(policy, new RegExp(`^qmcp\\.List\\s+\\*\\s+${String(want['principal'])}\\s`, 'm'), `policy for ${String(want['principal'])}`);
     assert.doesNotMatch(demo.err, /refused/);
 
     const fleet = join(dir, 'fleet.json');

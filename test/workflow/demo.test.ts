@@ -78,6 +78,10 @@ test('qmcp demo: instructions, an MCP client served with the printed token, one 
     assert.ok(demo.output().includes(` sim ask --dir ${dir} list\n`), demo.output());
     assert.match(demo.output(), /dom0 services \(kill, firewall\.set, remove, device\.attach\)/);
     assert.match(demo.output(), /policy saying ask \(none\)/);
+    // both principals installed: how to serve the second agent, on stdio and on HTTP beside this one
+    assert.match(demo.output(), /A second agent, mcp-pentest, has a world of its own \(pt-\* qubes tagged pt-managed\)/);
+    assert.ok(demo.output().includes(` serve --sim ${dir} --principal mcp-pentest\n`), demo.output());
+    assert.ok(demo.output().includes(` serve --sim ${dir} --principal mcp-pentest --http 127.0.0.1:`), demo.output());
 
     const client = await connect(url, token);
     const listed = await client.callTool({ name: 'qube_list', arguments: {} });
@@ -222,17 +226,17 @@ test("qmcp demo: a created qube carries the demo's lease; README's lease lines, 
     assert.ok(expires >= before - 1000 + 8 * 3600_000 && expires <= Date.now() + 8 * 3600_000, info.stdout);
     const expired = await run(2);
     assert.equal(expired.status, 0, expired.stderr);
-    assert.equal(expired.stdout, 'lease over: "ai-brief" kept as a tombstone\n');
+    assert.equal(expired.stdout, '"mcp-control": lease over: "ai-brief" kept as a tombstone\n');
     const gone = await run(3);
     assert.deepEqual([gone.status, gone.stdout, gone.stderr], [126, '', 'Request refused\n']);
     const listed = await run(4);
-    assert.match(listed.stdout, /^"ai-brief" {2}AppVM {2}Halted {2}since /m);
+    assert.match(listed.stdout, /^"mcp-control": "ai-brief" {2}AppVM {2}Halted {2}since /m);
     const restored = await run(5);
     assert.equal(restored.status, 0, restored.stderr);
     assert.equal((await run(1)).status, 0, 'restored, the agent sees it again');
     // the line the demo prints ends it again: its lease was not lifted by the restore
     const again = await shell(printed as string);
-    assert.equal(again.stdout, 'lease over: "ai-brief" kept as a tombstone\n', again.stderr);
+    assert.equal(again.stdout, '"mcp-control": lease over: "ai-brief" kept as a tombstone\n', again.stderr);
   } finally {
     demo.child.kill('SIGINT');
     await demo.exited;

@@ -155,7 +155,8 @@ async function removal(ctx: DescribeContext, name: string): Promise<string[]> {
   }
   const days = ctx.settings.tombstoneRetentionDays;
   const until = days === null ? 'until the operator reaps it (retention unset: never reaped)' : `for ${days} days (until ${new Date(ctx.now.getTime() + days * 86_400_000).toISOString().slice(0, 10)})`;
-  lines.push(`it is halted and kept as a tombstone ${until}, restorable with \`qmcp dom0 tombstones restore ${quote(name)}\``);
+  // --principal: with several principals on the machine a restore must name whose tombstone it is
+  lines.push(`it is halted and kept as a tombstone ${until}, restorable with \`qmcp dom0 tombstones restore ${quote(name)} --principal ${quote(ctx.settings.principal)}\``);
   return lines;
 }
 
