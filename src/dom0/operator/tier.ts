@@ -94,7 +94,7 @@ export async function setTier(ops: TierOps, qube: string, tier: TierChoice): Pro
     const theirs = worldTags(o).filter((t) => before.includes(t));
     if (theirs.length > 0) return refuse(`${qube} is in ${o.principal}'s world (it carries ${theirs.join(', ')}): tier it with --principal ${o.principal}, or remove those tags first if you mean to move it`);
   }
-  if (before.some(isTombstoneMarker)) return refuse(`${qube} is a tombstone; restore it first (qmcp dom0 tombstones restore ${qube})`);
+  if (before.some(isTombstoneMarker)) return refuse(`${qube} is a tombstone; restore it first (qmcp dom0 tombstones restore ${qube} --principal ${settings.principal})`);
 
   const elevation: Record<Exclude<TierChoice, 'none'>, string> = { exec: tags.exec, net: tags.net, full: tags.full };
   const want = tier === 'none' ? null : elevation[tier];
