@@ -22,7 +22,7 @@ import type { AuditLog } from '../../src/dom0/audit/index.js';
 import type { WriteDeps } from '../../src/dom0/create/deps.js';
 import { readWriteSettings } from '../../src/dom0/create/settings.js';
 import type { Settings } from '../../src/shared/model/settings.js';
-import { POLICY_FILE, renderPolicy, stampSettings } from '../../src/dom0/install/policy.js';
+import { POLICY_FILE, renderPolicies, renderPolicy, stampPrincipals, stampSettings } from '../../src/dom0/install/policy.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import type { Clock } from '../../src/dom0/gate/wait.js';
 import { loadDom0Config } from '../../src/dom0/service/config.js';
@@ -39,7 +39,8 @@ import { envServiceMode } from '../../src/sim/host.js';
 import { runSocketService } from '../../src/sim/qrexec/dom0-services.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import { serviceTable } from '../../src/dom0/services/index.js';
-import { processReadDeps } from '../../src/dom0/services/read-services.js';
+import { readDeps } from '../../src/dom0/services/read-services.js';
+import type { Dom0Config } from '../../src/dom0/service/config.js';
 import type { Fleet } from '../../src/sim/fleet.js';
 import { fleetState } from '../../src/sim/fleet.js';
 import type { Qubesd as SimQubesd } from '../../src/sim/qubesd/index.js';
@@ -50,6 +51,7 @@ import { startRouter } from '../../src/sim/qrexec/router.js';
 import type { QubeServiceHost, Router } from '../../src/sim/qrexec/router.js';
 import { hangBoundMs } from '../hang-bound.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
+import { servedAs } from '../noninterference/weakened.js';
 
 export const GiB = 1024 ** 3;
 export const PRINCIPAL = 'mcp-control';
@@ -67,6 +69,8 @@ export interface ServiceSut {
   readonly runner?: typeof runService;
   readonly qubesd?: (real: Qubesd) => Qubesd;
   readonly audit?: (real: AuditLog) => AuditLog;
+  /** Every caller served with the first principal's settings under its own name (QMCP_WEAKENED_FIRSTS). */
+  readonly firstsSettings?: boolean;
 }
 
 export interface CallResult {
@@ -249,23 +253,34 @@ export class InProcessHost {
 
   /** As an install writes them: settings stamped with the model hash, the policy rendered from them. */
   writeSettings(s: SettingsFile): void {
-    mkdirSync(join(this.root, 'etc', 'qmcp'), { recursive: true });
-    mkdirSync(join(this.root, 'etc', 'qubes', 'policy.d'), { recursive: true });
     const stamped = stampSettings({ principal: PRINCIPAL, tags: TAGS, ...s });
-    writeFileSync(join(this.root, 'etc', 'qmcp', 'settings.json'), stamped.text);
-    writeFileSync(join(this.root, 'etc', 'qubes', 'policy.d', POLICY_FILE), renderPolicy(stamped.settings));
+    this.install(stamped.text, renderPolicy(stamped.settings));
   }
 
-  /** The service table a call dispatches on, after the variant's substitution. */
-  table(write: WriteDeps): ServiceTable {
-    const real = serviceTable({ write, read: processReadDeps({ QMCP_ROOT: this.root }) });
+  /** Several principals, in this order, as an install writes a list-form file: each call is then served with its caller's. */
+  writePrincipals(list: readonly SettingsFile[]): void {
+    const stamped = stampPrincipals({ principals: list });
+    this.install(stamped.text, renderPolicies(stamped.principals));
+  }
+
+  private install(settings: string, policy: string): void {
+    mkdirSync(join(this.root, 'etc', 'qmcp'), { recursive: true });
+    mkdirSync(join(this.root, 'etc', 'qubes', 'policy.d'), { recursive: true });
+    writeFileSync(join(this.root, 'etc', 'qmcp', 'settings.json'), settings);
+    writeFileSync(join(this.root, 'etc', 'qubes', 'policy.d', POLICY_FILE), policy);
+  }
+
+  /** The service table a call dispatches on (read rows scoped by CONFIG), after the variant's substitution. */
+  table(write: WriteDeps, config: Dom0Config | null): ServiceTable {
+    const real = serviceTable({ write, read: readDeps(config) });
     return this.sut.table ? this.sut.table(real, write) : real;
   }
 
-  writeDeps(fault?: (step: string) => void | Promise<void>, log: (m: string) => void = () => undefined, budgetLock?: WriteDeps['budgetLock']): WriteDeps {
+  /** What the write rows need; their settings are CALLER's principal's, as the service process reads them. */
+  writeDeps(fault?: (step: string) => void | Promise<void>, log: (m: string) => void = () => undefined, budgetLock?: WriteDeps['budgetLock'], caller?: string): WriteDeps {
     return {
       root: this.root,
-      settings: () => readWriteSettings(this.root, log),
+      settings: () => readWriteSettings(this.root, log, caller),
       log,
       now: () => new Date(),
       lockWaitMs: hangBoundMs(60_000),
@@ -274,12 +289,12 @@ export class InProcessHost {
     };
   }
 
-  /** The runner on one call's environment and streams; rejects as the runner does. */
+  /** The runner on one call's environment and streams, with the caller's principal's settings; rejects as the runner does. */
   private run(env: NodeJS.ProcessEnv, stdin: Readable, io: { stdout: Writable; stderr: Writable }, opts: CallOptions): Promise<number> {
     const log = (): void => undefined;
-    const config = loadDom0Config(this.root, log);
+    const { served, config } = servedAs(this.root, log, env['QREXEC_REMOTE_DOMAIN'], this.sut.firstsSettings === true);
     const real = opts.qubesd ?? this.qubesd;
-    return (this.sut.runner ?? runService)(this.table(this.writeDeps(opts.fault, log, opts.budgetLock)), {
+    return (this.sut.runner ?? runService)(this.table(this.writeDeps(opts.fault, log, opts.budgetLock, served), config), {
       env,
       stdin,
       io,
@@ -287,7 +302,7 @@ export class InProcessHost {
       audit: this.audit(opts.audit, config?.settings),
       config: config ? config.service : null,
       log,
-      gate: { reload: () => loadDom0Config(this.root, log)?.service ?? null, clock: QUICK_POLL },
+      gate: { reload: () => loadDom0Config(this.root, log, undefined, served)?.service ?? null, clock: QUICK_POLL },
     });
   }
 

@@ -11,23 +11,17 @@ import { openAudit } from '../../src/dom0/audit/index.js';
 import { processDeps } from '../../src/dom0/create/deps.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { loadDom0Config } from '../../src/dom0/service/config.js';
-import { readPrincipalsFile, settingsPath } from '../../src/shared/model/index.js';
 import { runService as realRunService } from '../../src/dom0/service/run.js';
 import { serviceTable } from '../../src/dom0/services/index.js';
 import { readDeps } from '../../src/dom0/services/read-services.js';
-import { weakenedTable } from './weakened.js';
+import { servedAs, weakenedTable } from './weakened.js';
 
 const env = process.env;
 const root = resolve(env['QMCP_ROOT'] ?? '');
 const log = (): void => undefined;
 // a caller gone makes writes fail (EPIPE): the gate withdraws on it
 process.stdout.on('error', () => undefined);
-const caller = env['QREXEC_REMOTE_DOMAIN'];
-const first = env['QMCP_WEAKENED_FIRSTS'] ? readPrincipalsFile(settingsPath(root)).principals.list[0]?.principal : undefined;
-const served = first ?? caller;
-const picked = loadDom0Config(root, log, undefined, served);
-// the first principal's world and settings, under the caller's name, which the runner then admits
-const config = picked && first !== undefined && caller !== undefined ? { ...picked, service: { ...picked.service, principal: caller } } : picked;
+const { served, config } = servedAs(root, log, env['QREXEC_REMOTE_DOMAIN'], env['QMCP_WEAKENED_FIRSTS'] !== undefined && env['QMCP_WEAKENED_FIRSTS'] !== '');
 const real = serviceTable({ write: processDeps({ ...env, QMCP_ROOT: root, ...(served ? { QREXEC_REMOTE_DOMAIN: served } : {}) }, log), read: readDeps(config) });
 const table = config ? weakenedTable(real, config.service.scope) : real;
 // a weakened runner (weakened.ts), when the wrapper names one

@@ -6,6 +6,9 @@
  * service entry (machines.ts). dom0's own code is not touched.
  */
 import { processDeps } from '../../src/dom0/create/deps.js';
+import { loadDom0Config } from '../../src/dom0/service/config.js';
+import type { Dom0Config } from '../../src/dom0/service/config.js';
+import { readPrincipalsFile, settingsPath } from '../../src/shared/model/index.js';
 import { ActionableError, ServiceRefusal } from '../../src/dom0/service/refusal.js';
 import { isTombstoneMarker } from '../../src/dom0/tombstones/markers.js';
 import { listTombstones, reinstate } from '../../src/dom0/tombstones/operator.js';
@@ -123,4 +126,17 @@ export function existenceGateRunner(): string {
     "const checked = needs.every((n) => snapshot.any(n.name)) ? needs.map((n) => snapshot.any(n.name)) : 'not visible';",
   );
   return existenceRunner;
+}
+
+/**
+ * Whose settings a dom0 service serves CALLER with: the caller's own, or with
+ * `firsts` (QMCP_WEAKENED_FIRSTS) the first principal's world and settings
+ * under the caller's name, which the runner then admits.
+ */
+export function servedAs(root: string, log: (m: string) => void, caller: string | undefined, firsts: boolean): { served: string | undefined; config: Dom0Config | null } {
+  const first = firsts ? readPrincipalsFile(settingsPath(root)).principals.list[0]?.principal : undefined;
+  const served = first ?? caller;
+  const picked = loadDom0Config(root, log, undefined, served);
+  const config = picked && first !== undefined && caller !== undefined ? { ...picked, service: { ...picked.service, principal: caller } } : picked;
+  return { served, config };
 }
