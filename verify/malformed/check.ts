@@ -10,10 +10,10 @@
  * requests and run nothing (in-qube.ts). An operation without a grammar fails the check. The
  * simulated qubesd socket gets the wire grammar's near misses.
  */
-import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import fc from 'fast-check';
 import { auditLogPath } from '../../src/dom0/audit/index.js';
+import { chainFiles, rotatedFiles } from '../../src/dom0/audit/files.js';
 import { OPERATIONS, operation } from '../../src/shared/model/capabilities.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import type { Budget, Check, CheckReport, Failure, Figure } from '../check.js';
@@ -56,13 +56,8 @@ interface LogMark {
   readonly size: number;
 }
 
-function rotatedCount(path: string): number {
-  const name = basename(path);
-  return readdirSync(dirname(path)).filter((n) => n.startsWith(`${name}.`) && /^[1-9][0-9]*$/.test(n.slice(name.length + 1))).length;
-}
-
-function logMark(path: string): LogMark {
-  return { rotated: rotatedCount(path), size: statSync(path).size };
+async function logMark(path: string): Promise<LogMark> {
+  return { rotated: (await rotatedFiles(path)).length, size: statSync(path).size };
 }
 
 function readFrom(path: string, from: number): Buffer {
@@ -79,12 +74,10 @@ function readFrom(path: string, from: number): Buffer {
 }
 
 /** The audit kinds appended since `mark`, across a rotation: the live file of the mark then goes on as the next `.N`. */
-function appendedKinds(path: string, mark: LogMark): string[] {
-  const now = rotatedCount(path);
-  const parts: Buffer[] = [];
-  for (let i = mark.rotated + 1; i <= now; i++) parts.push(readFrom(`${path}.${i}`, i === mark.rotated + 1 ? mark.size : 0));
-  parts.push(readFrom(path, now === mark.rotated ? mark.size : 0));
-  const buf = Buffer.concat(parts);
+async function appendedKinds(path: string, mark: LogMark): Promise<string[]> {
+  // the files written since the mark: the one that was live then (now `.N`, or still live) and every later one
+  const since = (await chainFiles(path)).slice(mark.rotated);
+  const buf = Buffer.concat(since.map((f, i) => readFrom(f.path, i === 0 ? mark.size : 0)));
   return buf
     .toString('utf8')
     .split('\n')
@@ -118,7 +111,7 @@ async function attack(h: InProcessHost, call: () => Promise<CallResult>, audit: 
   const state = known?.state ?? h.state();
   const files = known?.files ?? h.dom0Files();
   const log = auditLogPath(h.root);
-  const mark = logMark(log);
+  const mark = await logMark(log);
   let r: CallResult;
   try {
     r = await call();
@@ -131,7 +124,7 @@ async function attack(h: InProcessHost, call: () => Promise<CallResult>, audit: 
   const afterFiles = h.dom0Files();
   const diff = filesDiffer(files, afterFiles);
   if (diff) return `a dom0 file changed: ${diff}`;
-  const kinds = appendedKinds(log, mark);
+  const kinds = await appendedKinds(log, mark);
   if (JSON.stringify(kinds) !== JSON.stringify(audit)) return `audit entries appended: ${JSON.stringify(kinds)} (want ${JSON.stringify(audit)})`;
   settled.set(h, { state: after, files: afterFiles });
   return null;
