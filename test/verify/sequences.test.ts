@@ -17,6 +17,10 @@ test('random sequences over random fleets keep every invariant after every step'
   assert.deepEqual(r.failures, []);
   const figure = (label: string): number => Number(r.figures.find((f) => f.label === label)?.value ?? 0);
   assert.equal(figure('sequences'), 60);
+  // half with a second principal, whose steps interleave with the first's
+  assert.ok(figure('of them with two principals') >= 20);
+  assert.ok(figure('steps of the second principal') >= 80);
+  assert.ok(figure('of them changed the machine') >= 5);
   assert.ok(figure('steps') >= 240);
   assert.ok(figure('steps that changed the machine') >= 20);
   assert.ok(figure('steps the policy decided alone') >= 50);
@@ -54,6 +58,14 @@ test('intents that name no principal are caught', async () => {
   assert.match(hit.what, /an audit (intent|outcome) names "", not the caller mcp-control/);
 });
 
+test('a dom0 that serves every caller with the first principal\'s settings is caught changing the first\'s world on a step of the second', async () => {
+  const weak = makeSequencesCheck({ firstsSettings: true, principals: 2, shrink: false, operations: ['start', 'feature.set', 'property.set', 'remove'] });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the second principal served with the first\'s settings was not caught');
+  assert.match(hit.what, /^as other-control: qmcp\.\S+ .* a step of other-control changed mcp-control's world: ai-\S+ changed/);
+});
+
 test('a denied dialog that lets the call through is caught', async () => {
   // the operator's answer ignored: every ask line allows
   const weak = makeSequencesCheck({ gateOnly: true, shrink: false, operations: ['pause', 'firewall.reload', 'start'], extraPolicy: 'admin.vm.Pause * mcp-control @tag:ai-full allow target=dom0\nadmin.vm.firewall.Reload * mcp-control @tag:ai-net allow target=dom0\n' });
@@ -74,6 +86,8 @@ function replaced(real: ServiceTable, service: string, row: (spec: ServiceSpec<u
 
 test('a clone that keeps the full tier whatever the source and the ceiling is caught, with a shrunk sequence', async () => {
   const weak = makeSequencesCheck({
+    // one principal: the second's clone given the first's tier tag is caught first as a change of the first's world
+    principals: 1,
     table: (real) =>
       replaced(real, 'qmcp.Clone', (spec) => ({
         ...spec,
@@ -93,6 +107,9 @@ test('a clone that keeps the full tier whatever the source and the ceiling is ca
 
 test('a read that says "not permitted" about an outside qube instead of the uniform refusal is caught', async () => {
   const weak = makeSequencesCheck({
+    // a single principal's invariant: the sequences with two add nothing to the catch
+    principals: 1,
+    shrink: false,
     table: (real) =>
       replaced(real, 'qmcp.Info', (spec) => ({
         ...spec,
@@ -114,6 +131,8 @@ test('a read that says "not permitted" about an outside qube instead of the unif
 
 test('a clone that keeps its source\'s netvm whatever it is (the operator\'s firewall, a global default) is caught', async () => {
   const weak = makeSequencesCheck({
+    // a single principal's invariant: the sequences with two add nothing to the catch
+    principals: 1,
     shrink: false,
     table: (real) =>
       replaced(real, 'qmcp.Clone', (spec) => ({
@@ -161,6 +180,6 @@ test('an in-qube step into a paused qube is expected refused, as qrexec refuses 
   const none = Object.fromEntries(INSIDE.map((q) => [q, 'none' as const]));
   const fleet = { tiers: { ...Object.fromEntries(INSIDE.map((q) => [q, '' as const])), 'ai-peer': 'full' as const }, nets: none, locked: [], kept: [] };
   const settings = { mode: 'least-privilege' as const, birthCeiling: 'read' as const, roomGiB: 0 };
-  const r = await makeSequencesCheck({ operations: ['start'], examples: [[fleet, settings, steps]], shrink: false }).run({ scale: 1 }, SEED);
+  const r = await makeSequencesCheck({ operations: ['start'], examples: [{ plan: fleet, settings, ops: steps, second: null }], shrink: false }).run({ scale: 1 }, SEED);
   assert.deepEqual(r.failures, []);
 });

@@ -27,12 +27,12 @@ import type { Racer } from './barrier.js';
 const NAME = 'concurrency';
 
 /** The persistent footprint the cap bounds: private (not a disposable's), and root where it persists; umbrella qubes and own tombstones. */
-export function umbrellaUse(vms: Iterable<VmState>): number {
+export function umbrellaUse(vms: Iterable<VmState>, umbrella: string = TAGS.umbrella, principal = PRINCIPAL): number {
   let used = 0;
   for (const vm of vms) {
     if (vm.klass === 'AdminVM') continue;
-    const tomb = vm.tags.includes(`qmcp-owner-${PRINCIPAL}`) && vm.tags.some((t) => t.startsWith('qmcp-tombstone'));
-    if (!vm.tags.includes(TAGS.umbrella) && !tomb) continue;
+    const tomb = vm.tags.includes(`qmcp-owner-${principal}`) && vm.tags.some((t) => t.startsWith('qmcp-tombstone'));
+    if (!vm.tags.includes(umbrella) && !tomb) continue;
     if (vm.klass !== 'DispVM') used += vm.volumes['private']?.size ?? 0;
     if (vm.klass === 'TemplateVM' || vm.klass === 'StandaloneVM') used += vm.volumes['root']?.size ?? 0;
   }

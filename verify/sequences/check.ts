@@ -12,7 +12,10 @@
  * and an `ok` outcome behind every change, each entry naming the caller; every refusal the uniform one,
  * and every call naming an absent or outside qube refused; a call the
  * policy decides goes through exactly when the agent sees its target at
- * the operation's tier. fast-check shrinks a failing sequence.
+ * the operation's tier. Half the sequences run two principals on one
+ * machine (worlds.ts): each step is made by either, judged from its
+ * caller's world, and changes nothing of the other's. fast-check shrinks a
+ * failing sequence.
  */
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
@@ -27,7 +30,7 @@ import type { Budget, Check, CheckReport, Failure } from '../check.js';
 import { bounded, budgetCount } from '../check.js';
 import { hangBoundMs } from '../hang-bound.js';
 import { umbrellaUse } from '../concurrency/check.js';
-import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, PRINCIPAL, TAGS, attackFleet, inputError, isRefused, show } from '../malformed/host.js';
+import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, TAGS, attackFleet, inputError, isRefused, show } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
 import { startAnswerer } from '../gate/answerer.js';
 import type { Answered } from '../gate/answerer.js';
@@ -36,17 +39,16 @@ import { gateSetting } from '../gate/settings.js';
 import { gateOf } from '../../src/shared/model/gate.js';
 import type { FleetPlan, Op, SettingsPlan } from './ops.js';
 import { SWITCH_MODE, fleetPlanArbitrary, opArbitrary, sequencesGaps, settingsPlanArbitrary } from './ops.js';
+import type { World } from './worlds.js';
+import { FIRST, SECOND, asSecond, ofWorld, secondWorld } from './worlds.js';
 
 const NAME = 'sequences';
-const OWNER = `qmcp-owner-${PRINCIPAL}`;
 const TOMBSTONE = /^qmcp-tombstone-/;
-const ELEVATIONS = [TAGS.exec, TAGS.net, TAGS.full] as const;
 const TIERS = ['read', 'exec', 'net', 'full'] as const;
 /** Operator tags of the generated fleets. */
 const RESTRICTION = 'ai-lock';
 const PROPAGATING = 'op-keep';
-/** The agent's egress qube, and the operator's firewall (also the fleet's global default_netvm). */
-const EGRESS = BASE_SETTINGS['egressQube'] as string;
+/** The operator's firewall (also the fleet's global default_netvm). */
 const OPERATOR_NET = 'sys-firewall';
 
 type Machine = Map<string, VmState>;
@@ -57,22 +59,30 @@ function machine(h: InProcessHost): Machine {
   return new Map(h.sim.app.snapshot().vms.map((v) => [v.name, JSON.parse(JSON.stringify(v)) as VmState]));
 }
 
-const inside = (vm: VmState | undefined): boolean => vm !== undefined && vm.tags.includes(TAGS.umbrella) && !vm.tags.includes(INCOMPLETE) && !vm.tags.includes(TAGS.sink);
+const elevations = (w: World): readonly string[] => [w.tags.exec, w.tags.net, w.tags.full];
+
+/** A qube of W's umbrella the agent sees: not one under construction, not a sink. */
+const inside = (vm: VmState | undefined, w: World): boolean => vm !== undefined && vm.tags.includes(w.tags.umbrella) && !vm.tags.includes(INCOMPLETE) && !vm.tags.includes(w.tags.sink);
 
 /** One of the principal's own tombstones: its owner tag and a tombstone tag, outside the umbrella. */
-function ownTombstone(vm: VmState | undefined): boolean {
-  return vm !== undefined && vm.tags.includes(OWNER) && vm.tags.some((t) => t.startsWith('qmcp-tombstone')) && !vm.tags.includes(TAGS.umbrella) && !vm.tags.includes(TAGS.sink);
+function ownTombstone(vm: VmState | undefined, w: World): boolean {
+  return vm !== undefined && vm.tags.includes(w.owner) && vm.tags.some((t) => t.startsWith('qmcp-tombstone')) && !vm.tags.includes(w.tags.umbrella) && !vm.tags.includes(w.tags.sink);
 }
 
-function literalTier(vm: VmState): (typeof TIERS)[number] {
-  if (vm.tags.includes(TAGS.full)) return 'full';
-  if (vm.tags.includes(TAGS.net)) return 'net';
-  if (vm.tags.includes(TAGS.exec)) return 'exec';
+function literalTier(vm: VmState, w: World): (typeof TIERS)[number] {
+  if (vm.tags.includes(w.tags.full)) return 'full';
+  if (vm.tags.includes(w.tags.net)) return 'net';
+  if (vm.tags.includes(w.tags.exec)) return 'exec';
   return 'read';
 }
 
-/** The fleet a plan describes: the attack fleet with generated tiers, netvms and operator tags on its inside qubes. */
-function fleetOf(plan: FleetPlan): ReturnType<typeof attackFleet> {
+/** The fleet a plan describes: the attack fleet with generated tiers, netvms and operator tags on its inside qubes; with SECOND's plan, its world beside. */
+function fleetOf(plan: FleetPlan, second?: FleetPlan): ReturnType<typeof attackFleet> {
+  const f = firstFleet(plan);
+  return second ? { ...f, qubes: [...f.qubes, ...secondWorld(firstFleet(second))] } : f;
+}
+
+function firstFleet(plan: FleetPlan): ReturnType<typeof attackFleet> {
   const f = attackFleet();
   return {
     ...f,
@@ -82,7 +92,7 @@ function fleetOf(plan: FleetPlan): ReturnType<typeof attackFleet> {
       const tags = [TAGS.umbrella, ...(tier ? [TAGS[tier]] : []), ...(plan.locked.includes(q.name) ? [RESTRICTION] : []), ...(plan.kept.includes(q.name) ? [PROPAGATING] : [])];
       const { netvm: _, ...properties } = q.properties ?? {};
       const net = plan.nets[q.name] ?? 'none';
-      if (net !== 'default') properties['netvm'] = net === 'none' ? null : net === 'egress' ? EGRESS : OPERATOR_NET;
+      if (net !== 'default') properties['netvm'] = net === 'none' ? null : net === 'egress' ? FIRST.egress : OPERATOR_NET;
       return { ...q, tags, properties };
     }),
   };
@@ -94,10 +104,10 @@ function netvmOf(vm: VmState): unknown {
 }
 
 /** The tags the birth rule (SPEC §4.5, 4.6) gives a qube made from `source`, as written in the SPEC. */
-function expectedTags(source: VmState, kind: 'template' | 'clone' | 'disposable', ceiling: (typeof TIERS)[number]): Set<string> {
-  const tier = TIERS[Math.min(TIERS.indexOf(literalTier(source)), TIERS.indexOf(ceiling))] as (typeof TIERS)[number];
-  const out = new Set<string>([TAGS.umbrella, OWNER]);
-  if (tier !== 'read') out.add(TAGS[tier]);
+function expectedTags(source: VmState, kind: 'template' | 'clone' | 'disposable', ceiling: (typeof TIERS)[number], w: World): Set<string> {
+  const tier = TIERS[Math.min(TIERS.indexOf(literalTier(source, w)), TIERS.indexOf(ceiling))] as (typeof TIERS)[number];
+  const out = new Set<string>([w.tags.umbrella, w.owner]);
+  if (tier !== 'read') out.add(w.tags[tier]);
   if (source.tags.includes(RESTRICTION)) out.add(RESTRICTION);
   if (kind === 'clone' && source.tags.includes(PROPAGATING)) out.add(PROPAGATING);
   return out;
@@ -117,11 +127,10 @@ function auditLines(root: string): AuditLine[] {
     .map((l) => JSON.parse(l) as AuditLine);
 }
 
-/** Everything that must hold after one step; throws a Violation naming what broke. */
 /** The tier the agent has over an inside qube: its literal elevation tag, or full for an untiered one in compat mode. */
-function effectiveTier(vm: VmState, mode: SettingsPlan['mode']): (typeof TIERS)[number] {
-  const literal = literalTier(vm);
-  return literal === 'read' && mode === 'compat' && !ELEVATIONS.some((e) => vm.tags.includes(e)) ? 'full' : literal;
+function effectiveTier(vm: VmState, mode: SettingsPlan['mode'], w: World): (typeof TIERS)[number] {
+  const literal = literalTier(vm, w);
+  return literal === 'read' && mode === 'compat' && !elevations(w).some((e) => vm.tags.includes(e)) ? 'full' : literal;
 }
 
 /** Whether a step succeeded: a dom0 service's exit status, qubesd's reply for an Admin API call, the qube's service's status. */
@@ -132,6 +141,8 @@ function succeeded(op: Operation, r: CallResult): boolean {
 /** What the step judged: the operation, where the policy let it run in a qube, the mode then, and the gate. */
 interface Context {
   readonly op: Operation;
+  /** The world of the principal that made the step. */
+  readonly world: World;
   readonly ran: readonly { readonly qube: string; readonly service: string }[];
   readonly mode: SettingsPlan['mode'];
   /** Whether the installed gate asks for this operation. */
@@ -160,7 +171,7 @@ function judgeGate(ctx: Context, r: CallResult, changed: boolean, fresh: readonl
   for (const a of ctx.asked) {
     const asked = `the operator was asked (${a.kind} ${a.what})`;
     if (a.kind === 'plan' ? ctx.op.id !== 'plan.submit' || r.status !== 0 : !ctx.gated) fail(`${asked} though the gate does not ask for ${ctx.op.id}`);
-    const outside = a.qubes.filter((q) => !inside(before.get(q)));
+    const outside = a.qubes.filter((q) => !inside(before.get(q), ctx.world));
     if (outside.length > 0) fail(`${asked} about ${outside.join(', ')}, outside the agent's world`);
   }
   if (deniedIn(ctx) && (!isRefused(r) || changed)) fail('the operator denied it, but it was not refused with nothing changed');
@@ -180,7 +191,7 @@ function judgeGate(ctx: Context, r: CallResult, changed: boolean, fresh: readonl
  */
 function judgeDecided(op: Op, ctx: Context, r: CallResult, before: Machine, after: Machine, fresh: readonly AuditLine[], fail: (what: string) => never): void {
   const vm = before.get(op.target);
-  const reach = vm !== undefined && inside(vm) && TIERS.indexOf(effectiveTier(vm, ctx.mode)) >= TIERS.indexOf(ctx.op.tier) && (ctx.op.target !== 'in-qube' || vm.power === 'Running');
+  const reach = vm !== undefined && inside(vm, ctx.world) && TIERS.indexOf(effectiveTier(vm, ctx.mode, ctx.world)) >= TIERS.indexOf(ctx.op.tier) && (ctx.op.target !== 'in-qube' || vm.power === 'Running');
   // a dialog the operator denied refuses what the agent may make
   const through = reach && !deniedIn(ctx);
   if (through === isRefused(r)) {
@@ -196,16 +207,43 @@ function judgeDecided(op: Op, ctx: Context, r: CallResult, before: Machine, afte
   if (fresh.length > 0) fail(`qmcp's audit log gained ${JSON.stringify(fresh.map((e) => e.kind))}: nothing of qmcp ran`);
 }
 
-async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, before: Machine, after: Machine, auditBefore: number, settings: SettingsPlan, cap: number): Promise<void> {
+/** A step as the reports show it: who made it (with two principals), the call, its payload. */
+function stepLine(op: Op): string {
+  return `${op.principal ? `as ${op.principal}: ` : ''}${op.service}${op.target === '@adminvm' ? '' : ` to ${op.target}`} ${op.payload}`;
+}
+
+/** A principal's world as qubesd holds it (its qubes, tombstones and principal qube, every property) and its count of audit entries. */
+function worldState(m: Machine, w: World, audit: readonly AuditLine[]): { qubes: Map<string, string>; audited: number } {
+  const qubes = new Map([...m].filter(([name, vm]) => ofWorld(w, name, vm.tags)).map(([name, vm]) => [name, JSON.stringify(vm)]));
+  return { qubes, audited: audit.filter((e) => e.principal === w.principal).length };
+}
+
+/** 12. No step of one principal changes anything in another's world, nor adds to its audit entries. */
+function judgeOthers(op: Op, r: CallResult, actor: World, others: readonly World[], before: Machine, after: Machine, auditBefore: readonly AuditLine[], auditAfter: readonly AuditLine[]): void {
+  for (const w of others) {
+    const was = worldState(before, w, auditBefore);
+    const now = worldState(after, w, auditAfter);
+    const fail = (what: string): never => {
+      throw new Violation(`${stepLine(op)} answered ${show(r)}: a step of ${actor.principal} changed ${w.principal}'s world: ${what}`);
+    };
+    for (const [name, vm] of was.qubes) if (now.qubes.get(name) !== vm) fail(now.qubes.has(name) ? `${name} changed` : `${name} left it`);
+    for (const name of now.qubes.keys()) if (!was.qubes.has(name)) fail(`${name} joined it`);
+    if (now.audited !== was.audited) fail(`its audit entries went from ${was.audited} to ${now.audited}`);
+  }
+}
+
+/** Everything that must hold after one step, from the world of the principal that made it; throws a Violation naming what broke. */
+async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, before: Machine, after: Machine, audit: readonly AuditLine[], auditBefore: number, settings: SettingsPlan, cap: number): Promise<void> {
+  const w = ctx.world;
   const fail = (what: string): never => {
-    throw new Violation(`${op.service}${op.target === '@adminvm' ? '' : ` to ${op.target}`} ${op.payload} answered ${show(r)}: ${what}`);
+    throw new Violation(`${stepLine(op)} answered ${show(r)}: ${what}`);
   };
   const decided = ctx.op.target !== 'dom0-service';
   // 6. refusals are uniform, and naming an absent or outside qube is refused
   if (r.status === 126 && !isRefused(r)) fail('a refusal that is not the uniform one');
   if (r.status !== 0 && r.status !== 1 && r.status !== 126) fail('an exit status that is neither success, actionable nor the refusal');
   // or answered with a mistake in its own input, found before any lookup
-  if (op.names.some((n) => !inside(before.get(n))) && !isRefused(r) && !inputError(r)) fail('a call naming an absent or outside qube was not refused');
+  if (op.names.some((n) => !inside(before.get(n), w)) && !isRefused(r) && !inputError(r)) fail('a call naming an absent or outside qube was not refused');
   if (h.escapes > 0) fail('the runner rejected');
 
   const created = op.creates && r.status === 0 ? op.creates.name : null;
@@ -221,7 +259,7 @@ async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, befo
   const entombed = op.id === 'remove' && r.status === 0 ? op.names[0] : undefined;
   // 11. a restore brings back only the agent's own tombstone, inside the umbrella at no more than the birth ceiling
   const restored = op.restores !== undefined && r.status === 0 ? op.restores : undefined;
-  if (op.restores !== undefined && !isRefused(r) && !ownTombstone(before.get(op.restores))) fail(`${op.restores} is not its own tombstone, yet the restore was not refused`);
+  if (op.restores !== undefined && !isRefused(r) && !ownTombstone(before.get(op.restores), w)) fail(`${op.restores} is not its own tombstone, yet the restore was not refused`);
   // what a successful remove, shutdown or kill names: an auto-cleanup disposable goes away with all its data
   const ended = ['remove', 'shutdown', 'kill'].includes(op.id) && succeeded(ctx.op, r) ? op.names[0] : undefined;
   // 1. nothing outside the umbrella changes; 2. tags change only on what the step created or entombed
@@ -231,20 +269,20 @@ async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, befo
     if (name === ended && !now && was.klass === 'DispVM' && was.props['auto_cleanup'] === true) continue;
     if (name === entombed) {
       if (!now) fail(`${name} was destroyed, not entombed`);
-      else if (now.tags.includes(TAGS.umbrella) || ELEVATIONS.some((e) => now.tags.includes(e)) || !now.tags.some((t) => TOMBSTONE.test(t)) || now.power !== 'Halted') {
+      else if (now.tags.includes(w.tags.umbrella) || elevations(w).some((e) => now.tags.includes(e)) || !now.tags.some((t) => TOMBSTONE.test(t)) || now.power !== 'Halted') {
         fail(`${name} is not a halted tombstone: ${JSON.stringify(now.tags)} ${now.power}`);
       }
       continue;
     }
     if (name === restored) {
-      if (!now || !inside(now) || now.tags.some((t) => t.startsWith('qmcp-tombstone')) || 'prohibit-start' in now.features || now.power !== 'Halted') {
+      if (!now || !inside(now, w) || now.tags.some((t) => t.startsWith('qmcp-tombstone')) || 'prohibit-start' in now.features || now.power !== 'Halted') {
         fail(`${name} is not back as a halted qube of the umbrella: ${JSON.stringify(now?.tags)} ${now?.power}`);
-      } else if (TIERS.indexOf(literalTier(now)) > TIERS.indexOf(settings.birthCeiling)) fail(`${name} came back at ${literalTier(now)}, above the birth ceiling ${settings.birthCeiling}`);
-      else if (now.tags.some((t) => !was.tags.includes(t) && t !== TAGS.umbrella && !(ELEVATIONS as readonly string[]).includes(t))) fail(`${name} came back with tags it did not have: ${JSON.stringify(now.tags)}`);
+      } else if (TIERS.indexOf(literalTier(now, w)) > TIERS.indexOf(settings.birthCeiling)) fail(`${name} came back at ${literalTier(now, w)}, above the birth ceiling ${settings.birthCeiling}`);
+      else if (now.tags.some((t) => !was.tags.includes(t) && t !== w.tags.umbrella && !elevations(w).includes(t))) fail(`${name} came back with tags it did not have: ${JSON.stringify(now.tags)}`);
       continue;
     }
     if (!now) fail(`${name} disappeared`);
-    else if (!inside(was) && JSON.stringify(started.has(name) ? { ...now, power: was.power } : now) !== JSON.stringify(was)) fail(`${name}, outside the umbrella, changed`);
+    else if (!inside(was, w) && JSON.stringify(started.has(name) ? { ...now, power: was.power } : now) !== JSON.stringify(was)) fail(`${name}, outside the umbrella, changed`);
     else if (JSON.stringify(now?.tags) !== JSON.stringify(was.tags)) fail(`the tags of ${name} changed: ${JSON.stringify(was.tags)} -> ${JSON.stringify(now?.tags)}`);
   }
   for (const [name, vm] of after) {
@@ -257,12 +295,12 @@ async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, befo
     const source = before.get(op.creates.source);
     if (!source) fail(`created ${created} from a source that did not exist`);
     else {
-      const want = expectedTags(source, op.creates.kind, settings.birthCeiling);
+      const want = expectedTags(source, op.creates.kind, settings.birthCeiling, w);
       const have = new Set(vm.tags.filter((t) => !t.startsWith('created-by-') && !t.startsWith('disp-created-by-')));
       if (have.size !== want.size || [...want].some((t) => !have.has(t))) fail(`${created} carries ${JSON.stringify([...have])}, the rule gives ${JSON.stringify([...want])}`);
       // a template's netvm is its update path: what is made from one takes the principal's egress; a
       // clone or disposable keeps the source's path only if it is the egress qube or none, else the egress
-      const inherited = op.creates.kind === 'template' || source.klass === 'TemplateVM' || netvmOf(source) !== null ? EGRESS : null;
+      const inherited = op.creates.kind === 'template' || source.klass === 'TemplateVM' || netvmOf(source) !== null ? w.egress : null;
       if (!('netvm' in vm.props) || !('default_dispvm' in vm.props)) fail(`${created} has netvm or default_dispvm left to a global default`);
       const netvm = vm.props['netvm'] ?? null;
       if (netvm !== null && (op.creates.netvmNone || netvm !== inherited)) fail(`${created} has netvm ${String(netvm)}, not ${op.creates.netvmNone ? 'none' : String(inherited)}`);
@@ -271,23 +309,23 @@ async function judge(h: InProcessHost, op: Op, ctx: Context, r: CallResult, befo
   }
   // 7. no step gives a qube of the agent's world a network path outside it: a netvm set or changed is the egress qube or none
   for (const [name, vm] of after) {
-    if (!inside(vm) && !vm.tags.includes(OWNER) && !vm.tags.includes(INCOMPLETE)) continue;
+    if (!inside(vm, w) && !vm.tags.includes(w.owner) && !vm.tags.includes(INCOMPLETE)) continue;
     const was = before.get(name);
     const now = netvmOf(vm);
     if (was && now === netvmOf(was)) continue;
-    if (now !== null && now !== EGRESS) fail(`${name} now has netvm ${String(now)}, a path outside the umbrella`);
+    if (now !== null && now !== w.egress) fail(`${name} now has netvm ${String(now)}, a path outside the umbrella`);
   }
   for (const [name, vm] of after) {
-    if (ELEVATIONS.filter((e) => vm.tags.includes(e)).length > 1 && ELEVATIONS.filter((e) => before.get(name)?.tags.includes(e)).length <= 1) fail(`${name} now carries two elevation tags`);
+    if (elevations(w).filter((e) => vm.tags.includes(e)).length > 1 && elevations(w).filter((e) => before.get(name)?.tags.includes(e)).length <= 1) fail(`${name} now carries two elevation tags`);
   }
   // 4. the budget
-  const use = umbrellaUse(after.values());
-  if (use > cap && use > umbrellaUse(before.values())) fail(`footprint ${use} over the cap ${cap}`);
+  const use = umbrellaUse(after.values(), w.tags.umbrella, w.principal);
+  if (use > cap && use > umbrellaUse(before.values(), w.tags.umbrella, w.principal)) fail(`footprint ${use} over the cap ${cap}`);
   // 5. the audit: a whole chain, and an intent with an ok outcome behind every change
   if (!(await verifyAudit({ root: h.root })).valid) fail('the audit chain does not verify');
-  const fresh = auditLines(h.root).slice(auditBefore);
+  const fresh = audit.slice(auditBefore);
   // each principal has its own audit identity: every entry of the agent's call names it
-  for (const e of fresh) if (['intent', 'outcome', 'refusal'].includes(e.kind) && e.principal !== PRINCIPAL) fail(`an audit ${e.kind} names ${JSON.stringify(e.principal)}, not the caller ${PRINCIPAL}`);
+  for (const e of fresh) if (['intent', 'outcome', 'refusal'].includes(e.kind) && e.principal !== w.principal) fail(`an audit ${e.kind} names ${JSON.stringify(e.principal)}, not the caller ${w.principal}`);
   const changed = [...after].some(([n, v]) => JSON.stringify(before.get(n)) !== JSON.stringify(v)) || after.size !== before.size;
   judgeGate(ctx, r, changed, fresh, before, fail);
   if (decided) return judgeDecided(op, ctx, r, before, after, fresh, fail);
@@ -313,13 +351,23 @@ export interface SequencesSut extends ServiceSut {
   /** A policy file read before qmcp's own (a variant with a leaky line). */
   readonly extraPolicy?: string;
   /** Sequences run before the drawn ones (a test's case that chance would rarely draw). */
-  readonly examples?: readonly [FleetPlan, SettingsPlan, Op[]][];
+  readonly examples?: readonly Sequence[];
+  /** Only sequences with this many principals (a test of one weakened path); default: half with one, half with two. */
+  readonly principals?: 1 | 2;
   /** Steps per sequence at most (default 15). */
   readonly maxSteps?: number;
   /** Shrink a failing sequence (default true); a test that only needs the catch may skip it. */
   readonly shrink?: boolean;
   /** Only the sequences with the gate on (a test of a weakened gate). */
   readonly gateOnly?: boolean;
+}
+
+/** What one sequence runs: the first principal's fleet and settings, its steps, and with two principals the second's. */
+export interface Sequence {
+  readonly plan: FleetPlan;
+  readonly settings: SettingsPlan;
+  readonly ops: readonly Op[];
+  readonly second: { readonly plan: FleetPlan; readonly settings: SettingsPlan } | null;
 }
 
 /** The gate on for a sequence: what asks, and the seed its answerer decides by. */
@@ -346,6 +394,9 @@ interface Tally {
   plans: number;
   allowed: number;
   deniedSteps: number;
+  twoPrincipals: number;
+  secondSteps: number;
+  secondChanging: number;
 }
 
 /** Sequences run at once, each lane a fast-check run of its own. */
@@ -359,7 +410,7 @@ function sumTallies(tallies: readonly Tally[]): Tally {
   return sum;
 }
 
-const emptyTally = (): Tally => ({ sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, restores: 0, switches: 0, decided: 0, decidedThrough: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, deniedSteps: 0 });
+const emptyTally = (): Tally => ({ sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, restores: 0, switches: 0, decided: 0, decidedThrough: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, deniedSteps: 0, twoPrincipals: 0, secondSteps: 0, secondChanging: 0 });
 
 /** Stands in for the qubes' own services: records where the policy let a call run, and answers success. */
 function recordingQubes(ran: { qube: string; service: string }[]): QubeServiceHost {
@@ -376,37 +427,60 @@ function recordingQubes(ran: { qube: string; service: string }[]): QubeServiceHo
   };
 }
 
-async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operation>, plan: FleetPlan, settings: SettingsPlan, ops: readonly Op[], tally: Tally | null, gate: GateRun | null): Promise<void> {
-  const fleet = fleetOf(plan);
+/** One principal of a running sequence: its world, its settings, its cap, and its mode now. */
+interface Seat {
+  readonly world: World;
+  readonly settings: SettingsPlan;
+  readonly cap: number;
+  mode: SettingsPlan['mode'];
+}
+
+async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operation>, seq: Sequence, tally: Tally | null, gate: GateRun | null): Promise<void> {
+  const { ops } = seq;
+  const fleet = fleetOf(seq.plan, seq.second?.plan);
   // the machine's footprint as it boots: what its state file holds
-  const cap = umbrellaUse(fleetState(fleet).vms) + settings.roomGiB * GiB;
+  const boot = fleetState(fleet).vms;
+  const seat = (world: World, settings: SettingsPlan): Seat => ({ world, settings, cap: umbrellaUse(boot, world.tags.umbrella, world.principal) + settings.roomGiB * GiB, mode: settings.mode });
+  const seats = [seat(FIRST, seq.settings), ...(seq.second ? [seat(SECOND, seq.second.settings)] : [])];
   const gates = gate ? { gate: gateSetting(gate.asks) } : {};
-  const installed = (mode: SettingsPlan['mode']): Record<string, unknown> => ({ ...BASE_SETTINGS, mode, birthCeiling: settings.birthCeiling, poolCapBytes: cap, ...gates });
-  const h = await InProcessHost.start({ fleet, settings: installed(settings.mode), sut });
+  const entry = (s: Seat): Record<string, unknown> => ({
+    ...BASE_SETTINGS,
+    ...(s.world === FIRST ? {} : { principal: s.world.principal, tags: s.world.tags, namePrefix: s.world.prefix, egressQube: s.world.egress }),
+    mode: s.mode,
+    birthCeiling: s.settings.birthCeiling,
+    poolCapBytes: s.cap,
+    ...gates,
+  });
+  // what an install writes: one principal's file, or the list of both (the first's own world first, as a single file had it)
+  const install = (h: InProcessHost): void => (seats.length === 1 ? h.writeSettings(entry(seats[0] as Seat)) : h.writePrincipals(seats.map((s) => ({ principal: s.world.principal, tags: s.world.tags, ...entry(s) }))));
+  const h = await InProcessHost.start({ fleet, settings: entry(seats[0] as Seat), sut });
   let answerer: ReturnType<typeof startAnswerer> | null = null;
   try {
     const ran: { qube: string; service: string }[] = [];
     if (sut.extraPolicy !== undefined) h.addPolicy('10-weakened.policy', sut.extraPolicy);
     await h.startQrexec(recordingQubes(ran));
+    if (seats.length > 1) install(h);
     if (gate) answerer = startAnswerer({ root: h.root, askSocket: h.askSocket as string, qubesdSocket: h.sim.socketPath, seed: gate.seed });
     if (tally) tally.sequences++;
-    let mode = settings.mode;
+    if (tally && seats.length > 1) tally.twoPrincipals++;
     for (const op of ops) {
+      const actor = seats.find((s) => s.world.principal === (op.principal ?? FIRST.principal)) as Seat;
       if (op.service === SWITCH_MODE) {
         // what `qmcp dom0 mode` installs: the settings and the policy rendered from them, in one step
-        mode = mode === 'compat' ? 'least-privilege' : 'compat';
+        actor.mode = actor.mode === 'compat' ? 'least-privilege' : 'compat';
         const unchanged = JSON.stringify([...machine(h)]);
-        h.writeSettings(installed(mode));
+        install(h);
         if (JSON.stringify([...machine(h)]) !== unchanged) throw new Violation('switching the mode changed a qube');
         if (tally) tally.switches++;
         continue;
       }
       const operation = model.get(op.id) as Operation;
       const before = machine(h);
-      const auditBefore = auditLines(h.root).length;
+      const auditAtStart = auditLines(h.root);
       ran.length = 0;
       const from = answerer?.answered.length ?? 0;
-      const called = op.target === '@adminvm' ? await h.call(op.service, op.payload) : await h.qrexec(op.target, op.service, op.payload);
+      const caller = actor.world.principal;
+      const called = op.target === '@adminvm' ? await h.call(op.service, op.payload, { caller }) : await h.qrexec(op.target, op.service, op.payload, caller);
       // a plan it submitted is answered (and run, if approved) before the step is judged
       await answerer?.settlePlans();
       const after = machine(h);
@@ -415,7 +489,9 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
       // the newlines a waiting service wrote before its answer say only that it waited
       const r = asked.length > 0 ? { ...called, stdout: called.stdout.replace(/^\n+/, '') } : called;
       const gated = gate !== null && gateOf({ gate: { ...gateSetting(gate.asks) } }, operation) === 'ask';
-      await judge(h, op, { op: operation, ran: [...ran], mode, gated, asked }, r, before, after, auditBefore, settings, cap);
+      const audit = auditLines(h.root);
+      judgeOthers(op, r, actor.world, seats.filter((s) => s !== actor).map((s) => s.world), before, after, auditAtStart, audit);
+      await judge(h, op, { op: operation, world: actor.world, ran: [...ran], mode: actor.mode, gated, asked }, r, before, after, audit, auditAtStart.length, actor.settings, actor.cap);
       if (tally) {
         for (const a of asked) {
           if (a.kind === 'request') tally.requests++;
@@ -425,10 +501,14 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
         }
         if (deniedIn({ asked })) tally.deniedSteps++;
         tally.steps++;
+        if (actor.world !== FIRST) tally.secondSteps++;
         if (operation.target !== 'dom0-service') tally.decided++;
         if (operation.target !== 'dom0-service' && !isRefused(r)) tally.decidedThrough++;
         if (isRefused(r)) tally.refusals++;
-        if (JSON.stringify([...before]) !== JSON.stringify([...after])) tally.changing++;
+        if (JSON.stringify([...before]) !== JSON.stringify([...after])) {
+          tally.changing++;
+          if (actor.world !== FIRST) tally.secondChanging++;
+        }
         if (op.creates && r.status === 0) tally.creates++;
         if (op.id === 'remove' && r.status === 0) tally.removes++;
         if (op.id === 'tombstone.restore' && r.status === 0) tally.restores++;
@@ -450,17 +530,28 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
       const gaps = sequencesGaps(model);
       if (gaps.length > 0) return { figures: [], failures: coverageFailures(NAME, gaps) };
       const byId = new Map(model.map((o) => [o.id, o]));
-      const steps = fc.array(opArbitrary(model.filter((o) => !sut.operations || sut.operations.includes(o.id))), { minLength: 4, maxLength: sut.maxSteps ?? 15 });
+      const op = opArbitrary(model.filter((o) => !sut.operations || sut.operations.includes(o.id)));
+      const length = { minLength: 4, maxLength: sut.maxSteps ?? 15 };
+      const one: fc.Arbitrary<Sequence> = fc.record({ plan: fleetPlanArbitrary, settings: settingsPlanArbitrary, ops: fc.array(op, length), second: fc.constant(null) });
+      // each step made by either principal, the second's with every name swapped between the worlds
+      const two: fc.Arbitrary<Sequence> = fc.record({
+        plan: fleetPlanArbitrary,
+        settings: settingsPlanArbitrary,
+        ops: fc.array(fc.oneof(op, op.map(asSecond)), length),
+        second: fc.record({ plan: fleetPlanArbitrary, settings: settingsPlanArbitrary }),
+      });
+      const sequence = sut.principals === 1 ? one : sut.principals === 2 ? two : fc.oneof(one, two);
       // a hang bound, not a budget: a run fast-check interrupted would pass with fewer sequences
       const options = { endOnFailure: sut.shrink === false, maxSkipsPerRun: 0, interruptAfterTimeLimit: hangBoundMs(180 * 60_000), markInterruptAsFailure: true };
       const failures: Failure[] = [];
       const report = (out: { failed: boolean; counterexample: unknown[] | null; errorInstance: unknown; numShrinks: number }, lane: number, gate: boolean): void => {
         if (!out.failed) return;
-        const [plan, settings, ops, gateRun] = (out.counterexample ?? []) as [FleetPlan?, SettingsPlan?, Op[]?, GateRun?];
+        const [seq, gateRun] = (out.counterexample ?? []) as [Sequence?, GateRun?];
+        const second = seq?.second ? `, ${SECOND.principal}'s fleet ${JSON.stringify(seq.second.plan)}, settings ${JSON.stringify(seq.second.settings)}` : '';
         failures.push({
           check: NAME,
           what: out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance),
-          reproduction: `--seed ${seed} --scale ${scale} --only ${NAME}; lane ${lane}${gate ? ' with the gate on' : ''}, shrunk after ${out.numShrinks} shrinks: fleet ${JSON.stringify(plan)}, settings ${JSON.stringify(settings)}${gate ? `, gate ${JSON.stringify(gateRun)}` : ''}, steps ${JSON.stringify(ops?.map((o) => `${o.service}${o.target === '@adminvm' ? '' : ` to ${o.target}`} ${o.payload}`))}`,
+          reproduction: `--seed ${seed} --scale ${scale} --only ${NAME}; lane ${lane}${gate ? ' with the gate on' : ''}, shrunk after ${out.numShrinks} shrinks: fleet ${JSON.stringify(seq?.plan)}, settings ${JSON.stringify(seq?.settings)}${second}${gate ? `, gate ${JSON.stringify(gateRun)}` : ''}, steps ${JSON.stringify(seq?.ops.map(stepLine))}`,
         });
       };
       /**
@@ -469,11 +560,11 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
        * nothing the invariants depend on): one waits on its disk while another
        * computes. Shrinking reruns are not counted.
        */
-      const pass = async <A extends unknown[]>(numRuns: number, laneSeed: (lane: number) => number, property: (tally: Tally, counted: () => boolean) => fc.IAsyncProperty<A>, gate: boolean): Promise<Tally> => {
+      const pass = async <A extends unknown[]>(numRuns: number, laneSeed: (lane: number) => number, property: (tally: Tally, counted: () => boolean) => fc.IAsyncProperty<A>, gate: boolean, given: readonly A[]): Promise<Tally> => {
         const lanes = await bounded(LANES, LANES, async (lane) => {
           const tally = emptyTally();
           const runs = Math.floor(numRuns / LANES) + (lane < numRuns % LANES ? 1 : 0);
-          const examples = !gate && lane === 0 ? { examples: [...(sut.examples ?? [])] as unknown as A[] } : {};
+          const examples = lane === 0 ? { examples: [...given] } : {};
           return { tally, out: runs > 0 ? await fc.check(property(tally, () => tally.sequences < runs), { seed: laneSeed(lane), numRuns: runs, ...options, ...examples }) : null };
         });
         // in the lanes' order, whichever ended first
@@ -486,8 +577,9 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
         : await pass(
             numRuns,
             (lane) => (seed + LANE_SEED * lane) >>> 0,
-            (tally, counted) => fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, steps, (plan, settings, ops) => runSequence(sut, byId, plan, settings, ops, counted() ? tally : null, null)),
+            (tally, counted) => fc.asyncProperty(sequence, (seq) => runSequence(sut, byId, seq, counted() ? tally : null, null)),
             false,
+            (sut.examples ?? []).map((seq): [Sequence] => [seq]),
           );
 
       // a smaller pass with the gate on, each request and dialog answered by a seeded answerer; one failure is enough
@@ -498,13 +590,17 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
           : await pass(
               gateRuns,
               (lane) => ((seed ^ 0x6a7e) + LANE_SEED * lane) >>> 0,
-              (tally, counted) => fc.asyncProperty(fleetPlanArbitrary, settingsPlanArbitrary, steps, gateRunArbitrary, (plan, settings, ops, gate) => runSequence(sut, byId, plan, settings, ops, counted() ? tally : null, gate)),
+              (tally, counted) => fc.asyncProperty(one, gateRunArbitrary, (seq, gate) => runSequence(sut, byId, seq, counted() ? tally : null, gate)),
               true,
+              [],
             );
       return {
         figures: [
           { label: 'sequences, all', value: String(plain.sequences + gated.sequences) },
           { label: 'sequences', value: String(plain.sequences) },
+          { label: 'of them with two principals', value: String(plain.twoPrincipals) },
+          { label: 'steps of the second principal', value: String(plain.secondSteps) },
+          { label: 'of them changed the machine', value: String(plain.secondChanging) },
           { label: 'steps', value: String(plain.steps) },
           { label: 'steps that changed the machine', value: String(plain.changing) },
           { label: 'steps the policy decided alone', value: String(plain.decided) },

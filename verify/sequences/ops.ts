@@ -27,8 +27,11 @@ import { qrexecService } from '../qrexec-service.js';
 export const INSIDE = ['ai-box', 'ai-peer', 'ai-read', 'ai-execbox', 'ai-dvm'] as const;
 /** Names a sequence may create; a later step may name them. */
 export const NEW_NAMES = ['ai-n1', 'ai-n2', 'ai-n3'] as const;
-/** Every name a step may act on: inside, the umbrella's template and egress, outside, the sink, absent, created. */
-export const TARGETS = [...INSIDE, 'ai-tpl', 'ai-egress', 'vault', 'ai-outside', 'debian', 'sys-firewall', 'drop', 'mcp-control', 'ai-nothing', ...NEW_NAMES] as const;
+/**
+ * Every name a step may act on: inside, the umbrella's template and egress, outside, the sink, absent, created,
+ * and the second principal's qubes of a sequence with two (worlds.ts), absent in one with one.
+ */
+export const TARGETS = [...INSIDE, 'ai-tpl', 'ai-egress', 'vault', 'ai-outside', 'debian', 'sys-firewall', 'drop', 'mcp-control', 'ai-nothing', 'oc-box', 'oc-drop', 'other-control', ...NEW_NAMES] as const;
 
 export interface Op {
   /** The operation of the model, or SWITCH_MODE. */
@@ -44,6 +47,8 @@ export interface Op {
   readonly names: readonly string[];
   /** The tombstone a restore names: outside the umbrella when it is one, so not among `names`. */
   readonly restores?: string;
+  /** The principal that makes the step; the first when absent. */
+  readonly principal?: string;
 }
 
 const OTHERS = TARGETS.filter((t) => !(INSIDE as readonly string[]).includes(t) && !(NEW_NAMES as readonly string[]).includes(t));
