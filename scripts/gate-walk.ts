@@ -1,8 +1,8 @@
 /**
- * The action gate walked through on the demo host, as issue 12 asks to show
- * it: the agent's calls through an MCP client (`qmcp serve --sim`), the
- * operator's answers through the real `qmcp dom0` commands as child
- * processes. test/workflow/gate.test.ts checks what it records;
+ * The action gate walked through on the demo host, with the demo's settings
+ * of both principals: the agent's calls (mcp-control's) through an MCP client
+ * (`qmcp serve --sim`), the operator's answers through the real `qmcp dom0`
+ * commands as child processes. test/workflow/gate.test.ts checks what it records;
  * scripts/gate-transcript.ts prints it (docs/action-gate.md, "A session").
  */
 import { spawn } from 'node:child_process';
@@ -17,7 +17,7 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { approvalsDir, listRequests } from '../src/dom0/gate/store.js';
 import type { ApprovalRequest } from '../src/dom0/gate/store.js';
 import { demoFleet } from '../src/sim/demo-fleet.js';
-import { DEMO_SETTINGS } from '../src/sim/demo-settings.js';
+import { DEMO_HOST_SETTINGS, DEMO_SETTINGS } from '../src/sim/demo-settings.js';
 import { dom0Root, startSimHost } from '../src/sim/host.js';
 import { findBwrap } from '../src/sim/sandbox/index.js';
 import { hangBoundMs } from '../verify/hang-bound.js';
@@ -74,7 +74,7 @@ async function until<T>(ok: () => Promise<T | undefined> | T | undefined, what: 
 /** Runs the walk-through on a fresh demo host in a temporary directory, and removes it after. */
 export async function walkGate(): Promise<Walk> {
   const dir = await mkdtemp(join(tmpdir(), 'qmcp-gate-walk-'));
-  const host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: DEMO_SETTINGS });
+  const host = await startSimHost({ dir, fleet: demoFleet(), install: true, initialSettings: DEMO_HOST_SETTINGS });
   const client = new Client({ name: 'gate-walk', version: '0' });
   const entries: Entry[] = [];
   const root = dom0Root(dir);
@@ -114,9 +114,11 @@ export async function walkGate(): Promise<Walk> {
     if (planned) {
       const submitted = await call('plan_submit', { purpose: 'build a box and hand its result over', steps: PLAN_STEPS });
       const plan = (submitted.structuredContent as { plan: string }).plan;
+      // a plan's number is its submitter's: with several principals, the operator names whose
+      const whose = ['--principal', String(DEMO_SETTINGS['principal'])];
       await operator('dom0', 'plans', 'list');
-      await operator('dom0', 'plans', 'show', plan);
-      await operator('dom0', 'plans', 'approve', plan);
+      await operator('dom0', 'plans', 'show', plan, ...whose);
+      await operator('dom0', 'plans', 'approve', plan, ...whose);
       await call('plan_status', { plan });
     }
     const listed = await call('qube_list', {});

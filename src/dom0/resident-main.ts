@@ -12,6 +12,7 @@ import { chmodSync, existsSync, mkdirSync, rmdirSync, unlinkSync } from 'node:fs
 import { join } from 'node:path';
 import { pruneAuditLog } from './audit/index.js';
 import { serviceNames } from './install/names.js';
+import { checkSocketPath } from '../shared/socket-path.js';
 import { dom0Host, serveDom0Call } from './service/compose.js';
 import { startResident } from './resident/server.js';
 
@@ -82,6 +83,8 @@ async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     for (const fd of fds) await resident.listen({ fd });
   } else {
     const dir = join(host.root, 'etc', 'qubes-rpc');
+    // every path checked before any is bound, so a root too deep for them binds none
+    for (const name of serviceNames()) checkSocketPath(join(dir, name));
     if (!existsSync(dir)) madeDir = dir;
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     // the sockets are created 0660, never wider for a moment

@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -13,8 +13,10 @@ import { installDom0 } from '../../src/dom0/install/index.js';
 import { serviceNames } from '../../src/dom0/install/names.js';
 import { uninstallDom0 } from '../../src/dom0/install/uninstall.js';
 import { residentCheck } from '../../src/dom0/operator/resident-check.js';
+import { SOCKET_PATH_BYTES } from '../../src/shared/socket-path.js';
 import { hangBoundMs } from '../../verify/hang-bound.js';
 import { weakenedFile } from '../../verify/weakened-module.js';
+import { childOutput } from '../child-output.js';
 import { walk } from './tree.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'qmcp-resident-install-'));
@@ -124,4 +126,28 @@ test('doctor fails on a missing socket, a file in its place, or a socket of the 
   assert.equal(noMode.wrongMode, 'ok', 'the weakened doctor without the mode check still failed a 0666 socket');
   const noMissing = await doctorCase(await load('const missing = paths.filter((p) => !isSocket(p));', 'const missing = paths.filter(() => false);'));
   assert.deepEqual([noMissing.missing, noMissing.file], ['ok', 'ok'], 'the weakened doctor without the socket check still failed');
+});
+
+/** The resident service under a root too deep for its longest socket path, the others fitting: its exit, what it said, the sockets it left. */
+async function deepRootCase(main: string): Promise<{ status: number; stderr: string; sockets: string[]; longest: string }> {
+  const longest = serviceNames().reduce((a, b) => (b.length > a.length ? b : a));
+  const base = tempRoot();
+  // the longest service's socket path one byte over the bound
+  const root = join(base, 'r'.repeat(SOCKET_PATH_BYTES - Buffer.byteLength(join(base, 'r', 'etc', 'qubes-rpc', longest)) + 1));
+  await installDom0({ root, qubesdSocket: NO_QUBESD, serviceMode: 'resident' });
+  const child = spawn(process.execPath, [main], { env: { PATH: process.env['PATH'] ?? '', QMCP_ROOT: root, QMCP_QUBESD_SOCKET: NO_QUBESD }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { status, stderr } = await childOutput(child);
+  const dir = join(root, 'etc', 'qubes-rpc');
+  const sockets = existsSync(dir) ? readdirSync(dir).filter((f) => isSocket(join(dir, f))) : [];
+  return { status, stderr, sockets, longest: join(dir, longest) };
+}
+
+test('under a root too deep for a socket path, the resident service binds none and says which path and the bound', async () => {
+  const r = await deepRootCase(RESIDENT_MAIN);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, new RegExp(`^qmcp resident dom0 service: cannot bind a Unix socket at ${r.longest}: the path is ${String(SOCKET_PATH_BYTES)} bytes, and a socket's path is at most ${String(SOCKET_PATH_BYTES - 1)} `));
+  assert.deepEqual(r.sockets, []);
+  // weakened: paths checked only as each is bound leave the ones bound before behind
+  const asBound = await deepRootCase(weakenedFile('dom0/resident-main', 'checkSocketPath(join(dir, name));', 'void 0;'));
+  assert.notDeepEqual(asBound.sockets, [], 'the weakened service bound no socket');
 });

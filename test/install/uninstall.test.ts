@@ -3,17 +3,16 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { openAudit } from '../../src/dom0/audit/index.js';
 import { InstallError, MANIFEST_PATH, TIMER_WANTS_LINK, installDom0 } from '../../src/dom0/install/index.js';
 import { checkPreconditions } from '../../src/dom0/install/preconditions.js';
 import { UninstallError, uninstallDom0 } from '../../src/dom0/install/uninstall.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { DEFAULT_SETTINGS } from '../../src/shared/model/index.js';
-import { startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
+import { qmcp as run } from '../operator/qmcp.js';
+import { startSmallHost } from './small-host.js';
 import { walk } from './tree.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'qmcp-uninstall-'));
@@ -21,16 +20,7 @@ const NO_QUBESD = join(tmp, 'no-qubesd.sock');
 let host: SimHost;
 
 before(async () => {
-  host = await startSimHost({
-    dir: join(tmp, 'host'),
-    fleet: {
-      qubes: [
-        { name: 'tpl', klass: 'TemplateVM', label: 'black' },
-        { name: 'mcp-control', klass: 'AppVM', template: 'tpl', label: 'purple' },
-        { name: 'ai-hybrid', klass: 'AppVM', template: 'tpl', label: 'red', tags: ['ai-managed', 'ai-dump'] },
-      ],
-    },
-  });
+  host = await startSmallHost(join(tmp, 'host'), { 'ai-hybrid': ['ai-managed', 'ai-dump'] });
 });
 
 after(async () => {
@@ -131,18 +121,6 @@ test('preconditions note a qube with an elevation tag but no umbrella', async ()
     await admin.call('admin.vm.tag.Remove', 'tpl', 'ai-exec');
   }
 });
-
-const QMCP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'qmcp.js');
-
-function run(args: string[]): Promise<{ status: number; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [QMCP, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const out: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ status: code ?? -1, stdout: Buffer.concat(out).toString() }));
-  });
-}
 
 test('qmcp dom0 install: a diff for each changed file, --dry-run writes nothing, a second run says nothing changed', async () => {
   const root = tempRoot();

@@ -11,9 +11,9 @@ import { OperatorRefusal } from '../../src/dom0/operator/index.js';
 import * as real from '../../src/dom0/operator/principals.js';
 import type { Disposal, PrincipalOps, PrincipalSpec } from '../../src/dom0/operator/principals.js';
 import { POLICY_FILE, parsePrincipals, renderPolicies, settingsPath } from '../../src/shared/model/index.js';
-import { startSimHost } from '../../src/sim/host.js';
 import type { SimHost } from '../../src/sim/host.js';
 import { weakenedFile } from '../../verify/weakened-module.js';
+import { startSmallHost } from '../install/small-host.js';
 import { walk } from '../install/tree.js';
 import { qmcp } from './qmcp.js';
 
@@ -30,17 +30,7 @@ const SEED: Record<string, string[]> = {
 };
 
 before(async () => {
-  host = await startSimHost({
-    dir: join(tmp, 'host'),
-    fleet: {
-      qubes: [
-        { name: 'tpl', klass: 'TemplateVM', label: 'black' },
-        { name: 'mcp-control', klass: 'AppVM', template: 'tpl', label: 'purple' },
-        { name: 'ctl-b', klass: 'AppVM', template: 'tpl', label: 'purple' },
-        ...Object.entries(SEED).map(([name, tags]) => ({ name, klass: 'AppVM' as const, template: 'tpl', label: 'red', tags })),
-      ],
-    },
-  });
+  host = await startSmallHost(join(tmp, 'host'), SEED, ['ctl-b']);
 });
 
 after(async () => {

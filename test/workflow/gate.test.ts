@@ -1,5 +1,5 @@
 /**
- * The action gate on the demo host, as issue 12 asks to show it: a remove
+ * The action gate on the demo host, its settings the list of both principals: a remove
  * that waits (with progress), is approved with `qmcp dom0 approvals allow`
  * and completes; one denied, which is the uniform refusal and changes
  * nothing. The same walk prints docs/action-gate.md's transcript.

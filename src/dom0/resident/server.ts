@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 import { REFUSAL_REPLY, statusTrailer } from '../../shared/service-reply.js';
+import { checkSocketPath } from '../../shared/socket-path.js';
 import type { Dom0CallIo } from '../service/compose.js';
 import { REFUSAL_EXIT_STATUS } from '../service/refusal.js';
 import { MAX_DESCRIPTOR_BYTES, descriptorEnv } from './descriptor.js';
@@ -196,6 +197,7 @@ export function startResident(opts: ResidentOptions): Resident {
 
   return {
     listen(at) {
+      if ('path' in at) checkSocketPath(at.path);
       const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, accept);
       server.on('error', (err) => log(`resident: listening socket: ${err.message}`));
       servers.push(server);

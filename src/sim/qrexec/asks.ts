@@ -5,6 +5,7 @@
 import { unlinkSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { connect, createServer } from 'node:net';
+import { checkSocketPath } from '../../shared/socket-path.js';
 
 export interface PendingAsk {
   id: string;
@@ -104,6 +105,7 @@ function handleControl(queue: AskQueue, line: string): AskControlReply {
 }
 
 export function listenAskControl(path: string, queue: AskQueue): Promise<Server> {
+  checkSocketPath(path);
   try {
     unlinkSync(path);
   } catch {

@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shQuote } from '../../dom0/install/wrapper.js';
+import { checkSocketPath } from '../../shared/socket-path.js';
 
 const CLIENT_MAIN = fileURLToPath(new URL('./dom0-client-main.js', import.meta.url));
 
@@ -19,6 +20,7 @@ export interface Dom0Seat {
 }
 
 export function listenDom0Seat(path: string, serve: (sock: Socket) => void): Promise<Dom0Seat> {
+  checkSocketPath(path);
   try {
     unlinkSync(path);
   } catch {

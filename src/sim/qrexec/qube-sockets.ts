@@ -7,6 +7,7 @@ import { unlinkSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { socketPathProblem } from '../../shared/socket-path.js';
 
 export interface QubeSocketsOptions {
   readonly socketDir: string;
@@ -21,6 +22,8 @@ export interface QubeSocketsOptions {
 export class QubeSockets {
   private readonly servers = new Map<string, Server>();
   private readonly live = new Set<Socket>();
+  /** Qubes whose socket path is too long to bind. */
+  private readonly unbindable = new Set<string>();
   private refreshing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -69,6 +72,14 @@ export class QubeSockets {
   private listenFor(qube: string): Promise<void> {
     return new Promise((resolve) => {
       const path = this.socketFor(qube);
+      const problem = socketPathProblem(path);
+      if (problem !== null) {
+        // said once, not every poll
+        if (!this.unbindable.has(qube)) this.o.log(`qrexec: socket for ${qube}: ${problem}`);
+        this.unbindable.add(qube);
+        resolve();
+        return;
+      }
       try {
         unlinkSync(path);
       } catch {

@@ -11,6 +11,7 @@ import { encodeEvent, encodeException, encodeOk, isAscii, MAX_REQUEST_BYTES, par
 import type { Policy } from '../../shared/policy/index.js';
 import { denyAllPolicy, PolicySyntaxError } from '../../shared/policy/index.js';
 import { PolicyReloader } from '../../shared/policy/reload.js';
+import { checkSocketPath } from '../../shared/socket-path.js';
 import type { SimApp } from './app.js';
 import { err, QubesError } from './errors.js';
 import type { CallContext, MethodTable } from './methods/types.js';
@@ -147,6 +148,7 @@ export interface ApiServer {
 
 /** Listens on `path` (replacing a stale socket file) and resolves once ready. */
 export async function listenApi(path: string, opts: ApiServerOptions): Promise<ApiServer> {
+  checkSocketPath(path);
   const open = new Set<Socket>();
   const served: Served = { ...opts, policyFiles: opts.policyRoot === null ? null : new PolicyReloader(opts.policyRoot) };
   try {
