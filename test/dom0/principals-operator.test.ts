@@ -149,6 +149,12 @@ test("doctor checks each principal and fails on a qube tagged into two worlds, n
     const weak = pathToFileURL(weakenedFile('dom0/operator/doctor', 'checks.push(hybridCheck(qubes, principals));', ';')).href;
     const { runDoctor: weakDoctor } = (await import(weak)) as typeof import('../../src/dom0/operator/doctor.js');
     assert.ok(!(await lines(weakDoctor)).some((l) => l.includes('x-both')), 'weakened: the hybrid goes unreported');
+    // a remove of the second principal's that did not finish: the restore hint names that principal, under each principal's lines
+    await new Qubesd(w.qubesd.socketPath).call('admin.vm.tag.Set', 'b-gone', 'qmcp-incomplete');
+    const half = (await lines()).filter((l) => l.startsWith('FAIL half-created:') && l.includes(' b-gone: '));
+    assert.equal(half.length, 2, half.join('\n'));
+    for (const l of half) assert.ok(l.endsWith('(a tombstone marker on it too: qmcp dom0 tombstones restore b-gone --principal ctl-b)'), l);
+    await new Qubesd(w.qubesd.socketPath).call('admin.vm.tag.Remove', 'b-gone', 'qmcp-incomplete');
     await new Qubesd(w.qubesd.socketPath).call('admin.vm.tag.Remove', 'x-both', 'b-managed');
     assert.ok((await lines()).includes(`ok hybrids: no qube is tagged into two principals' worlds`));
   });

@@ -12,6 +12,7 @@ import { loadPolicyFromRoot } from '../../src/shared/policy/index.js';
 import type { SystemInfo } from '../../src/shared/policy/index.js';
 import { compiled, weakenedCopy, weakenedFile } from '../../verify/weakened-module.js';
 import { walk } from './tree.js';
+import { sources } from '../architecture/sources.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'qmcp-install-principals-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -71,9 +72,18 @@ test('install upgrades a single-principal install to the list form and back in p
 });
 
 test('an install that renders only the first principal is caught', async () => {
-  const first = weakenedFile('dom0/install/index', 'const policy = renderPolicies(principals);', 'const policy = renderPolicies({ ...principals, list: principals.list.slice(0, 1) });');
+  const writer = weakenedFile('dom0/install/policy', 'const policy = renderPolicies(principals);', 'const policy = renderPolicies({ ...principals, list: principals.list.slice(0, 1) });');
+  const first = weakenedFile('dom0/install/index', 'export async function installDom0', 'export async function installDom0', { [compiled('dom0/install/policy')]: writer });
   // the copy bundles the compiled dom0 and shared code as the real module does
   const weak = weakenedCopy(first, "resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')", JSON.stringify(resolve(dirname(compiled('dom0/install/index')), '..', '..')));
   const { installDom0: weakInstall } = (await import(pathToFileURL(weak).href)) as { installDom0: Install };
   await assert.rejects(upgradesInPlace(weakInstall), assert.AssertionError);
+});
+
+test('one writer of the settings file: only the installer stamps its text, so mode and principal write what install writes', () => {
+  // a second writer stamps JSON.stringify(..., model: modelHash()) itself, and can drift from install's bytes
+  const stampers = sources(resolve(import.meta.dirname, '..', '..', '..', 'src'))
+    .filter((f) => readFileSync(f, 'utf8').split('\n').some((l) => l.includes('JSON.stringify(') && l.includes('model: modelHash()')))
+    .map((f) => f.split(/[\\/]src[\\/]/).pop());
+  assert.deepEqual(stampers, ['dom0/install/policy.ts']);
 });

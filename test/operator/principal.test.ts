@@ -12,10 +12,15 @@ import * as real from '../../src/dom0/operator/principals.js';
 import type { Disposal, PrincipalOps, PrincipalSpec } from '../../src/dom0/operator/principals.js';
 import { POLICY_FILE, parsePrincipals, renderPolicies, settingsPath } from '../../src/shared/model/index.js';
 import type { SimHost } from '../../src/sim/host.js';
-import { weakenedFile } from '../../verify/weakened-module.js';
+import { compiled, weakenedFile } from '../../verify/weakened-module.js';
 import { startSmallHost } from '../install/small-host.js';
 import { walk } from '../install/tree.js';
 import { qmcp } from './qmcp.js';
+import { acquireBudgetLock } from '../../src/dom0/create/lock.js';
+import { Qubesd } from '../../src/dom0/qubesd.js';
+import { OPEN_GATE } from '../../src/sim/open-gate.js';
+import { call } from '../services-write/helpers.js';
+import type { CallOptions, CallResult, Host } from '../services-write/helpers.js';
 
 type Module = typeof real;
 
@@ -27,10 +32,11 @@ const SEED: Record<string, string[]> = {
   'ctl-b-work': ['ctl-b-managed', 'ctl-b-exec', 'qmcp-owner-ctl-b'],
   'ctl-b-old': [...TOMB, 'qmcp-owner-ctl-b'],
   lent: ['ctl-b-managed'],
+  'ctl-b-tpl': ['ctl-b-managed'],
 };
 
 before(async () => {
-  host = await startSmallHost(join(tmp, 'host'), SEED, ['ctl-b']);
+  host = await startSmallHost(join(tmp, 'host'), SEED, ['ctl-b'], [{ name: 'sys-b', klass: 'AppVM', template: 'tpl', label: 'red', properties: { provides_network: true } }]);
 });
 
 after(async () => {
@@ -55,6 +61,8 @@ function tree(root: string): Map<string, string> {
   const t = walk(root);
   t.delete('var/log/qmcp/audit.log');
   t.delete('var/lib/qmcp/audit-witness');
+  // the budget lock's directory, which remove takes the lock in
+  t.delete('var/lib/qmcp/locks');
   return t;
 }
 
@@ -88,9 +96,10 @@ test('add writes the list form and installs every principal; remove after add gi
   ]);
   assert.equal(readFileSync(join(ops.root, 'etc/qubes/policy.d', POLICY_FILE), 'utf8'), renderPolicies(principals));
   const { rows } = await real.listPrincipals(ops);
-  assert.deepEqual(rows.map((r) => [r.principal, r.prefix, r.umbrella, r.mode, r.owned, r.tombstones]), [
-    ['mcp-control', 'ai-', 'ai-managed', 'least-privilege', 1, 0],
-    ['ctl-b', 'ctl-b-', 'ctl-b-managed', 'least-privilege', 2, 1],
+  // lent and ctl-b-tpl are in ctl-b's world by hand, not its owner's: counted under the umbrella, not as owned
+  assert.deepEqual(rows.map((r) => [r.principal, r.prefix, r.umbrella, r.mode, r.world, r.sinks, r.owned, r.tombstones]), [
+    ['mcp-control', 'ai-', 'ai-managed', 'least-privilege', 1, 0, 1, 0],
+    ['ctl-b', 'ctl-b-', 'ctl-b-managed', 'least-privilege', 3, 0, 2, 1],
   ]);
   await real.removePrincipal(ops, 'ctl-b', 'release');
   assert.deepEqual(readFileSync(settingsPath(ops.root)), original, 'the single-principal file, byte for byte');
@@ -205,7 +214,7 @@ test('qmcp dom0 principal: what to create after add, the list, a refusal exits 1
   assert.equal(add.status, 0, add.stderr);
   assert.match(add.stdout, /next: create the qube ctl-b .*egress qube sys-b/);
   const list = await qmcp(['dom0', 'principal', 'list', ...at]);
-  assert.match(list.stdout, /^ctl-b {2}prefix ctl-b- {2}umbrella ctl-b-managed {2}least-privilege {2}owns \d+ qube\(s\)/m);
+  assert.match(list.stdout, /^ctl-b {2}prefix ctl-b- {2}umbrella ctl-b-managed {2}least-privilege {2}3 qube\(s\) under its umbrella, 0 sink\(s\); 2 with its owner tag \(created or removed by its agent\), 1 of them tombstones$/m);
   const json = JSON.parse((await qmcp(['dom0', 'principal', 'list', '--json', ...at])).stdout) as { principals: { principal: string }[] };
   assert.deepEqual(json.principals.map((p) => p.principal), ['mcp-control', 'ctl-b']);
   const owned = await qmcp(['dom0', 'principal', 'remove', 'ctl-b', ...at]);
@@ -214,4 +223,103 @@ test('qmcp dom0 principal: what to create after add, the list, a refusal exits 1
   assert.equal((await qmcp(['dom0', 'principal', 'remove', 'ctl-b', '--entomb', '--release', ...at])).status, 2);
   assert.equal((await qmcp(['dom0', 'principal', 'add', 'x', '--mode', 'wide', ...at])).status, 2);
   assert.equal((await qmcp(['dom0', 'principal', 'list', '--entomb', ...at])).status, 2);
+});
+
+const CREATE = { name: 'ctl-b-new', template: 'ctl-b-tpl' };
+
+const B_CAPPED = {
+  principal: 'ctl-b', namePrefix: 'ctl-b-', egressQube: 'sys-b', mode: 'compat', gate: OPEN_GATE, poolCapBytes: 2 ** 40, privateCapBytes: 2 ** 36,
+  tags: { umbrella: 'ctl-b-managed', exec: 'ctl-b-exec', net: 'ctl-b-net', full: 'ctl-b-full', sink: 'ctl-b-dump' },
+};
+
+/** Both principals installed, ctl-b with a budget and owning no qube yet; the host as a service call sees it. */
+async function withB(): Promise<{ ops: PrincipalOps; h: Host }> {
+  const ops = await installed();
+  await installDom0({ root: ops.root, qubesdSocket: ops.socket, durable: false, settings: { principals: [{ principal: 'mcp-control' }, B_CAPPED] } });
+  for (const vm of host.qubesd.app.vms.values()) vm.tags = vm.tags.filter((t) => t !== 'qmcp-owner-ctl-b');
+  // its egress qube in its world, as a create from a template needs (the tests before these count the world without it)
+  const egress = host.qubesd.app.vms.get('sys-b');
+  if (egress && !egress.tags.includes('ctl-b-managed')) egress.tags.push('ctl-b-managed');
+  // an earlier run's
+  if (host.qubesd.app.vms.has(CREATE.name)) await new Qubesd(ops.socket).call('admin.vm.Remove', CREATE.name);
+  const h: Host = { root: ops.root, sim: host.qubesd, qubesd: new Qubesd(ops.socket), vm: (q) => host.qubesd.app.vms.get(q), writeSettings: () => assert.fail('not here'), done: () => Promise.resolve() };
+  return { ops, h };
+}
+
+
+/** Qubes carrying ctl-b's owner tag while ctl-b is no principal: what the lock prevents. */
+function orphans(root: string): string[] {
+  const left = parsePrincipals(JSON.parse(readFileSync(settingsPath(root), 'utf8'))).principals.list.map((s) => s.principal);
+  if (left.includes('ctl-b')) return [];
+  return [...host.qubesd.app.vms.values()].filter((vm) => vm.tags.includes('qmcp-owner-ctl-b')).map((vm) => vm.name);
+}
+
+/** A create of ctl-b's held after its first steps (before its owner tag) while MOD removes ctl-b; released once the remove waits for the lock or is done. */
+async function removeDuringCreate(mod: Module): Promise<{ removal: string; created: CallResult; orphans: string[] }> {
+  const { ops, h } = await withB();
+  let reached!: () => void;
+  let release!: () => void;
+  const atHidden = new Promise<void>((r) => (reached = r));
+  const hold = new Promise<void>((r) => (release = r));
+  const fault = async (step: string): Promise<void> => {
+    if (step !== 'hidden') return;
+    reached();
+    await hold;
+  };
+  const create = call(h, 'qmcp.Create+', CREATE, { caller: 'ctl-b', fault });
+  // a create refused before the barrier ends the wait, and fails the assertions
+  const early = await Promise.race([atHidden.then(() => null), create]);
+  if (early !== null) return { removal: 'not run', created: early, orphans: [] };
+  let waits!: () => void;
+  const atLock = new Promise<void>((r) => (waits = r));
+  const removal = refusal(mod.removePrincipal({ ...ops, lock: (root) => (waits(), acquireBudgetLock(root, 60_000)) }, 'ctl-b', 'refuse'));
+  await Promise.race([atLock, removal]);
+  release();
+  const created = await create;
+  return { removal: await removal, created, orphans: orphans(ops.root) };
+}
+
+test('remove waits for a create under way, then counts its qube; weakened, a remove without the budget lock leaves the qube with a gone principal\'s owner tag', async () => {
+  const r = await removeDuringCreate(real);
+  assert.equal(r.created.status, 0, r.created.stdout + r.created.stderr);
+  assert.match(r.removal, /^ctl-b still owns 1 qube\(s\), tombstones included: ctl-b-new;/);
+  assert.deepEqual(r.orphans, []);
+  const weak = (await import(pathToFileURL(weakenedFile('dom0/operator/principals', 'const lock = await (ops.lock ?? ((root) => acquireBudgetLock(root, REMOVE_LOCK_WAIT_MS)))(ops.root);', 'const lock = { release: async () => undefined };')).href)) as Module;
+  const w = await removeDuringCreate(weak);
+  assert.equal(w.removal, '(not refused)');
+  assert.deepEqual(w.orphans, ['ctl-b-new'], 'weakened');
+});
+
+/** A create of ctl-b's that read its settings and waits for the lock while ctl-b is removed; through TABLE's create. */
+async function createAfterRemove(table?: CallOptions['serviceTable']): Promise<{ created: CallResult; orphans: string[] }> {
+  const { ops, h } = await withB();
+  let waits!: () => void;
+  let go!: () => void;
+  const atLock = new Promise<void>((r) => (waits = r));
+  const removed = new Promise<void>((r) => (go = r));
+  const budgetLock = async (root: string, ms: number): ReturnType<typeof acquireBudgetLock> => {
+    waits();
+    await removed;
+    return acquireBudgetLock(root, ms);
+  };
+  const create = call(h, 'qmcp.Create+', CREATE, { caller: 'ctl-b', budgetLock, ...(table ? { serviceTable: table } : {}) });
+  const early = await Promise.race([atLock.then(() => null), create]);
+  if (early !== null) return { created: early, orphans: [] };
+  await real.removePrincipal(ops, 'ctl-b', 'refuse');
+  go();
+  return { created: await create, orphans: orphans(ops.root) };
+}
+
+test('a create that waited for the lock while its principal was removed is refused; weakened, one that does not re-read its principal under the lock makes an orphan', async () => {
+  const r = await createAfterRemove();
+  assert.deepEqual(r.created, { status: 126, stdout: '', stderr: 'Request refused\n' });
+  assert.equal(host.qubesd.app.vms.get('ctl-b-new'), undefined);
+  assert.deepEqual(r.orphans, []);
+  const birth = weakenedFile('dom0/create/birth', 'if (!isInstalledPrincipal(deps.root, c.principal))', 'if (false)');
+  const create = weakenedFile('dom0/services/create', 'export function createService', 'export function createService', { [compiled('dom0/create/birth')]: birth });
+  const index = weakenedFile('dom0/services/index', 'export function serviceTable', 'export function serviceTable', { [compiled('dom0/services/create')]: create });
+  const { serviceTable } = (await import(pathToFileURL(index).href)) as typeof import('../../src/dom0/services/index.js');
+  const w = await createAfterRemove(serviceTable);
+  assert.equal(w.created.status, 0, 'weakened: made');
+  assert.deepEqual(w.orphans, ['ctl-b-new'], 'weakened');
 });

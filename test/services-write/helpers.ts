@@ -172,13 +172,13 @@ export async function call(h: Host, full: string, payload: unknown = '', opts: C
   };
   const write: WriteDeps = {
     root: h.root,
-    settings: () => readWriteSettings(h.root, log),
+    settings: () => readWriteSettings(h.root, log, opts.caller),
     log,
     now: () => opts.now ?? new Date(),
     ...(opts.fault ? { fault: opts.fault } : {}),
     ...(opts.budgetLock ? { budgetLock: opts.budgetLock } : {}),
   };
-  const config = loadDom0Config(h.root, log);
+  const config = loadDom0Config(h.root, log, undefined, opts.caller);
   const stdin = new PassThrough();
   stdin.end(typeof payload === 'string' ? payload : JSON.stringify(payload));
   const stdout = new PassThrough();
@@ -201,7 +201,7 @@ export async function call(h: Host, full: string, payload: unknown = '', opts: C
     audit: openAudit({ root: h.root }),
     config: config ? config.service : null,
     log,
-    gate: { reload: () => loadDom0Config(h.root, log)?.service ?? null, ...opts.gate },
+    gate: { reload: () => loadDom0Config(h.root, log, undefined, opts.caller)?.service ?? null, ...opts.gate },
   });
   return { status, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
 }

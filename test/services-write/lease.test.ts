@@ -310,3 +310,20 @@ test('qmcp dom0 leases list|expire --now TIME: the timer\'s lease step at a time
     assert.equal(await auditValid(h), true);
   }, LEASED, born);
 });
+
+test('lease: an invalid clock ends no lease; weakened, a veto without that check is caught', async () => {
+  // NaN compares false both ways, so without the check an Invalid Date reads as "lease over"
+  // (and a disposable's end, which needs no date, would remove it)
+  const url = weakened('dom0/leases/expire.js', "return 'invalid clock';", ';');
+  const { expireLeases: weak } = (await import(url)) as { expireLeases: Expire };
+  await withNew(async (h) => {
+    const r = await lapse(h, expireLeases, new Date(Number.NaN));
+    assert.deepEqual(r, { expired: [], kept: [{ name: 'ai-new', reason: 'invalid clock' }] });
+    assert.ok(h.vm('ai-new')?.tags.includes('ai-managed'));
+    assert.equal(h.vm('ai-new')?.power, 'Running');
+    // weakened, the reaper goes on to end it: halts it, then fails to date its marker
+    const w = await weak(ops(h), new Date(Number.NaN));
+    assert.match(w.kept[0]?.reason ?? '', /^ending failed/, 'weakened');
+    assert.equal(h.vm('ai-new')?.power, 'Halted', 'weakened');
+  });
+});

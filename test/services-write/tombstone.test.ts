@@ -11,6 +11,7 @@ import type { TombstoneOps } from '../../src/dom0/tombstones/operator.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { startProxy } from '../../verify/faults/proxy.js';
 import type { Verdict } from '../../verify/faults/proxy.js';
+import { weakened } from '../plans/helpers.js';
 import { BASE_SETTINGS, REFUSED, auditValid, call, json, startHost } from './helpers.js';
 import type { Host } from './helpers.js';
 
@@ -143,6 +144,22 @@ test('reap: destroys only past retention, and each veto holds on its own', async
     assert.deepEqual((await reapTombstones(ops(h), new Date(T0.getTime() + 29 * DAY))).reaped, []);
     assert.deepEqual((await reapTombstones(ops(h), new Date(T0.getTime() + 31 * DAY))).reaped, ['ai-execbox']);
     assert.equal(await auditValid(h), true);
+  } finally {
+    await h.done();
+  }
+});
+
+test('reap: an invalid clock destroys nothing; weakened, a veto without that check is caught', async () => {
+  // NaN compares false both ways, so without the check an Invalid Date reads as "past retention"
+  const url = weakened('dom0/tombstones/operator.js', "return 'invalid clock';", ';');
+  const { reapTombstones: weak } = (await import(url)) as { reapTombstones: typeof reapTombstones };
+  const h = await startHost();
+  try {
+    assert.equal((await call(h, 'qmcp.Remove+ai-box', '', { now: T0 })).status, 0);
+    const r = await reapTombstones(ops(h), new Date(Number.NaN));
+    assert.deepEqual(r, { reaped: [], kept: [{ name: 'ai-box', reason: 'invalid clock' }] });
+    assert.ok(h.vm('ai-box'));
+    assert.deepEqual((await weak(ops(h), new Date(Number.NaN))).reaped, ['ai-box'], 'weakened');
   } finally {
     await h.done();
   }

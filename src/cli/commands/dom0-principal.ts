@@ -27,8 +27,10 @@ are yours. The last principal is never removed. Both rewrite the settings
 (a list of one is written as a single-principal file) and install the policy
 with the installer, which writes nothing when the result does not read (an
 overlap with another principal's world, say). list shows each principal's
-qube, prefix, umbrella, mode and how many qubes it owns (through qubesd at
-PATH, default ${DEFAULT_QUBESD_SOCKET}). Exit 0 done, 1 refused, 2 usage.`;
+qube, prefix, umbrella, mode, how many qubes are under its umbrella and
+its sink tag, and how many carry its owner tag (created or removed by its
+agent, tombstones among them), through qubesd at PATH (default
+${DEFAULT_QUBESD_SOCKET}). Exit 0 done, 1 refused, 2 usage.`;
 
 const ADD = { prefix: { type: 'string' }, tags: { type: 'string' }, mode: { type: 'string' }, egress: { type: 'string' }, 'share-egress': { type: 'boolean' }, entomb: { type: 'boolean' }, release: { type: 'boolean' } } as const;
 
@@ -56,8 +58,9 @@ export const dom0PrincipalCommand: Command = {
         }
         if (note !== null) out(`note: ${note}`);
         for (const r of rows) {
-          const owned = r.owned === null ? 'owns ?' : `owns ${r.owned} qube(s), ${r.tombstones ?? 0} of them tombstones`;
-          out(`${r.principal}  prefix ${r.prefix}  umbrella ${r.umbrella}  ${r.mode}  ${owned}`);
+          // the umbrella counts what the agent sees; the owner tag only what its agent created or removed
+          const counts = r.world === null ? 'qubes not counted' : `${r.world} qube(s) under its umbrella, ${r.sinks ?? 0} sink(s); ${r.owned ?? 0} with its owner tag (created or removed by its agent), ${r.tombstones ?? 0} of them tombstones`;
+          out(`${r.principal}  prefix ${r.prefix}  umbrella ${r.umbrella}  ${r.mode}  ${counts}`);
         }
         return 0;
       }

@@ -17,7 +17,7 @@ import type { Footprint } from './budget.js';
 import type { WriteDeps } from './deps.js';
 import { stateDir } from './deps.js';
 import { takeBudgetLock } from './lock.js';
-import { MARKERS } from './settings.js';
+import { MARKERS, isInstalledPrincipal } from './settings.js';
 import type { WriteSettings } from './settings.js';
 import { birthTags, isPlatformProvenance, ownerTag } from './tags.js';
 import { QmcpError } from '../../shared/errors.js';
@@ -217,6 +217,8 @@ export async function giveBirth(c: BirthContext, plan: BirthPlan): Promise<strin
   let source: Awaited<ReturnType<typeof markSource>> | null = null;
   let sourceHold: string | null = null;
   try {
+    // a principal removed while this create waited for the lock must get no qube: its owner tag would outlive it
+    if (!isInstalledPrincipal(deps.root, c.principal)) throw new ServiceRefusal('principal removed meanwhile');
     if (!withinCaps(settings, await used(qubesd, settings, ownerTag(c.principal)), plan.estimate)) {
       throw new ActionableError('over_budget', 'the disk budget has no headroom for a qube this size (pool_figures shows it)');
     }

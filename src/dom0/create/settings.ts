@@ -83,6 +83,12 @@ export function readWriteSettings(root: string, warn: (m: string) => void, calle
   return config ? writeSettingsOf(config.settings) : UNUSABLE;
 }
 
+/** Whether PRINCIPAL is one of the installed settings' principals (false when they do not read). */
+export function isInstalledPrincipal(root: string, principal: string): boolean {
+  const { principals, problems } = readPrincipalsFile(settingsPath(root));
+  return !hasFatal(problems) && principals.list.some((s) => s.principal === principal);
+}
+
 /** What the write services need of one principal's settings. */
 export function writeSettingsOf(s: Settings): WriteSettings {
   return {

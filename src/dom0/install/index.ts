@@ -11,7 +11,7 @@ import { settingsPath } from '../../shared/model/index.js';
 import type { Principals } from '../../shared/model/index.js';
 import { serviceNames } from './names.js';
 import type { FileStatus, PlannedFile } from './files.js';
-import { POLICY_FILE, SettingsError, checkPolicy, defaultSettingsJson, renderPolicies, stampPrincipals } from './policy.js';
+import { POLICY_FILE, SettingsError, defaultSettingsJson, renderPair } from './policy.js';
 import { renderReaperUnits, renderResidentUnits, renderWrapper } from './wrapper.js';
 import type { WrapperOptions } from './wrapper.js';
 import { MANIFEST_PATH, readManifest } from './manifest.js';
@@ -124,7 +124,7 @@ function bundleFiles(): PlannedFile[] {
  * either form (docs/principals.md); always stamped with the current model
  * hash, so a new version's install re-stamps them.
  */
-function chooseSettings(root: string, opts: InstallOptions, warnings: string[]): { principals: Principals; file: PlannedFile } {
+function chooseSettings(root: string, opts: InstallOptions, warnings: string[]): { principals: Principals; policy: string; file: PlannedFile } {
   let source: string;
   let raw: unknown;
   try {
@@ -148,24 +148,18 @@ function chooseSettings(root: string, opts: InstallOptions, warnings: string[]):
     throw new InstallError(`settings unreadable (${(err as Error).message}); nothing written`);
   }
   try {
-    const stamped = stampPrincipals(raw);
-    warnings.push(...stamped.warnings);
-    return { principals: stamped.principals, file: { path: SETTINGS_PATH, content: Buffer.from(stamped.text), mode: 0o644 } };
+    const pair = renderPair(raw);
+    warnings.push(...pair.warnings);
+    return { principals: pair.principals, policy: pair.policy, file: { path: SETTINGS_PATH, content: Buffer.from(pair.text), mode: 0o644 } };
   } catch (err) {
     if (err instanceof SettingsError) throw new InstallError(`settings from ${source} are unusable: ${err.message}; nothing written`);
-    throw err;
+    throw new InstallError(`rendered policy does not parse; nothing written: ${(err as Error).message}`);
   }
 }
 
 /** The files this version renders for ROOT, and the principals they come from; nothing is written. */
 export function renderInstall(root: string, opts: InstallOptions, warnings: string[]): { principals: Principals; planned: PlannedFile[]; occupied: string[]; options: Manifest['options'] } {
-  const { principals, file: settingsFile } = chooseSettings(root, opts, warnings);
-  const policy = renderPolicies(principals);
-  try {
-    checkPolicy(policy);
-  } catch (err) {
-    throw new InstallError(`rendered policy does not parse; nothing written: ${(err as Error).message}`);
-  }
+  const { principals, policy, file: settingsFile } = chooseSettings(root, opts, warnings);
   const previous = readManifest(root);
   const serviceMode = opts.serviceMode ?? previous?.options.serviceMode ?? 'per-call';
   const owner = opts.serviceOwner ?? previous?.options.serviceOwner;

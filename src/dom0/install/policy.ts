@@ -52,3 +52,16 @@ export function stampPrincipals(raw: unknown): { text: string; principals: Princ
   const { text, reading, warnings } = stamp(raw, parsePrincipals);
   return { text, principals: reading.principals, warnings };
 }
+
+/**
+ * The settings file and the policy for RAW, of either form: the one writer
+ * of the pair, so install, `qmcp dom0 mode` and `qmcp dom0 principal`
+ * write the same bytes for the same settings. Throws SettingsError on a
+ * fatal problem, PolicySyntaxError when qrexec would not load the policy.
+ */
+export function renderPair(raw: unknown): { text: string; principals: Principals; policy: string; warnings: string[] } {
+  const { text, principals, warnings } = stampPrincipals(raw);
+  const policy = renderPolicies(principals);
+  checkPolicy(policy);
+  return { text, principals, policy, warnings };
+}

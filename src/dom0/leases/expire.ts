@@ -53,6 +53,8 @@ function ownerOf(tags: readonly string[]): string | null {
 
 /** Why this qube's lease must not end it now; null when it must. */
 export function leaseVeto(q: Leased, settings: WriteSettings, now: Date): string | null {
+  // every comparison with NaN is false, so an invalid clock would pass the check below
+  if (Number.isNaN(now.getTime())) return 'invalid clock';
   if (!q.tags.includes(settings.scope.umbrella)) return 'outside the umbrella';
   if (q.tags.includes(settings.incomplete) || q.tags.some(isTombstoneMarker)) return 'hidden (being created or removed)';
   const at = parseExpiry(q.expires);

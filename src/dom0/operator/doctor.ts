@@ -210,6 +210,13 @@ function dialogCheck(guivm: string | null, s: Settings): Check | null {
   return { check: 'dialog', status: 'ok', message: `Qubes shows its dialog for ${dialog.join(', ')} in dom0` };
 }
 
+/** The restore command for Q: with several principals it names the one whose owner tag Q carries (restore takes only that one's). */
+function restoreHint(q: QubeRecord, s: Settings, all: readonly Settings[]): string {
+  if (all.length === 1) return `qmcp dom0 tombstones restore ${q.name}`;
+  const owner = all.find((p) => q.tags.has(ownerTag(p.principal)))?.principal ?? s.principal;
+  return `qmcp dom0 tombstones restore ${q.name} --principal ${owner}`;
+}
+
 function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, principals: readonly Settings[], root: string, now: Date, out: Check[]): void {
   const add = (check: string, status: CheckStatus, message: string): void => {
     out.push({ check, status, message: `${whose(s, principals)}${message}` });
@@ -264,7 +271,7 @@ function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, principals: rea
   for (const q of incomplete) {
     if (q.tags.has(MARKERS.rollbackFailed)) add('half-created', 'FAIL', `${q.name}: a create failed and its rollback failed too; check it and remove it, or remove ${t.incomplete} and ${MARKERS.rollbackFailed}`);
     else if (q.templateForDispvms && q.prohibitStart) add('half-created', 'FAIL', `${q.name}: disposable template held mid-create; check it, then remove the ${t.incomplete} tag and the prohibit-start feature`);
-    else add('half-created', 'FAIL', `${q.name}: carries ${t.incomplete} (a create or a remove did not finish); check it, then remove it or the tag (a tombstone marker on it too: qmcp dom0 tombstones restore)`);
+    else add('half-created', 'FAIL', `${q.name}: carries ${t.incomplete} (a create or a remove did not finish); check it, then remove it or the tag (a tombstone marker on it too: ${restoreHint(q, s, principals)})`);
   }
   const rollbackOnly = all.filter((q) => q.tags.has(MARKERS.rollbackFailed) && !q.tags.has(t.incomplete)).map((q) => q.name);
   if (rollbackOnly.length) add('half-created', 'FAIL', `marked ${MARKERS.rollbackFailed}: ${list(rollbackOnly)}; check each, then remove it or the tag`);

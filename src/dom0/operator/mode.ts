@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditLog } from '../audit/index.js';
 import { LIST_KEYS } from '../../shared/model/settings.js';
-import { hasFatal, modelHash, parsePrincipals, renderPolicies, settingsPath } from '../../shared/model/index.js';
+import { settingsPath } from '../../shared/model/index.js';
 import type { Mode } from '../../shared/model/index.js';
 import { writeAtomic } from '../install/files.js';
-import { POLICY_FILE, SettingsError, checkPolicy, renderPolicy, stampSettings } from '../install/policy.js';
+import { POLICY_FILE, SettingsError, renderPair } from '../install/policy.js';
 import { OperatorRefusal, pickPrincipal } from './tier.js';
 
 export const MODES: readonly Mode[] = ['compat', 'least-privilege'];
@@ -69,24 +69,16 @@ export async function setMode(ops: ModeOps, mode: Mode): Promise<ModeResult> {
     throw err;
   }
   const previous = typeof entry['mode'] === 'string' ? entry['mode'] : null;
-  let stamped: { text: string };
-  let policy: string;
+  let stamped: { text: string; policy: string };
   try {
-    if (entry === file) {
-      const one = stampSettings({ ...file, mode });
-      stamped = one;
-      policy = renderPolicy(one.settings);
-    } else {
-      const list = stampPrincipals({ ...file, principals: (file['principals'] as unknown[]).map((e) => (e === entry ? { ...entry, mode } : e)) });
-      stamped = list;
-      policy = list.policy;
-    }
-    checkPolicy(policy);
+    // the installer's writer, for either form, so mode writes what install would for the same settings
+    stamped = renderPair(entry === file ? { ...file, mode } : { ...file, principals: (file['principals'] as unknown[]).map((e) => (e === entry ? { ...entry, mode } : e)) });
   } catch (err) {
     const message = err instanceof SettingsError ? `settings unusable: ${err.message}` : `rendered policy does not parse: ${(err as Error).message}`;
     await record('failed', message);
     throw new OperatorRefusal(`${message}; nothing written`);
   }
+  const policy = stamped.policy;
   const policyPath = policyFilePath(ops.root);
   const unchanged = readOr(path) === stamped.text && readOr(policyPath) === policy;
   if (!unchanged) {
@@ -103,14 +95,6 @@ function principalEntry(file: Record<string, unknown>, principal: string | undef
   const list = Array.isArray(file['principals']) ? (file['principals'] as unknown[]) : [];
   const entries = list.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && !Array.isArray(e));
   return pickPrincipal(entries, (e) => e['principal'], principal);
-}
-
-/** As stampSettings, for a file of several principals: the text with the model hash, and the policy of them all. */
-function stampPrincipals(file: Record<string, unknown>): { text: string; policy: string } {
-  const text = JSON.stringify({ ...file, model: modelHash() }, null, 2) + '\n';
-  const { principals, problems } = parsePrincipals(JSON.parse(text));
-  if (hasFatal(problems)) throw new SettingsError(problems.filter((p) => p.fatal).map((p) => `${p.key}: ${p.message}`).join('; '));
-  return { text, policy: renderPolicies(principals) };
 }
 
 function readOr(path: string): string | null {

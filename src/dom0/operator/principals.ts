@@ -15,6 +15,8 @@ import { InstallError, installDom0 } from '../install/index.js';
 import { readManifest } from '../install/manifest.js';
 import { defaultSettingsJson } from '../install/policy.js';
 import { writeSettingsOf } from '../create/settings.js';
+import { acquireBudgetLock } from '../create/lock.js';
+import type { HeldLock } from '../create/lock.js';
 import { entomb } from '../tombstones/entomb.js';
 import { isTombstoneMarker } from '../tombstones/markers.js';
 import { Qubesd } from '../qubesd.js';
@@ -26,6 +28,8 @@ type Json = Record<string, unknown>;
 
 export interface PrincipalOps {
   readonly root: string;
+  /** Test seam: takes the budget lock in place of the lock file (to watch it). */
+  lock?(root: string): Promise<HeldLock | null>;
   /** qubesd's socket: the qubes each principal owns are read there. */
   readonly socket: string;
   readonly audit: AuditLog;
@@ -53,12 +57,18 @@ export interface PrincipalRow {
   readonly prefix: string;
   readonly umbrella: string;
   readonly mode: Mode;
-  /** Qubes with its owner tag, tombstones included; null when qubesd did not answer. */
+  /** Qubes under its umbrella (hand-tagged or created by its agent); null when qubesd did not answer. */
+  readonly world: number | null;
+  /** Qubes carrying its sink tag; null when qubesd did not answer. */
+  readonly sinks: number | null;
+  /** Qubes with its owner tag (its agent created or removed them), tombstones included; null when qubesd did not answer. */
   readonly owned: number | null;
   readonly tombstones: number | null;
 }
 
 const PREFIX = /^[a-z][a-z0-9-]{0,15}$/;
+/** As long as a create waits for the lock: one under way finishes first. */
+const REMOVE_LOCK_WAIT_MS = 30_000;
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -203,52 +213,64 @@ function sharesWithout(shared: unknown, name: string, egress: string | null, res
  */
 export async function removePrincipal(ops: PrincipalOps, name: string, disposal: Disposal): Promise<{ qubes: string[] }> {
   return audited(ops, 'principal.remove', name, async () => {
-    const { raw, list } = readInstalled(ops.root);
-    const s = list.find((x) => x.principal === name);
-    if (s === undefined) throw new OperatorRefusal(`${name} is not a principal (the principals: ${list.map((x) => x.principal).join(', ')})`);
-    if (list.length === 1) throw new OperatorRefusal(`${name} is the only principal: a machine keeps one (qmcp dom0 uninstall removes qmcp)`);
-    const rest = list.filter((x) => x !== s);
-    const { top, entries } = split(raw);
-    const { shared: before, ...machine } = top;
-    const shared = sharesWithout(before, name, s.egressQube, rest);
-    const next = joined(shared === undefined ? machine : { ...machine, shared }, entries.filter((_, i) => list[i] !== s));
-    // checked before any qube is touched: a refused edit leaves everything as it was
-    await installEdit(ops.root, next, true);
-
-    let qubes: Map<string, QubeRecord>;
+    // the creates' lock: none is under way while NAME's qubes are counted, and each after it finds NAME gone
+    const lock = await (ops.lock ?? ((root) => acquireBudgetLock(root, REMOVE_LOCK_WAIT_MS)))(ops.root);
+    if (!lock) throw new OperatorRefusal(`the budget lock stayed busy (a create, a restore or the reaper holds it): nothing changed; run it again`);
     try {
-      qubes = await readQubes(ops.socket, false);
-    } catch (err) {
-      if (!(err instanceof QubesdUnreachable)) throw err;
-      throw new OperatorRefusal(`${err.message}: cannot tell which qubes ${name} owns`);
+      return await removeLocked(ops, name, disposal);
+    } finally {
+      await lock.release();
     }
-    const owned = ownedBy(qubes, s);
-    const disposed: string[] = [];
-    if (owned.length > 0 && disposal === 'refuse') {
-      throw new OperatorRefusal(`${name} still owns ${owned.length} qube(s), tombstones included: ${owned.map((q) => q.name).join(', ')}; --entomb makes the live ones tombstones, --release hands them to you`);
-    }
-    const qubesd = new Qubesd(ops.socket);
-    if (disposal === 'entomb') {
-      const now = (ops.now ?? (() => new Date()))();
-      for (const q of owned.filter((x) => ![...x.tags].some(isTombstoneMarker))) {
-        await entomb(qubesd, writeSettingsOf(s), name, q.name, now);
-        disposed.push(q.name);
-      }
-    }
-    if (disposal === 'release') {
-      const tags = [ownerTag(name), s.tags.umbrella, s.tags.exec, s.tags.net, s.tags.full, s.tags.sink];
-      for (const q of qubes.values()) {
-        const carried = tags.filter((t) => q.tags.has(t));
-        for (const t of carried) await qubesd.call('admin.vm.tag.Remove', q.name, t);
-        if (carried.length > 0) disposed.push(q.name);
-      }
-    }
-    await installEdit(ops.root, next, false);
-    return { qubes: disposed };
   });
 }
 
-/** Each principal in the file's order, with how many qubes it owns. */
+/** removePrincipal's work, under the budget lock. */
+async function removeLocked(ops: PrincipalOps, name: string, disposal: Disposal): Promise<{ qubes: string[] }> {
+  const { raw, list } = readInstalled(ops.root);
+  const s = list.find((x) => x.principal === name);
+  if (s === undefined) throw new OperatorRefusal(`${name} is not a principal (the principals: ${list.map((x) => x.principal).join(', ')})`);
+  if (list.length === 1) throw new OperatorRefusal(`${name} is the only principal: a machine keeps one (qmcp dom0 uninstall removes qmcp)`);
+  const rest = list.filter((x) => x !== s);
+  const { top, entries } = split(raw);
+  const { shared: before, ...machine } = top;
+  const shared = sharesWithout(before, name, s.egressQube, rest);
+  const next = joined(shared === undefined ? machine : { ...machine, shared }, entries.filter((_, i) => list[i] !== s));
+  // checked before any qube is touched: a refused edit leaves everything as it was
+  await installEdit(ops.root, next, true);
+
+  let qubes: Map<string, QubeRecord>;
+  try {
+    qubes = await readQubes(ops.socket, false);
+  } catch (err) {
+    if (!(err instanceof QubesdUnreachable)) throw err;
+    throw new OperatorRefusal(`${err.message}: cannot tell which qubes ${name} owns`);
+  }
+  const owned = ownedBy(qubes, s);
+  const disposed: string[] = [];
+  if (owned.length > 0 && disposal === 'refuse') {
+    throw new OperatorRefusal(`${name} still owns ${owned.length} qube(s), tombstones included: ${owned.map((q) => q.name).join(', ')}; --entomb makes the live ones tombstones, --release hands them to you`);
+  }
+  const qubesd = new Qubesd(ops.socket);
+  if (disposal === 'entomb') {
+    const now = (ops.now ?? (() => new Date()))();
+    for (const q of owned.filter((x) => ![...x.tags].some(isTombstoneMarker))) {
+      await entomb(qubesd, writeSettingsOf(s), name, q.name, now);
+      disposed.push(q.name);
+    }
+  }
+  if (disposal === 'release') {
+    const tags = [ownerTag(name), s.tags.umbrella, s.tags.exec, s.tags.net, s.tags.full, s.tags.sink];
+    for (const q of qubes.values()) {
+      const carried = tags.filter((t) => q.tags.has(t));
+      for (const t of carried) await qubesd.call('admin.vm.tag.Remove', q.name, t);
+      if (carried.length > 0) disposed.push(q.name);
+    }
+  }
+  await installEdit(ops.root, next, false);
+  return { qubes: disposed };
+}
+
+/** Each principal in the file's order, with how many qubes are in its world and how many it owns. */
 export async function listPrincipals(ops: Pick<PrincipalOps, 'root' | 'socket'>): Promise<{ rows: PrincipalRow[]; note: string | null }> {
   const { list } = readInstalled(ops.root);
   let qubes: Map<string, QubeRecord> | null = null;
@@ -260,11 +282,14 @@ export async function listPrincipals(ops: Pick<PrincipalOps, 'root' | 'socket'>)
   }
   const rows = list.map((s): PrincipalRow => {
     const owned = qubes === null ? null : ownedBy(qubes, s);
+    const tagged = (tag: string): number | null => (qubes === null ? null : [...qubes.values()].filter((q) => q.tags.has(tag)).length);
     return {
       principal: s.principal,
       prefix: s.namePrefix,
       umbrella: s.tags.umbrella,
       mode: s.mode,
+      world: tagged(s.tags.umbrella),
+      sinks: tagged(s.tags.sink),
       owned: owned?.length ?? null,
       tombstones: owned?.filter((q) => [...q.tags].some(isTombstoneMarker)).length ?? null,
     };

@@ -132,6 +132,8 @@ export interface ReapResult {
 
 /** Why this tombstone must not be destroyed now; null when it may be. */
 export function veto(t: Tombstone, settings: WriteSettings, now: Date): string | null {
+  // every comparison with NaN is false, so an invalid clock would pass the retention check
+  if (Number.isNaN(now.getTime())) return 'invalid clock';
   if (t.tags.includes(settings.scope.umbrella)) return 'still carries the umbrella';
   if (t.state !== 'Halted') return 'not halted';
   if (t.since === null) return 'undatable marker';
