@@ -10,7 +10,7 @@ import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { REFUSAL } from '../../src/principal/results.js';
 import { findBwrap } from '../../src/sim/sandbox/index.js';
-import { startSimHost, type SimHost } from '../../src/sim/host.js';
+import { envServiceMode, startSimHost, type SimHost } from '../../src/sim/host.js';
 import type { Fleet } from '../../src/sim/fleet.js';
 import { isAlive, within } from './fake-qrexec.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
@@ -56,6 +56,8 @@ describe('qmcp serve --sim', () => {
       dir,
       fleet: FLEET,
       install: true,
+      // about the principal's server, not how a dom0 service is started: the resident process unless the run asks otherwise
+      serviceMode: envServiceMode() ?? 'resident',
       initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', egressQube: 'ai-egress', poolCapBytes: 2 ** 40, privateCapBytes: 2 ** 33, birthCeiling: 'exec', gate: OPEN_GATE },
     });
     client = new Client({ name: 'test', version: '0' });

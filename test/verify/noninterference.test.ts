@@ -124,6 +124,29 @@ describe('noninterference', { concurrency: 4 }, () => {
     assert.equal(r.failures.filter((f) => f.what.startsWith('call ')).length, 0, 'the raw calls saw no difference: the windows caught it');
   });
 
+  test('a feed that loses the property changes on one machine (so every window there is late) is caught as a run that compared no window', async () => {
+    // the rows B's feed loses are the ones each window waits for (the agent's memory change, the marker): late at any length
+    const lossy = (stdout: string): string => {
+      const [first = '', ...rest] = stdout.split('\n');
+      const body = JSON.parse(first) as { events?: { event: string }[] };
+      return [JSON.stringify({ ...body, events: (body.events ?? []).filter((e) => e.event !== 'property-changed') }), ...rest].join('\n');
+    };
+    const weak = makeNoninterferenceCheck({
+      operations: ['list'],
+      busyOnly: true,
+      shrinkRuns: 0,
+      windows: [6, 6],
+      call: async (m, c, real) => {
+        const o = await real(m, c);
+        return m.label === 'B' && o.status === 0 && c.service.startsWith('qmcp.Events+') ? { ...o, stdout: lossy(o.stdout) } : o;
+      },
+    });
+    const r = await weak.run({ scale: 1 }, SEED);
+    const hit = r.failures.find((f) => f.what.startsWith('no event window was compared'));
+    assert.ok(hit, JSON.stringify(r.failures.slice(0, 2)));
+    assert.match(hit.what, /of 2 windows, A was late in \d, B in 2,/);
+  });
+
   test("a tombstone list built on the operator's (every tombstone, whoever removed it) is caught on a pair where one machine holds the operator's tombstone", async () => {
     // seed 3: pair 0's machine A adds ai-box-old, a tombstone the operator marked
     const weak = makeNoninterferenceCheck({ weakened: ['tombstone.list'], operations: ['tombstone.list'], rawOnly: true, shrinkRuns: 0, pairs: [0] });

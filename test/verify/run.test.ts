@@ -52,7 +52,8 @@ async function stopMidway(signal: NodeJS.Signals, run = RUN): Promise<{ status: 
     const workers = tree.filter((p) => parentOf(p) === child.pid);
     if (workers.length === 2 && workers.every((w) => descendants(w).length > 0)) break;
     assert.equal(child.exitCode, null, `the run ended before both checks were up: ${stderr}`);
-    await new Promise((r) => setImmediate(r));
+    // each look reads every process of the machine: a look per turn of the event loop took a core from the checks booting
+    await new Promise((r) => setTimeout(r, 10));
   }
   child.kill(signal);
   const status = await exited;

@@ -27,7 +27,7 @@ import { Qubesd } from '../../src/dom0/qubesd.js';
 import { createServer } from '../../src/principal/server.js';
 import { demoFleet } from '../../src/sim/demo-fleet.js';
 import { DEMO_SECOND, DEMO_SETTINGS, demoPrincipals } from '../../src/sim/demo-settings.js';
-import { dom0Root, startSimHost } from '../../src/sim/host.js';
+import { dom0Root, envServiceMode, startSimHost } from '../../src/sim/host.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import { findBwrap } from '../../src/sim/sandbox/index.js';
 
@@ -79,8 +79,10 @@ const tombstones = async (agent: Agent): Promise<string[]> => (await agent.ok<{ 
 /** The demo host with its two principals, its dom0 bundle weakened by WEAKENING if given. */
 async function scenario(weakening?: Weakening): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'qmcp-principals-'));
-  // the gate open for the first agent: its gated calls are walked elsewhere
-  const host = await startSimHost({ dir, fleet: demoFleet(), install: true, serviceMode: 'per-call', initialSettings: demoPrincipals({ ...DEMO_SETTINGS, gate: OPEN_GATE }) });
+  // the gate open for the first agent: its gated calls are walked elsewhere; a weakened bundle is run per call (read
+  // afresh after the edit below), the real one by the resident process unless the run asks for a process per call
+  const serviceMode = weakening ? 'per-call' : (envServiceMode() ?? 'resident');
+  const host = await startSimHost({ dir, fleet: demoFleet(), install: true, serviceMode, initialSettings: demoPrincipals({ ...DEMO_SETTINGS, gate: OPEN_GATE }) });
   const agents: Agent[] = [];
   try {
     if (weakening) {

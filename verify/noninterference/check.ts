@@ -72,6 +72,8 @@ export interface NoninterferenceSut extends MachineVariant {
   readonly gateOnly?: boolean;
   /** Only the pairs of these indexes (a test of what one pair's edits hold). */
   readonly pairs?: readonly number[];
+  /** Event window lengths tried in turn (default WINDOW_SECONDS; a feed late on one machine is late at any length). */
+  readonly windows?: readonly number[];
 }
 
 interface Pair {
@@ -104,6 +106,9 @@ interface Tally {
   windows: number;
   /** Event windows a loaded machine made late, tried again longer. */
   lateWindows: number;
+  /** Pairs that tried event windows, and for each whose every window was late, which side was. */
+  windowPairs: number;
+  uncompared: string[];
   /** Resource notifications live sessions were sent, compared. */
   notified: number;
   mcp: number;
@@ -266,14 +271,17 @@ function describePair(p: Pair): string {
 }
 
 /** After the raw calls: the gate's totals, an event window, the MCP tool list and results; the first difference. */
-async function observeMore(a: Machine, b: Machine, call: CallFn, tally: Tally, rawOnly: boolean, server?: ServerFactory): Promise<{ kind: 'other'; what: string } | null> {
+async function observeMore(a: Machine, b: Machine, call: CallFn, tally: Tally, rawOnly: boolean, server?: ServerFactory, windows: readonly number[] = WINDOW_SECONDS): Promise<{ kind: 'other'; what: string } | null> {
   const other = (what: string): { kind: 'other'; what: string } => ({ kind: 'other', what });
   const gate = gateDifference(a, b);
   if (gate) return other(gate);
   if (rawOnly) return null;
 
   const names = [...new Set([...b.outside, ...a.outside])];
-  for (const seconds of WINDOW_SECONDS) {
+  tally.windowPairs++;
+  const late = { A: 0, B: 0, sessions: 0 };
+  let compared = false;
+  for (const seconds of windows) {
     // live sessions beside the window, but with the gate on, where each of their windows would ask the operator
     const live: (LiveSessions | null)[] = a.answerer ? [null, null] : await Promise.all([liveSessions(a, names, seconds, server), liveSessions(b, names, seconds, server)]);
     let told: Awaited<ReturnType<LiveSessions['settle']>>[] = [];
@@ -282,8 +290,12 @@ async function observeMore(a: Machine, b: Machine, call: CallFn, tally: Tally, r
       told = await Promise.all([wa, wb].flatMap((w, i) => live[i]?.settle(w.acts) ?? []));
       if (wa.late || wb.late || told.some((t) => t.late)) {
         tally.lateWindows++;
+        late.A += Number(wa.late);
+        late.B += Number(wb.late);
+        late.sessions += Number(told.some((t) => t.late));
         continue;
       }
+      compared = true;
       tally.windows++;
       if (!same(wa.observation, wb.observation)) return other(`the event windows differ: A ${show(wa.observation)}, B ${show(wb.observation)}`);
       const [na, nb] = [windowNotifications(wa.observation.stdout, names), windowNotifications(wb.observation.stdout, names)];
@@ -300,6 +312,7 @@ async function observeMore(a: Machine, b: Machine, call: CallFn, tally: Tally, r
     }
     break;
   }
+  if (!compared) tally.uncompared.push(`of ${windows.length} windows, A was late in ${late.A}, B in ${late.B}, the live sessions in ${late.sessions}`);
 
   const [ca, cb] = await Promise.all([mcpClient(a), mcpClient(b)]);
   try {
@@ -337,7 +350,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
       // npm test's short sequences at scale 1; the full budget is long ones, about 100,000 calls at the default scale 10
       const length = budgetCount(scale, 24, 340);
       const failures: Failure[] = [];
-      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, lateWindows: 0, notified: 0, mcp: 0, shrinkRuns: 0, othersPairs: 0, otherWorldEdits: 0, otherWorldNamed: 0, gatePairs: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, codes: new Set(), drifted: [] };
+      const tally: Tally = { operations: new Set(), pairs: 0, calls: 0, seats: 0, special: 0, outsideNamed: 0, edits: 0, busyCalls: 0, operatorActions: 0, windows: 0, lateWindows: 0, windowPairs: 0, uncompared: [], notified: 0, mcp: 0, shrinkRuns: 0, othersPairs: 0, otherWorldEdits: 0, otherWorldNamed: 0, gatePairs: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, codes: new Set(), drifted: [] };
       const repro = `--seed ${seed} --scale ${scale} --only ${NAME}`;
       const makePair = (index: number, gated: number | null): Pair => {
         const pairSeed = (seed + 7919 * index) >>> 0;
@@ -381,7 +394,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
             const diff = await firstDifference(a, b, calls, call, pair.busy, tally, names.differing, expected);
             if (diff) return { kind: 'raw' as const, calls, diff };
             // at scale 1 a gate pair compares the raw calls only (a window lasts seconds)
-            return await observeMore(a, b, call, tally, sut.rawOnly === true || (pair.settings.gate !== undefined && scale === 1), sut.server);
+            return await observeMore(a, b, call, tally, sut.rawOnly === true || (pair.settings.gate !== undefined && scale === 1), sut.server, sut.windows);
           } finally {
             if (a.answerer) {
               tally.gatePairs++;
@@ -411,6 +424,11 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
           what: `call ${JSON.stringify(small.diff.call)} answered differently: A ${show(small.diff.a)}, B ${show(small.diff.b)}`,
           reproduction: `${repro}; ${describePair(small.pair)}; shrunk calls (${small.calls.length} of ${result.diff.index + 1}) ${JSON.stringify(small.calls)}`,
         });
+      }
+      // a late window is retried, so a loaded machine only slows the check; a run that compared none at all (a feed
+      // that loses rows on one machine makes every window late there) has said nothing about events
+      if (tally.windowPairs > 0 && tally.windows === 0) {
+        failures.push({ check: NAME, what: `no event window was compared: every one was late, on every pair (${tally.uncompared.join('; ')})`, reproduction: repro });
       }
       for (const d of tally.drifted.slice(0, 3)) failures.push({ check: NAME, what: `actionable probe drifted: ${d}`, reproduction: `${repro}; verify/noninterference/actionable.ts` });
       const reachable = Object.entries(PROBES).filter(([, p]) => 'call' in p).map(([code]) => code);
