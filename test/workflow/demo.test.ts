@@ -204,6 +204,7 @@ test("qmcp demo: a created qube carries the demo's lease; README's lease lines, 
   try {
     const [, printed] = await demo.until(/^ {4}(\S+ \S+ dom0 leases expire --now \S+ --root \S+ --qubesd-socket \S+)$/m);
     assert.match(demo.output(), /Leases: a qube the agent creates lives 8h \(qube_info shows lease_expires\), unless it renews it \(qube_renew, up to 7d from then\)/);
+    assert.match(demo.output(), /^ {2}mcp-pentest's qubes live 1h, renewable up to 1d\.$/m);
     assert.ok(printed?.includes(` dom0 leases expire --now ${LATER} --root ${join(dir, 'dom0')} --qubesd-socket ${join(dir, 'qubesd.sock')}`), printed);
     await demo.until(/Ctrl-C stops the demo/);
 

@@ -111,11 +111,14 @@ function gateNotes(dir: string, qmcp: string, socket: string): string[] {
 /** How long what the agent creates lives on this host, and how to watch a lease run out (README's walk through). */
 function leaseNotes(dir: string, qmcp: string, socket: string): string[] {
   const root = dom0Root(dir);
-  const lease = demoSettings(dir)[0]?.lease ?? null;
+  const [first, ...others] = demoSettings(dir);
+  const lease = first?.lease ?? null;
   if (lease === null || lease.defaultSeconds === null) return [];
+  const theirs = others.flatMap((s) => (s.lease?.defaultSeconds == null ? [] : [`  ${s.principal}'s qubes live ${showDuration(s.lease.defaultSeconds)}, renewable up to ${showDuration(s.lease.maxSeconds)}.`]));
   return [
     `Leases: a qube the agent creates lives ${showDuration(lease.defaultSeconds)} (qube_info shows lease_expires), unless it renews it (qube_renew, up to ${showDuration(lease.maxSeconds)} from then).`,
-    '  the reaper ends a lapsed one as a remove would; to watch it now, run the reaper\'s lease step as if at a later time:',
+    ...theirs,
+    '  the reaper ends a lapsed one as a remove would, for every agent; to watch it now, run the reaper\'s lease step as if at a later time:',
     `    ${process.execPath} ${qmcp} dom0 leases expire --now ${LATER} --root ${root} --qubesd-socket ${socket}`,
     '',
   ];
