@@ -139,7 +139,12 @@ export function normaliseRemovalTimes(stdout: string): string {
   return stdout.replace(/(\\?"removed(?:_at)?\\?":\\?")\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z/g, '$1-');
 }
 
-const comparable = (stdout: string): string => normaliseRemovalTimes(normaliseJobs(stdout));
+/** A sink push lands under a fresh directory, named by the clock and a random suffix on each machine: whether it landed may not differ. */
+export function normalisePushes(stdout: string): string {
+  return stdout.replace(/^push \d{8}T\d{6}Z\.[0-9a-f]{16}$/gm, 'push -');
+}
+
+const comparable = (stdout: string): string => normalisePushes(normaliseRemovalTimes(normaliseJobs(stdout)));
 
 const same = (x: Observation, y: Observation): boolean =>
   x.status === y.status && comparable(x.stdout) === comparable(y.stdout) && x.stderr === y.stderr && x.gate === y.gate;
