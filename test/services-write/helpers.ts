@@ -20,6 +20,7 @@ import type { Qubesd as SimQubesd } from '../../src/sim/qubesd/index.js';
 import { startQubesd } from '../../src/sim/qubesd/index.js';
 import type { VmState } from '../../src/sim/qubesd/state.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
+import { serviceProcess } from '../../verify/malformed/host.js';
 import { childOutput } from '../child-output.js';
 
 export const GiB = 1024 ** 3;
@@ -210,22 +211,8 @@ const SERVICE_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '
 
 /** One service call as its own process, the way qrexec starts a dom0 service; `env` overrides its environment. */
 export function spawnCall(h: Host, full: string, payload: unknown, env: Record<string, string> = {}): Promise<CallResult> {
-  const plus = full.indexOf('+');
-  const argument = plus < 0 ? '' : full.slice(plus + 1);
-  const child = spawn(process.execPath, [SERVICE_MAIN, ...(argument ? [argument] : [])], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      QMCP_ROOT: h.root,
-      QMCP_QUBESD_SOCKET: h.sim.socketPath,
-      QREXEC_SERVICE_FULL_NAME: full,
-      QREXEC_REMOTE_DOMAIN: PRINCIPAL,
-      QREXEC_SERVICE_ARGUMENT: argument,
-      QREXEC_REQUESTED_TARGET_TYPE: 'keyword',
-      QREXEC_REQUESTED_TARGET_KEYWORD: 'adminvm',
-      ...env,
-    },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const call = serviceProcess(h, full);
+  const child = spawn(process.execPath, [SERVICE_MAIN, ...call.argv], { env: { ...call.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   return childOutput(child, typeof payload === 'string' ? payload : JSON.stringify(payload));
 }
 

@@ -548,15 +548,12 @@ export async function startResidentProcess(h: InProcessHost, service: string, ma
   };
 }
 
-/**
- * One service call as its own process, started the way qrexec starts a dom0
- * service for the principal's call to @adminvm; `main` replaces the entry in
- * tests of a weakened service.
- */
-export function spawnService(h: InProcessHost, full: string, payload: string | Buffer, main = SERVICE_MAIN): { child: ChildProcess; done: Promise<CallResult> } {
+/** The argument vector and environment qrexec gives a dom0 service process for the principal's call FULL to @adminvm. */
+export function serviceProcess(h: { readonly root: string; readonly sim: { readonly socketPath: string } }, full: string): { argv: string[]; env: Record<string, string> } {
   const plus = full.indexOf('+');
   const argument = plus < 0 ? '' : full.slice(plus + 1);
-  const child = spawn(process.execPath, [main, ...(argument ? [argument] : [])], {
+  return {
+    argv: argument ? [argument] : [],
     env: {
       PATH: process.env['PATH'] ?? '',
       QMCP_ROOT: h.root,
@@ -567,8 +564,17 @@ export function spawnService(h: InProcessHost, full: string, payload: string | B
       QREXEC_REQUESTED_TARGET_TYPE: 'keyword',
       QREXEC_REQUESTED_TARGET_KEYWORD: 'adminvm',
     },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  };
+}
+
+/**
+ * One service call as its own process, started the way qrexec starts a dom0
+ * service for the principal's call to @adminvm; `main` replaces the entry in
+ * tests of a weakened service.
+ */
+export function spawnService(h: InProcessHost, full: string, payload: string | Buffer, main = SERVICE_MAIN): { child: ChildProcess; done: Promise<CallResult> } {
+  const { argv, env } = serviceProcess(h, full);
+  const child = spawn(process.execPath, [main, ...argv], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout?.on('data', (b: Buffer) => out.push(b));
