@@ -1,11 +1,11 @@
 // The timing check's method on two inputs that are the same: whatever the load, |t| must stay
-// under the threshold, or the check reads its own bias as a difference of the code it times.
+// low, or the check reads its own bias as a difference of the code it times.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { prng } from '../../verify/malformed/host.js';
 import { THRESHOLD } from '../../verify/timing/check.js';
-import { order, sampleSync, tOf } from '../../verify/timing/measure.js';
+import { sampleSync, tOf } from '../../verify/timing/measure.js';
 import type { Shuffler } from '../../verify/timing/measure.js';
 
 type Sampler = (run: (input: string) => unknown, inputs: readonly [string, string], n: number, batch: number, rand: Shuffler, warm: number) => [number[], number[]];
@@ -24,29 +24,38 @@ function selfComparisons(sample: Sampler, runs: number): number[] {
   return Array.from({ length: runs }, () => Math.abs(tOf(sample(work, ['ops-dvx', 'ops-dvx'], 10_000, 1, rand, 200))));
 }
 
-/** The loop the check had: each time looked up and pushed by class inside the timed loop. */
-const keyedByClass: Sampler = (run, inputs, n, batch, rand, warm) => {
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return ((s[(s.length - 1) >> 1] as number) + (s[s.length >> 1] as number)) / 2;
+}
+
+/** Both classes timed in two blocks, all of class 0 then all of class 1: the compiler and the clock drift between them. */
+const blocked: Sampler = (run, inputs, n, batch, _rand, warm) => {
   for (let i = 0; i < warm; i++) for (const input of inputs) run(input);
-  const keys = ['a', 'b'] as const;
-  const times: Record<string, number[]> = { a: [], b: [] };
-  for (const c of order(n, rand)) {
-    const key = keys[c as 0 | 1];
-    const t0 = performance.now();
-    for (let j = 0; j < batch; j++) run(inputs[c as 0 | 1]);
-    (times[key] as number[]).push(performance.now() - t0);
+  const out: [number[], number[]] = [[], []];
+  for (const c of [0, 1] as const) {
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      for (let j = 0; j < batch; j++) run(inputs[c]);
+      out[c].push(performance.now() - t0);
+    }
   }
-  return [times['a'] as number[], times['b'] as number[]];
+  return out;
 };
 
-test('one input timed against itself stays under the threshold in every one of 30 measurements', () => {
+// One |t| is one draw: on a loaded machine a scheduler burst can push a single draw over the
+// threshold, so the criterion is about the 30 together. Same input, same work: the median stays
+// near |N(0,1)|'s (0.67) and at most two draws cross the threshold.
+test('one input timed against itself: median |t| of 30 measurements under 2, at most two over the threshold', () => {
   const ts = selfComparisons(sampleSync, 30);
-  assert.ok(Math.max(...ts) < THRESHOLD, `|t| ${ts.map((t) => t.toFixed(2)).join(' ')}`);
+  const shown = ts.map((t) => t.toFixed(2)).join(' ');
+  assert.ok(median(ts) < 2, `median ${median(ts).toFixed(2)}: ${shown}`);
+  assert.ok(ts.filter((t) => t > THRESHOLD).length <= 2, shown);
 });
 
-// todo: this loop's bias no longer shows reliably on an idle machine (all 30 |t| under the threshold); the weakened partner needs a loop that is biased for certain
-test('bookkeeping by class inside the timed loop reads a difference between an input and itself', { todo: 'the weakened loop does not show its bias reliably' }, () => {
-  const ts = selfComparisons(keyedByClass, 30);
-  assert.ok(Math.max(...ts) > THRESHOLD, `|t| ${ts.map((t) => t.toFixed(2)).join(' ')}`);
+test('weakened: two blocks instead of a random order read a difference between an input and itself', () => {
+  const ts = selfComparisons(blocked, 30);
+  assert.ok(median(ts) > THRESHOLD, `median ${median(ts).toFixed(2)}: ${ts.map((t) => t.toFixed(2)).join(' ')}`);
 });
 
 test('a sample is a batch of one input; n samples of each after the warm-up', () => {

@@ -6,10 +6,12 @@
  * The timed loop does the same work whichever class a sample is: the order
  * is an array of 0 and 1 made before timing, each time goes into one
  * preallocated array at the sample's position, and the classes are split
- * only after. Keying the bookkeeping by class inside the loop (a lookup and
- * a push into a per-class array, which grows) adds a few nanoseconds that
- * differ by class and by run, enough for |t| of 5 to 20 between two calls
- * that are the same. Where a run takes under a microsecond, a sample is a
+ * only after: keying the bookkeeping by class inside the loop (a lookup and
+ * a push into a per-class array, which grows) can add a few nanoseconds
+ * that differ by class. Timing the classes in two blocks instead of a
+ * random order reads the compiler's tiering and the clock's drift as a
+ * difference (median |t| above 10 between two calls that are the same,
+ * test/verify/timing-measure.test.ts). Where a run takes under a microsecond, a sample is a
  * batch of runs of its class, so that it lasts hundreds of clock ticks.
  * The untimed warm-up is in a seeded random order too: which input the
  * compiler's feedback sees first (the order of the maps in a polymorphic
