@@ -1,10 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import { ActionableError } from '../../src/dom0/service/refusal.js';
+import { plansDir } from '../../src/dom0/plans/store.js';
+import { PRINCIPAL } from '../../verify/malformed/host.js';
 import type { ServiceTable } from '../../verify/malformed/host.js';
 import { makeSequencesCheck, sequencesCheck } from '../../verify/sequences/check.js';
-import { INSIDE, opArbitrary } from '../../verify/sequences/ops.js';
+import { INSIDE, aimRestores, opArbitrary } from '../../verify/sequences/ops.js';
+import { asSecond } from '../../verify/sequences/worlds.js';
 import type { Op } from '../../verify/sequences/ops.js';
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
 import fc from 'fast-check';
@@ -30,6 +35,9 @@ test('random sequences over random fleets keep every invariant after every step'
   assert.ok(figure('qubes entombed') >= 1);
   assert.ok(figure('mode switches mid-sequence') >= 5);
   assert.equal(figure('sequences with the gate on'), 20);
+  // with the gate on too, half with a second principal, each with its own gate setting
+  assert.ok(figure('gate: of them with two principals') >= 5);
+  assert.ok(figure('gate: steps of the second principal') >= 10);
   assert.ok(figure('gate: requests answered') >= 5);
   // no floor on the dialogs: kill, shutdown and firewall set ask in dom0, so at scale 1 the dialog (copy, or the rest
   // when every operation asks) may not come up; test/boundary/gate-ask.test.ts and the principal's gate test cover it
@@ -46,7 +54,7 @@ test('a gate that asks the operator before the scope check (about qubes outside 
   const hit = r.failures[0];
   assert.ok(hit, 'the gate asking before the scope check was not caught');
   assert.match(hit.what, /the operator was asked \(request (feature\.set|remove|property\.set)\) about .+, outside the agent's world/);
-  assert.match(hit.reproduction, /gate \{"asks":"(every|defaults)","seed":\d+\}/);
+  assert.match(hit.reproduction, /gate \{"asks":"(every|defaults|off)",("second":"(every|defaults|off)",)?"seed":\d+\}/);
 });
 
 test('intents that name no principal are caught', async () => {
@@ -64,6 +72,41 @@ test('a dom0 that serves every caller with the first principal\'s settings is ca
   const hit = r.failures[0];
   assert.ok(hit, 'the second principal served with the first\'s settings was not caught');
   assert.match(hit.what, /^as other-control: qmcp\.\S+ .* a step of other-control changed mcp-control's world: ai-\S+ changed/);
+});
+
+test('a gate that decides every caller by the first principal\'s gate setting is caught on a step of the second', async () => {
+  // the same substitution as QMCP_WEAKENED_FIRSTS=gate: the second's own settings, the first's gate
+  const weak = makeSequencesCheck({ firstsGate: true, gateOnly: true, principals: 2, shrink: false, operations: ['start', 'feature.set', 'property.set', 'remove'] });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the gate deciding by the first principal\'s setting was not caught');
+  assert.match(hit.what, /^as other-control: qmcp\.\S+ [\s\S]*: (the operator was asked \(request [^)]*\) though the gate does not ask for \S+|it went through without the operator allowing it)$/);
+  assert.match(hit.reproduction, /with the gate on, .*gate \{"asks":"(every|defaults|off)","second":"(every|defaults|off)","seed":\d+\}/);
+});
+
+test('a plan store that files a plan under the first principal too (keyed by plan id alone) is caught changing the first\'s plans on a step of the second', async () => {
+  const weak = makeSequencesCheck({
+    principals: 2,
+    shrink: false,
+    operations: ['plan.submit', 'plan.status'],
+    table: (real, write) =>
+      replaced(real, 'qmcp.PlanSubmit', (spec) => ({
+        ...spec,
+        async handle(ctx) {
+          const out = (await spec.handle(ctx)) as { plan: string };
+          const firsts = join(plansDir(write.root), PRINCIPAL);
+          if (ctx.principal !== PRINCIPAL) {
+            mkdirSync(firsts, { recursive: true });
+            copyFileSync(join(plansDir(write.root), ctx.principal, `${out.plan}.json`), join(firsts, `${out.plan}.json`));
+          }
+          return out;
+        },
+      })),
+  });
+  const r = await weak.run({ scale: 1 }, SEED);
+  const hit = r.failures[0];
+  assert.ok(hit, 'the plan filed under the first principal was not caught');
+  assert.match(hit.what, /^as other-control: qmcp\.PlanSubmit [\s\S]*: a step of other-control changed mcp-control's world: its plans file \d+\.json (joined it|changed)$/);
 });
 
 test('a denied dialog that lets the call through is caught', async () => {
@@ -182,4 +225,21 @@ test('an in-qube step into a paused qube is expected refused, as qrexec refuses 
   const settings = { mode: 'least-privilege' as const, birthCeiling: 'read' as const, roomGiB: 0 };
   const r = await makeSequencesCheck({ operations: ['start'], examples: [{ plan: fleet, settings, ops: steps, second: null }], shrink: false }).run({ scale: 1 }, SEED);
   assert.deepEqual(r.failures, []);
+});
+
+test("an aimed restore names what an earlier remove of its own principal named, and only then", () => {
+  const ops = fc.sample(opArbitrary(OPERATIONS.filter((o) => ['remove', 'tombstone.restore'].includes(o.id))), { seed: 1, numRuns: 500 });
+  const remove = ops.find((o) => o.id === 'remove' && o.names[0] === 'ai-box');
+  const aimed = ops.find((o) => o.id === 'tombstone.restore' && o.aim !== undefined && o.restores !== 'ai-box');
+  assert.ok(remove && aimed, 'no remove of ai-box or no aimed restore drawn');
+  // before any remove, and after the other principal's, it keeps its own name
+  assert.deepEqual(aimRestores([aimed, remove]), [aimed, remove]);
+  assert.deepEqual(aimRestores([asSecond(remove), aimed]), [asSecond(remove), aimed]);
+  const [, after] = aimRestores([remove, aimed]);
+  assert.equal(after?.restores, 'ai-box');
+  assert.equal(after?.service, 'qmcp.TombstoneRestore+ai-box');
+  // the second's restore, after its own remove, names its own qube
+  const [, second] = aimRestores([asSecond(remove), asSecond(aimed)]);
+  assert.equal(second?.restores, 'oc-box');
+  assert.equal(second?.principal, 'other-control');
 });

@@ -25,7 +25,6 @@ import type { Settings } from '../../src/shared/model/settings.js';
 import { POLICY_FILE, renderPolicies, renderPolicy, stampPrincipals, stampSettings } from '../../src/dom0/install/policy.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import type { Clock } from '../../src/dom0/gate/wait.js';
-import { loadDom0Config } from '../../src/dom0/service/config.js';
 import { auditOptions } from '../../src/dom0/service/compose.js';
 import type { Dom0CallIo } from '../../src/dom0/service/compose.js';
 import { runService } from '../../src/dom0/service/run.js';
@@ -71,6 +70,8 @@ export interface ServiceSut {
   readonly audit?: (real: AuditLog) => AuditLog;
   /** Every caller served with the first principal's settings under its own name (QMCP_WEAKENED_FIRSTS). */
   readonly firstsSettings?: boolean;
+  /** Every caller's gate decided by the first principal's gate setting (QMCP_WEAKENED_FIRSTS=gate). */
+  readonly firstsGate?: boolean;
 }
 
 export interface CallResult {
@@ -292,7 +293,7 @@ export class InProcessHost {
   /** The runner on one call's environment and streams, with the caller's principal's settings; rejects as the runner does. */
   private run(env: NodeJS.ProcessEnv, stdin: Readable, io: { stdout: Writable; stderr: Writable }, opts: CallOptions): Promise<number> {
     const log = (): void => undefined;
-    const { served, config } = servedAs(this.root, log, env['QREXEC_REMOTE_DOMAIN'], this.sut.firstsSettings === true);
+    const { served, config, reload } = servedAs(this.root, log, env['QREXEC_REMOTE_DOMAIN'], this.sut.firstsSettings === true ? 'settings' : this.sut.firstsGate === true ? 'gate' : null);
     const real = opts.qubesd ?? this.qubesd;
     return (this.sut.runner ?? runService)(this.table(this.writeDeps(opts.fault, log, opts.budgetLock, served), config), {
       env,
@@ -302,7 +303,7 @@ export class InProcessHost {
       audit: this.audit(opts.audit, config?.settings),
       config: config ? config.service : null,
       log,
-      gate: { reload: () => loadDom0Config(this.root, log, undefined, served)?.service ?? null, clock: QUICK_POLL },
+      gate: { reload, clock: QUICK_POLL },
     });
   }
 

@@ -3,25 +3,24 @@
  * what a machine's wrapper for a weakened service execs in place of the
  * service entry. It runs the real table through the real runner, with the
  * rows weakened.ts replaces, or through the weakened runner its wrapper names,
- * or (QMCP_WEAKENED_FIRSTS) with the first principal's settings for every caller.
+ * or (QMCP_WEAKENED_FIRSTS) with the first principal's settings, or its gate setting, for every caller.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openAudit } from '../../src/dom0/audit/index.js';
 import { processDeps } from '../../src/dom0/create/deps.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
-import { loadDom0Config } from '../../src/dom0/service/config.js';
 import { runService as realRunService } from '../../src/dom0/service/run.js';
 import { serviceTable } from '../../src/dom0/services/index.js';
 import { readDeps } from '../../src/dom0/services/read-services.js';
-import { servedAs, weakenedTable } from './weakened.js';
+import { firstsOf, servedAs, weakenedTable } from './weakened.js';
 
 const env = process.env;
 const root = resolve(env['QMCP_ROOT'] ?? '');
 const log = (): void => undefined;
 // a caller gone makes writes fail (EPIPE): the gate withdraws on it
 process.stdout.on('error', () => undefined);
-const { served, config } = servedAs(root, log, env['QREXEC_REMOTE_DOMAIN'], env['QMCP_WEAKENED_FIRSTS'] !== undefined && env['QMCP_WEAKENED_FIRSTS'] !== '');
+const { served, config, reload } = servedAs(root, log, env['QREXEC_REMOTE_DOMAIN'], firstsOf(env['QMCP_WEAKENED_FIRSTS']));
 const real = serviceTable({ write: processDeps({ ...env, QMCP_ROOT: root, ...(served ? { QREXEC_REMOTE_DOMAIN: served } : {}) }, log), read: readDeps(config) });
 const table = config ? weakenedTable(real, config.service.scope) : real;
 // a weakened runner (weakened.ts), when the wrapper names one
@@ -35,5 +34,5 @@ process.exitCode = await runService(table, {
   audit: openAudit({ root }),
   config: config ? config.service : null,
   log,
-  gate: { reload: () => loadDom0Config(root, log, undefined, served)?.service ?? null },
+  gate: { reload },
 });

@@ -8,6 +8,7 @@
 import { processDeps } from '../../src/dom0/create/deps.js';
 import { loadDom0Config } from '../../src/dom0/service/config.js';
 import type { Dom0Config } from '../../src/dom0/service/config.js';
+import type { ServiceConfig } from '../../src/dom0/service/run.js';
 import { readPrincipalsFile, settingsPath } from '../../src/shared/model/index.js';
 import { ActionableError, ServiceRefusal } from '../../src/dom0/service/refusal.js';
 import { isTombstoneMarker } from '../../src/dom0/tombstones/markers.js';
@@ -129,14 +130,31 @@ export function existenceGateRunner(): string {
 }
 
 /**
- * Whose settings a dom0 service serves CALLER with: the caller's own, or with
- * `firsts` (QMCP_WEAKENED_FIRSTS) the first principal's world and settings
- * under the caller's name, which the runner then admits.
+ * What QMCP_WEAKENED_FIRSTS serves every caller with of the first principal:
+ * its whole world and settings (any value), or only its gate setting (`gate`).
  */
-export function servedAs(root: string, log: (m: string) => void, caller: string | undefined, firsts: boolean): { served: string | undefined; config: Dom0Config | null } {
-  const first = firsts ? readPrincipalsFile(settingsPath(root)).principals.list[0]?.principal : undefined;
+export type Firsts = 'settings' | 'gate' | null;
+
+export function firstsOf(value: string | undefined): Firsts {
+  return value === undefined || value === '' ? null : value === 'gate' ? 'gate' : 'settings';
+}
+
+/**
+ * Whose settings a dom0 service serves CALLER with: the caller's own, or with
+ * `firsts` the first principal's world and settings under the caller's name,
+ * which the runner then admits, or the caller's own with the first's gate
+ * setting. `reload` is what the gate reads again after an approval: the same.
+ */
+export function servedAs(root: string, log: (m: string) => void, caller: string | undefined, firsts: Firsts): { served: string | undefined; config: Dom0Config | null; reload: () => ServiceConfig | null } {
+  const reload = (): ServiceConfig | null => servedAs(root, log, caller, firsts).config?.service ?? null;
+  const list = firsts ? readPrincipalsFile(settingsPath(root)).principals.list : [];
+  const first = firsts === 'settings' ? list[0]?.principal : undefined;
   const served = first ?? caller;
   const picked = loadDom0Config(root, log, undefined, served);
+  if (picked && firsts === 'gate' && list[0] !== undefined) {
+    const settings = { ...picked.settings, gate: list[0].gate };
+    return { served, config: { settings, service: { ...picked.service, settings } }, reload };
+  }
   const config = picked && first !== undefined && caller !== undefined ? { ...picked, service: { ...picked.service, principal: caller } } : picked;
-  return { served, config };
+  return { served, config, reload };
 }

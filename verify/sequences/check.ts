@@ -14,10 +14,12 @@
  * policy decides goes through exactly when the agent sees its target at
  * the operation's tier. Half the sequences run two principals on one
  * machine (worlds.ts): each step is made by either, judged from its
- * caller's world, and changes nothing of the other's. fast-check shrinks a
- * failing sequence.
+ * caller's world (and, with the gate on, its caller's own gate setting),
+ * and changes nothing of the other's, its plans included. fast-check
+ * shrinks a failing sequence.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { auditLogPath, verifyAudit } from '../../src/dom0/audit/index.js';
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
@@ -37,8 +39,9 @@ import type { Answered } from '../gate/answerer.js';
 import type { GateChoice } from '../gate/settings.js';
 import { gateSetting } from '../gate/settings.js';
 import { gateOf } from '../../src/shared/model/gate.js';
+import { plansDir } from '../../src/dom0/plans/store.js';
 import type { FleetPlan, Op, SettingsPlan } from './ops.js';
-import { SWITCH_MODE, fleetPlanArbitrary, opArbitrary, sequencesGaps, settingsPlanArbitrary } from './ops.js';
+import { SWITCH_MODE, aimRestores, fleetPlanArbitrary, opArbitrary, sequencesGaps, settingsPlanArbitrary } from './ops.js';
 import type { World } from './worlds.js';
 import { FIRST, SECOND, asSecond, ofWorld, secondWorld } from './worlds.js';
 
@@ -212,22 +215,48 @@ function stepLine(op: Op): string {
   return `${op.principal ? `as ${op.principal}: ` : ''}${op.service}${op.target === '@adminvm' ? '' : ` to ${op.target}`} ${op.payload}`;
 }
 
-/** A principal's world as qubesd holds it (its qubes, tombstones and principal qube, every property) and its count of audit entries. */
-function worldState(m: Machine, w: World, audit: readonly AuditLine[]): { qubes: Map<string, string>; audited: number } {
-  const qubes = new Map([...m].filter(([name, vm]) => ofWorld(w, name, vm.tags)).map(([name, vm]) => [name, JSON.stringify(vm)]));
-  return { qubes, audited: audit.filter((e) => e.principal === w.principal).length };
+/**
+ * What dom0 holds of each principal's plans, by principal: every file of its
+ * plans directory (each plan whatever its state, and its id counter). The
+ * plain pass leaves plans pending, so one principal's wait while the other
+ * steps. An approval request needs no place here: it lives only while its
+ * call waits, and the steps run one after another.
+ */
+type PlanStates = ReadonlyMap<string, ReadonlyMap<string, string>>;
+
+function planStates(root: string, worlds: readonly World[]): PlanStates {
+  return new Map(
+    worlds.map((w) => {
+      const dir = join(plansDir(root), w.principal);
+      const files = existsSync(dir) ? readdirSync(dir).sort() : [];
+      return [w.principal, new Map(files.map((f) => [`its plans file ${f}`, readFileSync(join(dir, f), 'utf8')]))];
+    }),
+  );
 }
 
-/** 12. No step of one principal changes anything in another's world, nor adds to its audit entries. */
-function judgeOthers(op: Op, r: CallResult, actor: World, others: readonly World[], before: Machine, after: Machine, auditBefore: readonly AuditLine[], auditAfter: readonly AuditLine[]): void {
+/** A principal's world as dom0 holds it: its qubes, tombstones and principal qube (every property), its plans, and its count of audit entries. */
+function worldState(m: Machine, w: World, plans: PlanStates, audit: readonly AuditLine[]): { state: Map<string, string>; audited: number } {
+  const qubes = [...m].filter(([name, vm]) => ofWorld(w, name, vm.tags)).map(([name, vm]): [string, string] => [name, JSON.stringify(vm)]);
+  return { state: new Map([...qubes, ...(plans.get(w.principal) ?? [])]), audited: audit.filter((e) => e.principal === w.principal).length };
+}
+
+/** The machine, dom0's plans and the audit log at one moment, as judgeOthers compares them. */
+interface Moment {
+  readonly machine: Machine;
+  readonly plans: PlanStates;
+  readonly audit: readonly AuditLine[];
+}
+
+/** 12. No step of one principal changes anything in another's world (its qubes, its plans), nor adds to its audit entries. */
+function judgeOthers(op: Op, r: CallResult, actor: World, others: readonly World[], before: Moment, after: Moment): void {
   for (const w of others) {
-    const was = worldState(before, w, auditBefore);
-    const now = worldState(after, w, auditAfter);
+    const was = worldState(before.machine, w, before.plans, before.audit);
+    const now = worldState(after.machine, w, after.plans, after.audit);
     const fail = (what: string): never => {
       throw new Violation(`${stepLine(op)} answered ${show(r)}: a step of ${actor.principal} changed ${w.principal}'s world: ${what}`);
     };
-    for (const [name, vm] of was.qubes) if (now.qubes.get(name) !== vm) fail(now.qubes.has(name) ? `${name} changed` : `${name} left it`);
-    for (const name of now.qubes.keys()) if (!was.qubes.has(name)) fail(`${name} joined it`);
+    for (const [name, v] of was.state) if (now.state.get(name) !== v) fail(now.state.has(name) ? `${name} changed` : `${name} left it`);
+    for (const name of now.state.keys()) if (!was.state.has(name)) fail(`${name} joined it`);
     if (now.audited !== was.audited) fail(`its audit entries went from ${was.audited} to ${now.audited}`);
   }
 }
@@ -370,13 +399,17 @@ export interface Sequence {
   readonly second: { readonly plan: FleetPlan; readonly settings: SettingsPlan } | null;
 }
 
-/** The gate on for a sequence: what asks, and the seed its answerer decides by. */
+/** The gate on for a sequence: what asks for the first principal and for the second, and the seed its answerer decides by. */
 interface GateRun {
   readonly asks: GateChoice;
+  readonly second?: GateChoice;
   readonly seed: number;
 }
 
-const gateRunArbitrary: fc.Arbitrary<GateRun> = fc.record({ asks: fc.constantFrom<GateChoice>('every', 'defaults'), seed: fc.nat() });
+const gateOne: fc.Arbitrary<GateRun> = fc.record({ asks: fc.constantFrom<GateChoice>('every', 'defaults'), seed: fc.nat() });
+/** Each principal's own setting, drawn apart: one may have the gate off (not both, which is the plain pass). */
+const anyChoice = fc.constantFrom<GateChoice>('every', 'defaults', 'off');
+const gateTwo: fc.Arbitrary<GateRun> = fc.record({ asks: anyChoice, second: anyChoice, seed: fc.nat() }).filter((g) => g.asks !== 'off' || g.second !== 'off');
 
 interface Tally {
   sequences: number;
@@ -397,6 +430,8 @@ interface Tally {
   twoPrincipals: number;
   secondSteps: number;
   secondChanging: number;
+  /** Steps of the second principal the operator answered (a request, a dialog or a plan). */
+  secondAsked: number;
 }
 
 /** Sequences run at once, each lane a fast-check run of its own. */
@@ -410,7 +445,7 @@ function sumTallies(tallies: readonly Tally[]): Tally {
   return sum;
 }
 
-const emptyTally = (): Tally => ({ sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, restores: 0, switches: 0, decided: 0, decidedThrough: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, deniedSteps: 0, twoPrincipals: 0, secondSteps: 0, secondChanging: 0 });
+const emptyTally = (): Tally => ({ sequences: 0, steps: 0, changing: 0, refusals: 0, creates: 0, removes: 0, restores: 0, switches: 0, decided: 0, decidedThrough: 0, requests: 0, dialogs: 0, plans: 0, allowed: 0, deniedSteps: 0, twoPrincipals: 0, secondSteps: 0, secondChanging: 0, secondAsked: 0 });
 
 /** Stands in for the qubes' own services: records where the policy let a call run, and answers success. */
 function recordingQubes(ran: { qube: string; service: string }[]): QubeServiceHost {
@@ -427,11 +462,12 @@ function recordingQubes(ran: { qube: string; service: string }[]): QubeServiceHo
   };
 }
 
-/** One principal of a running sequence: its world, its settings, its cap, and its mode now. */
+/** One principal of a running sequence: its world, its settings, its cap, its gate setting (none in the plain pass), and its mode now. */
 interface Seat {
   readonly world: World;
   readonly settings: SettingsPlan;
   readonly cap: number;
+  readonly gate: GateChoice | null;
   mode: SettingsPlan['mode'];
 }
 
@@ -440,16 +476,15 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
   const fleet = fleetOf(seq.plan, seq.second?.plan);
   // the machine's footprint as it boots: what its state file holds
   const boot = fleetState(fleet).vms;
-  const seat = (world: World, settings: SettingsPlan): Seat => ({ world, settings, cap: umbrellaUse(boot, world.tags.umbrella, world.principal) + settings.roomGiB * GiB, mode: settings.mode });
-  const seats = [seat(FIRST, seq.settings), ...(seq.second ? [seat(SECOND, seq.second.settings)] : [])];
-  const gates = gate ? { gate: gateSetting(gate.asks) } : {};
+  const seat = (world: World, settings: SettingsPlan, asks: GateChoice | undefined): Seat => ({ world, settings, cap: umbrellaUse(boot, world.tags.umbrella, world.principal) + settings.roomGiB * GiB, gate: asks ?? null, mode: settings.mode });
+  const seats = [seat(FIRST, seq.settings, gate?.asks), ...(seq.second ? [seat(SECOND, seq.second.settings, gate?.second ?? gate?.asks)] : [])];
   const entry = (s: Seat): Record<string, unknown> => ({
     ...BASE_SETTINGS,
     ...(s.world === FIRST ? {} : { principal: s.world.principal, tags: s.world.tags, namePrefix: s.world.prefix, egressQube: s.world.egress }),
     mode: s.mode,
     birthCeiling: s.settings.birthCeiling,
     poolCapBytes: s.cap,
-    ...gates,
+    ...(s.gate ? { gate: gateSetting(s.gate) } : {}),
   });
   // what an install writes: one principal's file, or the list of both (the first's own world first, as a single file had it)
   const install = (h: InProcessHost): void => (seats.length === 1 ? h.writeSettings(entry(seats[0] as Seat)) : h.writePrincipals(seats.map((s) => ({ principal: s.world.principal, tags: s.world.tags, ...entry(s) }))));
@@ -477,6 +512,8 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
       const operation = model.get(op.id) as Operation;
       const before = machine(h);
       const auditAtStart = auditLines(h.root);
+      const worlds = seats.map((s) => s.world);
+      const plansBefore = planStates(h.root, worlds);
       ran.length = 0;
       const from = answerer?.answered.length ?? 0;
       const caller = actor.world.principal;
@@ -488,9 +525,11 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
       if (answerer && answerer.errors.length > 0) throw new Violation(`the answerer failed: ${answerer.errors.join('; ')}`);
       // the newlines a waiting service wrote before its answer say only that it waited
       const r = asked.length > 0 ? { ...called, stdout: called.stdout.replace(/^\n+/, '') } : called;
-      const gated = gate !== null && gateOf({ gate: { ...gateSetting(gate.asks) } }, operation) === 'ask';
+      // judged by the caller's own gate setting
+      const gated = actor.gate !== null && gateOf({ gate: { ...gateSetting(actor.gate) } }, operation) === 'ask';
       const audit = auditLines(h.root);
-      judgeOthers(op, r, actor.world, seats.filter((s) => s !== actor).map((s) => s.world), before, after, auditAtStart, audit);
+      const others = worlds.filter((w) => w !== actor.world);
+      judgeOthers(op, r, actor.world, others, { machine: before, plans: plansBefore, audit: auditAtStart }, { machine: after, plans: planStates(h.root, worlds), audit });
       await judge(h, op, { op: operation, world: actor.world, ran: [...ran], mode: actor.mode, gated, asked }, r, before, after, audit, auditAtStart.length, actor.settings, actor.cap);
       if (tally) {
         for (const a of asked) {
@@ -502,6 +541,7 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
         if (deniedIn({ asked })) tally.deniedSteps++;
         tally.steps++;
         if (actor.world !== FIRST) tally.secondSteps++;
+        if (actor.world !== FIRST && asked.length > 0) tally.secondAsked++;
         if (operation.target !== 'dom0-service') tally.decided++;
         if (operation.target !== 'dom0-service' && !isRefused(r)) tally.decidedThrough++;
         if (isRefused(r)) tally.refusals++;
@@ -532,12 +572,12 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
       const byId = new Map(model.map((o) => [o.id, o]));
       const op = opArbitrary(model.filter((o) => !sut.operations || sut.operations.includes(o.id)));
       const length = { minLength: 4, maxLength: sut.maxSteps ?? 15 };
-      const one: fc.Arbitrary<Sequence> = fc.record({ plan: fleetPlanArbitrary, settings: settingsPlanArbitrary, ops: fc.array(op, length), second: fc.constant(null) });
+      const one: fc.Arbitrary<Sequence> = fc.record({ plan: fleetPlanArbitrary, settings: settingsPlanArbitrary, ops: fc.array(op, length).map(aimRestores), second: fc.constant(null) });
       // each step made by either principal, the second's with every name swapped between the worlds
       const two: fc.Arbitrary<Sequence> = fc.record({
         plan: fleetPlanArbitrary,
         settings: settingsPlanArbitrary,
-        ops: fc.array(fc.oneof(op, op.map(asSecond)), length),
+        ops: fc.array(fc.oneof(op, op.map(asSecond)), length).map(aimRestores),
         second: fc.record({ plan: fleetPlanArbitrary, settings: settingsPlanArbitrary }),
       });
       const sequence = sut.principals === 1 ? one : sut.principals === 2 ? two : fc.oneof(one, two);
@@ -546,7 +586,8 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
       const failures: Failure[] = [];
       const report = (out: { failed: boolean; counterexample: unknown[] | null; errorInstance: unknown; numShrinks: number }, lane: number, gate: boolean): void => {
         if (!out.failed) return;
-        const [seq, gateRun] = (out.counterexample ?? []) as [Sequence?, GateRun?];
+        // the gate pass draws a sequence and its gate as one pair
+        const [seq, gateRun] = ((gate ? out.counterexample?.[0] : out.counterexample) ?? []) as [Sequence?, GateRun?];
         const second = seq?.second ? `, ${SECOND.principal}'s fleet ${JSON.stringify(seq.second.plan)}, settings ${JSON.stringify(seq.second.settings)}` : '';
         failures.push({
           check: NAME,
@@ -582,7 +623,10 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
             (sut.examples ?? []).map((seq): [Sequence] => [seq]),
           );
 
-      // a smaller pass with the gate on, each request and dialog answered by a seeded answerer; one failure is enough
+      // a smaller pass with the gate on, one principal or two as above, each request and dialog answered by a seeded answerer; one failure is enough
+      const gatedOne = fc.tuple(one, gateOne);
+      const gatedTwo = fc.tuple(two, gateTwo);
+      const gatedSequence = sut.principals === 1 ? gatedOne : sut.principals === 2 ? gatedTwo : fc.oneof(gatedOne, gatedTwo);
       const gateRuns = budgetCount(scale, 20, 200);
       const gated =
         failures.length > 0
@@ -590,7 +634,7 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
           : await pass(
               gateRuns,
               (lane) => ((seed ^ 0x6a7e) + LANE_SEED * lane) >>> 0,
-              (tally, counted) => fc.asyncProperty(one, gateRunArbitrary, (seq, gate) => runSequence(sut, byId, seq, counted() ? tally : null, gate)),
+              (tally, counted) => fc.asyncProperty(gatedSequence, ([seq, gate]) => runSequence(sut, byId, seq, counted() ? tally : null, gate)),
               true,
               [],
             );
@@ -611,7 +655,10 @@ export function makeSequencesCheck(sut: SequencesSut = {}): Check {
           { label: 'tombstones restored', value: String(plain.restores) },
           { label: 'mode switches mid-sequence', value: String(plain.switches) },
           { label: 'sequences with the gate on', value: String(gated.sequences) },
+          { label: 'gate: of them with two principals', value: String(gated.twoPrincipals) },
           { label: 'gate: steps', value: String(gated.steps) },
+          { label: 'gate: steps of the second principal', value: String(gated.secondSteps) },
+          { label: 'gate: of them answered by the operator', value: String(gated.secondAsked) },
           { label: 'gate: steps that changed the machine', value: String(gated.changing) },
           { label: 'gate: requests answered', value: String(gated.requests) },
           { label: 'gate: dialogs answered', value: String(gated.dialogs) },

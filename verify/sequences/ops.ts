@@ -49,6 +49,8 @@ export interface Op {
   readonly restores?: string;
   /** The principal that makes the step; the first when absent. */
   readonly principal?: string;
+  /** A restore aimed at one of the names its principal's earlier removes named (`aimRestores`), this one modulo their count. */
+  readonly aim?: number;
 }
 
 const OTHERS = TARGETS.filter((t) => !(INSIDE as readonly string[]).includes(t) && !(NEW_NAMES as readonly string[]).includes(t));
@@ -150,8 +152,11 @@ export const STEPS: Readonly<Record<string, Step>> = {
   pause: onTarget(2),
   unpause: onTarget(2),
   remove: onArgument(6),
-  // what an earlier remove entombed, mostly
-  'tombstone.restore': dom0(3, target.map((q) => ({ argument: q, payload: '', creates: null, names: [], restores: q }))),
+  // mostly aimed at what an earlier remove of the sequence named (aimRestores): a name drawn apart rarely is one
+  'tombstone.restore': dom0(
+    4,
+    fc.record({ q: target, aim: fc.option(fc.nat(7), { freq: 8 }) }).map(({ q, aim }) => ({ argument: q, payload: '', creates: null, names: [], restores: q, ...(aim === null ? {} : { aim }) })),
+  ),
   'tombstone.list': dom0(1, fc.constant({ argument: '', payload: '', creates: null, names: [] })),
   checkpoint: onArgument(2),
   revert: onArgument(2),
@@ -187,6 +192,23 @@ export const STEPS: Readonly<Record<string, Step>> = {
   ),
   'plan.status': dom0(1, fc.constantFrom('1', '2').map((id) => ({ argument: id, payload: '', creates: null, names: [] }))),
 };
+
+/**
+ * The sequence with each aimed restore naming what an earlier remove of the
+ * same principal named (whether or not it went through), when there is one;
+ * otherwise it keeps its own drawn name.
+ */
+export function aimRestores(ops: readonly Op[]): Op[] {
+  const removed = new Map<string, string[]>();
+  return ops.map((op) => {
+    const names = removed.get(op.principal ?? '') ?? [];
+    removed.set(op.principal ?? '', names);
+    if (op.id === 'remove' && op.names[0] !== undefined) names.push(op.names[0]);
+    if (op.id !== 'tombstone.restore' || op.aim === undefined || names.length === 0) return op;
+    const name = names[op.aim % names.length] as string;
+    return { ...op, service: `${op.service.slice(0, op.service.indexOf('+'))}+${name}`, restores: name };
+  });
+}
 
 /** One line per operation of the model without a step. */
 export function sequencesGaps(ops: readonly Operation[], steps: Readonly<Record<string, Step>> = STEPS): string[] {
