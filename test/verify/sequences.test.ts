@@ -75,7 +75,7 @@ test('a dom0 that serves every caller with the first principal\'s settings is ca
 });
 
 test('a gate that decides every caller by the first principal\'s gate setting is caught on a step of the second', async () => {
-  // the same substitution as QMCP_WEAKENED_FIRSTS=gate: the second's own settings, the first's gate
+  // the same substitution as servedAs's `gate`: the second's own settings, the first's gate
   const weak = makeSequencesCheck({ firstsGate: true, gateOnly: true, principals: 2, shrink: false, operations: ['start', 'feature.set', 'property.set', 'remove'] });
   const r = await weak.run({ scale: 1 }, SEED);
   const hit = r.failures[0];

@@ -68,9 +68,9 @@ export interface ServiceSut {
   readonly runner?: typeof runService;
   readonly qubesd?: (real: Qubesd) => Qubesd;
   readonly audit?: (real: AuditLog) => AuditLog;
-  /** Every caller served with the first principal's settings under its own name (QMCP_WEAKENED_FIRSTS). */
+  /** Every caller served with the first principal's settings under its own name (servedAs in verify/noninterference/weakened.ts). */
   readonly firstsSettings?: boolean;
-  /** Every caller's gate decided by the first principal's gate setting (QMCP_WEAKENED_FIRSTS=gate). */
+  /** Every caller's gate decided by the first principal's gate setting (servedAs's `gate`). */
   readonly firstsGate?: boolean;
 }
 

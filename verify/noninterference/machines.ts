@@ -9,9 +9,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { renderWrapper, shQuote } from '../../src/dom0/install/wrapper.js';
+import { join } from 'node:path';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { operation } from '../../src/shared/model/capabilities.js';
 import type { Tier } from '../../src/shared/model/capabilities.js';
@@ -28,8 +26,10 @@ import type { GateChoice } from '../gate/settings.js';
 import { gateSetting } from '../gate/settings.js';
 import { hangBoundMs } from '../hang-bound.js';
 import { UNSET_SETTINGS } from './actionable.js';
-import { existenceGateRunner } from './weakened.js';
-import type { WeakenedOperation } from './weakened.js';
+import { existenceGateRunner, serveWeakened } from './weakened.js';
+import type { WeakenedOperation, WeakenedServing } from './weakened.js';
+import { startResident } from '../../src/dom0/resident/server.js';
+import type { Resident } from '../../src/dom0/resident/server.js';
 
 type Rand = ReturnType<typeof prng>;
 
@@ -217,6 +217,8 @@ export interface Machine {
   readonly answerer?: Answerer;
   /** The qubes in other principals' worlds, their principal qubes included (pairs with several principals). */
   readonly otherWorlds: readonly string[];
+  /** The front ends serving the weakened services, in this process. */
+  readonly weakened: readonly Resident[];
 }
 
 export interface PairSettings {
@@ -245,12 +247,10 @@ export interface MachineVariant {
   readonly firstsSettings?: readonly string[];
 }
 
-/** The compiled entry a weakened service's wrapper execs. */
-const WEAKENED_MAIN = join(dirname(fileURLToPath(import.meta.url)), 'weakened-main.js');
-
 /** Starts one machine: its state written with fixed uuids, qmcp installed, outside power states applied by dom0. */
 export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], seed: number, settings: PairSettings, variant: MachineVariant = {}): Promise<Machine> {
   const dir = await mkdtemp(join(tmpdir(), `qmcp-ni-${label}-`));
+  const weakened: Resident[] = [];
   try {
     const state = fleetState(fleetOf(edits, settings.others));
     for (const vm of state.vms) if (vm.klass !== 'AdminVM') vm.uuid = uuidOf(seed, vm.name);
@@ -268,17 +268,19 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
     // with it, the answerer answers every one, and a timeout would race it
     // the dom0 services from the resident process unless the run asks for a process per call
     const host = await startSimHost({ dir, install: true, settingsFile, askTimeoutMs: gate ? hangBoundMs(120_000) : 200, durable: false, stateAtClose: true, serviceMode: envServiceMode() ?? 'resident' });
-    // qrexec looks in /usr/local/etc/qubes-rpc before /etc/qubes-rpc: a weakened service there is found before the
-    // installed one, whether that is an executable or the resident process's socket
+    // qrexec looks in /usr/local/etc/qubes-rpc before /etc/qubes-rpc: a weakened service's socket there is found before
+    // the installed executable or resident socket; served in this process, as a resident process serves (no process per call)
     const localRpc = join(dom0Root(dir), 'usr', 'local', 'etc', 'qubes-rpc');
-    const weakenedWrapper = async (id: string, env = ''): Promise<void> => {
-      const wrapper = renderWrapper({ root: dom0Root(dir), qubesdSocket: host.qubesd.socketPath, node: process.execPath, entry: WEAKENED_MAIN });
-      await mkdir(localRpc, { recursive: true });
-      await writeFile(join(localRpc, operation(id).service), wrapper.replace('export QMCP_ROOT', `${env}export QMCP_ROOT`), { mode: 0o755 });
-    };
-    for (const id of variant.weakened ?? []) await weakenedWrapper(id);
-    for (const id of variant.existenceGate ?? []) await weakenedWrapper(id, `export QMCP_WEAKENED_RUNNER=${shQuote(existenceGateRunner())}\n`);
-    for (const id of variant.firstsSettings ?? []) await weakenedWrapper(id, 'export QMCP_WEAKENED_FIRSTS=1\n');
+    const serving = new Map<string, WeakenedServing>();
+    for (const id of variant.weakened ?? []) serving.set(id, {});
+    for (const id of variant.existenceGate ?? []) serving.set(id, { runner: existenceGateRunner() });
+    for (const id of variant.firstsSettings ?? []) serving.set(id, { firsts: 'settings' });
+    if (serving.size > 0) await mkdir(localRpc, { recursive: true });
+    for (const [id, how] of serving) {
+      const resident = startResident({ serve: (c) => serveWeakened(dom0Root(dir), host.qubesd.socketPath, c, how), log: () => undefined });
+      weakened.push(resident);
+      await resident.listen({ path: join(localRpc, operation(id).service) });
+    }
     const dom0 = new Qubesd(host.qubesd.socketPath);
     for (const e of edits) {
       if (e.kind !== 'power') continue;
@@ -289,8 +291,9 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
     const outside = state.vms.filter((v) => v.klass !== 'AdminVM' && !WORLD.has(v.name)).map((v) => v.name);
     const answerer = gate ? startAnswerer({ root: dom0Root(dir), askSocket: host.router.askSocket, qubesdSocket: host.qubesd.socketPath, seed: gate.seed }) : undefined;
     const otherWorlds = state.vms.filter((v) => OTHER_PRINCIPALS.some((p) => p['principal'] === v.name) || inOtherWorld(v.tags)).map((v) => v.name);
-    return { label, edits, host, dir, outside, uuids, otherWorlds, ...(answerer ? { answerer } : {}) };
+    return { label, edits, host, dir, outside, uuids, otherWorlds, weakened, ...(answerer ? { answerer } : {}) };
   } catch (err) {
+    await Promise.all(weakened.map((r) => r.stop()));
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
@@ -298,6 +301,8 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
 
 export async function stopMachine(m: Machine): Promise<void> {
   await m.answerer?.stop();
+  // the weakened services' waiting calls withdrawn before the host they call goes
+  await Promise.all(m.weakened.map((r) => r.stop()));
   await m.host.close();
   await rm(m.dir, { recursive: true, force: true });
 }

@@ -1,11 +1,19 @@
 /**
  * dom0 services with one guard replaced, for the noninterference check's
  * weakened variants. Each is built from the real row of the service table
- * and runs in a machine's dom0 in place of the real one: the machine's
- * installed wrapper for that service execs weakened-main.ts instead of the
- * service entry (machines.ts). dom0's own code is not touched.
+ * and runs in a machine's dom0 in place of the real one: a socket of that
+ * service's name, which qrexec finds before the installed service, served
+ * through the resident front end in the check's process (machines.ts).
+ * dom0's own code is not touched.
  */
+import { pathToFileURL } from 'node:url';
+import { openAudit } from '../../src/dom0/audit/index.js';
 import { processDeps } from '../../src/dom0/create/deps.js';
+import { Qubesd } from '../../src/dom0/qubesd.js';
+import type { Dom0CallIo } from '../../src/dom0/service/compose.js';
+import { runService as realRunService } from '../../src/dom0/service/run.js';
+import { serviceTable } from '../../src/dom0/services/index.js';
+import { readDeps } from '../../src/dom0/services/read-services.js';
 import { loadDom0Config } from '../../src/dom0/service/config.js';
 import type { Dom0Config } from '../../src/dom0/service/config.js';
 import type { ServiceConfig } from '../../src/dom0/service/run.js';
@@ -129,15 +137,8 @@ export function existenceGateRunner(): string {
   return existenceRunner;
 }
 
-/**
- * What QMCP_WEAKENED_FIRSTS serves every caller with of the first principal:
- * its whole world and settings (any value), or only its gate setting (`gate`).
- */
+/** What a weakened service serves every caller with of the first principal: its whole world and settings, or only its gate setting. */
 export type Firsts = 'settings' | 'gate' | null;
-
-export function firstsOf(value: string | undefined): Firsts {
-  return value === undefined || value === '' ? null : value === 'gate' ? 'gate' : 'settings';
-}
 
 /**
  * Whose settings a dom0 service serves CALLER with: the caller's own, or with
@@ -157,4 +158,33 @@ export function servedAs(root: string, log: (m: string) => void, caller: string 
   }
   const config = picked && first !== undefined && caller !== undefined ? { ...picked, service: { ...picked.service, principal: caller } } : picked;
   return { served, config, reload };
+}
+
+/** How one weakened service is served: the weakened runner's file (existenceGateRunner), and whether with the first principal's settings. */
+export interface WeakenedServing {
+  readonly runner?: string;
+  readonly firsts?: Firsts;
+}
+
+/**
+ * One call of a weakened service on the dom0 at ROOT: the real table with
+ * the rows WEAKENINGS replaces, through the real runner or HOW's, with the
+ * caller's settings or (firsts) the first principal's, or its gate setting.
+ */
+export async function serveWeakened(root: string, qubesdSocket: string, c: Dom0CallIo, how: WeakenedServing): Promise<number> {
+  const log = (): void => undefined;
+  const { served, config, reload } = servedAs(root, log, c.env['QREXEC_REMOTE_DOMAIN'], how.firsts ?? null);
+  const real = serviceTable({ write: processDeps({ QMCP_ROOT: root, ...(served ? { QREXEC_REMOTE_DOMAIN: served } : {}) }, log), read: readDeps(config) });
+  const table = config ? weakenedTable(real, config.service.scope) : real;
+  const runService = how.runner ? ((await import(pathToFileURL(how.runner).href)) as { runService: typeof realRunService }).runService : realRunService;
+  return runService(table, {
+    env: c.env,
+    stdin: c.stdin,
+    io: c.io,
+    qubesd: new Qubesd(qubesdSocket),
+    audit: openAudit({ root }),
+    config: config ? config.service : null,
+    log,
+    gate: { reload, onStop: c.onStop },
+  });
 }

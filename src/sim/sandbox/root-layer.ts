@@ -1,7 +1,9 @@
 // A qube's volumes at rest, on the host: seeding a template's root layer,
 // and writing and copying images. The host never unpacks an image.
 import { execFile } from 'node:child_process';
-import { chmod, copyFile, lstat, mkdir, open, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { pack } from './archive.js';
@@ -64,11 +66,48 @@ async function copyTree(src: string, dst: string): Promise<void> {
 }
 
 /**
+ * Seeded images by the services they were built with. The host's /etc does
+ * not change while a process runs, so every later seeding with the same
+ * services writes the first one's bytes: each simulated host seeds its
+ * templates, and copying the host's /etc (its alternatives are thousands of
+ * links) is most of a host's start.
+ */
+const seeded = new Map<string, Promise<Buffer>>();
+
+/** The services directory's files, names and contents: a changed or other directory is another seed. */
+async function servicesKey(servicesDir: string): Promise<string> {
+  const hash = createHash('sha256');
+  const add = async (path: string): Promise<void> => {
+    const info = await lstat(path);
+    hash.update(`\0${path}\0${info.mode}\0`);
+    if (info.isFile()) hash.update(await readFile(path));
+    else if (info.isSymbolicLink()) hash.update(await readlink(path));
+    else if (info.isDirectory()) for (const entry of (await readdir(path)).sort()) await add(join(path, entry));
+  };
+  await add(servicesDir);
+  return hash.digest('hex');
+}
+
+/**
  * Builds a fresh root layer for a template or standalone qube, as its
  * image: empty system directories, a minimal /etc, and the in-qube services
  * installed with the same script an operator runs in a real template.
  */
 export async function seedRootImage(image: string, servicesDir: string): Promise<void> {
+  const key = await servicesKey(servicesDir);
+  // another host's seeding that failed (its directory removed meanwhile) leaves this one to seed its own
+  const bytes = await seeded.get(key)?.catch(() => null);
+  if (bytes) {
+    await replaceImage(image, async (handle) => void (await handle.write(bytes)));
+    return;
+  }
+  const built = buildRootImage(image, servicesDir).then(() => readFile(image));
+  seeded.set(key, built);
+  built.catch(() => seeded.delete(key));
+  await built;
+}
+
+async function buildRootImage(image: string, servicesDir: string): Promise<void> {
   const staging = `${image}.seeding`;
   await rm(staging, { recursive: true, force: true });
   try {
@@ -105,10 +144,15 @@ export function rootLayerRoots(dir: string): PackRoot[] {
  * that shares its inode with something outside them is left out.
  */
 export async function writeImage(image: string, roots: readonly PackRoot[]): Promise<void> {
+  await replaceImage(image, (handle) => pack(roots, async (chunk) => void (await handle.write(chunk)), { skipOutsideLinks: true }));
+}
+
+/** Writes an image beside IMAGE, synced, and renames it into place. */
+async function replaceImage(image: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
   const partial = `${image}.new`;
   const handle = await open(partial, 'w', 0o600);
   try {
-    await pack(roots, async (chunk) => void (await handle.write(chunk)), { skipOutsideLinks: true });
+    await write(handle);
     await handle.sync();
   } finally {
     await handle.close();
