@@ -38,7 +38,7 @@ export function parseDom0Options<E extends Options = Record<never, never>>(args:
 }
 
 /** The principal qubes the installed settings name, in their order; none when they are unusable. */
-function installedPrincipals(root: string): string[] {
+export function installedPrincipals(root: string): string[] {
   const { principals, problems } = readPrincipalsFile(settingsPath(root));
   return hasFatal(problems) ? [] : principals.list.map((s) => s.principal);
 }

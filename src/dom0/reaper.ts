@@ -3,7 +3,8 @@
  * its own settings: its tombstones past its retention are destroyed, with
  * every veto of tombstones/operator.ts, and its qubes whose lease is over
  * end as a remove would (leases/expire.ts). Unusable settings destroy and
- * end nothing. Then the per-call services' rate-limit counts past their
+ * end nothing. A tombstone in no principal's world (its principal was
+ * removed) is kept, and each run says so: no retention governs it. Then the per-call services' rate-limit counts past their
  * window are written (service/compose.ts), which otherwise wait for some
  * admitted call. The clock is the caller's, so a test can move it.
  */
@@ -12,7 +13,7 @@ import { openAudit } from './audit/index.js';
 import { readWorlds } from './create/settings.js';
 import { Qubesd } from './qubesd.js';
 import { dom0Host, writeOverdueRefusals } from './service/compose.js';
-import { reapTombstones } from './tombstones/operator.js';
+import { listOrphans, orphanKept, reapTombstones } from './tombstones/operator.js';
 import { acquireBudgetLock } from './create/lock.js';
 import { expireLeases, expiryLines } from './leases/expire.js';
 
@@ -25,11 +26,12 @@ export async function reap(env: NodeJS.ProcessEnv, now: Date, say: (line: string
   const qubesd = new Qubesd(env['QMCP_QUBESD_SOCKET'] || DEFAULT_SOCKET);
   const audit = openAudit({ root });
   const worlds = readWorlds(root, (m) => say(`settings: ${m}`));
+  const principals = worlds.flatMap((w) => (w.principal === null ? [] : [w.principal]));
   let status = 0;
   for (const w of worlds) {
     // with several principals each line says whose world it is about
     const of = (line: string): string => (worlds.length > 1 ? `${w.principal}: ${line}` : line);
-    const ops = { qubesd, settings: w.settings, audit, operator: 'qmcp-reaper', ...(w.owner ? { owner: w.owner } : {}) };
+    const ops = { qubesd, settings: w.settings, audit, operator: 'qmcp-reaper', principals, ...(w.owner ? { owner: w.owner } : {}) };
     const result = await reapTombstones(ops, now);
     if (result.refused) say(of(`nothing destroyed: ${result.refused}`));
     for (const name of result.reaped) say(of(`reaped ${name}`));
@@ -39,6 +41,8 @@ export async function reap(env: NodeJS.ProcessEnv, now: Date, say: (line: string
     for (const line of expiryLines(leases)) say(of(line));
     if (result.refused || leases.refused) status = 1;
   }
+  // unusable settings name no principal, and every owned tombstone would read as an orphan
+  if (principals.length > 0) for (const o of await listOrphans(qubesd, principals)) say(orphanKept(o.name, o.reason));
   // a caller refused and silent since: no call of its own, and perhaps none of anyone's, would write its count
   for (const { caller, count } of await writeOverdueRefusals(dom0Host(env, 'per-call'))) say(`rate-limit refusals of ${caller} written: ${count}`);
   return status;

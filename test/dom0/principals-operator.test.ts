@@ -11,6 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { openAudit, readTail } from '../../src/dom0/audit/index.js';
 import { AnswerRefused, answerApproval, listApprovals, showApproval, type ApprovalOps } from '../../src/dom0/operator/approvals.js';
 import { runDoctor } from '../../src/dom0/operator/doctor.js';
+import { orphanKept, restoreTombstone } from '../../src/dom0/tombstones/operator.js';
+import { readWriteSettings } from '../../src/dom0/create/settings.js';
 import { ASK_SERVICES, pendingRequest } from '../gate/helpers.js';
 import { explain } from '../../src/dom0/operator/explain.js';
 import { approvePlan } from '../../src/dom0/plans/operator.js';
@@ -98,7 +100,8 @@ test('operator commands: one world needs --principal, names the principals when 
 
     // tombstones: each principal's own, another's not restorable into this world
     const list = await qmcp(w, 'tombstones', 'list', '--json');
-    assert.deepEqual((JSON.parse(list.stdout) as { principal: string; name: string }[]).map((t) => `${t.principal}/${t.name}`), [`${PRINCIPAL}/ai-gone`, `${PRINCIPAL}/ai-old`, `${B}/b-gone`]);
+    const rows = JSON.parse(list.stdout) as { principal?: string; orphan?: string; name: string }[];
+    assert.deepEqual(rows.map((t) => `${t.principal ?? `orphan, ${t.orphan ?? ''}`}/${t.name}`), [`${PRINCIPAL}/ai-gone`, `${PRINCIPAL}/ai-old`, `${B}/b-gone`, 'orphan, its principal someone was removed/other-gone']);
     const onlyB = await qmcp(w, 'tombstones', 'list', '--principal', B);
     assert.equal(onlyB.stdout, `"${B}": "b-gone"  AppVM  Halted  since 2026-01-01T00:00:00.000Z\n`);
     const wrong = await qmcp(w, 'tombstones', 'restore', 'b-gone', '--principal', PRINCIPAL);
@@ -199,8 +202,8 @@ for (const variant of ['real', 'first principal only', 'every tombstone under ea
       assert.ok(early.includes(`${PRINCIPAL}: reaped ai-old`) && early.includes(`${B}: kept b-gone: within retention`), early.join('\n'));
       assert.ok(early.includes(`${PRINCIPAL}: lease over: ai-leased kept as a tombstone`) && early.includes(`${B}: lease over: b-leased kept as a tombstone`), early.join('\n'));
       assert.ok(late.includes(`${B}: reaped b-gone`), late.join('\n'));
-      // a tombstone of no principal is no world's to reap
-      assert.ok(w.qubesd.app.vms.has('other-gone') && !late.some((l) => l.includes('other-gone')), late.join('\n'));
+      // a tombstone of no installed principal is no world's to reap: kept, and each run says why
+      assert.ok(w.qubesd.app.vms.has('other-gone') && late.includes(orphanKept('other-gone', 'its principal someone was removed')), late.join('\n'));
       // each lapsed qube became its own principal's tombstone, kept past the other's retention
       assert.ok(tagsOf(w, 'b-leased').includes(`qmcp-owner-${B}`) && !tagsOf(w, 'b-leased').includes(`qmcp-owner-${PRINCIPAL}`));
     });
@@ -285,3 +288,90 @@ for (const [variant, guard, weak] of [
     });
   });
 }
+
+/** The settings without the second principal, as `qmcp dom0 principal remove` leaves them: its tombstones orphans now. */
+function withoutB(root: string): void {
+  const file = JSON.parse(readFileSync(settingsPath(root), 'utf8')) as { principals: Record<string, unknown>[] };
+  file.principals = file.principals.slice(0, 1);
+  writeFileSync(settingsPath(root), JSON.stringify(file));
+  writeFileSync(join(root, 'etc', 'qubes', 'policy.d', POLICY_FILE), renderPolicies(parsePrincipals(file).principals));
+}
+
+test("an orphan (its principal removed) is listed marked, kept by the reaper with why, restored into a named principal's world re-owned, reaped by name, and no agent's", async () => {
+  await withWorld(async (w) => {
+    const text = await qmcp(w, 'tombstones', 'list');
+    assert.ok(text.stdout.includes('orphan (its principal someone was removed): "other-gone"  AppVM  Halted'), text.stdout);
+    // with --principal, that world's alone
+    assert.ok(!(await qmcp(w, 'tombstones', 'list', '--principal', B)).stdout.includes('other-gone'));
+    // each agent: absent, as a name that does not exist
+    for (const caller of [PRINCIPAL, B]) {
+      assert.ok(!(await w.call('qmcp.TombstoneList+', '', caller)).stdout.toString().includes('other-gone'), caller);
+      const restore = await w.call('qmcp.TombstoneRestore+other-gone', '', caller);
+      const none = await w.call('qmcp.TombstoneRestore+no-such-qube', '', caller);
+      assert.deepEqual([restore.status, restore.stderr.toString()], [none.status, none.stderr.toString()], caller);
+    }
+    // reap by name: a tombstone with a principal is refused (its retention governs it), an orphan destroyed
+    const owned = await qmcp(w, 'tombstones', 'reap', 'b-gone');
+    assert.equal(owned.status, 1, owned.stdout);
+    assert.match(owned.stdout, /kept "b-gone": not an orphan: its principal's retention governs it/);
+    // restore: without a principal (several) a usage error; with one, back in its world, re-owned, untiered
+    assert.equal((await qmcp(w, 'tombstones', 'restore', 'other-gone')).status, 2);
+    const back = await qmcp(w, 'tombstones', 'restore', 'other-gone', '--principal', B);
+    assert.equal(back.status, 0, back.stderr);
+    assert.deepEqual(tagsOf(w, 'other-gone'), ['b-managed', `qmcp-owner-${B}`]);
+    // another orphan, reaped by name
+    await new Qubesd(w.qubesd.socketPath).call('admin.vm.tag.Remove', 'b-gone', `qmcp-owner-${B}`);
+    const reaped = await qmcp(w, 'tombstones', 'reap', 'b-gone');
+    assert.equal(reaped.status, 0, reaped.stdout + reaped.stderr);
+    assert.ok(!w.qubesd.app.vms.has('b-gone'));
+  });
+});
+
+test('weakened: a restore of an orphan that does not re-own it brings it back with the removed principal\'s owner tag', async () => {
+  await withWorld(async (w, root) => {
+    const weak = weakenedFile('dom0/tombstones/operator', 'await reown(ops.qubesd, name, tags, ops.principal);', ';');
+    const { restoreTombstone: weakRestore } = (await import(pathToFileURL(weak).href)) as { restoreTombstone: typeof restoreTombstone };
+    const ops = { qubesd: new Qubesd(w.qubesd.socketPath), settings: readWriteSettings(root, () => undefined, B), audit: openAudit({ root }), owner: `qmcp-owner-${B}`, principals: [PRINCIPAL, B], principal: B };
+    await weakRestore(ops, 'other-gone');
+    assert.ok(tagsOf(w, 'other-gone').includes('qmcp-owner-someone'), 'weakened: the gone owner kept');
+  });
+});
+
+for (const variant of ['real', 'orphans under the retention of the one left'] as const) {
+  test(`once the second principal is removed, the one left neither reaps its tombstones nor counts them as due; doctor tells what to do (${variant})`, async () => {
+    const { reap } = (await import('../../src/dom0/reaper.js')) as { reap: Reap };
+    let run = reap;
+    let doctor = runDoctor;
+    if (variant !== 'real') {
+      const tombs = weakenedFile('dom0/tombstones/operator', 'orphanReason(t.tags, ops.principals) === null)', 'true)');
+      run = ((await import(pathToFileURL(weakenedFile('dom0/reaper', 'export async function reap(', 'export async function reap(', { [compiled('dom0/tombstones/operator')]: tombs })).href)) as { reap: Reap }).reap;
+      doctor = ((await import(pathToFileURL(weakenedFile('dom0/operator/doctor', '&& orphanReason([...q.tags], names) === null)', ')')).href)) as typeof import('../../src/dom0/operator/doctor.js')).runDoctor;
+    }
+    await withWorld(async (w, root) => {
+      withoutB(root);
+      const now = new Date('2026-03-01T00:00:00Z');
+      const checks = (await doctor({ root, qubesdSocket: w.qubesd.socketPath, now })).checks.map((c) => `${c.status} ${c.check}: ${c.message}`);
+      const lines = await reapAt(w, now.toISOString(), run);
+      if (variant !== 'real') {
+        assert.ok(!w.qubesd.app.vms.has('b-gone') && lines.includes('reaped b-gone'), `weakened: ${lines.join('\n')}`);
+        assert.ok(checks.some((c) => c.startsWith('note tombstones:') && c.includes('b-gone')), `weakened: ${checks.join('\n')}`);
+        return;
+      }
+      assert.ok(w.qubesd.app.vms.has('b-gone') && w.qubesd.app.vms.has('other-gone'), lines.join('\n'));
+      assert.ok(lines.includes(orphanKept('b-gone', `its principal ${B} was removed`)) && lines.includes('reaped ai-old'), lines.join('\n'));
+      assert.ok(!checks.some((c) => c.startsWith('note tombstones:') && c.includes('b-gone')), checks.join('\n'));
+      const note = `note orphans: tombstones in no principal's world, which the reaper keeps (no retention governs them): b-gone (its principal ${B} was removed), other-gone (its principal someone was removed); bring one back into a principal's world with qmcp dom0 tombstones restore b-gone, or destroy it with qmcp dom0 tombstones reap b-gone`;
+      assert.ok(checks.includes(note), checks.join('\n'));
+    });
+  });
+}
+
+test('weakened: doctor without its orphan check is silent about them', async () => {
+  await withWorld(async (w, root) => {
+    const weak = weakenedFile('dom0/operator/doctor', 'checks.push(orphanCheck(qubes, principals));', ';');
+    const { runDoctor: silent } = (await import(pathToFileURL(weak).href)) as typeof import('../../src/dom0/operator/doctor.js');
+    const said = (await silent({ root, qubesdSocket: w.qubesd.socketPath })).checks.some((c) => c.message.includes('other-gone'));
+    assert.equal(said, false, 'weakened: no line names the orphan');
+    assert.ok((await runDoctor({ root, qubesdSocket: w.qubesd.socketPath })).checks.some((c) => c.check === 'orphans' && c.status === 'note' && c.message.includes('other-gone (its principal someone was removed)')));
+  });
+});

@@ -323,3 +323,126 @@ test('a create that waited for the lock while its principal was removed is refus
   assert.equal(w.created.status, 0, 'weakened: made');
   assert.deepEqual(w.orphans, ['ctl-b-new'], 'weakened');
 });
+
+/** Sets qube Q's tags (the platform's kept). */
+function setTags(q: string, to: string[]): void {
+  const vm = host.qubesd.app.vms.get(q);
+  if (vm) vm.tags = [...vm.tags.filter((t) => /^(guivm|audiovm)-/.test(t)), ...to];
+}
+
+/** An agent call of ctl-b's and the ctl-b remove it races: what each answered and the target's tags after. */
+interface Race {
+  readonly agent: CallResult;
+  readonly removal: string;
+  readonly tags: string[];
+}
+
+/** ctl-b-work in ctl-b's world at full tier (a remove's target), or ctl-b-old its tombstone (a restore's). */
+const AGENT = {
+  remove: { service: 'qmcp.Remove+ctl-b-work', target: 'ctl-b-work', tags: ['ctl-b-managed', 'ctl-b-full'], step: 'remove-locked' },
+  restore: { service: 'qmcp.TombstoneRestore+ctl-b-old', target: 'ctl-b-old', tags: [...TOMB, 'qmcp-owner-ctl-b'], step: 'restore-locked' },
+} as const;
+
+/** A service table whose SERVICE's module (services/remove or services/tombstones) has GUARD replaced by WEAK. */
+async function weakTable(service: 'remove' | 'tombstones', guard: string, weak: string): Promise<CallOptions['serviceTable']> {
+  const mod = weakenedFile(`dom0/services/${service}`, guard, weak);
+  const index = weakenedFile('dom0/services/index', 'export function serviceTable', 'export function serviceTable', { [compiled(`dom0/services/${service}`)]: mod });
+  return ((await import(pathToFileURL(index).href)) as typeof import('../../src/dom0/services/index.js')).serviceTable;
+}
+
+/** A promise and what resolves it. */
+function barrier(): { at: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const at = new Promise<void>((r) => (open = r));
+  return { at, open };
+}
+
+/** Both principals, KIND's target tagged for it, and KIND's call under way with OPTS; null when it ended before reaching AT. */
+async function agentCall(kind: keyof typeof AGENT, at: Promise<void>, opts: CallOptions): Promise<{ ops: PrincipalOps; agent: Promise<CallResult>; early: Race | null }> {
+  const { ops, h } = await withB();
+  const a = AGENT[kind];
+  setTags(a.target, [...a.tags]);
+  const agent = call(h, a.service, '', { caller: 'ctl-b', ...opts });
+  const early = await Promise.race([at.then(() => null), agent]);
+  return { ops, agent, early: early === null ? null : { agent: early, removal: 'not run', tags: tags(a.target) } };
+}
+
+/** KIND's call waits for the budget lock while ctl-b is removed with DISPOSAL, then goes on. */
+async function agentAfterRemove(kind: keyof typeof AGENT, disposal: Disposal, table?: CallOptions['serviceTable']): Promise<Race> {
+  const atLock = barrier();
+  const removed = barrier();
+  const budgetLock = async (root: string, ms: number): ReturnType<typeof acquireBudgetLock> => {
+    atLock.open();
+    await removed.at;
+    return acquireBudgetLock(root, ms);
+  };
+  const { ops, agent, early } = await agentCall(kind, atLock.at, { budgetLock, ...(table ? { serviceTable: table } : {}) });
+  if (early !== null) return early;
+  const removal = await refusal(real.removePrincipal(ops, 'ctl-b', disposal));
+  removed.open();
+  return { agent: await agent, removal, tags: tags(AGENT[kind].target) };
+}
+
+/**
+ * KIND's call holds the budget lock (stopped at its step) while ctl-b is
+ * removed with DISPOSAL; it goes on once the remove waits for the lock, or
+ * once the remove is done if the lock was free (a call that took none).
+ */
+async function removeDuringAgent(kind: keyof typeof AGENT, disposal: Disposal, table?: CallOptions['serviceTable']): Promise<Race> {
+  const atStep = barrier();
+  const hold = barrier();
+  const fault = async (step: string): Promise<void> => {
+    if (step !== AGENT[kind].step) return;
+    atStep.open();
+    await hold.at;
+  };
+  const { ops, agent, early } = await agentCall(kind, atStep.at, { fault, ...(table ? { serviceTable: table } : {}) });
+  if (early !== null) return early;
+  const atLock = barrier();
+  // a free lock is taken at once, so the remove runs through before the call goes on
+  const lock = async (root: string): ReturnType<typeof acquireBudgetLock> => (await acquireBudgetLock(root, 0)) ?? (atLock.open(), acquireBudgetLock(root, 60_000));
+  const removal = refusal(real.removePrincipal({ ...ops, lock }, 'ctl-b', disposal));
+  await Promise.race([atLock.at, removal]);
+  hold.open();
+  return { agent: await agent, removal: await removal, tags: tags(AGENT[kind].target) };
+}
+
+const REMOVED = ['qmcp-owner-ctl-b', 'qmcp-tombstone'];
+
+test("an agent's remove that waited for the lock while its principal was released is refused, the qube the operator's; weakened, one that does not re-read its principal entombs it with the gone principal's owner tag", async () => {
+  const r = await agentAfterRemove('remove', 'release');
+  assert.deepEqual(r.agent, { status: 126, stdout: '', stderr: 'Request refused\n' });
+  assert.deepEqual([r.removal, r.tags], ['(not refused)', []]);
+  const w = await agentAfterRemove('remove', 'release', await weakTable('remove', 'if (!isInstalledPrincipal(deps.root, ctx.principal))', 'if (false)'));
+  assert.equal(w.agent.status, 0, 'weakened: removed');
+  assert.ok(REMOVED.every((t) => w.tags.includes(t)), `weakened: ${w.tags.join(' ')}`);
+});
+
+test("principal remove waits for an agent's remove under way, then releases its tombstone; weakened, a remove without the budget lock leaves a tombstone with the gone principal's owner tag", async () => {
+  const r = await removeDuringAgent('remove', 'release');
+  assert.equal(r.agent.status, 0, r.agent.stdout + r.agent.stderr);
+  assert.equal(r.removal, '(not refused)');
+  assert.ok(r.tags.includes('qmcp-tombstone') && !r.tags.some((t) => t.startsWith('qmcp-owner-') || t.startsWith('ctl-b-')), r.tags.join(' '));
+  const w = await removeDuringAgent('remove', 'release', await weakTable('remove', 'const lock = await takeBudgetLock(deps);', 'const lock = { release: async () => undefined };'));
+  assert.equal(w.agent.status, 0, 'weakened: removed');
+  assert.ok(REMOVED.every((t) => w.tags.includes(t)), `weakened: ${w.tags.join(' ')}`);
+});
+
+test("an agent's restore that waited for the lock while its principal was removed is refused, the tombstone kept; weakened, one that does not re-read its principal brings the gone principal's umbrella back", async () => {
+  const r = await agentAfterRemove('restore', 'entomb');
+  assert.deepEqual(r.agent, { status: 126, stdout: '', stderr: 'Request refused\n' });
+  assert.deepEqual([r.removal, r.tags], ['(not refused)', [...TOMB, 'qmcp-owner-ctl-b'].sort()]);
+  const w = await agentAfterRemove('restore', 'entomb', await weakTable('tombstones', 'if (!isInstalledPrincipal(deps.root, principal))', 'if (false)'));
+  assert.equal(w.agent.status, 0, 'weakened: restored');
+  assert.ok(w.tags.includes('ctl-b-managed') && !w.tags.includes('qmcp-tombstone'), `weakened: ${w.tags.join(' ')}`);
+});
+
+test("principal remove --entomb waits for an agent's restore under way, then entombs the qube again; weakened, a restore without the budget lock leaves a live qube in the gone principal's umbrella", async () => {
+  const r = await removeDuringAgent('restore', 'entomb');
+  assert.equal(r.agent.status, 0, r.agent.stdout + r.agent.stderr);
+  assert.equal(r.removal, '(not refused)');
+  assert.ok(r.tags.includes('qmcp-tombstone') && !r.tags.includes('ctl-b-managed'), r.tags.join(' '));
+  const w = await removeDuringAgent('restore', 'entomb', await weakTable('tombstones', 'const lock = await takeBudgetLock(deps);', 'const lock = { release: async () => undefined };'));
+  assert.equal(w.agent.status, 0, 'weakened: restored');
+  assert.ok(w.tags.includes('ctl-b-managed') && !w.tags.includes('qmcp-tombstone'), `weakened: ${w.tags.join(' ')}`);
+});

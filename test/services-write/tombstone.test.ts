@@ -7,19 +7,19 @@ import { footprint, used } from '../../src/dom0/create/budget.js';
 import { readWriteSettings } from '../../src/dom0/create/settings.js';
 import { openAudit } from '../../src/dom0/audit/index.js';
 import { listTombstones, reapTombstones, restoreTombstone } from '../../src/dom0/tombstones/operator.js';
-import type { TombstoneOps } from '../../src/dom0/tombstones/operator.js';
+import type { ReapOps } from '../../src/dom0/tombstones/operator.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { startProxy } from '../../verify/faults/proxy.js';
 import type { Verdict } from '../../verify/faults/proxy.js';
 import { weakened } from '../plans/helpers.js';
-import { BASE_SETTINGS, REFUSED, auditValid, call, json, startHost } from './helpers.js';
+import { BASE_SETTINGS, PRINCIPAL, REFUSED, auditValid, call, json, startHost } from './helpers.js';
 import type { Host } from './helpers.js';
 
 const DAY = 24 * 3600 * 1000;
 const T0 = new Date(Date.UTC(2026, 10, 1, 12, 0, 0));
 
-function ops(h: Host): TombstoneOps {
-  return { qubesd: h.qubesd, settings: readWriteSettings(h.root, () => undefined), audit: openAudit({ root: h.root }) };
+function ops(h: Host): ReapOps {
+  return { qubesd: h.qubesd, settings: readWriteSettings(h.root, () => undefined), audit: openAudit({ root: h.root }), principals: [PRINCIPAL] };
 }
 
 async function usedNow(h: Host): Promise<number> {

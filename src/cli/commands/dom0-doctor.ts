@@ -16,7 +16,8 @@ the audit log appendable and its chain whole; the reaper timer enabled;
 the principal present; umbrella+sink hybrids; qubes with two elevation
 tags; qubes in the reserved prefix outside the umbrella (a note: accepted
 residual); dependencies across the boundary; half-created qubes and failed
-rollbacks; tombstones due (a note). With several principals the qube
+rollbacks; tombstones due (a note); orphans, tombstones of a removed
+principal (a note naming the command to restore or reap one). With several principals the qube
 checks run for each (each line names it), and a qube tagged into two
 principals' worlds fails. Prints ok, FAIL or note per check.
 Exit 0 healthy, 1 not healthy, 2 usage.`;

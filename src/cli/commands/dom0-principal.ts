@@ -21,9 +21,11 @@ least-privilege unless given, egress qube QUBE (none unless given;
 the rest as a fresh install writes it (edit the file and run qmcp dom0
 install to change it). It creates no qube: it prints what to create.
 remove refuses while NAME owns qubes (its owner tag, tombstones included):
---entomb makes each live one a tombstone (restore or reap them with qmcp dom0
-tombstones), --release takes NAME's tags off every qube carrying one, so they
-are yours. The last principal is never removed. Both rewrite the settings
+--entomb makes each live one a tombstone (NAME's tombstones are then orphans,
+which the reaper keeps: restore one into another principal's world or reap it
+with qmcp dom0 tombstones), --release takes NAME's tags off every qube
+carrying one, so they are yours. An agent's remove or restore under way ends
+first; one that waited is refused. The last principal is never removed. Both rewrite the settings
 (a list of one is written as a single-principal file) and install the policy
 with the installer, which writes nothing when the result does not read (an
 overlap with another principal's world, say). list shows each principal's

@@ -12,7 +12,7 @@ export interface WriteDeps {
   /** The operator's journal. */
   log(message: string): void;
   now(): Date;
-  /** Test seam: awaited at each named step of a create; a throw (or rejection) is an injected fault. */
+  /** Test seam: awaited at each named step of a create (and once a remove or a restore holds the budget lock); a throw (or rejection) is an injected fault. */
   fault?(step: string): void | Promise<void>;
   /** How long to wait for the budget lock before refusing, ms. */
   readonly lockWaitMs?: number;

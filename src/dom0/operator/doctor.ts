@@ -14,7 +14,7 @@ import { readInstallState } from '../install/root-state.js';
 import { MANIFEST_PATH, readManifest } from '../install/manifest.js';
 import { TIMER_LINK_TARGET, TIMER_WANTS_LINK } from '../install/systemd.js';
 import { isTombstoneMarker, markerTime } from '../tombstones/markers.js';
-import { veto } from '../tombstones/operator.js';
+import { orphanReason, veto } from '../tombstones/operator.js';
 import { POLICY_FILE, checkInstalledModel, gatedByLayer, modelHash, ownerTag, principalsDigest, readPrincipalsFile, settingsPath, worldTags } from '../../shared/model/index.js';
 import type { Settings, Tier } from '../../shared/model/index.js';
 import { loadPolicyFromRoot } from '../../shared/policy/index.js';
@@ -217,6 +217,26 @@ function restoreHint(q: QubeRecord, s: Settings, all: readonly Settings[]): stri
   return `qmcp dom0 tombstones restore ${q.name} --principal ${owner}`;
 }
 
+/** The tombstones in no principal's world: the reaper keeps them, so only the operator deals with them. */
+function orphanCheck(qubes: Map<string, QubeRecord>, principals: readonly Settings[]): Check {
+  const names = principals.map((p) => p.principal);
+  const found: string[] = [];
+  let first: string | null = null;
+  for (const q of qubes.values()) {
+    const why = [...q.tags].some(isTombstoneMarker) ? orphanReason([...q.tags], names) : null;
+    if (why === null) continue;
+    first ??= q.name;
+    found.push(`${q.name} (${why})`);
+  }
+  if (first === null) return { check: 'orphans', status: 'ok', message: "every tombstone is in a principal's world" };
+  const into = names.length > 1 ? ` --principal ${names[0] as string}` : '';
+  return {
+    check: 'orphans',
+    status: 'note',
+    message: `tombstones in no principal's world, which the reaper keeps (no retention governs them): ${list(found, 5)}; bring one back into a principal's world with qmcp dom0 tombstones restore ${first}${into}, or destroy it with qmcp dom0 tombstones reap ${first}`,
+  };
+}
+
 function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, principals: readonly Settings[], root: string, now: Date, out: Check[]): void {
   const add = (check: string, status: CheckStatus, message: string): void => {
     out.push({ check, status, message: `${whose(s, principals)}${message}` });
@@ -278,8 +298,9 @@ function qubeChecks(qubes: Map<string, QubeRecord>, s: Settings, principals: rea
   if (!incomplete.length && !rollbackOnly.length) add('half-created', 'ok', 'no half-created qube');
 
   const settings = readWriteSettings(root, () => undefined, s.principal);
-  // with several principals, each one's tombstones are those it removed, under its retention
-  const tombs = all.filter((q) => isTomb(q) && (several === false || q.tags.has(ownerTag(s.principal))));
+  // with several principals, each one's tombstones are those it removed, under its retention; an orphan is no one's
+  const names = principals.map((p) => p.principal);
+  const tombs = all.filter((q) => isTomb(q) && (several === false || q.tags.has(ownerTag(s.principal))) && orphanReason([...q.tags], names) === null);
   const due = tombs
     .filter((q) => veto({ name: q.name, klass: q.klass, state: q.state, since: markerTime(q.tags)?.toISOString() ?? null, tags: [...q.tags] }, settings, now) === null)
     .map((q) => q.name);
@@ -302,6 +323,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   try {
     const qubes = await readQubes(opts.qubesdSocket);
     if (principals.length > 1) checks.push(hybridCheck(qubes, principals));
+    if (principals.length > 0) checks.push(orphanCheck(qubes, principals));
     const creatorTags = await dom0CreatorTags(opts.qubesdSocket);
     for (const settings of principals) {
       qubeChecks(qubes, settings, principals, opts.root, opts.now ?? new Date(), checks);

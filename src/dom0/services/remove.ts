@@ -3,18 +3,22 @@
  * tombstone, invisible and still counted in the budget, until the operator
  * restores it or the reaper's retention passes. Auto-cleanup disposables
  * are the exception: Qubes removes them for real once halted. A lapsed
- * lease ends a qube by the same path (leases/expire.ts).
+ * lease ends a qube by the same path (leases/expire.ts). It runs under the
+ * budget lock, which `qmcp dom0 principal remove` holds too: a remove either
+ * ends before that reads the principal's qubes, or finds the principal gone.
  */
 import { isQubeName } from '../../shared/names.js';
 import { ownerTag } from '../create/tags.js';
 import { isTombstoneTag } from '../service/config.js';
 import type { WriteDeps } from '../create/deps.js';
+import { takeBudgetLock } from '../create/lock.js';
+import { isInstalledPrincipal } from '../create/settings.js';
 import type { WriteSettings } from '../create/settings.js';
 import type { Qubesd } from '../qubesd.js';
 import { entomb, halt } from '../tombstones/entomb.js';
 import { usersOf } from '../tombstones/users.js';
 import { ActionableError, ServiceRefusal } from '../service/refusal.js';
-import type { ServiceSpec } from '../service/run.js';
+import type { HandlerContext, ServiceSpec } from '../service/run.js';
 
 export interface RemoveInput {
   readonly qube: string;
@@ -30,33 +34,48 @@ export function removeService(deps: WriteDeps): ServiceSpec<RemoveInput> {
     },
     targets: (i) => [{ name: i.qube, tier: 'full' }],
     async handle(ctx) {
-      const { input, qubesd, snapshot, principal } = ctx;
-      const target = ctx.targets[0];
-      if (!target) throw new Error('no target');
-      if (await isAutoCleanup(qubesd, target)) {
-        await retire(qubesd, deps.settings(), principal, target, deps.now());
-        return { name: input.qube, removed: true };
+      const settings = deps.settings();
+      const lock = await takeBudgetLock(deps);
+      if (!lock) throw new ServiceRefusal('budget lock busy');
+      try {
+        // a principal removed while this waited must not get a tombstone: its owner tag would outlive it
+        if (!isInstalledPrincipal(deps.root, ctx.principal)) throw new ServiceRefusal('principal removed meanwhile');
+        await deps.fault?.('remove-locked');
+        return await removeLocked(ctx, settings, deps.now());
+      } finally {
+        await lock.release();
       }
-      const users = await usersOf(qubesd, target.name);
-      if (users.length > 0) {
-        // Telling is fine only when every user is in the agent's world: one it sees, or its own tombstone.
-        const owner = ownerTag(principal);
-        const ownTomb = (u: string): boolean => {
-          const q = snapshot.any(u);
-          return q !== undefined && !snapshot.visible(u) && q.tags.has(owner) && [...q.tags].some(isTombstoneTag);
-        };
-        if (users.every((u) => snapshot.visible(u) || ownTomb(u))) {
-          const seen = users.filter((u) => snapshot.visible(u));
-          const tombs = users.length - seen.length;
-          const by = [...seen, ...(tombs ? [`${tombs} removed qube(s) kept as tombstones until the operator restores or reaps them`] : [])];
-          throw new ActionableError('in_use', `qube is in use by ${by.join(', ')}`);
-        }
-        throw new ServiceRefusal('in use by a qube outside the agent\'s world');
-      }
-      await retire(qubesd, deps.settings(), principal, target, deps.now());
-      return { name: input.qube, removed: true };
     },
   };
+}
+
+/** The remove's work, under the budget lock. */
+async function removeLocked(ctx: HandlerContext<RemoveInput>, settings: WriteSettings, now: Date): Promise<{ name: string; removed: true }> {
+  const { input, qubesd, snapshot, principal } = ctx;
+  const target = ctx.targets[0];
+  if (!target) throw new Error('no target');
+  if (await isAutoCleanup(qubesd, target)) {
+    await retire(qubesd, settings, principal, target, now);
+    return { name: input.qube, removed: true };
+  }
+  const users = await usersOf(qubesd, target.name);
+  if (users.length > 0) {
+    // Telling is fine only when every user is in the agent's world: one it sees, or its own tombstone.
+    const owner = ownerTag(principal);
+    const ownTomb = (u: string): boolean => {
+      const q = snapshot.any(u);
+      return q !== undefined && !snapshot.visible(u) && q.tags.has(owner) && [...q.tags].some(isTombstoneTag);
+    };
+    if (users.every((u) => snapshot.visible(u) || ownTomb(u))) {
+      const seen = users.filter((u) => snapshot.visible(u));
+      const tombs = users.length - seen.length;
+      const by = [...seen, ...(tombs ? [`${tombs} removed qube(s) kept as tombstones until the operator restores or reaps them`] : [])];
+      throw new ActionableError('in_use', `qube is in use by ${by.join(', ')}`);
+    }
+    throw new ServiceRefusal('in use by a qube outside the agent\'s world');
+  }
+  await retire(qubesd, settings, principal, target, now);
+  return { name: input.qube, removed: true };
 }
 
 async function isAutoCleanup(qubesd: Qubesd, target: { name: string; klass: string }): Promise<boolean> {

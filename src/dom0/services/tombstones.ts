@@ -4,12 +4,15 @@
  * umbrella, so these services decide who may see and restore it: only one
  * carrying this principal's owner tag. The operator's tombstones and another
  * principal's are answered as absent names are. A restore goes through the
- * operator's restore path (reinstate), under the budget lock.
+ * operator's restore path (reinstate), under the budget lock, which
+ * `qmcp dom0 principal remove` holds too: a restore either ends before that
+ * reads the principal's qubes, or finds the principal gone.
  */
 import { isQubeName } from '../../shared/names.js';
 import { footprint, used, withinCaps } from '../create/budget.js';
 import type { WriteDeps } from '../create/deps.js';
 import { takeBudgetLock } from '../create/lock.js';
+import { isInstalledPrincipal } from '../create/settings.js';
 import { ownerTag } from '../create/tags.js';
 import { isNotFound } from '../qubesd.js';
 import type { Qubesd } from '../qubesd.js';
@@ -106,6 +109,9 @@ export function tombstoneRestoreService(deps: WriteDeps): ServiceSpec<RestoreInp
       const lock = await takeBudgetLock(deps);
       if (!lock) throw new ServiceRefusal('budget lock busy');
       try {
+        // a principal removed while this waited must not get a qube back: its umbrella and owner tag would outlive it
+        if (!isInstalledPrincipal(deps.root, principal)) throw new ServiceRefusal('principal removed meanwhile');
+        await deps.fault?.('restore-locked');
         // read again under the lock: the reaper, the operator or another restore may have acted since the snapshot
         const now = await freshTags(qubesd, input.name);
         if (!now || !ownTombstone(now, scope, principal)) throw new ServiceRefusal('no longer a tombstone of this principal');

@@ -2,7 +2,9 @@
  * The operator's tombstone commands (dom0 only, never reachable by the
  * agent): list, restore (back untiered: the umbrella only) and reap, which
  * destroys a tombstone only past the retention period and only when none of
- * its independent vetoes holds (SPEC §4.9).
+ * its independent vetoes holds (SPEC §4.9). A tombstone in no installed
+ * principal's world (an orphan: its principal was removed) has no
+ * retention: only the operator's explicit reap of it by name destroys it.
  */
 import type { AuditLog } from '../audit/index.js';
 import type { Qubesd } from '../qubesd.js';
@@ -14,6 +16,7 @@ import { TOMBSTONE_TAG, isTombstoneMarker, markerTime } from './markers.js';
 import { QmcpError } from '../../shared/errors.js';
 import { LEASE_FEATURE, expiryAt, parseExpiry } from '../../shared/model/lease.js';
 import { leaseOf } from '../leases/feature.js';
+import { OWNER_PREFIX, ownerTag } from '../../shared/model/marks.js';
 
 export interface Tombstone {
   readonly name: string;
@@ -32,7 +35,14 @@ export interface TombstoneOps {
   readonly operator?: string;
   /** With several principals, the owner tag of the world this covers: only its tombstones. */
   readonly owner?: string;
+  /** The installed principals: a tombstone in none's world is an orphan, which no retention governs. */
+  readonly principals?: readonly string[];
+  /** The principal this covers: an orphan restored comes back as its own. */
+  readonly principal?: string;
 }
+
+/** What reaping needs: who is installed, or every tombstone would fall under this world's retention. */
+export type ReapOps = TombstoneOps & { readonly principals: readonly string[] };
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -48,6 +58,34 @@ export async function listTombstones(qubesd: Qubesd, owner?: string): Promise<To
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
+/**
+ * Why the tombstone with TAGS is in no installed principal's world (PRINCIPALS),
+ * or null when it is in one: it carries an installed principal's owner tag, or
+ * none at all while there is a single principal (whose world it then is, as
+ * before there were several).
+ */
+export function orphanReason(tags: readonly string[], principals: readonly string[]): string | null {
+  const owners = tags.filter((t) => t.startsWith(OWNER_PREFIX));
+  if (owners.some((t) => principals.some((p) => ownerTag(p) === t))) return null;
+  if (owners.length > 0) return `its principal ${owners.map((t) => t.slice(OWNER_PREFIX.length)).join(', ')} was removed`;
+  return principals.length > 1 ? "it carries no principal's owner tag" : null;
+}
+
+/** The tombstones in no installed principal's world, each with why. */
+export async function listOrphans(qubesd: Qubesd, principals: readonly string[]): Promise<(Tombstone & { reason: string })[]> {
+  const out: (Tombstone & { reason: string })[] = [];
+  for (const t of await listTombstones(qubesd)) {
+    const reason = orphanReason(t.tags, principals);
+    if (reason !== null) out.push({ ...t, reason });
+  }
+  return out;
+}
+
+/** The line for an orphan a reap kept: why, and what the operator can do with it. */
+export function orphanKept(name: string, reason: string): string {
+  return `kept ${name}: ${reason}, and no retention governs it (qmcp dom0 tombstones restore ${name} --principal P, or qmcp dom0 tombstones reap ${name})`;
+}
+
 export class TombstoneError extends QmcpError {
   readonly code = 'ERR_QMCP_TOMBSTONE';
   /** The audit log's short reason. */
@@ -59,12 +97,27 @@ export class TombstoneError extends QmcpError {
   }
 }
 
-/** Brings a tombstone back untiered (the umbrella only), for the operator; audited as the operator's. */
+async function tagsOf(qubesd: Qubesd, name: string): Promise<string[]> {
+  return (await qubesd.list()).has(name) ? await qubesd.tags(name) : [];
+}
+
+/**
+ * Brings a tombstone back untiered (the umbrella only), for the operator;
+ * audited as the operator's. An orphan (with `principals` given) comes back
+ * re-owned by `principal`: its owner tags swapped while it is still hidden.
+ */
 export async function restoreTombstone(ops: TombstoneOps, name: string): Promise<void> {
   const principal = ops.operator ?? 'dom0';
+  let detail: string | null = null;
   try {
-    // another world's tombstone would come back into this principal's umbrella
-    if (ops.owner !== undefined && !(await listTombstones(ops.qubesd, ops.owner)).some((t) => t.name === name)) {
+    const tags = await tagsOf(ops.qubesd, name);
+    const orphan = ops.principals !== undefined && tags.some(isTombstoneMarker) ? orphanReason(tags, ops.principals) : null;
+    if (orphan !== null) {
+      if (ops.principal === undefined) throw new TombstoneError(`${name} is an orphan (${orphan}): name the principal to restore it into`, 'orphan, no principal');
+      await reown(ops.qubesd, name, tags, ops.principal);
+      detail = `orphan re-owned by ${ops.principal}`;
+    } else if (ops.owner !== undefined && !tags.includes(ops.owner)) {
+      // another world's tombstone would come back into this principal's umbrella
       throw new TombstoneError(`${name} is not a tombstone of this principal (it does not carry ${ops.owner})`, 'another world');
     }
     await reinstate(ops.qubesd, ops.settings, name, 'read');
@@ -72,7 +125,17 @@ export async function restoreTombstone(ops: TombstoneOps, name: string): Promise
     if (err instanceof TombstoneError) await ops.audit.operator({ principal, operation: 'tombstone.restore', qubes: [name], result: 'failed', detail: err.detail });
     throw err;
   }
-  await ops.audit.operator({ principal, operation: 'tombstone.restore', qubes: [name], result: 'ok' });
+  await ops.audit.operator({ principal, operation: 'tombstone.restore', qubes: [name], result: 'ok', ...(detail ? { detail } : {}) });
+}
+
+/** Swaps an orphan's owner tags for PRINCIPAL's, read back; the tombstone tags keep it hidden meanwhile. */
+async function reown(qubesd: Qubesd, name: string, tags: readonly string[], principal: string): Promise<void> {
+  const tag = ownerTag(principal);
+  // the new tag first: a swap stopped half-way leaves a tombstone of PRINCIPAL's, never one of no one's
+  if (!tags.includes(tag)) await qubesd.call('admin.vm.tag.Set', name, tag);
+  for (const t of tags) if (t.startsWith(OWNER_PREFIX) && t !== tag) await qubesd.call('admin.vm.tag.Remove', name, t);
+  const owners = (await qubesd.tags(name)).filter((t) => t.startsWith(OWNER_PREFIX));
+  if (owners.length !== 1 || owners[0] !== tag) throw new TombstoneError(`${name}: owner tags read back differ after re-owning`, 'read back');
 }
 
 /**
@@ -144,9 +207,10 @@ export function veto(t: Tombstone, settings: WriteSettings, now: Date): string |
   return null;
 }
 
-/** Destroys the tombstones past retention; an unreadable retention destroys nothing. */
-export async function reapTombstones(ops: TombstoneOps, now: Date): Promise<ReapResult> {
+/** Destroys this world's tombstones past retention; an unreadable retention destroys nothing, and orphans are no world's. */
+export async function reapTombstones(ops: ReapOps, now: Date): Promise<ReapResult> {
   const { qubesd, settings } = ops;
+  const mine = async (): Promise<Tombstone[]> => (await listTombstones(qubesd, ops.owner)).filter((t) => orphanReason(t.tags, ops.principals) === null);
   const principal = ops.operator ?? 'dom0';
   if (settings.retentionDays === null) {
     await ops.audit.operator({ principal, operation: 'tombstone.reap', qubes: [], result: 'refused', detail: 'retention unreadable' });
@@ -154,14 +218,14 @@ export async function reapTombstones(ops: TombstoneOps, now: Date): Promise<Reap
   }
   const reaped: string[] = [];
   const kept: { name: string; reason: string }[] = [];
-  for (const t of await listTombstones(qubesd, ops.owner)) {
+  for (const t of await mine()) {
     const why = veto(t, settings, now);
     if (why !== null) {
       kept.push({ name: t.name, reason: why });
       continue;
     }
     // Re-read just before destroying: the listing may be stale.
-    const fresh = (await listTombstones(qubesd, ops.owner)).find((x) => x.name === t.name);
+    const fresh = (await mine()).find((x) => x.name === t.name);
     const again = fresh ? veto(fresh, settings, now) : 'gone';
     if (again !== null) {
       kept.push({ name: t.name, reason: again });
@@ -179,3 +243,29 @@ export async function reapTombstones(ops: TombstoneOps, now: Date): Promise<Reap
   return { reaped, kept };
 }
 
+
+/**
+ * The operator's explicit reap of orphan NAME: no retention governs it, so
+ * the operator's naming it stands in for one. Kept (with why) when it is no
+ * orphan, still carries one of UMBRELLAS (the installed principals'), or is
+ * not halted.
+ */
+export async function reapOrphan(ops: ReapOps, name: string, umbrellas: readonly string[]): Promise<ReapResult> {
+  const principal = ops.operator ?? 'dom0';
+  const t = (await listTombstones(ops.qubesd)).find((x) => x.name === name);
+  const why =
+    t === undefined ? 'not a tombstone'
+    : orphanReason(t.tags, ops.principals) === null ? 'not an orphan: its principal\'s retention governs it (reap without a name)'
+    : t.tags.some((x) => umbrellas.includes(x)) ? 'still carries an umbrella'
+    : t.state !== 'Halted' ? 'not halted'
+    : null;
+  if (why !== null) return { reaped: [], kept: [{ name, reason: why }] };
+  try {
+    await ops.qubesd.call('admin.vm.Remove', name);
+  } catch (err) {
+    await ops.audit.operator({ principal, operation: 'tombstone.reap', qubes: [name], result: 'failed', detail: 'remove failed' });
+    return { reaped: [], kept: [{ name, reason: `remove failed: ${(err as Error).message}` }] };
+  }
+  await ops.audit.operator({ principal, operation: 'tombstone.reap', qubes: [name], result: 'ok', detail: 'orphan, named by the operator' });
+  return { reaped: [name], kept: [] };
+}
