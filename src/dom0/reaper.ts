@@ -4,9 +4,10 @@
  * every veto of tombstones/operator.ts, and its qubes whose lease is over
  * end as a remove would (leases/expire.ts). Unusable settings destroy and
  * end nothing. A tombstone in no principal's world (its principal was
- * removed) is kept, and each run says so: no retention governs it. Then the per-call services' rate-limit counts past their
- * window are written (service/compose.ts), which otherwise wait for some
- * admitted call. The clock is the caller's, so a test can move it.
+ * removed) is kept, and each run says so: no retention governs it. Then
+ * the per-call services' rate-limit counts past their window are written
+ * (service/compose.ts), which otherwise wait for some admitted call. The
+ * clock is the caller's, so a test can move it.
  */
 import { resolve } from 'node:path';
 import { openAudit } from './audit/index.js';

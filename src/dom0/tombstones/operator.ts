@@ -243,7 +243,6 @@ export async function reapTombstones(ops: ReapOps, now: Date): Promise<ReapResul
   return { reaped, kept };
 }
 
-
 /**
  * The operator's explicit reap of orphan NAME: no retention governs it, so
  * the operator's naming it stands in for one. Kept (with why) when it is no
