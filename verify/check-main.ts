@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   let report: CheckReport;
   try {
     if (!check) throw new Error(`no check named ${JSON.stringify(name)}`);
-    report = await check.run({ scale }, seed);
+    report = await check.run({ scale, progress: (line) => process.stderr.write(`  ${name}: ${line}\n`) }, seed);
   } catch (err) {
     report = crashReport(name, `the check itself crashed: ${(err as Error).stack ?? String(err)}`, seed, scale);
   }

@@ -13,6 +13,8 @@ export const CHECK_MAIN = join(dirname(fileURLToPath(import.meta.url)), 'check-m
 export interface Budget {
   /** 1 is the small fixed budget of `npm test`; `npm run verify` defaults higher. */
   readonly scale: number;
+  /** A line on how far a long check has come; the run shows it on stderr. */
+  readonly progress?: (line: string) => void;
 }
 
 /** A broken invariant, with what it takes to see it again. */

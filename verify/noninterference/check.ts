@@ -377,6 +377,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
       // pairs are independent machines: PAIR_LANES of them at once, so one pair's waits (a start, an event window) are
       // another's work; no new pair starts once three have differed
       let differed = 0;
+      let done = 0;
       const found = await bounded(chosen.length, PAIR_LANES, async (i) => {
         const pair = chosen[i] as Pair;
         if (differed >= 3) return null;
@@ -413,6 +414,8 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
           }
         });
         if (result) differed++;
+        done++;
+        budget.progress?.(`pair ${pair.index} ${result ? 'differs' : 'alike'} (${done} of ${chosen.length} done)`);
         return result === null ? null : { pair, result };
       });
       // reported in the order of the pairs, each raw difference shrunk on fresh pairs one at a time
@@ -423,6 +426,7 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
           failures.push({ check: NAME, what: result.what, reproduction: `${repro}; ${describePair(pair)}` });
           continue;
         }
+        budget.progress?.(`shrinking pair ${pair.index}'s difference`);
         const small = await shrink(pair, seed, sut, call, result.calls, result.diff, sut.shrinkRuns ?? 6 + 4 * scale, tally);
         failures.push({
           check: NAME,
