@@ -207,12 +207,29 @@ test('resident: a call over the cap is refused without any per-call work', async
   assert.notDeepEqual(weak, { second: REFUSAL, served: 1 }, 'the weakened server served a call over the cap');
 });
 
-async function stallCase(start: Start): Promise<'ended' | 'hung'> {
+/**
+ * A caller that sends its call and never reads the reply: whether the
+ * server had cut the call off after three of its own stall times, then
+ * whether the call ended. The clock is the server's other use of stallMs:
+ * a call answered at once whose caller holds the connection is cut off
+ * stallMs after its reply. The timers of one process fire in the order they
+ * fall due, so the watcher's first look (where the stall starts) comes
+ * before the first cut-off, and by the third it has looked again more than
+ * stallMs later: a watcher that acts has acted, with no window waited out.
+ */
+async function stallCase(start: Start): Promise<{ cutOff: boolean; ended: 'ended' | 'hung' | 'not waited for' }> {
   const big = Buffer.alloc(32 * 1024 * 1024, 0x20);
   const writing = barrier();
+  let stalled: Socket | undefined;
+  let clocked: (sock: Socket) => void = () => undefined;
   const s = await serve(
     start,
     async (c) => {
+      if (c.env['QREXEC_SERVICE_FULL_NAME'] === 'qmcp.Clock+') {
+        clocked(c.io.stdout as Socket);
+        return 0;
+      }
+      stalled = c.io.stdout as Socket;
       writing.open();
       await new Promise<void>((resolve) => c.io.stdout.write(big, () => resolve()));
       return 0;
@@ -227,11 +244,20 @@ async function stallCase(start: Start): Promise<'ended' | 'hung'> {
   sock.pause();
   try {
     await writing.wait;
+    for (let i = 0; i < 3; i++) {
+      const cut = new Promise<void>((resolve) => (clocked = (served) => served.once('close', () => resolve())));
+      const clock = connect({ path: s.path, allowHalfOpen: true }, () => clock.write(Buffer.from('qmcp.Clock+ mcp-control keyword adminvm\0', 'latin1')));
+      clock.on('error', () => undefined);
+      const tick = await orHung(cut, 5_000);
+      clock.destroy();
+      assert.notEqual(tick, 'hung', 'a held call was never cut off');
+    }
+    const cutOff = stalled?.destroyed === true;
     const ended = async (): Promise<'ended'> => {
       while (s.resident.active() > 0) await new Promise((resolve) => setTimeout(resolve, 10));
       return 'ended';
     };
-    return await orHung(ended(), 5_000);
+    return { cutOff, ended: cutOff ? await orHung(ended(), 5_000) : 'not waited for' };
   } finally {
     sock.destroy();
     await s.close();
@@ -239,8 +265,9 @@ async function stallCase(start: Start): Promise<'ended' | 'hung'> {
 }
 
 test('resident: a reply the caller leaves unread ends its call', async () => {
-  assert.equal(await stallCase(startResident), 'ended');
-  assert.equal(await stallCase(await weakened('else if (Date.now() - since >= stallMs) {\n            sock.destroy();', 'else if (Date.now() - since >= stallMs) {\n            void 0;')), 'hung');
+  assert.deepEqual(await stallCase(startResident), { cutOff: true, ended: 'ended' });
+  const weak = await stallCase(await weakened('else if (Date.now() - since >= stallMs) {\n            sock.destroy();', 'else if (Date.now() - since >= stallMs) {\n            void 0;'));
+  assert.equal(weak.cutOff, false, 'the weakened server cut the unread reply off');
 });
 
 /**
