@@ -73,7 +73,6 @@ const SECONDS = [
   ['workflow/gate.test.js', 13],
   ['sandbox/bounds.test.js', 12],
   ['sandbox/services.test.js', 12],
-  ['dom0/resident.test.js', 11],
   ['operator/explain.test.js', 11],
   ['qube/jobs.test.js', 10],
   ['services-read/services.test.js', 10],
