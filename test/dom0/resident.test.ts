@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -39,6 +40,7 @@ function orHung<T>(p: Promise<T>, idleMs = 20_000): Promise<T | 'hung'> {
 
 interface Served {
   readonly resident: Resident;
+  readonly server: Server;
   readonly path: string;
   readonly journal: string[];
   close(): Promise<void>;
@@ -49,9 +51,10 @@ async function serve(start: Start, handler: (c: Dom0CallIo) => Promise<number>, 
   const path = join(dir, 'qmcp.Test');
   const journal: string[] = [];
   const resident = start({ serve: handler, log: (m) => journal.push(m), limits });
-  await resident.listen({ path });
+  const server = await resident.listen({ path });
   return {
     resident,
+    server,
     path,
     journal,
     async close() {
@@ -204,12 +207,29 @@ test('resident: a call over the cap is refused without any per-call work', async
   assert.notDeepEqual(weak, { second: REFUSAL, served: 1 }, 'the weakened server served a call over the cap');
 });
 
-async function stallCase(start: Start): Promise<'ended' | 'hung'> {
+/**
+ * A caller that sends its call and never reads the reply: whether the
+ * server had cut the call off after three of its own stall times, then
+ * whether the call ended. The clock is the server's other use of stallMs:
+ * a call answered at once whose caller holds the connection is cut off
+ * stallMs after its reply. The timers of one process fire in the order they
+ * fall due, so the watcher's first look (where the stall starts) comes
+ * before the first cut-off, and by the third it has looked again more than
+ * stallMs later: a watcher that acts has acted, with no window waited out.
+ */
+async function stallCase(start: Start): Promise<{ cutOff: boolean; ended: 'ended' | 'hung' | 'not waited for' }> {
   const big = Buffer.alloc(32 * 1024 * 1024, 0x20);
   const writing = barrier();
+  let stalled: Socket | undefined;
+  let clocked: (sock: Socket) => void = () => undefined;
   const s = await serve(
     start,
     async (c) => {
+      if (c.env['QREXEC_SERVICE_FULL_NAME'] === 'qmcp.Clock+') {
+        clocked(c.io.stdout as Socket);
+        return 0;
+      }
+      stalled = c.io.stdout as Socket;
       writing.open();
       await new Promise<void>((resolve) => c.io.stdout.write(big, () => resolve()));
       return 0;
@@ -224,11 +244,20 @@ async function stallCase(start: Start): Promise<'ended' | 'hung'> {
   sock.pause();
   try {
     await writing.wait;
+    for (let i = 0; i < 3; i++) {
+      const cut = new Promise<void>((resolve) => (clocked = (served) => served.once('close', () => resolve())));
+      const clock = connect({ path: s.path, allowHalfOpen: true }, () => clock.write(Buffer.from('qmcp.Clock+ mcp-control keyword adminvm\0', 'latin1')));
+      clock.on('error', () => undefined);
+      const tick = await orHung(cut, 5_000);
+      clock.destroy();
+      assert.notEqual(tick, 'hung', 'a held call was never cut off');
+    }
+    const cutOff = stalled?.destroyed === true;
     const ended = async (): Promise<'ended'> => {
       while (s.resident.active() > 0) await new Promise((resolve) => setTimeout(resolve, 10));
       return 'ended';
     };
-    return await orHung(ended(), 5_000);
+    return { cutOff, ended: cutOff ? await orHung(ended(), 5_000) : 'not waited for' };
   } finally {
     sock.destroy();
     await s.close();
@@ -236,17 +265,27 @@ async function stallCase(start: Start): Promise<'ended' | 'hung'> {
 }
 
 test('resident: a reply the caller leaves unread ends its call', async () => {
-  assert.equal(await stallCase(startResident), 'ended');
-  assert.equal(await stallCase(await weakened('else if (Date.now() - since >= stallMs) {\n            sock.destroy();', 'else if (Date.now() - since >= stallMs) {\n            void 0;')), 'hung');
+  assert.deepEqual(await stallCase(startResident), { cutOff: true, ended: 'ended' });
+  const weak = await stallCase(await weakened('else if (Date.now() - since >= stallMs) {\n            sock.destroy();', 'else if (Date.now() - since >= stallMs) {\n            void 0;'));
+  assert.equal(weak.cutOff, false, 'the weakened server cut the unread reply off');
 });
 
-async function stopCase(start: Start): Promise<'stopped' | 'hung'> {
+/**
+ * A stop while a call waits for the operator: whether stop() had withdrawn
+ * the call by the time it returned (it withdraws before it waits for any
+ * call to end, so this needs no wait), and then whether it ended.
+ */
+async function stopCase(start: Start): Promise<{ withdrawn: boolean; stopped: 'stopped' | 'hung' | 'not waited for' }> {
   const waiting = barrier();
   const gaveUp = barrier();
+  let withdrawn = false;
   const s = await serve(start, (c) => {
     // as the gate waits for the operator: until withdrawn (or this test gives up on it)
     return new Promise<number>((resolve) => {
-      c.onStop(() => resolve(126));
+      c.onStop(() => {
+        withdrawn = true;
+        resolve(126);
+      });
       void gaveUp.wait.then(() => resolve(126));
       waiting.open();
     });
@@ -254,21 +293,31 @@ async function stopCase(start: Start): Promise<'stopped' | 'hung'> {
   const reply = call(s.path, DESC, '', true);
   await waiting.wait;
   const stopping = s.resident.stop();
-  const stopped = await orHung(stopping.then(() => 'stopped' as const), 5_000);
+  const atStop = withdrawn;
+  // a call left waiting keeps the stop from ending: that is waited for only once the call was withdrawn
+  const stopped = atStop ? await orHung(stopping.then(() => 'stopped' as const), 5_000) : 'not waited for';
   // a weakened server's call still waits: end it, so the server closes and this process can exit
   gaveUp.open();
   await stopping;
   await reply;
-  return stopped;
+  return { withdrawn: atStop, stopped };
 }
 
 test('resident: a stop withdraws the calls waiting for the operator and then ends', async () => {
-  assert.equal(await stopCase(startResident), 'stopped');
-  assert.equal(await stopCase(await weakened('for (const withdraw of withdrawals)\n                withdraw();', 'for (const withdraw of withdrawals)\n                void withdraw;')), 'hung');
+  assert.deepEqual(await stopCase(startResident), { withdrawn: true, stopped: 'stopped' });
+  const weak = await stopCase(await weakened('for (const withdraw of withdrawals)\n                withdraw();', 'for (const withdraw of withdrawals)\n                void withdraw;'));
+  assert.equal(weak.withdrawn, false, 'the weakened server withdrew the waiting call');
 });
 
-/** A caller that sends more than a descriptor's bound with no NUL and holds the connection: what it gets, and whether a call was served. */
-async function longDescriptorCase(start: Start): Promise<{ reply: string | 'hung'; served: number }> {
+/**
+ * A caller that sends more than a descriptor's bound with no NUL and holds
+ * the connection: whether the server had ended its reply (the refusal) once
+ * it read past the bound, what the caller got, and whether a call was
+ * served. The server's own reader sees each chunk before this test's
+ * listener does, and the refusal follows it within the same turn, so the
+ * first holds on the next turn or never: no window is waited out.
+ */
+async function longDescriptorCase(start: Start): Promise<{ refusedAtBound: boolean; reply: string | 'hung' | 'not waited for'; served: number }> {
   let served = 0;
   // the time bound is far off, so only the byte bound can end this
   const s = await serve(
@@ -279,13 +328,24 @@ async function longDescriptorCase(start: Start): Promise<{ reply: string | 'hung
     },
     { descriptorMs: 600_000 },
   );
+  const pastBound = new Promise<boolean>((resolve) => {
+    s.server.once('connection', (conn: Socket) => {
+      let read = 0;
+      conn.on('data', (chunk: Buffer) => {
+        read += chunk.length;
+        if (read > MAX_DESCRIPTOR_BYTES) setImmediate(() => resolve(conn.writableEnded));
+      });
+    });
+  });
   const chunks: Buffer[] = [];
   const sock = connect({ path: s.path, allowHalfOpen: true }, () => sock.write(Buffer.alloc(MAX_DESCRIPTOR_BYTES + 1, 0x61)));
   sock.on('error', () => undefined);
   sock.on('data', (c: Buffer) => chunks.push(c));
   const reply = new Promise<string>((resolve) => sock.on('end', () => resolve(Buffer.concat(chunks).toString('latin1'))));
   try {
-    return { reply: await orHung(reply, 5_000), served };
+    const refusedAtBound = (await orHung(pastBound, 5_000)) === true;
+    // a weakened server still waits for the NUL: what it would reply is waited for only after a refusal
+    return { refusedAtBound, reply: refusedAtBound ? await orHung(reply, 5_000) : 'not waited for', served };
   } finally {
     // a weakened server still waits for the NUL: the caller goes, so the server can stop
     sock.destroy();
@@ -294,9 +354,9 @@ async function longDescriptorCase(start: Start): Promise<{ reply: string | 'hung
 }
 
 test('resident: a descriptor longer than its bound is refused at the bound, without waiting and without serving', async () => {
-  assert.deepEqual(await longDescriptorCase(startResident), { reply: REFUSAL, served: 0 });
+  assert.deepEqual(await longDescriptorCase(startResident), { refusedAtBound: true, reply: REFUSAL, served: 0 });
   const weak = await longDescriptorCase(await weakened('else if (nul >= 0 || size > MAX_DESCRIPTOR_BYTES)', 'else if (nul >= 0)'));
-  assert.equal(weak.reply, 'hung', 'the weakened server kept reading past the bound');
+  assert.equal(weak.refusedAtBound, false, 'the weakened server refused at the bound');
 });
 
 /** Full garbage collection, without starting node with --expose-gc. */

@@ -103,7 +103,8 @@ describe('qube resources on the simulated host', () => {
     host = await startSimHost({ dir, fleet: EVENT_FLEET, install: true, serviceMode: envServiceMode() ?? 'resident', initialSettings: { principal: 'mcp-control', namePrefix: 'ai-', poolCapBytes: 2 ** 40, gate: OPEN_GATE } });
     subscriptions = countSubscriptions(host);
     runner = new QrexecRunner(simClientOptions(dir));
-    eventStreamsFor(runner, { windowSeconds: 2 });
+    // the shortest window dom0 takes: a change is made again in each next one until one tells it
+    eventStreamsFor(runner, { windowSeconds: 1 });
     real = await session(runner);
     client = real.client;
   });

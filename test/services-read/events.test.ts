@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { AdminEvent } from '../../src/shared/adminapi/wire.js';
 import { EventFilter } from '../../src/dom0/services/events.js';
 import type { ScopeRules } from '../../src/dom0/service/snapshot.js';
-import { eventWindow } from './event-window.js';
+import { eventWindow, WINDOW_SECONDS } from './event-window.js';
 
 const RULES: ScopeRules = {
   umbrella: 'ai-managed',
@@ -118,6 +118,8 @@ test('qmcp.Events through the router: a bounded window of what the principal may
 });
 
 test('a window that closed before the acts were done is not compared: the acts run again in a longer one', async () => {
+  // the first window only has to close, so it is the shortest the service takes; then the usual lengths
+  const lengths = [1, ...WINDOW_SECONDS];
   let tries = 0;
   const { world, rows, seconds } = await eventWindow(
     { mode: 'least-privilege' },
@@ -126,11 +128,11 @@ test('a window that closed before the acts were done is not compared: the acts r
       if (++tries === 1) await closed;
       await app.start(app.mustGet('ai-runner'));
     },
-    [1, 10],
+    lengths,
   );
   try {
-    assert.equal(tries, 2);
-    assert.equal(seconds, 10);
+    assert.ok(tries >= 2, 'the window the acts came after was compared');
+    assert.equal(seconds, lengths[tries - 1]);
     assert.deepEqual(rows.map((e) => `${e.subject} ${e.event}`), ['ai-runner started']);
   } finally {
     await world.close();

@@ -13,9 +13,9 @@ import { test } from 'node:test';
 
 const repo = join(import.meta.dirname, '..', '..', '..');
 
-// Three seconds of work: over a limit scaled far down, well under the default one.
+// A second of work: over a limit scaled far down, well under the default one.
 const SLOW = `import { test } from 'node:test';
-test('slow', async () => { await new Promise((r) => setTimeout(r, 3000)); });
+test('slow', async () => { await new Promise((r) => setTimeout(r, 1000)); });
 `;
 const QUICK = `import { test } from 'node:test';
 test('quick', () => {});
