@@ -27,8 +27,8 @@ import { QmcpError } from '../shared/errors.js';
  * live writer's file is never removed (its link would fail); a dead
  * writer's whose pid is taken again waits until that process ends too.
  *
- * The file operations are synchronous: each is one system call on a small
- * local file, and their promise forms cost several times the CPU in
+ * The file operations are synchronous: each is a system call or three on a
+ * small local file, and their promise forms cost several times the CPU in
  * thread-pool handoffs, on every call that takes a slot or appends.
  */
 

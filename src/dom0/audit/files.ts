@@ -5,10 +5,10 @@ import { MAX_LINE_BYTES } from './entry.js';
 import { QmcpError } from '../../shared/errors.js';
 
 /*
- * The audit files are read and written with synchronous calls, one system
- * call each on a small local file, as their promise forms cost several times
- * the CPU in thread-pool handoffs on every append; only the flush, which
- * waits for the disk, runs off the event loop.
+ * The audit files are read and written with synchronous calls, a few system
+ * calls each on a small local file, as their promise forms cost several
+ * times the CPU in thread-pool handoffs on every append; only the flush,
+ * which waits for the disk, runs off the event loop.
  */
 const flush = promisify(fsync);
 
