@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { linkSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmcpError } from '../shared/errors.js';
@@ -26,6 +26,10 @@ import { QmcpError } from '../shared/errors.js';
  * litter lasts until the lock's next use and never needs the operator. A
  * live writer's file is never removed (its link would fail); a dead
  * writer's whose pid is taken again waits until that process ends too.
+ *
+ * The file operations are synchronous: each is a system call or three on a
+ * small local file, and their promise forms cost several times the CPU in
+ * thread-pool handoffs, on every call that takes a slot or appends.
  */
 
 const EMPTY_STALE_MS = 10_000;
@@ -52,77 +56,77 @@ function alive(pid: number): boolean {
   }
 }
 
-async function readOrNull(path: string): Promise<string | null> {
+function readOrNull(path: string): string | null {
   try {
-    return await readFile(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     if (errno(err) === 'ENOENT') return null;
     throw err;
   }
 }
 
-async function olderThan(path: string, ms: number): Promise<boolean> {
+function olderThan(path: string, ms: number): boolean {
   try {
-    return Date.now() - (await stat(path)).mtimeMs > ms;
+    return Date.now() - statSync(path).mtimeMs > ms;
   } catch (err) {
     if (errno(err) === 'ENOENT') return false;
     throw err;
   }
 }
 
-async function unlinkIfPresent(path: string): Promise<void> {
+function unlinkIfPresent(path: string): void {
   try {
-    await unlink(path);
+    unlinkSync(path);
   } catch (err) {
     if (errno(err) !== 'ENOENT') throw err;
   }
 }
 
-async function createExclusive(path: string, content: string): Promise<boolean> {
+function createExclusive(path: string, content: string): boolean {
   // A lock opened empty and written after would, if its owner were killed between the two, stay
   // unbreakable for EMPTY_STALE_MS, past the bound of the shorter waits (a call's audit, its rate).
   const whole = `${path}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`;
-  await writeFile(whole, content, { flag: 'wx', mode: 0o600 });
+  writeFileSync(whole, content, { flag: 'wx', mode: 0o600 });
   try {
-    await link(whole, path);
+    linkSync(whole, path);
     return true;
   } catch (err) {
     if (errno(err) === 'EEXIST') return false;
     throw err;
   } finally {
-    await unlinkIfPresent(whole);
+    unlinkIfPresent(whole);
   }
 }
 
-async function isStale(path: string, seen: string): Promise<boolean> {
+function isStale(path: string, seen: string): boolean {
   const owner = OWNER.exec(seen);
   if (owner) return !alive(Number(owner[1]));
   return olderThan(path, EMPTY_STALE_MS);
 }
 
-async function breakIfStale(path: string): Promise<void> {
-  const seen = await readOrNull(path);
-  if (seen === null || !(await isStale(path, seen))) return;
+function breakIfStale(path: string): void {
+  const seen = readOrNull(path);
+  if (seen === null || !isStale(path, seen)) return;
   const breaker = `${path}.break`;
-  if (!(await createExclusive(breaker, `${process.pid}\n`))) {
-    if (await olderThan(breaker, BREAKER_STALE_MS)) await unlinkIfPresent(breaker);
+  if (!createExclusive(breaker, `${process.pid}\n`)) {
+    if (olderThan(breaker, BREAKER_STALE_MS)) unlinkIfPresent(breaker);
     return;
   }
   try {
-    if ((await readOrNull(path)) === seen) await unlinkIfPresent(path);
+    if (readOrNull(path) === seen) unlinkIfPresent(path);
   } finally {
-    await unlinkIfPresent(breaker);
+    unlinkIfPresent(breaker);
   }
 }
 
 /** Removes the files beside `path` whose writers died before removing them. */
-async function sweepLeftovers(path: string): Promise<void> {
+function sweepLeftovers(path: string): void {
   const dir = dirname(path);
   const prefix = `${basename(path)}.`;
   try {
-    for (const name of await readdir(dir)) {
+    for (const name of readdirSync(dir)) {
       const writer = name.startsWith(prefix) ? LEFTOVER.exec(name.slice(prefix.length)) : null;
-      if (writer && !alive(Number(writer[1]))) await unlinkIfPresent(join(dir, name));
+      if (writer && !alive(Number(writer[1]))) unlinkIfPresent(join(dir, name));
     }
   } catch {
     // litter that cannot be removed now is removed at a later take; the lock is held either way
@@ -137,17 +141,17 @@ export interface HeldLock {
 /** One attempt at the lock file `path`, breaking it first if its owner is dead; null when busy. */
 export async function tryLock(path: string): Promise<HeldLock | null> {
   const mine = `${process.pid} ${randomBytes(16).toString('hex')}\n`;
-  if (!(await createExclusive(path, mine))) {
-    await breakIfStale(path);
-    if (!(await createExclusive(path, mine))) return null;
+  if (!createExclusive(path, mine)) {
+    breakIfStale(path);
+    if (!createExclusive(path, mine)) return null;
   }
-  await sweepLeftovers(path);
+  sweepLeftovers(path);
   let held = true;
   return {
     async release(): Promise<void> {
       if (!held) return;
       held = false;
-      if ((await readOrNull(path)) === mine) await unlinkIfPresent(path);
+      if (readOrNull(path) === mine) unlinkIfPresent(path);
     },
   };
 }

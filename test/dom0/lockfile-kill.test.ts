@@ -2,7 +2,8 @@
 // one naming it, so the next waiter takes it at once, and removes the file the owner
 // wrote beside it. The owner is a child process that runs a copy of
 // src/dom0/lockfile.js with a stop at that point: it says so and waits there until
-// it is killed (a barrier, not a race against a timer).
+// it is killed (a barrier, not a race against a timer). The lock's file operations
+// are synchronous, so the stop is too: it blocks the thread, as a kill finds it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -14,11 +15,11 @@ import type { HeldLock } from '../../src/dom0/lockfile.js';
 import { hangBoundMs } from '../../verify/hang-bound.js';
 import { weakenedFile } from '../../verify/weakened-module.js';
 
-const STOP = 'await globalThis.qmcpStop();';
+const STOP = 'globalThis.qmcpStop();';
 
-/** The child: takes the lock with the copy at MODULE, stopping where the copy says (a timer keeps it alive there until killed). */
+/** The child: takes the lock with the copy at MODULE, stopping where the copy says (its thread blocked there until killed; a pipe's write is synchronous). */
 const CHILD = `
-globalThis.qmcpStop = () => { process.stdout.write('stopped\\n'); setInterval(() => {}, 2 ** 30); return new Promise(() => {}); };
+globalThis.qmcpStop = () => { process.stdout.write('stopped\\n'); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); };
 const { tryLock } = await import(process.argv[2]);
 await tryLock(process.argv[3]);
 process.stdout.write('held, never stopped\\n');
@@ -78,8 +79,8 @@ async function takeAndRelease(acquire: Acquire, lock: string): Promise<void> {
   await held.release();
 }
 
-const LINK = 'await link(whole, path);';
-const SWEEP = 'await sweepLeftovers(path);';
+const LINK = 'linkSync(whole, path);';
+const SWEEP = 'sweepLeftovers(path);';
 
 for (const [where, stopped] of [
   ['after its file is written, before it is linked to the lock', `${STOP} ${LINK}`],
@@ -108,14 +109,12 @@ test('weakened: a lock opened empty and written after is left empty by an owner 
   try {
     const lock = join(dir, 'budget.lock');
     const openThenWrite = [
-      "const { open } = await import('node:fs/promises');",
-      'let handle;',
-      "try { handle = await open(path, 'wx', 0o600); } catch (err) { if (errno(err) === 'EEXIST') return false; throw err; }",
+      "try { writeFileSync(path, '', { flag: 'wx', mode: 0o600 }); } catch (err) { if (errno(err) === 'EEXIST') return false; throw err; }",
       STOP,
-      'try { await handle.writeFile(content); } finally { await handle.close(); }',
+      'writeFileSync(path, content);',
       'return true;',
     ].join(' ');
-    const weak = weakenedFile('dom0/lockfile', "await writeFile(whole, content, { flag: 'wx', mode: 0o600 });", openThenWrite);
+    const weak = weakenedFile('dom0/lockfile', "writeFileSync(whole, content, { flag: 'wx', mode: 0o600 });", openThenWrite);
     // an empty lock names no owner, so no waiter may break it until it is old
     assert.equal(await killedWhileTaking(weak, dir, lock), '');
   } finally {

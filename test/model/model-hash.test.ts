@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { checkInstalledModel, DEFAULT_SETTINGS, modelHash, policyModel, renderCapabilitiesDoc, renderPolicy } from '../../src/shared/model/index.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import fc from 'fast-check';
+import { checkInstalledModel, DEFAULT_SETTINGS, MODEL_HEADER, modelHash, policyModel, renderCapabilitiesDoc, renderPolicy } from '../../src/shared/model/index.js';
 import type { Settings } from '../../src/shared/model/index.js';
+import { weakenedFile } from '../../verify/weakened-module.js';
 
 const installed = (over: Partial<Settings> = {}): Settings => ({ ...structuredClone(DEFAULT_SETTINGS), model: modelHash(), ...over });
 
@@ -35,4 +37,18 @@ test('docs/capabilities.md is what the generator prints', async () => {
   const path = fileURLToPath(new URL('../../../docs/capabilities.md', import.meta.url));
   const committed = await readFile(path, 'utf8');
   assert.equal(committed, renderCapabilitiesDoc(), 'regenerate: node dist/scripts/gen-capability-table.js > docs/capabilities.md');
+});
+
+test('the model header is found on whichever line it is, as a split into lines finds it; weakened, a scan of the first line only is caught', async () => {
+  const split = (text: string): string | null => {
+    for (const line of text.split('\n')) if (line.startsWith(MODEL_HEADER)) return line.slice(MODEL_HEADER.length).trim();
+    return null;
+  };
+  const line = fc.oneof(fc.constantFrom(`${MODEL_HEADER}abc `, `${MODEL_HEADER}`, `x${MODEL_HEADER}abc`, '# qmcp-model:', '', 'qmcp.List * @anyvm @adminvm deny'), fc.string({ maxLength: 12 }));
+  const texts = fc.array(line, { maxLength: 6 }).map((lines) => lines.join('\n'));
+  fc.assert(fc.property(texts, (text) => policyModel(text) === split(text)));
+  const weak = (await import(pathToFileURL(weakenedFile('shared/model/hash', 'at = end + 1;', 'break;')).href)) as { policyModel: typeof policyModel };
+  const middle = `# a comment\n${MODEL_HEADER}abc\nqmcp.List * @anyvm @adminvm deny`;
+  assert.equal(policyModel(middle), 'abc');
+  assert.equal(weak.policyModel(middle), null);
 });

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import fc from 'fast-check';
+import { pyJson } from '../../src/sim/qubesd/internal.js';
+import { weakenedFile } from '../../verify/weakened-module.js';
 import type { TestHost } from './helpers.js';
 import { rawCall, removeDir, startTestHost } from './helpers.js';
 
@@ -33,4 +37,18 @@ test('internal.GetSystemInfo answers on the internal socket only, in json.dumps 
   });
   assert.equal(await h.call('internal.GetSystemInfo', 'dom0'), "2\0ProtocolError\0\0no such method: 'internal.GetSystemInfo'\0");
   assert.equal((await rawCall(h.qubesd.internalSocketPath, 'admin.vm.List+ dom0 name dom0\0')).toString('latin1'), "2\0ProtocolError\0\0no such method: 'admin.vm.List'\0");
+});
+
+/** Python's json.dumps of a string with ensure_ascii: every character outside space to tilde, and the quote and backslash, escaped. */
+function dumpsString(s: string): string {
+  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+test('a string is written as json.dumps writes it, plain or escaped; weakened, a plain path that lets a quote through is caught', async () => {
+  const strings = fc.oneof(fc.string({ maxLength: 30 }), fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 10 }).map((units) => String.fromCharCode(...units)), fc.constantFrom('a"b', 'a\\b', '\u007f', 'ai-box', ' ~!#[]', '\u2028', '\ud83d\ude00'));
+  fc.assert(fc.property(strings, (s) => pyJson(s) === dumpsString(s)));
+  const weak = weakenedFile('sim/qubesd/internal', 'const PLAIN = /^[ !#-[\\]-~]*$/;', 'const PLAIN = /^[ -~]*$/;');
+  const weakJson = ((await import(pathToFileURL(weak).href)) as { pyJson: typeof pyJson }).pyJson;
+  assert.notEqual(weakJson('a"b'), dumpsString('a"b'));
+  assert.equal(weakJson('ai-box'), dumpsString('ai-box'));
 });

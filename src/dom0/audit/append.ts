@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
-import { open, rename, stat } from 'node:fs/promises';
+import { existsSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AuditEntry, EntryBody } from './entry.js';
 import { GENESIS_HASH, MAX_LINE_BYTES, lineOf, makeBody, parseLine, seal } from './entry.js';
-import { lastLine, rotatedFiles } from './files.js';
+import { appendDurably, lastLine, rotatedFiles, syncDirectory } from './files.js';
 import type { Retention } from './prune.js';
 import { PRUNE_OPERATION, checkpointDetail, dueForPruning, removeFile } from './prune.js';
 import { withLock } from '../lockfile.js';
@@ -46,21 +45,12 @@ async function currentHead(logPath: string): Promise<ChainHead> {
   return (newest && (await headOf(newest.path))) ?? { seq: 0, hash: GENESIS_HASH };
 }
 
-async function sizeOf(path: string): Promise<number> {
+function sizeOf(path: string): number {
   try {
-    return (await stat(path)).size;
+    return statSync(path).size;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw err;
-  }
-}
-
-async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
@@ -68,7 +58,7 @@ async function syncDirectory(path: string): Promise<void> {
 async function rotate(logPath: string): Promise<void> {
   const rotated = await rotatedFiles(logPath);
   const next = (rotated[rotated.length - 1]?.index ?? 0) + 1;
-  await rename(logPath, `${logPath}.${next}`);
+  renameSync(logPath, `${logPath}.${next}`);
   await syncDirectory(dirname(logPath));
 }
 
@@ -76,14 +66,7 @@ async function rotate(logPath: string): Promise<void> {
 async function writeEntry(logPath: string, entry: AuditEntry): Promise<void> {
   const line = Buffer.from(lineOf(entry) + '\n', 'utf8');
   if (line.length > MAX_LINE_BYTES) throw new RangeError('audit entry exceeds the line bound');
-  const handle = await open(logPath, 'a', 0o640);
-  try {
-    const { bytesWritten } = await handle.write(line);
-    if (bytesWritten !== line.length) throw new Error('short write to the audit log');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await appendDurably(logPath, line);
 }
 
 /**
@@ -116,11 +99,11 @@ export async function appendEntry(options: AppendOptions, body: EntryBody): Prom
   const { logPath } = options;
   return withLock(`${logPath}.lock`, options.lockTimeoutMs, async () => {
     let head = await currentHead(logPath);
-    let size = await sizeOf(logPath);
+    let size = sizeOf(logPath);
     if (size > 0 && size >= options.maxFileBytes) {
       await rotate(logPath);
       head = await pruneUnderLock(options, head);
-      size = await sizeOf(logPath);
+      size = sizeOf(logPath);
     }
     const entry = seal(body, head.seq + 1, options.clock(), head.hash);
     await writeEntry(logPath, entry);

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ChainHead } from './append.js';
+import { appendDurably } from './files.js';
 
 /**
  * A copy of the chain head kept where the log cannot rewrite it, so that
@@ -37,13 +38,7 @@ export function fileWitness(path: string): AuditWitness {
   return {
     name: path,
     async record(head) {
-      const handle = await open(path, 'a', 0o640);
-      try {
-        await handle.write(formatHead(head) + '\n');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await appendDurably(path, Buffer.from(formatHead(head) + '\n'));
     },
     async heads() {
       try {

@@ -41,9 +41,14 @@ export function settingsDigest(settings: Settings): string {
   return createHash('sha256').update(canonical({ ...rendered, model: null })).digest('hex');
 }
 
+/** The first line that starts with PREFIX, after it; found line by line without splitting the whole file (the headers are its first lines). */
 function header(policyText: string, prefix: string): string | null {
-  for (const line of policyText.split('\n')) {
-    if (line.startsWith(prefix)) return line.slice(prefix.length).trim();
+  for (let at = 0; at <= policyText.length; ) {
+    const end = policyText.indexOf('\n', at);
+    const stop = end < 0 ? policyText.length : end;
+    if (policyText.startsWith(prefix, at) && at + prefix.length <= stop) return policyText.slice(at + prefix.length, stop).trim();
+    if (end < 0) break;
+    at = end + 1;
   }
   return null;
 }

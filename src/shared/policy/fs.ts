@@ -16,7 +16,8 @@ export interface PolicyFs {
 
 function statOrNull(path: string): ReturnType<typeof statSync> | null {
   try {
-    return statSync(path);
+    // a missing path is asked about on every load (the run directory): answered without an exception
+    return statSync(path, { throwIfNoEntry: false }) ?? null;
   } catch {
     return null;
   }
@@ -31,7 +32,8 @@ export const diskFs: PolicyFs = {
   resolve(path) {
     const absolute = resolvePath(path);
     try {
-      return realpathSync(absolute);
+      // one realpath(3) call rather than an lstat of each component
+      return realpathSync.native(absolute);
     } catch {
       return absolute;
     }
