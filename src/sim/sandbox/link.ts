@@ -204,44 +204,70 @@ export interface QubeProcess extends EventEmitter {
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
+/**
+ * A command given its channel, or the promise of one (its qube's sandbox is
+ * still coming): what the caller does meanwhile waits, in order, for the
+ * channel; a channel that never comes emits 'error' and ends the command.
+ */
 export class QubeCommand extends EventEmitter implements QubeProcess {
   readonly stdin: Writable;
   readonly stdout: Readable;
   readonly stderr: Readable;
   exitCode: number | null = null;
   signalCode: NodeJS.Signals | null = null;
+  private channel: Channel | null = null;
+  private readonly opened: Promise<Channel>;
 
-  constructor(private readonly channel: Channel) {
+  constructor(channel: Channel | Promise<Channel>) {
     super();
-    const out = outputStream(channel);
-    const err = outputStream(channel);
+    const out = outputStream(() => this.channel);
+    const err = outputStream(() => this.channel);
     this.stdout = out.stream;
     this.stderr = err.stream;
-    channel.onData = (stream, data) => (stream === 'out' ? out : err).take(data);
+    const attach = (c: Channel): Channel => {
+      this.channel = c;
+      c.onData = (stream, data) => (stream === 'out' ? out : err).take(data);
+      void c.exited.then((info) => this.ended(info));
+      return c;
+    };
+    if (channel instanceof Channel) this.opened = Promise.resolve(attach(channel));
+    else {
+      this.opened = channel.then(attach);
+      this.opened.catch((e: unknown) => {
+        this.emit('error', e);
+        this.ended({ code: 125, signal: null });
+      });
+    }
     this.stdin = new Writable({
       write: (chunk: Buffer, _encoding, callback) => {
-        channel.write(chunk).then(() => callback(), callback);
+        // without a channel, what is written is dropped, as after a channel's end
+        this.opened.then((c) => c.write(chunk), () => undefined).then(() => callback(), callback);
       },
       final: (callback) => {
-        channel.end();
+        this.use((c) => c.end());
         callback();
       },
     });
-    this.stdin.on('close', () => channel.end());
-    void channel.exited.then((info) => this.ended(info));
+    this.stdin.on('close', () => this.use((c) => c.end()));
     process.nextTick(() => this.emit('spawn'));
   }
 
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
-    if (this.channel.done) return false;
+    if (this.channel?.done === true || this.exitCode !== null) return false;
     const name = typeof signal === 'number' ? SIGNAL_NAMES.get(signal) : signal;
     if (name === undefined || !(name in constants.signals)) throw new TypeError(`unknown signal: ${String(signal)}`);
-    this.channel.signal(name);
+    this.use((c) => c.signal(name));
     return true;
   }
 
   closeOutput(): void {
-    this.channel.closeOutput();
+    this.use((c) => c.closeOutput());
+  }
+
+  // At once on an open channel, else in turn once it is open.
+  private use(act: (c: Channel) => void): void {
+    if (this.channel !== null) act(this.channel);
+    else this.opened.then(act, () => undefined);
   }
 
   private ended(info: ExitInfo): void {
@@ -266,20 +292,21 @@ export class QubeCommand extends EventEmitter implements QubeProcess {
 
 // An output stream that returns credit as its reader takes the data; once
 // destroyed by its reader, what still comes is dropped.
-function outputStream(channel: Channel): { stream: Readable; take: (data: Buffer) => void } {
+function outputStream(channel: () => Channel | null): { stream: Readable; take: (data: Buffer) => void } {
   let held = 0;
   const stream = new Readable({
     read: () => {
       const n = held;
       held = 0;
-      channel.ack(n);
+      // nothing is held before the channel is there
+      channel()?.ack(n);
     },
   });
   return {
     stream,
     take: (data) => {
-      if (stream.destroyed || stream.readableEnded) return channel.ack(data.length);
-      if (stream.push(data)) channel.ack(data.length);
+      if (stream.destroyed || stream.readableEnded) return channel()?.ack(data.length);
+      if (stream.push(data)) channel()?.ack(data.length);
       else held += data.length;
     },
   };

@@ -1,17 +1,20 @@
 // Simulated qubes as bubblewrap sandboxes: their power lifecycle, and
 // running commands and qrexec services inside them.
 //
-// A running qube is one long-lived bwrap whose namespaces live from start
-// to shutdown. Its volumes are size-limited tmpfs mounts of that sandbox
-// (the root file system, /rw), so writes past a volume's size fail with
-// ENOSPC inside the qube. No host directory is bound writable into it: at
-// start the host streams each volume's image to the agent inside
-// (agent.ts), which unpacks it; at shutdown the agent packs it and the host
-// writes the bytes, counted against the volume's size, into a new image.
+// A running qube is one long-lived bwrap whose namespaces live from its
+// first use to shutdown. Its volumes are size-limited tmpfs mounts of that
+// sandbox (the root file system, /rw), so writes past a volume's size fail
+// with ENOSPC inside the qube. No host directory is bound writable into it:
+// when the sandbox comes, the host streams each volume's image, as it was at
+// the qube's start, to the agent inside (agent.ts), which unpacks it; at
+// shutdown the agent packs it and the host writes the bytes, counted against
+// the volume's size, into a new image. A qube nothing ran in has no sandbox:
+// its shutdown leaves its images as they were.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -64,6 +67,8 @@ const AGENT_DIR_IN_QUBE = '/run/qmcp-agent';
 /** This folder and the shared module it imports, at their places under the compiled src/. */
 const AGENT_CODE = 'sim/sandbox';
 const AGENT_SHARED = 'shared/errors.js';
+/** The compiled sim/sandbox folder, where the agent is. */
+const AGENT_FROM = import.meta.dirname;
 
 export interface SpawnInQubeOptions {
   readonly env?: Readonly<Record<string, string>>;
@@ -123,7 +128,7 @@ export function defaultServicesDir(): string {
 
 function packageRoot(): string {
   // dist/src/sim/sandbox → the package root
-  return join(import.meta.dirname, '..', '..', '..', '..');
+  return join(AGENT_FROM, '..', '..', '..', '..');
 }
 
 // The drop-in clients and what their imports need: nothing else of the host.
@@ -133,10 +138,25 @@ const CLIENT_PARTS: readonly string[] = ['bin/qrexec-client-vm', 'bin/qvm-connec
 export type Volume = 'private' | 'root';
 
 interface RunningQube {
-  /** Null when bwrap is missing: the qube is up, but runs nothing. */
-  readonly sandbox: Sandbox | null;
+  /** What its sandbox is made of; null when bwrap is missing: the qube is up, but runs nothing. */
+  readonly plan: SandboxPlan | null;
   /** The volumes kept at shutdown, with their images and size bounds. */
   readonly keep: readonly { readonly volume: Volume; readonly image: string; readonly size: number }[];
+  /** The sandbox's coming, from the first use on: every use shares it. */
+  coming: Promise<Sandbox> | null;
+  /** The sandbox once its bwrap is spawned, so that a stop can kill it while it comes. */
+  spawned: Sandbox | null;
+  /** The sandbox once it came with its volumes. */
+  up: Sandbox | null;
+}
+
+interface SandboxPlan {
+  readonly rootSize: number;
+  readonly privateSize: number;
+  // Opened at start: an image replaced later (a template's stop saves its
+  // root) leaves the qube with the contents it started with.
+  readonly rootImage: FileHandle | null;
+  readonly privateImage: FileHandle | null;
 }
 
 interface Sandbox {
@@ -178,7 +198,7 @@ export class QubeSandboxes implements QubeServiceHost {
 
   // Power hooks for the simulated qubesd.
 
-  /** Starts a qube's sandbox with its volumes; concurrent starts of one qube share the work. */
+  /** Starts a qube: its volumes as they are now, for its sandbox to come with; concurrent starts of one qube share the work. */
   beforeStart(name: string): Promise<void> {
     if (this.running.has(name)) return Promise.resolve();
     let pending = this.starting.get(name);
@@ -212,35 +232,52 @@ export class QubeSandboxes implements QubeServiceHost {
             { volume: 'private', image: layout.privateImage, size: privateSize },
             ...(persistentRoot ? [{ volume: 'root' as const, image: layout.rootImage, size: rootSize }] : []),
           ];
-    if (this.bwrap === undefined) {
-      // Power management works without bwrap; running anything needs it.
-      this.running.set(name, { sandbox: null, keep });
-      return;
-    }
-    const sandbox = this.startSandbox(this.bwrap, name, rootSize, privateSize);
+    // Power management works without bwrap; running anything needs it.
+    const plan = this.bwrap === undefined ? null : { rootSize, privateSize, ...(await openImages(name, rootImage, privateImage)) };
+    this.running.set(name, { plan, keep, coming: null, spawned: null, up: null });
+  }
+
+  /** The qube's sandbox, brought up with its volumes at the first call. */
+  private sandboxOf(name: string, qube: RunningQube): Promise<Sandbox> {
+    if (qube.plan === null || this.bwrap === undefined) return Promise.reject(new SandboxUnavailableError(this.unavailableReason ?? undefined));
+    qube.coming ??= this.bringUp(this.bwrap, name, qube, qube.plan);
+    return qube.coming;
+  }
+
+  private async bringUp(bwrap: string, name: string, qube: RunningQube, plan: SandboxPlan): Promise<Sandbox> {
+    const sandbox = this.startSandbox(bwrap, name, plan.rootSize, plan.privateSize);
+    qube.spawned = sandbox;
     try {
       await sandbox.link.ready;
-      if (rootImage !== null) await this.load(sandbox, name, 'root', rootImage);
-      if (privateImage !== null) await this.load(sandbox, name, 'private', privateImage);
+      if (plan.rootImage !== null) await this.load(sandbox, name, 'root', plan.rootImage);
+      if (plan.privateImage !== null) await this.load(sandbox, name, 'private', plan.privateImage);
       const booted = await sandbox.link.open({ kind: 'boot', name }).exited;
       if (booted.code !== 0) this.log(`qube ${name}: setting its name at start failed: ${booted.message ?? 'no reason given'}`);
+      // a stop while it came killed it
+      if (this.running.get(name) !== qube) throw new SandboxError(`qube ${name} is not running`);
     } catch (e) {
       await killSandbox(sandbox);
+      if (this.running.get(name) !== qube) throw new SandboxError(`qube ${name} is not running`);
       if (e instanceof SandboxError) throw e;
       const said = sandbox.said();
       throw new SandboxError(`qube ${name} did not start: ${e instanceof Error ? e.message : String(e)}${said === '' ? '' : `: ${said}`}`);
+    } finally {
+      await closeImages(plan);
     }
-    this.running.set(name, { sandbox, keep });
+    qube.up = sandbox;
+    return sandbox;
   }
 
   async afterStop(name: string): Promise<void> {
     await this.starting.get(name)?.catch(() => undefined);
     const qube = this.running.get(name);
     this.running.delete(name);
-    if (qube?.sandbox) {
-      await this.save(name, qube);
-      await killSandbox(qube.sandbox);
-    }
+    if (qube === undefined) return;
+    if (qube.up !== null) await this.save(name, qube, qube.up);
+    if (qube.spawned !== null) await killSandbox(qube.spawned);
+    // a sandbox still coming fails now that it is killed, and closes the images itself
+    if (qube.coming !== null) await qube.coming.catch(() => undefined);
+    else if (qube.plan !== null) await closeImages(qube.plan);
   }
 
   async afterRemove(name: string): Promise<void> {
@@ -305,7 +342,7 @@ export class QubeSandboxes implements QubeServiceHost {
 
   // Running things inside.
 
-  /** Starts argv inside a running qube, as root unless told otherwise. */
+  /** Starts argv inside a running qube, as root unless told otherwise; a sandbox that cannot come makes the command emit 'error'. */
   spawn(name: string, argv: readonly string[], options: SpawnInQubeOptions = {}): QubeProcess {
     if (argv.length === 0) throw new TypeError('argv must not be empty');
     return new QubeCommand(this.open(name, { kind: 'run', argv, ...this.commandContext(name, options) }));
@@ -333,19 +370,19 @@ export class QubeSandboxes implements QubeServiceHost {
     // As libqrexec: SERVICE+ARG (SERVICE+ for no argument), then SERVICE.
     const service = { dir: '/etc/qubes-rpc', candidates: [`${call.service}+${call.argument}`, call.service], argument: call.argument };
     const request: OpenRequest = { kind: 'run', argv: ['/bin/false'], service, ...this.commandContext(call.qube, { env, user: call.user ?? 'root' }) };
-    return await pipeAndWait(new QubeCommand(this.open(call.qube, request)), call);
+    return await pipeAndWait(new QubeCommand(await this.open(call.qube, request)), call);
   }
 
   // Internals.
 
-  private open(name: string, request: OpenRequest): Channel {
+  /** A channel to the qube's agent: at once when its sandbox is up, else once it came. */
+  private open(name: string, request: OpenRequest): Channel | Promise<Channel> {
     if (this.bwrap === undefined) throw new SandboxUnavailableError(this.unavailableReason ?? undefined);
     const qube = this.running.get(name);
     if (qube === undefined) throw new SandboxError(`qube ${name} is not running`);
-    const sandbox = qube.sandbox;
-    if (sandbox === null) throw new SandboxUnavailableError(this.unavailableReason ?? undefined);
-    if (sandbox.link.broken !== null) throw new SandboxError(`qube ${name} does not answer: ${sandbox.link.broken}`);
-    return sandbox.link.open(request);
+    if (qube.plan === null) throw new SandboxUnavailableError(this.unavailableReason ?? undefined);
+    if (qube.up !== null) return openOn(name, qube.up, request);
+    return this.sandboxOf(name, qube).then((sandbox) => openOn(name, sandbox, request));
   }
 
   private commandContext(name: string, options: SpawnInQubeOptions): { env: Record<string, string>; cwd: string } {
@@ -468,21 +505,16 @@ export class QubeSandboxes implements QubeServiceHost {
     return sandbox;
   }
 
-  private async load(sandbox: Sandbox, name: string, volume: Volume, image: string): Promise<void> {
+  private async load(sandbox: Sandbox, name: string, volume: Volume, image: FileHandle): Promise<void> {
     const channel = sandbox.link.open({ kind: 'import', volume });
-    const handle = await open(image, 'r');
-    try {
-      const buf = Buffer.alloc(64 * 1024);
-      for (;;) {
-        if (channel.done) break;
-        const { bytesRead } = await handle.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
-        await channel.write(Buffer.from(buf.subarray(0, bytesRead)));
-      }
-      channel.end();
-    } finally {
-      await handle.close();
+    const buf = Buffer.alloc(64 * 1024);
+    for (let at = 0; !channel.done; ) {
+      const { bytesRead } = await image.read(buf, 0, buf.length, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+      await channel.write(Buffer.from(buf.subarray(0, bytesRead)));
     }
+    channel.end();
     const info = await channel.exited;
     if (info.code !== 0) {
       const why = info.message ?? 'no reason given';
@@ -493,9 +525,7 @@ export class QubeSandboxes implements QubeServiceHost {
   // Shutdown: every process ends, then each kept volume is packed inside
   // and written to a new image, which replaces the old one only if the
   // whole of it came, within the volume's bound.
-  private async save(name: string, qube: RunningQube): Promise<void> {
-    const sandbox = qube.sandbox;
-    if (sandbox === null) return;
+  private async save(name: string, qube: RunningQube, sandbox: Sandbox): Promise<void> {
     if (sandbox.link.broken !== null) {
       if (qube.keep.length > 0) this.log(`qube ${name}: its volumes keep their state from its start (${sandbox.link.broken})`);
       return;
@@ -534,8 +564,8 @@ export class QubeSandboxes implements QubeServiceHost {
       for (const part of CLIENT_PARTS) args.push('--ro-bind-try', join(clientRoot, part), join(CLIENT_ROOT_IN_QUBE, part));
     }
     // the agent's modules keep their place relative to the one shared module they import
-    args.push('--ro-bind', import.meta.dirname, `${AGENT_DIR_IN_QUBE}/${AGENT_CODE}`);
-    args.push('--ro-bind', join(import.meta.dirname, '..', '..', AGENT_SHARED), `${AGENT_DIR_IN_QUBE}/${AGENT_SHARED}`);
+    args.push('--ro-bind', AGENT_FROM, `${AGENT_DIR_IN_QUBE}/${AGENT_CODE}`);
+    args.push('--ro-bind', join(AGENT_FROM, '..', '..', AGENT_SHARED), `${AGENT_DIR_IN_QUBE}/${AGENT_SHARED}`);
     args.push('--ro-bind', join(packageRoot(), 'package.json'), `${AGENT_DIR_IN_QUBE}/package.json`);
     const socket = this.options.qrexecSocket?.(name) ?? join(this.options.dir, 'qrexec', `${name}.sock`);
     args.push('--bind-try', socket, QREXEC_SOCKET_IN_QUBE);
@@ -618,6 +648,34 @@ export async function saveImage(link: AgentLink, volume: Volume, image: string, 
   return problem;
 }
 
+function openOn(name: string, sandbox: Sandbox, request: OpenRequest): Channel {
+  if (sandbox.link.broken !== null) throw new SandboxError(`qube ${name} does not answer: ${sandbox.link.broken}`);
+  return sandbox.link.open(request);
+}
+
+async function openImages(name: string, root: string | null, priv: string | null): Promise<Pick<SandboxPlan, 'rootImage' | 'privateImage'>> {
+  const rootImage = root === null ? null : await openImage(name, 'root', root);
+  try {
+    return { rootImage, privateImage: priv === null ? null : await openImage(name, 'private', priv) };
+  } catch (e) {
+    await rootImage?.close();
+    throw e;
+  }
+}
+
+async function openImage(name: string, volume: Volume, image: string): Promise<FileHandle> {
+  try {
+    return await open(image, 'r');
+  } catch (e) {
+    throw new SandboxError(`qube ${name} did not start: its ${volume} volume could not be loaded (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+async function closeImages(plan: SandboxPlan): Promise<void> {
+  await plan.rootImage?.close();
+  await plan.privateImage?.close();
+}
+
 // Waits for a channel's end while the agent keeps answering.
 async function idle(channel: Channel): Promise<ExitInfo> {
   let timer: NodeJS.Timeout | undefined;
@@ -655,6 +713,8 @@ function readInitPid(child: ChildProcess): Promise<number | undefined> {
 async function killSandbox(sandbox: Sandbox): Promise<void> {
   const { bwrap, init, closed } = sandbox;
   sandbox.link.close();
+  // killed before: its init is gone with bwrap, and that pid may be another process's now
+  if (bwrap.exitCode !== null || bwrap.signalCode !== null) return await closed;
   const pid = await Promise.race([init, closed.then(() => undefined)]);
   try {
     if (pid !== undefined) process.kill(pid, 'SIGKILL');
