@@ -1,9 +1,10 @@
 // What the noninterference check masks before it compares: only a job's
-// id and start, and only the time of the agent's own removes. Names,
-// classes and sizes of tombstones are still compared.
+// id and start, the time of the agent's own removes, and a push's fresh
+// directory, also inside a plan step's answer. Names, classes and sizes of
+// tombstones are still compared.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { normalisePushes, normaliseRemovalTimes } from '../../verify/noninterference/check.js';
+import { comparable, normalisePushes, normaliseRemovalTimes } from '../../verify/noninterference/check.js';
 
 const list = (name: string, at: string, bytes = 1): string => `${JSON.stringify({ tombstones: [{ name, klass: 'AppVM', removed: at, bytes }] })}\n`;
 
@@ -25,4 +26,19 @@ test('a sink push compares alike whatever fresh directory each machine chose, an
   assert.equal(normalisePushes(push('20261203T230001Z.9b0227d17279b2b0')), normalisePushes(push('20261203T230002Z.9e1468dbd32a6037')));
   assert.notEqual(normalisePushes(push('20261203T230001Z.9b0227d17279b2b0')), normalisePushes(push('20261203T230001Z.9b0227d17279b2b0', 'refused')));
   assert.notEqual(normalisePushes(push('20261203T230001Z.9b0227d17279b2b0')), normalisePushes(push('20261203T230001Z.9b0227d17279b2b0\nleak')));
+});
+
+test("a push step of a plan compares alike inside the plan's status, and nothing else of the plan does", () => {
+  const answer = (id: string, status = 'ok'): string => Buffer.from(`qmcp 1\nstatus ${status}\nexit 0\npush ${id}\nmessage \n\n`, 'latin1').toString('base64');
+  const plan = (output: string, state = 'done', info = 'e30K'): string =>
+    `${JSON.stringify({ plan: '3', state, steps: [{ operation: 'copy', qube: 'ai-tpl', argument: 'drop', state: 'done', status: 0, output }, { operation: 'info', argument: 'ai-read', state: 'done', status: 0, output: info }] })}\n`;
+  const [x, y] = ['20261204T060847Z.5bcb4d68ace21df3', '20261204T060847Z.00968d7ba771b8ff'];
+  assert.notEqual(plan(answer(x)), plan(answer(y)));
+  assert.equal(comparable(plan(answer(x))), comparable(plan(answer(y))));
+  // the step's other lines, the plan's state and the other steps' answers are compared
+  assert.notEqual(comparable(plan(answer(x))), comparable(plan(answer(y, 'refused'))));
+  assert.notEqual(comparable(plan(answer(x))), comparable(plan(answer(y), 'failed')));
+  assert.notEqual(comparable(plan(answer(x))), comparable(plan(answer(y), 'done', 'e30KCg==')));
+  // raw answers still masked as before
+  assert.equal(comparable(Buffer.from(answer(x), 'base64').toString('latin1')), comparable(Buffer.from(answer(y), 'base64').toString('latin1')));
 });
