@@ -13,8 +13,11 @@ const SEED = 4242;
 // each run has its own machines and mostly waits on them (starts, windows, the operator): several run at once
 describe('noninterference', { concurrency: 4 }, () => {
   test('machines that differ only outside the agent’s world answer alike: raw qrexec, events, MCP', async () => {
-    const r = await noninterferenceCheck.run({ scale: 1 }, SEED);
+    const progress: string[] = [];
+    const r = await noninterferenceCheck.run({ scale: 1, progress: (line) => progress.push(line) }, SEED);
     assert.deepEqual(r.failures, []);
+    // a long run says how far it has come: each pair once
+    assert.deepEqual(progress.map((l) => /^pair (\d+) alike \((\d+) of 3 done\)$/.exec(l)?.[2]), ['1', '2', '3']);
     const figure = (label: string): number => Number(r.figures.find((f) => f.label.startsWith(label))?.value ?? 0);
     assert.equal(figure('machines compared'), 6);
     assert.ok(figure('outside edits') >= 2);
@@ -51,7 +54,10 @@ describe('noninterference', { concurrency: 4 }, () => {
 
   test('a gate that asks about a qube because it exists (an outside one waits for the operator, an absent name is refused at once) is caught by the requests compared', async () => {
     const weak = makeNoninterferenceCheck({ existenceGate: ['remove'], operations: ['remove'], rawOnly: true, gateOnly: true, shrinkRuns: 0 });
-    const r = await weak.run({ scale: 1 }, SEED);
+    const progress: string[] = [];
+    const r = await weak.run({ scale: 1, progress: (line) => progress.push(line) }, SEED);
+    // what differed is on the progress line too, for a run stopped before its report
+    assert.match(progress.join('\n'), /^pair \d+ differs \(1 of 1 done\): call \d+ \{"seat":"mcp-control","target":"@adminvm","service":"qmcp\.Remove\+/m);
     const hit = r.failures[0];
     assert.ok(hit, 'the gate asking about outside qubes was not caught');
     assert.match(hit.what, /^call \{"seat":"mcp-control","target":"@adminvm","service":"qmcp\.Remove\+/);

@@ -427,7 +427,9 @@ export function makeNoninterferenceCheck(sut: NoninterferenceSut = {}): Check {
         });
         if (result) differed++;
         done++;
-        budget.progress?.(`pair ${pair.index} ${result ? 'differs' : 'alike'} (${done} of ${chosen.length} done)`);
+        // a run stopped before its report still tells what differed
+        const what = result === null ? '' : result.kind === 'raw' ? `: call ${result.diff.index} ${JSON.stringify(result.diff.call)}: A ${show(result.diff.a)}, B ${show(result.diff.b)}` : `: ${result.what}`;
+        budget.progress?.(`pair ${pair.index} ${result ? 'differs' : 'alike'} (${done} of ${chosen.length} done)${what.slice(0, 2000)}`);
         return result === null ? null : { pair, result };
       });
       // reported in the order of the pairs, each raw difference shrunk on fresh pairs one at a time
