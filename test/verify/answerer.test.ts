@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { approvalsDir, createRequest } from '../../src/dom0/gate/store.js';
-import { askTarget, seededDecision, startAnswerer } from '../../verify/gate/answerer.js';
+import { askTarget, decidingArgument, seededDecision, startAnswerer } from '../../verify/gate/answerer.js';
 import type { WaitingCall } from '../../verify/gate/answerer.js';
 
 const call = (argument: string): WaitingCall => ({ kind: 'request', source: 'mcp-control', what: 'remove', argument, payload: '', qubes: [argument] });
@@ -16,6 +16,24 @@ test('the answerer decides from the seed and the call alone, about half of the c
   for (const n of names.slice(0, 50)) assert.equal(seededDecision(7, call(n)), seededDecision(7, { ...call(n) }));
   assert.ok(names.some((n) => seededDecision(7, call(n)) !== seededDecision(8, call(n))), 'another seed answers otherwise');
   assert.ok(names.some((n) => seededDecision(7, call(n)) !== seededDecision(7, { ...call(n), payload: 'eA==' })), 'the payload is part of the call');
+});
+
+test('a sink push is decided alike whatever fresh directory each machine chose for it', () => {
+  // two machines making the same copy pick different directories (their clocks and random suffixes)
+  const push = (i: number): WaitingCall => ({ kind: 'ask', source: 'ai-work', what: 'qmcp.SinkPush', argument: `2026120${i % 10}T0${i % 10}0000Z.${i.toString(16).padStart(16, '0')}`, payload: '', qubes: ['ai-sink'] });
+  const pushes = Array.from({ length: 64 }, (_, i) => push(i));
+  for (const seed of [1, 2, 3, 20261203]) {
+    assert.equal(new Set(pushes.map((c) => seededDecision(seed, c))).size, 1, `seed ${seed}`);
+    // what would catch it: the raw argument hashed, as before
+    const raw = (c: WaitingCall): string => seededDecision(seed, { ...c, what: 'qmcp.SinkPush ' }, 0.5);
+    assert.equal(new Set(pushes.map(raw)).size, 2, `seed ${seed}: the raw names decide both ways`);
+  }
+  // still part of the decision: the sink, the source, and any argument that is not a push name
+  assert.ok([1, 2, 3, 4, 5, 6, 7, 8].some((s) => seededDecision(s, push(1)) !== seededDecision(s, { ...push(1), qubes: ['ai-sink2'] })), 'the sink decides');
+  assert.ok([1, 2, 3, 4, 5, 6, 7, 8].some((s) => seededDecision(s, push(1)) !== seededDecision(s, { ...push(1), source: 'ai-other' })), 'the source decides');
+  assert.equal(decidingArgument({ kind: 'ask', what: 'qmcp.SinkPush', argument: 'not-a-push' }), 'not-a-push');
+  assert.equal(decidingArgument({ kind: 'ask', what: 'qubes.Filecopy', argument: push(1).argument }), push(1).argument);
+  assert.equal(decidingArgument({ kind: 'request', what: 'qmcp.SinkPush', argument: push(1).argument }), push(1).argument);
 });
 
 test('an approved dialog goes to the qube the caller named, or to dom0 when that is the only choice; otherwise it is denied', () => {

@@ -17,6 +17,7 @@ import { openAudit } from '../../src/dom0/audit/index.js';
 import { approvePlan, denyPlan } from '../../src/dom0/plans/operator.js';
 import { allPlans, planState } from '../../src/dom0/plans/store.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
+import { SINK_PUSH } from '../../src/shared/inqube-protocol.js';
 import { askControl } from '../../src/sim/qrexec/asks.js';
 import type { PendingAsk } from '../../src/sim/qrexec/asks.js';
 import { hangBoundMs } from '../hang-bound.js';
@@ -76,10 +77,20 @@ export interface Answerer {
   stop(): Promise<void>;
 }
 
+/**
+ * The argument a decision is made on. A sink push's argument is the fresh
+ * directory the copy chose (its clock and a random suffix), different on
+ * two machines for the same call: the decision takes it as one word.
+ */
+export function decidingArgument(call: Pick<WaitingCall, 'kind' | 'what' | 'argument'>): string {
+  if (call.kind === 'ask' && call.what === 'qmcp.SinkPush' && SINK_PUSH.test(call.argument.replace(/^\+/, ''))) return 'PUSH';
+  return call.argument;
+}
+
 /** The seeded decision: a hash of the seed and the call, compared with the share. */
 export function seededDecision(seed: number, call: WaitingCall, allowShare = 0.5): Decision {
   const h = createHash('sha256');
-  for (const field of [String(seed), call.kind, call.source, call.what, call.argument, call.payload, ...call.qubes]) h.update(`${field.length}:${field}`);
+  for (const field of [String(seed), call.kind, call.source, call.what, decidingArgument(call), call.payload, ...call.qubes]) h.update(`${field.length}:${field}`);
   return h.digest().readUInt32BE(0) / 2 ** 32 < allowShare ? 'allow' : 'deny';
 }
 
