@@ -37,6 +37,8 @@ export interface SimHostOptions {
   readonly network?: boolean;
   /** How long an `ask` waits for the operator. */
   readonly askTimeoutMs?: number;
+  /** How often the router looks for qubes come and gone (default 500 ms); a qube about to run gets its socket at once regardless. */
+  readonly qrexecPollMs?: number;
   /** How the installed dom0 services are reached; default what the last install chose, else per-call. */
   readonly serviceMode?: ServiceMode;
   /** Whether qubesd's state and the installed files wait for the disk (default true); a machine thrown away after a check need not. */
@@ -77,10 +79,11 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
   const root = dom0Root(dir);
   const fresh = !existsSync(join(root, 'etc', 'qubes', 'policy.d'));
 
-  const registry: { app?: Qubesd['app'] } = {};
+  const registry: { app?: Qubesd['app']; router?: Router } = {};
   const sandboxes = new QubeSandboxes({
     dir,
     lookup: registryLookup(() => registry.app),
+    qrexecReady: async (name) => registry.router?.ensureSocket(name),
     ...(opts.network ? { network: true } : {}),
     log,
   });
@@ -137,8 +140,10 @@ export async function startSimHost(opts: SimHostOptions): Promise<SimHost> {
         sandboxes.run({ qube, service, argument, source, user, ...stdio }),
     },
     ...(opts.askTimeoutMs !== undefined ? { askTimeoutMs: opts.askTimeoutMs } : {}),
+    ...(opts.qrexecPollMs !== undefined ? { pollMs: opts.qrexecPollMs } : {}),
     log,
   });
+  registry.router = router;
   log(`qrexec router: one socket per qube under ${router.socketDir}`);
   installDom0Client(root, router.dom0Socket);
 

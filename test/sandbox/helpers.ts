@@ -1,13 +1,25 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { BWRAP_MISSING_MESSAGE, findBwrap, QubeSandboxes } from '../../src/sim/sandbox/index.js';
 import type { QubeProcess, QubeShape, ServiceCall } from '../../src/sim/sandbox/index.js';
+import { compiled, weakenedCopy, weakenedFile } from '../../verify/weakened-module.js';
 
 /** Sandbox tests skip, saying why, only when bwrap is absent. */
 export const skipWithoutBwrap: string | false = findBwrap() === undefined ? `skipped: ${BWRAP_MISSING_MESSAGE}` : false;
+
+export type Sandboxes = typeof QubeSandboxes;
+
+/** The sandboxes with each guard of `edits` replaced; the copy still binds the agent from the compiled folder. */
+export async function weakenedSandboxes(...edits: readonly (readonly [string, string])[]): Promise<Sandboxes> {
+  const here = JSON.stringify(dirname(compiled('sim/sandbox/sandboxes')));
+  let path = weakenedFile('sim/sandbox/sandboxes', 'const AGENT_FROM = import.meta.dirname;', `const AGENT_FROM = ${here};`);
+  for (const [guard, weak] of edits) path = weakenedCopy(path, guard, weak);
+  return ((await import(pathToFileURL(path).href)) as { QubeSandboxes: Sandboxes }).QubeSandboxes;
+}
 
 export const FLEET: Readonly<Record<string, QubeShape>> = {
   'tpl': { klass: 'TemplateVM' },

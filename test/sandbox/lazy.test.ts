@@ -12,23 +12,12 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { qubeLayout, QubeSandboxes, SandboxError } from '../../src/sim/sandbox/index.js';
-import { compiled, weakenedCopy, weakenedFile } from '../../verify/weakened-module.js';
-import { callService, FLEET, hostProcessesWith, sh, skipWithoutBwrap } from './helpers.js';
+import { callService, FLEET, hostProcessesWith, sh, skipWithoutBwrap, weakenedSandboxes as weakened } from './helpers.js';
+import type { Sandboxes } from './helpers.js';
 
 const skip = skipWithoutBwrap;
-type Sandboxes = typeof QubeSandboxes;
-
-/** The sandboxes with each guard of `edits` replaced; the copy still binds the agent from the compiled folder. */
-async function weakened(...edits: readonly (readonly [string, string])[]): Promise<Sandboxes> {
-  const here = JSON.stringify(dirname(compiled('sim/sandbox/sandboxes')));
-  let path = weakenedFile('sim/sandbox/sandboxes', 'const AGENT_FROM = import.meta.dirname;', `const AGENT_FROM = ${here};`);
-  for (const [guard, weak] of edits) path = weakenedCopy(path, guard, weak);
-  return ((await import(pathToFileURL(path).href)) as { QubeSandboxes: Sandboxes }).QubeSandboxes;
-}
-
 /**
  * Runs FN with sandboxes of FLEET made by SANDBOXES in a directory of their
  * own, whose path is in every bwrap's command line. A weakened variant may

@@ -5,7 +5,8 @@ import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { QubeSandboxes } from '../../src/sim/sandbox/index.js';
-import { FLEET, sh, skipWithoutBwrap, withTempDir } from './helpers.js';
+import { FLEET, sh, skipWithoutBwrap, weakenedSandboxes, withTempDir } from './helpers.js';
+import type { Sandboxes } from './helpers.js';
 
 // Stands in for the router's client, laid out as in this package: an
 // extensionless ESM script importing from dist/src/sim/qrexec/.
@@ -59,4 +60,39 @@ test('qrexec-client-vm inside a qube reaches the router on that qube\'s socket o
       await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
     }
   });
+});
+
+/**
+ * A qube made since the router's last look has no socket yet; bwrap binds a
+ * missing socket as nothing, and the qube would be without qrexec for its
+ * life (every call failing as unreachable, which a caller may not tell from
+ * a call that ran). The sandbox asks for the socket before it comes.
+ */
+async function socketBeforeSandbox(Sandboxes: Sandboxes): Promise<string> {
+  let out = '';
+  await withTempDir(async (dir) => {
+    await mkdir(join(dir, 'qrexec'));
+    const clientRoot = join(dir, 'package');
+    await fakePackage(clientRoot);
+    const servers: Server[] = [];
+    // the socket comes only when asked for: no poll, no timing
+    const qrexecReady = async (name: string): Promise<void> => {
+      servers.push(await listen(join(dir, 'qrexec', `${name}.sock`), name));
+    };
+    const s = new Sandboxes({ dir, lookup: (n) => FLEET[n], clientRoot, qrexecReady });
+    try {
+      await s.beforeStart('app');
+      out = (await sh(s, 'app', 'qrexec-client-vm work qubes.Test; echo " status=$?"')).stdout;
+    } finally {
+      await s.stopAll();
+      await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+    }
+  });
+  return out;
+}
+
+test('a qube made since the router last looked has its qrexec socket when its sandbox comes', { skip: skipWithoutBwrap }, async () => {
+  assert.equal(await socketBeforeSandbox(QubeSandboxes), 'app got: work qubes.Test status=0\n');
+  const without = await weakenedSandboxes(['await ready(name);', '']);
+  assert.match(await socketBeforeSandbox(without), / status=125\n$/, 'the sandbox bound the socket before it was there');
 });

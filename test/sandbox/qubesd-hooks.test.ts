@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pathToFileURL } from 'node:url';
 import { startSimHost } from '../../src/sim/host.js';
+import { qubesdCall } from '../../src/shared/adminapi/client.js';
+import { weakenedFile } from '../../verify/weakened-module.js';
 import { sh, skipWithoutBwrap, withTempDir } from './helpers.js';
 
 test('the simulated host starts and stops sandboxes through qubesd power hooks', { skip: skipWithoutBwrap }, async () => {
@@ -56,4 +59,30 @@ test('a clean stop of the simulated host keeps what running qubes wrote', { skip
       await second.close();
     }
   });
+});
+
+/** What a qrexec call from a qube made and started just now returns, with the router's poll a day away. */
+async function callFromFresh(start: typeof startSimHost): Promise<string> {
+  let out = '';
+  await withTempDir(async (dir) => {
+    const fleet = { qubes: [{ name: 'tpl', klass: 'TemplateVM' as const }] };
+    const host = await start({ dir, fleet, qrexecPollMs: 24 * 3600 * 1000 });
+    try {
+      const made = await qubesdCall(host.qubesd.socketPath, { method: 'admin.vm.Create.AppVM', arg: 'tpl', dest: 'dom0', payload: 'name=fresh label=red' });
+      assert.ok(made.ok);
+      await host.qubesd.app.start(host.qubesd.app.mustGet('fresh'));
+      // no policy allows it: qrexec refuses (126); without a socket the call cannot reach qrexec (125)
+      out = (await sh(host.sandboxes, 'fresh', 'qrexec-client-vm dom0 test.Nothing </dev/null 2>/dev/null; echo "status=$?"')).stdout;
+    } finally {
+      await host.close();
+    }
+  });
+  return out;
+}
+
+test('a qube made since the router last looked reaches qrexec from its first command', { skip: skipWithoutBwrap }, async () => {
+  assert.equal(await callFromFresh(startSimHost), 'status=126\n');
+  const path = weakenedFile('sim/host', 'qrexecReady: async (name) => registry.router?.ensureSocket(name),', '');
+  const { startSimHost: weak } = (await import(pathToFileURL(path).href)) as { startSimHost: typeof startSimHost };
+  assert.equal(await callFromFresh(weak), 'status=125\n', 'the host did not ask for the socket');
 });

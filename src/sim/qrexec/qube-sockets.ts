@@ -21,6 +21,8 @@ export interface QubeSocketsOptions {
 
 export class QubeSockets {
   private readonly servers = new Map<string, Server>();
+  /** Each server's opening, until it listens or fails. */
+  private readonly opening = new WeakMap<Server, Promise<void>>();
   private readonly live = new Set<Socket>();
   /** Qubes whose socket path is too long to bind. */
   private readonly unbindable = new Set<string>();
@@ -60,6 +62,18 @@ export class QubeSockets {
     return this.refreshing;
   }
 
+  /**
+   * Opens QUBE's socket now if it has none, as a qube's qrexec channel is
+   * there from its start: a qube made since the last poll is not left
+   * without one. A refresh under way read the qubes before QUBE may have
+   * existed (it would close the socket again), so it is let finish first.
+   */
+  async ensure(qube: string): Promise<void> {
+    if (this.refreshing) await this.refreshing;
+    if (this.closed || this.servers.has(qube)) return;
+    await this.listenFor(qube);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
@@ -70,7 +84,8 @@ export class QubeSockets {
   }
 
   private listenFor(qube: string): Promise<void> {
-    return new Promise((resolve) => {
+    let server: Server | undefined;
+    const opened = new Promise<void>((resolve) => {
       const path = this.socketFor(qube);
       const problem = socketPathProblem(path);
       if (problem !== null) {
@@ -85,7 +100,7 @@ export class QubeSockets {
       } catch {
         // nothing stale
       }
-      const server = createServer({ allowHalfOpen: true }, (sock) => {
+      server = createServer({ allowHalfOpen: true }, (sock) => {
         this.live.add(sock);
         sock.on('close', () => this.live.delete(sock));
         this.o.onConnection(qube, sock);
@@ -97,12 +112,15 @@ export class QubeSockets {
       });
       server.listen(path, () => resolve());
     });
+    if (server !== undefined) this.opening.set(server, opened);
+    return opened;
   }
 
   private stopFor(qube: string): Promise<void> {
     const server = this.servers.get(qube);
     this.servers.delete(qube);
     if (!server) return Promise.resolve();
-    return new Promise((resolve) => server.close(() => resolve()));
+    // a socket still being opened is closed once open: a close before then would leave its opener waiting forever
+    return (this.opening.get(server) ?? Promise.resolve()).then(() => new Promise((resolve) => server.close(() => resolve())));
   }
 }

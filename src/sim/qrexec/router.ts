@@ -39,6 +39,8 @@ export interface Router {
   socketFor(qube: string): string;
   /** Re-reads the qubes now and adds or removes their sockets. */
   refresh(): Promise<void>;
+  /** Opens a qube's socket now if it has none (a qube made since the last poll, about to run). */
+  ensureSocket(qube: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -88,6 +90,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     dom0Socket,
     socketFor: (qube) => sockets.socketFor(qube),
     refresh: () => sockets.refresh(),
+    ensureSocket: (qube) => sockets.ensure(qube),
     close: async () => {
       asks.close();
       await sockets.close();

@@ -43,6 +43,8 @@ export interface SandboxOptions {
   readonly network?: boolean;
   /** The per-qube qrexec socket on the host; default DIR/qrexec/NAME.sock. */
   readonly qrexecSocket?: (name: string) => string;
+  /** Makes sure that socket is there before a sandbox binds it (a bind of a missing socket leaves the qube without qrexec). */
+  readonly qrexecReady?: (name: string) => Promise<void>;
   /**
    * Where qrexec-client-vm comes from: a package root holding
    * bin/qrexec-client-vm (and bin/qvm-connect-tcp), package.json and dist/src/sim/qrexec/, which are
@@ -245,6 +247,20 @@ export class QubeSandboxes implements QubeServiceHost {
   }
 
   private async bringUp(bwrap: string, name: string, qube: RunningQube, plan: SandboxPlan): Promise<Sandbox> {
+    const ready = this.options.qrexecReady;
+    if (ready !== undefined) {
+      try {
+        await ready(name);
+      } catch (e) {
+        await closeImages(plan);
+        throw new SandboxError(`qube ${name} did not start: its qrexec socket: ${(e as Error).message}`);
+      }
+      // a stop while the socket came
+      if (this.running.get(name) !== qube) {
+        await closeImages(plan);
+        throw new SandboxError(`qube ${name} is not running`);
+      }
+    }
     const sandbox = this.startSandbox(bwrap, name, plan.rootSize, plan.privateSize);
     qube.spawned = sandbox;
     try {
