@@ -83,7 +83,7 @@ export interface Answerer {
  * two machines for the same call: the decision takes it as one word.
  */
 export function decidingArgument(call: Pick<WaitingCall, 'kind' | 'what' | 'argument'>): string {
-  if (call.kind === 'ask' && call.what === 'qmcp.SinkPush' && SINK_PUSH.test(call.argument.replace(/^\+/, ''))) return 'PUSH';
+  if (call.kind === 'ask' && call.what === 'qmcp.SinkPush' && SINK_PUSH.test(call.argument)) return 'PUSH';
   return call.argument;
 }
 

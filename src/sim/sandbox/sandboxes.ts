@@ -247,19 +247,13 @@ export class QubeSandboxes implements QubeServiceHost {
   }
 
   private async bringUp(bwrap: string, name: string, qube: RunningQube, plan: SandboxPlan): Promise<Sandbox> {
+    // without the hook bwrap starts in this turn (a stop meanwhile is seen once the sandbox is up, below)
     const ready = this.options.qrexecReady;
     if (ready !== undefined) {
-      try {
-        await ready(name);
-      } catch (e) {
+      await ready(name).catch(async (e: unknown) => {
         await closeImages(plan);
-        throw new SandboxError(`qube ${name} did not start: its qrexec socket: ${(e as Error).message}`);
-      }
-      // a stop while the socket came
-      if (this.running.get(name) !== qube) {
-        await closeImages(plan);
-        throw new SandboxError(`qube ${name} is not running`);
-      }
+        throw new SandboxError(`qube ${name} did not start: its qrexec socket: ${e instanceof Error ? e.message : String(e)}`);
+      });
     }
     const sandbox = this.startSandbox(bwrap, name, plan.rootSize, plan.privateSize);
     qube.spawned = sandbox;
