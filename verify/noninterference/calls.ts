@@ -6,7 +6,7 @@
  * capability model (`CALLS`, keyed by operation id); the denied ones come
  * from the model's escalation classes.
  */
-import { qrexecCollect } from '../../src/sim/qrexec/index.js';
+import { asExecutableReply, isDom0Service, qrexecCollect } from '../../src/sim/qrexec/index.js';
 import {
   encodeCopyToRequest,
   encodePortForwardRequest,
@@ -314,6 +314,17 @@ export async function rawCall(m: Machine, c: Call): Promise<Observation> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A reply as the per-call executable gives it: a resident service's status
+ * is in its trailer, so a raw refusal reads status 0. For judging what a
+ * call did; what is compared stays raw.
+ */
+export function asExecutable(c: Call, o: Observation): Observation {
+  if (typeof o.status !== 'number' || !isDom0Service(c.target, c.service)) return o;
+  const r = asExecutableReply({ status: o.status, stdout: Buffer.from(o.stdout, 'latin1'), stderr: Buffer.from(o.stderr, 'latin1') });
+  return { ...o, status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') };
 }
 
 /** Whether a call names, anywhere in it, a qube outside the agent's world of one machine. */

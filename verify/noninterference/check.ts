@@ -31,14 +31,13 @@
  * the timing check measures; what a qube reads about itself (its IP).
  */
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
-import { asExecutableReply, isDom0Service } from '../../src/sim/qrexec/index.js';
 import type { Operation } from '../../src/shared/model/capabilities.js';
 import type { Budget, Check, CheckReport, Failure, Figure } from '../check.js';
 import { bounded, budgetCount } from '../check.js';
 import { PRINCIPAL, prng } from '../malformed/host.js';
 import type { Call, Observation } from './calls.js';
 import { coverageFailures } from '../gaps.js';
-import { gatePrelude, generateSequence, namesOf, namesOutside, noninterferenceGaps, rawCall } from './calls.js';
+import { asExecutable, gatePrelude, generateSequence, namesOf, namesOutside, noninterferenceGaps, rawCall } from './calls.js';
 import type { Edit, Machine, MachineVariant, PairSettings } from './machines.js';
 import { OTHER_WORLD_ON_B, RUNNING_ON_A, generateEdits, startMachine, stopMachine } from './machines.js';
 import { busyOperator, type BusyOperator } from './busy.js';
@@ -193,11 +192,6 @@ function gateDifference(a: Machine, b: Machine): string | null {
 }
 const show = (o: Observation): string => JSON.stringify(o);
 
-function asExecutable(c: Call, o: Observation): Observation {
-  if (typeof o.status !== 'number' || !isDom0Service(c.target, c.service)) return o;
-  const r = asExecutableReply({ status: o.status, stdout: Buffer.from(o.stdout, 'latin1'), stderr: Buffer.from(o.stderr, 'latin1') });
-  return { ...o, status: r.status, stdout: r.stdout.toString('latin1'), stderr: r.stderr.toString('latin1') };
-}
 
 async function withPair<T>(p: Pair, seed: number, sut: NoninterferenceSut, body: (a: Machine, b: Machine) => Promise<T>): Promise<T> {
   const [a, b] = await Promise.all([startMachine('A', p.a, seed, p.settings, sut), startMachine('B', p.b, seed, p.settings, sut)]);

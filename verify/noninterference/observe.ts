@@ -12,6 +12,7 @@ import { createServer } from '../../src/principal/server.js';
 import { PRINCIPAL } from '../malformed/host.js';
 import { qrexecService } from '../qrexec-service.js';
 import type { Call, Observation } from './calls.js';
+import { asExecutable } from './calls.js';
 import type { Machine } from './machines.js';
 import { OUTSIDE_TOMBSTONES, WORLD } from './machines.js';
 
@@ -33,6 +34,9 @@ export function markerQube(m: Machine): string | undefined {
   const visible = (tags: readonly string[]): boolean => tags.includes('ai-managed') && !tags.includes('ai-dump') && !tags.some((t) => t.startsWith('qmcp-'));
   return [...WORLD].sort().find((name) => visible(m.host.qubesd.app.get(name)?.tags ?? []));
 }
+
+/** The window itself (its length set per window). */
+const WINDOW_CALL: Call = { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('events', '6'), payload: '' };
 
 /** What the agent does inside the window: the same on both machines. */
 const START_ACT: Call = { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('start', 'ai-execbox'), payload: '' };
@@ -108,7 +112,7 @@ export interface WindowResult {
 /** One event window on one machine, with the agent's and the operator's acts inside it. */
 export async function eventWindow(m: Machine, call: (m: Machine, c: Call) => Promise<Observation>, seconds: number): Promise<WindowResult> {
   const opened = nextSubscription(m);
-  const window = call(m, { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('events', String(seconds)), payload: '' });
+  const window = call(m, { ...WINDOW_CALL, service: qrexecService('events', String(seconds)) });
   // a window that ends without subscribing (refused) is compared as it is
   await Promise.race([opened, window]);
   await sleep(300);
@@ -118,8 +122,8 @@ export async function eventWindow(m: Machine, call: (m: Machine, c: Call) => Pro
   const app = m.host.qubesd.app;
   for (const act of AGENT_ACTS) {
     const [qube, halted] = act === START_ACT ? ['ai-execbox', app.get('ai-execbox')?.power !== 'Running'] : ['ai-peer', false];
-    const o = await call(m, act);
-    // a refusal or an error changes nothing; a start of a running qube neither
+    // a refusal or an error changes nothing (read as the executable answers: a resident refusal's raw status is 0); a start of a running qube neither
+    const o = asExecutable(act, await call(m, act));
     if (o.status !== 0 || o.stdout.includes('"error"')) continue;
     if (act !== START_ACT) acts.push({ qube, event: 'property-changed' });
     else if (halted) acts.push({ qube, event: 'started' });
@@ -131,7 +135,7 @@ export async function eventWindow(m: Machine, call: (m: Machine, c: Call) => Pro
   }
   const o = await window;
   // a refused window has no events to miss: it is compared as it is
-  const late = o.status === 0 && !holdsEvery(windowRows(o.stdout), acts);
+  const late = asExecutable(WINDOW_CALL, o).status === 0 && !holdsEvery(windowRows(o.stdout), acts);
   return { observation: { ...o, stdout: normaliseEvents(o.stdout) }, acts, late };
 }
 
