@@ -2,10 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { approvalsDir, createRequest } from '../../src/dom0/gate/store.js';
 import { askTarget, decidingArgument, seededDecision, startAnswerer } from '../../verify/gate/answerer.js';
 import type { WaitingCall } from '../../verify/gate/answerer.js';
+import { weakenedCopy } from '../../verify/weakened-module.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 const call = (argument: string): WaitingCall => ({ kind: 'request', source: 'mcp-control', what: 'remove', argument, payload: '', qubes: [argument] });
 
@@ -63,6 +67,46 @@ test('the answerer stops at once, even while a barrier it waits on never opens',
     assert.deepEqual(a.errors, []);
     assert.deepEqual(a.answered.map((x) => x.decision), ['deny'], 'a barrier cut short denies');
   } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('between calls the answerer looks seldom; a call made during one is answered at once', async () => {
+  // weakened: during() counts the call but leaves the answerer in its idle wait
+  const { startAnswerer: sleepy } = (await import(pathToFileURL(weakenedCopy(join(here, '..', '..', 'verify', 'gate', 'answerer.js'), 'inFlight++;\n            wake();', 'inFlight++;')).href)) as { startAnswerer: typeof startAnswerer };
+  const root = await mkdtemp(join(tmpdir(), 'qmcp-answerer-'));
+  const request = async (argument: string): Promise<void> => {
+    const now = new Date();
+    const fields = { principal: 'mcp-control', operation: 'remove', argument, payload: '', qubes: [argument], digest: '0'.repeat(64), created: now.toISOString(), expires: new Date(now.getTime() + 600_000).toISOString() };
+    assert.ok(await createRequest(approvalsDir(root), fields, { cap: 4, audit: async () => 'c' }));
+  };
+  let ended = false;
+  const answered = (a: ReturnType<typeof startAnswerer>, n: number): Promise<void> =>
+    new Promise((resolve) => {
+      const look = (): void => void (a.answered.length >= n ? resolve() : ended || setTimeout(look, 5));
+      look();
+    });
+  // idle, it looks once a day; its first look (at its start) answers the request already there
+  const firstLooked = async (start: typeof startAnswerer, argument: string, done: number): Promise<ReturnType<typeof startAnswerer>> => {
+    await request(argument);
+    const a = start({ root, seed: 1, idleMs: 24 * 3600_000 });
+    await answered(a, done);
+    return a;
+  };
+  try {
+    const a = await firstLooked(startAnswerer, 'ai-zero', 1);
+    await request('ai-one');
+    await a.during(answered(a, 2));
+    assert.deepEqual(a.answered.map((x) => x.argument), ['ai-zero', 'ai-one']);
+    await a.stop();
+    // the weakened one waits out its idle look: not answered while the call is in flight (it would be in a day)
+    const b = await firstLooked(sleepy, 'ai-two', 1);
+    await request('ai-three');
+    const seen = await Promise.race([b.during(answered(b, 2)).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
+    assert.equal(seen, false, 'the weakened answerer answered without a look');
+    await b.stop();
+  } finally {
+    ended = true;
     await rm(root, { recursive: true, force: true });
   }
 });

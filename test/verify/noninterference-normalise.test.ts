@@ -1,10 +1,11 @@
 // What the noninterference check masks before it compares: only a job's
 // id and start, the time of the agent's own removes, and a push's fresh
-// directory, also inside a plan step's answer. Names, classes and sizes of
-// tombstones are still compared.
+// directory, also inside a plan step's answer, and the beat lines a long
+// in-qube command sends. Names, classes and sizes of tombstones are still
+// compared.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { comparable, normalisePushes, normaliseRemovalTimes } from '../../verify/noninterference/check.js';
+import { comparable, normaliseBeats, normalisePushes, normaliseRemovalTimes } from '../../verify/noninterference/check.js';
 
 const list = (name: string, at: string, bytes = 1): string => `${JSON.stringify({ tombstones: [{ name, klass: 'AppVM', removed: at, bytes }] })}\n`;
 
@@ -41,4 +42,17 @@ test("a push step of a plan compares alike inside the plan's status, and nothing
   assert.notEqual(comparable(plan(answer(x))), comparable(plan(answer(y), 'done', 'e30KCg==')));
   // raw answers still masked as before
   assert.equal(comparable(Buffer.from(answer(x), 'base64').toString('latin1')), comparable(Buffer.from(answer(y), 'base64').toString('latin1')));
+});
+
+test("a command's beat lines (one a second it ran) compare alike, and only they", () => {
+  const exec = (beats: number, body = 'root\n'): string => `qmcp 1\n${'beat\n'.repeat(beats)}status ok\nexit 0\nstdout_total ${body.length}\n\n${body}`;
+  assert.notEqual(exec(0), exec(2));
+  assert.equal(normaliseBeats(exec(0)), normaliseBeats(exec(2)));
+  assert.equal(comparable(exec(1)), comparable(exec(3)));
+  // a beat line of the command's own output, or anywhere but the reply's first header lines, is compared
+  assert.notEqual(comparable(exec(0, 'beat\n')), comparable(exec(0, 'root\n')));
+  assert.notEqual(normaliseBeats('qmcp 1\nstatus ok\nbeat\n'), normaliseBeats('qmcp 1\nstatus ok\n'));
+  // inside a plan step's answer too
+  const plan = (beats: number): string => `${JSON.stringify({ plan: '1', state: 'done', steps: [{ operation: 'run', output: Buffer.from(exec(beats), 'latin1').toString('base64') }] })}\n`;
+  assert.equal(comparable(plan(0)), comparable(plan(2)));
 });

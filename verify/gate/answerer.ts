@@ -10,7 +10,6 @@
  * noninterference pair answer the same call the same way.
  */
 import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Decision } from '../../src/dom0/gate/store.js';
 import { AnswerRefused, approvalsDir, listRequests, writeAnswer } from '../../src/dom0/gate/store.js';
 import { openAudit } from '../../src/dom0/audit/index.js';
@@ -56,8 +55,13 @@ export interface AnswererOptions {
   readonly allowShare?: number;
   /** Decides in place of the seed (a race's barrier: it may wait). */
   readonly decide?: (call: WaitingCall) => Decision | Promise<Decision>;
-  /** Between two looks at the store and the queue (default 5 ms). */
+  /** Between two looks at the store and the queue while a call is in flight (default 5 ms). */
   readonly pollMs?: number;
+  /**
+   * Between two looks while no call the check made (`during`) is in flight
+   * (default pollMs): a call made otherwise waits up to this long.
+   */
+  readonly idleMs?: number;
   /** qubesd's socket, for the plans: an approved plan runs in this process, as the operator's command runs it. */
   readonly qubesdSocket?: string;
 }
@@ -73,6 +77,8 @@ export interface Answerer {
    * not depend on how fast the answerer was.
    */
   settlePlans(): Promise<void>;
+  /** P, a call the check makes: the answerer looks every pollMs, from now until P settles. */
+  during<T>(p: Promise<T>): Promise<T>;
   /** Stops after the look in flight (bounded); resolves when it has. */
   stop(): Promise<void>;
 }
@@ -169,6 +175,12 @@ export function startAnswerer(o: AnswererOptions): Answerer {
     }
   };
 
+  const pollMs = o.pollMs ?? 5;
+  const idleMs = o.idleMs ?? pollMs;
+  // the calls the check has in flight; a new one ends an idle wait at once
+  let inFlight = 0;
+  let wake = (): void => undefined;
+  stopping.signal.addEventListener('abort', () => wake(), { once: true });
   const loop = (async (): Promise<void> => {
     while (!stopping.signal.aborted) {
       try {
@@ -179,7 +191,15 @@ export function startAnswerer(o: AnswererOptions): Answerer {
         const message = (err as Error).message;
         if (!stopping.signal.aborted && !errors.includes(message)) errors.push(message);
       }
-      await sleep(o.pollMs ?? 5, undefined, { signal: stopping.signal }).catch(() => undefined);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => wake(), inFlight > 0 ? pollMs : idleMs);
+        wake = (): void => {
+          clearTimeout(timer);
+          wake = () => undefined;
+          resolve();
+        };
+        if (stopping.signal.aborted) wake();
+      });
     }
   })();
 
@@ -187,6 +207,15 @@ export function startAnswerer(o: AnswererOptions): Answerer {
     answered,
     errors,
     settlePlans,
+    async during(p) {
+      inFlight++;
+      wake();
+      try {
+        return await p;
+      } finally {
+        inFlight--;
+      }
+    },
     async stop() {
       stopping.abort();
       let timer: NodeJS.Timeout | undefined;

@@ -144,6 +144,15 @@ export function normalisePushes(stdout: string): string {
 }
 
 /**
+ * An in-qube command that outlasts a second has its reply's first header
+ * lines `beat`, one a second: how long it ran (timing, the accepted
+ * residual), not what it did.
+ */
+export function normaliseBeats(stdout: string): string {
+  return stdout.replace(/^(qmcp 1\n)(?:beat\n)+/, '$1');
+}
+
+/**
  * A plan's status carries each step's answer in base64: the masks above
  * apply inside it (a push step's fresh directory), and all else of it is
  * compared as it was.
@@ -152,7 +161,7 @@ export function normalisePlanOutputs(stdout: string, inner: (answer: string) => 
   return stdout.replace(/("output":")([A-Za-z0-9+/]*={0,2})"/g, (_, key: string, b64: string) => `${key}${Buffer.from(inner(Buffer.from(b64, 'base64').toString('latin1')), 'latin1').toString('base64')}"`);
 }
 
-const masked = (stdout: string): string => normalisePushes(normaliseRemovalTimes(normaliseJobs(stdout)));
+const masked = (stdout: string): string => normaliseBeats(normalisePushes(normaliseRemovalTimes(normaliseJobs(stdout))));
 
 /** What of a call's stdout the two machines must agree on. */
 export const comparable = (stdout: string): string => normalisePlanOutputs(masked(stdout), masked);
@@ -172,7 +181,7 @@ async function gatedCall(m: Machine, c: Call, call: CallFn): Promise<Observation
   const answerer = m.answerer;
   if (!answerer) return call(m, c);
   const from = answerer.answered.length;
-  const o = await call(m, c);
+  const o = await answerer.during(call(m, c));
   await answerer.settlePlans();
   const gate = answerer.answered
     .slice(from)

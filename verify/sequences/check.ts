@@ -51,6 +51,8 @@ const TIERS = ['read', 'exec', 'net', 'full'] as const;
 /** Operator tags of the generated fleets. */
 const RESTRICTION = 'ai-lock';
 const PROPAGATING = 'op-keep';
+/** How often the answerer looks between steps: every step's call is made `during`, when it looks every few ms. */
+const ANSWERER_IDLE_MS = 50;
 /** The operator's firewall (also the fleet's global default_netvm). */
 const OPERATOR_NET = 'sys-firewall';
 
@@ -495,7 +497,7 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
     if (sut.extraPolicy !== undefined) h.addPolicy('10-weakened.policy', sut.extraPolicy);
     await h.startQrexec(recordingQubes(ran));
     if (seats.length > 1) install(h);
-    if (gate) answerer = startAnswerer({ root: h.root, askSocket: h.askSocket as string, qubesdSocket: h.sim.socketPath, seed: gate.seed });
+    if (gate) answerer = startAnswerer({ root: h.root, askSocket: h.askSocket as string, qubesdSocket: h.sim.socketPath, seed: gate.seed, idleMs: ANSWERER_IDLE_MS });
     if (tally) tally.sequences++;
     if (tally && seats.length > 1) tally.twoPrincipals++;
     for (const op of ops) {
@@ -517,7 +519,8 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
       ran.length = 0;
       const from = answerer?.answered.length ?? 0;
       const caller = actor.world.principal;
-      const called = op.target === '@adminvm' ? await h.call(op.service, op.payload, { caller }) : await h.qrexec(op.target, op.service, op.payload, caller);
+      const calling = op.target === '@adminvm' ? h.call(op.service, op.payload, { caller }) : h.qrexec(op.target, op.service, op.payload, caller);
+      const called = await (answerer ? answerer.during(calling) : calling);
       // a plan it submitted is answered (and run, if approved) before the step is judged
       await answerer?.settlePlans();
       const after = machine(h);
