@@ -69,10 +69,13 @@ test('an act the boundary refused is no act: the window is not late for its miss
     const remove: Call = { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('remove', 'ai-peer'), payload: '' };
     const removed = asExecutable(remove, await rawCall(m, remove));
     assert.equal(removed.status, 0, `${removed.stdout} ${removed.stderr}`);
-    const r = await eventWindow(m, rawCall, 6);
+    // longer windows on a loaded machine, as the check tries them
+    let r = await eventWindow(m, rawCall, 6);
+    for (const seconds of [15, 40]) if (r.late) r = await eventWindow(m, rawCall, seconds);
     assert.equal(r.observation.status, 0, r.observation.stderr);
     assert.ok(!r.acts.some((a) => a.qube === 'ai-peer'), JSON.stringify(r.acts));
     assert.equal(r.late, false, r.observation.stdout);
+    // the weakened one waits for a row no window can hold: late at any length
     const w = await rawWindow(m, rawCall, 6);
     assert.ok(w.acts.some((a) => a.qube === 'ai-peer'), JSON.stringify(w.acts));
     assert.equal(w.late, true, w.observation.stdout);
