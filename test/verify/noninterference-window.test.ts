@@ -86,7 +86,7 @@ test('an act the boundary refused is no act: the window is not late for its miss
 
 test('a refused window is compared as it is, not late', async () => {
   // weakened: the window's raw status read as its answer
-  const raw = weakened('../verify/noninterference/observe.js', 'asExecutable(WINDOW_CALL, o).status === 0', 'o.status === 0');
+  const raw = weakened('../verify/noninterference/observe.js', 'asExecutable(windowCall, o).status === 0', 'o.status === 0');
   const { eventWindow: rawWindow } = (await import(raw)) as { eventWindow: typeof eventWindow };
   const m = await startMachine('A', [], 4242, { mode: 'least-privilege', birthCeiling: 'exec' });
   try {

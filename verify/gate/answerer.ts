@@ -111,6 +111,9 @@ export function askTarget(ask: Pick<PendingAsk, 'target' | 'targets'>): string |
   return null;
 }
 
+/** An idle look for a check whose own calls all go through `during`: what else asks (an MCP session's call) waits up to this. */
+export const IDLE_MS = 50;
+
 export function startAnswerer(o: AnswererOptions): Answerer {
   const dir = approvalsDir(o.root);
   const answered: Answered[] = [];

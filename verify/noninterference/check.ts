@@ -201,7 +201,6 @@ function gateDifference(a: Machine, b: Machine): string | null {
 }
 const show = (o: Observation): string => JSON.stringify(o);
 
-
 async function withPair<T>(p: Pair, seed: number, sut: NoninterferenceSut, body: (a: Machine, b: Machine) => Promise<T>): Promise<T> {
   const [a, b] = await Promise.all([startMachine('A', p.a, seed, p.settings, sut), startMachine('B', p.b, seed, p.settings, sut)]);
   try {

@@ -20,7 +20,7 @@ import type { SimHost } from '../../src/sim/host.js';
 import { qubesdPaths } from '../../src/sim/qubesd/index.js';
 import { writeStateFile } from '../../src/sim/qubesd/state.js';
 import { BASE_SETTINGS, GiB, PRINCIPAL, TAGS, attackFleet, prng } from '../malformed/host.js';
-import { startAnswerer } from '../gate/answerer.js';
+import { IDLE_MS, startAnswerer } from '../gate/answerer.js';
 import type { Answerer } from '../gate/answerer.js';
 import type { GateChoice } from '../gate/settings.js';
 import { gateSetting } from '../gate/settings.js';
@@ -32,9 +32,6 @@ import { startResident } from '../../src/dom0/resident/server.js';
 import type { Resident } from '../../src/dom0/resident/server.js';
 
 type Rand = ReturnType<typeof prng>;
-
-/** How often the answerer looks while no call of the check's is in flight (the MCP calls and live sessions' are not, and wait up to this). */
-const ANSWERER_IDLE_MS = 50;
 
 /**
  * Names an outside qube may take, some inside the reserved prefix. A create
@@ -292,7 +289,7 @@ export async function startMachine(label: 'A' | 'B', edits: readonly Edit[], see
     }
     const uuids = new Map(state.vms.map((v) => [v.name, v.uuid]));
     const outside = state.vms.filter((v) => v.klass !== 'AdminVM' && !WORLD.has(v.name)).map((v) => v.name);
-    const answerer = gate ? startAnswerer({ root: dom0Root(dir), askSocket: host.router.askSocket, qubesdSocket: host.qubesd.socketPath, seed: gate.seed, idleMs: ANSWERER_IDLE_MS }) : undefined;
+    const answerer = gate ? startAnswerer({ root: dom0Root(dir), askSocket: host.router.askSocket, qubesdSocket: host.qubesd.socketPath, seed: gate.seed, idleMs: IDLE_MS }) : undefined;
     const otherWorlds = state.vms.filter((v) => OTHER_PRINCIPALS.some((p) => p['principal'] === v.name) || inOtherWorld(v.tags)).map((v) => v.name);
     return { label, edits, host, dir, outside, uuids, otherWorlds, weakened, ...(answerer ? { answerer } : {}) };
   } catch (err) {

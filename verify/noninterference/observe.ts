@@ -35,9 +35,6 @@ export function markerQube(m: Machine): string | undefined {
   return [...WORLD].sort().find((name) => visible(m.host.qubesd.app.get(name)?.tags ?? []));
 }
 
-/** The window itself (its length set per window). */
-const WINDOW_CALL: Call = { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('events', '6'), payload: '' };
-
 /** What the agent does inside the window: the same on both machines. */
 const START_ACT: Call = { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('start', 'ai-execbox'), payload: '' };
 const AGENT_ACTS: readonly Call[] = [{ seat: PRINCIPAL, target: '@adminvm', service: qrexecService('property.set', 'ai-peer'), payload: JSON.stringify({ name: 'memory', value: 700 }) }, START_ACT];
@@ -112,7 +109,8 @@ export interface WindowResult {
 /** One event window on one machine, with the agent's and the operator's acts inside it. */
 export async function eventWindow(m: Machine, call: (m: Machine, c: Call) => Promise<Observation>, seconds: number): Promise<WindowResult> {
   const opened = nextSubscription(m);
-  const window = call(m, { ...WINDOW_CALL, service: qrexecService('events', String(seconds)) });
+  const windowCall: Call = { seat: PRINCIPAL, target: '@adminvm', service: qrexecService('events', String(seconds)), payload: '' };
+  const window = call(m, windowCall);
   // a window that ends without subscribing (refused) is compared as it is
   await Promise.race([opened, window]);
   await sleep(300);
@@ -135,7 +133,7 @@ export async function eventWindow(m: Machine, call: (m: Machine, c: Call) => Pro
   }
   const o = await window;
   // a refused window has no events to miss: it is compared as it is
-  const late = asExecutable(WINDOW_CALL, o).status === 0 && !holdsEvery(windowRows(o.stdout), acts);
+  const late = asExecutable(windowCall, o).status === 0 && !holdsEvery(windowRows(o.stdout), acts);
   return { observation: { ...o, stdout: normaliseEvents(o.stdout) }, acts, late };
 }
 

@@ -34,7 +34,7 @@ import { hangBoundMs } from '../hang-bound.js';
 import { umbrellaUse } from '../concurrency/check.js';
 import { BASE_SETTINGS, GiB, INCOMPLETE, InProcessHost, TAGS, attackFleet, inputError, isRefused, show } from '../malformed/host.js';
 import type { CallResult, ServiceSut } from '../malformed/host.js';
-import { startAnswerer } from '../gate/answerer.js';
+import { IDLE_MS, startAnswerer } from '../gate/answerer.js';
 import type { Answered } from '../gate/answerer.js';
 import type { GateChoice } from '../gate/settings.js';
 import { gateSetting } from '../gate/settings.js';
@@ -51,8 +51,6 @@ const TIERS = ['read', 'exec', 'net', 'full'] as const;
 /** Operator tags of the generated fleets. */
 const RESTRICTION = 'ai-lock';
 const PROPAGATING = 'op-keep';
-/** How often the answerer looks between steps: every step's call is made `during`, when it looks every few ms. */
-const ANSWERER_IDLE_MS = 50;
 /** The operator's firewall (also the fleet's global default_netvm). */
 const OPERATOR_NET = 'sys-firewall';
 
@@ -497,7 +495,7 @@ async function runSequence(sut: SequencesSut, model: ReadonlyMap<string, Operati
     if (sut.extraPolicy !== undefined) h.addPolicy('10-weakened.policy', sut.extraPolicy);
     await h.startQrexec(recordingQubes(ran));
     if (seats.length > 1) install(h);
-    if (gate) answerer = startAnswerer({ root: h.root, askSocket: h.askSocket as string, qubesdSocket: h.sim.socketPath, seed: gate.seed, idleMs: ANSWERER_IDLE_MS });
+    if (gate) answerer = startAnswerer({ root: h.root, askSocket: h.askSocket as string, qubesdSocket: h.sim.socketPath, seed: gate.seed, idleMs: IDLE_MS });
     if (tally) tally.sequences++;
     if (tally && seats.length > 1) tally.twoPrincipals++;
     for (const op of ops) {
