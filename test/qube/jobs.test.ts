@@ -5,9 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   decodeJobKillReply,
@@ -105,6 +105,20 @@ test('a running job is listed, waited for up to a timeout, and ended by job_kill
   });
 });
 
+/** Ends what a test or a weakened service left of JOB, then lets its runner write its last files before the directory goes. */
+async function stopJob(dir: string, job: string): Promise<void> {
+  const pid = Number(await readFile(join(dir, 'jobs', job, 'pid'), 'utf8'));
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  const deadline = Date.now() + hangBoundMs(30_000);
+  while (!existsSync(join(dir, 'jobs', job, 'ended')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
 /**
  * Kills a job whose command left a child holding its output and writing a
  * line to a file every 50 ms: the job ends only if the child died too. A
@@ -135,16 +149,7 @@ async function killReachesChildren(script?: string): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     } finally {
-      // what a weakened kill left behind: the job's process group
-      const pid = Number(await readFile(join(dir, 'jobs', job, 'pid'), 'utf8'));
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // the group is gone
-      }
-      // the runner writes its last files once the group is gone: let it, before the directory is removed
-      const deadline = Date.now() + hangBoundMs(30_000);
-      while (!existsSync(join(dir, 'jobs', job, 'ended')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      await stopJob(dir, job);
     }
   }, script);
 }
@@ -154,8 +159,108 @@ test("job_kill signals the job's process group: what the command started ends wi
 });
 
 test('a weakened qmcp.JobKill that signals only the command is caught', async () => {
-  const script = await weakened('kill "-$signal" "-$(cat "$dir/pid")"', 'kill "-$signal" "$(cat "$dir/pid")"');
+  const script = await weakened('kill "-$signal" "-$pid" 2>/dev/null || ', '');
   await assert.rejects(killReachesChildren(script), /wrote on after job_kill/);
+});
+
+const realSetsid = execFileSync('sh', ['-c', 'command -v setsid'], { encoding: 'utf8' }).trim();
+
+/**
+ * A job whose runner has said it is ready and gone no further: its output
+ * copies have not started. This setsid, put first on PATH, stands in for
+ * the runner, writing its pid and readiness as the runner does, then
+ * sleeping; every other setsid is the real one.
+ */
+async function withStalledRunner(fn: (q: Qube, job: string) => Promise<void>, script?: string): Promise<void> {
+  await withQube(async (q, dir) => {
+    const bin = await fakeBin(await mkdtemp(join(dir, 'fake-')), {
+      setsid: `if [ "$4" = qmcp-job ]; then echo $$ >"$5/pid"; echo $$ >"$5/ready"; exec sleep 1000; fi\nexec '${realSetsid}' "$@"`,
+    });
+    const job = await start(q, { argv: ['true'] }, { PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}` });
+    try {
+      await fn(q, job);
+    } finally {
+      process.kill(Number(await readFile(join(dir, 'jobs', job, 'pid'), 'utf8')), 'SIGKILL');
+    }
+  }, script);
+}
+
+test('a job is read, waited for and listed as soon as its start answered, before its output copies start', async () => {
+  await withStalledRunner(async (q, job) => {
+    assert.deepEqual(await wait(q, job, 0), { ended: false, exitStatus: null, stdoutSize: 0, stderrSize: 0 });
+    const listed = decodeJobListReply(await q.call('qmcp.JobList', encodeJobListRequest()));
+    assert.deepEqual(listed.map((j) => [j.job, j.ended, j.exitStatus, j.command]), [[job, false, null, 'true']]);
+    for (const stream of ['stdout', 'stderr'] as const) {
+      assert.deepEqual(decodeJobOutputReply(await q.call('qmcp.JobOutput', encodeJobOutputRequest({ job, stream, offset: 0, limit: 10 }))), {
+        size: 0,
+        ended: false,
+        exitStatus: null,
+        content: Buffer.alloc(0),
+      });
+    }
+  });
+});
+
+test('weakened: output files made only by the runner are caught missing', async () => {
+  const script = await weakened(`    : >"$dir/stdout" && : >"$dir/stderr" || reply_error internal 'cannot create the output files'\n`, '');
+  await assert.rejects(withStalledRunner(async (q, job) => void (await wait(q, job, 0)), script), InQubeError);
+});
+
+/**
+ * Kills a job whose command has not yet entered its session: a setsid put
+ * first on PATH holds it until the test lets it go (the runner's own
+ * setsid is the real one). The kill comes first, then the release, so a
+ * command the kill missed goes on to run `sleep 1000`.
+ */
+async function killBeforeSession(endWithin: number, script?: string): Promise<void> {
+  await withQube(async (q, dir) => {
+    const release = join(dir, 'release');
+    const bin = await fakeBin(await mkdtemp(join(dir, 'fake-')), {
+      setsid: `if [ "$4" != qmcp-job ]; then while [ ! -e '${release}' ]; do sleep 0.02; done; fi\nexec '${realSetsid}' "$@"`,
+    });
+    const job = await start(q, { argv: ['sleep', '1000'] }, { PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}` });
+    try {
+      assert.deepEqual(decodeJobKillReply(await q.call('qmcp.JobKill', encodeJobKillRequest({ job, signal: 'TERM' }))), { ended: false });
+      await writeFile(release, '');
+      const after = await wait(q, job, endWithin);
+      assert.ok(after.ended, 'a job killed before its command entered its session outlived job_kill');
+      assert.equal(after.exitStatus, 143);
+    } finally {
+      await writeFile(release, '');
+      await stopJob(dir, job);
+    }
+  }, script);
+}
+
+/** Starts `sleep 1000` and sends it INT: it ends within ENDWITHIN seconds or the check fails. */
+async function interruptJob(endWithin: number, script?: string): Promise<void> {
+  await withQube(async (q, dir) => {
+    const job = await start(q, { argv: ['sleep', '1000'] });
+    try {
+      assert.deepEqual(decodeJobKillReply(await q.call('qmcp.JobKill', encodeJobKillRequest({ job, signal: 'INT' }))), { ended: false });
+      assert.deepEqual(await wait(q, job, endWithin), { ended: true, exitStatus: 130, stdoutSize: 0, stderrSize: 0 }, 'the job ignored SIGINT');
+    } finally {
+      await stopJob(dir, job);
+    }
+  }, script);
+}
+
+test('job_kill INT interrupts a job: its command does not inherit a background job\'s ignored SIGINT', async () => {
+  await interruptJob(120);
+});
+
+test('weakened: a job started without its signals restored is caught ignoring INT', async () => {
+  const script = await weakened('env --default-signal=INT,QUIT --', 'env --');
+  await assert.rejects(interruptJob(1, script), /ignored SIGINT/);
+});
+
+test('job_kill reaches a command that has not yet entered its session', async () => {
+  await killBeforeSession(120);
+});
+
+test('weakened: a kill sent only to a process group that does not exist yet is caught', async () => {
+  const script = await weakened(' || kill "-$signal" "$pid" 2>/dev/null', '');
+  await assert.rejects(killBeforeSession(1, script), /outlived job_kill/);
 });
 
 /** The error kind a request gets. */
@@ -234,7 +339,7 @@ test("a job runs as qmcp.Exec runs a command: the default user QubesDB names, or
     await mkdir(join(dir, 'work dir'));
     const given = await start(q, { user: 'nobody', cwd: join(dir, 'work dir'), env: ['GREETING=a b', 'X=1=2'], shell: 'pwd; printf "%s|" "$GREETING" "$X"' }, env);
     assert.equal(await out(given), `${join(dir, 'work dir')}\na b|1=2|`);
-    assert.match(await readFile(join(dir, 'runuser.args'), 'utf8'), /^-u nobody -- env -- /);
+    assert.match(await readFile(join(dir, 'runuser.args'), 'utf8'), /^-u nobody -- env --default-signal=INT,QUIT -- /);
     // the listing shows the command, not the user switch around it
     const listed = decodeJobListReply(await q.call('qmcp.JobList', encodeJobListRequest()));
     assert.deepEqual(listed.map((j) => j.command).sort(), ['id -un; pwd', 'pwd; printf "%s|" "$GREETING" "$X"']);
