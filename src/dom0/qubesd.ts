@@ -1,9 +1,9 @@
 import { qubesdCall } from '../shared/adminapi/client.js';
 import type { QubesdCall, QubesdResult } from '../shared/adminapi/client.js';
-import { QmcpError } from '../shared/errors.js';
+import { QmcpAnswerError } from '../shared/errors.js';
 
 /** A Qubes exception reported by qubesd; its class and text stay in dom0 (audit, journal). */
-export class QubesdError extends QmcpError {
+export class QubesdError extends QmcpAnswerError {
   readonly code = 'ERR_QMCP_QUBESD';
 
   readonly errorClass: string;
@@ -13,9 +13,55 @@ export class QubesdError extends QmcpError {
   }
 }
 
+/** qubesd's exception for a qube that does not exist. */
+export const NOT_FOUND = 'QubesVMNotFoundError';
+
 /** Whether qubesd said the qube does not exist (it vanished, or never was). */
 export function isNotFound(err: unknown): boolean {
-  return err instanceof QubesdError && err.errorClass === 'QubesVMNotFoundError';
+  return err instanceof QubesdError && err.errorClass === NOT_FOUND;
+}
+
+/** A reply as `Qubesd.reply` gives it: the text, or the exception qubesd raised. */
+export type QubesdReply = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly errorClass: string; readonly message: string };
+
+/** The QubesdError an exception reply stands for. */
+export function replyError(reply: { readonly errorClass: string; readonly message: string }): QubesdError {
+  return new QubesdError(reply.errorClass, reply.message);
+}
+
+/** One line of `admin.vm.List`. */
+export interface ListedQube {
+  readonly klass: string;
+  readonly state: string;
+  readonly uuid: string;
+}
+
+/** `admin.vm.List`'s reply: `NAME class=C state=S uuid=U` a line. */
+export function parseList(text: string): Map<string, ListedQube> {
+  const out = new Map<string, ListedQube>();
+  for (const line of text.split('\n')) {
+    const [name, ...fields] = line.split(' ');
+    if (!name) continue;
+    let klass = '';
+    let state = '';
+    let uuid = '';
+    for (const f of fields) {
+      const eq = f.indexOf('=');
+      if (eq < 0) continue;
+      const key = f.slice(0, eq);
+      const value = f.slice(eq + 1);
+      if (key === 'class') klass = value;
+      else if (key === 'state') state = value;
+      else if (key === 'uuid') uuid = value;
+    }
+    out.set(name, { klass, state, uuid });
+  }
+  return out;
+}
+
+/** `admin.vm.tag.List`'s reply: a tag a line. */
+export function parseTags(text: string): string[] {
+  return text.split('\n').filter((t) => t !== '');
 }
 
 /** Facts of one qube as qubesd's system info gives them. */
@@ -68,24 +114,26 @@ export class Qubesd {
 
   /** One call; resolves to the reply's text, throws QubesdError on an exception reply. */
   async call(method: string, dest: string, arg = '', payload?: string | Buffer): Promise<string> {
+    const reply = await this.reply(method, dest, arg, payload);
+    if (reply.ok) return reply.text;
+    throw replyError(reply);
+  }
+
+  /**
+   * One call whose exception reply is returned, not thrown: where "no such
+   * qube" is an answer (a named read), it then costs what a found qube does.
+   */
+  async reply(method: string, dest: string, arg = '', payload?: string | Buffer): Promise<QubesdReply> {
     const reply = await this.send({ method, dest, arg, ...(payload === undefined ? {} : { payload }) });
-    if (reply.ok) return reply.data.toString('utf8');
-    throw new QubesdError(reply.errorClass || 'ConnectionClosed', reply.message);
+    return reply.ok ? { ok: true, text: reply.data.toString('utf8') } : { ok: false, errorClass: reply.errorClass || 'ConnectionClosed', message: reply.message };
   }
 
   /**
    * `admin.vm.List` as dom0: every qube, or with `qube` just that one, with
    * its class, power state and uuid.
    */
-  async list(qube = 'dom0'): Promise<Map<string, { klass: string; state: string; uuid: string }>> {
-    const out = new Map<string, { klass: string; state: string; uuid: string }>();
-    for (const line of (await this.call('admin.vm.List', qube)).split('\n')) {
-      if (!line) continue;
-      const [name, ...fields] = line.split(' ');
-      const props = Object.fromEntries(fields.map((f) => f.split('=', 2) as [string, string]));
-      if (name) out.set(name, { klass: props['class'] ?? '', state: props['state'] ?? '', uuid: props['uuid'] ?? '' });
-    }
-    return out;
+  async list(qube = 'dom0'): Promise<Map<string, ListedQube>> {
+    return parseList(await this.call('admin.vm.List', qube));
   }
 
   /**
@@ -115,7 +163,7 @@ export class Qubesd {
   }
 
   async tags(qube: string): Promise<string[]> {
-    return (await this.call('admin.vm.tag.List', qube)).split('\n').filter((t) => t !== '');
+    return parseTags(await this.call('admin.vm.tag.List', qube));
   }
 
   /** A property's value, or null when it is None/empty. */

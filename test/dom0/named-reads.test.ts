@@ -132,8 +132,8 @@ test('the weakened read that skips the tags of a qube qubesd did not list is cau
   try {
     const path = weakenedFile(
       'dom0/service/snapshot',
-      'await Promise.allSettled([qubesd.list(name), qubesd.tags(name)])',
-      'await qubesd.list(name).then(async (l) => [{ status: "fulfilled", value: l }, await qubesd.tags(name).then((t) => ({ status: "fulfilled", value: t }), (e) => ({ status: "rejected", reason: e }))], (e) => [{ status: "rejected", reason: e }, { status: "rejected", reason: e }])',
+      "await Promise.allSettled([qubesd.reply('admin.vm.List', name), qubesd.reply('admin.vm.tag.List', name)])",
+      "await qubesd.reply('admin.vm.List', name).then(async (l) => [{ status: 'fulfilled', value: l }, { status: 'fulfilled', value: l.ok ? await qubesd.reply('admin.vm.tag.List', name) : l }])",
     );
     const weak = ((await import(path)) as { Snapshot: SnapshotClass }).Snapshot;
     const differ = await absentCostsAsOutside(weak, h, proxy, viaProxy);
@@ -179,7 +179,7 @@ test('a named snapshot answers as the whole one for every qube it read, and refu
 test('the weakened named read that drops the tags, and the one that answers for qubes it did not read, are caught', async () => {
   const h = await startHost();
   try {
-    const noTags = weakenedFile('dom0/service/snapshot', 'tags: new Set(tags.value)', 'tags: new Set()');
+    const noTags = weakenedFile('dom0/service/snapshot', 'tags: new Set(parseTags(t.text))', 'tags: new Set()');
     const differ = await namedAsWhole(((await import(noTags)) as { Snapshot: SnapshotClass }).Snapshot, h);
     assert.ok(differ.some((d) => d.startsWith('ai-box:')), differ.join('\n'));
     const unguarded = weakenedFile('dom0/service/snapshot', 'throw new UnreadQube(name);', ';');

@@ -1,7 +1,7 @@
 import { QmcpError } from '../../shared/errors.js';
 import { isQubeName } from '../../shared/names.js';
 import type { Qubesd } from '../qubesd.js';
-import { isNotFound } from '../qubesd.js';
+import { isNotFound, NOT_FOUND, parseList, parseTags, replyError } from '../qubesd.js';
 
 export type Tier = 'read' | 'exec' | 'net' | 'full';
 export const TIERS: readonly Tier[] = ['read', 'exec', 'net', 'full'];
@@ -38,11 +38,15 @@ export async function readQube(qubesd: Qubesd, name: string): Promise<QubeFacts 
   if (name === ADMIN_VM.name) return ADMIN_VM;
   // a value that is no qube name (a feature's text) names nothing; asking qubesd would be a framing error
   if (!isQubeName(name)) return undefined;
-  const [listed, tags] = await Promise.allSettled([qubesd.list(name), qubesd.tags(name)]);
-  for (const r of [listed, tags]) if (r.status === 'rejected' && !isNotFound(r.reason)) throw r.reason;
-  if (listed.status === 'rejected' || tags.status === 'rejected') return undefined;
-  const line = listed.value.get(name);
-  return line ? { name, klass: line.klass, state: line.state, tags: new Set(tags.value) } : undefined;
+  // "no such qube" is taken as a value, not thrown: it costs what a found qube does
+  const [listed, tags] = await Promise.allSettled([qubesd.reply('admin.vm.List', name), qubesd.reply('admin.vm.tag.List', name)]);
+  if (listed.status === 'rejected') throw listed.reason;
+  if (tags.status === 'rejected') throw tags.reason;
+  const [l, t] = [listed.value, tags.value];
+  for (const r of [l, t]) if (!r.ok && r.errorClass !== NOT_FOUND) throw replyError(r);
+  if (!l.ok || !t.ok) return undefined;
+  const line = parseList(l.text).get(name);
+  return line ? { name, klass: line.klass, state: line.state, tags: new Set(parseTags(t.text)) } : undefined;
 }
 
 /** A lookup of a qube a named snapshot did not read: a service that forgot to name it, refused as a failure. */

@@ -99,8 +99,10 @@ export function tombstoneRestoreService(deps: WriteDeps): ServiceSpec<RestoreInp
     targets: () => [],
     named: (input) => [input.name],
     admits(input, snapshot, principal) {
+      // the settings are read whatever the snapshot holds: read only for a qube that exists, they would time it apart from an absent one
+      const scope = deps.settings().scope;
       const q = snapshot.any(input.name);
-      return q && q.klass !== 'AdminVM' && ownTombstone(q.tags, deps.settings().scope, principal) ? null : 'not a tombstone of this principal';
+      return q && q.klass !== 'AdminVM' && ownTombstone(q.tags, scope, principal) ? null : 'not a tombstone of this principal';
     },
     async handle({ input, qubesd, principal }): Promise<{ name: string; tier: Tier }> {
       const settings = deps.settings();

@@ -3,11 +3,11 @@
  * Qubes' exception class; anything else thrown makes the server close the
  * connection without a byte, as qubesd does for non-Qubes exceptions.
  */
-import { QmcpError } from '../../shared/errors.js';
+import { QmcpAnswerError, QmcpError } from '../../shared/errors.js';
 /** PermissionDenied, ProtocolError and its subclasses: qubesd aborts after replying. */
 const PROTOCOL_LIKE = new Set(['PermissionDenied', 'ProtocolError', 'QubesInvalidTagError', 'QubesInvalidLabelError']);
 
-export class QubesError extends QmcpError {
+export class QubesError extends QmcpAnswerError {
   readonly code = 'ERR_QMCP_SIM_QUBES';
 
   /** Whether qubesd aborts the connection after the reply (PermissionDenied, ProtocolError). */
