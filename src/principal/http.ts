@@ -65,15 +65,18 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** The request id a JSON-RPC request carries, or the one a cancellation names. */
-function parseMessage(body: Buffer | undefined): { id?: string; cancels?: string } | null {
-  if (body === undefined) return null;
-  let m: unknown;
+/** A body as JSON, or undefined when it is none (the SDK then reads it and answers its own error). */
+function parseBody(body: Buffer | undefined): unknown {
+  if (body === undefined || body.length === 0) return undefined;
   try {
-    m = JSON.parse(body.toString('utf8'));
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch {
-    return null;
+    return undefined;
   }
+}
+
+/** The request id a JSON-RPC request carries, or the one a cancellation names. */
+function parseMessage(m: unknown): { id?: string; cancels?: string } | null {
   if (typeof m !== 'object' || m === null || Array.isArray(m)) return null;
   const { id, method, params } = m as { id?: unknown; method?: unknown; params?: unknown };
   const key = (v: unknown): string | undefined => (typeof v === 'string' || typeof v === 'number' ? JSON.stringify(v) : undefined);
@@ -126,7 +129,10 @@ export async function startHttp(qrexec: QrexecRunner, options: HttpOptions): Pro
     if (inFlight >= maxConcurrent) return plain(res, 503, 'Too many requests in flight.', { 'retry-after': '1' });
     inFlight++;
     const abort = new AbortController();
-    res.on('close', () => abort.abort());
+    // a response that ended has nothing to stop (an abort builds an exception with its stack)
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
     try {
       let body: Buffer | undefined;
       if (req.method === 'POST') {
@@ -136,7 +142,8 @@ export async function startHttp(qrexec: QrexecRunner, options: HttpOptions): Pro
           return plain(res, e instanceof TooLarge ? 413 : 400, e instanceof TooLarge ? 'Payload too large.' : 'Bad request.', { connection: 'close' });
         }
       }
-      const message = parseMessage(body);
+      const parsed = parseBody(body);
+      const message = parseMessage(parsed);
       if (message?.cancels !== undefined) for (const c of running.get(message.cancels) ?? []) c.abort();
       if (message?.id !== undefined) {
         const key = message.id;
@@ -154,13 +161,14 @@ export async function startHttp(qrexec: QrexecRunner, options: HttpOptions): Pro
         if (v === undefined || k === 'authorization') continue;
         headers.set(k, Array.isArray(v) ? v.join(', ') : v);
       }
+      // a body parsed here is handed over parsed: the SDK then neither reads nor copies it
       const request = new Request(`http://${host}${req.url ?? '/'}`, {
         method: req.method,
         headers,
         signal: abort.signal,
-        ...(body !== undefined ? { body: new Uint8Array(body) } : {}),
+        ...(body !== undefined && parsed === undefined ? { body: new Uint8Array(body) } : {}),
       });
-      const response = await handler.fetch(request);
+      const response = await handler.fetch(request, parsed === undefined ? undefined : { parsedBody: parsed });
       const out: Record<string, string> = {};
       response.headers.forEach((value, key) => {
         if (!key.startsWith('access-control-')) out[key] = value;

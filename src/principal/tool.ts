@@ -110,8 +110,15 @@ export async function runTool<I extends z.ZodObject, O extends z.ZodObject>(
   }
 }
 
+/**
+ * Each tool's output schema as JSON Schema, converted once: the SDK would
+ * convert it again in every instance (one per HTTP request) at a tool's
+ * first call, the largest share of what a call allocates.
+ */
+const outputSchemaJson = new WeakMap<ToolSpec, Record<string, unknown> | undefined>();
+
 export function registerTool(server: McpServer, qrexec: QrexecRunner, spec: ToolSpec, onCall?: CallObserver): void {
-  server.registerTool(
+  const registered = server.registerTool(
     spec.name,
     {
       title: spec.title,
@@ -131,4 +138,6 @@ export function registerTool(server: McpServer, qrexec: QrexecRunner, spec: Tool
       }
     },
   );
+  if (outputSchemaJson.has(spec)) registered.outputSchemaJson = outputSchemaJson.get(spec);
+  else outputSchemaJson.set(spec, registered.outputSchemaJson);
 }
