@@ -58,9 +58,11 @@ export interface ServiceSpec<I> {
   /**
    * For a call on what the principal owns but does not see (its
    * tombstones): why this snapshot refuses it, checked with the targets,
-   * before the gate and the audit intent; null when it may go on.
+   * before the gate and the audit intent; null when it may go on. SCOPE is
+   * the call's, read before the snapshot: nothing read here may depend on
+   * whether the named qube exists.
    */
-  admits?(input: I, snapshot: Snapshot, principal: string): string | null;
+  admits?(input: I, snapshot: Snapshot, principal: string, scope: ScopeRules): string | null;
   handle(ctx: HandlerContext<I>): Promise<unknown>;
 }
 
@@ -166,7 +168,7 @@ async function guarded(
     let snapshot = await Snapshot.take(rt.qubesd, config.scope, reads);
     const checked = visibleTargets(snapshot, needs);
     if (typeof checked === 'string') return refusal(checked);
-    const refused = spec.admits?.(input, snapshot, caller) ?? null;
+    const refused = spec.admits?.(input, snapshot, caller, config.scope) ?? null;
     if (refused !== null) return refusal(refused);
     let targets: readonly QubeFacts[] = checked;
 

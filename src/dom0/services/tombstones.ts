@@ -98,9 +98,7 @@ export function tombstoneRestoreService(deps: WriteDeps): ServiceSpec<RestoreInp
     // a tombstone is never visible: admits stands in for the runner's visibility check
     targets: () => [],
     named: (input) => [input.name],
-    admits(input, snapshot, principal) {
-      // the settings are read whatever the snapshot holds: read only for a qube that exists, they would time it apart from an absent one
-      const scope = deps.settings().scope;
+    admits(input, snapshot, principal, scope) {
       const q = snapshot.any(input.name);
       return q && q.klass !== 'AdminVM' && ownTombstone(q.tags, scope, principal) ? null : 'not a tombstone of this principal';
     },
