@@ -24,6 +24,11 @@ export function isNotFound(err: unknown): boolean {
 /** A reply as `Qubesd.reply` gives it: the text, or the exception qubesd raised. */
 export type QubesdReply = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly errorClass: string; readonly message: string };
 
+/** A wire result as a reply: its text, or its exception (a connection closed without one named ConnectionClosed). */
+function asReply(result: QubesdResult): QubesdReply {
+  return result.ok ? { ok: true, text: result.data.toString('utf8') } : { ok: false, errorClass: result.errorClass || 'ConnectionClosed', message: result.message };
+}
+
 /** The QubesdError an exception reply stands for. */
 export function replyError(reply: { readonly errorClass: string; readonly message: string }): QubesdError {
   return new QubesdError(reply.errorClass, reply.message);
@@ -124,8 +129,7 @@ export class Qubesd {
    * qube" is an answer (a named read), it then costs what a found qube does.
    */
   async reply(method: string, dest: string, arg = '', payload?: string | Buffer): Promise<QubesdReply> {
-    const reply = await this.send({ method, dest, arg, ...(payload === undefined ? {} : { payload }) });
-    return reply.ok ? { ok: true, text: reply.data.toString('utf8') } : { ok: false, errorClass: reply.errorClass || 'ConnectionClosed', message: reply.message };
+    return asReply(await this.send({ method, dest, arg, ...(payload === undefined ? {} : { payload }) }));
   }
 
   /**
@@ -142,12 +146,12 @@ export class Qubesd {
    * state (the qrexec policy daemon's own view of the machine).
    */
   async systemInfo(): Promise<Map<string, SystemQube>> {
-    const reply = await this.send({ method: 'internal.GetSystemInfo', dest: 'dom0' }, internalSocketOf(this.socketPath));
-    if (!reply.ok) throw new QubesdError(reply.errorClass || 'ConnectionClosed', reply.message);
+    const reply = asReply(await this.send({ method: 'internal.GetSystemInfo', dest: 'dom0' }, internalSocketOf(this.socketPath)));
+    if (!reply.ok) throw replyError(reply);
     const out = new Map<string, SystemQube>();
     let domains: unknown;
     try {
-      domains = (JSON.parse(reply.data.toString('utf8')) as { domains?: unknown }).domains;
+      domains = (JSON.parse(reply.text) as { domains?: unknown }).domains;
     } catch {
       domains = undefined;
     }

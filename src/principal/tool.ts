@@ -113,7 +113,7 @@ export async function runTool<I extends z.ZodObject, O extends z.ZodObject>(
 /**
  * Each tool's output schema as JSON Schema, converted once: the SDK would
  * convert it again in every instance (one per HTTP request) at a tool's
- * first call, the largest share of what a call allocates.
+ * first call. Set through the SDK's memo slot for it (`outputSchemaJson`).
  */
 const outputSchemaJson = new WeakMap<ToolSpec, Record<string, unknown> | undefined>();
 

@@ -473,7 +473,6 @@ function write(value: unknown, key: string): string | undefined {
     case 'string':
     case 'number':
     case 'boolean':
-      return JSON.stringify(v);
     case 'bigint':
       return JSON.stringify(v);
     case 'object': {
