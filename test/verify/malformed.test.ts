@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import type { AuditLog } from '../../src/dom0/audit/index.js';
 import { ActionableError } from '../../src/dom0/service/refusal.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import { OPERATIONS } from '../../src/shared/model/capabilities.js';
@@ -120,4 +122,27 @@ test('a policy line that lets the principal pause any qube by name is caught on 
   assert.ok(hit, JSON.stringify(report.failures.slice(0, 3)));
   assert.match(hit.what, /instead of the uniform refusal/);
   assert.match(hit.reproduction, /--only malformed; admin\.vm\.Pause toward /);
+});
+
+/** An audit log that, as it logs a refusal, leaves a file in dom0's /etc/qmcp and then writes to it again: a refusal that writes where it must not. */
+function litteringAudit(real: AuditLog): AuditLog {
+  const litter = join(dirname(real.path), '..', '..', '..', 'etc', 'qmcp', 'litter');
+  return {
+    path: real.path,
+    intent: (fields, correlation) => real.intent(fields, correlation),
+    outcome: (correlation, fields) => real.outcome(correlation, fields),
+    refusal: (fields) => {
+      appendFileSync(litter, 'x');
+      return real.refusal(fields);
+    },
+    operator: (fields) => real.operator(fields),
+    gate: (fields) => real.gate(fields),
+  };
+}
+
+test('a refusal that writes a dom0 file, a new one or one in place, is caught', async () => {
+  const report = await makeMalformedCheck({ audit: litteringAudit, operations: ['info'] }).run({ scale: 1 }, SEED);
+  const what = report.failures.map((f) => f.what);
+  assert.ok(what.some((w) => /^qmcp\.Info \(.*\): a dom0 file changed: etc\/qmcp\/litter added$/.test(w)), JSON.stringify(what));
+  assert.ok(what.some((w) => /^qmcp\.Info \(.*\): a dom0 file changed: etc\/qmcp\/litter changed$/.test(w)), JSON.stringify(what));
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { stableJson } from '../../verify/malformed/host.js';
+import { sameState, stableJson } from '../../verify/malformed/host.js';
 
 /** What stableJson stands for: JSON.stringify with each object's keys sorted (here by a replacer that rebuilds it). */
 function reference(v: unknown): string {
@@ -49,4 +49,19 @@ test('two states that differ print differently; key order does not count', () =>
   assert.equal(stableJson({ b: 1, a: [1, { d: 2, c: 3 }] }), stableJson({ a: [1, { c: 3, d: 2 }], b: 1 }));
   assert.notEqual(stableJson({ a: [1, 2] }), stableJson({ a: [2, 1] }));
   assert.notEqual(stableJson({ a: '1' }), stableJson({ a: 1 }));
+});
+
+test('two quick states are one machine exactly when their sorted forms are', () => {
+  fc.assert(
+    fc.property(value, value, (a, b) => {
+      const [x, y] = [JSON.stringify({ a, b }), JSON.stringify({ b, a })];
+      assert.equal(sameState(x, y), true);
+      const z = JSON.stringify({ a, b: [b] });
+      assert.equal(sameState(x, z), stableJson(JSON.parse(x)) === stableJson(JSON.parse(z)));
+    }),
+    { numRuns: 500, seed: 20261202 },
+  );
+  assert.equal(sameState('{"vms":[{"tags":["a"],"power":"Halted"}]}', '{"vms":[{"power":"Halted","tags":["a"]}]}'), true);
+  assert.equal(sameState('{"vms":[{"tags":["a"],"power":"Halted"}]}', '{"vms":[{"power":"Running","tags":["a"]}]}'), false);
+  assert.equal(sameState('{"vms":[{"tags":["a","b"]}]}', '{"vms":[{"tags":["b","a"]}]}'), false);
 });

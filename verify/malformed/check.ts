@@ -23,8 +23,8 @@ import { malformedArbitrary, nearMisses, targetArbitrary, targetMisses } from '.
 import type { MalformedCase, TargetCase } from './cases.js';
 import { GRAMMARS, TARGET_GRAMMARS, malformedGaps, wellFormed, wellFormedTarget } from './grammar.js';
 import type { Grammar, TargetGrammar } from './grammar.js';
-import { BASE_SETTINGS, InProcessHost, SERVICE_MAIN, filesDiffer, inputError, isRefused, prng, show, spawnService, startResidentProcess } from './host.js';
-import type { CallResult, ServiceSut } from './host.js';
+import { BASE_SETTINGS, InProcessHost, SERVICE_MAIN, filesDiffer, inputError, isRefused, prng, sameState, show, spawnService, startResidentProcess } from './host.js';
+import type { CallResult, ServiceSut, SettingsFile } from './host.js';
 import { attackInQube, IN_QUBE_SERVICES } from './in-qube.js';
 import { describe, meets, rawCall, socketCases } from './qubesd-socket.js';
 
@@ -47,8 +47,13 @@ export interface MalformedSut extends ServiceSut {
   readonly qubeServices?: string;
 }
 
-/** The audit log rotated every 64 KiB, so that every run (a test's too) reads appended entries across rotations. */
-const ROTATING = { ...BASE_SETTINGS, auditRetention: { fileBytes: 64 * 1024, keepBytes: null, keepDays: null } };
+/**
+ * The audit log rotated every 64 KiB a unit of scale, so that every run (a
+ * test's too) reads appended entries across rotations, and a long run's
+ * log directory, which every append lists, holds some forty files a host
+ * rather than hundreds.
+ */
+const rotating = (scale: number): SettingsFile => ({ ...BASE_SETTINGS, auditRetention: { fileBytes: 64 * 1024 * scale, keepBytes: null, keepDays: null } });
 
 /** Where the audit chain ended: how many files had been rotated out, and the live file's size. */
 interface LogMark {
@@ -108,8 +113,8 @@ const settled = new WeakMap<InProcessHost, { readonly state: string; readonly fi
 async function attack(h: InProcessHost, call: () => Promise<CallResult>, audit: readonly string[]): Promise<string | null> {
   const known = settled.get(h);
   settled.delete(h);
-  const state = known?.state ?? h.state();
-  const files = known?.files ?? h.dom0Files();
+  const state = known?.state ?? h.quickState();
+  const files = known?.files ?? (await h.dom0FilesNow());
   const log = auditLogPath(h.root);
   const mark = await logMark(log);
   let r: CallResult;
@@ -119,9 +124,9 @@ async function attack(h: InProcessHost, call: () => Promise<CallResult>, audit: 
     return `the service threw: ${(err as Error).message}`;
   }
   if (!isRefused(r) && !inputError(r)) return `answered ${show(r).slice(0, 300)} instead of the uniform refusal`;
-  const after = h.state();
-  if (after !== state) return 'the simulated machine changed';
-  const afterFiles = h.dom0Files();
+  const after = h.quickState();
+  if (!sameState(after, state)) return 'the simulated machine changed';
+  const afterFiles = await h.dom0FilesNow();
   const diff = filesDiffer(files, afterFiles);
   if (diff) return `a dom0 file changed: ${diff}`;
   const kinds = await appendedKinds(log, mark);
@@ -253,7 +258,7 @@ export function makeMalformedCheck(sut: MalformedSut = {}): Check {
       // a host per lane: an attack compares its whole machine before and after, so one host serves one call at a time
       const hosts: InProcessHost[] = [];
       const host = async (): Promise<InProcessHost> => {
-        const h = await InProcessHost.start({ sut, settings: ROTATING });
+        const h = await InProcessHost.start({ sut, settings: rotating(scale) });
         hosts.push(h);
         if (sut.extraPolicy !== undefined) h.addPolicy('10-weakened.policy', sut.extraPolicy);
         if (decided.length > 0) await h.startQrexec();

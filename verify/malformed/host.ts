@@ -8,11 +8,10 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
 import type { Readable, Writable } from 'node:stream';
@@ -38,6 +37,7 @@ import { envServiceMode } from '../../src/sim/host.js';
 import { runSocketService } from '../../src/sim/qrexec/dom0-services.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import { serviceTable } from '../../src/dom0/services/index.js';
+import { Dom0Files } from './dom0-files.js';
 import { readDeps } from '../../src/dom0/services/read-services.js';
 import type { Dom0Config } from '../../src/dom0/service/config.js';
 import type { Fleet } from '../../src/sim/fleet.js';
@@ -205,7 +205,6 @@ export function residentReply(raw: Buffer): CallResult {
 const QUICK_POLL: Clock = { now: () => Date.now(), sleep: (ms) => delay(Math.min(ms, 5)) };
 
 /** Files under a dom0 root that change on every call by design: the logs, the witness, lock and slot files. */
-const VOLATILE = [/^var\/log\/qmcp\//, /^var\/lib\/qmcp\/audit-witness$/, /^var\/lib\/qmcp\/slots(\/|$)/, /\.lock$/, /\.break$/];
 
 export class InProcessHost {
   /** Calls whose runner rejected (the service process turns that into the refusal). */
@@ -214,6 +213,7 @@ export class InProcessHost {
   /** The resident front end calls go through in resident mode, listening on `residentSocket`. */
   private resident: Resident | null = null;
   private residentSocket = '';
+  private readonly files: Dom0Files;
 
   /** How calls reach the runner: directly, or through the resident front end. */
   get serviceMode(): ServiceMode {
@@ -227,7 +227,9 @@ export class InProcessHost {
     private readonly sut: ServiceSut,
     /** The temporary directory this host made and removes; null when attached to another's. */
     private readonly owned: string | null,
-  ) {}
+  ) {
+    this.files = new Dom0Files(root);
+  }
 
   /** Service calls on a host someone else runs (a full simulated host's dom0 root and qubesd). */
   static attach(root: string, sim: SimQubesd, sut: ServiceSut = {}): InProcessHost {
@@ -392,20 +394,23 @@ export class InProcessHost {
     return stableJson(this.sim.app.snapshot());
   }
 
-  /** Every file under the dom0 root but the ones that change by design, with its hash. */
-  dom0Files(): Map<string, string> {
-    const out = new Map<string, string>();
-    const walk = (dir: string): void => {
-      for (const e of readdirSync(dir, { withFileTypes: true })) {
-        const path = join(dir, e.name);
-        const rel = relative(this.root, path);
-        if (VOLATILE.some((re) => re.test(rel))) continue;
-        if (e.isDirectory()) walk(path);
-        else out.set(rel, createHash('sha256').update(readFileSync(path)).digest('hex'));
-      }
-    };
-    walk(this.root);
-    return out;
+  /**
+   * The whole simulated machine as JSON.stringify writes it: a tenth of
+   * state()'s cost. Two of them are one machine when sameState says so
+   * (the keys of an object may have been written again in another order).
+   */
+  quickState(): string {
+    return JSON.stringify(this.sim.app.snapshot());
+  }
+
+  /** Every file under the dom0 root but the ones that change by design, with its hash: a fresh walk. */
+  dom0Files(): ReadonlyMap<string, string> {
+    return this.files.walk();
+  }
+
+  /** As dom0Files(), walked again only when a watch saw a file change since the last walk (dom0-files.ts). */
+  dom0FilesNow(): Promise<ReadonlyMap<string, string>> {
+    return this.files.now();
   }
 
   /**
@@ -445,6 +450,7 @@ export class InProcessHost {
   }
 
   async done(): Promise<void> {
+    this.files.close();
     await this.router?.close();
     await this.resident?.stop();
     if (this.owned === null) return;
@@ -492,6 +498,11 @@ function write(value: unknown, key: string): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** Whether two quickState()s are one machine: equal, or equal once their keys are sorted. */
+export function sameState(a: string, b: string): boolean {
+  return a === b || stableJson(JSON.parse(a)) === stableJson(JSON.parse(b));
 }
 
 /** The first difference between two file maps, or null. */
