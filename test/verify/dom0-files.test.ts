@@ -13,7 +13,10 @@ const real = compiled('../verify/malformed/dom0-files');
 /** A look that trusts the watches before the loop has let them report. */
 const unwaited = weakenedCopy(real, 'await pollPhase();', '');
 /** Watches that never report: only the periodic walk is left. */
-const deaf = weakenedCopy(real, 'if (name === null || !volatile(', 'if (false && !volatile(');
+const deaf = weakenedCopy(real, 'if (!volatile(relative(this.root, path), false))', 'if (false)');
+
+/** Watches that stay on a removed directory's inode when one of its name is made again. */
+const stale = weakenedCopy(real, 'this.forget(path);', '');
 
 async function load(path: string): Promise<Files> {
   return ((await import(pathToFileURL(path).href)) as { Dom0Files: Files }).Dom0Files;
@@ -42,6 +45,8 @@ async function findings(Files: Files): Promise<string[]> {
       ['a new directory with a file', () => (mkdirSync(join(root, 'etc/qmcp/new')), writeFileSync(join(root, 'etc/qmcp/new/f'), '')), (m) => m.has('etc/qmcp/new/f')],
       ['a file in that new directory', () => writeFileSync(join(root, 'etc/qmcp/new/g'), ''), (m) => m.has('etc/qmcp/new/g')],
       ['a file removed', () => rmSync(join(root, 'etc/qmcp/leak')), (m) => !m.has('etc/qmcp/leak')],
+      ['a directory made again', () => (rmSync(join(root, 'etc/qmcp/new'), { recursive: true }), mkdirSync(join(root, 'etc/qmcp/new'))), (m) => !m.has('etc/qmcp/new/f')],
+      ['a file in the directory made again', () => writeFileSync(join(root, 'etc/qmcp/new/h'), ''), (m) => m.has('etc/qmcp/new/h')],
     ];
     for (const [what, change, seen] of changes) {
       change();
@@ -70,9 +75,10 @@ test('a look sees every change made just before it, and walks for none of the vo
   assert.deepEqual(await findings(Dom0Files), []);
 });
 
-test('a look that does not let the watches report, or watches that never do, miss changes', async () => {
+test('a look that does not let the watches report, watches that never do, and watches left on a removed directory miss changes', async () => {
   // the removal is of a file neither ever walked
-  const missed = ['a new file', 'a file changed in place', 'a new directory with a file', 'a file in that new directory', 'the last look is not the files'];
+  const missed = ['a new file', 'a file changed in place', 'a new directory with a file', 'a file in that new directory', 'a file in the directory made again', 'the last look is not the files'];
   assert.deepEqual(await findings(await load(unwaited)), missed);
   assert.deepEqual(await findings(await load(deaf)), missed);
+  assert.deepEqual(await findings(await load(stale)), ['a file in the directory made again', 'the last look is not the files']);
 });

@@ -64,11 +64,7 @@ export class Dom0Files {
       }
     };
     visit(this.root);
-    for (const [dir, w] of this.watches) {
-      if (seen.has(dir)) continue;
-      w.close();
-      this.watches.delete(dir);
-    }
+    for (const dir of this.watches.keys()) if (!seen.has(dir)) this.forget(dir);
     this.last = out;
     return out;
   }
@@ -85,11 +81,23 @@ export class Dom0Files {
     this.watches.clear();
   }
 
+  /** A watch follows its directory's inode: one removed or made again is watched afresh by the next walk. */
+  private forget(dir: string): void {
+    this.watches.get(dir)?.close();
+    this.watches.delete(dir);
+  }
+
   private watchDir(dir: string): void {
     if (this.watches.has(dir) || this.blind) return;
     try {
       const w = watch(dir, { persistent: false }, (_event, name) => {
-        if (name === null || !volatile(relative(this.root, join(dir, name)), false)) this.dirty = true;
+        if (name === null) {
+          this.dirty = true;
+          return;
+        }
+        const path = join(dir, name);
+        if (!volatile(relative(this.root, path), false)) this.dirty = true;
+        this.forget(path);
       });
       w.on('error', () => {
         this.blind = true;
