@@ -204,8 +204,6 @@ export function residentReply(raw: Buffer): CallResult {
  */
 const QUICK_POLL: Clock = { now: () => Date.now(), sleep: (ms) => delay(Math.min(ms, 5)) };
 
-/** Files under a dom0 root that change on every call by design: the logs, the witness, lock and slot files. */
-
 export class InProcessHost {
   /** Calls whose runner rejected (the service process turns that into the refusal). */
   escapes = 0;
@@ -395,7 +393,7 @@ export class InProcessHost {
   }
 
   /**
-   * The whole simulated machine as JSON.stringify writes it: a tenth of
+   * The whole simulated machine as JSON.stringify writes it: a fifth of
    * state()'s cost. Two of them are one machine when sameState says so
    * (the keys of an object may have been written again in another order).
    */
@@ -403,12 +401,7 @@ export class InProcessHost {
     return JSON.stringify(this.sim.app.snapshot());
   }
 
-  /** Every file under the dom0 root but the ones that change by design, with its hash: a fresh walk. */
-  dom0Files(): ReadonlyMap<string, string> {
-    return this.files.walk();
-  }
-
-  /** As dom0Files(), walked again only when a watch saw a file change since the last walk (dom0-files.ts). */
+  /** Every file under the dom0 root but the ones that change by design, with its hash, walked again only when a watch saw one change (dom0-files.ts). */
   dom0FilesNow(): Promise<ReadonlyMap<string, string>> {
     return this.files.now();
   }
