@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,4 +192,64 @@ test('weakened: a sandbox that comes without the volume it could not load is cau
     "await this.load(sandbox, name, 'private', plan.privateImage).catch(() => undefined);",
   ]);
   await assert.rejects(failureReachesCaller(without), /without an error/);
+});
+
+/** The descriptors of this process open on PATH. */
+function openOn(path: string): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === path;
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+async function qrexecRefused(Sandboxes: Sandboxes): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'qmcp-lazy-'));
+  const asked: string[] = [];
+  let refuse = false;
+  const s = new Sandboxes({
+    dir,
+    lookup: (name) => FLEET[name],
+    qrexecReady: async (name) => {
+      if (!refuse) return;
+      asked.push(name);
+      throw new Error('no socket here');
+    },
+  });
+  try {
+    // a first run makes the qube's images
+    await s.beforeStart('app');
+    assert.equal((await sh(s, 'app', 'echo ok')).stdout, 'ok\n');
+    await s.afterStop('app');
+    refuse = true;
+    await s.beforeStart('app');
+    const images = [qubeLayout(dir, 'app').privateImage, qubeLayout(dir, 'tpl').rootImage];
+    assert.deepEqual(images.map(openOn), [1, 1], 'a started qube holds the images of its start');
+    const reason = /qube app did not start: its qrexec socket: no socket here/;
+    assert.match((await failure(s.spawn('app', ['/bin/true']))).message, reason);
+    const from = { qube: 'app', service: 'qmcp.Exec', argument: '', source: 'mcp-control' };
+    await assert.rejects(callService(s, from, Buffer.alloc(0)), (e: unknown) => e instanceof SandboxError && reason.test(e.message));
+    assert.deepEqual(asked, ['app'], 'the socket is asked for once, at the first use');
+    assert.equal(hostProcessesWith(dir), 0, 'no sandbox runs without its qrexec socket');
+    assert.deepEqual(images.map(openOn), [0, 0], 'the images of its start are closed once it cannot come');
+    await s.afterStop('app');
+    assert.deepEqual(images.map(openOn), [0, 0]);
+  } finally {
+    await s.stopAll();
+    killProcessesWith(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('a qube whose qrexec socket cannot be made does not come: each use is told why, no sandbox runs, its images are closed', { skip }, async () => {
+  await qrexecRefused(QubeSandboxes);
+});
+
+test('weakened: a sandbox that comes without its qrexec socket, or keeps its images open, is caught', { skip }, async () => {
+  const comes = await weakened(['await ready(name).catch(async (e) => {', 'await ready(name).catch(async (e) => { return;']);
+  await assert.rejects(qrexecRefused(comes), /without an error/);
+  const keeps = await weakened(['await closeImages(plan);\n                throw new SandboxError(`qube ${name} did not start: its qrexec socket:', 'throw new SandboxError(`qube ${name} did not start: its qrexec socket:']);
+  await assert.rejects(qrexecRefused(keeps), /images of its start are closed/);
 });
