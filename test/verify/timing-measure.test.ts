@@ -11,17 +11,27 @@ import type { Shuffler } from '../../verify/timing/measure.js';
 type Sampler = (run: (input: string) => unknown, inputs: readonly [string, string], n: number, batch: number, rand: Shuffler, warm: number) => [number[], number[]];
 
 let _sink = 0;
-/** A fixed amount of work, a few hundred nanoseconds, the same for any input of one length. */
+let calls = 0;
+/**
+ * A few hundred nanoseconds of work, the same for any input of one length,
+ * growing by four fifths as a measurement goes on: a drift, as of the machine
+ * or the compiler, that a random order cancels and two blocks read as a
+ * difference whatever the machine's own drift.
+ */
 function work(input: string): void {
   let s = 0;
-  for (let i = 0; i < 100; i++) s += input.charCodeAt(i % input.length) * i;
+  const n = 100 + (calls++ >> 8);
+  for (let i = 0; i < n; i++) s += input.charCodeAt(i % input.length) * i;
   _sink ^= s;
 }
 
 /** |t| of each of `runs` measurements of one input against itself, one run a sample (the harshest case). */
 function selfComparisons(sample: Sampler, runs: number): number[] {
   const rand = prng(8086);
-  return Array.from({ length: runs }, () => Math.abs(tOf(sample(work, ['ops-dvx', 'ops-dvx'], 10_000, 1, rand, 200))));
+  return Array.from({ length: runs }, () => {
+    calls = 0;
+    return Math.abs(tOf(sample(work, ['ops-dvx', 'ops-dvx'], 10_000, 1, rand, 200)));
+  });
 }
 
 function median(xs: readonly number[]): number {
