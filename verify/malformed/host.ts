@@ -37,7 +37,6 @@ import { envServiceMode } from '../../src/sim/host.js';
 import { runSocketService } from '../../src/sim/qrexec/dom0-services.js';
 import type { ServiceSpec } from '../../src/dom0/service/run.js';
 import { serviceTable } from '../../src/dom0/services/index.js';
-import { Dom0Files } from './dom0-files.js';
 import { readDeps } from '../../src/dom0/services/read-services.js';
 import type { Dom0Config } from '../../src/dom0/service/config.js';
 import type { Fleet } from '../../src/sim/fleet.js';
@@ -51,6 +50,7 @@ import type { QubeServiceHost, Router } from '../../src/sim/qrexec/router.js';
 import { hangBoundMs } from '../hang-bound.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import { servedAs } from '../noninterference/weakened.js';
+import { Dom0Files } from './dom0-files.js';
 
 export const GiB = 1024 ** 3;
 export const PRINCIPAL = 'mcp-control';
