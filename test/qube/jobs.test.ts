@@ -159,7 +159,7 @@ test("job_kill signals the job's process group: what the command started ends wi
 });
 
 test('a weakened qmcp.JobKill that signals only the command is caught', async () => {
-  const script = await weakened('kill "-$signal" "-$pid" 2>/dev/null || ', '');
+  const script = await weakened('kill "-$signal" "-$pid" 2>/dev/null', 'kill "-$signal" "$pid" 2>/dev/null');
   await assert.rejects(killReachesChildren(script), /wrote on after job_kill/);
 });
 
@@ -206,28 +206,39 @@ test('weakened: output files made only by the runner are caught missing', async 
   await assert.rejects(withStalledRunner(async (q, job) => void (await wait(q, job, 0)), script), InQubeError);
 });
 
+const realEnv = execFileSync('sh', ['-c', 'command -v env'], { encoding: 'utf8' }).trim();
+
 /**
- * Kills a job whose command has not yet entered its session: a setsid put
- * first on PATH holds it until the test lets it go (the runner's own
- * setsid is the real one). The kill comes first, then the release, so a
- * command the kill missed goes on to run `sleep 1000`.
+ * Holds a job's command before it restores INT and QUIT: an env put first
+ * on PATH waits there until the test lets it go. The runner opened its end
+ * of the command's report before the command got this far, so a runner
+ * that shows the job before the report has shown it by now.
  */
-async function killBeforeSession(endWithin: number, script?: string): Promise<void> {
+async function hiddenUntilRestored(script?: string): Promise<void> {
   await withQube(async (q, dir) => {
+    const entered = join(dir, 'entered');
     const release = join(dir, 'release');
     const bin = await fakeBin(await mkdtemp(join(dir, 'fake-')), {
-      setsid: `if [ "$4" != qmcp-job ]; then while [ ! -e '${release}' ]; do sleep 0.02; done; fi\nexec '${realSetsid}' "$@"`,
+      env: `: >'${entered}'\nwhile [ ! -e '${release}' ]; do sleep 0.02; done\nexec '${realEnv}' "$@"`,
     });
-    const job = await start(q, { argv: ['sleep', '1000'] }, { PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}` });
+    const starting = start(q, { argv: ['sleep', '1000'] }, { PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}` });
+    starting.catch(() => undefined);
+    let job: string | undefined;
     try {
-      assert.deepEqual(decodeJobKillReply(await q.call('qmcp.JobKill', encodeJobKillRequest({ job, signal: 'TERM' }))), { ended: false });
+      const deadline = Date.now() + hangBoundMs(30_000);
+      while (!existsSync(entered)) {
+        assert.ok(Date.now() < deadline, 'the command never reached env');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.deepEqual(decodeJobListReply(await q.call('qmcp.JobList', encodeJobListRequest())), [], 'a job was shown before its command restored INT');
       await writeFile(release, '');
-      const after = await wait(q, job, endWithin);
-      assert.ok(after.ended, 'a job killed before its command entered its session outlived job_kill');
-      assert.equal(after.exitStatus, 143);
+      job = await starting;
+      assert.deepEqual(decodeJobKillReply(await q.call('qmcp.JobKill', encodeJobKillRequest({ job, signal: 'INT' }))), { ended: false });
+      assert.deepEqual(await wait(q, job), { ended: true, exitStatus: 130, stdoutSize: 0, stderrSize: 0 });
     } finally {
       await writeFile(release, '');
-      await stopJob(dir, job);
+      job ??= await starting.catch(() => undefined);
+      if (job !== undefined) await stopJob(dir, job);
     }
   }, script);
 }
@@ -254,13 +265,33 @@ test('weakened: a job started without its signals restored is caught ignoring IN
   await assert.rejects(interruptJob(1, script), /ignored SIGINT/);
 });
 
-test('job_kill reaches a command that has not yet entered its session', async () => {
-  await killBeforeSession(120);
+test('a job is shown only once its command has restored INT and QUIT, so job_kill INT right after its start ends it', async () => {
+  await hiddenUntilRestored();
 });
 
-test('weakened: a kill sent only to a process group that does not exist yet is caught', async () => {
-  const script = await weakened(' || kill "-$signal" "$pid" 2>/dev/null', '');
-  await assert.rejects(killBeforeSession(1, script), /outlived job_kill/);
+test('weakened: a runner that shows the job before its command reports is caught', async () => {
+  const report = '      read -r _ <"$dir/running"\n';
+  const shown = '      echo "$command" >"$dir/pid"\n      echo "$command" >"$dir/ready"\n';
+  const script = await weakened(report + shown, shown + report);
+  await assert.rejects(hiddenUntilRestored(script), /shown before its command restored INT/);
+});
+
+/** What the files open in a job's command name, one a line. */
+async function openedByCommand(script?: string): Promise<string> {
+  let opened = '';
+  await withQube(async (q) => {
+    const job = await start(q, { shell: 'for f in /proc/$$/fd/*; do readlink "$f"; done' });
+    assert.equal((await wait(q, job)).ended, true);
+    opened = decodeJobOutputReply(await q.call('qmcp.JobOutput', encodeJobOutputRequest({ job, stream: 'stdout', offset: 0, limit: 65536 }))).content.toString('utf8');
+  }, script);
+  return opened;
+}
+
+test("a job's command holds no end of its runner's report", async () => {
+  const opened = await openedByCommand();
+  assert.match(opened, /out\.pipe$/m, 'the listing reads the command\'s own files');
+  assert.doesNotMatch(opened, /running$/m);
+  assert.match(await openedByCommand(await weakened('echo >&3; exec 3>&-;', 'echo >&3;')), /running$/m, 'a command left holding the report is seen');
 });
 
 /** The error kind a request gets. */
