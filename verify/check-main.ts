@@ -11,6 +11,7 @@ import type { CheckReport } from './check.js';
 import { crashReport } from './check.js';
 import { CHECK_DIR } from './check-process.js';
 import { CHECKS } from './checks.js';
+import { descendants } from './process-tree.js';
 
 async function main(): Promise<void> {
   const [name = '', scaleText = '', seedText = ''] = process.argv.slice(2);
@@ -28,14 +29,34 @@ async function main(): Promise<void> {
   process.send?.(report, () => process.exit(0));
 }
 
+/** SIGKILLs what this process started until none is left alive, so nothing writes in the directory while it goes. */
+function endStarted(): void {
+  const deadline = Date.now() + 10_000;
+  for (let started = descendants(process.pid); started.length > 0 && Date.now() < deadline; started = descendants(process.pid)) {
+    for (const pid of started) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  }
+}
+
 // an orphaned check would run on unseen, its hosts and processes with it
 process.once('disconnect', () => {
   const dir = process.env[CHECK_DIR];
-  if (dir) rmSync(dir, { recursive: true, force: true });
   try {
-    process.kill(-process.pid, 'SIGKILL');
-  } catch {
-    process.exit(1);
+    endStarted();
+    if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+  } finally {
+    try {
+      // whatever left the tree but not the group
+      process.kill(-process.pid, 'SIGKILL');
+    } catch {
+      process.exit(1);
+    }
   }
 });
 void main();

@@ -5,6 +5,7 @@ import type { ExecRequest, ExecResult } from '../../src/shared/inqube-protocol.j
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hangBoundMs } from '../../verify/hang-bound.js';
 import { isAlive, within } from '../principal/fake-qrexec.js';
 import { fakeBin, me, qubeDir, runScript, shell, weakenedScript, withTempDir } from './helpers.js';
 
@@ -117,7 +118,8 @@ test('shaping at the edges: at the limit, one over, empty, binary, no trailing n
 });
 
 test('a timeout stops the command and is reported', async () => {
-  const result = await exec({ shell: 'echo started; exec sleep 30', timeoutSeconds: 1 });
+  // the timeout must come after `started`: a loaded machine gets longer to print it
+  const result = await exec({ shell: 'echo started; exec sleep 3000', timeoutSeconds: Math.ceil(hangBoundMs(1000) / 1000) });
   assert.equal(result.timedOut, true);
   assert.equal(out(result), 'started\n');
 });

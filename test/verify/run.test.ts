@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { hangBoundMs } from '../../verify/hang-bound.js';
 import { alive, descendants, killTree } from '../../verify/process-tree.js';
 import { weakenedCopy } from '../../verify/weakened-module.js';
 
@@ -144,7 +145,11 @@ function runWithCheckMain(guard: string, weakened: string): string {
 
 /** Once every process of a run killed outright has ended, on its own or not: what is left in the run's own directory. */
 async function afterKilledRun(r: { tree: number[]; tmp: string }): Promise<string[]> {
-  while (r.tree.some(alive)) await new Promise((resolve) => setTimeout(resolve, 20));
+  const deadline = Date.now() + hangBoundMs(60_000);
+  while (r.tree.some(alive)) {
+    assert.ok(Date.now() < deadline, `processes of the killed run outlived it: ${r.tree.filter(alive).join(' ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   const left = leftovers(r);
   assert.deepEqual(left.processes, []);
   // only the run's own directory, which nothing but the run could remove

@@ -178,13 +178,14 @@ function witnessedAppend(options: AuditOptions): (body: EntryBody) => Promise<Au
  * its calls' audit logs: it writes each count as one entry through the same
  * append and witness. `options` as for openAudit, without an aggregator.
  */
-export function auditAggregator(options: AuditOptions, windowMs: number, onError: (err: unknown, count: number) => void): Aggregator {
+export function auditAggregator(options: AuditOptions, windowMs: number, onError: (err: unknown, count: number) => void, now: () => number = Date.now): Aggregator {
   const write = witnessedAppend(options);
   return refusalAggregator({
     write: (body, count) => write({ ...body, ...(count > 1 ? { count } : {}) }),
     windowMs,
     maxKeys: MAX_PENDING_KEYS,
     onError: (err, _body, count) => onError(err, count),
+    now,
   });
 }
 
