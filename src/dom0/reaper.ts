@@ -32,13 +32,14 @@ export async function reap(env: NodeJS.ProcessEnv, now: Date, say: (line: string
   for (const w of worlds) {
     // with several principals each line says whose world it is about
     const of = (line: string): string => (worlds.length > 1 ? `${w.principal}: ${line}` : line);
-    const ops = { qubesd, settings: w.settings, audit, operator: 'qmcp-reaper', principals, ...(w.owner ? { owner: w.owner } : {}) };
+    // the budget lock is the machine's: creates, removes, restores and renewals of every principal take the same one
+    const lock = () => acquireBudgetLock(root, LOCK_WAIT_MS);
+    const ops = { qubesd, settings: w.settings, audit, operator: 'qmcp-reaper', principals, lock, ...(w.owner ? { owner: w.owner } : {}) };
     const result = await reapTombstones(ops, now);
     if (result.refused) say(of(`nothing destroyed: ${result.refused}`));
     for (const name of result.reaped) say(of(`reaped ${name}`));
     for (const k of result.kept) say(of(`kept ${k.name}: ${k.reason}`));
-    // the budget lock is the machine's: renewals and creates of every principal take the same one
-    const leases = await expireLeases({ ...ops, lock: () => acquireBudgetLock(root, LOCK_WAIT_MS) }, now);
+    const leases = await expireLeases(ops, now);
     for (const line of expiryLines(leases)) say(of(line));
     if (result.refused || leases.refused) status = 1;
   }

@@ -27,6 +27,7 @@ import { B, B_QUBES, B_SETTINGS } from './second-principal.js';
 import { compiled, weakenedFile } from '../../verify/weakened-module.js';
 import type { World } from '../services-read/helpers.js';
 import { GiB, PRINCIPAL, json, startWorld, worldFleet } from '../services-read/helpers.js';
+import { acquireBudgetLock } from '../../src/dom0/create/lock.js';
 
 const LAPSED = '2026-01-01T01:00:00Z';
 const fleet: Fleet = {
@@ -331,7 +332,7 @@ test('weakened: a restore of an orphan that does not re-own it brings it back wi
   await withWorld(async (w, root) => {
     const weak = weakenedFile('dom0/tombstones/operator', 'await reown(ops.qubesd, name, tags, ops.principal);', ';');
     const { restoreTombstone: weakRestore } = (await import(pathToFileURL(weak).href)) as { restoreTombstone: typeof restoreTombstone };
-    const ops = { qubesd: new Qubesd(w.qubesd.socketPath), settings: readWriteSettings(root, () => undefined, B), audit: openAudit({ root }), owner: `qmcp-owner-${B}`, principals: [PRINCIPAL, B], principal: B };
+    const ops = { qubesd: new Qubesd(w.qubesd.socketPath), settings: readWriteSettings(root, () => undefined, B), audit: openAudit({ root }), owner: `qmcp-owner-${B}`, principals: [PRINCIPAL, B], principal: B, lock: () => acquireBudgetLock(root, 30_000) };
     await weakRestore(ops, 'other-gone');
     assert.ok(tagsOf(w, 'other-gone').includes('qmcp-owner-someone'), 'weakened: the gone owner kept');
   });

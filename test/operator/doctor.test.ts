@@ -23,6 +23,7 @@ import { explain, formatExplain } from '../../src/dom0/operator/explain.js';
 import { restoreTombstone } from '../../src/dom0/tombstones/operator.js';
 import { OPEN_GATE } from '../../src/sim/open-gate.js';
 import { renderPolicy, stampSettings } from '../../src/dom0/install/policy.js';
+import { acquireBudgetLock } from '../../src/dom0/create/lock.js';
 
 const QMCP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'qmcp.js');
 const GiB = 1024 ** 3;
@@ -208,7 +209,7 @@ test("the agent's ordinary removes leave doctor healthy, and explain shows each 
     assert.equal(report.rows.find((r) => r.qube === 'vault')?.standing, 'not visible');
     assert.match(formatExplain(report), /^ai-dvm +AppVM +tombstone /m);
   } finally {
-    await restoreTombstone({ qubesd: admin, settings: readWriteSettings(root, () => undefined), audit: openAudit({ root }) }, 'ai-dvm');
+    await restoreTombstone({ qubesd: admin, settings: readWriteSettings(root, () => undefined), audit: openAudit({ root }), lock: () => acquireBudgetLock(root, 30_000) }, 'ai-dvm');
     await admin.call('admin.vm.tag.Set', 'ai-dvm', 'ai-full');
   }
   assert.deepEqual(failures(await doctor()), []);

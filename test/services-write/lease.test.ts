@@ -181,7 +181,7 @@ test('lease: at expiry the reaper ends the qube as a remove would: halted, a tom
     const entries = await auditEntries(h);
     assert.ok(entries.some((e) => e.operation === 'lease.expire' && e.principal === 'qmcp-reaper' && e.qubes.includes('ai-new')));
 
-    await restoreTombstone({ qubesd: h.qubesd, settings: readWriteSettings(h.root, () => undefined), audit: openAudit({ root: h.root }) }, 'ai-new');
+    await restoreTombstone({ qubesd: h.qubesd, settings: readWriteSettings(h.root, () => undefined), audit: openAudit({ root: h.root }), lock: () => acquireBudgetLock(h.root, 5_000) }, 'ai-new');
     assert.ok(h.vm('ai-new')?.tags.includes('ai-managed'), 'restored like any removed qube');
     // back with a fresh default lease, so the next run does not end it again, and no restore lifts a lease
     const relet = h.vm('ai-new')?.features[LEASE_FEATURE];

@@ -1,14 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { footprint, used } from '../../src/dom0/create/budget.js';
 import { readWriteSettings } from '../../src/dom0/create/settings.js';
+import { acquireBudgetLock } from '../../src/dom0/create/lock.js';
 import { openAudit } from '../../src/dom0/audit/index.js';
-import { listTombstones, reapTombstones, restoreTombstone } from '../../src/dom0/tombstones/operator.js';
+import { listTombstones, reapTombstones, restoreTombstone, TombstoneError } from '../../src/dom0/tombstones/operator.js';
 import type { ReapOps } from '../../src/dom0/tombstones/operator.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
+import { tryLock } from '../../src/dom0/lockfile.js';
+import type { HeldLock } from '../../src/dom0/lockfile.js';
 import { startProxy } from '../../verify/faults/proxy.js';
 import type { Verdict } from '../../verify/faults/proxy.js';
 import { weakened } from '../plans/helpers.js';
@@ -19,7 +23,7 @@ const DAY = 24 * 3600 * 1000;
 const T0 = new Date(Date.UTC(2026, 10, 1, 12, 0, 0));
 
 function ops(h: Host): ReapOps {
-  return { qubesd: h.qubesd, settings: readWriteSettings(h.root, () => undefined), audit: openAudit({ root: h.root }), principals: [PRINCIPAL] };
+  return { qubesd: h.qubesd, settings: readWriteSettings(h.root, () => undefined), audit: openAudit({ root: h.root }), principals: [PRINCIPAL], lock: () => acquireBudgetLock(h.root, 30_000) };
 }
 
 async function usedNow(h: Host): Promise<number> {
@@ -163,6 +167,69 @@ test('reap: an invalid clock destroys nothing; weakened, a veto without that che
   } finally {
     await h.done();
   }
+});
+
+/**
+ * The reaper has looked at ai-box for the last time and its admin.vm.Remove
+ * is held at the proxy; then the operator restores ai-box. The restore's
+ * lock first tries once and says when it found the lock taken; the reaper
+ * is let go once the restore either waits so or is done. A restore that
+ * reported done while the reaper destroyed the qube after it is the failure.
+ */
+async function reapRacingRestore(url?: string): Promise<{ reaped: string[]; restore: string }> {
+  const mod = (url ? await import(url) : { reapTombstones, restoreTombstone }) as { reapTombstones: typeof reapTombstones; restoreTombstone: typeof restoreTombstone };
+  const h = await startHost();
+  const proxy = await startProxy(h.sim.socketPath, join(h.root, 'proxy.sock'));
+  try {
+    assert.equal((await call(h, 'qmcp.Remove+ai-box', '', { now: T0 })).status, 0);
+    let reached!: () => void;
+    const atRemove = new Promise<void>((resolve) => (reached = resolve));
+    let go!: () => void;
+    const release = new Promise<void>((resolve) => (go = resolve));
+    proxy.decide = async (c): Promise<Verdict> => {
+      if (c.method === 'admin.vm.Remove') {
+        reached();
+        await release;
+      }
+      return 'forward';
+    };
+    const reaping = mod.reapTombstones({ ...ops(h), qubesd: new Qubesd(proxy.socketPath) }, new Date(T0.getTime() + 8 * DAY));
+    await atRemove;
+    let found!: () => void;
+    const foundTaken = new Promise<void>((resolve) => (found = resolve));
+    const lockDir = join(h.root, 'var', 'lib', 'qmcp', 'locks');
+    const lock = async (): Promise<HeldLock | null> => {
+      mkdirSync(lockDir, { recursive: true, mode: 0o700 });
+      const first = await tryLock(join(lockDir, 'budget.lock'));
+      if (first) return first;
+      found();
+      return acquireBudgetLock(h.root, 30_000);
+    };
+    const restoring = mod.restoreTombstone({ ...ops(h), lock }, 'ai-box').then(
+      () => 'restored',
+      (err: unknown) => (err instanceof TombstoneError ? `refused: ${err.detail}` : Promise.reject(err)),
+    );
+    await Promise.race([restoring, foundTaken]);
+    go();
+    const [reaped, restore] = await Promise.all([reaping, restoring]);
+    if (restore === 'restored') assert.ok(h.vm('ai-box'), 'the restore reported ai-box back, and the reaper destroyed it after');
+    assert.equal(await auditValid(h), true);
+    return { reaped: reaped.reaped, restore };
+  } finally {
+    await proxy.close();
+    await h.done();
+  }
+}
+
+test('reap: a restore racing the reaper waits for its destroy and finds no tombstone; it never reports back a qube the reaper then destroys', async () => {
+  assert.deepEqual(await reapRacingRestore(), { reaped: ['ai-box'], restore: 'refused: not a tombstone' });
+});
+
+test('weakened: a reaper or a restore that does not take the budget lock is caught destroying a restored qube', async () => {
+  const reaperUnlocked = weakened('dom0/tombstones/operator.js', 'const held = await ops.lock();', 'const held = { release: async () => undefined };');
+  await assert.rejects(reapRacingRestore(reaperUnlocked), /reaper destroyed it after/);
+  const restoreUnlocked = weakened('dom0/tombstones/operator.js', 'const lock = await ops.lock();', 'const lock = { release: async () => undefined };');
+  await assert.rejects(reapRacingRestore(restoreUnlocked), /reaper destroyed it after/);
 });
 
 test('tombstone: counted in the budget so a create at the edge is refused', async () => {

@@ -28,6 +28,7 @@ import type { CallResult, ServiceSut } from '../malformed/host.js';
 import { qrexecService } from '../qrexec-service.js';
 import { startProxy } from './proxy.js';
 import type { QubesdProxy } from './proxy.js';
+import { acquireBudgetLock } from '../../src/dom0/create/lock.js';
 
 const NAME = 'faults';
 const ROLLBACK_FAILED = 'qmcp-rollback-failed';
@@ -277,7 +278,7 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
             if (r.status !== 0 && !isRefused(r)) fail(`${label}: answered ${show(r)}`, target);
             if (marked) {
               try {
-                await restoreTombstone({ qubesd: h.qubesd, settings: settings(), audit }, target);
+                await restoreTombstone({ qubesd: h.qubesd, settings: settings(), audit, lock: () => acquireBudgetLock(h.root, 30_000) }, target);
               } catch (err) {
                 fail(`${label}: its tombstone cannot be restored: ${(err as Error).message}`, JSON.stringify(vm.tags));
               }
@@ -291,7 +292,7 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
           const [first, ...rest] = tombs;
           proxy.calls.length = 0;
           proxy.decide = () => 'forward';
-          await restoreTombstone({ qubesd: viaProxy, settings: settings(), audit }, first as string);
+          await restoreTombstone({ qubesd: viaProxy, settings: settings(), audit, lock: () => acquireBudgetLock(h.root, 30_000) }, first as string);
           const total = proxy.calls.length;
           for (const [i, n] of sample(rand, total, perOp).entries()) {
             const t = rest[i];
@@ -299,7 +300,7 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
             proxy.calls.length = 0;
             proxy.decide = (c) => (c.n === n ? 'fail' : 'forward');
             try {
-              await restoreTombstone({ qubesd: viaProxy, settings: settings(), audit }, t);
+              await restoreTombstone({ qubesd: viaProxy, settings: settings(), audit, lock: () => acquireBudgetLock(h.root, 30_000) }, t);
             } catch {
               // The fault; finishing it is what is checked.
             }
@@ -312,7 +313,7 @@ export function makeFaultsCheck(sut: FaultsSut = {}): Check {
             }
             if (vm.tags.some((x) => x.startsWith(TOMBSTONE))) {
               try {
-                await restoreTombstone({ qubesd: h.qubesd, settings: settings(), audit }, t);
+                await restoreTombstone({ qubesd: h.qubesd, settings: settings(), audit, lock: () => acquireBudgetLock(h.root, 30_000) }, t);
               } catch (err) {
                 fail(`${label}: a second restore fails: ${(err as Error).message}`, JSON.stringify(vm.tags));
               }

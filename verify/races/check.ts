@@ -34,6 +34,7 @@ import { BASE_SETTINGS, InProcessHost, PRINCIPAL, TAGS, attackFleet, prng, show 
 import type { CallResult, ServiceSut } from '../malformed/host.js';
 import { qrexecService } from '../qrexec-service.js';
 import { GATE_TARGET, raceTheGate } from './gate.js';
+import { acquireBudgetLock } from '../../src/dom0/create/lock.js';
 
 const NAME = 'races';
 const TOMBSTONE = 'qmcp-tombstone-';
@@ -253,7 +254,7 @@ export function makeRacesCheck(sut: RacesSut = {}): Check {
           };
           const restoring = sut.qubesd ? sut.qubesd(viaProxy) : viaProxy;
           try {
-            await restoreTombstone({ qubesd: restoring, settings: readWriteSettings(h.root, () => undefined), audit: openAudit({ root: h.root }) }, target);
+            await restoreTombstone({ qubesd: restoring, settings: readWriteSettings(h.root, () => undefined), audit: openAudit({ root: h.root }), lock: () => acquireBudgetLock(h.root, 30_000) }, target);
           } catch (err) {
             fail(`restore of ${target} failed: ${(err as Error).message}`, 'restore');
           } finally {

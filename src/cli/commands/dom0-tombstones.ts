@@ -3,6 +3,7 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { openAudit, quote } from '../../dom0/audit/index.js';
 import { readWorlds, type World } from '../../dom0/create/settings.js';
+import { acquireBudgetLock } from '../../dom0/create/lock.js';
 import { Qubesd } from '../../dom0/qubesd.js';
 import { listOrphans, listTombstones, orphanKept, orphanReason, reapOrphan, reapTombstones, restoreTombstone, TombstoneError } from '../../dom0/tombstones/operator.js';
 import type { ReapOps, ReapResult } from '../../dom0/tombstones/operator.js';
@@ -32,9 +33,13 @@ function worlds(p: Dom0Options, principal?: string): World[] {
   return readWorlds(p.root, warn, principal !== undefined ? [principal] : p.principal !== undefined ? principalsFor(p) : undefined);
 }
 
+/** How long a command waits for a create, remove or reap under way. */
+const LOCK_WAIT_MS = 30_000;
+
 function ops(p: Dom0Options, w: World): ReapOps {
   const principal = w.principal === null ? {} : { principal: w.principal };
-  return { qubesd: new Qubesd(p.socket), settings: w.settings, audit: openAudit({ root: p.root }), principals: installedPrincipals(p.root), ...principal, ...(w.owner ? { owner: w.owner } : {}) };
+  const lock = () => acquireBudgetLock(p.root, LOCK_WAIT_MS);
+  return { qubesd: new Qubesd(p.socket), settings: w.settings, audit: openAudit({ root: p.root }), principals: installedPrincipals(p.root), lock, ...principal, ...(w.owner ? { owner: w.owner } : {}) };
 }
 
 /** The orphans a command about the whole machine covers: none with --principal, or when the settings name no principal. */

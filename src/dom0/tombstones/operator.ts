@@ -7,6 +7,7 @@
  * retention: only the operator's explicit reap of it by name destroys it.
  */
 import type { AuditLog } from '../audit/index.js';
+import type { HeldLock } from '../lockfile.js';
 import type { Qubesd } from '../qubesd.js';
 
 import type { WriteSettings } from '../create/settings.js';
@@ -39,7 +40,15 @@ export interface TombstoneOps {
   readonly principals?: readonly string[];
   /** The principal this covers: an orphan restored comes back as its own. */
   readonly principal?: string;
+  /**
+   * The machine's budget lock (create/lock.ts), null when it stays busy: a
+   * destroy and a restore each hold it, so neither lands between the
+   * other's last look and its act.
+   */
+  readonly lock: () => Promise<HeldLock | null>;
 }
+
+const LOCK_BUSY = 'the budget lock stayed busy (a create, remove, restore or reap under way): try again';
 
 /** What reaping needs: who is installed, or every tombstone would fall under this world's retention. */
 export type ReapOps = TombstoneOps & { readonly principals: readonly string[] };
@@ -109,7 +118,9 @@ async function tagsOf(qubesd: Qubesd, name: string): Promise<string[]> {
 export async function restoreTombstone(ops: TombstoneOps, name: string): Promise<void> {
   const principal = ops.operator ?? 'dom0';
   let detail: string | null = null;
+  const lock = await ops.lock();
   try {
+    if (lock === null) throw new TombstoneError(LOCK_BUSY, 'lock busy');
     const tags = await tagsOf(ops.qubesd, name);
     const orphan = ops.principals !== undefined && tags.some(isTombstoneMarker) ? orphanReason(tags, ops.principals) : null;
     if (orphan !== null) {
@@ -124,6 +135,8 @@ export async function restoreTombstone(ops: TombstoneOps, name: string): Promise
   } catch (err) {
     if (err instanceof TombstoneError) await ops.audit.operator({ principal, operation: 'tombstone.restore', qubes: [name], result: 'failed', detail: err.detail });
     throw err;
+  } finally {
+    await lock?.release();
   }
   await ops.audit.operator({ principal, operation: 'tombstone.restore', qubes: [name], result: 'ok', ...(detail ? { detail } : {}) });
 }
@@ -224,20 +237,29 @@ export async function reapTombstones(ops: ReapOps, now: Date): Promise<ReapResul
       kept.push({ name: t.name, reason: why });
       continue;
     }
-    // Re-read just before destroying: the listing may be stale.
-    const fresh = (await mine()).find((x) => x.name === t.name);
-    const again = fresh ? veto(fresh, settings, now) : 'gone';
-    if (again !== null) {
-      kept.push({ name: t.name, reason: again });
+    const held = await ops.lock();
+    if (held === null) {
+      kept.push({ name: t.name, reason: 'budget lock busy' });
       continue;
     }
     try {
-      await qubesd.call('admin.vm.Remove', t.name);
-      reaped.push(t.name);
-      await ops.audit.operator({ principal, operation: 'tombstone.reap', qubes: [t.name], result: 'ok' });
-    } catch (err) {
-      kept.push({ name: t.name, reason: `remove failed: ${(err as Error).message}` });
-      await ops.audit.operator({ principal, operation: 'tombstone.reap', qubes: [t.name], result: 'failed', detail: 'remove failed' });
+      // Re-read just before destroying, under the lock: the listing may be stale.
+      const fresh = (await mine()).find((x) => x.name === t.name);
+      const again = fresh ? veto(fresh, settings, now) : 'gone';
+      if (again !== null) {
+        kept.push({ name: t.name, reason: again });
+        continue;
+      }
+      try {
+        await qubesd.call('admin.vm.Remove', t.name);
+        reaped.push(t.name);
+        await ops.audit.operator({ principal, operation: 'tombstone.reap', qubes: [t.name], result: 'ok' });
+      } catch (err) {
+        kept.push({ name: t.name, reason: `remove failed: ${(err as Error).message}` });
+        await ops.audit.operator({ principal, operation: 'tombstone.reap', qubes: [t.name], result: 'failed', detail: 'remove failed' });
+      }
+    } finally {
+      await held.release();
     }
   }
   return { reaped, kept };
@@ -250,6 +272,16 @@ export async function reapTombstones(ops: ReapOps, now: Date): Promise<ReapResul
  * not halted.
  */
 export async function reapOrphan(ops: ReapOps, name: string, umbrellas: readonly string[]): Promise<ReapResult> {
+  const orphanLock = await ops.lock();
+  if (orphanLock === null) return { reaped: [], kept: [{ name, reason: 'budget lock busy' }] };
+  try {
+    return await reapOrphanLocked(ops, name, umbrellas);
+  } finally {
+    await orphanLock.release();
+  }
+}
+
+async function reapOrphanLocked(ops: ReapOps, name: string, umbrellas: readonly string[]): Promise<ReapResult> {
   const principal = ops.operator ?? 'dom0';
   const t = (await listTombstones(ops.qubesd)).find((x) => x.name === name);
   const why =
