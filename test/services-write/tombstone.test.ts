@@ -8,7 +8,7 @@ import { footprint, used } from '../../src/dom0/create/budget.js';
 import { readWriteSettings } from '../../src/dom0/create/settings.js';
 import { acquireBudgetLock } from '../../src/dom0/create/lock.js';
 import { openAudit } from '../../src/dom0/audit/index.js';
-import { listTombstones, reapTombstones, restoreTombstone, TombstoneError } from '../../src/dom0/tombstones/operator.js';
+import { listTombstones, reapOrphan, reapTombstones, restoreTombstone, TombstoneError } from '../../src/dom0/tombstones/operator.js';
 import type { ReapOps } from '../../src/dom0/tombstones/operator.js';
 import { Qubesd } from '../../src/dom0/qubesd.js';
 import { tryLock } from '../../src/dom0/lockfile.js';
@@ -175,9 +175,10 @@ test('reap: an invalid clock destroys nothing; weakened, a veto without that che
  * lock first tries once and says when it found the lock taken; the reaper
  * is let go once the restore either waits so or is done. A restore that
  * reported done while the reaper destroyed the qube after it is the failure.
+ * With ORPHAN the reap is the operator's reap by name of an orphan.
  */
-async function reapRacingRestore(url?: string): Promise<{ reaped: string[]; restore: string }> {
-  const mod = (url ? await import(url) : { reapTombstones, restoreTombstone }) as { reapTombstones: typeof reapTombstones; restoreTombstone: typeof restoreTombstone };
+async function reapRacingRestore(url?: string, orphan = false): Promise<{ reaped: string[]; restore: string }> {
+  const mod = (url ? await import(url) : { reapTombstones, reapOrphan, restoreTombstone }) as { reapTombstones: typeof reapTombstones; reapOrphan: typeof reapOrphan; restoreTombstone: typeof restoreTombstone };
   const h = await startHost();
   const proxy = await startProxy(h.sim.socketPath, join(h.root, 'proxy.sock'));
   try {
@@ -193,7 +194,9 @@ async function reapRacingRestore(url?: string): Promise<{ reaped: string[]; rest
       }
       return 'forward';
     };
-    const reaping = mod.reapTombstones({ ...ops(h), qubesd: new Qubesd(proxy.socketPath) }, new Date(T0.getTime() + 8 * DAY));
+    const reaper = { ...ops(h), qubesd: new Qubesd(proxy.socketPath) };
+    // the operator's reap by name of an orphan: to it, ai-box's principal reads as removed
+    const reaping = orphan ? mod.reapOrphan({ ...reaper, principals: ['ctl-gone'] }, 'ai-box', ['ai-managed']) : mod.reapTombstones(reaper, new Date(T0.getTime() + 8 * DAY));
     await atRemove;
     let found!: () => void;
     const foundTaken = new Promise<void>((resolve) => (found = resolve));
@@ -221,15 +224,18 @@ async function reapRacingRestore(url?: string): Promise<{ reaped: string[]; rest
   }
 }
 
-test('reap: a restore racing the reaper waits for its destroy and finds no tombstone; it never reports back a qube the reaper then destroys', async () => {
+test('reap: a restore racing the reaper, or the operator\'s reap of an orphan, waits for its destroy and finds no tombstone; it never reports back a qube the reaper then destroys', async () => {
   assert.deepEqual(await reapRacingRestore(), { reaped: ['ai-box'], restore: 'refused: not a tombstone' });
+  assert.deepEqual(await reapRacingRestore(undefined, true), { reaped: ['ai-box'], restore: 'refused: not a tombstone' });
 });
 
-test('weakened: a reaper or a restore that does not take the budget lock is caught destroying a restored qube', async () => {
+test('weakened: a reaper, an orphan reap or a restore that does not take the budget lock is caught destroying a restored qube', async () => {
   const reaperUnlocked = weakened('dom0/tombstones/operator.js', 'const held = await ops.lock();', 'const held = { release: async () => undefined };');
   await assert.rejects(reapRacingRestore(reaperUnlocked), /reaper destroyed it after/);
   const restoreUnlocked = weakened('dom0/tombstones/operator.js', 'const lock = await ops.lock();', 'const lock = { release: async () => undefined };');
   await assert.rejects(reapRacingRestore(restoreUnlocked), /reaper destroyed it after/);
+  const orphanUnlocked = weakened('dom0/tombstones/operator.js', 'const orphanLock = await ops.lock();', 'const orphanLock = { release: async () => undefined };');
+  await assert.rejects(reapRacingRestore(orphanUnlocked, true), /reaper destroyed it after/);
 });
 
 test('tombstone: counted in the budget so a create at the edge is refused', async () => {
