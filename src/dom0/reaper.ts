@@ -28,12 +28,12 @@ export async function reap(env: NodeJS.ProcessEnv, now: Date, say: (line: string
   const audit = openAudit({ root });
   const worlds = readWorlds(root, (m) => say(`settings: ${m}`));
   const principals = worlds.flatMap((w) => (w.principal === null ? [] : [w.principal]));
+  // the budget lock is the machine's: creates, removes, restores and renewals of every principal take the same one
+  const lock = () => acquireBudgetLock(root, LOCK_WAIT_MS);
   let status = 0;
   for (const w of worlds) {
     // with several principals each line says whose world it is about
     const of = (line: string): string => (worlds.length > 1 ? `${w.principal}: ${line}` : line);
-    // the budget lock is the machine's: creates, removes, restores and renewals of every principal take the same one
-    const lock = () => acquireBudgetLock(root, LOCK_WAIT_MS);
     const ops = { qubesd, settings: w.settings, audit, operator: 'qmcp-reaper', principals, lock, ...(w.owner ? { owner: w.owner } : {}) };
     const result = await reapTombstones(ops, now);
     if (result.refused) say(of(`nothing destroyed: ${result.refused}`));
